@@ -1,0 +1,43 @@
+//! The `log` interface: free for every app. Forwards a guest's log lines to
+//! `tracing`, labelled with app, version and request id, truncated when long.
+
+use super::bindings::citadel::miniapp::log::{self as wit, Level};
+use crate::runtime::RequestState;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const INTERFACE: &str = "log";
+
+/// Longest message kept, in bytes; the rest is cut.
+const MAX_MESSAGE: usize = 4096;
+
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+}
+
+impl wit::Host for RequestState {
+    fn log(&mut self, level: Level, message: String) {
+        let mut end = message.len().min(MAX_MESSAGE);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = &message[..end];
+        let (app, version, request_id) = (&self.app.id, &self.app.version, &self.request_id);
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "guest", %app, %version, %request_id, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "guest", %app, %version, %request_id, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "guest", %app, %version, %request_id, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "guest", %app, %version, %request_id, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "guest", %app, %version, %request_id, "{message}")
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Capabilities: what a mini-app may reach beyond its own sandbox. Each
+//! capability lives in one module holding its manifest name, its upload-time
+//! import check and its host calls; this file is the registry that lists them.
+//! Adding a capability means adding a module and one line in `CAPABILITIES`.
+
+pub mod kv;
+pub mod log;
+
+use crate::runtime::RequestState;
+use semver::Version;
+use wasmtime::component::Linker;
+
+/// Host bindings generated from the contract (`sdk/wit`, world `platform`).
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../sdk/wit",
+        world: "citadel:miniapp/platform",
+    });
+}
+
+/// The contract package every citadel interface belongs to.
+pub const CONTRACT_PACKAGE: &str = "citadel:miniapp";
+
+/// The contract version this host provides (every 1.x up to it is served).
+pub fn contract_version() -> Version {
+    Version::new(1, 0, 0)
+}
+
+/// One capability a manifest can request.
+pub struct Capability {
+    /// Its name in manifests.
+    pub name: &'static str,
+    /// The contract interfaces (`citadel:miniapp/<name>`) it covers.
+    pub interfaces: &'static [&'static str],
+    /// What it lets an app do, for operators reviewing a request.
+    pub summary: &'static str,
+}
+
+/// Every capability this host knows.
+pub const CAPABILITIES: &[Capability] = &[kv::CAPABILITY];
+
+/// Contract interfaces every app may import without a capability.
+const FREE_INTERFACES: &[&str] = &[log::INTERFACE];
+
+/// WASI packages and interfaces every app may import: the sandbox grants
+/// them nothing (no preopened directory, no socket, empty environment).
+const FREE_WASI: &[&str] = &[
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+    "wasi:http/types",
+];
+
+/// Accept `name` if it is a known capability, or say which ones are.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if CAPABILITIES.iter().any(|c| c.name == name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = CAPABILITIES.iter().map(|c| c.name).collect();
+    Err(format!(
+        "unknown capability `{name}`; known capabilities: {}",
+        known.join(", ")
+    ))
+}
+
+/// Why a component's imports were refused at install.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImportError {
+    #[error("the component imports `{import}`, which needs contract {needed}; this host provides {CONTRACT_PACKAGE}@{provided}")]
+    ContractUnsupported {
+        import: String,
+        needed: String,
+        provided: Version,
+    },
+    #[error("the component imports interfaces its manifest does not request: {}", describe_uncovered(.0))]
+    NotRequested(Vec<(String, &'static str)>),
+    #[error("the component imports `{0}`, which this host does not provide to mini-apps")]
+    NotProvided(String),
+}
+
+fn describe_uncovered(missing: &[(String, &'static str)]) -> String {
+    missing
+        .iter()
+        .map(|(import, capability)| format!("`{import}` (needs capability `{capability}`)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Check that each of a component's imports is provided by this host and
+/// covered by a capability its manifest requests.
+pub fn check_imports<'a>(
+    imports: impl IntoIterator<Item = &'a str>,
+    requested: &[String],
+) -> Result<(), ImportError> {
+    let provided = contract_version();
+    let mut not_requested = Vec::new();
+    for import in imports {
+        if FREE_WASI.iter().any(|prefix| import.starts_with(prefix)) {
+            continue;
+        }
+        let Some(rest) = import
+            .strip_prefix(CONTRACT_PACKAGE)
+            .and_then(|r| r.strip_prefix('/'))
+        else {
+            return Err(ImportError::NotProvided(import.to_string()));
+        };
+        let (interface, version) = match rest.split_once('@') {
+            Some((interface, version)) => (interface, Some(version)),
+            None => (rest, None),
+        };
+        if let Some(version) = version {
+            let needed = Version::parse(version)
+                .map_err(|_| ImportError::NotProvided(import.to_string()))?;
+            if needed.major != provided.major || needed > provided {
+                return Err(ImportError::ContractUnsupported {
+                    import: import.to_string(),
+                    needed: format!("{CONTRACT_PACKAGE}@{needed}"),
+                    provided,
+                });
+            }
+        }
+        if FREE_INTERFACES.contains(&interface) {
+            continue;
+        }
+        let Some(capability) = CAPABILITIES
+            .iter()
+            .find(|c| c.interfaces.contains(&interface))
+        else {
+            return Err(ImportError::NotProvided(import.to_string()));
+        };
+        if !requested.iter().any(|r| r == capability.name) {
+            not_requested.push((import.to_string(), capability.name));
+        }
+    }
+    if not_requested.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError::NotRequested(not_requested))
+    }
+}
+
+/// Add every capability's host calls to `linker`.
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    kv::add_to_linker(linker)?;
+    log::add_to_linker(linker)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_must_be_requested_and_of_a_provided_contract() {
+        let wasi = ["wasi:cli/environment@0.2.12", "wasi:http/types@0.2.12"];
+        assert_eq!(check_imports(wasi, &[]), Ok(()));
+        assert_eq!(check_imports(["citadel:miniapp/log@1.0.0"], &[]), Ok(()));
+        assert_eq!(
+            check_imports(["citadel:miniapp/kv@1.0.0"], &["kv".to_string()]),
+            Ok(())
+        );
+        let err = check_imports(["citadel:miniapp/kv@1.0.0"], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the component imports interfaces its manifest does not request: `citadel:miniapp/kv@1.0.0` (needs capability `kv`)"
+        );
+        let err = check_imports(["citadel:miniapp/kv@2.0.0"], &["kv".to_string()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("needs contract citadel:miniapp@2.0.0"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("provides citadel:miniapp@1.0.0"),
+            "{err}"
+        );
+        let err = check_imports(["acme:evil/backdoor"], &[]).unwrap_err();
+        assert!(matches!(err, ImportError::NotProvided(_)));
+    }
+
+    #[test]
+    fn unknown_capability_names_list_the_known_ones() {
+        let err = check_name("teleport").unwrap_err();
+        assert!(err.contains("teleport") && err.contains("kv"), "{err}");
+    }
+}

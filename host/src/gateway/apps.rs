@@ -1,0 +1,156 @@
+//! `ANY /apps/{app}/{*path}`: turns a citizen's request into a wasi:http
+//! request for the app's live version — credentials and hop-by-hop headers
+//! stripped, host headers added — and streams the answer back.
+
+use super::error::ApiError;
+use super::request_id::current_request_id;
+use crate::Citadel;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
+
+/// Headers that never reach a guest: credentials, hop-by-hop, and anything
+/// pretending to come from the host.
+fn strip_incoming(headers: &mut HeaderMap) {
+    let mut drop: Vec<HeaderName> = vec![
+        header::AUTHORIZATION,
+        header::COOKIE,
+        header::PROXY_AUTHORIZATION,
+        header::HOST,
+    ];
+    drop.extend(hop_by_hop(headers));
+    drop.extend(
+        headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("x-citadel-"))
+            .cloned(),
+    );
+    for name in drop {
+        headers.remove(name);
+    }
+}
+
+/// Headers a guest may not send to a citizen.
+fn strip_outgoing(headers: &mut HeaderMap) {
+    let mut drop: Vec<HeaderName> = vec![header::SET_COOKIE];
+    drop.extend(hop_by_hop(headers));
+    for name in drop {
+        headers.remove(name);
+    }
+}
+
+fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut names = vec![
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        header::PROXY_AUTHENTICATE,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("proxy-connection"),
+    ];
+    // Headers named in `Connection` are hop-by-hop too.
+    for value in headers.get_all(header::CONNECTION) {
+        if let Ok(value) = value.to_str() {
+            names.extend(
+                value
+                    .split(',')
+                    .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+            );
+        }
+    }
+    names
+}
+
+/// `/apps/{app}` without the trailing slash: relative links need it.
+pub async fn redirect_to_root(uri: Uri) -> Response {
+    Redirect::permanent(&format!("{}/", uri.path())).into_response()
+}
+
+pub async fn dispatch(
+    State(citadel): State<Arc<Citadel>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let path = request.uri().path();
+    let (app_id, rest) = path
+        .strip_prefix("/apps/")
+        .and_then(|p| p.split_once('/'))
+        .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
+    let app = citadel.registry.live(app_id).ok_or_else(|| {
+        ApiError::not_found("app_not_found", format!("there is no app `{app_id}`"))
+    })?;
+    let span = tracing::Span::current();
+    span.record("app", app_id);
+
+    let guest_uri = format!(
+        "http://{}/{}{}",
+        authority(request.headers()),
+        rest,
+        request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
+    );
+    let base_path = format!("/apps/{app_id}");
+    let request_id = current_request_id().unwrap_or_default();
+    let (mut parts, body) = request.into_parts();
+    parts.uri = guest_uri.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request path is not valid",
+        )
+    })?;
+    strip_incoming(&mut parts.headers);
+    for (name, value) in [
+        ("x-citadel-request-id", request_id.as_str()),
+        ("x-citadel-base-path", base_path.as_str()),
+        ("x-citadel-app-version", &app.context.version.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            parts.headers.insert(name, value);
+        }
+    }
+
+    let store = citadel.store.clone();
+    let flush = move || {
+        let store = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || store.flush())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }
+    };
+    let response = citadel
+        .runtime
+        .handle(
+            &app,
+            axum::http::Request::from_parts(parts, body),
+            request_id,
+            flush,
+        )
+        .await?;
+    let (mut parts, body) = response.into_parts();
+    strip_outgoing(&mut parts.headers);
+    parts.headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// The authority the guest sees: the citizen's Host header when it is a
+/// valid authority, else `localhost`.
+fn authority(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
+        .unwrap_or("localhost")
+        .to_string()
+}

@@ -1,0 +1,62 @@
+//! The gateway: axum routers by area, merged here with the request-id layer
+//! and a JSON 404 fallback. Areas: `apps` (mini-app dispatch) and `health`.
+//! Host errors become HTTP only in `error.rs`.
+
+mod apps;
+pub mod error;
+mod request_id;
+
+use crate::Citadel;
+use axum::routing::{any, get};
+use axum::Router;
+use error::ApiError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The whole HTTP surface of the host.
+pub fn router(citadel: Arc<Citadel>) -> Router {
+    Router::new()
+        .route("/apps/{app}", any(apps::redirect_to_root))
+        .route("/apps/{app}/", any(apps::dispatch))
+        .route("/apps/{app}/{*path}", any(apps::dispatch))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(request_id::request_context))
+        .with_state(citadel)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "there is nothing at this path")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not accept that method",
+    )
+}
+
+/// Serve `citadel` on `listener` until `shutdown` resolves, then let
+/// in-flight requests finish.
+pub async fn serve(
+    citadel: Arc<Citadel>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(citadel.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    if let Err(e) = citadel.store.flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+    Ok(())
+}

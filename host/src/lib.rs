@@ -1,0 +1,89 @@
+//! # citadel-host — the host of the Citadel city super-app
+//!
+//! Citizens use one gateway; partner companies publish mini-apps as sandboxed
+//! WebAssembly components; the city operates this host. A map of the crate:
+//!
+//! - [`runtime`]: the wasmtime engine (pooling, epochs), the compile cache,
+//!   a fresh instance per request under the app's limits.
+//! - [`capabilities`]: one module per capability — manifest name, upload-time
+//!   import check, host calls — and the registry listing them.
+//! - [`registry`]: manifests, installing versions, the live version of each app.
+//! - [`store`]: persistence behind the [`store::Store`] trait; sled by default.
+//! - [`gateway`]: the axum routers and the one place host errors become HTTP.
+//! - [`samples`]: the sample mini-apps built into the binary.
+//!
+//! [`Citadel`] ties them together; `main.rs` is the `citadel` CLI.
+
+pub mod capabilities;
+pub mod gateway;
+pub mod registry;
+pub mod runtime;
+pub mod store;
+
+/// The sample mini-apps (`manifests/*.toml` with their components), built by
+/// `build.rs` and embedded so `citadel serve` works from any directory.
+pub mod samples {
+    include!(concat!(env!("OUT_DIR"), "/samples.rs"));
+
+    /// Where the build put a mini-app's component (tests and benchmarks use
+    /// this for the test-only apps that are not embedded).
+    pub fn built_component(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CITADEL_MINIAPPS_DIR")).join(format!("{name}.wasm"))
+    }
+}
+
+use registry::Registry;
+use runtime::{Runtime, RuntimeConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::{SledStore, Store};
+
+/// How to run a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Everything the host persists lives here: `db/` (sled), `cache/` (precompiled components).
+    pub data_dir: PathBuf,
+    /// Instances that may run at once across all apps.
+    pub max_instances: u32,
+    /// Install the sample mini-apps when the data dir holds no app.
+    pub install_samples: bool,
+}
+
+impl HostConfig {
+    /// Defaults for a data dir.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            data_dir: data_dir.into(),
+            max_instances: 200,
+            install_samples: true,
+        }
+    }
+}
+
+/// A running host: store, runtime and registry.
+pub struct Citadel {
+    pub store: Arc<dyn Store>,
+    pub runtime: Arc<Runtime>,
+    pub registry: Registry,
+}
+
+impl Citadel {
+    /// Open the data dir, load installed apps (compiling nothing that is
+    /// cached), and install the samples into an empty data dir if asked.
+    pub fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir.join("db"))?);
+        let runtime = Arc::new(Runtime::new(&RuntimeConfig {
+            cache_dir: config.data_dir.join("cache"),
+            max_instances: config.max_instances,
+        })?);
+        let registry = Registry::open(store.clone(), runtime.clone())?;
+        if config.install_samples && registry.is_empty() {
+            registry.install_samples()?;
+        }
+        Ok(Arc::new(Citadel {
+            store,
+            runtime,
+            registry,
+        }))
+    }
+}

@@ -1,0 +1,252 @@
+//! The mini-app manifest (TOML): what an app is, which contract it needs,
+//! what it asks for and its limits. Parsing refuses unknown fields and bad
+//! values, naming the file, the field and the reason.
+
+use crate::capabilities;
+use crate::runtime::limits::{Limits, LimitsSpec};
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+
+/// A manifest that parsed and validated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The app's slug: lower-case letters, digits and `-`, 2–40 characters.
+    pub id: String,
+    /// Display names.
+    pub name: Localized,
+    /// Who publishes it.
+    pub publisher: String,
+    /// This version (semver).
+    pub version: Version,
+    /// The contract versions the component works with, e.g. `^1.0`.
+    pub contract: VersionReq,
+    /// The component file, relative to the manifest.
+    pub component: String,
+    /// What the app asks the city for.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Per-request limits; defaults apply where absent.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// What the app is for.
+    pub description: Localized,
+    /// Catalogue category.
+    pub category: String,
+    /// An emoji or a short icon name.
+    #[serde(default)]
+    pub icon: String,
+}
+
+/// A text in Vietnamese (the default) and English.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Localized {
+    pub vi: String,
+    pub en: String,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: field `{field}`: {reason}")]
+    Invalid {
+        file: String,
+        field: &'static str,
+        reason: String,
+    },
+}
+
+const CATEGORIES: &[&str] = &[
+    "public-services",
+    "field-reports",
+    "maps",
+    "tourism",
+    "payments",
+    "health",
+    "education",
+    "transport",
+    "utilities",
+];
+
+impl Manifest {
+    /// Parse and validate `text`, read from `file` (used in error messages).
+    pub fn parse(file: &str, text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        manifest.validate(file)?;
+        Ok(manifest)
+    }
+
+    /// The effective limits (defaults filled in).
+    pub fn limits(&self) -> Limits {
+        self.limits.resolve()
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ManifestError> {
+        let invalid = |field: &'static str, reason: String| ManifestError::Invalid {
+            file: file.to_string(),
+            field,
+            reason,
+        };
+        if !is_slug(&self.id) {
+            return Err(invalid(
+                "id",
+                format!(
+                    "`{}` is not a valid app id: use 2 to 40 lower-case letters, digits and `-`, starting with a letter",
+                    self.id
+                ),
+            ));
+        }
+        if !is_slug(&self.publisher) {
+            return Err(invalid(
+                "publisher",
+                format!(
+                    "`{}` is not a valid publisher id (same form as an app id)",
+                    self.publisher
+                ),
+            ));
+        }
+        for (field, text) in [("name.vi", &self.name.vi), ("name.en", &self.name.en)] {
+            if text.trim().is_empty() || text.chars().count() > 60 {
+                return Err(invalid(
+                    "name",
+                    format!("{field} must be 1 to 60 characters"),
+                ));
+            }
+        }
+        for (field, text) in [
+            ("description.vi", &self.description.vi),
+            ("description.en", &self.description.en),
+        ] {
+            if text.trim().is_empty() || text.chars().count() > 2000 {
+                return Err(invalid(
+                    "description",
+                    format!("{field} must be 1 to 2000 characters"),
+                ));
+            }
+        }
+        if !CATEGORIES.contains(&self.category.as_str()) {
+            return Err(invalid(
+                "category",
+                format!(
+                    "`{}` is not a category; use one of: {}",
+                    self.category,
+                    CATEGORIES.join(", ")
+                ),
+            ));
+        }
+        if self.icon.chars().count() > 40 {
+            return Err(invalid("icon", "must be at most 40 characters".into()));
+        }
+        if self.component.is_empty()
+            || !self.component.ends_with(".wasm")
+            || self.component.contains("..")
+            || self.component.starts_with('/')
+        {
+            return Err(invalid(
+                "component",
+                format!(
+                    "`{}` must be a relative path to a .wasm file inside the package",
+                    self.component
+                ),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for capability in &self.capabilities {
+            capabilities::check_name(capability)
+                .map_err(|reason| invalid("capabilities", reason))?;
+            if !seen.insert(capability) {
+                return Err(invalid(
+                    "capabilities",
+                    format!("`{capability}` is listed twice"),
+                ));
+            }
+        }
+        self.limits
+            .validate()
+            .map_err(|(field, reason)| invalid(field, reason))?;
+        Ok(())
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    (2..=40).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "notes"
+version = "1.2.0"
+publisher = "citadel-samples"
+contract = "^1.0"
+component = "notes.wasm"
+category = "utilities"
+capabilities = ["kv"]
+[name]
+vi = "Ghi chú"
+en = "Notes"
+[description]
+vi = "Ghi chú"
+en = "Notes"
+[limits]
+memory_mib = 16
+"#;
+
+    #[test]
+    fn a_good_manifest_parses_with_defaults() {
+        let m = Manifest::parse("notes.toml", GOOD).unwrap();
+        assert_eq!(m.id, "notes");
+        assert_eq!(m.version, Version::new(1, 2, 0));
+        assert_eq!(m.limits().memory_bytes, 16 << 20);
+        assert_eq!(m.limits().timeout.as_millis(), 2000);
+    }
+
+    fn refusal(text: &str) -> String {
+        Manifest::parse("app.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_file_and_field() {
+        let err = refusal(&format!("colour = \"red\"\n{GOOD}"));
+        assert!(err.starts_with("app.toml:"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        let err = refusal(&GOOD.replace("id = \"notes\"", "id = \"Notes App\""));
+        assert!(
+            err.contains("field `id`") && err.contains("Notes App"),
+            "{err}"
+        );
+        let err = refusal(&GOOD.replace("version = \"1.2.0\"", "version = \"one\""));
+        assert!(err.contains("version"), "{err}");
+        let err = refusal(&GOOD.replace("[\"kv\"]", "[\"kv\", \"teleport\"]"));
+        assert!(err.contains("teleport") && err.contains("known"), "{err}");
+        let err = refusal(&GOOD.replace("memory_mib = 16", "memory_mib = 100000"));
+        assert!(err.contains("limits.memory_mib"), "{err}");
+        let err = refusal(&GOOD.replace("notes.wasm", "../../etc/passwd.wasm"));
+        assert!(err.contains("field `component`"), "{err}");
+        let err = refusal(&GOOD.replace("utilities", "games"));
+        assert!(err.contains("field `category`"), "{err}");
+    }
+
+    #[test]
+    fn the_sample_manifests_are_valid() {
+        for (file, text, _) in crate::samples::SAMPLES {
+            Manifest::parse(file, text).unwrap();
+        }
+    }
+}

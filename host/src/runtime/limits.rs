@@ -1,0 +1,130 @@
+//! Per-request limits of a mini-app: what a manifest may ask for, the
+//! defaults, the host's ceilings, and the store limiter that enforces memory.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The largest linear memory any app may ask for; also the pooling slot size.
+pub const MAX_MEMORY_MIB: u64 = 256;
+const DEFAULT_MEMORY_MIB: u64 = 64;
+const MAX_TIMEOUT_MS: u64 = 30_000;
+const DEFAULT_TIMEOUT_MS: u64 = 2_000;
+const MAX_BODY_KIB: u64 = 64 * 1024;
+const DEFAULT_REQUEST_BODY_KIB: u64 = 1024;
+const DEFAULT_RESPONSE_BODY_KIB: u64 = 8 * 1024;
+const MAX_CONCURRENCY: u32 = 1000;
+const DEFAULT_CONCURRENCY: u32 = 100;
+
+/// Limits as written in a manifest's `[limits]` table; all optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub memory_mib: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub max_request_body_kib: Option<u64>,
+    pub max_response_body_kib: Option<u64>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// Effective limits of one app version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    pub max_request_body: u64,
+    pub max_response_body: u64,
+    pub max_concurrency: u32,
+}
+
+impl LimitsSpec {
+    /// Check every present value against the host's ceilings.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let check = |field: &'static str, value: Option<u64>, max: u64| match value {
+            Some(v) if v == 0 || v > max => {
+                Err((field, format!("{v} is out of range; use 1 to {max}")))
+            }
+            _ => Ok(()),
+        };
+        check("limits.memory_mib", self.memory_mib, MAX_MEMORY_MIB)?;
+        check("limits.timeout_ms", self.timeout_ms, MAX_TIMEOUT_MS)?;
+        check(
+            "limits.max_request_body_kib",
+            self.max_request_body_kib,
+            MAX_BODY_KIB,
+        )?;
+        check(
+            "limits.max_response_body_kib",
+            self.max_response_body_kib,
+            MAX_BODY_KIB,
+        )?;
+        check(
+            "limits.max_concurrency",
+            self.max_concurrency.map(u64::from),
+            MAX_CONCURRENCY.into(),
+        )
+    }
+
+    /// Fill in defaults.
+    pub fn resolve(&self) -> Limits {
+        Limits {
+            memory_bytes: (self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB) << 20) as usize,
+            timeout: Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+            max_request_body: self
+                .max_request_body_kib
+                .unwrap_or(DEFAULT_REQUEST_BODY_KIB)
+                * 1024,
+            max_response_body: self
+                .max_response_body_kib
+                .unwrap_or(DEFAULT_RESPONSE_BODY_KIB)
+                * 1024,
+            max_concurrency: self.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        }
+    }
+}
+
+/// Enforces the memory cap of one request's store and remembers whether the
+/// guest hit it, so that the trap that usually follows is reported as
+/// "out of memory" rather than as a generic trap.
+pub struct MemoryLimiter {
+    cap: usize,
+    exhausted: bool,
+}
+
+impl MemoryLimiter {
+    pub fn new(cap: usize) -> Self {
+        MemoryLimiter {
+            cap,
+            exhausted: false,
+        }
+    }
+
+    /// Whether the guest asked for more memory than its cap.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.cap && maximum.is_none_or(|max| desired <= max);
+        if !allowed {
+            self.exhausted = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        const MAX_TABLE_ELEMENTS: usize = 100_000;
+        Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|max| desired <= max))
+    }
+}

@@ -1,0 +1,373 @@
+//! The wasmtime runtime: one `Engine` (component model, pooling allocator,
+//! epoch interruption), compile-once with an on-disk cache of precompiled
+//! components, and a fresh instance per request under the app's limits.
+//! Owns nothing about routing, identity or storage policy.
+
+mod body;
+mod cache;
+mod guest_io;
+pub mod limits;
+mod state;
+
+pub use state::{AppContext, RequestState};
+
+use crate::capabilities;
+use body::CappedBody;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
+
+/// How often the epoch advances; the granularity of deadlines and of yielding
+/// a busy guest's thread back to other requests.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Sizing of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are cached.
+    pub cache_dir: PathBuf,
+    /// Instances that may run at once across all apps (pool size).
+    pub max_instances: u32,
+}
+
+/// Why a component could not be prepared for serving.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("the component is not valid or could not be compiled: {0}")]
+    Compile(String),
+    #[error(transparent)]
+    Imports(#[from] capabilities::ImportError),
+    #[error("the component cannot be linked against this host: {0}")]
+    Link(String),
+    #[error("the precompiled cache could not be written: {0}")]
+    Cache(String),
+}
+
+/// Why a request to a guest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("the request body is larger than this app's limit of {0} bytes")]
+    RequestTooLarge(u64),
+    #[error("the app's response is larger than its limit of {0} bytes")]
+    ResponseTooLarge(u64),
+    #[error("the app did not answer within its deadline of {0:?}")]
+    Deadline(Duration),
+    #[error("the app ran out of its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    #[error("the app trapped: {0}")]
+    Trap(String),
+    #[error("the app finished without sending a response")]
+    NoResponse,
+    #[error("the app is serving its maximum of {0} concurrent requests")]
+    AppBusy(u32),
+    #[error("the host is at its instance capacity")]
+    HostBusy,
+    #[error("storage could not make the app's writes durable: {0}")]
+    Storage(String),
+}
+
+/// One app version ready to serve: its pre-instantiated component, context
+/// and concurrency limit.
+pub struct LiveApp {
+    pub context: Arc<AppContext>,
+    pre: ProxyPre<RequestState>,
+    permits: Arc<Semaphore>,
+}
+
+impl LiveApp {
+    pub fn new(context: AppContext, pre: ProxyPre<RequestState>) -> Self {
+        let permits = Arc::new(Semaphore::new(context.limits.max_concurrency as usize));
+        LiveApp {
+            context: Arc::new(context),
+            pre,
+            permits,
+        }
+    }
+}
+
+/// The engine, the linker with every capability, and the compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RequestState>,
+    cache: cache::CompileCache,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Release);
+    }
+}
+
+impl Runtime {
+    /// Build the engine and linker, and start the epoch ticker.
+    pub fn new(config: &RuntimeConfig) -> anyhow::Result<Self> {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_memory_size((limits::MAX_MEMORY_MIB << 20) as usize);
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&wasm).map_err(anyhow_from_wasmtime)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from_wasmtime)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow_from_wasmtime)?;
+        capabilities::add_to_linker(&mut linker).map_err(anyhow_from_wasmtime)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.weak();
+        let stop = stop_ticker.clone();
+        std::thread::Builder::new()
+            .name("citadel-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticker_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+
+        Ok(Runtime {
+            cache: cache::CompileCache::new(config.cache_dir.clone(), &engine)?,
+            engine,
+            linker,
+            stop_ticker,
+        })
+    }
+
+    /// How many components this runtime compiled (not loaded from cache).
+    pub fn compile_count(&self) -> u64 {
+        self.cache.compile_count()
+    }
+
+    /// Compile (or load from the cache) a component, check its imports
+    /// against the requested capabilities and link it.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        requested: &[String],
+    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+        self.cache
+            .load_or_compile(&self.engine, bytes, sha256, |component| {
+                self.check_imports(component, requested)?;
+                let pre = self
+                    .linker
+                    .instantiate_pre(component)
+                    .map_err(|e| PrepareError::Link(format!("{e:#}")))?;
+                ProxyPre::new(pre).map_err(|e| {
+                    PrepareError::Link(format!(
+                        "the component must export wasi:http/incoming-handler: {e:#}"
+                    ))
+                })
+            })
+    }
+
+    fn check_imports(
+        &self,
+        component: &Component,
+        requested: &[String],
+    ) -> Result<(), PrepareError> {
+        let ty = component.component_type();
+        let names: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        capabilities::check_imports(names.iter().map(String::as_str), requested)?;
+        Ok(())
+    }
+
+    /// Serve one request with a fresh instance of `app`, within its limits.
+    ///
+    /// `flush` makes the app's writes durable; it runs before the response
+    /// head is returned whenever the guest wrote anything.
+    pub async fn handle<F, Fut>(
+        &self,
+        app: &LiveApp,
+        request: http::Request<axum::body::Body>,
+        request_id: String,
+        flush: F,
+    ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
+    where
+        F: Fn() -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send,
+    {
+        let limits = app.context.limits;
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let permit = acquire(app, limits.timeout).await?;
+
+        if let Some(length) = content_length(request.headers()) {
+            if length > limits.max_request_body {
+                return Err(InvokeError::RequestTooLarge(limits.max_request_body));
+            }
+        }
+        let request_too_large = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| {
+            CappedBody::new(
+                body.map_err(|e| HttpError::InternalError(Some(e.to_string()))),
+                limits.max_request_body,
+                request_too_large.clone(),
+                |limit| HttpError::HttpRequestBodySize(Some(limit)),
+            )
+        });
+
+        let unflushed = Arc::new(AtomicBool::new(false));
+        let mut store = Store::new(
+            &self.engine,
+            RequestState::new(app.context.clone(), request_id, unflushed.clone()),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Give the thread back to other requests between ticks.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let data = store.data_mut();
+        let wasi_request = data
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
+        let out = data
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
+        let pre = app.pre.clone();
+        let memory_cap = limits.memory_bytes;
+        let timeout = limits.timeout;
+        let task_unflushed = unflushed.clone();
+        let task_flush = flush.clone();
+        let task = tokio::spawn(async move {
+            let _permit: OwnedSemaphorePermit = permit;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, wasi_request, out)
+                    .await
+            };
+            let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
+                Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
+            };
+            // Writes made after the response head went out.
+            if task_unflushed.swap(false, Ordering::AcqRel) {
+                if let Err(e) = task_flush().await {
+                    tracing::error!(error = %e, "flushing an app's late writes failed");
+                }
+            }
+            outcome
+        });
+
+        let response = match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                return Err(InvokeError::Trap(format!(
+                    "the app answered with an error: {code:?}"
+                )))
+            }
+            Err(_) => {
+                return Err(match task.await {
+                    Ok(Err(error)) => error,
+                    Ok(Ok(())) => InvokeError::NoResponse,
+                    Err(join) => InvokeError::Trap(format!("the instance task failed: {join}")),
+                })
+            }
+        };
+        if request_too_large.load(Ordering::Acquire) {
+            return Err(InvokeError::RequestTooLarge(limits.max_request_body));
+        }
+        if unflushed.swap(false, Ordering::AcqRel) {
+            flush().await.map_err(InvokeError::Storage)?;
+        }
+        if content_length(response.headers()).is_some_and(|len| len > limits.max_response_body) {
+            return Err(InvokeError::ResponseTooLarge(limits.max_response_body));
+        }
+        let exceeded = Arc::new(AtomicBool::new(false));
+        Ok(response.map(|body| {
+            CappedBody::new(body, limits.max_response_body, exceeded, |limit| {
+                HttpError::HttpResponseBodySize(Some(limit))
+            })
+            .boxed_unsync()
+        }))
+    }
+}
+
+async fn acquire(app: &LiveApp, wait: Duration) -> Result<OwnedSemaphorePermit, InvokeError> {
+    match tokio::time::timeout(wait, app.permits.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(InvokeError::AppBusy(app.context.limits.max_concurrency)),
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Turn a wasmtime error from instantiating or running a guest into the
+/// request's failure.
+fn classify(
+    error: &wasmtime::Error,
+    state: &RequestState,
+    memory_cap: usize,
+    timeout: Duration,
+) -> InvokeError {
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return InvokeError::HostBusy;
+    }
+    if state.limiter.exhausted() {
+        return InvokeError::OutOfMemory(memory_cap);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => InvokeError::Deadline(timeout),
+        Some(trap) => InvokeError::Trap(trap.to_string()),
+        None => InvokeError::Trap(format!("{error:#}")),
+    }
+}
+
+fn anyhow_from_wasmtime(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
+
+/// Bytes of a response body already collected (used by tests and benchmarks).
+pub async fn collect_body(body: HyperOutgoingBody) -> Result<Bytes, HttpError> {
+    Ok(body.collect().await?.to_bytes())
+}

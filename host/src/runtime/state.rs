@@ -1,0 +1,105 @@
+//! The per-request store data (`RequestState`): WASI and wasi:http contexts,
+//! the memory limiter, and the app context that capabilities read. Built fresh
+//! for every request; nothing in it outlives the request.
+
+use super::guest_io::GuestOutput;
+use super::limits::{Limits, MemoryLimiter};
+use crate::store::Store;
+use semver::Version;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// What the host knows about the app version serving a request.
+pub struct AppContext {
+    pub id: String,
+    pub version: Version,
+    /// Effective capabilities: requested ∩ granted.
+    pub capabilities: Vec<String>,
+    pub limits: Limits,
+    pub store: Arc<dyn Store>,
+}
+
+impl AppContext {
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c == name)
+    }
+}
+
+/// The data of one request's wasmtime `Store`.
+pub struct RequestState {
+    pub(crate) app: Arc<AppContext>,
+    pub(crate) request_id: String,
+    pub(crate) limiter: MemoryLimiter,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: super::guest_io::HttpHooks,
+    table: ResourceTable,
+    unflushed: Arc<AtomicBool>,
+}
+
+impl RequestState {
+    pub(crate) fn new(
+        app: Arc<AppContext>,
+        request_id: String,
+        unflushed: Arc<AtomicBool>,
+    ) -> Self {
+        let output = |stream| GuestOutput::new(&app.id, &request_id, stream);
+        // Locked down: no preopened directory, no network, empty environment
+        // and arguments; stdout and stderr go to the host's logs.
+        let wasi = WasiCtx::builder()
+            .stdout(output("stdout"))
+            .stderr(output("stderr"))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        RequestState {
+            limiter: MemoryLimiter::new(app.limits.memory_bytes),
+            app,
+            request_id,
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: super::guest_io::HttpHooks,
+            table: ResourceTable::new(),
+            unflushed,
+        }
+    }
+
+    /// A host call wrote to the store; the gateway flushes before answering.
+    pub(crate) fn mark_unflushed(&self) {
+        self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// A host call was refused for lack of `capability`.
+    pub(crate) fn record_denial(&self, capability: &str) {
+        tracing::warn!(
+            app = %self.app.id,
+            version = %self.app.version,
+            request_id = %self.request_id,
+            capability,
+            "host call denied"
+        );
+    }
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

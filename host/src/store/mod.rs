@@ -1,0 +1,68 @@
+//! Storage behind a trait, so that a deployment that outgrows one machine can
+//! swap the embedded sled store for a distributed one without touching
+//! capabilities or the gateway. Owns persistence only: no policy lives here.
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use serde::{Deserialize, Serialize};
+
+/// A storage failure. Callers map it to `unavailable` for guests and to 503
+/// for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage failure: {0}")]
+    Backend(String),
+    #[error("stored record `{key}` is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// An installed app version as recorded in the store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AppRecord {
+    pub id: String,
+    /// The manifest text as published (parsed again on load).
+    pub manifest: String,
+    /// sha256 of the component bytes, hex.
+    pub component_sha256: String,
+    /// Unix seconds.
+    pub installed_at: u64,
+}
+
+/// One page of keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// Everything the host persists.
+pub trait Store: Send + Sync + 'static {
+    /// Store component bytes under their sha256; returns the hex digest.
+    fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError>;
+    /// The bytes stored under `sha256`.
+    fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Record the live version of an app (replacing the previous record).
+    fn put_app(&self, record: &AppRecord) -> Result<(), StoreError>;
+    /// Every installed app.
+    fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+
+    /// App-scoped kv: `app`'s value under `key`.
+    fn kv_get(&self, app: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// App-scoped kv: set.
+    fn kv_set(&self, app: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// App-scoped kv: delete; true if the key existed.
+    fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError>;
+    /// App-scoped kv: keys with `prefix` after `after`, at most `limit`.
+    fn kv_list(
+        &self,
+        app: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError>;
+
+    /// Make every write so far durable. Called before a write is acknowledged.
+    fn flush(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,80 @@
+//! `hostile`: a test mini-app that misbehaves on purpose, so the host's
+//! limits can be shown to hold. Never installed by `citadel serve`.
+
+use citadel_sdk::{Request, Response, Result, Router};
+use std::hint::black_box;
+
+fn spin(_req: &Request) -> Result<Response> {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+fn grow(_req: &Request) -> Result<Response> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+fn depth(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        black_box(depth(black_box(n - 1))) + 1
+    }
+}
+
+fn recurse(_req: &Request) -> Result<Response> {
+    Ok(Response::text(depth(u64::MAX).to_string()))
+}
+
+fn panic(_req: &Request) -> Result<Response> {
+    panic!("hostile guest panics on purpose")
+}
+
+fn sleep(req: &Request) -> Result<Response> {
+    let ms: u64 = req.query("ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(Response::text("woke up"))
+}
+
+fn ok(_req: &Request) -> Result<Response> {
+    Ok(Response::text("fine"))
+}
+
+fn echo(req: &Request) -> Result<Response> {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    Response::json(&serde_json::json!({
+        "method": req.method().as_str(),
+        "path": req.path(),
+        "query": req.query_string(),
+        "headers": headers,
+        "body_len": req.body().len(),
+    }))
+}
+
+fn big(req: &Request) -> Result<Response> {
+    let kib: usize = req.query("kib").and_then(|v| v.parse().ok()).unwrap_or(1024);
+    Ok(Response::new(200).with_body(vec![b'x'; kib * 1024]))
+}
+
+fn router() -> Router {
+    Router::new()
+        .get("/loop", spin)
+        .get("/grow", grow)
+        .get("/recurse", recurse)
+        .get("/panic", panic)
+        .get("/sleep", sleep)
+        .get("/ok", ok)
+        .route(citadel_sdk::Method::Post, "/echo", echo)
+        .get("/echo", echo)
+        .get("/big", big)
+}
+
+citadel_sdk::export_app!(router);

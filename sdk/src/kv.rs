@@ -1,0 +1,64 @@
+//! App-scoped key-value storage (capability `kv`). Keys are UTF-8 strings;
+//! values are bytes, with JSON helpers. Each app sees only its own keys.
+
+use crate::bindings::citadel::miniapp::kv as host;
+use crate::Result;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use host::{KeyPage, KvError};
+
+/// Page size used by [`keys`].
+const PAGE: u32 = 1000;
+
+/// The value stored under `key`, if any.
+pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    host::get(key)
+}
+
+/// Store `value` under `key`.
+pub fn set(key: &str, value: &[u8]) -> Result<(), KvError> {
+    host::set(key, value)
+}
+
+/// Remove `key`; true if it existed.
+pub fn delete(key: &str) -> Result<bool, KvError> {
+    host::delete(key)
+}
+
+/// One page of keys starting with `prefix`, after `after` (exclusive).
+pub fn list_keys(prefix: &str, after: Option<&str>, limit: u32) -> Result<KeyPage, KvError> {
+    host::list_keys(prefix, after, limit)
+}
+
+/// Every key starting with `prefix`, in order (reads page after page).
+pub fn keys(prefix: &str) -> Result<Vec<String>, KvError> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = host::list_keys(prefix, after.as_deref(), PAGE)?;
+        all.extend(page.keys);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The JSON value stored under `key`, if any.
+pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
+    match host::get(key)? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+            crate::Error::internal(format!("stored value under `{key}` is not valid JSON: {e}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Store `value` as JSON under `key`.
+pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| crate::Error::internal(format!("could not serialise `{key}`: {e}")))?;
+    host::set(key, &bytes)?;
+    Ok(())
+}

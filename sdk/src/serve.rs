@@ -1,0 +1,102 @@
+//! The bridge between wasi:http resources and the SDK's plain `Request` and
+//! `Response`: reads the incoming body in full, writes the response in chunks.
+
+use crate::bindings::wasi::http::types::{
+    Fields, IncomingBody, IncomingRequest, Method as WasiMethod, OutgoingBody, OutgoingResponse,
+    ResponseOutparam,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+use crate::{Error, Method, Request, Response, Router};
+
+/// Largest chunk `blocking-write-and-flush` accepts.
+const WRITE_CHUNK: usize = 4096;
+/// How much to ask for per read of the incoming body.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Serve one request with `router` (called by [`export_app!`](crate::export_app)).
+pub fn serve(router: &Router, request: IncomingRequest, response_out: ResponseOutparam) {
+    let is_head = matches!(request.method(), WasiMethod::Head);
+    let response = match read_request(request) {
+        Ok(request) => router.dispatch(request),
+        Err(error) => error.into_response(),
+    };
+    write_response(response, is_head, response_out);
+}
+
+fn read_request(incoming: IncomingRequest) -> Result<Request, Error> {
+    let method = match incoming.method() {
+        WasiMethod::Get => Method::Get,
+        WasiMethod::Head => Method::Head,
+        WasiMethod::Post => Method::Post,
+        WasiMethod::Put => Method::Put,
+        WasiMethod::Patch => Method::Patch,
+        WasiMethod::Delete => Method::Delete,
+        WasiMethod::Options => Method::Options,
+        WasiMethod::Connect => Method::Other("CONNECT".into()),
+        WasiMethod::Trace => Method::Other("TRACE".into()),
+        WasiMethod::Other(name) => Method::Other(name),
+    };
+    let path = incoming.path_with_query().unwrap_or_else(|| "/".into());
+    let mut request = Request::new(method, &path);
+    for (name, value) in incoming.headers().entries() {
+        request = request.with_header(&name, value);
+    }
+    let body = incoming
+        .consume()
+        .map_err(|()| Error::internal("the request body was already taken"))?;
+    request = request.with_body(read_body(&body)?);
+    IncomingBody::finish(body);
+    Ok(request)
+}
+
+fn read_body(body: &IncomingBody) -> Result<Vec<u8>, Error> {
+    let stream = body
+        .stream()
+        .map_err(|()| Error::internal("the request body stream was already taken"))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Ok(bytes),
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(Error::bad_request(format!(
+                    "the request body could not be read: {}",
+                    e.to_debug_string()
+                )))
+            }
+        }
+    }
+}
+
+fn write_response(response: Response, is_head: bool, response_out: ResponseOutparam) {
+    let (status, headers, body) = response.into_parts();
+    let mut entries: Vec<(String, Vec<u8>)> = headers
+        .into_iter()
+        .filter(|(name, _)| name != "content-length")
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    // The whole body is known: say its length, so clients and the host's
+    // response limit see it up front. (A HEAD answer has no body to measure.)
+    if !is_head {
+        entries.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
+    let outgoing = OutgoingResponse::new(fields);
+    // A status outside 100..=599 is the app's bug; answer 500 rather than trap.
+    if outgoing.set_status_code(status).is_err() {
+        let _ = outgoing.set_status_code(500);
+    }
+    let Ok(outgoing_body) = outgoing.body() else {
+        return;
+    };
+    ResponseOutparam::set(response_out, Ok(outgoing));
+    if let Ok(stream) = outgoing_body.write() {
+        for chunk in body.chunks(WRITE_CHUNK) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                // The citizen went away; nothing more to send.
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(outgoing_body, None);
+}
