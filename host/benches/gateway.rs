@@ -1,1 +1,491 @@
-fn main() {}
+//! Gateway benchmark for the `hello` mini-app: in-process instantiate+handle latency,
+//! then HTTP throughput/latency of the Citadel gateway vs. a native axum handler (32 conns).
+//! Run: `cargo bench -p citadel-host --bench gateway` (measured window: env `BENCH_SECONDS`, default 10).
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime as TokioRuntime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const EXPECTED_BODY: &str = "Xin chào, Huế!";
+const APP_PATH: &str = "/apps/hello/";
+const IN_PROCESS_WARMUP: usize = 200;
+const IN_PROCESS_ITERATIONS: usize = 3000;
+const CONNECTIONS: usize = 32;
+const WARMUP: Duration = Duration::from_secs(1);
+const DEFAULT_SECONDS: f64 = 10.0;
+/// wrk runs at most this long by default, so the whole program stays under ~40 s.
+const DEFAULT_WRK_CAP_SECONDS: u64 = 5;
+const SERVER_WORKERS: usize = 2;
+
+fn main() -> anyhow::Result<()> {
+    let seconds = env_seconds("BENCH_SECONDS")?.unwrap_or(DEFAULT_SECONDS);
+    if seconds <= 0.0 {
+        bail!("BENCH_SECONDS must be positive");
+    }
+    let measure = Duration::from_secs_f64(seconds);
+    let wrk_seconds = match env_seconds("BENCH_WRK_SECONDS")? {
+        Some(s) => s.ceil().max(1.0) as u64,
+        None => (seconds.ceil() as u64).clamp(1, DEFAULT_WRK_CAP_SECONDS),
+    };
+    let wrk = find_on_path("wrk");
+
+    let dir = tempfile::tempdir()?;
+    let citadel = citadel_host::Citadel::open(&citadel_host::HostConfig::new(dir.path()))?;
+
+    // 1. In-process: a fresh instance per request, no HTTP.
+    let citadel_rt = server_runtime("citadel-server")?;
+    let in_process = citadel_rt.block_on(in_process_latency(&citadel))?;
+    println!(
+        "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
+        micros(in_process.percentile(50.0)),
+        micros(in_process.percentile(90.0)),
+        micros(in_process.percentile(99.0)),
+        in_process.latencies.len(),
+    );
+
+    // 2. The real gateway.
+    let (gateway_addr, gateway_stop, gateway_task) = {
+        let listener = citadel_rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = citadel_rt.spawn(citadel_host::gateway::serve(
+            citadel.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        (addr, tx, task)
+    };
+    let gateway = run_load(gateway_addr, CONNECTIONS, WARMUP, measure)?;
+    print_load("gateway", &gateway);
+    let gateway_wrk = wrk
+        .as_ref()
+        .map(|wrk| run_wrk(wrk, gateway_addr, wrk_seconds));
+    stop_server(&citadel_rt, gateway_stop, gateway_task, "gateway")?;
+    citadel_rt.shutdown_timeout(Duration::from_secs(2));
+
+    // 3. The same answer from a native axum handler.
+    let native_rt = server_runtime("native-server")?;
+    let (native_addr, native_stop, native_task) = {
+        let listener = native_rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = native_rt.spawn(serve_native(listener, async move {
+            let _ = rx.await;
+        }));
+        (addr, tx, task)
+    };
+    let native = run_load(native_addr, CONNECTIONS, WARMUP, measure)?;
+    print_load("native axum", &native);
+    let native_wrk = wrk
+        .as_ref()
+        .map(|wrk| run_wrk(wrk, native_addr, wrk_seconds));
+    stop_server(&native_rt, native_stop, native_task, "native axum")?;
+    native_rt.shutdown_timeout(Duration::from_secs(2));
+
+    // 4. wrk, when installed.
+    match (&gateway_wrk, &native_wrk) {
+        (Some(gateway_out), Some(native_out)) => {
+            println!("\n-- wrk -t1 -c{CONNECTIONS} -d{wrk_seconds}s: citadel gateway --");
+            println!("{}", gateway_out.as_deref().unwrap_or_else(|e| e.as_str()));
+            println!("-- wrk -t1 -c{CONNECTIONS} -d{wrk_seconds}s: native axum --");
+            println!("{}", native_out.as_deref().unwrap_or_else(|e| e.as_str()));
+        }
+        _ => println!("\n(wrk not found on PATH: skipping the wrk runs)"),
+    }
+
+    // 5. Summary.
+    println!("\n== citadel gateway benchmark (hello) ==");
+    println!(
+        "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
+        micros(in_process.percentile(50.0)),
+        micros(in_process.percentile(90.0)),
+        micros(in_process.percentile(99.0)),
+        in_process.latencies.len(),
+    );
+    println!("{}", load_line("gateway", &gateway));
+    println!("{}", load_line("native axum", &native));
+    let ratio = if native.requests_per_second() > 0.0 {
+        gateway.requests_per_second() / native.requests_per_second()
+    } else {
+        f64::NAN
+    };
+    println!("ratio citadel/native throughput: {ratio:.3}");
+    println!(
+        "(server: tokio multi-thread, {SERVER_WORKERS} workers; load: 1 thread, {CONNECTIONS} \
+         keep-alive HTTP/1.1 connections, {:.1} s warm-up + {:.1} s measured)",
+        WARMUP.as_secs_f64(),
+        measure.as_secs_f64()
+    );
+
+    drop(citadel);
+    Ok(())
+}
+
+fn env_seconds(name: &str) -> anyhow::Result<Option<f64>> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .with_context(|| format!("{name} must be a number of seconds, got `{value}`")),
+        Err(_) => Ok(None),
+    }
+}
+
+fn server_runtime(name: &str) -> anyhow::Result<TokioRuntime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(SERVER_WORKERS)
+        .thread_name(name)
+        .enable_all()
+        .build()?)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Latencies, sorted, with nearest-rank percentiles.
+struct Latencies {
+    latencies: Vec<Duration>,
+}
+
+impl Latencies {
+    fn new(mut latencies: Vec<Duration>) -> Self {
+        latencies.sort_unstable();
+        Latencies { latencies }
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+}
+
+async fn in_process_latency(citadel: &citadel_host::Citadel) -> anyhow::Result<Latencies> {
+    let app = citadel
+        .registry
+        .live("hello")
+        .ok_or_else(|| anyhow!("the sample app `hello` is not installed"))?;
+    let mut latencies = Vec::with_capacity(IN_PROCESS_ITERATIONS);
+    for i in 0..IN_PROCESS_WARMUP + IN_PROCESS_ITERATIONS {
+        let request = http::Request::get("http://localhost/").body(axum::body::Body::empty())?;
+        let started = Instant::now();
+        let response = citadel
+            .runtime
+            .handle(&app, request, format!("bench-{i}"), || async { Ok(()) })
+            .await?;
+        let status = response.status();
+        let body = citadel_host::runtime::collect_body(response.into_body())
+            .await
+            .map_err(|e| anyhow!("collecting the response body failed: {e:?}"))?;
+        let elapsed = started.elapsed();
+        if status != http::StatusCode::OK || body != EXPECTED_BODY.as_bytes() {
+            bail!(
+                "unexpected in-process answer: {status} {:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        if i >= IN_PROCESS_WARMUP {
+            latencies.push(elapsed);
+        }
+    }
+    Ok(Latencies::new(latencies))
+}
+
+async fn serve_native(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = axum::Router::new().route(
+        APP_PATH,
+        axum::routing::get(|| async {
+            (
+                [("content-type", "text/plain; charset=utf-8")],
+                EXPECTED_BODY,
+            )
+        }),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn stop_server(
+    rt: &TokioRuntime,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let _ = stop.send(());
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await })
+        .map_err(|_| anyhow!("the {name} server did not shut down within 5 s"))?
+        .with_context(|| format!("the {name} server task failed"))?
+        .with_context(|| format!("the {name} server failed"))
+}
+
+/// What one load run saw.
+struct LoadResult {
+    latencies: Latencies,
+    window: Duration,
+    transport_errors: u64,
+    bad_status: u64,
+    bad_body: u64,
+    first_error: Option<String>,
+}
+
+impl LoadResult {
+    fn errors(&self) -> u64 {
+        self.transport_errors + self.bad_status + self.bad_body
+    }
+
+    fn requests_per_second(&self) -> f64 {
+        self.latencies.latencies.len() as f64 / self.window.as_secs_f64()
+    }
+}
+
+fn load_line(name: &str, result: &LoadResult) -> String {
+    format!(
+        "{name} ({CONNECTIONS} conns): {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+        result.requests_per_second(),
+        millis(result.latencies.percentile(50.0)),
+        millis(result.latencies.percentile(99.0)),
+        result.errors(),
+    )
+}
+
+fn print_load(name: &str, result: &LoadResult) {
+    println!("{}", load_line(name, result));
+    if result.errors() > 0 {
+        println!(
+            "  errors: {} transport, {} non-200, {} wrong body; first: {}",
+            result.transport_errors,
+            result.bad_status,
+            result.bad_body,
+            result.first_error.as_deref().unwrap_or("-"),
+        );
+    }
+}
+
+/// Drive `connections` keep-alive connections from one OS thread with a
+/// single-threaded runtime (like `wrk -t1`).
+fn run_load(
+    addr: SocketAddr,
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<LoadResult> {
+    let load = std::thread::Builder::new()
+        .name("load-generator".into())
+        .spawn(move || -> anyhow::Result<LoadResult> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let start = Instant::now();
+                let measure_from = start + warmup;
+                let measure_until = measure_from + measure;
+                let host = Arc::new(addr.to_string());
+                let workers: Vec<_> = (0..connections)
+                    .map(|_| {
+                        tokio::spawn(connection_worker(
+                            addr,
+                            host.clone(),
+                            measure_from,
+                            measure_until,
+                        ))
+                    })
+                    .collect();
+                let mut all = Vec::new();
+                let mut result = LoadResult {
+                    latencies: Latencies::new(Vec::new()),
+                    window: measure,
+                    transport_errors: 0,
+                    bad_status: 0,
+                    bad_body: 0,
+                    first_error: None,
+                };
+                for worker in workers {
+                    let stats = worker.await?;
+                    all.extend(stats.latencies);
+                    result.transport_errors += stats.transport_errors;
+                    result.bad_status += stats.bad_status;
+                    result.bad_body += stats.bad_body;
+                    if result.first_error.is_none() {
+                        result.first_error = stats.first_error;
+                    }
+                }
+                result.latencies = Latencies::new(all);
+                Ok(result)
+            })
+        })?;
+    load.join()
+        .map_err(|_| anyhow!("the load generator panicked"))?
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    latencies: Vec<Duration>,
+    transport_errors: u64,
+    bad_status: u64,
+    bad_body: u64,
+    first_error: Option<String>,
+}
+
+impl WorkerStats {
+    fn note(&mut self, message: String) {
+        if self.first_error.is_none() {
+            self.first_error = Some(message);
+        }
+    }
+}
+
+enum Failure {
+    Transport(String),
+    Status(http::StatusCode),
+    Body(String),
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+async fn one_request(sender: &mut SendRequest<Empty<Bytes>>, host: &str) -> Result<(), Failure> {
+    sender
+        .ready()
+        .await
+        .map_err(|e| Failure::Transport(format!("ready: {e}")))?;
+    let request = http::Request::get(APP_PATH)
+        .header(http::header::HOST, host)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| Failure::Transport(format!("request: {e}")))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Failure::Transport(format!("send: {e}")))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure::Transport(format!("body: {e}")))?
+        .to_bytes();
+    if status != http::StatusCode::OK {
+        return Err(Failure::Status(status));
+    }
+    if body != EXPECTED_BODY.as_bytes() {
+        return Err(Failure::Body(String::from_utf8_lossy(&body).into_owned()));
+    }
+    Ok(())
+}
+
+/// One connection issuing sequential requests until `measure_until`; only
+/// requests started and finished inside the measured window count.
+async fn connection_worker(
+    addr: SocketAddr,
+    host: Arc<String>,
+    measure_from: Instant,
+    measure_until: Instant,
+) -> WorkerStats {
+    let mut stats = WorkerStats::default();
+    let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
+    while Instant::now() < measure_until {
+        let current = match sender.as_mut() {
+            Some(current) => current,
+            None => match connect(addr).await {
+                Ok(fresh) => sender.insert(fresh),
+                Err(e) => {
+                    stats.transport_errors += 1;
+                    stats.note(e);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let started = Instant::now();
+        let outcome = one_request(current, &host).await;
+        let finished = Instant::now();
+        match outcome {
+            Ok(()) => {
+                if started >= measure_from && finished <= measure_until {
+                    stats.latencies.push(finished - started);
+                }
+            }
+            Err(Failure::Transport(e)) => {
+                stats.transport_errors += 1;
+                stats.note(e);
+                sender = None;
+            }
+            Err(Failure::Status(status)) => {
+                stats.bad_status += 1;
+                stats.note(format!("status {status}"));
+            }
+            Err(Failure::Body(body)) => {
+                stats.bad_body += 1;
+                stats.note(format!("body {body:?}"));
+            }
+        }
+    }
+    stats
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn run_wrk(wrk: &Path, addr: SocketAddr, seconds: u64) -> Result<String, String> {
+    let output = Command::new(wrk)
+        .args([
+            "-t1".to_string(),
+            format!("-c{CONNECTIONS}"),
+            format!("-d{seconds}s"),
+            "--latency".to_string(),
+            format!("http://{addr}{APP_PATH}"),
+        ])
+        .output()
+        .map_err(|e| format!("running wrk failed: {e}"))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        text.push_str(&format!(
+            "\nwrk exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(text)
+}

@@ -1,1 +1,142 @@
+//! The harness the end-to-end tests share: a real host (store, runtime,
+//! registry, gateway) on `127.0.0.1:0` over a temporary data dir, stopped by
+//! the test itself, plus the test-only mini-apps.
 
+use citadel_host::{gateway, Citadel, HostConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A host serving on loopback.
+pub struct TestHost {
+    pub addr: SocketAddr,
+    pub citadel: Arc<Citadel>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestHost {
+    /// Open `data_dir` (installing the samples if it is empty) and serve it.
+    pub async fn start(data_dir: &Path) -> TestHost {
+        let config = HostConfig {
+            max_instances: 50,
+            ..HostConfig::new(data_dir)
+        };
+        let citadel = Citadel::open(&config).expect("host opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(gateway::serve(citadel.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        TestHost {
+            addr,
+            citadel,
+            stop,
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Install a test-only mini-app built with the samples (e.g. `hostile`)
+    /// under `manifest`, whose `component` must be `{name}.wasm`.
+    pub fn install_built(&self, name: &str, manifest: &str) {
+        let bytes = std::fs::read(citadel_host::samples::built_component(name))
+            .expect("the mini-apps build produced the component");
+        self.citadel
+            .registry
+            .install(&format!("{name}.toml"), manifest, &bytes)
+            .expect("install succeeds");
+    }
+
+    /// Stop serving, wait for the server and every instance, and release
+    /// the data dir so another host can open it.
+    pub async fn stop(self) {
+        let TestHost {
+            citadel,
+            stop,
+            server,
+            ..
+        } = self;
+        let _ = stop.send(());
+        server.await.expect("server task").expect("server ran");
+        // axum's connection tasks drop their router a moment after the server
+        // future returns; wait for them (bounded) before reopening the dir.
+        for _ in 0..500 {
+            if Arc::strong_count(&citadel) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            Arc::strong_count(&citadel),
+            1,
+            "after a graceful stop nothing else holds the host"
+        );
+    }
+}
+
+/// A manifest for a test-only app, with extra lines (limits, capabilities).
+pub fn test_manifest(id: &str, component: &str, capabilities: &str, limits: &str) -> String {
+    format!(
+        r#"id = "{id}"
+version = "1.0.0"
+publisher = "citadel-tests"
+contract = "^1.0"
+component = "{component}.wasm"
+category = "utilities"
+capabilities = {capabilities}
+[name]
+vi = "Thử nghiệm"
+en = "Test"
+[description]
+vi = "Ứng dụng thử nghiệm"
+en = "A test app"
+[limits]
+{limits}
+"#
+    )
+}
+
+/// A client that does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The error body of a JSON error answer: (code, request_id).
+pub async fn error_of(response: reqwest::Response) -> (String, String) {
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string();
+    let request_id = body["error"]["request_id"]
+        .as_str()
+        .expect("error.request_id")
+        .to_string();
+    assert_eq!(
+        request_id, header_id,
+        "the body quotes the request id of the header"
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    (code, request_id)
+}

@@ -45,7 +45,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Serve `citadel` on `listener` until `shutdown` resolves, then let
-/// in-flight requests finish.
+/// in-flight requests and their instances finish, and flush the store.
 pub async fn serve(
     citadel: Arc<Citadel>,
     listener: TcpListener,
@@ -55,6 +55,7 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    citadel.runtime.drain().await;
     if let Err(e) = citadel.store.flush() {
         tracing::error!(error = %e, "final flush failed");
     }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
@@ -87,6 +88,15 @@ pub struct LiveApp {
     permits: Arc<Semaphore>,
 }
 
+impl std::fmt::Debug for LiveApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveApp")
+            .field("id", &self.context.id)
+            .field("version", &self.context.version)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LiveApp {
     pub fn new(context: AppContext, pre: ProxyPre<RequestState>) -> Self {
         let permits = Arc::new(Semaphore::new(context.limits.max_concurrency as usize));
@@ -104,6 +114,8 @@ pub struct Runtime {
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
     stop_ticker: Arc<AtomicBool>,
+    /// Instances still running, some after their response head went out.
+    instances: TaskTracker,
 }
 
 impl Drop for Runtime {
@@ -155,7 +167,15 @@ impl Runtime {
             engine,
             linker,
             stop_ticker,
+            instances: TaskTracker::new(),
         })
+    }
+
+    /// Stop taking instances and wait for the running ones to finish (each
+    /// ends by its deadline at the latest). Called once, at shutdown.
+    pub async fn drain(&self) {
+        self.instances.close();
+        self.instances.wait().await;
     }
 
     /// How many components this runtime compiled (not loaded from cache).
@@ -266,7 +286,7 @@ impl Runtime {
         let timeout = limits.timeout;
         let task_unflushed = unflushed.clone();
         let task_flush = flush.clone();
-        let task = tokio::spawn(async move {
+        let task = self.instances.spawn(async move {
             let _permit: OwnedSemaphorePermit = permit;
             let run = async {
                 let proxy = pre.instantiate_async(&mut store).await?;

@@ -1,0 +1,175 @@
+//! The gateway over real HTTP: dispatch to apps, JSON errors with request
+//! ids, body limits, and what crosses the sandbox boundary in headers.
+
+use citadel_tests::{client, error_of, test_manifest, TestHost};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_greets_in_vietnamese() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let response = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+
+    let response = client().get(host.url("/apps/hello")).send().await.unwrap();
+    assert_eq!(response.status(), 308);
+    assert_eq!(response.headers()["location"], "/apps/hello/");
+
+    let health = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_apps_paths_and_routes_are_json_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let response = client().get(host.url("/apps/nope/")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_of(response).await.0, "app_not_found");
+
+    let response = client().get(host.url("/nowhere")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_of(response).await.0, "not_found");
+
+    // The app's own 404 comes from the SDK router, also as JSON.
+    let response = client()
+        .get(host.url("/apps/hello/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_bodies_are_413_whether_announced_or_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built(
+        "hostile",
+        &test_manifest("hostile", "hostile", "[]", "max_request_body_kib = 4"),
+    );
+    let fits = client()
+        .post(host.url("/apps/hostile/echo"))
+        .body(vec![b'a'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), 200);
+    let echoed: serde_json::Value = fits.json().await.unwrap();
+    assert_eq!(echoed["body_len"], 4096);
+
+    // Announced by Content-Length: refused before the app runs.
+    let response = client()
+        .post(host.url("/apps/hostile/echo"))
+        .body(vec![b'a'; 4097])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(error_of(response).await.0, "body_too_large");
+
+    // Streamed (chunked, no length): cut off once past the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b'b'; 1024])).collect();
+    let response = client()
+        .post(host.url("/apps/hostile/echo"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(error_of(response).await.0, "body_too_large");
+
+    // Notes keeps the default limit of 1 MiB.
+    let response = client()
+        .post(host.url("/apps/notes/api/notes"))
+        .body(vec![b'{'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built(
+        "hostile",
+        &test_manifest("hostile", "hostile", "[]", "max_response_body_kib = 64"),
+    );
+    let ok = client()
+        .get(host.url("/apps/hostile/big?kib=64"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.bytes().await.unwrap().len(), 64 * 1024);
+    let response = client()
+        .get(host.url("/apps/hostile/big?kib=65"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(error_of(response).await.0, "response_too_large");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_sees_no_credentials_and_cannot_be_handed_forged_host_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""));
+    let response = client()
+        .get(host.url("/apps/hostile/echo?x=1"))
+        .header("authorization", "Bearer citizen-secret")
+        .header("cookie", "citadel_session=citizen-secret")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .header("x-citadel-request-id", "forged")
+        .header("x-citadel-citizen", "forged")
+        .header("accept-language", "vi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let echoed: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echoed["path"], "/echo");
+    assert_eq!(echoed["query"], "x=1");
+    let headers: Vec<(String, String)> = serde_json::from_value(echoed["headers"].clone()).unwrap();
+    let text = format!("{headers:?}");
+    assert!(
+        !text.contains("citizen-secret"),
+        "a credential reached the guest: {text}"
+    );
+    assert!(
+        !text.contains("c2VjcmV0"),
+        "a credential reached the guest: {text}"
+    );
+    assert!(
+        !text.contains("forged"),
+        "a forged host header reached the guest: {text}"
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-citadel-request-id"), Some(request_id));
+    assert_eq!(
+        header("x-citadel-base-path").as_deref(),
+        Some("/apps/hostile")
+    );
+    assert_eq!(header("accept-language").as_deref(), Some("vi"));
+    host.stop().await;
+}

@@ -1,0 +1,83 @@
+//! Hostile guests: an infinite loop, a memory bomb, deep recursion, a panic
+//! and a sleeper each get their own error status with a request id, while a
+//! well-behaved request running at the same time succeeds and the host stays up.
+
+use citadel_tests::{client, error_of, test_manifest, TestHost};
+use std::time::{Duration, Instant};
+
+async fn hello_is_fine(host: &TestHost) {
+    let response = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built(
+        "hostile",
+        &test_manifest(
+            "hostile",
+            "hostile",
+            "[]",
+            "memory_mib = 16\ntimeout_ms = 700",
+        ),
+    );
+
+    let cases = [
+        ("/apps/hostile/loop", 504, "deadline_exceeded"),
+        ("/apps/hostile/sleep?ms=5000", 504, "deadline_exceeded"),
+        ("/apps/hostile/grow", 500, "guest_out_of_memory"),
+        ("/apps/hostile/recurse", 500, "guest_trap"),
+        ("/apps/hostile/panic", 500, "guest_trap"),
+    ];
+    for (path, status, code) in cases {
+        let started = Instant::now();
+        let hostile = tokio::spawn({
+            let url = host.url(path);
+            async move { client().get(url).send().await.unwrap() }
+        });
+        // While the hostile request runs, a well-behaved one is served.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        hello_is_fine(&host).await;
+
+        let response = hostile.await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let (error_code, request_id) = error_of(response).await;
+        assert_eq!(error_code, code, "{path}");
+        assert_eq!(request_id.len(), 16, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+
+    // All at once, with well-behaved traffic in between: the host stays up.
+    let storm: Vec<_> = cases
+        .iter()
+        .map(|(path, _, _)| {
+            let url = host.url(path);
+            tokio::spawn(async move { client().get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for _ in 0..5 {
+        hello_is_fine(&host).await;
+    }
+    for (request, (path, status, _)) in storm.into_iter().zip(cases) {
+        assert_eq!(request.await.unwrap(), status, "{path} in the storm");
+    }
+    let ok = client()
+        .get(host.url("/apps/hostile/ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.status(),
+        200,
+        "the hostile app itself still serves fresh instances"
+    );
+    hello_is_fine(&host).await;
+    host.stop().await;
+}

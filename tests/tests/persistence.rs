@@ -1,0 +1,129 @@
+//! State lives behind host calls and survives restarts; apps cannot see each
+//! other's data; a restart on an existing data dir compiles nothing.
+
+use citadel_tests::{client, test_manifest, TestHost};
+
+async fn add_note(host: &TestHost, app: &str, text: &str) -> serde_json::Value {
+    let response = client()
+        .post(host.url(&format!("/apps/{app}/api/notes")))
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn notes(host: &TestHost, app: &str) -> Vec<String> {
+    let response = client()
+        .get(host.url(&format!("/apps/{app}/api/notes")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list: Vec<serde_json::Value> = response.json().await.unwrap();
+    list.iter()
+        .map(|n| n["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_state_survives_requests_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    assert_eq!(
+        add_note(&host, "notes", "Đèn đường hỏng ở Lê Lợi").await["id"],
+        1
+    );
+    assert_eq!(
+        add_note(&host, "notes", "Cây đổ trên đường Hùng Vương").await["id"],
+        2
+    );
+    assert_eq!(notes(&host, "notes").await.len(), 2);
+
+    let invalid = client()
+        .post(host.url("/apps/notes/api/notes"))
+        .json(&serde_json::json!({ "text": "   " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+    let deleted = client()
+        .delete(host.url("/apps/notes/api/notes/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    host.stop().await;
+
+    let host = TestHost::start(dir.path()).await;
+    assert_eq!(
+        notes(&host, "notes").await,
+        ["Cây đổ trên đường Hùng Vương"]
+    );
+    assert_eq!(
+        add_note(&host, "notes", "Ngập nước ở Kim Long").await["id"],
+        3
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_app_cannot_see_another_apps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    // The same component under another id is another app with its own store.
+    host.install_built(
+        "notes",
+        &test_manifest("notes-copy", "notes", "[\"kv\"]", ""),
+    );
+    add_note(&host, "notes", "only for notes").await;
+    assert_eq!(notes(&host, "notes-copy").await, Vec::<String>::new());
+    add_note(&host, "notes-copy", "only for the copy").await;
+    assert_eq!(notes(&host, "notes").await, ["only for notes"]);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_compiles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_files = |dir: &std::path::Path| {
+        let mut files: Vec<(String, std::time::SystemTime)> = std::fs::read_dir(dir.join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().modified().unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let host = TestHost::start(dir.path()).await;
+    let samples = citadel_host::samples::SAMPLES.len() as u64;
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        samples,
+        "each sample compiled once at install"
+    );
+    let before = cache_files(dir.path());
+    assert_eq!(before.len() as u64, samples);
+    host.stop().await;
+
+    let host = TestHost::start(dir.path()).await;
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        0,
+        "a restart loads every app from the cache"
+    );
+    assert_eq!(
+        cache_files(dir.path()),
+        before,
+        "the cache files were reused, not rewritten"
+    );
+    let response = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+    host.stop().await;
+}
