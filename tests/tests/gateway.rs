@@ -173,3 +173,29 @@ async fn the_guest_sees_no_credentials_and_cannot_be_handed_forged_host_headers(
     assert_eq!(header("accept-language").as_deref(), Some("vi"));
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_has_no_files_network_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""));
+    let response = client()
+        .get(host.url("/apps/hostile/sandbox"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "env": 0,
+            "args": 0,
+            "root_dir_readable": false,
+            "etc_passwd_readable": false,
+            "tcp_connect": false,
+            "udp_bind": false,
+        })
+    );
+    host.stop().await;
+}

@@ -64,6 +64,18 @@ fn big(req: &Request) -> Result<Response> {
     Ok(Response::new(200).with_body(vec![b'x'; kib * 1024]))
 }
 
+/// What the sandbox lets a guest see of the machine: nothing.
+fn sandbox(_req: &Request) -> Result<Response> {
+    Response::json(&serde_json::json!({
+        "env": std::env::vars().count(),
+        "args": std::env::args().count(),
+        "root_dir_readable": std::fs::read_dir("/").is_ok(),
+        "etc_passwd_readable": std::fs::read("/etc/passwd").is_ok(),
+        "tcp_connect": std::net::TcpStream::connect("127.0.0.1:22").is_ok(),
+        "udp_bind": std::net::UdpSocket::bind("0.0.0.0:0").is_ok(),
+    }))
+}
+
 fn router() -> Router {
     Router::new()
         .get("/loop", spin)
@@ -75,6 +87,7 @@ fn router() -> Router {
         .route(citadel_sdk::Method::Post, "/echo", echo)
         .get("/echo", echo)
         .get("/big", big)
+        .get("/sandbox", sandbox)
 }
 
 citadel_sdk::export_app!(router);
