@@ -3,6 +3,7 @@
 //! Citizens use one gateway; partner companies publish mini-apps as sandboxed
 //! WebAssembly components; the city operates this host. A map of the crate:
 //!
+//! - [`audit`]: the append-only audit log.
 //! - [`runtime`]: the wasmtime engine (pooling, epochs), the compile cache,
 //!   a fresh instance per request under the app's limits.
 //! - [`capabilities`]: one module per capability — manifest name, upload-time
@@ -10,15 +11,18 @@
 //! - [`registry`]: manifests, installing versions, the live version of each app.
 //! - [`store`]: persistence behind the [`store::Store`] trait; sled by default.
 //! - [`gateway`]: the axum routers and the one place host errors become HTTP.
+//! - [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
 //!
 //! [`Citadel`] ties them together; `main.rs` is the `citadel` CLI.
 
+pub mod audit;
 pub mod capabilities;
 pub mod gateway;
 pub mod registry;
 pub mod runtime;
 pub mod store;
+pub mod telemetry;
 
 /// The sample mini-apps (`manifests/*.toml` with their components), built by
 /// `build.rs` and embedded so `citadel serve` works from any directory.
@@ -63,6 +67,7 @@ impl HostConfig {
 /// A running host: store, runtime and registry.
 pub struct Citadel {
     pub store: Arc<dyn Store>,
+    pub audit: audit::AuditLog,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
 }
@@ -80,7 +85,9 @@ impl Citadel {
         if config.install_samples && registry.is_empty() {
             registry.install_samples()?;
         }
+        crate::telemetry::handle();
         Ok(Arc::new(Citadel {
+            audit: audit::AuditLog::new(store.clone()),
             store,
             runtime,
             registry,

@@ -79,5 +79,18 @@ async fn hostile_guests_fail_alone() {
         "the hostile app itself still serves fresh instances"
     );
     hello_is_fine(&host).await;
+
+    let metrics = client().get(host.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for line in [
+        r#"citadel_app_guest_failures_total{app="hostile",kind="timeout"} 4"#,
+        r#"citadel_app_guest_failures_total{app="hostile",kind="out_of_memory"} 2"#,
+        r#"citadel_app_guest_failures_total{app="hostile",kind="trap"} 4"#,
+        r#"citadel_app_requests_total{app="hostile",status="5xx"} 10"#,
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+    assert!(metrics.contains(r#"citadel_app_request_duration_seconds_bucket{app="hello""#));
     host.stop().await;
 }

@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::request_id::current_request_id;
-use crate::Citadel;
+use crate::{telemetry, Citadel};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -74,7 +74,7 @@ pub async fn dispatch(
     State(citadel): State<Arc<Citadel>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let path = request.uri().path();
+    let path = request.uri().path().to_string();
     let (app_id, rest) = path
         .strip_prefix("/apps/")
         .and_then(|p| p.split_once('/'))
@@ -126,7 +126,8 @@ pub async fn dispatch(
                 .map_err(|e| e.to_string())
         }
     };
-    let response = citadel
+    let started = std::time::Instant::now();
+    let outcome = citadel
         .runtime
         .handle(
             &app,
@@ -134,7 +135,19 @@ pub async fn dispatch(
             request_id,
             flush,
         )
-        .await?;
+        .await;
+    let response = match outcome {
+        Ok(response) => response,
+        Err(error) => {
+            if let Some(kind) = error.guest_failure_kind() {
+                telemetry::guest_failure(app_id, kind);
+            }
+            let error = ApiError::from(error);
+            telemetry::request(app_id, error.status.as_u16(), started.elapsed());
+            return Err(error);
+        }
+    };
+    telemetry::request(app_id, response.status().as_u16(), started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_outgoing(&mut parts.headers);
     parts.headers.insert(

@@ -22,6 +22,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/apps/{app}/", any(apps::dispatch))
         .route("/apps/{app}/{*path}", any(apps::dispatch))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::request_context))
@@ -30,6 +31,16 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(),
+    )
 }
 
 async fn not_found() -> ApiError {

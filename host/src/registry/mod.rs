@@ -5,6 +5,7 @@
 
 pub mod manifest;
 
+use crate::audit::{AuditLog, Event};
 use crate::runtime::{AppContext, LiveApp, PrepareError, Runtime};
 use crate::store::{AppRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
@@ -37,6 +38,7 @@ pub enum InstallError {
 /// The installed apps and their live versions.
 pub struct Registry {
     store: Arc<dyn Store>,
+    audit: AuditLog,
     runtime: Arc<Runtime>,
     live: RwLock<BTreeMap<String, Arc<LiveApp>>>,
 }
@@ -46,6 +48,7 @@ impl Registry {
     /// cache. An app that can no longer be prepared is logged and skipped.
     pub fn open(store: Arc<dyn Store>, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
         let registry = Registry {
+            audit: AuditLog::new(store.clone()),
             store,
             runtime,
             live: RwLock::new(BTreeMap::new()),
@@ -88,6 +91,7 @@ impl Registry {
             capabilities: manifest.capabilities.clone(),
             limits: manifest.limits(),
             store: self.store.clone(),
+            audit: self.audit.clone(),
         };
         Ok(Arc::new(LiveApp::new(context, pre)))
     }
@@ -129,6 +133,14 @@ impl Registry {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         })?;
+        self.audit.record(Event {
+            kind: "install",
+            actor: "host".into(),
+            app: Some(manifest.id.clone()),
+            version: Some(manifest.version.to_string()),
+            detail: format!("installed from {manifest_file}"),
+            ..Event::default()
+        });
         self.store.flush()?;
         self.swap_in(app.clone());
         tracing::info!(app = %manifest.id, version = %manifest.version, "installed");

@@ -80,6 +80,18 @@ pub enum InvokeError {
     Storage(String),
 }
 
+impl InvokeError {
+    /// The metric label of a guest's own failure; `None` for host-side refusals.
+    pub fn guest_failure_kind(&self) -> Option<&'static str> {
+        match self {
+            InvokeError::Deadline(_) => Some("timeout"),
+            InvokeError::OutOfMemory(_) => Some("out_of_memory"),
+            InvokeError::Trap(_) | InvokeError::NoResponse => Some("trap"),
+            _ => None,
+        }
+    }
+}
+
 /// One app version ready to serve: its pre-instantiated component, context
 /// and concurrency limit.
 pub struct LiveApp {

@@ -4,6 +4,7 @@
 
 use super::guest_io::GuestOutput;
 use super::limits::{Limits, MemoryLimiter};
+use crate::audit::{AuditLog, Event};
 use crate::store::Store;
 use semver::Version;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ pub struct AppContext {
     pub capabilities: Vec<String>,
     pub limits: Limits,
     pub store: Arc<dyn Store>,
+    pub audit: AuditLog,
 }
 
 impl AppContext {
@@ -73,7 +75,7 @@ impl RequestState {
         self.unflushed.store(true, Ordering::Release);
     }
 
-    /// A host call was refused for lack of `capability`.
+    /// A host call was refused for lack of `capability`: log, audit, count.
     pub(crate) fn record_denial(&self, capability: &str) {
         tracing::warn!(
             app = %self.app.id,
@@ -82,6 +84,17 @@ impl RequestState {
             capability,
             "host call denied"
         );
+        self.app.audit.record(Event {
+            kind: "denial",
+            actor: "app".into(),
+            app: Some(self.app.id.clone()),
+            version: Some(self.app.version.to_string()),
+            capability: Some(capability.to_string()),
+            request_id: Some(self.request_id.clone()),
+            detail: format!("host call needing `{capability}` refused"),
+            ..Event::default()
+        });
+        crate::telemetry::denial(&self.app.id, capability);
     }
 }
 

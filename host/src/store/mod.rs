@@ -6,6 +6,7 @@ mod sled_store;
 
 pub use sled_store::SledStore;
 
+use crate::audit::AuditRecord;
 use serde::{Deserialize, Serialize};
 
 /// A storage failure. Callers map it to `unavailable` for guests and to 503
@@ -62,6 +63,15 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<KeyPage, StoreError>;
+
+    /// Append an audit record built by `make` from its new sequence number.
+    fn audit_append(&self, make: &dyn Fn(u64) -> AuditRecord) -> Result<u64, StoreError>;
+    /// Visit audit records with `seq > after`, oldest first, until `visit` returns false.
+    fn audit_scan(
+        &self,
+        after: u64,
+        visit: &mut dyn FnMut(AuditRecord) -> bool,
+    ) -> Result<(), StoreError>;
 
     /// Make every write so far durable. Called before a write is acknowledged.
     fn flush(&self) -> Result<(), StoreError>;

@@ -2,6 +2,7 @@
 //! per concern (`apps`, `blobs`) and one tree per app for its kv data.
 
 use super::{AppRecord, KeyPage, Store, StoreError};
+use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
 use std::ops::Bound;
 use std::path::Path;
@@ -12,6 +13,7 @@ pub struct SledStore {
     db: sled::Db,
     apps: sled::Tree,
     blobs: sled::Tree,
+    audit: sled::Tree,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -29,6 +31,7 @@ impl SledStore {
         Ok(SledStore {
             apps: db.open_tree("apps").map_err(backend)?,
             blobs: db.open_tree("blobs").map_err(backend)?,
+            audit: db.open_tree("audit").map_err(backend)?,
             db,
         })
     }
@@ -127,6 +130,35 @@ impl Store for SledStore {
         }
         let next = if more { keys.last().cloned() } else { None };
         Ok(KeyPage { keys, next })
+    }
+
+    fn audit_append(&self, make: &dyn Fn(u64) -> AuditRecord) -> Result<u64, StoreError> {
+        // generate_id is monotonic across restarts; +1 so that `after = 0` means "from the start".
+        let seq = self.db.generate_id().map_err(backend)? + 1;
+        let json =
+            serde_json::to_vec(&make(seq)).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.audit
+            .insert(seq.to_be_bytes(), json)
+            .map_err(backend)?;
+        Ok(seq)
+    }
+
+    fn audit_scan(
+        &self,
+        after: u64,
+        visit: &mut dyn FnMut(AuditRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        for entry in self.audit.range((after + 1).to_be_bytes()..) {
+            let (key, value) = entry.map_err(backend)?;
+            let record = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                key: format!("audit/{}", hex::encode(&key)),
+                reason: e.to_string(),
+            })?;
+            if !visit(record) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

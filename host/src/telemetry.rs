@@ -1,0 +1,76 @@
+//! Metrics in Prometheus format: per app, requests by status class, a
+//! latency histogram, traps, timeouts, out-of-memory kills and denials by
+//! capability. One recorder per process; `/metrics` renders it.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Install the process's recorder (once) and return its handle.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("citadel_app_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    match handle() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// A request to `app` finished with `status` after `latency`.
+pub fn request(app: &str, status: u16, latency: Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("citadel_app_requests_total", "app" => app.to_string(), "status" => class)
+        .increment(1);
+    metrics::histogram!("citadel_app_request_duration_seconds", "app" => app.to_string())
+        .record(latency.as_secs_f64());
+}
+
+/// A guest failed: `kind` is `trap`, `timeout` or `out_of_memory`.
+pub fn guest_failure(app: &str, kind: &'static str) {
+    metrics::counter!("citadel_app_guest_failures_total", "app" => app.to_string(), "kind" => kind)
+        .increment(1);
+}
+
+/// A host call of `app` was denied for lack of `capability`.
+pub fn denial(app: &str, capability: &str) {
+    metrics::counter!(
+        "citadel_app_denials_total",
+        "app" => app.to_string(),
+        "capability" => capability.to_string()
+    )
+    .increment(1);
+}
