@@ -10,6 +10,7 @@
 //!   import check, host calls — and the registry listing them.
 //! - [`registry`]: manifests, installing versions, the live version of each app.
 //! - [`store`]: persistence behind the [`store::Store`] trait; sled by default.
+//! - [`identity`]: credentials of the host's API callers (operators today).
 //! - [`gateway`]: the axum routers and the one place host errors become HTTP.
 //! - [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
@@ -19,6 +20,7 @@
 pub mod audit;
 pub mod capabilities;
 pub mod gateway;
+pub mod identity;
 pub mod registry;
 pub mod runtime;
 pub mod store;
@@ -51,6 +53,9 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// Install the sample mini-apps when the data dir holds no app.
     pub install_samples: bool,
+    /// An operator token to accept (`CITADEL_OPERATOR_TOKEN`); without one, a
+    /// host with no operator writes a new token to `<data_dir>/operator-token`.
+    pub operator_token: Option<String>,
 }
 
 impl HostConfig {
@@ -60,6 +65,7 @@ impl HostConfig {
             data_dir: data_dir.into(),
             max_instances: 200,
             install_samples: true,
+            operator_token: None,
         }
     }
 }
@@ -81,6 +87,13 @@ impl Citadel {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
         })?);
+        if let Some(path) = identity::bootstrap_operator(
+            store.as_ref(),
+            &config.data_dir,
+            config.operator_token.as_deref(),
+        )? {
+            tracing::info!(path = %path.display(), "first operator token written");
+        }
         let registry = Registry::open(store.clone(), runtime.clone())?;
         if config.install_samples && registry.is_empty() {
             registry.install_samples()?;

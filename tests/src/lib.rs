@@ -9,6 +9,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The operator token every test host accepts.
+pub const OPERATOR_TOKEN: &str = "cit_op_test_token_0123456789abcdef";
+
 /// A host serving on loopback.
 pub struct TestHost {
     pub addr: SocketAddr,
@@ -22,6 +25,7 @@ impl TestHost {
     pub async fn start(data_dir: &Path) -> TestHost {
         let config = HostConfig {
             max_instances: 50,
+            operator_token: Some(OPERATOR_TOKEN.to_string()),
             ..HostConfig::new(data_dir)
         };
         let citadel = Citadel::open(&config).expect("host opens");
@@ -47,14 +51,36 @@ impl TestHost {
     }
 
     /// Install a test-only mini-app built with the samples (e.g. `hostile`)
-    /// under `manifest`, whose `component` must be `{name}.wasm`.
+    /// under `manifest`, whose `component` must be `{name}.wasm`, and grant
+    /// it what it requests.
     pub fn install_built(&self, name: &str, manifest: &str) {
+        let app = self.install_ungranted(name, manifest);
+        self.citadel
+            .registry
+            .set_grants(
+                &app,
+                self.citadel
+                    .registry
+                    .live(&app)
+                    .unwrap()
+                    .context
+                    .requested
+                    .clone(),
+                "operator:test",
+            )
+            .expect("grant succeeds");
+    }
+
+    /// Install as `install_built` does, granting nothing; returns the app id.
+    pub fn install_ungranted(&self, name: &str, manifest: &str) -> String {
         let bytes = std::fs::read(citadel_host::samples::built_component(name))
             .expect("the mini-apps build produced the component");
-        self.citadel
+        let app = self
+            .citadel
             .registry
             .install(&format!("{name}.toml"), manifest, &bytes)
             .expect("install succeeds");
+        app.context.id.clone()
     }
 
     /// Stop serving, wait for the server and every instance, and release

@@ -3,6 +3,8 @@
 //! import check and its host calls; this file is the registry that lists them.
 //! Adding a capability means adding a module and one line in `CAPABILITIES`.
 
+pub mod http;
+pub mod identity;
 pub mod kv;
 pub mod log;
 
@@ -36,8 +38,42 @@ pub struct Capability {
     pub summary: &'static str,
 }
 
-/// Every capability this host knows.
-pub const CAPABILITIES: &[Capability] = &[kv::CAPABILITY];
+/// Capabilities a manifest may already request whose host calls arrive with
+/// later contract versions (location and notify with 1.1, payments, geo).
+const VOCABULARY_ONLY: &[Capability] = &[
+    Capability {
+        name: "location",
+        interfaces: &[],
+        summary: "the citizen's position, with consent",
+    },
+    Capability {
+        name: "notify",
+        interfaces: &[],
+        summary: "messages to the citizen's inbox",
+    },
+    Capability {
+        name: "payments",
+        interfaces: &[],
+        summary: "ask the citizen to pay, confirmed in host UI",
+    },
+    Capability {
+        name: "payments.refund",
+        interfaces: &[],
+        summary: "refund captured payments",
+    },
+    Capability {
+        name: "geo",
+        interfaces: &[],
+        summary: "the city's map layers and places",
+    },
+];
+
+/// Every named capability this host knows (`http:` origins aside).
+pub fn all() -> impl Iterator<Item = &'static Capability> {
+    std::iter::once(&kv::CAPABILITY)
+        .chain(identity::CAPABILITIES)
+        .chain(VOCABULARY_ONLY)
+}
 
 /// Contract interfaces every app may import without a capability.
 const FREE_INTERFACES: &[&str] = &[log::INTERFACE];
@@ -56,12 +92,15 @@ const FREE_WASI: &[&str] = &[
 
 /// Accept `name` if it is a known capability, or say which ones are.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if CAPABILITIES.iter().any(|c| c.name == name) {
+    if let Some(origin) = http::check_name(name) {
+        return origin;
+    }
+    if all().any(|c| c.name == name) {
         return Ok(());
     }
-    let known: Vec<&str> = CAPABILITIES.iter().map(|c| c.name).collect();
+    let known: Vec<&str> = all().map(|c| c.name).collect();
     Err(format!(
-        "unknown capability `{name}`; known capabilities: {}",
+        "unknown capability `{name}`; known capabilities: {}, and http:<scheme>://<host>[:port]",
         known.join(", ")
     ))
 }
@@ -101,6 +140,12 @@ pub fn check_imports<'a>(
         if FREE_WASI.iter().any(|prefix| import.starts_with(prefix)) {
             continue;
         }
+        if import.starts_with(http::OUTGOING_HANDLER) {
+            if !requested.iter().any(|r| r.starts_with(http::PREFIX)) {
+                not_requested.push((import.to_string(), "http:<scheme>://<host>"));
+            }
+            continue;
+        }
         let Some(rest) = import
             .strip_prefix(CONTRACT_PACKAGE)
             .and_then(|r| r.strip_prefix('/'))
@@ -125,10 +170,7 @@ pub fn check_imports<'a>(
         if FREE_INTERFACES.contains(&interface) {
             continue;
         }
-        let Some(capability) = CAPABILITIES
-            .iter()
-            .find(|c| c.interfaces.contains(&interface))
-        else {
+        let Some(capability) = all().find(|c| c.interfaces.contains(&interface)) else {
             return Err(ImportError::NotProvided(import.to_string()));
         };
         if !requested.iter().any(|r| r == capability.name) {
@@ -177,6 +219,17 @@ mod tests {
             err.to_string().contains("provides citadel:miniapp@1.0.0"),
             "{err}"
         );
+        let err = check_imports(["wasi:http/outgoing-handler@0.2.12"], &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("needs capability `http:<scheme>://<host>`"),
+            "{err}"
+        );
+        let http = ["http:https://api.example.vn".to_string()];
+        assert_eq!(
+            check_imports(["wasi:http/outgoing-handler@0.2.12"], &http),
+            Ok(())
+        );
         let err = check_imports(["acme:evil/backdoor"], &[]).unwrap_err();
         assert!(matches!(err, ImportError::NotProvided(_)));
     }
@@ -185,5 +238,12 @@ mod tests {
     fn unknown_capability_names_list_the_known_ones() {
         let err = check_name("teleport").unwrap_err();
         assert!(err.contains("teleport") && err.contains("kv"), "{err}");
+        assert!(
+            err.contains("identity.national-id") && err.contains("http:"),
+            "{err}"
+        );
+        assert_eq!(check_name("identity.phone"), Ok(()));
+        assert_eq!(check_name("http:https://*.hue.gov.vn"), Ok(()));
+        assert!(check_name("http:https://10.0.0.1").is_err());
     }
 }

@@ -2,7 +2,9 @@
 //! stable code and a message, and renders `{"error":{"code","message","request_id"}}`.
 
 use super::request_id::current_request_id;
+use crate::registry::GrantError;
 use crate::runtime::InvokeError;
+use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,6 +41,34 @@ impl IntoResponse for ApiError {
             }
         });
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage is unavailable; try again",
+        )
+    }
+}
+
+impl From<GrantError> for ApiError {
+    fn from(e: GrantError) -> Self {
+        let (status, code) = match &e {
+            GrantError::AppNotFound(_) => (StatusCode::NOT_FOUND, "app_not_found"),
+            GrantError::UnknownCapability(_) => (StatusCode::BAD_REQUEST, "unknown_capability"),
+            GrantError::NotRequested { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_requested")
+            }
+            GrantError::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 

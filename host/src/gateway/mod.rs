@@ -4,6 +4,8 @@
 
 mod apps;
 pub mod error;
+mod json;
+mod operator;
 mod request_id;
 
 use crate::Citadel;
@@ -23,6 +25,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/apps/{app}/{*path}", any(apps::dispatch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(operator::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::request_context))

@@ -7,10 +7,10 @@ pub mod manifest;
 
 use crate::audit::{AuditLog, Event};
 use crate::runtime::{AppContext, LiveApp, PrepareError, Runtime};
-use crate::store::{AppRecord, Store, StoreError};
+use crate::store::{AppRecord, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 /// Why an install was refused. Nothing is stored when it is.
@@ -35,12 +35,31 @@ pub enum InstallError {
     Store(#[from] StoreError),
 }
 
+/// Why a change of grants was refused. Nothing changes when it is.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("there is no app `{0}`")]
+    AppNotFound(String),
+    #[error("{0}")]
+    UnknownCapability(String),
+    #[error("{app} {version} does not request `{capability}`; an app can only be granted what its manifest requests ({requested})")]
+    NotRequested {
+        app: String,
+        version: semver::Version,
+        capability: String,
+        requested: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The installed apps and their live versions.
 pub struct Registry {
     store: Arc<dyn Store>,
     audit: AuditLog,
     runtime: Arc<Runtime>,
     live: RwLock<BTreeMap<String, Arc<LiveApp>>>,
+    grants: RwLock<BTreeMap<String, Arc<RwLock<BTreeSet<String>>>>>,
 }
 
 impl Registry {
@@ -52,6 +71,7 @@ impl Registry {
             store,
             runtime,
             live: RwLock::new(BTreeMap::new()),
+            grants: RwLock::new(BTreeMap::new()),
         };
         for record in registry.store.apps()? {
             match registry.load(&record) {
@@ -88,7 +108,8 @@ impl Registry {
         let context = AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
-            capabilities: manifest.capabilities.clone(),
+            requested: manifest.capabilities.clone(),
+            granted: self.granted_set(&manifest.id)?,
             limits: manifest.limits(),
             store: self.store.clone(),
             audit: self.audit.clone(),
@@ -129,9 +150,7 @@ impl Registry {
             id: manifest.id.clone(),
             manifest: manifest_text.to_string(),
             component_sha256: sha256,
-            installed_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            installed_at: unix_seconds(),
         })?;
         self.audit.record(Event {
             kind: "install",
@@ -147,12 +166,101 @@ impl Registry {
         Ok(app)
     }
 
-    /// Install the sample mini-apps built into this binary.
+    /// Install the sample mini-apps built into this binary, granting each
+    /// what it requests (they are the city's own).
     pub fn install_samples(&self) -> Result<(), InstallError> {
         for (file, manifest, component) in crate::samples::SAMPLES {
-            self.install(file, manifest, component)?;
+            let app = self.install(file, manifest, component)?;
+            let requested = app.context.requested.clone();
+            self.set_grants(&app.context.id, requested, "host")
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The shared grant set of `app`, loaded from the store the first time.
+    fn granted_set(&self, app: &str) -> Result<Arc<RwLock<BTreeSet<String>>>, StoreError> {
+        if let Some(set) = self.grants.read().ok().and_then(|g| g.get(app).cloned()) {
+            return Ok(set);
+        }
+        let stored: BTreeSet<String> = self
+            .store
+            .grants(app)?
+            .map(|g| g.capabilities.into_iter().collect())
+            .unwrap_or_default();
+        let mut grants = self
+            .grants
+            .write()
+            .map_err(|_| StoreError::Backend("grant table poisoned".into()))?;
+        Ok(grants
+            .entry(app.to_string())
+            .or_insert_with(|| Arc::new(RwLock::new(stored)))
+            .clone())
+    }
+
+    /// What the operator granted `app`.
+    pub fn grants(&self, app: &str) -> Result<BTreeSet<String>, GrantError> {
+        self.live(app)
+            .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
+        let set = self.granted_set(app)?;
+        let granted = set.read().map(|g| g.clone()).unwrap_or_default();
+        Ok(granted)
+    }
+
+    /// Replace what `app` is granted. Each capability must be known and
+    /// requested by the live version. Durable, audited, and in force from
+    /// the next host call.
+    pub fn set_grants(
+        &self,
+        app: &str,
+        capabilities: Vec<String>,
+        actor: &str,
+    ) -> Result<BTreeSet<String>, GrantError> {
+        let live = self
+            .live(app)
+            .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
+        let wanted: BTreeSet<String> = capabilities.into_iter().collect();
+        for capability in &wanted {
+            crate::capabilities::check_name(capability).map_err(GrantError::UnknownCapability)?;
+            if !live.context.requested.contains(capability) {
+                return Err(GrantError::NotRequested {
+                    app: app.to_string(),
+                    version: live.context.version.clone(),
+                    capability: capability.clone(),
+                    requested: live.context.requested.join(", "),
+                });
+            }
+        }
+        let set = self.granted_set(app)?;
+        let before = set.read().map(|g| g.clone()).unwrap_or_default();
+        self.store.put_grants(
+            app,
+            &GrantRecord {
+                capabilities: wanted.iter().cloned().collect(),
+                by: actor.to_string(),
+                at: unix_seconds(),
+            },
+        )?;
+        let added: Vec<&String> = wanted.difference(&before).collect();
+        let removed: Vec<&String> = before.difference(&wanted).collect();
+        for (kind, changed) in [("grant", &added), ("revoke", &removed)] {
+            for capability in changed.iter() {
+                self.audit.record(Event {
+                    kind,
+                    actor: actor.to_string(),
+                    app: Some(app.to_string()),
+                    version: Some(live.context.version.to_string()),
+                    capability: Some(capability.to_string()),
+                    detail: format!("{kind} `{capability}`"),
+                    ..Event::default()
+                });
+            }
+        }
+        self.store.flush()?;
+        if let Ok(mut granted) = set.write() {
+            *granted = wanted.clone();
+        }
+        Ok(wanted)
     }
 
     /// The live version of `app`.
@@ -178,4 +286,10 @@ impl Registry {
             live.insert(app.context.id.clone(), app);
         }
     }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -7,8 +7,9 @@ use super::limits::{Limits, MemoryLimiter};
 use crate::audit::{AuditLog, Event};
 use crate::store::Store;
 use semver::Version;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -17,16 +18,24 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub struct AppContext {
     pub id: String,
     pub version: Version,
-    /// Effective capabilities: requested ∩ granted.
-    pub capabilities: Vec<String>,
+    /// What this version's manifest requests.
+    pub requested: Vec<String>,
+    /// What the operator granted the app; shared with the registry, so a
+    /// change holds from the next host call without a restart.
+    pub granted: Arc<RwLock<BTreeSet<String>>>,
     pub limits: Limits,
     pub store: Arc<dyn Store>,
     pub audit: AuditLog,
 }
 
 impl AppContext {
+    /// Effective = requested ∩ granted.
     pub fn has_capability(&self, name: &str) -> bool {
-        self.capabilities.iter().any(|c| c == name)
+        self.requested.iter().any(|c| c == name)
+            && self
+                .granted
+                .read()
+                .is_ok_and(|granted| granted.contains(name))
     }
 }
 

@@ -31,6 +31,24 @@ pub struct AppRecord {
     pub installed_at: u64,
 }
 
+/// What the operator granted an app (effective = requested ∩ granted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GrantRecord {
+    pub capabilities: Vec<String>,
+    /// Who set them, e.g. `operator:ops`.
+    pub by: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// An operator credential, stored under the sha256 of its token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OperatorRecord {
+    pub name: String,
+    /// Unix seconds.
+    pub created: u64,
+}
+
 /// One page of keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPage {
@@ -48,6 +66,18 @@ pub trait Store: Send + Sync + 'static {
     fn put_app(&self, record: &AppRecord) -> Result<(), StoreError>;
     /// Every installed app.
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+
+    /// Replace the grants of `app`.
+    fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError>;
+    /// The grants of `app`, if the operator ever set any.
+    fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Register an operator credential under the sha256 (hex) of its token.
+    fn put_operator(&self, token_sha256: &str, record: &OperatorRecord) -> Result<(), StoreError>;
+    /// The operator whose token hashes to `token_sha256`.
+    fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError>;
+    /// Whether any operator credential exists.
+    fn has_operators(&self) -> Result<bool, StoreError>;
 
     /// App-scoped kv: `app`'s value under `key`.
     fn kv_get(&self, app: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

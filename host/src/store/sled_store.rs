@@ -1,7 +1,7 @@
 //! The embedded default store: one sled database under the data dir, a tree
 //! per concern (`apps`, `blobs`) and one tree per app for its kv data.
 
-use super::{AppRecord, KeyPage, Store, StoreError};
+use super::{AppRecord, GrantRecord, KeyPage, OperatorRecord, Store, StoreError};
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
 use std::ops::Bound;
@@ -14,6 +14,8 @@ pub struct SledStore {
     apps: sled::Tree,
     blobs: sled::Tree,
     audit: sled::Tree,
+    grants: sled::Tree,
+    operators: sled::Tree,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -32,8 +34,37 @@ impl SledStore {
             apps: db.open_tree("apps").map_err(backend)?,
             blobs: db.open_tree("blobs").map_err(backend)?,
             audit: db.open_tree("audit").map_err(backend)?,
+            grants: db.open_tree("grants").map_err(backend)?,
+            operators: db.open_tree("operators").map_err(backend)?,
             db,
         })
+    }
+
+    fn put_json<T: serde::Serialize>(
+        tree: &sled::Tree,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+        tree.insert(key.as_bytes(), json).map_err(backend)?;
+        Ok(())
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        tree: &sled::Tree,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match tree.get(key.as_bytes()).map_err(backend)? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: key.to_string(),
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
     }
 
     fn kv_tree(&self, app: &str) -> Result<sled::Tree, StoreError> {
@@ -60,11 +91,27 @@ impl Store for SledStore {
     }
 
     fn put_app(&self, record: &AppRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(record).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.apps
-            .insert(record.id.as_bytes(), json)
-            .map_err(backend)?;
-        Ok(())
+        Self::put_json(&self.apps, &record.id, record)
+    }
+
+    fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.grants, app, grants)
+    }
+
+    fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError> {
+        Self::get_json(&self.grants, app)
+    }
+
+    fn put_operator(&self, token_sha256: &str, record: &OperatorRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.operators, token_sha256, record)
+    }
+
+    fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError> {
+        Self::get_json(&self.operators, token_sha256)
+    }
+
+    fn has_operators(&self) -> Result<bool, StoreError> {
+        Ok(!self.operators.is_empty())
     }
 
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {

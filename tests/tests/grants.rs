@@ -1,0 +1,216 @@
+//! Grants: the operator grants a subset of what an app requests; the
+//! effective set is checked at every host call, changes hold from the next
+//! request without a restart, and every grant, revocation and denial is in
+//! the audit log and the metrics. The operator API refuses anyone else.
+
+use citadel_tests::{client, error_of, test_manifest, TestHost, OPERATOR_TOKEN};
+use serde_json::{json, Value};
+
+async fn post_note(host: &TestHost, app: &str) -> reqwest::Response {
+    client()
+        .post(host.url(&format!("/apps/{app}/api/notes")))
+        .json(&json!({ "text": "Rác chưa thu gom ở Vĩ Dạ" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn put_grants(host: &TestHost, app: &str, capabilities: Value) -> reqwest::Response {
+    client()
+        .put(host.url(&format!("/api/v1/operator/apps/{app}/grants")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({ "capabilities": capabilities }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn audit(host: &TestHost, query: &str) -> Vec<Value> {
+    let page: Value = client()
+        .get(host.url(&format!("/api/v1/operator/audit?{query}")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["records"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn effective_capabilities_are_requested_and_granted_and_change_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let app = host.install_ungranted("notes", &test_manifest("board", "notes", "[\"kv\"]", ""));
+
+    // Requested but not granted: the host call is denied, the app answers 403.
+    let denied = post_note(&host, &app).await;
+    assert_eq!(denied.status(), 403);
+    let body: Value = denied.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "capability_denied");
+
+    let granted = put_grants(&host, &app, json!(["kv"])).await;
+    assert_eq!(granted.status(), 200);
+    let view: Value = granted.json().await.unwrap();
+    assert_eq!(view["effective"], json!(["kv"]));
+    assert_eq!(post_note(&host, &app).await.status(), 201);
+
+    let revoked = put_grants(&host, &app, json!([])).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(post_note(&host, &app).await.status(), 403);
+
+    let kinds: Vec<(String, String)> = audit(&host, "app=board")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().into(),
+                r["actor"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("install", "host"),
+        ("denial", "app"),
+        ("grant", "operator:configured"),
+        ("revoke", "operator:configured"),
+        ("denial", "app"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(k, a)| (k.to_string(), a.to_string()))
+        .collect();
+    assert_eq!(kinds, expected);
+    let denials = audit(&host, "app=board&kind=denial").await;
+    assert_eq!(denials.len(), 2);
+    assert_eq!(denials[0]["capability"], "kv");
+    assert!(denials[0]["request_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 16));
+
+    let metrics = client()
+        .get(host.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"citadel_app_denials_total{app="board",capability="kv"} 2"#),
+        "{metrics}"
+    );
+
+    // Grants survive a restart.
+    put_grants(&host, &app, json!(["kv"])).await;
+    host.stop().await;
+    let host = TestHost::start(dir.path()).await;
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_api_refuses_strangers_and_bad_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let url = host.url("/api/v1/operator/apps");
+
+    let anonymous = client().get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(error_of(anonymous).await.0, "unauthenticated");
+    let forged = client()
+        .get(&url)
+        .bearer_auth("cit_op_forged_token_000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(error_of(forged).await.0, "invalid_credentials");
+    let grant_anonymously = client()
+        .put(host.url("/api/v1/operator/apps/notes/grants"))
+        .json(&json!({ "capabilities": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant_anonymously.status(), 401);
+    let audit_anonymously = client()
+        .get(host.url("/api/v1/operator/audit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audit_anonymously.status(), 401);
+
+    let apps: Value = client()
+        .get(&url)
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let notes = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "notes")
+        .unwrap();
+    assert_eq!(
+        notes["effective"],
+        json!(["kv"]),
+        "samples are granted what they request"
+    );
+
+    for (capabilities, status, code) in [
+        (json!(["identity.phone"]), 422, "capability_not_requested"),
+        (json!(["teleport"]), 400, "unknown_capability"),
+    ] {
+        let response = put_grants(&host, "notes", capabilities).await;
+        assert_eq!(response.status(), status);
+        assert_eq!(error_of(response).await.0, code);
+    }
+    let response = put_grants(&host, "nope", json!([])).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_of(response).await.0, "app_not_found");
+
+    let bad_json = client()
+        .put(host.url("/api/v1/operator/apps/notes/grants"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"capabilities\": 7}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_json.status(), 400);
+    assert_eq!(error_of(bad_json).await.0, "invalid_json");
+    let not_json = client()
+        .put(host.url("/api/v1/operator/apps/notes/grants"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .body("capabilities=kv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+    let bad_query = client()
+        .get(host.url("/api/v1/operator/audit?limit=lots"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_query.status(), 400);
+    assert_eq!(error_of(bad_query).await.0, "invalid_query");
+
+    // Refused changes changed nothing.
+    let notes: Value = client()
+        .get(host.url("/api/v1/operator/apps/notes/grants"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes["granted"], json!(["kv"]));
+    host.stop().await;
+}
