@@ -56,6 +56,9 @@ pub struct HostConfig {
     /// An operator token to accept (`CITADEL_OPERATOR_TOKEN`); without one, a
     /// host with no operator writes a new token to `<data_dir>/operator-token`.
     pub operator_token: Option<String>,
+    /// Sign citizens in with the development provider's seeded demo
+    /// citizens. Switch off in production.
+    pub development_identity: bool,
 }
 
 impl HostConfig {
@@ -66,6 +69,7 @@ impl HostConfig {
             max_instances: 200,
             install_samples: true,
             operator_token: None,
+            development_identity: true,
         }
     }
 }
@@ -73,6 +77,9 @@ impl HostConfig {
 /// A running host: store, runtime and registry.
 pub struct Citadel {
     pub store: Arc<dyn Store>,
+    pub identity: Arc<dyn identity::citizens::IdentityProvider>,
+    pub sessions: identity::sessions::Sessions,
+    pub pairwise: identity::pairwise::PairwiseKey,
     pub audit: audit::AuditLog,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
@@ -99,7 +106,19 @@ impl Citadel {
             registry.install_samples()?;
         }
         crate::telemetry::handle();
+        let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development_identity
+        {
+            Arc::new(identity::citizens::DevelopmentProvider::default())
+        } else {
+            Arc::new(identity::citizens::NoProvider)
+        };
         Ok(Arc::new(Citadel {
+            identity,
+            sessions: identity::sessions::Sessions::new(
+                store.clone(),
+                identity::sessions::DEFAULT_TTL,
+            ),
+            pairwise: identity::pairwise::PairwiseKey::load_or_create(store.as_ref())?,
             audit: audit::AuditLog::new(store.clone()),
             store,
             runtime,

@@ -32,6 +32,9 @@ enum Command {
         /// Do not install the sample mini-apps into an empty data dir.
         #[arg(long)]
         no_samples: bool,
+        /// Refuse the development sign-in with demo citizens (production).
+        #[arg(long, env = "CITADEL_NO_DEV_IDENTITY")]
+        no_dev_identity: bool,
     },
     /// Operate a running host: apps, grants, the audit log.
     Admin {
@@ -92,11 +95,13 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             max_instances,
             no_samples,
+            no_dev_identity,
         } => {
             let config = HostConfig {
                 max_instances,
                 install_samples: !no_samples,
                 operator_token: std::env::var("CITADEL_OPERATOR_TOKEN").ok(),
+                development_identity: !no_dev_identity,
                 ..HostConfig::new(data_dir)
             };
             let citadel = Citadel::open(&config)?;

@@ -152,6 +152,17 @@ impl Request {
         self.header("x-citadel-request-id")
     }
 
+    /// The signed-in citizen as this app knows them: a pairwise id, stable
+    /// for this app and different in every other app. `None` if anonymous.
+    pub fn citizen(&self) -> Option<&str> {
+        self.header("x-citadel-citizen")
+    }
+
+    /// The citizen's preferred language (`vi` or `en`), if signed in.
+    pub fn locale(&self) -> Option<&str> {
+        self.header("x-citadel-locale")
+    }
+
     /// Where the gateway mounts this app (`/apps/{id}`), for building absolute links.
     pub fn base_path(&self) -> &str {
         self.header("x-citadel-base-path").unwrap_or("")

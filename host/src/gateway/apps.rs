@@ -95,7 +95,13 @@ pub async fn dispatch(
             .map(|q| format!("?{q}"))
             .unwrap_or_default()
     );
-    let base_path = format!("/apps/{app_id}");
+    // The app knows the citizen only by the pairwise id for this app.
+    let citizen = super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| {
+        (
+            citadel.pairwise.pairwise_id(app_id, &citizen.id),
+            citizen.locale,
+        )
+    });
     let request_id = current_request_id().unwrap_or_default();
     let (mut parts, body) = request.into_parts();
     parts.uri = guest_uri.parse().map_err(|_| {
@@ -106,12 +112,17 @@ pub async fn dispatch(
         )
     })?;
     strip_incoming(&mut parts.headers);
-    for (name, value) in [
-        ("x-citadel-request-id", request_id.as_str()),
-        ("x-citadel-base-path", base_path.as_str()),
-        ("x-citadel-app-version", &app.context.version.to_string()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(value) {
+    let mut host_headers = vec![
+        ("x-citadel-request-id", request_id.clone()),
+        ("x-citadel-base-path", format!("/apps/{app_id}")),
+        ("x-citadel-app-version", app.context.version.to_string()),
+    ];
+    if let Some((pairwise_id, locale)) = citizen {
+        host_headers.push(("x-citadel-citizen", pairwise_id));
+        host_headers.push(("x-citadel-locale", locale));
+    }
+    for (name, value) in host_headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
             parts.headers.insert(name, value);
         }
     }

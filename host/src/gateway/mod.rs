@@ -3,6 +3,7 @@
 //! Host errors become HTTP only in `error.rs`.
 
 mod apps;
+mod citizen;
 pub mod error;
 mod json;
 mod operator;
@@ -25,6 +26,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/apps/{app}/{*path}", any(apps::dispatch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(citizen::router())
         .merge(operator::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

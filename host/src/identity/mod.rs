@@ -1,6 +1,10 @@
-//! Who is calling the host's APIs. Today: operators, whose bearer tokens are
-//! stored only as sha256 hashes. (Citizens' sign-in and publishers' keys
-//! join this module with their issues.) Owns credentials, not permissions.
+//! Who is calling: citizens (provider, sessions, pairwise ids) and operators
+//! (bearer tokens stored only as sha256 hashes). Publishers' keys join with
+//! the publishing issue. Owns credentials, not permissions.
+
+pub mod citizens;
+pub mod pairwise;
+pub mod sessions;
 
 use crate::store::{OperatorRecord, Store, StoreError};
 use sha2::{Digest, Sha256};

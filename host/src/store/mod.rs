@@ -49,6 +49,16 @@ pub struct OperatorRecord {
     pub created: u64,
 }
 
+/// A citizen session, stored under the sha256 of its token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    pub citizen_id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds.
+    pub expires: u64,
+}
+
 /// One page of keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPage {
@@ -78,6 +88,21 @@ pub trait Store: Send + Sync + 'static {
     fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError>;
     /// Whether any operator credential exists.
     fn has_operators(&self) -> Result<bool, StoreError>;
+
+    /// The host secret called `name`, created with `generate` (and persisted)
+    /// the first time it is asked for.
+    fn host_secret(
+        &self,
+        name: &str,
+        generate: &dyn Fn() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Store a session under the sha256 (hex) of its token.
+    fn put_session(&self, token_sha256: &str, record: &SessionRecord) -> Result<(), StoreError>;
+    /// The session stored under `token_sha256`.
+    fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Remove a session; true if it existed.
+    fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
 
     /// App-scoped kv: `app`'s value under `key`.
     fn kv_get(&self, app: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

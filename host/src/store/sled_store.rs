@@ -1,7 +1,7 @@
 //! The embedded default store: one sled database under the data dir, a tree
 //! per concern (`apps`, `blobs`) and one tree per app for its kv data.
 
-use super::{AppRecord, GrantRecord, KeyPage, OperatorRecord, Store, StoreError};
+use super::{AppRecord, GrantRecord, KeyPage, OperatorRecord, SessionRecord, Store, StoreError};
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
 use std::ops::Bound;
@@ -16,6 +16,8 @@ pub struct SledStore {
     audit: sled::Tree,
     grants: sled::Tree,
     operators: sled::Tree,
+    secrets: sled::Tree,
+    sessions: sled::Tree,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -36,6 +38,8 @@ impl SledStore {
             audit: db.open_tree("audit").map_err(backend)?,
             grants: db.open_tree("grants").map_err(backend)?,
             operators: db.open_tree("operators").map_err(backend)?,
+            secrets: db.open_tree("secrets").map_err(backend)?,
+            sessions: db.open_tree("sessions").map_err(backend)?,
             db,
         })
     }
@@ -112,6 +116,45 @@ impl Store for SledStore {
 
     fn has_operators(&self) -> Result<bool, StoreError> {
         Ok(!self.operators.is_empty())
+    }
+
+    fn host_secret(
+        &self,
+        name: &str,
+        generate: &dyn Fn() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if let Some(secret) = self.secrets.get(name).map_err(backend)? {
+            return Ok(secret.to_vec());
+        }
+        let fresh = generate();
+        // Two first callers race: whoever writes first wins, both return it.
+        match self
+            .secrets
+            .compare_and_swap(name, None as Option<&[u8]>, Some(fresh.as_slice()))
+            .map_err(backend)?
+        {
+            Ok(()) => {
+                self.db.flush().map_err(backend)?;
+                Ok(fresh)
+            }
+            Err(existing) => Ok(existing.current.map(|v| v.to_vec()).unwrap_or(fresh)),
+        }
+    }
+
+    fn put_session(&self, token_sha256: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.sessions, token_sha256, record)
+    }
+
+    fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Self::get_json(&self.sessions, token_sha256)
+    }
+
+    fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .sessions
+            .remove(token_sha256)
+            .map_err(backend)?
+            .is_some())
     }
 
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {

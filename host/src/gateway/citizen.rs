@@ -1,0 +1,147 @@
+//! The citizen API: sign-in (`POST /api/v1/login`), sign-out, and `GET
+//! /api/v1/me`. A session is a bearer token for the API and the
+//! `citadel_session` cookie (HttpOnly, SameSite=Lax) for the shell.
+
+use super::error::ApiError;
+use super::json::JsonBody;
+use crate::audit::Event;
+use crate::identity::citizens::{Citizen, SignInError};
+use crate::identity::sessions::SESSION_COOKIE;
+use crate::Citadel;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<Citadel>> {
+    Router::new()
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/me", get(me))
+}
+
+/// The session token a request carries: `Authorization: Bearer` first, then the cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    bearer.or_else(|| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == SESSION_COOKIE)
+            .map(|(_, value)| value.to_string())
+    })
+}
+
+/// The signed-in citizen of a request, if its session is valid.
+pub fn signed_in(
+    citadel: &Citadel,
+    headers: &HeaderMap,
+) -> Result<Option<(Citizen, String)>, ApiError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
+    let Some(session) = citadel.sessions.lookup(&token)? else {
+        return Ok(None);
+    };
+    Ok(citadel
+        .identity
+        .citizen(&session.citizen_id)
+        .map(|citizen| (citizen, token)))
+}
+
+/// A signed-in citizen (401 otherwise).
+pub struct CitizenSession {
+    pub citizen: Citizen,
+    pub token: String,
+}
+
+impl FromRequestParts<Arc<Citadel>> for CitizenSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        citadel: &Arc<Citadel>,
+    ) -> Result<Self, ApiError> {
+        match signed_in(citadel, &parts.headers)? {
+            Some((citizen, token)) => Ok(CitizenSession { citizen, token }),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "not_signed_in",
+                "sign in first: POST /api/v1/login, then send the session as a bearer token or cookie",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    /// The provider's credential; for the development provider, a demo citizen id.
+    citizen: String,
+}
+
+async fn login(
+    State(citadel): State<Arc<Citadel>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response, ApiError> {
+    let citizen = citadel
+        .identity
+        .sign_in(&body.citizen)
+        .map_err(|e| match e {
+            SignInError::UnknownCitizen(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unknown_citizen", e.to_string())
+            }
+            SignInError::NotSupported => {
+                ApiError::new(StatusCode::FORBIDDEN, "sign_in_unavailable", e.to_string())
+            }
+        })?;
+    let (token, session) = citadel.sessions.create(&citizen.id)?;
+    citadel.audit.record(Event {
+        kind: "sign-in",
+        actor: "citizen".into(),
+        detail: format!("signed in through the {} provider", citadel.identity.kind()),
+        ..Event::default()
+    });
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        session.expires.saturating_sub(session.created)
+    );
+    let mut response = Json(serde_json::json!({
+        "token": token,
+        "expires": session.expires,
+        "citizen": citizen,
+    }))
+    .into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+async fn logout(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Response, ApiError> {
+    citadel.sessions.revoke(&session.token)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+async fn me(session: CitizenSession) -> Json<Citizen> {
+    Json(session.citizen)
+}

@@ -1,0 +1,181 @@
+//! Citizens and how they sign in: the `IdentityProvider` trait, and the
+//! development provider with seeded demo citizens of Huế (switched off in
+//! production by configuration; a real OIDC provider plugs in behind the trait).
+
+use serde::{Deserialize, Serialize};
+
+/// A staff role in a city unit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Role {
+    pub unit: String,
+    pub role: String,
+}
+
+/// A citizen as the identity provider knows them. Never handed to a mini-app
+/// as is: apps see a pairwise id, and personal fields only with consent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Citizen {
+    pub id: String,
+    pub name: String,
+    pub phone: String,
+    pub national_id: String,
+    pub address: String,
+    pub birth_date: String,
+    pub locale: String,
+    pub roles: Vec<Role>,
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignInError {
+    #[error("no citizen `{0}` is known to the identity provider")]
+    UnknownCitizen(String),
+    #[error("this identity provider does not accept direct sign-in")]
+    NotSupported,
+}
+
+/// Where citizens come from.
+pub trait IdentityProvider: Send + Sync + 'static {
+    /// A short name for logs and the shell (`development`, `oidc`, …).
+    fn kind(&self) -> &'static str;
+    /// Sign a citizen in from the provider's credential (for the development
+    /// provider: the citizen id chosen in the shell).
+    fn sign_in(&self, credential: &str) -> Result<Citizen, SignInError>;
+    /// The citizen with `id`, for a session that is still valid.
+    fn citizen(&self, id: &str) -> Option<Citizen>;
+    /// Citizens a development sign-in page may list; empty in production.
+    fn demo_citizens(&self) -> Vec<Citizen> {
+        Vec::new()
+    }
+}
+
+/// Seeded demo citizens; for development and tests only.
+pub struct DevelopmentProvider {
+    citizens: Vec<Citizen>,
+}
+
+fn citizen(
+    id: &str,
+    name: &str,
+    phone: &str,
+    national_id: &str,
+    address: &str,
+    birth_date: &str,
+    roles: &[(&str, &str)],
+) -> Citizen {
+    Citizen {
+        id: id.into(),
+        name: name.into(),
+        phone: phone.into(),
+        national_id: national_id.into(),
+        address: address.into(),
+        birth_date: birth_date.into(),
+        locale: "vi".into(),
+        roles: roles
+            .iter()
+            .map(|(unit, role)| Role {
+                unit: (*unit).into(),
+                role: (*role).into(),
+            })
+            .collect(),
+    }
+}
+
+impl Default for DevelopmentProvider {
+    fn default() -> Self {
+        DevelopmentProvider {
+            citizens: vec![
+                citizen(
+                    "c-lan",
+                    "Nguyễn Thị Lan",
+                    "0905123456",
+                    "046190001234",
+                    "12 Lê Lợi, phường Vĩnh Ninh, Huế",
+                    "1990-03-14",
+                    &[],
+                ),
+                citizen(
+                    "c-minh",
+                    "Trần Văn Minh",
+                    "0914234567",
+                    "046085002345",
+                    "45 Kim Long, phường Kim Long, Huế",
+                    "1985-07-02",
+                    &[],
+                ),
+                citizen(
+                    "c-hoa",
+                    "Lê Thị Hoa",
+                    "0935345678",
+                    "046195003456",
+                    "8 Phan Đình Phùng, phường Phú Nhuận, Huế",
+                    "1995-11-20",
+                    &[],
+                ),
+                citizen(
+                    "c-tuan",
+                    "Phạm Quốc Tuấn",
+                    "0989456789",
+                    "046178004567",
+                    "101 Hùng Vương, phường Phú Hội, Huế",
+                    "1978-01-30",
+                    &[("ubnd-phu-hoi", "staff")],
+                ),
+                citizen(
+                    "c-thu",
+                    "Hoàng Minh Thư",
+                    "0978567890",
+                    "046192005678",
+                    "23 Nguyễn Huệ, phường Vĩnh Ninh, Huế",
+                    "1992-05-09",
+                    &[("moitruong-do-thi-hue", "staff")],
+                ),
+                citizen(
+                    "c-khang",
+                    "Võ Đình Khang",
+                    "0966678901",
+                    "046170006789",
+                    "5 Đinh Tiên Hoàng, phường Thuận Thành, Huế",
+                    "1970-09-17",
+                    &[("ioc-hue", "coordinator")],
+                ),
+            ],
+        }
+    }
+}
+
+impl IdentityProvider for DevelopmentProvider {
+    fn kind(&self) -> &'static str {
+        "development"
+    }
+
+    fn sign_in(&self, credential: &str) -> Result<Citizen, SignInError> {
+        self.citizen(credential)
+            .ok_or_else(|| SignInError::UnknownCitizen(credential.to_string()))
+    }
+
+    fn citizen(&self, id: &str) -> Option<Citizen> {
+        self.citizens.iter().find(|c| c.id == id).cloned()
+    }
+
+    fn demo_citizens(&self) -> Vec<Citizen> {
+        self.citizens.clone()
+    }
+}
+
+/// A provider that signs nobody in: production without a configured provider.
+pub struct NoProvider;
+
+impl IdentityProvider for NoProvider {
+    fn kind(&self) -> &'static str {
+        "none"
+    }
+
+    fn sign_in(&self, _credential: &str) -> Result<Citizen, SignInError> {
+        Err(SignInError::NotSupported)
+    }
+
+    fn citizen(&self, _id: &str) -> Option<Citizen> {
+        None
+    }
+}
