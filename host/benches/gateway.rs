@@ -57,17 +57,10 @@ fn main() -> anyhow::Result<()> {
 
     // 2. The real gateway.
     let (gateway_addr, gateway_stop, gateway_task) = {
-        let listener = citadel_rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = citadel_rt.spawn(citadel_host::gateway::serve(
-            citadel.clone(),
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        (addr, tx, task)
+        let citadel = citadel.clone();
+        start_server(&citadel_rt, move |listener, shutdown| {
+            citadel_host::gateway::serve(citadel, listener, shutdown)
+        })?
     };
     let gateway = run_load(gateway_addr, CONNECTIONS, WARMUP, measure)?;
     print_load("gateway", &gateway);
@@ -79,15 +72,7 @@ fn main() -> anyhow::Result<()> {
 
     // 3. The same answer from a native axum handler.
     let native_rt = server_runtime("native-server")?;
-    let (native_addr, native_stop, native_task) = {
-        let listener = native_rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = native_rt.spawn(serve_native(listener, async move {
-            let _ = rx.await;
-        }));
-        (addr, tx, task)
-    };
+    let (native_addr, native_stop, native_task) = start_server(&native_rt, serve_native)?;
     let native = run_load(native_addr, CONNECTIONS, WARMUP, measure)?;
     print_load("native axum", &native);
     let native_wrk = wrk
@@ -144,6 +129,30 @@ fn env_seconds(name: &str) -> anyhow::Result<Option<f64>> {
             .with_context(|| format!("{name} must be a number of seconds, got `{value}`")),
         Err(_) => Ok(None),
     }
+}
+
+/// A running server: its address, its stop signal and its task.
+type Server = (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<std::io::Result<()>>,
+);
+
+/// Bind a loopback listener on `rt` and spawn `serve(listener, shutdown)` there.
+fn start_server<F, Fut>(rt: &TokioRuntime, serve: F) -> anyhow::Result<Server>
+where
+    F: FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    let _guard = rt.enter();
+    let task = rt.spawn(serve(listener, shutdown));
+    Ok((addr, stop, task))
 }
 
 fn server_runtime(name: &str) -> anyhow::Result<TokioRuntime> {

@@ -26,12 +26,7 @@ pub fn router() -> Router<Arc<Citadel>> {
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
-    bearer.or_else(|| {
+    super::bearer_token(headers).or_else(|| {
         headers
             .get_all(header::COOKIE)
             .iter()

@@ -34,6 +34,15 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .with_state(citadel)
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if any.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+}
+
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }

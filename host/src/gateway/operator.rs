@@ -10,7 +10,7 @@ use crate::store::OperatorRecord;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -42,19 +42,14 @@ impl FromRequestParts<Arc<Citadel>> for Operator {
         parts: &mut Parts,
         citadel: &Arc<Citadel>,
     ) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "this API needs an operator token: send `Authorization: Bearer <token>`",
-                )
-            })?;
-        match identity::operator_for(citadel.store.as_ref(), token.trim()) {
+        let token = super::bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "this API needs an operator token: send `Authorization: Bearer <token>`",
+            )
+        })?;
+        match identity::operator_for(citadel.store.as_ref(), &token) {
             Ok(Some(record)) => Ok(Operator(record)),
             Ok(None) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
