@@ -89,7 +89,7 @@ async fn sessions_work_as_bearer_and_cookie_and_end_at_logout() {
         .send()
         .await
         .unwrap();
-    assert_eq!(operator_as_citizen.status(), 401);
+    assert_eq!(operator_as_citizen.status(), 403);
 
     let logout = client()
         .post(host.url("/api/v1/logout"))

@@ -70,6 +70,18 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
     ) -> Result<Self, ApiError> {
         match signed_in(citadel, &parts.headers)? {
             Some((citizen, token)) => Ok(CitizenSession { citizen, token }),
+            None if super::bearer_token(&parts.headers)
+                .map(|token| crate::identity::operator_for(citadel.store.as_ref(), &token))
+                .transpose()?
+                .flatten()
+                .is_some() =>
+            {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "wrong_role",
+                    "an operator token cannot act as a citizen",
+                ))
+            }
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "not_signed_in",

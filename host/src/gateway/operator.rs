@@ -51,6 +51,11 @@ impl FromRequestParts<Arc<Citadel>> for Operator {
         })?;
         match identity::operator_for(citadel.store.as_ref(), &token) {
             Ok(Some(record)) => Ok(Operator(record)),
+            Ok(None) if citadel.sessions.lookup(&token)?.is_some() => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_role",
+                "a citizen session cannot use the operator API",
+            )),
             Ok(None) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
