@@ -33,6 +33,8 @@ pub enum InstallError {
     Prepare(#[from] PrepareError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Grant(#[from] GrantError),
 }
 
 /// Why a change of grants was refused. Nothing changes when it is.
@@ -172,8 +174,7 @@ impl Registry {
         for (file, manifest, component) in crate::samples::SAMPLES {
             let app = self.install(file, manifest, component)?;
             let requested = app.context.requested.clone();
-            self.set_grants(&app.context.id, requested, "host")
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.set_grants(&app.context.id, requested, "host")?;
         }
         Ok(())
     }
