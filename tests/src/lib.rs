@@ -132,6 +132,19 @@ en = "A test app"
     )
 }
 
+/// Sign `citizen` in with the development provider; returns the session token.
+pub async fn sign_in(host: &TestHost, citizen: &str) -> String {
+    let response = client()
+        .post(host.url("/api/v1/login"))
+        .json(&serde_json::json!({ "citizen": citizen }))
+        .send()
+        .await
+        .expect("login answers");
+    assert_eq!(response.status(), 200, "{citizen} signs in");
+    let body: serde_json::Value = response.json().await.expect("a JSON session");
+    body["token"].as_str().expect("a token").to_string()
+}
+
 /// A client that does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

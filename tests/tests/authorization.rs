@@ -2,7 +2,7 @@
 //! right status, and every refusal is a JSON error. Publishers join the
 //! matrix with their API keys.
 
-use citadel_tests::{client, error_of, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{client, error_of, sign_in, TestHost, OPERATOR_TOKEN};
 use reqwest::Method;
 use serde_json::json;
 
@@ -59,16 +59,7 @@ async fn every_route_answers_every_caller_rightly() {
         (Method::POST, "/api/v1/logout", None, [401, 204, 403, 401]),
     ];
 
-    let session: serde_json::Value = client()
-        .post(host.url("/api/v1/login"))
-        .json(&json!({ "citizen": "c-minh" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let citizen_token = session["token"].as_str().unwrap().to_string();
+    let citizen_token = sign_in(&host, "c-minh").await;
 
     for (method, path, body, expected) in &routes {
         for (caller, expected) in CALLERS.iter().zip(expected) {

@@ -5,20 +5,13 @@
 use citadel_tests::{client, error_of, test_manifest, TestHost, OPERATOR_TOKEN};
 use serde_json::{json, Value};
 
-async fn sign_in(host: &TestHost, citizen: &str) -> reqwest::Response {
+async fn login(host: &TestHost, citizen: &str) -> reqwest::Response {
     client()
         .post(host.url("/api/v1/login"))
         .json(&json!({ "citizen": citizen }))
         .send()
         .await
         .unwrap()
-}
-
-async fn token_of(host: &TestHost, citizen: &str) -> String {
-    let response = sign_in(host, citizen).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 async fn echoed_headers(host: &TestHost, app: &str, token: Option<&str>) -> Vec<(String, String)> {
@@ -44,7 +37,7 @@ async fn sessions_work_as_bearer_and_cookie_and_end_at_logout() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
 
-    let response = sign_in(&host, "c-lan").await;
+    let response = login(&host, "c-lan").await;
     assert_eq!(response.status(), 200);
     let cookie = response.headers()["set-cookie"]
         .to_str()
@@ -77,7 +70,7 @@ async fn sessions_work_as_bearer_and_cookie_and_end_at_logout() {
         .unwrap();
     assert_eq!(by_cookie.status(), 200);
 
-    let unknown = sign_in(&host, "c-nobody").await;
+    let unknown = login(&host, "c-nobody").await;
     assert_eq!(unknown.status(), 401);
     assert_eq!(error_of(unknown).await.0, "unknown_citizen");
     let anonymous = client().get(host.url("/api/v1/me")).send().await.unwrap();
@@ -114,8 +107,8 @@ async fn apps_see_a_pairwise_id_and_no_credential() {
     let host = TestHost::start(dir.path()).await;
     host.install_built("hostile", &test_manifest("echo-a", "hostile", "[]", ""));
     host.install_built("hostile", &test_manifest("echo-b", "hostile", "[]", ""));
-    let lan = token_of(&host, "c-lan").await;
-    let minh = token_of(&host, "c-minh").await;
+    let lan = citadel_tests::sign_in(&host, "c-lan").await;
+    let minh = citadel_tests::sign_in(&host, "c-minh").await;
 
     let a = echoed_headers(&host, "echo-a", Some(&lan)).await;
     let text = format!("{a:?}");
@@ -160,7 +153,7 @@ async fn apps_see_a_pairwise_id_and_no_credential() {
     // Stable across a restart: the pairwise secret is persisted.
     host.stop().await;
     let host = TestHost::start(dir.path()).await;
-    let lan = token_of(&host, "c-lan").await;
+    let lan = citadel_tests::sign_in(&host, "c-lan").await;
     let after_restart = echoed_headers(&host, "echo-a", Some(&lan)).await;
     assert_eq!(
         header(&after_restart, "x-citadel-citizen"),
