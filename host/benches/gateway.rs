@@ -202,7 +202,15 @@ async fn in_process_latency(citadel: &citadel_host::Citadel) -> anyhow::Result<L
         let started = Instant::now();
         let response = citadel
             .runtime
-            .handle(&app, request, format!("bench-{i}"), || async { Ok(()) })
+            .handle(
+                &app,
+                request,
+                citadel_host::runtime::Caller {
+                    request_id: format!("bench-{i}"),
+                    citizen: None,
+                },
+                || async { Ok(()) },
+            )
             .await?;
         let status = response.status();
         let body = citadel_host::runtime::collect_body(response.into_body())

@@ -59,6 +59,9 @@ pub struct HostConfig {
     /// Sign citizens in with the development provider's seeded demo
     /// citizens. Switch off in production.
     pub development_identity: bool,
+    /// Let mini-apps' granted `http:` origins resolve to loopback. Tests
+    /// only (a local server stands in for a partner's API); no CLI flag sets it.
+    pub allow_loopback_for_tests: bool,
 }
 
 impl HostConfig {
@@ -70,6 +73,7 @@ impl HostConfig {
             install_samples: true,
             operator_token: None,
             development_identity: true,
+            allow_loopback_for_tests: false,
         }
     }
 }
@@ -93,6 +97,7 @@ impl Citadel {
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
+            allow_loopback_for_tests: config.allow_loopback_for_tests,
         })?);
         if let Some(path) = identity::bootstrap_operator(
             store.as_ref(),

@@ -1,7 +1,10 @@
 //! The one error type of a mini-app handler: an HTTP status, a stable code and
 //! a human message, rendered as `{"error":{"code","message"}}` like the host's.
 
+use crate::bindings::citadel::miniapp::citizen_kv::CitizenKvError;
+use crate::bindings::citadel::miniapp::identity::IdentityError;
 use crate::bindings::citadel::miniapp::kv::KvError;
+use crate::bindings::citadel::miniapp::notify::NotifyError;
 use crate::Response;
 use std::fmt;
 
@@ -14,6 +17,8 @@ pub struct Error {
     status: u16,
     code: String,
     message: String,
+    /// For `consent_required`: the capabilities the citizen must consent to.
+    consent: Vec<String>,
 }
 
 impl Error {
@@ -23,7 +28,26 @@ impl Error {
             status,
             code: code.into(),
             message: message.into(),
+            consent: Vec::new(),
         }
+    }
+
+    /// 428: the citizen must first consent to `scopes` (capability names such
+    /// as `identity.phone`) in the host's consent page. The host adds the
+    /// page's URL (`x-citadel-consent-url`) and the shell opens it.
+    pub fn consent_required(scopes: Vec<String>) -> Self {
+        let mut error = Self::new(
+            428,
+            "consent_required",
+            format!("this needs your consent to share: {}", scopes.join(", ")),
+        );
+        error.consent = scopes;
+        error
+    }
+
+    /// The scopes a `consent_required` error asks for.
+    pub fn consent_scopes(&self) -> &[String] {
+        &self.consent
     }
 
     /// 400: the request is malformed.
@@ -68,12 +92,17 @@ impl Error {
 
     /// The JSON error response.
     pub fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
-        Response::new(self.status)
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string())
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(request_id) = crate::serve::current_request_id() {
+            error["request_id"] = serde_json::json!(request_id);
+        }
+        let mut response =
+            Response::new(self.status).with_header("content-type", "application/json");
+        if !self.consent.is_empty() {
+            error["scopes"] = serde_json::json!(self.consent);
+            response = response.with_header("x-citadel-consent", &self.consent.join(","));
+        }
+        response.with_body(serde_json::json!({ "error": error }).to_string())
     }
 }
 
@@ -88,11 +117,7 @@ impl std::error::Error for Error {}
 impl From<KvError> for Error {
     fn from(e: KvError) -> Self {
         match e {
-            KvError::Denied(cap) => Error::new(
-                403,
-                "capability_denied",
-                format!("this app was not granted the `{cap}` capability"),
-            ),
+            KvError::Denied(cap) => denied(&cap),
             KvError::InvalidKey(why) => Error::new(400, "invalid_key", why),
             KvError::ValueTooLarge(limit) => Error::new(
                 413,
@@ -103,6 +128,58 @@ impl From<KvError> for Error {
             KvError::Unavailable(why) => Error::new(503, "storage_unavailable", why),
         }
     }
+}
+
+impl From<CitizenKvError> for Error {
+    fn from(e: CitizenKvError) -> Self {
+        match e {
+            CitizenKvError::NotSignedIn => not_signed_in(),
+            CitizenKvError::Denied(cap) => KvError::Denied(cap).into(),
+            CitizenKvError::InvalidKey(why) => KvError::InvalidKey(why).into(),
+            CitizenKvError::ValueTooLarge(limit) => KvError::ValueTooLarge(limit).into(),
+            CitizenKvError::QuotaExceeded(which) => KvError::QuotaExceeded(which).into(),
+            CitizenKvError::Unavailable(why) => KvError::Unavailable(why).into(),
+        }
+    }
+}
+
+impl From<IdentityError> for Error {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::NotSignedIn => not_signed_in(),
+            IdentityError::Denied(cap) => denied(&cap),
+            IdentityError::ConsentRequired(scopes) => Error::consent_required(scopes),
+            IdentityError::Unavailable(why) => Error::new(503, "identity_unavailable", why),
+        }
+    }
+}
+
+impl From<NotifyError> for Error {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::NotSignedIn => not_signed_in(),
+            NotifyError::Denied(cap) => denied(&cap),
+            NotifyError::RateLimited(seconds) => Error::new(
+                429,
+                "rate_limited",
+                format!("too many messages lately; try again in {seconds} s"),
+            ),
+            NotifyError::Invalid(why) => Error::invalid(why),
+            NotifyError::Unavailable(why) => Error::new(503, "notify_unavailable", why),
+        }
+    }
+}
+
+fn not_signed_in() -> Error {
+    Error::new(401, "not_signed_in", "sign in to Citadel to use this")
+}
+
+fn denied(capability: &str) -> Error {
+    Error::new(
+        403,
+        "capability_denied",
+        format!("this app was not granted the `{capability}` capability"),
+    )
 }
 
 impl From<serde_json::Error> for Error {

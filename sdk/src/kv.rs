@@ -62,3 +62,56 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
     host::set(key, &bytes)?;
     Ok(())
 }
+
+/// The signed-in citizen's own keys in this app (contract 1.1): invisible
+/// to other citizens. Same calls as the app-wide store.
+pub mod citizen {
+    use crate::bindings::citadel::miniapp::citizen_kv as host;
+    use crate::Result;
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    pub use host::CitizenKvError;
+
+    /// The value stored under `key` for the signed-in citizen, if any.
+    pub fn get(key: &str) -> Result<Option<Vec<u8>>, CitizenKvError> {
+        host::get(key)
+    }
+
+    /// Store `value` under `key` for the signed-in citizen.
+    pub fn set(key: &str, value: &[u8]) -> Result<(), CitizenKvError> {
+        host::set(key, value)
+    }
+
+    /// Remove `key`; true if it existed.
+    pub fn delete(key: &str) -> Result<bool, CitizenKvError> {
+        host::delete(key)
+    }
+
+    /// One page of the citizen's keys starting with `prefix`, after `after`.
+    pub fn list_keys(
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<super::KeyPage, CitizenKvError> {
+        host::list_keys(prefix, after, limit)
+    }
+
+    /// The JSON value stored under `key` for the citizen, if any.
+    pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
+        match host::get(key)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                crate::Error::internal(format!("stored value under `{key}` is not valid JSON: {e}"))
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Store `value` as JSON under `key` for the citizen.
+    pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| crate::Error::internal(format!("could not serialise `{key}`: {e}")))?;
+        host::set(key, &bytes)?;
+        Ok(())
+    }
+}

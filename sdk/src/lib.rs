@@ -11,7 +11,8 @@
 //! - [`Request`] and [`Response`]: query, form and JSON helpers;
 //! - [`Error`]: a typed error every handler can return with `?`, rendered as
 //!   the same JSON error shape the host uses;
-//! - [`kv`] and [`log`]: the platform's host calls.
+//! - [`kv`] (app-wide and [`kv::citizen`]), [`identity`], [`notify`],
+//!   [`fetch`] and [`log`]: the platform's host calls.
 //!
 //! ## A complete mini-app
 //!
@@ -40,9 +41,12 @@
 //! statics.
 
 mod error;
+pub mod fetch;
 mod http;
+pub mod identity;
 pub mod kv;
 pub mod log;
+pub mod notify;
 mod router;
 mod serve;
 
@@ -66,7 +70,7 @@ pub use router::Router;
 pub use serve::serve;
 
 /// The contract version this SDK was built against.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 
 /// Export a router-building function as the mini-app's HTTP handler.
 ///

@@ -13,11 +13,25 @@ const WRITE_CHUNK: usize = 4096;
 /// How much to ask for per read of the incoming body.
 const READ_CHUNK: u64 = 64 * 1024;
 
+thread_local! {
+    /// The host's id of the request being served (one per instance).
+    static REQUEST_ID: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The host's id of the request being served, quoted in error bodies.
+pub(crate) fn current_request_id() -> Option<String> {
+    REQUEST_ID.with(|id| id.borrow().clone())
+}
+
 /// Serve one request with `router` (called by [`export_app!`](crate::export_app)).
 pub fn serve(router: &Router, request: IncomingRequest, response_out: ResponseOutparam) {
     let is_head = matches!(request.method(), WasiMethod::Head);
     let response = match read_request(request) {
-        Ok(request) => router.dispatch(request),
+        Ok(request) => {
+            let id = request.request_id().map(str::to_string);
+            REQUEST_ID.with(|current| *current.borrow_mut() = id);
+            router.dispatch(request)
+        }
         Err(error) => error.into_response(),
     };
     write_response(response, is_head, response_out);

@@ -23,11 +23,18 @@ pub struct TestHost {
 impl TestHost {
     /// Open `data_dir` (installing the samples if it is empty) and serve it.
     pub async fn start(data_dir: &Path) -> TestHost {
-        let config = HostConfig {
+        Self::start_with(data_dir, |_| {}).await
+    }
+
+    /// As `start`, with the configuration changed by `configure` first
+    /// (e.g. `allow_loopback_for_tests`).
+    pub async fn start_with(data_dir: &Path, configure: impl FnOnce(&mut HostConfig)) -> TestHost {
+        let mut config = HostConfig {
             max_instances: 50,
             operator_token: Some(OPERATOR_TOKEN.to_string()),
             ..HostConfig::new(data_dir)
         };
+        configure(&mut config);
         let citadel = Citadel::open(&config).expect("host opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -131,6 +138,60 @@ en = "A test app"
 "#
     )
 }
+
+/// The manifest of the `probe` test app under `id`: it requests kv, notify,
+/// every personal scope (with purposes) and `extra` capabilities (e.g. an
+/// `http:` origin, as a TOML string list item: `"http:http://localhost:8000"`).
+pub fn probe_manifest(id: &str, extra: &[&str], limits: &str) -> String {
+    let mut capabilities = vec![
+        "kv".to_string(),
+        "notify".to_string(),
+        "http:https://api.example.vn".to_string(),
+    ];
+    capabilities.extend(PERSONAL_SCOPES.iter().map(|s| s.to_string()));
+    capabilities.extend(extra.iter().map(|s| s.to_string()));
+    let list = capabilities
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let purposes: String = PERSONAL_SCOPES
+        .iter()
+        .map(|scope| {
+            format!(
+                "[purposes.\"{scope}\"]\nvi = \"Để thử nghiệm {scope}\"\nen = \"To test {scope}\"\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"id = "{id}"
+version = "1.0.0"
+publisher = "citadel-tests"
+contract = "^1.1"
+component = "probe.wasm"
+category = "utilities"
+capabilities = [{list}]
+[name]
+vi = "Thăm dò"
+en = "Probe"
+[description]
+vi = "Ứng dụng thử nghiệm các lời gọi máy chủ"
+en = "A test app calling every host call"
+{purposes}[limits]
+{limits}
+"#
+    )
+}
+
+/// Every personal scope, as capability names.
+pub const PERSONAL_SCOPES: [&str; 6] = [
+    "identity.name",
+    "identity.phone",
+    "identity.national-id",
+    "identity.address",
+    "identity.birth-date",
+    "identity.roles",
+];
 
 /// Sign `citizen` in with the development provider; returns the session token.
 pub async fn sign_in(host: &TestHost, citizen: &str) -> String {

@@ -1,7 +1,22 @@
 //! Capability `http:<scheme>://<host>[:port]`: outbound HTTP to one named
 //! origin (a leading `*.` allows its subdomains). Owns the parsing and
-//! matching of these names and the upload-time rule that importing
-//! `wasi:http/outgoing-handler` needs at least one of them.
+//! matching of these names, the upload-time rule that importing
+//! `wasi:http/outgoing-handler` needs at least one of them, and the host
+//! side of every outbound request: the origin must be granted, and every
+//! address its name resolves to must be public and not the host itself; the
+//! connection goes to the address that was checked (no second DNS lookup).
+//! Redirects are answered to the guest, whose next request is checked again.
+
+use crate::runtime::{AppContext, DenialRecorder};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The manifest prefix of outbound-HTTP capabilities.
 pub const PREFIX: &str = "http:";
@@ -103,9 +118,358 @@ pub fn check_name(name: &str) -> Option<Result<(), String>> {
         .map(|spec| Origin::parse(spec).map(|_| ()))
 }
 
+/// The metric label of outbound-HTTP denials (origins are unbounded).
+const METRIC_LABEL: &str = "http";
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where guests may never connect, whatever their grants say.
+pub struct OutboundPolicy {
+    allow_loopback_for_tests: bool,
+    own_listeners: RwLock<Vec<SocketAddr>>,
+}
+
+impl OutboundPolicy {
+    pub fn new(allow_loopback_for_tests: bool) -> Self {
+        OutboundPolicy {
+            allow_loopback_for_tests,
+            own_listeners: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The gateway listens on `addr`: guests may not call it.
+    pub fn add_own_listener(&self, addr: SocketAddr) {
+        if let Ok(mut listeners) = self.own_listeners.write() {
+            listeners.push(addr);
+        }
+    }
+
+    /// Why a guest may not connect to `addr`, if it may not.
+    pub fn refusal(&self, addr: SocketAddr) -> Option<&'static str> {
+        let ip = canonical(addr.ip());
+        let own = self.own_listeners.read().is_ok_and(|listeners| {
+            listeners.iter().any(|listener| {
+                let listening = canonical(listener.ip());
+                listener.port() == addr.port()
+                    && (listening == ip
+                        || listening.is_unspecified()
+                        || (listening.is_loopback() && ip.is_loopback()))
+            })
+        });
+        if own {
+            return Some("the host's own listener");
+        }
+        match forbidden_range(ip) {
+            Some("loopback") if self.allow_loopback_for_tests => None,
+            other => other,
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The non-public range `ip` is in, if any.
+fn forbidden_range(ip: IpAddr) -> Option<&'static str> {
+    match canonical(ip) {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+        Some("a private range")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
+        Some("multicast, broadcast or reserved")
+    } else if (a == 192 && b == 0 && c == 0) || (a == 198 && (18..20).contains(&b)) {
+        Some("a special-purpose range")
+    } else {
+        None
+    }
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let segments = ip.segments();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if segments[0] & 0xfe00 == 0xfc00 || segments[0] & 0xffc0 == 0xfec0 {
+        Some("a private range")
+    } else if segments[0] & 0xffc0 == 0xfe80 {
+        Some("link-local")
+    } else if ip.is_multicast() {
+        Some("multicast, broadcast or reserved")
+    } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[0] == 0x2002 {
+        // NAT64 and 6to4 carry an IPv4 address; judge that one.
+        let embedded = if segments[0] == 0x2002 {
+            [segments[1], segments[2]]
+        } else {
+            [segments[6], segments[7]]
+        };
+        let v4 = Ipv4Addr::new(
+            (embedded[0] >> 8) as u8,
+            embedded[0] as u8,
+            (embedded[1] >> 8) as u8,
+            embedded[1] as u8,
+        );
+        forbidden_v4(v4)
+    } else {
+        None
+    }
+}
+
+/// The wasi:http hooks of one request: every outbound request goes through
+/// [`OutboundHooks::send_request`].
+pub struct OutboundHooks {
+    app: Arc<AppContext>,
+    policy: Arc<OutboundPolicy>,
+    denials: DenialRecorder,
+}
+
+impl OutboundHooks {
+    pub fn new(app: Arc<AppContext>, policy: Arc<OutboundPolicy>, denials: DenialRecorder) -> Self {
+        OutboundHooks {
+            app,
+            policy,
+            denials,
+        }
+    }
+}
+
+type ResponseAndIo = (
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+);
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<ResponseAndIo, HttpError>> + Send> {
+        let app = self.app.clone();
+        let policy = self.policy.clone();
+        let denials = self.denials.clone();
+        Box::new(async move { send(&app, &policy, &denials, request, options).await })
+    }
+}
+
+/// Check one outbound request against grants and address rules, then send it
+/// to the checked address.
+async fn send(
+    app: &AppContext,
+    policy: &OutboundPolicy,
+    denials: &DenialRecorder,
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<ResponseAndIo, HttpError> {
+    let uri = request.uri();
+    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return Err(HttpError::HttpProtocolError),
+    };
+    let host = uri
+        .host()
+        .ok_or(HttpError::HttpRequestUriInvalid)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(default_port);
+    let target = format!("http:{scheme}://{host}:{port}");
+
+    let granted = app
+        .requested
+        .iter()
+        .filter(|name| name.starts_with(PREFIX) && app.has_capability(name))
+        .filter_map(|name| Origin::parse(&name[PREFIX.len()..]).ok())
+        .any(|origin| origin.allows(&scheme, &host, port));
+    if !granted {
+        denials.record(
+            &target,
+            METRIC_LABEL,
+            "outbound request to an origin the app was not granted",
+        );
+        return Err(HttpError::HttpRequestDenied);
+    }
+
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+            .map_err(|_| HttpError::DnsTimeout)?
+            .map_err(|_| HttpError::DestinationNotFound)?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(HttpError::DestinationNotFound);
+    }
+    // Every address must pass, not just the one used: a name with one public
+    // and one private address is refused rather than raced.
+    if let Some((addr, why)) = addrs
+        .iter()
+        .find_map(|addr| policy.refusal(*addr).map(|why| (addr, why)))
+    {
+        denials.record(
+            &target,
+            METRIC_LABEL,
+            &format!("`{host}` resolves to {}, {why}", addr.ip()),
+        );
+        return Err(HttpError::HttpRequestDenied);
+    }
+
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(CONNECT_TIMEOUT);
+    let first_byte_timeout = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(FIRST_BYTE_TIMEOUT);
+    let stream = connect(&addrs, connect_timeout).await?;
+    let stream: Box<dyn Stream> = if scheme == "https" {
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let tls = tokio::time::timeout(connect_timeout, tls_connector().connect(name, stream))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(|_| HttpError::TlsCertificateError)?;
+        Box::new(tls)
+    } else {
+        Box::new(stream)
+    };
+    let (mut sender, connection) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)),
+    )
+    .await
+    .map_err(|_| HttpError::ConnectionTimeout)?
+    .map_err(HttpError::from)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "outbound connection ended with an error");
+        }
+    });
+    // Origin-form on the wire; the Host header already names the origin.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)?
+        .map_err(HttpError::from)?;
+    let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
+    Ok((response, Box::new(async { Ok(()) })))
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, HttpError> {
+    let mut last = HttpError::ConnectionRefused;
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = HttpError::Connect(e),
+            Err(_) => last = HttpError::ConnectionTimeout,
+        }
+    }
+    Err(last)
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|e| {
+            // ring supports the safe defaults; this cannot fail in practice.
+            panic!("rustls rejected its own default protocol versions: {e}")
+        });
+        Arc::new(config)
+    });
+    tokio_rustls::TlsConnector::from(config.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_public_addresses_are_refused() {
+        let policy = OutboundPolicy::new(false);
+        for refused in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "224.0.0.1",
+            "255.255.255.255",
+        ] {
+            let addr = SocketAddr::new(refused.parse().unwrap(), 80);
+            assert!(policy.refusal(addr).is_some(), "{refused} must be refused");
+        }
+        for public in ["203.113.131.1", "8.8.8.8", "2001:4860:4860::8888"] {
+            let addr = SocketAddr::new(public.parse().unwrap(), 443);
+            assert_eq!(policy.refusal(addr), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn the_test_switch_opens_loopback_only_and_never_the_host_itself() {
+        let policy = OutboundPolicy::new(true);
+        policy.add_own_listener("0.0.0.0:8080".parse().unwrap());
+        assert_eq!(policy.refusal("127.0.0.1:9000".parse().unwrap()), None);
+        assert!(policy.refusal("10.0.0.1:9000".parse().unwrap()).is_some());
+        assert!(policy
+            .refusal("169.254.169.254:80".parse().unwrap())
+            .is_some());
+        assert_eq!(
+            policy.refusal("127.0.0.1:8080".parse().unwrap()),
+            Some("the host's own listener")
+        );
+        assert_eq!(
+            policy.refusal("203.113.131.1:8080".parse().unwrap()),
+            Some("the host's own listener")
+        );
+    }
 
     #[test]
     fn origins_parse_and_match_exactly() {

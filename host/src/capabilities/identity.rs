@@ -1,8 +1,19 @@
 //! Capabilities `identity.*`: the citizen's personal fields, one scope each.
-//! Owns the scope names; the host calls arrive with contract 1.1 (they need
-//! citizen sessions and consent, which this host does not have yet).
+//! Owns the scope names, the upload-time rule that each requested scope
+//! states its purpose, and the `identity` interface's host calls: the
+//! pairwise id and locale for anyone, a field only with grant **and** consent.
 
+use super::bindings::citadel::miniapp::identity::{
+    self as wit, IdentityError, Profile, Scope, StaffRole,
+};
 use super::Capability;
+use crate::registry::manifest::Localized;
+use crate::runtime::RequestState;
+use std::collections::BTreeMap;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The interface; importing it needs no capability (see `current`).
+pub const INTERFACE: &str = "identity";
 
 pub const CAPABILITIES: &[Capability] = &[
     scope("identity.name", "the citizen's full name"),
@@ -18,5 +29,150 @@ const fn scope(name: &'static str, summary: &'static str) -> Capability {
         name,
         interfaces: &[],
         summary,
+    }
+}
+
+/// Whether `capability` is a personal scope, which needs the citizen's consent.
+pub fn is_personal(capability: &str) -> bool {
+    CAPABILITIES.iter().any(|c| c.name == capability)
+}
+
+/// Upload-time check: every personal scope a manifest requests states its
+/// purpose (shown to the citizen when consent is asked), and no purpose is
+/// given for a scope the manifest does not request.
+pub fn check_purposes(
+    requested: &[String],
+    purposes: &BTreeMap<String, Localized>,
+) -> Result<(), String> {
+    for capability in requested.iter().filter(|c| is_personal(c)) {
+        match purposes.get(capability) {
+            None => {
+                return Err(format!(
+                    "`{capability}` is requested without a purpose; add `[purposes.\"{capability}\"]` with `vi` and `en` texts saying why the app needs it"
+                ))
+            }
+            Some(text) if text.vi.trim().is_empty() || text.en.trim().is_empty() => {
+                return Err(format!(
+                    "the purpose of `{capability}` must have non-empty `vi` and `en` texts"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(stray) = purposes.keys().find(|p| !requested.contains(p)) {
+        return Err(format!(
+            "a purpose is given for `{stray}`, which the manifest does not request"
+        ));
+    }
+    Ok(())
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Name => "identity.name",
+        Scope::Phone => "identity.phone",
+        Scope::NationalId => "identity.national-id",
+        Scope::Address => "identity.address",
+        Scope::BirthDate => "identity.birth-date",
+        Scope::Roles => "identity.roles",
+    }
+}
+
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+}
+
+impl wit::Host for RequestState {
+    fn current(&mut self) -> Option<wit::Citizen> {
+        self.citizen.as_ref().map(|signed_in| wit::Citizen {
+            id: signed_in.pairwise_id.clone(),
+            locale: signed_in.citizen.locale.clone(),
+        })
+    }
+
+    fn get_profile(&mut self, scopes: Vec<Scope>) -> Result<Profile, IdentityError> {
+        let Some(signed_in) = self.citizen.as_ref() else {
+            return Err(IdentityError::NotSignedIn);
+        };
+        let mut names: Vec<&'static str> = scopes.iter().map(|s| scope_name(*s)).collect();
+        names.sort_unstable();
+        names.dedup();
+        if let Some(denied) = names.iter().find(|name| !self.app.has_capability(name)) {
+            self.record_denial(denied, "personal field asked for without the capability");
+            return Err(IdentityError::Denied((*denied).to_string()));
+        }
+        let mut missing = Vec::new();
+        for name in &names {
+            let consent = self
+                .app
+                .store
+                .consent(&signed_in.citizen.id, &self.app.id, name)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "consent lookup failed");
+                    IdentityError::Unavailable("consents cannot be read now; try again".into())
+                })?;
+            if consent.is_none() {
+                missing.push((*name).to_string());
+            }
+        }
+        if !missing.is_empty() {
+            for name in &missing {
+                self.record_denial(name, "the citizen has not consented");
+            }
+            return Err(IdentityError::ConsentRequired(missing));
+        }
+        let citizen = &signed_in.citizen;
+        let wants = |scope: &str| names.contains(&scope);
+        Ok(Profile {
+            name: wants("identity.name").then(|| citizen.name.clone()),
+            phone: wants("identity.phone").then(|| citizen.phone.clone()),
+            national_id: wants("identity.national-id").then(|| citizen.national_id.clone()),
+            address: wants("identity.address").then(|| citizen.address.clone()),
+            birth_date: wants("identity.birth-date").then(|| citizen.birth_date.clone()),
+            roles: wants("identity.roles").then(|| {
+                citizen
+                    .roles
+                    .iter()
+                    .map(|r| StaffRole {
+                        unit: r.unit.clone(),
+                        role: r.role.clone(),
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purpose(text: &str) -> Localized {
+        Localized {
+            vi: text.into(),
+            en: text.into(),
+        }
+    }
+
+    #[test]
+    fn each_personal_scope_states_its_purpose() {
+        let requested = vec!["kv".to_string(), "identity.phone".to_string()];
+        let mut purposes = BTreeMap::new();
+        let err = check_purposes(&requested, &purposes).unwrap_err();
+        assert!(
+            err.contains("`identity.phone` is requested without a purpose"),
+            "{err}"
+        );
+        purposes.insert("identity.phone".to_string(), purpose("to call you back"));
+        assert_eq!(check_purposes(&requested, &purposes), Ok(()));
+        purposes.insert("identity.name".to_string(), purpose("to greet you"));
+        let err = check_purposes(&requested, &purposes).unwrap_err();
+        assert!(
+            err.contains("`identity.name`, which the manifest does not request"),
+            "{err}"
+        );
+        purposes.remove("identity.name");
+        purposes.insert("identity.phone".to_string(), purpose(" "));
+        assert!(check_purposes(&requested, &purposes).is_err());
     }
 }

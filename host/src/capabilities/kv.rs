@@ -1,19 +1,22 @@
-//! Capability `kv`: app-scoped key-value storage. Owns its manifest name, the
-//! interface it covers, key and value rules, and the host calls. An app can
-//! only ever name keys inside its own namespace (the store keeps one tree per app).
+//! Capability `kv`: the app's key-value storage, app-wide (`kv`) and per
+//! citizen (`citizen-kv`, since 1.1). Owns its manifest name, the interfaces
+//! it covers, key, value and quota rules, and both interfaces' host calls.
+//! An app names keys only inside its own spaces; a citizen's space is keyed
+//! by the signed-in citizen's pairwise id, never by anything the guest says.
 
+use super::bindings::citadel::miniapp::citizen_kv::{self as citizen_wit, CitizenKvError};
 use super::bindings::citadel::miniapp::kv::{self as wit, KeyPage, KvError};
 use super::Capability;
 use crate::runtime::RequestState;
-use crate::store::StoreError;
+use crate::store::{self, KvSpace, StoreError};
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "kv";
 
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
-    interfaces: &["kv"],
-    summary: "store and read the app's own data",
+    interfaces: &["kv", "citizen-kv"],
+    summary: "store and read the app's own data, app-wide and per citizen",
 };
 
 /// Longest key, in bytes.
@@ -24,20 +27,59 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 pub const MAX_LIST: u32 = 1000;
 
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)?;
+    citizen_wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
 }
 
-fn unavailable(e: StoreError) -> KvError {
+/// Why a kv call failed, before it is told to the guest in its interface's terms.
+enum Failure {
+    NotSignedIn,
+    Denied,
+    InvalidKey(String),
+    ValueTooLarge,
+    QuotaExceeded(String),
+    Unavailable,
+}
+
+fn unavailable(e: StoreError) -> Failure {
     tracing::error!(error = %e, "kv host call failed");
-    KvError::Unavailable("the app's storage is unavailable; try again".into())
+    Failure::Unavailable
 }
 
-fn check_key(key: &str) -> Result<(), KvError> {
+const UNAVAILABLE: &str = "the app's storage is unavailable; try again";
+
+impl From<Failure> for KvError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            // App-wide calls never ask for a citizen.
+            Failure::Denied | Failure::NotSignedIn => KvError::Denied(NAME.into()),
+            Failure::InvalidKey(why) => KvError::InvalidKey(why),
+            Failure::ValueTooLarge => KvError::ValueTooLarge(MAX_VALUE_BYTES as u64),
+            Failure::QuotaExceeded(which) => KvError::QuotaExceeded(which),
+            Failure::Unavailable => KvError::Unavailable(UNAVAILABLE.into()),
+        }
+    }
+}
+
+impl From<Failure> for CitizenKvError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::NotSignedIn => CitizenKvError::NotSignedIn,
+            Failure::Denied => CitizenKvError::Denied(NAME.into()),
+            Failure::InvalidKey(why) => CitizenKvError::InvalidKey(why),
+            Failure::ValueTooLarge => CitizenKvError::ValueTooLarge(MAX_VALUE_BYTES as u64),
+            Failure::QuotaExceeded(which) => CitizenKvError::QuotaExceeded(which),
+            Failure::Unavailable => CitizenKvError::Unavailable(UNAVAILABLE.into()),
+        }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Failure> {
     if key.is_empty() {
-        return Err(KvError::InvalidKey("a key must not be empty".into()));
+        return Err(Failure::InvalidKey("a key must not be empty".into()));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(KvError::InvalidKey(format!(
+        return Err(Failure::InvalidKey(format!(
             "a key must be at most {MAX_KEY_BYTES} bytes; this one has {}",
             key.len()
         )));
@@ -45,65 +87,82 @@ fn check_key(key: &str) -> Result<(), KvError> {
     Ok(())
 }
 
-impl RequestState {
-    fn kv_allowed(&mut self) -> Result<(), KvError> {
-        if self.app.has_capability(NAME) {
-            Ok(())
-        } else {
-            self.record_denial(NAME);
-            Err(KvError::Denied(NAME.into()))
-        }
-    }
+/// Which space a call works in.
+#[derive(Clone, Copy)]
+enum Scope {
+    App,
+    Citizen,
 }
 
-impl wit::Host for RequestState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        self.kv_allowed()?;
-        check_key(&key)?;
-        self.app
-            .store
-            .kv_get(&self.app.id, &key)
-            .map_err(unavailable)
+impl RequestState {
+    /// The space a call may use, after the capability check.
+    fn kv_space(&self, scope: Scope) -> Result<KvSpace<'_>, Failure> {
+        if !self.app.has_capability(NAME) {
+            self.record_denial(NAME, "kv host call without the `kv` capability");
+            return Err(Failure::Denied);
+        }
+        match scope {
+            Scope::App => Ok(KvSpace::App(&self.app.id)),
+            Scope::Citizen => match &self.citizen {
+                Some(signed_in) => Ok(KvSpace::Citizen {
+                    app: &self.app.id,
+                    pairwise_id: &signed_in.pairwise_id,
+                }),
+                None => Err(Failure::NotSignedIn),
+            },
+        }
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        self.kv_allowed()?;
+    fn kv_get(&mut self, scope: Scope, key: String) -> Result<Option<Vec<u8>>, Failure> {
+        let space = self.kv_space(scope)?;
+        check_key(&key)?;
+        self.app.store.kv_get(space, &key).map_err(unavailable)
+    }
+
+    fn kv_set(&mut self, scope: Scope, key: String, value: Vec<u8>) -> Result<(), Failure> {
+        let space = self.kv_space(scope)?;
         check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
-            return Err(KvError::ValueTooLarge(MAX_VALUE_BYTES as u64));
+            return Err(Failure::ValueTooLarge);
         }
-        self.app
-            .store
-            .kv_set(&self.app.id, &key, &value)
-            .map_err(unavailable)?;
-        self.mark_unflushed();
-        Ok(())
-    }
-
-    fn delete(&mut self, key: String) -> Result<bool, KvError> {
-        self.kv_allowed()?;
-        check_key(&key)?;
-        let existed = self
+        let quota = self.app.limits.kv_quota_bytes;
+        match self
             .app
             .store
-            .kv_delete(&self.app.id, &key)
-            .map_err(unavailable)?;
+            .kv_set(space, &key, &value, quota)
+            .map_err(unavailable)?
+        {
+            Ok(()) => {
+                self.mark_unflushed();
+                Ok(())
+            }
+            Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
+                "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
+            ))),
+        }
+    }
+
+    fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
+        let space = self.kv_space(scope)?;
+        check_key(&key)?;
+        let existed = self.app.store.kv_delete(space, &key).map_err(unavailable)?;
         self.mark_unflushed();
         Ok(existed)
     }
 
-    fn list_keys(
+    fn kv_list(
         &mut self,
+        scope: Scope,
         prefix: String,
         after: Option<String>,
         limit: u32,
-    ) -> Result<KeyPage, KvError> {
-        self.kv_allowed()?;
+    ) -> Result<KeyPage, Failure> {
+        let space = self.kv_space(scope)?;
         let page = self
             .app
             .store
             .kv_list(
-                &self.app.id,
+                space,
                 &prefix,
                 after.as_deref(),
                 limit.clamp(1, MAX_LIST) as usize,
@@ -113,5 +172,51 @@ impl wit::Host for RequestState {
             keys: page.keys,
             next: page.next,
         })
+    }
+}
+
+impl wit::Host for RequestState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.kv_get(Scope::App, key)?)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        Ok(self.kv_set(Scope::App, key, value)?)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, KvError> {
+        Ok(self.kv_delete(Scope::App, key)?)
+    }
+
+    fn list_keys(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
+        Ok(self.kv_list(Scope::App, prefix, after, limit)?)
+    }
+}
+
+impl citizen_wit::Host for RequestState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CitizenKvError> {
+        Ok(self.kv_get(Scope::Citizen, key)?)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CitizenKvError> {
+        Ok(self.kv_set(Scope::Citizen, key, value)?)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, CitizenKvError> {
+        Ok(self.kv_delete(Scope::Citizen, key)?)
+    }
+
+    fn list_keys(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, CitizenKvError> {
+        Ok(self.kv_list(Scope::Citizen, prefix, after, limit)?)
     }
 }

@@ -7,6 +7,7 @@ pub mod http;
 pub mod identity;
 pub mod kv;
 pub mod log;
+pub mod notify;
 
 use crate::runtime::RequestState;
 use semver::Version;
@@ -25,7 +26,7 @@ pub const CONTRACT_PACKAGE: &str = "citadel:miniapp";
 
 /// The contract version this host provides (every 1.x up to it is served).
 pub fn contract_version() -> Version {
-    Version::new(1, 0, 0)
+    Version::new(1, 1, 0)
 }
 
 /// One capability a manifest can request.
@@ -39,17 +40,12 @@ pub struct Capability {
 }
 
 /// Capabilities a manifest may already request whose host calls arrive with
-/// later contract versions (location and notify with 1.1, payments, geo).
+/// later contract versions (location, payments, geo).
 const VOCABULARY_ONLY: &[Capability] = &[
     Capability {
         name: "location",
         interfaces: &[],
         summary: "the citizen's position, with consent",
-    },
-    Capability {
-        name: "notify",
-        interfaces: &[],
-        summary: "messages to the citizen's inbox",
     },
     Capability {
         name: "payments",
@@ -70,13 +66,14 @@ const VOCABULARY_ONLY: &[Capability] = &[
 
 /// Every named capability this host knows (`http:` origins aside).
 pub fn all() -> impl Iterator<Item = &'static Capability> {
-    std::iter::once(&kv::CAPABILITY)
+    [&kv::CAPABILITY, &notify::CAPABILITY]
+        .into_iter()
         .chain(identity::CAPABILITIES)
         .chain(VOCABULARY_ONLY)
 }
 
 /// Contract interfaces every app may import without a capability.
-const FREE_INTERFACES: &[&str] = &[log::INTERFACE];
+const FREE_INTERFACES: &[&str] = &[log::INTERFACE, identity::INTERFACE];
 
 /// WASI packages and interfaces every app may import: the sandbox grants
 /// them nothing (no preopened directory, no socket, empty environment).
@@ -187,6 +184,8 @@ pub fn check_imports<'a>(
 /// Add every capability's host calls to `linker`.
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     kv::add_to_linker(linker)?;
+    identity::add_to_linker(linker)?;
+    notify::add_to_linker(linker)?;
     log::add_to_linker(linker)?;
     Ok(())
 }
@@ -209,14 +208,33 @@ mod tests {
             err.to_string(),
             "the component imports interfaces its manifest does not request: `citadel:miniapp/kv@1.0.0` (needs capability `kv`)"
         );
-        let err = check_imports(["citadel:miniapp/kv@2.0.0"], &["kv".to_string()]).unwrap_err();
+        let kv = ["kv".to_string()];
+        assert_eq!(
+            check_imports(["citadel:miniapp/citizen-kv@1.1.0"], &kv),
+            Ok(())
+        );
+        assert_eq!(
+            check_imports(["citadel:miniapp/identity@1.1.0"], &[]),
+            Ok(())
+        );
+        let err = check_imports(["citadel:miniapp/notify@1.1.0"], &kv).unwrap_err();
+        assert!(
+            err.to_string().contains("needs capability `notify`"),
+            "{err}"
+        );
+        let err = check_imports(["citadel:miniapp/kv@1.2.0"], &kv).unwrap_err();
+        assert!(
+            err.to_string().contains("provides citadel:miniapp@1.1.0"),
+            "{err}"
+        );
+        let err = check_imports(["citadel:miniapp/kv@2.0.0"], &kv).unwrap_err();
         assert!(
             err.to_string()
                 .contains("needs contract citadel:miniapp@2.0.0"),
             "{err}"
         );
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.0.0"),
+            err.to_string().contains("provides citadel:miniapp@1.1.0"),
             "{err}"
         );
         let err = check_imports(["wasi:http/outgoing-handler@0.2.12"], &[]).unwrap_err();

@@ -4,12 +4,17 @@
 
 use super::error::ApiError;
 use super::request_id::current_request_id;
+use crate::runtime::{Caller, SignedIn};
 use crate::{telemetry, Citadel};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
+
+/// The policy every app response carries, whatever the app sends.
+pub const APP_CSP: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
 
 /// Headers that never reach a guest: credentials, hop-by-hop, and anything
 /// pretending to come from the host.
@@ -34,7 +39,11 @@ fn strip_incoming(headers: &mut HeaderMap) {
 
 /// Headers a guest may not send to a citizen.
 fn strip_outgoing(headers: &mut HeaderMap) {
-    let mut drop: Vec<HeaderName> = vec![header::SET_COOKIE];
+    let mut drop: Vec<HeaderName> = vec![
+        header::SET_COOKIE,
+        header::CONTENT_SECURITY_POLICY,
+        HeaderName::from_static(CONSENT_URL_HEADER),
+    ];
     drop.extend(hop_by_hop(headers));
     for name in drop {
         headers.remove(name);
@@ -96,12 +105,11 @@ pub async fn dispatch(
             .unwrap_or_default()
     );
     // The app knows the citizen only by the pairwise id for this app.
-    let citizen = super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| {
-        (
-            citadel.pairwise.pairwise_id(app_id, &citizen.id),
-            citizen.locale,
-        )
-    });
+    let citizen =
+        super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| SignedIn {
+            pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
+            citizen,
+        });
     let request_id = current_request_id().unwrap_or_default();
     let (mut parts, body) = request.into_parts();
     parts.uri = guest_uri.parse().map_err(|_| {
@@ -117,9 +125,9 @@ pub async fn dispatch(
         ("x-citadel-base-path", format!("/apps/{app_id}")),
         ("x-citadel-app-version", app.context.version.to_string()),
     ];
-    if let Some((pairwise_id, locale)) = citizen {
-        host_headers.push(("x-citadel-citizen", pairwise_id));
-        host_headers.push(("x-citadel-locale", locale));
+    if let Some(signed_in) = &citizen {
+        host_headers.push(("x-citadel-citizen", signed_in.pairwise_id.clone()));
+        host_headers.push(("x-citadel-locale", signed_in.citizen.locale.clone()));
     }
     for (name, value) in host_headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -143,7 +151,10 @@ pub async fn dispatch(
         .handle(
             &app,
             axum::http::Request::from_parts(parts, body),
-            request_id,
+            Caller {
+                request_id,
+                citizen,
+            },
             flush,
         )
         .await;
@@ -161,12 +172,50 @@ pub async fn dispatch(
     telemetry::request(app_id, response.status().as_u16(), started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_outgoing(&mut parts.headers);
+    if parts.status == StatusCode::PRECONDITION_REQUIRED {
+        add_consent_url(&app.context, &mut parts.headers);
+    }
     parts.headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // An app's pages get an opaque origin even when opened outside the
+    // shell's sandboxed frame: their scripts cannot call the citizen API with
+    // the citizen's cookie (a consent "given" by the app itself, say).
+    parts.headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(APP_CSP),
+    );
     Ok(Response::from_parts(parts, Body::new(body)))
 }
+
+/// An app answered 428 naming scopes in `x-citadel-consent` (as the SDK's
+/// `require_consent` does): point the shell at the host's consent page for
+/// the personal scopes this app requests. Only the host writes this URL.
+fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
+    let scopes: Vec<String> = headers
+        .get(CONSENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|scope| {
+            crate::capabilities::identity::is_personal(scope)
+                && app.requested.iter().any(|r| r == scope)
+        })
+        .map(String::from)
+        .collect();
+    if scopes.is_empty() {
+        return;
+    }
+    if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
+        headers.insert(CONSENT_URL_HEADER, url);
+    }
+}
+
+/// The header in which an app's 428 answer names the scopes it needs.
+const CONSENT_HEADER: &str = "x-citadel-consent";
+/// The header in which the gateway gives the consent page's URL.
+const CONSENT_URL_HEADER: &str = "x-citadel-consent-url";
 
 /// The authority the guest sees: the citizen's Host header when it is a
 /// valid authority, else `localhost`.

@@ -22,6 +22,7 @@ pub fn router() -> Router<Arc<Citadel>> {
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/me/inbox", get(inbox))
 }
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
@@ -59,6 +60,38 @@ pub fn signed_in(
 pub struct CitizenSession {
     pub citizen: Citizen,
     pub token: String,
+    /// Whether the call came with a bearer token or from the host's own
+    /// pages; false for a cookie sent by another origin (or an app's page).
+    same_origin: bool,
+}
+
+impl CitizenSession {
+    /// A state-changing call that rides on the cookie must come from the
+    /// host's own pages: a cross-site form or an app's sandboxed page (origin
+    /// `null`) cannot act for the citizen.
+    pub fn require_same_origin(&self) -> Result<(), ApiError> {
+        if self.same_origin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin_request",
+                "this change must come from Citadel's own pages",
+            ))
+        }
+    }
+}
+
+/// Whether a request comes from the host's own origin, judged by `Origin`
+/// (or `Sec-Fetch-Site` when a browser sends no `Origin`).
+fn from_own_origin(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("origin") {
+        Some(origin) => header("host").is_some_and(|host| {
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        }),
+        None => header("sec-fetch-site").is_none_or(|site| site == "same-origin" || site == "none"),
+    }
 }
 
 impl FromRequestParts<Arc<Citadel>> for CitizenSession {
@@ -69,7 +102,12 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
         citadel: &Arc<Citadel>,
     ) -> Result<Self, ApiError> {
         match signed_in(citadel, &parts.headers)? {
-            Some((citizen, token)) => Ok(CitizenSession { citizen, token }),
+            Some((citizen, token)) => Ok(CitizenSession {
+                same_origin: super::bearer_token(&parts.headers).is_some()
+                    || from_own_origin(&parts.headers),
+                citizen,
+                token,
+            }),
             None if super::bearer_token(&parts.headers)
                 .map(|token| crate::identity::operator_for(citadel.store.as_ref(), &token))
                 .transpose()?
@@ -140,6 +178,7 @@ async fn logout(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
 ) -> Result<Response, ApiError> {
+    session.require_same_origin()?;
     citadel.sessions.revoke(&session.token)?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -152,3 +191,17 @@ async fn logout(
 async fn me(session: CitizenSession) -> Json<Citizen> {
     Json(session.citizen)
 }
+
+/// The citizen's latest messages from apps, newest first.
+async fn inbox(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let messages = citadel
+        .store
+        .inbox_latest(&session.citizen.id, INBOX_PAGE)?;
+    Ok(Json(serde_json::json!({ "messages": messages })))
+}
+
+/// Messages `GET /api/v1/me/inbox` returns.
+const INBOX_PAGE: usize = 100;

@@ -4,6 +4,7 @@
 
 mod apps;
 mod citizen;
+pub(crate) mod consent;
 pub mod error;
 mod json;
 mod operator;
@@ -27,6 +28,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(citizen::router())
+        .merge(consent::router())
         .merge(operator::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -76,6 +78,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        citadel.runtime.outbound().add_own_listener(addr);
+    }
     let app = router(citadel.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -6,6 +6,7 @@ use crate::capabilities;
 use crate::runtime::limits::{Limits, LimitsSpec};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A manifest that parsed and validated.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -26,6 +27,10 @@ pub struct Manifest {
     /// What the app asks the city for.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Why the app needs each personal scope it requests (`identity.*`),
+    /// shown to the citizen when their consent is asked.
+    #[serde(default)]
+    pub purposes: BTreeMap<String, Localized>,
     /// Per-request limits; defaults apply where absent.
     #[serde(default)]
     pub limits: LimitsSpec,
@@ -167,6 +172,8 @@ impl Manifest {
                 ));
             }
         }
+        capabilities::identity::check_purposes(&self.capabilities, &self.purposes)
+            .map_err(|reason| invalid("purposes", reason))?;
         self.limits
             .validate()
             .map_err(|(field, reason)| invalid(field, reason))?;

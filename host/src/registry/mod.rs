@@ -110,6 +110,9 @@ impl Registry {
         let context = AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
+            publisher: manifest.publisher.clone(),
+            name: manifest.name.clone(),
+            purposes: manifest.purposes.clone(),
             requested: manifest.capabilities.clone(),
             granted: self.granted_set(&manifest.id)?,
             limits: manifest.limits(),

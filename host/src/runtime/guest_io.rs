@@ -1,13 +1,12 @@
-//! What a guest writes or sends outside its sandbox: stdout/stderr become
-//! `tracing` events labelled with app and request id (bounded per request),
-//! and outbound HTTP is refused until a capability grants a host.
+//! What a guest writes outside its sandbox: stdout/stderr become `tracing`
+//! events labelled with app and request id, bounded per request. (Outbound
+//! HTTP belongs to the `http:` capability.)
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Most bytes of output kept per request and stream; the rest is dropped.
 const MAX_OUTPUT: usize = 64 * 1024;
@@ -110,30 +109,5 @@ impl AsyncWrite for GuestOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
-    }
-}
-
-/// wasi:http policy for guests. Outbound requests are refused: no app has an
-/// `http:` capability in this version of the host.
-pub struct HttpHooks;
-
-impl WasiHttpHooks for HttpHooks {
-    fn send_request(
-        &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
-        _fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-                    ),
-                    HttpError,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }

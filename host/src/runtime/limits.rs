@@ -14,6 +14,8 @@ const DEFAULT_REQUEST_BODY_KIB: u64 = 1024;
 const DEFAULT_RESPONSE_BODY_KIB: u64 = 8 * 1024;
 const MAX_CONCURRENCY: u32 = 1000;
 const DEFAULT_CONCURRENCY: u32 = 100;
+const MAX_KV_QUOTA_MIB: u64 = 4096;
+const DEFAULT_KV_QUOTA_MIB: u64 = 64;
 
 /// Limits as written in a manifest's `[limits]` table; all optional.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -24,6 +26,9 @@ pub struct LimitsSpec {
     pub max_request_body_kib: Option<u64>,
     pub max_response_body_kib: Option<u64>,
     pub max_concurrency: Option<u32>,
+    /// Bytes of kv keys and values the app may store, app-wide and per
+    /// citizen together.
+    pub kv_quota_mib: Option<u64>,
 }
 
 /// Effective limits of one app version.
@@ -34,6 +39,7 @@ pub struct Limits {
     pub max_request_body: u64,
     pub max_response_body: u64,
     pub max_concurrency: u32,
+    pub kv_quota_bytes: u64,
 }
 
 impl LimitsSpec {
@@ -57,6 +63,7 @@ impl LimitsSpec {
             self.max_response_body_kib,
             MAX_BODY_KIB,
         )?;
+        check("limits.kv_quota_mib", self.kv_quota_mib, MAX_KV_QUOTA_MIB)?;
         check(
             "limits.max_concurrency",
             self.max_concurrency.map(u64::from),
@@ -78,6 +85,7 @@ impl LimitsSpec {
                 .unwrap_or(DEFAULT_RESPONSE_BODY_KIB)
                 * 1024,
             max_concurrency: self.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            kv_quota_bytes: self.kv_quota_mib.unwrap_or(DEFAULT_KV_QUOTA_MIB) << 20,
         }
     }
 }

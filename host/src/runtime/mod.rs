@@ -9,7 +9,7 @@ mod guest_io;
 pub mod limits;
 mod state;
 
-pub use state::{AppContext, RequestState};
+pub use state::{AppContext, Caller, DenialRecorder, RequestState, SignedIn};
 
 use crate::capabilities;
 use body::CappedBody;
@@ -49,6 +49,10 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// Instances that may run at once across all apps (pool size).
     pub max_instances: u32,
+    /// Let guests reach loopback addresses through `http:` capabilities.
+    /// For tests only (a local server stands in for a partner's API); every
+    /// other refused range and the host's own listener stay refused.
+    pub allow_loopback_for_tests: bool,
 }
 
 /// Why a component could not be prepared for serving.
@@ -132,6 +136,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
+    outbound: Arc<capabilities::http::OutboundPolicy>,
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
     instances: TaskTracker,
@@ -189,6 +194,9 @@ impl Runtime {
 
         Ok(Runtime {
             cache: cache::CompileCache::new(config.cache_dir.clone(), &engine)?,
+            outbound: Arc::new(capabilities::http::OutboundPolicy::new(
+                config.allow_loopback_for_tests,
+            )),
             engine,
             linker,
             stop_ticker,
@@ -201,6 +209,11 @@ impl Runtime {
     pub async fn drain(&self) {
         self.instances.close();
         self.instances.wait().await;
+    }
+
+    /// The rules for guests' outbound HTTP (the gateway registers its listener).
+    pub fn outbound(&self) -> &capabilities::http::OutboundPolicy {
+        &self.outbound
     }
 
     /// How many components this runtime compiled (not loaded from cache).
@@ -253,7 +266,7 @@ impl Runtime {
         &self,
         app: &LiveApp,
         request: http::Request<axum::body::Body>,
-        request_id: String,
+        caller: Caller,
         flush: F,
     ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
     where
@@ -283,7 +296,12 @@ impl Runtime {
         let unflushed = Arc::new(AtomicBool::new(false));
         let mut store = Store::new(
             &self.engine,
-            RequestState::new(app.context.clone(), request_id, unflushed.clone()),
+            RequestState::new(
+                app.context.clone(),
+                caller,
+                self.outbound.clone(),
+                unflushed.clone(),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);

@@ -5,9 +5,12 @@
 use super::guest_io::GuestOutput;
 use super::limits::{Limits, MemoryLimiter};
 use crate::audit::{AuditLog, Event};
+use crate::capabilities::http::{OutboundHooks, OutboundPolicy};
+use crate::identity::citizens::Citizen;
+use crate::registry::manifest::Localized;
 use crate::store::Store;
 use semver::Version;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
@@ -18,6 +21,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub struct AppContext {
     pub id: String,
     pub version: Version,
+    /// The publisher's id, from the manifest.
+    pub publisher: String,
+    /// Display names, from the manifest.
+    pub name: Localized,
+    /// Why the app needs each personal scope, from the manifest.
+    pub purposes: BTreeMap<String, Localized>,
     /// What this version's manifest requests.
     pub requested: Vec<String>,
     /// What the operator granted the app; shared with the registry, so a
@@ -39,14 +48,65 @@ impl AppContext {
     }
 }
 
+/// The citizen signed in for a request, as the host knows them.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub citizen: Citizen,
+    /// Their pairwise id for the app being called.
+    pub pairwise_id: String,
+}
+
+/// On whose behalf a request runs.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub request_id: String,
+    pub citizen: Option<SignedIn>,
+}
+
+/// Who a host call is for, as the audit log and metrics record a denial.
+#[derive(Clone)]
+pub struct DenialRecorder {
+    app: Arc<AppContext>,
+    request_id: String,
+    pairwise_id: Option<String>,
+}
+
+impl DenialRecorder {
+    /// A host call was refused for lack of `capability`: log, audit, count.
+    /// `metric_label` is the capability as counted (bounded for `http:`).
+    pub fn record(&self, capability: &str, metric_label: &str, why: &str) {
+        tracing::warn!(
+            app = %self.app.id,
+            version = %self.app.version,
+            request_id = %self.request_id,
+            capability,
+            why,
+            "host call denied"
+        );
+        self.app.audit.record(Event {
+            kind: "denial",
+            actor: "app".into(),
+            app: Some(self.app.id.clone()),
+            version: Some(self.app.version.to_string()),
+            capability: Some(capability.to_string()),
+            pairwise_id: self.pairwise_id.clone(),
+            request_id: Some(self.request_id.clone()),
+            detail: why.to_string(),
+        });
+        crate::telemetry::denial(&self.app.id, metric_label);
+    }
+}
+
 /// The data of one request's wasmtime `Store`.
 pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
     pub(crate) request_id: String,
+    pub(crate) citizen: Option<SignedIn>,
     pub(crate) limiter: MemoryLimiter,
+    denials: DenialRecorder,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: super::guest_io::HttpHooks,
+    hooks: OutboundHooks,
     table: ResourceTable,
     unflushed: Arc<AtomicBool>,
 }
@@ -54,9 +114,14 @@ pub struct RequestState {
 impl RequestState {
     pub(crate) fn new(
         app: Arc<AppContext>,
-        request_id: String,
+        caller: Caller,
+        outbound: Arc<OutboundPolicy>,
         unflushed: Arc<AtomicBool>,
     ) -> Self {
+        let Caller {
+            request_id,
+            citizen,
+        } = caller;
         let output = |stream| GuestOutput::new(&app.id, &request_id, stream);
         // Locked down: no preopened directory, no network, empty environment
         // and arguments; stdout and stderr go to the host's logs.
@@ -67,13 +132,20 @@ impl RequestState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let denials = DenialRecorder {
+            app: app.clone(),
+            request_id: request_id.clone(),
+            pairwise_id: citizen.as_ref().map(|c| c.pairwise_id.clone()),
+        };
         RequestState {
             limiter: MemoryLimiter::new(app.limits.memory_bytes),
+            hooks: OutboundHooks::new(app.clone(), outbound, denials.clone()),
             app,
             request_id,
+            citizen,
+            denials,
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: super::guest_io::HttpHooks,
             table: ResourceTable::new(),
             unflushed,
         }
@@ -85,25 +157,8 @@ impl RequestState {
     }
 
     /// A host call was refused for lack of `capability`: log, audit, count.
-    pub(crate) fn record_denial(&self, capability: &str) {
-        tracing::warn!(
-            app = %self.app.id,
-            version = %self.app.version,
-            request_id = %self.request_id,
-            capability,
-            "host call denied"
-        );
-        self.app.audit.record(Event {
-            kind: "denial",
-            actor: "app".into(),
-            app: Some(self.app.id.clone()),
-            version: Some(self.app.version.to_string()),
-            capability: Some(capability.to_string()),
-            request_id: Some(self.request_id.clone()),
-            detail: format!("host call needing `{capability}` refused"),
-            ..Event::default()
-        });
-        crate::telemetry::denial(&self.app.id, capability);
+    pub(crate) fn record_denial(&self, capability: &str, why: &str) {
+        self.denials.record(capability, capability, why);
     }
 }
 

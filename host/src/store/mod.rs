@@ -59,6 +59,67 @@ pub struct SessionRecord {
     pub expires: u64,
 }
 
+/// A consent a citizen gave an app for one personal scope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConsentRecord {
+    pub app: String,
+    /// The capability consented to, e.g. `identity.phone`.
+    pub scope: String,
+    /// The purpose the app's manifest gave, as shown to the citizen.
+    pub purpose: String,
+    /// Unix seconds.
+    pub granted_at: u64,
+}
+
+/// A message in a citizen's inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InboxMessage {
+    /// The app that sent it.
+    pub app: String,
+    pub title: String,
+    pub body: String,
+    /// A path inside the app the shell opens, if any.
+    pub link: Option<String>,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// A partner company allowed to publish apps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublisherRecord {
+    /// Its slug, as written in manifests' `publisher` field.
+    pub id: String,
+    pub name: String,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+/// Where a kv key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvSpace<'a> {
+    /// The app's own, app-wide keys.
+    App(&'a str),
+    /// One citizen's keys inside an app, named by their pairwise id there.
+    Citizen { app: &'a str, pairwise_id: &'a str },
+}
+
+impl KvSpace<'_> {
+    /// The app whose quota the space counts toward.
+    pub fn app(&self) -> &str {
+        match self {
+            KvSpace::App(app) | KvSpace::Citizen { app, .. } => app,
+        }
+    }
+}
+
+/// A kv write refused because the app's stored bytes would pass its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    /// Bytes (keys and values) the app stores now.
+    pub used: u64,
+    pub quota: u64,
+}
+
 /// One page of keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPage {
@@ -104,20 +165,61 @@ pub trait Store: Send + Sync + 'static {
     /// Remove a session; true if it existed.
     fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
 
-    /// App-scoped kv: `app`'s value under `key`.
-    fn kv_get(&self, app: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// App-scoped kv: set.
-    fn kv_set(&self, app: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
-    /// App-scoped kv: delete; true if the key existed.
-    fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError>;
-    /// App-scoped kv: keys with `prefix` after `after`, at most `limit`.
+    /// kv: the value under `key` in `space`.
+    fn kv_get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// kv: set, unless the app's stored bytes (keys and values, all spaces)
+    /// would then pass `quota`; the write and the usage count change together.
+    fn kv_set(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<(), QuotaExceeded>, StoreError>;
+    /// kv: delete; true if the key existed.
+    fn kv_delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError>;
+    /// kv: keys with `prefix` after `after`, at most `limit`.
     fn kv_list(
         &self,
-        app: &str,
+        space: KvSpace<'_>,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<KeyPage, StoreError>;
+    /// kv: bytes of keys and values `app` stores, across its spaces.
+    fn kv_usage(&self, app: &str) -> Result<u64, StoreError>;
+
+    /// Record (or renew) a citizen's consent.
+    fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError>;
+    /// The citizen's consent to `app` for `scope`, if given and not revoked.
+    fn consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Every consent the citizen has given, by app then scope.
+    fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// Revoke a consent; true if it existed.
+    fn delete_consent(&self, citizen: &str, app: &str, scope: &str) -> Result<bool, StoreError>;
+
+    /// Append a message to a citizen's inbox.
+    fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError>;
+    /// The citizen's messages sent at or after `since_ms`, oldest first.
+    fn inbox_since(&self, citizen: &str, since_ms: u64) -> Result<Vec<InboxMessage>, StoreError>;
+    /// The citizen's latest `limit` messages, newest first.
+    fn inbox_latest(&self, citizen: &str, limit: usize) -> Result<Vec<InboxMessage>, StoreError>;
+
+    /// Register (or rename) a publisher.
+    fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError>;
+    /// The publisher with `id`.
+    fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError>;
+    /// Every publisher.
+    fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError>;
+    /// Register an API key of publisher `id` under the sha256 (hex) of the key.
+    fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError>;
+    /// The publisher whose key hashes to `key_sha256`.
+    fn publisher_for_key(&self, key_sha256: &str) -> Result<Option<PublisherRecord>, StoreError>;
 
     /// Append an audit record built by `make` from its new sequence number.
     fn audit_append(&self, make: &dyn Fn(u64) -> AuditRecord) -> Result<u64, StoreError>;

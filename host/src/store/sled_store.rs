@@ -1,7 +1,11 @@
 //! The embedded default store: one sled database under the data dir, a tree
-//! per concern (`apps`, `blobs`) and one tree per app for its kv data.
+//! per concern (`apps`, `blobs`, `consents`, …) and two trees per app for its
+//! kv data (`kv/{app}` app-wide, `kvc/{app}` per citizen).
 
-use super::{AppRecord, GrantRecord, KeyPage, OperatorRecord, SessionRecord, Store, StoreError};
+use super::{
+    AppRecord, ConsentRecord, GrantRecord, InboxMessage, KeyPage, KvSpace, OperatorRecord,
+    PublisherRecord, QuotaExceeded, SessionRecord, Store, StoreError,
+};
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
 use std::ops::Bound;
@@ -18,6 +22,11 @@ pub struct SledStore {
     operators: sled::Tree,
     secrets: sled::Tree,
     sessions: sled::Tree,
+    kv_usage: sled::Tree,
+    consents: sled::Tree,
+    inbox: sled::Tree,
+    publishers: sled::Tree,
+    publisher_keys: sled::Tree,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -40,6 +49,11 @@ impl SledStore {
             operators: db.open_tree("operators").map_err(backend)?,
             secrets: db.open_tree("secrets").map_err(backend)?,
             sessions: db.open_tree("sessions").map_err(backend)?,
+            kv_usage: db.open_tree("kv-usage").map_err(backend)?,
+            consents: db.open_tree("consents").map_err(backend)?,
+            inbox: db.open_tree("inbox").map_err(backend)?,
+            publishers: db.open_tree("publishers").map_err(backend)?,
+            publisher_keys: db.open_tree("publisher-keys").map_err(backend)?,
             db,
         })
     }
@@ -71,10 +85,53 @@ impl SledStore {
         }
     }
 
-    fn kv_tree(&self, app: &str) -> Result<sled::Tree, StoreError> {
-        // Each app has its own tree: no key an app can name reaches another app's data.
-        self.db.open_tree(format!("kv/{app}")).map_err(backend)
+    /// The tree of a kv space and the prefix its keys carry there. Each app
+    /// has its own trees, so no key an app can name reaches another app's
+    /// data; a citizen's keys carry their pairwise id (fixed-length hex) and
+    /// a NUL, so no key names another citizen's.
+    fn kv_space(&self, space: KvSpace<'_>) -> Result<(sled::Tree, Vec<u8>), StoreError> {
+        match space {
+            KvSpace::App(app) => Ok((
+                self.db.open_tree(format!("kv/{app}")).map_err(backend)?,
+                Vec::new(),
+            )),
+            KvSpace::Citizen { app, pairwise_id } => {
+                let mut prefix = pairwise_id.as_bytes().to_vec();
+                prefix.push(0);
+                Ok((
+                    self.db.open_tree(format!("kvc/{app}")).map_err(backend)?,
+                    prefix,
+                ))
+            }
+        }
     }
+
+    fn json<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+        serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn scan_json<T: serde::de::DeserializeOwned>(
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Result<Vec<T>, StoreError> {
+        entries
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                Self::json(&key, &value)
+            })
+            .collect()
+    }
+}
+
+/// `a\0b\0…`: a composite key whose parts contain no NUL.
+fn composite(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl Store for SledStore {
@@ -170,56 +227,203 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn kv_get(&self, app: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .kv_tree(app)?
-            .get(key.as_bytes())
-            .map_err(backend)?
-            .map(|v| v.to_vec()))
+    fn kv_get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        Ok(tree.get(full).map_err(backend)?.map(|v| v.to_vec()))
     }
 
-    fn kv_set(&self, app: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.kv_tree(app)?
-            .insert(key.as_bytes(), value)
-            .map_err(backend)?;
-        Ok(())
+    fn kv_set(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<(), QuotaExceeded>, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+            let used = usage
+                .get(app)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, u64::from_be_bytes);
+            let old = tree
+                .get(&full)?
+                .map_or(0, |v| (full.len() + v.len()) as u64);
+            let now = used.saturating_sub(old) + (full.len() + value.len()) as u64;
+            // A write that does not grow the app is always allowed.
+            if now > quota && now > used {
+                return Err(ConflictableTransactionError::Abort(QuotaExceeded {
+                    used,
+                    quota,
+                }));
+            }
+            tree.insert(full.as_slice(), value)?;
+            usage.insert(app, &now.to_be_bytes())?;
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => Ok(Ok(())),
+            Err(TransactionError::Abort(exceeded)) => Ok(Err(exceeded)),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
     }
 
-    fn kv_delete(&self, app: &str, key: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .kv_tree(app)?
-            .remove(key.as_bytes())
-            .map_err(backend)?
-            .is_some())
+    fn kv_delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
+        use sled::transaction::{TransactionError, Transactional};
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome: Result<bool, TransactionError<std::convert::Infallible>> =
+            (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+                let Some(old) = tree.remove(full.as_slice())? else {
+                    return Ok(false);
+                };
+                let used = usage
+                    .get(app)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                let now = used.saturating_sub((full.len() + old.len()) as u64);
+                usage.insert(app, &now.to_be_bytes())?;
+                Ok(true)
+            });
+        match outcome {
+            Ok(existed) => Ok(existed),
+            Err(TransactionError::Abort(never)) => match never {},
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
     }
 
     fn kv_list(
         &self,
-        app: &str,
+        space: KvSpace<'_>,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<KeyPage, StoreError> {
-        let tree = self.kv_tree(app)?;
+        let (tree, space_prefix) = self.kv_space(space)?;
+        let full = |key: &str| [space_prefix.as_slice(), key.as_bytes()].concat();
         let start = match after {
-            Some(after) if after >= prefix => Bound::Excluded(after.as_bytes().to_vec()),
-            _ => Bound::Included(prefix.as_bytes().to_vec()),
+            Some(after) if after >= prefix => Bound::Excluded(full(after)),
+            _ => Bound::Included(full(prefix)),
         };
+        let wanted = full(prefix);
         let mut keys = Vec::new();
         let mut more = false;
         for entry in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
             let (key, _) = entry.map_err(backend)?;
-            if !key.starts_with(prefix.as_bytes()) {
+            if !key.starts_with(&wanted) {
                 break;
             }
             if keys.len() == limit {
                 more = true;
                 break;
             }
-            keys.push(String::from_utf8_lossy(&key).into_owned());
+            keys.push(String::from_utf8_lossy(&key[space_prefix.len()..]).into_owned());
         }
         let next = if more { keys.last().cloned() } else { None };
         Ok(KeyPage { keys, next })
+    }
+
+    fn kv_usage(&self, app: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .kv_usage
+            .get(app)
+            .map_err(backend)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+        self.consents
+            .insert(
+                composite(&[citizen, &record.app, &record.scope]),
+                to_json(record)?,
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let key = composite(&[citizen, app, scope]);
+        match self.consents.get(&key).map_err(backend)? {
+            Some(value) => Self::json(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        Self::scan_json(self.consents.scan_prefix(composite(&[citizen, ""])))
+    }
+
+    fn delete_consent(&self, citizen: &str, app: &str, scope: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .consents
+            .remove(composite(&[citizen, app, scope]))
+            .map_err(backend)?
+            .is_some())
+    }
+
+    fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+        // citizen ‖ NUL ‖ time ‖ a unique id: ordered by time, never overwritten.
+        let mut key = composite(&[citizen, ""]);
+        key.extend_from_slice(&message.at.to_be_bytes());
+        key.extend_from_slice(&self.db.generate_id().map_err(backend)?.to_be_bytes());
+        self.inbox.insert(key, to_json(message)?).map_err(backend)?;
+        Ok(())
+    }
+
+    fn inbox_since(&self, citizen: &str, since_ms: u64) -> Result<Vec<InboxMessage>, StoreError> {
+        let prefix = composite(&[citizen, ""]);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&since_ms.to_be_bytes());
+        Self::scan_json(
+            self.inbox
+                .range(start..)
+                .take_while(|entry| entry.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix))),
+        )
+    }
+
+    fn inbox_latest(&self, citizen: &str, limit: usize) -> Result<Vec<InboxMessage>, StoreError> {
+        Self::scan_json(
+            self.inbox
+                .scan_prefix(composite(&[citizen, ""]))
+                .rev()
+                .take(limit),
+        )
+    }
+
+    fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.publishers, &record.id, record)
+    }
+
+    fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError> {
+        Self::get_json(&self.publishers, id)
+    }
+
+    fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError> {
+        Self::scan_json(self.publishers.iter())
+    }
+
+    fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError> {
+        self.publisher_keys
+            .insert(key_sha256, publisher.as_bytes())
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn publisher_for_key(&self, key_sha256: &str) -> Result<Option<PublisherRecord>, StoreError> {
+        match self.publisher_keys.get(key_sha256).map_err(backend)? {
+            Some(id) => self.publisher(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
     }
 
     fn audit_append(&self, make: &dyn Fn(u64) -> AuditRecord) -> Result<u64, StoreError> {
@@ -261,36 +465,133 @@ impl Store for SledStore {
 mod tests {
     use super::*;
 
+    const A: KvSpace<'static> = KvSpace::App("a");
+    const B: KvSpace<'static> = KvSpace::App("b");
+    const ROOMY: u64 = 1 << 20;
+
     #[test]
     fn kv_is_scoped_per_app_and_lists_in_pages() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
         for i in 0..5 {
-            store.kv_set("a", &format!("k/{i}"), b"v").unwrap();
+            store
+                .kv_set(A, &format!("k/{i}"), b"v", ROOMY)
+                .unwrap()
+                .unwrap();
         }
-        store.kv_set("a", "other", b"v").unwrap();
-        store.kv_set("b", "k/0", b"b's").unwrap();
+        store.kv_set(A, "other", b"v", ROOMY).unwrap().unwrap();
+        store.kv_set(B, "k/0", b"b's", ROOMY).unwrap().unwrap();
+        assert_eq!(store.kv_get(A, "k/0").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(
-            store.kv_get("a", "k/0").unwrap().as_deref(),
-            Some(&b"v"[..])
-        );
-        assert_eq!(
-            store.kv_get("b", "k/0").unwrap().as_deref(),
+            store.kv_get(B, "k/0").unwrap().as_deref(),
             Some(&b"b's"[..])
         );
-        assert_eq!(store.kv_get("b", "k/1").unwrap(), None);
+        assert_eq!(store.kv_get(B, "k/1").unwrap(), None);
 
-        let page = store.kv_list("a", "k/", None, 2).unwrap();
+        let page = store.kv_list(A, "k/", None, 2).unwrap();
         assert_eq!(page.keys, ["k/0", "k/1"]);
-        let page = store.kv_list("a", "k/", page.next.as_deref(), 2).unwrap();
+        let page = store.kv_list(A, "k/", page.next.as_deref(), 2).unwrap();
         assert_eq!(page.keys, ["k/2", "k/3"]);
-        let page = store.kv_list("a", "k/", page.next.as_deref(), 2).unwrap();
+        let page = store.kv_list(A, "k/", page.next.as_deref(), 2).unwrap();
         assert_eq!(
             (page.keys.as_slice(), page.next),
             (&["k/4".to_string()][..], None)
         );
-        assert!(store.kv_delete("a", "k/4").unwrap());
-        assert!(!store.kv_delete("a", "k/4").unwrap());
+        assert!(store.kv_delete(A, "k/4").unwrap());
+        assert!(!store.kv_delete(A, "k/4").unwrap());
+    }
+
+    #[test]
+    fn citizen_spaces_are_disjoint_and_share_the_app_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let lan = KvSpace::Citizen {
+            app: "a",
+            pairwise_id: "0a0a",
+        };
+        let minh = KvSpace::Citizen {
+            app: "a",
+            pairwise_id: "0b0b",
+        };
+        store.kv_set(lan, "draft", b"lan's", 100).unwrap().unwrap();
+        assert_eq!(store.kv_get(minh, "draft").unwrap(), None);
+        assert_eq!(store.kv_get(A, "draft").unwrap(), None);
+        assert_eq!(
+            store.kv_list(minh, "", None, 10).unwrap().keys,
+            Vec::<String>::new()
+        );
+        assert_eq!(store.kv_list(lan, "", None, 10).unwrap().keys, ["draft"]);
+        // "0a0a\0draft" + "lan's" = 10 + 5 bytes.
+        assert_eq!(store.kv_usage("a").unwrap(), 15);
+
+        let refused = store.kv_set(A, "big", &[0; 90], 100).unwrap().unwrap_err();
+        assert_eq!(
+            refused,
+            QuotaExceeded {
+                used: 15,
+                quota: 100
+            }
+        );
+        assert_eq!(
+            store.kv_get(A, "big").unwrap(),
+            None,
+            "nothing half-written"
+        );
+        // Shrinking is always allowed, and deleting gives the bytes back.
+        store.kv_set(lan, "draft", b"", 1).unwrap().unwrap();
+        assert_eq!(store.kv_usage("a").unwrap(), 10);
+        assert!(store.kv_delete(lan, "draft").unwrap());
+        assert_eq!(store.kv_usage("a").unwrap(), 0);
+    }
+
+    #[test]
+    fn consents_and_inbox_are_per_citizen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let consent = ConsentRecord {
+            app: "a".into(),
+            scope: "identity.phone".into(),
+            purpose: "to call you back".into(),
+            granted_at: 1,
+        };
+        store.put_consent("c-lan", &consent).unwrap();
+        assert_eq!(
+            store.consent("c-lan", "a", "identity.phone").unwrap(),
+            Some(consent.clone())
+        );
+        assert_eq!(store.consent("c-la", "a", "identity.phone").unwrap(), None);
+        assert_eq!(store.consents("c-lan").unwrap(), vec![consent]);
+        assert!(store.consents("c-la").unwrap().is_empty());
+        assert!(store
+            .delete_consent("c-lan", "a", "identity.phone")
+            .unwrap());
+        assert_eq!(store.consent("c-lan", "a", "identity.phone").unwrap(), None);
+
+        for at in [10, 20, 30] {
+            let message = InboxMessage {
+                app: "a".into(),
+                title: format!("t{at}"),
+                body: String::new(),
+                link: None,
+                at,
+            };
+            store.inbox_append("c-lan", &message).unwrap();
+        }
+        let since: Vec<u64> = store
+            .inbox_since("c-lan", 20)
+            .unwrap()
+            .iter()
+            .map(|m| m.at)
+            .collect();
+        assert_eq!(since, [20, 30]);
+        let latest: Vec<u64> = store
+            .inbox_latest("c-lan", 2)
+            .unwrap()
+            .iter()
+            .map(|m| m.at)
+            .collect();
+        assert_eq!(latest, [30, 20]);
+        assert!(store.inbox_latest("c-minh", 10).unwrap().is_empty());
     }
 
     #[test]

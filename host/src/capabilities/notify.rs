@@ -1,0 +1,122 @@
+//! Capability `notify`: a message from the app to the signed-in citizen's
+//! inbox (read through `GET /api/v1/me/inbox`). Owns its manifest name, the
+//! message rules, the per-(app, citizen) rate limit and the host call.
+
+use super::bindings::citadel::miniapp::notify::{self as wit, NotifyError};
+use super::Capability;
+use crate::runtime::RequestState;
+use crate::store::InboxMessage;
+use std::sync::Mutex;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const NAME: &str = "notify";
+
+pub const CAPABILITY: Capability = Capability {
+    name: NAME,
+    interfaces: &["notify"],
+    summary: "messages to the citizen's inbox",
+};
+
+/// Messages one app may send one citizen per window.
+pub const RATE_LIMIT: usize = 5;
+/// The rate limit's sliding window.
+pub const WINDOW_MS: u64 = 60 * 60 * 1000;
+const MAX_TITLE_CHARS: usize = 120;
+const MAX_BODY_CHARS: usize = 2000;
+const MAX_LINK_CHARS: usize = 512;
+
+/// Serialises the count-then-append of concurrent sends, so two requests
+/// cannot both take the last slot of a window.
+static SENDING: Mutex<()> = Mutex::new(());
+
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+}
+
+fn check_message(title: &str, body: &str, link: Option<&str>) -> Result<(), NotifyError> {
+    let invalid = |why: String| Err(NotifyError::Invalid(why));
+    if title.trim().is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return invalid(format!(
+            "the title must be 1 to {MAX_TITLE_CHARS} characters"
+        ));
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return invalid(format!(
+            "the body must be at most {MAX_BODY_CHARS} characters"
+        ));
+    }
+    if let Some(link) = link {
+        if !link.starts_with('/')
+            || link.starts_with("//")
+            || link.chars().count() > MAX_LINK_CHARS
+            || link.chars().any(|c| c.is_control() || c == '\\')
+        {
+            return invalid(format!(
+                "the link must be a path inside the app starting with a single `/`, at most {MAX_LINK_CHARS} characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unavailable(e: crate::store::StoreError) -> NotifyError {
+    tracing::error!(error = %e, "notify host call failed");
+    NotifyError::Unavailable("the inbox is unavailable; try again".into())
+}
+
+impl wit::Host for RequestState {
+    fn send(
+        &mut self,
+        title: String,
+        body: String,
+        link: Option<String>,
+    ) -> Result<(), NotifyError> {
+        if !self.app.has_capability(NAME) {
+            self.record_denial(NAME, "notify host call without the `notify` capability");
+            return Err(NotifyError::Denied(NAME.into()));
+        }
+        let Some(signed_in) = self.citizen.as_ref() else {
+            return Err(NotifyError::NotSignedIn);
+        };
+        check_message(&title, &body, link.as_deref())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let citizen = signed_in.citizen.id.clone();
+        let _serial = SENDING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recent: Vec<u64> = self
+            .app
+            .store
+            .inbox_since(&citizen, now.saturating_sub(WINDOW_MS))
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|m| m.app == self.app.id)
+            .map(|m| m.at)
+            .collect();
+        if recent.len() >= RATE_LIMIT {
+            // A slot frees when the oldest message in the window leaves it.
+            let oldest = recent[recent.len() - RATE_LIMIT];
+            let wait_ms = (oldest + WINDOW_MS).saturating_sub(now);
+            return Err(NotifyError::RateLimited(
+                wait_ms.div_ceil(1000).max(1) as u32
+            ));
+        }
+        self.app
+            .store
+            .inbox_append(
+                &citizen,
+                &InboxMessage {
+                    app: self.app.id.clone(),
+                    title,
+                    body,
+                    link,
+                    at: now,
+                },
+            )
+            .map_err(unavailable)?;
+        self.mark_unflushed();
+        Ok(())
+    }
+}

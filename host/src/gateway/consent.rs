@@ -1,0 +1,361 @@
+//! Consent: the citizen's own decisions about personal scopes, recorded per
+//! (citizen, app, scope) with the time and the manifest's purpose text. The
+//! JSON API (`/api/v1/me/consents`) and the host-drawn page (`/consent`) are
+//! the only ways to give consent; no host call lets an app record it.
+
+use super::citizen::CitizenSession;
+use super::error::ApiError;
+use super::json::{JsonBody, QueryParams};
+use crate::audit::Event;
+use crate::capabilities::identity;
+use crate::runtime::AppContext;
+use crate::store::ConsentRecord;
+use crate::Citadel;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<Citadel>> {
+    Router::new()
+        .route("/api/v1/me/consents", get(list).post(give))
+        .route("/api/v1/me/consents/{app}", delete(revoke))
+        .route("/consent", get(page))
+        .route("/consent.js", get(script))
+}
+
+/// The query of `/consent` and its return path.
+#[derive(Deserialize)]
+struct PageQuery {
+    app: String,
+    /// Comma-separated capabilities, e.g. `identity.name,identity.phone`.
+    scopes: String,
+    #[serde(default, rename = "return")]
+    return_to: Option<String>,
+}
+
+/// The consent URL the shell opens for `app` and `scopes` (also added by
+/// the gateway to an app's 428 answer).
+pub fn consent_url(app: &str, scopes: &[String]) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("app", app)
+        .append_pair("scopes", &scopes.join(","))
+        .finish();
+    format!("/consent?{query}")
+}
+
+fn live_app(citadel: &Citadel, app: &str) -> Result<Arc<AppContext>, ApiError> {
+    citadel
+        .registry
+        .live(app)
+        .map(|live| live.context.clone())
+        .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))
+}
+
+/// Check that each scope is a personal scope the app requests.
+fn check_scopes(app: &AppContext, scopes: &[String]) -> Result<(), ApiError> {
+    if scopes.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_scopes",
+            "name at least one scope to consent to",
+        ));
+    }
+    for scope in scopes {
+        if !identity::is_personal(scope) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_a_personal_scope",
+                format!("`{scope}` is not a personal scope; consent applies to identity.* scopes"),
+            ));
+        }
+        if !app.requested.contains(scope) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "scope_not_requested",
+                format!("{} does not request `{scope}`", app.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn purpose(app: &AppContext, scope: &str, locale: &str) -> String {
+    app.purposes
+        .get(scope)
+        .map(|text| {
+            if locale == "en" {
+                text.en.clone()
+            } else {
+                text.vi.clone()
+            }
+        })
+        .unwrap_or_default()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GiveBody {
+    app: String,
+    scopes: Vec<String>,
+}
+
+async fn give(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    JsonBody(body): JsonBody<GiveBody>,
+) -> Result<Response, ApiError> {
+    session.require_same_origin()?;
+    let app = live_app(&citadel, &body.app)?;
+    check_scopes(&app, &body.scopes)?;
+    let citizen = &session.citizen;
+    let pairwise_id = citadel.pairwise.pairwise_id(&app.id, &citizen.id);
+    let granted_at = now();
+    let mut records = Vec::new();
+    for scope in &body.scopes {
+        let record = ConsentRecord {
+            app: app.id.clone(),
+            scope: scope.clone(),
+            purpose: purpose(&app, scope, &citizen.locale),
+            granted_at,
+        };
+        citadel.store.put_consent(&citizen.id, &record)?;
+        citadel.audit.record(Event {
+            kind: "consent",
+            actor: "citizen".into(),
+            app: Some(app.id.clone()),
+            version: Some(app.version.to_string()),
+            capability: Some(scope.clone()),
+            pairwise_id: Some(pairwise_id.clone()),
+            detail: format!("consented for the purpose: {}", record.purpose),
+            ..Event::default()
+        });
+        records.push(record);
+    }
+    citadel.store.flush()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "consents": records })),
+    )
+        .into_response())
+}
+
+async fn list(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let consents = citadel.store.consents(&session.citizen.id)?;
+    Ok(Json(serde_json::json!({ "consents": consents })))
+}
+
+#[derive(Deserialize)]
+struct RevokeQuery {
+    /// One scope; without it, every consent given to the app.
+    scope: Option<String>,
+}
+
+async fn revoke(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    Path(app): Path<String>,
+    QueryParams(query): QueryParams<RevokeQuery>,
+) -> Result<StatusCode, ApiError> {
+    session.require_same_origin()?;
+    let citizen = &session.citizen;
+    let scopes: Vec<String> = match query.scope {
+        Some(scope) => vec![scope],
+        None => citadel
+            .store
+            .consents(&citizen.id)?
+            .into_iter()
+            .filter(|c| c.app == app)
+            .map(|c| c.scope)
+            .collect(),
+    };
+    let pairwise_id = citadel.pairwise.pairwise_id(&app, &citizen.id);
+    let mut revoked = 0;
+    for scope in scopes {
+        if citadel.store.delete_consent(&citizen.id, &app, &scope)? {
+            revoked += 1;
+            citadel.audit.record(Event {
+                kind: "consent-revoked",
+                actor: "citizen".into(),
+                app: Some(app.clone()),
+                capability: Some(scope),
+                pairwise_id: Some(pairwise_id.clone()),
+                detail: "the citizen revoked this consent".into(),
+                ..Event::default()
+            });
+        }
+    }
+    if revoked == 0 {
+        return Err(ApiError::not_found(
+            "consent_not_found",
+            format!("you have no such consent for `{app}`"),
+        ));
+    }
+    citadel.store.flush()?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Where to go after the page: a path inside the app, else the app's root.
+fn safe_return(app: &str, wanted: Option<&str>) -> String {
+    let root = format!("/apps/{app}/");
+    match wanted {
+        Some(path)
+            if path.starts_with(&root)
+                && !path.contains("//")
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path.to_string()
+        }
+        _ => root,
+    }
+}
+
+/// The page's headers: no framing (an app cannot overlay it), no inline script.
+fn page_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let headers: &mut HeaderMap = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn page(
+    State(citadel): State<Arc<Citadel>>,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Response, ApiError> {
+    let app = live_app(&citadel, &query.app)?;
+    let scopes: Vec<String> = query
+        .scopes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    check_scopes(&app, &scopes)?;
+    let back = safe_return(&app.id, query.return_to.as_deref());
+    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
+        let html = format!(
+            "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>"
+        );
+        return Ok(page_response(StatusCode::UNAUTHORIZED, html));
+    };
+    let english = citizen.locale == "en";
+    let app_name = if english { &app.name.en } else { &app.name.vi };
+    let items: String = scopes
+        .iter()
+        .map(|scope| {
+            let summary = crate::capabilities::all()
+                .find(|c| c.name == scope)
+                .map_or("", |c| c.summary);
+            format!(
+                "<li><strong>{}</strong> — {}<br><em>{}</em></li>",
+                escape(scope),
+                escape(summary),
+                escape(&purpose(&app, scope, &citizen.locale))
+            )
+        })
+        .collect();
+    let (title, asks, allow, deny) = if english {
+        (
+            "Share your information?",
+            "asks to see",
+            "Allow",
+            "Don't allow",
+        )
+    } else {
+        ("Chia sẻ thông tin?", "muốn xem", "Đồng ý", "Không đồng ý")
+    };
+    let html = format!(
+        r#"<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.5rem}}</style></head>
+<body>
+<h1>{title}</h1>
+<p><strong>{app_name}</strong> ({publisher}) {asks}:</p>
+<ul>{items}</ul>
+<p>Citadel · {citizen_name}</p>
+<div id="consent" data-app="{app_id}" data-scopes="{scopes}" data-return="{back}">
+<button id="allow" type="button">{allow}</button>
+<button id="deny" type="button">{deny}</button>
+</div>
+<p id="status" role="status"></p>
+<script src="/consent.js"></script>
+</body></html>"#,
+        lang = if english { "en" } else { "vi" },
+        title = title,
+        app_name = escape(app_name),
+        publisher = escape(&app.publisher),
+        citizen_name = escape(&citizen.name),
+        app_id = escape(&app.id),
+        scopes = escape(&scopes.join(",")),
+        back = escape(&back),
+    );
+    Ok(page_response(StatusCode::OK, html))
+}
+
+async fn script() -> Response {
+    const SCRIPT: &str = r#""use strict";
+(function () {
+  const box = document.getElementById("consent");
+  const go = () => { window.location.assign(box.dataset.return); };
+  document.getElementById("deny").addEventListener("click", go);
+  document.getElementById("allow").addEventListener("click", async () => {
+    const response = await fetch("/api/v1/me/consents", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app: box.dataset.app, scopes: box.dataset.scopes.split(",") }),
+    });
+    if (response.ok) { go(); return; }
+    const body = await response.json().catch(() => ({}));
+    document.getElementById("status").textContent =
+      (body.error && body.error.message) || ("HTTP " + response.status);
+  });
+})();
+"#;
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}

@@ -1,0 +1,122 @@
+//! `probe`: a test mini-app that calls every contract 1.1 host call on
+//! demand — identity, per-citizen and app-wide kv, notify, outbound HTTP —
+//! and reports what it got, so tests can show what the host allows and
+//! refuses. Never installed by `citadel serve`.
+
+use citadel_sdk::fetch::{self, FetchError};
+use citadel_sdk::{identity, kv, notify, Error, Request, Response, Result, Router};
+use serde_json::json;
+
+fn scopes(req: &Request) -> Result<Vec<identity::Scope>> {
+    req.query("scopes")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            identity::scope(&format!("identity.{name}"))
+                .ok_or_else(|| Error::bad_request(format!("no scope `{name}`")))
+        })
+        .collect()
+}
+
+fn whoami(_req: &Request) -> Result<Response> {
+    let current = identity::current().map(|c| json!({ "id": c.id, "locale": c.locale }));
+    Response::json(&json!({ "current": current }))
+}
+
+fn profile(req: &Request) -> Result<Response> {
+    let profile = identity::profile(&scopes(req)?)?;
+    Response::json(&json!({
+        "name": profile.name,
+        "phone": profile.phone,
+        "national_id": profile.national_id,
+        "address": profile.address,
+        "birth_date": profile.birth_date,
+        "roles": profile.roles.map(|roles| roles
+            .into_iter()
+            .map(|r| json!({ "unit": r.unit, "role": r.role }))
+            .collect::<Vec<_>>()),
+    }))
+}
+
+fn require(req: &Request) -> Result<Response> {
+    identity::require_consent(&scopes(req)?)?;
+    Ok(Response::text("consented"))
+}
+
+fn get_mine(_req: &Request) -> Result<Response> {
+    let value: Option<String> = kv::citizen::get_json("draft")?;
+    let keys = kv::citizen::list_keys("", None, 100)?.keys;
+    Response::json(&json!({ "value": value, "keys": keys }))
+}
+
+fn put_mine(req: &Request) -> Result<Response> {
+    kv::citizen::set_json("draft", req.text()?)?;
+    Ok(Response::new(204))
+}
+
+fn get_shared(_req: &Request) -> Result<Response> {
+    let value: Option<String> = kv::get_json("shared")?;
+    Response::json(&json!({ "value": value }))
+}
+
+fn put_shared(req: &Request) -> Result<Response> {
+    kv::set_json("shared", req.text()?)?;
+    Ok(Response::new(204))
+}
+
+/// Store `kib` KiB under `key` app-wide (for quota tests).
+fn fill(req: &Request) -> Result<Response> {
+    let kib: usize = req.query("kib").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let key = req.query("key").unwrap_or_else(|| "fill".into());
+    kv::set(&key, &vec![b'x'; kib * 1024])?;
+    Ok(Response::new(204))
+}
+
+fn send_notice(req: &Request) -> Result<Response> {
+    notify::send(req.text()?, "Từ ứng dụng thử nghiệm", Some("/inbox"))?;
+    Ok(Response::new(204))
+}
+
+fn fetch_url(req: &Request) -> Result<Response> {
+    let url = req
+        .query("url")
+        .ok_or_else(|| Error::bad_request("give ?url="))?;
+    let outcome = match fetch::get(&url) {
+        Ok(response) => json!({
+            "outcome": "ok",
+            "status": response.status,
+            "url": response.url,
+            "body": String::from_utf8_lossy(&response.body),
+        }),
+        Err(FetchError::Denied) => json!({ "outcome": "denied" }),
+        Err(other) => json!({ "outcome": "failed", "error": other.to_string() }),
+    };
+    Response::json(&outcome)
+}
+
+fn echo(req: &Request) -> Result<Response> {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect();
+    Response::json(&json!({ "headers": headers }))
+}
+
+fn router() -> Router {
+    Router::new()
+        .get("/whoami", whoami)
+        .get("/profile", profile)
+        .get("/require", require)
+        .get("/mine", get_mine)
+        .put("/mine", put_mine)
+        .get("/shared", get_shared)
+        .put("/shared", put_shared)
+        .put("/fill", fill)
+        .post("/notify", send_notice)
+        .get("/fetch", fetch_url)
+        .get("/echo", echo)
+}
+
+citadel_sdk::export_app!(router);

@@ -1,0 +1,218 @@
+//! Contract 1.1 data calls: per-citizen kv invisible to other citizens and
+//! other apps, app-wide kv invisible to other apps, the storage quota, and
+//! notify with its rate limit and the citizen's inbox.
+
+use citadel_tests::{client, error_of, probe_manifest, sign_in, TestHost};
+use serde_json::Value;
+
+async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = client().get(host.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn put(host: &TestHost, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
+    let mut request = client().put(host.url(path)).body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_data_stays_with_its_app_and_its_citizen() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe-b", &[], ""));
+    let lan = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+
+    assert_eq!(
+        put(&host, "/apps/probe/mine", Some(&lan), "bản nháp của Lan")
+            .await
+            .status(),
+        204
+    );
+    let mine: Value = get(&host, "/apps/probe/mine", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["value"], "bản nháp của Lan");
+    assert_eq!(mine["keys"], serde_json::json!(["draft"]));
+    // Another citizen of the same app: nothing, not even the key's name.
+    let theirs: Value = get(&host, "/apps/probe/mine", Some(&minh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["value"], Value::Null);
+    assert_eq!(theirs["keys"], serde_json::json!([]));
+    // The same citizen in another app: nothing.
+    let elsewhere: Value = get(&host, "/apps/probe-b/mine", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere["value"], Value::Null);
+    // Nobody signed in: no citizen space at all.
+    let response = get(&host, "/apps/probe/mine", None).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "not_signed_in"
+    );
+
+    // App-wide data is shared by the app's citizens and by nobody else.
+    assert_eq!(
+        put(&host, "/apps/probe/shared", Some(&lan), "lịch thu gom")
+            .await
+            .status(),
+        204
+    );
+    let shared: Value = get(&host, "/apps/probe/shared", Some(&minh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shared["value"], "lịch thu gom");
+    let other_app: Value = get(&host, "/apps/probe-b/shared", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other_app["value"], Value::Null);
+    // A key in the citizen space is not the app-wide key of the same name.
+    let draft: Value = get(&host, "/apps/probe-b/shared", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["value"], Value::Null);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_quota_refuses_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], "kv_quota_mib = 1"));
+
+    assert_eq!(
+        put(&host, "/apps/probe/fill?kib=600&key=a", None, "")
+            .await
+            .status(),
+        204
+    );
+    let response = put(&host, "/apps/probe/fill?kib=600&key=b", None, "").await;
+    assert_eq!(response.status(), 507);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1048576-byte quota"),
+        "{body}"
+    );
+    // Replacing a value with a smaller one always fits, and frees room.
+    assert_eq!(
+        put(&host, "/apps/probe/fill?kib=100&key=a", None, "")
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        put(&host, "/apps/probe/fill?kib=600&key=b", None, "")
+            .await
+            .status(),
+        204
+    );
+    assert!(host.citadel.store.kv_usage("probe").unwrap() <= 1 << 20);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    let lan = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+
+    let notify = |token: Option<String>, title: String| {
+        let mut request = client().post(host.url("/apps/probe/notify")).body(title);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for i in 0..5 {
+        let response = notify(
+            Some(lan.clone()),
+            format!("Phản ánh #{i} đã được tiếp nhận"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 204, "message {i}");
+    }
+    let response = notify(Some(lan.clone()), "one too many".into())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(error_of(response).await.0, "rate_limited");
+    // The limit is per citizen.
+    assert_eq!(
+        notify(Some(minh.clone()), "Xin chào".into())
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    // Bad input and nobody signed in are refused.
+    assert_eq!(
+        notify(Some(minh.clone()), " ".into())
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(
+        notify(None, "to nobody".into()).await.unwrap().status(),
+        401
+    );
+
+    let inbox: Value = get(&host, "/api/v1/me/inbox", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let messages = inbox["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 5);
+    assert_eq!(
+        messages[0]["title"], "Phản ánh #4 đã được tiếp nhận",
+        "newest first"
+    );
+    assert!(messages
+        .iter()
+        .all(|m| m["app"] == "probe" && m["link"] == "/inbox"));
+    let inbox: Value = get(&host, "/api/v1/me/inbox", Some(&minh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["messages"].as_array().unwrap().len(), 1);
+
+    // Without the grant: denied, audited.
+    host.citadel
+        .registry
+        .set_grants("probe", vec!["kv".into()], "operator:test")
+        .unwrap();
+    let response = notify(Some(minh.clone()), "again".into()).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(error_of(response).await.0, "capability_denied");
+    host.stop().await;
+}

@@ -1,0 +1,101 @@
+//! The contract's semver promise: a component built against the frozen
+//! 1.0.0 WIT and one built against 1.1.0 run side by side; an upload whose
+//! imports need capabilities it does not request is refused, naming them.
+
+use citadel_tests::{client, probe_manifest, sign_in, test_manifest, TestHost};
+use serde_json::Value;
+
+fn component(name: &str) -> Vec<u8> {
+    std::fs::read(citadel_host::samples::built_component(name)).unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_of_1_0_and_1_1_run_side_by_side() {
+    let legacy = component("contract_v1_0");
+    assert!(
+        contains(&legacy, "citadel:miniapp/kv@1.0.0"),
+        "the fixture imports 1.0.0"
+    );
+    assert!(!contains(&legacy, "@1.1.0"));
+    assert!(contains(
+        &component("probe"),
+        "citadel:miniapp/identity@1.1.0"
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built(
+        "contract_v1_0",
+        &test_manifest("counter-v1", "contract_v1_0", r#"["kv"]"#, ""),
+    );
+    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    let lan = sign_in(&host, "c-lan").await;
+
+    for visit in 1..=3 {
+        let response = client()
+            .get(host.url("/apps/counter-v1/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), format!("visits: {visit}"));
+        let whoami: Value = client()
+            .get(host.url("/apps/probe/whoami"))
+            .bearer_auth(&lan)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(whoami["current"]["locale"], "vi");
+        assert_eq!(whoami["current"]["id"].as_str().unwrap().len(), 32);
+    }
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let manifest = test_manifest("greedy", "probe", r#"["kv"]"#, "")
+        .replace("contract = \"^1.0\"", "contract = \"^1.1\"");
+    let error = host
+        .citadel
+        .registry
+        .install("greedy.toml", &manifest, &component("probe"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`citadel:miniapp/notify@1.1.0` (needs capability `notify`)"),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "`wasi:http/outgoing-handler@0.2.12` (needs capability `http:<scheme>://<host>`)"
+        ),
+        "{error}"
+    );
+    assert!(
+        !error.contains("citizen-kv"),
+        "kv covers citizen-kv: {error}"
+    );
+    assert!(host.citadel.registry.live("greedy").is_none());
+    // A manifest asking for a newer contract than the host's is refused too.
+    let manifest = test_manifest("future", "probe", r#"["kv"]"#, "")
+        .replace("contract = \"^1.0\"", "contract = \"^1.2\"");
+    let error = host
+        .citadel
+        .registry
+        .install("future.toml", &manifest, &component("probe"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("^1.2") && error.contains("1.1.0"), "{error}");
+    host.stop().await;
+}

@@ -1,0 +1,164 @@
+//! Outbound HTTP: only to granted origins, checked on every request and so
+//! on every redirect hop; loopback, link-local, private and unspecified
+//! addresses and the host's own listener are refused, also when an allowed
+//! name resolves to them. A local server stands in for a partner's API,
+//! reachable only through the explicit test-only loopback switch.
+
+use axum::response::Redirect;
+use axum::routing::get;
+use citadel_tests::{client, probe_manifest, TestHost, OPERATOR_TOKEN};
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// A partner API on loopback: `/hello`, and redirects to loopback and to
+/// the cloud metadata address.
+async fn upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/hello", get(|| async { "chào từ đối tác" }))
+        .route(
+            "/to-loopback",
+            get(move || async move {
+                Redirect::temporary(&format!("http://127.0.0.1:{}/hello", addr.port()))
+            }),
+        )
+        .route(
+            "/to-metadata",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .route("/to-self", get(|| async { Redirect::temporary("/hello") }));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, server)
+}
+
+async fn fetch(host: &TestHost, app: &str, url: &str) -> Value {
+    let response = client()
+        .get(host.url(&format!("/apps/{app}/fetch")))
+        .query(&[("url", url)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_granted_public_origins_are_reached() {
+    let (upstream, server) = upstream().await;
+    let port = upstream.port();
+    let dir = tempfile::tempdir().unwrap();
+    let host =
+        TestHost::start_with(dir.path(), |config| config.allow_loopback_for_tests = true).await;
+    let own = host.addr.port();
+    let allowed = format!("http:http://localhost:{port}");
+    let own_origin = format!("http:http://localhost:{own}");
+    host.install_built(
+        "probe",
+        &probe_manifest("probe", &[&allowed, &own_origin], ""),
+    );
+
+    let ok = fetch(&host, "probe", &format!("http://localhost:{port}/hello")).await;
+    assert_eq!(ok["outcome"], "ok", "{ok}");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["body"], "chào từ đối tác");
+    // A redirect inside the granted origin is followed.
+    let ok = fetch(&host, "probe", &format!("http://localhost:{port}/to-self")).await;
+    assert_eq!(
+        (ok["outcome"].as_str(), ok["body"].as_str()),
+        (Some("ok"), Some("chào từ đối tác"))
+    );
+
+    for url in [
+        format!("http://127.0.0.1:{port}/hello"),
+        format!("http://[::1]:{port}/hello"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("http://0.0.0.0:{port}/hello"),
+        format!("http://localhost:{port}/to-loopback"),
+        format!("http://localhost:{port}/to-metadata"),
+        // Granted by name, but it is the host's own listener.
+        format!("http://localhost:{own}/api/v1/me/consents"),
+        // Another port or scheme of the granted host is another origin.
+        format!("https://localhost:{port}/hello"),
+        format!("http://localhost:{}/hello", port.wrapping_add(1).max(1)),
+        "https://evil.example/".to_string(),
+    ] {
+        let refused = fetch(&host, "probe", &url).await;
+        assert_eq!(refused["outcome"], "denied", "{url}: {refused}");
+    }
+
+    // Denials are audited with the origin asked for, and counted.
+    let page: Value = client()
+        .get(host.url("/api/v1/operator/audit?kind=denial&app=probe"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let capabilities: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["capability"].as_str())
+        .collect();
+    assert!(
+        capabilities.contains(&format!("http:http://127.0.0.1:{port}").as_str()),
+        "{capabilities:?}"
+    );
+    assert!(
+        capabilities.contains(&"http:http://169.254.169.254:80"),
+        "{capabilities:?}"
+    );
+    let details: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("own listener")),
+        "{details:?}"
+    );
+    let metrics = client()
+        .get(host.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"citadel_app_denials_total{app="probe",capability="http"}"#));
+
+    // Revoking the grant holds from the next request.
+    host.citadel
+        .registry
+        .set_grants("probe", vec!["kv".into()], "operator:test")
+        .unwrap();
+    let refused = fetch(&host, "probe", &format!("http://localhost:{port}/hello")).await;
+    assert_eq!(refused["outcome"], "denied");
+    host.stop().await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_name_that_resolves_to_loopback_is_refused() {
+    let (upstream, server) = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The production setting: no loopback switch.
+    let host = TestHost::start(dir.path()).await;
+    let allowed = format!("http:http://localhost:{}", upstream.port());
+    host.install_built("probe", &probe_manifest("probe-prod", &[&allowed], ""));
+    let refused = fetch(
+        &host,
+        "probe-prod",
+        &format!("http://localhost:{}/hello", upstream.port()),
+    )
+    .await;
+    assert_eq!(refused["outcome"], "denied", "{refused}");
+    host.stop().await;
+    server.abort();
+}
