@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, env = "CITADEL_NO_DEV_IDENTITY")]
         no_dev_identity: bool,
     },
-    /// Operate a running host: apps, grants, the audit log.
+    /// Operate a running host: apps, grants, publishers, the audit log.
     Admin {
         /// The host's address.
         #[arg(long, default_value = "http://127.0.0.1:8080", env = "CITADEL_SERVER")]
@@ -65,6 +65,17 @@ enum AdminAction {
         #[arg(required = true)]
         capabilities: Vec<String>,
     },
+    /// List registered publishers.
+    Publishers,
+    /// Register a publisher and print its first API key (shown once).
+    AddPublisher {
+        /// The slug its manifests name in `publisher`.
+        id: String,
+        /// The company's name.
+        name: String,
+    },
+    /// Issue another API key to a publisher (rotation).
+    IssueKey { publisher: String },
     /// Read the audit log, oldest first.
     Audit {
         #[arg(long)]
@@ -128,6 +139,13 @@ async fn admin(server: &str, token: &str, action: AdminAction) -> anyhow::Result
     let api = |path: &str| format!("{}/api/v1/operator{path}", server.trim_end_matches('/'));
     let request = match action {
         AdminAction::Apps => client.get(api("/apps")),
+        AdminAction::Publishers => client.get(api("/publishers")),
+        AdminAction::AddPublisher { id, name } => client
+            .post(api("/publishers"))
+            .json(&serde_json::json!({ "id": id, "name": name })),
+        AdminAction::IssueKey { publisher } => {
+            client.post(api(&format!("/publishers/{publisher}/keys")))
+        }
         AdminAction::Audit {
             app,
             kind,

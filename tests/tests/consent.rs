@@ -101,8 +101,7 @@ async fn every_personal_scope_needs_grant_and_consent() {
             .to_str()
             .unwrap()
             .to_string();
-        let encoded = scope.replace('.', "."); // dots are not escaped
-        assert_eq!(url, format!("/consent?app=probe&scopes={encoded}"));
+        assert_eq!(url, format!("/consent?app=probe&scopes={scope}"));
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "consent_required");
         assert_eq!(body["error"]["scopes"], json!([scope]));

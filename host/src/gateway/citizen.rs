@@ -108,23 +108,19 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
                 citizen,
                 token,
             }),
-            None if super::bearer_token(&parts.headers)
-                .map(|token| crate::identity::operator_for(citadel.store.as_ref(), &token))
-                .transpose()?
-                .flatten()
-                .is_some() =>
-            {
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "wrong_role",
-                    "an operator token cannot act as a citizen",
-                ))
+            None => {
+                let token = session_token(&parts.headers);
+                let refusal = super::auth::refuse(citadel, token.as_deref(), "a citizen session")?;
+                Err(if refusal.status == StatusCode::FORBIDDEN {
+                    refusal
+                } else {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "not_signed_in",
+                        "sign in first: POST /api/v1/login, then send the session as a bearer token or cookie",
+                    )
+                })
             }
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "not_signed_in",
-                "sign in first: POST /api/v1/login, then send the session as a bearer token or cookie",
-            )),
         }
     }
 }

@@ -270,10 +270,11 @@ async fn page(
     check_scopes(&app, &scopes)?;
     let back = safe_return(&app.id, query.return_to.as_deref());
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
-        let html = format!(
-            "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>"
-        );
-        return Ok(page_response(StatusCode::UNAUTHORIZED, html));
+        const SIGN_IN_FIRST: &str = "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>";
+        return Ok(page_response(
+            StatusCode::UNAUTHORIZED,
+            SIGN_IN_FIRST.to_string(),
+        ));
     };
     let english = citizen.locale == "en";
     let app_name = if english { &app.name.en } else { &app.name.vi };

@@ -3,11 +3,13 @@
 //! Host errors become HTTP only in `error.rs`.
 
 mod apps;
+mod auth;
 mod citizen;
 pub(crate) mod consent;
 pub mod error;
 mod json;
 mod operator;
+mod publisher;
 mod request_id;
 
 use crate::Citadel;
@@ -30,6 +32,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .merge(citizen::router())
         .merge(consent::router())
         .merge(operator::router())
+        .merge(publisher::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::request_context))

@@ -2,16 +2,17 @@
 //! apps, their requested and granted capabilities, and the audit log.
 //! Every route needs an operator bearer token.
 
+use super::auth::Operator;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use crate::audit::{AuditPage, AuditQuery};
 use crate::identity;
-use crate::store::OperatorRecord;
+use crate::store::PublisherRecord;
 use crate::Citadel;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -24,50 +25,18 @@ pub fn router() -> Router<Arc<Citadel>> {
             get(get_grants).put(put_grants),
         )
         .route("/api/v1/operator/audit", get(audit))
-}
-
-/// An authenticated operator.
-pub struct Operator(pub OperatorRecord);
-
-impl Operator {
-    fn actor(&self) -> String {
-        format!("operator:{}", self.0.name)
-    }
-}
-
-impl FromRequestParts<Arc<Citadel>> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        citadel: &Arc<Citadel>,
-    ) -> Result<Self, ApiError> {
-        let token = super::bearer_token(&parts.headers).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "this API needs an operator token: send `Authorization: Bearer <token>`",
-            )
-        })?;
-        match identity::operator_for(citadel.store.as_ref(), &token) {
-            Ok(Some(record)) => Ok(Operator(record)),
-            Ok(None) if citadel.sessions.lookup(&token)?.is_some() => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_role",
-                "a citizen session cannot use the operator API",
-            )),
-            Ok(None) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "the operator token is not valid",
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
+        .route(
+            "/api/v1/operator/publishers",
+            get(list_publishers).post(add_publisher),
+        )
+        .route(
+            "/api/v1/operator/publishers/{publisher}/keys",
+            post(issue_key),
+        )
 }
 
 #[derive(Serialize)]
-struct AppView {
+pub(crate) struct AppView {
     id: String,
     version: String,
     requested: Vec<String>,
@@ -75,7 +44,7 @@ struct AppView {
     effective: Vec<String>,
 }
 
-fn app_view(citadel: &Citadel, app: &str) -> Result<AppView, ApiError> {
+pub(crate) fn app_view(citadel: &Citadel, app: &str) -> Result<AppView, ApiError> {
     let live = citadel
         .registry
         .live(app)
@@ -139,4 +108,93 @@ async fn audit(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     Ok(Json(citadel.audit.query(&query)?))
+}
+
+async fn list_publishers(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+) -> Result<Json<Vec<PublisherRecord>>, ApiError> {
+    Ok(Json(citadel.store.publishers()?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublisherBody {
+    /// The slug manifests name in `publisher`.
+    id: String,
+    name: String,
+}
+
+/// Register a publisher and issue its first API key (shown once).
+async fn add_publisher(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    JsonBody(body): JsonBody<PublisherBody>,
+) -> Result<Response, ApiError> {
+    if !crate::registry::manifest::is_slug(&body.id) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_publisher_id",
+            format!(
+                "`{}` is not a valid publisher id: use 2 to 40 lower-case letters, digits and `-`",
+                body.id
+            ),
+        ));
+    }
+    if body.name.trim().is_empty() || body.name.chars().count() > 120 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_publisher_name",
+            "the name must be 1 to 120 characters",
+        ));
+    }
+    if citadel.store.publisher(&body.id)?.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "publisher_exists",
+            format!(
+                "publisher `{}` exists; issue it a new key with POST /api/v1/operator/publishers/{}/keys",
+                body.id, body.id
+            ),
+        ));
+    }
+    let (publisher, key) =
+        identity::issue_publisher_key(citadel.store.as_ref(), &body.id, body.name.trim())?;
+    record_key_issued(&citadel, &operator, &publisher.id);
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
+    )
+        .into_response())
+}
+
+/// Issue another API key to a publisher (rotation); earlier keys stay valid.
+async fn issue_key(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(publisher): Path<String>,
+) -> Result<Response, ApiError> {
+    let existing = citadel.store.publisher(&publisher)?.ok_or_else(|| {
+        ApiError::not_found(
+            "publisher_not_found",
+            format!("there is no publisher `{publisher}`"),
+        )
+    })?;
+    let (publisher, key) =
+        identity::issue_publisher_key(citadel.store.as_ref(), &existing.id, &existing.name)?;
+    record_key_issued(&citadel, &operator, &publisher.id);
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
+    )
+        .into_response())
+}
+
+fn record_key_issued(citadel: &Citadel, operator: &Operator, publisher: &str) {
+    citadel.audit.record(crate::audit::Event {
+        kind: "publisher-key",
+        actor: operator.actor(),
+        detail: format!("issued an API key to publisher `{publisher}`"),
+        ..Default::default()
+    });
 }

@@ -1,12 +1,12 @@
-//! Who is calling: citizens (provider, sessions, pairwise ids) and operators
-//! (bearer tokens stored only as sha256 hashes). Publishers' keys join with
-//! the publishing issue. Owns credentials, not permissions.
+//! Who is calling: citizens (provider, sessions, pairwise ids), operators
+//! and publishers (bearer tokens and API keys stored only as sha256 hashes).
+//! Owns credentials, not permissions.
 
 pub mod citizens;
 pub mod pairwise;
 pub mod sessions;
 
-use crate::store::{OperatorRecord, Store, StoreError};
+use crate::store::{OperatorRecord, PublisherRecord, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,49 @@ pub fn new_operator_token() -> String {
         "{OPERATOR_TOKEN_PREFIX}{}",
         hex::encode(rand::random::<[u8; 24]>())
     )
+}
+
+/// Prefix of publisher API keys.
+const PUBLISHER_KEY_PREFIX: &str = "cit_pub_";
+
+/// A new random publisher API key.
+pub fn new_publisher_key() -> String {
+    format!(
+        "{PUBLISHER_KEY_PREFIX}{}",
+        hex::encode(rand::random::<[u8; 24]>())
+    )
+}
+
+/// The publisher holding API key `key`, if any.
+pub fn publisher_for(store: &dyn Store, key: &str) -> Result<Option<PublisherRecord>, StoreError> {
+    store.publisher_for_key(&hash_token(key))
+}
+
+/// Register a publisher (or find it) and issue it a new API key; the key is
+/// returned once and stored only as its hash.
+pub fn issue_publisher_key(
+    store: &dyn Store,
+    id: &str,
+    name: &str,
+) -> Result<(PublisherRecord, String), StoreError> {
+    let record = match store.publisher(id)? {
+        Some(existing) => existing,
+        None => {
+            let record = PublisherRecord {
+                id: id.to_string(),
+                name: name.to_string(),
+                created: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            store.put_publisher(&record)?;
+            record
+        }
+    };
+    let key = new_publisher_key();
+    store.put_publisher_key(&hash_token(&key), id)?;
+    store.flush()?;
+    Ok((record, key))
 }
 
 /// The operator holding `token`, if any.

@@ -181,7 +181,8 @@ impl Manifest {
     }
 }
 
-fn is_slug(s: &str) -> bool {
+/// Whether `s` is a valid app or publisher id.
+pub fn is_slug(s: &str) -> bool {
     (2..=40).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')

@@ -1,0 +1,101 @@
+//! Who is calling the API: one extractor per role — [`Operator`] (operator
+//! token), [`Publisher`] (publisher API key); citizens have
+//! `citizen::CitizenSession`. A missing or unknown credential is 401; a valid
+//! credential of another role is 403 `wrong_role`.
+
+use super::error::ApiError;
+use crate::identity;
+use crate::store::{OperatorRecord, PublisherRecord};
+use crate::Citadel;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use std::sync::Arc;
+
+/// The role a bearer credential belongs to, if it is valid at all.
+pub(crate) fn role_of(citadel: &Citadel, token: &str) -> Result<Option<&'static str>, ApiError> {
+    if identity::operator_for(citadel.store.as_ref(), token)?.is_some() {
+        return Ok(Some("an operator token"));
+    }
+    if identity::publisher_for(citadel.store.as_ref(), token)?.is_some() {
+        return Ok(Some("a publisher key"));
+    }
+    if citadel.sessions.lookup(token)?.is_some() {
+        return Ok(Some("a citizen session"));
+    }
+    Ok(None)
+}
+
+/// The refusal of a credential that `role_of` did not find in the wanted role.
+pub(crate) fn refuse(
+    citadel: &Citadel,
+    token: Option<&str>,
+    wanted: &str,
+) -> Result<ApiError, ApiError> {
+    let Some(token) = token else {
+        return Ok(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            format!("this API needs {wanted}: send `Authorization: Bearer <credential>`"),
+        ));
+    };
+    Ok(match role_of(citadel, token)? {
+        Some(role) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+            format!("{role} cannot be used here; this API needs {wanted}"),
+        ),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            format!("the credential is not valid {wanted}"),
+        ),
+    })
+}
+
+/// An authenticated operator.
+pub struct Operator(pub OperatorRecord);
+
+impl Operator {
+    /// How the audit log names this operator.
+    pub fn actor(&self) -> String {
+        format!("operator:{}", self.0.name)
+    }
+}
+
+impl FromRequestParts<Arc<Citadel>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        citadel: &Arc<Citadel>,
+    ) -> Result<Self, ApiError> {
+        let token = super::bearer_token(&parts.headers);
+        if let Some(token) = &token {
+            if let Some(record) = identity::operator_for(citadel.store.as_ref(), token)? {
+                return Ok(Operator(record));
+            }
+        }
+        Err(refuse(citadel, token.as_deref(), "an operator token")?)
+    }
+}
+
+/// An authenticated publisher: reaches only its own apps.
+pub struct Publisher(pub PublisherRecord);
+
+impl FromRequestParts<Arc<Citadel>> for Publisher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        citadel: &Arc<Citadel>,
+    ) -> Result<Self, ApiError> {
+        let token = super::bearer_token(&parts.headers);
+        if let Some(token) = &token {
+            if let Some(record) = identity::publisher_for(citadel.store.as_ref(), token)? {
+                return Ok(Publisher(record));
+            }
+        }
+        Err(refuse(citadel, token.as_deref(), "a publisher key")?)
+    }
+}
