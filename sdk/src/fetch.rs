@@ -7,13 +7,11 @@ use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme,
 };
-use crate::bindings::wasi::io::streams::StreamError;
 use crate::{Error, Method};
 
 /// Redirects followed before giving up.
 const MAX_REDIRECTS: usize = 5;
 const WRITE_CHUNK: usize = 4096;
-const READ_CHUNK: u64 = 64 * 1024;
 
 /// Why an outbound request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +247,8 @@ fn send_once(
     let body = incoming
         .consume()
         .map_err(|()| FetchError::Failed("the response body was already taken".into()))?;
-    let bytes = read_all(&body)?;
+    let bytes = crate::serve::read_to_end(&body)
+        .map_err(|why| FetchError::Failed(format!("reading the response failed: {why}")))?;
     IncomingBody::finish(body);
     Ok(FetchResponse {
         status,
@@ -257,25 +256,6 @@ fn send_once(
         body: bytes,
         url: url.to_string(),
     })
-}
-
-fn read_all(body: &IncomingBody) -> Result<Vec<u8>, FetchError> {
-    let stream = body
-        .stream()
-        .map_err(|()| FetchError::Failed("the response body stream was already taken".into()))?;
-    let mut bytes = Vec::new();
-    loop {
-        match stream.blocking_read(READ_CHUNK) {
-            Ok(chunk) => bytes.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(bytes),
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(FetchError::Failed(format!(
-                    "reading the response failed: {}",
-                    e.to_debug_string()
-                )))
-            }
-        }
-    }
 }
 
 #[cfg(test)]

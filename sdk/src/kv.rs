@@ -47,20 +47,24 @@ pub fn keys(prefix: &str) -> Result<Vec<String>, KvError> {
 
 /// The JSON value stored under `key`, if any.
 pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
-    match host::get(key)? {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
-            crate::Error::internal(format!("stored value under `{key}` is not valid JSON: {e}"))
-        })?)),
-        None => Ok(None),
-    }
+    host::get(key)?.map(|bytes| decode(key, &bytes)).transpose()
 }
 
 /// Store `value` as JSON under `key`.
 pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec(value)
-        .map_err(|e| crate::Error::internal(format!("could not serialise `{key}`: {e}")))?;
-    host::set(key, &bytes)?;
+    host::set(key, &encode(key, value)?)?;
     Ok(())
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        crate::Error::internal(format!("stored value under `{key}` is not valid JSON: {e}"))
+    })
+}
+
+fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| crate::Error::internal(format!("could not serialise `{key}`: {e}")))
 }
 
 /// The signed-in citizen's own keys in this app (contract 1.1): invisible
@@ -99,19 +103,14 @@ pub mod citizen {
 
     /// The JSON value stored under `key` for the citizen, if any.
     pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>> {
-        match host::get(key)? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
-                crate::Error::internal(format!("stored value under `{key}` is not valid JSON: {e}"))
-            })?)),
-            None => Ok(None),
-        }
+        host::get(key)?
+            .map(|bytes| super::decode(key, &bytes))
+            .transpose()
     }
 
     /// Store `value` as JSON under `key` for the citizen.
     pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| crate::Error::internal(format!("could not serialise `{key}`: {e}")))?;
-        host::set(key, &bytes)?;
+        host::set(key, &super::encode(key, value)?)?;
         Ok(())
     }
 }

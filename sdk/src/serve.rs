@@ -64,20 +64,21 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, Error> {
 }
 
 fn read_body(body: &IncomingBody) -> Result<Vec<u8>, Error> {
+    read_to_end(body)
+        .map_err(|why| Error::bad_request(format!("the request body could not be read: {why}")))
+}
+
+/// Every byte of an incoming body (a request's here, a response's in `fetch`).
+pub(crate) fn read_to_end(body: &IncomingBody) -> Result<Vec<u8>, String> {
     let stream = body
         .stream()
-        .map_err(|()| Error::internal("the request body stream was already taken"))?;
+        .map_err(|()| "the body stream was already taken".to_string())?;
     let mut bytes = Vec::new();
     loop {
         match stream.blocking_read(READ_CHUNK) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => return Ok(bytes),
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(Error::bad_request(format!(
-                    "the request body could not be read: {}",
-                    e.to_debug_string()
-                )))
-            }
+            Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
         }
     }
 }

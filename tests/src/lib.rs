@@ -206,6 +206,60 @@ pub async fn sign_in(host: &TestHost, citizen: &str) -> String {
     body["token"].as_str().expect("a token").to_string()
 }
 
+/// GET `path` (with `token` as a bearer credential, if any) and parse the
+/// JSON answer.
+pub async fn get_json(host: &TestHost, path: &str, token: Option<&str>) -> serde_json::Value {
+    let mut request = client().get(host.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("the host answers")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The audit records matching `query` (e.g. `kind=denial&app=notes`).
+pub async fn audit(host: &TestHost, query: &str) -> Vec<serde_json::Value> {
+    let page = get_json(
+        host,
+        &format!("/api/v1/operator/audit?{query}"),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    page["records"].as_array().expect("records").clone()
+}
+
+/// The text of `/metrics`.
+pub async fn metrics(host: &TestHost) -> String {
+    client()
+        .get(host.url("/metrics"))
+        .send()
+        .await
+        .expect("the host answers")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// Replace `app`'s grants as the operator.
+pub async fn put_grants(
+    host: &TestHost,
+    app: &str,
+    capabilities: serde_json::Value,
+) -> reqwest::Response {
+    client()
+        .put(host.url(&format!("/api/v1/operator/apps/{app}/grants")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({ "capabilities": capabilities }))
+        .send()
+        .await
+        .expect("the host answers")
+}
+
 /// A client that does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -3,7 +3,7 @@
 //! right status, and every refusal is a JSON error. Publisher A publishes
 //! the test app `a-app`; publisher B publishes nothing there.
 
-use citadel_tests::{client, error_of, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{client, error_of, get_json, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -197,15 +197,7 @@ async fn every_route_answers_every_caller_rightly() {
     }
 
     // Publisher A sees its own app only; B sees none of A's.
-    let apps: Value = client()
-        .get(host.url("/api/v1/publisher/apps"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let apps: Value = get_json(&host, "/api/v1/publisher/apps", Some(&key_a)).await;
     let ids: Vec<&str> = apps
         .as_array()
         .unwrap()
@@ -213,15 +205,7 @@ async fn every_route_answers_every_caller_rightly() {
         .filter_map(|a| a["id"].as_str())
         .collect();
     assert_eq!(ids, ["a-app"]);
-    let apps: Value = client()
-        .get(host.url("/api/v1/publisher/apps"))
-        .bearer_auth(&key_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let apps: Value = get_json(&host, "/api/v1/publisher/apps", Some(&key_b)).await;
     assert_eq!(apps, json!([]));
     // Keys are stored hashed: the plain key is nowhere in the database.
     host.citadel.store.flush().unwrap();

@@ -2,7 +2,7 @@
 //! cookie, logout, and what a mini-app learns of them — a pairwise id per
 //! app, never the raw citizen id, the token or the cookie.
 
-use citadel_tests::{client, error_of, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{client, error_of, get_json, test_manifest, TestHost, OPERATOR_TOKEN};
 use serde_json::{json, Value};
 
 async fn login(host: &TestHost, citizen: &str) -> reqwest::Response {
@@ -52,15 +52,7 @@ async fn sessions_work_as_bearer_and_cookie_and_end_at_logout() {
         .unwrap()
         .to_string();
 
-    let me: Value = client()
-        .get(host.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&host, "/api/v1/me", Some(&token)).await;
     assert_eq!(me["name"], "Nguyễn Thị Lan");
     let by_cookie = client()
         .get(host.url("/api/v1/me"))

@@ -5,7 +5,8 @@
 //! only come from the citizen through the host, never from an app.
 
 use citadel_tests::{
-    client, error_of, probe_manifest, sign_in, TestHost, OPERATOR_TOKEN, PERSONAL_SCOPES,
+    audit, client, error_of, get_json, metrics, probe_manifest, put_grants, sign_in, TestHost,
+    PERSONAL_SCOPES,
 };
 use serde_json::{json, Value};
 
@@ -24,13 +25,7 @@ async fn profile_in(host: &TestHost, app: &str, token: &str, scope: &str) -> req
 }
 
 async fn grant(host: &TestHost, capabilities: &[&str]) {
-    let response = client()
-        .put(host.url("/api/v1/operator/apps/probe/grants"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({ "capabilities": capabilities }))
-        .send()
-        .await
-        .unwrap();
+    let response = put_grants(host, "probe", json!(capabilities)).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -42,19 +37,6 @@ async fn consent(host: &TestHost, token: &str, scopes: &[&str]) -> reqwest::Resp
         .send()
         .await
         .unwrap()
-}
-
-async fn audit(host: &TestHost, query: &str) -> Vec<Value> {
-    let page: Value = client()
-        .get(host.url(&format!("/api/v1/operator/audit?{query}")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["records"].as_array().unwrap().clone()
 }
 
 fn field_of(scope: &str) -> &'static str {
@@ -75,15 +57,7 @@ async fn every_personal_scope_needs_grant_and_consent() {
     host.install_ungranted("probe", &probe_manifest("probe", &[], ""));
     // c-khang has a staff role, so `identity.roles` has something to show.
     let khang = sign_in(&host, "c-khang").await;
-    let me: Value = client()
-        .get(host.url("/api/v1/me"))
-        .bearer_auth(&khang)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&host, "/api/v1/me", Some(&khang)).await;
 
     for scope in PERSONAL_SCOPES {
         // Not granted: denied, naming the capability.
@@ -153,14 +127,7 @@ async fn every_personal_scope_needs_grant_and_consent() {
         assert_eq!(revoked.len(), 1);
     }
 
-    let metrics = client()
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&host).await;
     for scope in PERSONAL_SCOPES {
         let line = format!("citadel_app_denials_total{{app=\"probe\",capability=\"{scope}\"}} 3");
         assert!(metrics.contains(&line), "missing `{line}`");
@@ -293,27 +260,11 @@ async fn consent_comes_only_from_the_citizen_through_the_host() {
         assert_eq!(error_of(response).await.0, code, "{body}");
     }
     // The citizen sees exactly what they gave; another citizen sees nothing.
-    let mine: Value = client()
-        .get(host.url("/api/v1/me/consents"))
-        .bearer_auth(&lan)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = get_json(&host, "/api/v1/me/consents", Some(&lan)).await;
     assert_eq!(mine["consents"].as_array().unwrap().len(), 1);
     assert_eq!(mine["consents"][0]["scope"], "identity.phone");
     let minh = sign_in(&host, "c-minh").await;
-    let theirs: Value = client()
-        .get(host.url("/api/v1/me/consents"))
-        .bearer_auth(&minh)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = get_json(&host, "/api/v1/me/consents", Some(&minh)).await;
     assert_eq!(theirs["consents"], json!([]));
     // Lan's consent is hers: Minh still gets consent-required.
     assert_eq!(

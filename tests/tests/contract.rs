@@ -2,7 +2,7 @@
 //! 1.0.0 WIT and one built against 1.1.0 run side by side; an upload whose
 //! imports need capabilities it does not request is refused, naming them.
 
-use citadel_tests::{client, probe_manifest, sign_in, test_manifest, TestHost};
+use citadel_tests::{client, get_json, probe_manifest, sign_in, test_manifest, TestHost};
 use serde_json::Value;
 
 fn component(name: &str) -> Vec<u8> {
@@ -45,15 +45,7 @@ async fn components_of_1_0_and_1_1_run_side_by_side() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), format!("visits: {visit}"));
-        let whoami: Value = client()
-            .get(host.url("/apps/probe/whoami"))
-            .bearer_auth(&lan)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let whoami: Value = get_json(&host, "/apps/probe/whoami", Some(&lan)).await;
         assert_eq!(whoami["current"]["locale"], "vi");
         assert_eq!(whoami["current"]["id"].as_str().unwrap().len(), 32);
     }

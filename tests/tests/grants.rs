@@ -3,7 +3,9 @@
 //! request without a restart, and every grant, revocation and denial is in
 //! the audit log and the metrics. The operator API refuses anyone else.
 
-use citadel_tests::{client, error_of, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{
+    audit, client, error_of, get_json, metrics, put_grants, test_manifest, TestHost, OPERATOR_TOKEN,
+};
 use serde_json::{json, Value};
 
 async fn post_note(host: &TestHost, app: &str) -> reqwest::Response {
@@ -13,29 +15,6 @@ async fn post_note(host: &TestHost, app: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn put_grants(host: &TestHost, app: &str, capabilities: Value) -> reqwest::Response {
-    client()
-        .put(host.url(&format!("/api/v1/operator/apps/{app}/grants")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({ "capabilities": capabilities }))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn audit(host: &TestHost, query: &str) -> Vec<Value> {
-    let page: Value = client()
-        .get(host.url(&format!("/api/v1/operator/audit?{query}")))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["records"].as_array().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,14 +68,7 @@ async fn effective_capabilities_are_requested_and_granted_and_change_without_res
         .as_str()
         .is_some_and(|id| id.len() == 16));
 
-    let metrics = client()
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&host).await;
     assert!(
         metrics.contains(r#"citadel_app_denials_total{app="board",capability="kv"} 2"#),
         "{metrics}"
@@ -202,15 +174,12 @@ async fn the_operator_api_refuses_strangers_and_bad_grants() {
     assert_eq!(error_of(bad_query).await.0, "invalid_query");
 
     // Refused changes changed nothing.
-    let notes: Value = client()
-        .get(host.url("/api/v1/operator/apps/notes/grants"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let notes: Value = get_json(
+        &host,
+        "/api/v1/operator/apps/notes/grants",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
     assert_eq!(notes["granted"], json!(["kv"]));
     host.stop().await;
 }

@@ -6,7 +6,7 @@
 
 use axum::response::Redirect;
 use axum::routing::get;
-use citadel_tests::{client, probe_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{audit, client, metrics, probe_manifest, TestHost};
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -90,18 +90,8 @@ async fn only_granted_public_origins_are_reached() {
     }
 
     // Denials are audited with the origin asked for, and counted.
-    let page: Value = client()
-        .get(host.url("/api/v1/operator/audit?kind=denial&app=probe"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let capabilities: Vec<&str> = page["records"]
-        .as_array()
-        .unwrap()
+    let denials = audit(&host, "kind=denial&app=probe").await;
+    let capabilities: Vec<&str> = denials
         .iter()
         .filter_map(|r| r["capability"].as_str())
         .collect();
@@ -113,9 +103,7 @@ async fn only_granted_public_origins_are_reached() {
         capabilities.contains(&"http:http://169.254.169.254:80"),
         "{capabilities:?}"
     );
-    let details: Vec<&str> = page["records"]
-        .as_array()
-        .unwrap()
+    let details: Vec<&str> = denials
         .iter()
         .filter_map(|r| r["detail"].as_str())
         .collect();
@@ -123,14 +111,7 @@ async fn only_granted_public_origins_are_reached() {
         details.iter().any(|d| d.contains("own listener")),
         "{details:?}"
     );
-    let metrics = client()
-        .get(host.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&host).await;
     assert!(metrics.contains(r#"citadel_app_denials_total{app="probe",capability="http"}"#));
 
     // Revoking the grant holds from the next request.
