@@ -74,3 +74,34 @@ pub fn denial(app: &str, capability: &str) {
     )
     .increment(1);
 }
+
+/// One app's metrics as JSON for its publisher: every series labelled with
+/// the app, by metric name, with its other labels and value.
+pub fn app_summary(app: &str) -> serde_json::Value {
+    let label = format!("app=\"{app}\"");
+    let mut series: Vec<serde_json::Value> = Vec::new();
+    for line in render().lines() {
+        let Some((name_and_labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some((name, labels)) = name_and_labels.split_once('{') else {
+            continue;
+        };
+        let labels = labels.trim_end_matches('}');
+        if !labels.split(',').any(|l| l == label) {
+            continue;
+        }
+        let others: serde_json::Map<String, serde_json::Value> = labels
+            .split(',')
+            .filter(|l| *l != label)
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v.trim_matches('"'))))
+            .collect();
+        series.push(serde_json::json!({
+            "metric": name,
+            "labels": others,
+            "value": value.parse::<f64>().unwrap_or(f64::NAN),
+        }));
+    }
+    serde_json::json!({ "app": app, "series": series })
+}

@@ -260,6 +260,88 @@ pub async fn put_grants(
         .expect("the host answers")
 }
 
+/// A publisher registered by the operator: its API key and the secret
+/// (hex) of its package-signing key.
+pub struct TestPublisher {
+    pub id: String,
+    pub api_key: String,
+    pub signing_secret: String,
+}
+
+/// Register publisher `id` with a fresh signing key.
+pub async fn register_publisher(host: &TestHost, id: &str) -> TestPublisher {
+    let (secret, public) = citadel_host::registry::package::generate_key();
+    let response = client()
+        .post(host.url("/api/v1/operator/publishers"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({
+            "id": id,
+            "name": format!("Công ty {id}"),
+            "contact": "lienhe@example.vn",
+            "signing_keys": [public],
+        }))
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(response.status(), 201, "publisher {id} registers");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    TestPublisher {
+        id: id.to_string(),
+        api_key: body["api_key"].as_str().expect("an API key").to_string(),
+        signing_secret: secret,
+    }
+}
+
+/// A package of `manifest` with the built component `name`, signed by `publisher`.
+pub fn package(publisher: &TestPublisher, manifest: &str, name: &str) -> Vec<u8> {
+    let component = std::fs::read(citadel_host::samples::built_component(name))
+        .expect("the mini-apps build produced the component");
+    package_bytes(publisher, manifest, &format!("{name}.wasm"), &component)
+}
+
+/// A package of `manifest` with `component` at `path`, signed by `publisher`.
+pub fn package_bytes(
+    publisher: &TestPublisher,
+    manifest: &str,
+    path: &str,
+    component: &[u8],
+) -> Vec<u8> {
+    let key = citadel_host::registry::package::signing_key(&publisher.signing_secret)
+        .expect("a valid key");
+    citadel_host::registry::package::build(manifest, path, component, &key).expect("package builds")
+}
+
+/// Upload a package as `publisher`.
+pub async fn upload(
+    host: &TestHost,
+    publisher: &TestPublisher,
+    package: Vec<u8>,
+) -> reqwest::Response {
+    client()
+        .post(host.url("/api/v1/publisher/packages"))
+        .bearer_auth(&publisher.api_key)
+        .header("content-type", "application/octet-stream")
+        .body(package)
+        .send()
+        .await
+        .expect("the host answers")
+}
+
+/// POST `body` to an operator route.
+pub async fn operator_post(
+    host: &TestHost,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    client()
+        .post(host.url(path))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("the host answers")
+}
+
 /// A client that does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

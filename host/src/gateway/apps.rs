@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::request_id::current_request_id;
+use crate::registry::Route;
 use crate::runtime::{Caller, SignedIn};
 use crate::{telemetry, Citadel};
 use axum::body::Body;
@@ -88,9 +89,32 @@ pub async fn dispatch(
         .strip_prefix("/apps/")
         .and_then(|p| p.split_once('/'))
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
-    let app = citadel.registry.live(app_id).ok_or_else(|| {
-        ApiError::not_found("app_not_found", format!("there is no app `{app_id}`"))
-    })?;
+    // The app knows the citizen only by the pairwise id for this app.
+    let citizen =
+        super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| SignedIn {
+            pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
+            citizen,
+        });
+    // Which version answers: a canary serves a stable share of callers,
+    // bucketed by pairwise id, or by a host-set cookie for anonymous callers.
+    let bucket_cookie = cookie(request.headers(), BUCKET_COOKIE);
+    let new_bucket_cookie = (citizen.is_none() && bucket_cookie.is_none())
+        .then(|| hex::encode(rand::random::<[u8; 16]>()));
+    let caller_key = citizen
+        .as_ref()
+        .map(|c| c.pairwise_id.clone())
+        .or(bucket_cookie)
+        .or(new_bucket_cookie.clone());
+    let app = match citadel.registry.route(app_id, caller_key.as_deref()) {
+        Route::Serve(app) => app,
+        Route::NotFound => {
+            return Err(ApiError::not_found(
+                "app_not_found",
+                format!("there is no app `{app_id}`"),
+            ))
+        }
+        Route::Suspended(reason) => return Ok(suspended(app_id, &reason, request.headers())),
+    };
     let span = tracing::Span::current();
     span.record("app", app_id);
 
@@ -104,12 +128,6 @@ pub async fn dispatch(
             .map(|q| format!("?{q}"))
             .unwrap_or_default()
     );
-    // The app knows the citizen only by the pairwise id for this app.
-    let citizen =
-        super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| SignedIn {
-            pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
-            citizen,
-        });
     let request_id = current_request_id().unwrap_or_default();
     let (mut parts, body) = request.into_parts();
     parts.uri = guest_uri.parse().map_err(|_| {
@@ -179,6 +197,17 @@ pub async fn dispatch(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if let Ok(version) = HeaderValue::from_str(&app.context.version.to_string()) {
+        parts.headers.insert(APP_VERSION_HEADER, version);
+    }
+    if let Some(value) = new_bucket_cookie {
+        let cookie = format!(
+            "{BUCKET_COOKIE}={value}; Path=/apps/; HttpOnly; SameSite=Lax; Max-Age=31536000"
+        );
+        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            parts.headers.append(header::SET_COOKIE, cookie);
+        }
+    }
     // An app's pages get an opaque origin even when opened outside the
     // shell's sandboxed frame: their scripts cannot call the citizen API with
     // the citizen's cookie (a consent "given" by the app itself, say).
@@ -210,6 +239,44 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
     if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
         headers.insert(CONSENT_URL_HEADER, url);
     }
+}
+
+/// The host's cookie that buckets an anonymous caller for rollouts.
+const BUCKET_COOKIE: &str = "citadel_bucket";
+/// The response header naming the version that answered.
+const APP_VERSION_HEADER: &str = "x-citadel-app-version";
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 64)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The answer for a suspended app: a page for browsers, JSON for the rest.
+fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        let page = format!(
+            "<!doctype html><meta charset=utf-8><title>{app}</title><h1>Ứng dụng tạm ngừng / App suspended</h1><p>{}</p>",
+            super::html_escape(reason)
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::response::Html(page)).into_response();
+    }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "app_suspended",
+        format!("{app} is suspended by the city: {reason}"),
+    )
+    .into_response()
 }
 
 /// The header in which an app's 428 answer names the scopes it needs.

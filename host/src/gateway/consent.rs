@@ -207,21 +207,6 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Where to go after the page: a path inside the app, else the app's root.
 fn safe_return(app: &str, wanted: Option<&str>) -> String {
     let root = format!("/apps/{app}/");
@@ -286,9 +271,9 @@ async fn page(
                 .map_or("", |c| c.summary);
             format!(
                 "<li><strong>{}</strong> — {}<br><em>{}</em></li>",
-                escape(scope),
-                escape(summary),
-                escape(&purpose(&app, scope, &citizen.locale))
+                super::html_escape(scope),
+                super::html_escape(summary),
+                super::html_escape(&purpose(&app, scope, &citizen.locale))
             )
         })
         .collect();
@@ -321,12 +306,12 @@ async fn page(
 </body></html>"#,
         lang = if english { "en" } else { "vi" },
         title = title,
-        app_name = escape(app_name),
-        publisher = escape(&app.publisher),
-        citizen_name = escape(&citizen.name),
-        app_id = escape(&app.id),
-        scopes = escape(&scopes.join(",")),
-        back = escape(&back),
+        app_name = super::html_escape(app_name),
+        publisher = super::html_escape(&app.publisher),
+        citizen_name = super::html_escape(&citizen.name),
+        app_id = super::html_escape(&app.id),
+        scopes = super::html_escape(&scopes.join(",")),
+        back = super::html_escape(&back),
     );
     Ok(page_response(StatusCode::OK, html))
 }

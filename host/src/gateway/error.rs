@@ -2,8 +2,11 @@
 //! stable code and a message, and renders `{"error":{"code","message","request_id"}}`.
 
 use super::request_id::current_request_id;
-use crate::registry::GrantError;
+use crate::capabilities::ImportError;
+use crate::registry::package::PackageError;
+use crate::registry::{GrantError, InstallError, LifecycleError, UploadError};
 use crate::runtime::InvokeError;
+use crate::runtime::PrepareError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -69,6 +72,70 @@ impl From<GrantError> for ApiError {
             }
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let (status, code) = match &e {
+            UploadError::Package(PackageError::TooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "package_too_large")
+            }
+            UploadError::Package(PackageError::Layout(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_package")
+            }
+            UploadError::Package(PackageError::Signature(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature")
+            }
+            UploadError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
+            UploadError::UnknownSigningKey { .. } => (StatusCode::FORBIDDEN, "unknown_signing_key"),
+            UploadError::PublisherMismatch { .. } => (StatusCode::FORBIDDEN, "publisher_mismatch"),
+            UploadError::AppNotOwned { .. } => (StatusCode::FORBIDDEN, "app_not_owned"),
+            UploadError::VersionNotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
+            e if e.is_contract() => (StatusCode::UNPROCESSABLE_ENTITY, "contract_unsupported"),
+            UploadError::Prepare(PrepareError::Imports(ImportError::NotRequested(_)))
+            | UploadError::Prepare(PrepareError::Imports(ImportError::NotProvided(_))) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "imports_not_covered")
+            }
+            UploadError::Prepare(PrepareError::Compile(_) | PrepareError::Link(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component")
+            }
+            UploadError::Prepare(_)
+            | UploadError::Store(_)
+            | UploadError::ContractUnsupported { .. } => {
+                tracing::error!(error = %e, "an upload failed on the host's side");
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            LifecycleError::Grant(grant) => return grant.into(),
+            LifecycleError::AppNotFound(_) => (StatusCode::NOT_FOUND, "app_not_found"),
+            LifecycleError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+            LifecycleError::WrongState { .. } => (StatusCode::CONFLICT, "wrong_state"),
+            LifecycleError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary_in_progress"),
+            LifecycleError::BadPercent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_percent"),
+            LifecycleError::NothingToRollBack(_) => (StatusCode::CONFLICT, "nothing_to_roll_back"),
+            LifecycleError::NotSuspended(_) => (StatusCode::CONFLICT, "not_suspended"),
+            LifecycleError::BadReason => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reason"),
+            LifecycleError::Install(_) | LifecycleError::Store(_) => {
+                tracing::error!(error = %message, "a lifecycle step failed on the host's side");
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<InstallError> for ApiError {
+    fn from(e: InstallError) -> Self {
+        LifecycleError::from(e).into()
     }
 }
 

@@ -1,18 +1,19 @@
-//! The operator API (`/api/v1/operator/...`): the city's view of installed
-//! apps, their requested and granted capabilities, and the audit log.
-//! Every route needs an operator bearer token.
+//! The operator API (`/api/v1/operator/...`): the city's view of apps and
+//! their grants, publishers and their keys, the review queue, rollouts,
+//! rollbacks, suspensions and the audit log. Every route needs an operator
+//! bearer token.
 
 use super::auth::Operator;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use crate::audit::{AuditPage, AuditQuery};
 use crate::identity;
-use crate::store::PublisherRecord;
+use crate::store::{AppRecord, PublisherRecord, SigningKeyRecord, VersionRecord};
 use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -33,6 +34,32 @@ pub fn router() -> Router<Arc<Citadel>> {
             "/api/v1/operator/publishers/{publisher}/keys",
             post(issue_key),
         )
+        .route(
+            "/api/v1/operator/publishers/{publisher}/keys/{key_id}",
+            delete(revoke_key),
+        )
+        .route(
+            "/api/v1/operator/publishers/{publisher}/signing-keys",
+            post(add_signing_key),
+        )
+        .route(
+            "/api/v1/operator/publishers/{publisher}/signing-keys/{public_key}",
+            delete(revoke_signing_key),
+        )
+        .route("/api/v1/operator/reviews", get(reviews))
+        .route("/api/v1/operator/apps/{app}/versions", get(versions))
+        .route(
+            "/api/v1/operator/apps/{app}/versions/{version}/approve",
+            post(approve),
+        )
+        .route(
+            "/api/v1/operator/apps/{app}/versions/{version}/reject",
+            post(reject),
+        )
+        .route("/api/v1/operator/apps/{app}/rollout", post(rollout))
+        .route("/api/v1/operator/apps/{app}/rollback", post(rollback))
+        .route("/api/v1/operator/apps/{app}/suspend", post(suspend))
+        .route("/api/v1/operator/apps/{app}/resume", post(resume))
 }
 
 #[derive(Serialize)]
@@ -122,18 +149,40 @@ async fn list_publishers(
 struct PublisherBody {
     /// The slug manifests name in `publisher`.
     id: String,
+    /// The company's legal name.
     name: String,
+    /// Who the city talks to.
+    #[serde(default)]
+    contact: String,
+    /// ed25519 public keys (hex) its packages may be signed with.
+    #[serde(default)]
+    signing_keys: Vec<String>,
 }
 
-/// Register a publisher and issue its first API key (shown once).
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn check_signing_key(key: &str) -> Result<(), ApiError> {
+    crate::registry::package::check_public_key(key)
+        .map_err(|why| unprocessable("invalid_signing_key", why))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Register a publisher with its signing keys and issue its first API key
+/// (shown once).
 async fn add_publisher(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
     JsonBody(body): JsonBody<PublisherBody>,
 ) -> Result<Response, ApiError> {
     if !crate::registry::manifest::is_slug(&body.id) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(unprocessable(
             "invalid_publisher_id",
             format!(
                 "`{}` is not a valid publisher id: use 2 to 40 lower-case letters, digits and `-`",
@@ -142,11 +191,13 @@ async fn add_publisher(
         ));
     }
     if body.name.trim().is_empty() || body.name.chars().count() > 120 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(unprocessable(
             "invalid_publisher_name",
             "the name must be 1 to 120 characters",
         ));
+    }
+    for key in &body.signing_keys {
+        check_signing_key(key)?;
     }
     if citadel.store.publisher(&body.id)?.is_some() {
         return Err(ApiError::new(
@@ -158,9 +209,30 @@ async fn add_publisher(
             ),
         ));
     }
-    let (publisher, key) =
-        identity::issue_publisher_key(citadel.store.as_ref(), &body.id, body.name.trim())?;
-    record_key_issued(&citadel, &operator, &publisher.id);
+    let added = now();
+    let publisher = PublisherRecord {
+        id: body.id.clone(),
+        name: body.name.trim().to_string(),
+        contact: body.contact.trim().to_string(),
+        signing_keys: body
+            .signing_keys
+            .iter()
+            .map(|key| SigningKeyRecord {
+                public_key: key.to_ascii_lowercase(),
+                added,
+                revoked: None,
+            })
+            .collect(),
+        created: added,
+    };
+    citadel.store.put_publisher(&publisher)?;
+    let key = identity::issue_api_key(citadel.store.as_ref(), &publisher.id)?;
+    record_publisher_change(
+        &citadel,
+        &operator,
+        &publisher.id,
+        "registered, with an API key",
+    );
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
@@ -168,33 +240,233 @@ async fn add_publisher(
         .into_response())
 }
 
-/// Issue another API key to a publisher (rotation); earlier keys stay valid.
+fn publisher_or_404(citadel: &Citadel, id: &str) -> Result<PublisherRecord, ApiError> {
+    citadel.store.publisher(id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "publisher_not_found",
+            format!("there is no publisher `{id}`"),
+        )
+    })
+}
+
+/// Issue another API key to a publisher (rotation); earlier keys stay valid
+/// until revoked.
 async fn issue_key(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
     Path(publisher): Path<String>,
 ) -> Result<Response, ApiError> {
-    let existing = citadel.store.publisher(&publisher)?.ok_or_else(|| {
-        ApiError::not_found(
-            "publisher_not_found",
-            format!("there is no publisher `{publisher}`"),
-        )
-    })?;
-    let (publisher, key) =
-        identity::issue_publisher_key(citadel.store.as_ref(), &existing.id, &existing.name)?;
-    record_key_issued(&citadel, &operator, &publisher.id);
+    let publisher = publisher_or_404(&citadel, &publisher)?;
+    let key = identity::issue_api_key(citadel.store.as_ref(), &publisher.id)?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "issued an API key");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
+        Json(serde_json::json!({
+            "api_key": key,
+            "key_id": identity::api_key_id(&identity::hash_token(&key)),
+        })),
     )
         .into_response())
 }
 
-fn record_key_issued(citadel: &Citadel, operator: &Operator, publisher: &str) {
+/// Revoke an API key by its id (the start of its hash, as listed).
+async fn revoke_key(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path((publisher, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let publisher = publisher_or_404(&citadel, &publisher)?;
+    let hash = citadel
+        .store
+        .publisher_keys(&publisher.id)?
+        .into_iter()
+        .find(|hash| identity::api_key_id(hash) == key_id)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "key_not_found",
+                format!("{} has no key `{key_id}`", publisher.id),
+            )
+        })?;
+    citadel.store.delete_publisher_key(&hash)?;
+    citadel.store.flush()?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "revoked an API key");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningKeyBody {
+    public_key: String,
+}
+
+/// Add a package-signing key to a publisher.
+async fn add_signing_key(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(publisher): Path<String>,
+    JsonBody(body): JsonBody<SigningKeyBody>,
+) -> Result<Response, ApiError> {
+    check_signing_key(&body.public_key)?;
+    let mut publisher = publisher_or_404(&citadel, &publisher)?;
+    let key = body.public_key.to_ascii_lowercase();
+    if publisher.signing_keys.iter().any(|k| k.public_key == key) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "signing_key_exists",
+            "this key is already registered (a revoked key cannot come back)",
+        ));
+    }
+    publisher.signing_keys.push(SigningKeyRecord {
+        public_key: key,
+        added: now(),
+        revoked: None,
+    });
+    citadel.store.put_publisher(&publisher)?;
+    citadel.store.flush()?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "added a signing key");
+    Ok((StatusCode::CREATED, Json(publisher)).into_response())
+}
+
+/// Revoke a package-signing key: packages it signs are refused from now on.
+async fn revoke_signing_key(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path((publisher, public_key)): Path<(String, String)>,
+) -> Result<Json<PublisherRecord>, ApiError> {
+    let mut publisher = publisher_or_404(&citadel, &publisher)?;
+    let key = publisher
+        .signing_keys
+        .iter_mut()
+        .find(|k| k.public_key == public_key.to_ascii_lowercase() && k.revoked.is_none())
+        .ok_or_else(|| {
+            ApiError::not_found("signing_key_not_found", "no current signing key matches")
+        })?;
+    key.revoked = Some(now());
+    citadel.store.put_publisher(&publisher)?;
+    citadel.store.flush()?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "revoked a signing key");
+    Ok(Json(publisher))
+}
+
+fn record_publisher_change(citadel: &Citadel, operator: &Operator, publisher: &str, what: &str) {
     citadel.audit.record(crate::audit::Event {
-        kind: "publisher-key",
+        kind: "publisher",
         actor: operator.actor(),
-        detail: format!("issued an API key to publisher `{publisher}`"),
+        detail: format!("publisher `{publisher}`: {what}"),
         ..Default::default()
     });
+}
+
+async fn reviews(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+) -> Result<Json<Vec<VersionRecord>>, ApiError> {
+    Ok(Json(citadel.registry.review_queue()?))
+}
+
+async fn versions(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let record = citadel.store.app(&app)?;
+    let versions = citadel.registry.versions(&app)?;
+    Ok(Json(
+        serde_json::json!({ "app": record, "versions": versions }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    capabilities: Vec<String>,
+}
+
+async fn approve(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path((app, version)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ApproveBody>,
+) -> Result<Json<VersionRecord>, ApiError> {
+    Ok(Json(citadel.registry.approve(
+        &app,
+        &version,
+        body.capabilities,
+        &operator.actor(),
+    )?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+async fn reject(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path((app, version)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<VersionRecord>, ApiError> {
+    Ok(Json(citadel.registry.reject(
+        &app,
+        &version,
+        &body.reason,
+        &operator.actor(),
+    )?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutBody {
+    version: String,
+    /// 1–100; 100 completes the rollout.
+    percent: u8,
+}
+
+async fn rollout(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody<RolloutBody>,
+) -> Result<Json<AppRecord>, ApiError> {
+    Ok(Json(citadel.registry.rollout(
+        &app,
+        &body.version,
+        body.percent,
+        &operator.actor(),
+    )?))
+}
+
+async fn rollback(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<AppRecord>, ApiError> {
+    Ok(Json(citadel.registry.rollback(&app, &operator.actor())?))
+}
+
+async fn suspend(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<AppRecord>, ApiError> {
+    Ok(Json(citadel.registry.set_suspended(
+        &app,
+        Some(&body.reason),
+        &operator.actor(),
+    )?))
+}
+
+async fn resume(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<AppRecord>, ApiError> {
+    Ok(Json(citadel.registry.set_suspended(
+        &app,
+        None,
+        &operator.actor(),
+    )?))
 }

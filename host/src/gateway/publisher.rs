@@ -1,53 +1,126 @@
-//! The publisher API (`/api/v1/publisher/...`): a partner company's view of
-//! its own apps. A publisher key reaches only apps whose manifest names that
-//! publisher; another publisher's app answers 404, as if it did not exist.
+//! The publisher API (`/api/v1/publisher/...`): a partner company uploads
+//! signed packages and follows its own apps — versions, states, metrics —
+//! and withdraws versions not yet live. A publisher key reaches only apps
+//! that publisher owns; another publisher's app answers 404, as if absent.
 
 use super::auth::Publisher;
 use super::error::ApiError;
-use super::operator::{app_view, AppView};
+use crate::registry::package::MAX_PACKAGE_BYTES;
+use crate::store::{AppRecord, VersionRecord};
 use crate::Citadel;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
 pub fn router() -> Router<Arc<Citadel>> {
     Router::new()
+        .route("/api/v1/publisher/packages", post(upload))
         .route("/api/v1/publisher/apps", get(list_apps))
         .route("/api/v1/publisher/apps/{app}", get(get_app))
+        .route("/api/v1/publisher/apps/{app}/metrics", get(metrics))
+        .route(
+            "/api/v1/publisher/apps/{app}/versions/{version}/withdraw",
+            post(withdraw),
+        )
 }
 
-fn owns(citadel: &Citadel, publisher: &Publisher, app: &str) -> bool {
+/// The app record of `app` if `publisher` owns it; 404 otherwise.
+fn owned(citadel: &Citadel, publisher: &Publisher, app: &str) -> Result<AppRecord, ApiError> {
     citadel
-        .registry
-        .live(app)
-        .is_some_and(|live| live.context.publisher == publisher.0.id)
+        .store
+        .app(app)?
+        .filter(|record| record.publisher == publisher.0.id)
+        .ok_or_else(|| ApiError::not_found("app_not_found", format!("you publish no app `{app}`")))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "package_too_large",
+        format!("a package may be at most {MAX_PACKAGE_BYTES} bytes"),
+    )
+}
+
+/// Upload a signed package; it enters review.
+async fn upload(
+    publisher: Publisher,
+    State(citadel): State<Arc<Citadel>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > MAX_PACKAGE_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, MAX_PACKAGE_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    let registry_citadel = citadel.clone();
+    let version =
+        tokio::task::spawn_blocking(move || registry_citadel.registry.submit(&publisher.0, &bytes))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the upload task failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the upload could not be processed",
+                )
+            })??;
+    Ok((StatusCode::CREATED, Json(version)).into_response())
 }
 
 async fn list_apps(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
-) -> Result<Json<Vec<AppView>>, ApiError> {
-    citadel
-        .registry
-        .apps()
-        .iter()
-        .filter(|app| app.context.publisher == publisher.0.id)
-        .map(|app| app_view(&citadel, &app.context.id))
-        .collect::<Result<_, _>>()
-        .map(Json)
+) -> Result<Json<Vec<AppRecord>>, ApiError> {
+    Ok(Json(
+        citadel
+            .store
+            .apps()?
+            .into_iter()
+            .filter(|app| app.publisher == publisher.0.id)
+            .collect(),
+    ))
 }
 
 async fn get_app(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
-) -> Result<Json<AppView>, ApiError> {
-    if !owns(&citadel, &publisher, &app) {
-        return Err(ApiError::not_found(
-            "app_not_found",
-            format!("you publish no app `{app}`"),
-        ));
-    }
-    app_view(&citadel, &app).map(Json)
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let record = owned(&citadel, &publisher, &app)?;
+    let versions: Vec<VersionRecord> = citadel.registry.versions(&app)?;
+    Ok(Json(
+        serde_json::json!({ "app": record, "versions": versions }),
+    ))
+}
+
+async fn metrics(
+    publisher: Publisher,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    owned(&citadel, &publisher, &app)?;
+    Ok(Json(crate::telemetry::app_summary(&app)))
+}
+
+async fn withdraw(
+    publisher: Publisher,
+    State(citadel): State<Arc<Citadel>>,
+    Path((app, version)): Path<(String, String)>,
+) -> Result<Json<VersionRecord>, ApiError> {
+    owned(&citadel, &publisher, &app)?;
+    Ok(Json(citadel.registry.withdraw(
+        &app,
+        &version,
+        &format!("publisher:{}", publisher.0.id),
+    )?))
 }

@@ -155,12 +155,34 @@ impl IdentityProvider for DevelopmentProvider {
     }
 
     fn citizen(&self, id: &str) -> Option<Citizen> {
-        self.citizens.iter().find(|c| c.id == id).cloned()
+        self.citizens
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .or_else(|| synthetic(id))
     }
 
     fn demo_citizens(&self) -> Vec<Citizen> {
         self.citizens.clone()
     }
+}
+
+/// Synthetic demo citizens `c-demo-1` … `c-demo-100000`, for load and
+/// rollout tests that need many distinct citizens.
+fn synthetic(id: &str) -> Option<Citizen> {
+    let n: u32 = id.strip_prefix("c-demo-")?.parse().ok()?;
+    if !(1..=100_000).contains(&n) || id != format!("c-demo-{n}") {
+        return None;
+    }
+    Some(citizen(
+        id,
+        &format!("Công dân thử nghiệm {n}"),
+        &format!("09{n:08}"),
+        &format!("0461{n:08}"),
+        "Huế",
+        "2000-01-01",
+        &[],
+    ))
 }
 
 /// A provider that signs nobody in: production without a configured provider.

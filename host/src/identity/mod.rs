@@ -42,31 +42,18 @@ pub fn publisher_for(store: &dyn Store, key: &str) -> Result<Option<PublisherRec
     store.publisher_for_key(&hash_token(key))
 }
 
-/// Register a publisher (or find it) and issue it a new API key; the key is
-/// returned once and stored only as its hash.
-pub fn issue_publisher_key(
-    store: &dyn Store,
-    id: &str,
-    name: &str,
-) -> Result<(PublisherRecord, String), StoreError> {
-    let record = match store.publisher(id)? {
-        Some(existing) => existing,
-        None => {
-            let record = PublisherRecord {
-                id: id.to_string(),
-                name: name.to_string(),
-                created: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            };
-            store.put_publisher(&record)?;
-            record
-        }
-    };
+/// Issue publisher `id` a new API key; the key is returned once and stored
+/// only as its hash.
+pub fn issue_api_key(store: &dyn Store, id: &str) -> Result<String, StoreError> {
     let key = new_publisher_key();
     store.put_publisher_key(&hash_token(&key), id)?;
     store.flush()?;
-    Ok((record, key))
+    Ok(key)
+}
+
+/// The id under which an API key can be revoked: the start of its hash.
+pub fn api_key_id(key_sha256: &str) -> &str {
+    &key_sha256[..key_sha256.len().min(16)]
 }
 
 /// The operator holding `token`, if any.

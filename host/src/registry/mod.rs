@@ -1,33 +1,41 @@
-//! The registry of installed mini-apps: installs a version (manifest check,
-//! blob, compile, record — all or nothing), reloads them at start-up from the
-//! store and the compile cache, and holds the live version of each app,
-//! swapped atomically so in-flight requests finish on the version they began with.
+//! The registry of mini-apps: every uploaded version and its state, and the
+//! versions serving each app — live, and a canary for a stable share of
+//! callers — swapped atomically so in-flight requests finish on the version
+//! they began with. Reloads everything at start-up from the store and the
+//! compile cache (compiling nothing). The publishing lifecycle (upload,
+//! review, rollout, rollback) lives in `lifecycle.rs`.
 
+mod lifecycle;
 pub mod manifest;
+pub mod package;
+
+pub use lifecycle::{LifecycleError, UploadError};
 
 use crate::audit::{AuditLog, Event};
 use crate::runtime::{AppContext, LiveApp, PrepareError, Runtime};
-use crate::store::{AppRecord, GrantRecord, Store, StoreError};
+use crate::store::{AppRecord, GrantRecord, Store, StoreError, VersionRecord, VersionState};
 use manifest::{Manifest, ManifestError};
+use semver::Version;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-/// Why an install was refused. Nothing is stored when it is.
+/// Why a direct install (the host's samples, an operator's install) was
+/// refused. Nothing is stored when it is.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("{app} {offered} is not newer than the installed version {installed}")]
+    #[error("{app} {offered} is not newer than its version {newest}")]
     VersionNotNewer {
         app: String,
-        offered: semver::Version,
-        installed: semver::Version,
+        offered: Version,
+        newest: Version,
     },
     #[error("the manifest needs contract {required}, but this host provides {provided}")]
     ContractUnsupported {
         required: semver::VersionReq,
-        provided: semver::Version,
+        provided: Version,
     },
     #[error(transparent)]
     Prepare(#[from] PrepareError),
@@ -55,47 +63,102 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
-/// The installed apps and their live versions.
+/// The versions serving one app.
+#[derive(Debug, Clone)]
+pub struct AppSlot {
+    pub record: AppRecord,
+    pub live: Option<Arc<LiveApp>>,
+    pub canary: Option<Arc<LiveApp>>,
+}
+
+/// Which version answers a caller.
+pub enum Route {
+    Serve(Arc<LiveApp>),
+    /// The operator suspended the app; the reason.
+    Suspended(String),
+    NotFound,
+}
+
+/// Buckets of the rollout: a caller is in the canary when its bucket is
+/// below `percent × 100`.
+const BUCKETS: u64 = 10_000;
+
+/// A caller's stable rollout bucket for `app`, from their pairwise id (or an
+/// anonymous caller's bucket cookie): the same for every version, so raising
+/// the percentage only ever adds callers to the canary.
+pub fn bucket(app: &str, caller: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(b"citadel-rollout\0")
+        .chain_update(app.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(caller.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % BUCKETS
+}
+
+/// Every app and the versions serving it.
 pub struct Registry {
     store: Arc<dyn Store>,
     audit: AuditLog,
     runtime: Arc<Runtime>,
-    live: RwLock<BTreeMap<String, Arc<LiveApp>>>,
+    slots: RwLock<BTreeMap<String, Arc<AppSlot>>>,
     grants: RwLock<BTreeMap<String, Arc<RwLock<BTreeSet<String>>>>>,
+    /// Serialises changes of app and version records (read, check, write).
+    changes: Mutex<()>,
 }
 
 impl Registry {
-    /// Load every installed app from `store`, preparing each from the compile
-    /// cache. An app that can no longer be prepared is logged and skipped.
+    /// Load every app from `store`, preparing its serving versions from the
+    /// compile cache. A version that can no longer be prepared is logged and
+    /// left out.
     pub fn open(store: Arc<dyn Store>, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
         let registry = Registry {
             audit: AuditLog::new(store.clone()),
             store,
             runtime,
-            live: RwLock::new(BTreeMap::new()),
+            slots: RwLock::new(BTreeMap::new()),
             grants: RwLock::new(BTreeMap::new()),
+            changes: Mutex::new(()),
         };
         for record in registry.store.apps()? {
-            match registry.load(&record) {
-                Ok(app) => registry.swap_in(app),
-                Err(e) => {
-                    tracing::error!(app = %record.id, error = %e, "installed app could not be loaded")
+            let versions = registry.store.versions(&record.id)?;
+            let prepare = |version: &Option<String>| {
+                let version = version.as_ref()?;
+                let stored = versions.iter().find(|v| &v.version == version)?;
+                match registry.load(stored) {
+                    Ok(app) => Some(app),
+                    Err(e) => {
+                        tracing::error!(app = %record.id, %version, error = %e, "a serving version could not be loaded");
+                        None
+                    }
                 }
-            }
+            };
+            let slot = AppSlot {
+                live: prepare(&record.live),
+                canary: prepare(&record.canary),
+                record,
+            };
+            registry.swap_in(slot);
         }
         Ok(registry)
     }
 
-    fn load(&self, record: &AppRecord) -> Result<Arc<LiveApp>, InstallError> {
-        let manifest = Manifest::parse(&format!("{} (stored)", record.id), &record.manifest)?;
+    /// Prepare a stored version for serving (from the compile cache).
+    fn load(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
+        let manifest = Manifest::parse(
+            &format!("{} {} (stored)", version.app, version.version),
+            &version.manifest,
+        )?;
         let bytes =
             self.store
-                .blob(&record.component_sha256)?
+                .blob(&version.component_sha256)?
                 .ok_or_else(|| StoreError::Corrupt {
-                    key: record.component_sha256.clone(),
+                    key: version.component_sha256.clone(),
                     reason: "the component blob is missing".into(),
                 })?;
-        self.prepare(&manifest, &bytes, &record.component_sha256)
+        self.prepare(&manifest, &bytes, &version.component_sha256)
     }
 
     fn prepare(
@@ -122,15 +185,17 @@ impl Registry {
         Ok(Arc::new(LiveApp::new(context, pre)))
     }
 
-    /// Install a version of an app from its manifest and component, and make
-    /// it live. Validation, compilation and the import check all happen before
-    /// anything is written; the record is durable before this returns.
+    /// Install a version and make it live at once, without review: the
+    /// host's own samples, or an operator installing by hand. Validation,
+    /// compilation and the import check all happen before anything is
+    /// written; the records are durable before this returns.
     pub fn install(
         &self,
         manifest_file: &str,
         manifest_text: &str,
         component: &[u8],
     ) -> Result<Arc<LiveApp>, InstallError> {
+        let _change = self.lock_changes();
         let manifest = Manifest::parse(manifest_file, manifest_text)?;
         let provided = crate::capabilities::contract_version();
         if !manifest.contract.matches(&provided) {
@@ -139,24 +204,51 @@ impl Registry {
                 provided,
             });
         }
-        if let Some(current) = self.live(&manifest.id) {
-            if manifest.version <= current.context.version {
+        let mut versions = self.store.versions(&manifest.id)?;
+        if let Some(newest) = newest_version(&versions) {
+            if manifest.version <= newest {
                 return Err(InstallError::VersionNotNewer {
                     app: manifest.id.clone(),
                     offered: manifest.version.clone(),
-                    installed: current.context.version.clone(),
+                    newest,
                 });
             }
         }
         let sha256 = hex::encode(Sha256::digest(component));
         let app = self.prepare(&manifest, component, &sha256)?;
         self.store.put_blob(component)?;
-        self.store.put_app(&AppRecord {
+        let now = unix_seconds();
+        let mut record = self.store.app(&manifest.id)?.unwrap_or_else(|| AppRecord {
             id: manifest.id.clone(),
+            publisher: manifest.publisher.clone(),
+            ..AppRecord::default()
+        });
+        let mut changed = Vec::new();
+        for old in versions.iter_mut() {
+            if matches!(old.state, VersionState::Live | VersionState::Canary) {
+                old.state = VersionState::Retired;
+                old.changed_at = now;
+                old.changed_by = "host".into();
+                changed.push(old.clone());
+            }
+        }
+        changed.push(VersionRecord {
+            app: manifest.id.clone(),
+            version: manifest.version.to_string(),
+            publisher: manifest.publisher.clone(),
             manifest: manifest_text.to_string(),
             component_sha256: sha256,
-            installed_at: unix_seconds(),
-        })?;
+            state: VersionState::Live,
+            reason: None,
+            uploaded_at: now,
+            changed_at: now,
+            changed_by: "host".into(),
+        });
+        record.previous = record.live.take();
+        record.live = Some(manifest.version.to_string());
+        record.canary = None;
+        record.canary_percent = 0;
+        self.store.commit_app(&record, &changed)?;
         self.audit.record(Event {
             kind: "install",
             actor: "host".into(),
@@ -166,7 +258,11 @@ impl Registry {
             ..Event::default()
         });
         self.store.flush()?;
-        self.swap_in(app.clone());
+        self.swap_in(AppSlot {
+            record,
+            live: Some(app.clone()),
+            canary: None,
+        });
         tracing::info!(app = %manifest.id, version = %manifest.version, "installed");
         Ok(app)
     }
@@ -180,6 +276,12 @@ impl Registry {
             self.set_grants(&app.context.id, requested, "host")?;
         }
         Ok(())
+    }
+
+    fn lock_changes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The shared grant set of `app`, loaded from the store the first time.
@@ -204,7 +306,7 @@ impl Registry {
 
     /// What the operator granted `app`.
     pub fn grants(&self, app: &str) -> Result<BTreeSet<String>, GrantError> {
-        self.live(app)
+        self.slot(app)
             .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
         let set = self.granted_set(app)?;
         let granted = set.read().map(|g| g.clone()).unwrap_or_default();
@@ -212,26 +314,49 @@ impl Registry {
     }
 
     /// Replace what `app` is granted. Each capability must be known and
-    /// requested by the live version. Durable, audited, and in force from
-    /// the next host call.
+    /// requested by a serving version (live or canary). Durable, audited,
+    /// and in force from the next host call.
     pub fn set_grants(
         &self,
         app: &str,
         capabilities: Vec<String>,
         actor: &str,
     ) -> Result<BTreeSet<String>, GrantError> {
-        let live = self
-            .live(app)
+        let slot = self
+            .slot(app)
             .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
+        let serving: Vec<&Arc<LiveApp>> = slot.live.iter().chain(slot.canary.iter()).collect();
+        let Some(first) = serving.first() else {
+            return Err(GrantError::AppNotFound(app.to_string()));
+        };
+        let requested: BTreeSet<&String> = serving
+            .iter()
+            .flat_map(|live| live.context.requested.iter())
+            .collect();
+        let version = first.context.version.clone();
+        let requested_list: Vec<&str> = requested.iter().map(|s| s.as_str()).collect();
+        self.replace_grants(app, &version, capabilities, &requested_list, actor)
+    }
+
+    /// Replace `app`'s grants with `capabilities`, each of which must be in
+    /// `requested` (what `version` asks for).
+    fn replace_grants(
+        &self,
+        app: &str,
+        version: &Version,
+        capabilities: Vec<String>,
+        requested: &[&str],
+        actor: &str,
+    ) -> Result<BTreeSet<String>, GrantError> {
         let wanted: BTreeSet<String> = capabilities.into_iter().collect();
         for capability in &wanted {
             crate::capabilities::check_name(capability).map_err(GrantError::UnknownCapability)?;
-            if !live.context.requested.contains(capability) {
+            if !requested.contains(&capability.as_str()) {
                 return Err(GrantError::NotRequested {
                     app: app.to_string(),
-                    version: live.context.version.clone(),
+                    version: version.clone(),
                     capability: capability.clone(),
-                    requested: live.context.requested.join(", "),
+                    requested: requested.join(", "),
                 });
             }
         }
@@ -253,7 +378,7 @@ impl Registry {
                     kind,
                     actor: actor.to_string(),
                     app: Some(app.to_string()),
-                    version: Some(live.context.version.to_string()),
+                    version: Some(version.to_string()),
                     capability: Some(capability.to_string()),
                     detail: format!("{kind} `{capability}`"),
                     ..Event::default()
@@ -267,29 +392,62 @@ impl Registry {
         Ok(wanted)
     }
 
-    /// The live version of `app`.
-    pub fn live(&self, app: &str) -> Option<Arc<LiveApp>> {
-        self.live.read().ok()?.get(app).cloned()
+    /// The versions serving `app`.
+    pub fn slot(&self, app: &str) -> Option<Arc<AppSlot>> {
+        self.slots.read().ok()?.get(app).cloned()
     }
 
-    /// Every live app, by id.
+    /// The live version of `app` (the one outside any canary).
+    pub fn live(&self, app: &str) -> Option<Arc<LiveApp>> {
+        self.slot(app)?.live.clone()
+    }
+
+    /// The version that answers `caller` (a pairwise id or an anonymous
+    /// bucket cookie; `None` stays on the live version).
+    pub fn route(&self, app: &str, caller: Option<&str>) -> Route {
+        let Some(slot) = self.slot(app) else {
+            return Route::NotFound;
+        };
+        if let Some(reason) = &slot.record.suspended {
+            return Route::Suspended(reason.clone());
+        }
+        if let (Some(canary), Some(caller)) = (&slot.canary, caller) {
+            if bucket(app, caller) < u64::from(slot.record.canary_percent) * (BUCKETS / 100) {
+                return Route::Serve(canary.clone());
+            }
+        }
+        match &slot.live {
+            Some(live) => Route::Serve(live.clone()),
+            None => Route::NotFound,
+        }
+    }
+
+    /// Every app with a live version.
     pub fn apps(&self) -> Vec<Arc<LiveApp>> {
-        self.live
+        self.slots
             .read()
-            .map(|live| live.values().cloned().collect())
+            .map(|slots| slots.values().filter_map(|s| s.live.clone()).collect())
             .unwrap_or_default()
     }
 
-    /// Whether any app is installed.
+    /// Whether any app is known.
     pub fn is_empty(&self) -> bool {
-        self.live.read().map(|live| live.is_empty()).unwrap_or(true)
+        self.slots.read().map(|s| s.is_empty()).unwrap_or(true)
     }
 
-    fn swap_in(&self, app: Arc<LiveApp>) {
-        if let Ok(mut live) = self.live.write() {
-            live.insert(app.context.id.clone(), app);
+    fn swap_in(&self, slot: AppSlot) {
+        if let Ok(mut slots) = self.slots.write() {
+            slots.insert(slot.record.id.clone(), Arc::new(slot));
         }
     }
+}
+
+/// The highest version among `versions`.
+fn newest_version(versions: &[VersionRecord]) -> Option<Version> {
+    versions
+        .iter()
+        .filter_map(|v| Version::parse(&v.version).ok())
+        .max()
 }
 
 fn unix_seconds() -> u64 {

@@ -45,6 +45,16 @@ impl CompileCache {
         self.compiles.load(Ordering::Relaxed)
     }
 
+    /// Delete the precompiled file of `sha256`, if any.
+    pub fn forget(&self, sha256: &str) {
+        let path = self.path(sha256);
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), error = %e, "a precompiled file could not be deleted");
+            }
+        }
+    }
+
     fn path(&self, sha256: &str) -> PathBuf {
         self.dir
             .join(format!("{sha256}-{}.cwasm", self.engine_hash))

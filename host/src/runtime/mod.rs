@@ -216,6 +216,11 @@ impl Runtime {
         &self.outbound
     }
 
+    /// Forget the precompiled form of a component no version uses any more.
+    pub fn forget(&self, sha256: &str) {
+        self.cache.forget(sha256);
+    }
+
     /// How many components this runtime compiled (not loaded from cache).
     pub fn compile_count(&self) -> u64 {
         self.cache.compile_count()

@@ -19,16 +19,62 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
-/// An installed app version as recorded in the store.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// An app: who owns it and which of its versions serve.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct AppRecord {
     pub id: String,
+    /// The publisher that claimed the id with its first version.
+    pub publisher: String,
+    /// The version serving everyone outside the canary.
+    pub live: Option<String>,
+    /// The version that was live before `live`: where a rollback goes.
+    pub previous: Option<String>,
+    /// A version being rolled out, and the share of callers it serves (0–100).
+    pub canary: Option<String>,
+    #[serde(default)]
+    pub canary_percent: u8,
+    /// Why the operator suspended the app, while it is suspended.
+    pub suspended: Option<String>,
+}
+
+/// Where a version is in its life.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionState {
+    /// Uploaded and waiting for the city's review.
+    InReview,
+    /// Approved with grants; may be rolled out.
+    Approved,
+    /// Refused by the city, with a reason.
+    Rejected,
+    /// Taken back by its publisher before going live.
+    Withdrawn,
+    /// Serving a share of callers.
+    Canary,
+    /// Serving everyone (outside a canary).
+    Live,
+    /// Served once; replaced or rolled back.
+    Retired,
+}
+
+/// One uploaded version of an app.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionRecord {
+    pub app: String,
+    pub version: String,
+    pub publisher: String,
     /// The manifest text as published (parsed again on load).
     pub manifest: String,
     /// sha256 of the component bytes, hex.
     pub component_sha256: String,
+    pub state: VersionState,
+    /// The rejection's or withdrawal's reason.
+    pub reason: Option<String>,
     /// Unix seconds.
-    pub installed_at: u64,
+    pub uploaded_at: u64,
+    /// Unix seconds of the last change of state, and who made it.
+    pub changed_at: u64,
+    pub changed_by: String,
 }
 
 /// What the operator granted an app (effective = requested ∩ granted).
@@ -89,9 +135,27 @@ pub struct InboxMessage {
 pub struct PublisherRecord {
     /// Its slug, as written in manifests' `publisher` field.
     pub id: String,
+    /// Its legal name.
     pub name: String,
+    /// Who the city talks to (e-mail or phone).
+    #[serde(default)]
+    pub contact: String,
+    /// The ed25519 public keys its packages may be signed with.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKeyRecord>,
     /// Unix seconds.
     pub created: u64,
+}
+
+/// A publisher's package-signing key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SigningKeyRecord {
+    /// The ed25519 public key, hex.
+    pub public_key: String,
+    /// Unix seconds.
+    pub added: u64,
+    /// Unix seconds; a revoked key signs nothing new.
+    pub revoked: Option<u64>,
 }
 
 /// Where a kv key lives.
@@ -133,10 +197,19 @@ pub trait Store: Send + Sync + 'static {
     fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError>;
     /// The bytes stored under `sha256`.
     fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Record the live version of an app (replacing the previous record).
-    fn put_app(&self, record: &AppRecord) -> Result<(), StoreError>;
-    /// Every installed app.
+    /// Write an app's record and some of its versions' records at once (one
+    /// transaction: a rollout or review step is never half-written).
+    fn commit_app(&self, app: &AppRecord, versions: &[VersionRecord]) -> Result<(), StoreError>;
+    /// Every app.
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+    /// The app with `id`.
+    fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// Every version of `app`, in no particular order.
+    fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Forget a version (pruning old ones); its blob stays unless deleted.
+    fn delete_version(&self, app: &str, version: &str) -> Result<(), StoreError>;
+    /// Delete the blob stored under `sha256`.
+    fn delete_blob(&self, sha256: &str) -> Result<(), StoreError>;
 
     /// Replace the grants of `app`.
     fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError>;
@@ -218,6 +291,10 @@ pub trait Store: Send + Sync + 'static {
     fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError>;
     /// Register an API key of publisher `id` under the sha256 (hex) of the key.
     fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError>;
+    /// The hashes of publisher `id`'s API keys.
+    fn publisher_keys(&self, publisher: &str) -> Result<Vec<String>, StoreError>;
+    /// Revoke an API key by its hash; true if it existed.
+    fn delete_publisher_key(&self, key_sha256: &str) -> Result<bool, StoreError>;
     /// The publisher whose key hashes to `key_sha256`.
     fn publisher_for_key(&self, key_sha256: &str) -> Result<Option<PublisherRecord>, StoreError>;
 

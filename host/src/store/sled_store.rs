@@ -4,7 +4,7 @@
 
 use super::{
     AppRecord, ConsentRecord, GrantRecord, InboxMessage, KeyPage, KvSpace, OperatorRecord,
-    PublisherRecord, QuotaExceeded, SessionRecord, Store, StoreError,
+    PublisherRecord, QuotaExceeded, SessionRecord, Store, StoreError, VersionRecord,
 };
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
@@ -16,6 +16,7 @@ use std::path::Path;
 pub struct SledStore {
     db: sled::Db,
     apps: sled::Tree,
+    versions: sled::Tree,
     blobs: sled::Tree,
     audit: sled::Tree,
     grants: sled::Tree,
@@ -42,7 +43,8 @@ impl SledStore {
             .open()
             .map_err(backend)?;
         Ok(SledStore {
-            apps: db.open_tree("apps").map_err(backend)?,
+            apps: db.open_tree("app-rollouts").map_err(backend)?,
+            versions: db.open_tree("versions").map_err(backend)?,
             blobs: db.open_tree("blobs").map_err(backend)?,
             audit: db.open_tree("audit").map_err(backend)?,
             grants: db.open_tree("grants").map_err(backend)?,
@@ -151,8 +153,46 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn put_app(&self, record: &AppRecord) -> Result<(), StoreError> {
-        Self::put_json(&self.apps, &record.id, record)
+    fn commit_app(&self, app: &AppRecord, versions: &[VersionRecord]) -> Result<(), StoreError> {
+        use sled::transaction::{TransactionError, Transactional};
+        let app_json = to_json(app)?;
+        let version_rows: Vec<(Vec<u8>, Vec<u8>)> = versions
+            .iter()
+            .map(|v| Ok((composite(&[&v.app, &v.version]), to_json(v)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let outcome: Result<(), TransactionError<std::convert::Infallible>> =
+            (&self.apps, &self.versions).transaction(|(apps, versions)| {
+                apps.insert(app.id.as_bytes(), app_json.as_slice())?;
+                for (key, value) in &version_rows {
+                    versions.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok(())
+            });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(never)) => match never {},
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
+    fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
+        Self::get_json(&self.apps, id)
+    }
+
+    fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError> {
+        Self::scan_json(self.versions.scan_prefix(composite(&[app, ""])))
+    }
+
+    fn delete_version(&self, app: &str, version: &str) -> Result<(), StoreError> {
+        self.versions
+            .remove(composite(&[app, version]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete_blob(&self, sha256: &str) -> Result<(), StoreError> {
+        self.blobs.remove(sha256.as_bytes()).map_err(backend)?;
+        Ok(())
     }
 
     fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
@@ -215,16 +255,7 @@ impl Store for SledStore {
     }
 
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
-        self.apps
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
-                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(&key).into_owned(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        Self::scan_json(self.apps.iter())
     }
 
     fn kv_get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -419,6 +450,27 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn publisher_keys(&self, publisher: &str) -> Result<Vec<String>, StoreError> {
+        self.publisher_keys
+            .iter()
+            .filter_map(|entry| match entry {
+                Ok((hash, owner)) if owner.as_ref() == publisher.as_bytes() => {
+                    Some(Ok(String::from_utf8_lossy(&hash).into_owned()))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(backend(e))),
+            })
+            .collect()
+    }
+
+    fn delete_publisher_key(&self, key_sha256: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .publisher_keys
+            .remove(key_sha256)
+            .map_err(backend)?
+            .is_some())
+    }
+
     fn publisher_for_key(&self, key_sha256: &str) -> Result<Option<PublisherRecord>, StoreError> {
         match self.publisher_keys.get(key_sha256).map_err(backend)? {
             Some(id) => self.publisher(&String::from_utf8_lossy(&id)),
@@ -597,24 +649,41 @@ mod tests {
     #[test]
     fn blobs_are_content_addressed_and_apps_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let record = {
+        let (app, version) = {
             let store = SledStore::open(dir.path()).unwrap();
             let sha = store.put_blob(b"component").unwrap();
             assert_eq!(sha, hex::encode(Sha256::digest(b"component")));
-            let record = AppRecord {
+            let app = AppRecord {
                 id: "hello".into(),
+                publisher: "citadel-samples".into(),
+                live: Some("1.0.0".into()),
+                ..AppRecord::default()
+            };
+            let version = VersionRecord {
+                app: "hello".into(),
+                version: "1.0.0".into(),
+                publisher: "citadel-samples".into(),
                 manifest: "id = \"hello\"".into(),
                 component_sha256: sha,
-                installed_at: 1,
+                state: super::super::VersionState::Live,
+                reason: None,
+                uploaded_at: 1,
+                changed_at: 1,
+                changed_by: "host".into(),
             };
-            store.put_app(&record).unwrap();
+            store
+                .commit_app(&app, std::slice::from_ref(&version))
+                .unwrap();
             store.flush().unwrap();
-            record
+            (app, version)
         };
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.apps().unwrap(), vec![record.clone()]);
+        assert_eq!(store.apps().unwrap(), vec![app.clone()]);
+        assert_eq!(store.app("hello").unwrap(), Some(app));
+        assert_eq!(store.versions("hello").unwrap(), vec![version.clone()]);
+        assert!(store.versions("hell").unwrap().is_empty());
         assert_eq!(
-            store.blob(&record.component_sha256).unwrap().as_deref(),
+            store.blob(&version.component_sha256).unwrap().as_deref(),
             Some(&b"component"[..])
         );
     }

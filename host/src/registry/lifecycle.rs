@@ -1,0 +1,605 @@
+//! The publishing lifecycle: a publisher uploads a signed package (checked
+//! in full before anything is stored), the city reviews it (approve with
+//! grants, or reject with a reason), rolls it out to a share of callers,
+//! completes or rolls back, suspends and resumes. Every step is one store
+//! transaction, audited, and never recompiles (the cache serves promotions).
+
+use super::package::{self, PackageError};
+use super::{newest_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
+use crate::audit::Event;
+use crate::capabilities::ImportError;
+use crate::registry::manifest::{Manifest, ManifestError};
+use crate::runtime::{LiveApp, PrepareError};
+use crate::store::{AppRecord, PublisherRecord, StoreError, VersionRecord, VersionState};
+use semver::Version;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Versions of an app kept; older ones that no longer serve are pruned.
+pub const KEPT_VERSIONS: usize = 10;
+
+/// Why an upload was refused. Nothing is stored when it is.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("the package is signed by {public_key}, which is not a current signing key of publisher `{publisher}`")]
+    UnknownSigningKey {
+        publisher: String,
+        public_key: String,
+    },
+    #[error("the manifest names publisher `{manifest}`, but the API key belongs to `{caller}`")]
+    PublisherMismatch { manifest: String, caller: String },
+    #[error("the app id `{app}` belongs to another publisher")]
+    AppNotOwned { app: String },
+    #[error("{app} {offered} is not newer than its version {newest}")]
+    VersionNotNewer {
+        app: String,
+        offered: Version,
+        newest: Version,
+    },
+    #[error("the manifest needs contract {required}, but this host provides {provided}")]
+    ContractUnsupported {
+        required: semver::VersionReq,
+        provided: Version,
+    },
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<InstallError> for UploadError {
+    fn from(e: InstallError) -> Self {
+        match e {
+            InstallError::Manifest(e) => UploadError::Manifest(e),
+            InstallError::Prepare(e) => UploadError::Prepare(e),
+            InstallError::Store(e) => UploadError::Store(e),
+            other => UploadError::Store(StoreError::Backend(other.to_string())),
+        }
+    }
+}
+
+impl UploadError {
+    /// Whether the component needs a contract this host does not provide.
+    pub fn is_contract(&self) -> bool {
+        matches!(
+            self,
+            UploadError::ContractUnsupported { .. }
+                | UploadError::Prepare(PrepareError::Imports(
+                    ImportError::ContractUnsupported { .. }
+                ))
+        )
+    }
+}
+
+/// Why a review, rollout or state change was refused. Nothing changes when it is.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("there is no app `{0}`")]
+    AppNotFound(String),
+    #[error("{app} has no version {version}")]
+    VersionNotFound { app: String, version: String },
+    #[error("{app} {version} is {state}; it cannot be {action}")]
+    WrongState {
+        app: String,
+        version: String,
+        state: String,
+        action: &'static str,
+    },
+    #[error("{app} is rolling out {canary}; complete it or roll it back first")]
+    CanaryInProgress { app: String, canary: String },
+    #[error("the percentage must be 1 to 100, not {0}")]
+    BadPercent(u8),
+    #[error("{0} has no earlier live version to roll back to")]
+    NothingToRollBack(String),
+    #[error("{0} is not suspended")]
+    NotSuspended(String),
+    #[error("a reason must be 1 to 500 characters")]
+    BadReason,
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn state_name(state: VersionState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn check_reason(reason: &str) -> Result<(), LifecycleError> {
+    let length = reason.trim().chars().count();
+    if length == 0 || length > 500 {
+        return Err(LifecycleError::BadReason);
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Accept a publisher's package for review: layout, manifest, signature
+    /// by a current key of `publisher`, ownership of the app id, a strictly
+    /// newer version, the contract, the import check and a compile — all
+    /// before anything is stored. The new version is `in-review`.
+    pub fn submit(
+        &self,
+        publisher: &PublisherRecord,
+        bytes: &[u8],
+    ) -> Result<VersionRecord, UploadError> {
+        let package = package::parse(bytes)?;
+        let manifest = Manifest::parse("manifest.toml", &package.manifest_text)?;
+        let signer = package.verify()?;
+        let current_key = publisher
+            .signing_keys
+            .iter()
+            .any(|k| k.public_key == signer && k.revoked.is_none());
+        if !current_key {
+            return Err(UploadError::UnknownSigningKey {
+                publisher: publisher.id.clone(),
+                public_key: signer.to_string(),
+            });
+        }
+        if manifest.publisher != publisher.id {
+            return Err(UploadError::PublisherMismatch {
+                manifest: manifest.publisher.clone(),
+                caller: publisher.id.clone(),
+            });
+        }
+        let _change = self.lock_changes();
+        let existing = self.store.app(&manifest.id)?;
+        if existing
+            .as_ref()
+            .is_some_and(|app| app.publisher != publisher.id)
+        {
+            return Err(UploadError::AppNotOwned {
+                app: manifest.id.clone(),
+            });
+        }
+        let versions = self.store.versions(&manifest.id)?;
+        if let Some(newest) = newest_version(&versions) {
+            if manifest.version <= newest {
+                return Err(UploadError::VersionNotNewer {
+                    app: manifest.id.clone(),
+                    offered: manifest.version.clone(),
+                    newest,
+                });
+            }
+        }
+        let provided = crate::capabilities::contract_version();
+        if !manifest.contract.matches(&provided) {
+            return Err(UploadError::ContractUnsupported {
+                required: manifest.contract.clone(),
+                provided,
+            });
+        }
+        let sha256 = hex::encode(Sha256::digest(&package.component));
+        // Compiles (once, into the cache) and runs the import check.
+        self.prepare(&manifest, &package.component, &sha256)?;
+        let now = unix_seconds();
+        let record = existing.unwrap_or_else(|| AppRecord {
+            id: manifest.id.clone(),
+            publisher: publisher.id.clone(),
+            ..AppRecord::default()
+        });
+        let version = VersionRecord {
+            app: manifest.id.clone(),
+            version: manifest.version.to_string(),
+            publisher: publisher.id.clone(),
+            manifest: package.manifest_text.clone(),
+            component_sha256: sha256.clone(),
+            state: VersionState::InReview,
+            reason: None,
+            uploaded_at: now,
+            changed_at: now,
+            changed_by: format!("publisher:{}", publisher.id),
+        };
+        let stored = self
+            .store
+            .put_blob(&package.component)
+            .and_then(|_| {
+                self.store
+                    .commit_app(&record, std::slice::from_ref(&version))
+            })
+            .and_then(|()| self.store.flush());
+        if let Err(e) = stored {
+            // Nothing half-written: the blob and the precompiled file go too.
+            let _ = self.store.delete_blob(&sha256);
+            self.runtime.forget(&sha256);
+            return Err(e.into());
+        }
+        self.audit.record(Event {
+            kind: "upload",
+            actor: version.changed_by.clone(),
+            app: Some(version.app.clone()),
+            version: Some(version.version.clone()),
+            detail: format!("uploaded for review, component sha256 {sha256}"),
+            ..Event::default()
+        });
+        if self.slot(&record.id).is_none() {
+            self.swap_in(AppSlot {
+                record,
+                live: None,
+                canary: None,
+            });
+        }
+        self.prune(&manifest.id)?;
+        Ok(version)
+    }
+
+    /// Every version of `app`, newest first.
+    pub fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, LifecycleError> {
+        if self.store.app(app)?.is_none() {
+            return Err(LifecycleError::AppNotFound(app.to_string()));
+        }
+        let mut versions = self.store.versions(app)?;
+        versions.sort_by_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
+        Ok(versions)
+    }
+
+    /// Versions waiting for review, across apps.
+    pub fn review_queue(&self) -> Result<Vec<VersionRecord>, StoreError> {
+        let mut queue = Vec::new();
+        for app in self.store.apps()? {
+            queue.extend(
+                self.store
+                    .versions(&app.id)?
+                    .into_iter()
+                    .filter(|v| v.state == VersionState::InReview),
+            );
+        }
+        queue.sort_by_key(|v| v.uploaded_at);
+        Ok(queue)
+    }
+
+    /// The app's record and one of its versions, for a change.
+    fn find(&self, app: &str, version: &str) -> Result<(AppRecord, VersionRecord), LifecycleError> {
+        let record = self
+            .store
+            .app(app)?
+            .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
+        let found = self
+            .store
+            .versions(app)?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| LifecycleError::VersionNotFound {
+                app: app.to_string(),
+                version: version.to_string(),
+            })?;
+        Ok((record, found))
+    }
+
+    fn expect_state(
+        version: &VersionRecord,
+        allowed: &[VersionState],
+        action: &'static str,
+    ) -> Result<(), LifecycleError> {
+        if allowed.contains(&version.state) {
+            Ok(())
+        } else {
+            Err(LifecycleError::WrongState {
+                app: version.app.clone(),
+                version: version.version.clone(),
+                state: state_name(version.state),
+                action,
+            })
+        }
+    }
+
+    fn transition(version: &mut VersionRecord, state: VersionState, actor: &str) {
+        version.state = state;
+        version.changed_at = unix_seconds();
+        version.changed_by = actor.to_string();
+    }
+
+    fn audit_step(
+        &self,
+        kind: &'static str,
+        actor: &str,
+        app: &str,
+        version: &str,
+        detail: String,
+    ) {
+        self.audit.record(Event {
+            kind,
+            actor: actor.to_string(),
+            app: Some(app.to_string()),
+            version: Some(version.to_string()),
+            detail,
+            ..Event::default()
+        });
+    }
+
+    /// Approve a version in review, granting it `capabilities` (a subset of
+    /// what it requests; they become the app's grants).
+    pub fn approve(
+        &self,
+        app: &str,
+        version: &str,
+        capabilities: Vec<String>,
+        actor: &str,
+    ) -> Result<VersionRecord, LifecycleError> {
+        let _change = self.lock_changes();
+        let (record, mut found) = self.find(app, version)?;
+        Self::expect_state(&found, &[VersionState::InReview], "approved")?;
+        let manifest =
+            Manifest::parse("stored manifest", &found.manifest).map_err(InstallError::from)?;
+        let requested: Vec<&str> = manifest.capabilities.iter().map(String::as_str).collect();
+        self.replace_grants(app, &manifest.version, capabilities, &requested, actor)?;
+        Self::transition(&mut found, VersionState::Approved, actor);
+        self.store
+            .commit_app(&record, std::slice::from_ref(&found))?;
+        self.audit_step(
+            "approve",
+            actor,
+            app,
+            version,
+            "approved for rollout".into(),
+        );
+        self.store.flush()?;
+        Ok(found)
+    }
+
+    /// Reject a version in review, with a reason for the publisher.
+    pub fn reject(
+        &self,
+        app: &str,
+        version: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<VersionRecord, LifecycleError> {
+        check_reason(reason)?;
+        let _change = self.lock_changes();
+        let (record, mut found) = self.find(app, version)?;
+        Self::expect_state(&found, &[VersionState::InReview], "rejected")?;
+        Self::transition(&mut found, VersionState::Rejected, actor);
+        found.reason = Some(reason.trim().to_string());
+        self.store
+            .commit_app(&record, std::slice::from_ref(&found))?;
+        self.audit_step(
+            "reject",
+            actor,
+            app,
+            version,
+            format!("rejected: {}", reason.trim()),
+        );
+        self.store.flush()?;
+        Ok(found)
+    }
+
+    /// The publisher takes back a version that is not live yet.
+    pub fn withdraw(
+        &self,
+        app: &str,
+        version: &str,
+        actor: &str,
+    ) -> Result<VersionRecord, LifecycleError> {
+        let _change = self.lock_changes();
+        let (record, mut found) = self.find(app, version)?;
+        Self::expect_state(
+            &found,
+            &[VersionState::InReview, VersionState::Approved],
+            "withdrawn",
+        )?;
+        Self::transition(&mut found, VersionState::Withdrawn, actor);
+        self.store
+            .commit_app(&record, std::slice::from_ref(&found))?;
+        self.audit_step(
+            "withdraw",
+            actor,
+            app,
+            version,
+            "withdrawn by its publisher".into(),
+        );
+        self.store.flush()?;
+        Ok(found)
+    }
+
+    /// Serve an approved version to `percent` of callers (stable buckets);
+    /// 100 completes the rollout: it becomes live for everyone.
+    pub fn rollout(
+        &self,
+        app: &str,
+        version: &str,
+        percent: u8,
+        actor: &str,
+    ) -> Result<AppRecord, LifecycleError> {
+        if percent == 0 || percent > 100 {
+            return Err(LifecycleError::BadPercent(percent));
+        }
+        let _change = self.lock_changes();
+        let (mut record, mut found) = self.find(app, version)?;
+        Self::expect_state(
+            &found,
+            &[VersionState::Approved, VersionState::Canary],
+            "rolled out",
+        )?;
+        if let Some(canary) = record.canary.as_ref().filter(|c| *c != version) {
+            return Err(LifecycleError::CanaryInProgress {
+                app: app.to_string(),
+                canary: canary.clone(),
+            });
+        }
+        let prepared = self.load(&found)?;
+        let mut changed = Vec::new();
+        let slot = self.slot(app);
+        let (live, canary) = if percent == 100 {
+            if let Some(old) = record.live.take() {
+                if let Some(mut old) = self
+                    .store
+                    .versions(app)?
+                    .into_iter()
+                    .find(|v| v.version == old)
+                {
+                    Self::transition(&mut old, VersionState::Retired, actor);
+                    changed.push(old);
+                }
+                record.previous = Some(old);
+            }
+            record.live = Some(version.to_string());
+            record.canary = None;
+            record.canary_percent = 0;
+            Self::transition(&mut found, VersionState::Live, actor);
+            (Some(prepared), None)
+        } else {
+            record.canary = Some(version.to_string());
+            record.canary_percent = percent;
+            Self::transition(&mut found, VersionState::Canary, actor);
+            (slot.as_ref().and_then(|s| s.live.clone()), Some(prepared))
+        };
+        changed.push(found);
+        self.store.commit_app(&record, &changed)?;
+        self.audit_step(
+            "rollout",
+            actor,
+            app,
+            version,
+            if percent == 100 {
+                "live for everyone".into()
+            } else {
+                format!("canary for {percent}% of callers")
+            },
+        );
+        self.store.flush()?;
+        self.swap_in(AppSlot {
+            record: record.clone(),
+            live,
+            canary,
+        });
+        Ok(record)
+    }
+
+    /// Undo the last step at once for every new request: a canary is
+    /// withdrawn, or else the live version gives way to the previous one.
+    pub fn rollback(&self, app: &str, actor: &str) -> Result<AppRecord, LifecycleError> {
+        let _change = self.lock_changes();
+        let mut record = self
+            .store
+            .app(app)?
+            .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
+        let versions = self.store.versions(app)?;
+        let by_name = |name: &str| versions.iter().find(|v| v.version == name).cloned();
+        let slot = self.slot(app);
+        let mut changed = Vec::new();
+        let (rolled_back, live): (String, Option<Arc<LiveApp>>) =
+            if let Some(canary) = record.canary.take() {
+                record.canary_percent = 0;
+                if let Some(mut version) = by_name(&canary) {
+                    Self::transition(&mut version, VersionState::Retired, actor);
+                    changed.push(version);
+                }
+                (canary, slot.as_ref().and_then(|s| s.live.clone()))
+            } else {
+                let previous = record
+                    .previous
+                    .take()
+                    .ok_or_else(|| LifecycleError::NothingToRollBack(app.to_string()))?;
+                let mut restored =
+                    by_name(&previous).ok_or_else(|| LifecycleError::VersionNotFound {
+                        app: app.to_string(),
+                        version: previous.clone(),
+                    })?;
+                let prepared = self.load(&restored)?;
+                let current = record.live.replace(previous.clone()).unwrap_or_default();
+                if let Some(mut version) = by_name(&current) {
+                    Self::transition(&mut version, VersionState::Retired, actor);
+                    changed.push(version);
+                }
+                Self::transition(&mut restored, VersionState::Live, actor);
+                changed.push(restored);
+                (current, Some(prepared))
+            };
+        self.store.commit_app(&record, &changed)?;
+        self.audit_step(
+            "rollback",
+            actor,
+            app,
+            &rolled_back,
+            format!(
+                "rolled back; live: {}",
+                record.live.as_deref().unwrap_or("none")
+            ),
+        );
+        self.store.flush()?;
+        self.swap_in(AppSlot {
+            record: record.clone(),
+            live,
+            canary: None,
+        });
+        Ok(record)
+    }
+
+    /// Suspend (with a reason shown to citizens) or resume an app.
+    pub fn set_suspended(
+        &self,
+        app: &str,
+        reason: Option<&str>,
+        actor: &str,
+    ) -> Result<AppRecord, LifecycleError> {
+        if let Some(reason) = reason {
+            check_reason(reason)?;
+        }
+        let _change = self.lock_changes();
+        let mut record = self
+            .store
+            .app(app)?
+            .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
+        if reason.is_none() && record.suspended.is_none() {
+            return Err(LifecycleError::NotSuspended(app.to_string()));
+        }
+        record.suspended = reason.map(|r| r.trim().to_string());
+        self.store.commit_app(&record, &[])?;
+        let (kind, detail) = match reason {
+            Some(reason) => ("suspend", format!("suspended: {}", reason.trim())),
+            None => ("resume", "resumed".to_string()),
+        };
+        self.audit.record(Event {
+            kind,
+            actor: actor.to_string(),
+            app: Some(app.to_string()),
+            detail,
+            ..Event::default()
+        });
+        self.store.flush()?;
+        let slot = self.slot(app);
+        self.swap_in(AppSlot {
+            record: record.clone(),
+            live: slot.as_ref().and_then(|s| s.live.clone()),
+            canary: slot.as_ref().and_then(|s| s.canary.clone()),
+        });
+        Ok(record)
+    }
+
+    /// Keep the newest `KEPT_VERSIONS` versions, plus any that serve or may
+    /// be rolled back to; forget the rest with their blobs and precompiled files.
+    fn prune(&self, app: &str) -> Result<(), StoreError> {
+        let Some(record) = self.store.app(app)? else {
+            return Ok(());
+        };
+        let mut versions = self.store.versions(app)?;
+        versions.sort_by_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
+        let keep = |v: &VersionRecord| {
+            [&record.live, &record.previous, &record.canary]
+                .iter()
+                .any(|serving| serving.as_deref() == Some(v.version.as_str()))
+        };
+        let (kept, old) = versions.split_at(versions.len().min(KEPT_VERSIONS));
+        for version in old.iter().filter(|v| !keep(v)) {
+            self.store.delete_version(app, &version.version)?;
+            let shared = kept
+                .iter()
+                .any(|k| k.component_sha256 == version.component_sha256);
+            if !shared {
+                self.store.delete_blob(&version.component_sha256)?;
+                self.runtime.forget(&version.component_sha256);
+            }
+        }
+        Ok(())
+    }
+}

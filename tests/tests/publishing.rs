@@ -1,0 +1,501 @@
+//! The publishing lifecycle over the real API: every upload check refuses
+//! with its own code and leaves nothing behind; publishers reach only their
+//! own apps; review, canary rollout with stable buckets (kept across a
+//! restart), completion and rollback — and none of it recompiles.
+
+use citadel_tests::{
+    client, error_of, operator_post, package, package_bytes, register_publisher, sign_in,
+    test_manifest, upload, TestHost, TestPublisher,
+};
+use serde_json::{json, Value};
+
+fn manifest(id: &str, component: &str, capabilities: &str, version: &str) -> String {
+    test_manifest(id, component, capabilities, "")
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+}
+
+fn cache_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("cache"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// Upload, expecting `status` and `code`; returns the error message.
+async fn refused(
+    host: &TestHost,
+    publisher: &TestPublisher,
+    bytes: Vec<u8>,
+    status: u16,
+    code: &str,
+) -> String {
+    let response = upload(host, publisher, bytes).await;
+    assert_eq!(response.status(), status, "{code}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_string()
+}
+
+/// A tar with exactly these files.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        archive.append_data(&mut header, path, *bytes).unwrap();
+    }
+    archive.into_inner().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let b = register_publisher(&host, "vnpt-hue").await;
+    let hello = std::fs::read(citadel_host::samples::built_component("hello")).unwrap();
+    // B owns `tour-b`; A owns `tour-a` at 1.0.0.
+    let mine = manifest("tour-b", "hello", "[]", "1.0.0").replace("citadel-tests", "vnpt-hue");
+    assert_eq!(
+        upload(&host, &b, package(&b, &mine, "hello"))
+            .await
+            .status(),
+        201
+    );
+    let good = manifest("tour-a", "hello", "[]", "1.0.0");
+    assert_eq!(
+        upload(&host, &a, package(&a, &good, "hello"))
+            .await
+            .status(),
+        201
+    );
+    let apps_before = host.citadel.store.apps().unwrap();
+    let cache_before = cache_files(dir.path());
+    let next = manifest("tour-a", "hello", "[]", "1.1.0");
+
+    // Size: refused before reading it all (the client may see the reset).
+    let mut too_large = None;
+    for _ in 0..5 {
+        if let Ok(response) = client()
+            .post(host.url("/api/v1/publisher/packages"))
+            .bearer_auth(&a.api_key)
+            .body(vec![0u8; (64 << 20) + 1])
+            .send()
+            .await
+        {
+            too_large = Some(error_of(response).await.0);
+            break;
+        }
+    }
+    assert_eq!(too_large.as_deref(), Some("package_too_large"));
+
+    // Layout.
+    let message = refused(&host, &a, b"not a tar".to_vec(), 400, "invalid_package").await;
+    assert!(message.contains("not a tar archive"), "{message}");
+    let signed = package(&a, &next, "hello");
+    let parsed = citadel_host::registry::package::parse(&signed).unwrap();
+    let signature = serde_json::to_vec(&parsed.signature).unwrap();
+    let extra = tar_of(&[
+        ("manifest.toml", next.as_bytes()),
+        ("hello.wasm", &hello),
+        ("signature.json", &signature),
+        ("README.md", b"hi"),
+    ]);
+    let message = refused(&host, &a, extra, 400, "invalid_package").await;
+    assert!(message.contains("`README.md` does not belong"), "{message}");
+    let unsigned = tar_of(&[("manifest.toml", next.as_bytes()), ("hello.wasm", &hello)]);
+    let message = refused(&host, &a, unsigned, 400, "invalid_package").await;
+    assert!(message.contains("`signature.json` is missing"), "{message}");
+
+    // Manifest schema.
+    let bad = format!("colour = \"red\"\n{next}");
+    let message = refused(
+        &host,
+        &a,
+        package(&a, &bad, "hello"),
+        422,
+        "invalid_manifest",
+    )
+    .await;
+    assert!(message.contains("colour"), "{message}");
+
+    // Signature: tampered content, and a key that is not A's.
+    let mut tampered_component = hello.clone();
+    tampered_component.extend_from_slice(b"\0");
+    let tampered = tar_of(&[
+        ("manifest.toml", next.as_bytes()),
+        ("hello.wasm", &tampered_component),
+        ("signature.json", &signature),
+    ]);
+    let message = refused(&host, &a, tampered, 422, "invalid_signature").await;
+    assert!(message.contains("does not match"), "{message}");
+    let signed_by_b = package(&b, &next, "hello");
+    let message = refused(&host, &a, signed_by_b, 403, "unknown_signing_key").await;
+    assert!(message.contains("citadel-tests"), "{message}");
+
+    // Ownership: the manifest's publisher must be the caller, and an id
+    // another publisher claimed stays theirs.
+    let theirs = next.replace("citadel-tests", "vnpt-hue");
+    refused(
+        &host,
+        &a,
+        package(&a, &theirs, "hello"),
+        403,
+        "publisher_mismatch",
+    )
+    .await;
+    let squat = manifest("tour-b", "hello", "[]", "2.0.0");
+    let message = refused(
+        &host,
+        &a,
+        package(&a, &squat, "hello"),
+        403,
+        "app_not_owned",
+    )
+    .await;
+    assert!(message.contains("tour-b"), "{message}");
+
+    // Versions only go up.
+    for stale in ["1.0.0", "0.9.0"] {
+        let old = manifest("tour-a", "hello", "[]", stale);
+        let message = refused(
+            &host,
+            &a,
+            package(&a, &old, "hello"),
+            409,
+            "version_not_newer",
+        )
+        .await;
+        assert!(
+            message.contains(stale) && message.contains("1.0.0"),
+            "{message}"
+        );
+    }
+
+    // Contract: the message names the needed and the provided versions.
+    let future = next.replace("contract = \"^1.0\"", "contract = \"^2.0\"");
+    let message = refused(
+        &host,
+        &a,
+        package(&a, &future, "hello"),
+        422,
+        "contract_unsupported",
+    )
+    .await;
+    assert!(
+        message.contains("^2.0") && message.contains("1.1.0"),
+        "{message}"
+    );
+
+    // Imports: probe needs notify and outbound HTTP it does not request.
+    let greedy = manifest("tour-a", "probe", r#"["kv"]"#, "1.1.0").replace("^1.0", "^1.1");
+    let message = refused(
+        &host,
+        &a,
+        package(&a, &greedy, "probe"),
+        422,
+        "imports_not_covered",
+    )
+    .await;
+    assert!(
+        message.contains("citadel:miniapp/notify@1.1.0"),
+        "{message}"
+    );
+
+    // A component that does not compile.
+    let junk = package_bytes(&a, &next, "hello.wasm", b"\0asm but not really");
+    refused(&host, &a, junk, 422, "invalid_component").await;
+
+    // Nothing of any of it was kept.
+    assert_eq!(host.citadel.store.apps().unwrap(), apps_before);
+    let versions: Vec<String> = host
+        .citadel
+        .store
+        .versions("tour-a")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, ["1.0.0"]);
+    assert_eq!(cache_files(dir.path()), cache_before);
+    let probe = std::fs::read(citadel_host::samples::built_component("probe")).unwrap();
+    let probe_sha = hex_sha256(&probe);
+    assert_eq!(host.citadel.store.blob(&probe_sha).unwrap(), None);
+    host.stop().await;
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_b_cannot_reach_publisher_a_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let b = register_publisher(&host, "vnpt-hue").await;
+    let v1 = manifest("tour-a", "hello", "[]", "1.0.0");
+    assert_eq!(
+        upload(&host, &a, package(&a, &v1, "hello")).await.status(),
+        201
+    );
+
+    for (method, path) in [
+        ("GET", "/api/v1/publisher/apps/tour-a"),
+        ("GET", "/api/v1/publisher/apps/tour-a/metrics"),
+        (
+            "POST",
+            "/api/v1/publisher/apps/tour-a/versions/1.0.0/withdraw",
+        ),
+    ] {
+        let request = |key: &str| {
+            let builder = match method {
+                "GET" => client().get(host.url(path)),
+                _ => client().post(host.url(path)),
+            };
+            builder.bearer_auth(key.to_string()).send()
+        };
+        let response = request(&b.api_key).await.unwrap();
+        assert_eq!(response.status(), 404, "B: {method} {path}");
+        assert_eq!(error_of(response).await.0, "app_not_found");
+        let response = request(&a.api_key).await.unwrap();
+        assert_eq!(response.status(), 200, "A: {method} {path}");
+    }
+    // B cannot publish into A's app, even with a manifest naming B.
+    let v2 = manifest("tour-a", "hello", "[]", "2.0.0").replace("citadel-tests", "vnpt-hue");
+    let response = upload(&host, &b, package(&b, &v2, "hello")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(error_of(response).await.0, "app_not_owned");
+    // B's list is empty; A's names tour-a.
+    let listed: Value = client()
+        .get(host.url("/api/v1/publisher/apps"))
+        .bearer_auth(&b.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]));
+    // A withdrew 1.0.0 above; a withdrawn version cannot be approved.
+    let response = operator_post(
+        &host,
+        "/api/v1/operator/apps/tour-a/versions/1.0.0/approve",
+        json!({ "capabilities": [] }),
+    )
+    .await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_of(response).await.0, "wrong_state");
+    host.stop().await;
+}
+
+/// Sign in `count` synthetic citizens.
+async fn citizens(host: &TestHost, count: usize) -> Vec<String> {
+    let mut tokens = Vec::with_capacity(count);
+    for chunk in (1..=count).collect::<Vec<_>>().chunks(50) {
+        let batch = chunk
+            .iter()
+            .map(|n| sign_in(host, Box::leak(format!("c-demo-{n}").into_boxed_str())));
+        tokens.extend(futures::future::join_all(batch).await);
+    }
+    tokens
+}
+
+/// The version that answers each citizen.
+async fn versions_seen(host: &TestHost, app: &str, tokens: &[String]) -> Vec<String> {
+    let mut seen = Vec::with_capacity(tokens.len());
+    for chunk in tokens.chunks(50) {
+        let batch = chunk.iter().map(|token| {
+            client()
+                .get(host.url(&format!("/apps/{app}/")))
+                .bearer_auth(token)
+                .send()
+        });
+        for response in futures::future::join_all(batch).await {
+            let response = response.unwrap();
+            assert_eq!(response.status(), 200);
+            seen.push(
+                response.headers()["x-citadel-app-version"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+    }
+    seen
+}
+
+fn share(seen: &[String], version: &str) -> f64 {
+    seen.iter().filter(|v| *v == version).count() as f64 / seen.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_samples = |config: &mut citadel_host::HostConfig| config.install_samples = false;
+    let host = TestHost::start_with(dir.path(), no_samples).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let runtime = host.citadel.runtime.clone();
+
+    // 1.0.0: upload (the one compile), approve with kv, roll out to all.
+    let v1 = manifest("tour", "notes", r#"["kv"]"#, "1.0.0");
+    assert_eq!(
+        upload(&host, &a, package(&a, &v1, "notes")).await.status(),
+        201
+    );
+    assert_eq!(runtime.compile_count(), 1);
+    let approve = |version: &'static str| {
+        operator_post(
+            &host,
+            Box::leak(
+                format!("/api/v1/operator/apps/tour/versions/{version}/approve").into_boxed_str(),
+            ),
+            json!({ "capabilities": ["kv"] }),
+        )
+    };
+    let rollout = |version: &str, percent: u8| {
+        operator_post(
+            &host,
+            "/api/v1/operator/apps/tour/rollout",
+            json!({ "version": version, "percent": percent }),
+        )
+    };
+    // Not approved yet: no rollout.
+    let response = rollout("1.0.0", 100).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(approve("1.0.0").await.status(), 200);
+    assert_eq!(rollout("1.0.0", 100).await.status(), 200);
+
+    // 1.1.0: the same component bytes (already compiled: no new compile).
+    let v2 = manifest("tour", "notes", r#"["kv"]"#, "1.1.0");
+    assert_eq!(
+        upload(&host, &a, package(&a, &v2, "notes")).await.status(),
+        201
+    );
+    assert_eq!(approve("1.1.0").await.status(), 200);
+    assert_eq!(rollout("1.1.0", 10).await.status(), 200);
+
+    let tokens = citizens(&host, 2000).await;
+    let first = versions_seen(&host, "tour", &tokens).await;
+    let canary = share(&first, "1.1.0");
+    assert!((0.07..=0.13).contains(&canary), "canary share {canary}");
+    assert_eq!(
+        versions_seen(&host, "tour", &tokens).await,
+        first,
+        "each citizen always gets the same one"
+    );
+    // Anonymous callers get a bucket cookie and keep their version.
+    let response = client().get(host.url("/apps/tour/")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let anonymous = response.headers()["x-citadel-app-version"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..5 {
+        let again = client()
+            .get(host.url("/apps/tour/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            again.headers()["x-citadel-app-version"].to_str().unwrap(),
+            anonymous
+        );
+        assert!(again.headers().get("set-cookie").is_none());
+    }
+
+    // A restart in the middle of the canary keeps percentage, buckets and grants.
+    host.stop().await;
+    let host = TestHost::start_with(dir.path(), no_samples).await;
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        0,
+        "a restart compiles nothing"
+    );
+    let tokens = {
+        // Sessions survive too, but sign in afresh to be independent of them.
+        citizens(&host, 2000).await
+    };
+    assert_eq!(versions_seen(&host, "tour", &tokens).await, first);
+    assert_eq!(
+        host.citadel
+            .registry
+            .grants("tour")
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["kv"]
+    );
+    let record = host.citadel.store.app("tour").unwrap().unwrap();
+    assert_eq!(
+        (record.canary.as_deref(), record.canary_percent),
+        (Some("1.1.0"), 10)
+    );
+
+    // Complete, then roll back: every new request on the old version.
+    let rollout = |version: &str, percent: u8| {
+        operator_post(
+            &host,
+            "/api/v1/operator/apps/tour/rollout",
+            json!({ "version": version, "percent": percent }),
+        )
+    };
+    assert_eq!(rollout("1.1.0", 100).await.status(), 200);
+    let all_new = versions_seen(&host, "tour", &tokens[..200]).await;
+    assert!(all_new.iter().all(|v| v == "1.1.0"));
+    let response = operator_post(&host, "/api/v1/operator/apps/tour/rollback", json!({})).await;
+    assert_eq!(response.status(), 200);
+    let all_old = versions_seen(&host, "tour", &tokens[..200]).await;
+    assert!(all_old.iter().all(|v| v == "1.0.0"));
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        0,
+        "promotion and rollback never compile"
+    );
+
+    // Suspend: citizens get a 503 naming the reason; resume restores service.
+    let response = operator_post(
+        &host,
+        "/api/v1/operator/apps/tour/suspend",
+        json!({ "reason": "bảo trì hệ thống" }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let response = client().get(host.url("/apps/tour/")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "app_suspended");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("bảo trì"));
+    let response = operator_post(&host, "/api/v1/operator/apps/tour/resume", json!({})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        client()
+            .get(host.url("/apps/tour/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Every step is in the audit log.
+    let audit = citadel_tests::audit(&host, "app=tour&limit=1000").await;
+    let kinds: Vec<&str> = audit.iter().filter_map(|r| r["kind"].as_str()).collect();
+    for kind in [
+        "upload", "approve", "rollout", "rollback", "suspend", "resume",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    host.stop().await;
+}
