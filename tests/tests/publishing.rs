@@ -499,3 +499,112 @@ async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
     }
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_keys_stop_working_and_old_versions_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+
+    // Twelve versions (same component: compiled once); the newest ten stay,
+    // plus the live one and the one a rollback would return to.
+    for minor in 0..12 {
+        let version = format!("1.{minor}.0");
+        let text = manifest("tour", "hello", "[]", &version);
+        assert_eq!(
+            upload(&host, &a, package(&a, &text, "hello"))
+                .await
+                .status(),
+            201,
+            "{version}"
+        );
+        if minor == 0 {
+            let path = "/api/v1/operator/apps/tour/versions/1.0.0/approve";
+            assert_eq!(
+                operator_post(&host, path, json!({ "capabilities": [] }))
+                    .await
+                    .status(),
+                200
+            );
+            let rollout = json!({ "version": "1.0.0", "percent": 100 });
+            assert_eq!(
+                operator_post(&host, "/api/v1/operator/apps/tour/rollout", rollout)
+                    .await
+                    .status(),
+                200
+            );
+        }
+    }
+    let kept: Vec<String> = host
+        .citadel
+        .registry
+        .versions("tour")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    let mut expected: Vec<String> = (2..12).rev().map(|m| format!("1.{m}.0")).collect();
+    expected.push("1.0.0".into());
+    assert_eq!(kept, expected, "1.1.0 is pruned; live 1.0.0 stays");
+
+    // A revoked signing key signs nothing new.
+    let publisher = host
+        .citadel
+        .store
+        .publisher("citadel-tests")
+        .unwrap()
+        .unwrap();
+    let public_key = publisher.signing_keys[0].public_key.clone();
+    let response = client()
+        .delete(host.url(&format!(
+            "/api/v1/operator/publishers/citadel-tests/signing-keys/{public_key}"
+        )))
+        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let next = manifest("tour", "hello", "[]", "2.0.0");
+    refused(
+        &host,
+        &a,
+        package(&a, &next, "hello"),
+        403,
+        "unknown_signing_key",
+    )
+    .await;
+
+    // A revoked API key opens nothing.
+    let issued = operator_post(
+        &host,
+        "/api/v1/operator/publishers/citadel-tests/keys",
+        json!({}),
+    )
+    .await;
+    assert_eq!(issued.status(), 201);
+    let issued: Value = issued.json().await.unwrap();
+    let key_id = issued["key_id"].as_str().unwrap();
+    let new_key = issued["api_key"].as_str().unwrap();
+    let listed = |key: String| {
+        client()
+            .get(host.url("/api/v1/publisher/apps"))
+            .bearer_auth(key)
+            .send()
+    };
+    assert_eq!(listed(new_key.to_string()).await.unwrap().status(), 200);
+    let response = client()
+        .delete(host.url(&format!(
+            "/api/v1/operator/publishers/citadel-tests/keys/{key_id}"
+        )))
+        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = listed(new_key.to_string()).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(error_of(response).await.0, "invalid_credentials");
+    // The first key still works.
+    assert_eq!(listed(a.api_key.clone()).await.unwrap().status(), 200);
+    host.stop().await;
+}
