@@ -4,11 +4,10 @@
 //! 7–13 % on the new version, each always the same) → rollout 100 % →
 //! rollback → every new request on the old version.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command};
 
 const TOKEN: &str = "cit_op_e2e_publishing_token_0123456789";
 
@@ -25,32 +24,11 @@ impl Drop for Server {
 }
 
 fn serve(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-samples",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .env("CITADEL_OPERATOR_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("citadel starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (found, address) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let address = address
-        .recv_timeout(Duration::from_secs(120))
-        .expect("citadel logs the address it serves on");
+    let (child, address) = common::serve(
+        data_dir,
+        &["--no-samples"],
+        &[("CITADEL_OPERATOR_TOKEN", TOKEN)],
+    );
     Server {
         child,
         url: format!("http://{address}"),

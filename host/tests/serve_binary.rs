@@ -2,10 +2,9 @@
 //! the samples and serves hello; SIGTERM stops it cleanly; a second start on
 //! the same data dir serves the same apps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use std::process::{Child, Command};
 
 struct Served {
     child: Child,
@@ -13,25 +12,7 @@ struct Served {
 }
 
 fn serve(data_dir: &std::path::Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("citadel starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (found, address) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let address = address
-        .recv_timeout(Duration::from_secs(120))
-        .expect("citadel logs the address it serves on");
+    let (child, address) = common::serve(data_dir, &[], &[]);
     Served { child, address }
 }
 

@@ -97,7 +97,7 @@ pub async fn dispatch(
         });
     // Which version answers: a canary serves a stable share of callers,
     // bucketed by pairwise id, or by a host-set cookie for anonymous callers.
-    let bucket_cookie = cookie(request.headers(), BUCKET_COOKIE);
+    let bucket_cookie = super::cookie(request.headers(), BUCKET_COOKIE);
     let new_bucket_cookie = (citizen.is_none() && bucket_cookie.is_none())
         .then(|| hex::encode(rand::random::<[u8; 16]>()));
     let caller_key = citizen
@@ -245,18 +245,6 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
 const BUCKET_COOKIE: &str = "citadel_bucket";
 /// The response header naming the version that answered.
 const APP_VERSION_HEADER: &str = "x-citadel-app-version";
-
-/// The value of cookie `name`, if the request carries it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 64)
-        .map(|(_, value)| value.to_string())
-}
 
 /// The answer for a suspended app: a page for browsers, JSON for the rest.
 fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {

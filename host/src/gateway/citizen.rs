@@ -27,16 +27,7 @@ pub fn router() -> Router<Arc<Citadel>> {
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    super::bearer_token(headers).or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
-            .map(|(_, value)| value.to_string())
-    })
+    super::bearer_token(headers).or_else(|| super::cookie(headers, SESSION_COOKIE))
 }
 
 /// The signed-in citizen of a request, if its session is valid.

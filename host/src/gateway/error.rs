@@ -2,7 +2,6 @@
 //! stable code and a message, and renders `{"error":{"code","message","request_id"}}`.
 
 use super::request_id::current_request_id;
-use crate::capabilities::ImportError;
 use crate::registry::package::PackageError;
 use crate::registry::{GrantError, InstallError, LifecycleError, UploadError};
 use crate::runtime::InvokeError;
@@ -87,28 +86,36 @@ impl From<UploadError> for ApiError {
             UploadError::Package(PackageError::Signature(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature")
             }
-            UploadError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
             UploadError::UnknownSigningKey { .. } => (StatusCode::FORBIDDEN, "unknown_signing_key"),
             UploadError::PublisherMismatch { .. } => (StatusCode::FORBIDDEN, "publisher_mismatch"),
             UploadError::AppNotOwned { .. } => (StatusCode::FORBIDDEN, "app_not_owned"),
-            UploadError::VersionNotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
-            e if e.is_contract() => (StatusCode::UNPROCESSABLE_ENTITY, "contract_unsupported"),
-            UploadError::Prepare(PrepareError::Imports(ImportError::NotRequested(_)))
-            | UploadError::Prepare(PrepareError::Imports(ImportError::NotProvided(_))) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "imports_not_covered")
-            }
-            UploadError::Prepare(PrepareError::Compile(_) | PrepareError::Link(_)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component")
-            }
-            UploadError::Prepare(_)
-            | UploadError::Store(_)
-            | UploadError::ContractUnsupported { .. } => {
-                tracing::error!(error = %e, "an upload failed on the host's side");
-                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
-            }
+            UploadError::Refused(refused) => return refused_version(refused, e.to_string()),
         };
         ApiError::new(status, code, e.to_string())
     }
+}
+
+/// A new version refused by the checks every version passes.
+fn refused_version(e: &InstallError, message: String) -> ApiError {
+    let (status, code) = match e {
+        InstallError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
+        InstallError::VersionNotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
+        e if e.is_contract() => (StatusCode::UNPROCESSABLE_ENTITY, "contract_unsupported"),
+        InstallError::Prepare(PrepareError::Imports(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "imports_not_covered")
+        }
+        InstallError::Prepare(PrepareError::Compile(_) | PrepareError::Link(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component")
+        }
+        InstallError::Grant(_)
+        | InstallError::Prepare(PrepareError::Cache(_))
+        | InstallError::Store(_)
+        | InstallError::ContractUnsupported { .. } => {
+            tracing::error!(error = %message, "a new version failed on the host's side");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+        }
+    };
+    ApiError::new(status, code, message)
 }
 
 impl From<LifecycleError> for ApiError {
@@ -135,7 +142,8 @@ impl From<LifecycleError> for ApiError {
 
 impl From<InstallError> for ApiError {
     fn from(e: InstallError) -> Self {
-        LifecycleError::from(e).into()
+        let message = e.to_string();
+        refused_version(&e, message)
     }
 }
 

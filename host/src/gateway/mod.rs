@@ -48,6 +48,19 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
+/// The value of cookie `name`, if the request carries a non-empty one of
+/// at most 256 bytes.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 256)
+        .map(|(_, value)| value.to_string())
+}
+
 /// `text` safe inside HTML text and attribute values.
 pub(crate) fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -5,11 +5,10 @@
 //! transaction, audited, and never recompiles (the cache serves promotions).
 
 use super::package::{self, PackageError};
-use super::{newest_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
+use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
 use crate::audit::Event;
-use crate::capabilities::ImportError;
 use crate::registry::manifest::{Manifest, ManifestError};
-use crate::runtime::{LiveApp, PrepareError};
+use crate::runtime::LiveApp;
 use crate::store::{AppRecord, PublisherRecord, StoreError, VersionRecord, VersionState};
 use semver::Version;
 use sha2::{Digest, Sha256};
@@ -23,8 +22,6 @@ pub const KEPT_VERSIONS: usize = 10;
 pub enum UploadError {
     #[error(transparent)]
     Package(#[from] PackageError),
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
     #[error("the package is signed by {public_key}, which is not a current signing key of publisher `{publisher}`")]
     UnknownSigningKey {
         publisher: String,
@@ -34,44 +31,20 @@ pub enum UploadError {
     PublisherMismatch { manifest: String, caller: String },
     #[error("the app id `{app}` belongs to another publisher")]
     AppNotOwned { app: String },
-    #[error("{app} {offered} is not newer than its version {newest}")]
-    VersionNotNewer {
-        app: String,
-        offered: Version,
-        newest: Version,
-    },
-    #[error("the manifest needs contract {required}, but this host provides {provided}")]
-    ContractUnsupported {
-        required: semver::VersionReq,
-        provided: Version,
-    },
+    /// A check every new version passes, uploaded or installed.
     #[error(transparent)]
-    Prepare(#[from] PrepareError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    Refused(#[from] InstallError),
 }
 
-impl From<InstallError> for UploadError {
-    fn from(e: InstallError) -> Self {
-        match e {
-            InstallError::Manifest(e) => UploadError::Manifest(e),
-            InstallError::Prepare(e) => UploadError::Prepare(e),
-            InstallError::Store(e) => UploadError::Store(e),
-            other => UploadError::Store(StoreError::Backend(other.to_string())),
-        }
+impl From<ManifestError> for UploadError {
+    fn from(e: ManifestError) -> Self {
+        UploadError::Refused(e.into())
     }
 }
 
-impl UploadError {
-    /// Whether the component needs a contract this host does not provide.
-    pub fn is_contract(&self) -> bool {
-        matches!(
-            self,
-            UploadError::ContractUnsupported { .. }
-                | UploadError::Prepare(PrepareError::Imports(
-                    ImportError::ContractUnsupported { .. }
-                ))
-        )
+impl From<StoreError> for UploadError {
+    fn from(e: StoreError) -> Self {
+        UploadError::Refused(e.into())
     }
 }
 
@@ -161,23 +134,7 @@ impl Registry {
                 app: manifest.id.clone(),
             });
         }
-        let versions = self.store.versions(&manifest.id)?;
-        if let Some(newest) = newest_version(&versions) {
-            if manifest.version <= newest {
-                return Err(UploadError::VersionNotNewer {
-                    app: manifest.id.clone(),
-                    offered: manifest.version.clone(),
-                    newest,
-                });
-            }
-        }
-        let provided = crate::capabilities::contract_version();
-        if !manifest.contract.matches(&provided) {
-            return Err(UploadError::ContractUnsupported {
-                required: manifest.contract.clone(),
-                provided,
-            });
-        }
+        check_new_version(&manifest, &self.store.versions(&manifest.id)?)?;
         let sha256 = hex::encode(Sha256::digest(&package.component));
         // Compiles (once, into the cache) and runs the import check.
         self.prepare(&manifest, &package.component, &sha256)?;

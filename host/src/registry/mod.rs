@@ -45,6 +45,19 @@ pub enum InstallError {
     Grant(#[from] GrantError),
 }
 
+impl InstallError {
+    /// Whether the component needs a contract this host does not provide.
+    pub fn is_contract(&self) -> bool {
+        matches!(
+            self,
+            InstallError::ContractUnsupported { .. }
+                | InstallError::Prepare(PrepareError::Imports(
+                    crate::capabilities::ImportError::ContractUnsupported { .. }
+                ))
+        )
+    }
+}
+
 /// Why a change of grants was refused. Nothing changes when it is.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -197,23 +210,8 @@ impl Registry {
     ) -> Result<Arc<LiveApp>, InstallError> {
         let _change = self.lock_changes();
         let manifest = Manifest::parse(manifest_file, manifest_text)?;
-        let provided = crate::capabilities::contract_version();
-        if !manifest.contract.matches(&provided) {
-            return Err(InstallError::ContractUnsupported {
-                required: manifest.contract.clone(),
-                provided,
-            });
-        }
         let mut versions = self.store.versions(&manifest.id)?;
-        if let Some(newest) = newest_version(&versions) {
-            if manifest.version <= newest {
-                return Err(InstallError::VersionNotNewer {
-                    app: manifest.id.clone(),
-                    offered: manifest.version.clone(),
-                    newest,
-                });
-            }
-        }
+        check_new_version(&manifest, &versions)?;
         let sha256 = hex::encode(Sha256::digest(component));
         let app = self.prepare(&manifest, component, &sha256)?;
         self.store.put_blob(component)?;
@@ -442,12 +440,28 @@ impl Registry {
     }
 }
 
-/// The highest version among `versions`.
-fn newest_version(versions: &[VersionRecord]) -> Option<Version> {
-    versions
+/// What every new version must be: for a contract this host provides, and
+/// newer than each earlier version of its app.
+fn check_new_version(manifest: &Manifest, versions: &[VersionRecord]) -> Result<(), InstallError> {
+    let provided = crate::capabilities::contract_version();
+    if !manifest.contract.matches(&provided) {
+        return Err(InstallError::ContractUnsupported {
+            required: manifest.contract.clone(),
+            provided,
+        });
+    }
+    let newest = versions
         .iter()
         .filter_map(|v| Version::parse(&v.version).ok())
-        .max()
+        .max();
+    match newest {
+        Some(newest) if manifest.version <= newest => Err(InstallError::VersionNotNewer {
+            app: manifest.id.clone(),
+            offered: manifest.version.clone(),
+            newest,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn unix_seconds() -> u64 {
