@@ -10,7 +10,8 @@
 //!   import check, host calls — and the registry listing them.
 //! - [`registry`]: manifests, installing versions, the live version of each app.
 //! - [`store`]: persistence behind the [`store::Store`] trait; sled by default.
-//! - [`identity`]: credentials of the host's API callers (operators today).
+//! - [`identity`]: citizens, sessions, pairwise ids; operator and publisher credentials.
+//! - [`payments`]: intents, citizen confirmation, the double-entry ledger.
 //! - [`gateway`]: the axum routers and the one place host errors become HTTP.
 //! - [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod capabilities;
 pub mod gateway;
 pub mod identity;
+pub mod payments;
 pub mod registry;
 pub mod runtime;
 pub mod store;
@@ -62,6 +64,8 @@ pub struct HostConfig {
     /// Let mini-apps' granted `http:` origins resolve to loopback. Tests
     /// only (a local server stands in for a partner's API); no CLI flag sets it.
     pub allow_loopback_for_tests: bool,
+    /// Amount bounds, intent lifetime, the demo wallet and payment providers.
+    pub payments: payments::PaymentsConfig,
 }
 
 impl HostConfig {
@@ -74,6 +78,7 @@ impl HostConfig {
             operator_token: None,
             development_identity: true,
             allow_loopback_for_tests: false,
+            payments: payments::PaymentsConfig::default(),
         }
     }
 }
@@ -85,6 +90,7 @@ pub struct Citadel {
     pub sessions: identity::sessions::Sessions,
     pub pairwise: identity::pairwise::PairwiseKey,
     pub audit: audit::AuditLog,
+    pub payments: Arc<payments::Payments>,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
 }
@@ -117,14 +123,22 @@ impl Citadel {
         } else {
             Arc::new(identity::citizens::NoProvider)
         };
+        let audit = audit::AuditLog::new(store.clone());
+        let payments = Arc::new(payments::Payments::new(
+            store.clone(),
+            audit.clone(),
+            config.payments.clone(),
+        ));
+        runtime.set_payments(payments.clone());
         Ok(Arc::new(Citadel {
             identity,
+            payments,
             sessions: identity::sessions::Sessions::new(
                 store.clone(),
                 identity::sessions::DEFAULT_TTL,
             ),
             pairwise: identity::pairwise::PairwiseKey::load_or_create(store.as_ref())?,
-            audit: audit::AuditLog::new(store.clone()),
+            audit,
             store,
             runtime,
             registry,

@@ -12,7 +12,7 @@
 //! - [`Error`]: a typed error every handler can return with `?`, rendered as
 //!   the same JSON error shape the host uses;
 //! - [`kv`] (app-wide and [`kv::citizen`]), [`identity`], [`notify`],
-//!   [`fetch`] and [`log`]: the platform's host calls.
+//!   [`payments`], [`fetch`] and [`log`]: the platform's host calls.
 //!
 //! ## A complete mini-app
 //!
@@ -47,6 +47,7 @@ pub mod identity;
 pub mod kv;
 pub mod log;
 pub mod notify;
+pub mod payments;
 mod router;
 mod serve;
 
@@ -70,7 +71,7 @@ pub use router::Router;
 pub use serve::serve;
 
 /// The contract version this SDK was built against.
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "1.2.0";
 
 /// Export a router-building function as the mini-app's HTTP handler.
 ///

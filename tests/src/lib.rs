@@ -146,6 +146,8 @@ pub fn probe_manifest(id: &str, extra: &[&str], limits: &str) -> String {
     let mut capabilities = vec![
         "kv".to_string(),
         "notify".to_string(),
+        "payments".to_string(),
+        "payments.refund".to_string(),
         "http:https://api.example.vn".to_string(),
     ];
     capabilities.extend(PERSONAL_SCOPES.iter().map(|s| s.to_string()));
@@ -167,9 +169,10 @@ pub fn probe_manifest(id: &str, extra: &[&str], limits: &str) -> String {
         r#"id = "{id}"
 version = "1.0.0"
 publisher = "citadel-tests"
-contract = "^1.1"
+contract = "^1.2"
 component = "probe.wasm"
 category = "utilities"
+payment_hook = "/payments/hook"
 capabilities = [{list}]
 [name]
 vi = "Thăm dò"

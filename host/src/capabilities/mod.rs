@@ -8,6 +8,7 @@ pub mod identity;
 pub mod kv;
 pub mod log;
 pub mod notify;
+pub mod payments;
 
 use crate::runtime::RequestState;
 use semver::Version;
@@ -26,7 +27,7 @@ pub const CONTRACT_PACKAGE: &str = "citadel:miniapp";
 
 /// The contract version this host provides (every 1.x up to it is served).
 pub fn contract_version() -> Version {
-    Version::new(1, 1, 0)
+    Version::new(1, 2, 0)
 }
 
 /// One capability a manifest can request.
@@ -40,22 +41,12 @@ pub struct Capability {
 }
 
 /// Capabilities a manifest may already request whose host calls arrive with
-/// later contract versions (location, payments, geo).
+/// later contract versions (location, geo).
 const VOCABULARY_ONLY: &[Capability] = &[
     Capability {
         name: "location",
         interfaces: &[],
         summary: "the citizen's position, with consent",
-    },
-    Capability {
-        name: "payments",
-        interfaces: &[],
-        summary: "ask the citizen to pay, confirmed in host UI",
-    },
-    Capability {
-        name: "payments.refund",
-        interfaces: &[],
-        summary: "refund captured payments",
     },
     Capability {
         name: "geo",
@@ -69,6 +60,7 @@ pub fn all() -> impl Iterator<Item = &'static Capability> {
     [&kv::CAPABILITY, &notify::CAPABILITY]
         .into_iter()
         .chain(identity::CAPABILITIES)
+        .chain(payments::CAPABILITIES)
         .chain(VOCABULARY_ONLY)
 }
 
@@ -186,6 +178,7 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
     kv::add_to_linker(linker)?;
     identity::add_to_linker(linker)?;
     notify::add_to_linker(linker)?;
+    payments::add_to_linker(linker)?;
     log::add_to_linker(linker)?;
     Ok(())
 }
@@ -222,9 +215,9 @@ mod tests {
             err.to_string().contains("needs capability `notify`"),
             "{err}"
         );
-        let err = check_imports(["citadel:miniapp/kv@1.2.0"], &kv).unwrap_err();
+        let err = check_imports(["citadel:miniapp/kv@1.3.0"], &kv).unwrap_err();
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.1.0"),
+            err.to_string().contains("provides citadel:miniapp@1.2.0"),
             "{err}"
         );
         let err = check_imports(["citadel:miniapp/kv@2.0.0"], &kv).unwrap_err();
@@ -234,7 +227,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.1.0"),
+            err.to_string().contains("provides citadel:miniapp@1.2.0"),
             "{err}"
         );
         let err = check_imports(["wasi:http/outgoing-handler@0.2.12"], &[]).unwrap_err();

@@ -13,7 +13,7 @@ use crate::store::ConsentRecord;
 use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -222,23 +222,6 @@ fn safe_return(app: &str, wanted: Option<&str>) -> String {
     }
 }
 
-/// The page's headers: no framing (an app cannot overlay it), no inline script.
-fn page_response(status: StatusCode, html: String) -> Response {
-    let mut response = (status, Html(html)).into_response();
-    let headers: &mut HeaderMap = response.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-    ] {
-        headers.insert(name, axum::http::HeaderValue::from_static(value));
-    }
-    response
-}
-
 async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
@@ -256,7 +239,7 @@ async fn page(
     let back = safe_return(&app.id, query.return_to.as_deref());
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
         const SIGN_IN_FIRST: &str = "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>";
-        return Ok(page_response(
+        return Ok(super::host_page(
             StatusCode::UNAUTHORIZED,
             SIGN_IN_FIRST.to_string(),
         ));
@@ -313,7 +296,7 @@ async fn page(
         scopes = super::html_escape(&scopes.join(",")),
         back = super::html_escape(&back),
     );
-    Ok(page_response(StatusCode::OK, html))
+    Ok(super::host_page(StatusCode::OK, html))
 }
 
 async fn script() -> Response {

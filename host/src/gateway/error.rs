@@ -147,6 +147,27 @@ impl From<InstallError> for ApiError {
     }
 }
 
+impl From<crate::payments::PaymentError> for ApiError {
+    fn from(e: crate::payments::PaymentError) -> Self {
+        use crate::payments::PaymentError as P;
+        let (status, code) = match &e {
+            P::InvalidAmount(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount"),
+            P::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_payment"),
+            P::NotFound => (StatusCode::NOT_FOUND, "payment_not_found"),
+            P::Expired => (StatusCode::CONFLICT, "payment_expired"),
+            P::NotPending(_) => (StatusCode::CONFLICT, "payment_not_pending"),
+            P::InsufficientFunds { .. } => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
+            P::NotCaptured => (StatusCode::CONFLICT, "not_captured"),
+            P::OverRefund { .. } => (StatusCode::CONFLICT, "over_refund"),
+            P::Replayed => (StatusCode::CONFLICT, "webhook_replayed"),
+            P::UnknownMethod(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_payment_method"),
+            P::BadWebhook(_) => (StatusCode::UNAUTHORIZED, "invalid_webhook"),
+            P::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
         let (status, code) = match &e {

@@ -9,6 +9,7 @@ pub(crate) mod consent;
 pub mod error;
 mod json;
 mod operator;
+mod payments;
 mod publisher;
 mod request_id;
 
@@ -31,6 +32,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/metrics", get(metrics))
         .merge(citizen::router())
         .merge(consent::router())
+        .merge(payments::router())
         .merge(operator::router())
         .merge(publisher::router())
         .fallback(not_found)
@@ -59,6 +61,25 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 256)
         .map(|(_, value)| value.to_string())
+}
+
+/// A page the host draws itself (consent, payment): no framing, so an app
+/// cannot overlay it; scripts only from the host; nothing cached.
+pub(crate) fn host_page(status: axum::http::StatusCode, html: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (status, axum::response::Html(html)).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        (axum::http::header::X_FRAME_OPTIONS, "DENY"),
+        (axum::http::header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// `text` safe inside HTML text and attribute values.
@@ -113,10 +134,15 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         citadel.runtime.outbound().add_own_listener(addr);
     }
+    let (stop_hooks, hooks_stopped) = tokio::sync::watch::channel(false);
+    let hooks = tokio::spawn(crate::payments::hooks::run(citadel.clone(), hooks_stopped));
     let app = router(citadel.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    let _ = stop_hooks.send(true);
+    let _ = hooks.await;
+    served?;
     citadel.runtime.drain().await;
     if let Err(e) = citadel.store.flush() {
         tracing::error!(error = %e, "final flush failed");

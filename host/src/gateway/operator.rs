@@ -157,6 +157,9 @@ struct PublisherBody {
     /// ed25519 public keys (hex) its packages may be signed with.
     #[serde(default)]
     signing_keys: Vec<String>,
+    /// The city's fee on its payments, basis points (default 100).
+    #[serde(default)]
+    fee_bps: Option<u32>,
 }
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -199,6 +202,12 @@ async fn add_publisher(
     for key in &body.signing_keys {
         check_signing_key(key)?;
     }
+    if body.fee_bps.is_some_and(|bps| bps > 10_000) {
+        return Err(unprocessable(
+            "invalid_fee",
+            "the fee is in basis points, 0 to 10000",
+        ));
+    }
     if citadel.store.publisher(&body.id)?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -223,6 +232,7 @@ async fn add_publisher(
                 revoked: None,
             })
             .collect(),
+        fee_bps: body.fee_bps,
         created: added,
     };
     citadel.store.put_publisher(&publisher)?;

@@ -41,6 +41,9 @@ pub struct Manifest {
     /// An emoji or a short icon name.
     #[serde(default)]
     pub icon: String,
+    /// The app's route told about its payments (POST, JSON), e.g. `/payments/hook`.
+    #[serde(default)]
+    pub payment_hook: Option<String>,
 }
 
 /// A text in Vietnamese (the default) and English.
@@ -147,6 +150,18 @@ impl Manifest {
         }
         if self.icon.chars().count() > 40 {
             return Err(invalid("icon", "must be at most 40 characters".into()));
+        }
+        if let Some(hook) = &self.payment_hook {
+            if !hook.starts_with('/')
+                || hook.starts_with("//")
+                || hook.len() > 200
+                || hook.contains(['?', '#', ' '])
+            {
+                return Err(invalid(
+                    "payment_hook",
+                    format!("`{hook}` must be a path inside the app, like /payments/hook"),
+                ));
+            }
         }
         if self.component.is_empty()
             || !self.component.ends_with(".wasm")

@@ -189,6 +189,7 @@ impl Registry {
             publisher: manifest.publisher.clone(),
             name: manifest.name.clone(),
             purposes: manifest.purposes.clone(),
+            payment_hook: manifest.payment_hook.clone(),
             requested: manifest.capabilities.clone(),
             granted: self.granted_set(&manifest.id)?,
             limits: manifest.limits(),

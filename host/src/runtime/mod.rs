@@ -137,6 +137,7 @@ pub struct Runtime {
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
     outbound: Arc<capabilities::http::OutboundPolicy>,
+    payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
     instances: TaskTracker,
@@ -197,6 +198,7 @@ impl Runtime {
             outbound: Arc::new(capabilities::http::OutboundPolicy::new(
                 config.allow_loopback_for_tests,
             )),
+            payments: std::sync::OnceLock::new(),
             engine,
             linker,
             stop_ticker,
@@ -214,6 +216,11 @@ impl Runtime {
     /// The rules for guests' outbound HTTP (the gateway registers its listener).
     pub fn outbound(&self) -> &capabilities::http::OutboundPolicy {
         &self.outbound
+    }
+
+    /// The payments service guests' `payments` calls use (set once at start).
+    pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
+        let _ = self.payments.set(payments);
     }
 
     /// Forget the precompiled form of a component no version uses any more.
@@ -305,6 +312,7 @@ impl Runtime {
                 app.context.clone(),
                 caller,
                 self.outbound.clone(),
+                self.payments.get().cloned(),
                 unflushed.clone(),
             ),
         );

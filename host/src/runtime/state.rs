@@ -27,6 +27,8 @@ pub struct AppContext {
     pub name: Localized,
     /// Why the app needs each personal scope, from the manifest.
     pub purposes: BTreeMap<String, Localized>,
+    /// The route told about the app's payments, from the manifest.
+    pub payment_hook: Option<String>,
     /// What this version's manifest requests.
     pub requested: Vec<String>,
     /// What the operator granted the app; shared with the registry, so a
@@ -102,6 +104,7 @@ pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
     pub(crate) request_id: String,
     pub(crate) citizen: Option<SignedIn>,
+    pub(crate) payments: Option<Arc<crate::payments::Payments>>,
     pub(crate) limiter: MemoryLimiter,
     denials: DenialRecorder,
     wasi: WasiCtx,
@@ -116,6 +119,7 @@ impl RequestState {
         app: Arc<AppContext>,
         caller: Caller,
         outbound: Arc<OutboundPolicy>,
+        payments: Option<Arc<crate::payments::Payments>>,
         unflushed: Arc<AtomicBool>,
     ) -> Self {
         let Caller {
@@ -143,6 +147,7 @@ impl RequestState {
             app,
             request_id,
             citizen,
+            payments,
             denials,
             wasi,
             http: WasiHttpCtx::new(),

@@ -143,6 +143,9 @@ pub struct PublisherRecord {
     /// The ed25519 public keys its packages may be signed with.
     #[serde(default)]
     pub signing_keys: Vec<SigningKeyRecord>,
+    /// The city's fee on its payments, in basis points (default 100 = 1 %).
+    #[serde(default)]
+    pub fee_bps: Option<u32>,
     /// Unix seconds.
     pub created: u64,
 }
@@ -156,6 +159,113 @@ pub struct SigningKeyRecord {
     pub added: u64,
     /// Unix seconds; a revoked key signs nothing new.
     pub revoked: Option<u64>,
+}
+
+/// Where a payment intent is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntentStatus {
+    Pending,
+    Captured,
+    Cancelled,
+    Expired,
+    /// Captured, then refunded in full.
+    Refunded,
+}
+
+/// A refund of (part of) a captured intent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundRecord {
+    /// The app's idempotency key for this refund.
+    pub reference: String,
+    pub amount: u64,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// A payment intent: an app asking a citizen for money.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntentRecord {
+    pub id: String,
+    pub app: String,
+    /// The merchant: the app's publisher.
+    pub publisher: String,
+    /// The paying citizen (host-side id; apps see `pairwise_id`).
+    pub citizen: String,
+    pub pairwise_id: String,
+    /// The app's idempotency key.
+    pub reference: String,
+    /// VND.
+    pub amount: u64,
+    pub description: String,
+    pub status: IntentStatus,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub captured_at: Option<u64>,
+    /// How it was paid (`demo-wallet`, a provider's name).
+    pub method: Option<String>,
+    /// The city's fee taken at capture, VND.
+    pub fee: u64,
+    pub refunded: u64,
+    pub fee_refunded: u64,
+    pub refunds: Vec<RefundRecord>,
+}
+
+/// One side of a ledger transaction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Posting {
+    /// The transaction it belongs to (its postings sum to zero).
+    pub tx: String,
+    /// The intent it moves money for, if any.
+    pub intent: Option<String>,
+    /// e.g. `wallet:c-lan`, `merchant:vnpt-hue`, `city:fees`.
+    pub account: String,
+    /// Signed VND.
+    pub amount: i64,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// What a payment step does to the ledger, decided by the payments module
+/// inside the store's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerStep {
+    /// Postings of one transaction; they must sum to zero.
+    pub postings: Vec<(String, i64)>,
+    /// Tell the app about the new state (queued for delivery with it).
+    pub notify_app: bool,
+}
+
+/// Reads an account's balance inside a ledger transaction (`None`: never used).
+pub type BalanceReader<'a> = dyn Fn(&str) -> Option<i64> + 'a;
+
+/// A payment step: edits the intent and says what the ledger must do.
+pub type StepFn<'a> =
+    dyn Fn(&mut IntentRecord, &BalanceReader) -> Result<LedgerStep, LedgerRefusal> + 'a;
+
+/// Why the store refused a ledger step; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerRefusal {
+    /// The step's own rule (wrong state, expired, over-refund …), as a code.
+    Rule(String),
+    /// An account whose name starts with `wallet:` would go below zero.
+    InsufficientFunds { account: String, balance: i64 },
+    /// The `once` key was used before (a replayed webhook).
+    Replayed(String),
+    /// No intent with this id.
+    NoSuchIntent,
+}
+
+/// A payment event waiting to be delivered to an app's hook.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    pub key: String,
+    pub intent: String,
+    pub app: String,
+    pub attempts: u32,
+    /// Unix milliseconds of the next attempt.
+    pub next_at: u64,
 }
 
 /// Where a kv key lives.
@@ -306,6 +416,36 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         visit: &mut dyn FnMut(AuditRecord) -> bool,
     ) -> Result<(), StoreError>;
+
+    /// Create `intent` unless (app, reference) already names one; returns
+    /// the intent that now holds that reference.
+    fn intent_create(&self, intent: &IntentRecord) -> Result<IntentRecord, StoreError>;
+    /// The intent `id`.
+    fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError>;
+    /// Every intent, oldest first.
+    fn intents(&self) -> Result<Vec<IntentRecord>, StoreError>;
+    /// Change intent `id` by `step` in one transaction: `step` edits the
+    /// intent (given the balance reader) and returns the ledger step; the
+    /// store refuses postings that do not sum to zero or overdraw a wallet,
+    /// and — before anything else — a reused `once` key (a provider's
+    /// payment reference), which it then marks used. Retried on conflicts, so `step` must be pure,
+    /// and it must not call the store (it would wait on its own transaction).
+    fn intent_step(
+        &self,
+        id: &str,
+        once: Option<&str>,
+        step: &StepFn,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError>;
+    /// Post a transaction with no intent (a top-up), refusing an overdrawn wallet.
+    fn post(&self, postings: &[(String, i64)]) -> Result<Result<(), LedgerRefusal>, StoreError>;
+    /// Every posting, in order.
+    fn postings(&self) -> Result<Vec<Posting>, StoreError>;
+    /// Every account and its balance.
+    fn balances(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Payment events waiting for delivery.
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Replace (reschedule) or, with `None`, delete an outbox entry.
+    fn outbox_update(&self, key: &str, entry: Option<&OutboxEntry>) -> Result<(), StoreError>;
 
     /// Make every write so far durable. Called before a write is acknowledged.
     fn flush(&self) -> Result<(), StoreError>;

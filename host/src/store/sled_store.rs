@@ -2,9 +2,12 @@
 //! per concern (`apps`, `blobs`, `consents`, …) and two trees per app for its
 //! kv data (`kv/{app}` app-wide, `kvc/{app}` per citizen).
 
+mod ledger;
+
 use super::{
-    AppRecord, ConsentRecord, GrantRecord, InboxMessage, KeyPage, KvSpace, OperatorRecord,
-    PublisherRecord, QuotaExceeded, SessionRecord, Store, StoreError, VersionRecord,
+    AppRecord, ConsentRecord, GrantRecord, InboxMessage, IntentRecord, KeyPage, KvSpace,
+    LedgerRefusal, OperatorRecord, OutboxEntry, Posting, PublisherRecord, QuotaExceeded,
+    SessionRecord, StepFn, Store, StoreError, VersionRecord,
 };
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
@@ -28,6 +31,12 @@ pub struct SledStore {
     inbox: sled::Tree,
     publishers: sled::Tree,
     publisher_keys: sled::Tree,
+    intents: sled::Tree,
+    intent_refs: sled::Tree,
+    accounts: sled::Tree,
+    postings: sled::Tree,
+    once_keys: sled::Tree,
+    outbox: sled::Tree,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -56,6 +65,12 @@ impl SledStore {
             inbox: db.open_tree("inbox").map_err(backend)?,
             publishers: db.open_tree("publishers").map_err(backend)?,
             publisher_keys: db.open_tree("publisher-keys").map_err(backend)?,
+            intents: db.open_tree("intents").map_err(backend)?,
+            intent_refs: db.open_tree("intent-refs").map_err(backend)?,
+            accounts: db.open_tree("accounts").map_err(backend)?,
+            postings: db.open_tree("postings").map_err(backend)?,
+            once_keys: db.open_tree("once-keys").map_err(backend)?,
+            outbox: db.open_tree("outbox").map_err(backend)?,
             db,
         })
     }
@@ -505,6 +520,55 @@ impl Store for SledStore {
             }
         }
         Ok(())
+    }
+
+    fn intent_create(&self, intent: &IntentRecord) -> Result<IntentRecord, StoreError> {
+        self.ledger_create(intent)
+    }
+
+    fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError> {
+        Self::get_json(&self.intents, id)
+    }
+
+    fn intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
+        let mut intents: Vec<IntentRecord> = Self::scan_json(self.intents.iter())?;
+        intents.sort_by_key(|i| i.created_at);
+        Ok(intents)
+    }
+
+    fn intent_step(
+        &self,
+        id: &str,
+        once: Option<&str>,
+        step: &StepFn,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        self.ledger_step(id, once, step)
+    }
+
+    fn post(&self, postings: &[(String, i64)]) -> Result<Result<(), LedgerRefusal>, StoreError> {
+        self.ledger_post(postings)
+    }
+
+    fn postings(&self) -> Result<Vec<Posting>, StoreError> {
+        self.ledger_postings()
+    }
+
+    fn balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.ledger_balances()
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        Self::scan_json(self.outbox.iter())
+    }
+
+    fn outbox_update(&self, key: &str, entry: Option<&OutboxEntry>) -> Result<(), StoreError> {
+        match entry {
+            Some(entry) => Self::put_json(&self.outbox, key, entry),
+            None => {
+                self.outbox.remove(key).map_err(backend)?;
+                Ok(())
+            }
+        }
     }
 
     fn flush(&self) -> Result<(), StoreError> {

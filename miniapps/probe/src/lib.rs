@@ -4,7 +4,7 @@
 //! refuses. Never installed by `citadel serve`.
 
 use citadel_sdk::fetch::{self, FetchError};
-use citadel_sdk::{identity, kv, notify, Error, Request, Response, Result, Router};
+use citadel_sdk::{identity, kv, notify, payments, Error, Request, Response, Result, Router};
 use serde_json::json;
 
 fn scopes(req: &Request) -> Result<Vec<identity::Scope>> {
@@ -95,6 +95,64 @@ fn fetch_url(req: &Request) -> Result<Response> {
     Response::json(&outcome)
 }
 
+fn status_name(status: payments::IntentStatus) -> &'static str {
+    use payments::IntentStatus as S;
+    match status {
+        S::Pending => "pending",
+        S::Captured => "captured",
+        S::Cancelled => "cancelled",
+        S::Expired => "expired",
+        S::Refunded => "refunded",
+    }
+}
+
+fn intent_json(intent: &payments::Intent) -> serde_json::Value {
+    json!({
+        "id": intent.id,
+        "reference": intent.reference,
+        "amount": intent.amount,
+        "status": status_name(intent.status),
+        "refunded": intent.refunded,
+        "confirm_url": intent.confirm_url,
+    })
+}
+
+/// Ask the citizen to pay `?amount=` with `?reference=`.
+fn pay(req: &Request) -> Result<Response> {
+    let amount: u64 = req.query("amount").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let reference = req.query("reference").unwrap_or_else(|| "order-1".into());
+    let intent = payments::create(amount, "Vé tham quan Đại Nội", &reference)?;
+    Response::json(&intent_json(&intent))
+}
+
+fn intent(req: &Request) -> Result<Response> {
+    let intent = payments::get(req.param("id").unwrap_or_default())?;
+    Response::json(&intent_json(&intent))
+}
+
+fn refund(req: &Request) -> Result<Response> {
+    let amount = req.query("amount").and_then(|v| v.parse().ok());
+    let reference = req.query("reference").unwrap_or_else(|| "refund-1".into());
+    let intent = payments::refund(req.param("id").unwrap_or_default(), amount, &reference)?;
+    Response::json(&intent_json(&intent))
+}
+
+/// The payment hook: counts deliveries per (intent, status), idempotently
+/// keyed by the delivery id.
+fn payment_hook(req: &Request) -> Result<Response> {
+    let event = payments::hook_event(req)?;
+    let current = payments::get(&event.intent.id)?;
+    kv::set(
+        &format!("hook/{}/{}", current.id, event.delivery),
+        status_name(current.status).as_bytes(),
+    )?;
+    Ok(Response::new(204))
+}
+
+fn hooks(_req: &Request) -> Result<Response> {
+    Response::json(&json!({ "keys": kv::keys("hook/")? }))
+}
+
 fn echo(req: &Request) -> Result<Response> {
     let headers: Vec<(String, String)> = req
         .headers()
@@ -117,6 +175,11 @@ fn router() -> Router {
         .post("/notify", send_notice)
         .get("/fetch", fetch_url)
         .get("/echo", echo)
+        .post("/pay", pay)
+        .get("/intent/:id", intent)
+        .post("/refund/:id", refund)
+        .post("/payments/hook", payment_hook)
+        .get("/hooks", hooks)
 }
 
 citadel_sdk::export_app!(router);

@@ -1,0 +1,371 @@
+//! Payments at the gateway: the host-drawn `/pay/{id}` page and the
+//! citizen's confirm/cancel/history API (the only way a payment is
+//! approved), providers' webhooks, the operator's reconciliation and demo
+//! wallet top-ups, and publishers' daily settlements (JSON or CSV).
+
+use super::auth::{Operator, Publisher};
+use super::citizen::CitizenSession;
+use super::error::ApiError;
+use super::json::{JsonBody, QueryParams};
+use crate::payments::{effective_status, Confirmed, PaymentError, PaymentProvider};
+use crate::store::IntentRecord;
+use crate::Citadel;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<Citadel>> {
+    Router::new()
+        .route("/pay/{id}", get(page))
+        .route("/pay.js", get(script))
+        .route("/api/v1/me/payments", get(history))
+        .route("/api/v1/me/payments/{id}", get(one))
+        .route("/api/v1/me/payments/{id}/confirm", post(confirm))
+        .route("/api/v1/me/payments/{id}/cancel", post(cancel))
+        .route("/api/v1/payments/webhooks/{provider}", post(webhook))
+        .route("/api/v1/operator/payments/reconcile", get(reconcile))
+        .route("/api/v1/operator/wallets/{citizen}/top-up", post(top_up))
+        .route("/api/v1/publisher/settlements", get(settlement))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An intent as its citizen sees it.
+fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> serde_json::Value {
+    let merchant = citadel
+        .store
+        .publisher(&intent.publisher)
+        .ok()
+        .flatten()
+        .map_or_else(|| intent.publisher.clone(), |p| p.name);
+    json!({
+        "id": intent.id,
+        "app": intent.app,
+        "merchant": merchant,
+        "amount": intent.amount,
+        "description": intent.description,
+        "status": effective_status(intent, now_ms()),
+        "refunded": intent.refunded,
+        "method": intent.method,
+        "created_at": intent.created_at,
+        "expires_at": intent.expires_at,
+        "captured_at": intent.captured_at,
+    })
+}
+
+/// `150000` → `150.000 ₫`.
+pub fn format_vnd(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    format!("{out} ₫")
+}
+
+async fn page(
+    State(citadel): State<Arc<Citadel>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
+        return Ok(super::host_page(
+            StatusCode::UNAUTHORIZED,
+            "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để thanh toán. / Sign in to pay.</p>".into(),
+        ));
+    };
+    let intent = citadel.payments.get_for_citizen(&citizen.id, &id)?;
+    let view = citizen_view(&citadel, &intent);
+    let escape = super::html_escape;
+    let mut methods = String::new();
+    if citadel.payments.config().demo_wallet {
+        methods.push_str(r#"<button type="button" data-method="demo-wallet">Thanh toán bằng ví Citadel</button>"#);
+    }
+    for provider in &citadel.payments.config().providers {
+        methods.push_str(&format!(
+            r#"<button type="button" data-method="{0}">Thanh toán qua {0}</button>"#,
+            escape(provider.name())
+        ));
+    }
+    let status = view["status"].as_str().unwrap_or_default().to_string();
+    let html = format!(
+        r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Thanh toán</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}.amount{{font-size:2rem;font-weight:600}}</style></head>
+<body>
+<h1>Xác nhận thanh toán</h1>
+<p>Đơn vị nhận: <strong>{merchant}</strong> · ứng dụng {app}</p>
+<p class="amount">{amount}</p>
+<p>{description}</p>
+<p>Trạng thái: <strong id="state">{status}</strong> · hết hạn lúc <time data-ms="{expires}">{expires}</time></p>
+<div id="pay" data-intent="{id}">{methods}<button type="button" data-method="cancel">Hủy</button></div>
+<p id="status" role="status"></p>
+<script src="/pay.js"></script>
+</body></html>"#,
+        merchant = escape(view["merchant"].as_str().unwrap_or_default()),
+        app = escape(&intent.app),
+        amount = format_vnd(intent.amount),
+        description = escape(&intent.description),
+        status = escape(&status),
+        expires = intent.expires_at,
+        id = escape(&intent.id),
+    );
+    Ok(super::host_page(StatusCode::OK, html))
+}
+
+async fn script() -> Response {
+    const SCRIPT: &str = r#""use strict";
+(function () {
+  const box = document.getElementById("pay");
+  const say = (text) => { document.getElementById("status").textContent = text; };
+  for (const t of document.querySelectorAll("time[data-ms]")) {
+    t.textContent = new Date(Number(t.dataset.ms)).toLocaleString("vi-VN");
+  }
+  box.addEventListener("click", async (event) => {
+    const method = event.target.dataset.method;
+    if (!method) return;
+    const id = box.dataset.intent;
+    const path = method === "cancel" ? "cancel" : "confirm";
+    const response = await fetch(`/api/v1/me/payments/${id}/${path}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(method === "cancel" ? {} : { method }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) { say((body.error && body.error.message) || ("HTTP " + response.status)); return; }
+    if (body.redirect) { window.location.assign(body.redirect); return; }
+    document.getElementById("state").textContent = body.payment.status;
+    say(body.payment.status === "captured" ? "Đã thanh toán." : "Đã hủy.");
+  });
+})();
+"#;
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+async fn history(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let payments: Vec<serde_json::Value> = citadel
+        .payments
+        .history(&session.citizen.id)?
+        .iter()
+        .map(|intent| citizen_view(&citadel, intent))
+        .collect();
+    Ok(Json(json!({ "payments": payments })))
+}
+
+async fn one(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let intent = citadel.payments.get_for_citizen(&session.citizen.id, &id)?;
+    Ok(Json(citizen_view(&citadel, &intent)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    /// `demo-wallet` (the default) or a provider's name.
+    #[serde(default)]
+    method: Option<String>,
+}
+
+async fn confirm(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    session.require_same_origin()?;
+    // The body is optional: none means the demo wallet.
+    let body: ConfirmBody = if body.is_empty() {
+        ConfirmBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+    };
+    let method = body
+        .method
+        .unwrap_or_else(|| crate::payments::DEMO_WALLET.to_string());
+    let citizen = session.citizen.id.clone();
+    let payments = citadel.clone();
+    let confirmed =
+        tokio::task::spawn_blocking(move || payments.payments.confirm(&citizen, &id, &method))
+            .await
+            .map_err(|_| PaymentError::Unavailable)??;
+    Ok(Json(match confirmed {
+        Confirmed::Captured(intent) => json!({ "payment": citizen_view(&citadel, &intent) }),
+        Confirmed::Redirect(url) => json!({ "redirect": url }),
+    }))
+}
+
+async fn cancel(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    session.require_same_origin()?;
+    let intent = citadel.payments.cancel(&session.citizen.id, &id)?;
+    Ok(Json(json!({ "payment": citizen_view(&citadel, &intent) })))
+}
+
+/// What a provider reports.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    intent: String,
+    amount: u64,
+    /// The provider's own id of the payment: accepted once.
+    provider_ref: String,
+    status: String,
+}
+
+async fn webhook(
+    State(citadel): State<Arc<Citadel>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(known) = citadel.payments.provider(&provider) else {
+        return Err(ApiError::not_found(
+            "unknown_provider",
+            format!("no payment provider `{provider}`"),
+        ));
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if let Err(why) = known.verify_webhook(
+        &header("x-citadel-timestamp"),
+        &header("x-citadel-signature"),
+        &body,
+    ) {
+        citadel.payments.record_refused_webhook(&provider, &why);
+        return Err(PaymentError::BadWebhook(why).into());
+    }
+    let report: WebhookBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+    if report.status != "paid" {
+        return Ok(Json(json!({ "ignored": report.status })));
+    }
+    let paid = citadel.payments.provider_paid(
+        &provider,
+        &report.intent,
+        report.amount,
+        &report.provider_ref,
+    );
+    if let Err(PaymentError::Replayed) = &paid {
+        citadel
+            .payments
+            .record_refused_webhook(&provider, &format!("replayed {}", report.provider_ref));
+    }
+    let intent = paid?;
+    Ok(Json(
+        json!({ "id": intent.id, "status": effective_status(&intent, now_ms()) }),
+    ))
+}
+
+async fn reconcile(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+) -> Result<Json<crate::payments::reconcile::Reconciliation>, ApiError> {
+    Ok(Json(citadel.payments.reconcile()?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopUpBody {
+    amount: u64,
+}
+
+async fn top_up(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(citizen): Path<String>,
+    JsonBody(body): JsonBody<TopUpBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if citadel.identity.citizen(&citizen).is_none() {
+        return Err(ApiError::not_found(
+            "citizen_not_found",
+            format!("there is no citizen `{citizen}`"),
+        ));
+    }
+    let balance = citadel
+        .payments
+        .top_up(&citizen, body.amount, &operator.actor())?;
+    Ok(Json(json!({ "citizen": citizen, "balance": balance })))
+}
+
+#[derive(Deserialize)]
+struct SettlementQuery {
+    /// `YYYY-MM-DD` (UTC); today if absent.
+    date: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+async fn settlement(
+    publisher: Publisher,
+    State(citadel): State<Arc<Citadel>>,
+    QueryParams(query): QueryParams<SettlementQuery>,
+) -> Result<Response, ApiError> {
+    let date = query
+        .date
+        .unwrap_or_else(|| crate::payments::reconcile::utc_date(now_ms()));
+    let valid = date.len() == 10
+        && date.chars().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !valid {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_date",
+            format!("`{date}` is not a date; use YYYY-MM-DD"),
+        ));
+    }
+    let report = citadel.payments.settlement(&publisher.0.id, &date)?;
+    Ok(match query.format.as_deref() {
+        Some("csv") => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response(),
+        None | Some("json") => Json(report).into_response(),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_format",
+                format!("format `{other}` is not json or csv"),
+            ))
+        }
+    })
+}

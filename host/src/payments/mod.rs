@@ -1,0 +1,578 @@
+//! Payments: an app creates an intent; only the signed-in citizen confirms
+//! it, in host UI, paying from the demo wallet or through a provider whose
+//! HMAC-signed webhook reports the payment. Money moves as balanced postings
+//! in one store transaction per step (wallet → merchant + city fee), and a
+//! capture is flushed before anyone is told. Also: refunds, reconciliation
+//! of every ledger invariant, and publishers' daily settlements.
+
+pub mod hooks;
+mod provider;
+pub mod reconcile;
+
+pub use provider::{PaymentProvider, WebhookProvider};
+
+use crate::audit::{AuditLog, Event};
+use crate::store::{
+    BalanceReader, IntentRecord, IntentStatus, LedgerRefusal, LedgerStep, RefundRecord, Store,
+    StoreError,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The city's fee when a publisher has none of its own, in basis points.
+pub const DEFAULT_FEE_BPS: u64 = 100;
+/// What a demo citizen's wallet holds when first used, VND.
+pub const DEMO_BALANCE: i64 = 5_000_000;
+/// The method name of the demo wallet.
+pub const DEMO_WALLET: &str = "demo-wallet";
+const FEES: &str = "city:fees";
+const DEMO_ISSUANCE: &str = "city:demo-issuance";
+const MAX_DESCRIPTION: usize = 200;
+const MAX_REFERENCE: usize = 100;
+
+/// How payments behave.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Smallest and largest amount of one intent, VND.
+    pub min_amount: u64,
+    pub max_amount: u64,
+    /// How long a citizen has to confirm.
+    pub intent_ttl: Duration,
+    /// Whether the demo wallet pays (development) — seeded balances, top-ups.
+    pub demo_wallet: bool,
+    /// Redirect-and-webhook providers (VNPay-, MoMo-, ZaloPay-like).
+    pub providers: Vec<WebhookProvider>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            min_amount: 1_000,
+            max_amount: 50_000_000,
+            intent_ttl: Duration::from_secs(15 * 60),
+            demo_wallet: true,
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// Why a payment step was refused. Nothing moved when it was.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PaymentError {
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("there is no such payment")]
+    NotFound,
+    #[error("the payment expired before it was confirmed")]
+    Expired,
+    #[error("the payment is {0}; it cannot be confirmed or cancelled now")]
+    NotPending(String),
+    #[error("the wallet holds {balance} VND, less than the amount")]
+    InsufficientFunds { balance: i64 },
+    #[error("the payment is not captured (or is refunded in full)")]
+    NotCaptured,
+    #[error("the refund is larger than the {remaining} VND that remain captured")]
+    OverRefund { remaining: u64 },
+    #[error("this provider payment was reported before")]
+    Replayed,
+    #[error("no payment method `{0}` is available")]
+    UnknownMethod(String),
+    #[error("the webhook is not valid: {0}")]
+    BadWebhook(String),
+    #[error("payments are unavailable; try again")]
+    Unavailable,
+}
+
+impl From<StoreError> for PaymentError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "payments storage failure");
+        PaymentError::Unavailable
+    }
+}
+
+/// What a confirmation leads to.
+pub enum Confirmed {
+    /// Paid from the wallet; captured and durable.
+    Captured(Box<IntentRecord>),
+    /// The citizen goes to the provider, whose webhook will report.
+    Redirect(String),
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn status_name(status: IntentStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The status a reader sees: a pending intent past its expiry is expired.
+pub fn effective_status(intent: &IntentRecord, now: u64) -> IntentStatus {
+    if intent.status == IntentStatus::Pending && now >= intent.expires_at {
+        IntentStatus::Expired
+    } else {
+        intent.status
+    }
+}
+
+/// Map a store refusal that carries one of this module's rule codes.
+fn refused(refusal: LedgerRefusal) -> PaymentError {
+    match refusal {
+        LedgerRefusal::InsufficientFunds { balance, .. } => {
+            PaymentError::InsufficientFunds { balance }
+        }
+        LedgerRefusal::Replayed(_) => PaymentError::Replayed,
+        LedgerRefusal::NoSuchIntent => PaymentError::NotFound,
+        LedgerRefusal::Rule(rule) => match rule.split_once(':') {
+            Some(("not_pending", status)) => PaymentError::NotPending(status.to_string()),
+            Some(("over_refund", remaining)) => PaymentError::OverRefund {
+                remaining: remaining.parse().unwrap_or(0),
+            },
+            Some(("invalid", why)) => PaymentError::Invalid(why.to_string()),
+            _ => match rule.as_str() {
+                "expired" => PaymentError::Expired,
+                "not_found" => PaymentError::NotFound,
+                "not_captured" => PaymentError::NotCaptured,
+                _ => {
+                    tracing::error!(%rule, "a ledger step broke a rule of its own");
+                    PaymentError::Unavailable
+                }
+            },
+        },
+    }
+}
+
+/// Payments over a store.
+pub struct Payments {
+    store: Arc<dyn Store>,
+    audit: AuditLog,
+    config: PaymentsConfig,
+}
+
+impl Payments {
+    pub fn new(store: Arc<dyn Store>, audit: AuditLog, config: PaymentsConfig) -> Self {
+        Payments {
+            store,
+            audit,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &PaymentsConfig {
+        &self.config
+    }
+
+    fn record(&self, kind: &'static str, intent: &IntentRecord, actor: &str, detail: String) {
+        self.audit.record(Event {
+            kind,
+            actor: actor.to_string(),
+            app: Some(intent.app.clone()),
+            pairwise_id: Some(intent.pairwise_id.clone()),
+            detail: format!("{} {}: {detail}", intent.id, intent.amount),
+            ..Event::default()
+        });
+    }
+
+    /// An app asks the signed-in citizen for `amount` VND. The same (app,
+    /// reference) always gives the same intent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &self,
+        app: &str,
+        publisher: &str,
+        citizen: &str,
+        pairwise_id: &str,
+        amount: u64,
+        description: &str,
+        reference: &str,
+    ) -> Result<IntentRecord, PaymentError> {
+        if amount < self.config.min_amount || amount > self.config.max_amount {
+            return Err(PaymentError::InvalidAmount(format!(
+                "the amount must be {} to {} VND, not {amount}",
+                self.config.min_amount, self.config.max_amount
+            )));
+        }
+        let description = description.trim();
+        if description.is_empty() || description.chars().count() > MAX_DESCRIPTION {
+            return Err(PaymentError::Invalid(format!(
+                "the description must be 1 to {MAX_DESCRIPTION} characters"
+            )));
+        }
+        if reference.is_empty()
+            || reference.len() > MAX_REFERENCE
+            || reference.chars().any(|c| c.is_control())
+        {
+            return Err(PaymentError::Invalid(format!(
+                "the reference must be 1 to {MAX_REFERENCE} bytes without control characters"
+            )));
+        }
+        let now = now_ms();
+        let fresh = IntentRecord {
+            id: format!("pi_{}", hex::encode(rand::random::<[u8; 12]>())),
+            app: app.to_string(),
+            publisher: publisher.to_string(),
+            citizen: citizen.to_string(),
+            pairwise_id: pairwise_id.to_string(),
+            reference: reference.to_string(),
+            amount,
+            description: description.to_string(),
+            status: IntentStatus::Pending,
+            created_at: now,
+            expires_at: now + self.config.intent_ttl.as_millis() as u64,
+            captured_at: None,
+            method: None,
+            fee: 0,
+            refunded: 0,
+            fee_refunded: 0,
+            refunds: Vec::new(),
+        };
+        let intent = self.store.intent_create(&fresh)?;
+        if intent.id == fresh.id {
+            self.record(
+                "payment-created",
+                &intent,
+                "app",
+                intent.description.clone(),
+            );
+            self.store.flush()?;
+        }
+        Ok(intent)
+    }
+
+    /// Intent `id` if it belongs to `app`.
+    pub fn get_for_app(&self, app: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+        self.store
+            .intent(id)?
+            .filter(|i| i.app == app)
+            .ok_or(PaymentError::NotFound)
+    }
+
+    /// Intent `id` if `citizen` is its payer.
+    pub fn get_for_citizen(&self, citizen: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+        self.store
+            .intent(id)?
+            .filter(|i| i.citizen == citizen)
+            .ok_or(PaymentError::NotFound)
+    }
+
+    /// The citizen's payments, newest first.
+    pub fn history(&self, citizen: &str) -> Result<Vec<IntentRecord>, PaymentError> {
+        let mut mine: Vec<IntentRecord> = self
+            .store
+            .intents()?
+            .into_iter()
+            .filter(|i| i.citizen == citizen)
+            .collect();
+        mine.reverse();
+        Ok(mine)
+    }
+
+    /// The city's fee, in basis points, on intent `id`'s publisher. Read
+    /// before the ledger transaction: sled reads outside a transaction block
+    /// while one is running.
+    fn fee_bps(&self, id: &str) -> Result<u64, PaymentError> {
+        let intent = self.store.intent(id)?.ok_or(PaymentError::NotFound)?;
+        Ok(self
+            .store
+            .publisher(&intent.publisher)?
+            .and_then(|p| p.fee_bps)
+            .map_or(DEFAULT_FEE_BPS, u64::from))
+    }
+
+    /// The step that captures a pending intent paid from `source`.
+    #[allow(clippy::too_many_arguments)]
+    fn capture_step(
+        &self,
+        fee_bps: u64,
+        citizen: Option<String>,
+        source: String,
+        method: String,
+        expected_amount: Option<u64>,
+        seed_wallet: bool,
+    ) -> impl Fn(&mut IntentRecord, &BalanceReader) -> Result<LedgerStep, LedgerRefusal> {
+        move |intent, balance| {
+            if citizen.as_ref().is_some_and(|c| *c != intent.citizen) {
+                return Err(LedgerRefusal::Rule("not_found".into()));
+            }
+            let now = now_ms();
+            match effective_status(intent, now) {
+                IntentStatus::Pending => {}
+                IntentStatus::Expired => return Err(LedgerRefusal::Rule("expired".into())),
+                other => {
+                    return Err(LedgerRefusal::Rule(format!(
+                        "not_pending:{}",
+                        status_name(other)
+                    )))
+                }
+            }
+            if expected_amount.is_some_and(|a| a != intent.amount) {
+                return Err(LedgerRefusal::Rule(
+                    "invalid:the reported amount differs from the intent's".into(),
+                ));
+            }
+            let amount = intent.amount as i64;
+            let fee = (intent.amount * fee_bps / 10_000) as i64;
+            let mut postings = Vec::new();
+            if seed_wallet && balance(&source).is_none() {
+                postings.push((DEMO_ISSUANCE.to_string(), -DEMO_BALANCE));
+                postings.push((source.clone(), DEMO_BALANCE));
+            }
+            postings.push((source.clone(), -amount));
+            postings.push((format!("merchant:{}", intent.publisher), amount - fee));
+            postings.push((FEES.to_string(), fee));
+            intent.status = IntentStatus::Captured;
+            intent.captured_at = Some(now);
+            intent.method = Some(method.clone());
+            intent.fee = fee as u64;
+            Ok(LedgerStep {
+                postings,
+                notify_app: true,
+            })
+        }
+    }
+
+    /// The citizen approves intent `id`, paying with `method`.
+    pub fn confirm(
+        &self,
+        citizen: &str,
+        id: &str,
+        method: &str,
+    ) -> Result<Confirmed, PaymentError> {
+        if method == DEMO_WALLET {
+            if !self.config.demo_wallet {
+                return Err(PaymentError::UnknownMethod(method.to_string()));
+            }
+            let step = self.capture_step(
+                self.fee_bps(id)?,
+                Some(citizen.to_string()),
+                format!("wallet:{citizen}"),
+                DEMO_WALLET.to_string(),
+                None,
+                true,
+            );
+            let intent = self.store.intent_step(id, None, &step)?.map_err(refused)?;
+            // Durable before anyone hears "captured".
+            self.store.flush()?;
+            self.record(
+                "payment-captured",
+                &intent,
+                "citizen",
+                format!("paid with {DEMO_WALLET}"),
+            );
+            return Ok(Confirmed::Captured(Box::new(intent)));
+        }
+        let provider = self
+            .config
+            .providers
+            .iter()
+            .find(|p| p.name() == method)
+            .ok_or_else(|| PaymentError::UnknownMethod(method.to_string()))?;
+        let intent = self.get_for_citizen(citizen, id)?;
+        match effective_status(&intent, now_ms()) {
+            IntentStatus::Pending => Ok(Confirmed::Redirect(provider.checkout_url(&intent))),
+            IntentStatus::Expired => Err(PaymentError::Expired),
+            other => Err(PaymentError::NotPending(status_name(other))),
+        }
+    }
+
+    /// The citizen declines intent `id`.
+    pub fn cancel(&self, citizen: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+        let citizen = citizen.to_string();
+        let intent = self
+            .store
+            .intent_step(id, None, &|intent, _| {
+                if intent.citizen != citizen {
+                    return Err(LedgerRefusal::Rule("not_found".into()));
+                }
+                match effective_status(intent, now_ms()) {
+                    IntentStatus::Pending => {}
+                    IntentStatus::Expired => return Err(LedgerRefusal::Rule("expired".into())),
+                    other => {
+                        return Err(LedgerRefusal::Rule(format!(
+                            "not_pending:{}",
+                            status_name(other)
+                        )))
+                    }
+                }
+                intent.status = IntentStatus::Cancelled;
+                Ok(LedgerStep::default())
+            })?
+            .map_err(refused)?;
+        self.store.flush()?;
+        self.record("payment-cancelled", &intent, "citizen", "declined".into());
+        Ok(intent)
+    }
+
+    /// A provider reports a payment (its webhook, already authenticated).
+    pub fn provider_paid(
+        &self,
+        provider: &str,
+        intent_id: &str,
+        amount: u64,
+        provider_ref: &str,
+    ) -> Result<IntentRecord, PaymentError> {
+        let step = self.capture_step(
+            self.fee_bps(intent_id)?,
+            None,
+            format!("provider:{provider}"),
+            provider.to_string(),
+            Some(amount),
+            false,
+        );
+        let once = format!("webhook:{provider}:{provider_ref}");
+        let intent = self
+            .store
+            .intent_step(intent_id, Some(&once), &step)?
+            .map_err(refused)?;
+        self.store.flush()?;
+        self.record(
+            "payment-captured",
+            &intent,
+            &format!("provider:{provider}"),
+            format!("paid through {provider}, ref {provider_ref}"),
+        );
+        Ok(intent)
+    }
+
+    /// An app refunds `amount` (or all that remains) of its captured intent.
+    /// The same `reference` refunds once.
+    pub fn refund(
+        &self,
+        app: &str,
+        id: &str,
+        amount: Option<u64>,
+        reference: &str,
+    ) -> Result<IntentRecord, PaymentError> {
+        if reference.is_empty() || reference.len() > MAX_REFERENCE {
+            return Err(PaymentError::Invalid(format!(
+                "the refund reference must be 1 to {MAX_REFERENCE} bytes"
+            )));
+        }
+        let app = app.to_string();
+        let reference = reference.to_string();
+        let intent = self
+            .store
+            .intent_step(id, None, &|intent, _| {
+                if intent.app != app {
+                    return Err(LedgerRefusal::Rule("not_found".into()));
+                }
+                if intent.refunds.iter().any(|r| r.reference == reference) {
+                    return Ok(LedgerStep::default());
+                }
+                if intent.status != IntentStatus::Captured {
+                    return Err(LedgerRefusal::Rule("not_captured".into()));
+                }
+                let remaining = intent.amount - intent.refunded;
+                let wanted = amount.unwrap_or(remaining);
+                if wanted == 0 || wanted > remaining {
+                    return Err(LedgerRefusal::Rule(format!("over_refund:{remaining}")));
+                }
+                let refunded = intent.refunded + wanted;
+                // The fee goes back in proportion; the last refund returns the rest.
+                let fee_after = intent.fee * refunded / intent.amount;
+                let fee_back = fee_after - intent.fee_refunded;
+                let destination = match intent.method.as_deref() {
+                    Some(DEMO_WALLET) | None => format!("wallet:{}", intent.citizen),
+                    Some(provider) => format!("provider:{provider}"),
+                };
+                let postings = vec![
+                    (
+                        format!("merchant:{}", intent.publisher),
+                        -((wanted - fee_back) as i64),
+                    ),
+                    (FEES.to_string(), -(fee_back as i64)),
+                    (destination, wanted as i64),
+                ];
+                intent.refunded = refunded;
+                intent.fee_refunded = fee_after;
+                intent.refunds.push(RefundRecord {
+                    reference: reference.clone(),
+                    amount: wanted,
+                    at: now_ms(),
+                });
+                if refunded == intent.amount {
+                    intent.status = IntentStatus::Refunded;
+                }
+                Ok(LedgerStep {
+                    postings,
+                    notify_app: true,
+                })
+            })?
+            .map_err(refused)?;
+        self.store.flush()?;
+        self.record(
+            "payment-refunded",
+            &intent,
+            "app",
+            format!("refunded, {} in all", intent.refunded),
+        );
+        Ok(intent)
+    }
+
+    /// Add `amount` VND to a citizen's demo wallet (development only).
+    pub fn top_up(&self, citizen: &str, amount: u64, actor: &str) -> Result<i64, PaymentError> {
+        if !self.config.demo_wallet {
+            return Err(PaymentError::UnknownMethod(DEMO_WALLET.into()));
+        }
+        if amount == 0 || amount > self.config.max_amount {
+            return Err(PaymentError::InvalidAmount(format!(
+                "a top-up must be 1 to {} VND",
+                self.config.max_amount
+            )));
+        }
+        let wallet = format!("wallet:{citizen}");
+        let seeded = self
+            .store
+            .balances()?
+            .into_iter()
+            .any(|(account, _)| account == wallet);
+        let mut postings = Vec::new();
+        if !seeded {
+            postings.push((DEMO_ISSUANCE.to_string(), -DEMO_BALANCE));
+            postings.push((wallet.clone(), DEMO_BALANCE));
+        }
+        postings.push((DEMO_ISSUANCE.to_string(), -(amount as i64)));
+        postings.push((wallet.clone(), amount as i64));
+        self.store.post(&postings)?.map_err(refused)?;
+        self.store.flush()?;
+        self.audit.record(Event {
+            kind: "wallet-top-up",
+            actor: actor.to_string(),
+            detail: format!("{wallet} +{amount}"),
+            ..Event::default()
+        });
+        Ok(self
+            .store
+            .balances()?
+            .into_iter()
+            .find(|(account, _)| *account == wallet)
+            .map_or(0, |(_, balance)| balance))
+    }
+
+    /// A provider by name.
+    pub fn provider(&self, name: &str) -> Option<&WebhookProvider> {
+        self.config.providers.iter().find(|p| p.name() == name)
+    }
+
+    /// Record a refused webhook in the audit log.
+    pub fn record_refused_webhook(&self, provider: &str, why: &str) {
+        self.audit.record(Event {
+            kind: "webhook-refused",
+            actor: format!("provider:{provider}"),
+            detail: why.to_string(),
+            ..Event::default()
+        });
+    }
+
+    /// The store, for reconciliation and settlements.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+}
