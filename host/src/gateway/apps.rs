@@ -130,6 +130,18 @@ pub async fn dispatch(
     );
     let request_id = current_request_id().unwrap_or_default();
     let (mut parts, body) = request.into_parts();
+    let limit = app.context.limits.max_request_body;
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit) {
+        // Read (and drop) a moderately large body before answering, so the
+        // client, still sending, gets the 413 instead of a reset connection.
+        drain(body).await;
+        return Err(crate::runtime::InvokeError::RequestTooLarge(limit).into());
+    }
     parts.uri = guest_uri.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -239,6 +251,24 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
     if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
         headers.insert(CONSENT_URL_HEADER, url);
     }
+}
+
+/// Bytes of an oversized body read and dropped before a 413, at most.
+const DRAIN_LIMIT: usize = 16 << 20;
+
+async fn drain(body: Body) {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
 }
 
 /// The host's cookie that buckets an anonymous caller for rollouts.
