@@ -223,7 +223,7 @@ citadel_sdk::export_app!(router);
             r#"id = "{name}"
 version = "0.1.0"
 publisher = "{publisher}"
-contract = "^1.1"
+contract = "^1.2"
 component = "{crate_name}.wasm"
 category = "utilities"
 icon = "✨"
