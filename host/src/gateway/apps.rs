@@ -165,16 +165,7 @@ pub async fn dispatch(
         }
     }
 
-    let store = citadel.store.clone();
-    let flush = move || {
-        let store = store.clone();
-        async move {
-            tokio::task::spawn_blocking(move || store.flush())
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        }
-    };
+    let flush = crate::runtime::flusher(citadel.store.clone());
     let started = std::time::Instant::now();
     let outcome = citadel
         .runtime

@@ -78,16 +78,7 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
     let Ok(request) = request else {
         return forget(citadel, &entry);
     };
-    let store = citadel.store.clone();
-    let flush = move || {
-        let store = store.clone();
-        async move {
-            tokio::task::spawn_blocking(move || store.flush())
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        }
-    };
+    let flush = crate::runtime::flusher(citadel.store.clone());
     let caller = Caller {
         request_id: format!("payment-hook-{}", entry.key),
         citizen: None,

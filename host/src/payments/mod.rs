@@ -122,6 +122,18 @@ pub fn effective_status(intent: &IntentRecord, now: u64) -> IntentStatus {
     }
 }
 
+/// Only a pending intent can be confirmed or cancelled.
+fn require_pending(intent: &IntentRecord, now: u64) -> Result<(), LedgerRefusal> {
+    match effective_status(intent, now) {
+        IntentStatus::Pending => Ok(()),
+        IntentStatus::Expired => Err(LedgerRefusal::Rule("expired".into())),
+        other => Err(LedgerRefusal::Rule(format!(
+            "not_pending:{}",
+            status_name(other)
+        ))),
+    }
+}
+
 /// Map a store refusal that carries one of this module's rule codes.
 fn refused(refusal: LedgerRefusal) -> PaymentError {
     match refusal {
@@ -302,16 +314,7 @@ impl Payments {
                 return Err(LedgerRefusal::Rule("not_found".into()));
             }
             let now = now_ms();
-            match effective_status(intent, now) {
-                IntentStatus::Pending => {}
-                IntentStatus::Expired => return Err(LedgerRefusal::Rule("expired".into())),
-                other => {
-                    return Err(LedgerRefusal::Rule(format!(
-                        "not_pending:{}",
-                        status_name(other)
-                    )))
-                }
-            }
+            require_pending(intent, now)?;
             if expected_amount.is_some_and(|a| a != intent.amount) {
                 return Err(LedgerRefusal::Rule(
                     "invalid:the reported amount differs from the intent's".into(),
@@ -391,16 +394,7 @@ impl Payments {
                 if intent.citizen != citizen {
                     return Err(LedgerRefusal::Rule("not_found".into()));
                 }
-                match effective_status(intent, now_ms()) {
-                    IntentStatus::Pending => {}
-                    IntentStatus::Expired => return Err(LedgerRefusal::Rule("expired".into())),
-                    other => {
-                        return Err(LedgerRefusal::Rule(format!(
-                            "not_pending:{}",
-                            status_name(other)
-                        )))
-                    }
-                }
+                require_pending(intent, now_ms())?;
                 intent.status = IntentStatus::Cancelled;
                 Ok(LedgerStep::default())
             })?

@@ -463,6 +463,25 @@ fn anyhow_from_wasmtime(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:#}")
 }
 
+/// A flushing future, boxed so that callers can name the flusher's type.
+pub type Flush = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// The `flush` to give [`Runtime::handle`]: makes `store`'s writes durable
+/// on a blocking thread.
+pub fn flusher(
+    store: Arc<dyn crate::store::Store>,
+) -> impl Fn() -> Flush + Send + Sync + Clone + 'static {
+    move || {
+        let store = store.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.flush())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }) as Flush
+    }
+}
+
 /// Bytes of a response body already collected (used by tests and benchmarks).
 pub async fn collect_body(body: HyperOutgoingBody) -> Result<Bytes, HttpError> {
     Ok(body.collect().await?.to_bytes())
