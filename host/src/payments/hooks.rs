@@ -121,3 +121,17 @@ fn forget(citadel: &Citadel, entry: &OutboxEntry) {
         tracing::error!(error = %e, "a delivered payment event could not be removed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let delays: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays[..5], [1, 2, 4, 8, 16]);
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*delays.last().unwrap(), 256);
+        assert!(backoff(40) <= Duration::from_secs(300));
+    }
+}
