@@ -139,7 +139,7 @@ pub async fn dispatch(
     if announced.is_some_and(|length| length > limit) {
         // Read (and drop) a moderately large body before answering, so the
         // client, still sending, gets the 413 instead of a reset connection.
-        drain(body).await;
+        super::drain(body, DRAIN_LIMIT).await;
         return Err(crate::runtime::InvokeError::RequestTooLarge(limit).into());
     }
     parts.uri = guest_uri.parse().map_err(|_| {
@@ -246,21 +246,6 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
 
 /// Bytes of an oversized body read and dropped before a 413, at most.
 const DRAIN_LIMIT: usize = 16 << 20;
-
-async fn drain(body: Body) {
-    use http_body_util::BodyExt;
-    let read = async {
-        let mut body = body;
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > DRAIN_LIMIT {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
-}
 
 /// The host's cookie that buckets an anonymous caller for rollouts.
 const BUCKET_COOKIE: &str = "citadel_bucket";

@@ -82,6 +82,23 @@ pub(crate) fn host_page(status: axum::http::StatusCode, html: String) -> axum::r
     response
 }
 
+/// Read and drop up to `limit` bytes of a refused body (for at most 5 s), so
+/// a client still sending it reads the 413 instead of a reset connection.
+pub(crate) async fn drain(body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+}
+
 /// `text` safe inside HTML text and attribute values.
 pub(crate) fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

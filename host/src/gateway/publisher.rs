@@ -57,6 +57,7 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|length| length > MAX_PACKAGE_BYTES) {
+        super::drain(body, 2 * MAX_PACKAGE_BYTES).await;
         return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, MAX_PACKAGE_BYTES)
