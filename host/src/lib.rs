@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod capabilities;
 pub mod gateway;
+pub mod geo;
 pub mod identity;
 pub mod payments;
 pub mod registry;
@@ -66,6 +67,10 @@ pub struct HostConfig {
     pub allow_loopback_for_tests: bool,
     /// Amount bounds, intent lifetime, the demo wallet and payment providers.
     pub payments: payments::PaymentsConfig,
+    /// The city's own map data directory; the built-in Huế set if none.
+    pub city_data: Option<PathBuf>,
+    /// The map tile URL template map apps may use.
+    pub tile_url: Option<String>,
 }
 
 impl HostConfig {
@@ -79,6 +84,8 @@ impl HostConfig {
             development_identity: true,
             allow_loopback_for_tests: false,
             payments: payments::PaymentsConfig::default(),
+            city_data: None,
+            tile_url: None,
         }
     }
 }
@@ -91,6 +98,7 @@ pub struct Citadel {
     pub pairwise: identity::pairwise::PairwiseKey,
     pub audit: audit::AuditLog,
     pub payments: Arc<payments::Payments>,
+    pub positions: identity::location::Positions,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
 }
@@ -99,11 +107,17 @@ impl Citadel {
     /// Open the data dir, load installed apps (compiling nothing that is
     /// cached), and install the samples into an empty data dir if asked.
     pub fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+        let city = match &config.city_data {
+            Some(dir) => geo::City::from_dir(dir)?,
+            None => geo::City::embedded()?,
+        }
+        .with_tile_url(config.tile_url.clone())?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir.join("db"))?);
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
             allow_loopback_for_tests: config.allow_loopback_for_tests,
+            city: Arc::new(city),
         })?);
         if let Some(path) = identity::bootstrap_operator(
             store.as_ref(),
@@ -133,6 +147,7 @@ impl Citadel {
         Ok(Arc::new(Citadel {
             identity,
             payments,
+            positions: identity::location::Positions::default(),
             sessions: identity::sessions::Sessions::new(
                 store.clone(),
                 identity::sessions::DEFAULT_TTL,

@@ -40,6 +40,15 @@ enum Command {
         /// Refuse the development sign-in with demo citizens (production).
         #[arg(long, env = "CITADEL_NO_DEV_IDENTITY")]
         no_dev_identity: bool,
+        /// A directory with the city's own map data (`wards.geojson`,
+        /// `places.geojson`, `units.json`, `routing.json`) instead of the
+        /// Huế set built in.
+        #[arg(long, env = "CITADEL_CITY_DATA")]
+        city_data: Option<PathBuf>,
+        /// A map tile URL template (`https://…/{z}/{x}/{y}.png`) that map
+        /// mini-apps may draw under their places.
+        #[arg(long, env = "CITADEL_TILE_URL")]
+        tile_url: Option<String>,
     },
     /// Operate a running host: apps, grants, publishers, reviews, rollouts, the audit log.
     Admin {
@@ -80,12 +89,16 @@ async fn main() -> anyhow::Result<()> {
             max_instances,
             no_samples,
             no_dev_identity,
+            city_data,
+            tile_url,
         } => {
             let config = HostConfig {
                 max_instances,
                 install_samples: !no_samples,
                 operator_token: std::env::var("CITADEL_OPERATOR_TOKEN").ok(),
                 development_identity: !no_dev_identity,
+                city_data,
+                tile_url,
                 ..HostConfig::new(data_dir)
             };
             let citadel = Citadel::open(&config)?;

@@ -2,8 +2,10 @@
 //! a human message, rendered as `{"error":{"code","message"}}` like the host's.
 
 use crate::bindings::citadel::miniapp::citizen_kv::CitizenKvError;
+use crate::bindings::citadel::miniapp::geo::GeoError;
 use crate::bindings::citadel::miniapp::identity::IdentityError;
 use crate::bindings::citadel::miniapp::kv::KvError;
+use crate::bindings::citadel::miniapp::location::LocationError;
 use crate::bindings::citadel::miniapp::notify::NotifyError;
 use crate::Response;
 use std::fmt;
@@ -166,6 +168,31 @@ impl From<NotifyError> for Error {
             ),
             NotifyError::Invalid(why) => Error::invalid(why),
             NotifyError::Unavailable(why) => Error::new(503, "notify_unavailable", why),
+        }
+    }
+}
+
+impl From<GeoError> for Error {
+    fn from(e: GeoError) -> Self {
+        match e {
+            GeoError::Denied(cap) => denied(&cap),
+            GeoError::Invalid(why) => Error::invalid(why),
+        }
+    }
+}
+
+impl From<LocationError> for Error {
+    fn from(e: LocationError) -> Self {
+        match e {
+            LocationError::NotSignedIn => not_signed_in(),
+            LocationError::Denied(cap) => denied(&cap),
+            LocationError::ConsentRequired(scopes) => Error::consent_required(scopes),
+            LocationError::Unknown => Error::new(
+                409,
+                "location_unknown",
+                "your device has not shared its position; allow location in the app shell or choose a place",
+            ),
+            LocationError::Unavailable(why) => Error::new(503, "location_unavailable", why),
         }
     }
 }

@@ -26,6 +26,49 @@ pub fn delete(key: &str) -> Result<bool, KvError> {
     host::delete(key)
 }
 
+/// Store `value` under `key` only if it holds exactly `expected` now
+/// (`None`: only if absent), atomically (contract 1.3). False if another
+/// request changed it first.
+pub fn compare_and_swap(key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, KvError> {
+    host::compare_and_swap(key, expected, value)
+}
+
+/// Store `value` as JSON under `key` only if the key is absent; false if it
+/// exists (e.g. "this ticket was already used").
+pub fn insert_new_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<bool> {
+    Ok(host::compare_and_swap(key, None, &encode(key, value)?)?)
+}
+
+/// Attempts [`update_json`] makes before giving up with 409.
+const UPDATE_ATTEMPTS: usize = 16;
+
+/// Read-modify-write `key` as JSON without losing a concurrent write:
+/// `change` gets the current value (if any) and returns the new one, or an
+/// error that leaves the key as it was. If another request wrote the key in
+/// between, `change` runs again on the fresh value.
+pub fn update_json<T, F>(key: &str, mut change: F) -> Result<T>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(Option<T>) -> Result<T>,
+{
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = host::get(key)?;
+        let decoded = current
+            .as_deref()
+            .map(|bytes| decode(key, bytes))
+            .transpose()?;
+        let next = change(decoded)?;
+        if host::compare_and_swap(key, current.as_deref(), &encode(key, &next)?)? {
+            return Ok(next);
+        }
+    }
+    Err(crate::Error::new(
+        409,
+        "write_conflict",
+        format!("`{key}` kept changing under this request; try again"),
+    ))
+}
+
 /// One page of keys starting with `prefix`, after `after` (exclusive).
 pub fn list_keys(prefix: &str, after: Option<&str>, limit: u32) -> Result<KeyPage, KvError> {
     host::list_keys(prefix, after, limit)
@@ -99,6 +142,15 @@ pub mod citizen {
         limit: u32,
     ) -> Result<super::KeyPage, CitizenKvError> {
         host::list_keys(prefix, after, limit)
+    }
+
+    /// As [`super::compare_and_swap`], in the citizen's namespace.
+    pub fn compare_and_swap(
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, CitizenKvError> {
+        host::compare_and_swap(key, expected, value)
     }
 
     /// The JSON value stored under `key` for the citizen, if any.

@@ -12,7 +12,8 @@
 //! - [`Error`]: a typed error every handler can return with `?`, rendered as
 //!   the same JSON error shape the host uses;
 //! - [`kv`] (app-wide and [`kv::citizen`]), [`identity`], [`notify`],
-//!   [`payments`], [`fetch`] and [`log`]: the platform's host calls.
+//!   [`payments`], [`geo`], [`location`], [`fetch`] and [`log`]: the
+//!   platform's host calls.
 //!
 //! ## A complete mini-app
 //!
@@ -42,10 +43,15 @@
 
 mod error;
 pub mod fetch;
+pub mod geo;
+pub mod html;
 mod http;
 pub mod identity;
 pub mod kv;
+pub mod location;
 pub mod log;
+pub mod map;
+mod multipart;
 pub mod notify;
 pub mod payments;
 mod router;
@@ -66,12 +72,13 @@ pub mod bindings {
 
 pub use error::{Error, Result};
 pub use http::{Method, Request, Response};
+pub use multipart::Part;
 pub use router::Router;
 #[doc(hidden)]
 pub use serve::serve;
 
 /// The contract version this SDK was built against.
-pub const CONTRACT_VERSION: &str = "1.2.0";
+pub const CONTRACT_VERSION: &str = "1.3.0";
 
 /// Export a router-building function as the mini-app's HTTP handler.
 ///

@@ -37,14 +37,14 @@ pub fn is_personal(capability: &str) -> bool {
     CAPABILITIES.iter().any(|c| c.name == capability)
 }
 
-/// Upload-time check: every personal scope a manifest requests states its
-/// purpose (shown to the citizen when consent is asked), and no purpose is
-/// given for a scope the manifest does not request.
+/// Upload-time check: every capability needing consent that a manifest
+/// requests states its purpose (shown to the citizen when consent is asked),
+/// and no purpose is given for a capability the manifest does not request.
 pub fn check_purposes(
     requested: &[String],
     purposes: &BTreeMap<String, Localized>,
 ) -> Result<(), String> {
-    for capability in requested.iter().filter(|c| is_personal(c)) {
+    for capability in requested.iter().filter(|c| super::needs_consent(c)) {
         match purposes.get(capability) {
             None => {
                 return Err(format!(
@@ -101,20 +101,10 @@ impl wit::Host for RequestState {
             self.record_denial(denied, "personal field asked for without the capability");
             return Err(IdentityError::Denied((*denied).to_string()));
         }
-        let mut missing = Vec::new();
-        for name in &names {
-            let consent = self
-                .app
-                .store
-                .consent(&signed_in.citizen.id, &self.app.id, name)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "consent lookup failed");
-                    IdentityError::Unavailable("consents cannot be read now; try again".into())
-                })?;
-            if consent.is_none() {
-                missing.push((*name).to_string());
-            }
-        }
+        let missing = self.missing_consents(&names).map_err(|e| {
+            tracing::error!(error = %e, "consent lookup failed");
+            IdentityError::Unavailable("consents cannot be read now; try again".into())
+        })?;
         if !missing.is_empty() {
             for name in &missing {
                 self.record_denial(name, "the citizen has not consented");

@@ -136,9 +136,36 @@ impl RequestState {
                 self.mark_unflushed();
                 Ok(())
             }
-            Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
-                "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
-            ))),
+            Err(exceeded) => Err(quota_exceeded(exceeded)),
+        }
+    }
+
+    fn kv_swap(
+        &mut self,
+        scope: Scope,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<bool, Failure> {
+        let space = self.kv_space(scope)?;
+        check_key(&key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Failure::ValueTooLarge);
+        }
+        let quota = self.app.limits.kv_quota_bytes;
+        match self
+            .app
+            .store
+            .kv_swap(space, &key, expected.as_deref(), &value, quota)
+            .map_err(unavailable)?
+        {
+            Ok(written) => {
+                if written {
+                    self.mark_unflushed();
+                }
+                Ok(written)
+            }
+            Err(exceeded) => Err(quota_exceeded(exceeded)),
         }
     }
 
@@ -175,6 +202,12 @@ impl RequestState {
     }
 }
 
+fn quota_exceeded(store::QuotaExceeded { used, quota }: store::QuotaExceeded) -> Failure {
+    Failure::QuotaExceeded(format!(
+        "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
+    ))
+}
+
 impl wit::Host for RequestState {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.kv_get(Scope::App, key)?)
@@ -195,6 +228,15 @@ impl wit::Host for RequestState {
         limit: u32,
     ) -> Result<KeyPage, KvError> {
         Ok(self.kv_list(Scope::App, prefix, after, limit)?)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<bool, KvError> {
+        Ok(self.kv_swap(Scope::App, key, expected, value)?)
     }
 }
 
@@ -218,5 +260,14 @@ impl citizen_wit::Host for RequestState {
         limit: u32,
     ) -> Result<KeyPage, CitizenKvError> {
         Ok(self.kv_list(Scope::Citizen, prefix, after, limit)?)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<bool, CitizenKvError> {
+        Ok(self.kv_swap(Scope::Citizen, key, expected, value)?)
     }
 }

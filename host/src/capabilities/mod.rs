@@ -3,9 +3,11 @@
 //! import check and its host calls; this file is the registry that lists them.
 //! Adding a capability means adding a module and one line in `CAPABILITIES`.
 
+pub mod geo;
 pub mod http;
 pub mod identity;
 pub mod kv;
+pub mod location;
 pub mod log;
 pub mod notify;
 pub mod payments;
@@ -27,7 +29,7 @@ pub const CONTRACT_PACKAGE: &str = "citadel:miniapp";
 
 /// The contract version this host provides (every 1.x up to it is served).
 pub fn contract_version() -> Version {
-    Version::new(1, 2, 0)
+    Version::new(1, 3, 0)
 }
 
 /// One capability a manifest can request.
@@ -40,28 +42,47 @@ pub struct Capability {
     pub summary: &'static str,
 }
 
-/// Capabilities a manifest may already request whose host calls arrive with
-/// later contract versions (location, geo).
-const VOCABULARY_ONLY: &[Capability] = &[
-    Capability {
-        name: "location",
-        interfaces: &[],
-        summary: "the citizen's position, with consent",
-    },
-    Capability {
-        name: "geo",
-        interfaces: &[],
-        summary: "the city's map layers and places",
-    },
-];
-
 /// Every named capability this host knows (`http:` origins aside).
 pub fn all() -> impl Iterator<Item = &'static Capability> {
-    [&kv::CAPABILITY, &notify::CAPABILITY]
-        .into_iter()
-        .chain(identity::CAPABILITIES)
-        .chain(payments::CAPABILITIES)
-        .chain(VOCABULARY_ONLY)
+    [
+        &kv::CAPABILITY,
+        &notify::CAPABILITY,
+        &geo::CAPABILITY,
+        &location::CAPABILITY,
+    ]
+    .into_iter()
+    .chain(identity::CAPABILITIES)
+    .chain(payments::CAPABILITIES)
+}
+
+/// Whether `capability` reaches personal data, which needs the citizen's
+/// consent on top of the city's grant: the `identity.*` scopes and `location`.
+pub fn needs_consent(capability: &str) -> bool {
+    identity::is_personal(capability) || capability == location::NAME
+}
+
+impl RequestState {
+    /// Which of `capabilities` the signed-in citizen has not consented to
+    /// for this app (all of them when nobody is signed in).
+    pub(crate) fn missing_consents(
+        &self,
+        capabilities: &[&str],
+    ) -> Result<Vec<String>, crate::store::StoreError> {
+        let Some(signed_in) = self.citizen.as_ref() else {
+            return Ok(capabilities.iter().map(|c| c.to_string()).collect());
+        };
+        let mut missing = Vec::new();
+        for capability in capabilities {
+            let consent =
+                self.app
+                    .store
+                    .consent(&signed_in.citizen.id, &self.app.id, capability)?;
+            if consent.is_none() {
+                missing.push(capability.to_string());
+            }
+        }
+        Ok(missing)
+    }
 }
 
 /// Contract interfaces every app may import without a capability.
@@ -176,6 +197,8 @@ pub fn check_imports<'a>(
 /// Add every capability's host calls to `linker`.
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     kv::add_to_linker(linker)?;
+    geo::add_to_linker(linker)?;
+    location::add_to_linker(linker)?;
     identity::add_to_linker(linker)?;
     notify::add_to_linker(linker)?;
     payments::add_to_linker(linker)?;
@@ -215,9 +238,9 @@ mod tests {
             err.to_string().contains("needs capability `notify`"),
             "{err}"
         );
-        let err = check_imports(["citadel:miniapp/kv@1.3.0"], &kv).unwrap_err();
+        let err = check_imports(["citadel:miniapp/kv@1.4.0"], &kv).unwrap_err();
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.2.0"),
+            err.to_string().contains("provides citadel:miniapp@1.3.0"),
             "{err}"
         );
         let err = check_imports(["citadel:miniapp/kv@2.0.0"], &kv).unwrap_err();
@@ -227,7 +250,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.2.0"),
+            err.to_string().contains("provides citadel:miniapp@1.3.0"),
             "{err}"
         );
         let err = check_imports(["wasi:http/outgoing-handler@0.2.12"], &[]).unwrap_err();

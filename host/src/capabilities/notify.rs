@@ -1,5 +1,6 @@
-//! Capability `notify`: a message from the app to the signed-in citizen's
-//! inbox (read through `GET /api/v1/me/inbox`). Owns its manifest name, the
+//! Capability `notify`: a message from the app to a citizen's inbox (read
+//! through `GET /api/v1/me/inbox`) — the signed-in citizen's, or another
+//! citizen's of the same app, named by pairwise id. Owns its manifest name, the
 //! message rules, the per-(app, citizen) rate limit and the host call.
 
 use super::bindings::citadel::miniapp::notify::{self as wit, NotifyError};
@@ -64,9 +65,12 @@ fn unavailable(e: crate::store::StoreError) -> NotifyError {
     NotifyError::Unavailable("the inbox is unavailable; try again".into())
 }
 
-impl wit::Host for RequestState {
-    fn send(
+impl RequestState {
+    /// Check the capability and the message, apply the recipient's rate
+    /// limit, and append to their inbox.
+    fn deliver(
         &mut self,
+        recipient: Option<String>,
         title: String,
         body: String,
         link: Option<String>,
@@ -75,14 +79,27 @@ impl wit::Host for RequestState {
             self.record_denial(NAME, "notify host call without the `notify` capability");
             return Err(NotifyError::Denied(NAME.into()));
         }
-        let Some(signed_in) = self.citizen.as_ref() else {
-            return Err(NotifyError::NotSignedIn);
-        };
         check_message(&title, &body, link.as_deref())?;
+        let citizen = match recipient {
+            // `current` is the signed-in citizen's id, never one the app chose.
+            None => match self.citizen.as_ref() {
+                Some(signed_in) => signed_in.citizen.id.clone(),
+                None => return Err(NotifyError::NotSignedIn),
+            },
+            Some(pairwise) => self
+                .app
+                .store
+                .pairwise_citizen(&self.app.id, &pairwise)
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    NotifyError::Invalid(
+                        "the recipient is not a citizen of this app (use the pairwise id the app saw them under)".into(),
+                    )
+                })?,
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let citizen = signed_in.citizen.id.clone();
         let _serial = SENDING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -118,5 +135,26 @@ impl wit::Host for RequestState {
             .map_err(unavailable)?;
         self.mark_unflushed();
         Ok(())
+    }
+}
+
+impl wit::Host for RequestState {
+    fn send(
+        &mut self,
+        title: String,
+        body: String,
+        link: Option<String>,
+    ) -> Result<(), NotifyError> {
+        self.deliver(None, title, body, link)
+    }
+
+    fn send_to(
+        &mut self,
+        recipient: String,
+        title: String,
+        body: String,
+        link: Option<String>,
+    ) -> Result<(), NotifyError> {
+        self.deliver(Some(recipient), title, body, link)
     }
 }

@@ -90,11 +90,21 @@ pub async fn dispatch(
         .and_then(|p| p.split_once('/'))
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
     // The app knows the citizen only by the pairwise id for this app.
-    let citizen =
-        super::citizen::signed_in(&citadel, request.headers())?.map(|(citizen, _)| SignedIn {
-            pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
-            citizen,
-        });
+    let citizen = match super::citizen::signed_in(&citadel, request.headers())? {
+        None => None,
+        Some((citizen, _)) => {
+            let pairwise_id = citadel.pairwise.pairwise_id(app_id, &citizen.id);
+            // So the app can later reach this citizen with `notify.send-to`.
+            citadel
+                .store
+                .remember_pairwise(app_id, &pairwise_id, &citizen.id)?;
+            Some(SignedIn {
+                position: citadel.positions.current(&citizen.id),
+                pairwise_id,
+                citizen,
+            })
+        }
+    };
     // Which version answers: a canary serves a stable share of callers,
     // bucketed by pairwise id, or by a host-set cookie for anonymous callers.
     let bucket_cookie = super::cookie(request.headers(), BUCKET_COOKIE);
@@ -231,8 +241,7 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
         .unwrap_or_default()
         .split([',', ' '])
         .filter(|scope| {
-            crate::capabilities::identity::is_personal(scope)
-                && app.requested.iter().any(|r| r == scope)
+            crate::capabilities::needs_consent(scope) && app.requested.iter().any(|r| r == scope)
         })
         .map(String::from)
         .collect();

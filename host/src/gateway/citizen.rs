@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -23,6 +23,10 @@ pub fn router() -> Router<Arc<Citadel>> {
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/inbox", get(inbox))
+        .route(
+            "/api/v1/me/location",
+            put(report_location).delete(forget_location),
+        )
 }
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
@@ -167,6 +171,7 @@ async fn logout(
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
     citadel.sessions.revoke(&session.token)?;
+    citadel.positions.forget(&session.citizen.id);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -188,6 +193,57 @@ async fn inbox(
         .store
         .inbox_latest(&session.citizen.id, INBOX_PAGE)?;
     Ok(Json(serde_json::json!({ "messages": messages })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationBody {
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f64>,
+}
+
+/// The shell reports the device's position; apps get it only through the
+/// consented `location` capability.
+async fn report_location(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    JsonBody(body): JsonBody<LocationBody>,
+) -> Result<Json<crate::identity::location::Position>, ApiError> {
+    session.require_same_origin()?;
+    let point = crate::geo::Point::checked(body.lat, body.lon).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_position",
+            e.to_string(),
+        )
+    })?;
+    let accuracy_m = match body.accuracy_m {
+        Some(a) if !(a.is_finite() && a >= 0.0) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_position",
+                "accuracy_m must be a non-negative number of metres",
+            ))
+        }
+        other => other,
+    };
+    Ok(Json(citadel.positions.report(
+        &session.citizen.id,
+        point.lat,
+        point.lon,
+        accuracy_m,
+    )))
+}
+
+/// The shell stops sharing the device's position.
+async fn forget_location(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<StatusCode, ApiError> {
+    session.require_same_origin()?;
+    citadel.positions.forget(&session.citizen.id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Messages `GET /api/v1/me/inbox` returns.

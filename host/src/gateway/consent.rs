@@ -7,7 +7,6 @@ use super::citizen::CitizenSession;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use crate::audit::Event;
-use crate::capabilities::identity;
 use crate::runtime::AppContext;
 use crate::store::ConsentRecord;
 use crate::Citadel;
@@ -65,11 +64,11 @@ fn check_scopes(app: &AppContext, scopes: &[String]) -> Result<(), ApiError> {
         ));
     }
     for scope in scopes {
-        if !identity::is_personal(scope) {
+        if !crate::capabilities::needs_consent(scope) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "not_a_personal_scope",
-                format!("`{scope}` is not a personal scope; consent applies to identity.* scopes"),
+                format!("`{scope}` is not a personal scope; consent applies to identity.* scopes and location"),
             ));
         }
         if !app.requested.contains(scope) {

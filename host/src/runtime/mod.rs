@@ -53,6 +53,8 @@ pub struct RuntimeConfig {
     /// For tests only (a local server stands in for a partner's API); every
     /// other refused range and the host's own listener stay refused.
     pub allow_loopback_for_tests: bool,
+    /// The city data guests' `geo` calls read.
+    pub city: Arc<crate::geo::City>,
 }
 
 /// Why a component could not be prepared for serving.
@@ -138,6 +140,7 @@ pub struct Runtime {
     cache: cache::CompileCache,
     outbound: Arc<capabilities::http::OutboundPolicy>,
     payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
+    city: Arc<crate::geo::City>,
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
     instances: TaskTracker,
@@ -199,6 +202,7 @@ impl Runtime {
                 config.allow_loopback_for_tests,
             )),
             payments: std::sync::OnceLock::new(),
+            city: config.city.clone(),
             engine,
             linker,
             stop_ticker,
@@ -313,6 +317,7 @@ impl Runtime {
                 caller,
                 self.outbound.clone(),
                 self.payments.get().cloned(),
+                self.city.clone(),
                 unflushed.clone(),
             ),
         );

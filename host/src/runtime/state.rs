@@ -56,6 +56,8 @@ pub struct SignedIn {
     pub citizen: Citizen,
     /// Their pairwise id for the app being called.
     pub pairwise_id: String,
+    /// Where their device last said it was, if recently.
+    pub position: Option<crate::identity::location::Position>,
 }
 
 /// On whose behalf a request runs.
@@ -105,6 +107,7 @@ pub struct RequestState {
     pub(crate) request_id: String,
     pub(crate) citizen: Option<SignedIn>,
     pub(crate) payments: Option<Arc<crate::payments::Payments>>,
+    pub(crate) city: Arc<crate::geo::City>,
     pub(crate) limiter: MemoryLimiter,
     denials: DenialRecorder,
     wasi: WasiCtx,
@@ -120,6 +123,7 @@ impl RequestState {
         caller: Caller,
         outbound: Arc<OutboundPolicy>,
         payments: Option<Arc<crate::payments::Payments>>,
+        city: Arc<crate::geo::City>,
         unflushed: Arc<AtomicBool>,
     ) -> Self {
         let Caller {
@@ -148,6 +152,7 @@ impl RequestState {
             request_id,
             citizen,
             payments,
+            city,
             denials,
             wasi,
             http: WasiHttpCtx::new(),

@@ -359,6 +359,16 @@ pub trait Store: Send + Sync + 'static {
         value: &[u8],
         quota: u64,
     ) -> Result<Result<(), QuotaExceeded>, StoreError>;
+    /// kv: set as `kv_set` does, but only if the key now holds `expected`
+    /// (`None`: only if absent), atomically; false if it held something else.
+    fn kv_swap(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError>;
     /// kv: delete; true if the key existed.
     fn kv_delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError>;
     /// kv: keys with `prefix` after `after`, at most `limit`.
@@ -385,6 +395,12 @@ pub trait Store: Send + Sync + 'static {
     fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError>;
     /// Revoke a consent; true if it existed.
     fn delete_consent(&self, citizen: &str, app: &str, scope: &str) -> Result<bool, StoreError>;
+
+    /// Remember that `citizen` is known to `app` as `pairwise` (kept once).
+    fn remember_pairwise(&self, app: &str, pairwise: &str, citizen: &str)
+        -> Result<(), StoreError>;
+    /// The citizen `app` knows as `pairwise`, if they ever used the app.
+    fn pairwise_citizen(&self, app: &str, pairwise: &str) -> Result<Option<String>, StoreError>;
 
     /// Append a message to a citizen's inbox.
     fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError>;

@@ -29,6 +29,7 @@ pub struct SledStore {
     kv_usage: sled::Tree,
     consents: sled::Tree,
     inbox: sled::Tree,
+    pairwise: sled::Tree,
     publishers: sled::Tree,
     publisher_keys: sled::Tree,
     intents: sled::Tree,
@@ -63,6 +64,7 @@ impl SledStore {
             kv_usage: db.open_tree("kv-usage").map_err(backend)?,
             consents: db.open_tree("consents").map_err(backend)?,
             inbox: db.open_tree("inbox").map_err(backend)?,
+            pairwise: db.open_tree("pairwise").map_err(backend)?,
             publishers: db.open_tree("publishers").map_err(backend)?,
             publisher_keys: db.open_tree("publisher-keys").map_err(backend)?,
             intents: db.open_tree("intents").map_err(backend)?,
@@ -73,6 +75,51 @@ impl SledStore {
             outbox: db.open_tree("outbox").map_err(backend)?,
             db,
         })
+    }
+
+    /// Write a kv value and the app's usage in one transaction, if `condition`
+    /// (when given) matches what the key holds now; false if it did not.
+    fn kv_write(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        condition: Option<Option<&[u8]>>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+            let current = tree.get(&full)?;
+            if let Some(expected) = condition {
+                if current.as_deref() != expected {
+                    return Ok(false);
+                }
+            }
+            let used = usage
+                .get(app)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, u64::from_be_bytes);
+            let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
+            let now = used.saturating_sub(old) + (full.len() + value.len()) as u64;
+            // A write that does not grow the app is always allowed.
+            if now > quota && now > used {
+                return Err(ConflictableTransactionError::Abort(QuotaExceeded {
+                    used,
+                    quota,
+                }));
+            }
+            tree.insert(full.as_slice(), value)?;
+            usage.insert(app, &now.to_be_bytes())?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(written) => Ok(Ok(written)),
+            Err(TransactionError::Abort(exceeded)) => Ok(Err(exceeded)),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
     }
 
     fn put_json<T: serde::Serialize>(
@@ -286,35 +333,18 @@ impl Store for SledStore {
         value: &[u8],
         quota: u64,
     ) -> Result<Result<(), QuotaExceeded>, StoreError> {
-        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-        let (tree, mut full) = self.kv_space(space)?;
-        full.extend_from_slice(key.as_bytes());
-        let app = space.app().as_bytes();
-        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
-            let used = usage
-                .get(app)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                .map_or(0, u64::from_be_bytes);
-            let old = tree
-                .get(&full)?
-                .map_or(0, |v| (full.len() + v.len()) as u64);
-            let now = used.saturating_sub(old) + (full.len() + value.len()) as u64;
-            // A write that does not grow the app is always allowed.
-            if now > quota && now > used {
-                return Err(ConflictableTransactionError::Abort(QuotaExceeded {
-                    used,
-                    quota,
-                }));
-            }
-            tree.insert(full.as_slice(), value)?;
-            usage.insert(app, &now.to_be_bytes())?;
-            Ok(())
-        });
-        match outcome {
-            Ok(()) => Ok(Ok(())),
-            Err(TransactionError::Abort(exceeded)) => Ok(Err(exceeded)),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
-        }
+        Ok(self.kv_write(space, key, None, value, quota)?.map(|_| ()))
+    }
+
+    fn kv_swap(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        self.kv_write(space, key, Some(expected), value, quota)
     }
 
     fn kv_delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
@@ -415,6 +445,29 @@ impl Store for SledStore {
             .remove(composite(&[citizen, app, scope]))
             .map_err(backend)?
             .is_some())
+    }
+
+    fn remember_pairwise(
+        &self,
+        app: &str,
+        pairwise: &str,
+        citizen: &str,
+    ) -> Result<(), StoreError> {
+        let key = composite(&[app, pairwise]);
+        if self.pairwise.get(&key).map_err(backend)?.is_none() {
+            self.pairwise
+                .insert(key, citizen.as_bytes())
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn pairwise_citizen(&self, app: &str, pairwise: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .pairwise
+            .get(composite(&[app, pairwise]))
+            .map_err(backend)?
+            .map(|citizen| String::from_utf8_lossy(&citizen).into_owned()))
     }
 
     fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
@@ -615,6 +668,45 @@ mod tests {
         );
         assert!(store.kv_delete(A, "k/4").unwrap());
         assert!(!store.kv_delete(A, "k/4").unwrap());
+    }
+
+    #[test]
+    fn compare_and_swap_writes_only_over_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let lan = KvSpace::Citizen {
+            app: "a",
+            pairwise_id: "0a0a",
+        };
+        store.kv_set(lan, "draft", b"", 100).unwrap().unwrap();
+        // Compare-and-swap writes only over what the caller last read.
+        assert!(!store
+            .kv_swap(lan, "draft", Some(b"stale"), b"x", 100)
+            .unwrap()
+            .unwrap());
+        assert!(store
+            .kv_swap(lan, "draft", Some(b""), b"x", 100)
+            .unwrap()
+            .unwrap());
+        assert!(!store
+            .kv_swap(lan, "draft", None, b"y", 100)
+            .unwrap()
+            .unwrap());
+        assert!(store
+            .kv_swap(lan, "fresh", None, b"y", 100)
+            .unwrap()
+            .unwrap());
+        assert_eq!(
+            store.kv_get(lan, "draft").unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
+        // "0a0a\0draft" + "x" and "0a0a\0fresh" + "y": 11 + 11 bytes.
+        assert_eq!(store.kv_usage("a").unwrap(), 22);
+        // A swap past the quota is refused like a set.
+        assert!(store
+            .kv_swap(lan, "big", None, &[0; 90], 100)
+            .unwrap()
+            .is_err());
     }
 
     #[test]

@@ -1,0 +1,194 @@
+//! Capability `geo`: the city's places, wards, handling units and report
+//! routing (the data and its indexes live in `crate::geo`). Owns the
+//! manifest name and the `geo` interface's host calls.
+
+use super::bindings::citadel::miniapp::geo::{self as wit, GeoError};
+use super::Capability;
+use crate::geo;
+use crate::runtime::RequestState;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const NAME: &str = "geo";
+
+pub const CAPABILITY: Capability = Capability {
+    name: NAME,
+    interfaces: &["geo"],
+    summary: "the city's map layers, places, handling units and report routing",
+};
+
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+}
+
+impl From<geo::GeoError> for GeoError {
+    fn from(e: geo::GeoError) -> Self {
+        match e {
+            geo::GeoError::Invalid(why) => GeoError::Invalid(why),
+        }
+    }
+}
+
+fn point(p: wit::Point) -> Result<geo::Point, GeoError> {
+    Ok(geo::Point::checked(p.lat, p.lon)?)
+}
+
+fn to_point(p: &geo::Point) -> wit::Point {
+    wit::Point {
+        lat: p.lat,
+        lon: p.lon,
+    }
+}
+
+fn ward(w: &geo::Ward) -> wit::Ward {
+    wit::Ward {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        unit: w.unit.clone(),
+    }
+}
+
+fn unit(u: &geo::Unit) -> wit::Unit {
+    wit::Unit {
+        id: u.id.clone(),
+        name: u.name.clone(),
+        kind: u.kind.clone(),
+        phone: u.phone.clone(),
+    }
+}
+
+fn category(id: &str, name: &geo::Names) -> wit::Category {
+    wit::Category {
+        id: id.to_string(),
+        name_vi: name.vi.clone(),
+        name_en: name.en.clone(),
+    }
+}
+
+impl RequestState {
+    /// The city data, if the app may read it.
+    fn city(&self) -> Result<std::sync::Arc<geo::City>, GeoError> {
+        if !self.app.has_capability(NAME) {
+            self.record_denial(NAME, "geo host call without the `geo` capability");
+            return Err(GeoError::Denied(NAME.into()));
+        }
+        Ok(self.city.clone())
+    }
+}
+
+fn to_place(city: &geo::City, p: &geo::Place) -> wit::Place {
+    wit::Place {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        category: p.category.clone(),
+        at: to_point(&p.at),
+        address: p.address.clone(),
+        ward: p.ward.map(|i| city.wards[i].id.clone()),
+    }
+}
+
+impl wit::Host for RequestState {
+    fn search(
+        &mut self,
+        text: String,
+        category: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::Place>, GeoError> {
+        let city = self.city()?;
+        let found = city.search(&text, category.as_deref(), limit)?;
+        Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
+    }
+
+    fn nearest(
+        &mut self,
+        at: wit::Point,
+        k: u32,
+        category: Option<String>,
+    ) -> Result<Vec<wit::Nearby>, GeoError> {
+        let city = self.city()?;
+        let found = city.nearest(point(at)?, k, category.as_deref())?;
+        Ok(found
+            .into_iter()
+            .map(|(p, distance_m)| wit::Nearby {
+                place: to_place(&city, p),
+                distance_m,
+            })
+            .collect())
+    }
+
+    fn within(
+        &mut self,
+        south_west: wit::Point,
+        north_east: wit::Point,
+        category: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::Place>, GeoError> {
+        let city = self.city()?;
+        let found = city.within(
+            point(south_west)?,
+            point(north_east)?,
+            category.as_deref(),
+            limit,
+        )?;
+        Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
+    }
+
+    fn get_place(&mut self, id: String) -> Result<Option<wit::Place>, GeoError> {
+        let city = self.city()?;
+        Ok(city.place(&id).map(|p| to_place(&city, p)))
+    }
+
+    fn ward_at(&mut self, at: wit::Point) -> Result<Option<wit::Ward>, GeoError> {
+        let city = self.city()?;
+        Ok(city.ward_at(&point(at)?).map(ward))
+    }
+
+    fn wards(&mut self) -> Result<Vec<wit::WardShape>, GeoError> {
+        let city = self.city()?;
+        Ok(city
+            .wards
+            .iter()
+            .map(|w| wit::WardShape {
+                ward: ward(w),
+                outline: w.outline.iter().map(to_point).collect(),
+            })
+            .collect())
+    }
+
+    fn place_categories(&mut self) -> Result<Vec<wit::Category>, GeoError> {
+        let city = self.city()?;
+        Ok(city
+            .place_categories
+            .iter()
+            .map(|c| category(&c.id, &c.name))
+            .collect())
+    }
+
+    fn report_categories(&mut self) -> Result<Vec<wit::Category>, GeoError> {
+        let city = self.city()?;
+        Ok(city
+            .report_categories
+            .iter()
+            .map(|c| category(&c.id, &c.name))
+            .collect())
+    }
+
+    fn units(&mut self) -> Result<Vec<wit::Unit>, GeoError> {
+        let city = self.city()?;
+        Ok(city.units.iter().map(unit).collect())
+    }
+
+    fn route_report(&mut self, category: String, at: wit::Point) -> Result<wit::Routing, GeoError> {
+        let city = self.city()?;
+        let routing = city.route_report(&category, &point(at)?)?;
+        Ok(wit::Routing {
+            category: routing.category.id.clone(),
+            unit: unit(routing.unit),
+            ward: routing.ward.map(ward),
+            deadline_hours: routing.category.deadline_hours,
+        })
+    }
+
+    fn tile_url(&mut self) -> Result<Option<String>, GeoError> {
+        Ok(self.city()?.tile_url.clone())
+    }
+}

@@ -1,0 +1,48 @@
+//! Capability `location`: the citizen's last reported position, given only
+//! with the city's grant and the citizen's consent. Owns the manifest name
+//! and the `location` interface's host call.
+
+use super::bindings::citadel::miniapp::location::{self as wit, LocationError, Position};
+use super::Capability;
+use crate::runtime::RequestState;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const NAME: &str = "location";
+
+pub const CAPABILITY: Capability = Capability {
+    name: NAME,
+    interfaces: &["location"],
+    summary: "the citizen's position, with consent",
+};
+
+pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
+}
+
+impl wit::Host for RequestState {
+    fn current(&mut self) -> Result<Position, LocationError> {
+        let Some(signed_in) = self.citizen.as_ref() else {
+            return Err(LocationError::NotSignedIn);
+        };
+        if !self.app.has_capability(NAME) {
+            self.record_denial(NAME, "location asked for without the capability");
+            return Err(LocationError::Denied(NAME.into()));
+        }
+        let position = signed_in.position;
+        let missing = self.missing_consents(&[NAME]).map_err(|e| {
+            tracing::error!(error = %e, "consent lookup failed");
+            LocationError::Unavailable("consents cannot be read now; try again".into())
+        })?;
+        if !missing.is_empty() {
+            self.record_denial(NAME, "the citizen has not consented");
+            return Err(LocationError::ConsentRequired(missing));
+        }
+        let position = position.ok_or(LocationError::Unknown)?;
+        Ok(Position {
+            lat: position.lat,
+            lon: position.lon,
+            accuracy_m: position.accuracy_m,
+            at: position.at,
+        })
+    }
+}
