@@ -34,6 +34,16 @@ async fn citadel_serve_installs_the_samples_and_serves_hello() {
     let response = reqwest::get(&url).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+    // The city's own apps come installed too, with their grants.
+    for path in [
+        "/apps/maps/api/search?q=thien%20mu",
+        "/apps/field-reports/api/categories",
+    ] {
+        let response = reqwest::get(format!("http://{}{path}", served.address))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
     let notes = reqwest::Client::new()
         .post(format!("http://{}/apps/notes/api/notes", served.address))
         .json(&serde_json::json!({ "text": "Chợ Đông Ba" }))

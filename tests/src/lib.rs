@@ -209,6 +209,45 @@ pub async fn sign_in(host: &TestHost, citizen: &str) -> String {
     body["token"].as_str().expect("a token").to_string()
 }
 
+/// `citizen` (by session token) consents to `scopes` for `app`; the host's answer.
+pub async fn give_consent(
+    host: &TestHost,
+    token: &str,
+    app: &str,
+    scopes: &[&str],
+) -> reqwest::Response {
+    client()
+        .post(host.url("/api/v1/me/consents"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "app": app, "scopes": scopes }))
+        .send()
+        .await
+        .expect("the consent API answers")
+}
+
+/// A `multipart/form-data` body of text `fields` and `files` (field name,
+/// file name, bytes): the content type to send and the body.
+pub fn multipart_body(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "citadel-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (name, filename, data) in files {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
+}
+
 /// GET `path` (with `token` as a bearer credential, if any) and parse the
 /// JSON answer.
 pub async fn get_json(host: &TestHost, path: &str, token: Option<&str>) -> serde_json::Value {

@@ -216,3 +216,61 @@ async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
     assert_eq!(error_of(response).await.0, "capability_denied");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_to_reaches_only_citizens_of_the_same_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    let lan = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+    let send_to = |token: &str, to: &str, title: &str| {
+        client()
+            .post(host.url(&format!("/apps/probe/notify-to?to={to}")))
+            .bearer_auth(token)
+            .body(title.to_string())
+            .send()
+    };
+    let lan_in_probe = host.citadel.pairwise.pairwise_id("probe", "c-lan");
+    // Lan has never used probe: her pairwise id means nothing to it yet.
+    let response = send_to(&minh, &lan_in_probe, "Xin chào").await.unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(error_of(response).await.0, "invalid_input");
+
+    // Once she has, Minh's request may reach her.
+    let seen = get(&host, "/apps/probe/whoami", Some(&lan)).await;
+    assert_eq!(seen.status(), 200);
+    let response = send_to(&minh, &lan_in_probe, "Phản ánh của bạn đã xử lý xong")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    // Her id in another app, her raw id and a made-up id reach nobody.
+    let lan_in_notes = host.citadel.pairwise.pairwise_id("notes", "c-lan");
+    for forged in [lan_in_notes.as_str(), "c-lan", "0000000000000000"] {
+        let response = send_to(&minh, forged, "giả mạo").await.unwrap();
+        assert_eq!(response.status(), 422, "{forged}");
+    }
+    // The recipient's rate limit holds whoever sends.
+    for i in 1..5 {
+        let response = send_to(&minh, &lan_in_probe, &format!("#{i}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let response = send_to(&minh, &lan_in_probe, "one too many").await.unwrap();
+    assert_eq!(response.status(), 429);
+
+    let inbox: Value = get(&host, "/api/v1/me/inbox", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["messages"].as_array().unwrap().len(), 5);
+    let inbox: Value = get(&host, "/api/v1/me/inbox", Some(&minh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(inbox["messages"].as_array().unwrap().is_empty());
+    host.stop().await;
+}

@@ -10,7 +10,9 @@ wit_bindgen::generate!({
 
 use citadel::miniapp::kv;
 use exports::wasi::http::incoming_handler::Guest;
-use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
 
 struct Counter;
 

@@ -35,7 +35,10 @@ fn panic(_req: &Request) -> Result<Response> {
 }
 
 fn sleep(req: &Request) -> Result<Response> {
-    let ms: u64 = req.query("ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let ms: u64 = req
+        .query("ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     std::thread::sleep(std::time::Duration::from_millis(ms));
     Ok(Response::text("woke up"))
 }
@@ -60,7 +63,10 @@ fn echo(req: &Request) -> Result<Response> {
 }
 
 fn big(req: &Request) -> Result<Response> {
-    let kib: usize = req.query("kib").and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let kib: usize = req
+        .query("kib")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     Ok(Response::new(200).with_body(vec![b'x'; kib * 1024]))
 }
 

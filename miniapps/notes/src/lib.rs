@@ -96,8 +96,8 @@ fn parse_id(req: &Request) -> Result<u64> {
 
 fn show(req: &Request) -> Result<Response> {
     let id = parse_id(req)?;
-    let note: Note = kv::get_json(&note_key(id))?
-        .ok_or_else(|| Error::not_found(format!("no note {id}")))?;
+    let note: Note =
+        kv::get_json(&note_key(id))?.ok_or_else(|| Error::not_found(format!("no note {id}")))?;
     Response::json(&note)
 }
 

@@ -78,6 +78,14 @@ fn send_notice(req: &Request) -> Result<Response> {
     Ok(Response::new(204))
 }
 
+fn send_notice_to(req: &Request) -> Result<Response> {
+    let recipient = req
+        .query("to")
+        .ok_or_else(|| Error::bad_request("give ?to="))?;
+    notify::send_to(&recipient, req.text()?, "Từ ứng dụng thử nghiệm", None)?;
+    Ok(Response::new(204))
+}
+
 fn fetch_url(req: &Request) -> Result<Response> {
     let url = req
         .query("url")
@@ -119,7 +127,10 @@ fn intent_json(intent: &payments::Intent) -> serde_json::Value {
 
 /// Ask the citizen to pay `?amount=` with `?reference=`.
 fn pay(req: &Request) -> Result<Response> {
-    let amount: u64 = req.query("amount").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let amount: u64 = req
+        .query("amount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let reference = req.query("reference").unwrap_or_else(|| "order-1".into());
     let intent = payments::create(amount, "Vé tham quan Đại Nội", &reference)?;
     Response::json(&intent_json(&intent))
@@ -173,6 +184,7 @@ fn router() -> Router {
         .put("/shared", put_shared)
         .put("/fill", fill)
         .post("/notify", send_notice)
+        .post("/notify-to", send_notice_to)
         .get("/fetch", fetch_url)
         .get("/echo", echo)
         .post("/pay", pay)

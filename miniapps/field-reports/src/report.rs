@@ -1,0 +1,318 @@
+//! A field report and its workflow: the states, who may move it between
+//! them, the public view that carries no personal data, and its storage in
+//! the app's kv (the report, its photos in ≤ 1 MiB chunks).
+
+use citadel_sdk::{kv, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Photos a report may carry, and the size of each.
+pub const MAX_PHOTOS: usize = 3;
+pub const MAX_PHOTO_BYTES: usize = 2 * 1024 * 1024;
+const CHUNK_BYTES: usize = 1024 * 1024;
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Received,
+    Assigned,
+    InProgress,
+    Resolved,
+    Rejected,
+}
+
+impl Status {
+    pub fn parse(text: &str) -> Option<Status> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Status::Received => "received",
+            Status::Assigned => "assigned",
+            Status::InProgress => "in_progress",
+            Status::Resolved => "resolved",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    pub fn label(self, lang: &str) -> &'static str {
+        let en = lang == "en";
+        match self {
+            Status::Received if en => "Received",
+            Status::Received => "Đã tiếp nhận",
+            Status::Assigned if en => "Assigned",
+            Status::Assigned => "Đã phân công",
+            Status::InProgress if en => "In progress",
+            Status::InProgress => "Đang xử lý",
+            Status::Resolved if en => "Resolved",
+            Status::Resolved => "Đã xử lý xong",
+            Status::Rejected if en => "Rejected",
+            Status::Rejected => "Từ chối",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        !matches!(self, Status::Resolved | Status::Rejected)
+    }
+
+    /// Whether staff may move a report from `self` to `next`.
+    pub fn may_become(self, next: Status) -> bool {
+        matches!(
+            (self, next),
+            (Status::Received, Status::Assigned)
+                | (Status::Assigned, Status::InProgress)
+                | (Status::InProgress, Status::Resolved)
+                | (
+                    Status::Received | Status::Assigned | Status::InProgress,
+                    Status::Rejected
+                )
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// Something with an id and a display name (a place, a ward, a unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// One step of the report's history, as the public sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    pub status: Status,
+    pub at: u64,
+    /// The unit's note (for a rejection, the reason).
+    pub note: Option<String>,
+    /// The unit that acted, if staff did.
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Photo {
+    pub content_type: String,
+    pub bytes: usize,
+}
+
+/// A report as stored. `author` and `handler` are pairwise ids: personal,
+/// never shown outside the app's own checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub category: String,
+    pub description: String,
+    pub at: Position,
+    pub place: Option<Named>,
+    pub ward: Option<Named>,
+    pub unit: Named,
+    pub created_at: u64,
+    pub deadline_at: u64,
+    pub status: Status,
+    pub history: Vec<Step>,
+    pub photos: Vec<Photo>,
+    pub rating: Option<u8>,
+    pub author: String,
+    pub handler: Option<String>,
+}
+
+/// What anyone may see of a report: no author, no handler, nothing personal.
+#[derive(Debug, Serialize)]
+pub struct PublicReport<'a> {
+    pub id: &'a str,
+    pub category: &'a str,
+    pub description: &'a str,
+    pub at: &'a Position,
+    pub place: Option<&'a Named>,
+    pub ward: Option<&'a Named>,
+    pub unit: &'a Named,
+    pub created_at: u64,
+    pub deadline_at: u64,
+    pub overdue: bool,
+    pub status: Status,
+    pub history: &'a [Step],
+    pub photos: Vec<String>,
+    pub rating: Option<u8>,
+}
+
+impl Report {
+    pub fn is_overdue(&self, now: u64) -> bool {
+        self.status.is_open() && now > self.deadline_at
+    }
+
+    pub fn public(&self, now: u64) -> PublicReport<'_> {
+        PublicReport {
+            id: &self.id,
+            category: &self.category,
+            description: &self.description,
+            at: &self.at,
+            place: self.place.as_ref(),
+            ward: self.ward.as_ref(),
+            unit: &self.unit,
+            created_at: self.created_at,
+            deadline_at: self.deadline_at,
+            overdue: self.is_overdue(now),
+            status: self.status,
+            history: &self.history,
+            photos: (0..self.photos.len())
+                .map(|n| format!("api/reports/{}/photos/{n}", self.id))
+                .collect(),
+            rating: self.rating,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (wasi clocks).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new report id: sortable by filing time, with random bits so two
+/// reports filed in the same millisecond differ (`PA-` + 9 + 5 base-36 digits).
+pub fn new_id(now: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("PA-{}{}", base36(now, 9), base36(random % 36u64.pow(5), 5))
+}
+
+fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = vec![b'0'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Report ids are `PA-` and 14 base-36 digits; anything else is not one.
+pub fn is_report_id(id: &str) -> bool {
+    id.strip_prefix("PA-").is_some_and(|rest| {
+        rest.len() == 14
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    })
+}
+
+fn report_key(id: &str) -> String {
+    format!("report/{id}")
+}
+
+fn photo_key(id: &str, n: usize, chunk: usize) -> String {
+    format!("photo/{id}/{n}/{chunk}")
+}
+
+pub fn load(id: &str) -> Result<Report> {
+    if !is_report_id(id) {
+        return Err(Error::not_found(format!("no report `{id}`")));
+    }
+    kv::get_json(&report_key(id))?.ok_or_else(|| Error::not_found(format!("no report `{id}`")))
+}
+
+/// Change report `id` with `change`, which sees the current report and
+/// may refuse; a concurrent change is never overwritten (compare-and-swap).
+pub fn update(id: &str, mut change: impl FnMut(&mut Report) -> Result<()>) -> Result<Report> {
+    if !is_report_id(id) {
+        return Err(Error::not_found(format!("no report `{id}`")));
+    }
+    kv::update_json(&report_key(id), |current: Option<Report>| {
+        let mut report = current.ok_or_else(|| Error::not_found(format!("no report `{id}`")))?;
+        change(&mut report)?;
+        Ok(report)
+    })
+}
+
+/// Every report, newest first.
+pub fn all() -> Result<Vec<Report>> {
+    let mut reports: Vec<Report> = kv::keys("report/")?
+        .iter()
+        .filter_map(|key| kv::get_json::<Report>(key).transpose())
+        .collect::<Result<_>>()?;
+    reports.reverse();
+    Ok(reports)
+}
+
+/// A photo that passed the checks, before it is stored.
+pub struct NewPhoto {
+    pub content_type: &'static str,
+    pub data: Vec<u8>,
+}
+
+/// Accept a JPEG, PNG or WebP image of at most 2 MB, judged by its bytes.
+pub fn check_photo(data: Vec<u8>) -> Result<NewPhoto> {
+    if data.len() > MAX_PHOTO_BYTES {
+        return Err(Error::new(
+            413,
+            "photo_too_large",
+            format!("each photo must be at most {MAX_PHOTO_BYTES} bytes (2 MB)"),
+        ));
+    }
+    let content_type = if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        return Err(Error::new(
+            415,
+            "unsupported_photo",
+            "photos must be JPEG, PNG or WebP images",
+        ));
+    };
+    Ok(NewPhoto { content_type, data })
+}
+
+/// Store the photos, then the report; if any write fails, remove what was
+/// written so no half-filed report remains.
+pub fn file(report: &Report, photos: &[NewPhoto]) -> Result<()> {
+    let mut written = Vec::new();
+    let result = (|| {
+        for (n, photo) in photos.iter().enumerate() {
+            for (c, chunk) in photo.data.chunks(CHUNK_BYTES).enumerate() {
+                let key = photo_key(&report.id, n, c);
+                kv::set(&key, chunk)?;
+                written.push(key);
+            }
+        }
+        if kv::insert_new_json(&report_key(&report.id), report)? {
+            Ok(())
+        } else {
+            Err(Error::conflict(
+                "a report with this id already exists; send it again",
+            ))
+        }
+    })();
+    if result.is_err() {
+        for key in &written {
+            let _ = kv::delete(key);
+        }
+    }
+    result
+}
+
+/// Photo `n` of a report: its type and bytes.
+pub fn photo(report: &Report, n: usize) -> Result<(String, Vec<u8>)> {
+    let meta = report
+        .photos
+        .get(n)
+        .ok_or_else(|| Error::not_found(format!("report {} has no photo {n}", report.id)))?;
+    let mut data = Vec::with_capacity(meta.bytes);
+    for c in 0..meta.bytes.div_ceil(CHUNK_BYTES) {
+        let chunk = kv::get(&photo_key(&report.id, n, c))?
+            .ok_or_else(|| Error::internal("a photo chunk is missing"))?;
+        data.extend_from_slice(&chunk);
+    }
+    Ok((meta.content_type.clone(), data))
+}
