@@ -18,6 +18,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The text for `lang`: `en` picks the English one, anything else Vietnamese.
+pub fn t(lang: &str, vi: &'static str, en: &'static str) -> &'static str {
+    if lang == "en" {
+        en
+    } else {
+        vi
+    }
+}
+
 /// Base styles: readable at 360 px, large touch targets, visible focus,
 /// contrast at least 4.5:1.
 const BASE_CSS: &str = "\

@@ -163,6 +163,15 @@ impl Request {
         self.header("x-citadel-locale")
     }
 
+    /// The language to answer in: `en` if the query says `lang=en` or the
+    /// citizen prefers English, `vi` otherwise (Vietnamese is the default).
+    pub fn lang(&self) -> &'static str {
+        match self.query("lang").as_deref().or(self.locale()) {
+            Some("en") => "en",
+            _ => "vi",
+        }
+    }
+
     /// Where the gateway mounts this app (`/apps/{id}`), for building absolute links.
     pub fn base_path(&self) -> &str {
         self.header("x-citadel-base-path").unwrap_or("")

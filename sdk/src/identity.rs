@@ -26,6 +26,21 @@ pub fn require_consent(scopes: &[Scope]) -> Result<()> {
     profile(scopes).map(|_| ()).map_err(Error::from)
 }
 
+/// The signed-in citizen's staff roles (scope `roles`): with `?`, a missing
+/// consent becomes the 428 answer and a signed-out caller the 401.
+pub fn roles() -> Result<Vec<StaffRole>> {
+    Ok(profile(&[Scope::Roles])?.roles.unwrap_or_default())
+}
+
+/// Refuse with 403 `staff_only` unless the citizen holds a role in `unit`
+/// (any role if `role` is `None`).
+pub fn require_role(unit: &str, role: Option<&str>) -> Result<StaffRole> {
+    roles()?
+        .into_iter()
+        .find(|r| r.unit == unit && role.is_none_or(|wanted| r.role == wanted))
+        .ok_or_else(|| Error::new(403, "staff_only", format!("this is for staff of `{unit}`")))
+}
+
 /// The capability name of a scope, e.g. `identity.phone`.
 pub fn capability(scope: Scope) -> &'static str {
     match scope {

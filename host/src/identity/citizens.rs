@@ -139,6 +139,33 @@ impl Default for DevelopmentProvider {
                     "1970-09-17",
                     &[("ioc-hue", "coordinator")],
                 ),
+                citizen(
+                    "c-an",
+                    "Trần Thị An",
+                    "0905789012",
+                    "046188007890",
+                    "1 Lê Lai, phường Vĩnh Ninh, Huế",
+                    "1988-04-12",
+                    &[("trung-tam-hcc", "officer")],
+                ),
+                citizen(
+                    "c-binh",
+                    "Nguyễn Văn Bình",
+                    "0914890123",
+                    "046183008901",
+                    "77 Đoàn Thị Điểm, phường Thuận Thành, Huế",
+                    "1983-12-01",
+                    &[("bao-ton-di-tich", "gate")],
+                ),
+                citizen(
+                    "c-vy",
+                    "Lê Thảo Vy",
+                    "0935901234",
+                    "046196009012",
+                    "103 Bà Triệu, phường Xuân Phú, Huế",
+                    "1996-06-25",
+                    &[("capnuoc-hue", "billing-admin")],
+                ),
             ],
         }
     }

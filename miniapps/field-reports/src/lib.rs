@@ -7,7 +7,7 @@
 mod pages;
 mod report;
 
-use citadel_sdk::identity::{self, Scope};
+use citadel_sdk::identity;
 use citadel_sdk::{geo, location, log, notify, Error, Request, Response, Result, Router};
 use report::{Named, Report, Status, Step};
 use serde_json::json;
@@ -34,14 +34,6 @@ fn router() -> Router {
 
 citadel_sdk::export_app!(router);
 
-/// `vi` unless the request or the citizen asks for English.
-pub(crate) fn lang(req: &Request) -> &'static str {
-    match req.query("lang").as_deref().or(req.locale()) {
-        Some("en") => "en",
-        _ => "vi",
-    }
-}
-
 /// Whether the caller is a browser that wants a page back, not JSON.
 pub(crate) fn wants_html(req: &Request) -> bool {
     req.header("accept")
@@ -58,13 +50,7 @@ fn signed_in(req: &Request) -> Result<String> {
 /// The units the signed-in citizen works for (needs `identity.roles` and the
 /// citizen's consent: a missing one is the 428 that opens the consent page).
 pub(crate) fn staff_units() -> Result<Vec<String>> {
-    let profile = identity::profile(&[Scope::Roles])?;
-    Ok(profile
-        .roles
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unit)
-        .collect())
+    Ok(identity::roles()?.into_iter().map(|r| r.unit).collect())
 }
 
 /// The text fields and files of a form post (urlencoded or multipart) or a

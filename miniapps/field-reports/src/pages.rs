@@ -3,18 +3,10 @@
 //! buttons, and the per-unit overview. Vietnamese by default, `?lang=en`.
 
 use crate::report::{self, Report, Status};
-use crate::{lang, staff_units};
-use citadel_sdk::html::{escape, page, vietnam_time};
+use crate::staff_units;
+use citadel_sdk::html::{escape, page, t, vietnam_time};
 use citadel_sdk::map::{self, Marker};
 use citadel_sdk::{geo, Request, Response, Result};
-
-fn t(lang: &str, vi: &'static str, en: &'static str) -> &'static str {
-    if lang == "en" {
-        en
-    } else {
-        vi
-    }
-}
 
 fn nav(req: &Request, lang: &str) -> String {
     let base = escape(req.base_path());
@@ -74,7 +66,7 @@ fn summary_card(req: &Request, r: &Report, categories: &[geo::Category], lang: &
 
 /// Public: every report on a map and in a list; nothing personal.
 pub fn home(req: &Request) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     let reports = crate::filtered(req)?;
     let categories = geo::report_categories()?;
     let markers: Vec<Marker> = reports
@@ -113,7 +105,7 @@ pub fn home(req: &Request) -> Result<Response> {
 
 /// The filing form; `?q=` searches places to attach the report to.
 pub fn new_report(req: &Request) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     let base = escape(req.base_path());
     let options: String = geo::report_categories()?
         .iter()
@@ -176,7 +168,7 @@ pub fn new_report(req: &Request) -> Result<Response> {
 
 /// A report's public page; its author also gets the rating form.
 pub fn report(req: &Request) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     let r = report::load(req.param("id").unwrap_or_default())?;
     let base = escape(req.base_path());
     let categories = geo::report_categories()?;
@@ -251,7 +243,7 @@ pub fn report(req: &Request) -> Result<Response> {
 
 /// The staff queue of the signed-in citizen's units, with the next steps.
 pub fn staff(req: &Request) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     // Signed-out visitors and citizens without consent get the standard
     // 401 / 428 answers; the shell turns the 428 into the consent dialog.
     staff_units()?;
@@ -299,7 +291,7 @@ pub fn staff(req: &Request) -> Result<Response> {
 
 /// Public: each unit's open, overdue and handled reports and its rating.
 pub fn units(req: &Request) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     let rows: String = crate::summaries()?
         .iter()
         .map(|s| {

@@ -28,14 +28,6 @@ pub(crate) const MAX_RESULTS: u32 = 1000;
 /// Most places `nearest` gives (the host's own cap).
 pub(crate) const MAX_NEAREST: u32 = 100;
 
-/// `vi` unless `?lang=en` or the citizen's locale asks for English.
-pub(crate) fn lang(req: &Request) -> &'static str {
-    match req.query("lang").as_deref().or(req.locale()) {
-        Some("en") => "en",
-        _ => "vi",
-    }
-}
-
 /// The query parameter `name`, trimmed; absent when missing or blank.
 pub(crate) fn param(req: &Request, name: &str) -> Option<String> {
     req.query(name)

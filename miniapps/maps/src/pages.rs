@@ -3,8 +3,8 @@
 //! places near a point or the citizen. Vietnamese by default, `?lang=en`.
 
 use crate::api::{find_place, neighbours, origin, Origin};
-use crate::{all_places, category, count, lang, param, MAX_NEAREST};
-use citadel_sdk::html::{escape, page};
+use crate::{all_places, category, count, param, MAX_NEAREST};
+use citadel_sdk::html::{escape, page, t};
 use citadel_sdk::map::{self, Marker};
 use citadel_sdk::{geo, Error, Request, Response, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -17,14 +17,6 @@ const LIST_LIMIT: usize = 100;
 const HUE: (f64, f64) = (16.4637, 107.5909);
 /// The zoom level of the optional tile layer.
 const TILE_ZOOM: i32 = 13;
-
-fn t(lang: &str, vi: &'static str, en: &'static str) -> &'static str {
-    if lang == "en" {
-        en
-    } else {
-        vi
-    }
-}
 
 /// Percent-encode a query value (everything but unreserved characters).
 fn encode(value: &str) -> String {
@@ -135,7 +127,7 @@ fn distance(lang: &str, metres: f64) -> String {
 /// A page's answer; an error becomes an HTML page with its status (a 428
 /// keeps the header that makes the shell open the consent page).
 fn render(req: &Request, build: fn(&Request, &'static str) -> Result<String>) -> Result<Response> {
-    let lang = lang(req);
+    let lang = req.lang();
     match build(req, lang) {
         Ok(html) => Ok(Response::html(html)),
         Err(e) => Ok(error_page(req, lang, &e)),
