@@ -165,6 +165,8 @@ pub struct City {
     place_ids: HashMap<String, u32>,
     unit_ids: HashMap<String, usize>,
     names: text::WordIndex,
+    /// Each place's folded name words joined by spaces, for ranking.
+    folded_names: Vec<String>,
     /// Places in local metres around `origin`, all and per category.
     all: RTree<PlacePoint>,
     by_category: HashMap<String, RTree<PlacePoint>>,
@@ -272,27 +274,31 @@ impl City {
         }
         let query_words = text::words(query);
         let folded_query = query_words.join(" ");
-        let mut ranked: Vec<(bool, usize, usize, &Place)> = self
+        let mut ranked: Vec<(bool, usize, usize, u32)> = self
             .names
             .matching(&query_words)
             .into_iter()
-            .map(|i| &self.places[i as usize])
-            .filter(|p| category.is_none_or(|c| p.category == c))
-            .map(|p| {
-                let name_words = text::words(&p.name);
+            .filter(|i| category.is_none_or(|c| self.places[*i as usize].category == c))
+            .map(|i| {
+                let name = &self.folded_names[i as usize];
                 let exact = query_words
                     .iter()
-                    .filter(|w| name_words.contains(w))
+                    .filter(|w| name.split(' ').any(|n| n == w.as_str()))
                     .count();
-                let starts = name_words.join(" ").starts_with(&folded_query);
-                (!starts, usize::MAX - exact, p.name.len(), p)
+                let starts = name.starts_with(&folded_query);
+                (!starts, usize::MAX - exact, self.places[i as usize].name.len(), i)
             })
             .collect();
-        ranked.sort_by(|a, b| (a.0, a.1, a.2, &a.3.id).cmp(&(b.0, b.1, b.2, &b.3.id)));
+        // Only the best `limit` need ordering.
+        let limit = clamp(limit, MAX_RESULTS) as usize;
+        if ranked.len() > limit {
+            ranked.select_nth_unstable(limit);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable();
         Ok(ranked
             .into_iter()
-            .take(clamp(limit, MAX_RESULTS) as usize)
-            .map(|(_, _, _, p)| p)
+            .map(|(_, _, _, i)| &self.places[i as usize])
             .collect())
     }
 

@@ -267,6 +267,7 @@ impl Sources {
             place_ids,
             unit_ids,
             names: text::WordIndex::default(),
+            folded_names: Vec::new(),
             all: RTree::new(),
             by_category: HashMap::new(),
             ward_boxes: RTree::new(),
@@ -466,6 +467,11 @@ impl City {
                 .push(point);
         }
         self.names = names;
+        self.folded_names = self
+            .places
+            .iter()
+            .map(|p| text::words(&p.name).join(" "))
+            .collect();
         self.all = RTree::bulk_load(all);
         self.by_category = by_category
             .into_iter()
