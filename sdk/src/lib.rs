@@ -43,10 +43,12 @@
 
 mod error;
 pub mod fetch;
+mod form;
 pub mod geo;
 pub mod html;
 mod http;
 pub mod identity;
+pub mod ids;
 pub mod kv;
 pub mod location;
 pub mod log;
@@ -71,6 +73,7 @@ pub mod bindings {
 }
 
 pub use error::{Error, Result};
+pub use form::Form;
 pub use http::{Method, Request, Response};
 pub use multipart::Part;
 pub use router::Router;

@@ -8,7 +8,7 @@ mod pages;
 mod report;
 
 use citadel_sdk::identity;
-use citadel_sdk::{geo, location, log, notify, Error, Request, Response, Result, Router};
+use citadel_sdk::{geo, location, log, notify, Error, Form, Request, Response, Result, Router};
 use report::{Named, Report, Status, Step};
 use serde_json::json;
 
@@ -34,92 +34,10 @@ fn router() -> Router {
 
 citadel_sdk::export_app!(router);
 
-/// Whether the caller is a browser that wants a page back, not JSON.
-pub(crate) fn wants_html(req: &Request) -> bool {
-    req.header("accept")
-        .is_some_and(|a| a.contains("text/html"))
-}
-
-/// The signed-in citizen's pairwise id, or 401.
-fn signed_in(req: &Request) -> Result<String> {
-    req.citizen()
-        .map(str::to_string)
-        .ok_or_else(|| Error::new(401, "not_signed_in", "sign in to Citadel to do this"))
-}
-
 /// The units the signed-in citizen works for (needs `identity.roles` and the
 /// citizen's consent: a missing one is the 428 that opens the consent page).
 pub(crate) fn staff_units() -> Result<Vec<String>> {
     Ok(identity::roles()?.into_iter().map(|r| r.unit).collect())
-}
-
-/// The text fields and files of a form post (urlencoded or multipart) or a
-/// JSON object of strings and numbers.
-struct Form {
-    fields: Vec<(String, String)>,
-    files: Vec<Vec<u8>>,
-}
-
-impl Form {
-    fn read(req: &Request) -> Result<Form> {
-        let content_type = req.header("content-type").unwrap_or_default();
-        if req.is_multipart() {
-            let mut form = Form {
-                fields: Vec::new(),
-                files: Vec::new(),
-            };
-            for part in req.multipart()? {
-                if part.filename.is_some() {
-                    // An empty file input still sends a part with no bytes.
-                    if !part.data.is_empty() {
-                        form.files.push(part.data);
-                    }
-                } else {
-                    form.fields
-                        .push((part.name.clone(), part.text()?.to_string()));
-                }
-            }
-            return Ok(form);
-        }
-        let fields = if content_type.starts_with("application/json") {
-            let object: serde_json::Map<String, serde_json::Value> = req.json()?;
-            object
-                .into_iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => (k, s),
-                    other => (k, other.to_string()),
-                })
-                .collect()
-        } else {
-            req.form()
-        };
-        Ok(Form {
-            fields,
-            files: Vec::new(),
-        })
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, name: &str) -> Result<&str> {
-        self.get(name)
-            .ok_or_else(|| Error::invalid(format!("`{name}` is required")))
-    }
-}
-
-fn number(form: &Form, name: &str) -> Result<Option<f64>> {
-    form.get(name)
-        .map(|v| {
-            v.parse::<f64>()
-                .map_err(|_| Error::invalid(format!("`{name}` must be a number")))
-        })
-        .transpose()
 }
 
 /// Where the report is: a chosen place, a point, or the device's position.
@@ -133,7 +51,7 @@ fn report_position(form: &Form) -> Result<(geo::Point, Option<Named>)> {
         };
         return Ok((place.at, Some(named)));
     }
-    match (number(form, "lat")?, number(form, "lon")?) {
+    match (form.number("lat")?, form.number("lon")?) {
         (Some(lat), Some(lon)) => return Ok((geo::point(lat, lon), None)),
         (None, None) => {}
         _ => return Err(Error::invalid("give both `lat` and `lon`")),
@@ -148,7 +66,7 @@ fn report_position(form: &Form) -> Result<(geo::Point, Option<Named>)> {
 }
 
 fn answer(req: &Request, status: u16, report: &Report) -> Result<Response> {
-    if wants_html(req) {
+    if req.wants_html() {
         return Ok(Response::redirect(&format!(
             "{}/reports/{}",
             req.base_path(),
@@ -175,7 +93,7 @@ fn tell(recipient: Option<&str>, report: &Report, title: String, body: String) {
 }
 
 fn file_report(req: &Request) -> Result<Response> {
-    let author = signed_in(req)?;
+    let author = req.require_citizen()?.to_string();
     let form = Form::read(req)?;
     let category = form.required("category")?.to_string();
     let description = form.required("description")?.to_string();
@@ -200,7 +118,7 @@ fn file_report(req: &Request) -> Result<Response> {
     let routing = geo::route_report(&category, at)?;
     let now = report::now_ms();
     let report = Report {
-        id: report::new_id(now),
+        id: citadel_sdk::ids::sortable("PA"),
         category,
         description,
         at: report::Position {
@@ -257,7 +175,7 @@ fn change_status(req: &Request) -> Result<Response> {
     let next = form.get("status").and_then(Status::parse).ok_or_else(|| {
         Error::invalid("`status` must be assigned, in_progress, resolved or rejected")
     })?;
-    let staff = signed_in(req)?;
+    let staff = req.require_citizen()?.to_string();
     let units = staff_units()?;
     if units.is_empty() {
         return Err(Error::new(
@@ -319,7 +237,7 @@ fn change_status(req: &Request) -> Result<Response> {
 
 fn rate(req: &Request) -> Result<Response> {
     let id = req.param("id").unwrap_or_default();
-    let me = signed_in(req)?;
+    let me = req.require_citizen()?.to_string();
     let rating = Form::read(req)?
         .required("rating")?
         .parse::<u8>()
@@ -414,7 +332,7 @@ fn photo(req: &Request) -> Result<Response> {
 }
 
 fn mine(req: &Request) -> Result<Response> {
-    let me = signed_in(req)?;
+    let me = req.require_citizen()?.to_string();
     let now = report::now_ms();
     let reports = report::all()?;
     let mine: Vec<_> = reports
@@ -444,7 +362,7 @@ pub(crate) fn queue() -> Result<(Vec<String>, Vec<Report>)> {
 }
 
 fn staff_queue(req: &Request) -> Result<Response> {
-    signed_in(req)?;
+    req.require_citizen()?.to_string();
     let (units, reports) = queue()?;
     let now = report::now_ms();
     let public: Vec<_> = reports.iter().map(|r| r.public(now)).collect();

@@ -168,41 +168,11 @@ impl Report {
     }
 }
 
-/// Milliseconds since the Unix epoch (wasi clocks).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use citadel_sdk::ids::now_ms;
 
-/// A new report id: sortable by filing time, with random bits so two
-/// reports filed in the same millisecond differ (`PA-` + 9 + 5 base-36 digits).
-pub fn new_id(now: u64) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    format!("PA-{}{}", base36(now, 9), base36(random % 36u64.pow(5), 5))
-}
-
-fn base36(mut n: u64, width: usize) -> String {
-    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut out = vec![b'0'; width];
-    for slot in out.iter_mut().rev() {
-        *slot = DIGITS[(n % 36) as usize];
-        n /= 36;
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Report ids are `PA-` and 14 base-36 digits; anything else is not one.
+/// Report ids are `PA-` and 14 base-36 digits (`ids::sortable("PA")`).
 pub fn is_report_id(id: &str) -> bool {
-    id.strip_prefix("PA-").is_some_and(|rest| {
-        rest.len() == 14
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    })
+    citadel_sdk::ids::is_sortable("PA", id)
 }
 
 fn report_key(id: &str) -> String {
