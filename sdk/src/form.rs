@@ -13,7 +13,8 @@ pub struct Form {
 
 impl Form {
     /// Read the body by its content type: `multipart/form-data`,
-    /// `application/json` (an object; numbers and booleans become text), or
+    /// `application/json` (an object; numbers and booleans become text,
+    /// `null` counts as absent), or
     /// else `application/x-www-form-urlencoded`.
     pub fn read(req: &Request) -> Result<Form> {
         let content_type = req.header("content-type").unwrap_or_default();
@@ -39,9 +40,11 @@ impl Form {
             let object: serde_json::Map<String, serde_json::Value> = req.json()?;
             object
                 .into_iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => (k, s),
-                    other => (k, other.to_string()),
+                .filter_map(|(k, v)| match v {
+                    // `null` is a field not given.
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some((k, s)),
+                    other => Some((k, other.to_string())),
                 })
                 .collect()
         } else {
@@ -102,7 +105,7 @@ mod tests {
     fn json_and_urlencoded_read_the_same() {
         let json = Request::new(Method::Post, "/")
             .with_header("content-type", "application/json")
-            .with_body(r#"{"status":"assigned","rating":5}"#);
+            .with_body(r#"{"status":"assigned","rating":5,"note":null}"#);
         let form = Request::new(Method::Post, "/")
             .with_header("content-type", "application/x-www-form-urlencoded")
             .with_body("status=assigned&rating=5&note=+");

@@ -64,6 +64,19 @@ pub fn page(lang: &str, title: &str, nav: &str, body: &str) -> String {
     )
 }
 
+/// An amount of đồng as Vietnamese write it: `150000` → `150.000 ₫`.
+pub fn vnd(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    format!("{out} ₫")
+}
+
 /// Unix milliseconds as `dd/mm/yyyy HH:MM` in Vietnam's time (UTC+7).
 pub fn vietnam_time(unix_ms: u64) -> String {
     let seconds = unix_ms / 1000 + 7 * 3600;
@@ -87,6 +100,13 @@ pub fn vietnam_time(unix_ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amounts_group_thousands_with_dots() {
+        assert_eq!(super::vnd(150_000), "150.000 ₫");
+        assert_eq!(super::vnd(1_200_000), "1.200.000 ₫");
+        assert_eq!(super::vnd(500), "500 ₫");
+    }
+
     #[test]
     fn times_are_shown_in_vietnam() {
         // 2026-11-23T17:30:00Z is 00:30 on the 24th in Huế.

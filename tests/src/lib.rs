@@ -392,6 +392,14 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// The status and the JSON error code of an answer (`""` if it has none).
+pub async fn status_and_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    (status, code.to_string())
+}
+
 /// The error body of a JSON error answer: (code, request_id).
 pub async fn error_of(response: reqwest::Response) -> (String, String) {
     let header_id = response

@@ -3,7 +3,9 @@
 //! through the workflow, the citizen is notified at each step and rates it;
 //! the public view holds nothing personal; nobody else can move it.
 
-use citadel_tests::{client, get_json, give_consent, multipart_body, sign_in, TestHost};
+use citadel_tests::{
+    client, get_json, give_consent, multipart_body, sign_in, status_and_code, TestHost,
+};
 use serde_json::{json, Value};
 
 /// 1×1 PNG.
@@ -64,15 +66,6 @@ async fn set_status(
     post_json(host, token, &format!("/api/reports/{id}/status"), body).await
 }
 
-async fn code_of(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or("").to_string(),
-    )
-}
-
 async fn inbox_titles(host: &TestHost, token: &str) -> Vec<String> {
     let inbox = get_json(host, "/api/v1/me/inbox", Some(token)).await;
     inbox["messages"]
@@ -124,7 +117,7 @@ async fn a_report_goes_from_filing_to_rating_with_a_notification_at_each_step() 
 
     // Staff consent once to being recognised by their role.
     assert_eq!(
-        code_of(set_status(&host, &staff, &id, "assigned", None).await).await,
+        status_and_code(set_status(&host, &staff, &id, "assigned", None).await).await,
         (428, "consent_required".into())
     );
     assert_eq!(
@@ -151,7 +144,7 @@ async fn a_report_goes_from_filing_to_rating_with_a_notification_at_each_step() 
     }
     // A resolved report cannot be reopened or rejected.
     assert_eq!(
-        code_of(set_status(&host, &staff, &id, "rejected", Some("x")).await).await,
+        status_and_code(set_status(&host, &staff, &id, "rejected", Some("x")).await).await,
         (409, "conflict".into())
     );
 
@@ -163,13 +156,23 @@ async fn a_report_goes_from_filing_to_rating_with_a_notification_at_each_step() 
         async move { post_json(host, &token, &path, json!({ "rating": value })).await }
     };
     assert_eq!(
-        code_of(rate(staff.clone(), json!(5)).await).await.1,
+        status_and_code(rate(staff.clone(), json!(5)).await).await.1,
         "not_your_report"
     );
-    assert_eq!(code_of(rate(citizen.clone(), json!(9)).await).await.0, 422);
+    assert_eq!(
+        status_and_code(rate(citizen.clone(), json!(9)).await)
+            .await
+            .0,
+        422
+    );
     let rated = rate(citizen.clone(), json!(5)).await;
     assert_eq!(rated.status(), 200);
-    assert_eq!(code_of(rate(citizen.clone(), json!(4)).await).await.0, 409);
+    assert_eq!(
+        status_and_code(rate(citizen.clone(), json!(4)).await)
+            .await
+            .0,
+        409
+    );
 
     let titles = inbox_titles(&host, &citizen).await;
     assert_eq!(titles.len(), 4, "{titles:?}");
@@ -308,12 +311,12 @@ async fn only_staff_of_the_routed_unit_may_move_a_report() {
 
     // Another unit's staff, the author and another citizen are refused.
     assert_eq!(
-        code_of(set_status(&host, &environment_staff, &id, "assigned", None).await).await,
+        status_and_code(set_status(&host, &environment_staff, &id, "assigned", None).await).await,
         (403, "not_your_unit".into())
     );
     for token in [&citizen, &other_citizen] {
         assert_eq!(
-            code_of(set_status(&host, token, &id, "assigned", None).await).await,
+            status_and_code(set_status(&host, token, &id, "assigned", None).await).await,
             (403, "staff_only".into())
         );
     }
@@ -326,19 +329,19 @@ async fn only_staff_of_the_routed_unit_may_move_a_report() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     assert_eq!(
-        code_of(set_status(&host, &phu_hoi_staff, &id, "resolved", None).await)
+        status_and_code(set_status(&host, &phu_hoi_staff, &id, "resolved", None).await)
             .await
             .0,
         409
     );
     assert_eq!(
-        code_of(set_status(&host, &phu_hoi_staff, &id, "rejected", None).await)
+        status_and_code(set_status(&host, &phu_hoi_staff, &id, "rejected", None).await)
             .await
             .0,
         422
     );
     assert_eq!(
-        code_of(set_status(&host, &phu_hoi_staff, &id, "archived", None).await)
+        status_and_code(set_status(&host, &phu_hoi_staff, &id, "archived", None).await)
             .await
             .0,
         422
@@ -485,7 +488,10 @@ async fn bad_reports_are_refused_whole() {
         &[],
     )
     .await;
-    assert_eq!(code_of(by_location).await, (428, "consent_required".into()));
+    assert_eq!(
+        status_and_code(by_location).await,
+        (428, "consent_required".into())
+    );
 
     // None of it left a report behind.
     let all = get_json(&host, "/apps/field-reports/api/reports", None).await;
@@ -506,7 +512,7 @@ async fn a_report_can_use_the_position_the_shell_reported() {
     ];
     // Consented, but the device has not said where it is.
     assert_eq!(
-        code_of(file(&host, &citizen, &fields, &[]).await).await,
+        status_and_code(file(&host, &citizen, &fields, &[]).await).await,
         (409, "location_unknown".into())
     );
 
@@ -541,7 +547,9 @@ async fn a_report_can_use_the_position_the_shell_reported() {
         .unwrap();
     assert_eq!(forgot.status(), 204);
     assert_eq!(
-        code_of(file(&host, &citizen, &fields, &[]).await).await.1,
+        status_and_code(file(&host, &citizen, &fields, &[]).await)
+            .await
+            .1,
         "location_unknown"
     );
 
@@ -564,7 +572,7 @@ async fn a_report_can_use_the_position_the_shell_reported() {
         )
         .unwrap();
     assert_eq!(
-        code_of(file(&host, &citizen, &fields, &[]).await).await,
+        status_and_code(file(&host, &citizen, &fields, &[]).await).await,
         (403, "capability_denied".into())
     );
     host.stop().await;
