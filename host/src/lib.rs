@@ -99,6 +99,7 @@ pub struct Citadel {
     pub audit: audit::AuditLog,
     pub payments: Arc<payments::Payments>,
     pub positions: identity::location::Positions,
+    pub frames: identity::frames::Frames,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
 }
@@ -148,6 +149,7 @@ impl Citadel {
             identity,
             payments,
             positions: identity::location::Positions::default(),
+            frames: identity::frames::Frames::new(store.clone()),
             sessions: identity::sessions::Sessions::new(
                 store.clone(),
                 identity::sessions::DEFAULT_TTL,

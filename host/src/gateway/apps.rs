@@ -80,6 +80,19 @@ pub async fn redirect_to_root(uri: Uri) -> Response {
     Redirect::permanent(&format!("{}/", uri.path())).into_response()
 }
 
+/// Where and for whom an app request is served.
+struct Mount {
+    app_id: String,
+    /// The path after the app's mount point, without its leading `/`.
+    rest: String,
+    /// What the app sees as `x-citadel-base-path`.
+    base_path: String,
+    /// Served into the shell's frame (`/f/{token}/apps/…`).
+    frame: bool,
+}
+
+/// `/apps/{app}/…`: the citizen (if any) is the session's, by bearer token
+/// or cookie.
 pub async fn dispatch(
     State(citadel): State<Arc<Citadel>>,
     request: Request,
@@ -89,10 +102,69 @@ pub async fn dispatch(
         .strip_prefix("/apps/")
         .and_then(|p| p.split_once('/'))
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
+    let citizen = super::citizen::signed_in(&citadel, request.headers())?.map(|(c, _)| c);
+    let mount = Mount {
+        app_id: app_id.to_string(),
+        rest: rest.to_string(),
+        base_path: format!("/apps/{app_id}"),
+        frame: false,
+    };
+    serve(citadel, request, mount, citizen).await
+}
+
+/// `/f/{token}/apps/{app}/…`: an app in the shell's frame; the citizen is
+/// the frame token's, whatever cookie the browser sends.
+pub async fn dispatch_frame(
+    State(citadel): State<Arc<Citadel>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let path = request.uri().path().to_string();
+    let parsed = path.strip_prefix("/f/").and_then(|p| {
+        let (token, rest) = p.split_once("/apps/")?;
+        let (app_id, rest) = rest.split_once('/')?;
+        Some((token, app_id, rest))
+    });
+    let Some((token, app_id, rest)) = parsed else {
+        return Err(ApiError::not_found("not_found", "no such path"));
+    };
+    let Some(citizen_id) = citadel.frames.citizen_for(token, app_id)? else {
+        return Ok(frame_message(
+            &serde_json::json!({ "type": "citadel:expired" }),
+            "Phiên đã hết hạn. / This session has expired.",
+        ));
+    };
+    let citizen = citadel.identity.citizen(&citizen_id);
+    let mount = Mount {
+        app_id: app_id.to_string(),
+        rest: rest.to_string(),
+        base_path: format!("/f/{token}/apps/{app_id}"),
+        frame: true,
+    };
+    serve(citadel, request, mount, citizen).await
+}
+
+async fn serve(
+    citadel: Arc<Citadel>,
+    request: Request,
+    mount: Mount,
+    citizen: Option<crate::identity::citizens::Citizen>,
+) -> Result<Response, ApiError> {
+    let Mount {
+        app_id,
+        rest,
+        base_path,
+        frame,
+    } = mount;
+    let app_id = app_id.as_str();
+    let navigation = is_navigation(request.headers());
+    // After consent the shell loads a page again, never resends a form.
+    let retry = (request.method() == axum::http::Method::GET)
+        .then(|| request.uri().path_and_query().map(|p| p.to_string()))
+        .flatten();
     // The app knows the citizen only by the pairwise id for this app.
-    let citizen = match super::citizen::signed_in(&citadel, request.headers())? {
+    let citizen = match citizen {
         None => None,
-        Some((citizen, _)) => {
+        Some(citizen) => {
             let pairwise_id = citadel.pairwise.pairwise_id(app_id, &citizen.id);
             // So the app can later reach this citizen with `notify.send-to`.
             citadel
@@ -162,7 +234,7 @@ pub async fn dispatch(
     strip_incoming(&mut parts.headers);
     let mut host_headers = vec![
         ("x-citadel-request-id", request_id.clone()),
-        ("x-citadel-base-path", format!("/apps/{app_id}")),
+        ("x-citadel-base-path", base_path),
         ("x-citadel-app-version", app.context.version.to_string()),
     ];
     if let Some(signed_in) = &citizen {
@@ -226,9 +298,99 @@ pub async fn dispatch(
     // the citizen's cookie (a consent "given" by the app itself, say).
     parts.headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(APP_CSP),
+        HeaderValue::from_static(if frame { FRAME_CSP } else { APP_CSP }),
     );
+    if frame {
+        // The frame's URL holds its token: never send it on as a referrer.
+        parts.headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        if navigation {
+            if let Some(message) = frame_request(&parts, retry) {
+                return Ok(frame_message(&message, "…"));
+            }
+        }
+    }
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// An app page's policy in the shell's frame: as `APP_CSP`, and only the
+/// host's own pages may frame it.
+const FRAME_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads; frame-ancestors 'self'";
+
+/// Whether the browser is loading a page (not a script's fetch).
+fn is_navigation(headers: &HeaderMap) -> bool {
+    match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        Some(mode) => mode == "navigate",
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html")),
+    }
+}
+
+/// What the shell must do for an app answer in its frame: ask for consent
+/// (a 428 naming scopes) or show the host's payment page (a redirect to
+/// `/pay/{id}`, optionally `?then=/path` to reopen in the app afterwards).
+fn frame_request(
+    parts: &axum::http::response::Parts,
+    retry: Option<String>,
+) -> Option<serde_json::Value> {
+    if parts.status == StatusCode::PRECONDITION_REQUIRED {
+        let url = parts.headers.get(CONSENT_URL_HEADER)?.to_str().ok()?;
+        let scopes = url.split_once("scopes=")?.1.split('&').next()?;
+        let scopes: Vec<&str> = scopes.split(',').filter(|s| !s.is_empty()).collect();
+        return Some(
+            serde_json::json!({ "type": "citadel:consent", "scopes": scopes, "retry": retry }),
+        );
+    }
+    if parts.status.is_redirection() {
+        let location = parts.headers.get(header::LOCATION)?.to_str().ok()?;
+        let (path, query) = location.split_once('?').unwrap_or((location, ""));
+        let intent = path.strip_prefix("/pay/")?;
+        if intent.is_empty()
+            || !intent
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return None;
+        }
+        let then = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "then")
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| v.starts_with('/') && !v.starts_with("//") && !v.contains('\\'));
+        return Some(serde_json::json!({ "type": "citadel:pay", "intent": intent, "then": then }));
+    }
+    None
+}
+
+/// A tiny host page in the frame that tells the shell what to do (consent,
+/// payment, an expired frame) by `postMessage`; the shell acts only on
+/// messages from its own frame. A 200: the page itself loaded fine.
+fn frame_message(message: &serde_json::Value, text: &str) -> Response {
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
+    // JSON inside a script element: escape `<` so it cannot close the tag.
+    let payload = message.to_string().replace('<', "\\u003c");
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>Citadel</title><p>{}</p><script nonce=\"{nonce}\">parent.postMessage({payload}, \"*\");</script>",
+        super::html_escape(text)
+    );
+    let mut response = axum::response::Html(html).into_response();
+    let csp = format!("sandbox allow-scripts; default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'self'");
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// An app answered 428 naming scopes in `x-citadel-consent` (as the SDK's

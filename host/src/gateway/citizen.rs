@@ -22,7 +22,9 @@ pub fn router() -> Router<Arc<Citadel>> {
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/session", get(session))
         .route("/api/v1/me/inbox", get(inbox))
+        .route("/api/v1/me/frames", post(open_frame))
         .route(
             "/api/v1/me/location",
             put(report_location).delete(forget_location),
@@ -184,6 +186,15 @@ async fn me(session: CitizenSession) -> Json<Citizen> {
     Json(session.citizen)
 }
 
+/// Who is signed in, if anyone: a 200 either way, for the shell's start.
+async fn session(
+    State(citadel): State<Arc<Citadel>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let citizen = signed_in(&citadel, &headers)?.map(|(citizen, _)| citizen);
+    Ok(Json(serde_json::json!({ "citizen": citizen })))
+}
+
 /// The citizen's latest messages from apps, newest first.
 async fn inbox(
     State(citadel): State<Arc<Citadel>>,
@@ -244,6 +255,35 @@ async fn forget_location(
     session.require_same_origin()?;
     citadel.positions.forget(&session.citizen.id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameBody {
+    app: String,
+}
+
+/// The shell opens an app in its frame: a URL whose token identifies the
+/// citizen to that app only (see `identity::frames`).
+async fn open_frame(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+    JsonBody(body): JsonBody<FrameBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    session.require_same_origin()?;
+    if citadel.registry.live(&body.app).is_none() {
+        return Err(ApiError::not_found(
+            "app_not_found",
+            format!("there is no app `{}`", body.app),
+        ));
+    }
+    let (token, expires) = citadel
+        .frames
+        .open(&session.citizen.id, &body.app, &session.token);
+    Ok(Json(serde_json::json!({
+        "url": format!("/f/{token}/apps/{}/", body.app),
+        "expires": expires,
+    })))
 }
 
 /// Messages `GET /api/v1/me/inbox` returns.

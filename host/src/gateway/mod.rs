@@ -12,6 +12,7 @@ mod operator;
 mod payments;
 mod publisher;
 mod request_id;
+mod shell;
 
 use crate::Citadel;
 use axum::routing::{any, get};
@@ -28,6 +29,9 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .route("/apps/{app}", any(apps::redirect_to_root))
         .route("/apps/{app}/", any(apps::dispatch))
         .route("/apps/{app}/{*path}", any(apps::dispatch))
+        .route("/f/{token}/apps/{app}", any(apps::redirect_to_root))
+        .route("/f/{token}/apps/{app}/", any(apps::dispatch_frame))
+        .route("/f/{token}/apps/{app}/{*path}", any(apps::dispatch_frame))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(citizen::router())
@@ -35,6 +39,7 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
         .merge(payments::router())
         .merge(operator::router())
         .merge(publisher::router())
+        .merge(shell::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::request_context))

@@ -76,10 +76,24 @@ pub fn format_vnd(amount: u64) -> String {
     format!("{out} ₫")
 }
 
+#[derive(Deserialize)]
+struct PageQuery {
+    /// Where the shell wants the citizen back afterwards: a path on this host.
+    #[serde(rename = "return")]
+    back: Option<String>,
+}
+
+/// A path on this host (`/…`, not `//…`), or nothing.
+fn local_path(path: Option<String>) -> String {
+    path.filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+        .unwrap_or_default()
+}
+
 async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Response, ApiError> {
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
         return Ok(super::host_page(
@@ -112,7 +126,7 @@ async fn page(
 <p class="amount">{amount}</p>
 <p>{description}</p>
 <p>Trạng thái: <strong id="state">{status}</strong> · hết hạn lúc <time data-ms="{expires}">{expires}</time></p>
-<div id="pay" data-intent="{id}">{methods}<button type="button" data-method="cancel">Hủy</button></div>
+<div id="pay" data-intent="{id}" data-return="{back}">{methods}<button type="button" data-method="cancel">Hủy</button></div>
 <p id="status" role="status"></p>
 <script src="/pay.js"></script>
 </body></html>"#,
@@ -123,6 +137,7 @@ async fn page(
         status = escape(&status),
         expires = intent.expires_at,
         id = escape(&intent.id),
+        back = escape(&local_path(query.back)),
     );
     Ok(super::host_page(StatusCode::OK, html))
 }
@@ -151,6 +166,9 @@ async fn script() -> Response {
     if (body.redirect) { window.location.assign(body.redirect); return; }
     document.getElementById("state").textContent = body.payment.status;
     say(body.payment.status === "captured" ? "Đã thanh toán." : "Đã hủy.");
+    // Back to where the shell opened this page (a path on this host).
+    const back = box.dataset.return;
+    if (back && back.startsWith("/") && !back.startsWith("//")) window.location.assign(back);
   });
 })();
 "#;

@@ -286,7 +286,12 @@ impl City {
                     .filter(|w| name.split(' ').any(|n| n == w.as_str()))
                     .count();
                 let starts = name.starts_with(&folded_query);
-                (!starts, usize::MAX - exact, self.places[i as usize].name.len(), i)
+                (
+                    !starts,
+                    usize::MAX - exact,
+                    self.places[i as usize].name.len(),
+                    i,
+                )
             })
             .collect();
         // Only the best `limit` need ordering.

@@ -3,6 +3,7 @@
 //! Owns credentials, not permissions.
 
 pub mod citizens;
+pub mod frames;
 pub mod location;
 pub mod pairwise;
 pub mod sessions;

@@ -25,6 +25,10 @@ pub struct AppContext {
     pub publisher: String,
     /// Display names, from the manifest.
     pub name: Localized,
+    /// What the app does, its catalogue category and icon, from the manifest.
+    pub description: Localized,
+    pub category: String,
+    pub icon: String,
     /// Why the app needs each personal scope, from the manifest.
     pub purposes: BTreeMap<String, Localized>,
     /// The route told about the app's payments, from the manifest.

@@ -6,7 +6,7 @@ use crate::report::{self, Report, Status};
 use crate::staff_units;
 use citadel_sdk::html::{escape, page, t, vietnam_time};
 use citadel_sdk::map::{self, Marker};
-use citadel_sdk::{geo, Request, Response, Result};
+use citadel_sdk::{geo, location, Request, Response, Result};
 
 fn nav(req: &Request, lang: &str) -> String {
     let base = escape(req.base_path());
@@ -89,11 +89,12 @@ pub fn home(req: &Request) -> Result<Response> {
         .map(|r| summary_card(req, r, &categories, lang))
         .collect();
     let body = format!(
-        "<p><a class=\"button\" href=\"{}/new\">{}</a></p>{svg}<h2>{}</h2><ul class=\"plain\">{}</ul>",
-        escape(req.base_path()),
-        t(lang, "Gửi phản ánh mới", "File a new report"),
-        t(lang, "Phản ánh đã gửi", "Reports"),
-        if list.is_empty() { format!("<li>{}</li>", t(lang, "Chưa có phản ánh nào.", "No reports yet.")) } else { list },
+        "<p><a class=\"button\" href=\"{base}/new\">{new}</a> <a class=\"button\" href=\"{base}/new?here=1\">{here}</a></p>{svg}<h2>{title}</h2><ul class=\"plain\">{list}</ul>",
+        base = escape(req.base_path()),
+        new = t(lang, "Gửi phản ánh mới", "File a new report"),
+        here = t(lang, "Phản ánh tại vị trí của tôi", "Report where I am"),
+        title = t(lang, "Phản ánh đã gửi", "Reports"),
+        list = if list.is_empty() { format!("<li>{}</li>", t(lang, "Chưa có phản ánh nào.", "No reports yet.")) } else { list },
     );
     Ok(Response::html(page(
         lang,
@@ -136,15 +137,41 @@ pub fn new_report(req: &Request) -> Result<Response> {
             t(lang, "Địa điểm", "Place")
         )
     };
+    // `?here=1`: where the citizen is now (the consented `location`).
+    let here = if req.query("here").as_deref() == Some("1") {
+        let position = location::current()?;
+        let at = geo::point(position.lat, position.lon);
+        let ward = geo::ward_at(at)?.map_or_else(|| "—".to_string(), |w| w.name);
+        format!(
+            "<p class=\"card\" id=\"here\">{}: {} ({:.5}, {:.5})</p><input type=\"hidden\" name=\"lat\" value=\"{:.6}\"><input type=\"hidden\" name=\"lon\" value=\"{:.6}\">",
+            t(lang, "Vị trí của bạn", "Your position"),
+            escape(&ward),
+            position.lat,
+            position.lon,
+            position.lat,
+            position.lon,
+        )
+    } else {
+        String::new()
+    };
+    let position = if here.is_empty() {
+        format!(
+            "<p><a href=\"{base}/new?here=1\">{}</a></p>\
+             <div class=\"columns\"><div><label for=\"lat\">{}</label><input id=\"lat\" name=\"lat\" inputmode=\"decimal\"></div>\
+             <div><label for=\"lon\">{}</label><input id=\"lon\" name=\"lon\" inputmode=\"decimal\"></div></div>",
+            t(lang, "Dùng vị trí hiện tại của tôi", "Use my current location"),
+            t(lang, "Vĩ độ", "Latitude"),
+            t(lang, "Kinh độ", "Longitude"),
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<form method=\"get\" action=\"{base}/new\" class=\"card\"><label for=\"q\">{}</label><input id=\"q\" name=\"q\" value=\"{}\"><p><button>{}</button></p></form>\
          <form method=\"post\" action=\"{base}/api/reports\" enctype=\"multipart/form-data\" class=\"card\">\
          <label for=\"category\">{}</label><select id=\"category\" name=\"category\" required>{options}</select>\
          <label for=\"description\">{}</label><textarea id=\"description\" name=\"description\" rows=\"4\" maxlength=\"2000\" required></textarea>\
-         {places}\
-         <label><input type=\"checkbox\" name=\"use_location\" value=\"1\" style=\"width:auto\"> {}</label>\
-         <div class=\"columns\"><div><label for=\"lat\">{}</label><input id=\"lat\" name=\"lat\" inputmode=\"decimal\"></div>\
-         <div><label for=\"lon\">{}</label><input id=\"lon\" name=\"lon\" inputmode=\"decimal\"></div></div>\
+         {places}{here}{position}\
          <label for=\"photos\">{}</label><input id=\"photos\" type=\"file\" name=\"photos\" accept=\"image/jpeg,image/png,image/webp\" multiple>\
          <p><button>{}</button></p></form>",
         t(lang, "Tìm địa điểm", "Find a place"),
@@ -152,9 +179,6 @@ pub fn new_report(req: &Request) -> Result<Response> {
         t(lang, "Tìm", "Search"),
         t(lang, "Lĩnh vực", "Category"),
         t(lang, "Nội dung phản ánh", "What is wrong"),
-        t(lang, "Dùng vị trí hiện tại của tôi", "Use my current location"),
-        t(lang, "Vĩ độ", "Latitude"),
-        t(lang, "Kinh độ", "Longitude"),
         t(lang, "Ảnh (tối đa 3 ảnh, mỗi ảnh 2 MB)", "Photos (up to 3, 2 MB each)"),
         t(lang, "Gửi phản ánh", "Send the report"),
     );

@@ -1,0 +1,98 @@
+// Runs the browser scenarios (browser/scenarios/*.mjs) against a running
+// Citadel host with Debian's chromium, headless, saving a screenshot of each
+// step under $CITADEL_ARTIFACTS. Started by host/tests/browser.rs, which
+// starts the real binary; exits non-zero on the first failed scenario.
+//
+// Environment: CITADEL_BASE (http://127.0.0.1:PORT), CITADEL_OPERATOR_TOKEN,
+// CITADEL_ARTIFACTS (a directory), CITADEL_SETUP (JSON from the Rust side),
+// CITADEL_SCENARIOS (optional comma-separated names to run), CHROMIUM.
+
+import { chromium } from 'playwright-core';
+import { readdir, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const base = process.env.CITADEL_BASE;
+const artifacts = process.env.CITADEL_ARTIFACTS ?? path.join(here, 'artifacts');
+const setup = JSON.parse(process.env.CITADEL_SETUP ?? '{}');
+const only = (process.env.CITADEL_SCENARIOS ?? '').split(',').filter(Boolean);
+if (!base) {
+  console.error('CITADEL_BASE is not set; run through `cargo test --test browser`');
+  process.exit(2);
+}
+
+/** Widths every page is checked at: a small phone and a desktop. */
+export const WIDTHS = { mobile: { width: 360, height: 740 }, desktop: { width: 1280, height: 800 } };
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function main() {
+  await mkdir(artifacts, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  const files = (await readdir(path.join(here, 'scenarios'))).filter((f) => f.endsWith('.mjs')).sort();
+  let failed = 0;
+  for (const file of files) {
+    const scenario = await import(pathToFileURL(path.join(here, 'scenarios', file)).href);
+    if (only.length && !only.includes(scenario.name)) continue;
+    const consoleErrors = [];
+    const contexts = [];
+    let step = 0;
+    const t = {
+      base,
+      setup,
+      operatorToken: process.env.CITADEL_OPERATOR_TOKEN,
+      check,
+      /** A new page in a fresh browser context (no cookies) at `viewport`,
+       *  with Playwright context `options` (geolocation, permissions…). */
+      async page(viewport = WIDTHS.mobile, options = {}) {
+        const context = await browser.newContext({ viewport, locale: 'vi-VN', ...options });
+        contexts.push(context);
+        const page = await context.newPage();
+        const watch = (p) => {
+          p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
+          p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
+        };
+        watch(page);
+        return page;
+      },
+      /** Save a screenshot of `page` named after this scenario and step. */
+      async shot(page, label) {
+        step += 1;
+        const file = path.join(artifacts, `${scenario.name}-${String(step).padStart(2, '0')}-${label}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        return file;
+      },
+      /** Errors the pages printed so far (expected ones filtered by `allow`). */
+      consoleErrors(allow = () => false) {
+        return consoleErrors.filter((e) => !allow(e));
+      },
+    };
+    const started = Date.now();
+    try {
+      await scenario.run(t);
+      const errors = t.consoleErrors(scenario.allowConsole ?? (() => false));
+      check(errors.length === 0, `console errors:\n${errors.join('\n')}`);
+      console.log(`ok   ${scenario.name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      failed += 1;
+      console.error(`FAIL ${scenario.name}: ${error.stack ?? error}`);
+    } finally {
+      for (const context of contexts) await context.close();
+    }
+  }
+  await browser.close();
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,34 @@
+// Acceptance 5 (shell): every shell page works at 360 px and at desktop
+// width — no horizontal scrolling, a screenshot of each — with no console
+// errors, in Vietnamese and after the English switch; keyboard reachable.
+
+import { signIn } from './10-citizen-reports.mjs';
+
+export const name = 'shell-layout';
+
+const WIDTHS = { mobile: { width: 360, height: 740 }, desktop: { width: 1280, height: 800 } };
+const VIEWS = ['#/', '#/signin', '#/inbox', '#/permissions', '#/payments', '#/app/maps'];
+
+export async function run(t) {
+  for (const [label, viewport] of Object.entries(WIDTHS)) {
+    const page = await t.page(viewport);
+    await signIn(page, t.base, 'Lê Thị Hoa');
+    for (const view of VIEWS) {
+      await page.goto(`${t.base}/${view}`);
+      await page.locator('main h1, main .chrome').first().waitFor();
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      t.check(width <= viewport.width + 1, `${view} at ${label} scrolls sideways: ${width}px`);
+      await t.shot(page, `${label}-${view.replace(/[#/]/g, '') || 'apps'}`);
+    }
+    // The English switch translates the chrome and keeps working.
+    await page.goto(`${t.base}/#/`);
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('heading', { name: 'Apps' }).waitFor();
+    t.check(await page.evaluate(() => document.documentElement.lang) === 'en', 'html lang follows the switch');
+    await t.shot(page, `${label}-english`);
+    // Keyboard: the search field has a label and takes focus by Tab order.
+    await page.getByLabel('Find an app').fill('digital map');
+    await page.getByRole('link', { name: /digital map/ }).first().waitFor();
+    await page.getByRole('button', { name: 'Tiếng Việt' }).click();
+  }
+}

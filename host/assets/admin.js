@@ -1,0 +1,1 @@
+/* The operator console: see the next commit. */

@@ -1,0 +1,322 @@
+// The citizen shell: sign-in, the catalogue of live mini-apps, an app in a
+// sandboxed frame inside the host's chrome, the host-drawn consent dialog,
+// the inbox, "My permissions" and payment history. Apps talk to the shell
+// only by postMessage from their own frame; the shell alone calls the
+// citizen API, with its same-origin session cookie.
+'use strict';
+
+(function () {
+  const TEXT = {
+    vi: {
+      skip: 'Bỏ qua đến nội dung', brand: 'Citadel Huế', nav: 'Chính', apps: 'Ứng dụng', inbox: 'Hộp thư',
+      permissions: 'Quyền của tôi', payments: 'Thanh toán', switch: 'English', signin: 'Đăng nhập',
+      signout: 'Đăng xuất', allow: 'Đồng ý', deny: 'Không đồng ý', search: 'Tìm ứng dụng', all: 'Tất cả',
+      noApps: 'Không có ứng dụng phù hợp.', back: 'Quay lại', appPermissions: 'Quyền của ứng dụng',
+      by: 'Đơn vị cung cấp', noPermissions: 'Ứng dụng này không dùng quyền nào.',
+      personal: 'cần bạn đồng ý', chooseCitizen: 'Chọn công dân (môi trường thử nghiệm)',
+      signinTitle: 'Đăng nhập', signinNeeded: 'Hãy đăng nhập để dùng mục này.', inboxEmpty: 'Chưa có tin nhắn.',
+      open: 'Mở', consentsEmpty: 'Bạn chưa cấp quyền nào cho ứng dụng nào.', revoke: 'Thu hồi',
+      revoked: 'Đã thu hồi quyền.', paymentsEmpty: 'Chưa có giao dịch.', consentTitle: 'cần bạn đồng ý',
+      consentIntro: 'Ứng dụng xin dùng các thông tin sau. Bạn có thể thu hồi bất cứ lúc nào trong “Quyền của tôi”.',
+      consentGiven: 'Đã ghi nhận sự đồng ý của bạn.', consentDenied: 'Bạn đã không đồng ý; ứng dụng sẽ không nhận thông tin này.',
+      error: 'Có lỗi', signedInAs: 'Đang đăng nhập:', frameTitle: 'Ứng dụng', since: 'từ',
+      status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
+    },
+    en: {
+      skip: 'Skip to content', brand: 'Citadel Huế', nav: 'Main', apps: 'Apps', inbox: 'Inbox',
+      permissions: 'My permissions', payments: 'Payments', switch: 'Tiếng Việt', signin: 'Sign in',
+      signout: 'Sign out', allow: 'Allow', deny: 'Don’t allow', search: 'Find an app', all: 'All',
+      noApps: 'No app matches.', back: 'Back', appPermissions: 'App permissions', by: 'Provided by',
+      noPermissions: 'This app uses no permission.', personal: 'needs your consent',
+      chooseCitizen: 'Choose a citizen (test environment)', signinTitle: 'Sign in',
+      signinNeeded: 'Sign in to use this.', inboxEmpty: 'No messages yet.', open: 'Open',
+      consentsEmpty: 'You have not allowed any app anything.', revoke: 'Revoke', revoked: 'Permission revoked.',
+      paymentsEmpty: 'No payments yet.', consentTitle: 'asks for your consent',
+      consentIntro: 'The app asks to use the following. You can revoke it at any time in “My permissions”.',
+      consentGiven: 'Your consent is recorded.', consentDenied: 'You did not allow it; the app gets nothing.',
+      error: 'Error', signedInAs: 'Signed in:', frameTitle: 'App', since: 'since',
+      status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
+    },
+  };
+  let lang = localStorage.getItem('citadel.lang') === 'en' ? 'en' : 'vi';
+  const t = (key) => TEXT[lang][key] ?? key;
+  const main = document.getElementById('main');
+  const status = document.getElementById('status');
+  let me = null;
+  let catalogue = [];
+  let category = '';
+  let openApp = null; // { id, frame, base }
+
+  // --- helpers -------------------------------------------------------------
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'text') node.textContent = value;
+      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? '' : value);
+    }
+    for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+  const name = (localized) => (localized ? localized[lang] || localized.vi : '');
+  function say(text) {
+    status.textContent = text;
+    clearTimeout(say.timer);
+    say.timer = setTimeout(() => { status.textContent = ''; }, 5000);
+  }
+  async function api(path, options = {}) {
+    const response = await fetch(path, {
+      credentials: 'same-origin',
+      headers: options.body ? { 'content-type': 'application/json' } : {},
+      ...options,
+      body: options.body ? JSON.stringify(options.body) : undefined,
+    });
+    if (response.status === 204) return null;
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const error = new Error((body.error && body.error.message) || `HTTP ${response.status}`);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+  const vnd = (amount) => `${amount.toLocaleString('vi-VN')} ₫`;
+  const when = (ms) => new Date(ms).toLocaleString(lang === 'en' ? 'en-GB' : 'vi-VN');
+  function view(title, ...content) {
+    main.replaceChildren(el('h1', { text: title }), ...content);
+    document.title = `${title} · Citadel Huế`;
+  }
+  function needSignIn() {
+    view(t('signinTitle'), el('p', { text: t('signinNeeded') }), el('a', { class: 'button', href: '#/signin', text: t('signin') }));
+  }
+
+  // --- chrome ----------------------------------------------------------------
+  function translateChrome() {
+    document.documentElement.lang = lang;
+    for (const node of document.querySelectorAll('[data-t]')) node.textContent = t(node.dataset.t);
+    for (const node of document.querySelectorAll('[data-t-label]')) node.setAttribute('aria-label', t(node.dataset.tLabel));
+    document.getElementById('who').textContent = me ? `${t('signedInAs')} ${me.name}` : '';
+    document.getElementById('signin').classList.toggle('hidden', !!me);
+    document.getElementById('signout').classList.toggle('hidden', !me);
+  }
+  document.getElementById('lang').addEventListener('click', () => {
+    lang = lang === 'vi' ? 'en' : 'vi';
+    localStorage.setItem('citadel.lang', lang);
+    translateChrome();
+    route();
+  });
+  document.getElementById('signout').addEventListener('click', async () => {
+    await api('/api/v1/logout', { method: 'POST' }).catch(() => null);
+    me = null;
+    translateChrome();
+    location.hash = '#/';
+  });
+
+  // --- views -------------------------------------------------------------------
+  async function showCatalogue() {
+    const search = el('input', { id: 'search', type: 'search', autocomplete: 'off' });
+    const list = el('ul', { class: 'grid', 'aria-live': 'polite' });
+    const categories = [...new Set(catalogue.map((a) => a.category))].sort();
+    const chips = el('div', { class: 'chips', role: 'group', 'aria-label': t('apps') },
+      ['', ...categories].map((c) => el('button', {
+        type: 'button', 'aria-pressed': String(c === category), text: c || t('all'),
+        onclick: () => { category = c; showCatalogue(); },
+      })));
+    const fold = (s) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/gi, 'd').toLowerCase();
+    const render = () => {
+      const q = fold(search.value.trim());
+      const apps = catalogue.filter((a) => (!category || a.category === category)
+        && (!q || fold(`${name(a.name)} ${name(a.description)} ${a.publisher.name}`).includes(q)));
+      list.replaceChildren(...(apps.length ? apps.map((a) => el('li', { class: 'card' },
+        el('a', { class: 'open', href: `#/app/${a.id}` },
+          el('span', { class: 'icon', 'aria-hidden': 'true', text: a.icon || '▦' }),
+          el('span', {}, el('strong', { text: name(a.name) }), el('br'),
+            el('span', { class: 'muted', text: name(a.description) }), el('br'),
+            el('span', { class: 'badge', text: a.category }), ' ',
+            el('span', { class: 'muted', text: a.publisher.name }))))) : [el('li', { text: t('noApps') })]));
+    };
+    search.addEventListener('input', render);
+    view(t('apps'), el('label', { for: 'search', text: t('search') }), search, chips, list);
+    render();
+  }
+
+  async function showSignIn() {
+    const { citizens } = await api('/api/v1/login/citizens');
+    view(t('signinTitle'), el('p', { text: t('chooseCitizen') }),
+      el('ul', { class: 'plain' }, citizens.map((c) => el('li', { class: 'card row' },
+        el('span', {}, el('strong', { text: c.name }), c.roles.length ? el('span', { class: 'muted', text: ` · ${c.roles.join(', ')}` }) : null),
+        el('button', {
+          type: 'button', 'data-citizen': c.id, text: t('signin'), 'aria-label': `${t('signin')}: ${c.name}`,
+          onclick: async () => {
+            await api('/api/v1/login', { method: 'POST', body: { citizen: c.id } });
+            me = (await api('/api/v1/session')).citizen;
+            translateChrome();
+            location.hash = '#/';
+          },
+        })))));
+  }
+
+  function shareLocation(app) {
+    const wantsLocation = app.capabilities.some((c) => c.name === 'location');
+    if (!me || !wantsLocation || !navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition((p) => {
+      api('/api/v1/me/location', { method: 'PUT', body: { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy } })
+        .catch(() => null);
+    }, () => null, { maximumAge: 60000, timeout: 10000 });
+  }
+
+  async function showApp(id, path) {
+    const app = catalogue.find((a) => a.id === id);
+    if (!app) { view(t('apps'), el('p', { text: t('noApps') })); return; }
+    shareLocation(app);
+    const perms = el('div', { class: 'perms hidden', id: 'app-perms' },
+      el('h2', { text: t('appPermissions') }),
+      app.capabilities.length ? el('ul', {}, app.capabilities.map((c) => el('li', {},
+        el('strong', { text: c.name }), ` — ${c.summary}`,
+        c.personal ? el('span', { class: 'badge', text: ` ${t('personal')}` }) : null,
+        c.purpose ? el('div', { class: 'muted', text: name(c.purpose) }) : null))) : el('p', { text: t('noPermissions') }));
+    const toggle = el('button', {
+      type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': 'app-perms', text: t('appPermissions'),
+      onclick: () => {
+        const hidden = perms.classList.toggle('hidden');
+        toggle.setAttribute('aria-expanded', String(!hidden));
+      },
+    });
+    const frame = el('iframe', {
+      class: 'frame', title: `${t('frameTitle')}: ${name(app.name)}`,
+      sandbox: 'allow-scripts allow-forms allow-popups allow-modals allow-downloads',
+      referrerpolicy: 'no-referrer',
+    });
+    const chrome = el('div', { class: 'chrome' },
+      el('button', { type: 'button', class: 'secondary', onclick: () => { location.hash = '#/'; }, text: `← ${t('back')}` }),
+      el('span', { class: 'icon', 'aria-hidden': 'true', text: app.icon || '▦' }),
+      el('div', { class: 'title' }, el('strong', { text: name(app.name) }),
+        el('span', { class: 'muted', text: `${t('by')}: ${app.publisher.name}` })),
+      toggle);
+    main.replaceChildren(chrome, perms, frame);
+    document.title = `${name(app.name)} · Citadel Huë`.replace('Huë', 'Huế');
+    let base = `/apps/${id}`;
+    if (me) {
+      const opened = await api('/api/v1/me/frames', { method: 'POST', body: { app: id } });
+      base = opened.url.replace(/\/$/, '');
+    }
+    const start = path && path.startsWith('/') && !path.startsWith('//') ? path : '/';
+    openApp = { id, app, frame, base };
+    frame.src = `${base}${start}`;
+  }
+
+  async function showInbox() {
+    if (!me) { needSignIn(); return; }
+    const { messages } = await api('/api/v1/me/inbox');
+    const appName = (id) => name((catalogue.find((a) => a.id === id) || {}).name) || id;
+    view(t('inbox'), messages.length ? el('ul', { class: 'plain' }, messages.map((m) => el('li', { class: 'card' },
+      el('div', { class: 'row' }, el('strong', { text: m.title }), el('span', { class: 'muted', text: when(m.at) })),
+      el('p', { text: m.body }),
+      el('div', { class: 'row' }, el('span', { class: 'badge', text: appName(m.app) }),
+        m.link ? el('a', { href: `#/app/${m.app}?path=${encodeURIComponent(m.link)}`, text: t('open') }) : null)))) : el('p', { text: t('inboxEmpty') }));
+  }
+
+  async function showPermissions() {
+    if (!me) { needSignIn(); return; }
+    const { consents } = await api('/api/v1/me/consents');
+    const byApp = new Map();
+    for (const c of consents) byApp.set(c.app, [...(byApp.get(c.app) || []), c]);
+    view(t('permissions'), byApp.size ? el('ul', { class: 'plain' }, [...byApp].map(([app, list]) => {
+      const info = catalogue.find((a) => a.id === app);
+      return el('li', { class: 'card' }, el('h2', { text: info ? name(info.name) : app }),
+        el('ul', { class: 'plain' }, list.map((c) => el('li', { class: 'row' },
+          el('span', {}, el('strong', { text: c.scope }), el('br'), el('span', { class: 'muted', text: `${c.purpose} · ${t('since')} ${when(c.granted_at * 1000)}` })),
+          el('button', {
+            type: 'button', class: 'secondary', text: t('revoke'), 'aria-label': `${t('revoke')}: ${c.scope} (${info ? name(info.name) : app})`,
+            onclick: async () => {
+              await api(`/api/v1/me/consents/${encodeURIComponent(app)}?scope=${encodeURIComponent(c.scope)}`, { method: 'DELETE' });
+              say(t('revoked'));
+              showPermissions();
+            },
+          })))));
+    })) : el('p', { text: t('consentsEmpty') }));
+  }
+
+  async function showPayments() {
+    if (!me) { needSignIn(); return; }
+    const { payments } = await api('/api/v1/me/payments');
+    view(t('payments'), payments.length ? el('ul', { class: 'plain' }, payments.map((p) => el('li', { class: 'card' },
+      el('div', { class: 'row' }, el('strong', { text: vnd(p.amount) }), el('span', { class: 'badge', text: t('status')[p.status] || p.status })),
+      el('p', { text: p.description }),
+      el('span', { class: 'muted', text: `${p.merchant} · ${when(p.created_at)}` })))) : el('p', { text: t('paymentsEmpty') }));
+  }
+
+  // --- consent dialog and messages from the app's frame ----------------------
+  const dialog = document.getElementById('consent');
+  async function askConsent(scopes, retry) {
+    const app = openApp.app;
+    const known = scopes.filter((s) => app.capabilities.some((c) => c.name === s && c.personal));
+    if (!known.length) return;
+    document.getElementById('consent-title').textContent = `${name(app.name)} ${t('consentTitle')}`;
+    document.getElementById('consent-intro').textContent = t('consentIntro');
+    document.getElementById('consent-scopes').replaceChildren(...known.map((s) => {
+      const c = app.capabilities.find((x) => x.name === s);
+      return el('li', {}, el('strong', { text: `${s}: ${c.summary}` }), c.purpose ? el('div', { text: name(c.purpose) }) : null);
+    }));
+    dialog.returnValue = '';
+    dialog.showModal();
+    document.getElementById('consent-allow').focus();
+    dialog.onclose = async () => {
+      if (dialog.returnValue !== 'allow') { say(t('consentDenied')); return; }
+      try {
+        await api('/api/v1/me/consents', { method: 'POST', body: { app: app.id, scopes: known } });
+        say(t('consentGiven'));
+        const again = retry && retry.startsWith(`${openApp.base}/`) ? retry : `${openApp.base}/`;
+        openApp.frame.src = again;
+      } catch (error) {
+        say(`${t('error')}: ${error.message}`);
+      }
+    };
+  }
+
+  window.addEventListener('message', (event) => {
+    if (!openApp || event.source !== openApp.frame.contentWindow) return;
+    const message = event.data || {};
+    if (message.type === 'citadel:consent' && Array.isArray(message.scopes)) {
+      askConsent(message.scopes.map(String), typeof message.retry === 'string' ? message.retry : null);
+    } else if (message.type === 'citadel:pay' && /^[A-Za-z0-9_-]+$/.test(String(message.intent))) {
+      const then = typeof message.then === 'string' && message.then.startsWith('/') && !message.then.startsWith('//') ? message.then : '';
+      const back = `/#/app/${openApp.id}${then ? `?path=${encodeURIComponent(then)}` : ''}`;
+      location.assign(`/pay/${message.intent}?return=${encodeURIComponent(back)}`);
+    } else if (message.type === 'citadel:expired') {
+      showApp(openApp.id);
+    }
+  });
+
+  // --- routing -----------------------------------------------------------------
+  async function route() {
+    const hash = location.hash || '#/';
+    const [pathPart, query] = hash.slice(1).split('?');
+    const params = new URLSearchParams(query || '');
+    for (const link of document.querySelectorAll('.bar nav a')) {
+      link.toggleAttribute('aria-current', false);
+      if (link.getAttribute('href') === `#${pathPart}`) link.setAttribute('aria-current', 'page');
+    }
+    openApp = null;
+    try {
+      if (pathPart.startsWith('/app/')) await showApp(decodeURIComponent(pathPart.slice(5)), params.get('path'));
+      else if (pathPart === '/signin') await showSignIn();
+      else if (pathPart === '/inbox') await showInbox();
+      else if (pathPart === '/permissions') await showPermissions();
+      else if (pathPart === '/payments') await showPayments();
+      else await showCatalogue();
+    } catch (error) {
+      if (error.status === 401) needSignIn();
+      else view(t('error'), el('p', { text: error.message }));
+    }
+  }
+  window.addEventListener('hashchange', () => { route(); main.focus({ preventScroll: true }); });
+
+  (async function start() {
+    me = (await api('/api/v1/session')).citizen;
+    catalogue = (await api('/api/v1/apps')).apps;
+    translateChrome();
+    route();
+  })();
+})();

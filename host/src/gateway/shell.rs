@@ -1,0 +1,163 @@
+//! The pages the host serves itself, with no build step: the citizen shell
+//! at `/` and the operator console at `/admin` (HTML, CSS and JavaScript
+//! embedded from `host/assets/`), and the public data the shell reads: the
+//! catalogue of live apps and, in development, the demo citizens.
+
+use super::error::ApiError;
+use crate::capabilities;
+use crate::Citadel;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<Citadel>> {
+    Router::new()
+        .route("/", get(|| page(SHELL_HTML)))
+        .route("/admin", get(|| page(ADMIN_HTML)))
+        .route("/assets/{file}", get(asset))
+        .route("/api/v1/apps", get(catalogue))
+        .route("/api/v1/login/citizens", get(demo_citizens))
+}
+
+const SHELL_HTML: &str = include_str!("../../assets/shell.html");
+const ADMIN_HTML: &str = include_str!("../../assets/admin.html");
+
+/// Embedded assets: (file name, content type, bytes).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "shell.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/shell.js"),
+    ),
+    (
+        "shell.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/shell.css"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/admin.js"),
+    ),
+    (
+        "admin.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/admin.css"),
+    ),
+];
+
+/// The shell's and the console's policy: everything from the host itself;
+/// frames only of the host's own `/f/…` app URLs; no one may frame them.
+const SHELL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+
+fn with_host_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, SHELL_CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn page(html: &'static str) -> Response {
+    with_host_headers(axum::response::Html(html).into_response())
+}
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => with_host_headers(
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+                *body,
+            )
+                .into_response(),
+        ),
+        None => ApiError::not_found("not_found", format!("no asset `{file}`")).into_response(),
+    }
+}
+
+/// A capability as the catalogue shows it to citizens.
+fn capability_view(name: &str, purpose: Option<&crate::registry::manifest::Localized>) -> Value {
+    let summary = capabilities::all()
+        .find(|c| c.name == name)
+        .map(|c| c.summary)
+        .unwrap_or("outbound HTTP to a partner's service");
+    json!({
+        "name": name,
+        "summary": summary,
+        "personal": capabilities::needs_consent(name),
+        "purpose": purpose,
+    })
+}
+
+/// `GET /api/v1/apps`: every live, unsuspended app with what it may do.
+async fn catalogue(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, ApiError> {
+    let mut apps = Vec::new();
+    for live in citadel.registry.apps() {
+        let context = &live.context;
+        let suspended = citadel
+            .registry
+            .slot(&context.id)
+            .is_some_and(|slot| slot.record.suspended.is_some());
+        if suspended {
+            continue;
+        }
+        let publisher = citadel
+            .store
+            .publisher(&context.publisher)?
+            .map_or_else(|| context.publisher.clone(), |p| p.name);
+        let capabilities: Vec<Value> = context
+            .requested
+            .iter()
+            .filter(|c| context.has_capability(c))
+            .map(|c| capability_view(c, context.purposes.get(c)))
+            .collect();
+        apps.push(json!({
+            "id": context.id,
+            "version": context.version.to_string(),
+            "name": context.name,
+            "description": context.description,
+            "category": context.category,
+            "icon": context.icon,
+            "publisher": { "id": context.publisher, "name": publisher },
+            "capabilities": capabilities,
+        }));
+    }
+    apps.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(Json(json!({ "apps": apps })))
+}
+
+/// `GET /api/v1/login/citizens`: the development provider's demo citizens
+/// for the sign-in chooser; 404 when the host signs people in for real.
+async fn demo_citizens(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, ApiError> {
+    if citadel.identity.kind() != "development" {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_demo_citizens",
+            "this host signs citizens in through its identity provider",
+        ));
+    }
+    let citizens: Vec<Value> = citadel
+        .identity
+        .demo_citizens()
+        .into_iter()
+        .map(|c| {
+            let roles: Vec<String> = c
+                .roles
+                .iter()
+                .map(|r| format!("{} ({})", r.unit, r.role))
+                .collect();
+            json!({ "id": c.id, "name": c.name, "roles": roles })
+        })
+        .collect();
+    Ok(Json(json!({ "citizens": citizens })))
+}

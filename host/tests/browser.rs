@@ -1,0 +1,56 @@
+//! The citizen shell and the operator console in a real browser: starts the
+//! real binary on loopback, prepares what the scenarios need, and runs
+//! `browser/run.mjs` (Playwright driving Debian's chromium, headless).
+//! Screenshots of every step land in `target/tmp/browser-artifacts/`.
+//! Needs `chromium` and `npm ci --prefix browser` (see the README).
+
+mod common;
+#[path = "browser/setup.rs"]
+mod setup;
+
+use std::path::Path;
+use std::process::Command;
+
+const TOKEN: &str = "cit_op_browser_tests_token_0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_and_the_console_work_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let browser_dir = root.join("browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix browser` (see the README)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium (see the README)"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, address) =
+        common::serve(data.path(), &[], &[("CITADEL_OPERATOR_TOKEN", TOKEN)]);
+    let base = format!("http://{address}");
+    let prepared = setup::prepare(&base, TOKEN).await;
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let output = Command::new("node")
+        .arg(browser_dir.join("run.mjs"))
+        .env("CITADEL_BASE", &base)
+        .env("CITADEL_OPERATOR_TOKEN", TOKEN)
+        .env("CITADEL_ARTIFACTS", &artifacts)
+        .env("CITADEL_SETUP", prepared.to_string())
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (Node.js is needed for the browser tests)");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "browser scenarios failed (screenshots in {}):\n{stdout}\n{stderr}",
+        artifacts.display()
+    );
+}
