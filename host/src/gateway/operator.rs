@@ -60,6 +60,9 @@ pub fn router() -> Router<Arc<Citadel>> {
         .route("/api/v1/operator/apps/{app}/rollback", post(rollback))
         .route("/api/v1/operator/apps/{app}/suspend", post(suspend))
         .route("/api/v1/operator/apps/{app}/resume", post(resume))
+        .route("/api/v1/operator/overview", get(overview))
+        .route("/api/v1/operator/audit/recent", get(recent_audit))
+        .route("/api/v1/operator/apps/{app}/metrics", get(app_metrics))
 }
 
 #[derive(Serialize)]
@@ -479,4 +482,159 @@ async fn resume(
         None,
         &operator.actor(),
     )?))
+}
+
+/// A capability as the operator console shows it.
+fn capability_summary(capability: &crate::capabilities::Capability) -> serde_json::Value {
+    serde_json::json!({
+        "name": capability.name,
+        "summary": capability.summary,
+        "personal": crate::capabilities::needs_consent(capability.name),
+    })
+}
+
+/// One version as the overview lists it: its state and what its manifest
+/// requests (parsed by the host, so the console never reads TOML).
+fn version_view(version: &VersionRecord) -> serde_json::Value {
+    let manifest = crate::registry::manifest::Manifest::parse("stored manifest", &version.manifest);
+    let (requested, name) = match &manifest {
+        Ok(manifest) => (manifest.capabilities.clone(), Some(manifest.name.clone())),
+        Err(_) => (Vec::new(), None),
+    };
+    serde_json::json!({
+        "version": version.version,
+        "state": version.state,
+        "requested": requested,
+        "name": name,
+        "reason": version.reason,
+        "uploaded_at": version.uploaded_at,
+        "changed_at": version.changed_at,
+        "changed_by": version.changed_by,
+    })
+}
+
+/// `GET /api/v1/operator/overview`: what the operator console draws —
+/// every app the host knows, even one with no live version yet: its record
+/// (live, previous, canary and its percentage, suspension), its grants and
+/// its versions (newest first) with what each requests; and every named
+/// capability with its summary.
+async fn overview(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut apps = Vec::new();
+    for record in citadel.store.apps()? {
+        let versions = citadel.registry.versions(&record.id)?;
+        let granted = match citadel.registry.grants(&record.id) {
+            Ok(granted) => granted,
+            Err(crate::registry::GrantError::AppNotFound(_)) => Default::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let views: Vec<serde_json::Value> = versions.iter().map(version_view).collect();
+        // The name of the version serving everyone, else of the newest.
+        let name = views
+            .iter()
+            .find(|v| record.live.as_deref() == v["version"].as_str())
+            .or(views.first())
+            .map(|v| v["name"].clone())
+            .unwrap_or_default();
+        apps.push(serde_json::json!({
+            "id": record.id,
+            "publisher": record.publisher,
+            "name": name,
+            "live": record.live,
+            "previous": record.previous,
+            "canary": record.canary,
+            "canary_percent": record.canary_percent,
+            "suspended": record.suspended,
+            "granted": granted,
+            "versions": views,
+        }));
+    }
+    let capabilities: Vec<serde_json::Value> =
+        crate::capabilities::all().map(capability_summary).collect();
+    Ok(Json(
+        serde_json::json!({ "apps": apps, "capabilities": capabilities }),
+    ))
+}
+
+/// `GET /api/v1/operator/apps/{app}/metrics`: the host's own metrics of one
+/// app (requests by status class, the latency histogram, guest failures,
+/// denials by capability), as the publisher sees its own.
+async fn app_metrics(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if citadel.store.app(&app)?.is_none() {
+        return Err(ApiError::not_found(
+            "app_not_found",
+            format!("there is no app `{app}`"),
+        ));
+    }
+    Ok(Json(crate::telemetry::app_summary(&app)))
+}
+
+/// Filters and paging of the newest-first audit view.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecentQuery {
+    kind: Option<String>,
+    app: Option<String>,
+    capability: Option<String>,
+    /// Only records with `seq` below this (the previous page's `older`).
+    before: Option<u64>,
+    /// At most this many (default 50, capped at 500).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/operator/audit/recent`: the newest matching audit records
+/// first, for reading the log backwards a page at a time; `older` (absent
+/// on the last page) is the `before` of the next, older page. Empty filters
+/// match everything. The store scans forward only, so a page costs a scan of
+/// the log up to `before`.
+async fn recent_audit(
+    _operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    QueryParams(query): QueryParams<RecentQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let before = query.before.unwrap_or(u64::MAX);
+    let wanted = |filter: &Option<String>| filter.clone().filter(|f| !f.trim().is_empty());
+    let (kind, app, capability) = (
+        wanted(&query.kind),
+        wanted(&query.app),
+        wanted(&query.capability),
+    );
+    let matches = |r: &crate::audit::AuditRecord| {
+        kind.as_ref().is_none_or(|k| &r.kind == k)
+            && app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
+            && capability
+                .as_ref()
+                .is_none_or(|c| r.capability.as_ref() == Some(c))
+    };
+    let mut newest = std::collections::VecDeque::with_capacity(limit + 1);
+    let mut more = false;
+    citadel.store.audit_scan(0, &mut |record| {
+        if record.seq >= before {
+            return false;
+        }
+        if matches(&record) {
+            newest.push_back(record);
+            if newest.len() > limit {
+                newest.pop_front();
+                more = true;
+            }
+        }
+        true
+    })?;
+    let older = if more {
+        newest.front().map(|r| r.seq)
+    } else {
+        None
+    };
+    let records: Vec<crate::audit::AuditRecord> = newest.into_iter().rev().collect();
+    Ok(Json(
+        serde_json::json!({ "records": records, "older": older }),
+    ))
 }

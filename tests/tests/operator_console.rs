@@ -1,0 +1,234 @@
+//! The operator API the console at `/admin` draws from: the overview of
+//! every app (record, grants, versions with what each requests), the
+//! per-app metrics and the audit log newest first; for operators only.
+
+use citadel_tests::{
+    client, get_json, package_bytes, put_grants, register_publisher, status_and_code, upload,
+    TestHost, OPERATOR_TOKEN,
+};
+use serde_json::{json, Value};
+
+/// The sample `notes` manifest at `version`, requesting `capabilities`.
+fn notes_manifest(version: &str, capabilities: &str) -> String {
+    let (_, text, _) = citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| *file == "notes.toml")
+        .expect("the notes sample");
+    text.replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+        .replace(
+            "capabilities = [\"kv\"]",
+            &format!("capabilities = {capabilities}"),
+        )
+}
+
+fn notes_component() -> &'static [u8] {
+    citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| *file == "notes.toml")
+        .map(|(_, _, component)| *component)
+        .expect("the notes sample")
+}
+
+fn app<'a>(overview: &'a Value, id: &str) -> &'a Value {
+    overview["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is in the overview: {overview}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_every_app_with_its_versions_requests_and_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+
+    // Operators only.
+    let anonymous = client()
+        .get(host.url("/api/v1/operator/overview"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(anonymous).await,
+        (401, "unauthenticated".to_string())
+    );
+
+    let overview = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
+    let notes = app(&overview, "notes");
+    assert_eq!(notes["live"], "1.0.0");
+    assert_eq!(notes["canary"], Value::Null);
+    assert_eq!(notes["canary_percent"], 0);
+    assert_eq!(notes["suspended"], Value::Null);
+    assert_eq!(notes["publisher"], "citadel-samples");
+    assert_eq!(notes["name"]["vi"], "Ghi chú");
+    assert_eq!(notes["granted"], serde_json::json!(["kv"]));
+    assert_eq!(notes["versions"][0]["version"], "1.0.0");
+    assert_eq!(notes["versions"][0]["state"], "live");
+    assert_eq!(notes["versions"][0]["requested"], serde_json::json!(["kv"]));
+    let capabilities = overview["capabilities"].as_array().expect("capabilities");
+    let kv = capabilities
+        .iter()
+        .find(|c| c["name"] == "kv")
+        .expect("kv is listed");
+    assert_eq!(kv["personal"], false);
+    assert!(kv["summary"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(capabilities
+        .iter()
+        .any(|c| c["name"] == "identity.name" && c["personal"] == true));
+
+    // A new version in review shows beside the live one, with its requests;
+    // a publisher's key does not open the operator's overview.
+    let publisher = register_publisher(&host, "citadel-samples").await;
+    let bytes = package_bytes(
+        &publisher,
+        &notes_manifest("1.1.0", "[\"kv\", \"notify\"]"),
+        "notes.wasm",
+        notes_component(),
+    );
+    assert_eq!(upload(&host, &publisher, bytes).await.status(), 201);
+    let overview = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
+    let notes = app(&overview, "notes");
+    assert_eq!(notes["live"], "1.0.0");
+    assert_eq!(notes["versions"][0]["version"], "1.1.0");
+    assert_eq!(notes["versions"][0]["state"], "in-review");
+    assert_eq!(
+        notes["versions"][0]["requested"],
+        serde_json::json!(["kv", "notify"])
+    );
+    assert_eq!(
+        notes["versions"][0]["changed_by"],
+        "publisher:citadel-samples"
+    );
+    let as_publisher = client()
+        .get(host.url("/api/v1/operator/overview"))
+        .bearer_auth(&publisher.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(as_publisher).await,
+        (403, "wrong_role".to_string())
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_reads_an_apps_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    for _ in 0..3 {
+        let response = client().get(host.url("/apps/notes/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let summary = get_json(
+        &host,
+        "/api/v1/operator/apps/notes/metrics",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(summary["app"], "notes");
+    let series = summary["series"].as_array().expect("series");
+    let ok_requests: f64 = series
+        .iter()
+        .filter(|s| s["metric"] == "citadel_app_requests_total" && s["labels"]["status"] == "2xx")
+        .map(|s| s["value"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!(ok_requests >= 3.0, "{summary}");
+    let buckets: Vec<&Value> = series
+        .iter()
+        .filter(|s| s["metric"] == "citadel_app_request_duration_seconds_bucket")
+        .collect();
+    assert!(
+        buckets
+            .iter()
+            .any(|b| b["labels"]["le"] == "+Inf" && b["value"].as_f64().is_some_and(|v| v >= 3.0)),
+        "the latency histogram has its buckets: {summary}"
+    );
+    assert!(series
+        .iter()
+        .all(|s| s["labels"].get("app").is_none() && s["metric"] != Value::Null));
+
+    let unknown = client()
+        .get(host.url("/api/v1/operator/apps/no-such-app/metrics"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(unknown).await,
+        (404, "app_not_found".to_string())
+    );
+    let anonymous = client()
+        .get(host.url("/api/v1/operator/apps/notes/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_reads_newest_first_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    // revoke, grant, revoke, grant: four `notes` records after the install.
+    for capabilities in [json!([]), json!(["kv"]), json!([]), json!(["kv"])] {
+        assert_eq!(put_grants(&host, "notes", capabilities).await.status(), 200);
+    }
+    let everything = get_json(
+        &host,
+        "/api/v1/operator/audit/recent?app=notes&limit=500",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    let all = everything["records"].as_array().expect("records");
+    assert!(all
+        .windows(2)
+        .all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
+    assert_eq!(all[0]["kind"], "grant", "the newest first: {everything}");
+    assert_eq!(everything["older"], Value::Null);
+
+    let first = get_json(
+        &host,
+        "/api/v1/operator/audit/recent?app=notes&kind=revoke&capability=kv&limit=1",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(first["records"].as_array().unwrap().len(), 1);
+    assert_eq!(first["records"][0]["kind"], "revoke");
+    let older = first["older"].as_u64().expect("an older page");
+    assert_eq!(older, first["records"][0]["seq"].as_u64().unwrap());
+    let second = get_json(
+        &host,
+        &format!(
+            "/api/v1/operator/audit/recent?app=notes&kind=revoke&capability=kv&limit=1&before={older}"
+        ),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    let records = second["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(records[0]["seq"].as_u64().unwrap() < older);
+    assert_eq!(second["older"], Value::Null, "two revocations in all");
+
+    // Empty filters match everything; unknown parameters are refused.
+    let unfiltered = get_json(
+        &host,
+        "/api/v1/operator/audit/recent?kind=&app=&capability=&limit=3",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(unfiltered["records"].as_array().unwrap().len(), 3);
+    let unknown = client()
+        .get(host.url("/api/v1/operator/audit/recent?sort=asc"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(unknown).await,
+        (400, "invalid_query".to_string())
+    );
+    host.stop().await;
+}
