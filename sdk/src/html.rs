@@ -18,6 +18,12 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Percent-encode a URL path segment or query value (all but letters and
+/// digits).
+pub fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// The text for `lang`: `en` picks the English one, anything else Vietnamese.
 pub fn t(lang: &str, vi: &'static str, en: &'static str) -> &'static str {
     if lang == "en" {

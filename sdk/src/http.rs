@@ -172,6 +172,27 @@ impl Request {
         }
     }
 
+    /// A link to `path` inside this app (under [`Request::base_path`], so it
+    /// stays in the shell's frame), with `query` pairs percent-encoded
+    /// (empty values left out) and an explicit `?lang=` kept. Not yet
+    /// HTML-escaped.
+    pub fn link(&self, path: &str, query: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<String> = query
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| format!("{key}={}", crate::html::encode(value)))
+            .collect();
+        if let Some(lang) = self.query("lang").filter(|l| l == "en" || l == "vi") {
+            pairs.push(format!("lang={lang}"));
+        }
+        let mut url = format!("{}{path}", self.base_path());
+        if !pairs.is_empty() {
+            url.push('?');
+            url.push_str(&pairs.join("&"));
+        }
+        url
+    }
+
     /// Where the gateway mounts this app (`/apps/{id}`), for building absolute links.
     pub fn base_path(&self) -> &str {
         self.header("x-citadel-base-path").unwrap_or("")

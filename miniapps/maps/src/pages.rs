@@ -4,7 +4,7 @@
 
 use crate::api::{find_place, neighbours, origin, Origin};
 use crate::{all_places, category, count, param, MAX_NEAREST};
-use citadel_sdk::html::{escape, page, t};
+use citadel_sdk::html::{encode, escape, page, t};
 use citadel_sdk::map::{self, Marker};
 use citadel_sdk::{geo, Error, Request, Response, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -17,37 +17,6 @@ const LIST_LIMIT: usize = 100;
 const HUE: (f64, f64) = (16.4637, 107.5909);
 /// The zoom level of the optional tile layer.
 const TILE_ZOOM: i32 = 13;
-
-/// Percent-encode a query value (everything but unreserved characters).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A link inside the app (not yet escaped), keeping an explicit `?lang=`.
-fn link(req: &Request, path: &str, query: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<String> = query
-        .iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| format!("{key}={}", encode(value)))
-        .collect();
-    if let Some(lang) = req.query("lang").filter(|l| l == "en" || l == "vi") {
-        pairs.push(format!("lang={lang}"));
-    }
-    let mut url = format!("{}{path}", req.base_path());
-    if !pairs.is_empty() {
-        url.push('?');
-        url.push_str(&pairs.join("&"));
-    }
-    url
-}
 
 /// A hidden `lang` field for forms, when the page was asked for explicitly.
 fn lang_field(req: &Request) -> String {
@@ -74,9 +43,9 @@ fn nav(req: &Request, lang: &str) -> String {
     let same_page = format!("{}{}?{}", req.base_path(), req.path(), query.join("&"));
     format!(
         "<a href=\"{}\">{}</a><a href=\"{}\">{}</a><a href=\"{}\" lang=\"{other}\">{other_name}</a>",
-        escape(&link(req, "/", &[])),
+        escape(&req.link("/", &[])),
         t(lang, "Bản đồ", "Map"),
-        escape(&link(req, "/nearby", &[])),
+        escape(&req.link("/nearby", &[])),
         t(lang, "Gần tôi", "Near me"),
         escape(&same_page),
     )
@@ -145,7 +114,7 @@ fn error_page(req: &Request, lang: &str, e: &Error) -> Response {
     let body = format!(
         "<div class=\"card\"><p>{}</p><p><a class=\"button\" href=\"{}\">{}</a></p></div>",
         escape(e.message()),
-        escape(&link(req, "/", &[])),
+        escape(&req.link("/", &[])),
         t(lang, "Về bản đồ", "Back to the map"),
     );
     let mut response =
@@ -177,7 +146,7 @@ fn filters(
         };
         format!(
             "<a class=\"badge\" href=\"{}\"{current}>{}</a> ",
-            escape(&link(req, path, &query)),
+            escape(&req.link(path, &query)),
             escape(name)
         )
     };
@@ -238,7 +207,7 @@ fn place_item(
     }
     format!(
         "<li class=\"card\"><a href=\"{}\"><strong>{}</strong></a> <span class=\"badge\">{}</span>{extra}<br><span class=\"muted\">{}</span></li>",
-        escape(&link(req, &format!("/place/{}", encode(&p.id)), &[])),
+        escape(&req.link(&format!("/place/{}", encode(&p.id)), &[])),
         escape(&p.name),
         escape(&category_name(categories, &p.category, lang)),
         details.join(" · "),
@@ -249,7 +218,7 @@ fn marker(req: &Request, p: &geo::Place) -> Marker {
     Marker {
         at: p.at,
         label: p.name.clone(),
-        href: Some(link(req, &format!("/place/{}", encode(&p.id)), &[])),
+        href: Some(req.link(&format!("/place/{}", encode(&p.id)), &[])),
         colour: colour(&p.category).into(),
     }
 }
@@ -377,7 +346,7 @@ fn home_page(req: &Request, lang: &'static str) -> Result<String> {
     let body = format!(
         "{form}{filter_links}{tile_layer}{svg}\
          <p><a class=\"button\" href=\"{}\">{}</a></p><h2>{heading}</h2>{list}",
-        escape(&link(req, "/nearby", &[])),
+        escape(&req.link("/nearby", &[])),
         t(lang, "Địa điểm gần tôi", "Places near me"),
     );
     Ok(page(
@@ -420,7 +389,7 @@ fn place_page(req: &Request, lang: &'static str) -> Result<String> {
         .map(|n| {
             format!(
                 "<li><a href=\"{}\">{}</a> — {} <span class=\"muted\">({})</span></li>",
-                escape(&link(req, &format!("/place/{}", encode(&n.place.id)), &[])),
+                escape(&req.link(&format!("/place/{}", encode(&n.place.id)), &[])),
                 escape(&n.place.name),
                 distance(lang, n.distance_m),
                 escape(&category_name(&categories, &n.place.category, lang)),
@@ -440,7 +409,7 @@ fn place_page(req: &Request, lang: &'static str) -> Result<String> {
         escape(place.address.as_deref().unwrap_or("—")),
         t(lang, "Phường", "Ward"),
         escape(ward.as_ref().map_or("—", |w| w.name.as_str())),
-        escape(&link(req, "/nearby", &[("lat", &lat), ("lon", &lon)])),
+        escape(&req.link("/nearby", &[("lat", &lat), ("lon", &lon)])),
         t(lang, "Xem các địa điểm xung quanh", "See places around"),
         t(lang, "Địa điểm gần nhất", "Nearest places"),
     );

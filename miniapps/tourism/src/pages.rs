@@ -19,35 +19,9 @@ svg.qr{display:block;width:100%;max-width:240px;height:auto;margin:8px auto;back
 nav a{display:inline-block;padding:4px 0}\
 </style>";
 
-/// Percent-encode a query value (everything but unreserved characters).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A link inside the app (escaped), keeping an explicit `?lang=`.
+/// A link inside the app, HTML-escaped, keeping an explicit `?lang=`.
 fn link(req: &Request, path: &str, query: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<String> = query
-        .iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| format!("{key}={}", encode(value)))
-        .collect();
-    if let Some(lang) = req.query("lang").filter(|l| l == "en" || l == "vi") {
-        pairs.push(format!("lang={lang}"));
-    }
-    let mut url = format!("{}{path}", req.base_path());
-    if !pairs.is_empty() {
-        url.push('?');
-        url.push_str(&pairs.join("&"));
-    }
-    escape(&url)
+    escape(&req.link(path, query))
 }
 
 fn nav(req: &Request, lang: &str) -> String {
