@@ -72,3 +72,14 @@ pub fn route_report(category: &str, at: Point) -> Result<Routing, GeoError> {
 pub fn tile_url() -> Result<Option<String>, GeoError> {
     host::tile_url()
 }
+
+impl Category {
+    /// The category's name in `lang` (`en`, else Vietnamese).
+    pub fn name(&self, lang: &str) -> &str {
+        if lang == "en" {
+            &self.name_en
+        } else {
+            &self.name_vi
+        }
+    }
+}

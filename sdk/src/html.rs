@@ -83,8 +83,9 @@ pub fn vnd(amount: u64) -> String {
     format!("{out} ₫")
 }
 
-/// Unix milliseconds as `dd/mm/yyyy HH:MM` in Vietnam's time (UTC+7).
-pub fn vietnam_time(unix_ms: u64) -> String {
+/// (year, month, day, hour, minute, second) of Unix milliseconds in
+/// Vietnam's time (UTC+7, no daylight saving).
+fn vietnam_civil(unix_ms: u64) -> (i64, i64, i64, u64, u64, u64) {
     let seconds = unix_ms / 1000 + 7 * 3600;
     let (days, of_day) = (seconds / 86_400, seconds % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -97,11 +98,27 @@ pub fn vietnam_time(unix_ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{month:02}/{year} {:02}:{:02}",
+    (
+        year,
+        month,
+        day,
         of_day / 3600,
-        of_day % 3600 / 60
+        of_day % 3600 / 60,
+        of_day % 60,
     )
+}
+
+/// Unix milliseconds as `dd/mm/yyyy HH:MM` in Vietnam's time (UTC+7).
+pub fn vietnam_time(unix_ms: u64) -> String {
+    let (year, month, day, hour, minute, _) = vietnam_civil(unix_ms);
+    format!("{day:02}/{month:02}/{year} {hour:02}:{minute:02}")
+}
+
+/// Unix milliseconds as ISO 8601 in Vietnam's time, e.g.
+/// `2026-10-20T09:15:00+07:00` (its first 10 characters are the date).
+pub fn vietnam_iso(unix_ms: u64) -> String {
+    let (year, month, day, hour, minute, second) = vietnam_civil(unix_ms);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}+07:00")
 }
 
 #[cfg(test)]
@@ -118,6 +135,10 @@ mod tests {
         // 2026-11-23T17:30:00Z is 00:30 on the 24th in Huế.
         assert_eq!(vietnam_time(1_795_455_000_000), "24/11/2026 00:30");
         assert_eq!(vietnam_time(0), "01/01/1970 07:00");
+        assert_eq!(
+            super::vietnam_iso(1_795_455_000_000),
+            "2026-11-24T00:30:00+07:00"
+        );
     }
 
     use super::*;

@@ -193,6 +193,18 @@ impl Request {
         url
     }
 
+    /// This page in `lang`: the same path and query, `lang` replaced.
+    pub fn in_language(&self, lang: &str) -> String {
+        let mut query: Vec<&str> = self
+            .query_string()
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("lang="))
+            .collect();
+        let switch = format!("lang={}", crate::html::encode(lang));
+        query.push(&switch);
+        format!("{}{}?{}", self.base_path(), self.path(), query.join("&"))
+    }
+
     /// Where the gateway mounts this app (`/apps/{id}`), for building absolute links.
     pub fn base_path(&self) -> &str {
         self.header("x-citadel-base-path").unwrap_or("")

@@ -4,21 +4,8 @@
 
 use crate::payment::{self, State};
 use crate::source::{self, Account, Bill, BillingApi, Source};
-use citadel_sdk::html::{escape, page, t, vietnam_time};
+use citadel_sdk::html::{escape, page, t, vietnam_time, vnd};
 use citadel_sdk::{Error, Request, Response, Result};
-
-/// `150000` → `150.000 ₫`.
-fn vnd(amount: u64) -> String {
-    let digits = amount.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    format!("{out} ₫")
-}
 
 /// `?lang=en` to keep English across links, nothing for Vietnamese.
 fn lang_query(lang: &str) -> &'static str {

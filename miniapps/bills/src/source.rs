@@ -216,7 +216,7 @@ pub fn report_payment(
     let body = serde_json::json!({
         "intent": intent,
         "amount": amount,
-        "paid_at": iso_vietnam(paid_at),
+        "paid_at": citadel_sdk::html::vietnam_iso(paid_at),
     });
     let failed = |why: String| {
         citadel_sdk::log::warn(&format!(
@@ -242,31 +242,9 @@ pub fn report_payment(
     }
 }
 
-/// Unix milliseconds as ISO 8601 in Vietnam's time, e.g. `2026-10-20T09:15:00+07:00`.
-pub fn iso_vietnam(unix_ms: u64) -> String {
-    let seconds = unix_ms / 1000 + 7 * 3600;
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+07:00",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
 /// Today's date in Vietnam, `YYYY-MM-DD`.
 pub fn today(now_ms: u64) -> String {
-    iso_vietnam(now_ms)[..10].to_string()
+    citadel_sdk::html::vietnam_iso(now_ms)[..10].to_string()
 }
 
 /// A customer code: 2 letters and 7 digits (`PK0012345`), any case.

@@ -23,13 +23,7 @@ fn category_name(categories: &[geo::Category], id: &str, lang: &str) -> String {
     categories
         .iter()
         .find(|c| c.id == id)
-        .map(|c| {
-            if lang == "en" {
-                c.name_en.clone()
-            } else {
-                c.name_vi.clone()
-            }
-        })
+        .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| id.to_string())
 }
 

@@ -32,15 +32,7 @@ fn nav(req: &Request, lang: &str) -> String {
     } else {
         ("en", "English")
     };
-    // The same page in the other language: the query kept, `lang` replaced.
-    let mut query: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("lang="))
-        .collect();
-    let switch = format!("lang={other}");
-    query.push(&switch);
-    let same_page = format!("{}{}?{}", req.base_path(), req.path(), query.join("&"));
+    let same_page = req.in_language(other);
     format!(
         "<a href=\"{}\">{}</a><a href=\"{}\">{}</a><a href=\"{}\" lang=\"{other}\">{other_name}</a>",
         escape(&req.link("/", &[])),
@@ -69,13 +61,7 @@ fn category_name(categories: &[geo::Category], id: &str, lang: &str) -> String {
     categories
         .iter()
         .find(|c| c.id == id)
-        .map(|c| {
-            if lang == "en" {
-                c.name_en.clone()
-            } else {
-                c.name_vi.clone()
-            }
-        })
+        .map(|c| c.name(lang).to_string())
         .unwrap_or_else(|| id.to_string())
 }
 

@@ -30,14 +30,7 @@ fn nav(req: &Request, lang: &str) -> String {
     } else {
         ("en", "English")
     };
-    let mut query: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("lang="))
-        .collect();
-    let switch = format!("lang={other}");
-    query.push(&switch);
-    let same_page = format!("{}{}?{}", req.base_path(), req.path(), query.join("&"));
+    let same_page = req.in_language(other);
     format!(
         "<a href=\"{}\">{}</a> <a href=\"{}\">{}</a> <a href=\"{}\">{}</a> <a href=\"{}\">{}</a> <a href=\"{}\" lang=\"{other}\">{other_name}</a>",
         link(req, "/", &[]),
