@@ -16,9 +16,24 @@ export async function run(t) {
     for (const view of VIEWS) {
       await page.goto(`${t.base}/${view}`);
       await page.locator('main h1, main .chrome').first().waitFor();
+      if (view.startsWith('#/app/')) await page.frameLocator('iframe.frame').locator('h1').first().waitFor();
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       t.check(width <= viewport.width + 1, `${view} at ${label} scrolls sideways: ${width}px`);
       await t.shot(page, `${label}-${view.replace(/[#/]/g, '') || 'apps'}`);
+    }
+    // The host's own pages: payment confirmation and consent.
+    const today = new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
+    const order = await page.request.post(`${t.base}/apps/tourism/api/orders`, {
+      data: { ticket: 'dai-noi-adult', quantity: 1, visit_date: today },
+    });
+    t.check(order.status() === 201, `an order to pay for: ${order.status()} ${await order.text()}`);
+    const confirmUrl = (await order.json()).confirm_url;
+    for (const hostPage of [confirmUrl, '/consent?app=field-reports&scopes=location']) {
+      await page.goto(`${t.base}${hostPage}`);
+      await page.locator('h1').first().waitFor();
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      t.check(width <= viewport.width + 1, `${hostPage} at ${label} scrolls sideways: ${width}px`);
+      await t.shot(page, `${label}-${hostPage.startsWith('/pay') ? 'pay' : 'consent'}`);
     }
     // The English switch translates the chrome and keeps working.
     await page.goto(`${t.base}/#/`);
