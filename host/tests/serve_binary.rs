@@ -34,10 +34,16 @@ async fn citadel_serve_installs_the_samples_and_serves_hello() {
     let response = reqwest::get(&url).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
-    // The city's own apps come installed too, with their grants.
+    // The city's and the partners' apps come installed too, with their
+    // grants, and the shell and the console are served.
     for path in [
         "/apps/maps/api/search?q=thien%20mu",
         "/apps/field-reports/api/categories",
+        "/apps/public-services/api/procedures",
+        "/apps/tourism/api/sites",
+        "/apps/bills/api/bills?customer=PK0012345",
+        "/",
+        "/admin",
     ] {
         let response = reqwest::get(format!("http://{}{path}", served.address))
             .await

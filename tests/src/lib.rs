@@ -209,6 +209,25 @@ pub async fn sign_in(host: &TestHost, citizen: &str) -> String {
     body["token"].as_str().expect("a token").to_string()
 }
 
+/// The citizen (by session token) decides on a payment intent in the
+/// host's own API: `action` is `confirm` (with the demo wallet) or `cancel`.
+/// `intent` is its id or its confirm URL (`/pay/{id}`).
+pub async fn decide_payment(
+    host: &TestHost,
+    token: &str,
+    intent: &str,
+    action: &str,
+) -> reqwest::Response {
+    let id = intent.trim_start_matches("/pay/");
+    client()
+        .post(host.url(&format!("/api/v1/me/payments/{id}/{action}")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "method": "demo-wallet" }))
+        .send()
+        .await
+        .expect("the payments API answers")
+}
+
 /// `citizen` (by session token) consents to `scopes` for `app`; the host's answer.
 pub async fn give_consent(
     host: &TestHost,

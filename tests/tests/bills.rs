@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get as route_get, post as route_post};
 use axum::Json;
-use citadel_tests::{client, error_of, give_consent, put_grants, sign_in, TestHost};
+use citadel_tests::{
+    client, decide_payment, error_of, give_consent, put_grants, sign_in, TestHost,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -108,25 +110,11 @@ async fn pay_new(
 }
 
 async fn confirm(host: &TestHost, token: &str, intent: &str) -> reqwest::Response {
-    call(
-        host,
-        reqwest::Method::POST,
-        &format!("/api/v1/me/payments/{intent}/confirm"),
-        Some(token),
-        Some(json!({ "method": "demo-wallet" })),
-    )
-    .await
+    decide_payment(host, token, intent, "confirm").await
 }
 
 async fn cancel(host: &TestHost, token: &str, intent: &str) -> reqwest::Response {
-    call(
-        host,
-        reqwest::Method::POST,
-        &format!("/api/v1/me/payments/{intent}/cancel"),
-        Some(token),
-        None,
-    )
-    .await
+    decide_payment(host, token, intent, "cancel").await
 }
 
 /// One bill as the app shows it now.

@@ -4,7 +4,8 @@
 
 use citadel_host::payments::WebhookProvider;
 use citadel_tests::{
-    client, error_of, get_json, metrics, probe_manifest, sign_in, TestHost, OPERATOR_TOKEN,
+    client, decide_payment, error_of, get_json, metrics, probe_manifest, sign_in, TestHost,
+    OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -44,13 +45,7 @@ async fn intent_id(host: &TestHost, token: &str, amount: u64, reference: &str) -
 }
 
 async fn confirm(host: &TestHost, token: &str, id: &str) -> reqwest::Response {
-    client()
-        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-        .bearer_auth(token)
-        .json(&json!({ "method": "demo-wallet" }))
-        .send()
-        .await
-        .unwrap()
+    decide_payment(host, token, id, "confirm").await
 }
 
 async fn reconcile(host: &TestHost) -> Value {

@@ -3,7 +3,9 @@
 //! by the public-service centre's staff to "result ready" with a
 //! notification at each step; an unpaid fee leaves it unsubmitted.
 
-use citadel_tests::{client, get_json, give_consent, sign_in, status_and_code, TestHost};
+use citadel_tests::{
+    client, decide_payment, get_json, give_consent, sign_in, status_and_code, TestHost,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -31,19 +33,6 @@ async fn get(host: &TestHost, token: Option<&str>, path: &str) -> reqwest::Respo
         request = request.bearer_auth(token);
     }
     request.send().await.unwrap()
-}
-
-/// Confirm (or cancel) the intent behind a confirm URL `/pay/{id}`.
-async fn decide(host: &TestHost, token: &str, confirm_url: &str, action: &str) -> u16 {
-    let id = confirm_url.trim_start_matches("/pay/");
-    client()
-        .post(host.url(&format!("/api/v1/me/payments/{id}/{action}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn submit(host: &TestHost, token: &str, procedure: &str) -> reqwest::Response {
@@ -155,7 +144,13 @@ async fn a_dossier_goes_from_consent_and_fee_to_result_ready() {
         409
     );
 
-    assert_eq!(decide(&host, &citizen, &confirm_url, "confirm").await, 200);
+    assert_eq!(
+        decide_payment(&host, &citizen, &confirm_url, "confirm")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     // The hook or the next view settles it: submitted and paid.
     let mut dossier = Value::Null;
     for _ in 0..50 {
@@ -394,13 +389,14 @@ async fn a_cancelled_or_expired_fee_leaves_the_dossier_unpaid() {
         .unwrap();
     let id = cancelled["id"].as_str().unwrap().to_string();
     assert_eq!(
-        decide(
+        decide_payment(
             &host,
             &citizen,
             cancelled["confirm_url"].as_str().unwrap(),
             "cancel"
         )
-        .await,
+        .await
+        .status(),
         200
     );
     let view: Value = get(&host, Some(&citizen), &format!("/api/dossiers/{id}"))
@@ -421,13 +417,14 @@ async fn a_cancelled_or_expired_fee_leaves_the_dossier_unpaid() {
     let expiring_id = expiring["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_ne!(
-        decide(
+        decide_payment(
             &host,
             &citizen,
             expiring["confirm_url"].as_str().unwrap(),
             "confirm"
         )
-        .await,
+        .await
+        .status(),
         200
     );
     let view: Value = get(
@@ -457,7 +454,13 @@ async fn a_cancelled_or_expired_fee_leaves_the_dossier_unpaid() {
     .unwrap();
     let retry_url = retry["confirm_url"].as_str().unwrap();
     assert_ne!(retry_url, cancelled["confirm_url"].as_str().unwrap());
-    assert_eq!(decide(&host, &citizen, retry_url, "confirm").await, 200);
+    assert_eq!(
+        decide_payment(&host, &citizen, retry_url, "confirm")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let view: Value = get(&host, Some(&citizen), &format!("/api/dossiers/{id}"))
         .await
         .json()

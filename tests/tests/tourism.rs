@@ -5,7 +5,7 @@
 //! bad input is refused with a code; every page renders in both languages.
 
 use citadel_host::store::KvSpace;
-use citadel_tests::{client, give_consent, sign_in, TestHost};
+use citadel_tests::{client, decide_payment, give_consent, sign_in, TestHost};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -112,14 +112,7 @@ fn id_of(order: &Value) -> String {
 
 /// The citizen acts on an intent in the host's own API (`confirm` or `cancel`).
 async fn payment(host: &TestHost, token: &str, intent: &str, action: &str) -> (u16, Value) {
-    let response = client()
-        .post(host.url(&format!("/api/v1/me/payments/{intent}/{action}")))
-        .bearer_auth(token)
-        .json(&json!({ "method": "demo-wallet" }))
-        .send()
-        .await
-        .expect("the host answers");
-    answer(response).await
+    answer(decide_payment(host, token, intent, action).await).await
 }
 
 /// Order and pay `quantity` tickets; the paid order as its owner sees it.
