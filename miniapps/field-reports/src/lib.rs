@@ -293,24 +293,36 @@ fn preview_route(req: &Request) -> Result<Response> {
     }))
 }
 
-/// Reports matching the `status`, `unit` and `category` query filters.
-pub(crate) fn filtered(req: &Request) -> Result<Vec<Report>> {
+/// One page of reports, newest first (`limit`, at most 100, and the `after`
+/// cursor of the previous page), keeping those that match the `status`,
+/// `unit` and `category` query filters; the next page's cursor.
+pub(crate) fn filtered(req: &Request) -> Result<(Vec<Report>, Option<String>)> {
     let status = req.query("status");
     let unit = req.query("unit");
     let category = req.query("category");
-    Ok(report::all()?
+    let limit = match req.query("limit") {
+        None => 50,
+        Some(limit) => limit
+            .parse::<u32>()
+            .ok()
+            .filter(|l| *l > 0)
+            .ok_or_else(|| Error::invalid("`limit` must be a positive whole number"))?,
+    };
+    let (reports, next) = report::newest(limit, req.query("after").as_deref())?;
+    let reports = reports
         .into_iter()
         .filter(|r| status.as_deref().is_none_or(|s| r.status.id() == s))
         .filter(|r| unit.as_deref().is_none_or(|u| r.unit.id == u))
         .filter(|r| category.as_deref().is_none_or(|c| r.category == c))
-        .collect())
+        .collect();
+    Ok((reports, next))
 }
 
 fn public_list(req: &Request) -> Result<Response> {
     let now = report::now_ms();
-    let reports = filtered(req)?;
+    let (reports, next) = filtered(req)?;
     let public: Vec<_> = reports.iter().map(|r| r.public(now)).collect();
-    Response::json(&json!({ "reports": public }))
+    Response::json(&json!({ "reports": public, "next": next }))
 }
 
 fn public_report(req: &Request) -> Result<Response> {

@@ -61,7 +61,16 @@ fn summary_card(req: &Request, r: &Report, categories: &[geo::Category], lang: &
 /// Public: every report on a map and in a list; nothing personal.
 pub fn home(req: &Request) -> Result<Response> {
     let lang = req.lang();
-    let reports = crate::filtered(req)?;
+    let (reports, next) = crate::filtered(req)?;
+    let more = next
+        .map(|cursor| {
+            format!(
+                "<p><a href=\"{}\">{}</a></p>",
+                escape(&req.link("/", &[("after", &cursor)])),
+                t(lang, "Xem các phản ánh cũ hơn", "Older reports")
+            )
+        })
+        .unwrap_or_default();
     let categories = geo::report_categories()?;
     let markers: Vec<Marker> = reports
         .iter()
@@ -83,7 +92,7 @@ pub fn home(req: &Request) -> Result<Response> {
         .map(|r| summary_card(req, r, &categories, lang))
         .collect();
     let body = format!(
-        "<p><a class=\"button\" href=\"{base}/new\">{new}</a> <a class=\"button\" href=\"{base}/new?here=1\">{here}</a></p>{svg}<h2>{title}</h2><ul class=\"plain\">{list}</ul>",
+        "<p><a class=\"button\" href=\"{base}/new\">{new}</a> <a class=\"button\" href=\"{base}/new?here=1\">{here}</a></p>{svg}<h2>{title}</h2><ul class=\"plain\">{list}</ul>{more}",
         base = escape(req.base_path()),
         new = t(lang, "Gửi phản ánh mới", "File a new report"),
         here = t(lang, "Phản ánh tại vị trí của tôi", "Report where I am"),

@@ -244,8 +244,39 @@ pub fn check_photo(data: Vec<u8>) -> Result<NewPhoto> {
     Ok(NewPhoto { content_type, data })
 }
 
-/// Store the photos, then the report; if any write fails, remove what was
-/// written so no half-filed report remains.
+/// The newest-first index key of a report: its id's time digits
+/// complemented (`0`↔`Z`), so ascending key order is newest first.
+fn recent_key(id: &str) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let time = id.get(3..12).unwrap_or_default();
+    let complement: String = time
+        .bytes()
+        .map(|b| {
+            let value = DIGITS.iter().position(|d| *d == b).unwrap_or(0);
+            char::from(DIGITS[35 - value])
+        })
+        .collect();
+    format!("recent/{complement}/{id}")
+}
+
+/// Most reports one page of [`newest`] holds.
+pub const MAX_PAGE: u32 = 100;
+
+/// Up to `limit` reports, newest first, after the cursor `after` (from a
+/// previous page); the cursor of the next page, if any.
+pub fn newest(limit: u32, after: Option<&str>) -> Result<(Vec<Report>, Option<String>)> {
+    let page = kv::list_keys("recent/", after, limit.clamp(1, MAX_PAGE))?;
+    let reports = page
+        .keys
+        .iter()
+        .filter_map(|key| key.rsplit('/').next())
+        .filter_map(|id| kv::get_json::<Report>(&report_key(id)).transpose())
+        .collect::<Result<_>>()?;
+    Ok((reports, page.next))
+}
+
+/// Store the photos, the newest-first index entry, then the report; if any
+/// write fails, remove what was written so no half-filed report remains.
 pub fn file(report: &Report, photos: &[NewPhoto]) -> Result<()> {
     let mut written = Vec::new();
     let result = (|| {
@@ -256,6 +287,9 @@ pub fn file(report: &Report, photos: &[NewPhoto]) -> Result<()> {
                 written.push(key);
             }
         }
+        let index = recent_key(&report.id);
+        kv::set(&index, b"")?;
+        written.push(index);
         if kv::insert_new_json(&report_key(&report.id), report)? {
             Ok(())
         } else {
