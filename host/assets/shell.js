@@ -195,7 +195,7 @@
         el('span', { class: 'muted', text: `${t('by')}: ${app.publisher.name}` })),
       toggle);
     main.replaceChildren(chrome, perms, frame);
-    document.title = `${name(app.name)} · Citadel Huë`.replace('Huë', 'Huế');
+    document.title = `${name(app.name)} · Citadel Huế`;
     let base = `/apps/${id}`;
     if (me) {
       const opened = await api('/api/v1/me/frames', { method: 'POST', body: { app: id } });

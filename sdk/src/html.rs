@@ -24,6 +24,28 @@ pub fn encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// One step of a record's history as a list item: when, what, and the
+/// note if any (escaped here).
+pub fn history_item(at_ms: u64, label: &str, note: Option<&str>) -> String {
+    format!(
+        "<li>{} — {}{}</li>",
+        vietnam_time(at_ms),
+        escape(label),
+        note.map(|n| format!(": {}", escape(n))).unwrap_or_default()
+    )
+}
+
+/// A 1–5 satisfaction form posting `rating` to `action` (an escaped URL).
+pub fn rating_form(action: &str, question: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\" class=\"card\"><label for=\"rating\">{}</label>\
+         <select id=\"rating\" name=\"rating\"><option>5</option><option>4</option><option>3</option><option>2</option><option>1</option></select>\
+         <p><button>{}</button></p></form>",
+        escape(question),
+        escape(button)
+    )
+}
+
 /// The text for `lang`: `en` picks the English one, anything else Vietnamese.
 pub fn t(lang: &str, vi: &'static str, en: &'static str) -> &'static str {
     if lang == "en" {

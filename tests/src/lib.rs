@@ -267,17 +267,20 @@ pub fn multipart_body(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) ->
     (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
 
-/// GET `path` (with `token` as a bearer credential, if any) and parse the
-/// JSON answer.
-pub async fn get_json(host: &TestHost, path: &str, token: Option<&str>) -> serde_json::Value {
+/// GET `path`, with `token` as a bearer credential if any.
+pub async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = client().get(host.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    request
-        .send()
+    request.send().await.expect("the host answers")
+}
+
+/// GET `path` (with `token` as a bearer credential, if any) and parse the
+/// JSON answer.
+pub async fn get_json(host: &TestHost, path: &str, token: Option<&str>) -> serde_json::Value {
+    get(host, path, token)
         .await
-        .expect("the host answers")
         .json()
         .await
         .expect("a JSON answer")

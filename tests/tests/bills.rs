@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get as route_get, post as route_post};
 use axum::Json;
 use citadel_tests::{
-    client, decide_payment, error_of, give_consent, put_grants, sign_in, TestHost,
+    client, decide_payment, error_of, get, give_consent, put_grants, sign_in, TestHost,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -53,10 +53,6 @@ async fn call(
         request = request.json(&body);
     }
     request.send().await.expect("the host answers")
-}
-
-async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::Response {
-    call(host, reqwest::Method::GET, path, token, None).await
 }
 
 /// GET that must answer 200 with JSON.

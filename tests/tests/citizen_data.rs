@@ -2,16 +2,8 @@
 //! other apps, app-wide kv invisible to other apps, the storage quota, and
 //! notify with its rate limit and the citizen's inbox.
 
-use citadel_tests::{client, error_of, probe_manifest, sign_in, TestHost};
+use citadel_tests::{client, error_of, get, probe_manifest, sign_in, TestHost};
 use serde_json::Value;
-
-async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = client().get(host.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
 
 async fn put(host: &TestHost, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
     let mut request = client().put(host.url(path)).body(body.to_string());

@@ -2,19 +2,11 @@
 //! without diacritics, nearby and box queries, place pages without remote
 //! URLs, reverse geocoding, the layers, the consented location, bad input.
 
-use citadel_tests::{client, error_of, give_consent, sign_in, TestHost};
+use citadel_tests::{client, error_of, get, give_consent, sign_in, TestHost};
 use serde_json::{json, Value};
 
 /// The Imperial City (Đại Nội), inside ward `thuan-thanh`.
 const IMPERIAL_CITY: (f64, f64) = (16.4698, 107.5786);
-
-async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = client().get(host.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
 
 async fn json_ok(host: &TestHost, path: &str, token: Option<&str>) -> Value {
     let response = get(host, path, token).await;

@@ -120,24 +120,7 @@ impl RequestState {
     }
 
     fn kv_set(&mut self, scope: Scope, key: String, value: Vec<u8>) -> Result<(), Failure> {
-        let space = self.kv_space(scope)?;
-        check_key(&key)?;
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(Failure::ValueTooLarge);
-        }
-        let quota = self.app.limits.kv_quota_bytes;
-        match self
-            .app
-            .store
-            .kv_set(space, &key, &value, quota)
-            .map_err(unavailable)?
-        {
-            Ok(()) => {
-                self.mark_unflushed();
-                Ok(())
-            }
-            Err(exceeded) => Err(quota_exceeded(exceeded)),
-        }
+        self.kv_write(scope, key, None, value).map(|_| ())
     }
 
     fn kv_swap(
@@ -147,25 +130,41 @@ impl RequestState {
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> Result<bool, Failure> {
+        self.kv_write(scope, key, Some(expected), value)
+    }
+
+    /// A write, unconditional (`condition` none) or only over `expected`
+    /// (compare-and-swap); true if it was written.
+    fn kv_write(
+        &mut self,
+        scope: Scope,
+        key: String,
+        condition: Option<Option<Vec<u8>>>,
+        value: Vec<u8>,
+    ) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(Failure::ValueTooLarge);
         }
         let quota = self.app.limits.kv_quota_bytes;
-        match self
-            .app
-            .store
-            .kv_swap(space, &key, expected.as_deref(), &value, quota)
-            .map_err(unavailable)?
-        {
+        let store = &self.app.store;
+        let outcome = match &condition {
+            None => store
+                .kv_set(space, &key, &value, quota)
+                .map(|r| r.map(|()| true)),
+            Some(expected) => store.kv_swap(space, &key, expected.as_deref(), &value, quota),
+        };
+        match outcome.map_err(unavailable)? {
             Ok(written) => {
                 if written {
                     self.mark_unflushed();
                 }
                 Ok(written)
             }
-            Err(exceeded) => Err(quota_exceeded(exceeded)),
+            Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
+                "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
+            ))),
         }
     }
 
@@ -200,12 +199,6 @@ impl RequestState {
             next: page.next,
         })
     }
-}
-
-fn quota_exceeded(store::QuotaExceeded { used, quota }: store::QuotaExceeded) -> Failure {
-    Failure::QuotaExceeded(format!(
-        "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
-    ))
 }
 
 impl wit::Host for RequestState {

@@ -275,9 +275,11 @@ async fn serve(
     telemetry::request(app_id, response.status().as_u16(), started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_outgoing(&mut parts.headers);
-    if parts.status == StatusCode::PRECONDITION_REQUIRED {
-        add_consent_url(&app.context, &mut parts.headers);
-    }
+    let consent_scopes = if parts.status == StatusCode::PRECONDITION_REQUIRED {
+        add_consent_url(&app.context, &mut parts.headers)
+    } else {
+        Vec::new()
+    };
     parts.headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -307,7 +309,7 @@ async fn serve(
             HeaderValue::from_static("no-referrer"),
         );
         if navigation {
-            if let Some(message) = frame_request(&parts, retry) {
+            if let Some(message) = frame_request(&parts, &consent_scopes, retry) {
                 return Ok(frame_message(&message, "…"));
             }
         }
@@ -335,12 +337,11 @@ fn is_navigation(headers: &HeaderMap) -> bool {
 /// `/pay/{id}`, optionally `?then=/path` to reopen in the app afterwards).
 fn frame_request(
     parts: &axum::http::response::Parts,
+    consent_scopes: &[String],
     retry: Option<String>,
 ) -> Option<serde_json::Value> {
-    if parts.status == StatusCode::PRECONDITION_REQUIRED {
-        let url = parts.headers.get(CONSENT_URL_HEADER)?.to_str().ok()?;
-        let scopes = url.split_once("scopes=")?.1.split('&').next()?;
-        let scopes: Vec<&str> = scopes.split(',').filter(|s| !s.is_empty()).collect();
+    if !consent_scopes.is_empty() {
+        let scopes = consent_scopes;
         return Some(
             serde_json::json!({ "type": "citadel:consent", "scopes": scopes, "retry": retry }),
         );
@@ -359,7 +360,7 @@ fn frame_request(
         let then = form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "then")
             .map(|(_, v)| v.into_owned())
-            .filter(|v| v.starts_with('/') && !v.starts_with("//") && !v.contains('\\'));
+            .filter(|v| super::is_local_path(v));
         return Some(serde_json::json!({ "type": "citadel:pay", "intent": intent, "then": then }));
     }
     None
@@ -396,7 +397,8 @@ fn frame_message(message: &serde_json::Value, text: &str) -> Response {
 /// An app answered 428 naming scopes in `x-citadel-consent` (as the SDK's
 /// `require_consent` does): point the shell at the host's consent page for
 /// the personal scopes this app requests. Only the host writes this URL.
-fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
+/// Returns those scopes (none: no consent to ask for).
+fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) -> Vec<String> {
     let scopes: Vec<String> = headers
         .get(CONSENT_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -407,12 +409,12 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) {
         })
         .map(String::from)
         .collect();
-    if scopes.is_empty() {
-        return;
+    if !scopes.is_empty() {
+        if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
+            headers.insert(CONSENT_URL_HEADER, url);
+        }
     }
-    if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
-        headers.insert(CONSENT_URL_HEADER, url);
-    }
+    scopes
 }
 
 /// Bytes of an oversized body read and dropped before a 413, at most.

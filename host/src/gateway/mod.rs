@@ -68,6 +68,12 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
         .map(|(_, value)| value.to_string())
 }
 
+/// Whether `path` is a path on this host (`/…`), not another site
+/// (`//host/…`, `\\host`) or a scheme: the only return targets accepted.
+pub(crate) fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+}
+
 /// A page the host draws itself (consent, payment): no framing, so an app
 /// cannot overlay it; scripts only from the host; nothing cached.
 pub(crate) fn host_page(status: axum::http::StatusCode, html: String) -> axum::response::Response {

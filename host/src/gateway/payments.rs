@@ -85,8 +85,7 @@ struct PageQuery {
 
 /// A path on this host (`/…`, not `//…`), or nothing.
 fn local_path(path: Option<String>) -> String {
-    path.filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
-        .unwrap_or_default()
+    path.filter(|p| super::is_local_path(p)).unwrap_or_default()
 }
 
 async fn page(

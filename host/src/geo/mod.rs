@@ -156,8 +156,8 @@ pub struct City {
     pub units: Vec<Unit>,
     pub place_categories: Vec<Category>,
     pub report_categories: Vec<ReportCategory>,
-    /// (report category, ward id) → unit id, before the category's handler.
-    overrides: HashMap<(String, String), String>,
+    /// Report category → ward id → unit id, before the category's handler.
+    overrides: HashMap<String, HashMap<String, String>>,
     /// The unit for a point outside every ward (the operations centre).
     fallback_unit: String,
     /// The map tile URL template the operator configured.
@@ -393,7 +393,11 @@ impl City {
         let ward = self.ward_at(at);
         let unit_id = match ward {
             None => &self.fallback_unit,
-            Some(ward) => match self.overrides.get(&(category.to_string(), ward.id.clone())) {
+            Some(ward) => match self
+                .overrides
+                .get(category)
+                .and_then(|by_ward| by_ward.get(&ward.id))
+            {
                 Some(unit) => unit,
                 None => match &report_category.handler {
                     Handler::Ward => &ward.unit,

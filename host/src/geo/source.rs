@@ -203,7 +203,7 @@ impl Sources {
                 handler,
             });
         }
-        let mut overrides = HashMap::new();
+        let mut overrides: HashMap<String, HashMap<String, String>> = HashMap::new();
         for o in routing.overrides {
             if !report_categories.iter().any(|c| c.id == o.category) {
                 return Err(invalid(
@@ -225,7 +225,9 @@ impl Sources {
             }
             unit_exists("routing.json", &o.unit, "an override")?;
             if overrides
-                .insert((o.category.clone(), o.ward.clone()), o.unit)
+                .entry(o.category.clone())
+                .or_default()
+                .insert(o.ward.clone(), o.unit)
                 .is_some()
             {
                 return Err(invalid(

@@ -4,7 +4,7 @@
 
 use crate::report::{self, Report, Status};
 use crate::staff_units;
-use citadel_sdk::html::{escape, page, t, vietnam_time};
+use citadel_sdk::html::{escape, history_item, page, rating_form, t, vietnam_time};
 use citadel_sdk::map::{self, Marker};
 use citadel_sdk::{geo, location, Request, Response, Result};
 
@@ -202,17 +202,7 @@ pub fn report(req: &Request) -> Result<Response> {
     let history: String = r
         .history
         .iter()
-        .map(|s| {
-            format!(
-                "<li>{} — {}{}</li>",
-                vietnam_time(s.at),
-                s.status.label(lang),
-                s.note
-                    .as_ref()
-                    .map(|n| format!(": {}", escape(n)))
-                    .unwrap_or_default()
-            )
-        })
+        .map(|s| history_item(s.at, s.status.label(lang), s.note.as_deref()))
         .collect();
     let photos: String = (0..r.photos.len())
         .map(|n| {
@@ -224,14 +214,18 @@ pub fn report(req: &Request) -> Result<Response> {
             )
         })
         .collect();
-    let rating = match (r.rating, req.citizen() == Some(r.author.as_str()) && r.status == Status::Resolved) {
+    let rating = match (
+        r.rating,
+        req.citizen() == Some(r.author.as_str()) && r.status == Status::Resolved,
+    ) {
         (Some(stars), _) => format!("<p>{}: {stars}/5</p>", t(lang, "Đánh giá", "Rating")),
-        (None, true) => format!(
-            "<form method=\"post\" action=\"{base}/api/reports/{}/rating\" class=\"card\"><label for=\"rating\">{}</label>\
-             <select id=\"rating\" name=\"rating\"><option>5</option><option>4</option><option>3</option><option>2</option><option>1</option></select>\
-             <p><button>{}</button></p></form>",
-            escape(&r.id),
-            t(lang, "Bạn hài lòng với kết quả xử lý?", "How satisfied are you with the result?"),
+        (None, true) => rating_form(
+            &format!("{base}/api/reports/{}/rating", escape(&r.id)),
+            t(
+                lang,
+                "Bạn hài lòng với kết quả xử lý?",
+                "How satisfied are you with the result?",
+            ),
             t(lang, "Gửi đánh giá", "Rate"),
         ),
         (None, false) => String::new(),

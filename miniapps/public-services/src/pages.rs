@@ -4,7 +4,7 @@
 
 use crate::catalogue::{self, Procedure};
 use crate::dossier::{Dossier, Status};
-use citadel_sdk::html::{escape, page, t, vietnam_time, vnd};
+use citadel_sdk::html::{escape, history_item, page, rating_form, t, vietnam_time, vnd};
 use citadel_sdk::{Request, Response, Result};
 
 fn nav(req: &Request, lang: &str) -> String {
@@ -171,17 +171,7 @@ pub fn dossier(req: &Request) -> Result<Response> {
     let history: String = d
         .history
         .iter()
-        .map(|s| {
-            format!(
-                "<li>{} — {}{}</li>",
-                vietnam_time(s.at),
-                s.status.label(lang),
-                s.note
-                    .as_ref()
-                    .map(|n| format!(": {}", escape(n)))
-                    .unwrap_or_default()
-            )
-        })
+        .map(|s| history_item(s.at, s.status.label(lang), s.note.as_deref()))
         .collect();
     let owner = req.citizen() == Some(d.owner.as_str());
     let action = match d.status {
@@ -197,10 +187,8 @@ pub fn dossier(req: &Request) -> Result<Response> {
             t(lang, "Nội dung bổ sung", "Your supplement"),
             t(lang, "Gửi bổ sung", "Send"),
         ),
-        Status::ResultReady if owner && d.rating.is_none() => format!(
-            "<form method=\"post\" action=\"{base}/api/dossiers/{}/rating\" class=\"card\"><label for=\"rating\">{}</label>\
-             <select id=\"rating\" name=\"rating\"><option>5</option><option>4</option><option>3</option><option>2</option><option>1</option></select><p><button>{}</button></p></form>",
-            escape(&d.id),
+        Status::ResultReady if owner && d.rating.is_none() => rating_form(
+            &format!("{base}/api/dossiers/{}/rating", escape(&d.id)),
             t(lang, "Mức độ hài lòng của bạn", "How satisfied are you?"),
             t(lang, "Gửi đánh giá", "Rate"),
         ),
