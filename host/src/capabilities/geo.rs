@@ -9,10 +9,12 @@ use crate::runtime::RequestState;
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "geo";
+/// The contract interface.
+const INTERFACE: &str = "geo";
 
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
-    interfaces: &["geo"],
+    interfaces: &[INTERFACE],
     summary: "the city's map layers, places, handling units and report routing",
 };
 
@@ -92,10 +94,12 @@ impl wit::Host for RequestState {
         text: String,
         category: Option<String>,
         limit: u32,
-    ) -> Result<Vec<wit::Place>, GeoError> {
-        let city = self.city()?;
-        let found = city.search(&text, category.as_deref(), limit)?;
-        Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
+    ) -> wasmtime::Result<Result<Vec<wit::Place>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Place>, GeoError> {
+            let city = this.city()?;
+            let found = city.search(&text, category.as_deref(), limit)?;
+            Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
+        })
     }
 
     fn nearest(
@@ -103,16 +107,18 @@ impl wit::Host for RequestState {
         at: wit::Point,
         k: u32,
         category: Option<String>,
-    ) -> Result<Vec<wit::Nearby>, GeoError> {
-        let city = self.city()?;
-        let found = city.nearest(point(at)?, k, category.as_deref())?;
-        Ok(found
-            .into_iter()
-            .map(|(p, distance_m)| wit::Nearby {
-                place: to_place(&city, p),
-                distance_m,
-            })
-            .collect())
+    ) -> wasmtime::Result<Result<Vec<wit::Nearby>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Nearby>, GeoError> {
+            let city = this.city()?;
+            let found = city.nearest(point(at)?, k, category.as_deref())?;
+            Ok(found
+                .into_iter()
+                .map(|(p, distance_m)| wit::Nearby {
+                    place: to_place(&city, p),
+                    distance_m,
+                })
+                .collect())
+        })
     }
 
     fn within(
@@ -121,74 +127,96 @@ impl wit::Host for RequestState {
         north_east: wit::Point,
         category: Option<String>,
         limit: u32,
-    ) -> Result<Vec<wit::Place>, GeoError> {
-        let city = self.city()?;
-        let found = city.within(
-            point(south_west)?,
-            point(north_east)?,
-            category.as_deref(),
-            limit,
-        )?;
-        Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
-    }
-
-    fn get_place(&mut self, id: String) -> Result<Option<wit::Place>, GeoError> {
-        let city = self.city()?;
-        Ok(city.place(&id).map(|p| to_place(&city, p)))
-    }
-
-    fn ward_at(&mut self, at: wit::Point) -> Result<Option<wit::Ward>, GeoError> {
-        let city = self.city()?;
-        Ok(city.ward_at(&point(at)?).map(ward))
-    }
-
-    fn wards(&mut self) -> Result<Vec<wit::WardShape>, GeoError> {
-        let city = self.city()?;
-        Ok(city
-            .wards
-            .iter()
-            .map(|w| wit::WardShape {
-                ward: ward(w),
-                outline: w.outline.iter().map(to_point).collect(),
-            })
-            .collect())
-    }
-
-    fn place_categories(&mut self) -> Result<Vec<wit::Category>, GeoError> {
-        let city = self.city()?;
-        Ok(city
-            .place_categories
-            .iter()
-            .map(|c| category(&c.id, &c.name))
-            .collect())
-    }
-
-    fn report_categories(&mut self) -> Result<Vec<wit::Category>, GeoError> {
-        let city = self.city()?;
-        Ok(city
-            .report_categories
-            .iter()
-            .map(|c| category(&c.id, &c.name))
-            .collect())
-    }
-
-    fn units(&mut self) -> Result<Vec<wit::Unit>, GeoError> {
-        let city = self.city()?;
-        Ok(city.units.iter().map(unit).collect())
-    }
-
-    fn route_report(&mut self, category: String, at: wit::Point) -> Result<wit::Routing, GeoError> {
-        let city = self.city()?;
-        let routing = city.route_report(&category, &point(at)?)?;
-        Ok(wit::Routing {
-            category: routing.category.id.clone(),
-            unit: unit(routing.unit),
-            ward: routing.ward.map(ward),
-            deadline_hours: routing.category.deadline_hours,
+    ) -> wasmtime::Result<Result<Vec<wit::Place>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Place>, GeoError> {
+            let city = this.city()?;
+            let found = city.within(
+                point(south_west)?,
+                point(north_east)?,
+                category.as_deref(),
+                limit,
+            )?;
+            Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
         })
     }
 
-    fn tile_url(&mut self) -> Result<Option<String>, GeoError> {
-        Ok(self.city()?.tile_url.clone())
+    fn get_place(&mut self, id: String) -> wasmtime::Result<Result<Option<wit::Place>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Option<wit::Place>, GeoError> {
+            let city = this.city()?;
+            Ok(city.place(&id).map(|p| to_place(&city, p)))
+        })
+    }
+
+    fn ward_at(&mut self, at: wit::Point) -> wasmtime::Result<Result<Option<wit::Ward>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Option<wit::Ward>, GeoError> {
+            let city = this.city()?;
+            Ok(city.ward_at(&point(at)?).map(ward))
+        })
+    }
+
+    fn wards(&mut self) -> wasmtime::Result<Result<Vec<wit::WardShape>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::WardShape>, GeoError> {
+            let city = this.city()?;
+            Ok(city
+                .wards
+                .iter()
+                .map(|w| wit::WardShape {
+                    ward: ward(w),
+                    outline: w.outline.iter().map(to_point).collect(),
+                })
+                .collect())
+        })
+    }
+
+    fn place_categories(&mut self) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Category>, GeoError> {
+            let city = this.city()?;
+            Ok(city
+                .place_categories
+                .iter()
+                .map(|c| category(&c.id, &c.name))
+                .collect())
+        })
+    }
+
+    fn report_categories(&mut self) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Category>, GeoError> {
+            let city = this.city()?;
+            Ok(city
+                .report_categories
+                .iter()
+                .map(|c| category(&c.id, &c.name))
+                .collect())
+        })
+    }
+
+    fn units(&mut self) -> wasmtime::Result<Result<Vec<wit::Unit>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Unit>, GeoError> {
+            let city = this.city()?;
+            Ok(city.units.iter().map(unit).collect())
+        })
+    }
+
+    fn route_report(
+        &mut self,
+        category: String,
+        at: wit::Point,
+    ) -> wasmtime::Result<Result<wit::Routing, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<wit::Routing, GeoError> {
+            let city = this.city()?;
+            let routing = city.route_report(&category, &point(at)?)?;
+            Ok(wit::Routing {
+                category: routing.category.id.clone(),
+                unit: unit(routing.unit),
+                ward: routing.ward.map(ward),
+                deadline_hours: routing.category.deadline_hours,
+            })
+        })
+    }
+
+    fn tile_url(&mut self) -> wasmtime::Result<Result<Option<String>, GeoError>> {
+        self.host_call(INTERFACE, |this| -> Result<Option<String>, GeoError> {
+            Ok(this.city()?.tile_url.clone())
+        })
     }
 }

@@ -78,10 +78,13 @@ impl Origin {
                 "the host must be a DNS name (IP literals are not allowed)",
             ));
         }
-        if host
-            .split('.')
-            .all(|l| l.chars().all(|c| c.is_ascii_digit()))
-        {
+        // A host whose last label is a number (decimal, or `0x` hex) is an
+        // IPv4 address to a WHATWG URL parser and to `inet_aton`: `0x7f000001`.
+        let last = host.rsplit('.').next().unwrap_or_default();
+        let hex = last
+            .strip_prefix("0x")
+            .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+        if hex || last.chars().all(|c| c.is_ascii_digit()) {
             return Err(bad(
                 "the host must be a DNS name (IP literals are not allowed)",
             ));
@@ -239,7 +242,11 @@ pub struct OutboundHooks {
     app: Arc<AppContext>,
     policy: Arc<OutboundPolicy>,
     denials: DenialRecorder,
+    sent: u32,
 }
+
+/// Outbound requests one request may make; later ones fail at once.
+const MAX_OUTBOUND_PER_REQUEST: u32 = 50;
 
 impl OutboundHooks {
     pub fn new(app: Arc<AppContext>, policy: Arc<OutboundPolicy>, denials: DenialRecorder) -> Self {
@@ -247,6 +254,7 @@ impl OutboundHooks {
             app,
             policy,
             denials,
+            sent: 0,
         }
     }
 }
@@ -263,6 +271,14 @@ impl WasiHttpHooks for OutboundHooks {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Result<ResponseAndIo, HttpError>> + Send> {
+        self.sent = self.sent.saturating_add(1);
+        if self.sent > MAX_OUTBOUND_PER_REQUEST {
+            return Box::new(async {
+                Err(HttpError::InternalError(Some(format!(
+                    "this request already made its {MAX_OUTBOUND_PER_REQUEST} outbound requests"
+                ))))
+            });
+        }
         let app = self.app.clone();
         let policy = self.policy.clone();
         let denials = self.denials.clone();

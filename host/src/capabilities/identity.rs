@@ -83,52 +83,59 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
 }
 
 impl wit::Host for RequestState {
-    fn current(&mut self) -> Option<wit::Citizen> {
-        self.citizen.as_ref().map(|signed_in| wit::Citizen {
-            id: signed_in.pairwise_id.clone(),
-            locale: signed_in.citizen.locale.clone(),
+    fn current(&mut self) -> wasmtime::Result<Option<wit::Citizen>> {
+        self.host_call(INTERFACE, |this| -> Option<wit::Citizen> {
+            this.citizen.as_ref().map(|signed_in| wit::Citizen {
+                id: signed_in.pairwise_id.clone(),
+                locale: signed_in.citizen.locale.clone(),
+            })
         })
     }
 
-    fn get_profile(&mut self, scopes: Vec<Scope>) -> Result<Profile, IdentityError> {
-        let Some(signed_in) = self.citizen.as_ref() else {
-            return Err(IdentityError::NotSignedIn);
-        };
-        let mut names: Vec<&'static str> = scopes.iter().map(|s| scope_name(*s)).collect();
-        names.sort_unstable();
-        names.dedup();
-        if let Some(denied) = names.iter().find(|name| !self.app.has_capability(name)) {
-            self.record_denial(denied, "personal field asked for without the capability");
-            return Err(IdentityError::Denied((*denied).to_string()));
-        }
-        let missing = self.missing_consents(&names).map_err(|e| {
-            tracing::error!(error = %e, "consent lookup failed");
-            IdentityError::Unavailable("consents cannot be read now; try again".into())
-        })?;
-        if !missing.is_empty() {
-            for name in &missing {
-                self.record_denial(name, "the citizen has not consented");
+    fn get_profile(
+        &mut self,
+        scopes: Vec<Scope>,
+    ) -> wasmtime::Result<Result<Profile, IdentityError>> {
+        self.host_call(INTERFACE, |this| -> Result<Profile, IdentityError> {
+            let Some(signed_in) = this.citizen.as_ref() else {
+                return Err(IdentityError::NotSignedIn);
+            };
+            let mut names: Vec<&'static str> = scopes.iter().map(|s| scope_name(*s)).collect();
+            names.sort_unstable();
+            names.dedup();
+            if let Some(denied) = names.iter().find(|name| !this.app.has_capability(name)) {
+                this.record_denial(denied, "personal field asked for without the capability");
+                return Err(IdentityError::Denied((*denied).to_string()));
             }
-            return Err(IdentityError::ConsentRequired(missing));
-        }
-        let citizen = &signed_in.citizen;
-        let wants = |scope: &str| names.contains(&scope);
-        Ok(Profile {
-            name: wants("identity.name").then(|| citizen.name.clone()),
-            phone: wants("identity.phone").then(|| citizen.phone.clone()),
-            national_id: wants("identity.national-id").then(|| citizen.national_id.clone()),
-            address: wants("identity.address").then(|| citizen.address.clone()),
-            birth_date: wants("identity.birth-date").then(|| citizen.birth_date.clone()),
-            roles: wants("identity.roles").then(|| {
-                citizen
-                    .roles
-                    .iter()
-                    .map(|r| StaffRole {
-                        unit: r.unit.clone(),
-                        role: r.role.clone(),
-                    })
-                    .collect()
-            }),
+            let missing = this.missing_consents(&names).map_err(|e| {
+                tracing::error!(error = %e, "consent lookup failed");
+                IdentityError::Unavailable("consents cannot be read now; try again".into())
+            })?;
+            if !missing.is_empty() {
+                for name in &missing {
+                    this.record_denial(name, "the citizen has not consented");
+                }
+                return Err(IdentityError::ConsentRequired(missing));
+            }
+            let citizen = &signed_in.citizen;
+            let wants = |scope: &str| names.contains(&scope);
+            Ok(Profile {
+                name: wants("identity.name").then(|| citizen.name.clone()),
+                phone: wants("identity.phone").then(|| citizen.phone.clone()),
+                national_id: wants("identity.national-id").then(|| citizen.national_id.clone()),
+                address: wants("identity.address").then(|| citizen.address.clone()),
+                birth_date: wants("identity.birth-date").then(|| citizen.birth_date.clone()),
+                roles: wants("identity.roles").then(|| {
+                    citizen
+                        .roles
+                        .iter()
+                        .map(|r| StaffRole {
+                            unit: r.unit.clone(),
+                            role: r.role.clone(),
+                        })
+                        .collect()
+                }),
+            })
         })
     }
 }

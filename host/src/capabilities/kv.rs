@@ -12,10 +12,13 @@ use crate::store::{self, KvSpace, StoreError};
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "kv";
+/// The app-wide and per-citizen contract interfaces.
+const INTERFACE: &str = "kv";
+const CITIZEN_INTERFACE: &str = "citizen-kv";
 
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
-    interfaces: &["kv", "citizen-kv"],
+    interfaces: &[INTERFACE, CITIZEN_INTERFACE],
     summary: "store and read the app's own data, app-wide and per citizen",
 };
 
@@ -202,16 +205,22 @@ impl RequestState {
 }
 
 impl wit::Host for RequestState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(self.kv_get(Scope::App, key)?)
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
+        self.host_call(INTERFACE, |this| {
+            this.kv_get(Scope::App, key).map_err(KvError::from)
+        })
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        Ok(self.kv_set(Scope::App, key, value)?)
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
+        self.host_call(INTERFACE, |this| {
+            this.kv_set(Scope::App, key, value).map_err(KvError::from)
+        })
     }
 
-    fn delete(&mut self, key: String) -> Result<bool, KvError> {
-        Ok(self.kv_delete(Scope::App, key)?)
+    fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
+        self.host_call(INTERFACE, |this| {
+            this.kv_delete(Scope::App, key).map_err(KvError::from)
+        })
     }
 
     fn list_keys(
@@ -219,8 +228,11 @@ impl wit::Host for RequestState {
         prefix: String,
         after: Option<String>,
         limit: u32,
-    ) -> Result<KeyPage, KvError> {
-        Ok(self.kv_list(Scope::App, prefix, after, limit)?)
+    ) -> wasmtime::Result<Result<KeyPage, KvError>> {
+        self.host_call(INTERFACE, |this| {
+            this.kv_list(Scope::App, prefix, after, limit)
+                .map_err(KvError::from)
+        })
     }
 
     fn compare_and_swap(
@@ -228,22 +240,34 @@ impl wit::Host for RequestState {
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
-    ) -> Result<bool, KvError> {
-        Ok(self.kv_swap(Scope::App, key, expected, value)?)
+    ) -> wasmtime::Result<Result<bool, KvError>> {
+        self.host_call(INTERFACE, |this| {
+            this.kv_swap(Scope::App, key, expected, value)
+                .map_err(KvError::from)
+        })
     }
 }
 
 impl citizen_wit::Host for RequestState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CitizenKvError> {
-        Ok(self.kv_get(Scope::Citizen, key)?)
+    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE, |this| {
+            this.kv_get(Scope::Citizen, key)
+                .map_err(CitizenKvError::from)
+        })
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CitizenKvError> {
-        Ok(self.kv_set(Scope::Citizen, key, value)?)
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE, |this| {
+            this.kv_set(Scope::Citizen, key, value)
+                .map_err(CitizenKvError::from)
+        })
     }
 
-    fn delete(&mut self, key: String) -> Result<bool, CitizenKvError> {
-        Ok(self.kv_delete(Scope::Citizen, key)?)
+    fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE, |this| {
+            this.kv_delete(Scope::Citizen, key)
+                .map_err(CitizenKvError::from)
+        })
     }
 
     fn list_keys(
@@ -251,8 +275,11 @@ impl citizen_wit::Host for RequestState {
         prefix: String,
         after: Option<String>,
         limit: u32,
-    ) -> Result<KeyPage, CitizenKvError> {
-        Ok(self.kv_list(Scope::Citizen, prefix, after, limit)?)
+    ) -> wasmtime::Result<Result<KeyPage, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE, |this| {
+            this.kv_list(Scope::Citizen, prefix, after, limit)
+                .map_err(CitizenKvError::from)
+        })
     }
 
     fn compare_and_swap(
@@ -260,7 +287,10 @@ impl citizen_wit::Host for RequestState {
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
-    ) -> Result<bool, CitizenKvError> {
-        Ok(self.kv_swap(Scope::Citizen, key, expected, value)?)
+    ) -> wasmtime::Result<Result<bool, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE, |this| {
+            this.kv_swap(Scope::Citizen, key, expected, value)
+                .map_err(CitizenKvError::from)
+        })
     }
 }

@@ -8,10 +8,12 @@ use crate::runtime::RequestState;
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "location";
+/// The contract interface.
+const INTERFACE: &str = "location";
 
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
-    interfaces: &["location"],
+    interfaces: &[INTERFACE],
     summary: "the citizen's position, with consent",
 };
 
@@ -20,29 +22,31 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
 }
 
 impl wit::Host for RequestState {
-    fn current(&mut self) -> Result<Position, LocationError> {
-        let Some(signed_in) = self.citizen.as_ref() else {
-            return Err(LocationError::NotSignedIn);
-        };
-        if !self.app.has_capability(NAME) {
-            self.record_denial(NAME, "location asked for without the capability");
-            return Err(LocationError::Denied(NAME.into()));
-        }
-        let position = signed_in.position;
-        let missing = self.missing_consents(&[NAME]).map_err(|e| {
-            tracing::error!(error = %e, "consent lookup failed");
-            LocationError::Unavailable("consents cannot be read now; try again".into())
-        })?;
-        if !missing.is_empty() {
-            self.record_denial(NAME, "the citizen has not consented");
-            return Err(LocationError::ConsentRequired(missing));
-        }
-        let position = position.ok_or(LocationError::Unknown)?;
-        Ok(Position {
-            lat: position.lat,
-            lon: position.lon,
-            accuracy_m: position.accuracy_m,
-            at: position.at,
+    fn current(&mut self) -> wasmtime::Result<Result<Position, LocationError>> {
+        self.host_call(INTERFACE, |this| -> Result<Position, LocationError> {
+            let Some(signed_in) = this.citizen.as_ref() else {
+                return Err(LocationError::NotSignedIn);
+            };
+            if !this.app.has_capability(NAME) {
+                this.record_denial(NAME, "location asked for without the capability");
+                return Err(LocationError::Denied(NAME.into()));
+            }
+            let position = signed_in.position;
+            let missing = this.missing_consents(&[NAME]).map_err(|e| {
+                tracing::error!(error = %e, "consent lookup failed");
+                LocationError::Unavailable("consents cannot be read now; try again".into())
+            })?;
+            if !missing.is_empty() {
+                this.record_denial(NAME, "the citizen has not consented");
+                return Err(LocationError::ConsentRequired(missing));
+            }
+            let position = position.ok_or(LocationError::Unknown)?;
+            Ok(Position {
+                lat: position.lat,
+                lon: position.lon,
+                accuracy_m: position.accuracy_m,
+                at: position.at,
+            })
         })
     }
 }

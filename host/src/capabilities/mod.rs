@@ -21,6 +21,8 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit",
         world: "citadel:miniapp/platform",
+        // Every host call may trap: it first spends the request's budget.
+        imports: { default: trappable },
     });
 }
 

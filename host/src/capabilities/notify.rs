@@ -11,10 +11,12 @@ use std::sync::Mutex;
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "notify";
+/// The contract interface.
+const INTERFACE: &str = "notify";
 
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
-    interfaces: &["notify"],
+    interfaces: &[INTERFACE],
     summary: "messages to the citizen's inbox",
 };
 
@@ -144,8 +146,8 @@ impl wit::Host for RequestState {
         title: String,
         body: String,
         link: Option<String>,
-    ) -> Result<(), NotifyError> {
-        self.deliver(None, title, body, link)
+    ) -> wasmtime::Result<Result<(), NotifyError>> {
+        self.host_call(INTERFACE, |this| this.deliver(None, title, body, link))
     }
 
     fn send_to(
@@ -154,7 +156,9 @@ impl wit::Host for RequestState {
         title: String,
         body: String,
         link: Option<String>,
-    ) -> Result<(), NotifyError> {
-        self.deliver(Some(recipient), title, body, link)
+    ) -> wasmtime::Result<Result<(), NotifyError>> {
+        self.host_call(INTERFACE, |this| {
+            this.deliver(Some(recipient), title, body, link)
+        })
     }
 }

@@ -14,12 +14,14 @@ use crate::store::{self, IntentRecord};
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "payments";
+/// The contract interface.
+const INTERFACE: &str = "payments";
 pub const REFUND: &str = "payments.refund";
 
 pub const CAPABILITIES: &[Capability] = &[
     Capability {
         name: NAME,
-        interfaces: &["payments"],
+        interfaces: &[INTERFACE],
         summary: "ask the citizen to pay, confirmed in host UI",
     },
     Capability {
@@ -85,31 +87,35 @@ impl wit::Host for RequestState {
         amount: u64,
         description: String,
         reference: String,
-    ) -> Result<Intent, PaymentError> {
-        let payments = self.payments_allowed(NAME)?;
-        let Some(signed_in) = &self.citizen else {
-            return Err(PaymentError::NotSignedIn);
-        };
-        payments
-            .create(
-                &self.app.id,
-                &self.app.publisher,
-                &signed_in.citizen.id,
-                &signed_in.pairwise_id,
-                amount,
-                &description,
-                &reference,
-            )
-            .map(|intent| view(&intent))
-            .map_err(to_guest)
+    ) -> wasmtime::Result<Result<Intent, PaymentError>> {
+        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+            let payments = this.payments_allowed(NAME)?;
+            let Some(signed_in) = &this.citizen else {
+                return Err(PaymentError::NotSignedIn);
+            };
+            payments
+                .create(
+                    &this.app.id,
+                    &this.app.publisher,
+                    &signed_in.citizen.id,
+                    &signed_in.pairwise_id,
+                    amount,
+                    &description,
+                    &reference,
+                )
+                .map(|intent| view(&intent))
+                .map_err(to_guest)
+        })
     }
 
-    fn get_intent(&mut self, id: String) -> Result<Intent, PaymentError> {
-        let payments = self.payments_allowed(NAME)?;
-        payments
-            .get_for_app(&self.app.id, &id)
-            .map(|intent| view(&intent))
-            .map_err(to_guest)
+    fn get_intent(&mut self, id: String) -> wasmtime::Result<Result<Intent, PaymentError>> {
+        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+            let payments = this.payments_allowed(NAME)?;
+            payments
+                .get_for_app(&this.app.id, &id)
+                .map(|intent| view(&intent))
+                .map_err(to_guest)
+        })
     }
 
     fn refund(
@@ -117,11 +123,13 @@ impl wit::Host for RequestState {
         id: String,
         amount: Option<u64>,
         reference: String,
-    ) -> Result<Intent, PaymentError> {
-        let payments = self.payments_allowed(REFUND)?;
-        payments
-            .refund(&self.app.id, &id, amount, &reference)
-            .map(|intent| view(&intent))
-            .map_err(to_guest)
+    ) -> wasmtime::Result<Result<Intent, PaymentError>> {
+        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+            let payments = this.payments_allowed(REFUND)?;
+            payments
+                .refund(&this.app.id, &id, amount, &reference)
+                .map(|intent| view(&intent))
+                .map_err(to_guest)
+        })
     }
 }

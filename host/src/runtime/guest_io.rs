@@ -1,6 +1,7 @@
 //! What a guest writes outside its sandbox: stdout/stderr become `tracing`
-//! events labelled with app and request id, bounded per request. (Outbound
-//! HTTP belongs to the `http:` capability.)
+//! events labelled with app and request id, bounded per request, and every
+//! host log line a guest causes passes one process-wide rate limit.
+//! (Outbound HTTP belongs to the `http:` capability.)
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,52 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 const MAX_OUTPUT: usize = 64 * 1024;
 /// A line longer than this is logged in pieces.
 const MAX_LINE: usize = 4096;
+
+/// Log lines per second that guests may cause, all apps together; past it
+/// lines are dropped and their number said in the next line let through.
+const LOG_LINES_PER_SECOND: u32 = 200;
+
+/// A process-wide budget of log lines per second (a fixed one-second window).
+pub struct LogLineBudget {
+    window: Mutex<(std::time::Instant, u32, u64)>,
+}
+
+impl LogLineBudget {
+    /// Whether one more line may be written now. When lines were dropped
+    /// before it, a warning with their number is written first.
+    pub fn allow(&self) -> bool {
+        let Ok(mut window) = self.window.lock() else {
+            return false;
+        };
+        let (started, used, dropped) = &mut *window;
+        if started.elapsed() >= std::time::Duration::from_secs(1) {
+            if *dropped > 0 {
+                tracing::warn!(
+                    dropped = *dropped,
+                    "guest-caused log lines were dropped by the rate limit"
+                );
+            }
+            *started = std::time::Instant::now();
+            *used = 0;
+            *dropped = 0;
+        }
+        if *used < LOG_LINES_PER_SECOND {
+            *used += 1;
+            true
+        } else {
+            *dropped += 1;
+            false
+        }
+    }
+}
+
+/// The budget every guest-caused log line (output, `log` calls, denials) spends.
+pub fn host_log_lines() -> &'static LogLineBudget {
+    static BUDGET: std::sync::OnceLock<LogLineBudget> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(|| LogLineBudget {
+        window: Mutex::new((std::time::Instant::now(), 0, 0)),
+    })
+}
 
 /// A guest's stdout or stderr.
 #[derive(Clone)]
@@ -59,6 +106,10 @@ impl LineBuffer {
     }
 
     fn emit(&mut self) {
+        if !host_log_lines().allow() {
+            self.pending.clear();
+            return;
+        }
         let line = String::from_utf8_lossy(&self.pending);
         tracing::info!(
             target: "guest",

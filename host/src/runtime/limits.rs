@@ -1,5 +1,6 @@
 //! Per-request limits of a mini-app: what a manifest may ask for, the
-//! defaults, the host's ceilings, and the store limiter that enforces memory.
+//! defaults, the host's ceilings, each app's share of the instance pool, and
+//! the store limiter that enforces memory and tables per request.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -90,18 +91,24 @@ impl LimitsSpec {
     }
 }
 
-/// Enforces the memory cap of one request's store and remembers whether the
-/// guest hit it, so that the trap that usually follows is reported as
-/// "out of memory" rather than as a generic trap.
-pub struct MemoryLimiter {
-    cap: usize,
+/// Enforces the memory cap of one request's whole instance — the *sum* of
+/// all its linear memories, however many core instances define them — and
+/// a cap on all its table elements together. Remembers whether the guest hit
+/// the memory cap, so that the trap that usually follows is reported as "out
+/// of memory" rather than as a generic trap.
+pub struct RequestLimiter {
+    memory_cap: usize,
+    memory_used: usize,
+    table_elements: usize,
     exhausted: bool,
 }
 
-impl MemoryLimiter {
-    pub fn new(cap: usize) -> Self {
-        MemoryLimiter {
-            cap,
+impl RequestLimiter {
+    pub fn new(memory_cap: usize) -> Self {
+        RequestLimiter {
+            memory_cap,
+            memory_used: 0,
+            table_elements: 0,
             exhausted: false,
         }
     }
@@ -110,17 +117,29 @@ impl MemoryLimiter {
     pub fn exhausted(&self) -> bool {
         self.exhausted
     }
+
+    /// Bytes of linear memory the request's instance holds, all memories together.
+    pub fn memory_used(&self) -> usize {
+        self.memory_used
+    }
 }
 
-impl wasmtime::ResourceLimiter for MemoryLimiter {
+impl wasmtime::ResourceLimiter for RequestLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.cap && maximum.is_none_or(|max| desired <= max);
-        if !allowed {
+        // Each memory grows from `current` to `desired`; the instance's total
+        // is the sum of every memory's growth (a new memory starts at 0).
+        let total = self
+            .memory_used
+            .saturating_add(desired.saturating_sub(current));
+        let allowed = total <= self.memory_cap && maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.memory_used = total;
+        } else {
             self.exhausted = true;
         }
         Ok(allowed)
@@ -128,11 +147,30 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        const MAX_TABLE_ELEMENTS: usize = 100_000;
-        Ok(desired <= MAX_TABLE_ELEMENTS && maximum.is_none_or(|max| desired <= max))
+        let total = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        let allowed = total as u64 <= super::shape::MAX_TABLE_ELEMENTS
+            && maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.table_elements = total;
+        }
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        super::shape::MAX_CORE_INSTANCES as usize
+    }
+
+    fn memories(&self) -> usize {
+        super::shape::MAX_MEMORIES as usize
+    }
+
+    fn tables(&self) -> usize {
+        super::shape::MAX_TABLES as usize
     }
 }

@@ -5,16 +5,23 @@
 
 mod body;
 mod cache;
+pub mod cpu;
 mod guest_io;
 pub mod limits;
+pub mod shape;
 mod state;
 
-pub use state::{AppContext, Caller, DenialRecorder, RequestState, SignedIn};
+pub use guest_io::host_log_lines;
+pub use state::{
+    AppContext, Caller, DenialRecorder, HostCallBudgetExceeded, RequestState, SignedIn,
+    HOST_CALL_BUDGET,
+};
 
 use crate::capabilities;
 use body::CappedBody;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use limits::{Limits, LimitsSpec};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,10 +40,19 @@ use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
 
 /// How often the epoch advances; the granularity of deadlines and of yielding
 /// a busy guest's thread back to other requests.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Bytes of each pooled memory and table kept resident between requests.
 const KEEP_RESIDENT: usize = 2 << 20;
+
+/// Request bodies all requests together may hold in memory before their
+/// instance runs, in KiB; past it a request gets `host_busy`.
+const BODY_BUDGET_KIB: usize = 256 * 1024;
+/// Longest pause between two parts of a request body.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time any body may take, plus one second per this many bytes.
+const BODY_BASE_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
 
 /// A response body up to this size (announced by Content-Length) is
 /// collected before the head is sent, so it leaves in one write.
@@ -49,6 +65,9 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// Instances that may run at once across all apps (pool size).
     pub max_instances: u32,
+    /// The share of `max_instances` one app may hold at once, in percent: a
+    /// manifest may not ask for more `max_concurrency`, and none gets more.
+    pub app_share_percent: u32,
     /// Let guests reach loopback addresses through `http:` capabilities.
     /// For tests only (a local server stands in for a partner's API); every
     /// other refused range and the host's own listener stay refused.
@@ -68,6 +87,24 @@ pub enum PrepareError {
     Link(String),
     #[error("the precompiled cache could not be written: {0}")]
     Cache(String),
+    #[error(transparent)]
+    Shape(#[from] shape::ShapeError),
+    #[error("limits.max_concurrency = {asked} is above this host's share per app of {share} concurrent instances ({percent} % of {max_instances}); ask for at most {share}")]
+    ConcurrencyAboveShare {
+        asked: u32,
+        share: u32,
+        percent: u32,
+        max_instances: u32,
+    },
+}
+
+/// Why a component is being prepared: a new version must fit this host's
+/// bounds as they are; a stored one is served within them (its concurrency
+/// clamped to today's share) so an operator shrinking the pool breaks no app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    NewVersion,
+    Stored,
 }
 
 /// Why a request to a guest failed.
@@ -75,6 +112,12 @@ pub enum PrepareError {
 pub enum InvokeError {
     #[error("the request body is larger than this app's limit of {0} bytes")]
     RequestTooLarge(u64),
+    #[error("the request body did not arrive in time ({0})")]
+    RequestBodyTimeout(&'static str),
+    #[error("the request body could not be read: {0}")]
+    RequestBodyFailed(String),
+    #[error(transparent)]
+    HostCallBudget(#[from] HostCallBudgetExceeded),
     #[error("the app's response is larger than its limit of {0} bytes")]
     ResponseTooLarge(u64),
     #[error("the app did not answer within its deadline of {0:?}")]
@@ -99,7 +142,9 @@ impl InvokeError {
         match self {
             InvokeError::Deadline(_) => Some("timeout"),
             InvokeError::OutOfMemory(_) => Some("out_of_memory"),
-            InvokeError::Trap(_) | InvokeError::NoResponse => Some("trap"),
+            InvokeError::Trap(_) | InvokeError::NoResponse | InvokeError::HostCallBudget(_) => {
+                Some("trap")
+            }
             _ => None,
         }
     }
@@ -111,6 +156,10 @@ pub struct LiveApp {
     pub context: Arc<AppContext>,
     pre: ProxyPre<RequestState>,
     permits: Arc<Semaphore>,
+    /// Slices of CPU-bound work the app's requests may run at once.
+    cpu: Arc<Semaphore>,
+    /// The app's CPU time per window, charged by every poll of its instances.
+    cpu_budget: Arc<cpu::CpuBudget>,
 }
 
 impl std::fmt::Debug for LiveApp {
@@ -123,9 +172,14 @@ impl std::fmt::Debug for LiveApp {
 }
 
 impl LiveApp {
+    /// `context.limits` should come from [`Runtime::limits`], which bounds
+    /// the app's concurrency by its share of the pool.
     pub fn new(context: AppContext, pre: ProxyPre<RequestState>) -> Self {
         let permits = Arc::new(Semaphore::new(context.limits.max_concurrency as usize));
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         LiveApp {
+            cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
+            cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
             context: Arc::new(context),
             pre,
             permits,
@@ -136,6 +190,15 @@ impl LiveApp {
 /// The engine, the linker with every capability, and the compile cache.
 pub struct Runtime {
     engine: Engine,
+    /// Instances running now across all apps; a request waits here (up to
+    /// its deadline) rather than failing when the pool is momentarily full.
+    instance_slots: Arc<Semaphore>,
+    /// Request bodies held in memory before their instance runs, in KiB.
+    body_budget: Arc<Semaphore>,
+    /// Instances one app may hold at once.
+    app_share: u32,
+    app_share_percent: u32,
+    max_instances: u32,
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
     outbound: Arc<capabilities::http::OutboundPolicy>,
@@ -155,13 +218,21 @@ impl Drop for Runtime {
 impl Runtime {
     /// Build the engine and linker, and start the epoch ticker.
     pub fn new(config: &RuntimeConfig) -> anyhow::Result<Self> {
+        // Every component is bounded in shape (checked at upload, enforced
+        // again by the pool), so `max_instances` requests of the largest
+        // allowed shape always fit: no app can empty the pool by its shape.
+        let instances = config.max_instances.max(1);
         let mut pooling = PoolingAllocationConfig::default();
         pooling
-            .total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .total_stacks(config.max_instances)
+            .total_component_instances(instances)
+            .max_core_instances_per_component(shape::MAX_CORE_INSTANCES)
+            .max_memories_per_component(shape::MAX_MEMORIES)
+            .max_tables_per_component(shape::MAX_TABLES)
+            .total_core_instances(instances.saturating_mul(shape::MAX_CORE_INSTANCES))
+            .total_memories(instances.saturating_mul(shape::MAX_MEMORIES))
+            .total_tables(instances.saturating_mul(shape::MAX_TABLES))
+            .table_elements(shape::MAX_TABLE_ELEMENTS as usize)
+            .total_stacks(instances)
             .max_memory_size((limits::MAX_MEMORY_MIB << 20) as usize)
             // Reset the pages a request dirtied with memset (found with
             // PAGEMAP_SCAN where the kernel has it) instead of madvise: no
@@ -171,6 +242,9 @@ impl Runtime {
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)
+            // A trap's backtrace is for the publisher's logs; a guest that
+            // recurses 100,000 frames deep must not make the host walk them all.
+            .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32))
             .wasm_component_model(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&wasm).map_err(anyhow_from_wasmtime)?;
@@ -196,7 +270,13 @@ impl Runtime {
                 }
             })?;
 
+        let percent = config.app_share_percent.clamp(1, 100);
         Ok(Runtime {
+            instance_slots: Arc::new(Semaphore::new(instances as usize)),
+            body_budget: Arc::new(Semaphore::new(BODY_BUDGET_KIB)),
+            app_share: (instances * percent / 100).max(1),
+            app_share_percent: percent,
+            max_instances: instances,
             cache: cache::CompileCache::new(config.cache_dir.clone(), &engine)?,
             outbound: Arc::new(capabilities::http::OutboundPolicy::new(
                 config.allow_loopback_for_tests,
@@ -237,14 +317,46 @@ impl Runtime {
         self.cache.compile_count()
     }
 
-    /// Compile (or load from the cache) a component, check its imports
-    /// against the requested capabilities and link it.
+    /// Instances one app may hold at once on this host.
+    pub fn app_share(&self) -> u32 {
+        self.app_share
+    }
+
+    /// The effective limits of a manifest's `[limits]` on this host: its
+    /// concurrency never above the app's share of the pool.
+    pub fn limits(&self, spec: &LimitsSpec) -> Limits {
+        let mut limits = spec.resolve();
+        limits.max_concurrency = limits.max_concurrency.min(self.app_share);
+        limits
+    }
+
+    /// Check a component's static shape and its manifest's limits against
+    /// this host's bounds, compile it (or load it from the cache), check its
+    /// imports against the requested capabilities and link it.
     pub fn prepare(
         &self,
         bytes: &[u8],
         sha256: &str,
         requested: &[String],
+        limits: &LimitsSpec,
+        admission: Admission,
     ) -> Result<ProxyPre<RequestState>, PrepareError> {
+        if admission == Admission::NewVersion {
+            if let Some(asked) = limits.max_concurrency.filter(|&c| c > self.app_share) {
+                return Err(PrepareError::ConcurrencyAboveShare {
+                    asked,
+                    share: self.app_share,
+                    percent: self.app_share_percent,
+                    max_instances: self.max_instances,
+                });
+            }
+        }
+        let shape = shape::of_component(bytes).map_err(|e| match e {
+            // Bytes that are no component at all are an invalid component.
+            shape::ShapeError::Unreadable(why) => PrepareError::Compile(why),
+            other => PrepareError::Shape(other),
+        })?;
+        shape.check(limits.resolve().memory_bytes as u64)?;
         self.cache
             .load_or_compile(&self.engine, bytes, sha256, |component| {
                 self.check_imports(component, requested)?;
@@ -290,24 +402,34 @@ impl Runtime {
         Fut: std::future::Future<Output = Result<(), String>> + Send,
     {
         let limits = app.context.limits;
+        // The whole body arrives before an instance or a slot is taken: a
+        // slow client holds a connection and some buffered bytes, never a
+        // share of the pool that other apps need.
+        let (parts, body) = request.into_parts();
+        let (body, body_permit) = self
+            .read_body(&parts.headers, body, limits.max_request_body)
+            .await?;
+        let request = http::Request::from_parts(
+            parts,
+            http_body_util::Full::new(body)
+                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
+        );
         let started = Instant::now();
         let deadline = started + limits.timeout;
         let permit = acquire(app, limits.timeout).await?;
-
-        if let Some(length) = content_length(request.headers()) {
-            if length > limits.max_request_body {
-                return Err(InvokeError::RequestTooLarge(limits.max_request_body));
-            }
+        app.cpu_budget.wait_turn(deadline).await;
+        if Instant::now() >= deadline {
+            return Err(InvokeError::Deadline(limits.timeout));
         }
-        let request_too_large = Arc::new(AtomicBool::new(false));
-        let request = request.map(|body| {
-            CappedBody::new(
-                body.map_err(|e| HttpError::InternalError(Some(e.to_string()))),
-                limits.max_request_body,
-                request_too_large.clone(),
-                |limit| HttpError::HttpRequestBodySize(Some(limit)),
-            )
-        });
+        let slot = match tokio::time::timeout_at(
+            deadline.into(),
+            self.instance_slots.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(InvokeError::HostBusy),
+        };
 
         let unflushed = Arc::new(AtomicBool::new(false));
         let mut store = Store::new(
@@ -323,13 +445,37 @@ impl Runtime {
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
+        // A request still running after a tick is CPU-bound: between ticks
+        // it gives the thread back (to the back of the run queue: a plain
+        // self-wake would land in tokio's LIFO slot and run it again at
+        // once), and it runs its next slice only holding one of its app's
+        // CPU slots — so one app's busy guests share a bounded part of the
+        // machine and never starve other apps or the gateway.
+        let cpu = app.cpu.clone();
+        let cpu_budget = app.cpu_budget.clone();
+        let cpu_slot: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Give the thread back to other requests between ticks.
-                Ok(UpdateDeadline::Yield(1))
+            let slot = cpu_slot.clone();
+            if let Ok(mut held) = slot.lock() {
+                held.take();
             }
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            let cpu = cpu.clone();
+            let cpu_budget = cpu_budget.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    cpu_budget.wait_turn(deadline).await;
+                    let acquired =
+                        tokio::time::timeout_at(deadline.into(), cpu.acquire_owned()).await;
+                    if let (Ok(Ok(permit)), Ok(mut held)) = (acquired, slot.lock()) {
+                        *held = Some(permit);
+                    }
+                }),
+            ))
         });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -347,28 +493,35 @@ impl Runtime {
         let timeout = limits.timeout;
         let task_unflushed = unflushed.clone();
         let task_flush = flush.clone();
-        let task = self.instances.spawn(async move {
-            let _permit: OwnedSemaphorePermit = permit;
-            let run = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, wasi_request, out)
-                    .await
-            };
-            let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
-                Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
-            };
-            // Writes made after the response head went out.
-            if task_unflushed.swap(false, Ordering::AcqRel) {
-                if let Err(e) = task_flush().await {
-                    tracing::error!(error = %e, "flushing an app's late writes failed");
+        let charged_to = app.cpu_budget.clone();
+        let task = self.instances.spawn(cpu::Charged::new(
+            async move {
+                let _permits: [OwnedSemaphorePermit; 2] = [permit, slot];
+                drop(body_permit);
+                let run = async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, wasi_request, out)
+                        .await
+                };
+                let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
+                    Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
+                };
+                // Writes made after the response head went out.
+                if task_unflushed.swap(false, Ordering::AcqRel) {
+                    if let Err(e) = task_flush().await {
+                        tracing::error!(error = %e, "flushing an app's late writes failed");
+                    }
                 }
-            }
-            outcome
-        });
+                // The instance's tear-down is the app's work too.
+                drop(store);
+                outcome
+            },
+            charged_to,
+        ));
 
         let response = match receiver.await {
             Ok(Ok(response)) => response,
@@ -385,9 +538,6 @@ impl Runtime {
                 })
             }
         };
-        if request_too_large.load(Ordering::Acquire) {
-            return Err(InvokeError::RequestTooLarge(limits.max_request_body));
-        }
         if unflushed.swap(false, Ordering::AcqRel) {
             flush().await.map_err(InvokeError::Storage)?;
         }
@@ -424,6 +574,76 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Read a request's whole body, at most `limit` bytes, within
+    /// [`BODY_IDLE_TIMEOUT`] between chunks and a total time that grows with
+    /// its size; its bytes count against the host's body budget until the
+    /// returned permit is dropped.
+    async fn read_body(
+        &self,
+        headers: &http::HeaderMap,
+        mut body: axum::body::Body,
+        limit: u64,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), InvokeError> {
+        use http_body::Body as _;
+        if body.is_end_stream() {
+            return Ok((Bytes::new(), None));
+        }
+        let announced = content_length(headers);
+        if announced.is_some_and(|length| length > limit) {
+            return Err(InvokeError::RequestTooLarge(limit));
+        }
+        let expected = announced.unwrap_or(limit).min(limit);
+        let whole_deadline = Instant::now()
+            + BODY_BASE_TIMEOUT
+            + Duration::from_secs(expected / BODY_MIN_BYTES_PER_SECOND);
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        let mut held_kib: u64 = 0;
+        let mut collected = bytes::BytesMut::new();
+        loop {
+            let idle_deadline = (Instant::now() + BODY_IDLE_TIMEOUT).min(whole_deadline);
+            let frame = match tokio::time::timeout_at(idle_deadline.into(), body.frame()).await {
+                Err(_) if Instant::now() >= whole_deadline => {
+                    return Err(InvokeError::RequestBodyTimeout(
+                        "the body took longer than its size allows",
+                    ))
+                }
+                Err(_) => {
+                    return Err(InvokeError::RequestBodyTimeout(
+                        "no part of the body arrived for 5 seconds",
+                    ))
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(InvokeError::RequestBodyFailed(e.to_string())),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if collected.len() as u64 + data.len() as u64 > limit {
+                return Err(InvokeError::RequestTooLarge(limit));
+            }
+            collected.extend_from_slice(&data);
+            let needed_kib = (collected.len() as u64).div_ceil(1024);
+            if needed_kib > held_kib {
+                let more =
+                    u32::try_from(needed_kib - held_kib).map_err(|_| InvokeError::HostBusy)?;
+                let permit = self
+                    .body_budget
+                    .clone()
+                    .try_acquire_many_owned(more)
+                    .map_err(|_| InvokeError::HostBusy)?;
+                match held.as_mut() {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                }
+                held_kib = needed_kib;
+            }
+        }
+        Ok((collected.freeze(), held))
+    }
+}
+
 async fn acquire(app: &LiveApp, wait: Duration) -> Result<OwnedSemaphorePermit, InvokeError> {
     match tokio::time::timeout(wait, app.permits.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
@@ -456,6 +676,9 @@ fn classify(
     }
     if state.limiter.exhausted() {
         return InvokeError::OutOfMemory(memory_cap);
+    }
+    if let Some(budget) = error.downcast_ref::<HostCallBudgetExceeded>() {
+        return InvokeError::HostCallBudget(HostCallBudgetExceeded(budget.0));
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => InvokeError::Deadline(timeout),

@@ -3,7 +3,7 @@
 //! for every request; nothing in it outlives the request.
 
 use super::guest_io::GuestOutput;
-use super::limits::{Limits, MemoryLimiter};
+use super::limits::{Limits, RequestLimiter};
 use crate::audit::{AuditLog, Event};
 use crate::capabilities::http::{OutboundHooks, OutboundPolicy};
 use crate::identity::citizens::Citizen;
@@ -71,26 +71,88 @@ pub struct Caller {
     pub citizen: Option<SignedIn>,
 }
 
-/// Who a host call is for, as the audit log and metrics record a denial.
+/// Host calls one request may make to one interface; the next one traps.
+/// Far above what any real page needs (a page with 100 kv reads is large),
+/// far below what a loop can do to the audit log, the store or the logs.
+pub const HOST_CALL_BUDGET: u32 = 5_000;
+
+/// A guest used up its host-call budget for an interface: the call traps.
+#[derive(Debug, thiserror::Error)]
+#[error("the app made more than {HOST_CALL_BUDGET} `{0}` host calls in one request")]
+pub struct HostCallBudgetExceeded(pub &'static str);
+
+/// Records a request's refused host calls: the first refusal of each
+/// capability is logged, audited and counted at once; repeats are only
+/// counted, and written as one record with their number when the request
+/// ends — so a guest refused in a loop writes two audit records, not 100,000.
 #[derive(Clone)]
 pub struct DenialRecorder {
+    inner: Arc<DenialLog>,
+}
+
+struct DenialLog {
     app: Arc<AppContext>,
     request_id: String,
     pairwise_id: Option<String>,
+    /// Per capability: (metric label, why, repeats after the first).
+    seen: std::sync::Mutex<BTreeMap<String, (String, String, u64)>>,
 }
 
 impl DenialRecorder {
+    fn new(app: Arc<AppContext>, request_id: String, pairwise_id: Option<String>) -> Self {
+        DenialRecorder {
+            inner: Arc::new(DenialLog {
+                app,
+                request_id,
+                pairwise_id,
+                seen: std::sync::Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
     /// A host call was refused for lack of `capability`: log, audit, count.
     /// `metric_label` is the capability as counted (bounded for `http:`).
     pub fn record(&self, capability: &str, metric_label: &str, why: &str) {
-        tracing::warn!(
-            app = %self.app.id,
-            version = %self.app.version,
-            request_id = %self.request_id,
-            capability,
-            why,
-            "host call denied"
-        );
+        let first = match self.inner.seen.lock() {
+            Ok(mut seen) => match seen.get_mut(capability) {
+                Some(entry) => {
+                    entry.2 += 1;
+                    false
+                }
+                None => {
+                    seen.insert(
+                        capability.to_string(),
+                        (metric_label.to_string(), why.to_string(), 0),
+                    );
+                    true
+                }
+            },
+            Err(_) => false,
+        };
+        if first {
+            self.inner.write(capability, metric_label, why, 1);
+        }
+    }
+}
+
+impl DenialLog {
+    fn write(&self, capability: &str, metric_label: &str, why: &str, count: u64) {
+        if super::guest_io::host_log_lines().allow() {
+            tracing::warn!(
+                app = %self.app.id,
+                version = %self.app.version,
+                request_id = %self.request_id,
+                capability,
+                why,
+                count,
+                "host call denied"
+            );
+        }
+        let detail = if count == 1 {
+            why.to_string()
+        } else {
+            format!("{why} ({count} more times in this request)")
+        };
         self.app.audit.record(Event {
             kind: "denial",
             actor: "app".into(),
@@ -99,9 +161,44 @@ impl DenialRecorder {
             capability: Some(capability.to_string()),
             pairwise_id: self.pairwise_id.clone(),
             request_id: Some(self.request_id.clone()),
-            detail: why.to_string(),
+            detail,
         });
-        crate::telemetry::denial(&self.app.id, metric_label);
+        crate::telemetry::denials(&self.app.id, metric_label, count);
+    }
+}
+
+impl Drop for DenialLog {
+    fn drop(&mut self) {
+        let seen = std::mem::take(self.seen.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for (capability, (label, why, repeats)) in seen {
+            if repeats > 0 {
+                self.write(&capability, &label, &why, repeats);
+            }
+        }
+    }
+}
+
+/// How many host calls a request made, per interface.
+#[derive(Default)]
+struct HostCalls {
+    counts: Vec<(&'static str, u32)>,
+}
+
+impl HostCalls {
+    fn spend(&mut self, interface: &'static str) -> Result<(), HostCallBudgetExceeded> {
+        let count = match self.counts.iter_mut().find(|(name, _)| *name == interface) {
+            Some((_, count)) => count,
+            None => {
+                self.counts.push((interface, 0));
+                &mut self.counts.last_mut().expect("just pushed").1
+            }
+        };
+        *count += 1;
+        if *count > HOST_CALL_BUDGET {
+            Err(HostCallBudgetExceeded(interface))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -112,8 +209,10 @@ pub struct RequestState {
     pub(crate) citizen: Option<SignedIn>,
     pub(crate) payments: Option<Arc<crate::payments::Payments>>,
     pub(crate) city: Arc<crate::geo::City>,
-    pub(crate) limiter: MemoryLimiter,
+    pub(crate) limiter: RequestLimiter,
+    pub(crate) log_lines: u32,
     denials: DenialRecorder,
+    host_calls: HostCalls,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutboundHooks,
@@ -144,13 +243,15 @@ impl RequestState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let denials = DenialRecorder {
-            app: app.clone(),
-            request_id: request_id.clone(),
-            pairwise_id: citizen.as_ref().map(|c| c.pairwise_id.clone()),
-        };
+        let denials = DenialRecorder::new(
+            app.clone(),
+            request_id.clone(),
+            citizen.as_ref().map(|c| c.pairwise_id.clone()),
+        );
         RequestState {
-            limiter: MemoryLimiter::new(app.limits.memory_bytes),
+            limiter: RequestLimiter::new(app.limits.memory_bytes),
+            log_lines: 0,
+            host_calls: HostCalls::default(),
             hooks: OutboundHooks::new(app.clone(), outbound, denials.clone()),
             app,
             request_id,
@@ -168,6 +269,25 @@ impl RequestState {
     /// A host call wrote to the store; the gateway flushes before answering.
     pub(crate) fn mark_unflushed(&self) {
         self.unflushed.store(true, Ordering::Release);
+    }
+
+    /// Count one host call to `interface`; past the request's budget the
+    /// call traps (every host call starts with this).
+    pub(crate) fn spend(&mut self, interface: &'static str) -> wasmtime::Result<()> {
+        self.host_calls
+            .spend(interface)
+            .map_err(wasmtime::Error::new)
+    }
+
+    /// The shape of every host call: spend one call of `interface`'s budget
+    /// (trapping past it), then answer with `call`.
+    pub(crate) fn host_call<T>(
+        &mut self,
+        interface: &'static str,
+        call: impl FnOnce(&mut Self) -> T,
+    ) -> wasmtime::Result<T> {
+        self.spend(interface)?;
+        Ok(call(self))
     }
 
     /// A host call was refused for lack of `capability`: log, audit, count.

@@ -43,6 +43,45 @@ fn sleep(req: &Request) -> Result<Response> {
     Ok(Response::text("woke up"))
 }
 
+/// Ask for a personal field it was never granted, over and over: each call
+/// is refused; the host must not write an audit record or a log line each time.
+fn deny_loop(_req: &Request) -> Result<Response> {
+    let mut refused: u64 = 0;
+    loop {
+        if citadel_sdk::identity::profile(&[citadel_sdk::identity::Scope::NationalId]).is_err() {
+            refused += 1;
+        }
+        if refused == u64::MAX {
+            return Ok(Response::text("unreachable"));
+        }
+    }
+}
+
+/// Log as fast as it can through the `log` interface.
+fn log_flood(_req: &Request) -> Result<Response> {
+    let line = "x".repeat(4000);
+    for _ in 0..1_000_000 {
+        citadel_sdk::log::warn(&line);
+    }
+    Ok(Response::text("logged"))
+}
+
+/// Write to stdout as fast as it can.
+fn stdout_flood(_req: &Request) -> Result<Response> {
+    let line = "y".repeat(1000);
+    for _ in 0..100_000 {
+        println!("{line}");
+    }
+    Ok(Response::text("printed"))
+}
+
+/// Keep as much memory as the limit allows, then answer.
+fn hold(req: &Request) -> Result<Response> {
+    let mib: usize = req.query("mib").and_then(|v| v.parse().ok()).unwrap_or(8);
+    let hoard: Vec<Vec<u8>> = (0..mib).map(|i| vec![i as u8; 1 << 20]).collect();
+    Ok(Response::text(format!("held {} MiB", black_box(hoard).len())))
+}
+
 fn ok(_req: &Request) -> Result<Response> {
     Ok(Response::text("fine"))
 }
@@ -71,13 +110,16 @@ fn big(req: &Request) -> Result<Response> {
 }
 
 /// What the sandbox lets a guest see of the machine: nothing.
-fn sandbox(_req: &Request) -> Result<Response> {
+/// `?port=` names a port that is listening (the host's own), so a refused
+/// connection shows the sandbox, not a closed port.
+fn sandbox(req: &Request) -> Result<Response> {
+    let port: u16 = req.query("port").and_then(|v| v.parse().ok()).unwrap_or(22);
     Response::json(&serde_json::json!({
         "env": std::env::vars().count(),
         "args": std::env::args().count(),
         "root_dir_readable": std::fs::read_dir("/").is_ok(),
         "etc_passwd_readable": std::fs::read("/etc/passwd").is_ok(),
-        "tcp_connect": std::net::TcpStream::connect("127.0.0.1:22").is_ok(),
+        "tcp_connect": std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "udp_bind": std::net::UdpSocket::bind("0.0.0.0:0").is_ok(),
     }))
 }
@@ -89,11 +131,17 @@ fn router() -> Router {
         .get("/recurse", recurse)
         .get("/panic", panic)
         .get("/sleep", sleep)
+        // A payment hook that hangs until its deadline.
+        .route(citadel_sdk::Method::Post, "/sleep", sleep)
         .get("/ok", ok)
         .route(citadel_sdk::Method::Post, "/echo", echo)
         .get("/echo", echo)
         .get("/big", big)
         .get("/sandbox", sandbox)
+        .get("/deny-loop", deny_loop)
+        .get("/log-flood", log_flood)
+        .get("/stdout-flood", stdout_flood)
+        .get("/hold", hold)
 }
 
 citadel_sdk::export_app!(router);
