@@ -1,14 +1,18 @@
 //! Payments: an app asks, only the citizen confirms (in host UI or its API),
 //! money moves once in a balanced ledger; refusals carry their own codes and
-//! move nothing; provider webhooks must be signed, fresh and new.
+//! move nothing; provider webhooks must be signed, fresh and new; a
+//! reference is one citizen's own, an app's pending intents per citizen are
+//! bounded, and one app's hanging hook holds up no other app's events.
 
+use citadel_host::gateway::error::ApiError;
 use citadel_host::payments::WebhookProvider;
+use citadel_host::store::IntentStatus;
 use citadel_tests::{
-    client, decide_payment, error_of, get_json, metrics, probe_manifest, sign_in, TestHost,
-    OPERATOR_TOKEN,
+    client, decide_payment, error_of, get_json, metrics, probe_manifest, sign_in, test_manifest,
+    TestHost, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SECRET: &[u8] = b"momo-test-secret";
 
@@ -331,7 +335,23 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     assert_eq!(ledger(&host), before);
     let response = webhook(&host, signed_webhook(&report, SECRET)).await;
     assert_eq!(response.status(), 200);
+    let answered: Value = response.json().await.unwrap();
+    assert_eq!(answered["status"], "captured", "{answered}");
+    let seen = get_json(
+        &host,
+        &format!("/api/v1/me/payments/{via_provider}"),
+        Some(&lan),
+    )
+    .await;
+    assert_eq!(
+        seen["status"], "captured",
+        "the citizen sees it paid: {seen}"
+    );
     let captured = ledger(&host);
+    assert!(
+        captured.0 > before.0 && captured.1 != before.1,
+        "the capture posted to the ledger"
+    );
     let response = webhook(&host, signed_webhook(&report, SECRET)).await;
     assert_eq!(response.status(), 409);
     assert_eq!(error_of(response).await.0, "webhook_replayed");
@@ -345,5 +365,158 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     assert!(
         metrics.contains(r#"citadel_app_denials_total{app="probe",capability="payments.refund"}"#)
     );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), Duration::from_secs(900)).await;
+    let lan = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+
+    // The same reference from two citizens: two intents, each the citizen's own.
+    let lans = intent_id(&host, &lan, 10_000, "order-7").await;
+    let minhs = intent_id(&host, &minh, 20_000, "order-7").await;
+    assert_ne!(lans, minhs, "another citizen's reference is another intent");
+    assert_eq!(intent_id(&host, &minh, 20_000, "order-7").await, minhs);
+    let seen: Value = get_json(&host, &format!("/apps/probe/intent/{minhs}"), Some(&minh)).await;
+    assert_eq!(seen["amount"], 20_000, "Minh pays his own amount");
+    for (token, theirs) in [(&lan, &minhs), (&minh, &lans)] {
+        let response = confirm(&host, token, theirs).await;
+        assert_eq!(response.status(), 404);
+        assert_eq!(error_of(response).await.0, "payment_not_found");
+    }
+    for (token, mine) in [(&lan, &lans), (&minh, &minhs)] {
+        let history: Value = get_json(&host, "/api/v1/me/payments", Some(token)).await;
+        let ids: Vec<&str> = history["payments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [mine.as_str()]);
+    }
+    assert_eq!(confirm(&host, &minh, &minhs).await.status(), 200);
+    let lan_intent = host.citadel.store.intent(&lans).unwrap().unwrap();
+    assert_eq!(
+        lan_intent.status,
+        IntentStatus::Pending,
+        "untouched by Minh's payment"
+    );
+
+    // Lan may hold 20 pending intents of the app; the 21st is refused and stored nowhere.
+    let bound = host.citadel.payments.config().max_pending_per_citizen;
+    assert_eq!(bound, 20);
+    for i in 1..bound {
+        intent_id(&host, &lan, 10_000, &format!("bulk-{i}")).await;
+    }
+    let stored = host.citadel.store.intents().unwrap().len();
+    let refused = create(&host, &lan, 10_000, "one-too-many").await;
+    assert_eq!(refused.status(), 503, "the app hears `unavailable`");
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("20 payments of this app already wait"),
+        "{body}"
+    );
+    assert_eq!(host.citadel.store.intents().unwrap().len(), stored);
+    // At the host's edge the typed refusal is a 429 with its own code.
+    let edge = ApiError::from(
+        host.citadel
+            .payments
+            .create(
+                "probe",
+                "citadel-tests",
+                "c-lan",
+                "pairwise",
+                10_000,
+                "one more",
+                "one-too-many",
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (edge.status.as_u16(), edge.code),
+        (429, "too_many_pending_intents")
+    );
+    // A retry of a held reference still answers; Minh is not bounded by Lan;
+    // a decided intent frees its place.
+    assert_eq!(intent_id(&host, &lan, 10_000, "order-7").await, lans);
+    intent_id(&host, &minh, 10_000, "minh-2").await;
+    assert_eq!(
+        decide_payment(&host, &lan, &lans, "cancel").await.status(),
+        200
+    );
+    intent_id(&host, &lan, 10_000, "one-too-many").await;
+    assert_eq!(
+        create(&host, &lan, 10_000, "and-another").await.status(),
+        503
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_payment_hook_holds_up_only_its_own_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), Duration::from_secs(900)).await;
+    // `stall`: the hostile component, whose payment hook sleeps to its deadline.
+    let stall = test_manifest("stall", "hostile", "[]", "timeout_ms = 3000").replace(
+        "category = \"utilities\"",
+        "category = \"utilities\"\npayment_hook = \"/sleep\"",
+    );
+    host.install_built("hostile", &stall);
+    let lan = sign_in(&host, "c-lan").await;
+    let mut stalled = Vec::new();
+    for i in 0..6 {
+        let intent = host
+            .citadel
+            .payments
+            .create(
+                "stall",
+                "citadel-tests",
+                "c-lan",
+                "pairwise",
+                10_000,
+                "stalled",
+                &format!("stall-{i}"),
+            )
+            .unwrap();
+        assert_eq!(confirm(&host, &lan, &intent.id).await.status(), 200);
+        stalled.push(intent.id);
+    }
+    let waiting = |host: &TestHost, intent: &str| {
+        host.citadel
+            .store
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|e| e.intent == intent)
+    };
+    // Let the outbox loop take up the stalled events (each hangs for 3 s).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let fast = intent_id(&host, &lan, 10_000, "fast").await;
+    let started = Instant::now();
+    assert_eq!(confirm(&host, &lan, &fast).await.status(), 200);
+    while waiting(&host, &fast) && started.elapsed() < Duration::from_millis(2_500) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !waiting(&host, &fast),
+        "probe's event waited behind stall's hanging hook"
+    );
+    assert!(
+        stalled.iter().all(|id| waiting(&host, id)),
+        "stall's events are still undelivered"
+    );
+    let hooks: Value = get_json(&host, "/apps/probe/hooks", None).await;
+    assert!(hooks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k.as_str().unwrap().contains(&fast)));
     host.stop().await;
 }

@@ -1,13 +1,17 @@
 //! The publishing lifecycle over the real API: every upload check refuses
 //! with its own code and leaves nothing behind; publishers reach only their
 //! own apps; review, canary rollout with stable buckets (kept across a
-//! restart), completion and rollback — and none of it recompiles.
+//! restart), completion and rollback — and none of it recompiles. A
+//! component shared by two publishers' apps outlives either one's pruning,
+//! and a large upload compiling holds up no operator step.
 
+use citadel_host::registry::KEPT_VERSIONS;
 use citadel_tests::{
     client, error_of, operator_post, package, package_bytes, register_publisher, sign_in,
     test_manifest, upload, TestHost, TestPublisher,
 };
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 fn manifest(id: &str, component: &str, capabilities: &str, version: &str) -> String {
     test_manifest(id, component, capabilities, "")
@@ -605,5 +609,183 @@ async fn revoked_keys_stop_working_and_old_versions_are_pruned() {
     assert_eq!(error_of(response).await.0, "invalid_credentials");
     // The first key still works.
     assert_eq!(listed(a.api_key.clone()).await.unwrap().status(), 200);
+    host.stop().await;
+}
+
+/// `component` with a custom section appended: the same program in other
+/// bytes (so another sha256, compiled anew).
+fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"citadel-test";
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0);
+    leb128(content.len(), &mut bytes);
+    bytes.extend_from_slice(&content);
+    bytes
+}
+
+async fn approve_and_roll_out(host: &TestHost, app: &str, version: &str) {
+    let path = format!("/api/v1/operator/apps/{app}/versions/{version}/approve");
+    let response = operator_post(host, &path, json!({ "capabilities": [] })).await;
+    assert_eq!(response.status(), 200, "approve {app} {version}");
+    let path = format!("/api/v1/operator/apps/{app}/rollout");
+    let response = operator_post(host, &path, json!({ "version": version, "percent": 100 })).await;
+    assert_eq!(response.status(), 200, "roll out {app} {version}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_publishers_pruning_leaves_a_shared_component_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let b = register_publisher(&host, "vnpt-hue").await;
+    let hello = std::fs::read(citadel_host::samples::built_component("hello")).unwrap();
+
+    // Publisher A's app is live.
+    let text = manifest("tour-a", "hello", "[]", "1.0.0");
+    let response = upload(&host, &a, package_bytes(&a, &text, "hello.wasm", &hello)).await;
+    assert_eq!(response.status(), 201);
+    approve_and_roll_out(&host, "tour-a", "1.0.0").await;
+
+    // Publisher B uploads the very same bytes under its own app, then newer
+    // versions of another build until its first version is pruned.
+    let other = with_custom_section(&hello, "b's own build");
+    for minor in 0..=KEPT_VERSIONS {
+        let version = format!("1.{minor}.0");
+        let text = manifest("tour-b", "hello", "[]", &version).replace("citadel-tests", "vnpt-hue");
+        let component = if minor == 0 { &hello } else { &other };
+        let response = upload(&host, &b, package_bytes(&b, &text, "hello.wasm", component)).await;
+        assert_eq!(response.status(), 201, "{version}");
+    }
+    let kept = host.citadel.registry.versions("tour-b").unwrap();
+    assert_eq!(kept.len(), KEPT_VERSIONS);
+    assert!(
+        kept.iter().all(|v| v.version != "1.0.0"),
+        "B's 1.0.0 is pruned"
+    );
+    let sha = kept[0].component_sha256.clone();
+    let hello_sha = host.citadel.registry.versions("tour-a").unwrap()[0]
+        .component_sha256
+        .clone();
+    assert_ne!(sha, hello_sha);
+    assert_eq!(
+        host.citadel.store.blob_refs(&sha).unwrap(),
+        KEPT_VERSIONS as u64
+    );
+    assert!(host.citadel.store.blob(&hello_sha).unwrap().is_some());
+
+    // After a restart A's app still serves, from its precompiled file.
+    host.stop().await;
+    let host = TestHost::start(dir.path()).await;
+    let response = client()
+        .get(host.url("/apps/tour-a/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        0,
+        "nothing recompiled"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_compiling_holds_up_no_operator_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    // The largest sample in bytes never compiled on this host.
+    let tourism = std::fs::read(citadel_host::samples::built_component("tourism")).unwrap();
+    let big = with_custom_section(&tourism, "a fresh build");
+    let (_, sample, _) = citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| file.contains("tourism"))
+        .unwrap();
+    let text = sample
+        .replace("id = \"tourism\"", "id = \"big-tour\"")
+        .replace(
+            "publisher = \"huetourist\"",
+            "publisher = \"citadel-tests\"",
+        );
+    let bytes = package_bytes(&a, &text, "tourism.wasm", &big);
+
+    let compiles = host.citadel.runtime.compile_count();
+    let started = Instant::now();
+    let uploading = tokio::spawn({
+        let url = host.url("/api/v1/publisher/packages");
+        let key = a.api_key.clone();
+        async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let took = started.elapsed();
+            (
+                response.status().as_u16(),
+                took,
+                response.text().await.unwrap(),
+            )
+        }
+    });
+    // The operator suspends and resumes another app over and over while
+    // the upload runs; steps begun once the upload is surely compiling
+    // (parsing and verifying it take a few milliseconds) must finish while
+    // the compile is still running.
+    let mut suspended = false;
+    let mut during_compile = 0;
+    let mut slowest = Duration::ZERO;
+    while !uploading.is_finished() {
+        let begun = started.elapsed();
+        let (path, body) = if suspended {
+            ("/api/v1/operator/apps/hello/resume", json!({}))
+        } else {
+            (
+                "/api/v1/operator/apps/hello/suspend",
+                json!({ "reason": "kiểm tra" }),
+            )
+        };
+        let response = operator_post(&host, path, body).await;
+        assert_eq!(response.status(), 200, "{path}");
+        suspended = !suspended;
+        slowest = slowest.max(started.elapsed() - begun);
+        if begun >= Duration::from_millis(150) && host.citadel.runtime.compile_count() == compiles {
+            during_compile += 1;
+        }
+    }
+    let (status, took, answer) = uploading.await.unwrap();
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        host.citadel.runtime.compile_count() > compiles,
+        "the upload compiled"
+    );
+    assert!(
+        during_compile > 0,
+        "no operator step finished while the upload compiled (upload {took:?}, slowest step {slowest:?})"
+    );
+    if suspended {
+        let response = operator_post(&host, "/api/v1/operator/apps/hello/resume", json!({})).await;
+        assert_eq!(response.status(), 200);
+    }
     host.stop().await;
 }

@@ -1,19 +1,88 @@
 //! Delivery of payment events to apps: every capture and refund leaves an
 //! outbox entry in the same transaction; this loop POSTs the intent to the
 //! app's `payment_hook` route until it answers 2xx, backing off between
-//! attempts — at least once, across restarts. Apps read the intent's id and
-//! status and act idempotently.
+//! attempts — at least once, across restarts. Deliveries run concurrently:
+//! at most `PER_APP` at once for one app, `IN_FLIGHT` in all, one at a time
+//! per intent — so a slow or hanging hook holds up only its own app's events.
+//! Apps read the intent's id and status and act idempotently.
 
 use crate::runtime::Caller;
 use crate::store::OutboxEntry;
 use crate::Citadel;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How often the outbox is looked at.
 const POLL: Duration = Duration::from_millis(250);
 /// Attempts before an event is given up (and audited).
 const MAX_ATTEMPTS: u32 = 12;
+/// Deliveries to one app at once.
+pub const PER_APP: usize = 4;
+/// Deliveries at once, across apps.
+pub const IN_FLIGHT: usize = 32;
+
+/// The deliveries running now.
+#[derive(Debug, Default)]
+struct Flights {
+    keys: HashSet<String>,
+    intents: HashSet<String>,
+    per_app: HashMap<String, usize>,
+    /// Keys whose delivery ended since the outbox was last read: the read
+    /// may predate their removal or rescheduling, so they wait a round.
+    landed: HashSet<String>,
+}
+
+impl Flights {
+    /// Take a place for `entry`, if the bounds leave one.
+    fn admit(&mut self, entry: &OutboxEntry) -> bool {
+        let app = self.per_app.get(&entry.app).copied().unwrap_or(0);
+        if self.keys.len() >= IN_FLIGHT
+            || app >= PER_APP
+            || self.keys.contains(&entry.key)
+            || self.landed.contains(&entry.key)
+            || self.intents.contains(&entry.intent)
+        {
+            return false;
+        }
+        self.per_app.insert(entry.app.clone(), app + 1);
+        self.keys.insert(entry.key.clone());
+        self.intents.insert(entry.intent.clone());
+        true
+    }
+
+    /// Give back `entry`'s place.
+    fn land(&mut self, entry: &OutboxEntry) {
+        self.keys.remove(&entry.key);
+        self.intents.remove(&entry.intent);
+        if let Some(count) = self.per_app.get_mut(&entry.app) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_app.remove(&entry.app);
+            }
+        }
+        self.landed.insert(entry.key.clone());
+    }
+}
+
+fn lock(flights: &Mutex<Flights>) -> MutexGuard<'_, Flights> {
+    flights
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A delivery's place in flight, given back however the delivery ends
+/// (answered, failed, panicked or cancelled at shutdown).
+struct Ticket {
+    flights: Arc<Mutex<Flights>>,
+    entry: OutboxEntry,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        lock(&self.flights).land(&self.entry);
+    }
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -26,13 +95,18 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
-/// Deliver due events until `stop` fires.
+/// Deliver due events until `stop` fires. Deliveries still running then are
+/// cancelled: their events stay in the outbox, delivered again later.
 pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let flights = Arc::new(Mutex::new(Flights::default()));
+    let mut deliveries = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
             _ = tokio::time::sleep(POLL) => {}
         }
+        while deliveries.try_join_next().is_some() {}
+        lock(&flights).landed.clear();
         let due: Vec<OutboxEntry> = match citadel.store.outbox() {
             Ok(entries) => entries
                 .into_iter()
@@ -44,9 +118,21 @@ pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<b
             }
         };
         for entry in due {
-            deliver(&citadel, entry).await;
+            if !lock(&flights).admit(&entry) {
+                continue;
+            }
+            let ticket = Ticket {
+                flights: flights.clone(),
+                entry: entry.clone(),
+            };
+            let citadel = citadel.clone();
+            deliveries.spawn(async move {
+                let _ticket = ticket;
+                deliver(&citadel, entry).await;
+            });
         }
     }
+    deliveries.shutdown().await;
 }
 
 async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
@@ -125,6 +211,44 @@ fn forget(citadel: &Citadel, entry: &OutboxEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(app: &str, intent: &str, n: u32) -> OutboxEntry {
+        OutboxEntry {
+            key: format!("{intent}:{n:016x}"),
+            intent: intent.into(),
+            app: app.into(),
+            attempts: 0,
+            next_at: 0,
+        }
+    }
+
+    #[test]
+    fn one_app_holds_at_most_its_share_of_deliveries() {
+        let mut flights = Flights::default();
+        // A hanging app fills its own places only.
+        for i in 0..PER_APP {
+            assert!(flights.admit(&entry("slow", &format!("pi_{i}"), 0)));
+        }
+        assert!(!flights.admit(&entry("slow", "pi_more", 0)));
+        assert!(flights.admit(&entry("fast", "pi_f", 0)));
+        // One event per intent at once, and never the same key twice.
+        assert!(!flights.admit(&entry("fast", "pi_f", 1)));
+        assert!(!flights.admit(&entry("fast", "pi_f", 0)));
+        flights.land(&entry("fast", "pi_f", 0));
+        // Landed keys wait for a fresh read of the outbox.
+        assert!(!flights.admit(&entry("fast", "pi_f", 0)));
+        assert!(flights.admit(&entry("fast", "pi_f", 1)));
+        flights.landed.clear();
+        flights.land(&entry("slow", "pi_0", 0));
+        assert!(flights.admit(&entry("slow", "pi_more", 0)));
+        // And all apps together at most `IN_FLIGHT`.
+        let mut app = 0;
+        while flights.keys.len() < IN_FLIGHT {
+            assert!(flights.admit(&entry(&format!("app-{app}"), &format!("pi_a{app}"), 0)));
+            app += 1;
+        }
+        assert!(!flights.admit(&entry("another", "pi_x", 0)));
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_five_minutes() {

@@ -42,6 +42,8 @@ pub struct PaymentsConfig {
     pub demo_wallet: bool,
     /// Redirect-and-webhook providers (VNPay-, MoMo-, ZaloPay-like).
     pub providers: Vec<WebhookProvider>,
+    /// Unexpired pending intents one app may hold for one citizen.
+    pub max_pending_per_citizen: usize,
 }
 
 impl Default for PaymentsConfig {
@@ -52,6 +54,7 @@ impl Default for PaymentsConfig {
             intent_ttl: Duration::from_secs(15 * 60),
             demo_wallet: true,
             providers: Vec::new(),
+            max_pending_per_citizen: 20,
         }
     }
 }
@@ -81,6 +84,8 @@ pub enum PaymentError {
     UnknownMethod(String),
     #[error("the webhook is not valid: {0}")]
     BadWebhook(String),
+    #[error("{limit} payments of this app already wait for the citizen; they must confirm or cancel one first")]
+    TooManyPending { limit: usize },
     #[error("payments are unavailable; try again")]
     Unavailable,
 }
@@ -142,6 +147,7 @@ fn refused(refusal: LedgerRefusal) -> PaymentError {
         }
         LedgerRefusal::Replayed(_) => PaymentError::Replayed,
         LedgerRefusal::NoSuchIntent => PaymentError::NotFound,
+        LedgerRefusal::TooManyPending(limit) => PaymentError::TooManyPending { limit },
         LedgerRefusal::Rule(rule) => match rule.split_once(':') {
             Some(("not_pending", status)) => PaymentError::NotPending(status.to_string()),
             Some(("over_refund", remaining)) => PaymentError::OverRefund {
@@ -193,7 +199,9 @@ impl Payments {
     }
 
     /// An app asks the signed-in citizen for `amount` VND. The same (app,
-    /// reference) always gives the same intent.
+    /// citizen, reference) always gives the same intent; another citizen's
+    /// use of the reference is another intent. An app holds at most
+    /// `max_pending_per_citizen` unexpired pending intents per citizen.
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         &self,
@@ -245,7 +253,10 @@ impl Payments {
             fee_refunded: 0,
             refunds: Vec::new(),
         };
-        let intent = self.store.intent_create(&fresh)?;
+        let intent = self
+            .store
+            .intent_create(&fresh, self.config.max_pending_per_citizen)?
+            .map_err(refused)?;
         if intent.id == fresh.id {
             self.record(
                 "payment-created",

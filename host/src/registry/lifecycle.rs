@@ -1,8 +1,9 @@
 //! The publishing lifecycle: a publisher uploads a signed package (checked
-//! in full before anything is stored), the city reviews it (approve with
-//! grants, or reject with a reason), rolls it out to a share of callers,
-//! completes or rolls back, suspends and resumes. Every step is one store
-//! transaction, audited, and never recompiles (the cache serves promotions).
+//! in full before anything is stored, and compiled without holding up the
+//! operator's steps), the city reviews it (approve with grants, or reject
+//! with a reason), rolls it out to a share of callers, completes or rolls
+//! back, suspends and resumes. Every step is one store transaction, audited,
+//! and never recompiles (the cache serves promotions).
 
 use super::package::{self, PackageError};
 use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
@@ -99,7 +100,10 @@ impl Registry {
     /// Accept a publisher's package for review: layout, manifest, signature
     /// by a current key of `publisher`, ownership of the app id, a strictly
     /// newer version, the contract, the import check and a compile — all
-    /// before anything is stored. The new version is `in-review`.
+    /// before anything is stored. The new version is `in-review`. The
+    /// compile runs outside the lock on changes (a large component would
+    /// hold up every review, rollout and suspension); ownership and newness
+    /// are checked again under it, just before the write.
     pub fn submit(
         &self,
         publisher: &PublisherRecord,
@@ -124,20 +128,24 @@ impl Registry {
                 caller: publisher.id.clone(),
             });
         }
-        let _change = self.lock_changes();
-        let existing = self.store.app(&manifest.id)?;
-        if existing
-            .as_ref()
-            .is_some_and(|app| app.publisher != publisher.id)
-        {
-            return Err(UploadError::AppNotOwned {
-                app: manifest.id.clone(),
-            });
-        }
-        check_new_version(&manifest, &self.store.versions(&manifest.id)?)?;
+        // Refused early, before the compile; checked again under the lock.
+        self.check_claim(&manifest, publisher)?;
         let sha256 = hex::encode(Sha256::digest(&package.component));
         // Compiles (once, into the cache) and runs the import check.
-        self.prepare(&manifest, &package.component, &sha256)?;
+        self.prepare(
+            &manifest,
+            &package.component,
+            &sha256,
+            crate::runtime::Admission::NewVersion,
+        )?;
+        let _change = self.lock_changes();
+        let existing = match self.check_claim(&manifest, publisher) {
+            Ok(existing) => existing,
+            Err(e) => {
+                self.forget_unreferenced(&sha256);
+                return Err(e);
+            }
+        };
         let now = unix_seconds();
         let record = existing.unwrap_or_else(|| AppRecord {
             id: manifest.id.clone(),
@@ -156,18 +164,23 @@ impl Registry {
             changed_at: now,
             changed_by: format!("publisher:{}", publisher.id),
         };
+        // The version, its blob (unless another version holds it already)
+        // and the blob's reference are written in one transaction.
         let stored = self
             .store
-            .put_blob(&package.component)
-            .and_then(|_| {
-                self.store
-                    .commit_app(&record, std::slice::from_ref(&version))
-            })
+            .commit_app(
+                &record,
+                std::slice::from_ref(&version),
+                &[&package.component],
+            )
             .and_then(|()| self.store.flush());
         if let Err(e) = stored {
-            // Nothing half-written: the blob and the precompiled file go too.
-            let _ = self.store.delete_blob(&sha256);
-            self.runtime.forget(&sha256);
+            // Nothing half-written: the version goes with its reference; the
+            // blob and the precompiled file only if no other version holds them.
+            if let Err(e) = self.store.delete_version(&version.app, &version.version) {
+                tracing::error!(error = %e, "a failed upload could not be taken back");
+            }
+            self.forget_unreferenced(&sha256);
             return Err(e.into());
         }
         self.audit.record(Event {
@@ -187,6 +200,26 @@ impl Registry {
         }
         self.prune(&manifest.id)?;
         Ok(version)
+    }
+
+    /// The app `manifest` names, if it exists: refused unless `publisher`
+    /// owns it and the manifest's version is newer than each of its versions.
+    fn check_claim(
+        &self,
+        manifest: &Manifest,
+        publisher: &PublisherRecord,
+    ) -> Result<Option<AppRecord>, UploadError> {
+        let existing = self.store.app(&manifest.id)?;
+        if existing
+            .as_ref()
+            .is_some_and(|app| app.publisher != publisher.id)
+        {
+            return Err(UploadError::AppNotOwned {
+                app: manifest.id.clone(),
+            });
+        }
+        check_new_version(manifest, &self.store.versions(&manifest.id)?)?;
+        Ok(existing)
     }
 
     /// Every version of `app`, newest first.
@@ -291,7 +324,7 @@ impl Registry {
         self.replace_grants(app, &manifest.version, capabilities, &requested, actor)?;
         Self::transition(&mut found, VersionState::Approved, actor);
         self.store
-            .commit_app(&record, std::slice::from_ref(&found))?;
+            .commit_app(&record, std::slice::from_ref(&found), &[])?;
         self.audit_step(
             "approve",
             actor,
@@ -318,7 +351,7 @@ impl Registry {
         Self::transition(&mut found, VersionState::Rejected, actor);
         found.reason = Some(reason.trim().to_string());
         self.store
-            .commit_app(&record, std::slice::from_ref(&found))?;
+            .commit_app(&record, std::slice::from_ref(&found), &[])?;
         self.audit_step(
             "reject",
             actor,
@@ -346,7 +379,7 @@ impl Registry {
         )?;
         Self::transition(&mut found, VersionState::Withdrawn, actor);
         self.store
-            .commit_app(&record, std::slice::from_ref(&found))?;
+            .commit_app(&record, std::slice::from_ref(&found), &[])?;
         self.audit_step(
             "withdraw",
             actor,
@@ -411,7 +444,7 @@ impl Registry {
             (slot.as_ref().and_then(|s| s.live.clone()), Some(prepared))
         };
         changed.push(found);
-        self.store.commit_app(&record, &changed)?;
+        self.store.commit_app(&record, &changed, &[])?;
         self.audit_step(
             "rollout",
             actor,
@@ -472,7 +505,7 @@ impl Registry {
                 changed.push(restored);
                 (current, Some(prepared))
             };
-        self.store.commit_app(&record, &changed)?;
+        self.store.commit_app(&record, &changed, &[])?;
         self.audit_step(
             "rollback",
             actor,
@@ -511,7 +544,7 @@ impl Registry {
             return Err(LifecycleError::NotSuspended(app.to_string()));
         }
         record.suspended = reason.map(|r| r.trim().to_string());
-        self.store.commit_app(&record, &[])?;
+        self.store.commit_app(&record, &[], &[])?;
         let (kind, detail) = match reason {
             Some(reason) => ("suspend", format!("suspended: {}", reason.trim())),
             None => ("resume", "resumed".to_string()),
@@ -534,7 +567,8 @@ impl Registry {
     }
 
     /// Keep the newest `KEPT_VERSIONS` versions, plus any that serve or may
-    /// be rolled back to; forget the rest with their blobs and precompiled files.
+    /// be rolled back to; forget the rest. A blob (and its precompiled file)
+    /// goes only with the last version of any app that references it.
     fn prune(&self, app: &str) -> Result<(), StoreError> {
         let Some(record) = self.store.app(app)? else {
             return Ok(());
@@ -546,15 +580,10 @@ impl Registry {
                 .iter()
                 .any(|serving| serving.as_deref() == Some(v.version.as_str()))
         };
-        let (kept, old) = versions.split_at(versions.len().min(KEPT_VERSIONS));
+        let old = &versions[versions.len().min(KEPT_VERSIONS)..];
         for version in old.iter().filter(|v| !keep(v)) {
-            self.store.delete_version(app, &version.version)?;
-            let shared = kept
-                .iter()
-                .any(|k| k.component_sha256 == version.component_sha256);
-            if !shared {
-                self.store.delete_blob(&version.component_sha256)?;
-                self.runtime.forget(&version.component_sha256);
+            if let Some(unreferenced) = self.store.delete_version(app, &version.version)? {
+                self.runtime.forget(&unreferenced);
             }
         }
         Ok(())

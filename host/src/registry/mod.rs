@@ -9,10 +9,10 @@ mod lifecycle;
 pub mod manifest;
 pub mod package;
 
-pub use lifecycle::{LifecycleError, UploadError};
+pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 
 use crate::audit::{AuditLog, Event};
-use crate::runtime::{AppContext, LiveApp, PrepareError, Runtime};
+use crate::runtime::{Admission, AppContext, LiveApp, PrepareError, Runtime};
 use crate::store::{AppRecord, GrantRecord, Store, StoreError, VersionRecord, VersionState};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
@@ -171,7 +171,12 @@ impl Registry {
                     key: version.component_sha256.clone(),
                     reason: "the component blob is missing".into(),
                 })?;
-        self.prepare(&manifest, &bytes, &version.component_sha256)
+        self.prepare(
+            &manifest,
+            &bytes,
+            &version.component_sha256,
+            Admission::Stored,
+        )
     }
 
     fn prepare(
@@ -179,10 +184,15 @@ impl Registry {
         manifest: &Manifest,
         bytes: &[u8],
         sha256: &str,
+        admission: Admission,
     ) -> Result<Arc<LiveApp>, InstallError> {
-        let pre = self
-            .runtime
-            .prepare(bytes, sha256, &manifest.capabilities)?;
+        let pre = self.runtime.prepare(
+            bytes,
+            sha256,
+            &manifest.capabilities,
+            &manifest.limits,
+            admission,
+        )?;
         let context = AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
@@ -195,7 +205,7 @@ impl Registry {
             payment_hook: manifest.payment_hook.clone(),
             requested: manifest.capabilities.clone(),
             granted: self.granted_set(&manifest.id)?,
-            limits: manifest.limits(),
+            limits: self.runtime.limits(&manifest.limits),
             store: self.store.clone(),
             audit: self.audit.clone(),
         };
@@ -205,20 +215,52 @@ impl Registry {
     /// Install a version and make it live at once, without review: the
     /// host's own samples, or an operator installing by hand. Validation,
     /// compilation and the import check all happen before anything is
-    /// written; the records are durable before this returns.
+    /// written (the compile outside the lock on changes, so it holds up no
+    /// review or rollout); the records are durable before this returns.
     pub fn install(
         &self,
         manifest_file: &str,
         manifest_text: &str,
         component: &[u8],
     ) -> Result<Arc<LiveApp>, InstallError> {
-        let _change = self.lock_changes();
         let manifest = Manifest::parse(manifest_file, manifest_text)?;
-        let mut versions = self.store.versions(&manifest.id)?;
-        check_new_version(&manifest, &versions)?;
+        check_new_version(&manifest, &self.store.versions(&manifest.id)?)?;
         let sha256 = hex::encode(Sha256::digest(component));
-        let app = self.prepare(&manifest, component, &sha256)?;
-        self.store.put_blob(component)?;
+        let app = self.prepare(&manifest, component, &sha256, Admission::NewVersion)?;
+        let _change = self.lock_changes();
+        let record = match self.install_prepared(
+            &manifest,
+            (manifest_file, manifest_text),
+            component,
+            &sha256,
+        ) {
+            Ok(record) => record,
+            Err(e) => {
+                self.forget_unreferenced(&sha256);
+                return Err(e);
+            }
+        };
+        self.swap_in(AppSlot {
+            record,
+            live: Some(app.clone()),
+            canary: None,
+        });
+        tracing::info!(app = %manifest.id, version = %manifest.version, "installed");
+        Ok(app)
+    }
+
+    /// The writing half of `install`, under the lock on changes: the
+    /// version is live in the store; returns the app's record.
+    fn install_prepared(
+        &self,
+        manifest: &Manifest,
+        (manifest_file, manifest_text): (&str, &str),
+        component: &[u8],
+        sha256: &str,
+    ) -> Result<AppRecord, InstallError> {
+        // Checked again: another change may have added a version meanwhile.
+        let mut versions = self.store.versions(&manifest.id)?;
+        check_new_version(manifest, &versions)?;
         let now = unix_seconds();
         let mut record = self.store.app(&manifest.id)?.unwrap_or_else(|| AppRecord {
             id: manifest.id.clone(),
@@ -239,7 +281,7 @@ impl Registry {
             version: manifest.version.to_string(),
             publisher: manifest.publisher.clone(),
             manifest: manifest_text.to_string(),
-            component_sha256: sha256,
+            component_sha256: sha256.to_string(),
             state: VersionState::Live,
             reason: None,
             uploaded_at: now,
@@ -250,7 +292,7 @@ impl Registry {
         record.live = Some(manifest.version.to_string());
         record.canary = None;
         record.canary_percent = 0;
-        self.store.commit_app(&record, &changed)?;
+        self.store.commit_app(&record, &changed, &[component])?;
         self.audit.record(Event {
             kind: "install",
             actor: "host".into(),
@@ -260,13 +302,20 @@ impl Registry {
             ..Event::default()
         });
         self.store.flush()?;
-        self.swap_in(AppSlot {
-            record,
-            live: Some(app.clone()),
-            canary: None,
-        });
-        tracing::info!(app = %manifest.id, version = %manifest.version, "installed");
-        Ok(app)
+        Ok(record)
+    }
+
+    /// Delete the precompiled form of `sha256` unless a stored version
+    /// references it. Called under the lock on changes, after a new version
+    /// compiled but was not written.
+    fn forget_unreferenced(&self, sha256: &str) {
+        match self.store.blob_refs(sha256) {
+            Ok(0) => self.runtime.forget(sha256),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%sha256, error = %e, "a precompiled file is kept: its references could not be read")
+            }
+        }
     }
 
     /// Install the sample mini-apps built into this binary, granting each

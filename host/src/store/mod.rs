@@ -17,6 +17,16 @@ pub enum StoreError {
     Backend(String),
     #[error("stored record `{key}` is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A new version names a component that is neither stored nor given.
+    #[error("{app} {version} names component {sha256}, which is neither stored nor given")]
+    MissingBlob {
+        app: String,
+        version: String,
+        sha256: String,
+    },
+    /// A stored version's component cannot be replaced (versions are immutable).
+    #[error("{app} {version} already has a different component")]
+    ComponentChanged { app: String, version: String },
 }
 
 /// An app: who owns it and which of its versions serve.
@@ -255,6 +265,8 @@ pub enum LedgerRefusal {
     Replayed(String),
     /// No intent with this id.
     NoSuchIntent,
+    /// The citizen already holds this many pending intents of the app.
+    TooManyPending(usize),
 }
 
 /// A payment event waiting to be delivered to an app's hook.
@@ -303,23 +315,36 @@ pub struct KeyPage {
 
 /// Everything the host persists.
 pub trait Store: Send + Sync + 'static {
-    /// Store component bytes under their sha256; returns the hex digest.
-    fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError>;
-    /// The bytes stored under `sha256`.
+    /// The component bytes stored under `sha256`.
     fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How many versions, across every app, reference the blob `sha256`
+    /// (0: no version does, and the blob is not stored).
+    fn blob_refs(&self, sha256: &str) -> Result<u64, StoreError>;
     /// Write an app's record and some of its versions' records at once (one
-    /// transaction: a rollout or review step is never half-written).
-    fn commit_app(&self, app: &AppRecord, versions: &[VersionRecord]) -> Result<(), StoreError>;
+    /// transaction: a rollout or review step is never half-written). Blobs
+    /// are content-addressed and shared across apps: a version new to the
+    /// store takes a reference on its component's blob in the same
+    /// transaction, storing it from `components` (bytes, addressed by the
+    /// store's own sha256 of them) when no version holds it yet — else the
+    /// commit is refused with `MissingBlob`. A stored version keeps its component.
+    fn commit_app(
+        &self,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError>;
     /// Every app.
     fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
     /// The app with `id`.
     fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError>;
     /// Every version of `app`, in no particular order.
     fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError>;
-    /// Forget a version (pruning old ones); its blob stays unless deleted.
-    fn delete_version(&self, app: &str, version: &str) -> Result<(), StoreError>;
-    /// Delete the blob stored under `sha256`.
-    fn delete_blob(&self, sha256: &str) -> Result<(), StoreError>;
+    /// Forget a version (pruning old ones) and, in the same transaction, its
+    /// reference on its component's blob. Returns the blob's sha256 when that
+    /// was the last reference: the blob is gone too, and the caller forgets
+    /// its precompiled form. `None` if the version did not exist or the blob
+    /// still serves another version (of any app).
+    fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError>;
 
     /// Replace the grants of `app`.
     fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError>;
@@ -433,9 +458,16 @@ pub trait Store: Send + Sync + 'static {
         visit: &mut dyn FnMut(AuditRecord) -> bool,
     ) -> Result<(), StoreError>;
 
-    /// Create `intent` unless (app, reference) already names one; returns
-    /// the intent that now holds that reference.
-    fn intent_create(&self, intent: &IntentRecord) -> Result<IntentRecord, StoreError>;
+    /// Create `intent` unless (app, citizen, reference) already names one;
+    /// returns the intent that now holds that reference. A new intent is
+    /// refused with `TooManyPending` when its citizen already holds
+    /// `max_pending` unexpired pending intents of the app (counted in the
+    /// same transaction).
+    fn intent_create(
+        &self,
+        intent: &IntentRecord,
+        max_pending: usize,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError>;
     /// The intent `id`.
     fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError>;
     /// Every intent, oldest first.

@@ -1,6 +1,7 @@
 //! The embedded default store: one sled database under the data dir, a tree
-//! per concern (`apps`, `blobs`, `consents`, …) and two trees per app for its
-//! kv data (`kv/{app}` app-wide, `kvc/{app}` per citizen).
+//! per concern (`apps`, `blobs` with their `blob-refs` counts, `consents`, …)
+//! and two trees per app for its kv data (`kv/{app}` app-wide, `kvc/{app}`
+//! per citizen).
 
 mod ledger;
 
@@ -11,6 +12,11 @@ use super::{
 };
 use crate::audit::AuditRecord;
 use sha2::{Digest, Sha256};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+    UnabortableTransactionError,
+};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 
@@ -21,6 +27,8 @@ pub struct SledStore {
     apps: sled::Tree,
     versions: sled::Tree,
     blobs: sled::Tree,
+    /// sha256 → how many versions (of any app) reference the blob, u64 BE.
+    blob_refs: sled::Tree,
     audit: sled::Tree,
     grants: sled::Tree,
     operators: sled::Tree,
@@ -33,7 +41,10 @@ pub struct SledStore {
     publishers: sled::Tree,
     publisher_keys: sled::Tree,
     intents: sled::Tree,
-    intent_refs: sled::Tree,
+    /// (app, citizen, reference) → intent id: the idempotency keys.
+    intent_keys: sled::Tree,
+    /// (app, citizen) → the pending intents' (id, expires_at), JSON.
+    pending_intents: sled::Tree,
     accounts: sled::Tree,
     postings: sled::Tree,
     once_keys: sled::Tree,
@@ -52,10 +63,11 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(backend)?;
-        Ok(SledStore {
+        let store = SledStore {
             apps: db.open_tree("app-rollouts").map_err(backend)?,
             versions: db.open_tree("versions").map_err(backend)?,
             blobs: db.open_tree("blobs").map_err(backend)?,
+            blob_refs: db.open_tree("blob-refs").map_err(backend)?,
             audit: db.open_tree("audit").map_err(backend)?,
             grants: db.open_tree("grants").map_err(backend)?,
             operators: db.open_tree("operators").map_err(backend)?,
@@ -68,13 +80,81 @@ impl SledStore {
             publishers: db.open_tree("publishers").map_err(backend)?,
             publisher_keys: db.open_tree("publisher-keys").map_err(backend)?,
             intents: db.open_tree("intents").map_err(backend)?,
-            intent_refs: db.open_tree("intent-refs").map_err(backend)?,
+            intent_keys: db.open_tree("intent-keys").map_err(backend)?,
+            pending_intents: db.open_tree("pending-intents").map_err(backend)?,
             accounts: db.open_tree("accounts").map_err(backend)?,
             postings: db.open_tree("postings").map_err(backend)?,
             once_keys: db.open_tree("once-keys").map_err(backend)?,
             outbox: db.open_tree("outbox").map_err(backend)?,
             db,
-        })
+        };
+        store.rebuild_blob_refs()?;
+        store.rebuild_intent_index()?;
+        Ok(store)
+    }
+
+    /// A data dir written before blobs were reference-counted has versions
+    /// but no counts: count every version's blob, and drop blobs no version
+    /// references (nothing can reach them).
+    fn rebuild_blob_refs(&self) -> Result<(), StoreError> {
+        if !self.blob_refs.is_empty() || self.versions.is_empty() {
+            return Ok(());
+        }
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for version in Self::scan_json::<VersionRecord>(self.versions.iter())? {
+            *counts.entry(version.component_sha256).or_default() += 1;
+        }
+        let mut refs = sled::Batch::default();
+        for (sha256, count) in &counts {
+            refs.insert(sha256.as_bytes(), &count.to_be_bytes());
+        }
+        let mut orphans = sled::Batch::default();
+        for key in self.blobs.iter().keys() {
+            let key = key.map_err(backend)?;
+            if !counts.contains_key(String::from_utf8_lossy(&key).as_ref()) {
+                orphans.remove(key);
+            }
+        }
+        self.blob_refs.apply_batch(refs).map_err(backend)?;
+        self.blobs.apply_batch(orphans).map_err(backend)?;
+        tracing::info!(
+            blobs = counts.len(),
+            "blob references rebuilt from the versions"
+        );
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    /// A data dir written before intents were keyed per citizen: index every
+    /// intent by (app, citizen, reference) and its pending ones by (app,
+    /// citizen), then drop the old (app, reference) index.
+    fn rebuild_intent_index(&self) -> Result<(), StoreError> {
+        if !self.intent_keys.is_empty() || self.intents.is_empty() {
+            return Ok(());
+        }
+        let mut keys = sled::Batch::default();
+        let mut pending: BTreeMap<Vec<u8>, PendingList> = BTreeMap::new();
+        for intent in Self::scan_json::<IntentRecord>(self.intents.iter())? {
+            keys.insert(
+                composite(&[&intent.app, &intent.citizen, &intent.reference]),
+                intent.id.as_bytes(),
+            );
+            if intent.status == super::IntentStatus::Pending {
+                pending
+                    .entry(composite(&[&intent.app, &intent.citizen]))
+                    .or_default()
+                    .push((intent.id.clone(), intent.expires_at));
+            }
+        }
+        let mut lists = sled::Batch::default();
+        for (key, list) in &pending {
+            lists.insert(key.as_slice(), to_json(list)?);
+        }
+        self.intent_keys.apply_batch(keys).map_err(backend)?;
+        self.pending_intents.apply_batch(lists).map_err(backend)?;
+        self.db.drop_tree("intent-refs").map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
     }
 
     /// Write a kv value and the app's usage in one transaction, if `condition`
@@ -87,7 +167,6 @@ impl SledStore {
         value: &[u8],
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
-        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let (tree, mut full) = self.kv_space(space)?;
         full.extend_from_slice(key.as_bytes());
         let app = space.app().as_bytes();
@@ -194,19 +273,42 @@ fn composite(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
 
+/// The pending intents one citizen holds in one app: (id, expires_at).
+type PendingList = Vec<(String, u64)>;
+
+/// How many versions reference blob `sha256`, read inside a transaction.
+fn ref_count(refs: &TransactionalTree, sha256: &str) -> Result<u64, UnabortableTransactionError> {
+    Ok(refs
+        .get(sha256.as_bytes())?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+fn abort_with(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn corrupt(key: &[u8], e: impl std::fmt::Display) -> ConflictableTransactionError<StoreError> {
+    abort_with(StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        reason: e.to_string(),
+    })
+}
+
+/// The outcome of a transaction that aborts with a `StoreError`.
+fn settle<T>(outcome: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(backend(e)),
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl Store for SledStore {
-    fn put_blob(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let digest = hex::encode(Sha256::digest(bytes));
-        self.blobs
-            .insert(digest.as_bytes(), bytes)
-            .map_err(backend)?;
-        Ok(digest)
-    }
-
     fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .blobs
@@ -215,26 +317,70 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn commit_app(&self, app: &AppRecord, versions: &[VersionRecord]) -> Result<(), StoreError> {
-        use sled::transaction::{TransactionError, Transactional};
+    fn blob_refs(&self, sha256: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .blob_refs
+            .get(sha256.as_bytes())
+            .map_err(backend)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn commit_app(
+        &self,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
         let app_json = to_json(app)?;
-        let version_rows: Vec<(Vec<u8>, Vec<u8>)> = versions
+        let version_rows: Vec<(Vec<u8>, Vec<u8>, &VersionRecord)> = versions
             .iter()
-            .map(|v| Ok((composite(&[&v.app, &v.version]), to_json(v)?)))
+            .map(|v| Ok((composite(&[&v.app, &v.version]), to_json(v)?, v)))
             .collect::<Result<_, StoreError>>()?;
-        let outcome: Result<(), TransactionError<std::convert::Infallible>> =
-            (&self.apps, &self.versions).transaction(|(apps, versions)| {
+        let given: HashMap<String, &[u8]> = components
+            .iter()
+            .map(|bytes| (hex::encode(Sha256::digest(bytes)), *bytes))
+            .collect();
+        let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
+            |(apps, stored, blobs, refs)| {
                 apps.insert(app.id.as_bytes(), app_json.as_slice())?;
-                for (key, value) in &version_rows {
-                    versions.insert(key.as_slice(), value.as_slice())?;
+                for (key, value, version) in &version_rows {
+                    let sha256 = version.component_sha256.as_str();
+                    if let Some(old) = stored.get(key.as_slice())? {
+                        let old: VersionRecord =
+                            serde_json::from_slice(&old).map_err(|e| corrupt(key, e))?;
+                        if old.component_sha256 != sha256 {
+                            return Err(abort_with(StoreError::ComponentChanged {
+                                app: version.app.clone(),
+                                version: version.version.clone(),
+                            }));
+                        }
+                    } else {
+                        // A new version: one more reference on its blob.
+                        let count = ref_count(refs, sha256)?;
+                        if count == 0 {
+                            match given.get(sha256) {
+                                Some(bytes) => {
+                                    blobs.insert(sha256.as_bytes(), *bytes)?;
+                                }
+                                None if blobs.get(sha256.as_bytes())?.is_some() => {}
+                                None => {
+                                    return Err(abort_with(StoreError::MissingBlob {
+                                        app: version.app.clone(),
+                                        version: version.version.clone(),
+                                        sha256: sha256.to_string(),
+                                    }))
+                                }
+                            }
+                        }
+                        refs.insert(sha256.as_bytes(), &(count + 1).to_be_bytes())?;
+                    }
+                    stored.insert(key.as_slice(), value.as_slice())?;
                 }
                 Ok(())
-            });
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(never)) => match never {},
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
-        }
+            },
+        );
+        settle(outcome)
     }
 
     fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
@@ -245,16 +391,27 @@ impl Store for SledStore {
         Self::scan_json(self.versions.scan_prefix(composite(&[app, ""])))
     }
 
-    fn delete_version(&self, app: &str, version: &str) -> Result<(), StoreError> {
-        self.versions
-            .remove(composite(&[app, version]))
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    fn delete_blob(&self, sha256: &str) -> Result<(), StoreError> {
-        self.blobs.remove(sha256.as_bytes()).map_err(backend)?;
-        Ok(())
+    fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
+        let key = composite(&[app, version]);
+        let outcome =
+            (&self.versions, &self.blobs, &self.blob_refs).transaction(|(stored, blobs, refs)| {
+                let Some(old) = stored.remove(key.as_slice())? else {
+                    return Ok(None);
+                };
+                let old: VersionRecord =
+                    serde_json::from_slice(&old).map_err(|e| corrupt(&key, e))?;
+                let sha256 = old.component_sha256;
+                let count = ref_count(refs, &sha256)?;
+                if count > 1 {
+                    refs.insert(sha256.as_bytes(), &(count - 1).to_be_bytes())?;
+                    return Ok(None);
+                }
+                // The last reference: the blob goes with it.
+                refs.remove(sha256.as_bytes())?;
+                blobs.remove(sha256.as_bytes())?;
+                Ok(Some(sha256))
+            });
+        settle(outcome)
     }
 
     fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
@@ -348,7 +505,6 @@ impl Store for SledStore {
     }
 
     fn kv_delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
-        use sled::transaction::{TransactionError, Transactional};
         let (tree, mut full) = self.kv_space(space)?;
         full.extend_from_slice(key.as_bytes());
         let app = space.app().as_bytes();
@@ -575,8 +731,12 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn intent_create(&self, intent: &IntentRecord) -> Result<IntentRecord, StoreError> {
-        self.ledger_create(intent)
+    fn intent_create(
+        &self,
+        intent: &IntentRecord,
+        max_pending: usize,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        self.ledger_create(intent, max_pending)
     }
 
     fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError> {
@@ -807,8 +967,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (app, version) = {
             let store = SledStore::open(dir.path()).unwrap();
-            let sha = store.put_blob(b"component").unwrap();
-            assert_eq!(sha, hex::encode(Sha256::digest(b"component")));
+            let sha = hex::encode(Sha256::digest(b"component"));
             let app = AppRecord {
                 id: "hello".into(),
                 publisher: "citadel-samples".into(),
@@ -828,7 +987,7 @@ mod tests {
                 changed_by: "host".into(),
             };
             store
-                .commit_app(&app, std::slice::from_ref(&version))
+                .commit_app(&app, std::slice::from_ref(&version), &[b"component"])
                 .unwrap();
             store.flush().unwrap();
             (app, version)
@@ -841,6 +1000,217 @@ mod tests {
         assert_eq!(
             store.blob(&version.component_sha256).unwrap().as_deref(),
             Some(&b"component"[..])
+        );
+    }
+
+    fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
+        VersionRecord {
+            app: app.into(),
+            version: version.into(),
+            publisher: format!("{app}-publisher"),
+            manifest: String::new(),
+            component_sha256: hex::encode(Sha256::digest(component)),
+            state: super::super::VersionState::InReview,
+            reason: None,
+            uploaded_at: 1,
+            changed_at: 1,
+            changed_by: "test".into(),
+        }
+    }
+
+    fn app(id: &str) -> AppRecord {
+        AppRecord {
+            id: id.into(),
+            publisher: format!("{id}-publisher"),
+            ..AppRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_blob_shared_across_apps_goes_only_with_its_last_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let shared: &[u8] = b"the same component bytes";
+        let a1 = version("a", "1.0.0", shared);
+        let sha = a1.component_sha256.clone();
+        store.commit_app(&app("a"), &[a1], &[shared]).unwrap();
+        // Publisher B uploads the very same bytes under its own app, twice.
+        store
+            .commit_app(&app("b"), &[version("b", "1.0.0", shared)], &[shared])
+            .unwrap();
+        store
+            .commit_app(&app("b"), &[version("b", "1.1.0", shared)], &[])
+            .unwrap();
+        assert_eq!(store.blob_refs(&sha).unwrap(), 3);
+        // A state change of a stored version takes no new reference.
+        let mut approved = version("b", "1.1.0", shared);
+        approved.state = super::super::VersionState::Approved;
+        store.commit_app(&app("b"), &[approved], &[]).unwrap();
+        assert_eq!(store.blob_refs(&sha).unwrap(), 3);
+
+        // B prunes both of its versions: A's blob stays.
+        assert_eq!(store.delete_version("b", "1.0.0").unwrap(), None);
+        assert_eq!(store.delete_version("b", "1.1.0").unwrap(), None);
+        assert_eq!(store.delete_version("b", "1.1.0").unwrap(), None, "gone");
+        assert_eq!(store.blob_refs(&sha).unwrap(), 1);
+        assert_eq!(store.blob(&sha).unwrap().as_deref(), Some(shared));
+        // A's last version takes the blob with it.
+        assert_eq!(
+            store.delete_version("a", "1.0.0").unwrap(),
+            Some(sha.clone())
+        );
+        assert_eq!(store.blob_refs(&sha).unwrap(), 0);
+        assert_eq!(store.blob(&sha).unwrap(), None);
+    }
+
+    #[test]
+    fn a_version_needs_its_blob_and_keeps_its_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let missing = store
+            .commit_app(&app("a"), &[version("a", "1.0.0", b"never given")], &[])
+            .unwrap_err();
+        assert!(
+            matches!(missing, StoreError::MissingBlob { .. }),
+            "{missing}"
+        );
+        assert_eq!(store.app("a").unwrap(), None, "nothing half-written");
+        assert!(store.versions("a").unwrap().is_empty());
+        // Bytes that do not hash to the version's component do not count.
+        let wrong = store
+            .commit_app(&app("a"), &[version("a", "1.0.0", b"right")], &[b"wrong"])
+            .unwrap_err();
+        assert!(matches!(wrong, StoreError::MissingBlob { .. }), "{wrong}");
+        assert_eq!(
+            store.blob(&hex::encode(Sha256::digest(b"wrong"))).unwrap(),
+            None
+        );
+
+        store
+            .commit_app(&app("a"), &[version("a", "1.0.0", b"right")], &[b"right"])
+            .unwrap();
+        let changed = store
+            .commit_app(&app("a"), &[version("a", "1.0.0", b"other")], &[b"other"])
+            .unwrap_err();
+        assert!(
+            matches!(changed, StoreError::ComponentChanged { .. }),
+            "{changed}"
+        );
+        let sha = hex::encode(Sha256::digest(b"right"));
+        assert_eq!(store.blob_refs(&sha).unwrap(), 1);
+    }
+
+    #[test]
+    fn blob_references_are_rebuilt_for_an_older_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared: &[u8] = b"shared";
+        let sha = hex::encode(Sha256::digest(shared));
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .commit_app(&app("a"), &[version("a", "1.0.0", shared)], &[shared])
+                .unwrap();
+            store
+                .commit_app(&app("b"), &[version("b", "1.0.0", shared)], &[])
+                .unwrap();
+            store
+                .commit_app(&app("c"), &[version("c", "1.0.0", b"orphan")], &[b"orphan"])
+                .unwrap();
+            store.delete_version("c", "1.0.0").unwrap();
+            store
+                .blobs
+                .insert("0badc0de", b"orphan".as_slice())
+                .unwrap();
+            // As written by a host that did not count references.
+            store.db.drop_tree("blob-refs").unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.blob_refs(&sha).unwrap(), 2);
+        assert_eq!(store.blob("0badc0de").unwrap(), None, "orphans are dropped");
+        assert_eq!(store.delete_version("b", "1.0.0").unwrap(), None);
+        assert_eq!(store.blob(&sha).unwrap().as_deref(), Some(shared));
+    }
+
+    fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
+        IntentRecord {
+            id: id.into(),
+            app: "shop".into(),
+            publisher: "shop-publisher".into(),
+            citizen: citizen.into(),
+            pairwise_id: format!("pw-{citizen}"),
+            reference: reference.into(),
+            amount: 10_000,
+            description: "an order".into(),
+            status: super::super::IntentStatus::Pending,
+            created_at: 1,
+            expires_at: u64::MAX,
+            captured_at: None,
+            method: None,
+            fee: 0,
+            refunded: 0,
+            fee_refunded: 0,
+            refunds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn references_are_per_citizen_and_pending_intents_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let created = |i: &IntentRecord| store.intent_create(i, 2).unwrap();
+        let lan = created(&intent("pi_lan", "c-lan", "order-7")).unwrap();
+        let minh = created(&intent("pi_minh", "c-minh", "order-7")).unwrap();
+        assert_eq!((lan.id.as_str(), minh.id.as_str()), ("pi_lan", "pi_minh"));
+        // A retry names the citizen's own intent.
+        let again = created(&intent("pi_other", "c-minh", "order-7")).unwrap();
+        assert_eq!(again.id, "pi_minh");
+
+        created(&intent("pi_lan2", "c-lan", "order-8")).unwrap();
+        assert_eq!(
+            created(&intent("pi_lan3", "c-lan", "order-9")),
+            Err(LedgerRefusal::TooManyPending(2))
+        );
+        assert_eq!(store.intent("pi_lan3").unwrap(), None);
+        // An expired intent no longer counts; a decided one neither.
+        let mut expired = intent("pi_old", "c-minh", "order-1");
+        expired.expires_at = 1;
+        created(&expired).unwrap();
+        created(&intent("pi_minh2", "c-minh", "order-2")).unwrap();
+        store
+            .intent_step("pi_lan", None, &|i, _| {
+                i.status = super::super::IntentStatus::Cancelled;
+                Ok(super::super::LedgerStep::default())
+            })
+            .unwrap()
+            .unwrap();
+        created(&intent("pi_lan3", "c-lan", "order-9")).unwrap();
+    }
+
+    #[test]
+    fn the_intent_index_is_rebuilt_for_an_older_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .intent_create(&intent("pi_lan", "c-lan", "order-7"), 1)
+                .unwrap()
+                .unwrap();
+            // As written by a host that keyed intents by (app, reference).
+            store.db.drop_tree("intent-keys").unwrap();
+            store.db.drop_tree("pending-intents").unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let retried = store
+            .intent_create(&intent("pi_new", "c-lan", "order-7"), 1)
+            .unwrap();
+        assert_eq!(retried.unwrap().id, "pi_lan");
+        assert_eq!(
+            store
+                .intent_create(&intent("pi_new", "c-lan", "order-8"), 1)
+                .unwrap(),
+            Err(LedgerRefusal::TooManyPending(1))
         );
     }
 }

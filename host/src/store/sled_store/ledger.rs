@@ -1,10 +1,13 @@
-//! The payments part of the sled store: intents, their (app, reference)
-//! index, account balances, postings, one-time keys and the app outbox,
-//! changed only inside multi-tree sled transactions so a crash leaves either
-//! the whole step or none of it.
+//! The payments part of the sled store: intents, their (app, citizen,
+//! reference) idempotency index and (app, citizen) pending lists, account
+//! balances, postings, one-time keys and the app outbox, changed only inside
+//! multi-tree sled transactions so a crash leaves either the whole step or
+//! none of it.
 
-use super::{backend, to_json, SledStore};
-use crate::store::{IntentRecord, LedgerRefusal, OutboxEntry, Posting, StepFn, StoreError};
+use super::{backend, composite, to_json, PendingList, SledStore};
+use crate::store::{
+    IntentRecord, IntentStatus, LedgerRefusal, OutboxEntry, Posting, StepFn, StoreError,
+};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -77,6 +80,26 @@ fn apply_postings(
     Ok(())
 }
 
+/// The pending intents of one (app, citizen), read inside a transaction.
+fn read_pending(tree: &TransactionalTree, holder: &[u8]) -> TxResult<PendingList> {
+    match tree.get(holder)? {
+        Some(raw) => serde_json::from_slice(&raw)
+            .map_err(|e| ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string()))),
+        None => Ok(PendingList::new()),
+    }
+}
+
+fn write_pending(tree: &TransactionalTree, holder: &[u8], pending: &PendingList) -> TxResult<()> {
+    if pending.is_empty() {
+        tree.remove(holder)?;
+        return Ok(());
+    }
+    let json = serde_json::to_vec(pending)
+        .map_err(|e| ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string())))?;
+    tree.insert(holder, json)?;
+    Ok(())
+}
+
 fn finish<T>(
     outcome: Result<T, TransactionError<Abort>>,
 ) -> Result<Result<T, LedgerRefusal>, StoreError> {
@@ -92,30 +115,44 @@ fn finish<T>(
 }
 
 impl SledStore {
-    pub(super) fn ledger_create(&self, intent: &IntentRecord) -> Result<IntentRecord, StoreError> {
-        let reference = super::composite(&[&intent.app, &intent.reference]);
+    pub(super) fn ledger_create(
+        &self,
+        intent: &IntentRecord,
+        max_pending: usize,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        // One citizen's reference never names another citizen's intent.
+        let reference = composite(&[&intent.app, &intent.citizen, &intent.reference]);
+        let holder = composite(&[&intent.app, &intent.citizen]);
         let json = to_json(intent)?;
-        let outcome = [self.intents.clone(), self.intent_refs.clone()]
-            .as_slice()
-            .transaction(|trees| {
-                if let Some(existing) = trees[1].get(&reference)? {
-                    let stored = trees[0].get(&existing)?.ok_or_else(|| {
-                        ConflictableTransactionError::Abort(Abort::Corrupt(
-                            "an intent reference names no intent".into(),
-                        ))
-                    })?;
-                    return serde_json::from_slice::<IntentRecord>(&stored).map_err(|e| {
-                        ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string()))
-                    });
-                }
-                trees[1].insert(reference.as_slice(), intent.id.as_bytes())?;
-                trees[0].insert(intent.id.as_bytes(), json.as_slice())?;
-                Ok(intent.clone())
-            });
-        match finish(outcome)? {
-            Ok(intent) => Ok(intent),
-            Err(refusal) => Err(StoreError::Backend(format!("{refusal:?}"))),
-        }
+        let trees = [
+            self.intents.clone(),
+            self.intent_keys.clone(),
+            self.pending_intents.clone(),
+        ];
+        let outcome = trees.as_slice().transaction(|t| {
+            if let Some(existing) = t[1].get(&reference)? {
+                let stored = t[0].get(&existing)?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(Abort::Corrupt(
+                        "an intent reference names no intent".into(),
+                    ))
+                })?;
+                return serde_json::from_slice::<IntentRecord>(&stored).map_err(|e| {
+                    ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string()))
+                });
+            }
+            let mut pending = read_pending(&t[2], &holder)?;
+            let now = now_ms();
+            pending.retain(|(_, expires_at)| *expires_at > now);
+            if pending.len() >= max_pending {
+                return abort(LedgerRefusal::TooManyPending(pending.len()));
+            }
+            pending.push((intent.id.clone(), intent.expires_at));
+            write_pending(&t[2], &holder, &pending)?;
+            t[1].insert(reference.as_slice(), intent.id.as_bytes())?;
+            t[0].insert(intent.id.as_bytes(), json.as_slice())?;
+            Ok(intent.clone())
+        });
+        finish(outcome)
     }
 
     pub(super) fn ledger_step(
@@ -130,6 +167,7 @@ impl SledStore {
             self.postings.clone(),
             self.once_keys.clone(),
             self.outbox.clone(),
+            self.pending_intents.clone(),
         ];
         let outcome = trees.as_slice().transaction(|t| {
             let Some(raw) = t[0].get(id.as_bytes())? else {
@@ -143,6 +181,7 @@ impl SledStore {
             }
             let mut intent: IntentRecord = serde_json::from_slice(&raw)
                 .map_err(|e| ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string())))?;
+            let was_pending = intent.status == IntentStatus::Pending;
             // Reads inside `step` go through the transaction; a conflict is
             // kept and raised after it, so sled retries the whole step.
             let failed: RefCell<Option<UnabortableTransactionError>> = RefCell::new(None);
@@ -167,6 +206,13 @@ impl SledStore {
             let json = serde_json::to_vec(&intent)
                 .map_err(|e| ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string())))?;
             t[0].insert(intent.id.as_bytes(), json)?;
+            if was_pending && intent.status != IntentStatus::Pending {
+                // It no longer counts toward its citizen's pending bound.
+                let holder = composite(&[&intent.app, &intent.citizen]);
+                let mut pending = read_pending(&t[5], &holder)?;
+                pending.retain(|(id, _)| *id != intent.id);
+                write_pending(&t[5], &holder, &pending)?;
+            }
             if decided.notify_app {
                 let key = format!("{}:{:016x}", intent.id, t[4].generate_id()?);
                 let entry = OutboxEntry {
