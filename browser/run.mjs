@@ -1,11 +1,13 @@
 // Runs the browser scenarios (browser/scenarios/*.mjs) against a running
 // Citadel host with Debian's chromium, headless, saving a screenshot of each
 // step under $CITADEL_ARTIFACTS. Started by host/tests/browser.rs, which
-// starts the real binary; exits non-zero on the first failed scenario.
+// starts the real binary; exits non-zero if a scenario failed or none ran.
 //
 // Environment: CITADEL_BASE (http://127.0.0.1:PORT), CITADEL_OPERATOR_TOKEN,
 // CITADEL_ARTIFACTS (a directory), CITADEL_SETUP (JSON from the Rust side),
-// CITADEL_SCENARIOS (optional comma-separated names to run), CHROMIUM.
+// CITADEL_SCENARIOS (optional comma-separated names to run; a name that
+// matches no scenario fails), CITADEL_SCENARIO_DIR (optional, default
+// browser/scenarios/; an empty one fails), CHROMIUM.
 
 import { chromium } from 'playwright-core';
 import { readdir, mkdir } from 'node:fs/promises';
@@ -16,7 +18,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const base = process.env.CITADEL_BASE;
 const artifacts = process.env.CITADEL_ARTIFACTS ?? path.join(here, 'artifacts');
 const setup = JSON.parse(process.env.CITADEL_SETUP ?? '{}');
-const only = (process.env.CITADEL_SCENARIOS ?? '').split(',').filter(Boolean);
+const only = (process.env.CITADEL_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const scenarioDir = process.env.CITADEL_SCENARIO_DIR ?? path.join(here, 'scenarios');
 if (!base) {
   console.error('CITADEL_BASE is not set; run through `cargo test --test browser`');
   process.exit(2);
@@ -29,7 +32,24 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/** The scenarios to run, in file order: every one in `dir`, or those
+ *  `only` names. Running none is a failure, never a pass: an empty folder,
+ *  a filter that matches nothing, or a filter naming a missing scenario. */
+async function selectScenarios(dir) {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.mjs')).sort();
+  const selected = [];
+  for (const file of files) {
+    const scenario = await import(pathToFileURL(path.join(dir, file)).href);
+    if (!only.length || only.includes(scenario.name)) selected.push(scenario);
+  }
+  const unknown = only.filter((name) => !selected.some((s) => s.name === name));
+  if (unknown.length) throw new Error(`no scenario is named ${unknown.join(', ')} in ${dir}`);
+  if (!selected.length) throw new Error(`no scenario to run in ${dir} (${files.length} files)`);
+  return selected;
+}
+
 async function main() {
+  const scenarios = await selectScenarios(scenarioDir);
   await mkdir(artifacts, { recursive: true });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -37,11 +57,10 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
-  const files = (await readdir(path.join(here, 'scenarios'))).filter((f) => f.endsWith('.mjs')).sort();
   let failed = 0;
-  for (const file of files) {
-    const scenario = await import(pathToFileURL(path.join(here, 'scenarios', file)).href);
-    if (only.length && !only.includes(scenario.name)) continue;
+  let ran = 0;
+  for (const scenario of scenarios) {
+    ran += 1;
     const consoleErrors = [];
     const contexts = [];
     let step = 0;
@@ -89,10 +108,11 @@ async function main() {
     }
   }
   await browser.close();
+  if (ran !== scenarios.length) throw new Error(`ran ${ran} of ${scenarios.length} scenarios`);
   process.exit(failed ? 1 : 0);
 }
 
 main().catch((error) => {
-  console.error(error);
+  console.error(`FAIL ${error.message ?? error}`);
   process.exit(1);
 });

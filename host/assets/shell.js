@@ -14,6 +14,7 @@
       noApps: 'Không có ứng dụng phù hợp.', back: 'Quay lại', appPermissions: 'Quyền của ứng dụng',
       by: 'Đơn vị cung cấp', noPermissions: 'Ứng dụng này không dùng quyền nào.',
       personal: 'cần bạn đồng ý', chooseCitizen: 'Chọn công dân (môi trường thử nghiệm)',
+      signinUnavailable: 'Máy chủ này không có công dân thử nghiệm: hãy đăng nhập qua nhà cung cấp danh tính của thành phố.',
       signinTitle: 'Đăng nhập', signinNeeded: 'Hãy đăng nhập để dùng mục này.', inboxEmpty: 'Chưa có tin nhắn.',
       open: 'Mở', consentsEmpty: 'Bạn chưa cấp quyền nào cho ứng dụng nào.', revoke: 'Thu hồi',
       revoked: 'Đã thu hồi quyền.', paymentsEmpty: 'Chưa có giao dịch.', consentTitle: 'cần bạn đồng ý',
@@ -29,6 +30,7 @@
       noApps: 'No app matches.', back: 'Back', appPermissions: 'App permissions', by: 'Provided by',
       noPermissions: 'This app uses no permission.', personal: 'needs your consent',
       chooseCitizen: 'Choose a citizen (test environment)', signinTitle: 'Sign in',
+      signinUnavailable: 'This host has no test citizens: sign in through the city\'s identity provider.',
       signinNeeded: 'Sign in to use this.', inboxEmpty: 'No messages yet.', open: 'Open',
       consentsEmpty: 'You have not allowed any app anything.', revoke: 'Revoke', revoked: 'Permission revoked.',
       paymentsEmpty: 'No payments yet.', consentTitle: 'asks for your consent',
@@ -142,7 +144,14 @@
   }
 
   async function showSignIn() {
-    const { citizens } = await api('/api/v1/login/citizens');
+    let citizens;
+    try {
+      ({ citizens } = await api('/api/v1/login/citizens'));
+    } catch (error) {
+      // Outside development mode (`citadel serve --dev`) there are none.
+      if (error.status === 404) { view(t('signinTitle'), el('p', { text: t('signinUnavailable') })); return; }
+      throw error;
+    }
     view(t('signinTitle'), el('p', { text: t('chooseCitizen') }),
       el('ul', { class: 'plain' }, citizens.map((c) => el('li', { class: 'card row' },
         el('span', {}, el('strong', { text: c.name }), c.roles.length ? el('span', { class: 'muted', text: ` · ${c.roles.join(', ')}` }) : null),
@@ -201,7 +210,7 @@
       const opened = await api('/api/v1/me/frames', { method: 'POST', body: { app: id } });
       base = opened.url.replace(/\/$/, '');
     }
-    const start = path && path.startsWith('/') && !path.startsWith('//') ? path : '/';
+    const start = window.citadelIsLocalPath(path) ? path : '/';
     openApp = { id, app, frame, base };
     frame.src = `${base}${start}`;
   }
@@ -281,7 +290,7 @@
     if (message.type === 'citadel:consent' && Array.isArray(message.scopes)) {
       askConsent(message.scopes.map(String), typeof message.retry === 'string' ? message.retry : null);
     } else if (message.type === 'citadel:pay' && /^[A-Za-z0-9_-]+$/.test(String(message.intent))) {
-      const then = typeof message.then === 'string' && message.then.startsWith('/') && !message.then.startsWith('//') ? message.then : '';
+      const then = window.citadelIsLocalPath(message.then) ? message.then : '';
       const back = `/#/app/${openApp.id}${then ? `?path=${encodeURIComponent(then)}` : ''}`;
       location.assign(`/pay/${message.intent}?return=${encodeURIComponent(back)}`);
     } else if (message.type === 'citadel:expired') {

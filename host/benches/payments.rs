@@ -28,6 +28,8 @@ async fn run(confirms: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let citadel = Citadel::open(&HostConfig {
         install_samples: false,
+        // The demo citizens and their demo wallets pay.
+        development: true,
         ..HostConfig::new(dir.path())
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

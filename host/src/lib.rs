@@ -54,14 +54,23 @@ pub struct HostConfig {
     pub data_dir: PathBuf,
     /// Instances that may run at once across all apps.
     pub max_instances: u32,
+    /// The share of `max_instances` one app may hold at once, in percent.
+    pub app_share_percent: u32,
+    /// Connections, header and body timeouts at the listener.
+    pub listener: gateway::ListenerLimits,
     /// Install the sample mini-apps when the data dir holds no app.
     pub install_samples: bool,
     /// An operator token to accept (`CITADEL_OPERATOR_TOKEN`); without one, a
     /// host with no operator writes a new token to `<data_dir>/operator-token`.
     pub operator_token: Option<String>,
-    /// Sign citizens in with the development provider's seeded demo
-    /// citizens. Switch off in production.
-    pub development_identity: bool,
+    /// Development mode (`citadel serve --dev`): citizens sign in as the
+    /// development provider's demo citizens, and the demo wallet (seeded
+    /// balances from `city:demo-issuance`, operator top-ups) pays. Off by
+    /// default: a production host has neither.
+    pub development: bool,
+    /// The bearer token `/metrics` asks for (besides any operator token);
+    /// `None` leaves `/metrics` open, as a scraper on a private network expects.
+    pub metrics_token: Option<String>,
     /// Let mini-apps' granted `http:` origins resolve to loopback. Tests
     /// only (a local server stands in for a partner's API); no CLI flag sets it.
     pub allow_loopback_for_tests: bool,
@@ -79,9 +88,12 @@ impl HostConfig {
         HostConfig {
             data_dir: data_dir.into(),
             max_instances: 200,
+            app_share_percent: 25,
+            listener: gateway::ListenerLimits::default(),
             install_samples: true,
             operator_token: None,
-            development_identity: true,
+            development: false,
+            metrics_token: None,
             allow_loopback_for_tests: false,
             payments: payments::PaymentsConfig::default(),
             city_data: None,
@@ -102,6 +114,12 @@ pub struct Citadel {
     pub frames: identity::frames::Frames,
     pub runtime: Arc<Runtime>,
     pub registry: Registry,
+    /// Development mode: demo citizens and the demo wallet (see [`HostConfig::development`]).
+    pub development: bool,
+    /// What `/metrics` asks for, if anything (see [`HostConfig::metrics_token`]).
+    pub metrics_token: Option<String>,
+    /// Connection cap and timeouts of the listener.
+    pub listener: gateway::ListenerLimits,
 }
 
 impl Citadel {
@@ -117,35 +135,61 @@ impl Citadel {
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
+            app_share_percent: config.app_share_percent,
             allow_loopback_for_tests: config.allow_loopback_for_tests,
             city: Arc::new(city),
         })?);
-        if let Some(path) = identity::bootstrap_operator(
+        match identity::bootstrap_operator(
             store.as_ref(),
             &config.data_dir,
             config.operator_token.as_deref(),
         )? {
-            tracing::info!(path = %path.display(), "first operator token written");
+            identity::Bootstrapped::Written(path) => {
+                tracing::info!(path = %path.display(), "first operator token written");
+            }
+            identity::Bootstrapped::Configured { id } => {
+                tracing::info!(token_id = %id, "operator token from the environment accepted");
+            }
+            identity::Bootstrapped::ConfiguredButRevoked { id } => {
+                tracing::warn!(
+                    token_id = %id,
+                    "the operator token in CITADEL_OPERATOR_TOKEN was revoked and is refused; \
+                     use a token issued with `citadel admin issue-operator-token`"
+                );
+            }
+            identity::Bootstrapped::Nothing => {}
+        }
+        if let Some(token) = &config.metrics_token {
+            anyhow::ensure!(
+                token.trim().len() >= 16,
+                "the metrics token must be at least 16 characters"
+            );
         }
         let registry = Registry::open(store.clone(), runtime.clone())?;
         if config.install_samples && registry.is_empty() {
             registry.install_samples()?;
         }
         crate::telemetry::handle();
-        let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development_identity
-        {
+        let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development {
             Arc::new(identity::citizens::DevelopmentProvider::default())
         } else {
             Arc::new(identity::citizens::NoProvider)
         };
         let audit = audit::AuditLog::new(store.clone());
+        // The demo wallet pays only in development mode, whatever the
+        // payments configuration says.
+        let payments_config = payments::PaymentsConfig {
+            demo_wallet: config.payments.demo_wallet && config.development,
+            ..config.payments.clone()
+        };
         let payments = Arc::new(payments::Payments::new(
             store.clone(),
             audit.clone(),
-            config.payments.clone(),
+            payments_config,
         ));
         runtime.set_payments(payments.clone());
         Ok(Arc::new(Citadel {
+            listener: config.listener,
             identity,
             payments,
             positions: identity::location::Positions::default(),
@@ -159,6 +203,8 @@ impl Citadel {
             store,
             runtime,
             registry,
+            development: config.development,
+            metrics_token: config.metrics_token.as_ref().map(|t| t.trim().to_string()),
         }))
     }
 }

@@ -32,14 +32,45 @@ enum Command {
         #[arg(long, default_value = "data", env = "CITADEL_DATA_DIR")]
         data_dir: PathBuf,
         /// Instances that may run at once across all apps.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, env = "CITADEL_MAX_INSTANCES")]
         max_instances: u32,
+        /// The share of `--max-instances` one app may hold at once, in
+        /// percent; a manifest may not ask for more `max_concurrency`.
+        #[arg(long, default_value_t = 25, env = "CITADEL_APP_SHARE_PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
+        app_share_percent: u32,
+        /// Connections the listener keeps open at once; past it new clients
+        /// wait in the kernel's backlog.
+        #[arg(long, default_value_t = 1024, env = "CITADEL_MAX_CONNECTIONS")]
+        max_connections: usize,
+        /// Seconds a client has to send a request's head (and the longest
+        /// an idle keep-alive connection is kept).
+        #[arg(long, default_value_t = 10, env = "CITADEL_HEADER_TIMEOUT_SECS")]
+        header_timeout_secs: u64,
         /// Do not install the sample mini-apps into an empty data dir.
         #[arg(long)]
         no_samples: bool,
-        /// Refuse the development sign-in with demo citizens (production).
-        #[arg(long, env = "CITADEL_NO_DEV_IDENTITY")]
-        no_dev_identity: bool,
+        /// Development mode: demo citizens sign in from the shell, and the
+        /// demo wallet (5,000,000 ₫ each, operator top-ups) pays. Without it
+        /// the host has neither: citizens need a real identity provider and
+        /// payments a configured provider.
+        #[arg(long, env = "CITADEL_DEV")]
+        dev: bool,
+        /// A file holding the bearer token `/metrics` asks for (an operator
+        /// token works too). Without it (or CITADEL_METRICS_TOKEN), `/metrics`
+        /// is open to anyone who reaches the host.
+        #[arg(long, value_name = "FILE")]
+        metrics_token_file: Option<PathBuf>,
+        /// A payment provider: `NAME=SECRET_FILE,CHECKOUT_URL` — its name
+        /// (the webhook path `/api/v1/payments/webhooks/NAME`), a file with
+        /// its HMAC webhook secret, and where citizens are sent to pay.
+        /// Repeatable; in the environment, separate several with `;`.
+        #[arg(
+            long = "payment-provider",
+            value_name = "NAME=SECRET_FILE,CHECKOUT_URL",
+            env = "CITADEL_PAYMENT_PROVIDERS",
+            value_delimiter = ';'
+        )]
+        payment_providers: Vec<String>,
         /// A directory with the city's own map data (`wards.geojson`,
         /// `places.geojson`, `units.json`, `routing.json`) instead of the
         /// Huế set built in.
@@ -87,21 +118,65 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             max_instances,
+            app_share_percent,
+            max_connections,
+            header_timeout_secs,
             no_samples,
-            no_dev_identity,
+            dev,
+            metrics_token_file,
+            payment_providers,
             city_data,
             tile_url,
         } => {
+            let metrics_token = cli::serve::metrics_token(
+                metrics_token_file.as_deref(),
+                std::env::var("CITADEL_METRICS_TOKEN").ok().as_deref(),
+            )?;
+            let providers = cli::serve::payment_providers(&payment_providers, dev)?;
+            let defaults = HostConfig::new(data_dir);
             let config = HostConfig {
                 max_instances,
+                app_share_percent,
+                listener: citadel_host::gateway::ListenerLimits {
+                    max_connections,
+                    header_read_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
+                },
                 install_samples: !no_samples,
                 operator_token: std::env::var("CITADEL_OPERATOR_TOKEN").ok(),
-                development_identity: !no_dev_identity,
+                development: dev,
+                payments: citadel_host::payments::PaymentsConfig {
+                    providers,
+                    ..defaults.payments.clone()
+                },
+                metrics_token,
                 city_data,
                 tile_url,
-                ..HostConfig::new(data_dir)
+                ..defaults
             };
+            if config.development {
+                tracing::warn!(
+                    "development mode (--dev): demo citizens sign in without a password and the \
+                     demo wallet pays with test money; never run a city's host like this"
+                );
+            } else {
+                tracing::info!(
+                    "production mode: no demo citizens, no demo wallet (start with --dev for them)"
+                );
+            }
+            if config.metrics_token.is_none() {
+                tracing::warn!(
+                    "/metrics is open to anyone who reaches this host; require a token with \
+                     --metrics-token-file FILE or CITADEL_METRICS_TOKEN"
+                );
+            }
             let citadel = Citadel::open(&config)?;
+            tracing::info!(
+                max_instances = config.max_instances,
+                per_app = citadel.runtime.app_share(),
+                max_connections = config.listener.max_connections,
+                header_timeout_secs = config.listener.header_read_timeout.as_secs(),
+                "limits: instances in the pool, the most one app may hold, open connections"
+            );
             let listener = tokio::net::TcpListener::bind(listen).await?;
             tracing::info!(
                 address = %listener.local_addr()?,

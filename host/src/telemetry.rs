@@ -65,14 +65,14 @@ pub fn guest_failure(app: &str, kind: &'static str) {
         .increment(1);
 }
 
-/// A host call of `app` was denied for lack of `capability`.
-pub fn denial(app: &str, capability: &str) {
+/// `count` host calls of `app` were denied for lack of `capability`.
+pub fn denials(app: &str, capability: &str, count: u64) {
     metrics::counter!(
         "citadel_app_denials_total",
         "app" => app.to_string(),
         "capability" => capability.to_string()
     )
-    .increment(1);
+    .increment(count);
 }
 
 /// One app's metrics as JSON for its publisher: every series labelled with

@@ -54,3 +54,48 @@ async fn the_shell_and_the_console_work_in_chromium() {
         artifacts.display()
     );
 }
+
+/// `browser/run.mjs` fails when it would check nothing: an empty scenario
+/// folder, a filter that names no scenario, or one that names a missing one
+/// next to a real one. (Before, each of these exited 0.)
+#[test]
+fn running_no_scenario_is_a_failure() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let browser_dir = root.join("browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix browser` (see the README)"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let cases: [(Option<&Path>, Option<&str>); 3] = [
+        (Some(empty.path()), None),
+        (None, Some("no-such-scenario")),
+        (None, Some("isolation,no-such-scenario")),
+    ];
+    for (dir, filter) in cases {
+        let mut command = Command::new("node");
+        command
+            .arg(browser_dir.join("run.mjs"))
+            .env("CITADEL_BASE", "http://127.0.0.1:9")
+            .env_remove("CITADEL_SCENARIOS")
+            .env_remove("CITADEL_SCENARIO_DIR");
+        if let Some(dir) = dir {
+            command.env("CITADEL_SCENARIO_DIR", dir);
+        }
+        if let Some(filter) = filter {
+            command.env("CITADEL_SCENARIOS", filter);
+        }
+        let output = command
+            .output()
+            .expect("node runs (Node.js is needed for the browser tests)");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{dir:?} {filter:?}: running no scenario must fail"
+        );
+        assert!(
+            stderr.contains("FAIL no scenario"),
+            "{dir:?} {filter:?}: {stderr}"
+        );
+    }
+}

@@ -70,3 +70,60 @@ async fn citadel_serve_installs_the_samples_and_serves_hello() {
     assert_eq!(list[0]["text"], "Chợ Đông Ba");
     terminate(served);
 }
+
+/// Without `--dev` the binary has no demo citizens and no demo wallet; with
+/// `--metrics-token-file`, `/metrics` asks for that token or an operator's.
+#[tokio::test]
+async fn citadel_serve_without_dev_has_no_demo_citizens_or_wallet() {
+    const OPERATOR: &str = "cit_op_serve_binary_token_0123456789";
+    const SCRAPE: &str = "scrape-token-serve-binary-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, format!("{SCRAPE}\n")).unwrap();
+    let data = dir.path().join("data");
+    let (child, address) = common::serve_production(
+        &data,
+        &["--metrics-token-file", token_file.to_str().unwrap()],
+        &[("CITADEL_OPERATOR_TOKEN", OPERATOR)],
+    );
+    let served = Served { child, address };
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.address);
+
+    let login = client
+        .post(url("/api/v1/login"))
+        .json(&serde_json::json!({ "citizen": "c-lan" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 403, "no demo sign-in without --dev");
+    let demo = client
+        .get(url("/api/v1/login/citizens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demo.status(), 404);
+    let top_up = client
+        .post(url("/api/v1/operator/wallets/c-lan/top-up"))
+        .bearer_auth(OPERATOR)
+        .json(&serde_json::json!({ "amount": 100000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(top_up.status(), 403);
+    let body: serde_json::Value = top_up.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "development_only");
+
+    let metrics = |token: Option<&'static str>| {
+        let mut request = client.get(url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(metrics(None).await.unwrap().status(), 401);
+    assert_eq!(metrics(Some("not-the-token")).await.unwrap().status(), 401);
+    assert_eq!(metrics(Some(SCRAPE)).await.unwrap().status(), 200);
+    assert_eq!(metrics(Some(OPERATOR)).await.unwrap().status(), 200);
+    terminate(served);
+}

@@ -32,6 +32,9 @@ impl TestHost {
         let mut config = HostConfig {
             max_instances: 50,
             operator_token: Some(OPERATOR_TOKEN.to_string()),
+            // Demo citizens sign in and the demo wallet pays; a test of the
+            // production setting switches it off in `configure`.
+            development: true,
             ..HostConfig::new(data_dir)
         };
         configure(&mut config);
@@ -297,10 +300,12 @@ pub async fn audit(host: &TestHost, query: &str) -> Vec<serde_json::Value> {
     page["records"].as_array().expect("records").clone()
 }
 
-/// The text of `/metrics`.
+/// The text of `/metrics` (asked with the operator token, which `/metrics`
+/// accepts whether or not the host requires a token).
 pub async fn metrics(host: &TestHost) -> String {
     client()
         .get(host.url("/metrics"))
+        .bearer_auth(OPERATOR_TOKEN)
         .send()
         .await
         .expect("the host answers")

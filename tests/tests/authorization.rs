@@ -1,13 +1,16 @@
-//! The authorization matrix: every API route × every kind of caller
-//! (anonymous, citizen, publisher A, publisher B, operator, forged) gets the
-//! right status, and every refusal is a JSON error. Publisher A publishes
-//! the test app `a-app`; publisher B publishes nothing there.
+//! The authorization matrix: every route of the gateway's route table (the
+//! one `router()` is built from, so a new route cannot be left out) × every
+//! kind of caller — anonymous, citizen, publisher A, publisher B, operator,
+//! a forged key and a frame token used as a bearer — gets the answer its
+//! access rule says, and every refusal of the JSON API is a JSON error.
+//! Publisher A publishes the test app `a-app`; publisher B nothing there.
 
+use citadel_host::gateway::{route_table, Access, RouteSpec};
 use citadel_tests::{client, error_of, get_json, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Caller {
     Anonymous,
     Citizen,
@@ -15,16 +18,80 @@ enum Caller {
     PublisherB,
     Operator,
     Forged,
+    /// A live frame token for `a-app`, sent as a bearer credential.
+    FrameToken,
 }
 
-const CALLERS: [Caller; 6] = [
+const CALLERS: [Caller; 7] = [
     Caller::Anonymous,
     Caller::Citizen,
     Caller::PublisherA,
     Caller::PublisherB,
     Caller::Operator,
     Caller::Forged,
+    Caller::FrameToken,
 ];
+
+/// What a caller must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Exactly this status (a JSON error unless the route draws a page).
+    Status(u16),
+    /// Let through: the handler answers (2xx, or its own 4xx such as 404 or
+    /// 422 for the placeholder values), never 401/403 and never 5xx.
+    Through,
+    /// The same answer as the anonymous caller: a credential changes nothing.
+    AsAnonymous,
+}
+
+/// The rule of `access` for `caller`.
+fn expected(access: Access, caller: Caller) -> Expect {
+    use Caller::*;
+    use Expect::*;
+    match (access, caller) {
+        (Access::Public | Access::App | Access::Frame | Access::Provider, Anonymous) => Through,
+        (Access::Public | Access::App | Access::Frame | Access::Provider, _) => AsAnonymous,
+        (_, Anonymous | Forged | FrameToken) => Status(401),
+        (Access::Metrics, Operator) => Through,
+        (Access::Metrics, _) => Status(403),
+        (Access::Citizen, Citizen) => Through,
+        (Access::Citizen, _) => Status(403),
+        // A page for the signed-in citizen: any other credential is no session.
+        (Access::CitizenPage, Citizen) => Through,
+        (Access::CitizenPage, _) => Status(401),
+        (Access::Publisher, PublisherA | PublisherB) => Through,
+        (Access::Publisher, _) => Status(403),
+        (Access::Operator, Operator) => Through,
+        (Access::Operator, _) => Status(403),
+    }
+}
+
+const SCRAPE_TOKEN: &str = "authorization-matrix-scrape-0123";
+
+/// A concrete request path for a route pattern: placeholders filled with
+/// values that exist where the caller's rights matter (`a-app`, the frame
+/// token) and harmless ones elsewhere (nothing is revoked or suspended).
+fn concrete(route: &RouteSpec, frame_token: &str) -> String {
+    let path = route
+        .path
+        .replace("{app}", "a-app")
+        .replace("{version}", "9.9.9")
+        .replace("{publisher}", "vnpt-hue")
+        .replace("{key_id}", "0000000000000000")
+        .replace("{public_key}", &"00".repeat(32))
+        .replace("{id}", &"0".repeat(64))
+        .replace("{provider}", "no-such-provider")
+        .replace("{citizen}", "c-minh")
+        .replace("{token}", frame_token)
+        .replace("{file}", "shell.js")
+        .replace("{*path}", "echo");
+    assert!(!path.contains('{'), "a placeholder without a value: {path}");
+    match route.path {
+        // The consent page checks its app and scopes before who asks.
+        "/consent" => format!("{path}?app=field-reports&scopes=identity.roles"),
+        _ => path,
+    }
+}
 
 async fn add_publisher(host: &TestHost, id: &str) -> String {
     let response = client()
@@ -41,160 +108,165 @@ async fn add_publisher(host: &TestHost, id: &str) -> String {
     key
 }
 
+#[test]
+fn the_table_lists_every_area_of_the_api() {
+    let table = route_table();
+    let has = |method: &str, path: &str| {
+        table
+            .iter()
+            .any(|r| (r.method == method || r.method == "ANY") && r.path == path)
+    };
+    for (method, path) in [
+        (
+            "POST",
+            "/api/v1/operator/apps/{app}/versions/{version}/approve",
+        ),
+        ("POST", "/api/v1/operator/apps/{app}/rollout"),
+        ("POST", "/api/v1/operator/apps/{app}/rollback"),
+        ("POST", "/api/v1/operator/apps/{app}/suspend"),
+        ("POST", "/api/v1/operator/apps/{app}/resume"),
+        ("POST", "/api/v1/publisher/packages"),
+        ("GET", "/api/v1/me/payments"),
+        ("POST", "/api/v1/me/payments/{id}/confirm"),
+        ("GET", "/api/v1/operator/payments/reconcile"),
+        ("GET", "/api/v1/publisher/settlements"),
+        ("POST", "/api/v1/operator/wallets/{citizen}/top-up"),
+        ("POST", "/api/v1/me/frames"),
+        ("PUT", "/api/v1/me/location"),
+        ("DELETE", "/api/v1/me/location"),
+        ("POST", "/api/v1/operator/tokens"),
+        ("GET", "/metrics"),
+        ("GET", "/f/{token}/apps/{app}/{*path}"),
+    ] {
+        assert!(
+            has(method, path),
+            "{method} {path} is not in the route table"
+        );
+    }
+    assert!(table.len() >= 60, "{} routes", table.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_every_caller_rightly() {
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start(dir.path()).await;
-    host.install_built("hello", &test_manifest("a-app", "hello", "[]", ""));
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.metrics_token = Some(SCRAPE_TOKEN.into());
+    })
+    .await;
+    host.install_built("hostile", &test_manifest("a-app", "hostile", "[]", ""));
     let key_a = add_publisher(&host, "citadel-tests").await;
     let key_b = add_publisher(&host, "vnpt-hue").await;
-    let citizen_token = sign_in(&host, "c-minh").await;
+    // A frame of a-app, from a session that stays signed in throughout.
+    let lan = sign_in(&host, "c-lan").await;
+    let frame: Value = client()
+        .post(host.url("/api/v1/me/frames"))
+        .bearer_auth(&lan)
+        .json(&json!({ "app": "a-app" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let frame_token = frame["url"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert!(frame_token.starts_with("cit_f_"), "{frame}");
 
-    // (method, path, body, expected status for
-    //  anonymous, citizen, publisher A, publisher B, operator, forged)
-    let routes: Vec<(Method, &str, Option<Value>, [u16; 6])> = vec![
-        (
-            Method::GET,
-            "/healthz",
-            None,
-            [200, 200, 200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/metrics",
-            None,
-            [200, 200, 200, 200, 200, 200],
-        ),
-        (
-            Method::GET,
-            "/api/v1/me",
-            None,
-            [401, 200, 403, 403, 403, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/me/inbox",
-            None,
-            [401, 200, 403, 403, 403, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/me/consents",
-            None,
-            [401, 200, 403, 403, 403, 401],
-        ),
-        (
-            Method::POST,
-            "/api/v1/me/consents",
-            Some(json!({ "app": "a-app", "scopes": ["identity.name"] })),
-            // The citizen is authorised, but a-app does not request the scope.
-            [401, 422, 403, 403, 403, 401],
-        ),
-        (
-            Method::DELETE,
-            "/api/v1/me/consents/a-app",
-            None,
-            [401, 404, 403, 403, 403, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/publisher/apps",
-            None,
-            [401, 403, 200, 200, 403, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/publisher/apps/a-app",
-            None,
-            [401, 403, 200, 404, 403, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/operator/apps",
-            None,
-            [401, 403, 403, 403, 200, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/operator/apps/notes/grants",
-            None,
-            [401, 403, 403, 403, 200, 401],
-        ),
-        (
-            Method::PUT,
-            "/api/v1/operator/apps/notes/grants",
-            Some(json!({ "capabilities": ["kv"] })),
-            [401, 403, 403, 403, 200, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/operator/audit",
-            None,
-            [401, 403, 403, 403, 200, 401],
-        ),
-        (
-            Method::GET,
-            "/api/v1/operator/publishers",
-            None,
-            [401, 403, 403, 403, 200, 401],
-        ),
-        (
-            Method::POST,
-            "/api/v1/operator/publishers",
-            Some(json!({ "id": "hue-tourism", "name": "Du lịch Huế" })),
-            [401, 403, 403, 403, 201, 401],
-        ),
-        (
-            Method::POST,
-            "/api/v1/operator/publishers/vnpt-hue/keys",
-            None,
-            [401, 403, 403, 403, 201, 401],
-        ),
-        // Last: logging out ends the citizen's session.
-        (
-            Method::POST,
-            "/api/v1/logout",
-            None,
-            [401, 204, 403, 403, 403, 401],
-        ),
-    ];
-
-    for (method, path, body, expected) in &routes {
-        for (caller, expected) in CALLERS.iter().zip(expected) {
-            let mut request = client().request(method.clone(), host.url(path));
+    let table = route_table();
+    for route in &table {
+        let path = concrete(route, &frame_token);
+        // `ANY` routes are asked with GET.
+        let method = Method::from_bytes(route.method.replace("ANY", "GET").as_bytes()).unwrap();
+        let mut anonymous: Option<(u16, String)> = None;
+        for caller in CALLERS {
+            let mut request = client().request(method.clone(), host.url(&path));
             request = match caller {
                 Caller::Anonymous => request,
-                Caller::Citizen => request.bearer_auth(&citizen_token),
+                // A session of its own each time: a route may end it (logout).
+                Caller::Citizen => request.bearer_auth(sign_in(&host, "c-minh").await),
                 Caller::PublisherA => request.bearer_auth(&key_a),
                 Caller::PublisherB => request.bearer_auth(&key_b),
                 Caller::Operator => request.bearer_auth(OPERATOR_TOKEN),
                 Caller::Forged => request.bearer_auth("cit_pub_0000000000000000000000000000"),
+                Caller::FrameToken => request.bearer_auth(&frame_token),
             };
-            if let Some(body) = body {
-                request = request.json(body);
+            if method != Method::GET {
+                request = request.json(&json!({}));
             }
             let response = request.send().await.unwrap();
-            assert_eq!(
-                response.status().as_u16(),
-                *expected,
-                "{method} {path} as {caller:?}"
-            );
-            if *expected >= 400 {
-                let (code, _) = error_of(response).await;
-                let expected_codes = match expected {
-                    401 => ["unauthenticated", "invalid_credentials", "not_signed_in"].as_slice(),
-                    403 => ["wrong_role"].as_slice(),
-                    404 => ["app_not_found", "consent_not_found"].as_slice(),
-                    422 => ["scope_not_requested"].as_slice(),
-                    _ => unreachable!(),
-                };
+            let status = response.status().as_u16();
+            let what = format!("{} {path} ({:?}) as {caller:?}", route.method, route.access);
+            let app_answer = matches!(route.access, Access::App | Access::Frame);
+            if app_answer {
+                // The host dispatched to the app (or asked for the slash):
+                // what the app answers is its own business.
                 assert!(
-                    expected_codes.contains(&code.as_str()),
-                    "{method} {path} as {caller:?}: {code}"
+                    status == 308 || response.headers().contains_key("x-citadel-app-version"),
+                    "{what}: {status} did not come from the app"
                 );
+            }
+            let is_page = app_answer
+                || route.access == Access::CitizenPage
+                || !response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("application/json"));
+            let code = if status >= 400 && !is_page {
+                error_of(response).await.0
+            } else {
+                String::new()
+            };
+            // Every row is a route the router serves, with this method.
+            assert!(
+                status != 405 && code != "method_not_allowed",
+                "{what}: {status}"
+            );
+            assert!(code != "not_found", "{what}: the router does not serve it");
+            assert!(status < 500, "{what}: {status} {code}");
+            match expected(route.access, caller) {
+                Expect::Status(wanted) => {
+                    assert_eq!(status, wanted, "{what}: {code}");
+                    if !is_page {
+                        let codes: &[&str] = match wanted {
+                            401 => &["unauthenticated", "invalid_credentials", "not_signed_in"],
+                            _ => &["wrong_role"],
+                        };
+                        assert!(codes.contains(&code.as_str()), "{what}: {code}");
+                    }
+                }
+                Expect::Through => {
+                    assert!(status != 401 && status != 403, "{what}: {status} {code}");
+                    anonymous = Some((status, code));
+                }
+                Expect::AsAnonymous => {
+                    let first = anonymous.clone().expect("anonymous asked first");
+                    assert_eq!((status, code), first, "{what}");
+                }
             }
         }
     }
+
+    // The scrape token reads `/metrics` and nothing else.
+    let metrics = client()
+        .get(host.url("/metrics"))
+        .bearer_auth(SCRAPE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let apps = client()
+        .get(host.url("/api/v1/operator/apps"))
+        .bearer_auth(SCRAPE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(apps.status(), 401);
 
     // Publisher A sees its own app only; B sees none of A's.
     let apps: Value = get_json(&host, "/api/v1/publisher/apps", Some(&key_a)).await;

@@ -520,7 +520,25 @@ async fn bills_from_the_billing_api_are_paid_and_reported_back() {
         code_of(pay(&host, "bills-local", Some(&lan), API_BILL, API_CUSTOMER).await).await,
         (409, "already_paid".into())
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once the hook answered 2xx its outbox entry is gone: no retry is left
+    // to report the payment again (retries back off 1 s, 2 s, 4 s …, so a
+    // fixed sleep would not show that).
+    let mut delivered = false;
+    for _ in 0..200 {
+        let pending = host
+            .citadel
+            .store
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|entry| entry.intent == intent);
+        if !pending {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the payment event left the outbox");
     assert_eq!(shared.lock().unwrap().reports.len(), 1, "reported once");
 
     // Pages show the API's data, never its URL; the admin page its host only.

@@ -1,7 +1,8 @@
 //! The gateway over real HTTP: dispatch to apps, JSON errors with request
-//! ids, body limits, and what crosses the sandbox boundary in headers.
+//! ids, body limits, what crosses the sandbox boundary in headers, and who
+//! may read `/metrics`.
 
-use citadel_tests::{client, error_of, test_manifest, TestHost};
+use citadel_tests::{client, error_of, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_greets_in_vietnamese() {
@@ -187,8 +188,12 @@ async fn the_sandbox_has_no_files_network_or_environment() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""));
+    // The guest tries the host's own port: something listens there (this
+    // test reaches it), so a failed connect is the sandbox refusing sockets.
+    let port = host.addr.port();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let response = client()
-        .get(host.url("/apps/hostile/sandbox"))
+        .get(host.url(&format!("/apps/hostile/sandbox?port={port}")))
         .send()
         .await
         .unwrap();
@@ -205,5 +210,58 @@ async fn the_sandbox_has_no_files_network_or_environment() {
             "udp_bind": false,
         })
     );
+    host.stop().await;
+}
+
+const SCRAPE_TOKEN: &str = "prometheus-scrape-token-0123456789";
+
+async fn metrics_status(host: &TestHost, token: Option<&str>) -> (u16, String) {
+    let mut request = client().get(host.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status == 200 {
+        let body = response.text().await.unwrap();
+        assert!(body.contains("citadel_app_requests_total"), "{body}");
+        return (status, String::new());
+    }
+    (status, error_of(response).await.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ask_for_the_scrape_token_when_the_host_has_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.metrics_token = Some(SCRAPE_TOKEN.into());
+    })
+    .await;
+    client().get(host.url("/apps/hello/")).send().await.unwrap();
+    let citizen = sign_in(&host, "c-lan").await;
+    assert_eq!(metrics_status(&host, Some(SCRAPE_TOKEN)).await.0, 200);
+    assert_eq!(metrics_status(&host, Some(OPERATOR_TOKEN)).await.0, 200);
+    assert_eq!(
+        metrics_status(&host, None).await,
+        (401, "unauthenticated".into())
+    );
+    assert_eq!(
+        metrics_status(&host, Some("prometheus-scrape-token-012345678X")).await,
+        (401, "invalid_credentials".into())
+    );
+    assert_eq!(
+        metrics_status(&host, Some(&citizen)).await,
+        (403, "wrong_role".into())
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_stay_open_without_a_scrape_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(metrics_status(&host, None).await.0, 200);
+    assert_eq!(metrics_status(&host, Some("anything")).await.0, 200);
     host.stop().await;
 }

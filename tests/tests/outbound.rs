@@ -45,6 +45,21 @@ async fn fetch(host: &TestHost, app: &str, url: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The probe app's component.
+fn probe_component() -> Vec<u8> {
+    std::fs::read(citadel_host::samples::built_component("probe")).unwrap()
+}
+
+/// The detail of the latest denial of outbound `capability` (`http:…`).
+async fn last_denial(host: &TestHost, capability: &str) -> String {
+    let records = audit(host, &format!("kind=denial&capability={capability}")).await;
+    records
+        .last()
+        .and_then(|r| r["detail"].as_str())
+        .unwrap_or_else(|| panic!("no denial of {capability}"))
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_granted_public_origins_are_reached() {
     let (upstream, server) = upstream().await;
@@ -71,15 +86,49 @@ async fn only_granted_public_origins_are_reached() {
         (Some("ok"), Some("chào từ đối tác"))
     );
 
+    // An address cannot be granted at all — neither an IP literal nor a
+    // numeric name the resolver reads as one: the manifest is refused.
+    for origin in [
+        format!("http:http://127.0.0.1:{port}"),
+        format!("http:http://[::1]:{port}"),
+        "http:http://169.254.169.254".to_string(),
+        format!("http:http://0.0.0.0:{port}"),
+        "http:http://0xa9fea9fe".to_string(),
+    ] {
+        let manifest = probe_manifest("probe-literal", &[&origin], "");
+        assert!(
+            host.citadel
+                .registry
+                .install("probe-literal.toml", &manifest, &probe_component())
+                .is_err(),
+            "{origin} cannot be granted"
+        );
+    }
+    // So asking an address directly is refused as an origin never granted.
     for url in [
         format!("http://127.0.0.1:{port}/hello"),
         format!("http://[::1]:{port}/hello"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
         format!("http://0.0.0.0:{port}/hello"),
+    ] {
+        let refused = fetch(&host, "probe", &url).await;
+        assert_eq!(refused["outcome"], "denied", "{url}: {refused}");
+    }
+    let detail = last_denial(&host, &format!("http:http://127.0.0.1:{port}")).await;
+    assert!(detail.contains("not granted"), "{detail}");
+    // A granted name is refused by the address check when it is the host's
+    // own listener — loopback opened for tests notwithstanding.
+    let url = format!("http://localhost:{own}/api/v1/me/consents");
+    let refused = fetch(&host, "probe", &url).await;
+    assert_eq!(refused["outcome"], "denied", "{url}: {refused}");
+    let detail = last_denial(&host, &format!("http:http://localhost:{own}")).await;
+    assert!(
+        detail.contains("resolves to") && detail.contains("the host's own listener"),
+        "{url} refused by the address check: {detail}"
+    );
+    for url in [
         format!("http://localhost:{port}/to-loopback"),
         format!("http://localhost:{port}/to-metadata"),
-        // Granted by name, but it is the host's own listener.
-        format!("http://localhost:{own}/api/v1/me/consents"),
         // Another port or scheme of the granted host is another origin.
         format!("https://localhost:{port}/hello"),
         format!("http://localhost:{}/hello", port.wrapping_add(1).max(1)),
@@ -131,15 +180,22 @@ async fn a_granted_name_that_resolves_to_loopback_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // The production setting: no loopback switch.
     let host = TestHost::start(dir.path()).await;
-    let allowed = format!("http:http://localhost:{}", upstream.port());
+    let port = upstream.port();
+    let allowed = format!("http:http://localhost:{port}");
     host.install_built("probe", &probe_manifest("probe-prod", &[&allowed], ""));
+    // The origin is granted; what refuses it is the address check.
     let refused = fetch(
         &host,
         "probe-prod",
-        &format!("http://localhost:{}/hello", upstream.port()),
+        &format!("http://localhost:{port}/hello"),
     )
     .await;
     assert_eq!(refused["outcome"], "denied", "{refused}");
+    let detail = last_denial(&host, &allowed).await;
+    assert!(
+        detail.contains("resolves to") && detail.contains("loopback"),
+        "refused by the address check: {detail}"
+    );
     host.stop().await;
     server.abort();
 }

@@ -1,6 +1,7 @@
 //! `citadel admin …`: the operator's commands against a running host's
 //! operator API — apps and grants, publishers and keys, the review queue,
-//! rollouts, rollbacks, suspensions and the audit log. Prints JSON answers.
+//! rollouts, rollbacks, suspensions, operator tokens and the audit log.
+//! Prints JSON answers.
 
 use super::send;
 use clap::Subcommand;
@@ -82,6 +83,20 @@ pub enum AdminAction {
     },
     /// Resume a suspended app.
     Resume { app: String },
+    /// Issue a new operator token (shown once), to a new operator or to
+    /// rotate: issue, switch to it, then revoke the old one.
+    IssueOperatorToken {
+        /// Who holds it, for the audit log.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke an operator token for good — also the one given by
+    /// CITADEL_OPERATOR_TOKEN, which a restart does not bring back.
+    RevokeOperatorToken {
+        /// The token's id (as `issue-operator-token` printed it), or the
+        /// token itself (its id is computed here; the token is not sent).
+        token_or_id: String,
+    },
     /// Read the audit log, oldest first.
     Audit {
         #[arg(long)]
@@ -164,6 +179,12 @@ pub async fn run(server: &str, token: &str, action: AdminAction) -> anyhow::Resu
             .post(api(&format!("/apps/{app}/suspend")))
             .json(&serde_json::json!({ "reason": reason })),
         AdminAction::Resume { app } => client.post(api(&format!("/apps/{app}/resume"))),
+        AdminAction::IssueOperatorToken { name } => client
+            .post(api("/tokens"))
+            .json(&serde_json::json!({ "name": name })),
+        AdminAction::RevokeOperatorToken { token_or_id } => {
+            client.delete(api(&format!("/tokens/{}", operator_token_id(&token_or_id))))
+        }
         AdminAction::Audit {
             app,
             kind,
@@ -180,6 +201,17 @@ pub async fn run(server: &str, token: &str, action: AdminAction) -> anyhow::Resu
     let answer = send(request.bearer_auth(token)).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
+}
+
+/// The id of an operator token given as its id (64 hex digits) or as the
+/// token itself.
+fn operator_token_id(token_or_id: &str) -> String {
+    let token_or_id = token_or_id.trim();
+    if token_or_id.len() == 64 && token_or_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        token_or_id.to_ascii_lowercase()
+    } else {
+        citadel_host::identity::operator_token_id(token_or_id)
+    }
 }
 
 /// The request that adds (`granting`) or removes `capabilities` from what `app` holds.

@@ -1,9 +1,11 @@
-//! The `citadel` command line beyond `serve`: the operator's `admin`
-//! commands and the partner's `keys` and `app` commands, all speaking to a
-//! host's JSON API (or, for packaging, to local files only).
+//! The `citadel` command line beyond `serve`'s plain flags: what `serve`
+//! reads from files (`serve.rs`), the operator's `admin` commands and the
+//! partner's `keys` and `app` commands, all speaking to a host's JSON API
+//! (or, for packaging, to local files only).
 
 pub mod admin;
 pub mod partner;
+pub mod serve;
 
 /// Send `request`; a JSON error answer becomes an error naming its code and
 /// message. An empty success answer (204) is JSON `null`.

@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::json::JsonBody;
+use super::routes::{Access, Routes};
 use crate::audit::Event;
 use crate::identity::citizens::{Citizen, SignInError};
 use crate::identity::sessions::SESSION_COOKIE;
@@ -12,23 +13,20 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/api/v1/login", post(login))
-        .route("/api/v1/logout", post(logout))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/session", get(session))
-        .route("/api/v1/me/inbox", get(inbox))
-        .route("/api/v1/me/frames", post(open_frame))
-        .route(
-            "/api/v1/me/location",
-            put(report_location).delete(forget_location),
-        )
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .post("/api/v1/login", Access::Public, login)
+        .post("/api/v1/logout", Access::Citizen, logout)
+        .get("/api/v1/me", Access::Citizen, me)
+        .get("/api/v1/session", Access::Public, session)
+        .get("/api/v1/me/inbox", Access::Citizen, inbox)
+        .post("/api/v1/me/frames", Access::Citizen, open_frame)
+        .put("/api/v1/me/location", Access::Citizen, report_location)
+        .delete("/api/v1/me/location", Access::Citizen, forget_location)
 }
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
@@ -173,6 +171,9 @@ async fn logout(
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
     citadel.sessions.revoke(&session.token)?;
+    citadel
+        .frames
+        .close_session(&session.citizen.id, &session.token);
     citadel.positions.forget(&session.citizen.id);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(

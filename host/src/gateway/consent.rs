@@ -6,6 +6,7 @@
 use super::citizen::CitizenSession;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
+use super::routes::{Access, Routes};
 use crate::audit::Event;
 use crate::runtime::AppContext;
 use crate::store::ConsentRecord;
@@ -13,17 +14,17 @@ use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/api/v1/me/consents", get(list).post(give))
-        .route("/api/v1/me/consents/{app}", delete(revoke))
-        .route("/consent", get(page))
-        .route("/consent.js", get(script))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .get("/api/v1/me/consents", Access::Citizen, list)
+        .post("/api/v1/me/consents", Access::Citizen, give)
+        .delete("/api/v1/me/consents/{app}", Access::Citizen, revoke)
+        .get("/consent", Access::CitizenPage, page)
+        .get("/consent.js", Access::Public, script)
 }
 
 /// The query of `/consent` and its return path.
@@ -211,9 +212,7 @@ fn safe_return(app: &str, wanted: Option<&str>) -> String {
     let root = format!("/apps/{app}/");
     match wanted {
         Some(path)
-            if path.starts_with(&root)
-                && !path.contains("//")
-                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+            if path.starts_with(&root) && !path.contains("//") && super::is_local_path(path) =>
         {
             path.to_string()
         }
@@ -284,6 +283,7 @@ async fn page(
 <button id="deny" type="button">{deny}</button>
 </div>
 <p id="status" role="status"></p>
+<script src="/assets/local-path.js"></script>
 <script src="/consent.js"></script>
 </body></html>"#,
         lang = if english { "en" } else { "vi" },
@@ -302,7 +302,7 @@ async fn script() -> Response {
     const SCRIPT: &str = r#""use strict";
 (function () {
   const box = document.getElementById("consent");
-  const go = () => { window.location.assign(box.dataset.return); };
+  const go = () => { window.location.assign(window.citadelIsLocalPath(box.dataset.return) ? box.dataset.return : "/"); };
   document.getElementById("deny").addEventListener("click", go);
   document.getElementById("allow").addEventListener("click", async () => {
     const response = await fetch("/api/v1/me/consents", {

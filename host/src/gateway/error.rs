@@ -107,6 +107,12 @@ fn refused_version(e: &InstallError, message: String) -> ApiError {
         InstallError::Prepare(PrepareError::Compile(_) | PrepareError::Link(_)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component")
         }
+        InstallError::Prepare(PrepareError::Shape(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "component_too_large")
+        }
+        InstallError::Prepare(PrepareError::ConcurrencyAboveShare { .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "limit_above_host_share")
+        }
         InstallError::Grant(_)
         | InstallError::Prepare(PrepareError::Cache(_))
         | InstallError::Store(_)
@@ -162,6 +168,7 @@ impl From<crate::payments::PaymentError> for ApiError {
             P::Replayed => (StatusCode::CONFLICT, "webhook_replayed"),
             P::UnknownMethod(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_payment_method"),
             P::BadWebhook(_) => (StatusCode::UNAUTHORIZED, "invalid_webhook"),
+            P::TooManyPending { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_pending_intents"),
             P::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
         };
         ApiError::new(status, code, e.to_string())
@@ -172,6 +179,13 @@ impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
         let (status, code) = match &e {
             InvokeError::RequestTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            InvokeError::RequestBodyTimeout(_) => {
+                (StatusCode::REQUEST_TIMEOUT, "request_body_timeout")
+            }
+            InvokeError::RequestBodyFailed(_) => (StatusCode::BAD_REQUEST, "bad_request_body"),
+            InvokeError::HostCallBudget(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "guest_host_call_budget")
+            }
             InvokeError::ResponseTooLarge(_) => (StatusCode::BAD_GATEWAY, "response_too_large"),
             InvokeError::Deadline(_) => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
             InvokeError::OutOfMemory(_) => {

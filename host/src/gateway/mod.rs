@@ -1,6 +1,7 @@
-//! The gateway: axum routers by area, merged here with the request-id layer
-//! and a JSON 404 fallback. Areas: `apps` (mini-app dispatch) and `health`.
-//! Host errors become HTTP only in `error.rs`.
+//! The gateway: axum routes by area — `apps` (mini-app dispatch), citizen,
+//! consent, payments, operator, publisher, shell, health and metrics — all
+//! listed in the route table (`routes.rs`), with the request-id layer and a
+//! JSON 404 fallback. Host errors become HTTP only in `error.rs`.
 
 mod apps;
 mod auth;
@@ -8,42 +9,66 @@ mod citizen;
 pub(crate) mod consent;
 pub mod error;
 mod json;
+mod listener;
+mod local_path;
 mod operator;
 mod payments;
 mod publisher;
 mod request_id;
+pub mod routes;
 mod shell;
 
 use crate::Citadel;
-use axum::routing::{any, get};
 use axum::Router;
 use error::ApiError;
+pub use listener::ListenerLimits;
+pub use local_path::is_local_path;
+use routes::Routes;
+pub use routes::{route_table, Access, RouteSpec};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// The whole HTTP surface of the host.
 pub fn router(citadel: Arc<Citadel>) -> Router {
-    Router::new()
-        .route("/apps/{app}", any(apps::redirect_to_root))
-        .route("/apps/{app}/", any(apps::dispatch))
-        .route("/apps/{app}/{*path}", any(apps::dispatch))
-        .route("/f/{token}/apps/{app}", any(apps::redirect_to_root))
-        .route("/f/{token}/apps/{app}/", any(apps::dispatch_frame))
-        .route("/f/{token}/apps/{app}/{*path}", any(apps::dispatch_frame))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .merge(citizen::router())
-        .merge(consent::router())
-        .merge(payments::router())
-        .merge(operator::router())
-        .merge(publisher::router())
-        .merge(shell::router())
+    routes()
+        .finish()
+        .0
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::request_context))
         .with_state(citadel)
+}
+
+/// Every route of every area, written down in the route table.
+fn routes() -> Routes {
+    let routes = Routes::new()
+        .any("/apps/{app}", Access::App, apps::redirect_to_root)
+        .any("/apps/{app}/", Access::App, apps::dispatch)
+        .any("/apps/{app}/{*path}", Access::App, apps::dispatch)
+        .any(
+            "/f/{token}/apps/{app}",
+            Access::Frame,
+            apps::redirect_to_root,
+        )
+        .any(
+            "/f/{token}/apps/{app}/",
+            Access::Frame,
+            apps::dispatch_frame,
+        )
+        .any(
+            "/f/{token}/apps/{app}/{*path}",
+            Access::Frame,
+            apps::dispatch_frame,
+        )
+        .get("/healthz", Access::Public, healthz)
+        .get("/metrics", Access::Metrics, metrics);
+    let routes = citizen::routes(routes);
+    let routes = consent::routes(routes);
+    let routes = payments::routes(routes);
+    let routes = operator::routes(routes);
+    let routes = publisher::routes(routes);
+    shell::routes(routes)
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if any.
@@ -66,12 +91,6 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<Stri
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 256)
         .map(|(_, value)| value.to_string())
-}
-
-/// Whether `path` is a path on this host (`/…`), not another site
-/// (`//host/…`, `\\host`) or a scheme: the only return targets accepted.
-pub(crate) fn is_local_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
 }
 
 /// A page the host draws itself (consent, payment): no framing, so an app
@@ -130,14 +149,43 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics() -> impl axum::response::IntoResponse {
-    (
+/// `/metrics`: open unless the host has a scrape token; then that token or
+/// any operator token, as a bearer credential.
+async fn metrics(
+    axum::extract::State(citadel): axum::extract::State<Arc<Citadel>>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if let Some(wanted) = &citadel.metrics_token {
+        let token = bearer_token(&headers);
+        let allowed = match &token {
+            Some(token) => {
+                constant_time_eq(token.as_bytes(), wanted.as_bytes())
+                    || crate::identity::operator_for(citadel.store.as_ref(), token)?.is_some()
+            }
+            None => false,
+        };
+        if !allowed {
+            return Err(auth::refuse(
+                &citadel,
+                token.as_deref(),
+                "the metrics scrape token or an operator token",
+            )?);
+        }
+    }
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         crate::telemetry::render(),
     )
+        .into_response())
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn not_found() -> ApiError {
@@ -164,10 +212,13 @@ pub async fn serve(
     }
     let (stop_hooks, hooks_stopped) = tokio::sync::watch::channel(false);
     let hooks = tokio::spawn(crate::payments::hooks::run(citadel.clone(), hooks_stopped));
-    let app = router(citadel.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = listener::serve_connections(
+        listener,
+        router(citadel.clone()),
+        citadel.listener,
+        shutdown,
+    )
+    .await;
     let _ = stop_hooks.send(true);
     let _ = hooks.await;
     served?;

@@ -6,6 +6,7 @@
 use super::auth::Operator;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
+use super::routes::{Access, Routes};
 use crate::audit::{AuditPage, AuditQuery};
 use crate::identity;
 use crate::store::{AppRecord, PublisherRecord, SigningKeyRecord, VersionRecord};
@@ -13,56 +14,56 @@ use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/api/v1/operator/apps", get(list_apps))
-        .route(
-            "/api/v1/operator/apps/{app}/grants",
-            get(get_grants).put(put_grants),
-        )
-        .route("/api/v1/operator/audit", get(audit))
-        .route(
-            "/api/v1/operator/publishers",
-            get(list_publishers).post(add_publisher),
-        )
-        .route(
-            "/api/v1/operator/publishers/{publisher}/keys",
-            post(issue_key),
-        )
-        .route(
+pub(super) fn routes(routes: Routes) -> Routes {
+    const O: Access = Access::Operator;
+    routes
+        .get("/api/v1/operator/apps", O, list_apps)
+        .get("/api/v1/operator/apps/{app}/grants", O, get_grants)
+        .put("/api/v1/operator/apps/{app}/grants", O, put_grants)
+        .get("/api/v1/operator/audit", O, audit)
+        .get("/api/v1/operator/publishers", O, list_publishers)
+        .post("/api/v1/operator/publishers", O, add_publisher)
+        .post("/api/v1/operator/publishers/{publisher}/keys", O, issue_key)
+        .delete(
             "/api/v1/operator/publishers/{publisher}/keys/{key_id}",
-            delete(revoke_key),
+            O,
+            revoke_key,
         )
-        .route(
+        .post(
             "/api/v1/operator/publishers/{publisher}/signing-keys",
-            post(add_signing_key),
+            O,
+            add_signing_key,
         )
-        .route(
+        .delete(
             "/api/v1/operator/publishers/{publisher}/signing-keys/{public_key}",
-            delete(revoke_signing_key),
+            O,
+            revoke_signing_key,
         )
-        .route("/api/v1/operator/reviews", get(reviews))
-        .route("/api/v1/operator/apps/{app}/versions", get(versions))
-        .route(
+        .get("/api/v1/operator/reviews", O, reviews)
+        .get("/api/v1/operator/apps/{app}/versions", O, versions)
+        .post(
             "/api/v1/operator/apps/{app}/versions/{version}/approve",
-            post(approve),
+            O,
+            approve,
         )
-        .route(
+        .post(
             "/api/v1/operator/apps/{app}/versions/{version}/reject",
-            post(reject),
+            O,
+            reject,
         )
-        .route("/api/v1/operator/apps/{app}/rollout", post(rollout))
-        .route("/api/v1/operator/apps/{app}/rollback", post(rollback))
-        .route("/api/v1/operator/apps/{app}/suspend", post(suspend))
-        .route("/api/v1/operator/apps/{app}/resume", post(resume))
-        .route("/api/v1/operator/overview", get(overview))
-        .route("/api/v1/operator/audit/recent", get(recent_audit))
-        .route("/api/v1/operator/apps/{app}/metrics", get(app_metrics))
+        .post("/api/v1/operator/apps/{app}/rollout", O, rollout)
+        .post("/api/v1/operator/apps/{app}/rollback", O, rollback)
+        .post("/api/v1/operator/apps/{app}/suspend", O, suspend)
+        .post("/api/v1/operator/apps/{app}/resume", O, resume)
+        .get("/api/v1/operator/overview", O, overview)
+        .get("/api/v1/operator/audit/recent", O, recent_audit)
+        .get("/api/v1/operator/apps/{app}/metrics", O, app_metrics)
+        .post("/api/v1/operator/tokens", O, issue_operator_token)
+        .delete("/api/v1/operator/tokens/{id}", O, revoke_operator_token)
 }
 
 #[derive(Serialize)]
@@ -304,6 +305,82 @@ async fn revoke_key(
     citadel.store.flush()?;
     record_publisher_change(&citadel, &operator, &publisher.id, "revoked an API key");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorTokenBody {
+    /// Who holds the new token (a person or a system), for the audit log.
+    name: String,
+}
+
+/// Issue a new operator token (shown once) — to a new operator, or to
+/// rotate: issue, switch over, then revoke the old one.
+async fn issue_operator_token(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    JsonBody(body): JsonBody<OperatorTokenBody>,
+) -> Result<Response, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(|c| c.is_control()) {
+        return Err(unprocessable(
+            "invalid_operator_name",
+            "the name must be 1 to 80 characters, without control characters",
+        ));
+    }
+    let (token, id) = identity::issue_operator_token(citadel.store.as_ref(), name)?;
+    record_operator_token_change(&citadel, &operator, &format!("issued `{id}` to {name}"));
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "token": token, "id": id, "name": name })),
+    )
+        .into_response())
+}
+
+/// Revoke an operator token by its id (the sha256 of the token, as issued;
+/// `citadel admin revoke-operator-token` computes it from a token). Also
+/// the token given by `CITADEL_OPERATOR_TOKEN`: a revoked one is not
+/// registered again when the host restarts with it.
+async fn revoke_operator_token(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let well_formed = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let id = id.to_ascii_lowercase();
+    let revoked = if well_formed {
+        identity::revoke_operator_token(citadel.store.as_ref(), &id)?
+    } else {
+        identity::Revoked::Unknown
+    };
+    match revoked {
+        identity::Revoked::Now(record) => {
+            record_operator_token_change(
+                &citadel,
+                &operator,
+                &format!("revoked `{id}` of {}", record.name),
+            );
+            Ok(StatusCode::NO_CONTENT)
+        }
+        identity::Revoked::Already => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "operator_token_revoked",
+            "this operator token is already revoked",
+        )),
+        identity::Revoked::Unknown => Err(ApiError::not_found(
+            "operator_token_not_found",
+            "no operator token has this id (the sha256 of the token, 64 hex digits)",
+        )),
+    }
+}
+
+fn record_operator_token_change(citadel: &Citadel, operator: &Operator, what: &str) {
+    citadel.audit.record(crate::audit::Event {
+        kind: "operator-token",
+        actor: operator.actor(),
+        detail: format!("operator token {what}"),
+        ..Default::default()
+    });
 }
 
 #[derive(Deserialize)]

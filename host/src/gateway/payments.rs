@@ -7,6 +7,7 @@ use super::auth::{Operator, Publisher};
 use super::citizen::CitizenSession;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
+use super::routes::{Access, Routes};
 use crate::payments::{effective_status, Confirmed, PaymentError, PaymentProvider};
 use crate::store::IntentRecord;
 use crate::Citadel;
@@ -14,24 +15,39 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/pay/{id}", get(page))
-        .route("/pay.js", get(script))
-        .route("/api/v1/me/payments", get(history))
-        .route("/api/v1/me/payments/{id}", get(one))
-        .route("/api/v1/me/payments/{id}/confirm", post(confirm))
-        .route("/api/v1/me/payments/{id}/cancel", post(cancel))
-        .route("/api/v1/payments/webhooks/{provider}", post(webhook))
-        .route("/api/v1/operator/payments/reconcile", get(reconcile))
-        .route("/api/v1/operator/wallets/{citizen}/top-up", post(top_up))
-        .route("/api/v1/publisher/settlements", get(settlement))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .get("/pay/{id}", Access::CitizenPage, page)
+        .get("/pay.js", Access::Public, script)
+        .get("/api/v1/me/payments", Access::Citizen, history)
+        .get("/api/v1/me/payments/{id}", Access::Citizen, one)
+        .post("/api/v1/me/payments/{id}/confirm", Access::Citizen, confirm)
+        .post("/api/v1/me/payments/{id}/cancel", Access::Citizen, cancel)
+        .post(
+            "/api/v1/payments/webhooks/{provider}",
+            Access::Provider,
+            webhook,
+        )
+        .get(
+            "/api/v1/operator/payments/reconcile",
+            Access::Operator,
+            reconcile,
+        )
+        .post(
+            "/api/v1/operator/wallets/{citizen}/top-up",
+            Access::Operator,
+            top_up,
+        )
+        .get(
+            "/api/v1/publisher/settlements",
+            Access::Publisher,
+            settlement,
+        )
 }
 
 fn now_ms() -> u64 {
@@ -83,7 +99,7 @@ struct PageQuery {
     back: Option<String>,
 }
 
-/// A path on this host (`/…`, not `//…`), or nothing.
+/// A path on this host (the gateway's one rule, `is_local_path`), or nothing.
 fn local_path(path: Option<String>) -> String {
     path.filter(|p| super::is_local_path(p)).unwrap_or_default()
 }
@@ -104,8 +120,10 @@ async fn page(
     let view = citizen_view(&citadel, &intent);
     let escape = super::html_escape;
     let mut methods = String::new();
+    let mut test_wallet = "";
     if citadel.payments.config().demo_wallet {
         methods.push_str(r#"<button type="button" data-method="demo-wallet">Thanh toán bằng ví Citadel</button>"#);
+        test_wallet = r#"<p id="test-wallet" class="test-wallet" role="note"><strong>Ví thử nghiệm</strong> — máy chủ đang ở chế độ phát triển, không có tiền thật. / <strong>Test wallet</strong> — this host runs in development mode; no real money moves.</p>"#;
     }
     for provider in &citadel.payments.config().providers {
         methods.push_str(&format!(
@@ -118,15 +136,17 @@ async fn page(
         r#"<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Thanh toán</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}.amount{{font-size:2rem;font-weight:600}}</style></head>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}.amount{{font-size:2rem;font-weight:600}}.test-wallet{{border:2px dashed #b45309;background:#fffbeb;padding:.5rem .75rem}}</style></head>
 <body>
 <h1>Xác nhận thanh toán</h1>
+{test_wallet}
 <p>Đơn vị nhận: <strong>{merchant}</strong> · ứng dụng {app}</p>
 <p class="amount">{amount}</p>
 <p>{description}</p>
 <p>Trạng thái: <strong id="state">{status}</strong> · hết hạn lúc <time data-ms="{expires}">{expires}</time></p>
 <div id="pay" data-intent="{id}" data-return="{back}">{methods}<button type="button" data-method="cancel">Hủy</button></div>
 <p id="status" role="status"></p>
+<script src="/assets/local-path.js"></script>
 <script src="/pay.js"></script>
 </body></html>"#,
         merchant = escape(view["merchant"].as_str().unwrap_or_default()),
@@ -167,7 +187,7 @@ async fn script() -> Response {
     say(body.payment.status === "captured" ? "Đã thanh toán." : "Đã hủy.");
     // Back to where the shell opened this page (a path on this host).
     const back = box.dataset.return;
-    if (back && back.startsWith("/") && !back.startsWith("//")) window.location.assign(back);
+    if (window.citadelIsLocalPath(back)) window.location.assign(back);
   });
 })();
 "#;
@@ -320,12 +340,31 @@ struct TopUpBody {
     amount: u64,
 }
 
+/// Add money to a citizen's demo wallet: development mode only (the
+/// wallet does not exist otherwise). Every top-up is audited, and so is a
+/// refused one.
 async fn top_up(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
     Path(citizen): Path<String>,
     JsonBody(body): JsonBody<TopUpBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if !citadel.development {
+        citadel.audit.record(crate::audit::Event {
+            kind: "wallet-top-up-refused",
+            actor: operator.actor(),
+            detail: format!(
+                "a top-up of {} VND refused: the host is not in development mode",
+                body.amount
+            ),
+            ..Default::default()
+        });
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "development_only",
+            "the demo wallet exists only in development mode (`citadel serve --dev`)",
+        ));
+    }
     if citadel.identity.citizen(&citizen).is_none() {
         return Err(ApiError::not_found(
             "citizen_not_found",

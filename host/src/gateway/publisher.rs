@@ -5,6 +5,7 @@
 
 use super::auth::Publisher;
 use super::error::ApiError;
+use super::routes::{Access, Routes};
 use crate::registry::package::MAX_PACKAGE_BYTES;
 use crate::store::{AppRecord, VersionRecord};
 use crate::Citadel;
@@ -12,19 +13,23 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/api/v1/publisher/packages", post(upload))
-        .route("/api/v1/publisher/apps", get(list_apps))
-        .route("/api/v1/publisher/apps/{app}", get(get_app))
-        .route("/api/v1/publisher/apps/{app}/metrics", get(metrics))
-        .route(
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .post("/api/v1/publisher/packages", Access::Publisher, upload)
+        .get("/api/v1/publisher/apps", Access::Publisher, list_apps)
+        .get("/api/v1/publisher/apps/{app}", Access::Publisher, get_app)
+        .get(
+            "/api/v1/publisher/apps/{app}/metrics",
+            Access::Publisher,
+            metrics,
+        )
+        .post(
             "/api/v1/publisher/apps/{app}/versions/{version}/withdraw",
-            post(withdraw),
+            Access::Publisher,
+            withdraw,
         )
 }
 

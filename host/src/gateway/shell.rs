@@ -4,23 +4,23 @@
 //! catalogue of live apps and, in development, the demo citizens.
 
 use super::error::ApiError;
+use super::routes::{Access, Routes};
 use crate::capabilities;
 use crate::Citadel;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Citadel>> {
-    Router::new()
-        .route("/", get(|| page(SHELL_HTML)))
-        .route("/admin", get(|| page(ADMIN_HTML)))
-        .route("/assets/{file}", get(asset))
-        .route("/api/v1/apps", get(catalogue))
-        .route("/api/v1/login/citizens", get(demo_citizens))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .get("/", Access::Public, || page(SHELL_HTML))
+        .get("/admin", Access::Public, || page(ADMIN_HTML))
+        .get("/assets/{file}", Access::Public, asset)
+        .get("/api/v1/apps", Access::Public, catalogue)
+        .get("/api/v1/login/citizens", Access::Public, demo_citizens)
 }
 
 const SHELL_HTML: &str = include_str!("../../assets/shell.html");
@@ -28,6 +28,11 @@ const ADMIN_HTML: &str = include_str!("../../assets/admin.html");
 
 /// Embedded assets: (file name, content type, bytes).
 const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "local-path.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/local-path.js"),
+    ),
     (
         "shell.js",
         "text/javascript; charset=utf-8",

@@ -58,42 +58,136 @@ pub fn api_key_id(key_sha256: &str) -> &str {
     &key_sha256[..key_sha256.len().min(16)]
 }
 
-/// The operator holding `token`, if any.
+/// The id an operator token is known by in the API and the audit log: the
+/// sha256 (hex) it is stored under; not a secret.
+pub fn operator_token_id(token: &str) -> String {
+    hash_token(token)
+}
+
+/// Where the revocation of the operator token stored under `id` is written.
+///
+/// The store keeps operator credentials under their hash and has no delete;
+/// a revocation is a second record under `revoked:{id}`, which no token can
+/// hash to, so a revoked token stays refused across restarts and is never
+/// registered again from the environment.
+fn revocation_key(id: &str) -> String {
+    format!("revoked:{id}")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether the operator token stored under `id` was revoked.
+pub fn operator_revoked(store: &dyn Store, id: &str) -> Result<bool, StoreError> {
+    Ok(store.operator(&revocation_key(id))?.is_some())
+}
+
+/// The operator holding `token`, if any and not revoked.
 pub fn operator_for(store: &dyn Store, token: &str) -> Result<Option<OperatorRecord>, StoreError> {
-    store.operator(&hash_token(token))
+    let id = hash_token(token);
+    match store.operator(&id)? {
+        Some(record) if !operator_revoked(store, &id)? => Ok(Some(record)),
+        _ => Ok(None),
+    }
+}
+
+/// Issue a new operator token named `name` (who holds it); the token is
+/// returned once with its id and stored only as its hash.
+pub fn issue_operator_token(store: &dyn Store, name: &str) -> Result<(String, String), StoreError> {
+    let token = new_operator_token();
+    let id = operator_token_id(&token);
+    store.put_operator(
+        &id,
+        &OperatorRecord {
+            name: name.to_string(),
+            created: now(),
+        },
+    )?;
+    store.flush()?;
+    Ok((token, id))
+}
+
+/// What revoking an operator token found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revoked {
+    /// It was live and is refused from now on; its record.
+    Now(OperatorRecord),
+    /// It had been revoked before.
+    Already,
+    /// No operator token has this id.
+    Unknown,
+}
+
+/// Revoke the operator token stored under `id`, for good: it is refused from
+/// the next request, and a host started with it in `CITADEL_OPERATOR_TOKEN`
+/// does not register it again.
+pub fn revoke_operator_token(store: &dyn Store, id: &str) -> Result<Revoked, StoreError> {
+    let Some(record) = store.operator(id)? else {
+        return Ok(Revoked::Unknown);
+    };
+    if operator_revoked(store, id)? {
+        return Ok(Revoked::Already);
+    }
+    store.put_operator(
+        &revocation_key(id),
+        &OperatorRecord {
+            name: format!("revoked {}", record.name),
+            created: now(),
+        },
+    )?;
+    store.flush()?;
+    Ok(Revoked::Now(record))
+}
+
+/// How the operator token given in the environment stands after start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// The environment's token is registered (now or on an earlier start).
+    Configured { id: String },
+    /// The environment's token was revoked: it is not accepted.
+    ConfiguredButRevoked { id: String },
+    /// No token in the environment and no operator yet: a new token was
+    /// written to this file.
+    Written(PathBuf),
+    /// Nothing to do.
+    Nothing,
 }
 
 /// Make sure an operator can sign in: register `configured` (from the
-/// environment) if given; otherwise, on a host with no operator yet, create a
-/// token and write it to `<data_dir>/operator-token` (mode 0600). Returns the
-/// file written, if any.
+/// environment) on its first start — unless it was revoked, which holds
+/// across restarts; otherwise, on a host with no operator yet, create a
+/// token and write it to `<data_dir>/operator-token` (mode 0600).
 pub fn bootstrap_operator(
     store: &dyn Store,
     data_dir: &Path,
     configured: Option<&str>,
-) -> anyhow::Result<Option<PathBuf>> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+) -> anyhow::Result<Bootstrapped> {
     if let Some(token) = configured {
         anyhow::ensure!(
             token.len() >= 24,
             "CITADEL_OPERATOR_TOKEN must be at least 24 characters"
         );
-        if operator_for(store, token)?.is_none() {
+        let id = operator_token_id(token);
+        if operator_revoked(store, &id)? {
+            return Ok(Bootstrapped::ConfiguredButRevoked { id });
+        }
+        if store.operator(&id)?.is_none() {
             store.put_operator(
-                &hash_token(token),
+                &id,
                 &OperatorRecord {
                     name: "configured".into(),
-                    created: now,
+                    created: now(),
                 },
             )?;
             store.flush()?;
         }
-        return Ok(None);
+        return Ok(Bootstrapped::Configured { id });
     }
     if store.has_operators()? {
-        return Ok(None);
+        return Ok(Bootstrapped::Nothing);
     }
     let token = new_operator_token();
     let path = data_dir.join("operator-token");
@@ -102,11 +196,11 @@ pub fn bootstrap_operator(
         &hash_token(&token),
         &OperatorRecord {
             name: "first-operator".into(),
-            created: now,
+            created: now(),
         },
     )?;
     store.flush()?;
-    Ok(Some(path))
+    Ok(Bootstrapped::Written(path))
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -120,4 +214,53 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    const ENV_TOKEN: &str = "cit_op_from_the_environment_0123456789";
+
+    #[test]
+    fn a_revoked_environment_token_stays_revoked_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        {
+            let store = SledStore::open(&data.join("db")).unwrap();
+            let first = bootstrap_operator(&store, data, Some(ENV_TOKEN)).unwrap();
+            let id = operator_token_id(ENV_TOKEN);
+            assert_eq!(first, Bootstrapped::Configured { id: id.clone() });
+            assert!(operator_for(&store, ENV_TOKEN).unwrap().is_some());
+            let (new_token, new_id) = issue_operator_token(&store, "rotated").unwrap();
+            assert!(operator_for(&store, &new_token).unwrap().is_some());
+            assert!(matches!(
+                revoke_operator_token(&store, &id).unwrap(),
+                Revoked::Now(_)
+            ));
+            assert_eq!(
+                revoke_operator_token(&store, &id).unwrap(),
+                Revoked::Already
+            );
+            assert_eq!(
+                revoke_operator_token(&store, &"0".repeat(64)).unwrap(),
+                Revoked::Unknown
+            );
+            assert_eq!(operator_for(&store, ENV_TOKEN).unwrap(), None);
+            assert_ne!(new_id, id);
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(&data.join("db")).unwrap();
+        let again = bootstrap_operator(&store, data, Some(ENV_TOKEN)).unwrap();
+        assert_eq!(
+            again,
+            Bootstrapped::ConfiguredButRevoked {
+                id: operator_token_id(ENV_TOKEN)
+            }
+        );
+        assert_eq!(operator_for(&store, ENV_TOKEN).unwrap(), None);
+        // No token file is written for a host whose operators exist.
+        assert!(!data.join("operator-token").exists());
+    }
 }

@@ -7,9 +7,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// `citadel serve` on `127.0.0.1:0` over `data_dir` with `extra` arguments
-/// and environment; returns the process and the address it serves on.
+/// `citadel serve --dev` (demo citizens and wallet, as the tests use them)
+/// on `127.0.0.1:0` over `data_dir` with `extra` arguments and environment;
+/// returns the process and the address it serves on.
 pub fn serve(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut args = vec!["--dev"];
+    args.extend_from_slice(extra);
+    serve_as(data_dir, &args, env)
+}
+
+/// `citadel serve` as `serve`, without `--dev`: the production setting.
+#[allow(dead_code)]
+pub fn serve_production(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    serve_as(data_dir, extra, env)
+}
+
+fn serve_as(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)

@@ -1,0 +1,184 @@
+//! Frame tokens (`/f/{token}/apps/{app}/…`): a token names its citizen to
+//! one app only, for a while, while its session lasts, and is never a
+//! session itself.
+
+use citadel_tests::{client, sign_in, TestHost};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The shell opens `app` for the citizen of `session`: the frame's URL.
+async fn open_frame(host: &TestHost, session: &str, app: &str) -> String {
+    let response = client()
+        .post(host.url("/api/v1/me/frames"))
+        .bearer_auth(session)
+        .json(&json!({ "app": app }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the frame for {app} opens");
+    let body: Value = response.json().await.unwrap();
+    let url = body["url"].as_str().expect("a frame URL").to_string();
+    assert!(url.starts_with("/f/cit_f_") && url.ends_with(&format!("/apps/{app}/")));
+    url
+}
+
+/// The token inside a frame URL.
+fn token_of(url: &str) -> &str {
+    url.trim_start_matches("/f/").split('/').next().unwrap()
+}
+
+/// What the app `hostile` at `url` (`/f/{token}/apps/{app}/`) sees of its
+/// caller: its pairwise id, if the host named one; `None` when the host
+/// answered with its "session expired" page instead of running the app.
+async fn caller_seen(host: &TestHost, url: &str) -> Option<Option<String>> {
+    let response = client()
+        .get(host.url(&format!("{url}echo")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let text = response.text().await.unwrap();
+    if text.contains("citadel:expired") {
+        return None;
+    }
+    let echoed: Value = serde_json::from_str(&text).expect("the app's echo");
+    let citizen = echoed["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "x-citadel-citizen")
+        .and_then(|h| h[1].as_str())
+        .map(String::from);
+    Some(citizen)
+}
+
+async fn start() -> (tempfile::TempDir, TestHost) {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    for id in ["frame-a", "frame-b"] {
+        host.install_built(
+            "hostile",
+            &citadel_tests::test_manifest(id, "hostile", "[]", ""),
+        );
+    }
+    (dir, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_token_serves_its_own_app_only() {
+    let (_dir, host) = start().await;
+    let lan = sign_in(&host, "c-lan").await;
+    let url = open_frame(&host, &lan, "frame-a").await;
+    let seen = caller_seen(&host, &url).await;
+    assert!(
+        matches!(&seen, Some(Some(id)) if id.len() == 32),
+        "frame-a runs for its citizen: {seen:?}"
+    );
+    // The same token in another app's path: the host refuses it, the app
+    // never runs and never learns the citizen.
+    let other = url.replace("/apps/frame-a/", "/apps/frame-b/");
+    assert_eq!(caller_seen(&host, &other).await, None);
+    let notes = url.replace("/apps/frame-a/", "/apps/notes/");
+    assert_eq!(caller_seen(&host, &notes).await, None);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_token_dies_with_its_session() {
+    let (_dir, host) = start().await;
+    let lan = sign_in(&host, "c-lan").await;
+    let url = open_frame(&host, &lan, "frame-a").await;
+    // Another session of the same citizen keeps its own frame.
+    let other_session = sign_in(&host, "c-lan").await;
+    let other_url = open_frame(&host, &other_session, "frame-a").await;
+    assert!(matches!(caller_seen(&host, &url).await, Some(Some(_))));
+    let logout = client()
+        .post(host.url("/api/v1/logout"))
+        .bearer_auth(&lan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(caller_seen(&host, &url).await, None, "refused after logout");
+    assert!(
+        matches!(caller_seen(&host, &other_url).await, Some(Some(_))),
+        "the other session's frame still serves"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_token_expires() {
+    let (_dir, host) = start().await;
+    let lan = sign_in(&host, "c-lan").await;
+    // Two seconds (whole seconds count), so the first use is surely inside it.
+    host.citadel.frames.set_ttl(Duration::from_secs(2));
+    let url = open_frame(&host, &lan, "frame-a").await;
+    assert!(matches!(caller_seen(&host, &url).await, Some(Some(_))));
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(caller_seen(&host, &url).await, None, "refused after expiry");
+    // The shell asks again and gets a new, working token.
+    host.citadel
+        .frames
+        .set_ttl(citadel_host::identity::frames::FRAME_TTL);
+    let again = open_frame(&host, &lan, "frame-a").await;
+    assert_ne!(token_of(&again), token_of(&url));
+    assert!(matches!(caller_seen(&host, &again).await, Some(Some(_))));
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_token_is_no_session() {
+    let (_dir, host) = start().await;
+    let lan = sign_in(&host, "c-lan").await;
+    let url = open_frame(&host, &lan, "frame-a").await;
+    let token = token_of(&url).to_string();
+    let me_routes: Vec<(String, String)> = citadel_host::gateway::route_table()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/me" || r.path.starts_with("/api/v1/me/"))
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path
+                    .replace("{app}", "frame-a")
+                    .replace("{id}", "pi_none"),
+            )
+        })
+        .collect();
+    assert!(me_routes.len() >= 10, "{me_routes:?}");
+    for (method, path) in &me_routes {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        for (how, request) in [
+            (
+                "bearer",
+                client()
+                    .request(method.clone(), host.url(path))
+                    .bearer_auth(&token),
+            ),
+            (
+                "cookie",
+                client()
+                    .request(method.clone(), host.url(path))
+                    .header("cookie", format!("citadel_session={token}")),
+            ),
+        ] {
+            let response = request.json(&json!({})).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                401,
+                "{method} {path} with the frame token as {how}"
+            );
+        }
+    }
+    // Nor is it an operator's or a publisher's credential.
+    for path in ["/api/v1/operator/apps", "/api/v1/publisher/apps"] {
+        let response = client()
+            .get(host.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    host.stop().await;
+}
