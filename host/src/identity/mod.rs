@@ -64,16 +64,6 @@ pub fn operator_token_id(token: &str) -> String {
     hash_token(token)
 }
 
-/// Where the revocation of the operator token stored under `id` is written.
-///
-/// The store keeps operator credentials under their hash and has no delete;
-/// a revocation is a second record under `revoked:{id}`, which no token can
-/// hash to, so a revoked token stays refused across restarts and is never
-/// registered again from the environment.
-fn revocation_key(id: &str) -> String {
-    format!("revoked:{id}")
-}
-
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -82,16 +72,17 @@ fn now() -> u64 {
 
 /// Whether the operator token stored under `id` was revoked.
 pub fn operator_revoked(store: &dyn Store, id: &str) -> Result<bool, StoreError> {
-    Ok(store.operator(&revocation_key(id))?.is_some())
+    Ok(store
+        .operator(id)?
+        .is_some_and(|record| record.revoked.is_some()))
 }
 
 /// The operator holding `token`, if any and not revoked.
 pub fn operator_for(store: &dyn Store, token: &str) -> Result<Option<OperatorRecord>, StoreError> {
     let id = hash_token(token);
-    match store.operator(&id)? {
-        Some(record) if !operator_revoked(store, &id)? => Ok(Some(record)),
-        _ => Ok(None),
-    }
+    Ok(store
+        .operator(&id)?
+        .filter(|record| record.revoked.is_none()))
 }
 
 /// Issue a new operator token named `name` (who holds it); the token is
@@ -104,6 +95,7 @@ pub fn issue_operator_token(store: &dyn Store, name: &str) -> Result<(String, St
         &OperatorRecord {
             name: name.to_string(),
             created: now(),
+            revoked: None,
         },
     )?;
     store.flush()?;
@@ -128,14 +120,14 @@ pub fn revoke_operator_token(store: &dyn Store, id: &str) -> Result<Revoked, Sto
     let Some(record) = store.operator(id)? else {
         return Ok(Revoked::Unknown);
     };
-    if operator_revoked(store, id)? {
+    if record.revoked.is_some() {
         return Ok(Revoked::Already);
     }
     store.put_operator(
-        &revocation_key(id),
+        id,
         &OperatorRecord {
-            name: format!("revoked {}", record.name),
-            created: now(),
+            revoked: Some(now()),
+            ..record.clone()
         },
     )?;
     store.flush()?;
@@ -180,6 +172,7 @@ pub fn bootstrap_operator(
                 &OperatorRecord {
                     name: "configured".into(),
                     created: now(),
+                    revoked: None,
                 },
             )?;
             store.flush()?;
@@ -197,6 +190,7 @@ pub fn bootstrap_operator(
         &OperatorRecord {
             name: "first-operator".into(),
             created: now(),
+            revoked: None,
         },
     )?;
     store.flush()?;

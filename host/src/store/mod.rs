@@ -103,6 +103,10 @@ pub struct OperatorRecord {
     pub name: String,
     /// Unix seconds.
     pub created: u64,
+    /// When it was revoked (unix seconds): kept, so a revoked token stays
+    /// refused across restarts and is never registered again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
 }
 
 /// A citizen session, stored under the sha256 of its token.

@@ -794,6 +794,18 @@ impl Store for SledStore {
 mod tests {
     use super::*;
 
+    /// Open the store at `path`, waiting (bounded) for a store just dropped
+    /// in this process to release sled's file lock.
+    fn open_store(path: &std::path::Path) -> SledStore {
+        for _ in 0..200 {
+            if let Ok(store) = SledStore::open(path) {
+                return store;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        SledStore::open(path).expect("the store opens")
+    }
+
     const A: KvSpace<'static> = KvSpace::App("a");
     const B: KvSpace<'static> = KvSpace::App("b");
     const ROOMY: u64 = 1 << 20;
@@ -801,7 +813,7 @@ mod tests {
     #[test]
     fn kv_is_scoped_per_app_and_lists_in_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         for i in 0..5 {
             store
                 .kv_set(A, &format!("k/{i}"), b"v", ROOMY)
@@ -833,7 +845,7 @@ mod tests {
     #[test]
     fn compare_and_swap_writes_only_over_what_was_read() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let lan = KvSpace::Citizen {
             app: "a",
             pairwise_id: "0a0a",
@@ -872,7 +884,7 @@ mod tests {
     #[test]
     fn citizen_spaces_are_disjoint_and_share_the_app_quota() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let lan = KvSpace::Citizen {
             app: "a",
             pairwise_id: "0a0a",
@@ -915,7 +927,7 @@ mod tests {
     #[test]
     fn consents_and_inbox_are_per_citizen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let consent = ConsentRecord {
             app: "a".into(),
             scope: "identity.phone".into(),
@@ -966,7 +978,7 @@ mod tests {
     fn blobs_are_content_addressed_and_apps_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let (app, version) = {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_store(dir.path());
             let sha = hex::encode(Sha256::digest(b"component"));
             let app = AppRecord {
                 id: "hello".into(),
@@ -992,7 +1004,7 @@ mod tests {
             store.flush().unwrap();
             (app, version)
         };
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         assert_eq!(store.apps().unwrap(), vec![app.clone()]);
         assert_eq!(store.app("hello").unwrap(), Some(app));
         assert_eq!(store.versions("hello").unwrap(), vec![version.clone()]);
@@ -1029,7 +1041,7 @@ mod tests {
     #[test]
     fn a_blob_shared_across_apps_goes_only_with_its_last_version() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let shared: &[u8] = b"the same component bytes";
         let a1 = version("a", "1.0.0", shared);
         let sha = a1.component_sha256.clone();
@@ -1066,7 +1078,7 @@ mod tests {
     #[test]
     fn a_version_needs_its_blob_and_keeps_its_component() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let missing = store
             .commit_app(&app("a"), &[version("a", "1.0.0", b"never given")], &[])
             .unwrap_err();
@@ -1106,7 +1118,7 @@ mod tests {
         let shared: &[u8] = b"shared";
         let sha = hex::encode(Sha256::digest(shared));
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_store(dir.path());
             store
                 .commit_app(&app("a"), &[version("a", "1.0.0", shared)], &[shared])
                 .unwrap();
@@ -1125,7 +1137,7 @@ mod tests {
             store.db.drop_tree("blob-refs").unwrap();
             store.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         assert_eq!(store.blob_refs(&sha).unwrap(), 2);
         assert_eq!(store.blob("0badc0de").unwrap(), None, "orphans are dropped");
         assert_eq!(store.delete_version("b", "1.0.0").unwrap(), None);
@@ -1157,7 +1169,7 @@ mod tests {
     #[test]
     fn references_are_per_citizen_and_pending_intents_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let created = |i: &IntentRecord| store.intent_create(i, 2).unwrap();
         let lan = created(&intent("pi_lan", "c-lan", "order-7")).unwrap();
         let minh = created(&intent("pi_minh", "c-minh", "order-7")).unwrap();
@@ -1191,7 +1203,7 @@ mod tests {
     fn the_intent_index_is_rebuilt_for_an_older_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = open_store(dir.path());
             store
                 .intent_create(&intent("pi_lan", "c-lan", "order-7"), 1)
                 .unwrap()
@@ -1201,7 +1213,7 @@ mod tests {
             store.db.drop_tree("pending-intents").unwrap();
             store.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let retried = store
             .intent_create(&intent("pi_new", "c-lan", "order-7"), 1)
             .unwrap();
