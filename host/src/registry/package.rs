@@ -122,6 +122,15 @@ fn component_path(manifest_text: &str) -> Option<String> {
     value.get("component")?.as_str().map(str::to_string)
 }
 
+/// `path` without its empty and `.` segments, as `tar::Builder` writes it.
+fn archive_path(path: &str) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    segments.join("/")
+}
+
 /// Read a package: exactly the manifest, the component it names and the
 /// signature, each a regular file, nothing else.
 pub fn parse(bytes: &[u8]) -> Result<Package, PackageError> {
@@ -156,10 +165,12 @@ pub fn parse(bytes: &[u8]) -> Result<Package, PackageError> {
             .map_err(|e| layout(format!("`{path}` could not be read: {e}")))?;
         files.push((path, data));
     }
+    // Compared as tar stores paths: `build` cannot keep a `./` or `//` of
+    // the manifest's component path in the archive.
     let mut take = |name: &str| {
         files
             .iter()
-            .position(|(p, _)| p == name)
+            .position(|(p, _)| archive_path(p) == archive_path(name))
             .map(|i| files.remove(i).1)
     };
     let manifest = take(MANIFEST).ok_or_else(|| layout(format!("`{MANIFEST}` is missing")))?;
