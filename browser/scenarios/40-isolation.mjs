@@ -11,6 +11,8 @@ export async function run(t) {
   const page = await t.page();
   await signIn(page, t.base, 'Trần Văn Minh');
   await page.goto(`${t.base}/#/app/notes`);
+  // The shell sets the frame's address once it holds a frame token.
+  await page.waitForFunction(() => document.querySelector('iframe.frame')?.src.includes('/f/'));
   const handle = await page.locator('iframe.frame').elementHandle();
   let frame = await handle.contentFrame();
   await frame.waitForLoadState();

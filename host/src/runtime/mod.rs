@@ -431,7 +431,7 @@ impl Runtime {
             _ => return Err(InvokeError::HostBusy),
         };
 
-        let unflushed = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(state::WriteLog::default());
         let mut store = Store::new(
             &self.engine,
             RequestState::new(
@@ -440,7 +440,7 @@ impl Runtime {
                 self.outbound.clone(),
                 self.payments.get().cloned(),
                 self.city.clone(),
-                unflushed.clone(),
+                writes.clone(),
             ),
         );
         store.limiter(|state| &mut state.limiter);
@@ -491,7 +491,7 @@ impl Runtime {
         let pre = app.pre.clone();
         let memory_cap = limits.memory_bytes;
         let timeout = limits.timeout;
-        let task_unflushed = unflushed.clone();
+        let task_writes = writes.clone();
         let task_flush = flush.clone();
         let charged_to = app.cpu_budget.clone();
         let task = self.instances.spawn(cpu::Charged::new(
@@ -511,9 +511,12 @@ impl Runtime {
                     Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
                 };
                 // Writes made after the response head went out.
-                if task_unflushed.swap(false, Ordering::AcqRel) {
-                    if let Err(e) = task_flush().await {
-                        tracing::error!(error = %e, "flushing an app's late writes failed");
+                if let Some(written) = task_writes.pending() {
+                    match task_flush().await {
+                        Ok(()) => task_writes.durable_through(written),
+                        Err(e) => {
+                            tracing::error!(error = %e, "flushing an app's late writes failed")
+                        }
                     }
                 }
                 // The instance's tear-down is the app's work too.
@@ -538,8 +541,9 @@ impl Runtime {
                 })
             }
         };
-        if unflushed.swap(false, Ordering::AcqRel) {
+        if let Some(written) = writes.pending() {
             flush().await.map_err(InvokeError::Storage)?;
+            writes.durable_through(written);
         }
         let announced = content_length(response.headers());
         if announced.is_some_and(|len| len > limits.max_response_body) {
@@ -556,8 +560,9 @@ impl Runtime {
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
-            if unflushed.swap(false, Ordering::AcqRel) {
+            if let Some(written) = writes.pending() {
                 flush().await.map_err(InvokeError::Storage)?;
+                writes.durable_through(written);
             }
             let body = http_body_util::Full::new(bytes)
                 .map_err(|never| match never {})

@@ -11,7 +11,7 @@ use crate::registry::manifest::Localized;
 use crate::store::Store;
 use semver::Version;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -202,6 +202,34 @@ impl HostCalls {
     }
 }
 
+/// The writes of one request and how many of them are known durable. Each
+/// party that must not answer before the writes are durable (the response
+/// path, the instance's end) flushes whatever it has seen written and is not
+/// yet known durable — it never relies on a flush another party started,
+/// which may still be running.
+#[derive(Default)]
+pub struct WriteLog {
+    written: AtomicU64,
+    durable: AtomicU64,
+}
+
+impl WriteLog {
+    fn record(&self) {
+        self.written.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The writes to make durable, if any are not known durable yet.
+    pub fn pending(&self) -> Option<u64> {
+        let written = self.written.load(Ordering::Acquire);
+        (written > self.durable.load(Ordering::Acquire)).then_some(written)
+    }
+
+    /// A flush that began after `written` writes has completed.
+    pub fn durable_through(&self, written: u64) {
+        self.durable.fetch_max(written, Ordering::AcqRel);
+    }
+}
+
 /// The data of one request's wasmtime `Store`.
 pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
@@ -217,7 +245,7 @@ pub struct RequestState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     table: ResourceTable,
-    unflushed: Arc<AtomicBool>,
+    writes: Arc<WriteLog>,
 }
 
 impl RequestState {
@@ -227,7 +255,7 @@ impl RequestState {
         outbound: Arc<OutboundPolicy>,
         payments: Option<Arc<crate::payments::Payments>>,
         city: Arc<crate::geo::City>,
-        unflushed: Arc<AtomicBool>,
+        writes: Arc<WriteLog>,
     ) -> Self {
         let Caller {
             request_id,
@@ -262,13 +290,13 @@ impl RequestState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            unflushed,
+            writes,
         }
     }
 
     /// A host call wrote to the store; the gateway flushes before answering.
     pub(crate) fn mark_unflushed(&self) {
-        self.unflushed.store(true, Ordering::Release);
+        self.writes.record();
     }
 
     /// Count one host call to `interface`; past the request's budget the
