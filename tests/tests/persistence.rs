@@ -127,3 +127,64 @@ async fn a_restart_compiles_nothing() {
     assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_notes_never_share_an_id_or_lose_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let writers: Vec<_> = (0..32)
+        .map(|writer| {
+            let url = host.url("/apps/notes/api/notes");
+            tokio::spawn(async move {
+                let http = client();
+                let mut created = Vec::new();
+                for n in 0..8 {
+                    let text = format!("writer {writer} note {n}");
+                    let response = http
+                        .post(&url)
+                        .json(&serde_json::json!({ "text": text }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 201, "{text}");
+                    let note: serde_json::Value = response.json().await.unwrap();
+                    assert_eq!(note["text"], text);
+                    created.push((note["id"].as_u64().unwrap(), text));
+                }
+                created
+            })
+        })
+        .collect();
+    let mut created = std::collections::BTreeMap::new();
+    for writer in writers {
+        for (id, text) in writer.await.unwrap() {
+            assert!(
+                created.insert(id, text).is_none(),
+                "id {id} was given twice"
+            );
+        }
+    }
+    assert_eq!(created.len(), 32 * 8);
+    let stored: Vec<serde_json::Value> = client()
+        .get(host.url("/apps/notes/api/notes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for note in &stored {
+        let id = note["id"].as_u64().unwrap();
+        if let Some(text) = created.get(&id) {
+            assert_eq!(
+                note["text"],
+                text.as_str(),
+                "note {id} holds another's text"
+            );
+        }
+    }
+    let stored_ids: std::collections::BTreeSet<u64> =
+        stored.iter().filter_map(|n| n["id"].as_u64()).collect();
+    assert!(created.keys().all(|id| stored_ids.contains(id)));
+    host.stop().await;
+}

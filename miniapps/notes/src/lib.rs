@@ -36,13 +36,19 @@ fn add_note(text: &str) -> Result<Note> {
             "`text` must be 1 to {MAX_TEXT} characters"
         )));
     }
-    let id = kv::get_json::<u64>("next-id")?.unwrap_or(1);
-    kv::set_json("next-id", &(id + 1))?;
+    // Taken atomically: concurrent notes never share an id.
+    let id = kv::next_number("next-id")?;
     let note = Note {
         id,
         text: text.to_string(),
     };
-    kv::set_json(&note_key(id), &note)?;
+    if !kv::insert_new_json(&note_key(id), &note)? {
+        return Err(Error::new(
+            409,
+            "write_conflict",
+            format!("note {id} already exists; try again"),
+        ));
+    }
     Ok(note)
 }
 
