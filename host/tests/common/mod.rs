@@ -46,3 +46,72 @@ fn serve_as(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, St
         .expect("citadel logs the address it serves on");
     (child, address)
 }
+
+/// Publish a built mini-app through the real API, as an operator and a
+/// publisher would: register publisher `publisher` (a fresh signing key),
+/// upload `manifest` with the component `component` (a name under the
+/// built mini-apps, e.g. "probe"), approve the version with `grants` and
+/// roll it out to everyone. `manifest` names `<component>.wasm` and
+/// `publisher`; its id and version are read from it.
+#[allow(dead_code)]
+pub async fn publish(
+    url: &str,
+    operator_token: &str,
+    publisher: &str,
+    manifest: &str,
+    component: &str,
+    grants: &[&str],
+) {
+    use citadel_host::registry::package;
+    use serde_json::{json, Value};
+    async fn ok(request: reqwest::RequestBuilder) -> Value {
+        let response = request.send().await.expect("the host answers");
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    }
+    let field = |name: &str| -> String {
+        manifest
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == name).then(|| value.trim().trim_matches('"').to_string())
+            })
+            .unwrap_or_else(|| panic!("the manifest has no `{name}`"))
+    };
+    let (app, version) = (field("id"), field("version"));
+    let client = reqwest::Client::new();
+    let (secret, public) = package::generate_key();
+    let registered = ok(client
+        .post(format!("{url}/api/v1/operator/publishers"))
+        .bearer_auth(operator_token)
+        .json(&json!({ "id": publisher, "name": publisher, "signing_keys": [public] })))
+    .await;
+    let api_key = registered["api_key"]
+        .as_str()
+        .expect("an api key")
+        .to_string();
+    let wasm = std::fs::read(citadel_host::samples::built_component(component))
+        .expect("the mini-app is built");
+    let key = package::signing_key(&secret).unwrap();
+    let file = format!("{component}.wasm");
+    let bytes = package::build(manifest, &file, &wasm, &key).unwrap();
+    ok(client
+        .post(format!("{url}/api/v1/publisher/packages"))
+        .bearer_auth(&api_key)
+        .body(bytes))
+    .await;
+    ok(client
+        .post(format!(
+            "{url}/api/v1/operator/apps/{app}/versions/{version}/approve"
+        ))
+        .bearer_auth(operator_token)
+        .json(&json!({ "capabilities": grants })))
+    .await;
+    ok(client
+        .post(format!("{url}/api/v1/operator/apps/{app}/rollout"))
+        .bearer_auth(operator_token)
+        .json(&json!({ "version": version, "percent": 100 })))
+    .await;
+}

@@ -73,6 +73,48 @@ fn fill(req: &Request) -> Result<Response> {
     Ok(Response::new(204))
 }
 
+/// The kv space `:space` names: `app` (app-wide) or `citizen` (the caller's).
+fn citizen_space(req: &Request) -> Result<bool> {
+    match req.param("space") {
+        Some("app") => Ok(false),
+        Some("citizen") => Ok(true),
+        other => Err(Error::bad_request(format!("no kv space {other:?}"))),
+    }
+}
+
+/// `PUT /kv/:space/:key`: store the body under `key` (for durability tests).
+fn put_key(req: &Request) -> Result<Response> {
+    let key = req.param("key").unwrap_or_default();
+    if citizen_space(req)? {
+        kv::citizen::set(key, req.body())?;
+    } else {
+        kv::set(key, req.body())?;
+    }
+    Ok(Response::new(204))
+}
+
+/// `GET /kv/:space?after=`: one page of keys and their values, in key order.
+fn dump(req: &Request) -> Result<Response> {
+    let citizen = citizen_space(req)?;
+    let after = req.query("after");
+    let page = if citizen {
+        kv::citizen::list_keys("", after.as_deref(), 500)?
+    } else {
+        kv::list_keys("", after.as_deref(), 500)?
+    };
+    let mut entries = Vec::with_capacity(page.keys.len());
+    for key in page.keys {
+        let value = if citizen {
+            kv::citizen::get(&key)?
+        } else {
+            kv::get(&key)?
+        };
+        let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+        entries.push(json!([key, value]));
+    }
+    Response::json(&json!({ "entries": entries, "next": page.next }))
+}
+
 fn send_notice(req: &Request) -> Result<Response> {
     notify::send(req.text()?, "Từ ứng dụng thử nghiệm", Some("/inbox"))?;
     Ok(Response::new(204))
@@ -183,6 +225,8 @@ fn router() -> Router {
         .get("/shared", get_shared)
         .put("/shared", put_shared)
         .put("/fill", fill)
+        .put("/kv/:space/:key", put_key)
+        .get("/kv/:space", dump)
         .post("/notify", send_notice)
         .post("/notify-to", send_notice_to)
         .get("/fetch", fetch_url)
