@@ -9,7 +9,9 @@
 //! answers. Every bound is checked and the program exits 1 if one fails:
 //!
 //! * after the warm-up (a quarter of the run, at least 60 s) the host's RSS,
-//!   sampled every second, stays within 10 % of its post-warm-up value;
+//!   sampled every second, stays within 10 % of its post-warm-up value (as
+//!   the median of 3 consecutive samples: a one-second spike of a hostile
+//!   guest's memory is not growth; the raw extremes are printed);
 //! * its open file descriptors grow by at most a small constant;
 //! * the audit log grows only with real events (sign-ins, consents, their
 //!   revocations, payments, the denials behind a consent answer; the
@@ -19,8 +21,9 @@
 //! * the host answers every hostile request, is still up at the end and
 //!   exits 0 on SIGTERM.
 //!
-//! Run (release): `CITADEL_SOAK_SECS=60 cargo bench -p citadel-tests --bench soak`;
-//! (debug): `CITADEL_SOAK_SECS=60 cargo test -p citadel-tests --bench soak`.
+//! Run (release, 10 minutes): `cargo bench -p citadel-tests --bench soak`;
+//! shorter (at least 90 s): `CITADEL_SOAK_SECS=150 cargo bench -p citadel-tests --bench soak`;
+//! (debug): `CITADEL_SOAK_SECS=150 cargo test -p citadel-tests --bench soak`.
 //! It builds the `citadel` binary of the same profile first (or uses
 //! `CITADEL_BIN`). Other knobs: `CITADEL_SOAK_CLIENTS` (16),
 //! `CITADEL_SOAK_HOSTILE` (2 hostile clients; 0: none), `CITADEL_SOAK_FLOW_SECS`
@@ -28,6 +31,7 @@
 //! `CITADEL_SOAK_APPS` (the well-behaved mix, e.g. `hello,notes-write`; by
 //! default hello, notes-read, notes-write, maps, field-reports, tourism,
 //! public-services, bills),
+//! `CITADEL_SOAK_HOSTILE_ROUTES` (a subset, e.g. `/grow,/recurse`),
 //! `CITADEL_SOAK_SCRAPE_SECS` (scrape `/metrics` this often as Prometheus
 //! would; default 0: never, so the host must stay bounded unscraped),
 //! `CITADEL_SOAK_CSV` (a file to write the RSS and fd samples to).
@@ -48,6 +52,20 @@ const OPERATOR_TOKEN: &str = citadel_tests::OPERATOR_TOKEN;
 const HELLO: &str = "Xin chào, Huế!";
 /// RSS after the warm-up stays within this share of its post-warm-up value.
 const RSS_BAND: f64 = 0.10;
+
+/// The RSS band of this run: `CITADEL_SOAK_RSS_BAND` (a fraction), else
+/// [`RSS_BAND`]. A short run (CI's) ends before the host's caches and warm
+/// slots settle, so it checks a wider band; the 10-minute run checks 10 %.
+fn rss_band() -> f64 {
+    std::env::var("CITADEL_SOAK_RSS_BAND")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|band| *band > 0.0)
+        .unwrap_or(RSS_BAND)
+}
+/// RSS is judged as the median of this many consecutive one-second samples
+/// (1: every raw sample).
+const RSS_MEDIAN_OF: usize = 3;
 /// Open descriptors may exceed their post-warm-up count by this many
 /// (connections in flight come and go).
 const FD_SLACK: i64 = 32;
@@ -101,6 +119,8 @@ struct Settings {
     mix: Vec<(usize, u8)>,
     /// Scrape `/metrics` this often, as Prometheus would (zero: never).
     scrape_every: Duration,
+    /// The hostile routes the hostile clients take in turn.
+    hostile_routes: Vec<&'static str>,
 }
 
 /// The well-behaved mix: name, weight, action.
@@ -129,8 +149,13 @@ fn env_number(name: &str, default: f64) -> Result<f64> {
 
 fn settings() -> Result<Settings> {
     let duration = Duration::from_secs_f64(env_number("CITADEL_SOAK_SECS", 600.0)?);
-    if duration < Duration::from_secs(20) {
-        bail!("CITADEL_SOAK_SECS must be at least 20 (10 s of it are warm-up)");
+    // At least 30 s measured after the shortest warm-up.
+    if duration < MIN_WARMUP + Duration::from_secs(30) {
+        bail!(
+            "CITADEL_SOAK_SECS must be at least {} ({} s of it are warm-up)",
+            (MIN_WARMUP + Duration::from_secs(30)).as_secs(),
+            MIN_WARMUP.as_secs()
+        );
     }
     Ok(Settings {
         duration,
@@ -139,6 +164,27 @@ fn settings() -> Result<Settings> {
         hostile: env_number("CITADEL_SOAK_HOSTILE", 2.0)? as usize,
         flow_every: Duration::from_secs_f64(env_number("CITADEL_SOAK_FLOW_SECS", 5.0)?),
         scrape_every: Duration::from_secs_f64(env_number("CITADEL_SOAK_SCRAPE_SECS", 0.0)?),
+        hostile_routes: match std::env::var("CITADEL_SOAK_HOSTILE_ROUTES") {
+            Err(_) => HOSTILE_ROUTES.to_vec(),
+            Ok(list) => {
+                let mut routes = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    let route = HOSTILE_ROUTES
+                        .iter()
+                        .find(|r| r.split('?').next() == Some(name))
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "CITADEL_SOAK_HOSTILE_ROUTES: unknown `{name}`; choose from {HOSTILE_ROUTES:?}"
+                            )
+                        })?;
+                    routes.push(*route);
+                }
+                if routes.is_empty() {
+                    bail!("CITADEL_SOAK_HOSTILE_ROUTES names no route");
+                }
+                routes
+            }
+        },
         mix: match std::env::var("CITADEL_SOAK_APPS") {
             Err(_) => MIX.iter().map(|(_, w, a)| (*w, *a)).collect(),
             Ok(list) => {
@@ -217,8 +263,22 @@ fn run() -> Result<bool> {
 /// The `citadel` binary to run: `CITADEL_BIN`, or the one of this bench's
 /// own profile, built now (`cargo build -p citadel-host --bin citadel`).
 fn citadel_binary() -> Result<(PathBuf, String)> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace");
     if let Some(bin) = std::env::var_os("CITADEL_BIN") {
-        return Ok((PathBuf::from(bin), "CITADEL_BIN".into()));
+        // `cargo test` and `cargo bench` run this program in `tests/`: a
+        // relative path is taken from there, else from the workspace root.
+        let bin = PathBuf::from(bin);
+        let bin = if bin.is_relative() && !bin.is_file() {
+            workspace.join(bin)
+        } else {
+            bin
+        };
+        if !bin.is_file() {
+            bail!("CITADEL_BIN: {} is not a file", bin.display());
+        }
+        return Ok((bin, "CITADEL_BIN".into()));
     }
     // This program is <target>/<profile>/deps/soak-<hash>.
     let exe = std::env::current_exe()?;
@@ -243,9 +303,6 @@ fn citadel_binary() -> Result<(PathBuf, String)> {
         other => other,
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ lives in the workspace");
     println!("soak: building the citadel binary ({cargo_profile} profile)…");
     let status = Command::new(cargo)
         .current_dir(workspace)
@@ -726,6 +783,7 @@ async fn soak(settings: &Settings, host: &Host, data_dir: &Path, profile: &str) 
         tasks.push(tokio::spawn(hostile_client(
             soak.clone(),
             hostile_http.clone(),
+            settings.hostile_routes.clone(),
             i,
         )));
     }
@@ -1244,10 +1302,15 @@ async fn citizen_flow(soak: &Soak, i: usize) -> Result<()> {
 
 /// A hostile guest: the hostile app's routes in turn until the deadline;
 /// every answer's body read and dropped.
-async fn hostile_client(soak: Arc<Soak>, http: reqwest::Client, start: usize) {
+async fn hostile_client(
+    soak: Arc<Soak>,
+    http: reqwest::Client,
+    routes: Vec<&'static str>,
+    start: usize,
+) {
     let mut i = start * 3;
     while Instant::now() < soak.deadline {
-        let route = HOSTILE_ROUTES[i % HOSTILE_ROUTES.len()];
+        let route = routes[i % routes.len()];
         i += 1;
         if route == "/deny-loop" {
             soak.stats.deny_loops.fetch_add(1, Relaxed);
@@ -1349,7 +1412,27 @@ async fn sample_process(pid: u32, started: Instant, deadline: Instant) -> Vec<Sa
     samples
 }
 
-fn check_resources(report: &mut Report, samples: &[Sample], settings: &Settings) {
+fn check_resources(report: &mut Report, raw: &[Sample], settings: &Settings) {
+    // RSS is judged on the median of each sample and its neighbours: a
+    // single one-second spike (a hostile guest's memory, released when it
+    // traps) is not growth, while a leak moves the median as it moves the
+    // samples. The raw extremes are printed too.
+    let half = RSS_MEDIAN_OF / 2;
+    let samples: Vec<Sample> = (0..raw.len())
+        .map(|i| {
+            let mut window: Vec<u64> = raw[i.saturating_sub(half)..(i + half + 1).min(raw.len())]
+                .iter()
+                .map(|s| s.rss_kib)
+                .collect();
+            window.sort_unstable();
+            Sample {
+                at: raw[i].at,
+                rss_kib: window[(window.len() - 1) / 2],
+                fds: raw[i].fds,
+            }
+        })
+        .collect();
+    let samples = &samples[..];
     let Some(reference) = samples.iter().find(|s| s.at >= settings.warmup) else {
         report.check(
             "RSS sampled after the warm-up",
@@ -1368,8 +1451,9 @@ fn check_resources(report: &mut Report, samples: &[Sample], settings: &Settings)
         .map(|s| s.rss_kib)
         .max()
         .unwrap_or(0);
-    let low = reference.rss_kib as f64 * (1.0 - RSS_BAND);
-    let high = reference.rss_kib as f64 * (1.0 + RSS_BAND);
+    let band = rss_band();
+    let low = reference.rss_kib as f64 * (1.0 - band);
+    let high = reference.rss_kib as f64 * (1.0 + band);
     let outside: Vec<&&Sample> = after
         .iter()
         .filter(|s| (s.rss_kib as f64) < low || (s.rss_kib as f64) > high)
@@ -1392,8 +1476,18 @@ fn check_resources(report: &mut Report, samples: &[Sample], settings: &Settings)
         }
     };
     println!("RSS trend after the warm-up: {slope:+.2} MiB/min (least squares)");
+    let raw_after = raw.iter().filter(|s| s.at >= reference.at);
+    let raw_min = raw_after.clone().map(|s| s.rss_kib).min().unwrap_or(0);
+    let raw_max = raw_after.map(|s| s.rss_kib).max().unwrap_or(0);
     println!(
-        "RSS: {:.1} MiB after the warm-up (t = {:.0} s; warm-up peak {:.1} MiB); \
+        "RSS raw one-second samples after the warm-up: min {:.1} MiB ({:+.1} %), max {:.1} MiB ({:+.1} %)",
+        mib(raw_min),
+        (raw_min as f64 / reference.rss_kib as f64 - 1.0) * 100.0,
+        mib(raw_max),
+        (raw_max as f64 / reference.rss_kib as f64 - 1.0) * 100.0,
+    );
+    println!(
+        "RSS (median of {RSS_MEDIAN_OF}): {:.1} MiB after the warm-up (t = {:.0} s; warm-up peak {:.1} MiB); \
          then min {:.1} MiB ({:+.1} %), max {:.1} MiB ({:+.1} %), last {:.1} MiB over {} samples",
         mib(reference.rss_kib),
         reference.at.as_secs_f64(),
@@ -1411,8 +1505,8 @@ fn check_resources(report: &mut Report, samples: &[Sample], settings: &Settings)
         "RSS per {:.0} s window (min–max MiB):",
         window.as_secs_f64()
     );
-    for chunk in samples
-        .chunk_by(|a, b| a.at.as_secs() / window.as_secs() == b.at.as_secs() / window.as_secs())
+    for chunk in
+        raw.chunk_by(|a, b| a.at.as_secs() / window.as_secs() == b.at.as_secs() / window.as_secs())
     {
         let lo = chunk.iter().map(|s| s.rss_kib).min().unwrap_or(0);
         let hi = chunk.iter().map(|s| s.rss_kib).max().unwrap_or(0);
@@ -1425,19 +1519,27 @@ fn check_resources(report: &mut Report, samples: &[Sample], settings: &Settings)
     }
     println!("{line}");
     if let Some(path) = std::env::var_os("CITADEL_SOAK_CSV") {
-        let csv: String = std::iter::once("seconds,rss_kib,fds\n".to_string())
-            .chain(
-                samples
-                    .iter()
-                    .map(|s| format!("{:.1},{},{}\n", s.at.as_secs_f64(), s.rss_kib, s.fds)),
-            )
+        let csv: String = std::iter::once("seconds,rss_kib,rss_median_kib,fds\n".to_string())
+            .chain(raw.iter().zip(samples).map(|(r, m)| {
+                format!(
+                    "{:.1},{},{},{}\n",
+                    r.at.as_secs_f64(),
+                    r.rss_kib,
+                    m.rss_kib,
+                    r.fds
+                )
+            }))
             .collect();
         if let Err(e) = std::fs::write(&path, csv) {
             eprintln!("soak: writing {}: {e}", Path::new(&path).display());
         }
     }
     report.check(
-        "RSS stays within 10 % of its post-warm-up value",
+        &format!(
+            "RSS (median of {RSS_MEDIAN_OF} one-second samples) stays within {:.0} % of its \
+             post-warm-up value",
+            band * 100.0
+        ),
         outside.is_empty() && after.len() > 1,
         match outside.first() {
             None => format!(
