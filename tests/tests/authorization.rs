@@ -6,7 +6,9 @@
 //! Publisher A publishes the test app `a-app`; publisher B nothing there.
 
 use citadel_host::gateway::{route_table, Access, RouteSpec};
-use citadel_tests::{client, error_of, get_json, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{
+    client, error_of, get, get_json, sign_in, test_manifest, TestHost, OPERATOR_TOKEN,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -253,19 +255,9 @@ async fn every_route_answers_every_caller_rightly() {
     }
 
     // The scrape token reads `/metrics` and nothing else.
-    let metrics = client()
-        .get(host.url("/metrics"))
-        .bearer_auth(SCRAPE_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let metrics = get(&host, "/metrics", Some(SCRAPE_TOKEN)).await;
     assert_eq!(metrics.status(), 200);
-    let apps = client()
-        .get(host.url("/api/v1/operator/apps"))
-        .bearer_auth(SCRAPE_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let apps = get(&host, "/api/v1/operator/apps", Some(SCRAPE_TOKEN)).await;
     assert_eq!(apps.status(), 401);
 
     // Publisher A sees its own app only; B sees none of A's.
