@@ -42,10 +42,12 @@ fn main() -> anyhow::Result<()> {
     let wrk = find_on_path("wrk");
 
     let dir = tempfile::tempdir()?;
-    let citadel = citadel_host::Citadel::open(&citadel_host::HostConfig::new(dir.path()))?;
+    let citadel_rt = server_runtime("citadel-server")?;
+    let citadel = citadel_rt.block_on(citadel_host::Citadel::open(
+        &citadel_host::HostConfig::new(dir.path()),
+    ))?;
 
     // 1. In-process: a fresh instance per request, no HTTP.
-    let citadel_rt = server_runtime("citadel-server")?;
     let in_process = citadel_rt.block_on(in_process_latency(&citadel))?;
     println!(
         "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
@@ -209,7 +211,6 @@ async fn in_process_latency(citadel: &citadel_host::Citadel) -> anyhow::Result<L
                     request_id: format!("bench-{i}"),
                     citizen: None,
                 },
-                || async { Ok(()) },
             )
             .await?;
         let status = response.status();

@@ -3,17 +3,21 @@
 //! Citizens use one gateway; partner companies publish mini-apps as sandboxed
 //! WebAssembly components; the city operates this host. A map of the crate:
 //!
-//! - [`audit`]: the append-only audit log.
-//! - [`runtime`]: the wasmtime engine (pooling, epochs), the compile cache,
-//!   a fresh instance per request under the app's limits.
+//! - [`gateway`]: the axum routers and the one place host errors become HTTP.
+//! - [`registry`]: manifests, publishing, the live version of each app.
+//! - [`identity`]: citizens, sessions, consent, pairwise ids, frame tokens,
+//!   locations; operator and publisher credentials.
+//! - [`payments`]: intents, citizen confirmation, the double-entry ledger.
+//! - [`tasks`]: background work — payment-hook delivery, the expiry sweep.
 //! - [`capabilities`]: one module per capability — manifest name, upload-time
 //!   import check, host calls — and the registry listing them.
-//! - [`registry`]: manifests, installing versions, the live version of each app.
-//! - [`store`]: persistence behind the [`store::Store`] trait; sled by default.
-//! - [`identity`]: citizens, sessions, pairwise ids; operator and publisher credentials.
-//! - [`payments`]: intents, citizen confirmation, the double-entry ledger.
-//! - [`gateway`]: the axum routers and the one place host errors become HTTP.
-//! - [`telemetry`]: Prometheus metrics per app.
+//! - [`runtime`]: the wasmtime engine (pooling, epochs), the compile cache,
+//!   a fresh instance per request under the app's limits.
+//! - [`audit`]: the audit log's events and queries.
+//! - [`store`]: persistence behind async traits split by concern (apps, kv,
+//!   identity, ledger, audit, rate limits), bundled as [`store::Store`];
+//!   durable on return (group commit); sled by default.
+//! - [`geo`]: the city's map data. [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
 //!
 //! [`Citadel`] ties them together; `main.rs` is the `citadel` CLI.
@@ -27,6 +31,7 @@ pub mod payments;
 pub mod registry;
 pub mod runtime;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 
 /// The sample mini-apps (`manifests/*.toml` with their components), built by
@@ -45,7 +50,7 @@ use registry::Registry;
 use runtime::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
-use store::{SledStore, Store};
+use store::Store;
 
 /// How to run a host.
 #[derive(Debug, Clone)]
@@ -104,7 +109,7 @@ impl HostConfig {
 
 /// A running host: store, runtime and registry.
 pub struct Citadel {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub identity: Arc<dyn identity::citizens::IdentityProvider>,
     pub sessions: identity::sessions::Sessions,
     pub pairwise: identity::pairwise::PairwiseKey,
@@ -113,7 +118,7 @@ pub struct Citadel {
     pub positions: identity::location::Positions,
     pub frames: identity::frames::Frames,
     pub runtime: Arc<Runtime>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Development mode: demo citizens and the demo wallet (see [`HostConfig::development`]).
     pub development: bool,
     /// What `/metrics` asks for, if anything (see [`HostConfig::metrics_token`]).
@@ -125,13 +130,13 @@ pub struct Citadel {
 impl Citadel {
     /// Open the data dir, load installed apps (compiling nothing that is
     /// cached), and install the samples into an empty data dir if asked.
-    pub fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+    pub async fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
         let city = match &config.city_data {
             Some(dir) => geo::City::from_dir(dir)?,
             None => geo::City::embedded()?,
         }
         .with_tile_url(config.tile_url.clone())?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir.join("db"))?);
+        let store = Store::sled(&config.data_dir.join("db"))?;
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
@@ -140,10 +145,12 @@ impl Citadel {
             city: Arc::new(city),
         })?);
         match identity::bootstrap_operator(
-            store.as_ref(),
+            &store,
             &config.data_dir,
             config.operator_token.as_deref(),
-        )? {
+        )
+        .await?
+        {
             identity::Bootstrapped::Written(path) => {
                 tracing::info!(path = %path.display(), "first operator token written");
             }
@@ -165,9 +172,10 @@ impl Citadel {
                 "the metrics token must be at least 16 characters"
             );
         }
-        let registry = Registry::open(store.clone(), runtime.clone())?;
+        let registry = Arc::new(Registry::open(store.clone(), runtime.clone()).await?);
+        registry.follow_changes();
         if config.install_samples && registry.is_empty() {
-            registry.install_samples()?;
+            registry.install_samples().await?;
         }
         crate::telemetry::handle();
         let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development {
@@ -192,13 +200,13 @@ impl Citadel {
             listener: config.listener,
             identity,
             payments,
-            positions: identity::location::Positions::default(),
+            positions: identity::location::Positions::new(store.clone()),
             frames: identity::frames::Frames::new(store.clone()),
             sessions: identity::sessions::Sessions::new(
                 store.clone(),
                 identity::sessions::DEFAULT_TTL,
             ),
-            pairwise: identity::pairwise::PairwiseKey::load_or_create(store.as_ref())?,
+            pairwise: identity::pairwise::PairwiseKey::load_or_create(&store).await?,
             audit,
             store,
             runtime,

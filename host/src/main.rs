@@ -169,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
                      --metrics-token-file FILE or CITADEL_METRICS_TOKEN"
                 );
             }
-            let citadel = Citadel::open(&config)?;
+            let citadel = Citadel::open(&config).await?;
             tracing::info!(
                 max_instances = config.max_instances,
                 per_app = citadel.runtime.app_share(),

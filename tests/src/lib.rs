@@ -38,7 +38,7 @@ impl TestHost {
             ..HostConfig::new(data_dir)
         };
         configure(&mut config);
-        let citadel = Citadel::open(&config).expect("host opens");
+        let citadel = Citadel::open(&config).await.expect("host opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -63,8 +63,8 @@ impl TestHost {
     /// Install a test-only mini-app built with the samples (e.g. `hostile`)
     /// under `manifest`, whose `component` must be `{name}.wasm`, and grant
     /// it what it requests.
-    pub fn install_built(&self, name: &str, manifest: &str) {
-        let app = self.install_ungranted(name, manifest);
+    pub async fn install_built(&self, name: &str, manifest: &str) {
+        let app = self.install_ungranted(name, manifest).await;
         self.citadel
             .registry
             .set_grants(
@@ -78,17 +78,19 @@ impl TestHost {
                     .clone(),
                 "operator:test",
             )
+            .await
             .expect("grant succeeds");
     }
 
     /// Install as `install_built` does, granting nothing; returns the app id.
-    pub fn install_ungranted(&self, name: &str, manifest: &str) -> String {
+    pub async fn install_ungranted(&self, name: &str, manifest: &str) -> String {
         let bytes = std::fs::read(citadel_host::samples::built_component(name))
             .expect("the mini-apps build produced the component");
         let app = self
             .citadel
             .registry
             .install(&format!("{name}.toml"), manifest, &bytes)
+            .await
             .expect("install succeeds");
         app.context.id.clone()
     }

@@ -155,7 +155,8 @@ async fn every_route_answers_every_caller_rightly() {
         config.metrics_token = Some(SCRAPE_TOKEN.into());
     })
     .await;
-    host.install_built("hostile", &test_manifest("a-app", "hostile", "[]", ""));
+    host.install_built("hostile", &test_manifest("a-app", "hostile", "[]", ""))
+        .await;
     let key_a = add_publisher(&host, "citadel-tests").await;
     let key_b = add_publisher(&host, "vnpt-hue").await;
     // A frame of a-app, from a session that stays signed in throughout.
@@ -272,7 +273,6 @@ async fn every_route_answers_every_caller_rightly() {
     let apps: Value = get_json(&host, "/api/v1/publisher/apps", Some(&key_b)).await;
     assert_eq!(apps, json!([]));
     // Keys are stored hashed: the plain key is nowhere in the database.
-    host.citadel.store.flush().unwrap();
     host.stop().await;
     let mut found = false;
     for entry in walk(dir.path()) {

@@ -411,7 +411,8 @@ async fn bills_from_the_billing_api_are_paid_and_reported_back() {
     let origin = format!("http://localhost:{port}");
     let dir = tempfile::tempdir().unwrap();
     let host = start(dir.path(), Duration::from_secs(900), true).await;
-    host.install_built("bills", &manifest_for("bills-local", &origin));
+    host.install_built("bills", &manifest_for("bills-local", &origin))
+        .await;
     let app = "/apps/bills-local";
     let lan = sign_in(&host, "c-lan").await;
     let vy = sign_in(&host, "c-vy").await;
@@ -528,7 +529,9 @@ async fn bills_from_the_billing_api_are_paid_and_reported_back() {
         let pending = host
             .citadel
             .store
+            .ledger
             .outbox()
+            .await
             .unwrap()
             .iter()
             .any(|entry| entry.intent == intent);

@@ -17,8 +17,10 @@ async fn put(host: &TestHost, path: &str, token: Option<&str>, body: &str) -> re
 async fn kv_data_stays_with_its_app_and_its_citizen() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
-    host.install_built("probe", &probe_manifest("probe-b", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    host.install_built("probe", &probe_manifest("probe-b", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
     let minh = sign_in(&host, "c-minh").await;
 
@@ -91,7 +93,8 @@ async fn kv_data_stays_with_its_app_and_its_citizen() {
 async fn the_storage_quota_refuses_what_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], "kv_quota_mib = 1"));
+    host.install_built("probe", &probe_manifest("probe", &[], "kv_quota_mib = 1"))
+        .await;
 
     assert_eq!(
         put(&host, "/apps/probe/fill?kib=600&key=a", None, "")
@@ -123,7 +126,7 @@ async fn the_storage_quota_refuses_what_does_not_fit() {
             .status(),
         204
     );
-    assert!(host.citadel.store.kv_usage("probe").unwrap() <= 1 << 20);
+    assert!(host.citadel.store.kv.usage("probe").await.unwrap() <= 1 << 20);
     host.stop().await;
 }
 
@@ -131,7 +134,8 @@ async fn the_storage_quota_refuses_what_does_not_fit() {
 async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
     let minh = sign_in(&host, "c-minh").await;
 
@@ -202,6 +206,7 @@ async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
     host.citadel
         .registry
         .set_grants("probe", vec!["kv".into()], "operator:test")
+        .await
         .unwrap();
     let response = notify(Some(minh.clone()), "again".into()).await.unwrap();
     assert_eq!(response.status(), 403);
@@ -213,7 +218,8 @@ async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
 async fn notify_to_reaches_only_citizens_of_the_same_app() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
     let minh = sign_in(&host, "c-minh").await;
     let send_to = |token: &str, to: &str, title: &str| {

@@ -97,8 +97,10 @@ async fn sessions_work_as_bearer_and_cookie_and_end_at_logout() {
 async fn apps_see_a_pairwise_id_and_no_credential() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("hostile", &test_manifest("echo-a", "hostile", "[]", ""));
-    host.install_built("hostile", &test_manifest("echo-b", "hostile", "[]", ""));
+    host.install_built("hostile", &test_manifest("echo-a", "hostile", "[]", ""))
+        .await;
+    host.install_built("hostile", &test_manifest("echo-b", "hostile", "[]", ""))
+        .await;
     let lan = citadel_tests::sign_in(&host, "c-lan").await;
     let minh = citadel_tests::sign_in(&host, "c-minh").await;
 

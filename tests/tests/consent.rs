@@ -54,7 +54,8 @@ fn field_of(scope: &str) -> &'static str {
 async fn every_personal_scope_needs_grant_and_consent() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_ungranted("probe", &probe_manifest("probe", &[], ""));
+    host.install_ungranted("probe", &probe_manifest("probe", &[], ""))
+        .await;
     // c-khang has a staff role, so `identity.roles` has something to show.
     let khang = sign_in(&host, "c-khang").await;
     let me: Value = get_json(&host, "/api/v1/me", Some(&khang)).await;
@@ -146,7 +147,8 @@ async fn every_personal_scope_needs_grant_and_consent() {
 async fn consent_comes_only_from_the_citizen_through_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe-b", &[], ""));
+    host.install_built("probe", &probe_manifest("probe-b", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
     let cookie = format!("citadel_session={lan}");
 

@@ -33,8 +33,10 @@ async fn components_of_1_0_and_1_1_run_side_by_side() {
     host.install_built(
         "contract_v1_0",
         &test_manifest("counter-v1", "contract_v1_0", r#"["kv"]"#, ""),
-    );
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    )
+    .await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
 
     for visit in 1..=3 {
@@ -62,6 +64,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
         .citadel
         .registry
         .install("greedy.toml", &manifest, &component("probe"))
+        .await
         .unwrap_err()
         .to_string();
     assert!(
@@ -86,6 +89,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
         .citadel
         .registry
         .install("future.toml", &manifest, &component("probe"))
+        .await
         .unwrap_err()
         .to_string();
     assert!(error.contains("^1.4") && error.contains("1.3.0"), "{error}");

@@ -77,7 +77,13 @@ async fn without_development_mode_there_is_no_demo_citizen_or_wallet() {
     let records = audit(&host, "kind=wallet-top-up-refused").await;
     assert_eq!(records.len(), 1, "the refused top-up is audited");
     assert!(
-        host.citadel.store.balances().unwrap().is_empty(),
+        host.citadel
+            .store
+            .ledger
+            .balances()
+            .await
+            .unwrap()
+            .is_empty(),
         "no money moved"
     );
     host.stop().await;
@@ -87,7 +93,8 @@ async fn without_development_mode_there_is_no_demo_citizen_or_wallet() {
 async fn development_mode_has_demo_citizens_a_marked_test_wallet_and_top_ups() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     assert!(host.citadel.development && host.citadel.payments.config().demo_wallet);
     let lan = sign_in(&host, "c-lan").await;
 
@@ -110,7 +117,8 @@ async fn development_mode_has_demo_citizens_a_marked_test_wallet_and_top_ups() {
 async fn the_payment_page_returns_only_to_a_path_on_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     let lan = sign_in(&host, "c-lan").await;
     let id = intent(&host, &lan, "return-1").await;
     for hostile in [

@@ -570,6 +570,7 @@ async fn a_report_can_use_the_position_the_shell_reported() {
                 .to_vec(),
             "operator:test",
         )
+        .await
         .unwrap();
     assert_eq!(
         status_and_code(file(&host, &citizen, &fields, &[]).await).await,

@@ -59,7 +59,8 @@ async fn start() -> (tempfile::TempDir, TestHost) {
         host.install_built(
             "hostile",
             &citadel_tests::test_manifest(id, "hostile", "[]", ""),
-        );
+        )
+        .await;
     }
     (dir, host)
 }

@@ -53,7 +53,8 @@ async fn oversize_bodies_are_413_whether_announced_or_streamed() {
     host.install_built(
         "hostile",
         &test_manifest("hostile", "hostile", "[]", "max_request_body_kib = 4"),
-    );
+    )
+    .await;
     let fits = client()
         .post(host.url("/apps/hostile/echo"))
         .body(vec![b'a'; 4096])
@@ -112,7 +113,8 @@ async fn a_response_over_the_limit_is_refused() {
     host.install_built(
         "hostile",
         &test_manifest("hostile", "hostile", "[]", "max_response_body_kib = 64"),
-    );
+    )
+    .await;
     let ok = client()
         .get(host.url("/apps/hostile/big?kib=64"))
         .send()
@@ -134,7 +136,8 @@ async fn a_response_over_the_limit_is_refused() {
 async fn the_guest_sees_no_credentials_and_cannot_be_handed_forged_host_headers() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""));
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""))
+        .await;
     let response = client()
         .get(host.url("/apps/hostile/echo?x=1"))
         .header("authorization", "Bearer citizen-secret")
@@ -187,7 +190,8 @@ async fn the_guest_sees_no_credentials_and_cannot_be_handed_forged_host_headers(
 async fn the_sandbox_has_no_files_network_or_environment() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""));
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""))
+        .await;
     // The guest tries the host's own port: something listens there (this
     // test reaches it), so a failed connect is the sandbox refusing sockets.
     let port = host.addr.port();

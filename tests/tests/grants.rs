@@ -21,7 +21,9 @@ async fn post_note(host: &TestHost, app: &str) -> reqwest::Response {
 async fn effective_capabilities_are_requested_and_granted_and_change_without_restart() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    let app = host.install_ungranted("notes", &test_manifest("board", "notes", "[\"kv\"]", ""));
+    let app = host
+        .install_ungranted("notes", &test_manifest("board", "notes", "[\"kv\"]", ""))
+        .await;
 
     // Requested but not granted: the host call is denied, the app answers 403.
     let denied = post_note(&host, &app).await;
@@ -181,5 +183,66 @@ async fn the_operator_api_refuses_strangers_and_bad_grants() {
     )
     .await;
     assert_eq!(notes["granted"], json!(["kv"]));
+    host.stop().await;
+}
+
+/// What another host sharing the store would do: write grants and an app's
+/// record straight to the store. This host's registry follows the store's
+/// change feed, so both hold here within a second, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_written_to_the_store_by_another_host_hold_here_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let app = host
+        .install_ungranted("notes", &test_manifest("board", "notes", "[\"kv\"]", ""))
+        .await;
+    assert_eq!(post_note(&host, &app).await.status(), 403);
+
+    let store = &host.citadel.store;
+    store
+        .apps
+        .put_grants(
+            &app,
+            &citadel_host::store::GrantRecord {
+                capabilities: vec!["kv".into()],
+                by: "operator:other-host".into(),
+                at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let within = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut status = 0;
+    while std::time::Instant::now() < within {
+        status = post_note(&host, &app).await.status().as_u16();
+        if status == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 201, "the grant made elsewhere holds here");
+
+    // A suspension written elsewhere: this host stops serving the app.
+    let mut record = store.apps.app(&app).await.unwrap().unwrap();
+    record.suspended = Some("kiểm tra an ninh".into());
+    store.apps.commit_app(&record, &[], &[]).await.unwrap();
+    let within = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < within {
+        status = post_note(&host, &app).await.status().as_u16();
+        if status != 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_ne!(status, 201, "the suspension made elsewhere holds here");
+    let apps: Value = get_json(&host, "/api/v1/operator/apps", Some(OPERATOR_TOKEN)).await;
+    let board = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "board")
+        .unwrap()
+        .clone();
+    assert_eq!(board["effective"], json!(["kv"]), "{board}");
     host.stop().await;
 }

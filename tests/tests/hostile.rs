@@ -23,7 +23,8 @@ async fn hostile_guests_fail_alone() {
             "[]",
             "memory_mib = 16\ntimeout_ms = 700",
         ),
-    );
+    )
+    .await;
 
     let cases = [
         ("/apps/hostile/loop", 504, "deadline_exceeded"),

@@ -63,16 +63,26 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
-fn audit_records(host: &TestHost) -> u64 {
+async fn audit_records(host: &TestHost) -> u64 {
     let mut count = 0;
-    host.citadel
-        .store
-        .audit_scan(0, &mut |_| {
-            count += 1;
-            true
-        })
-        .expect("the audit log reads");
-    count
+    let mut after = 0;
+    loop {
+        let page = host
+            .citadel
+            .audit
+            .query(&citadel_host::audit::AuditQuery {
+                after: Some(after),
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .await
+            .expect("the audit log reads");
+        count += page.records.len() as u64;
+        match page.next {
+            Some(next) => after = next,
+            None => return count,
+        }
+    }
 }
 
 fn p99(mut latencies: Vec<Duration>) -> Duration {
@@ -141,17 +151,19 @@ async fn install_hostile(host: &TestHost, limits: &str) {
     host.install_built(
         "hostile",
         &test_manifest("hostile", "hostile", "[]", limits),
-    );
+    )
+    .await;
 }
 
 /// Upload the raw component `bytes` as a new app through the host's
 /// registry; the refusal's text.
-fn refused(host: &TestHost, id: &str, bytes: &[u8], limits: &str) -> String {
+async fn refused(host: &TestHost, id: &str, bytes: &[u8], limits: &str) -> String {
     let manifest = test_manifest(id, id, "[]", limits);
     match host
         .citadel
         .registry
         .install(&format!("{id}.toml"), &manifest, bytes)
+        .await
     {
         Ok(_) => panic!("{id} was accepted"),
         Err(e) => e.to_string(),
@@ -172,7 +184,8 @@ async fn components_shaped_to_empty_the_pool_are_refused_at_upload_with_the_numb
         "many-memories",
         &component(&format!("(component {memories})")),
         "memory_mib = 16",
-    );
+    )
+    .await;
     assert!(
         why.contains("24 linear memories per request; the limit is 2"),
         "{why}"
@@ -186,7 +199,8 @@ async fn components_shaped_to_empty_the_pool_are_refused_at_upload_with_the_numb
         "many-instances",
         &component(&format!("(component (core module $empty) {instances})")),
         "",
-    );
+    )
+    .await;
     assert!(
         why.contains("300 core instances per request; the limit is 32"),
         "{why}"
@@ -199,7 +213,8 @@ async fn components_shaped_to_empty_the_pool_are_refused_at_upload_with_the_numb
             "(component (core module $t (table 1000000 funcref)) (core instance (instantiate $t)))",
         ),
         "",
-    );
+    )
+    .await;
     assert!(
         why.contains("1000000 initial table elements") && why.contains("the limit is 100000"),
         "{why}"
@@ -210,7 +225,8 @@ async fn components_shaped_to_empty_the_pool_are_refused_at_upload_with_the_numb
         "big-start",
         &component("(component (core module $m (memory 512)) (core instance (instantiate $m)))"),
         "memory_mib = 16",
-    );
+    )
+    .await;
     assert!(
         why.contains("33554432 bytes of initial linear memory") && why.contains("16777216"),
         "{why}"
@@ -283,6 +299,7 @@ async fn memory_is_limited_per_request_across_all_memories() {
             &test_manifest("two-memories", "two-memories", "[]", "memory_mib = 16"),
             &two_memories_growing(160),
         )
+        .await
         .expect("two memories fit the shape bounds");
     assert_eq!(app.context.id, "two-memories");
     let response = client()
@@ -368,7 +385,7 @@ async fn a_well_behaved_app_keeps_answering_while_hostile_guests_run() {
     for case in &cases {
         // The idle figure just before each case, on the machine as it is now.
         let idle = good_app_p99(&host).await.max(P99_FLOOR);
-        let audit_before = audit_records(&host);
+        let audit_before = audit_records(&host).await;
         let data_before = dir_bytes(dir.path());
         let cpu_before = cpu_ticks();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -409,7 +426,7 @@ async fn a_well_behaved_app_keeps_answering_while_hostile_guests_run() {
         }
         let rss = rss_bytes();
         let cpu_after = cpu_ticks();
-        let audit_growth = audit_records(&host) - audit_before;
+        let audit_growth = audit_records(&host).await - audit_before;
         let data_growth = dir_bytes(dir.path()).saturating_sub(data_before);
         report.push(format!(
             "{:<18} hostile requests {made:>4}, good p99 {loaded:>10?} (idle {idle:?}), rss {:>5} MiB, audit +{audit_growth}, data +{} KiB, cpu user {} sys {} ticks",

@@ -17,7 +17,7 @@ async fn refused_installs_say_why_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     let registry = &host.citadel.registry;
-    let apps_before = host.citadel.store.apps().unwrap();
+    let apps_before = host.citadel.store.apps.apps().await.unwrap();
     let cache_before = cache_entries(dir.path());
 
     // Imports kv without requesting it.
@@ -27,6 +27,7 @@ async fn refused_installs_say_why_and_store_nothing() {
             &test_manifest("sneaky", "notes", "[]", ""),
             &component("notes"),
         )
+        .await
         .unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, InstallError::Prepare(_)), "{message}");
@@ -42,6 +43,7 @@ async fn refused_installs_say_why_and_store_nothing() {
             &test_manifest("x-app", "hello", "[\"teleport\"]", ""),
             &component("hello"),
         )
+        .await
         .unwrap_err();
     assert!(
         err.to_string().contains("unknown capability `teleport`"),
@@ -52,6 +54,7 @@ async fn refused_installs_say_why_and_store_nothing() {
     let manifest = test_manifest("future", "hello", "[]", "").replace("^1.0", "^2.0");
     let err = registry
         .install("future.toml", &manifest, &component("hello"))
+        .await
         .unwrap_err();
     assert!(
         err.to_string().contains("^2.0") && err.to_string().contains("1.3.0"),
@@ -65,6 +68,7 @@ async fn refused_installs_say_why_and_store_nothing() {
             &test_manifest("junk", "hello", "[]", ""),
             b"not wasm",
         )
+        .await
         .unwrap_err();
     assert!(err.to_string().contains("could not be compiled"), "{err}");
 
@@ -72,10 +76,11 @@ async fn refused_installs_say_why_and_store_nothing() {
     let manifest = test_manifest("hello", "hello", "[]", "");
     let err = registry
         .install("hello.toml", &manifest, &component("hello"))
+        .await
         .unwrap_err();
     assert!(matches!(err, InstallError::VersionNotNewer { .. }), "{err}");
 
-    assert_eq!(host.citadel.store.apps().unwrap(), apps_before);
+    assert_eq!(host.citadel.store.apps.apps().await.unwrap(), apps_before);
     assert_eq!(
         cache_entries(dir.path()),
         cache_before,

@@ -73,7 +73,8 @@ async fn only_granted_public_origins_are_reached() {
     host.install_built(
         "probe",
         &probe_manifest("probe", &[&allowed, &own_origin], ""),
-    );
+    )
+    .await;
 
     let ok = fetch(&host, "probe", &format!("http://localhost:{port}/hello")).await;
     assert_eq!(ok["outcome"], "ok", "{ok}");
@@ -100,6 +101,7 @@ async fn only_granted_public_origins_are_reached() {
             host.citadel
                 .registry
                 .install("probe-literal.toml", &manifest, &probe_component())
+                .await
                 .is_err(),
             "{origin} cannot be granted"
         );
@@ -167,6 +169,7 @@ async fn only_granted_public_origins_are_reached() {
     host.citadel
         .registry
         .set_grants("probe", vec!["kv".into()], "operator:test")
+        .await
         .unwrap();
     let refused = fetch(&host, "probe", &format!("http://localhost:{port}/hello")).await;
     assert_eq!(refused["outcome"], "denied");
@@ -182,7 +185,8 @@ async fn a_granted_name_that_resolves_to_loopback_is_refused() {
     let host = TestHost::start(dir.path()).await;
     let port = upstream.port();
     let allowed = format!("http:http://localhost:{port}");
-    host.install_built("probe", &probe_manifest("probe-prod", &[&allowed], ""));
+    host.install_built("probe", &probe_manifest("probe-prod", &[&allowed], ""))
+        .await;
     // The origin is granted; what refuses it is the address check.
     let refused = fetch(
         &host,

@@ -26,7 +26,8 @@ async fn start(dir: &std::path::Path, ttl: Duration) -> TestHost {
         }];
     })
     .await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""));
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
     host
 }
 
@@ -62,10 +63,10 @@ async fn reconcile(host: &TestHost) -> Value {
 }
 
 /// (number of postings, every balance) — what "nothing moved" compares.
-fn ledger(host: &TestHost) -> (usize, Vec<(String, i64)>) {
+async fn ledger(host: &TestHost) -> (usize, Vec<(String, i64)>) {
     (
-        host.citadel.store.postings().unwrap().len(),
-        host.citadel.store.balances().unwrap(),
+        host.citadel.store.ledger.postings().await.unwrap().len(),
+        host.citadel.store.ledger.balances().await.unwrap(),
     )
 }
 
@@ -123,7 +124,9 @@ async fn a_hundred_concurrent_confirms_capture_once() {
     let wallet = host
         .citadel
         .store
+        .ledger
         .balances()
+        .await
         .unwrap()
         .into_iter()
         .find(|(a, _)| a == "wallet:c-lan")
@@ -200,7 +203,13 @@ async fn expired_and_cancelled_intents_cannot_be_captured() {
     assert_eq!(response.status(), 409);
     assert_eq!(error_of(response).await.0, "payment_not_pending");
     assert!(
-        host.citadel.store.postings().unwrap().is_empty(),
+        host.citadel
+            .store
+            .ledger
+            .postings()
+            .await
+            .unwrap()
+            .is_empty(),
         "no money moved"
     );
     host.stop().await;
@@ -246,12 +255,12 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     }
     // Insufficient funds: the wallet holds 5,000,000.
     let big = intent_id(&host, &lan, 10_000_000, "too-much").await;
-    let before = ledger(&host);
+    let before = ledger(&host).await;
     let response = confirm(&host, &lan, &big).await;
     assert_eq!(response.status(), 402);
     assert_eq!(error_of(response).await.0, "insufficient_funds");
     assert_eq!(
-        ledger(&host),
+        ledger(&host).await,
         before,
         "nothing moved, not even the wallet's seeding"
     );
@@ -259,7 +268,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     // Over-refund, and a refund without `payments.refund`.
     let paid = intent_id(&host, &lan, 100_000, "paid").await;
     assert_eq!(confirm(&host, &lan, &paid).await.status(), 200);
-    let before = ledger(&host);
+    let before = ledger(&host).await;
     let response = client()
         .post(host.url(&format!(
             "/apps/probe/refund/{paid}?amount=150000&reference=r1"
@@ -269,7 +278,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         .unwrap();
     assert_eq!(response.status(), 409);
     assert_eq!(error_of(response).await.0, "over_refund");
-    assert_eq!(ledger(&host), before);
+    assert_eq!(ledger(&host).await, before);
     // A partial refund, twice with one reference: refunded once.
     for _ in 0..2 {
         let response = client()
@@ -287,6 +296,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         .citadel
         .registry
         .grants("probe")
+        .await
         .unwrap()
         .into_iter()
         .collect();
@@ -294,8 +304,9 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     host.citadel
         .registry
         .set_grants("probe", grants, "operator:test")
+        .await
         .unwrap();
-    let before = ledger(&host);
+    let before = ledger(&host).await;
     let response = client()
         .post(host.url(&format!("/apps/probe/refund/{paid}?reference=r3")))
         .send()
@@ -303,7 +314,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         .unwrap();
     assert_eq!(response.status(), 403);
     assert_eq!(error_of(response).await.0, "capability_denied");
-    assert_eq!(ledger(&host), before);
+    assert_eq!(ledger(&host).await, before);
 
     // Webhooks: forged and stale are refused; a good one captures once; a
     // replay is refused. All refusals are audited.
@@ -323,7 +334,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         .unwrap()
         .starts_with("http://127.0.0.1:9/checkout?intent="));
     let report = json!({ "intent": via_provider, "amount": 250_000, "provider_ref": "momo-77", "status": "paid" });
-    let before = ledger(&host);
+    let before = ledger(&host).await;
     let response = webhook(&host, signed_webhook(&report, b"not-the-secret")).await;
     assert_eq!(response.status(), 401);
     assert_eq!(error_of(response).await.0, "invalid_webhook");
@@ -332,7 +343,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     let stale_signature = WebhookProvider::sign(SECRET, &stale, body.as_bytes());
     let response = webhook(&host, (stale, stale_signature, body)).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(ledger(&host), before);
+    assert_eq!(ledger(&host).await, before);
     let response = webhook(&host, signed_webhook(&report, SECRET)).await;
     assert_eq!(response.status(), 200);
     let answered: Value = response.json().await.unwrap();
@@ -347,7 +358,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         seen["status"], "captured",
         "the citizen sees it paid: {seen}"
     );
-    let captured = ledger(&host);
+    let captured = ledger(&host).await;
     assert!(
         captured.0 > before.0 && captured.1 != before.1,
         "the capture posted to the ledger"
@@ -355,7 +366,7 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     let response = webhook(&host, signed_webhook(&report, SECRET)).await;
     assert_eq!(response.status(), 409);
     assert_eq!(error_of(response).await.0, "webhook_replayed");
-    assert_eq!(ledger(&host), captured);
+    assert_eq!(ledger(&host).await, captured);
     let refused = citadel_tests::audit(&host, "kind=webhook-refused").await;
     assert_eq!(refused.len(), 3, "forged, stale, replayed");
 
@@ -398,7 +409,14 @@ async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
         assert_eq!(ids, [mine.as_str()]);
     }
     assert_eq!(confirm(&host, &minh, &minhs).await.status(), 200);
-    let lan_intent = host.citadel.store.intent(&lans).unwrap().unwrap();
+    let lan_intent = host
+        .citadel
+        .store
+        .ledger
+        .intent(&lans)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         lan_intent.status,
         IntentStatus::Pending,
@@ -411,7 +429,7 @@ async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
     for i in 1..bound {
         intent_id(&host, &lan, 10_000, &format!("bulk-{i}")).await;
     }
-    let stored = host.citadel.store.intents().unwrap().len();
+    let stored = host.citadel.store.ledger.intents().await.unwrap().len();
     let refused = create(&host, &lan, 10_000, "one-too-many").await;
     assert_eq!(refused.status(), 503, "the app hears `unavailable`");
     let body: Value = refused.json().await.unwrap();
@@ -422,7 +440,10 @@ async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
             .contains("20 payments of this app already wait"),
         "{body}"
     );
-    assert_eq!(host.citadel.store.intents().unwrap().len(), stored);
+    assert_eq!(
+        host.citadel.store.ledger.intents().await.unwrap().len(),
+        stored
+    );
     // At the host's edge the typed refusal is a 429 with its own code.
     let edge = ApiError::from(
         host.citadel
@@ -436,6 +457,7 @@ async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
                 "one more",
                 "one-too-many",
             )
+            .await
             .unwrap_err(),
     );
     assert_eq!(
@@ -467,7 +489,7 @@ async fn a_hanging_payment_hook_holds_up_only_its_own_app() {
         "category = \"utilities\"",
         "category = \"utilities\"\npayment_hook = \"/sleep\"",
     );
-    host.install_built("hostile", &stall);
+    host.install_built("hostile", &stall).await;
     let lan = sign_in(&host, "c-lan").await;
     let mut stalled = Vec::new();
     for i in 0..6 {
@@ -483,35 +505,30 @@ async fn a_hanging_payment_hook_holds_up_only_its_own_app() {
                 "stalled",
                 &format!("stall-{i}"),
             )
+            .await
             .unwrap();
         assert_eq!(confirm(&host, &lan, &intent.id).await.status(), 200);
         stalled.push(intent.id);
     }
-    let waiting = |host: &TestHost, intent: &str| {
-        host.citadel
-            .store
-            .outbox()
-            .unwrap()
-            .iter()
-            .any(|e| e.intent == intent)
-    };
     // Let the outbox loop take up the stalled events (each hangs for 3 s).
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     let fast = intent_id(&host, &lan, 10_000, "fast").await;
     let started = Instant::now();
     assert_eq!(confirm(&host, &lan, &fast).await.status(), 200);
-    while waiting(&host, &fast) && started.elapsed() < Duration::from_millis(2_500) {
+    while waiting(&host, &fast).await && started.elapsed() < Duration::from_millis(2_500) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
-        !waiting(&host, &fast),
+        !waiting(&host, &fast).await,
         "probe's event waited behind stall's hanging hook"
     );
-    assert!(
-        stalled.iter().all(|id| waiting(&host, id)),
-        "stall's events are still undelivered"
-    );
+    for id in &stalled {
+        assert!(
+            waiting(&host, id).await,
+            "stall's events are still undelivered"
+        );
+    }
     let hooks: Value = get_json(&host, "/apps/probe/hooks", None).await;
     assert!(hooks["keys"]
         .as_array()
@@ -519,4 +536,16 @@ async fn a_hanging_payment_hook_holds_up_only_its_own_app() {
         .iter()
         .any(|k| k.as_str().unwrap().contains(&fast)));
     host.stop().await;
+}
+
+/// Whether the outbox still holds an event of `intent`.
+async fn waiting(host: &TestHost, intent: &str) -> bool {
+    host.citadel
+        .store
+        .ledger
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.intent == intent)
 }

@@ -76,7 +76,8 @@ async fn one_app_cannot_see_another_apps_data() {
     host.install_built(
         "notes",
         &test_manifest("notes-copy", "notes", "[\"kv\"]", ""),
-    );
+    )
+    .await;
     add_note(&host, "notes", "only for notes").await;
     assert_eq!(notes(&host, "notes-copy").await, Vec::<String>::new());
     add_note(&host, "notes-copy", "only for the copy").await;

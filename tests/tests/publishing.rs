@@ -73,7 +73,7 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
             .status(),
         201
     );
-    let apps_before = host.citadel.store.apps().unwrap();
+    let apps_before = host.citadel.store.apps.apps().await.unwrap();
     let cache_before = cache_files(dir.path());
     let next = manifest("tour-a", "hello", "[]", "1.1.0");
 
@@ -211,11 +211,13 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
     refused(&host, &a, junk, 422, "invalid_component").await;
 
     // Nothing of any of it was kept.
-    assert_eq!(host.citadel.store.apps().unwrap(), apps_before);
+    assert_eq!(host.citadel.store.apps.apps().await.unwrap(), apps_before);
     let versions: Vec<String> = host
         .citadel
         .store
+        .apps
         .versions("tour-a")
+        .await
         .unwrap()
         .into_iter()
         .map(|v| v.version)
@@ -224,7 +226,10 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
     assert_eq!(cache_files(dir.path()), cache_before);
     let probe = std::fs::read(citadel_host::samples::built_component("probe")).unwrap();
     let probe_sha = hex_sha256(&probe);
-    assert_eq!(host.citadel.store.blob(&probe_sha).unwrap(), None);
+    assert_eq!(
+        host.citadel.store.apps.blob(&probe_sha).await.unwrap(),
+        None
+    );
     host.stop().await;
 }
 
@@ -432,12 +437,13 @@ async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
         host.citadel
             .registry
             .grants("tour")
+            .await
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
         ["kv"]
     );
-    let record = host.citadel.store.app("tour").unwrap().unwrap();
+    let record = host.citadel.store.apps.app("tour").await.unwrap().unwrap();
     assert_eq!(
         (record.canary.as_deref(), record.canary_percent),
         (Some("1.1.0"), 10)
@@ -542,6 +548,7 @@ async fn revoked_keys_stop_working_and_old_versions_are_pruned() {
         .citadel
         .registry
         .versions("tour")
+        .await
         .unwrap()
         .into_iter()
         .map(|v| v.version)
@@ -554,7 +561,9 @@ async fn revoked_keys_stop_working_and_old_versions_are_pruned() {
     let publisher = host
         .citadel
         .store
+        .apps
         .publisher("citadel-tests")
+        .await
         .unwrap()
         .unwrap();
     let public_key = publisher.signing_keys[0].public_key.clone();
@@ -671,22 +680,29 @@ async fn another_publishers_pruning_leaves_a_shared_component_alone() {
         let response = upload(&host, &b, package_bytes(&b, &text, "hello.wasm", component)).await;
         assert_eq!(response.status(), 201, "{version}");
     }
-    let kept = host.citadel.registry.versions("tour-b").unwrap();
+    let kept = host.citadel.registry.versions("tour-b").await.unwrap();
     assert_eq!(kept.len(), KEPT_VERSIONS);
     assert!(
         kept.iter().all(|v| v.version != "1.0.0"),
         "B's 1.0.0 is pruned"
     );
     let sha = kept[0].component_sha256.clone();
-    let hello_sha = host.citadel.registry.versions("tour-a").unwrap()[0]
+    let hello_sha = host.citadel.registry.versions("tour-a").await.unwrap()[0]
         .component_sha256
         .clone();
     assert_ne!(sha, hello_sha);
     assert_eq!(
-        host.citadel.store.blob_refs(&sha).unwrap(),
+        host.citadel.store.apps.blob_refs(&sha).await.unwrap(),
         KEPT_VERSIONS as u64
     );
-    assert!(host.citadel.store.blob(&hello_sha).unwrap().is_some());
+    assert!(host
+        .citadel
+        .store
+        .apps
+        .blob(&hello_sha)
+        .await
+        .unwrap()
+        .is_some());
 
     // After a restart A's app still serves, from its precompiled file.
     host.stop().await;

@@ -154,10 +154,12 @@ async fn validate(
 }
 
 /// The order as the app stored it, read from the host's store (no app call).
-fn stored_order(host: &TestHost, id: &str) -> Value {
+async fn stored_order(host: &TestHost, id: &str) -> Value {
     host.citadel
         .store
-        .kv_get(KvSpace::App("tourism"), &format!("order/{id}"))
+        .kv
+        .get(KvSpace::App("tourism"), &format!("order/{id}"))
+        .await
         .expect("the store answers")
         .map(|bytes| serde_json::from_slice(&bytes).expect("stored JSON"))
         .unwrap_or(Value::Null)
@@ -276,7 +278,7 @@ async fn a_citizen_buys_tickets_and_each_admits_once_at_the_gate() {
     // changes without anyone viewing it.
     let mut paid_by_hook = false;
     for _ in 0..100 {
-        if stored_order(&host, &id)["status"] == "paid" {
+        if stored_order(&host, &id).await["status"] == "paid" {
             paid_by_hook = true;
             break;
         }
@@ -284,13 +286,13 @@ async fn a_citizen_buys_tickets_and_each_admits_once_at_the_gate() {
     }
     assert!(paid_by_hook, "the hook marked the order paid");
     for _ in 0..50 {
-        if host.citadel.store.outbox().unwrap().is_empty() {
+        if host.citadel.store.ledger.outbox().await.unwrap().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        host.citadel.store.outbox().unwrap().is_empty(),
+        host.citadel.store.ledger.outbox().await.unwrap().is_empty(),
         "the hook answered 2xx"
     );
 
@@ -468,7 +470,7 @@ async fn cancelled_or_expired_payments_leave_no_ticket_until_paid_again() {
     assert_eq!(seen["payment"]["status"], "cancelled");
     assert_eq!(seen["tickets"], json!([]));
     assert_eq!(seen["confirm_url"], Value::Null);
-    assert_eq!(stored_order(&host, &id)["tickets"], json!([]));
+    assert_eq!(stored_order(&host, &id).await["tickets"], json!([]));
     let (status, _, html) = page(&host, Some(&lan), &format!("/orders/{id}")).await;
     assert_eq!(status, 200);
     assert!(!html.contains("<svg"), "no QR for an unpaid order");

@@ -2,35 +2,9 @@
 //! denial, sign-in and install, kept in the store and queryable by operators
 //! with filters and pagination. Nothing here updates or deletes a record.
 
-use crate::store::{Store, StoreError};
+pub use crate::store::AuditRecord;
+use crate::store::{AuditFilter, AuditFrom, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-
-/// One audit record.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AuditRecord {
-    /// Position in the log; strictly increasing.
-    pub seq: u64,
-    /// Unix milliseconds.
-    pub at: u64,
-    /// What happened, e.g. `denial`, `grant`, `consent`, `sign-in`.
-    pub kind: String,
-    /// Who did it: `operator:<name>`, `publisher:<id>`, `citizen`, `app`, `host`.
-    pub actor: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub capability: Option<String>,
-    /// The citizen as the app knows them (never the raw citizen id).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pairwise_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// Free text: what changed, or why.
-    pub detail: String,
-}
 
 /// A record to append; `seq` and `at` are set by the log.
 #[derive(Debug, Clone, Default)]
@@ -51,79 +25,96 @@ pub struct AuditQuery {
     pub kind: Option<String>,
     pub app: Option<String>,
     pub capability: Option<String>,
-    /// Only records with `seq` greater than this (the previous page's `next`).
+    /// Only records with `seq` greater than this, oldest first (the previous
+    /// page's `next`).
     pub after: Option<u64>,
+    /// Only records with `seq` less than this, newest first (the previous
+    /// page's `next`); `newest` alone starts at the end.
+    pub before: Option<u64>,
+    /// Newest first from the end of the log.
+    #[serde(default)]
+    pub newest: bool,
     /// At most this many (default 100, capped at 1000).
     pub limit: Option<usize>,
 }
 
-/// One page of records, oldest first.
+/// One page of records, in the query's direction.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditPage {
     pub records: Vec<AuditRecord>,
-    /// Pass as `after` for the next page; absent on the last page.
+    /// Pass as `after` (or, newest first, as `before`) for the next page;
+    /// absent on the last page.
     pub next: Option<u64>,
 }
 
 /// The audit log over a store.
 #[derive(Clone)]
 pub struct AuditLog {
-    store: Arc<dyn Store>,
+    store: Store,
 }
 
 impl AuditLog {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Store) -> Self {
         AuditLog { store }
     }
 
-    /// Append `event`. Durable with the next flush (every acknowledged
-    /// write flushes); a failure is logged, never hidden.
-    pub fn record(&self, event: Event) {
+    /// Append `event`; returns once it is durable. A failure is logged,
+    /// never hidden.
+    pub async fn record(&self, event: Event) {
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let result = self.store.audit_append(&|seq| AuditRecord {
-            seq,
-            at,
-            kind: event.kind.to_string(),
-            actor: event.actor.clone(),
-            app: event.app.clone(),
-            version: event.version.clone(),
-            capability: event.capability.clone(),
-            pairwise_id: event.pairwise_id.clone(),
-            request_id: event.request_id.clone(),
-            detail: event.detail.clone(),
-        });
+        let kind = event.kind;
+        let result = self
+            .store
+            .audit
+            .append(AuditRecord {
+                seq: 0,
+                at,
+                kind: event.kind.to_string(),
+                actor: event.actor,
+                app: event.app,
+                version: event.version,
+                capability: event.capability,
+                pairwise_id: event.pairwise_id,
+                request_id: event.request_id,
+                detail: event.detail,
+            })
+            .await;
         if let Err(e) = result {
-            tracing::error!(error = %e, kind = event.kind, "audit record could not be written");
+            tracing::error!(error = %e, kind, "audit record could not be written");
         }
     }
 
-    /// Records matching `query`, oldest first.
-    pub fn query(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+    /// Append `event` without waiting (from code that cannot wait, such as a
+    /// drop): the write is spawned on the current runtime.
+    pub fn record_in_background(&self, event: Event) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let log = self.clone();
+                runtime.spawn(async move { log.record(event).await });
+            }
+            Err(_) => tracing::error!(
+                kind = event.kind,
+                "audit record dropped: no runtime to write it"
+            ),
+        }
+    }
+
+    /// Records matching `query`, a page at a time in either direction.
+    pub async fn query(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-        let matches = |r: &AuditRecord| {
-            query.kind.as_ref().is_none_or(|k| &r.kind == k)
-                && query.app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
-                && query
-                    .capability
-                    .as_ref()
-                    .is_none_or(|c| r.capability.as_ref() == Some(c))
+        let filter = AuditFilter {
+            kind: query.kind.clone(),
+            app: query.app.clone(),
+            capability: query.capability.clone(),
         };
-        let mut records = Vec::new();
-        let mut more = false;
-        self.store
-            .audit_scan(query.after.unwrap_or(0), &mut |record| {
-                if !matches(&record) {
-                    return true;
-                }
-                if records.len() == limit {
-                    more = true;
-                    return false;
-                }
-                records.push(record);
-                true
-            })?;
+        let from = match (query.before, query.newest) {
+            (Some(before), _) => AuditFrom::Before(before),
+            (None, true) => AuditFrom::Before(u64::MAX),
+            (None, false) => AuditFrom::After(query.after.unwrap_or(0)),
+        };
+        let (records, more) = self.store.audit.page(&filter, from, limit).await?;
         let next = if more {
             records.last().map(|r| r.seq)
         } else {
@@ -136,12 +127,11 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
 
-    #[test]
-    fn records_are_appended_in_order_and_queried_with_filters_and_pages() {
+    #[tokio::test]
+    async fn records_are_appended_in_order_and_queried_with_filters_and_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(Arc::new(SledStore::open(dir.path()).unwrap()));
+        let log = AuditLog::new(Store::sled(dir.path()).unwrap());
         for i in 0..5 {
             log.record(Event {
                 kind: if i % 2 == 0 { "denial" } else { "grant" },
@@ -150,9 +140,10 @@ mod tests {
                 capability: Some("kv".into()),
                 detail: format!("event {i}"),
                 ..Event::default()
-            });
+            })
+            .await;
         }
-        let all = log.query(&AuditQuery::default()).unwrap();
+        let all = log.query(&AuditQuery::default()).await.unwrap();
         let details: Vec<&str> = all.records.iter().map(|r| r.detail.as_str()).collect();
         assert_eq!(
             details,
@@ -165,13 +156,14 @@ mod tests {
             limit: Some(2),
             ..AuditQuery::default()
         };
-        let page = log.query(&denials).unwrap();
+        let page = log.query(&denials).await.unwrap();
         assert_eq!(page.records.len(), 2);
         let rest = log
             .query(&AuditQuery {
                 after: page.next,
                 ..denials.clone()
             })
+            .await
             .unwrap();
         assert_eq!(rest.records.len(), 1);
         assert_eq!(rest.records[0].detail, "event 4");
@@ -181,6 +173,27 @@ mod tests {
             app: Some("app-1".into()),
             ..AuditQuery::default()
         };
-        assert_eq!(log.query(&by_app).unwrap().records.len(), 2);
+        assert_eq!(log.query(&by_app).await.unwrap().records.len(), 2);
+
+        // Newest first, without reading forward: the last two, then the rest.
+        let newest = AuditQuery {
+            newest: true,
+            limit: Some(2),
+            ..AuditQuery::default()
+        };
+        let page = log.query(&newest).await.unwrap();
+        let details: Vec<&str> = page.records.iter().map(|r| r.detail.as_str()).collect();
+        assert_eq!(details, ["event 4", "event 3"]);
+        let rest = log
+            .query(&AuditQuery {
+                before: page.next,
+                limit: Some(10),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let details: Vec<&str> = rest.records.iter().map(|r| r.detail.as_str()).collect();
+        assert_eq!(details, ["event 2", "event 1", "event 0"]);
+        assert_eq!(rest.next, None);
     }
 }

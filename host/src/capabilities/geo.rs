@@ -89,27 +89,29 @@ fn to_place(city: &geo::City, p: &geo::Place) -> wit::Place {
 }
 
 impl wit::Host for RequestState {
-    fn search(
+    async fn search(
         &mut self,
         text: String,
         category: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<wit::Place>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Place>, GeoError> {
-            let city = this.city()?;
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Place>, GeoError> {
+            let city = self.city()?;
             let found = city.search(&text, category.as_deref(), limit)?;
             Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
-        })
+        })())
     }
 
-    fn nearest(
+    async fn nearest(
         &mut self,
         at: wit::Point,
         k: u32,
         category: Option<String>,
     ) -> wasmtime::Result<Result<Vec<wit::Nearby>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Nearby>, GeoError> {
-            let city = this.city()?;
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Nearby>, GeoError> {
+            let city = self.city()?;
             let found = city.nearest(point(at)?, k, category.as_deref())?;
             Ok(found
                 .into_iter()
@@ -118,18 +120,19 @@ impl wit::Host for RequestState {
                     distance_m,
                 })
                 .collect())
-        })
+        })())
     }
 
-    fn within(
+    async fn within(
         &mut self,
         south_west: wit::Point,
         north_east: wit::Point,
         category: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<wit::Place>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Place>, GeoError> {
-            let city = this.city()?;
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Place>, GeoError> {
+            let city = self.city()?;
             let found = city.within(
                 point(south_west)?,
                 point(north_east)?,
@@ -137,26 +140,35 @@ impl wit::Host for RequestState {
                 limit,
             )?;
             Ok(found.into_iter().map(|p| to_place(&city, p)).collect())
-        })
+        })())
     }
 
-    fn get_place(&mut self, id: String) -> wasmtime::Result<Result<Option<wit::Place>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Option<wit::Place>, GeoError> {
-            let city = this.city()?;
+    async fn get_place(
+        &mut self,
+        id: String,
+    ) -> wasmtime::Result<Result<Option<wit::Place>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Option<wit::Place>, GeoError> {
+            let city = self.city()?;
             Ok(city.place(&id).map(|p| to_place(&city, p)))
-        })
+        })())
     }
 
-    fn ward_at(&mut self, at: wit::Point) -> wasmtime::Result<Result<Option<wit::Ward>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Option<wit::Ward>, GeoError> {
-            let city = this.city()?;
+    async fn ward_at(
+        &mut self,
+        at: wit::Point,
+    ) -> wasmtime::Result<Result<Option<wit::Ward>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Option<wit::Ward>, GeoError> {
+            let city = self.city()?;
             Ok(city.ward_at(&point(at)?).map(ward))
-        })
+        })())
     }
 
-    fn wards(&mut self) -> wasmtime::Result<Result<Vec<wit::WardShape>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::WardShape>, GeoError> {
-            let city = this.city()?;
+    async fn wards(&mut self) -> wasmtime::Result<Result<Vec<wit::WardShape>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::WardShape>, GeoError> {
+            let city = self.city()?;
             Ok(city
                 .wards
                 .iter()
@@ -165,45 +177,51 @@ impl wit::Host for RequestState {
                     outline: w.outline.iter().map(to_point).collect(),
                 })
                 .collect())
-        })
+        })())
     }
 
-    fn place_categories(&mut self) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Category>, GeoError> {
-            let city = this.city()?;
+    async fn place_categories(&mut self) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Category>, GeoError> {
+            let city = self.city()?;
             Ok(city
                 .place_categories
                 .iter()
                 .map(|c| category(&c.id, &c.name))
                 .collect())
-        })
+        })())
     }
 
-    fn report_categories(&mut self) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Category>, GeoError> {
-            let city = this.city()?;
+    async fn report_categories(
+        &mut self,
+    ) -> wasmtime::Result<Result<Vec<wit::Category>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Category>, GeoError> {
+            let city = self.city()?;
             Ok(city
                 .report_categories
                 .iter()
                 .map(|c| category(&c.id, &c.name))
                 .collect())
-        })
+        })())
     }
 
-    fn units(&mut self) -> wasmtime::Result<Result<Vec<wit::Unit>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Vec<wit::Unit>, GeoError> {
-            let city = this.city()?;
+    async fn units(&mut self) -> wasmtime::Result<Result<Vec<wit::Unit>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Vec<wit::Unit>, GeoError> {
+            let city = self.city()?;
             Ok(city.units.iter().map(unit).collect())
-        })
+        })())
     }
 
-    fn route_report(
+    async fn route_report(
         &mut self,
         category: String,
         at: wit::Point,
     ) -> wasmtime::Result<Result<wit::Routing, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<wit::Routing, GeoError> {
-            let city = this.city()?;
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<wit::Routing, GeoError> {
+            let city = self.city()?;
             let routing = city.route_report(&category, &point(at)?)?;
             Ok(wit::Routing {
                 category: routing.category.id.clone(),
@@ -211,12 +229,13 @@ impl wit::Host for RequestState {
                 ward: routing.ward.map(ward),
                 deadline_hours: routing.category.deadline_hours,
             })
-        })
+        })())
     }
 
-    fn tile_url(&mut self) -> wasmtime::Result<Result<Option<String>, GeoError>> {
-        self.host_call(INTERFACE, |this| -> Result<Option<String>, GeoError> {
-            Ok(this.city()?.tile_url.clone())
-        })
+    async fn tile_url(&mut self) -> wasmtime::Result<Result<Option<String>, GeoError>> {
+        self.host_call(INTERFACE)?;
+        Ok((|| -> Result<Option<String>, GeoError> {
+            Ok(self.city()?.tile_url.clone())
+        })())
     }
 }

@@ -83,20 +83,21 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
 }
 
 impl wit::Host for RequestState {
-    fn current(&mut self) -> wasmtime::Result<Option<wit::Citizen>> {
-        self.host_call(INTERFACE, |this| -> Option<wit::Citizen> {
-            this.citizen.as_ref().map(|signed_in| wit::Citizen {
-                id: signed_in.pairwise_id.clone(),
-                locale: signed_in.citizen.locale.clone(),
-            })
-        })
+    async fn current(&mut self) -> wasmtime::Result<Option<wit::Citizen>> {
+        self.host_call(INTERFACE)?;
+        Ok(self.citizen.as_ref().map(|signed_in| wit::Citizen {
+            id: signed_in.pairwise_id.clone(),
+            locale: signed_in.citizen.locale.clone(),
+        }))
     }
 
-    fn get_profile(
+    async fn get_profile(
         &mut self,
         scopes: Vec<Scope>,
     ) -> wasmtime::Result<Result<Profile, IdentityError>> {
-        self.host_call(INTERFACE, |this| -> Result<Profile, IdentityError> {
+        self.host_call(INTERFACE)?;
+        let this = &mut *self;
+        let answer: Result<Profile, IdentityError> = async move {
             let Some(signed_in) = this.citizen.as_ref() else {
                 return Err(IdentityError::NotSignedIn);
             };
@@ -107,7 +108,7 @@ impl wit::Host for RequestState {
                 this.record_denial(denied, "personal field asked for without the capability");
                 return Err(IdentityError::Denied((*denied).to_string()));
             }
-            let missing = this.missing_consents(&names).map_err(|e| {
+            let missing = this.missing_consents(&names).await.map_err(|e| {
                 tracing::error!(error = %e, "consent lookup failed");
                 IdentityError::Unavailable("consents cannot be read now; try again".into())
             })?;
@@ -136,7 +137,9 @@ impl wit::Host for RequestState {
                         .collect()
                 }),
             })
-        })
+        }
+        .await;
+        Ok(answer)
     }
 }
 

@@ -116,29 +116,34 @@ impl RequestState {
         }
     }
 
-    fn kv_get(&mut self, scope: Scope, key: String) -> Result<Option<Vec<u8>>, Failure> {
+    async fn kv_get(&mut self, scope: Scope, key: String) -> Result<Option<Vec<u8>>, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
-        self.app.store.kv_get(space, &key).map_err(unavailable)
+        self.app
+            .store
+            .kv
+            .get(space, &key)
+            .await
+            .map_err(unavailable)
     }
 
-    fn kv_set(&mut self, scope: Scope, key: String, value: Vec<u8>) -> Result<(), Failure> {
-        self.kv_write(scope, key, None, value).map(|_| ())
+    async fn kv_set(&mut self, scope: Scope, key: String, value: Vec<u8>) -> Result<(), Failure> {
+        self.kv_write(scope, key, None, value).await.map(|_| ())
     }
 
-    fn kv_swap(
+    async fn kv_swap(
         &mut self,
         scope: Scope,
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> Result<bool, Failure> {
-        self.kv_write(scope, key, Some(expected), value)
+        self.kv_write(scope, key, Some(expected), value).await
     }
 
     /// A write, unconditional (`condition` none) or only over `expected`
     /// (compare-and-swap); true if it was written.
-    fn kv_write(
+    async fn kv_write(
         &mut self,
         scope: Scope,
         key: String,
@@ -154,32 +159,39 @@ impl RequestState {
         let store = &self.app.store;
         let outcome = match &condition {
             None => store
-                .kv_set(space, &key, &value, quota)
+                .kv
+                .set(space, &key, &value, quota)
+                .await
                 .map(|r| r.map(|()| true)),
-            Some(expected) => store.kv_swap(space, &key, expected.as_deref(), &value, quota),
+            Some(expected) => {
+                store
+                    .kv
+                    .swap(space, &key, expected.as_deref(), &value, quota)
+                    .await
+            }
         };
         match outcome.map_err(unavailable)? {
-            Ok(written) => {
-                if written {
-                    self.mark_unflushed();
-                }
-                Ok(written)
-            }
+            Ok(written) => Ok(written),
             Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
                 "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
             ))),
         }
     }
 
-    fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
+    async fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
-        let existed = self.app.store.kv_delete(space, &key).map_err(unavailable)?;
-        self.mark_unflushed();
+        let existed = self
+            .app
+            .store
+            .kv
+            .delete(space, &key)
+            .await
+            .map_err(unavailable)?;
         Ok(existed)
     }
 
-    fn kv_list(
+    async fn kv_list(
         &mut self,
         scope: Scope,
         prefix: String,
@@ -190,12 +202,14 @@ impl RequestState {
         let page = self
             .app
             .store
-            .kv_list(
+            .kv
+            .list(
                 space,
                 &prefix,
                 after.as_deref(),
                 limit.clamp(1, MAX_LIST) as usize,
             )
+            .await
             .map_err(unavailable)?;
         Ok(KeyPage {
             keys: page.keys,
@@ -205,91 +219,113 @@ impl RequestState {
 }
 
 impl wit::Host for RequestState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
-        self.host_call(INTERFACE, |this| {
-            this.kv_get(Scope::App, key).map_err(KvError::from)
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, KvError>> {
+        self.host_call(INTERFACE)?;
+        Ok(self.kv_get(Scope::App, key).await.map_err(KvError::from))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
+        self.host_call(INTERFACE)?;
+        Ok({
+            self.kv_set(Scope::App, key, value)
+                .await
+                .map_err(KvError::from)
         })
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
-        self.host_call(INTERFACE, |this| {
-            this.kv_set(Scope::App, key, value).map_err(KvError::from)
-        })
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
+        self.host_call(INTERFACE)?;
+        Ok(self.kv_delete(Scope::App, key).await.map_err(KvError::from))
     }
 
-    fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
-        self.host_call(INTERFACE, |this| {
-            this.kv_delete(Scope::App, key).map_err(KvError::from)
-        })
-    }
-
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         prefix: String,
         after: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<KeyPage, KvError>> {
-        self.host_call(INTERFACE, |this| {
-            this.kv_list(Scope::App, prefix, after, limit)
+        self.host_call(INTERFACE)?;
+        Ok({
+            self.kv_list(Scope::App, prefix, after, limit)
+                .await
                 .map_err(KvError::from)
         })
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &mut self,
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, KvError>> {
-        self.host_call(INTERFACE, |this| {
-            this.kv_swap(Scope::App, key, expected, value)
+        self.host_call(INTERFACE)?;
+        Ok({
+            self.kv_swap(Scope::App, key, expected, value)
+                .await
                 .map_err(KvError::from)
         })
     }
 }
 
 impl citizen_wit::Host for RequestState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, CitizenKvError>> {
-        self.host_call(CITIZEN_INTERFACE, |this| {
-            this.kv_get(Scope::Citizen, key)
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok({
+            self.kv_get(Scope::Citizen, key)
+                .await
                 .map_err(CitizenKvError::from)
         })
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), CitizenKvError>> {
-        self.host_call(CITIZEN_INTERFACE, |this| {
-            this.kv_set(Scope::Citizen, key, value)
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok({
+            self.kv_set(Scope::Citizen, key, value)
+                .await
                 .map_err(CitizenKvError::from)
         })
     }
 
-    fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, CitizenKvError>> {
-        self.host_call(CITIZEN_INTERFACE, |this| {
-            this.kv_delete(Scope::Citizen, key)
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok({
+            self.kv_delete(Scope::Citizen, key)
+                .await
                 .map_err(CitizenKvError::from)
         })
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         prefix: String,
         after: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<KeyPage, CitizenKvError>> {
-        self.host_call(CITIZEN_INTERFACE, |this| {
-            this.kv_list(Scope::Citizen, prefix, after, limit)
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok({
+            self.kv_list(Scope::Citizen, prefix, after, limit)
+                .await
                 .map_err(CitizenKvError::from)
         })
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &mut self,
         key: String,
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, CitizenKvError>> {
-        self.host_call(CITIZEN_INTERFACE, |this| {
-            this.kv_swap(Scope::Citizen, key, expected, value)
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok({
+            self.kv_swap(Scope::Citizen, key, expected, value)
+                .await
                 .map_err(CitizenKvError::from)
         })
     }

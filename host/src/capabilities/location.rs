@@ -22,8 +22,10 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
 }
 
 impl wit::Host for RequestState {
-    fn current(&mut self) -> wasmtime::Result<Result<Position, LocationError>> {
-        self.host_call(INTERFACE, |this| -> Result<Position, LocationError> {
+    async fn current(&mut self) -> wasmtime::Result<Result<Position, LocationError>> {
+        self.host_call(INTERFACE)?;
+        let this = &mut *self;
+        let answer: Result<Position, LocationError> = async move {
             let Some(signed_in) = this.citizen.as_ref() else {
                 return Err(LocationError::NotSignedIn);
             };
@@ -32,7 +34,7 @@ impl wit::Host for RequestState {
                 return Err(LocationError::Denied(NAME.into()));
             }
             let position = signed_in.position;
-            let missing = this.missing_consents(&[NAME]).map_err(|e| {
+            let missing = this.missing_consents(&[NAME]).await.map_err(|e| {
                 tracing::error!(error = %e, "consent lookup failed");
                 LocationError::Unavailable("consents cannot be read now; try again".into())
             })?;
@@ -47,6 +49,8 @@ impl wit::Host for RequestState {
                 accuracy_m: position.accuracy_m,
                 at: position.at,
             })
-        })
+        }
+        .await;
+        Ok(answer)
     }
 }

@@ -18,7 +18,7 @@ pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> 
 }
 
 impl wit::Host for RequestState {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.spend(INTERFACE)?;
         self.log_lines += 1;
         if self.log_lines > MAX_LINES || !crate::runtime::host_log_lines().allow() {

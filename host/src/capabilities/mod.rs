@@ -21,8 +21,9 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit",
         world: "citadel:miniapp/platform",
-        // Every host call may trap: it first spends the request's budget.
-        imports: { default: trappable },
+        // Every host call may trap (it first spends the request's budget)
+        // and may wait on the store.
+        imports: { default: async | trappable },
     });
 }
 
@@ -69,21 +70,26 @@ impl RequestState {
     pub(crate) fn missing_consents(
         &self,
         capabilities: &[&str],
-    ) -> Result<Vec<String>, crate::store::StoreError> {
-        let Some(signed_in) = self.citizen.as_ref() else {
-            return Ok(capabilities.iter().map(|c| c.to_string()).collect());
-        };
-        let mut missing = Vec::new();
-        for capability in capabilities {
-            let consent =
-                self.app
-                    .store
-                    .consent(&signed_in.citizen.id, &self.app.id, capability)?;
-            if consent.is_none() {
-                missing.push(capability.to_string());
+    ) -> impl std::future::Future<Output = Result<Vec<String>, crate::store::StoreError>> + Send + 'static
+    {
+        // Owned, so the future holds no borrow of the request's state.
+        let store = self.app.store.clone();
+        let app = self.app.id.clone();
+        let citizen = self.citizen.as_ref().map(|c| c.citizen.id.clone());
+        let capabilities: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+        async move {
+            let Some(citizen) = citizen else {
+                return Ok(capabilities);
+            };
+            let mut missing = Vec::new();
+            for capability in capabilities {
+                let consent = store.identity.consent(&citizen, &app, &capability).await?;
+                if consent.is_none() {
+                    missing.push(capability);
+                }
             }
+            Ok(missing)
         }
-        Ok(missing)
     }
 }
 

@@ -7,7 +7,6 @@ use super::bindings::citadel::miniapp::notify::{self as wit, NotifyError};
 use super::Capability;
 use crate::runtime::RequestState;
 use crate::store::InboxMessage;
-use std::sync::Mutex;
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "notify";
@@ -27,10 +26,6 @@ pub const WINDOW_MS: u64 = 60 * 60 * 1000;
 const MAX_TITLE_CHARS: usize = 120;
 const MAX_BODY_CHARS: usize = 2000;
 const MAX_LINK_CHARS: usize = 512;
-
-/// Serialises the count-then-append of concurrent sends, so two requests
-/// cannot both take the last slot of a window.
-static SENDING: Mutex<()> = Mutex::new(());
 
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     wit::add_to_linker::<_, HasSelf<RequestState>>(linker, |state| state)
@@ -70,7 +65,7 @@ fn unavailable(e: crate::store::StoreError) -> NotifyError {
 impl RequestState {
     /// Check the capability and the message, apply the recipient's rate
     /// limit, and append to their inbox.
-    fn deliver(
+    async fn deliver(
         &mut self,
         recipient: Option<String>,
         title: String,
@@ -91,7 +86,7 @@ impl RequestState {
             Some(pairwise) => self
                 .app
                 .store
-                .pairwise_citizen(&self.app.id, &pairwise)
+                .identity.pairwise_citizen(&self.app.id, &pairwise).await
                 .map_err(unavailable)?
                 .ok_or_else(|| {
                     NotifyError::Invalid(
@@ -102,28 +97,24 @@ impl RequestState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let _serial = SENDING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let recent: Vec<u64> = self
+        // The window is kept in the store: every host counts against it, and
+        // a restart forgets nothing.
+        let window = format!("notify\0{}\0{citizen}", self.app.id);
+        let taken = self
             .app
             .store
-            .inbox_since(&citizen, now.saturating_sub(WINDOW_MS))
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|m| m.app == self.app.id)
-            .map(|m| m.at)
-            .collect();
-        if recent.len() >= RATE_LIMIT {
-            // A slot frees when the oldest message in the window leaves it.
-            let oldest = recent[recent.len() - RATE_LIMIT];
-            let wait_ms = (oldest + WINDOW_MS).saturating_sub(now);
+            .limits
+            .take(&window, RATE_LIMIT, WINDOW_MS, now)
+            .await
+            .map_err(unavailable)?;
+        if let Err(wait_ms) = taken {
             return Err(NotifyError::RateLimited(
                 wait_ms.div_ceil(1000).max(1) as u32
             ));
         }
         self.app
             .store
+            .identity
             .inbox_append(
                 &citizen,
                 &InboxMessage {
@@ -134,31 +125,31 @@ impl RequestState {
                     at: now,
                 },
             )
+            .await
             .map_err(unavailable)?;
-        self.mark_unflushed();
         Ok(())
     }
 }
 
 impl wit::Host for RequestState {
-    fn send(
+    async fn send(
         &mut self,
         title: String,
         body: String,
         link: Option<String>,
     ) -> wasmtime::Result<Result<(), NotifyError>> {
-        self.host_call(INTERFACE, |this| this.deliver(None, title, body, link))
+        self.host_call(INTERFACE)?;
+        Ok(self.deliver(None, title, body, link).await)
     }
 
-    fn send_to(
+    async fn send_to(
         &mut self,
         recipient: String,
         title: String,
         body: String,
         link: Option<String>,
     ) -> wasmtime::Result<Result<(), NotifyError>> {
-        self.host_call(INTERFACE, |this| {
-            this.deliver(Some(recipient), title, body, link)
-        })
+        self.host_call(INTERFACE)?;
+        Ok(self.deliver(Some(recipient), title, body, link).await)
     }
 }

@@ -82,13 +82,15 @@ impl RequestState {
 }
 
 impl wit::Host for RequestState {
-    fn create_intent(
+    async fn create_intent(
         &mut self,
         amount: u64,
         description: String,
         reference: String,
     ) -> wasmtime::Result<Result<Intent, PaymentError>> {
-        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+        self.host_call(INTERFACE)?;
+        let this = &mut *self;
+        let answer: Result<Intent, PaymentError> = async move {
             let payments = this.payments_allowed(NAME)?;
             let Some(signed_in) = &this.citizen else {
                 return Err(PaymentError::NotSignedIn);
@@ -103,33 +105,46 @@ impl wit::Host for RequestState {
                     &description,
                     &reference,
                 )
+                .await
                 .map(|intent| view(&intent))
                 .map_err(to_guest)
-        })
+        }
+        .await;
+        Ok(answer)
     }
 
-    fn get_intent(&mut self, id: String) -> wasmtime::Result<Result<Intent, PaymentError>> {
-        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+    async fn get_intent(&mut self, id: String) -> wasmtime::Result<Result<Intent, PaymentError>> {
+        self.host_call(INTERFACE)?;
+        let this = &mut *self;
+        let answer: Result<Intent, PaymentError> = async move {
             let payments = this.payments_allowed(NAME)?;
             payments
                 .get_for_app(&this.app.id, &id)
+                .await
                 .map(|intent| view(&intent))
                 .map_err(to_guest)
-        })
+        }
+        .await;
+        Ok(answer)
     }
 
-    fn refund(
+    async fn refund(
         &mut self,
         id: String,
         amount: Option<u64>,
         reference: String,
     ) -> wasmtime::Result<Result<Intent, PaymentError>> {
-        self.host_call(INTERFACE, |this| -> Result<Intent, PaymentError> {
+        self.host_call(INTERFACE)?;
+        let this = &mut *self;
+        let answer: Result<Intent, PaymentError> = async move {
             let payments = this.payments_allowed(REFUND)?;
             payments
                 .refund(&this.app.id, &id, amount, &reference)
+                .await
                 .map(|intent| view(&intent))
                 .map_err(to_guest)
-        })
+        }
+        .await;
+        Ok(answer)
     }
 }

@@ -102,7 +102,9 @@ pub async fn dispatch(
         .strip_prefix("/apps/")
         .and_then(|p| p.split_once('/'))
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
-    let citizen = super::citizen::signed_in(&citadel, request.headers())?.map(|(c, _)| c);
+    let citizen = super::citizen::signed_in(&citadel, request.headers())
+        .await?
+        .map(|(c, _)| c);
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -127,7 +129,7 @@ pub async fn dispatch_frame(
     let Some((token, app_id, rest)) = parsed else {
         return Err(ApiError::not_found("not_found", "no such path"));
     };
-    let Some(citizen_id) = citadel.frames.citizen_for(token, app_id)? else {
+    let Some(citizen_id) = citadel.frames.citizen_for(token, app_id).await? else {
         return Ok(frame_message(
             &serde_json::json!({ "type": "citadel:expired" }),
             "Phiên đã hết hạn. / This session has expired.",
@@ -169,9 +171,11 @@ async fn serve(
             // So the app can later reach this citizen with `notify.send-to`.
             citadel
                 .store
-                .remember_pairwise(app_id, &pairwise_id, &citizen.id)?;
+                .identity
+                .remember_pairwise(app_id, &pairwise_id, &citizen.id)
+                .await?;
             Some(SignedIn {
-                position: citadel.positions.current(&citizen.id),
+                position: citadel.positions.current(&citizen.id).await?,
                 pairwise_id,
                 citizen,
             })
@@ -247,7 +251,6 @@ async fn serve(
         }
     }
 
-    let flush = crate::runtime::flusher(citadel.store.clone());
     let started = std::time::Instant::now();
     let outcome = citadel
         .runtime
@@ -258,7 +261,6 @@ async fn serve(
                 request_id,
                 citizen,
             },
-            flush,
         )
         .await;
     let response = match outcome {

@@ -13,21 +13,30 @@ use axum::http::StatusCode;
 use std::sync::Arc;
 
 /// The role a bearer credential belongs to, if it is valid at all.
-pub(crate) fn role_of(citadel: &Citadel, token: &str) -> Result<Option<&'static str>, ApiError> {
-    if identity::operator_for(citadel.store.as_ref(), token)?.is_some() {
+pub(crate) async fn role_of(
+    citadel: &Citadel,
+    token: &str,
+) -> Result<Option<&'static str>, ApiError> {
+    if identity::operator_for(&citadel.store, token)
+        .await?
+        .is_some()
+    {
         return Ok(Some("an operator token"));
     }
-    if identity::publisher_for(citadel.store.as_ref(), token)?.is_some() {
+    if identity::publisher_for(&citadel.store, token)
+        .await?
+        .is_some()
+    {
         return Ok(Some("a publisher key"));
     }
-    if citadel.sessions.lookup(token)?.is_some() {
+    if citadel.sessions.lookup(token).await?.is_some() {
         return Ok(Some("a citizen session"));
     }
     Ok(None)
 }
 
 /// The refusal of a credential that `role_of` did not find in the wanted role.
-pub(crate) fn refuse(
+pub(crate) async fn refuse(
     citadel: &Citadel,
     token: Option<&str>,
     wanted: &str,
@@ -39,7 +48,7 @@ pub(crate) fn refuse(
             format!("this API needs {wanted}: send `Authorization: Bearer <credential>`"),
         ));
     };
-    Ok(match role_of(citadel, token)? {
+    Ok(match role_of(citadel, token).await? {
         Some(role) => ApiError::new(
             StatusCode::FORBIDDEN,
             "wrong_role",
@@ -72,11 +81,11 @@ impl FromRequestParts<Arc<Citadel>> for Operator {
     ) -> Result<Self, ApiError> {
         let token = super::bearer_token(&parts.headers);
         if let Some(token) = &token {
-            if let Some(record) = identity::operator_for(citadel.store.as_ref(), token)? {
+            if let Some(record) = identity::operator_for(&citadel.store, token).await? {
                 return Ok(Operator(record));
             }
         }
-        Err(refuse(citadel, token.as_deref(), "an operator token")?)
+        Err(refuse(citadel, token.as_deref(), "an operator token").await?)
     }
 }
 
@@ -92,10 +101,10 @@ impl FromRequestParts<Arc<Citadel>> for Publisher {
     ) -> Result<Self, ApiError> {
         let token = super::bearer_token(&parts.headers);
         if let Some(token) = &token {
-            if let Some(record) = identity::publisher_for(citadel.store.as_ref(), token)? {
+            if let Some(record) = identity::publisher_for(&citadel.store, token).await? {
                 return Ok(Publisher(record));
             }
         }
-        Err(refuse(citadel, token.as_deref(), "a publisher key")?)
+        Err(refuse(citadel, token.as_deref(), "a publisher key").await?)
     }
 }

@@ -35,14 +35,14 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The signed-in citizen of a request, if its session is valid.
-pub fn signed_in(
+pub async fn signed_in(
     citadel: &Citadel,
     headers: &HeaderMap,
 ) -> Result<Option<(Citizen, String)>, ApiError> {
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
-    let Some(session) = citadel.sessions.lookup(&token)? else {
+    let Some(session) = citadel.sessions.lookup(&token).await? else {
         return Ok(None);
     };
     Ok(citadel
@@ -96,7 +96,7 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
         parts: &mut Parts,
         citadel: &Arc<Citadel>,
     ) -> Result<Self, ApiError> {
-        match signed_in(citadel, &parts.headers)? {
+        match signed_in(citadel, &parts.headers).await? {
             Some((citizen, token)) => Ok(CitizenSession {
                 same_origin: super::bearer_token(&parts.headers).is_some()
                     || from_own_origin(&parts.headers),
@@ -105,7 +105,8 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
             }),
             None => {
                 let token = session_token(&parts.headers);
-                let refusal = super::auth::refuse(citadel, token.as_deref(), "a citizen session")?;
+                let refusal =
+                    super::auth::refuse(citadel, token.as_deref(), "a citizen session").await?;
                 Err(if refusal.status == StatusCode::FORBIDDEN {
                     refusal
                 } else {
@@ -142,13 +143,16 @@ async fn login(
                 ApiError::new(StatusCode::FORBIDDEN, "sign_in_unavailable", e.to_string())
             }
         })?;
-    let (token, session) = citadel.sessions.create(&citizen.id)?;
-    citadel.audit.record(Event {
-        kind: "sign-in",
-        actor: "citizen".into(),
-        detail: format!("signed in through the {} provider", citadel.identity.kind()),
-        ..Event::default()
-    });
+    let (token, session) = citadel.sessions.create(&citizen.id).await?;
+    citadel
+        .audit
+        .record(Event {
+            kind: "sign-in",
+            actor: "citizen".into(),
+            detail: format!("signed in through the {} provider", citadel.identity.kind()),
+            ..Event::default()
+        })
+        .await;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
         session.expires.saturating_sub(session.created)
@@ -170,11 +174,12 @@ async fn logout(
     session: CitizenSession,
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
-    citadel.sessions.revoke(&session.token)?;
+    citadel.sessions.revoke(&session.token).await?;
     citadel
         .frames
-        .close_session(&session.citizen.id, &session.token);
-    citadel.positions.forget(&session.citizen.id);
+        .close_session(&session.citizen.id, &session.token)
+        .await?;
+    citadel.positions.forget(&session.citizen.id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -192,7 +197,9 @@ async fn session(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let citizen = signed_in(&citadel, &headers)?.map(|(citizen, _)| citizen);
+    let citizen = signed_in(&citadel, &headers)
+        .await?
+        .map(|(citizen, _)| citizen);
     Ok(Json(serde_json::json!({ "citizen": citizen })))
 }
 
@@ -203,7 +210,9 @@ async fn inbox(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let messages = citadel
         .store
-        .inbox_latest(&session.citizen.id, INBOX_PAGE)?;
+        .identity
+        .inbox_latest(&session.citizen.id, INBOX_PAGE)
+        .await?;
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 
@@ -240,12 +249,12 @@ async fn report_location(
         }
         other => other,
     };
-    Ok(Json(citadel.positions.report(
-        &session.citizen.id,
-        point.lat,
-        point.lon,
-        accuracy_m,
-    )))
+    Ok(Json(
+        citadel
+            .positions
+            .report(&session.citizen.id, point.lat, point.lon, accuracy_m)
+            .await?,
+    ))
 }
 
 /// The shell stops sharing the device's position.
@@ -254,7 +263,7 @@ async fn forget_location(
     session: CitizenSession,
 ) -> Result<StatusCode, ApiError> {
     session.require_same_origin()?;
-    citadel.positions.forget(&session.citizen.id);
+    citadel.positions.forget(&session.citizen.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,7 +289,8 @@ async fn open_frame(
     }
     let (token, expires) = citadel
         .frames
-        .open(&session.citizen.id, &body.app, &session.token);
+        .open(&session.citizen.id, &body.app, &session.token)
+        .await?;
     Ok(Json(serde_json::json!({
         "url": format!("/f/{token}/apps/{}/", body.app),
         "expires": expires,

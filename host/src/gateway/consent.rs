@@ -128,20 +128,26 @@ async fn give(
             purpose: purpose(&app, scope, &citizen.locale),
             granted_at,
         };
-        citadel.store.put_consent(&citizen.id, &record)?;
-        citadel.audit.record(Event {
-            kind: "consent",
-            actor: "citizen".into(),
-            app: Some(app.id.clone()),
-            version: Some(app.version.to_string()),
-            capability: Some(scope.clone()),
-            pairwise_id: Some(pairwise_id.clone()),
-            detail: format!("consented for the purpose: {}", record.purpose),
-            ..Event::default()
-        });
+        citadel
+            .store
+            .identity
+            .put_consent(&citizen.id, &record)
+            .await?;
+        citadel
+            .audit
+            .record(Event {
+                kind: "consent",
+                actor: "citizen".into(),
+                app: Some(app.id.clone()),
+                version: Some(app.version.to_string()),
+                capability: Some(scope.clone()),
+                pairwise_id: Some(pairwise_id.clone()),
+                detail: format!("consented for the purpose: {}", record.purpose),
+                ..Event::default()
+            })
+            .await;
         records.push(record);
     }
-    citadel.store.flush()?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "consents": records })),
@@ -153,7 +159,7 @@ async fn list(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let consents = citadel.store.consents(&session.citizen.id)?;
+    let consents = citadel.store.identity.consents(&session.citizen.id).await?;
     Ok(Json(serde_json::json!({ "consents": consents })))
 }
 
@@ -175,7 +181,9 @@ async fn revoke(
         Some(scope) => vec![scope],
         None => citadel
             .store
-            .consents(&citizen.id)?
+            .identity
+            .consents(&citizen.id)
+            .await?
             .into_iter()
             .filter(|c| c.app == app)
             .map(|c| c.scope)
@@ -184,17 +192,25 @@ async fn revoke(
     let pairwise_id = citadel.pairwise.pairwise_id(&app, &citizen.id);
     let mut revoked = 0;
     for scope in scopes {
-        if citadel.store.delete_consent(&citizen.id, &app, &scope)? {
+        if citadel
+            .store
+            .identity
+            .delete_consent(&citizen.id, &app, &scope)
+            .await?
+        {
             revoked += 1;
-            citadel.audit.record(Event {
-                kind: "consent-revoked",
-                actor: "citizen".into(),
-                app: Some(app.clone()),
-                capability: Some(scope),
-                pairwise_id: Some(pairwise_id.clone()),
-                detail: "the citizen revoked this consent".into(),
-                ..Event::default()
-            });
+            citadel
+                .audit
+                .record(Event {
+                    kind: "consent-revoked",
+                    actor: "citizen".into(),
+                    app: Some(app.clone()),
+                    capability: Some(scope),
+                    pairwise_id: Some(pairwise_id.clone()),
+                    detail: "the citizen revoked this consent".into(),
+                    ..Event::default()
+                })
+                .await;
         }
     }
     if revoked == 0 {
@@ -203,7 +219,6 @@ async fn revoke(
             format!("you have no such consent for `{app}`"),
         ));
     }
-    citadel.store.flush()?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,7 +250,7 @@ async fn page(
         .collect();
     check_scopes(&app, &scopes)?;
     let back = safe_return(&app.id, query.return_to.as_deref());
-    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
+    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
         const SIGN_IN_FIRST: &str = "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>";
         return Ok(super::host_page(
             StatusCode::UNAUTHORIZED,

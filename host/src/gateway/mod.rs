@@ -161,7 +161,9 @@ async fn metrics(
         let allowed = match &token {
             Some(token) => {
                 constant_time_eq(token.as_bytes(), wanted.as_bytes())
-                    || crate::identity::operator_for(citadel.store.as_ref(), token)?.is_some()
+                    || crate::identity::operator_for(&citadel.store, token)
+                        .await?
+                        .is_some()
             }
             None => false,
         };
@@ -170,7 +172,8 @@ async fn metrics(
                 &citadel,
                 token.as_deref(),
                 "the metrics scrape token or an operator token",
-            )?);
+            )
+            .await?);
         }
     }
     Ok((
@@ -201,7 +204,8 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Serve `citadel` on `listener` until `shutdown` resolves, then let
-/// in-flight requests and their instances finish, and flush the store.
+/// in-flight requests and their instances finish, and stop the background
+/// tasks.
 pub async fn serve(
     citadel: Arc<Citadel>,
     listener: TcpListener,
@@ -210,8 +214,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         citadel.runtime.outbound().add_own_listener(addr);
     }
-    let (stop_hooks, hooks_stopped) = tokio::sync::watch::channel(false);
-    let hooks = tokio::spawn(crate::payments::hooks::run(citadel.clone(), hooks_stopped));
+    let tasks = crate::tasks::Tasks::start(&citadel);
     let served = listener::serve_connections(
         listener,
         router(citadel.clone()),
@@ -219,12 +222,8 @@ pub async fn serve(
         shutdown,
     )
     .await;
-    let _ = stop_hooks.send(true);
-    let _ = hooks.await;
+    tasks.stop().await;
     served?;
     citadel.runtime.drain().await;
-    if let Err(e) = citadel.store.flush() {
-        tracing::error!(error = %e, "final flush failed");
-    }
     Ok(())
 }

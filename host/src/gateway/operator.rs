@@ -75,12 +75,12 @@ pub(crate) struct AppView {
     effective: Vec<String>,
 }
 
-pub(crate) fn app_view(citadel: &Citadel, app: &str) -> Result<AppView, ApiError> {
+pub(crate) async fn app_view(citadel: &Citadel, app: &str) -> Result<AppView, ApiError> {
     let live = citadel
         .registry
         .live(app)
         .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))?;
-    let granted = citadel.registry.grants(app)?;
+    let granted = citadel.registry.grants(app).await?;
     let context = &live.context;
     Ok(AppView {
         id: context.id.clone(),
@@ -100,11 +100,11 @@ async fn list_apps(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<Vec<AppView>>, ApiError> {
-    let apps = citadel.registry.apps();
-    apps.iter()
-        .map(|app| app_view(&citadel, &app.context.id))
-        .collect::<Result<_, _>>()
-        .map(Json)
+    let mut views = Vec::new();
+    for app in citadel.registry.apps() {
+        views.push(app_view(&citadel, &app.context.id).await?);
+    }
+    Ok(Json(views))
 }
 
 async fn get_grants(
@@ -112,7 +112,7 @@ async fn get_grants(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
-    app_view(&citadel, &app).map(Json)
+    app_view(&citadel, &app).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -129,8 +129,9 @@ async fn put_grants(
 ) -> Result<Json<AppView>, ApiError> {
     citadel
         .registry
-        .set_grants(&app, body.capabilities, &operator.actor())?;
-    app_view(&citadel, &app).map(Json)
+        .set_grants(&app, body.capabilities, &operator.actor())
+        .await?;
+    app_view(&citadel, &app).await.map(Json)
 }
 
 async fn audit(
@@ -138,14 +139,14 @@ async fn audit(
     State(citadel): State<Arc<Citadel>>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    Ok(Json(citadel.audit.query(&query)?))
+    Ok(Json(citadel.audit.query(&query).await?))
 }
 
 async fn list_publishers(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<Vec<PublisherRecord>>, ApiError> {
-    Ok(Json(citadel.store.publishers()?))
+    Ok(Json(citadel.store.apps.publishers().await?))
 }
 
 #[derive(Deserialize)]
@@ -212,7 +213,7 @@ async fn add_publisher(
             "the fee is in basis points, 0 to 10000",
         ));
     }
-    if citadel.store.publisher(&body.id)?.is_some() {
+    if citadel.store.apps.publisher(&body.id).await?.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "publisher_exists",
@@ -239,14 +240,15 @@ async fn add_publisher(
         fee_bps: body.fee_bps,
         created: added,
     };
-    citadel.store.put_publisher(&publisher)?;
-    let key = identity::issue_api_key(citadel.store.as_ref(), &publisher.id)?;
+    citadel.store.apps.put_publisher(&publisher).await?;
+    let key = identity::issue_api_key(&citadel.store, &publisher.id).await?;
     record_publisher_change(
         &citadel,
         &operator,
         &publisher.id,
         "registered, with an API key",
-    );
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
@@ -254,8 +256,8 @@ async fn add_publisher(
         .into_response())
 }
 
-fn publisher_or_404(citadel: &Citadel, id: &str) -> Result<PublisherRecord, ApiError> {
-    citadel.store.publisher(id)?.ok_or_else(|| {
+async fn publisher_or_404(citadel: &Citadel, id: &str) -> Result<PublisherRecord, ApiError> {
+    citadel.store.apps.publisher(id).await?.ok_or_else(|| {
         ApiError::not_found(
             "publisher_not_found",
             format!("there is no publisher `{id}`"),
@@ -270,9 +272,9 @@ async fn issue_key(
     State(citadel): State<Arc<Citadel>>,
     Path(publisher): Path<String>,
 ) -> Result<Response, ApiError> {
-    let publisher = publisher_or_404(&citadel, &publisher)?;
-    let key = identity::issue_api_key(citadel.store.as_ref(), &publisher.id)?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "issued an API key");
+    let publisher = publisher_or_404(&citadel, &publisher).await?;
+    let key = identity::issue_api_key(&citadel.store, &publisher.id).await?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "issued an API key").await;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({
@@ -289,10 +291,12 @@ async fn revoke_key(
     State(citadel): State<Arc<Citadel>>,
     Path((publisher, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let publisher = publisher_or_404(&citadel, &publisher)?;
+    let publisher = publisher_or_404(&citadel, &publisher).await?;
     let hash = citadel
         .store
-        .publisher_keys(&publisher.id)?
+        .apps
+        .publisher_keys(&publisher.id)
+        .await?
         .into_iter()
         .find(|hash| identity::api_key_id(hash) == key_id)
         .ok_or_else(|| {
@@ -301,9 +305,8 @@ async fn revoke_key(
                 format!("{} has no key `{key_id}`", publisher.id),
             )
         })?;
-    citadel.store.delete_publisher_key(&hash)?;
-    citadel.store.flush()?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "revoked an API key");
+    citadel.store.apps.delete_publisher_key(&hash).await?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "revoked an API key").await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,8 +331,8 @@ async fn issue_operator_token(
             "the name must be 1 to 80 characters, without control characters",
         ));
     }
-    let (token, id) = identity::issue_operator_token(citadel.store.as_ref(), name)?;
-    record_operator_token_change(&citadel, &operator, &format!("issued `{id}` to {name}"));
+    let (token, id) = identity::issue_operator_token(&citadel.store, name).await?;
+    record_operator_token_change(&citadel, &operator, &format!("issued `{id}` to {name}")).await;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "token": token, "id": id, "name": name })),
@@ -349,7 +352,7 @@ async fn revoke_operator_token(
     let well_formed = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
     let id = id.to_ascii_lowercase();
     let revoked = if well_formed {
-        identity::revoke_operator_token(citadel.store.as_ref(), &id)?
+        identity::revoke_operator_token(&citadel.store, &id).await?
     } else {
         identity::Revoked::Unknown
     };
@@ -359,7 +362,8 @@ async fn revoke_operator_token(
                 &citadel,
                 &operator,
                 &format!("revoked `{id}` of {}", record.name),
-            );
+            )
+            .await;
             Ok(StatusCode::NO_CONTENT)
         }
         identity::Revoked::Already => Err(ApiError::new(
@@ -374,13 +378,16 @@ async fn revoke_operator_token(
     }
 }
 
-fn record_operator_token_change(citadel: &Citadel, operator: &Operator, what: &str) {
-    citadel.audit.record(crate::audit::Event {
-        kind: "operator-token",
-        actor: operator.actor(),
-        detail: format!("operator token {what}"),
-        ..Default::default()
-    });
+async fn record_operator_token_change(citadel: &Citadel, operator: &Operator, what: &str) {
+    citadel
+        .audit
+        .record(crate::audit::Event {
+            kind: "operator-token",
+            actor: operator.actor(),
+            detail: format!("operator token {what}"),
+            ..Default::default()
+        })
+        .await;
 }
 
 #[derive(Deserialize)]
@@ -397,7 +404,7 @@ async fn add_signing_key(
     JsonBody(body): JsonBody<SigningKeyBody>,
 ) -> Result<Response, ApiError> {
     check_signing_key(&body.public_key)?;
-    let mut publisher = publisher_or_404(&citadel, &publisher)?;
+    let mut publisher = publisher_or_404(&citadel, &publisher).await?;
     let key = body.public_key.to_ascii_lowercase();
     if publisher.signing_keys.iter().any(|k| k.public_key == key) {
         return Err(ApiError::new(
@@ -411,9 +418,8 @@ async fn add_signing_key(
         added: now(),
         revoked: None,
     });
-    citadel.store.put_publisher(&publisher)?;
-    citadel.store.flush()?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "added a signing key");
+    citadel.store.apps.put_publisher(&publisher).await?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "added a signing key").await;
     Ok((StatusCode::CREATED, Json(publisher)).into_response())
 }
 
@@ -423,7 +429,7 @@ async fn revoke_signing_key(
     State(citadel): State<Arc<Citadel>>,
     Path((publisher, public_key)): Path<(String, String)>,
 ) -> Result<Json<PublisherRecord>, ApiError> {
-    let mut publisher = publisher_or_404(&citadel, &publisher)?;
+    let mut publisher = publisher_or_404(&citadel, &publisher).await?;
     let key = publisher
         .signing_keys
         .iter_mut()
@@ -432,26 +438,33 @@ async fn revoke_signing_key(
             ApiError::not_found("signing_key_not_found", "no current signing key matches")
         })?;
     key.revoked = Some(now());
-    citadel.store.put_publisher(&publisher)?;
-    citadel.store.flush()?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "revoked a signing key");
+    citadel.store.apps.put_publisher(&publisher).await?;
+    record_publisher_change(&citadel, &operator, &publisher.id, "revoked a signing key").await;
     Ok(Json(publisher))
 }
 
-fn record_publisher_change(citadel: &Citadel, operator: &Operator, publisher: &str, what: &str) {
-    citadel.audit.record(crate::audit::Event {
-        kind: "publisher",
-        actor: operator.actor(),
-        detail: format!("publisher `{publisher}`: {what}"),
-        ..Default::default()
-    });
+async fn record_publisher_change(
+    citadel: &Citadel,
+    operator: &Operator,
+    publisher: &str,
+    what: &str,
+) {
+    citadel
+        .audit
+        .record(crate::audit::Event {
+            kind: "publisher",
+            actor: operator.actor(),
+            detail: format!("publisher `{publisher}`: {what}"),
+            ..Default::default()
+        })
+        .await;
 }
 
 async fn reviews(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<Vec<VersionRecord>>, ApiError> {
-    Ok(Json(citadel.registry.review_queue()?))
+    Ok(Json(citadel.registry.review_queue().await?))
 }
 
 async fn versions(
@@ -459,8 +472,8 @@ async fn versions(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let record = citadel.store.app(&app)?;
-    let versions = citadel.registry.versions(&app)?;
+    let record = citadel.store.apps.app(&app).await?;
+    let versions = citadel.registry.versions(&app).await?;
     Ok(Json(
         serde_json::json!({ "app": record, "versions": versions }),
     ))
@@ -478,12 +491,12 @@ async fn approve(
     Path((app, version)): Path<(String, String)>,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> Result<Json<VersionRecord>, ApiError> {
-    Ok(Json(citadel.registry.approve(
-        &app,
-        &version,
-        body.capabilities,
-        &operator.actor(),
-    )?))
+    Ok(Json(
+        citadel
+            .registry
+            .approve(&app, &version, body.capabilities, &operator.actor())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -498,12 +511,12 @@ async fn reject(
     Path((app, version)): Path<(String, String)>,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<VersionRecord>, ApiError> {
-    Ok(Json(citadel.registry.reject(
-        &app,
-        &version,
-        &body.reason,
-        &operator.actor(),
-    )?))
+    Ok(Json(
+        citadel
+            .registry
+            .reject(&app, &version, &body.reason, &operator.actor())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -520,12 +533,12 @@ async fn rollout(
     Path(app): Path<String>,
     JsonBody(body): JsonBody<RolloutBody>,
 ) -> Result<Json<AppRecord>, ApiError> {
-    Ok(Json(citadel.registry.rollout(
-        &app,
-        &body.version,
-        body.percent,
-        &operator.actor(),
-    )?))
+    Ok(Json(
+        citadel
+            .registry
+            .rollout(&app, &body.version, body.percent, &operator.actor())
+            .await?,
+    ))
 }
 
 async fn rollback(
@@ -533,7 +546,9 @@ async fn rollback(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<AppRecord>, ApiError> {
-    Ok(Json(citadel.registry.rollback(&app, &operator.actor())?))
+    Ok(Json(
+        citadel.registry.rollback(&app, &operator.actor()).await?,
+    ))
 }
 
 async fn suspend(
@@ -542,11 +557,12 @@ async fn suspend(
     Path(app): Path<String>,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<AppRecord>, ApiError> {
-    Ok(Json(citadel.registry.set_suspended(
-        &app,
-        Some(&body.reason),
-        &operator.actor(),
-    )?))
+    Ok(Json(
+        citadel
+            .registry
+            .set_suspended(&app, Some(&body.reason), &operator.actor())
+            .await?,
+    ))
 }
 
 async fn resume(
@@ -554,11 +570,12 @@ async fn resume(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<AppRecord>, ApiError> {
-    Ok(Json(citadel.registry.set_suspended(
-        &app,
-        None,
-        &operator.actor(),
-    )?))
+    Ok(Json(
+        citadel
+            .registry
+            .set_suspended(&app, None, &operator.actor())
+            .await?,
+    ))
 }
 
 /// A capability as the operator console shows it.
@@ -600,9 +617,9 @@ async fn overview(
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut apps = Vec::new();
-    for record in citadel.store.apps()? {
-        let versions = citadel.registry.versions(&record.id)?;
-        let granted = match citadel.registry.grants(&record.id) {
+    for record in citadel.store.apps.apps().await? {
+        let versions = citadel.registry.versions(&record.id).await?;
+        let granted = match citadel.registry.grants(&record.id).await {
             Ok(granted) => granted,
             Err(crate::registry::GrantError::AppNotFound(_)) => Default::default(),
             Err(e) => return Err(e.into()),
@@ -643,7 +660,7 @@ async fn app_metrics(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if citadel.store.app(&app)?.is_none() {
+    if citadel.store.apps.app(&app).await?.is_none() {
         return Err(ApiError::not_found(
             "app_not_found",
             format!("there is no app `{app}`"),
@@ -668,49 +685,25 @@ struct RecentQuery {
 /// `GET /api/v1/operator/audit/recent`: the newest matching audit records
 /// first, for reading the log backwards a page at a time; `older` (absent
 /// on the last page) is the `before` of the next, older page. Empty filters
-/// match everything. The store scans forward only, so a page costs a scan of
-/// the log up to `before`.
+/// match everything. The store reads the log backward from `before`.
 async fn recent_audit(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
     QueryParams(query): QueryParams<RecentQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let before = query.before.unwrap_or(u64::MAX);
     let wanted = |filter: &Option<String>| filter.clone().filter(|f| !f.trim().is_empty());
-    let (kind, app, capability) = (
-        wanted(&query.kind),
-        wanted(&query.app),
-        wanted(&query.capability),
-    );
-    let matches = |r: &crate::audit::AuditRecord| {
-        kind.as_ref().is_none_or(|k| &r.kind == k)
-            && app.as_ref().is_none_or(|a| r.app.as_ref() == Some(a))
-            && capability
-                .as_ref()
-                .is_none_or(|c| r.capability.as_ref() == Some(c))
-    };
-    let mut newest = std::collections::VecDeque::with_capacity(limit + 1);
-    let mut more = false;
-    citadel.store.audit_scan(0, &mut |record| {
-        if record.seq >= before {
-            return false;
-        }
-        if matches(&record) {
-            newest.push_back(record);
-            if newest.len() > limit {
-                newest.pop_front();
-                more = true;
-            }
-        }
-        true
-    })?;
-    let older = if more {
-        newest.front().map(|r| r.seq)
-    } else {
-        None
-    };
-    let records: Vec<crate::audit::AuditRecord> = newest.into_iter().rev().collect();
+    let page = citadel
+        .audit
+        .query(&crate::audit::AuditQuery {
+            kind: wanted(&query.kind),
+            app: wanted(&query.app),
+            capability: wanted(&query.capability),
+            before: Some(query.before.unwrap_or(u64::MAX)),
+            limit: Some(query.limit.unwrap_or(50).clamp(1, 500)),
+            ..Default::default()
+        })
+        .await?;
+    let (records, older) = (page.records, page.next);
     Ok(Json(
         serde_json::json!({ "records": records, "older": older }),
     ))

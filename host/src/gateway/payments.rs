@@ -57,10 +57,12 @@ fn now_ms() -> u64 {
 }
 
 /// An intent as its citizen sees it.
-fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> serde_json::Value {
+async fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> serde_json::Value {
     let merchant = citadel
         .store
+        .apps
         .publisher(&intent.publisher)
+        .await
         .ok()
         .flatten()
         .map_or_else(|| intent.publisher.clone(), |p| p.name);
@@ -110,14 +112,14 @@ async fn page(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers)? else {
+    let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
         return Ok(super::host_page(
             StatusCode::UNAUTHORIZED,
             "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để thanh toán. / Sign in to pay.</p>".into(),
         ));
     };
-    let intent = citadel.payments.get_for_citizen(&citizen.id, &id)?;
-    let view = citizen_view(&citadel, &intent);
+    let intent = citadel.payments.get_for_citizen(&citizen.id, &id).await?;
+    let view = citizen_view(&citadel, &intent).await;
     let escape = super::html_escape;
     let mut methods = String::new();
     let mut test_wallet = "";
@@ -198,17 +200,55 @@ async fn script() -> Response {
         .into_response()
 }
 
+/// Paging of `GET /api/v1/me/payments`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct HistoryQuery {
+    /// The previous page's `next`.
+    before: Option<String>,
+    /// At most this many (default and cap 100).
+    limit: Option<usize>,
+}
+
+/// Most payments one page of the history holds.
+const HISTORY_PAGE: usize = 100;
+
 async fn history(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
+    QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let payments: Vec<serde_json::Value> = citadel
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(cursor) => Some(parse_history_cursor(cursor).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_cursor",
+                "`before` must be the `next` of a previous page",
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+    let intents = citadel
         .payments
-        .history(&session.citizen.id)?
-        .iter()
-        .map(|intent| citizen_view(&citadel, intent))
-        .collect();
-    Ok(Json(json!({ "payments": payments })))
+        .history(&session.citizen.id, before.as_ref(), limit)
+        .await?;
+    let next = (intents.len() == limit)
+        .then(|| intents.last().map(|i| format!("{}.{}", i.created_at, i.id)))
+        .flatten();
+    let mut payments = Vec::with_capacity(intents.len());
+    for intent in &intents {
+        payments.push(citizen_view(&citadel, intent).await);
+    }
+    Ok(Json(json!({ "payments": payments, "next": next })))
+}
+
+/// A history cursor, `created_at.id`.
+fn parse_history_cursor(cursor: &str) -> Option<crate::store::HistoryCursor> {
+    let (at, id) = cursor.split_once('.')?;
+    Some(crate::store::HistoryCursor {
+        created_at: at.parse().ok()?,
+        id: id.to_string(),
+    })
 }
 
 async fn one(
@@ -216,8 +256,11 @@ async fn one(
     session: CitizenSession,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let intent = citadel.payments.get_for_citizen(&session.citizen.id, &id)?;
-    Ok(Json(citizen_view(&citadel, &intent)))
+    let intent = citadel
+        .payments
+        .get_for_citizen(&session.citizen.id, &id)
+        .await?;
+    Ok(Json(citizen_view(&citadel, &intent).await))
 }
 
 #[derive(Deserialize, Default)]
@@ -245,14 +288,12 @@ async fn confirm(
     let method = body
         .method
         .unwrap_or_else(|| crate::payments::DEMO_WALLET.to_string());
-    let citizen = session.citizen.id.clone();
-    let payments = citadel.clone();
-    let confirmed =
-        tokio::task::spawn_blocking(move || payments.payments.confirm(&citizen, &id, &method))
-            .await
-            .map_err(|_| PaymentError::Unavailable)??;
+    let confirmed = citadel
+        .payments
+        .confirm(&session.citizen.id, &id, &method)
+        .await?;
     Ok(Json(match confirmed {
-        Confirmed::Captured(intent) => json!({ "payment": citizen_view(&citadel, &intent) }),
+        Confirmed::Captured(intent) => json!({ "payment": citizen_view(&citadel, &intent).await }),
         Confirmed::Redirect(url) => json!({ "redirect": url }),
     }))
 }
@@ -263,8 +304,10 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     session.require_same_origin()?;
-    let intent = citadel.payments.cancel(&session.citizen.id, &id)?;
-    Ok(Json(json!({ "payment": citizen_view(&citadel, &intent) })))
+    let intent = citadel.payments.cancel(&session.citizen.id, &id).await?;
+    Ok(Json(
+        json!({ "payment": citizen_view(&citadel, &intent).await }),
+    ))
 }
 
 /// What a provider reports.
@@ -302,7 +345,10 @@ async fn webhook(
         &header("x-citadel-signature"),
         &body,
     ) {
-        citadel.payments.record_refused_webhook(&provider, &why);
+        citadel
+            .payments
+            .record_refused_webhook(&provider, &why)
+            .await;
         return Err(PaymentError::BadWebhook(why).into());
     }
     let report: WebhookBody = serde_json::from_slice(&body)
@@ -310,16 +356,20 @@ async fn webhook(
     if report.status != "paid" {
         return Ok(Json(json!({ "ignored": report.status })));
     }
-    let paid = citadel.payments.provider_paid(
-        &provider,
-        &report.intent,
-        report.amount,
-        &report.provider_ref,
-    );
+    let paid = citadel
+        .payments
+        .provider_paid(
+            &provider,
+            &report.intent,
+            report.amount,
+            &report.provider_ref,
+        )
+        .await;
     if let Err(PaymentError::Replayed) = &paid {
         citadel
             .payments
-            .record_refused_webhook(&provider, &format!("replayed {}", report.provider_ref));
+            .record_refused_webhook(&provider, &format!("replayed {}", report.provider_ref))
+            .await;
     }
     let intent = paid?;
     Ok(Json(
@@ -331,7 +381,7 @@ async fn reconcile(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<crate::payments::reconcile::Reconciliation>, ApiError> {
-    Ok(Json(citadel.payments.reconcile()?))
+    Ok(Json(citadel.payments.reconcile().await?))
 }
 
 #[derive(Deserialize)]
@@ -350,15 +400,18 @@ async fn top_up(
     JsonBody(body): JsonBody<TopUpBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if !citadel.development {
-        citadel.audit.record(crate::audit::Event {
-            kind: "wallet-top-up-refused",
-            actor: operator.actor(),
-            detail: format!(
-                "a top-up of {} VND refused: the host is not in development mode",
-                body.amount
-            ),
-            ..Default::default()
-        });
+        citadel
+            .audit
+            .record(crate::audit::Event {
+                kind: "wallet-top-up-refused",
+                actor: operator.actor(),
+                detail: format!(
+                    "a top-up of {} VND refused: the host is not in development mode",
+                    body.amount
+                ),
+                ..Default::default()
+            })
+            .await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "development_only",
@@ -373,7 +426,8 @@ async fn top_up(
     }
     let balance = citadel
         .payments
-        .top_up(&citizen, body.amount, &operator.actor())?;
+        .top_up(&citizen, body.amount, &operator.actor())
+        .await?;
     Ok(Json(json!({ "citizen": citizen, "balance": balance })))
 }
 
@@ -408,7 +462,7 @@ async fn settlement(
             format!("`{date}` is not a date; use YYYY-MM-DD"),
         ));
     }
-    let report = citadel.payments.settlement(&publisher.0.id, &date)?;
+    let report = citadel.payments.settlement(&publisher.0.id, &date).await?;
     Ok(match query.format.as_deref() {
         Some("csv") => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],

@@ -34,10 +34,12 @@ pub(super) fn routes(routes: Routes) -> Routes {
 }
 
 /// The app record of `app` if `publisher` owns it; 404 otherwise.
-fn owned(citadel: &Citadel, publisher: &Publisher, app: &str) -> Result<AppRecord, ApiError> {
+async fn owned(citadel: &Citadel, publisher: &Publisher, app: &str) -> Result<AppRecord, ApiError> {
     citadel
         .store
-        .app(app)?
+        .apps
+        .app(app)
+        .await?
         .filter(|record| record.publisher == publisher.0.id)
         .ok_or_else(|| ApiError::not_found("app_not_found", format!("you publish no app `{app}`")))
 }
@@ -68,18 +70,7 @@ async fn upload(
     let bytes = axum::body::to_bytes(body, MAX_PACKAGE_BYTES)
         .await
         .map_err(|_| too_large())?;
-    let registry_citadel = citadel.clone();
-    let version =
-        tokio::task::spawn_blocking(move || registry_citadel.registry.submit(&publisher.0, &bytes))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "the upload task failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the upload could not be processed",
-                )
-            })??;
+    let version = citadel.registry.submit(&publisher.0, &bytes).await?;
     Ok((StatusCode::CREATED, Json(version)).into_response())
 }
 
@@ -90,7 +81,9 @@ async fn list_apps(
     Ok(Json(
         citadel
             .store
-            .apps()?
+            .apps
+            .apps()
+            .await?
             .into_iter()
             .filter(|app| app.publisher == publisher.0.id)
             .collect(),
@@ -102,8 +95,8 @@ async fn get_app(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let record = owned(&citadel, &publisher, &app)?;
-    let versions: Vec<VersionRecord> = citadel.registry.versions(&app)?;
+    let record = owned(&citadel, &publisher, &app).await?;
+    let versions: Vec<VersionRecord> = citadel.registry.versions(&app).await?;
     Ok(Json(
         serde_json::json!({ "app": record, "versions": versions }),
     ))
@@ -114,7 +107,7 @@ async fn metrics(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    owned(&citadel, &publisher, &app)?;
+    owned(&citadel, &publisher, &app).await?;
     Ok(Json(crate::telemetry::app_summary(&app)))
 }
 
@@ -123,10 +116,11 @@ async fn withdraw(
     State(citadel): State<Arc<Citadel>>,
     Path((app, version)): Path<(String, String)>,
 ) -> Result<Json<VersionRecord>, ApiError> {
-    owned(&citadel, &publisher, &app)?;
-    Ok(Json(citadel.registry.withdraw(
-        &app,
-        &version,
-        &format!("publisher:{}", publisher.0.id),
-    )?))
+    owned(&citadel, &publisher, &app).await?;
+    Ok(Json(
+        citadel
+            .registry
+            .withdraw(&app, &version, &format!("publisher:{}", publisher.0.id))
+            .await?,
+    ))
 }

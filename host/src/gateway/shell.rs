@@ -118,7 +118,9 @@ async fn catalogue(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, A
         }
         let publisher = citadel
             .store
-            .publisher(&context.publisher)?
+            .apps
+            .publisher(&context.publisher)
+            .await?
             .map_or_else(|| context.publisher.clone(), |p| p.name);
         let capabilities: Vec<Value> = context
             .requested

@@ -3,13 +3,12 @@
 //! bound to one app; the token travels in the frame's URL path
 //! (`/f/{token}/apps/{app}/…`), never as a cookie, so it reaches only that
 //! app and never the citizen API. It dies with its parent session, at its
-//! expiry, or when its citizen or the host holds too many.
+//! expiry, or when its citizen holds too many. Tokens live in the store (as
+//! their sha256), so they survive a restart and work on every host.
 
 use super::hash_token;
-use crate::store::{Store, StoreError};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::store::{FrameRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a frame token lives (the shell asks again after).
@@ -17,72 +16,15 @@ pub const FRAME_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 /// Live frame tokens one citizen may hold; opening one more closes their
 /// oldest (one per app opened, across a few devices).
 pub const PER_CITIZEN: usize = 32;
-/// Live frame tokens the host holds; opening one more closes the oldest.
-pub const GLOBAL: usize = 200_000;
 /// Prefix of frame tokens.
 const PREFIX: &str = "cit_f_";
 
-struct Frame {
-    citizen_id: String,
-    app: String,
-    /// sha256 of the shell session it came from.
-    parent: String,
-    expires: u64,
-    /// Its place in the expiry order.
-    seq: u64,
-}
-
-/// The live tokens, indexed three ways; every change keeps them in step.
-#[derive(Default)]
-struct Live {
-    /// By the token's sha256: lookup.
-    by_hash: HashMap<String, Frame>,
-    /// (expiry, issue number) → sha256: the sweep and the global bound
-    /// take from the front.
-    by_expiry: BTreeMap<(u64, u64), String>,
-    /// A citizen's tokens (sha256), oldest first: the per-citizen bound.
-    by_citizen: HashMap<String, VecDeque<String>>,
-    next_seq: u64,
-}
-
-impl Live {
-    fn remove(&mut self, hash: &str) -> Option<Frame> {
-        let frame = self.by_hash.remove(hash)?;
-        self.by_expiry.remove(&(frame.expires, frame.seq));
-        if let Some(tokens) = self.by_citizen.get_mut(&frame.citizen_id) {
-            tokens.retain(|h| h != hash);
-            if tokens.is_empty() {
-                self.by_citizen.remove(&frame.citizen_id);
-            }
-        }
-        Some(frame)
-    }
-
-    /// Drop every token whose expiry is at or before `now`.
-    fn sweep(&mut self, now: u64) {
-        while let Some(entry) = self.by_expiry.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let hash = entry.remove();
-            self.remove(&hash);
-        }
-    }
-
-    fn oldest_of(&self, citizen: &str) -> Option<String> {
-        self.by_citizen.get(citizen)?.front().cloned()
-    }
-}
-
-/// Live frame tokens, in memory (a restart makes the shell ask for new
-/// ones): issue and lookup are a hash lookup plus an ordered-map step,
-/// O(log n); expired tokens are swept as new ones are issued.
+/// Frame tokens over the store: issue and lookup are a keyed read or write;
+/// expired tokens are refused at once and removed by the expiry sweep.
 pub struct Frames {
-    store: Arc<dyn Store>,
-    live: Mutex<Live>,
+    store: Store,
     ttl_secs: AtomicU64,
     per_citizen: usize,
-    global: usize,
 }
 
 fn now() -> u64 {
@@ -99,23 +41,16 @@ pub fn looks_like_frame_token(token: &str) -> bool {
 }
 
 impl Frames {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_limits(store, FRAME_TTL, PER_CITIZEN, GLOBAL)
+    pub fn new(store: Store) -> Self {
+        Self::with_limits(store, FRAME_TTL, PER_CITIZEN)
     }
 
-    /// Frames with their lifetime and bounds chosen (at least one token each).
-    pub fn with_limits(
-        store: Arc<dyn Store>,
-        ttl: Duration,
-        per_citizen: usize,
-        global: usize,
-    ) -> Self {
+    /// Frames with their lifetime and per-citizen bound chosen (at least one).
+    pub fn with_limits(store: Store, ttl: Duration, per_citizen: usize) -> Self {
         Frames {
             store,
-            live: Mutex::new(Live::default()),
             ttl_secs: AtomicU64::new(ttl.as_secs()),
             per_citizen: per_citizen.max(1),
-            global: global.max(1),
         }
     }
 
@@ -125,133 +60,92 @@ impl Frames {
         self.ttl_secs.store(ttl.as_secs(), Ordering::Relaxed);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A new token for `citizen_id` in `app`, tied to the session whose
     /// token is `parent_token`; returns it with its expiry (Unix seconds).
-    /// Sweeps expired tokens, then keeps the citizen's and the host's
-    /// bounds by closing the oldest.
-    pub fn open(&self, citizen_id: &str, app: &str, parent_token: &str) -> (String, u64) {
+    /// The citizen's oldest tokens beyond the bound are closed with it.
+    pub async fn open(
+        &self,
+        citizen_id: &str,
+        app: &str,
+        parent_token: &str,
+    ) -> Result<(String, u64), StoreError> {
         let token = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
-        let hash = hash_token(&token);
-        let at = now();
-        let expires = at + self.ttl_secs.load(Ordering::Relaxed);
-        let mut live = self.lock();
-        live.sweep(at);
-        while live
-            .by_citizen
-            .get(citizen_id)
-            .is_some_and(|tokens| tokens.len() >= self.per_citizen)
-        {
-            match live.oldest_of(citizen_id) {
-                Some(oldest) => {
-                    live.remove(&oldest);
-                }
-                None => break,
-            }
-        }
-        while live.by_hash.len() >= self.global {
-            match live.by_expiry.first_key_value().map(|(_, h)| h.clone()) {
-                Some(oldest) => {
-                    live.remove(&oldest);
-                }
-                None => break,
-            }
-        }
-        let seq = live.next_seq;
-        live.next_seq += 1;
-        live.by_expiry.insert((expires, seq), hash.clone());
-        live.by_citizen
-            .entry(citizen_id.to_string())
-            .or_default()
-            .push_back(hash.clone());
-        live.by_hash.insert(
-            hash,
-            Frame {
-                citizen_id: citizen_id.to_string(),
-                app: app.to_string(),
-                parent: hash_token(parent_token),
-                expires,
-                seq,
-            },
-        );
-        (token, expires)
+        let issued = now();
+        let record = FrameRecord {
+            citizen_id: citizen_id.to_string(),
+            app: app.to_string(),
+            parent: hash_token(parent_token),
+            issued,
+            expires: issued + self.ttl_secs.load(Ordering::Relaxed),
+            order: 0,
+        };
+        self.store
+            .identity
+            .open_frame(&hash_token(&token), &record, self.per_citizen)
+            .await?;
+        Ok((token, record.expires))
     }
 
     /// The citizen behind `token` if it is live, was opened for `app`, and
     /// its parent session is still signed in. An expired token, or one whose
-    /// session ended, is dropped.
-    pub fn citizen_for(&self, token: &str, app: &str) -> Result<Option<String>, StoreError> {
+    /// session ended, is removed.
+    pub async fn citizen_for(&self, token: &str, app: &str) -> Result<Option<String>, StoreError> {
         if !looks_like_frame_token(token) {
             return Ok(None);
         }
         let key = hash_token(token);
-        let (citizen, parent) = {
-            let mut live = self.lock();
-            let Some(frame) = live.by_hash.get(&key) else {
-                return Ok(None);
-            };
-            if frame.expires <= now() {
-                live.remove(&key);
-                return Ok(None);
-            }
-            if frame.app != app {
-                return Ok(None);
-            }
-            (frame.citizen_id.clone(), frame.parent.clone())
+        let Some(frame) = self.store.identity.frame(&key).await? else {
+            return Ok(None);
         };
-        let parent_alive = self
-            .store
-            .session(&parent)?
-            .is_some_and(|session| session.expires > now());
-        if !parent_alive {
-            self.lock().remove(&key);
+        if frame.expires <= now() {
+            self.store.identity.close_frame(&key).await?;
             return Ok(None);
         }
-        Ok(Some(citizen))
+        if frame.app != app {
+            return Ok(None);
+        }
+        let parent_alive = self
+            .store
+            .identity
+            .session(&frame.parent)
+            .await?
+            .is_some_and(|session| session.expires > now());
+        if !parent_alive {
+            self.store.identity.close_frame(&key).await?;
+            return Ok(None);
+        }
+        Ok(Some(frame.citizen_id))
     }
 
     /// Close every token opened from the session whose token is
     /// `parent_token` (sign-out); returns how many.
-    pub fn close_session(&self, citizen_id: &str, parent_token: &str) -> usize {
-        let parent = hash_token(parent_token);
-        let mut live = self.lock();
-        let children: Vec<String> = live
-            .by_citizen
-            .get(citizen_id)
-            .into_iter()
-            .flatten()
-            .filter(|hash| live.by_hash.get(*hash).is_some_and(|f| f.parent == parent))
-            .cloned()
-            .collect();
-        for hash in &children {
-            live.remove(hash);
-        }
-        children.len()
+    pub async fn close_session(
+        &self,
+        citizen_id: &str,
+        parent_token: &str,
+    ) -> Result<usize, StoreError> {
+        self.store
+            .identity
+            .close_frames_of_session(citizen_id, &hash_token(parent_token))
+            .await
     }
 
-    /// Live tokens held (expired ones not yet swept included).
-    pub fn len(&self) -> usize {
-        self.lock().by_hash.len()
-    }
-
-    /// Whether no token is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Tokens stored (expired ones not yet swept included).
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.store.identity.frame_count().await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{SessionRecord, SledStore};
+    use crate::store::SessionRecord;
 
-    fn store_with_session(token: &str, citizen: &str) -> (tempfile::TempDir, Arc<dyn Store>) {
+    async fn store_with_session(token: &str, citizen: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let store = Store::sled(dir.path()).unwrap();
         store
+            .identity
             .put_session(
                 &hash_token(token),
                 &SessionRecord {
@@ -260,62 +154,87 @@ mod tests {
                     expires: now() + 3600,
                 },
             )
+            .await
             .unwrap();
         (dir, store)
     }
 
-    #[test]
-    fn tokens_are_bound_to_their_app_and_expire() {
-        let (_dir, store) = store_with_session("cit_s_parent", "c-lan");
-        let frames = Frames::new(store);
-        let (token, _) = frames.open("c-lan", "notes", "cit_s_parent");
+    #[tokio::test]
+    async fn tokens_are_bound_to_their_app_and_expire() {
+        let (_dir, store) = store_with_session("cit_s_parent", "c-lan").await;
+        let frames = Frames::new(store.clone());
+        let (token, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
         assert_eq!(
-            frames.citizen_for(&token, "notes").unwrap().as_deref(),
+            frames
+                .citizen_for(&token, "notes")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("c-lan")
         );
-        assert_eq!(frames.citizen_for(&token, "tourism").unwrap(), None);
-        assert_eq!(frames.citizen_for("cit_f_forged", "notes").unwrap(), None);
+        assert_eq!(frames.citizen_for(&token, "tourism").await.unwrap(), None);
+        let forged = format!("cit_f_{}", "0".repeat(64));
+        assert_eq!(frames.citizen_for(&forged, "notes").await.unwrap(), None);
         frames.set_ttl(Duration::ZERO);
-        let (born_expired, _) = frames.open("c-lan", "notes", "cit_s_parent");
-        assert_eq!(frames.citizen_for(&born_expired, "notes").unwrap(), None);
-        assert_eq!(frames.len(), 1, "the expired token was dropped on lookup");
-        // The next issue sweeps whatever expired meanwhile.
-        frames.open("c-lan", "notes", "cit_s_parent");
-        frames.set_ttl(FRAME_TTL);
-        frames.open("c-lan", "notes", "cit_s_parent");
-        assert_eq!(frames.len(), 2, "the born-expired token was swept");
+        let (born_expired, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
+        assert_eq!(
+            frames.citizen_for(&born_expired, "notes").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            frames.count().await.unwrap(),
+            1,
+            "the expired token was dropped on lookup"
+        );
+        // The sweep removes whatever expired meanwhile.
+        frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
+        assert_eq!(store.identity.sweep_expired(now(), 0).await.unwrap(), 1);
+        assert_eq!(
+            frames.count().await.unwrap(),
+            1,
+            "the born-expired token was swept"
+        );
     }
 
-    #[test]
-    fn a_citizen_and_the_host_hold_a_bounded_number() {
-        let (_dir, store) = store_with_session("cit_s_parent", "c-lan");
-        let frames = Frames::with_limits(store, FRAME_TTL, 3, 5);
-        let first: Vec<String> = (0..4)
-            .map(|_| frames.open("c-lan", "notes", "cit_s_parent").0)
-            .collect();
-        assert_eq!(frames.len(), 3);
+    #[tokio::test]
+    async fn a_citizen_holds_a_bounded_number() {
+        let (_dir, store) = store_with_session("cit_s_parent", "c-lan").await;
+        let frames = Frames::with_limits(store, FRAME_TTL, 3);
+        let mut first = Vec::new();
+        for _ in 0..4 {
+            first.push(
+                frames
+                    .open("c-lan", "notes", "cit_s_parent")
+                    .await
+                    .unwrap()
+                    .0,
+            );
+        }
+        assert_eq!(frames.count().await.unwrap(), 3);
         assert_eq!(
-            frames.citizen_for(&first[0], "notes").unwrap(),
+            frames.citizen_for(&first[0], "notes").await.unwrap(),
             None,
             "the citizen's oldest was closed"
         );
-        assert!(frames.citizen_for(&first[3], "notes").unwrap().is_some());
-        for citizen in ["c-minh", "c-hoa", "c-tuan"] {
-            frames.open(citizen, "notes", "cit_s_other");
-        }
-        assert_eq!(frames.len(), 5, "the host's bound holds");
+        assert!(frames
+            .citizen_for(&first[3], "notes")
+            .await
+            .unwrap()
+            .is_some());
+        frames.open("c-minh", "notes", "cit_s_other").await.unwrap();
         assert_eq!(
-            frames.citizen_for(&first[1], "notes").unwrap(),
-            None,
-            "the host's oldest was closed"
+            frames.count().await.unwrap(),
+            4,
+            "another citizen's bound is their own"
         );
     }
 
-    #[test]
-    fn closing_a_session_closes_its_frames_only() {
-        let (_dir, store) = store_with_session("cit_s_one", "c-lan");
+    #[tokio::test]
+    async fn closing_a_session_closes_its_frames_only() {
+        let (_dir, store) = store_with_session("cit_s_one", "c-lan").await;
         let frames = Frames::new(store.clone());
         store
+            .identity
             .put_session(
                 &hash_token("cit_s_two"),
                 &SessionRecord {
@@ -324,15 +243,20 @@ mod tests {
                     expires: now() + 3600,
                 },
             )
+            .await
             .unwrap();
-        let (one, _) = frames.open("c-lan", "notes", "cit_s_one");
-        let (two, _) = frames.open("c-lan", "notes", "cit_s_two");
-        assert_eq!(frames.close_session("c-lan", "cit_s_one"), 1);
-        assert_eq!(frames.citizen_for(&one, "notes").unwrap(), None);
-        assert!(frames.citizen_for(&two, "notes").unwrap().is_some());
+        let (one, _) = frames.open("c-lan", "notes", "cit_s_one").await.unwrap();
+        let (two, _) = frames.open("c-lan", "notes", "cit_s_two").await.unwrap();
+        assert_eq!(frames.close_session("c-lan", "cit_s_one").await.unwrap(), 1);
+        assert_eq!(frames.citizen_for(&one, "notes").await.unwrap(), None);
+        assert!(frames.citizen_for(&two, "notes").await.unwrap().is_some());
         // A session that ended in the store ends its frames on their next use.
-        store.delete_session(&hash_token("cit_s_two")).unwrap();
-        assert_eq!(frames.citizen_for(&two, "notes").unwrap(), None);
-        assert!(frames.is_empty());
+        store
+            .identity
+            .delete_session(&hash_token("cit_s_two"))
+            .await
+            .unwrap();
+        assert_eq!(frames.citizen_for(&two, "notes").await.unwrap(), None);
+        assert_eq!(frames.count().await.unwrap(), 0);
     }
 }

@@ -1,9 +1,9 @@
 //! Where citizens' devices last said they were. The shell reports a position
-//! (`PUT /api/v1/me/location`); it is kept in memory only, for a short time,
-//! and reaches an app only through the consented `location` capability.
+//! (`PUT /api/v1/me/location`); it is kept in the store for a short time
+//! (so it survives a restart and every host sees it) and reaches an app only
+//! through the consented `location` capability.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use crate::store::{LocationRecord, Store, StoreError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a reported position stays usable.
@@ -19,10 +19,10 @@ pub struct Position {
     pub at: u64,
 }
 
-/// The last position of each citizen, by citizen id.
-#[derive(Default)]
+/// The last position of each citizen, in the store.
+#[derive(Clone)]
 pub struct Positions {
-    latest: Mutex<HashMap<String, Position>>,
+    store: Store,
 }
 
 fn now_ms() -> u64 {
@@ -32,34 +32,54 @@ fn now_ms() -> u64 {
 }
 
 impl Positions {
+    pub fn new(store: Store) -> Self {
+        Positions { store }
+    }
+
     /// Record a position; the caller checked the coordinates.
-    pub fn report(&self, citizen: &str, lat: f64, lon: f64, accuracy_m: Option<f64>) -> Position {
-        let position = Position {
+    pub async fn report(
+        &self,
+        citizen: &str,
+        lat: f64,
+        lon: f64,
+        accuracy_m: Option<f64>,
+    ) -> Result<Position, StoreError> {
+        let at = now_ms();
+        let record = LocationRecord {
             lat,
             lon,
             accuracy_m,
-            at: now_ms(),
+            at,
+            expires: at + MAX_AGE.as_millis() as u64,
         };
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        // Drop stale entries now and then so the map holds only active citizens.
-        if latest.len() % 1024 == 1023 {
-            let cutoff = now_ms().saturating_sub(MAX_AGE.as_millis() as u64);
-            latest.retain(|_, p| p.at >= cutoff);
-        }
-        latest.insert(citizen.to_string(), position);
-        position
+        self.store.identity.put_location(citizen, &record).await?;
+        Ok(Position {
+            lat,
+            lon,
+            accuracy_m,
+            at,
+        })
     }
 
     /// Forget the citizen's position (the shell stops sharing it, or sign-out).
-    pub fn forget(&self, citizen: &str) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.remove(citizen);
+    pub async fn forget(&self, citizen: &str) -> Result<(), StoreError> {
+        self.store.identity.delete_location(citizen).await?;
+        Ok(())
     }
 
     /// The citizen's position if it is recent.
-    pub fn current(&self, citizen: &str) -> Option<Position> {
-        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let position = *latest.get(citizen)?;
-        (now_ms().saturating_sub(position.at) <= MAX_AGE.as_millis() as u64).then_some(position)
+    pub async fn current(&self, citizen: &str) -> Result<Option<Position>, StoreError> {
+        Ok(self
+            .store
+            .identity
+            .location(citizen)
+            .await?
+            .filter(|record| record.expires > now_ms())
+            .map(|record| Position {
+                lat: record.lat,
+                lon: record.lon,
+                accuracy_m: record.accuracy_m,
+                at: record.at,
+            }))
     }
 }

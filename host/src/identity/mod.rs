@@ -40,16 +40,18 @@ pub fn new_publisher_key() -> String {
 }
 
 /// The publisher holding API key `key`, if any.
-pub fn publisher_for(store: &dyn Store, key: &str) -> Result<Option<PublisherRecord>, StoreError> {
-    store.publisher_for_key(&hash_token(key))
+pub async fn publisher_for(
+    store: &Store,
+    key: &str,
+) -> Result<Option<PublisherRecord>, StoreError> {
+    store.apps.publisher_for_key(&hash_token(key)).await
 }
 
 /// Issue publisher `id` a new API key; the key is returned once and stored
 /// only as its hash.
-pub fn issue_api_key(store: &dyn Store, id: &str) -> Result<String, StoreError> {
+pub async fn issue_api_key(store: &Store, id: &str) -> Result<String, StoreError> {
     let key = new_publisher_key();
-    store.put_publisher_key(&hash_token(&key), id)?;
-    store.flush()?;
+    store.apps.put_publisher_key(&hash_token(&key), id).await?;
     Ok(key)
 }
 
@@ -71,34 +73,46 @@ fn now() -> u64 {
 }
 
 /// Whether the operator token stored under `id` was revoked.
-pub fn operator_revoked(store: &dyn Store, id: &str) -> Result<bool, StoreError> {
+pub async fn operator_revoked(store: &Store, id: &str) -> Result<bool, StoreError> {
     Ok(store
-        .operator(id)?
+        .identity
+        .operator(id)
+        .await?
         .is_some_and(|record| record.revoked.is_some()))
 }
 
 /// The operator holding `token`, if any and not revoked.
-pub fn operator_for(store: &dyn Store, token: &str) -> Result<Option<OperatorRecord>, StoreError> {
+pub async fn operator_for(
+    store: &Store,
+    token: &str,
+) -> Result<Option<OperatorRecord>, StoreError> {
     let id = hash_token(token);
     Ok(store
-        .operator(&id)?
+        .identity
+        .operator(&id)
+        .await?
         .filter(|record| record.revoked.is_none()))
 }
 
 /// Issue a new operator token named `name` (who holds it); the token is
 /// returned once with its id and stored only as its hash.
-pub fn issue_operator_token(store: &dyn Store, name: &str) -> Result<(String, String), StoreError> {
+pub async fn issue_operator_token(
+    store: &Store,
+    name: &str,
+) -> Result<(String, String), StoreError> {
     let token = new_operator_token();
     let id = operator_token_id(&token);
-    store.put_operator(
-        &id,
-        &OperatorRecord {
-            name: name.to_string(),
-            created: now(),
-            revoked: None,
-        },
-    )?;
-    store.flush()?;
+    store
+        .identity
+        .put_operator(
+            &id,
+            &OperatorRecord {
+                name: name.to_string(),
+                created: now(),
+                revoked: None,
+            },
+        )
+        .await?;
     Ok((token, id))
 }
 
@@ -116,21 +130,23 @@ pub enum Revoked {
 /// Revoke the operator token stored under `id`, for good: it is refused from
 /// the next request, and a host started with it in `CITADEL_OPERATOR_TOKEN`
 /// does not register it again.
-pub fn revoke_operator_token(store: &dyn Store, id: &str) -> Result<Revoked, StoreError> {
-    let Some(record) = store.operator(id)? else {
+pub async fn revoke_operator_token(store: &Store, id: &str) -> Result<Revoked, StoreError> {
+    let Some(record) = store.identity.operator(id).await? else {
         return Ok(Revoked::Unknown);
     };
     if record.revoked.is_some() {
         return Ok(Revoked::Already);
     }
-    store.put_operator(
-        id,
-        &OperatorRecord {
-            revoked: Some(now()),
-            ..record.clone()
-        },
-    )?;
-    store.flush()?;
+    store
+        .identity
+        .put_operator(
+            id,
+            &OperatorRecord {
+                revoked: Some(now()),
+                ..record.clone()
+            },
+        )
+        .await?;
     Ok(Revoked::Now(record))
 }
 
@@ -152,8 +168,8 @@ pub enum Bootstrapped {
 /// environment) on its first start — unless it was revoked, which holds
 /// across restarts; otherwise, on a host with no operator yet, create a
 /// token and write it to `<data_dir>/operator-token` (mode 0600).
-pub fn bootstrap_operator(
-    store: &dyn Store,
+pub async fn bootstrap_operator(
+    store: &Store,
     data_dir: &Path,
     configured: Option<&str>,
 ) -> anyhow::Result<Bootstrapped> {
@@ -163,37 +179,41 @@ pub fn bootstrap_operator(
             "CITADEL_OPERATOR_TOKEN must be at least 24 characters"
         );
         let id = operator_token_id(token);
-        if operator_revoked(store, &id)? {
+        if operator_revoked(store, &id).await? {
             return Ok(Bootstrapped::ConfiguredButRevoked { id });
         }
-        if store.operator(&id)?.is_none() {
-            store.put_operator(
-                &id,
-                &OperatorRecord {
-                    name: "configured".into(),
-                    created: now(),
-                    revoked: None,
-                },
-            )?;
-            store.flush()?;
+        if store.identity.operator(&id).await?.is_none() {
+            store
+                .identity
+                .put_operator(
+                    &id,
+                    &OperatorRecord {
+                        name: "configured".into(),
+                        created: now(),
+                        revoked: None,
+                    },
+                )
+                .await?;
         }
         return Ok(Bootstrapped::Configured { id });
     }
-    if store.has_operators()? {
+    if store.identity.has_operators().await? {
         return Ok(Bootstrapped::Nothing);
     }
     let token = new_operator_token();
     let path = data_dir.join("operator-token");
     write_private(&path, &token)?;
-    store.put_operator(
-        &hash_token(&token),
-        &OperatorRecord {
-            name: "first-operator".into(),
-            created: now(),
-            revoked: None,
-        },
-    )?;
-    store.flush()?;
+    store
+        .identity
+        .put_operator(
+            &hash_token(&token),
+            &OperatorRecord {
+                name: "first-operator".into(),
+                created: now(),
+                revoked: None,
+            },
+        )
+        .await?;
     Ok(Bootstrapped::Written(path))
 }
 
@@ -213,47 +233,51 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
 
     const ENV_TOKEN: &str = "cit_op_from_the_environment_0123456789";
 
-    #[test]
-    fn a_revoked_environment_token_stays_revoked_across_restarts() {
+    #[tokio::test]
+    async fn a_revoked_environment_token_stays_revoked_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         {
-            let store = SledStore::open(&data.join("db")).unwrap();
-            let first = bootstrap_operator(&store, data, Some(ENV_TOKEN)).unwrap();
+            let store = Store::sled(&data.join("db")).unwrap();
+            let first = bootstrap_operator(&store, data, Some(ENV_TOKEN))
+                .await
+                .unwrap();
             let id = operator_token_id(ENV_TOKEN);
             assert_eq!(first, Bootstrapped::Configured { id: id.clone() });
-            assert!(operator_for(&store, ENV_TOKEN).unwrap().is_some());
-            let (new_token, new_id) = issue_operator_token(&store, "rotated").unwrap();
-            assert!(operator_for(&store, &new_token).unwrap().is_some());
+            assert!(operator_for(&store, ENV_TOKEN).await.unwrap().is_some());
+            let (new_token, new_id) = issue_operator_token(&store, "rotated").await.unwrap();
+            assert!(operator_for(&store, &new_token).await.unwrap().is_some());
             assert!(matches!(
-                revoke_operator_token(&store, &id).unwrap(),
+                revoke_operator_token(&store, &id).await.unwrap(),
                 Revoked::Now(_)
             ));
             assert_eq!(
-                revoke_operator_token(&store, &id).unwrap(),
+                revoke_operator_token(&store, &id).await.unwrap(),
                 Revoked::Already
             );
             assert_eq!(
-                revoke_operator_token(&store, &"0".repeat(64)).unwrap(),
+                revoke_operator_token(&store, &"0".repeat(64))
+                    .await
+                    .unwrap(),
                 Revoked::Unknown
             );
-            assert_eq!(operator_for(&store, ENV_TOKEN).unwrap(), None);
+            assert_eq!(operator_for(&store, ENV_TOKEN).await.unwrap(), None);
             assert_ne!(new_id, id);
-            store.flush().unwrap();
         }
-        let store = SledStore::open(&data.join("db")).unwrap();
-        let again = bootstrap_operator(&store, data, Some(ENV_TOKEN)).unwrap();
+        let store = Store::sled(&data.join("db")).unwrap();
+        let again = bootstrap_operator(&store, data, Some(ENV_TOKEN))
+            .await
+            .unwrap();
         assert_eq!(
             again,
             Bootstrapped::ConfiguredButRevoked {
                 id: operator_token_id(ENV_TOKEN)
             }
         );
-        assert_eq!(operator_for(&store, ENV_TOKEN).unwrap(), None);
+        assert_eq!(operator_for(&store, ENV_TOKEN).await.unwrap(), None);
         // No token file is written for a host whose operators exist.
         assert!(!data.join("operator-token").exists());
     }

@@ -12,8 +12,11 @@ pub struct PairwiseKey([u8; 32]);
 
 impl PairwiseKey {
     /// Load the secret from `store`, creating and persisting it on first use.
-    pub fn load_or_create(store: &dyn Store) -> Result<Self, StoreError> {
-        let secret = store.host_secret("pairwise", &|| rand::random::<[u8; 32]>().to_vec())?;
+    pub async fn load_or_create(store: &Store) -> Result<Self, StoreError> {
+        let secret = store
+            .identity
+            .host_secret("pairwise", rand::random::<[u8; 32]>().to_vec())
+            .await?;
         let bytes: [u8; 32] = secret.try_into().map_err(|_| StoreError::Corrupt {
             key: "secrets/pairwise".into(),
             reason: "the secret is not 32 bytes".into(),
@@ -36,19 +39,17 @@ impl PairwiseKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
 
-    #[test]
-    fn ids_differ_per_app_and_survive_a_restart() {
+    #[tokio::test]
+    async fn ids_differ_per_app_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let first = {
-            let store = SledStore::open(dir.path()).unwrap();
-            let key = PairwiseKey::load_or_create(&store).unwrap();
-            store.flush().unwrap();
+            let store = Store::sled(dir.path()).unwrap();
+            let key = PairwiseKey::load_or_create(&store).await.unwrap();
             key.pairwise_id("maps", "c-lan")
         };
-        let store = SledStore::open(dir.path()).unwrap();
-        let key = PairwiseKey::load_or_create(&store).unwrap();
+        let store = Store::sled(dir.path()).unwrap();
+        let key = PairwiseKey::load_or_create(&store).await.unwrap();
         assert_eq!(key.pairwise_id("maps", "c-lan"), first);
         assert_ne!(key.pairwise_id("tourism", "c-lan"), first);
         assert_ne!(key.pairwise_id("maps", "c-minh"), first);

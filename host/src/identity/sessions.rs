@@ -4,7 +4,6 @@
 
 use super::hash_token;
 use crate::store::{SessionRecord, Store, StoreError};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Name of the shell's session cookie.
@@ -16,7 +15,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Citizen sessions over a store.
 #[derive(Clone)]
 pub struct Sessions {
-    store: Arc<dyn Store>,
+    store: Store,
     ttl: Duration,
 }
 
@@ -27,12 +26,12 @@ fn now() -> u64 {
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+    pub fn new(store: Store, ttl: Duration) -> Self {
         Sessions { store, ttl }
     }
 
     /// Open a session for `citizen_id`; returns the token (shown once) and its record.
-    pub fn create(&self, citizen_id: &str) -> Result<(String, SessionRecord), StoreError> {
+    pub async fn create(&self, citizen_id: &str) -> Result<(String, SessionRecord), StoreError> {
         let token = format!("cit_s_{}", hex::encode(rand::random::<[u8; 32]>()));
         let created = now();
         let record = SessionRecord {
@@ -40,18 +39,20 @@ impl Sessions {
             created,
             expires: created + self.ttl.as_secs(),
         };
-        self.store.put_session(&hash_token(&token), &record)?;
-        self.store.flush()?;
+        self.store
+            .identity
+            .put_session(&hash_token(&token), &record)
+            .await?;
         Ok((token, record))
     }
 
     /// The live session behind `token`; an expired one is removed.
-    pub fn lookup(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn lookup(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
         let key = hash_token(token);
-        match self.store.session(&key)? {
+        match self.store.identity.session(&key).await? {
             Some(record) if record.expires > now() => Ok(Some(record)),
             Some(_) => {
-                self.store.delete_session(&key)?;
+                self.store.identity.delete_session(&key).await?;
                 Ok(None)
             }
             None => Ok(None),
@@ -59,9 +60,12 @@ impl Sessions {
     }
 
     /// End the session behind `token`; true if there was one.
-    pub fn revoke(&self, token: &str) -> Result<bool, StoreError> {
-        let existed = self.store.delete_session(&hash_token(token))?;
-        self.store.flush()?;
+    pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .store
+            .identity
+            .delete_session(&hash_token(token))
+            .await?;
         Ok(existed)
     }
 }
@@ -69,21 +73,20 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
 
-    #[test]
-    fn sessions_expire_and_can_be_revoked() {
+    #[tokio::test]
+    async fn sessions_expire_and_can_be_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let store: Store = Store::sled(dir.path()).unwrap();
         let sessions = Sessions::new(store.clone(), DEFAULT_TTL);
-        let (token, record) = sessions.create("c-lan").unwrap();
-        assert_eq!(sessions.lookup(&token).unwrap(), Some(record));
-        assert_eq!(sessions.lookup("cit_s_forged").unwrap(), None);
-        assert!(sessions.revoke(&token).unwrap());
-        assert_eq!(sessions.lookup(&token).unwrap(), None);
+        let (token, record) = sessions.create("c-lan").await.unwrap();
+        assert_eq!(sessions.lookup(&token).await.unwrap(), Some(record));
+        assert_eq!(sessions.lookup("cit_s_forged").await.unwrap(), None);
+        assert!(sessions.revoke(&token).await.unwrap());
+        assert_eq!(sessions.lookup(&token).await.unwrap(), None);
 
         let expired = Sessions::new(store, Duration::ZERO);
-        let (token, _) = expired.create("c-lan").unwrap();
-        assert_eq!(expired.lookup(&token).unwrap(), None);
+        let (token, _) = expired.create("c-lan").await.unwrap();
+        assert_eq!(expired.lookup(&token).await.unwrap(), None);
     }
 }

@@ -5,7 +5,6 @@
 //! capture is flushed before anyone is told. Also: refunds, reconciliation
 //! of every ledger invariant, and publishers' daily settlements.
 
-pub mod hooks;
 mod provider;
 pub mod reconcile;
 
@@ -13,10 +12,9 @@ pub use provider::{PaymentProvider, WebhookProvider};
 
 use crate::audit::{AuditLog, Event};
 use crate::store::{
-    BalanceReader, IntentRecord, IntentStatus, LedgerRefusal, LedgerStep, RefundRecord, Store,
-    StoreError,
+    BalanceReader, HistoryCursor, IntentRecord, IntentStatus, LedgerRefusal, LedgerStep,
+    RefundRecord, Store, StoreError,
 };
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The city's fee when a publisher has none of its own, in basis points.
@@ -169,13 +167,13 @@ fn refused(refusal: LedgerRefusal) -> PaymentError {
 
 /// Payments over a store.
 pub struct Payments {
-    store: Arc<dyn Store>,
+    store: Store,
     audit: AuditLog,
     config: PaymentsConfig,
 }
 
 impl Payments {
-    pub fn new(store: Arc<dyn Store>, audit: AuditLog, config: PaymentsConfig) -> Self {
+    pub fn new(store: Store, audit: AuditLog, config: PaymentsConfig) -> Self {
         Payments {
             store,
             audit,
@@ -187,15 +185,17 @@ impl Payments {
         &self.config
     }
 
-    fn record(&self, kind: &'static str, intent: &IntentRecord, actor: &str, detail: String) {
-        self.audit.record(Event {
-            kind,
-            actor: actor.to_string(),
-            app: Some(intent.app.clone()),
-            pairwise_id: Some(intent.pairwise_id.clone()),
-            detail: format!("{} {}: {detail}", intent.id, intent.amount),
-            ..Event::default()
-        });
+    async fn record(&self, kind: &'static str, intent: &IntentRecord, actor: &str, detail: String) {
+        self.audit
+            .record(Event {
+                kind,
+                actor: actor.to_string(),
+                app: Some(intent.app.clone()),
+                pairwise_id: Some(intent.pairwise_id.clone()),
+                detail: format!("{} {}: {detail}", intent.id, intent.amount),
+                ..Event::default()
+            })
+            .await;
     }
 
     /// An app asks the signed-in citizen for `amount` VND. The same (app,
@@ -203,7 +203,7 @@ impl Payments {
     /// use of the reference is another intent. An app holds at most
     /// `max_pending_per_citizen` unexpired pending intents per citizen.
     #[allow(clippy::too_many_arguments)]
-    pub fn create(
+    pub async fn create(
         &self,
         app: &str,
         publisher: &str,
@@ -255,7 +255,9 @@ impl Payments {
         };
         let intent = self
             .store
-            .intent_create(&fresh, self.config.max_pending_per_citizen)?
+            .ledger
+            .create_intent(&fresh, self.config.max_pending_per_citizen)
+            .await?
             .map_err(refused)?;
         if intent.id == fresh.id {
             self.record(
@@ -263,48 +265,67 @@ impl Payments {
                 &intent,
                 "app",
                 intent.description.clone(),
-            );
-            self.store.flush()?;
+            )
+            .await;
         }
         Ok(intent)
     }
 
     /// Intent `id` if it belongs to `app`.
-    pub fn get_for_app(&self, app: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+    pub async fn get_for_app(&self, app: &str, id: &str) -> Result<IntentRecord, PaymentError> {
         self.store
-            .intent(id)?
+            .ledger
+            .intent(id)
+            .await?
             .filter(|i| i.app == app)
             .ok_or(PaymentError::NotFound)
     }
 
     /// Intent `id` if `citizen` is its payer.
-    pub fn get_for_citizen(&self, citizen: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+    pub async fn get_for_citizen(
+        &self,
+        citizen: &str,
+        id: &str,
+    ) -> Result<IntentRecord, PaymentError> {
         self.store
-            .intent(id)?
+            .ledger
+            .intent(id)
+            .await?
             .filter(|i| i.citizen == citizen)
             .ok_or(PaymentError::NotFound)
     }
 
-    /// The citizen's payments, newest first.
-    pub fn history(&self, citizen: &str) -> Result<Vec<IntentRecord>, PaymentError> {
-        let mut mine: Vec<IntentRecord> = self
+    /// A page of the citizen's payments, newest first, after `before` (the
+    /// last one of the previous page), read through the ledger's index by
+    /// citizen.
+    pub async fn history(
+        &self,
+        citizen: &str,
+        before: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<IntentRecord>, PaymentError> {
+        Ok(self
             .store
-            .intents()?
-            .into_iter()
-            .filter(|i| i.citizen == citizen)
-            .collect();
-        mine.reverse();
-        Ok(mine)
+            .ledger
+            .citizen_intents(citizen, before, limit)
+            .await?)
     }
 
     /// The city's fee, in basis points, on intent `id`'s publisher. Read
     /// before the ledger transaction: sled reads outside a transaction block
     /// while one is running.
-    fn fee_bps(&self, id: &str) -> Result<u64, PaymentError> {
-        let intent = self.store.intent(id)?.ok_or(PaymentError::NotFound)?;
+    async fn fee_bps(&self, id: &str) -> Result<u64, PaymentError> {
+        let intent = self
+            .store
+            .ledger
+            .intent(id)
+            .await?
+            .ok_or(PaymentError::NotFound)?;
         Ok(self
             .store
-            .publisher(&intent.publisher)?
+            .apps
+            .publisher(&intent.publisher)
+            .await?
             .and_then(|p| p.fee_bps)
             .map_or(DEFAULT_FEE_BPS, u64::from))
     }
@@ -353,7 +374,7 @@ impl Payments {
     }
 
     /// The citizen approves intent `id`, paying with `method`.
-    pub fn confirm(
+    pub async fn confirm(
         &self,
         citizen: &str,
         id: &str,
@@ -364,22 +385,27 @@ impl Payments {
                 return Err(PaymentError::UnknownMethod(method.to_string()));
             }
             let step = self.capture_step(
-                self.fee_bps(id)?,
+                self.fee_bps(id).await?,
                 Some(citizen.to_string()),
                 format!("wallet:{citizen}"),
                 DEMO_WALLET.to_string(),
                 None,
                 true,
             );
-            let intent = self.store.intent_step(id, None, &step)?.map_err(refused)?;
+            let intent = self
+                .store
+                .ledger
+                .step(id, None, &step)
+                .await?
+                .map_err(refused)?;
             // Durable before anyone hears "captured".
-            self.store.flush()?;
             self.record(
                 "payment-captured",
                 &intent,
                 "citizen",
                 format!("paid with {DEMO_WALLET}"),
-            );
+            )
+            .await;
             return Ok(Confirmed::Captured(Box::new(intent)));
         }
         let provider = self
@@ -388,7 +414,7 @@ impl Payments {
             .iter()
             .find(|p| p.name() == method)
             .ok_or_else(|| PaymentError::UnknownMethod(method.to_string()))?;
-        let intent = self.get_for_citizen(citizen, id)?;
+        let intent = self.get_for_citizen(citizen, id).await?;
         match effective_status(&intent, now_ms()) {
             IntentStatus::Pending => Ok(Confirmed::Redirect(provider.checkout_url(&intent))),
             IntentStatus::Expired => Err(PaymentError::Expired),
@@ -397,26 +423,28 @@ impl Payments {
     }
 
     /// The citizen declines intent `id`.
-    pub fn cancel(&self, citizen: &str, id: &str) -> Result<IntentRecord, PaymentError> {
+    pub async fn cancel(&self, citizen: &str, id: &str) -> Result<IntentRecord, PaymentError> {
         let citizen = citizen.to_string();
         let intent = self
             .store
-            .intent_step(id, None, &|intent, _| {
+            .ledger
+            .step(id, None, &|intent, _| {
                 if intent.citizen != citizen {
                     return Err(LedgerRefusal::Rule("not_found".into()));
                 }
                 require_pending(intent, now_ms())?;
                 intent.status = IntentStatus::Cancelled;
                 Ok(LedgerStep::default())
-            })?
+            })
+            .await?
             .map_err(refused)?;
-        self.store.flush()?;
-        self.record("payment-cancelled", &intent, "citizen", "declined".into());
+        self.record("payment-cancelled", &intent, "citizen", "declined".into())
+            .await;
         Ok(intent)
     }
 
     /// A provider reports a payment (its webhook, already authenticated).
-    pub fn provider_paid(
+    pub async fn provider_paid(
         &self,
         provider: &str,
         intent_id: &str,
@@ -424,7 +452,7 @@ impl Payments {
         provider_ref: &str,
     ) -> Result<IntentRecord, PaymentError> {
         let step = self.capture_step(
-            self.fee_bps(intent_id)?,
+            self.fee_bps(intent_id).await?,
             None,
             format!("provider:{provider}"),
             provider.to_string(),
@@ -434,21 +462,23 @@ impl Payments {
         let once = format!("webhook:{provider}:{provider_ref}");
         let intent = self
             .store
-            .intent_step(intent_id, Some(&once), &step)?
+            .ledger
+            .step(intent_id, Some(&once), &step)
+            .await?
             .map_err(refused)?;
-        self.store.flush()?;
         self.record(
             "payment-captured",
             &intent,
             &format!("provider:{provider}"),
             format!("paid through {provider}, ref {provider_ref}"),
-        );
+        )
+        .await;
         Ok(intent)
     }
 
     /// An app refunds `amount` (or all that remains) of its captured intent.
     /// The same `reference` refunds once.
-    pub fn refund(
+    pub async fn refund(
         &self,
         app: &str,
         id: &str,
@@ -464,7 +494,8 @@ impl Payments {
         let reference = reference.to_string();
         let intent = self
             .store
-            .intent_step(id, None, &|intent, _| {
+            .ledger
+            .step(id, None, &|intent, _| {
                 if intent.app != app {
                     return Err(LedgerRefusal::Rule("not_found".into()));
                 }
@@ -509,20 +540,26 @@ impl Payments {
                     postings,
                     notify_app: true,
                 })
-            })?
+            })
+            .await?
             .map_err(refused)?;
-        self.store.flush()?;
         self.record(
             "payment-refunded",
             &intent,
             "app",
             format!("refunded, {} in all", intent.refunded),
-        );
+        )
+        .await;
         Ok(intent)
     }
 
     /// Add `amount` VND to a citizen's demo wallet (development only).
-    pub fn top_up(&self, citizen: &str, amount: u64, actor: &str) -> Result<i64, PaymentError> {
+    pub async fn top_up(
+        &self,
+        citizen: &str,
+        amount: u64,
+        actor: &str,
+    ) -> Result<i64, PaymentError> {
         if !self.config.demo_wallet {
             return Err(PaymentError::UnknownMethod(DEMO_WALLET.into()));
         }
@@ -535,7 +572,9 @@ impl Payments {
         let wallet = format!("wallet:{citizen}");
         let seeded = self
             .store
-            .balances()?
+            .ledger
+            .balances()
+            .await?
             .into_iter()
             .any(|(account, _)| account == wallet);
         let mut postings = Vec::new();
@@ -545,17 +584,20 @@ impl Payments {
         }
         postings.push((DEMO_ISSUANCE.to_string(), -(amount as i64)));
         postings.push((wallet.clone(), amount as i64));
-        self.store.post(&postings)?.map_err(refused)?;
-        self.store.flush()?;
-        self.audit.record(Event {
-            kind: "wallet-top-up",
-            actor: actor.to_string(),
-            detail: format!("{wallet} +{amount}"),
-            ..Event::default()
-        });
+        self.store.ledger.post(&postings).await?.map_err(refused)?;
+        self.audit
+            .record(Event {
+                kind: "wallet-top-up",
+                actor: actor.to_string(),
+                detail: format!("{wallet} +{amount}"),
+                ..Event::default()
+            })
+            .await;
         Ok(self
             .store
-            .balances()?
+            .ledger
+            .balances()
+            .await?
             .into_iter()
             .find(|(account, _)| *account == wallet)
             .map_or(0, |(_, balance)| balance))
@@ -567,17 +609,19 @@ impl Payments {
     }
 
     /// Record a refused webhook in the audit log.
-    pub fn record_refused_webhook(&self, provider: &str, why: &str) {
-        self.audit.record(Event {
-            kind: "webhook-refused",
-            actor: format!("provider:{provider}"),
-            detail: why.to_string(),
-            ..Event::default()
-        });
+    pub async fn record_refused_webhook(&self, provider: &str, why: &str) {
+        self.audit
+            .record(Event {
+                kind: "webhook-refused",
+                actor: format!("provider:{provider}"),
+                detail: why.to_string(),
+                ..Event::default()
+            })
+            .await;
     }
 
     /// The store, for reconciliation and settlements.
-    pub(crate) fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 }

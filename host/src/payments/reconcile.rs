@@ -62,11 +62,11 @@ pub fn utc_date(ms: u64) -> String {
 
 impl Payments {
     /// Check every invariant of the ledger.
-    pub fn reconcile(&self) -> Result<Reconciliation, StoreError> {
+    pub async fn reconcile(&self) -> Result<Reconciliation, StoreError> {
         let store = self.store();
-        let postings = store.postings()?;
-        let balances = store.balances()?;
-        let intents = store.intents()?;
+        let postings = store.ledger.postings().await?;
+        let balances = store.ledger.balances().await?;
+        let intents = store.ledger.intents().await?;
         let mut problems = Vec::new();
 
         let total: i128 = postings.iter().map(|p| i128::from(p.amount)).sum();
@@ -152,10 +152,12 @@ impl Payments {
     }
 
     /// `publisher`'s payments captured on `date` (UTC, `YYYY-MM-DD`).
-    pub fn settlement(&self, publisher: &str, date: &str) -> Result<Settlement, StoreError> {
+    pub async fn settlement(&self, publisher: &str, date: &str) -> Result<Settlement, StoreError> {
         let lines: Vec<SettlementLine> = self
             .store()
-            .intents()?
+            .ledger
+            .intents()
+            .await?
             .into_iter()
             .filter(|i| i.publisher == publisher)
             .filter_map(|i| {

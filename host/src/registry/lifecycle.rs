@@ -104,7 +104,7 @@ impl Registry {
     /// compile runs outside the lock on changes (a large component would
     /// hold up every review, rollout and suspension); ownership and newness
     /// are checked again under it, just before the write.
-    pub fn submit(
+    pub async fn submit(
         &self,
         publisher: &PublisherRecord,
         bytes: &[u8],
@@ -129,7 +129,7 @@ impl Registry {
             });
         }
         // Refused early, before the compile; checked again under the lock.
-        self.check_claim(&manifest, publisher)?;
+        self.check_claim(&manifest, publisher).await?;
         let sha256 = hex::encode(Sha256::digest(&package.component));
         // Compiles (once, into the cache) and runs the import check.
         self.prepare(
@@ -137,12 +137,13 @@ impl Registry {
             &package.component,
             &sha256,
             crate::runtime::Admission::NewVersion,
-        )?;
-        let _change = self.lock_changes();
-        let existing = match self.check_claim(&manifest, publisher) {
+        )
+        .await?;
+        let _change = self.lock_changes().await;
+        let existing = match self.check_claim(&manifest, publisher).await {
             Ok(existing) => existing,
             Err(e) => {
-                self.forget_unreferenced(&sha256);
+                self.forget_unreferenced(&sha256).await;
                 return Err(e);
             }
         };
@@ -168,29 +169,37 @@ impl Registry {
         // and the blob's reference are written in one transaction.
         let stored = self
             .store
+            .apps
             .commit_app(
                 &record,
                 std::slice::from_ref(&version),
                 &[&package.component],
             )
-            .and_then(|()| self.store.flush());
+            .await;
         if let Err(e) = stored {
             // Nothing half-written: the version goes with its reference; the
             // blob and the precompiled file only if no other version holds them.
-            if let Err(e) = self.store.delete_version(&version.app, &version.version) {
+            if let Err(e) = self
+                .store
+                .apps
+                .delete_version(&version.app, &version.version)
+                .await
+            {
                 tracing::error!(error = %e, "a failed upload could not be taken back");
             }
-            self.forget_unreferenced(&sha256);
+            self.forget_unreferenced(&sha256).await;
             return Err(e.into());
         }
-        self.audit.record(Event {
-            kind: "upload",
-            actor: version.changed_by.clone(),
-            app: Some(version.app.clone()),
-            version: Some(version.version.clone()),
-            detail: format!("uploaded for review, component sha256 {sha256}"),
-            ..Event::default()
-        });
+        self.audit
+            .record(Event {
+                kind: "upload",
+                actor: version.changed_by.clone(),
+                app: Some(version.app.clone()),
+                version: Some(version.version.clone()),
+                detail: format!("uploaded for review, component sha256 {sha256}"),
+                ..Event::default()
+            })
+            .await;
         if self.slot(&record.id).is_none() {
             self.swap_in(AppSlot {
                 record,
@@ -198,18 +207,18 @@ impl Registry {
                 canary: None,
             });
         }
-        self.prune(&manifest.id)?;
+        self.prune(&manifest.id).await?;
         Ok(version)
     }
 
     /// The app `manifest` names, if it exists: refused unless `publisher`
     /// owns it and the manifest's version is newer than each of its versions.
-    fn check_claim(
+    async fn check_claim(
         &self,
         manifest: &Manifest,
         publisher: &PublisherRecord,
     ) -> Result<Option<AppRecord>, UploadError> {
-        let existing = self.store.app(&manifest.id)?;
+        let existing = self.store.apps.app(&manifest.id).await?;
         if existing
             .as_ref()
             .is_some_and(|app| app.publisher != publisher.id)
@@ -218,27 +227,29 @@ impl Registry {
                 app: manifest.id.clone(),
             });
         }
-        check_new_version(manifest, &self.store.versions(&manifest.id)?)?;
+        check_new_version(manifest, &self.store.apps.versions(&manifest.id).await?)?;
         Ok(existing)
     }
 
     /// Every version of `app`, newest first.
-    pub fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, LifecycleError> {
-        if self.store.app(app)?.is_none() {
+    pub async fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, LifecycleError> {
+        if self.store.apps.app(app).await?.is_none() {
             return Err(LifecycleError::AppNotFound(app.to_string()));
         }
-        let mut versions = self.store.versions(app)?;
+        let mut versions = self.store.apps.versions(app).await?;
         versions.sort_by_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
         Ok(versions)
     }
 
     /// Versions waiting for review, across apps.
-    pub fn review_queue(&self) -> Result<Vec<VersionRecord>, StoreError> {
+    pub async fn review_queue(&self) -> Result<Vec<VersionRecord>, StoreError> {
         let mut queue = Vec::new();
-        for app in self.store.apps()? {
+        for app in self.store.apps.apps().await? {
             queue.extend(
                 self.store
-                    .versions(&app.id)?
+                    .apps
+                    .versions(&app.id)
+                    .await?
                     .into_iter()
                     .filter(|v| v.state == VersionState::InReview),
             );
@@ -248,14 +259,22 @@ impl Registry {
     }
 
     /// The app's record and one of its versions, for a change.
-    fn find(&self, app: &str, version: &str) -> Result<(AppRecord, VersionRecord), LifecycleError> {
+    async fn find(
+        &self,
+        app: &str,
+        version: &str,
+    ) -> Result<(AppRecord, VersionRecord), LifecycleError> {
         let record = self
             .store
-            .app(app)?
+            .apps
+            .app(app)
+            .await?
             .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
         let found = self
             .store
-            .versions(app)?
+            .apps
+            .versions(app)
+            .await?
             .into_iter()
             .find(|v| v.version == version)
             .ok_or_else(|| LifecycleError::VersionNotFound {
@@ -288,7 +307,7 @@ impl Registry {
         version.changed_by = actor.to_string();
     }
 
-    fn audit_step(
+    async fn audit_step(
         &self,
         kind: &'static str,
         actor: &str,
@@ -296,48 +315,53 @@ impl Registry {
         version: &str,
         detail: String,
     ) {
-        self.audit.record(Event {
-            kind,
-            actor: actor.to_string(),
-            app: Some(app.to_string()),
-            version: Some(version.to_string()),
-            detail,
-            ..Event::default()
-        });
+        self.audit
+            .record(Event {
+                kind,
+                actor: actor.to_string(),
+                app: Some(app.to_string()),
+                version: Some(version.to_string()),
+                detail,
+                ..Event::default()
+            })
+            .await;
     }
 
     /// Approve a version in review, granting it `capabilities` (a subset of
     /// what it requests; they become the app's grants).
-    pub fn approve(
+    pub async fn approve(
         &self,
         app: &str,
         version: &str,
         capabilities: Vec<String>,
         actor: &str,
     ) -> Result<VersionRecord, LifecycleError> {
-        let _change = self.lock_changes();
-        let (record, mut found) = self.find(app, version)?;
+        let _change = self.lock_changes().await;
+        let (record, mut found) = self.find(app, version).await?;
         Self::expect_state(&found, &[VersionState::InReview], "approved")?;
         let manifest =
             Manifest::parse("stored manifest", &found.manifest).map_err(InstallError::from)?;
         let requested: Vec<&str> = manifest.capabilities.iter().map(String::as_str).collect();
-        self.replace_grants(app, &manifest.version, capabilities, &requested, actor)?;
+        self.replace_grants(app, &manifest.version, capabilities, &requested, actor)
+            .await?;
         Self::transition(&mut found, VersionState::Approved, actor);
         self.store
-            .commit_app(&record, std::slice::from_ref(&found), &[])?;
+            .apps
+            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .await?;
         self.audit_step(
             "approve",
             actor,
             app,
             version,
             "approved for rollout".into(),
-        );
-        self.store.flush()?;
+        )
+        .await;
         Ok(found)
     }
 
     /// Reject a version in review, with a reason for the publisher.
-    pub fn reject(
+    pub async fn reject(
         &self,
         app: &str,
         version: &str,
@@ -345,33 +369,35 @@ impl Registry {
         actor: &str,
     ) -> Result<VersionRecord, LifecycleError> {
         check_reason(reason)?;
-        let _change = self.lock_changes();
-        let (record, mut found) = self.find(app, version)?;
+        let _change = self.lock_changes().await;
+        let (record, mut found) = self.find(app, version).await?;
         Self::expect_state(&found, &[VersionState::InReview], "rejected")?;
         Self::transition(&mut found, VersionState::Rejected, actor);
         found.reason = Some(reason.trim().to_string());
         self.store
-            .commit_app(&record, std::slice::from_ref(&found), &[])?;
+            .apps
+            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .await?;
         self.audit_step(
             "reject",
             actor,
             app,
             version,
             format!("rejected: {}", reason.trim()),
-        );
-        self.store.flush()?;
+        )
+        .await;
         Ok(found)
     }
 
     /// The publisher takes back a version that is not live yet.
-    pub fn withdraw(
+    pub async fn withdraw(
         &self,
         app: &str,
         version: &str,
         actor: &str,
     ) -> Result<VersionRecord, LifecycleError> {
-        let _change = self.lock_changes();
-        let (record, mut found) = self.find(app, version)?;
+        let _change = self.lock_changes().await;
+        let (record, mut found) = self.find(app, version).await?;
         Self::expect_state(
             &found,
             &[VersionState::InReview, VersionState::Approved],
@@ -379,21 +405,23 @@ impl Registry {
         )?;
         Self::transition(&mut found, VersionState::Withdrawn, actor);
         self.store
-            .commit_app(&record, std::slice::from_ref(&found), &[])?;
+            .apps
+            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .await?;
         self.audit_step(
             "withdraw",
             actor,
             app,
             version,
             "withdrawn by its publisher".into(),
-        );
-        self.store.flush()?;
+        )
+        .await;
         Ok(found)
     }
 
     /// Serve an approved version to `percent` of callers (stable buckets);
     /// 100 completes the rollout: it becomes live for everyone.
-    pub fn rollout(
+    pub async fn rollout(
         &self,
         app: &str,
         version: &str,
@@ -403,8 +431,8 @@ impl Registry {
         if percent == 0 || percent > 100 {
             return Err(LifecycleError::BadPercent(percent));
         }
-        let _change = self.lock_changes();
-        let (mut record, mut found) = self.find(app, version)?;
+        let _change = self.lock_changes().await;
+        let (mut record, mut found) = self.find(app, version).await?;
         Self::expect_state(
             &found,
             &[VersionState::Approved, VersionState::Canary],
@@ -416,14 +444,16 @@ impl Registry {
                 canary: canary.clone(),
             });
         }
-        let prepared = self.load(&found)?;
+        let prepared = self.load(&found).await?;
         let mut changed = Vec::new();
         let slot = self.slot(app);
         let (live, canary) = if percent == 100 {
             if let Some(old) = record.live.take() {
                 if let Some(mut old) = self
                     .store
-                    .versions(app)?
+                    .apps
+                    .versions(app)
+                    .await?
                     .into_iter()
                     .find(|v| v.version == old)
                 {
@@ -444,7 +474,7 @@ impl Registry {
             (slot.as_ref().and_then(|s| s.live.clone()), Some(prepared))
         };
         changed.push(found);
-        self.store.commit_app(&record, &changed, &[])?;
+        self.store.apps.commit_app(&record, &changed, &[]).await?;
         self.audit_step(
             "rollout",
             actor,
@@ -455,8 +485,8 @@ impl Registry {
             } else {
                 format!("canary for {percent}% of callers")
             },
-        );
-        self.store.flush()?;
+        )
+        .await;
         self.swap_in(AppSlot {
             record: record.clone(),
             live,
@@ -467,13 +497,15 @@ impl Registry {
 
     /// Undo the last step at once for every new request: a canary is
     /// withdrawn, or else the live version gives way to the previous one.
-    pub fn rollback(&self, app: &str, actor: &str) -> Result<AppRecord, LifecycleError> {
-        let _change = self.lock_changes();
+    pub async fn rollback(&self, app: &str, actor: &str) -> Result<AppRecord, LifecycleError> {
+        let _change = self.lock_changes().await;
         let mut record = self
             .store
-            .app(app)?
+            .apps
+            .app(app)
+            .await?
             .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
-        let versions = self.store.versions(app)?;
+        let versions = self.store.apps.versions(app).await?;
         let by_name = |name: &str| versions.iter().find(|v| v.version == name).cloned();
         let slot = self.slot(app);
         let mut changed = Vec::new();
@@ -495,7 +527,7 @@ impl Registry {
                         app: app.to_string(),
                         version: previous.clone(),
                     })?;
-                let prepared = self.load(&restored)?;
+                let prepared = self.load(&restored).await?;
                 let current = record.live.replace(previous.clone()).unwrap_or_default();
                 if let Some(mut version) = by_name(&current) {
                     Self::transition(&mut version, VersionState::Retired, actor);
@@ -505,7 +537,7 @@ impl Registry {
                 changed.push(restored);
                 (current, Some(prepared))
             };
-        self.store.commit_app(&record, &changed, &[])?;
+        self.store.apps.commit_app(&record, &changed, &[]).await?;
         self.audit_step(
             "rollback",
             actor,
@@ -515,8 +547,8 @@ impl Registry {
                 "rolled back; live: {}",
                 record.live.as_deref().unwrap_or("none")
             ),
-        );
-        self.store.flush()?;
+        )
+        .await;
         self.swap_in(AppSlot {
             record: record.clone(),
             live,
@@ -526,7 +558,7 @@ impl Registry {
     }
 
     /// Suspend (with a reason shown to citizens) or resume an app.
-    pub fn set_suspended(
+    pub async fn set_suspended(
         &self,
         app: &str,
         reason: Option<&str>,
@@ -535,28 +567,31 @@ impl Registry {
         if let Some(reason) = reason {
             check_reason(reason)?;
         }
-        let _change = self.lock_changes();
+        let _change = self.lock_changes().await;
         let mut record = self
             .store
-            .app(app)?
+            .apps
+            .app(app)
+            .await?
             .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
         if reason.is_none() && record.suspended.is_none() {
             return Err(LifecycleError::NotSuspended(app.to_string()));
         }
         record.suspended = reason.map(|r| r.trim().to_string());
-        self.store.commit_app(&record, &[], &[])?;
+        self.store.apps.commit_app(&record, &[], &[]).await?;
         let (kind, detail) = match reason {
             Some(reason) => ("suspend", format!("suspended: {}", reason.trim())),
             None => ("resume", "resumed".to_string()),
         };
-        self.audit.record(Event {
-            kind,
-            actor: actor.to_string(),
-            app: Some(app.to_string()),
-            detail,
-            ..Event::default()
-        });
-        self.store.flush()?;
+        self.audit
+            .record(Event {
+                kind,
+                actor: actor.to_string(),
+                app: Some(app.to_string()),
+                detail,
+                ..Event::default()
+            })
+            .await;
         let slot = self.slot(app);
         self.swap_in(AppSlot {
             record: record.clone(),
@@ -569,11 +604,11 @@ impl Registry {
     /// Keep the newest `KEPT_VERSIONS` versions, plus any that serve or may
     /// be rolled back to; forget the rest. A blob (and its precompiled file)
     /// goes only with the last version of any app that references it.
-    fn prune(&self, app: &str) -> Result<(), StoreError> {
-        let Some(record) = self.store.app(app)? else {
+    async fn prune(&self, app: &str) -> Result<(), StoreError> {
+        let Some(record) = self.store.apps.app(app).await? else {
             return Ok(());
         };
-        let mut versions = self.store.versions(app)?;
+        let mut versions = self.store.apps.versions(app).await?;
         versions.sort_by_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
         let keep = |v: &VersionRecord| {
             [&record.live, &record.previous, &record.canary]
@@ -582,7 +617,12 @@ impl Registry {
         };
         let old = &versions[versions.len().min(KEPT_VERSIONS)..];
         for version in old.iter().filter(|v| !keep(v)) {
-            if let Some(unreferenced) = self.store.delete_version(app, &version.version)? {
+            if let Some(unreferenced) = self
+                .store
+                .apps
+                .delete_version(app, &version.version)
+                .await?
+            {
                 self.runtime.forget(&unreferenced);
             }
         }

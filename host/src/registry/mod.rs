@@ -13,12 +13,14 @@ pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 
 use crate::audit::{AuditLog, Event};
 use crate::runtime::{Admission, AppContext, LiveApp, PrepareError, Runtime};
-use crate::store::{AppRecord, GrantRecord, Store, StoreError, VersionRecord, VersionState};
+use crate::store::{
+    AppChange, AppRecord, GrantRecord, Store, StoreError, VersionRecord, VersionState,
+};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// Why a direct install (the host's samples, an operator's install) was
 /// refused. Nothing is stored when it is.
@@ -113,44 +115,37 @@ pub fn bucket(app: &str, caller: &str) -> u64 {
 
 /// Every app and the versions serving it.
 pub struct Registry {
-    store: Arc<dyn Store>,
+    store: Store,
     audit: AuditLog,
     runtime: Arc<Runtime>,
     slots: RwLock<BTreeMap<String, Arc<AppSlot>>>,
     grants: RwLock<BTreeMap<String, Arc<RwLock<BTreeSet<String>>>>>,
     /// Serialises changes of app and version records (read, check, write).
-    changes: Mutex<()>,
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
     /// Load every app from `store`, preparing its serving versions from the
     /// compile cache. A version that can no longer be prepared is logged and
     /// left out.
-    pub fn open(store: Arc<dyn Store>, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
+    pub async fn open(store: Store, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
         let registry = Registry {
             audit: AuditLog::new(store.clone()),
             store,
             runtime,
             slots: RwLock::new(BTreeMap::new()),
             grants: RwLock::new(BTreeMap::new()),
-            changes: Mutex::new(()),
+            changes: tokio::sync::Mutex::new(()),
         };
-        for record in registry.store.apps()? {
-            let versions = registry.store.versions(&record.id)?;
-            let prepare = |version: &Option<String>| {
-                let version = version.as_ref()?;
-                let stored = versions.iter().find(|v| &v.version == version)?;
-                match registry.load(stored) {
-                    Ok(app) => Some(app),
-                    Err(e) => {
-                        tracing::error!(app = %record.id, %version, error = %e, "a serving version could not be loaded");
-                        None
-                    }
-                }
-            };
+        for record in registry.store.apps.apps().await? {
+            let versions = registry.store.apps.versions(&record.id).await?;
             let slot = AppSlot {
-                live: prepare(&record.live),
-                canary: prepare(&record.canary),
+                live: registry
+                    .load_serving(&record, &versions, &record.live)
+                    .await,
+                canary: registry
+                    .load_serving(&record, &versions, &record.canary)
+                    .await,
                 record,
             };
             registry.swap_in(slot);
@@ -158,41 +153,67 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The serving version `version` of `record`, prepared; `None` (logged)
+    /// when it cannot be.
+    async fn load_serving(
+        &self,
+        record: &AppRecord,
+        versions: &[VersionRecord],
+        version: &Option<String>,
+    ) -> Option<Arc<LiveApp>> {
+        let version = version.as_ref()?;
+        let stored = versions.iter().find(|v| &v.version == version)?;
+        match self.load(stored).await {
+            Ok(app) => Some(app),
+            Err(e) => {
+                tracing::error!(app = %record.id, %version, error = %e, "a serving version could not be loaded");
+                None
+            }
+        }
+    }
+
     /// Prepare a stored version for serving (from the compile cache).
-    fn load(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
+    async fn load(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
         let manifest = Manifest::parse(
             &format!("{} {} (stored)", version.app, version.version),
             &version.manifest,
         )?;
-        let bytes =
-            self.store
-                .blob(&version.component_sha256)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: version.component_sha256.clone(),
-                    reason: "the component blob is missing".into(),
-                })?;
+        let bytes = self
+            .store
+            .apps
+            .blob(&version.component_sha256)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: version.component_sha256.clone(),
+                reason: "the component blob is missing".into(),
+            })?;
         self.prepare(
             &manifest,
             &bytes,
             &version.component_sha256,
             Admission::Stored,
         )
+        .await
     }
 
-    fn prepare(
+    async fn prepare(
         &self,
         manifest: &Manifest,
         bytes: &[u8],
         sha256: &str,
         admission: Admission,
     ) -> Result<Arc<LiveApp>, InstallError> {
-        let pre = self.runtime.prepare(
-            bytes,
-            sha256,
-            &manifest.capabilities,
-            &manifest.limits,
-            admission,
-        )?;
+        // Compiling takes seconds of CPU: off the async workers.
+        let pre = {
+            let runtime = self.runtime.clone();
+            let (bytes, sha256) = (bytes.to_vec(), sha256.to_string());
+            let (requested, limits) = (manifest.capabilities.clone(), manifest.limits.clone());
+            tokio::task::spawn_blocking(move || {
+                runtime.prepare(&bytes, &sha256, &requested, &limits, admission)
+            })
+            .await
+            .map_err(|e| PrepareError::Compile(format!("the compile task failed: {e}")))??
+        };
         let context = AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
@@ -204,7 +225,7 @@ impl Registry {
             purposes: manifest.purposes.clone(),
             payment_hook: manifest.payment_hook.clone(),
             requested: manifest.capabilities.clone(),
-            granted: self.granted_set(&manifest.id)?,
+            granted: self.granted_set(&manifest.id).await?,
             limits: self.runtime.limits(&manifest.limits),
             store: self.store.clone(),
             audit: self.audit.clone(),
@@ -217,26 +238,31 @@ impl Registry {
     /// compilation and the import check all happen before anything is
     /// written (the compile outside the lock on changes, so it holds up no
     /// review or rollout); the records are durable before this returns.
-    pub fn install(
+    pub async fn install(
         &self,
         manifest_file: &str,
         manifest_text: &str,
         component: &[u8],
     ) -> Result<Arc<LiveApp>, InstallError> {
         let manifest = Manifest::parse(manifest_file, manifest_text)?;
-        check_new_version(&manifest, &self.store.versions(&manifest.id)?)?;
+        check_new_version(&manifest, &self.store.apps.versions(&manifest.id).await?)?;
         let sha256 = hex::encode(Sha256::digest(component));
-        let app = self.prepare(&manifest, component, &sha256, Admission::NewVersion)?;
-        let _change = self.lock_changes();
-        let record = match self.install_prepared(
-            &manifest,
-            (manifest_file, manifest_text),
-            component,
-            &sha256,
-        ) {
+        let app = self
+            .prepare(&manifest, component, &sha256, Admission::NewVersion)
+            .await?;
+        let _change = self.lock_changes().await;
+        let record = match self
+            .install_prepared(
+                &manifest,
+                (manifest_file, manifest_text),
+                component,
+                &sha256,
+            )
+            .await
+        {
             Ok(record) => record,
             Err(e) => {
-                self.forget_unreferenced(&sha256);
+                self.forget_unreferenced(&sha256).await;
                 return Err(e);
             }
         };
@@ -251,7 +277,7 @@ impl Registry {
 
     /// The writing half of `install`, under the lock on changes: the
     /// version is live in the store; returns the app's record.
-    fn install_prepared(
+    async fn install_prepared(
         &self,
         manifest: &Manifest,
         (manifest_file, manifest_text): (&str, &str),
@@ -259,14 +285,19 @@ impl Registry {
         sha256: &str,
     ) -> Result<AppRecord, InstallError> {
         // Checked again: another change may have added a version meanwhile.
-        let mut versions = self.store.versions(&manifest.id)?;
+        let mut versions = self.store.apps.versions(&manifest.id).await?;
         check_new_version(manifest, &versions)?;
         let now = unix_seconds();
-        let mut record = self.store.app(&manifest.id)?.unwrap_or_else(|| AppRecord {
-            id: manifest.id.clone(),
-            publisher: manifest.publisher.clone(),
-            ..AppRecord::default()
-        });
+        let mut record = self
+            .store
+            .apps
+            .app(&manifest.id)
+            .await?
+            .unwrap_or_else(|| AppRecord {
+                id: manifest.id.clone(),
+                publisher: manifest.publisher.clone(),
+                ..AppRecord::default()
+            });
         let mut changed = Vec::new();
         for old in versions.iter_mut() {
             if matches!(old.state, VersionState::Live | VersionState::Canary) {
@@ -292,24 +323,28 @@ impl Registry {
         record.live = Some(manifest.version.to_string());
         record.canary = None;
         record.canary_percent = 0;
-        self.store.commit_app(&record, &changed, &[component])?;
-        self.audit.record(Event {
-            kind: "install",
-            actor: "host".into(),
-            app: Some(manifest.id.clone()),
-            version: Some(manifest.version.to_string()),
-            detail: format!("installed from {manifest_file}"),
-            ..Event::default()
-        });
-        self.store.flush()?;
+        self.store
+            .apps
+            .commit_app(&record, &changed, &[component])
+            .await?;
+        self.audit
+            .record(Event {
+                kind: "install",
+                actor: "host".into(),
+                app: Some(manifest.id.clone()),
+                version: Some(manifest.version.to_string()),
+                detail: format!("installed from {manifest_file}"),
+                ..Event::default()
+            })
+            .await;
         Ok(record)
     }
 
     /// Delete the precompiled form of `sha256` unless a stored version
     /// references it. Called under the lock on changes, after a new version
     /// compiled but was not written.
-    fn forget_unreferenced(&self, sha256: &str) {
-        match self.store.blob_refs(sha256) {
+    async fn forget_unreferenced(&self, sha256: &str) {
+        match self.store.apps.blob_refs(sha256).await {
             Ok(0) => self.runtime.forget(sha256),
             Ok(_) => {}
             Err(e) => {
@@ -320,29 +355,29 @@ impl Registry {
 
     /// Install the sample mini-apps built into this binary, granting each
     /// what it requests (they are the city's own).
-    pub fn install_samples(&self) -> Result<(), InstallError> {
+    pub async fn install_samples(&self) -> Result<(), InstallError> {
         for (file, manifest, component) in crate::samples::SAMPLES {
-            let app = self.install(file, manifest, component)?;
+            let app = self.install(file, manifest, component).await?;
             let requested = app.context.requested.clone();
-            self.set_grants(&app.context.id, requested, "host")?;
+            self.set_grants(&app.context.id, requested, "host").await?;
         }
         Ok(())
     }
 
-    fn lock_changes(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.changes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    async fn lock_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
     }
 
     /// The shared grant set of `app`, loaded from the store the first time.
-    fn granted_set(&self, app: &str) -> Result<Arc<RwLock<BTreeSet<String>>>, StoreError> {
+    async fn granted_set(&self, app: &str) -> Result<Arc<RwLock<BTreeSet<String>>>, StoreError> {
         if let Some(set) = self.grants.read().ok().and_then(|g| g.get(app).cloned()) {
             return Ok(set);
         }
         let stored: BTreeSet<String> = self
             .store
-            .grants(app)?
+            .apps
+            .grants(app)
+            .await?
             .map(|g| g.capabilities.into_iter().collect())
             .unwrap_or_default();
         let mut grants = self
@@ -356,10 +391,10 @@ impl Registry {
     }
 
     /// What the operator granted `app`.
-    pub fn grants(&self, app: &str) -> Result<BTreeSet<String>, GrantError> {
+    pub async fn grants(&self, app: &str) -> Result<BTreeSet<String>, GrantError> {
         self.slot(app)
             .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
-        let set = self.granted_set(app)?;
+        let set = self.granted_set(app).await?;
         let granted = set.read().map(|g| g.clone()).unwrap_or_default();
         Ok(granted)
     }
@@ -367,7 +402,7 @@ impl Registry {
     /// Replace what `app` is granted. Each capability must be known and
     /// requested by a serving version (live or canary). Durable, audited,
     /// and in force from the next host call.
-    pub fn set_grants(
+    pub async fn set_grants(
         &self,
         app: &str,
         capabilities: Vec<String>,
@@ -387,11 +422,12 @@ impl Registry {
         let version = first.context.version.clone();
         let requested_list: Vec<&str> = requested.iter().map(|s| s.as_str()).collect();
         self.replace_grants(app, &version, capabilities, &requested_list, actor)
+            .await
     }
 
     /// Replace `app`'s grants with `capabilities`, each of which must be in
     /// `requested` (what `version` asks for).
-    fn replace_grants(
+    async fn replace_grants(
         &self,
         app: &str,
         version: &Version,
@@ -411,32 +447,36 @@ impl Registry {
                 });
             }
         }
-        let set = self.granted_set(app)?;
+        let set = self.granted_set(app).await?;
         let before = set.read().map(|g| g.clone()).unwrap_or_default();
-        self.store.put_grants(
-            app,
-            &GrantRecord {
-                capabilities: wanted.iter().cloned().collect(),
-                by: actor.to_string(),
-                at: unix_seconds(),
-            },
-        )?;
+        self.store
+            .apps
+            .put_grants(
+                app,
+                &GrantRecord {
+                    capabilities: wanted.iter().cloned().collect(),
+                    by: actor.to_string(),
+                    at: unix_seconds(),
+                },
+            )
+            .await?;
         let added: Vec<&String> = wanted.difference(&before).collect();
         let removed: Vec<&String> = before.difference(&wanted).collect();
         for (kind, changed) in [("grant", &added), ("revoke", &removed)] {
             for capability in changed.iter() {
-                self.audit.record(Event {
-                    kind,
-                    actor: actor.to_string(),
-                    app: Some(app.to_string()),
-                    version: Some(version.to_string()),
-                    capability: Some(capability.to_string()),
-                    detail: format!("{kind} `{capability}`"),
-                    ..Event::default()
-                });
+                self.audit
+                    .record(Event {
+                        kind,
+                        actor: actor.to_string(),
+                        app: Some(app.to_string()),
+                        version: Some(version.to_string()),
+                        capability: Some(capability.to_string()),
+                        detail: format!("{kind} `{capability}`"),
+                        ..Event::default()
+                    })
+                    .await;
             }
         }
-        self.store.flush()?;
         if let Ok(mut granted) = set.write() {
             *granted = wanted.clone();
         }
@@ -484,6 +524,115 @@ impl Registry {
     /// Whether any app is known.
     pub fn is_empty(&self) -> bool {
         self.slots.read().map(|s| s.is_empty()).unwrap_or(true)
+    }
+
+    /// Keep this host's view of the registry — serving versions, canaries,
+    /// suspensions, grants — in step with the store's change feed, so a
+    /// change made through another host (or written to a shared store)
+    /// holds here too. Ends when the registry or the store goes.
+    pub fn follow_changes(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut changes = self.store.apps.changes();
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let change = changes.recv().await;
+                let Some(registry) = registry.upgrade() else {
+                    break;
+                };
+                match change {
+                    Ok(AppChange::App(app)) => registry.refresh_app(&app).await,
+                    Ok(AppChange::Grants(app)) => registry.refresh_grants(&app).await,
+                    Ok(AppChange::Publisher(_)) => {}
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "registry changes were missed; reloading every app");
+                        let ids: Vec<String> = match registry.store.apps.apps().await {
+                            Ok(apps) => apps.into_iter().map(|a| a.id).collect(),
+                            Err(e) => {
+                                tracing::error!(error = %e, "the registry cannot be reloaded");
+                                continue;
+                            }
+                        };
+                        for app in ids {
+                            registry.refresh_grants(&app).await;
+                            registry.refresh_app(&app).await;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// Bring `app`'s serving versions in line with its stored record,
+    /// keeping the versions already prepared here.
+    async fn refresh_app(&self, app: &str) {
+        let _change = self.lock_changes().await;
+        let record = match self.store.apps.app(app).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(%app, error = %e, "a changed app could not be read");
+                return;
+            }
+        };
+        let current = self.slot(app);
+        if current.as_ref().is_some_and(|slot| slot.record == record) {
+            return; // this host made the change, or already saw it
+        }
+        let versions = match self.store.apps.versions(app).await {
+            Ok(versions) => versions,
+            Err(e) => {
+                tracing::error!(%app, error = %e, "a changed app's versions could not be read");
+                return;
+            }
+        };
+        let prepared = |version: &Option<String>| {
+            let wanted = version.as_ref()?;
+            current
+                .iter()
+                .flat_map(|slot| slot.live.iter().chain(slot.canary.iter()))
+                .find(|live| &live.context.version.to_string() == wanted)
+                .cloned()
+        };
+        let live = match prepared(&record.live) {
+            Some(live) => Some(live),
+            None => self.load_serving(&record, &versions, &record.live).await,
+        };
+        let canary = match prepared(&record.canary) {
+            Some(canary) => Some(canary),
+            None => self.load_serving(&record, &versions, &record.canary).await,
+        };
+        tracing::info!(%app, live = ?record.live, canary = ?record.canary, "app changed in the store");
+        self.swap_in(AppSlot {
+            record,
+            live,
+            canary,
+        });
+    }
+
+    /// Bring `app`'s grants in line with the store.
+    async fn refresh_grants(&self, app: &str) {
+        let stored: BTreeSet<String> = match self.store.apps.grants(app).await {
+            Ok(grants) => grants
+                .map(|g| g.capabilities.into_iter().collect())
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(%app, error = %e, "changed grants could not be read");
+                return;
+            }
+        };
+        match self.granted_set(app).await {
+            Ok(set) => {
+                if let Ok(mut granted) = set.write() {
+                    if *granted != stored {
+                        tracing::info!(%app, grants = ?stored, "grants changed in the store");
+                        *granted = stored;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(%app, error = %e, "the grant table cannot be updated"),
+        }
     }
 
     fn swap_in(&self, slot: AppSlot) {

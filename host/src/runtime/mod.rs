@@ -135,8 +135,6 @@ pub enum InvokeError {
     AppBusy(u32),
     #[error("the host is at its instance capacity")]
     HostBusy,
-    #[error("storage could not make the app's writes durable: {0}")]
-    Storage(String),
 }
 
 impl InvokeError {
@@ -394,20 +392,14 @@ impl Runtime {
     }
 
     /// Serve one request with a fresh instance of `app`, within its limits.
-    ///
-    /// `flush` makes the app's writes durable; it runs before the response
-    /// head is returned whenever the guest wrote anything.
-    pub async fn handle<F, Fut>(
+    /// Every write the guest made is durable before its host call returned
+    /// (the store commits it), so the answer never runs ahead of its data.
+    pub async fn handle(
         &self,
         app: &LiveApp,
         request: http::Request<axum::body::Body>,
         caller: Caller,
-        flush: F,
-    ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
-    where
-        F: Fn() -> Fut + Send + Sync + Clone + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send,
-    {
+    ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
         let limits = app.context.limits;
         // The whole body arrives before an instance or a slot is taken: a
         // slow client holds a connection and some buffered bytes, never a
@@ -438,7 +430,6 @@ impl Runtime {
             _ => return Err(InvokeError::HostBusy),
         };
 
-        let writes = Arc::new(state::WriteLog::default());
         let mut store = Store::new(
             &self.engine,
             RequestState::new(
@@ -447,7 +438,6 @@ impl Runtime {
                 self.outbound.clone(),
                 self.payments.get().cloned(),
                 self.city.clone(),
-                writes.clone(),
             ),
         );
         store.limiter(|state| &mut state.limiter);
@@ -498,8 +488,6 @@ impl Runtime {
         let pre = app.pre.clone();
         let memory_cap = limits.memory_bytes;
         let timeout = limits.timeout;
-        let task_writes = writes.clone();
-        let task_flush = flush.clone();
         let charged_to = app.cpu_budget.clone();
         let task = self.instances.spawn(cpu::Charged::new(
             async move {
@@ -517,15 +505,6 @@ impl Runtime {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
                 };
-                // Writes made after the response head went out.
-                if let Some(written) = task_writes.pending() {
-                    match task_flush().await {
-                        Ok(()) => task_writes.durable_through(written),
-                        Err(e) => {
-                            tracing::error!(error = %e, "flushing an app's late writes failed")
-                        }
-                    }
-                }
                 // The instance's tear-down is the app's work too.
                 drop(store);
                 outcome
@@ -548,10 +527,6 @@ impl Runtime {
                 })
             }
         };
-        if let Some(written) = writes.pending() {
-            flush().await.map_err(InvokeError::Storage)?;
-            writes.durable_through(written);
-        }
         let announced = content_length(response.headers());
         if announced.is_some_and(|len| len > limits.max_response_body) {
             return Err(InvokeError::ResponseTooLarge(limits.max_response_body));
@@ -567,10 +542,6 @@ impl Runtime {
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
-            if let Some(written) = writes.pending() {
-                flush().await.map_err(InvokeError::Storage)?;
-                writes.durable_through(written);
-            }
             let body = http_body_util::Full::new(bytes)
                 .map_err(|never| match never {})
                 .boxed_unsync();
@@ -701,25 +672,6 @@ fn classify(
 
 fn anyhow_from_wasmtime(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:#}")
-}
-
-/// A flushing future, boxed so that callers can name the flusher's type.
-pub type Flush = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
-
-/// The `flush` to give [`Runtime::handle`]: makes `store`'s writes durable
-/// on a blocking thread.
-pub fn flusher(
-    store: Arc<dyn crate::store::Store>,
-) -> impl Fn() -> Flush + Send + Sync + Clone + 'static {
-    move || {
-        let store = store.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || store.flush())
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        }) as Flush
-    }
 }
 
 /// Bytes of a response body already collected (used by tests and benchmarks).

@@ -11,7 +11,6 @@ use crate::registry::manifest::Localized;
 use crate::store::Store;
 use semver::Version;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -39,7 +38,7 @@ pub struct AppContext {
     /// change holds from the next host call without a restart.
     pub granted: Arc<RwLock<BTreeSet<String>>>,
     pub limits: Limits,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub audit: AuditLog,
 }
 
@@ -153,7 +152,7 @@ impl DenialLog {
         } else {
             format!("{why} ({count} more times in this request)")
         };
-        self.app.audit.record(Event {
+        self.app.audit.record_in_background(Event {
             kind: "denial",
             actor: "app".into(),
             app: Some(self.app.id.clone()),
@@ -202,34 +201,6 @@ impl HostCalls {
     }
 }
 
-/// The writes of one request and how many of them are known durable. Each
-/// party that must not answer before the writes are durable (the response
-/// path, the instance's end) flushes whatever it has seen written and is not
-/// yet known durable — it never relies on a flush another party started,
-/// which may still be running.
-#[derive(Default)]
-pub struct WriteLog {
-    written: AtomicU64,
-    durable: AtomicU64,
-}
-
-impl WriteLog {
-    fn record(&self) {
-        self.written.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The writes to make durable, if any are not known durable yet.
-    pub fn pending(&self) -> Option<u64> {
-        let written = self.written.load(Ordering::Acquire);
-        (written > self.durable.load(Ordering::Acquire)).then_some(written)
-    }
-
-    /// A flush that began after `written` writes has completed.
-    pub fn durable_through(&self, written: u64) {
-        self.durable.fetch_max(written, Ordering::AcqRel);
-    }
-}
-
 /// The data of one request's wasmtime `Store`.
 pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
@@ -245,7 +216,6 @@ pub struct RequestState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     table: ResourceTable,
-    writes: Arc<WriteLog>,
 }
 
 impl RequestState {
@@ -255,7 +225,6 @@ impl RequestState {
         outbound: Arc<OutboundPolicy>,
         payments: Option<Arc<crate::payments::Payments>>,
         city: Arc<crate::geo::City>,
-        writes: Arc<WriteLog>,
     ) -> Self {
         let Caller {
             request_id,
@@ -290,13 +259,7 @@ impl RequestState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            writes,
         }
-    }
-
-    /// A host call wrote to the store; the gateway flushes before answering.
-    pub(crate) fn mark_unflushed(&self) {
-        self.writes.record();
     }
 
     /// Count one host call to `interface`; past the request's budget the
@@ -307,15 +270,10 @@ impl RequestState {
             .map_err(wasmtime::Error::new)
     }
 
-    /// The shape of every host call: spend one call of `interface`'s budget
-    /// (trapping past it), then answer with `call`.
-    pub(crate) fn host_call<T>(
-        &mut self,
-        interface: &'static str,
-        call: impl FnOnce(&mut Self) -> T,
-    ) -> wasmtime::Result<T> {
-        self.spend(interface)?;
-        Ok(call(self))
+    /// The start of every host call: spend one call of `interface`'s budget
+    /// (trapping past it).
+    pub(crate) fn host_call(&mut self, interface: &'static str) -> wasmtime::Result<()> {
+        self.spend(interface)
     }
 
     /// A host call was refused for lack of `capability`: log, audit, count.

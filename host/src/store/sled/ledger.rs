@@ -2,17 +2,23 @@
 //! reference) idempotency index and (app, citizen) pending lists, account
 //! balances, postings, one-time keys and the app outbox, changed only inside
 //! multi-tree sled transactions so a crash leaves either the whole step or
-//! none of it.
+//! none of it. Indexes beside them: a citizen's intents in time order, and
+//! the outbox by due time.
 
-use super::{backend, composite, to_json, PendingList, SledStore};
-use crate::store::{
-    IntentRecord, IntentStatus, LedgerRefusal, OutboxEntry, Posting, StepFn, StoreError,
+use super::{
+    backend, citizen_intent_key, composite, outbox_due_key, to_json, PendingList, SledStore,
 };
+use crate::store::{
+    HistoryCursor, IntentRecord, IntentStatus, Ledger, LedgerRefusal, OutboxEntry, Posting, StepFn,
+    StoreError,
+};
+use async_trait::async_trait;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 use sled::Transactional;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Why a ledger transaction stopped.
 enum Abort {
@@ -115,7 +121,7 @@ fn finish<T>(
 }
 
 impl SledStore {
-    pub(super) fn ledger_create(
+    fn ledger_create(
         &self,
         intent: &IntentRecord,
         max_pending: usize,
@@ -124,10 +130,12 @@ impl SledStore {
         let reference = composite(&[&intent.app, &intent.citizen, &intent.reference]);
         let holder = composite(&[&intent.app, &intent.citizen]);
         let json = to_json(intent)?;
+        let by_citizen = citizen_intent_key(&intent.citizen, intent.created_at, &intent.id);
         let trees = [
             self.intents.clone(),
             self.intent_keys.clone(),
             self.pending_intents.clone(),
+            self.citizen_intents.clone(),
         ];
         let outcome = trees.as_slice().transaction(|t| {
             if let Some(existing) = t[1].get(&reference)? {
@@ -150,12 +158,13 @@ impl SledStore {
             write_pending(&t[2], &holder, &pending)?;
             t[1].insert(reference.as_slice(), intent.id.as_bytes())?;
             t[0].insert(intent.id.as_bytes(), json.as_slice())?;
+            t[3].insert(by_citizen.as_slice(), &[])?;
             Ok(intent.clone())
         });
         finish(outcome)
     }
 
-    pub(super) fn ledger_step(
+    fn ledger_step(
         &self,
         id: &str,
         once: Option<&str>,
@@ -168,6 +177,7 @@ impl SledStore {
             self.once_keys.clone(),
             self.outbox.clone(),
             self.pending_intents.clone(),
+            self.outbox_due.clone(),
         ];
         let outcome = trees.as_slice().transaction(|t| {
             let Some(raw) = t[0].get(id.as_bytes())? else {
@@ -222,17 +232,24 @@ impl SledStore {
                     attempts: 0,
                     next_at: now_ms(),
                 };
+                t[6].insert(outbox_due_key(entry.next_at, &key), &[])?;
                 let json = serde_json::to_vec(&entry).map_err(|e| {
                     ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string()))
                 })?;
                 t[4].insert(key.as_bytes(), json)?;
             }
-            Ok(intent)
+            Ok((intent, decided.notify_app))
         });
-        finish(outcome)
+        let stepped = finish(outcome)?;
+        Ok(stepped.map(|(intent, queued)| {
+            if queued {
+                self.outbox_added.notify_one();
+            }
+            intent
+        }))
     }
 
-    pub(super) fn ledger_post(
+    fn ledger_post(
         &self,
         lines: &[(String, i64)],
     ) -> Result<Result<(), LedgerRefusal>, StoreError> {
@@ -242,11 +259,11 @@ impl SledStore {
         finish(outcome)
     }
 
-    pub(super) fn ledger_postings(&self) -> Result<Vec<Posting>, StoreError> {
+    fn ledger_postings(&self) -> Result<Vec<Posting>, StoreError> {
         Self::scan_json(self.postings.iter())
     }
 
-    pub(super) fn ledger_balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    fn ledger_balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
         self.accounts
             .iter()
             .map(|entry| {
@@ -257,5 +274,180 @@ impl SledStore {
                 ))
             })
             .collect()
+    }
+
+    /// Replace or delete an outbox entry with its due-time index entry.
+    fn outbox_update_now(&self, key: &str, entry: Option<&OutboxEntry>) -> Result<(), StoreError> {
+        let json = entry.map(to_json).transpose()?;
+        let outcome: Result<(), sled::transaction::TransactionError<StoreError>> =
+            (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
+                if let Some(old) = outbox.get(key.as_bytes())? {
+                    let old: OutboxEntry = serde_json::from_slice(&old).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Corrupt {
+                            key: format!("outbox/{key}"),
+                            reason: e.to_string(),
+                        })
+                    })?;
+                    due.remove(outbox_due_key(old.next_at, key))?;
+                }
+                match (entry, &json) {
+                    (Some(entry), Some(json)) => {
+                        outbox.insert(key.as_bytes(), json.as_slice())?;
+                        due.insert(outbox_due_key(entry.next_at, key), &[])?;
+                    }
+                    _ => {
+                        outbox.remove(key.as_bytes())?;
+                    }
+                }
+                Ok(())
+            });
+        super::settle(outcome)
+    }
+
+    /// Outbox entries in due order, while `keep` says so of their due time.
+    fn outbox_in_due_order(
+        &self,
+        limit: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for index in self.outbox_due.iter().keys() {
+            let index = index.map_err(backend)?;
+            let Some(due) = index.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+                continue;
+            };
+            if entries.len() == limit || !keep(u64::from_be_bytes(due)) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&index[8..]).into_owned();
+            if let Some(entry) = Self::get_json::<OutboxEntry>(&self.outbox, &key)? {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl Ledger for SledStore {
+    async fn create_intent(
+        &self,
+        intent: &IntentRecord,
+        max_pending: usize,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        let created = self.ledger_create(intent, max_pending)?;
+        self.durable().await?;
+        Ok(created)
+    }
+
+    async fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError> {
+        Self::get_json(&self.intents, id)
+    }
+
+    async fn citizen_intents(
+        &self,
+        citizen: &str,
+        before: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<IntentRecord>, StoreError> {
+        let prefix = composite(&[citizen, ""]);
+        let end = match before {
+            Some(cursor) => citizen_intent_key(citizen, cursor.created_at, &cursor.id),
+            None => {
+                let mut end = prefix.clone();
+                end.extend_from_slice(&[0xFF; 9]);
+                end
+            }
+        };
+        let mut intents = Vec::new();
+        for key in self.citizen_intents.range(prefix.clone()..end).keys().rev() {
+            if intents.len() == limit {
+                break;
+            }
+            let key = key.map_err(backend)?;
+            let id = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
+            if let Some(intent) = Self::get_json(&self.intents, &id)? {
+                intents.push(intent);
+            }
+        }
+        Ok(intents)
+    }
+
+    async fn intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
+        let mut intents: Vec<IntentRecord> = Self::scan_json(self.intents.iter())?;
+        intents.sort_by_key(|i| i.created_at);
+        Ok(intents)
+    }
+
+    async fn step(
+        &self,
+        id: &str,
+        once: Option<&str>,
+        step: &StepFn,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        let stepped = self.ledger_step(id, once, step)?;
+        if stepped.is_ok() {
+            self.durable().await?;
+        }
+        Ok(stepped)
+    }
+
+    async fn post(
+        &self,
+        postings: &[(String, i64)],
+    ) -> Result<Result<(), LedgerRefusal>, StoreError> {
+        let posted = self.ledger_post(postings)?;
+        if posted.is_ok() {
+            self.durable().await?;
+        }
+        Ok(posted)
+    }
+
+    async fn postings(&self) -> Result<Vec<Posting>, StoreError> {
+        self.ledger_postings()
+    }
+
+    async fn balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.ledger_balances()
+    }
+
+    async fn balance(&self, account: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .accounts
+            .get(account.as_bytes())
+            .map_err(backend)?
+            .map(|v| decode_balance(&v)))
+    }
+
+    async fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_in_due_order(limit, |due| due <= now_ms)
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .outbox_in_due_order(1, |_| true)?
+            .first()
+            .map(|e| e.next_at))
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_in_due_order(usize::MAX, |_| true)
+    }
+
+    async fn outbox_update(
+        &self,
+        key: &str,
+        entry: Option<&OutboxEntry>,
+    ) -> Result<(), StoreError> {
+        self.outbox_update_now(key, entry)?;
+        self.durable().await?;
+        if entry.is_some() {
+            self.outbox_added.notify_one();
+        }
+        Ok(())
+    }
+
+    fn outbox_added(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_added.clone()
     }
 }

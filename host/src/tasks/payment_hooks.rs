@@ -14,7 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How often the outbox is looked at.
-const POLL: Duration = Duration::from_millis(250);
+/// The longest the loop sleeps with nothing due: a safety net, since an
+/// entry added on this host wakes it at once and a due time is slept to.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
+/// Entries read per round.
+const BATCH: usize = 4 * IN_FLIGHT;
 /// Attempts before an event is given up (and audited).
 const MAX_ATTEMPTS: u32 = 12;
 /// Deliveries to one app at once.
@@ -95,26 +99,22 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
-/// Deliver due events until `stop` fires. Deliveries still running then are
-/// cancelled: their events stay in the outbox, delivered again later.
+/// Deliver due events until `stop` fires. The loop reads the outbox by due
+/// time and sleeps until the next entry falls due, an entry is added, or a
+/// delivery ends. Deliveries still running when `stop` fires are cancelled:
+/// their events stay in the outbox, delivered again later.
 pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let flights = Arc::new(Mutex::new(Flights::default()));
     let mut deliveries = tokio::task::JoinSet::new();
+    let added = citadel.store.ledger.outbox_added();
     loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = tokio::time::sleep(POLL) => {}
-        }
         while deliveries.try_join_next().is_some() {}
         lock(&flights).landed.clear();
-        let due: Vec<OutboxEntry> = match citadel.store.outbox() {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| e.next_at <= now_ms())
-                .collect(),
+        let due = match citadel.store.ledger.outbox_due(now_ms(), BATCH).await {
+            Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "the payment outbox cannot be read");
-                continue;
+                Vec::new()
             }
         };
         for entry in due {
@@ -131,20 +131,31 @@ pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<b
                 deliver(&citadel, entry).await;
             });
         }
+        // Due entries held back (their app is busy) wait for a delivery to end.
+        let wait = match citadel.store.ledger.outbox_next_due().await {
+            Ok(Some(at)) if at > now_ms() => Duration::from_millis(at - now_ms()).min(IDLE_WAKE),
+            _ => IDLE_WAKE,
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = added.notified() => {}
+            Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
     deliveries.shutdown().await;
 }
 
 async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
-    let intent = match citadel.store.intent(&entry.intent) {
+    let intent = match citadel.store.ledger.intent(&entry.intent).await {
         Ok(Some(intent)) => intent,
-        _ => return forget(citadel, &entry),
+        _ => return forget(citadel, &entry).await,
     };
     let Some(app) = citadel.registry.live(&entry.app) else {
-        return forget(citadel, &entry);
+        return forget(citadel, &entry).await;
     };
     let Some(hook) = app.context.payment_hook.clone() else {
-        return forget(citadel, &entry);
+        return forget(citadel, &entry).await;
     };
     let body = serde_json::json!({
         "event": "payment",
@@ -162,14 +173,13 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
         .header("x-citadel-base-path", format!("/apps/{}", entry.app))
         .body(axum::body::Body::from(body.to_string()));
     let Ok(request) = request else {
-        return forget(citadel, &entry);
+        return forget(citadel, &entry).await;
     };
-    let flush = crate::runtime::flusher(citadel.store.clone());
     let caller = Caller {
         request_id: format!("payment-hook-{}", entry.key),
         citizen: None,
     };
-    let delivered = match citadel.runtime.handle(&app, request, caller, flush).await {
+    let delivered = match citadel.runtime.handle(&app, request, caller).await {
         Ok(response) => response.status().is_success(),
         Err(e) => {
             tracing::warn!(app = %entry.app, error = %e, "a payment hook failed");
@@ -177,33 +187,38 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
         }
     };
     if delivered {
-        return forget(citadel, &entry);
+        return forget(citadel, &entry).await;
     }
     entry.attempts += 1;
     if entry.attempts >= MAX_ATTEMPTS {
-        citadel.audit.record(crate::audit::Event {
-            kind: "payment-hook-abandoned",
-            actor: "host".into(),
-            app: Some(entry.app.clone()),
-            detail: format!(
-                "{} not delivered after {} attempts",
-                entry.intent, entry.attempts
-            ),
-            ..Default::default()
-        });
-        return forget(citadel, &entry);
+        citadel
+            .audit
+            .record(crate::audit::Event {
+                kind: "payment-hook-abandoned",
+                actor: "host".into(),
+                app: Some(entry.app.clone()),
+                detail: format!(
+                    "{} not delivered after {} attempts",
+                    entry.intent, entry.attempts
+                ),
+                ..Default::default()
+            })
+            .await;
+        return forget(citadel, &entry).await;
     }
     entry.next_at = now_ms() + backoff(entry.attempts).as_millis() as u64;
     if let Err(e) = citadel
         .store
+        .ledger
         .outbox_update(&entry.key.clone(), Some(&entry))
+        .await
     {
         tracing::error!(error = %e, "a payment hook could not be rescheduled");
     }
 }
 
-fn forget(citadel: &Citadel, entry: &OutboxEntry) {
-    if let Err(e) = citadel.store.outbox_update(&entry.key, None) {
+async fn forget(citadel: &Citadel, entry: &OutboxEntry) {
+    if let Err(e) = citadel.store.ledger.outbox_update(&entry.key, None).await {
         tracing::error!(error = %e, "a delivered payment event could not be removed");
     }
 }

@@ -1,0 +1,182 @@
+//! The registry's records — publishers and their keys, apps, versions, grants
+//! and the content-addressed component blobs — and the [`AppStore`] trait
+//! that keeps them, with the change feed other hosts' caches follow.
+
+use super::StoreError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// An app: who owns it and which of its versions serve.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AppRecord {
+    pub id: String,
+    /// The publisher that claimed the id with its first version.
+    pub publisher: String,
+    /// The version serving everyone outside the canary.
+    pub live: Option<String>,
+    /// The version that was live before `live`: where a rollback goes.
+    pub previous: Option<String>,
+    /// A version being rolled out, and the share of callers it serves (0–100).
+    pub canary: Option<String>,
+    #[serde(default)]
+    pub canary_percent: u8,
+    /// Why the operator suspended the app, while it is suspended.
+    pub suspended: Option<String>,
+}
+
+/// Where a version is in its life.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionState {
+    /// Uploaded and waiting for the city's review.
+    InReview,
+    /// Approved with grants; may be rolled out.
+    Approved,
+    /// Refused by the city, with a reason.
+    Rejected,
+    /// Taken back by its publisher before going live.
+    Withdrawn,
+    /// Serving a share of callers.
+    Canary,
+    /// Serving everyone (outside a canary).
+    Live,
+    /// Served once; replaced or rolled back.
+    Retired,
+}
+
+/// One uploaded version of an app.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionRecord {
+    pub app: String,
+    pub version: String,
+    pub publisher: String,
+    /// The manifest text as published (parsed again on load).
+    pub manifest: String,
+    /// sha256 of the component bytes, hex.
+    pub component_sha256: String,
+    pub state: VersionState,
+    /// The rejection's or withdrawal's reason.
+    pub reason: Option<String>,
+    /// Unix seconds.
+    pub uploaded_at: u64,
+    /// Unix seconds of the last change of state, and who made it.
+    pub changed_at: u64,
+    pub changed_by: String,
+}
+
+/// What the operator granted an app (effective = requested ∩ granted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GrantRecord {
+    pub capabilities: Vec<String>,
+    /// Who set them, e.g. `operator:ops`.
+    pub by: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// A partner company allowed to publish apps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublisherRecord {
+    /// Its slug, as written in manifests' `publisher` field.
+    pub id: String,
+    /// Its legal name.
+    pub name: String,
+    /// Who the city talks to (e-mail or phone).
+    #[serde(default)]
+    pub contact: String,
+    /// The ed25519 public keys its packages may be signed with.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKeyRecord>,
+    /// The city's fee on its payments, in basis points (default 100 = 1 %).
+    #[serde(default)]
+    pub fee_bps: Option<u32>,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+/// A publisher's package-signing key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SigningKeyRecord {
+    /// The ed25519 public key, hex.
+    pub public_key: String,
+    /// Unix seconds.
+    pub added: u64,
+    /// Unix seconds; a revoked key signs nothing new.
+    pub revoked: Option<u64>,
+}
+
+/// A change to registry state, sent on [`AppStore::changes`] after it is
+/// durable: whoever caches the app's record, versions or grants reloads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppChange {
+    /// The app's record or its versions changed (review, rollout, rollback,
+    /// suspension, a new or pruned version).
+    App(String),
+    /// The operator changed the app's grants.
+    Grants(String),
+    /// A publisher's record or keys changed.
+    Publisher(String),
+}
+
+/// Publishers, apps, versions, grants and component blobs. Every write
+/// returns once it is durable, then announces itself on [`AppStore::changes`].
+#[async_trait]
+pub trait AppStore: Send + Sync + 'static {
+    /// The component bytes stored under `sha256`.
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How many versions, across every app, reference the blob `sha256`
+    /// (0: no version does, and the blob is not stored).
+    async fn blob_refs(&self, sha256: &str) -> Result<u64, StoreError>;
+    /// Write an app's record and some of its versions' records at once (one
+    /// transaction: a rollout or review step is never half-written). Blobs
+    /// are content-addressed and shared across apps: a version new to the
+    /// store takes a reference on its component's blob in the same
+    /// transaction, storing it from `components` (bytes, addressed by the
+    /// store's own sha256 of them) when no version holds it yet — else the
+    /// commit is refused with `MissingBlob`. A stored version keeps its component.
+    async fn commit_app(
+        &self,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError>;
+    /// Every app.
+    async fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+    /// The app with `id`.
+    async fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// Every version of `app`, in no particular order.
+    async fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Forget a version (pruning old ones) and, in the same transaction, its
+    /// reference on its component's blob. Returns the blob's sha256 when that
+    /// was the last reference: the blob is gone too, and the caller forgets
+    /// its precompiled form. `None` if the version did not exist or the blob
+    /// still serves another version (of any app).
+    async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError>;
+
+    /// Replace the grants of `app`.
+    async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError>;
+    /// The grants of `app`, if the operator ever set any.
+    async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Register (or rename) a publisher.
+    async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError>;
+    /// The publisher with `id`.
+    async fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError>;
+    /// Every publisher.
+    async fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError>;
+    /// Register an API key of publisher `id` under the sha256 (hex) of the key.
+    async fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError>;
+    /// The hashes of publisher `id`'s API keys.
+    async fn publisher_keys(&self, publisher: &str) -> Result<Vec<String>, StoreError>;
+    /// Revoke an API key by its hash; true if it existed.
+    async fn delete_publisher_key(&self, key_sha256: &str) -> Result<bool, StoreError>;
+    /// The publisher whose key hashes to `key_sha256`.
+    async fn publisher_for_key(
+        &self,
+        key_sha256: &str,
+    ) -> Result<Option<PublisherRecord>, StoreError>;
+
+    /// Registry changes made from now on, through this host or (on a shared
+    /// backend) any other. A receiver that lags is told so and reloads all.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<AppChange>;
+}

@@ -1,0 +1,2383 @@
+//! The store's conformance suite: what every backend of [`Store`] must do,
+//! written against the traits only — kv, apps, identity, ledger, audit and
+//! rate limits, sequential contracts and concurrent races alike.
+//!
+//! Each `pub async fn` here takes a fresh, empty [`Store`] and panics on a
+//! violation. A backend runs the whole suite with one line in its tests:
+//!
+//! ```ignore
+//! crate::store_conformance!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = Store::sled(dir.path()).unwrap();
+//!     (dir, store)
+//! });
+//! ```
+//!
+//! The macro's argument is an expression evaluated afresh in every test; its
+//! value is a future of `(guard, Store)` (a synchronous backend wraps its
+//! setup in `async { … }`). The guard — a temp dir, a container, `()` — is
+//! kept alive until the test ends. The expansion is one
+//! `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per suite
+//! function, so the calling crate needs `tokio` with its macros.
+
+use super::{
+    AppChange, AppRecord, AuditFilter, AuditFrom, AuditRecord, BalanceReader, ConsentRecord,
+    FrameRecord, GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace,
+    LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, PublisherRecord,
+    QuotaExceeded, SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Expands to one multi-threaded tokio test per conformance function, each
+/// on a fresh store from `$make` (a future of `(guard, Store)`; see the
+/// module's documentation).
+#[macro_export]
+macro_rules! store_conformance {
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (guard, store) = $make.await;
+                $crate::store::conformance::$name(store).await;
+                drop(guard);
+            }
+        )+
+    };
+    ($make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            kv_is_scoped_per_app_and_lists_in_pages,
+            kv_compare_and_swap_writes_only_over_what_was_read,
+            kv_citizen_spaces_are_disjoint_and_share_the_app_quota,
+            kv_compare_and_swap_counts_exactly_under_a_race,
+            kv_usage_stays_exact_under_concurrent_writers,
+            apps_are_stored_and_blobs_content_addressed,
+            a_blob_shared_across_apps_goes_only_with_its_last_version,
+            a_version_needs_its_blob_and_keeps_its_component,
+            a_failed_commit_writes_nothing,
+            grants_and_publishers_round_trip,
+            publisher_keys_name_their_publisher,
+            registry_changes_are_announced,
+            consents_and_inbox_are_per_citizen,
+            sessions_and_operators_round_trip,
+            a_host_secret_keeps_its_first_value_under_a_race,
+            a_pairwise_id_is_remembered_once,
+            frame_tokens_are_bounded_per_citizen,
+            frame_tokens_bound_settles_after_concurrent_opens,
+            frame_tokens_close_with_their_session,
+            sweeping_removes_only_what_expired,
+            locations_are_kept_replaced_and_forgotten,
+            intents_are_idempotent_per_citizen_reference,
+            pending_intents_are_bounded_per_citizen,
+            confirm_and_cancel_race_with_exactly_one_winner,
+            a_once_key_is_used_once_even_under_a_race,
+            postings_refuse_overdraft_and_imbalance,
+            citizen_intents_page_newest_first,
+            outbox_entries_fall_due_in_order,
+            audit_pages_both_ways_cover_every_record_once,
+            rate_limits_allow_the_limit_per_window,
+            rate_limits_hold_under_concurrent_takers,
+        );
+    };
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// A quota no test reaches.
+const ROOMY: u64 = 1 << 20;
+/// How long a test waits for something announced.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn app(id: &str) -> AppRecord {
+    AppRecord {
+        id: id.into(),
+        publisher: format!("{id}-publisher"),
+        ..AppRecord::default()
+    }
+}
+
+fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
+    VersionRecord {
+        app: app.into(),
+        version: version.into(),
+        publisher: format!("{app}-publisher"),
+        manifest: format!("id = \"{app}\"\nversion = \"{version}\""),
+        component_sha256: sha256_hex(component),
+        state: VersionState::InReview,
+        reason: None,
+        uploaded_at: 1,
+        changed_at: 1,
+        changed_by: "publisher:test".into(),
+    }
+}
+
+fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
+    IntentRecord {
+        id: id.into(),
+        app: "shop".into(),
+        publisher: "shop-publisher".into(),
+        citizen: citizen.into(),
+        pairwise_id: format!("pw-{citizen}"),
+        reference: reference.into(),
+        amount: 10_000,
+        description: "an order".into(),
+        status: IntentStatus::Pending,
+        created_at: 1,
+        expires_at: u64::MAX,
+        captured_at: None,
+        method: None,
+        fee: 0,
+        refunded: 0,
+        fee_refunded: 0,
+        refunds: Vec::new(),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Capture a pending intent paid from `source`, as the payments module
+/// does: source → merchant, less the city's 1 % fee; the app is told.
+fn capture(
+    source: String,
+) -> impl Fn(&mut IntentRecord, &BalanceReader) -> Result<LedgerStep, LedgerRefusal> + Send + Sync {
+    move |intent, _balance| {
+        if intent.status != IntentStatus::Pending {
+            return Err(LedgerRefusal::Rule("not_pending".into()));
+        }
+        let amount = intent.amount as i64;
+        let fee = amount / 100;
+        intent.status = IntentStatus::Captured;
+        intent.captured_at = Some(1);
+        intent.method = Some("demo-wallet".into());
+        intent.fee = fee as u64;
+        Ok(LedgerStep {
+            postings: vec![
+                (source.clone(), -amount),
+                (format!("merchant:{}", intent.publisher), amount - fee),
+                ("city:fees".into(), fee),
+            ],
+            notify_app: true,
+        })
+    }
+}
+
+/// Cancel a pending intent; the app is told.
+fn cancel(intent: &mut IntentRecord, _: &BalanceReader) -> Result<LedgerStep, LedgerRefusal> {
+    if intent.status != IntentStatus::Pending {
+        return Err(LedgerRefusal::Rule("not_pending".into()));
+    }
+    intent.status = IntentStatus::Cancelled;
+    Ok(LedgerStep {
+        postings: Vec::new(),
+        notify_app: true,
+    })
+}
+
+/// Put `amount` into `wallet` from the city's issuance account.
+async fn fund(store: &Store, wallet: &str, amount: i64) {
+    store
+        .ledger
+        .post(&[
+            ("city:issuance".to_string(), -amount),
+            (wallet.to_string(), amount),
+        ])
+        .await
+        .expect("the store answers")
+        .expect("a balanced top-up posts");
+}
+
+/// The ledger's global invariants: balances sum to zero, no wallet is
+/// negative, every transaction's postings sum to zero, and the balances are
+/// the sums of the postings.
+async fn assert_ledger_balanced(store: &Store) {
+    let balances = store.ledger.balances().await.unwrap();
+    assert_eq!(
+        balances.iter().map(|(_, b)| i128::from(*b)).sum::<i128>(),
+        0,
+        "balances sum to zero: {balances:?}"
+    );
+    for (account, balance) in &balances {
+        assert!(
+            !account.starts_with("wallet:") || *balance >= 0,
+            "{account} went negative: {balance}"
+        );
+    }
+    let postings = store.ledger.postings().await.unwrap();
+    let mut per_tx: BTreeMap<&str, i128> = BTreeMap::new();
+    let mut per_account: BTreeMap<&str, i64> = BTreeMap::new();
+    for posting in &postings {
+        *per_tx.entry(&posting.tx).or_default() += i128::from(posting.amount);
+        *per_account.entry(&posting.account).or_default() += posting.amount;
+    }
+    assert!(
+        per_tx.values().all(|sum| *sum == 0),
+        "every transaction balances: {per_tx:?}"
+    );
+    for (account, balance) in &balances {
+        assert_eq!(
+            per_account.get(account.as_str()).copied().unwrap_or(0),
+            *balance,
+            "{account}'s balance is the sum of its postings"
+        );
+    }
+}
+
+fn audit_record(kind: &str, app: Option<&str>, capability: Option<&str>) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: 1,
+        kind: kind.into(),
+        actor: "host".into(),
+        app: app.map(str::to_string),
+        version: None,
+        capability: capability.map(str::to_string),
+        pairwise_id: None,
+        request_id: None,
+        detail: String::new(),
+    }
+}
+
+/// Every record matching `filter`, read a page of `limit` at a time from
+/// `from` on; each page but the last must say more follow.
+async fn audit_pages(
+    store: &Store,
+    filter: &AuditFilter,
+    mut from: AuditFrom,
+    limit: usize,
+) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    loop {
+        let (page, more) = store.audit.page(filter, from, limit).await.unwrap();
+        assert!(page.len() <= limit, "a page holds at most its limit");
+        assert!(
+            page.iter().all(|r| filter.matches(r)),
+            "a page holds only matching records"
+        );
+        seqs.extend(page.iter().map(|r| r.seq));
+        if !more {
+            return seqs;
+        }
+        assert_eq!(page.len(), limit, "only a full page says more follow");
+        let last = page.last().expect("a full page").seq;
+        from = match from {
+            AuditFrom::After(_) => AuditFrom::After(last),
+            AuditFrom::Before(_) => AuditFrom::Before(last),
+        };
+    }
+}
+
+// --------------------------------------------------------------------- kv
+
+const A: KvSpace<'static> = KvSpace::App("a");
+const B: KvSpace<'static> = KvSpace::App("b");
+
+/// Each app sees only its own keys; `list` pages in key order with `after`.
+pub async fn kv_is_scoped_per_app_and_lists_in_pages(store: Store) {
+    let kv = &store.kv;
+    for i in [3, 0, 4, 1, 2] {
+        kv.set(A, &format!("k/{i}"), b"v", ROOMY)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    kv.set(A, "other", b"v", ROOMY).await.unwrap().unwrap();
+    kv.set(A, "k", b"no slash", ROOMY).await.unwrap().unwrap();
+    kv.set(B, "k/0", b"b's", ROOMY).await.unwrap().unwrap();
+    assert_eq!(kv.get(A, "k/0").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        kv.get(B, "k/0").await.unwrap().as_deref(),
+        Some(&b"b's"[..])
+    );
+    assert_eq!(kv.get(B, "k/1").await.unwrap(), None);
+    assert_eq!(kv.get(KvSpace::App("c"), "k/0").await.unwrap(), None);
+
+    let page = kv.list(A, "k/", None, 2).await.unwrap();
+    assert_eq!(page.keys, ["k/0", "k/1"]);
+    assert_eq!(page.next.as_deref(), Some("k/1"));
+    let page = kv.list(A, "k/", page.next.as_deref(), 2).await.unwrap();
+    assert_eq!(page.keys, ["k/2", "k/3"]);
+    let page = kv.list(A, "k/", page.next.as_deref(), 2).await.unwrap();
+    assert_eq!(page.keys, ["k/4"]);
+    assert_eq!(page.next, None, "the last page names no next");
+    // `after` need not be a stored key, and one before the prefix starts it.
+    let page = kv.list(A, "k/", Some("k/10"), 10).await.unwrap();
+    assert_eq!(page.keys, ["k/2", "k/3", "k/4"]);
+    let page = kv.list(A, "k/", Some("a"), 10).await.unwrap();
+    assert_eq!(page.keys, ["k/0", "k/1", "k/2", "k/3", "k/4"]);
+    let page = kv.list(A, "", None, 100).await.unwrap();
+    assert_eq!(
+        page.keys,
+        ["k", "k/0", "k/1", "k/2", "k/3", "k/4", "other"],
+        "every key in order"
+    );
+    assert_eq!(page.next, None);
+    assert_eq!(kv.list(B, "", None, 100).await.unwrap().keys, ["k/0"]);
+    assert!(kv.list(A, "zzz", None, 10).await.unwrap().keys.is_empty());
+
+    assert!(kv.delete(A, "k/4").await.unwrap());
+    assert!(!kv.delete(A, "k/4").await.unwrap());
+    assert_eq!(kv.get(A, "k/4").await.unwrap(), None);
+    assert_eq!(
+        kv.get(B, "k/0").await.unwrap().as_deref(),
+        Some(&b"b's"[..]),
+        "a delete in one app leaves the other's key"
+    );
+    assert!(!kv.delete(B, "k/4").await.unwrap());
+}
+
+/// `swap` writes only over what the caller read (`None`: only if absent),
+/// counts toward the quota like `set`, and changes nothing when it fails.
+pub async fn kv_compare_and_swap_writes_only_over_what_was_read(store: Store) {
+    let kv = &store.kv;
+    let lan = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0a0a",
+    };
+    kv.set(lan, "draft", b"", 100).await.unwrap().unwrap();
+    let before = kv.usage("a").await.unwrap();
+    assert!(!kv
+        .swap(lan, "draft", Some(b"stale"), b"x", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(
+        kv.get(lan, "draft").await.unwrap().as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(
+        kv.usage("a").await.unwrap(),
+        before,
+        "a failed swap costs nothing"
+    );
+    assert!(kv
+        .swap(lan, "draft", Some(b""), b"x", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(kv.usage("a").await.unwrap(), before + 1);
+    assert!(!kv
+        .swap(lan, "draft", None, b"y", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert!(kv
+        .swap(lan, "fresh", None, b"y", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(
+        kv.get(lan, "draft").await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(
+        kv.get(lan, "fresh").await.unwrap().as_deref(),
+        Some(&b"y"[..])
+    );
+    // Another citizen's key of the same name is not what is compared.
+    let minh = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0b0b",
+    };
+    assert!(kv
+        .swap(minh, "draft", None, b"minh's", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(
+        kv.get(lan, "draft").await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+
+    // In the app's own space the usage is exactly keys plus values.
+    assert!(kv.swap(B, "n", None, b"1", 100).await.unwrap().unwrap());
+    assert_eq!(kv.usage("b").await.unwrap(), 2);
+    assert!(kv
+        .swap(B, "n", Some(b"1"), b"22", 100)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(kv.usage("b").await.unwrap(), 3);
+
+    // A swap past the quota is refused like a set, and writes nothing.
+    let used = kv.usage("a").await.unwrap();
+    let refused = kv
+        .swap(lan, "big", None, &[0; 90], 100)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused, QuotaExceeded { used, quota: 100 });
+    assert_eq!(kv.get(lan, "big").await.unwrap(), None);
+    assert_eq!(kv.usage("a").await.unwrap(), used);
+}
+
+/// A citizen's keys are theirs alone; every space of an app counts toward
+/// the one quota; a refused write leaves nothing; shrinking is always
+/// allowed; deleting gives the bytes back.
+pub async fn kv_citizen_spaces_are_disjoint_and_share_the_app_quota(store: Store) {
+    let kv = &store.kv;
+    let lan = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0a0a",
+    };
+    let minh = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0b0b",
+    };
+    let lan_elsewhere = KvSpace::Citizen {
+        app: "b",
+        pairwise_id: "0a0a",
+    };
+    kv.set(lan, "draft", b"lan's", 100).await.unwrap().unwrap();
+    assert_eq!(kv.get(minh, "draft").await.unwrap(), None);
+    assert_eq!(kv.get(A, "draft").await.unwrap(), None);
+    assert_eq!(kv.get(lan_elsewhere, "draft").await.unwrap(), None);
+    assert!(kv.list(minh, "", None, 10).await.unwrap().keys.is_empty());
+    assert!(kv.list(A, "", None, 10).await.unwrap().keys.is_empty());
+    assert_eq!(kv.list(lan, "", None, 10).await.unwrap().keys, ["draft"]);
+    assert!(!kv.delete(minh, "draft").await.unwrap());
+    assert_eq!(kv.usage("b").await.unwrap(), 0);
+
+    let with_lan = kv.usage("a").await.unwrap();
+    assert!(
+        with_lan >= 10,
+        "a citizen's key and value count toward the app: {with_lan}"
+    );
+    kv.set(A, "app", b"wide", 100).await.unwrap().unwrap();
+    let used = kv.usage("a").await.unwrap();
+    assert_eq!(used, with_lan + 7, "the app's own keys count too");
+
+    // Near the quota: the app's space is refused for the citizen's bytes.
+    let refused = kv.set(A, "big", &[0; 90], 100).await.unwrap().unwrap_err();
+    assert_eq!(refused, QuotaExceeded { used, quota: 100 });
+    assert_eq!(
+        kv.get(A, "big").await.unwrap(),
+        None,
+        "nothing half-written"
+    );
+    assert_eq!(kv.usage("a").await.unwrap(), used, "nor counted");
+    // So is another citizen's space, and an overwrite that grows.
+    let refused = kv
+        .set(minh, "big", &[0; 90], 100)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused, QuotaExceeded { used, quota: 100 });
+    assert_eq!(kv.get(minh, "big").await.unwrap(), None);
+    let refused = kv.set(A, "app", &[0; 95], 100).await.unwrap().unwrap_err();
+    assert_eq!(refused, QuotaExceeded { used, quota: 100 });
+    assert_eq!(
+        kv.get(A, "app").await.unwrap().as_deref(),
+        Some(&b"wide"[..])
+    );
+    // Another app's quota is its own.
+    kv.set(B, "big", &[0; 90], 100).await.unwrap().unwrap();
+    assert_eq!(kv.usage("a").await.unwrap(), used);
+
+    // Shrinking is always allowed, even over a quota already passed.
+    kv.set(lan, "draft", b"", 1).await.unwrap().unwrap();
+    assert_eq!(kv.usage("a").await.unwrap(), used - 5);
+    kv.set(A, "app", b"w", 1).await.unwrap().unwrap();
+    assert_eq!(kv.usage("a").await.unwrap(), used - 8);
+    // Deleting gives every byte back.
+    assert!(kv.delete(lan, "draft").await.unwrap());
+    assert!(kv.delete(A, "app").await.unwrap());
+    assert_eq!(kv.usage("a").await.unwrap(), 0);
+    assert_eq!(kv.usage("b").await.unwrap(), 93);
+}
+
+/// 16 tasks each add 1 to one counter 25 times by read + compare-and-swap,
+/// retrying on a lost race: the counter ends at exactly 400.
+pub async fn kv_compare_and_swap_counts_exactly_under_a_race(store: Store) {
+    const TASKS: u64 = 16;
+    const EACH: u64 = 25;
+    let space = KvSpace::App("counter");
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let kv = store.kv.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lost = 0u64;
+            for _ in 0..EACH {
+                loop {
+                    let current = kv.get(space, "n").await.unwrap();
+                    let n: u64 = current
+                        .as_deref()
+                        .map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                    let next = (n + 1).to_string();
+                    if kv
+                        .swap(space, "n", current.as_deref(), next.as_bytes(), ROOMY)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                    {
+                        break;
+                    }
+                    lost += 1;
+                }
+            }
+            lost
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a counting task");
+    }
+    let n = store.kv.get(space, "n").await.unwrap().unwrap();
+    assert_eq!(
+        n,
+        (TASKS * EACH).to_string().as_bytes(),
+        "no increment lost"
+    );
+    assert_eq!(store.kv.usage("counter").await.unwrap(), 1 + 3);
+}
+
+/// Concurrent writers to distinct keys (sets, overwrites, swaps, deletes):
+/// the app's usage is exactly the bytes of the keys and values left.
+pub async fn kv_usage_stays_exact_under_concurrent_writers(store: Store) {
+    let space = KvSpace::App("busy");
+    let mut tasks = Vec::new();
+    for t in 0..16usize {
+        let kv = store.kv.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..12usize {
+                let key = format!("w{t}/k{i}");
+                let value = vec![b'x'; (t * 7 + i * 5) % 41];
+                kv.set(space, &key, &value, ROOMY).await.unwrap().unwrap();
+                match i % 4 {
+                    0 => {
+                        kv.set(space, &key, &value[..value.len() / 2], ROOMY)
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    }
+                    1 => {
+                        assert!(kv.delete(space, &key).await.unwrap());
+                    }
+                    2 => {
+                        let longer = [value.as_slice(), b"more"].concat();
+                        assert!(kv
+                            .swap(space, &key, Some(&value), &longer, ROOMY)
+                            .await
+                            .unwrap()
+                            .unwrap());
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a writing task");
+    }
+    let mut stored = 0u64;
+    let mut keys = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .kv
+            .list(space, "", after.as_deref(), 50)
+            .await
+            .unwrap();
+        for key in &page.keys {
+            let value = store.kv.get(space, key).await.unwrap().expect("listed");
+            stored += (key.len() + value.len()) as u64;
+            keys += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(keys, 16 * 9, "every write not deleted is there");
+    assert_eq!(store.kv.usage("busy").await.unwrap(), stored);
+}
+
+// ------------------------------------------------------------------- apps
+
+/// Apps and versions read back as written; a blob is stored under the
+/// sha256 of its bytes.
+pub async fn apps_are_stored_and_blobs_content_addressed(store: Store) {
+    let apps = &store.apps;
+    assert!(apps.apps().await.unwrap().is_empty());
+    let mut hello = app("hello");
+    hello.live = Some("1.0.0".into());
+    let mut v1 = version("hello", "1.0.0", b"component");
+    v1.state = VersionState::Live;
+    let v2 = version("hello", "1.1.0", b"component 2");
+    apps.commit_app(
+        &hello,
+        &[v1.clone(), v2.clone()],
+        &[b"component", b"component 2"],
+    )
+    .await
+    .unwrap();
+    apps.commit_app(&app("hell"), &[version("hell", "0.1.0", b"x")], &[b"x"])
+        .await
+        .unwrap();
+    let mut all = apps.apps().await.unwrap();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(all, vec![app("hell"), hello.clone()]);
+    assert_eq!(apps.app("hello").await.unwrap(), Some(hello.clone()));
+    assert_eq!(apps.app("hel").await.unwrap(), None);
+    let mut versions = apps.versions("hello").await.unwrap();
+    versions.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(versions, vec![v1.clone(), v2.clone()]);
+    assert_eq!(
+        apps.versions("hell").await.unwrap(),
+        vec![version("hell", "0.1.0", b"x")],
+        "an app whose id prefixes another's has only its own versions"
+    );
+    assert!(apps.versions("nobody").await.unwrap().is_empty());
+    assert_eq!(
+        apps.blob(&sha256_hex(b"component"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"component"[..])
+    );
+    assert_eq!(apps.blob_refs(&sha256_hex(b"component")).await.unwrap(), 1);
+    assert_eq!(apps.blob(&sha256_hex(b"never")).await.unwrap(), None);
+    assert_eq!(apps.blob_refs(&sha256_hex(b"never")).await.unwrap(), 0);
+
+    // A rollout rewrites the app and a version's state in one commit.
+    hello.live = Some("1.1.0".into());
+    hello.previous = Some("1.0.0".into());
+    let mut retired = v1.clone();
+    retired.state = VersionState::Retired;
+    let mut live = v2.clone();
+    live.state = VersionState::Live;
+    apps.commit_app(&hello, &[retired.clone(), live.clone()], &[])
+        .await
+        .unwrap();
+    assert_eq!(apps.app("hello").await.unwrap(), Some(hello));
+    let mut versions = apps.versions("hello").await.unwrap();
+    versions.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(versions, vec![retired, live]);
+    assert_eq!(
+        apps.blob_refs(&sha256_hex(b"component")).await.unwrap(),
+        1,
+        "a state change takes no new reference"
+    );
+}
+
+/// Blobs are shared across apps, counted per version, and go with the last
+/// version that references them (`delete_version` then names the blob).
+pub async fn a_blob_shared_across_apps_goes_only_with_its_last_version(store: Store) {
+    let apps = &store.apps;
+    let shared: &[u8] = b"the same component bytes";
+    let sha = sha256_hex(shared);
+    apps.commit_app(&app("a"), &[version("a", "1.0.0", shared)], &[shared])
+        .await
+        .unwrap();
+    // Publisher B uploads the very same bytes under its own app, twice; the
+    // second time it need not send them.
+    apps.commit_app(&app("b"), &[version("b", "1.0.0", shared)], &[shared])
+        .await
+        .unwrap();
+    apps.commit_app(&app("b"), &[version("b", "1.1.0", shared)], &[])
+        .await
+        .unwrap();
+    assert_eq!(apps.blob_refs(&sha).await.unwrap(), 3);
+    // A state change of a stored version takes no new reference.
+    let mut approved = version("b", "1.1.0", shared);
+    approved.state = VersionState::Approved;
+    apps.commit_app(&app("b"), &[approved], &[shared])
+        .await
+        .unwrap();
+    assert_eq!(apps.blob_refs(&sha).await.unwrap(), 3);
+
+    // B prunes both of its versions: A's blob stays.
+    assert_eq!(apps.delete_version("b", "1.0.0").await.unwrap(), None);
+    assert_eq!(apps.delete_version("b", "1.1.0").await.unwrap(), None);
+    assert_eq!(
+        apps.delete_version("b", "1.1.0").await.unwrap(),
+        None,
+        "already gone"
+    );
+    assert_eq!(apps.delete_version("nobody", "1.0.0").await.unwrap(), None);
+    assert!(apps.versions("b").await.unwrap().is_empty());
+    assert_eq!(apps.blob_refs(&sha).await.unwrap(), 1);
+    assert_eq!(apps.blob(&sha).await.unwrap().as_deref(), Some(shared));
+    // A's last version takes the blob with it.
+    assert_eq!(
+        apps.delete_version("a", "1.0.0").await.unwrap(),
+        Some(sha.clone())
+    );
+    assert_eq!(apps.blob_refs(&sha).await.unwrap(), 0);
+    assert_eq!(apps.blob(&sha).await.unwrap(), None);
+    // Once gone, a new version must bring the bytes again.
+    let missing = apps
+        .commit_app(&app("a"), &[version("a", "2.0.0", shared)], &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, StoreError::MissingBlob { .. }),
+        "{missing}"
+    );
+    apps.commit_app(&app("a"), &[version("a", "2.0.0", shared)], &[shared])
+        .await
+        .unwrap();
+    assert_eq!(apps.blob_refs(&sha).await.unwrap(), 1);
+}
+
+/// A new version needs its blob (stored or given, hashing right), and a
+/// stored version keeps its component.
+pub async fn a_version_needs_its_blob_and_keeps_its_component(store: Store) {
+    let apps = &store.apps;
+    let missing = apps
+        .commit_app(&app("a"), &[version("a", "1.0.0", b"never given")], &[])
+        .await
+        .unwrap_err();
+    match &missing {
+        StoreError::MissingBlob {
+            app,
+            version,
+            sha256,
+        } => {
+            assert_eq!((app.as_str(), version.as_str()), ("a", "1.0.0"));
+            assert_eq!(*sha256, sha256_hex(b"never given"));
+        }
+        other => panic!("expected MissingBlob, got {other}"),
+    }
+    assert_eq!(apps.app("a").await.unwrap(), None, "nothing half-written");
+    assert!(apps.versions("a").await.unwrap().is_empty());
+    // Bytes that do not hash to the version's component do not count.
+    let wrong = apps
+        .commit_app(&app("a"), &[version("a", "1.0.0", b"right")], &[b"wrong"])
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, StoreError::MissingBlob { .. }), "{wrong}");
+    assert_eq!(apps.blob(&sha256_hex(b"wrong")).await.unwrap(), None);
+    assert_eq!(apps.blob(&sha256_hex(b"right")).await.unwrap(), None);
+
+    apps.commit_app(&app("a"), &[version("a", "1.0.0", b"right")], &[b"right"])
+        .await
+        .unwrap();
+    let changed = apps
+        .commit_app(&app("a"), &[version("a", "1.0.0", b"other")], &[b"other"])
+        .await
+        .unwrap_err();
+    match &changed {
+        StoreError::ComponentChanged { app, version } => {
+            assert_eq!((app.as_str(), version.as_str()), ("a", "1.0.0"));
+        }
+        other => panic!("expected ComponentChanged, got {other}"),
+    }
+    assert_eq!(apps.blob_refs(&sha256_hex(b"right")).await.unwrap(), 1);
+    assert_eq!(apps.blob_refs(&sha256_hex(b"other")).await.unwrap(), 0);
+    assert_eq!(apps.blob(&sha256_hex(b"other")).await.unwrap(), None);
+    assert_eq!(
+        apps.versions("a").await.unwrap(),
+        vec![version("a", "1.0.0", b"right")]
+    );
+}
+
+/// A commit refused for any of its versions writes none of it: not the
+/// app's record, not the other versions, not their blobs or references.
+pub async fn a_failed_commit_writes_nothing(store: Store) {
+    let apps = &store.apps;
+    let v1 = version("a", "1.0.0", b"one");
+    apps.commit_app(&app("a"), std::slice::from_ref(&v1), &[b"one"])
+        .await
+        .unwrap();
+    let mut renamed = app("a");
+    renamed.live = Some("2.0.0".into());
+    renamed.suspended = Some("must not stick".into());
+
+    // The first version is fine; the second misses its blob.
+    let refused = apps
+        .commit_app(
+            &renamed,
+            &[
+                version("a", "2.0.0", b"two"),
+                version("a", "3.0.0", b"three"),
+            ],
+            &[b"two"],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::MissingBlob { .. }),
+        "{refused}"
+    );
+    assert_eq!(apps.app("a").await.unwrap(), Some(app("a")));
+    assert_eq!(apps.versions("a").await.unwrap(), vec![v1.clone()]);
+    assert_eq!(apps.blob(&sha256_hex(b"two")).await.unwrap(), None);
+    assert_eq!(apps.blob_refs(&sha256_hex(b"two")).await.unwrap(), 0);
+
+    // A new version first, then a stored one whose component changed.
+    let refused = apps
+        .commit_app(
+            &renamed,
+            &[
+                version("a", "2.0.0", b"two"),
+                version("a", "1.0.0", b"one!"),
+            ],
+            &[b"two", b"one!"],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::ComponentChanged { .. }),
+        "{refused}"
+    );
+    assert_eq!(apps.app("a").await.unwrap(), Some(app("a")));
+    assert_eq!(apps.versions("a").await.unwrap(), vec![v1]);
+    assert_eq!(apps.blob(&sha256_hex(b"two")).await.unwrap(), None);
+    assert_eq!(apps.blob_refs(&sha256_hex(b"two")).await.unwrap(), 0);
+    assert_eq!(apps.blob_refs(&sha256_hex(b"one")).await.unwrap(), 1);
+    // A brand-new app refused leaves no record at all.
+    assert!(apps
+        .commit_app(&app("b"), &[version("b", "1.0.0", b"b")], &[])
+        .await
+        .is_err());
+    assert_eq!(apps.app("b").await.unwrap(), None);
+    assert_eq!(apps.apps().await.unwrap(), vec![app("a")]);
+}
+
+/// Grants and publishers read back as written; writing again replaces.
+pub async fn grants_and_publishers_round_trip(store: Store) {
+    let apps = &store.apps;
+    assert_eq!(apps.grants("a").await.unwrap(), None);
+    let grants = GrantRecord {
+        capabilities: vec!["kv".into(), "identity.phone".into()],
+        by: "operator:ops".into(),
+        at: 5,
+    };
+    apps.put_grants("a", &grants).await.unwrap();
+    assert_eq!(apps.grants("a").await.unwrap(), Some(grants.clone()));
+    assert_eq!(apps.grants("b").await.unwrap(), None);
+    let fewer = GrantRecord {
+        capabilities: vec!["kv".into()],
+        by: "operator:lead".into(),
+        at: 6,
+    };
+    apps.put_grants("a", &fewer).await.unwrap();
+    assert_eq!(apps.grants("a").await.unwrap(), Some(fewer));
+
+    assert!(apps.publishers().await.unwrap().is_empty());
+    let vnpt = PublisherRecord {
+        id: "vnpt-hue".into(),
+        name: "VNPT Huế".into(),
+        contact: "dev@vnpt.example".into(),
+        signing_keys: vec![SigningKeyRecord {
+            public_key: "ab".repeat(32),
+            added: 1,
+            revoked: None,
+        }],
+        fee_bps: Some(50),
+        created: 1,
+    };
+    let samples = PublisherRecord {
+        id: "citadel-samples".into(),
+        name: "Citadel samples".into(),
+        contact: String::new(),
+        signing_keys: Vec::new(),
+        fee_bps: None,
+        created: 2,
+    };
+    apps.put_publisher(&vnpt).await.unwrap();
+    apps.put_publisher(&samples).await.unwrap();
+    assert_eq!(
+        apps.publisher("vnpt-hue").await.unwrap(),
+        Some(vnpt.clone())
+    );
+    assert_eq!(apps.publisher("vnpt").await.unwrap(), None);
+    let mut renamed = vnpt.clone();
+    renamed.name = "VNPT Thừa Thiên Huế".into();
+    renamed.signing_keys[0].revoked = Some(9);
+    apps.put_publisher(&renamed).await.unwrap();
+    assert_eq!(
+        apps.publisher("vnpt-hue").await.unwrap(),
+        Some(renamed.clone())
+    );
+    let mut all = apps.publishers().await.unwrap();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(all, vec![samples, renamed]);
+}
+
+/// A publisher's API keys are stored by hash and name their publisher
+/// until revoked.
+pub async fn publisher_keys_name_their_publisher(store: Store) {
+    let apps = &store.apps;
+    let vnpt = PublisherRecord {
+        id: "vnpt-hue".into(),
+        name: "VNPT Huế".into(),
+        contact: String::new(),
+        signing_keys: Vec::new(),
+        fee_bps: None,
+        created: 1,
+    };
+    apps.put_publisher(&vnpt).await.unwrap();
+    let (k1, k2, k3) = (sha256_hex(b"k1"), sha256_hex(b"k2"), sha256_hex(b"k3"));
+    apps.put_publisher_key(&k1, "vnpt-hue").await.unwrap();
+    apps.put_publisher_key(&k2, "vnpt-hue").await.unwrap();
+    apps.put_publisher_key(&k3, "other").await.unwrap();
+    let mut keys = apps.publisher_keys("vnpt-hue").await.unwrap();
+    keys.sort();
+    let mut expected = vec![k1.clone(), k2.clone()];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(
+        apps.publisher_keys("other").await.unwrap(),
+        vec![k3.clone()]
+    );
+    assert!(apps.publisher_keys("nobody").await.unwrap().is_empty());
+    assert_eq!(
+        apps.publisher_for_key(&k1).await.unwrap(),
+        Some(vnpt.clone())
+    );
+    assert_eq!(
+        apps.publisher_for_key(&k3).await.unwrap(),
+        None,
+        "a key of an unregistered publisher names no record"
+    );
+    assert_eq!(
+        apps.publisher_for_key(&sha256_hex(b"k4")).await.unwrap(),
+        None
+    );
+
+    assert!(apps.delete_publisher_key(&k1).await.unwrap());
+    assert!(!apps.delete_publisher_key(&k1).await.unwrap());
+    assert_eq!(apps.publisher_for_key(&k1).await.unwrap(), None);
+    assert_eq!(
+        apps.publisher_keys("vnpt-hue").await.unwrap(),
+        vec![k2.clone()]
+    );
+    assert_eq!(apps.publisher_for_key(&k2).await.unwrap(), Some(vnpt));
+}
+
+/// Registry writes are announced on `changes()` once made.
+pub async fn registry_changes_are_announced(store: Store) {
+    let apps = &store.apps;
+    let mut changes = apps.changes();
+    async fn next(changes: &mut tokio::sync::broadcast::Receiver<AppChange>) -> AppChange {
+        tokio::time::timeout(PATIENCE, changes.recv())
+            .await
+            .expect("a change is announced")
+            .expect("the feed is open")
+    }
+    apps.commit_app(&app("hello"), &[version("hello", "1.0.0", b"c")], &[b"c"])
+        .await
+        .unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::App("hello".into()));
+    // Whoever hears of it reads the change.
+    assert!(apps.app("hello").await.unwrap().is_some());
+
+    let grants = GrantRecord {
+        capabilities: vec!["kv".into()],
+        by: "operator:ops".into(),
+        at: 1,
+    };
+    apps.put_grants("hello", &grants).await.unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::Grants("hello".into()));
+    assert_eq!(apps.grants("hello").await.unwrap(), Some(grants));
+
+    let mut live = app("hello");
+    live.live = Some("1.0.0".into());
+    apps.commit_app(&live, &[], &[]).await.unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::App("hello".into()));
+
+    let publisher = PublisherRecord {
+        id: "hello-publisher".into(),
+        name: "Hello".into(),
+        contact: String::new(),
+        signing_keys: Vec::new(),
+        fee_bps: None,
+        created: 1,
+    };
+    apps.put_publisher(&publisher).await.unwrap();
+    assert_eq!(
+        next(&mut changes).await,
+        AppChange::Publisher("hello-publisher".into())
+    );
+
+    // A second subscriber hears only what comes after it subscribed.
+    let mut late = apps.changes();
+    apps.put_grants("other", &app_grants()).await.unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::Grants("other".into()));
+    assert_eq!(next(&mut late).await, AppChange::Grants("other".into()));
+}
+
+fn app_grants() -> GrantRecord {
+    GrantRecord {
+        capabilities: Vec::new(),
+        by: "operator:ops".into(),
+        at: 2,
+    }
+}
+
+// --------------------------------------------------------------- identity
+
+/// Consents and inbox messages belong to one citizen; the inbox reads from
+/// a time on (oldest first) or the latest (newest first).
+pub async fn consents_and_inbox_are_per_citizen(store: Store) {
+    let id = &store.identity;
+    let phone = ConsentRecord {
+        app: "a".into(),
+        scope: "identity.phone".into(),
+        purpose: "to call you back".into(),
+        granted_at: 1,
+    };
+    let name = ConsentRecord {
+        app: "a".into(),
+        scope: "identity.name".into(),
+        purpose: "to greet you".into(),
+        granted_at: 2,
+    };
+    let other_app = ConsentRecord {
+        app: "b".into(),
+        scope: "identity.phone".into(),
+        purpose: "to deliver".into(),
+        granted_at: 3,
+    };
+    id.put_consent("c-lan", &phone).await.unwrap();
+    id.put_consent("c-lan", &other_app).await.unwrap();
+    id.put_consent("c-lan", &name).await.unwrap();
+    id.put_consent("c-lan2", &phone).await.unwrap();
+    assert_eq!(
+        id.consent("c-lan", "a", "identity.phone").await.unwrap(),
+        Some(phone.clone())
+    );
+    assert_eq!(
+        id.consent("c-la", "a", "identity.phone").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        id.consent("c-lan", "b", "identity.name").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        id.consents("c-lan").await.unwrap(),
+        vec![name.clone(), phone.clone(), other_app.clone()],
+        "by app, then scope"
+    );
+    assert!(id.consents("c-la").await.unwrap().is_empty());
+    assert_eq!(id.consents("c-lan2").await.unwrap(), vec![phone.clone()]);
+    // Renewing replaces.
+    let renewed = ConsentRecord {
+        granted_at: 9,
+        ..phone.clone()
+    };
+    id.put_consent("c-lan", &renewed).await.unwrap();
+    assert_eq!(
+        id.consent("c-lan", "a", "identity.phone").await.unwrap(),
+        Some(renewed)
+    );
+    assert_eq!(id.consents("c-lan").await.unwrap().len(), 3);
+    assert!(id
+        .delete_consent("c-lan", "a", "identity.phone")
+        .await
+        .unwrap());
+    assert!(!id
+        .delete_consent("c-lan", "a", "identity.phone")
+        .await
+        .unwrap());
+    assert_eq!(
+        id.consent("c-lan", "a", "identity.phone").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        id.consent("c-lan2", "a", "identity.phone").await.unwrap(),
+        Some(phone),
+        "another citizen's consent stays"
+    );
+
+    let message = |at: u64, title: &str| InboxMessage {
+        app: "a".into(),
+        title: title.into(),
+        body: String::new(),
+        link: Some("/orders".into()),
+        at,
+    };
+    // Appended out of time order, and two at the same millisecond.
+    for (at, title) in [(20, "b"), (10, "a"), (30, "c"), (20, "b2")] {
+        id.inbox_append("c-lan", &message(at, title)).await.unwrap();
+    }
+    id.inbox_append("c-lan2", &message(40, "x")).await.unwrap();
+    let since: Vec<(u64, String)> = id
+        .inbox_since("c-lan", 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.at, m.title))
+        .collect();
+    assert_eq!(
+        since,
+        [(20, "b".into()), (20, "b2".into()), (30, "c".into())]
+    );
+    assert_eq!(id.inbox_since("c-lan", 0).await.unwrap().len(), 4);
+    assert!(id.inbox_since("c-lan", 31).await.unwrap().is_empty());
+    let latest: Vec<u64> = id
+        .inbox_latest("c-lan", 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.at)
+        .collect();
+    assert_eq!(latest, [30, 20]);
+    let all: Vec<u64> = id
+        .inbox_latest("c-lan", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.at)
+        .collect();
+    assert_eq!(all, [30, 20, 20, 10]);
+    assert_eq!(
+        id.inbox_latest("c-lan2", 10).await.unwrap(),
+        vec![message(40, "x")]
+    );
+    assert!(id.inbox_latest("c-minh", 10).await.unwrap().is_empty());
+    assert!(id.inbox_since("c-la", 0).await.unwrap().is_empty());
+}
+
+/// Sessions and operator credentials read back as written.
+pub async fn sessions_and_operators_round_trip(store: Store) {
+    let id = &store.identity;
+    let session = SessionRecord {
+        citizen_id: "c-lan".into(),
+        created: 1,
+        expires: 100,
+    };
+    let (s1, s2) = (sha256_hex(b"s1"), sha256_hex(b"s2"));
+    assert_eq!(id.session(&s1).await.unwrap(), None);
+    id.put_session(&s1, &session).await.unwrap();
+    assert_eq!(id.session(&s1).await.unwrap(), Some(session.clone()));
+    assert_eq!(id.session(&s2).await.unwrap(), None);
+    assert!(id.delete_session(&s1).await.unwrap());
+    assert!(!id.delete_session(&s1).await.unwrap());
+    assert_eq!(id.session(&s1).await.unwrap(), None);
+
+    assert!(!id.has_operators().await.unwrap());
+    let ops = OperatorRecord {
+        name: "ops".into(),
+        created: 1,
+        revoked: None,
+    };
+    let o1 = sha256_hex(b"o1");
+    id.put_operator(&o1, &ops).await.unwrap();
+    assert!(id.has_operators().await.unwrap());
+    assert_eq!(id.operator(&o1).await.unwrap(), Some(ops.clone()));
+    assert_eq!(id.operator(&s1).await.unwrap(), None);
+    let revoked = OperatorRecord {
+        revoked: Some(7),
+        ..ops
+    };
+    id.put_operator(&o1, &revoked).await.unwrap();
+    assert_eq!(id.operator(&o1).await.unwrap(), Some(revoked));
+    assert!(id.has_operators().await.unwrap(), "a revoked one is kept");
+}
+
+/// Eight first callers race for one host secret: all get the same value,
+/// one of theirs, and every later caller gets it too.
+pub async fn a_host_secret_keeps_its_first_value_under_a_race(store: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let id = store.identity.clone();
+        tasks.push(tokio::spawn(async move {
+            id.host_secret("pairwise", vec![i; 32]).await.unwrap()
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        seen.insert(task.await.expect("a racing caller"));
+    }
+    assert_eq!(seen.len(), 1, "every caller got the same secret: {seen:?}");
+    let secret = seen.into_iter().next().expect("one secret");
+    assert!(
+        (0..8u8).any(|i| secret == vec![i; 32]),
+        "the secret is one caller's fresh value"
+    );
+    assert_eq!(
+        store
+            .identity
+            .host_secret("pairwise", vec![99; 32])
+            .await
+            .unwrap(),
+        secret
+    );
+    assert_eq!(
+        store
+            .identity
+            .host_secret("other", vec![1; 16])
+            .await
+            .unwrap(),
+        vec![1; 16],
+        "each name has its own secret"
+    );
+}
+
+/// The first citizen remembered under an app's pairwise id stays.
+pub async fn a_pairwise_id_is_remembered_once(store: Store) {
+    let id = &store.identity;
+    assert_eq!(id.pairwise_citizen("a", "0a0a").await.unwrap(), None);
+    id.remember_pairwise("a", "0a0a", "c-lan").await.unwrap();
+    id.remember_pairwise("a", "0a0a", "c-lan").await.unwrap();
+    id.remember_pairwise("a", "0a0a", "c-minh").await.unwrap();
+    assert_eq!(
+        id.pairwise_citizen("a", "0a0a").await.unwrap().as_deref(),
+        Some("c-lan")
+    );
+    assert_eq!(id.pairwise_citizen("b", "0a0a").await.unwrap(), None);
+    assert_eq!(id.pairwise_citizen("a", "0a0").await.unwrap(), None);
+    id.remember_pairwise("b", "0a0a", "c-minh").await.unwrap();
+    assert_eq!(
+        id.pairwise_citizen("b", "0a0a").await.unwrap().as_deref(),
+        Some("c-minh")
+    );
+}
+
+fn frame(citizen: &str, app: &str, parent: &str, issued: u64, expires: u64) -> FrameRecord {
+    FrameRecord {
+        citizen_id: citizen.into(),
+        app: app.into(),
+        parent: parent.into(),
+        issued,
+        expires,
+        order: 0,
+    }
+}
+
+/// The frame token stored under `hash`, as it was opened (the order the
+/// store gave it cleared).
+async fn opened(store: &Store, hash: &str) -> Option<FrameRecord> {
+    store
+        .identity
+        .frame(hash)
+        .await
+        .unwrap()
+        .map(|f| FrameRecord { order: 0, ..f })
+}
+
+/// Opening a frame token closes the citizen's oldest (first opened) beyond
+/// the bound, and never another citizen's.
+pub async fn frame_tokens_are_bounded_per_citizen(store: Store) {
+    let id = &store.identity;
+    let minh = frame("c-minh", "a", "s-minh", 1, 1000);
+    assert_eq!(id.open_frame("fm", &minh, 2).await.unwrap(), 0);
+    let lan2 = frame("c-lan2", "a", "s-lan2", 1, 1000);
+    assert_eq!(id.open_frame("fl2", &lan2, 1).await.unwrap(), 0);
+    // Opened in the same second, under hashes in the reverse order: the
+    // first opened is the oldest.
+    let f1 = frame("c-lan", "a", "s", 10, 1000);
+    let f2 = frame("c-lan", "b", "s", 10, 1000);
+    let f3 = frame("c-lan", "c", "s", 11, 1000);
+    assert_eq!(id.open_frame("fz1", &f1, 2).await.unwrap(), 0);
+    assert_eq!(id.open_frame("fa2", &f2, 2).await.unwrap(), 0);
+    assert_eq!(id.frame_count().await.unwrap(), 4);
+    assert_eq!(id.open_frame("fm3", &f3, 2).await.unwrap(), 1);
+    assert_eq!(opened(&store, "fz1").await, None, "the oldest closed");
+    assert_eq!(opened(&store, "fa2").await, Some(f2));
+    assert_eq!(opened(&store, "fm3").await, Some(f3.clone()));
+    assert_eq!(opened(&store, "fm").await, Some(minh.clone()));
+    assert_eq!(opened(&store, "fl2").await, Some(lan2.clone()));
+    assert_eq!(id.frame_count().await.unwrap(), 4);
+    // A tighter bound closes as many as it takes.
+    let f4 = frame("c-lan", "a", "s", 11, 1000);
+    assert_eq!(id.open_frame("f4", &f4, 1).await.unwrap(), 2);
+    assert_eq!(opened(&store, "fa2").await, None);
+    assert_eq!(opened(&store, "fm3").await, None);
+    assert_eq!(opened(&store, "f4").await, Some(f4));
+    assert_eq!(id.frame_count().await.unwrap(), 3);
+    // A closed token is gone from the bound's count too.
+    assert!(id.close_frame("f4").await.unwrap());
+    assert!(!id.close_frame("f4").await.unwrap());
+    assert_eq!(opened(&store, "f4").await, None);
+    let f5 = frame("c-lan", "a", "s", 50, 1000);
+    let f6 = frame("c-lan", "a", "s", 60, 1000);
+    assert_eq!(id.open_frame("f5", &f5, 2).await.unwrap(), 0);
+    assert_eq!(id.open_frame("f6", &f6, 2).await.unwrap(), 0);
+    assert_eq!(opened(&store, "f5").await, Some(f5));
+    assert_eq!(opened(&store, "fm").await, Some(minh));
+    assert_eq!(opened(&store, "fl2").await, Some(lan2));
+    assert_eq!(id.frame_count().await.unwrap(), 4);
+}
+
+/// Tokens opened for one citizen at once, then one more: the citizen ends
+/// holding no more than the bound, the last one opened among them.
+pub async fn frame_tokens_bound_settles_after_concurrent_opens(store: Store) {
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let id = store.identity.clone();
+        tasks.push(tokio::spawn(async move {
+            let record = frame("c-lan", "a", "s", 10, 1000);
+            id.open_frame(&format!("t{n}"), &record, 3).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.expect("an opening task");
+    }
+    let last = frame("c-lan", "b", "s", 11, 1000);
+    store.identity.open_frame("last", &last, 3).await.unwrap();
+    assert_eq!(opened(&store, "last").await, Some(last));
+    assert_eq!(store.identity.frame_count().await.unwrap(), 3);
+    assert_eq!(
+        store
+            .identity
+            .close_frames_of_session("c-lan", "s")
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+/// Signing out of a session closes the frame tokens opened from it, and
+/// only those.
+pub async fn frame_tokens_close_with_their_session(store: Store) {
+    let id = &store.identity;
+    let from_s1 = frame("c-lan", "a", "s1", 1, 1000);
+    let from_s1_too = frame("c-lan", "b", "s1", 2, 1000);
+    let from_s2 = frame("c-lan", "a", "s2", 3, 1000);
+    let minh_s1 = frame("c-minh", "a", "s1", 4, 1000);
+    id.open_frame("t1", &from_s1, 10).await.unwrap();
+    id.open_frame("t2", &from_s1_too, 10).await.unwrap();
+    id.open_frame("t3", &from_s2, 10).await.unwrap();
+    id.open_frame("t4", &minh_s1, 10).await.unwrap();
+    assert_eq!(id.close_frames_of_session("c-lan", "s1").await.unwrap(), 2);
+    assert_eq!(opened(&store, "t1").await, None);
+    assert_eq!(opened(&store, "t2").await, None);
+    assert_eq!(opened(&store, "t3").await, Some(from_s2));
+    assert_eq!(
+        opened(&store, "t4").await,
+        Some(minh_s1),
+        "another citizen's token with the same parent stays"
+    );
+    assert_eq!(id.close_frames_of_session("c-lan", "s1").await.unwrap(), 0);
+    assert_eq!(
+        id.close_frames_of_session("c-nobody", "s1").await.unwrap(),
+        0
+    );
+    assert_eq!(id.frame_count().await.unwrap(), 2);
+}
+
+fn location(at: u64, expires: u64) -> LocationRecord {
+    LocationRecord {
+        lat: 16.4637,
+        lon: 107.5909,
+        accuracy_m: Some(12.5),
+        at,
+        expires,
+    }
+}
+
+/// The sweep removes frame tokens and locations that expired, and nothing
+/// live; a swept token no longer counts toward the citizen's bound.
+pub async fn sweeping_removes_only_what_expired(store: Store) {
+    let id = &store.identity;
+    let old = frame("c-lan", "a", "s", 1, 100);
+    let live = frame("c-lan", "b", "s", 2, 300);
+    let minh_old = frame("c-minh", "a", "s", 1, 150);
+    id.open_frame("old", &old, 2).await.unwrap();
+    id.open_frame("live", &live, 2).await.unwrap();
+    id.open_frame("minh-old", &minh_old, 2).await.unwrap();
+    id.put_location("c-lan", &location(1, 100_000))
+        .await
+        .unwrap();
+    id.put_location("c-minh", &location(1, 300_000))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        id.sweep_expired(50, 50_000).await.unwrap(),
+        0,
+        "nothing yet"
+    );
+    assert_eq!(id.sweep_expired(200, 200_000).await.unwrap(), 3);
+    assert_eq!(opened(&store, "old").await, None);
+    assert_eq!(opened(&store, "minh-old").await, None);
+    assert_eq!(opened(&store, "live").await, Some(live.clone()));
+    assert_eq!(id.frame_count().await.unwrap(), 1);
+    assert_eq!(id.location("c-lan").await.unwrap(), None);
+    assert_eq!(
+        id.location("c-minh").await.unwrap(),
+        Some(location(1, 300_000))
+    );
+    assert_eq!(
+        id.sweep_expired(200, 200_000).await.unwrap(),
+        0,
+        "swept once"
+    );
+
+    // The swept token is gone from the citizen's count: one live + one new.
+    let new = frame("c-lan", "c", "s", 3, 400);
+    assert_eq!(id.open_frame("new", &new, 2).await.unwrap(), 0);
+    assert_eq!(opened(&store, "live").await, Some(live));
+    assert_eq!(id.close_frames_of_session("c-lan", "s").await.unwrap(), 2);
+
+    assert_eq!(id.sweep_expired(u64::MAX, u64::MAX).await.unwrap(), 1);
+    assert_eq!(id.location("c-minh").await.unwrap(), None);
+    assert_eq!(id.frame_count().await.unwrap(), 0);
+}
+
+/// A citizen's last position replaces the one before and can be forgotten.
+pub async fn locations_are_kept_replaced_and_forgotten(store: Store) {
+    let id = &store.identity;
+    assert_eq!(id.location("c-lan").await.unwrap(), None);
+    id.put_location("c-lan", &location(1, 10)).await.unwrap();
+    let newer = LocationRecord {
+        lat: 10.7769,
+        lon: 106.7009,
+        accuracy_m: None,
+        at: 5,
+        expires: 50,
+    };
+    id.put_location("c-lan", &newer).await.unwrap();
+    id.put_location("c-minh", &location(2, 20)).await.unwrap();
+    assert_eq!(id.location("c-lan").await.unwrap(), Some(newer));
+    assert_eq!(id.location("c-la").await.unwrap(), None);
+    assert!(id.delete_location("c-lan").await.unwrap());
+    assert!(!id.delete_location("c-lan").await.unwrap());
+    assert_eq!(id.location("c-lan").await.unwrap(), None);
+    assert_eq!(id.location("c-minh").await.unwrap(), Some(location(2, 20)));
+}
+
+// ----------------------------------------------------------------- ledger
+
+/// (app, citizen, reference) names one intent: a retry gets it back, another
+/// citizen's same reference is a new intent, so is another app's.
+pub async fn intents_are_idempotent_per_citizen_reference(store: Store) {
+    let ledger = &store.ledger;
+    let create = |i: IntentRecord| async move { ledger.create_intent(&i, 10).await.unwrap() };
+    let lan = create(intent("pi_lan", "c-lan", "order-7")).await.unwrap();
+    assert_eq!(lan, intent("pi_lan", "c-lan", "order-7"));
+    let minh = create(intent("pi_minh", "c-minh", "order-7"))
+        .await
+        .unwrap();
+    assert_eq!(minh.id, "pi_minh", "another citizen's reference is new");
+    // A retry names the citizen's own intent, whatever else it says.
+    let mut retry = intent("pi_other", "c-minh", "order-7");
+    retry.amount = 99;
+    let again = create(retry).await.unwrap();
+    assert_eq!(again, intent("pi_minh", "c-minh", "order-7"));
+    assert_eq!(ledger.intent("pi_other").await.unwrap(), None);
+    let mut elsewhere = intent("pi_else", "c-lan", "order-7");
+    elsewhere.app = "market".into();
+    assert_eq!(create(elsewhere.clone()).await.unwrap(), elsewhere);
+
+    assert_eq!(ledger.intent("pi_lan").await.unwrap(), Some(lan));
+    assert_eq!(ledger.intent("pi_minh").await.unwrap(), Some(minh));
+    assert_eq!(ledger.intent("pi_nobody").await.unwrap(), None);
+    assert_eq!(ledger.intents().await.unwrap().len(), 3);
+
+    // A decided intent still holds its reference.
+    ledger.step("pi_lan", None, &cancel).await.unwrap().unwrap();
+    let after = create(intent("pi_lan_new", "c-lan", "order-7"))
+        .await
+        .unwrap();
+    assert_eq!(after.id, "pi_lan");
+    assert_eq!(after.status, IntentStatus::Cancelled);
+
+    // Concurrent retries of one new reference make one intent.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let ledger = store.ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .create_intent(&intent(&format!("pi_race{i}"), "c-race", "order-1"), 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    for task in tasks {
+        ids.insert(task.await.expect("a creating task"));
+    }
+    assert_eq!(ids.len(), 1, "every retry got the one intent: {ids:?}");
+    assert_eq!(
+        store
+            .ledger
+            .citizen_intents("c-race", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A citizen holds at most `max_pending` unexpired pending intents of an
+/// app; expired and decided ones do not count, nor other citizens' or apps'.
+pub async fn pending_intents_are_bounded_per_citizen(store: Store) {
+    let ledger = &store.ledger;
+    let create = |i: IntentRecord| async move { ledger.create_intent(&i, 2).await.unwrap() };
+    create(intent("pi_lan", "c-lan", "order-7")).await.unwrap();
+    create(intent("pi_minh", "c-minh", "order-7"))
+        .await
+        .unwrap();
+    create(intent("pi_lan2", "c-lan", "order-8")).await.unwrap();
+    assert_eq!(
+        create(intent("pi_lan3", "c-lan", "order-9")).await,
+        Err(LedgerRefusal::TooManyPending(2))
+    );
+    assert_eq!(
+        ledger.intent("pi_lan3").await.unwrap(),
+        None,
+        "nothing written"
+    );
+    // Another app's intents count toward their own bound.
+    let mut elsewhere = intent("pi_lan_m", "c-lan", "order-9");
+    elsewhere.app = "market".into();
+    create(elsewhere).await.unwrap();
+    // A retry of a held reference is no new intent, so not refused.
+    assert_eq!(
+        create(intent("x", "c-lan", "order-8")).await.unwrap().id,
+        "pi_lan2"
+    );
+
+    // An expired intent no longer counts; a decided one neither.
+    let mut expired = intent("pi_old", "c-minh", "order-1");
+    expired.expires_at = now_ms().saturating_sub(1_000);
+    create(expired).await.unwrap();
+    create(intent("pi_minh2", "c-minh", "order-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        create(intent("pi_minh3", "c-minh", "order-3")).await,
+        Err(LedgerRefusal::TooManyPending(2))
+    );
+    ledger.step("pi_lan", None, &cancel).await.unwrap().unwrap();
+    create(intent("pi_lan3", "c-lan", "order-9")).await.unwrap();
+    assert_eq!(
+        create(intent("pi_lan4", "c-lan", "order-10")).await,
+        Err(LedgerRefusal::TooManyPending(2))
+    );
+    // Captured frees a slot too.
+    fund(&store, "wallet:c-lan", 100_000).await;
+    ledger
+        .step("pi_lan2", None, &capture("wallet:c-lan".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    create(intent("pi_lan4", "c-lan", "order-10"))
+        .await
+        .unwrap();
+
+    // Concurrent creations for one citizen never pass the bound.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let ledger = store.ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .create_intent(
+                    &intent(&format!("pi_rush{i}"), "c-rush", &format!("rush-{i}")),
+                    3,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.expect("a creating task") {
+            Ok(_) => created += 1,
+            Err(refusal) => assert_eq!(refusal, LedgerRefusal::TooManyPending(3)),
+        }
+    }
+    assert_eq!(created, 3, "exactly the bound was created");
+    assert_eq!(
+        store
+            .ledger
+            .citizen_intents("c-rush", None, 20)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// Confirm and cancel race on the same intents, over and over: exactly one
+/// step wins each intent, the losers write nothing, money is conserved and
+/// the wallet (funded for half of them) never goes below zero.
+pub async fn confirm_and_cancel_race_with_exactly_one_winner(store: Store) {
+    const INTENTS: usize = 48;
+    const AMOUNT: u64 = 10_000;
+    let funds = (INTENTS as i64 / 2) * AMOUNT as i64;
+    fund(&store, "wallet:c-lan", funds).await;
+    for i in 0..INTENTS {
+        let mut pending = intent(&format!("pi_{i:02}"), "c-lan", &format!("order-{i}"));
+        pending.amount = AMOUNT;
+        pending.created_at = i as u64 + 1;
+        store
+            .ledger
+            .create_intent(&pending, INTENTS)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let postings_before = store.ledger.postings().await.unwrap().len();
+
+    // For every intent, two confirms and two cancels at once.
+    let mut tasks = Vec::new();
+    for i in 0..INTENTS {
+        for kind in ["confirm", "cancel", "confirm", "cancel"] {
+            let ledger = store.ledger.clone();
+            let id = format!("pi_{i:02}");
+            tasks.push(tokio::spawn(async move {
+                let outcome = if kind == "confirm" {
+                    ledger
+                        .step(&id, None, &capture("wallet:c-lan".into()))
+                        .await
+                } else {
+                    ledger.step(&id, None, &cancel).await
+                };
+                (id, kind, outcome.expect("the store answers"))
+            }));
+        }
+    }
+    let mut winners: BTreeMap<String, Vec<(&str, IntentRecord)>> = BTreeMap::new();
+    for task in tasks {
+        let (id, kind, outcome) = task.await.expect("a stepping task");
+        match outcome {
+            Ok(record) => winners.entry(id).or_default().push((kind, record)),
+            Err(LedgerRefusal::Rule(rule)) => assert_eq!(rule, "not_pending"),
+            Err(LedgerRefusal::InsufficientFunds { account, balance }) => {
+                assert_eq!(account, "wallet:c-lan");
+                assert!(
+                    (0..AMOUNT as i64).contains(&balance),
+                    "refused only when short: {balance}"
+                );
+            }
+            Err(other) => panic!("{id}: unexpected refusal {other:?}"),
+        }
+    }
+    let mut captured = 0u64;
+    for i in 0..INTENTS {
+        let id = format!("pi_{i:02}");
+        let won = winners.get(&id).map_or(&[][..], Vec::as_slice);
+        assert_eq!(won.len(), 1, "{id}: exactly one step wins, not {won:?}");
+        let (kind, record) = &won[0];
+        let stored = store.ledger.intent(&id).await.unwrap().expect("the intent");
+        assert_eq!(
+            &stored, record,
+            "{id}: the winner's record is what is stored"
+        );
+        let expected = if *kind == "confirm" {
+            IntentStatus::Captured
+        } else {
+            IntentStatus::Cancelled
+        };
+        assert_eq!(stored.status, expected, "{id}");
+        if stored.status == IntentStatus::Captured {
+            captured += 1;
+        }
+    }
+    assert!(captured as i64 * AMOUNT as i64 <= funds);
+    assert_eq!(
+        store.ledger.balance("wallet:c-lan").await.unwrap(),
+        Some(funds - (captured * AMOUNT) as i64)
+    );
+    let fee = (AMOUNT / 100) as i64;
+    assert_eq!(
+        store
+            .ledger
+            .balance("merchant:shop-publisher")
+            .await
+            .unwrap(),
+        (captured > 0).then_some(captured as i64 * (AMOUNT as i64 - fee))
+    );
+    let postings = store.ledger.postings().await.unwrap();
+    assert_eq!(
+        postings.len(),
+        postings_before + 3 * captured as usize,
+        "only the captures posted"
+    );
+    for i in 0..INTENTS {
+        let id = format!("pi_{i:02}");
+        let own = postings
+            .iter()
+            .filter(|p| p.intent.as_deref() == Some(id.as_str()))
+            .count();
+        let status = store.ledger.intent(&id).await.unwrap().unwrap().status;
+        assert_eq!(
+            own,
+            if status == IntentStatus::Captured {
+                3
+            } else {
+                0
+            },
+            "{id}"
+        );
+    }
+    assert_eq!(
+        store.ledger.outbox().await.unwrap().len(),
+        INTENTS,
+        "one hook event per intent: the losers queued nothing"
+    );
+    assert_ledger_balanced(&store).await;
+}
+
+/// A `once` key (a provider's payment reference) is used once: a replay is
+/// refused before the step runs, even when racing; a refused step leaves
+/// its key unused.
+pub async fn a_once_key_is_used_once_even_under_a_race(store: Store) {
+    let ledger = &store.ledger;
+    for i in 0..10 {
+        ledger
+            .create_intent(&intent(&format!("pi_{i}"), "c-lan", &format!("o-{i}")), 20)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let paid = capture("provider:vnpay".into());
+    let first = ledger
+        .step("pi_0", Some("webhook:vnpay:1"), &paid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, IntentStatus::Captured);
+    // The same payment reported again, for the same intent or another.
+    assert_eq!(
+        ledger
+            .step("pi_0", Some("webhook:vnpay:1"), &paid)
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::Replayed("webhook:vnpay:1".into()))
+    );
+    assert_eq!(
+        ledger
+            .step("pi_1", Some("webhook:vnpay:1"), &paid)
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::Replayed("webhook:vnpay:1".into()))
+    );
+    assert_eq!(
+        ledger.intent("pi_1").await.unwrap().unwrap().status,
+        IntentStatus::Pending
+    );
+    // A step refused by its own rule does not use the key up.
+    assert_eq!(
+        ledger
+            .step("pi_0", Some("webhook:vnpay:2"), &paid)
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::Rule("not_pending".into()))
+    );
+    ledger
+        .step("pi_1", Some("webhook:vnpay:2"), &paid)
+        .await
+        .unwrap()
+        .unwrap();
+    // Nor does a step on no intent.
+    assert_eq!(
+        ledger
+            .step("pi_nobody", Some("webhook:vnpay:3"), &paid)
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::NoSuchIntent)
+    );
+
+    // One payment reported to eight intents at once pays one of them.
+    let mut tasks = Vec::new();
+    for i in 2..10 {
+        let ledger = store.ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .step(
+                    &format!("pi_{i}"),
+                    Some("webhook:vnpay:3"),
+                    &capture("provider:vnpay".into()),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("a replaying task") {
+            Ok(record) => {
+                assert_eq!(record.status, IntentStatus::Captured);
+                won += 1;
+            }
+            Err(refusal) => {
+                assert_eq!(refusal, LedgerRefusal::Replayed("webhook:vnpay:3".into()));
+            }
+        }
+    }
+    assert_eq!(won, 1, "the payment counted once");
+    let captured = ledger
+        .intents()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.status == IntentStatus::Captured)
+        .count();
+    assert_eq!(captured, 3);
+    assert_eq!(
+        ledger.balance("provider:vnpay").await.unwrap(),
+        Some(-30_000),
+        "a provider account may go below zero"
+    );
+    assert_ledger_balanced(&store).await;
+}
+
+/// `post` moves balanced money only, never overdraws a wallet, and writes
+/// nothing when refused; a step's postings are held to the same rules.
+pub async fn postings_refuse_overdraft_and_imbalance(store: Store) {
+    let ledger = &store.ledger;
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), None);
+    assert!(ledger.balances().await.unwrap().is_empty());
+    fund(&store, "wallet:c-lan", 100).await;
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), Some(100));
+    assert_eq!(ledger.balance("city:issuance").await.unwrap(), Some(-100));
+    let postings = ledger.postings().await.unwrap();
+    assert_eq!(postings.len(), 2);
+    assert_eq!(postings[0].tx, postings[1].tx, "one transaction");
+    assert!(postings.iter().all(|p| p.intent.is_none()));
+
+    let overdraft = ledger
+        .post(&[("wallet:c-lan".into(), -150), ("merchant:m".into(), 150)])
+        .await
+        .unwrap();
+    assert_eq!(
+        overdraft,
+        Err(LedgerRefusal::InsufficientFunds {
+            account: "wallet:c-lan".into(),
+            balance: 100
+        })
+    );
+    // Paying out of a wallet never used overdraws it too.
+    assert!(matches!(
+        ledger
+            .post(&[("wallet:c-nobody".into(), -1), ("merchant:m".into(), 1)])
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::InsufficientFunds { .. })
+    ));
+    let unbalanced = ledger
+        .post(&[("city:issuance".into(), -50), ("wallet:c-lan".into(), 60)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(unbalanced, Err(LedgerRefusal::Rule(_))),
+        "{unbalanced:?}"
+    );
+    assert_eq!(ledger.postings().await.unwrap().len(), 2, "nothing written");
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), Some(100));
+    assert_eq!(ledger.balance("merchant:m").await.unwrap(), None);
+    assert_eq!(ledger.balance("wallet:c-nobody").await.unwrap(), None);
+
+    // Exactly the whole balance may go.
+    ledger
+        .post(&[("wallet:c-lan".into(), -100), ("merchant:m".into(), 100)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), Some(0));
+
+    // A step's postings: an overdraft refuses the whole step.
+    let mut pending = intent("pi_1", "c-lan", "order-1");
+    pending.amount = 500;
+    ledger.create_intent(&pending, 5).await.unwrap().unwrap();
+    assert_eq!(
+        ledger
+            .step("pi_1", None, &capture("wallet:c-lan".into()))
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::InsufficientFunds {
+            account: "wallet:c-lan".into(),
+            balance: 0
+        })
+    );
+    assert_eq!(ledger.intent("pi_1").await.unwrap(), Some(pending.clone()));
+    assert!(ledger.outbox().await.unwrap().is_empty(), "no event queued");
+    // An unbalanced step is refused whole as well.
+    let lopsided =
+        |intent: &mut IntentRecord, _: &BalanceReader| -> Result<LedgerStep, LedgerRefusal> {
+            intent.status = IntentStatus::Captured;
+            Ok(LedgerStep {
+                postings: vec![("merchant:m".into(), 10)],
+                notify_app: true,
+            })
+        };
+    assert!(matches!(
+        ledger.step("pi_1", None, &lopsided).await.unwrap(),
+        Err(LedgerRefusal::Rule(_))
+    ));
+    assert_eq!(ledger.intent("pi_1").await.unwrap(), Some(pending));
+    // The step sees balances as they are inside its transaction.
+    fund(&store, "wallet:c-lan", 600).await;
+    let seen = std::sync::Mutex::new(None);
+    ledger
+        .step("pi_1", None, &|intent, balance| {
+            *seen.lock().unwrap() = Some((balance("wallet:c-lan"), balance("wallet:c-nobody")));
+            capture("wallet:c-lan".into())(intent, balance)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some((Some(600), None)));
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), Some(100));
+    let mut balances = ledger.balances().await.unwrap();
+    balances.sort();
+    assert_eq!(
+        balances,
+        vec![
+            ("city:fees".to_string(), 5),
+            ("city:issuance".to_string(), -700),
+            ("merchant:m".to_string(), 100),
+            ("merchant:shop-publisher".to_string(), 495),
+            ("wallet:c-lan".to_string(), 100),
+        ]
+    );
+    assert_ledger_balanced(&store).await;
+}
+
+/// A citizen's history reads newest first, a page at a time after a
+/// cursor, and never holds another citizen's intents.
+pub async fn citizen_intents_page_newest_first(store: Store) {
+    let ledger = &store.ledger;
+    // c-lan's intents, created out of order, two at the same millisecond;
+    // others' interleaved (c-lan2 shares c-lan's prefix).
+    let mut expected = Vec::new();
+    for (n, (citizen, created_at)) in [
+        ("c-lan", 30),
+        ("c-minh", 35),
+        ("c-lan", 10),
+        ("c-lan2", 20),
+        ("c-lan", 50),
+        ("c-lan", 30),
+        ("c-la", 40),
+        ("c-lan", 40),
+        ("c-lan", 20),
+        ("c-minh", 5),
+        ("c-lan", 60),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut record = intent(&format!("pi_{n:02}"), citizen, &format!("o-{n}"));
+        record.created_at = created_at;
+        ledger.create_intent(&record, 100).await.unwrap().unwrap();
+        if citizen == "c-lan" {
+            expected.push(record);
+        }
+    }
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+
+    let all = ledger.citizen_intents("c-lan", None, 100).await.unwrap();
+    assert_eq!(all, expected, "newest first, only c-lan's");
+    let mut paged = Vec::new();
+    let mut cursor: Option<HistoryCursor> = None;
+    loop {
+        let page = ledger
+            .citizen_intents("c-lan", cursor.as_ref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        cursor = Some(HistoryCursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected, "pages cover the history exactly once");
+    assert_eq!(
+        ledger.citizen_intents("c-lan", None, 2).await.unwrap(),
+        expected[..2]
+    );
+    assert!(ledger
+        .citizen_intents("c-nobody", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(ledger
+        .citizen_intents("c-lan", None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    let minh: Vec<String> = ledger
+        .citizen_intents("c-minh", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(minh, ["pi_01", "pi_09"]);
+    // A step changes what the history shows, not where it is.
+    ledger.step("pi_00", None, &cancel).await.unwrap().unwrap();
+    let all = ledger.citizen_intents("c-lan", None, 100).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    let expected_ids: Vec<&str> = expected.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, expected_ids);
+    assert!(all
+        .iter()
+        .any(|i| i.id == "pi_00" && i.status == IntentStatus::Cancelled));
+
+    // `intents` is every intent, oldest first.
+    let created: Vec<u64> = ledger
+        .intents()
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.created_at)
+        .collect();
+    assert_eq!(created.len(), 11);
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
+}
+
+/// A step that tells the app queues an outbox entry; entries fall due in
+/// order of their time and can be rescheduled or delivered (deleted).
+pub async fn outbox_entries_fall_due_in_order(store: Store) {
+    let ledger = &store.ledger;
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), None);
+    assert!(ledger.outbox_due(u64::MAX, 10).await.unwrap().is_empty());
+    ledger
+        .create_intent(&intent("pi_1", "c-lan", "o-1"), 5)
+        .await
+        .unwrap()
+        .unwrap();
+    ledger
+        .create_intent(&intent("pi_2", "c-lan", "o-2"), 5)
+        .await
+        .unwrap()
+        .unwrap();
+    let added = ledger.outbox_added();
+    // A step that does not tell the app queues nothing.
+    ledger
+        .step("pi_2", None, &|_: &mut IntentRecord, _: &BalanceReader| {
+            Ok(LedgerStep::default())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ledger.outbox().await.unwrap().is_empty());
+    let before = now_ms();
+    ledger.step("pi_1", None, &cancel).await.unwrap().unwrap();
+    let after = now_ms();
+    tokio::time::timeout(PATIENCE, added.notified())
+        .await
+        .expect("the delivery task is woken");
+    let queued = ledger.outbox().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let event = queued[0].clone();
+    assert_eq!(
+        (event.intent.as_str(), event.app.as_str(), event.attempts),
+        ("pi_1", "shop", 0)
+    );
+    assert!(
+        (before..=after + 1_000).contains(&event.next_at),
+        "due now: {} not in {before}..={after}",
+        event.next_at
+    );
+    assert_eq!(
+        ledger.outbox_due(after + 1_000, 10).await.unwrap(),
+        vec![event.clone()]
+    );
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), Some(event.next_at));
+
+    // Entries due at chosen times (the event itself is due "now").
+    let entry = |key: &str, next_at: u64| OutboxEntry {
+        key: key.into(),
+        intent: "pi_1".into(),
+        app: "shop".into(),
+        attempts: 1,
+        next_at,
+    };
+    ledger
+        .outbox_update("e-100", Some(&entry("e-100", 100)))
+        .await
+        .unwrap();
+    ledger
+        .outbox_update("e-50", Some(&entry("e-50", 50)))
+        .await
+        .unwrap();
+    ledger
+        .outbox_update("e-late", Some(&entry("e-late", u64::MAX / 2)))
+        .await
+        .unwrap();
+    ledger
+        .outbox_update("e-100b", Some(&entry("e-100b", 100)))
+        .await
+        .unwrap();
+    let keys =
+        |entries: Vec<OutboxEntry>| -> Vec<String> { entries.into_iter().map(|e| e.key).collect() };
+    assert_eq!(
+        keys(ledger.outbox_due(1_000, 10).await.unwrap()),
+        ["e-50", "e-100", "e-100b"],
+        "due ones, earliest first; not the future ones"
+    );
+    assert_eq!(
+        keys(ledger.outbox_due(1_000, 2).await.unwrap()),
+        ["e-50", "e-100"]
+    );
+    assert_eq!(keys(ledger.outbox_due(99, 10).await.unwrap()), ["e-50"]);
+    assert!(ledger.outbox_due(49, 10).await.unwrap().is_empty());
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), Some(50));
+    assert_eq!(
+        keys(ledger.outbox().await.unwrap()),
+        ["e-50", "e-100", "e-100b", event.key.as_str(), "e-late"]
+    );
+
+    // A failed delivery is rescheduled: it moves, and is not due twice.
+    let mut retry = entry("e-50", 2_000);
+    retry.attempts = 2;
+    ledger.outbox_update("e-50", Some(&retry)).await.unwrap();
+    assert_eq!(
+        keys(ledger.outbox_due(1_000, 10).await.unwrap()),
+        ["e-100", "e-100b"]
+    );
+    assert_eq!(
+        ledger.outbox_due(2_000, 10).await.unwrap(),
+        vec![entry("e-100", 100), entry("e-100b", 100), retry.clone()]
+    );
+    // Delivered ones are deleted; deleting twice is harmless.
+    ledger.outbox_update("e-100", None).await.unwrap();
+    ledger.outbox_update("e-100b", None).await.unwrap();
+    ledger.outbox_update("e-100b", None).await.unwrap();
+    ledger.outbox_update("e-nothing", None).await.unwrap();
+    assert!(ledger.outbox_due(1_000, 10).await.unwrap().is_empty());
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), Some(2_000));
+    ledger.outbox_update("e-50", None).await.unwrap();
+    ledger.outbox_update(&event.key, None).await.unwrap();
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), Some(u64::MAX / 2));
+    assert_eq!(keys(ledger.outbox().await.unwrap()), ["e-late"]);
+    ledger.outbox_update("e-late", None).await.unwrap();
+    assert_eq!(ledger.outbox_next_due().await.unwrap(), None);
+    assert!(ledger.outbox().await.unwrap().is_empty());
+}
+
+// ------------------------------------------------------------------ audit
+
+/// Appends get increasing sequence numbers; pages read forward from
+/// `After` and backward from `Before`, filtered, and paging either way
+/// covers every matching record exactly once.
+pub async fn audit_pages_both_ways_cover_every_record_once(store: Store) {
+    let audit = &store.audit;
+    let all = AuditFilter::default();
+    assert_eq!(
+        audit.page(&all, AuditFrom::After(0), 10).await.unwrap(),
+        (Vec::new(), false)
+    );
+    assert_eq!(
+        audit
+            .page(&all, AuditFrom::Before(u64::MAX), 10)
+            .await
+            .unwrap(),
+        (Vec::new(), false)
+    );
+    let mut seqs = Vec::new();
+    let mut written = Vec::new();
+    for n in 0..30u64 {
+        let kind = if n % 3 == 0 { "denial" } else { "grant" };
+        let app = ["a", "b"][(n % 2) as usize];
+        let capability = (n % 5 == 0).then_some("kv");
+        let mut record = audit_record(kind, Some(app), capability);
+        record.seq = 12_345; // ignored
+        record.detail = format!("n{n}");
+        let seq = audit.append(record.clone()).await.unwrap();
+        record.seq = seq;
+        seqs.push(seq);
+        written.push(record);
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(seqs[0] > 0, "After(0) reads from the start");
+
+    // Everything, forward and backward, in pages of 7 and of exactly 10.
+    for limit in [7, 10, 30, 100] {
+        assert_eq!(
+            audit_pages(&store, &all, AuditFrom::After(0), limit).await,
+            seqs
+        );
+        let mut backward = audit_pages(&store, &all, AuditFrom::Before(u64::MAX), limit).await;
+        backward.reverse();
+        assert_eq!(backward, seqs);
+    }
+    let (page, more) = audit.page(&all, AuditFrom::After(0), 30).await.unwrap();
+    assert_eq!(page, written, "records read back as written");
+    assert!(!more, "a page holding the rest says no more follow");
+    let (page, more) = audit
+        .page(&all, AuditFrom::Before(u64::MAX), 29)
+        .await
+        .unwrap();
+    assert!(more);
+    assert_eq!(page.first(), written.last());
+
+    // From the middle, both ways.
+    let mid = seqs[14];
+    let (page, _) = audit.page(&all, AuditFrom::After(mid), 3).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs[15..18]);
+    let (page, _) = audit.page(&all, AuditFrom::Before(mid), 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [seqs[13], seqs[12], seqs[11]]
+    );
+    assert_eq!(
+        audit
+            .page(&all, AuditFrom::After(seqs[29]), 5)
+            .await
+            .unwrap(),
+        (Vec::new(), false)
+    );
+    assert_eq!(
+        audit
+            .page(&all, AuditFrom::Before(seqs[0]), 5)
+            .await
+            .unwrap(),
+        (Vec::new(), false)
+    );
+
+    // Filters, alone and together, paged both ways.
+    let filters = [
+        AuditFilter {
+            kind: Some("denial".into()),
+            ..AuditFilter::default()
+        },
+        AuditFilter {
+            app: Some("b".into()),
+            ..AuditFilter::default()
+        },
+        AuditFilter {
+            capability: Some("kv".into()),
+            ..AuditFilter::default()
+        },
+        AuditFilter {
+            kind: Some("grant".into()),
+            app: Some("a".into()),
+            capability: None,
+        },
+        AuditFilter {
+            kind: Some("denial".into()),
+            app: Some("a".into()),
+            capability: Some("kv".into()),
+        },
+        AuditFilter {
+            kind: Some("nothing".into()),
+            ..AuditFilter::default()
+        },
+    ];
+    for filter in &filters {
+        let expected: Vec<u64> = written
+            .iter()
+            .filter(|r| filter.matches(r))
+            .map(|r| r.seq)
+            .collect();
+        for limit in [1, 2, 4] {
+            assert_eq!(
+                audit_pages(&store, filter, AuditFrom::After(0), limit).await,
+                expected,
+                "{filter:?} forward by {limit}"
+            );
+            let mut backward =
+                audit_pages(&store, filter, AuditFrom::Before(u64::MAX), limit).await;
+            backward.reverse();
+            assert_eq!(backward, expected, "{filter:?} backward by {limit}");
+        }
+    }
+    // `more` looks past records that do not match.
+    let denial_a_kv = &filters[4];
+    let only: Vec<u64> = written
+        .iter()
+        .filter(|r| denial_a_kv.matches(r))
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(only.len(), 1, "n0 only");
+    let (page, more) = audit
+        .page(denial_a_kv, AuditFrom::After(0), 1)
+        .await
+        .unwrap();
+    assert_eq!((page.len(), more), (1, false));
+
+    // Concurrent appends each get their own number.
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let audit = store.audit.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut record = audit_record("sign-in", None, None);
+            record.detail = format!("c{n}");
+            audit.append(record).await.unwrap()
+        }));
+    }
+    let mut concurrent = BTreeSet::new();
+    for task in tasks {
+        concurrent.insert(task.await.expect("an appending task"));
+    }
+    assert_eq!(concurrent.len(), 16);
+    assert!(concurrent.iter().all(|seq| *seq > seqs[29]));
+    let sign_ins = AuditFilter {
+        kind: Some("sign-in".into()),
+        ..AuditFilter::default()
+    };
+    let read: BTreeSet<u64> = audit_pages(&store, &sign_ins, AuditFrom::After(0), 5)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(read, concurrent);
+}
+
+// ------------------------------------------------------------ rate limits
+
+/// `limit` takes in any window, then refusals naming when a slot frees;
+/// a refusal takes nothing; keys are independent.
+pub async fn rate_limits_allow_the_limit_per_window(store: Store) {
+    let limits = &store.limits;
+    for now in [1_000, 1_100, 1_200] {
+        assert_eq!(limits.take("k", 3, 1_000, now).await.unwrap(), Ok(()));
+    }
+    let retry = limits
+        .take("k", 3, 1_000, 1_300)
+        .await
+        .unwrap()
+        .expect_err("the fourth in the window is refused");
+    assert!(
+        (1..=1_000).contains(&retry),
+        "a positive wait within the window: {retry}"
+    );
+    // Refused again a moment later: the refusal took no slot.
+    assert!(limits.take("k", 3, 1_000, 1_301).await.unwrap().is_err());
+    // Another key has its own window.
+    assert_eq!(limits.take("other", 3, 1_000, 1_300).await.unwrap(), Ok(()));
+    // When the wait is over, one slot is free — one only.
+    let freed = 1_300 + retry;
+    assert_eq!(limits.take("k", 3, 1_000, freed).await.unwrap(), Ok(()));
+    assert!(limits.take("k", 3, 1_000, freed).await.unwrap().is_err());
+    // Long after, the whole limit again.
+    for now in [10_000, 10_001, 10_002] {
+        assert_eq!(limits.take("k", 3, 1_000, now).await.unwrap(), Ok(()));
+    }
+    assert!(limits.take("k", 3, 1_000, 10_003).await.unwrap().is_err());
+    // A limit of one.
+    assert_eq!(limits.take("one", 1, 500, 20_000).await.unwrap(), Ok(()));
+    let wait = limits
+        .take("one", 1, 500, 20_100)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!((1..=500).contains(&wait), "{wait}");
+    assert_eq!(
+        limits.take("one", 1, 500, 20_100 + wait).await.unwrap(),
+        Ok(())
+    );
+}
+
+/// 16 concurrent takers of one key at one moment: exactly `limit` succeed.
+pub async fn rate_limits_hold_under_concurrent_takers(store: Store) {
+    const LIMIT: usize = 5;
+    for round in 0..3u64 {
+        let now = 1_000_000 + round * 120_000;
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let limits = store.limits.clone();
+            tasks.push(tokio::spawn(async move {
+                limits.take("busy", LIMIT, 60_000, now).await.unwrap()
+            }));
+        }
+        let mut taken = 0;
+        for task in tasks {
+            match task.await.expect("a taking task") {
+                Ok(()) => taken += 1,
+                Err(retry) => assert!((1..=60_000).contains(&retry), "{retry}"),
+            }
+        }
+        assert_eq!(taken, LIMIT, "round {round}: exactly the limit was taken");
+    }
+}

@@ -1,0 +1,199 @@
+//! Citizens' and operators' records — sessions, operator credentials, host
+//! secrets, consents, pairwise bookkeeping, inboxes, frame tokens and last
+//! reported locations (both expiring) — and the [`IdentityStore`] trait.
+
+use super::StoreError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// An operator credential, stored under the sha256 of its token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OperatorRecord {
+    pub name: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// When it was revoked (unix seconds): kept, so a revoked token stays
+    /// refused across restarts and is never registered again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<u64>,
+}
+
+/// A citizen session, stored under the sha256 of its token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    pub citizen_id: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds.
+    pub expires: u64,
+}
+
+/// A consent a citizen gave an app for one personal scope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConsentRecord {
+    pub app: String,
+    /// The capability consented to, e.g. `identity.phone`.
+    pub scope: String,
+    /// The purpose the app's manifest gave, as shown to the citizen.
+    pub purpose: String,
+    /// Unix seconds.
+    pub granted_at: u64,
+}
+
+/// A message in a citizen's inbox.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InboxMessage {
+    /// The app that sent it.
+    pub app: String,
+    pub title: String,
+    pub body: String,
+    /// A path inside the app the shell opens, if any.
+    pub link: Option<String>,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// A frame token: the shell's session traded for one app's iframe, stored
+/// under the sha256 of the token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FrameRecord {
+    pub citizen_id: String,
+    pub app: String,
+    /// sha256 of the shell session it came from: it dies with it.
+    pub parent: String,
+    /// Unix seconds.
+    pub issued: u64,
+    /// Unix seconds.
+    pub expires: u64,
+    /// Its place in its citizen's issue order, set by the store (the
+    /// oldest is closed first).
+    #[serde(default)]
+    pub order: u64,
+}
+
+/// The last position a citizen's device reported.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct LocationRecord {
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f64>,
+    /// Unix milliseconds when the host received it.
+    pub at: u64,
+    /// Unix milliseconds after which it is no longer used.
+    pub expires: u64,
+}
+
+/// Sessions, operator credentials, host secrets, consents, pairwise ids,
+/// inboxes, frame tokens and locations. Every write returns once durable.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// Register an operator credential under the sha256 (hex) of its token.
+    async fn put_operator(
+        &self,
+        token_sha256: &str,
+        record: &OperatorRecord,
+    ) -> Result<(), StoreError>;
+    /// The operator whose token hashes to `token_sha256`.
+    async fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError>;
+    /// Whether any operator credential exists.
+    async fn has_operators(&self) -> Result<bool, StoreError>;
+
+    /// The host secret called `name`, created from `fresh` (and persisted)
+    /// the first time it is asked for; every later call, from any host,
+    /// gets the first value stored.
+    async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+
+    /// Store a session under the sha256 (hex) of its token.
+    async fn put_session(
+        &self,
+        token_sha256: &str,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError>;
+    /// The session stored under `token_sha256`.
+    async fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Remove a session; true if it existed.
+    async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
+
+    /// Record (or renew) a citizen's consent.
+    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError>;
+    /// The citizen's consent to `app` for `scope`, if given and not revoked.
+    async fn consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+    /// Every consent the citizen has given, by app then scope.
+    async fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// Revoke a consent; true if it existed.
+    async fn delete_consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Remember that `citizen` is known to `app` as `pairwise` (kept once).
+    async fn remember_pairwise(
+        &self,
+        app: &str,
+        pairwise: &str,
+        citizen: &str,
+    ) -> Result<(), StoreError>;
+    /// The citizen `app` knows as `pairwise`, if they ever used the app.
+    async fn pairwise_citizen(
+        &self,
+        app: &str,
+        pairwise: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Append a message to a citizen's inbox.
+    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError>;
+    /// The citizen's messages sent at or after `since_ms`, oldest first.
+    async fn inbox_since(
+        &self,
+        citizen: &str,
+        since_ms: u64,
+    ) -> Result<Vec<InboxMessage>, StoreError>;
+    /// The citizen's latest `limit` messages, newest first.
+    async fn inbox_latest(
+        &self,
+        citizen: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, StoreError>;
+
+    /// Store a frame token under the sha256 of the token (its `order` set
+    /// by the store), and close the citizen's oldest tokens so they hold at
+    /// most `per_citizen`; tokens opened at the same instant may leave the
+    /// citizen one over until their next open. Returns how many were closed.
+    async fn open_frame(
+        &self,
+        token_sha256: &str,
+        record: &FrameRecord,
+        per_citizen: usize,
+    ) -> Result<usize, StoreError>;
+    /// The frame token stored under `token_sha256`, expired or not.
+    async fn frame(&self, token_sha256: &str) -> Result<Option<FrameRecord>, StoreError>;
+    /// Close one frame token; true if it existed.
+    async fn close_frame(&self, token_sha256: &str) -> Result<bool, StoreError>;
+    /// Close every frame token of `citizen` opened from the session whose
+    /// hash is `parent`; returns how many.
+    async fn close_frames_of_session(
+        &self,
+        citizen: &str,
+        parent: &str,
+    ) -> Result<usize, StoreError>;
+    /// Frame tokens stored (expired ones not yet swept included).
+    async fn frame_count(&self) -> Result<u64, StoreError>;
+
+    /// Keep the citizen's last reported position (replacing the one before).
+    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError>;
+    /// The citizen's last position, expired or not.
+    async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError>;
+    /// Forget the citizen's position; true if one was kept.
+    async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError>;
+
+    /// Remove frame tokens expired at `now_secs` and locations expired at
+    /// `now_ms`; returns how many records went.
+    async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError>;
+}

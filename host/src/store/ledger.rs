@@ -1,0 +1,192 @@
+//! Money's records — payment intents, the double-entry postings, account
+//! balances, one-time keys and the outbox of events for apps' payment hooks —
+//! and the [`Ledger`] trait that changes them only in whole transactions.
+
+use super::StoreError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Where a payment intent is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntentStatus {
+    Pending,
+    Captured,
+    Cancelled,
+    Expired,
+    /// Captured, then refunded in full.
+    Refunded,
+}
+
+/// A refund of (part of) a captured intent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundRecord {
+    /// The app's idempotency key for this refund.
+    pub reference: String,
+    pub amount: u64,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// A payment intent: an app asking a citizen for money.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntentRecord {
+    pub id: String,
+    pub app: String,
+    /// The merchant: the app's publisher.
+    pub publisher: String,
+    /// The paying citizen (host-side id; apps see `pairwise_id`).
+    pub citizen: String,
+    pub pairwise_id: String,
+    /// The app's idempotency key.
+    pub reference: String,
+    /// VND.
+    pub amount: u64,
+    pub description: String,
+    pub status: IntentStatus,
+    /// Unix milliseconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub captured_at: Option<u64>,
+    /// How it was paid (`demo-wallet`, a provider's name).
+    pub method: Option<String>,
+    /// The city's fee taken at capture, VND.
+    pub fee: u64,
+    pub refunded: u64,
+    pub fee_refunded: u64,
+    pub refunds: Vec<RefundRecord>,
+}
+
+/// One side of a ledger transaction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Posting {
+    /// The transaction it belongs to (its postings sum to zero).
+    pub tx: String,
+    /// The intent it moves money for, if any.
+    pub intent: Option<String>,
+    /// e.g. `wallet:c-lan`, `merchant:vnpt-hue`, `city:fees`.
+    pub account: String,
+    /// Signed VND.
+    pub amount: i64,
+    /// Unix milliseconds.
+    pub at: u64,
+}
+
+/// What a payment step does to the ledger, decided by the payments module
+/// inside the store's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerStep {
+    /// Postings of one transaction; they must sum to zero.
+    pub postings: Vec<(String, i64)>,
+    /// Tell the app about the new state (queued for delivery with it).
+    pub notify_app: bool,
+}
+
+/// Reads an account's balance inside a ledger transaction (`None`: never used).
+pub type BalanceReader<'a> = dyn Fn(&str) -> Option<i64> + 'a;
+
+/// A payment step: edits the intent and says what the ledger must do.
+pub type StepFn<'a> = dyn Fn(&mut IntentRecord, &BalanceReader) -> Result<LedgerStep, LedgerRefusal>
+    + Send
+    + Sync
+    + 'a;
+
+/// Why the store refused a ledger step; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerRefusal {
+    /// The step's own rule (wrong state, expired, over-refund …), as a code.
+    Rule(String),
+    /// An account whose name starts with `wallet:` would go below zero.
+    InsufficientFunds { account: String, balance: i64 },
+    /// The `once` key was used before (a replayed webhook).
+    Replayed(String),
+    /// No intent with this id.
+    NoSuchIntent,
+    /// The citizen already holds this many pending intents of the app.
+    TooManyPending(usize),
+}
+
+/// A payment event waiting to be delivered to an app's hook.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    pub key: String,
+    pub intent: String,
+    pub app: String,
+    pub attempts: u32,
+    /// Unix milliseconds of the next attempt.
+    pub next_at: u64,
+}
+
+/// Where a page of a citizen's payment history starts: after this intent
+/// (its creation time and id), going back in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub created_at: u64,
+    pub id: String,
+}
+
+/// Intents, postings, balances and the hook outbox. Money moves only inside
+/// one transaction per call; every write returns once it is durable.
+#[async_trait]
+pub trait Ledger: Send + Sync + 'static {
+    /// Create `intent` unless (app, citizen, reference) already names one;
+    /// returns the intent that now holds that reference. A new intent is
+    /// refused with `TooManyPending` when its citizen already holds
+    /// `max_pending` unexpired pending intents of the app (counted in the
+    /// same transaction).
+    async fn create_intent(
+        &self,
+        intent: &IntentRecord,
+        max_pending: usize,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError>;
+    /// The intent `id`.
+    async fn intent(&self, id: &str) -> Result<Option<IntentRecord>, StoreError>;
+    /// A citizen's intents, newest first, at most `limit`, starting after
+    /// `before` (the last intent of the previous page): read through an
+    /// index by citizen, never the whole ledger.
+    async fn citizen_intents(
+        &self,
+        citizen: &str,
+        before: Option<&HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<IntentRecord>, StoreError>;
+    /// Every intent, oldest first (reconciliation and settlement reports).
+    async fn intents(&self) -> Result<Vec<IntentRecord>, StoreError>;
+    /// Change intent `id` by `step` in one transaction: `step` edits the
+    /// intent (given the balance reader) and returns the ledger step; the
+    /// store refuses postings that do not sum to zero or overdraw a wallet,
+    /// and — before anything else — a reused `once` key (a provider's
+    /// payment reference), which it then marks used. A backend may run
+    /// `step` more than once (a retried transaction), so it must be pure.
+    async fn step(
+        &self,
+        id: &str,
+        once: Option<&str>,
+        step: &StepFn,
+    ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError>;
+    /// Post a transaction with no intent (a top-up), refusing an overdrawn wallet.
+    async fn post(
+        &self,
+        postings: &[(String, i64)],
+    ) -> Result<Result<(), LedgerRefusal>, StoreError>;
+    /// Every posting, in order.
+    async fn postings(&self) -> Result<Vec<Posting>, StoreError>;
+    /// Every account and its balance.
+    async fn balances(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// One account's balance (`None`: never used).
+    async fn balance(&self, account: &str) -> Result<Option<i64>, StoreError>;
+    /// Outbox entries due at `now_ms`, the earliest first, at most `limit`
+    /// (read through an index by due time).
+    async fn outbox_due(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// When the earliest outbox entry falls due (Unix ms), if any.
+    async fn outbox_next_due(&self) -> Result<Option<u64>, StoreError>;
+    /// Every outbox entry, the earliest due first.
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Replace (reschedule) or, with `None`, delete an outbox entry.
+    async fn outbox_update(&self, key: &str, entry: Option<&OutboxEntry>)
+        -> Result<(), StoreError>;
+    /// Notified whenever an entry is added to the outbox (on this host), so
+    /// the delivery task sleeps until work arrives rather than polling.
+    fn outbox_added(&self) -> Arc<tokio::sync::Notify>;
+}

@@ -1,0 +1,217 @@
+//! sled's [`AppStore`]: apps, versions and blob reference counts change in
+//! one multi-tree transaction; publishers, keys and grants are single records.
+
+use super::{abort_with, backend, composite, corrupt, ref_count, settle, to_json, SledStore};
+use crate::store::{
+    AppChange, AppRecord, AppStore, GrantRecord, PublisherRecord, StoreError, VersionRecord,
+};
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+use std::collections::HashMap;
+
+impl SledStore {
+    fn commit_app_now(
+        &self,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        let app_json = to_json(app)?;
+        let version_rows: Vec<(Vec<u8>, Vec<u8>, &VersionRecord)> = versions
+            .iter()
+            .map(|v| Ok((composite(&[&v.app, &v.version]), to_json(v)?, v)))
+            .collect::<Result<_, StoreError>>()?;
+        let given: HashMap<String, &[u8]> = components
+            .iter()
+            .map(|bytes| (hex::encode(Sha256::digest(bytes)), *bytes))
+            .collect();
+        let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
+            |(apps, stored, blobs, refs)| {
+                apps.insert(app.id.as_bytes(), app_json.as_slice())?;
+                for (key, value, version) in &version_rows {
+                    let sha256 = version.component_sha256.as_str();
+                    if let Some(old) = stored.get(key.as_slice())? {
+                        let old: VersionRecord =
+                            serde_json::from_slice(&old).map_err(|e| corrupt(key, e))?;
+                        if old.component_sha256 != sha256 {
+                            return Err(abort_with(StoreError::ComponentChanged {
+                                app: version.app.clone(),
+                                version: version.version.clone(),
+                            }));
+                        }
+                    } else {
+                        // A new version: one more reference on its blob.
+                        let count = ref_count(refs, sha256)?;
+                        if count == 0 {
+                            match given.get(sha256) {
+                                Some(bytes) => {
+                                    blobs.insert(sha256.as_bytes(), *bytes)?;
+                                }
+                                None if blobs.get(sha256.as_bytes())?.is_some() => {}
+                                None => {
+                                    return Err(abort_with(StoreError::MissingBlob {
+                                        app: version.app.clone(),
+                                        version: version.version.clone(),
+                                        sha256: sha256.to_string(),
+                                    }))
+                                }
+                            }
+                        }
+                        refs.insert(sha256.as_bytes(), &(count + 1).to_be_bytes())?;
+                    }
+                    stored.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok(())
+            },
+        );
+        settle(outcome)
+    }
+
+    fn delete_version_now(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
+        let key = composite(&[app, version]);
+        let outcome =
+            (&self.versions, &self.blobs, &self.blob_refs).transaction(|(stored, blobs, refs)| {
+                let Some(old) = stored.remove(key.as_slice())? else {
+                    return Ok(None);
+                };
+                let old: VersionRecord =
+                    serde_json::from_slice(&old).map_err(|e| corrupt(&key, e))?;
+                let sha256 = old.component_sha256;
+                let count = ref_count(refs, &sha256)?;
+                if count > 1 {
+                    refs.insert(sha256.as_bytes(), &(count - 1).to_be_bytes())?;
+                    return Ok(None);
+                }
+                // The last reference: the blob goes with it.
+                refs.remove(sha256.as_bytes())?;
+                blobs.remove(sha256.as_bytes())?;
+                Ok(Some(sha256))
+            });
+        settle(outcome)
+    }
+}
+
+#[async_trait]
+impl AppStore for SledStore {
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .blobs
+            .get(sha256.as_bytes())
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    async fn blob_refs(&self, sha256: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .blob_refs
+            .get(sha256.as_bytes())
+            .map_err(backend)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    async fn commit_app(
+        &self,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        self.commit_app_now(app, versions, components)?;
+        self.durable().await?;
+        self.announce(AppChange::App(app.id.clone()));
+        Ok(())
+    }
+
+    async fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        Self::scan_json(self.apps.iter())
+    }
+
+    async fn app(&self, id: &str) -> Result<Option<AppRecord>, StoreError> {
+        Self::get_json(&self.apps, id)
+    }
+
+    async fn versions(&self, app: &str) -> Result<Vec<VersionRecord>, StoreError> {
+        Self::scan_json(self.versions.scan_prefix(composite(&[app, ""])))
+    }
+
+    async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
+        let gone = self.delete_version_now(app, version)?;
+        self.durable().await?;
+        self.announce(AppChange::App(app.to_string()));
+        Ok(gone)
+    }
+
+    async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.grants, app, grants)?;
+        self.durable().await?;
+        self.announce(AppChange::Grants(app.to_string()));
+        Ok(())
+    }
+
+    async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError> {
+        Self::get_json(&self.grants, app)
+    }
+
+    async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.publishers, &record.id, record)?;
+        self.durable().await?;
+        self.announce(AppChange::Publisher(record.id.clone()));
+        Ok(())
+    }
+
+    async fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError> {
+        Self::get_json(&self.publishers, id)
+    }
+
+    async fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError> {
+        Self::scan_json(self.publishers.iter())
+    }
+
+    async fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError> {
+        self.publisher_keys
+            .insert(key_sha256, publisher.as_bytes())
+            .map_err(backend)?;
+        self.durable().await?;
+        self.announce(AppChange::Publisher(publisher.to_string()));
+        Ok(())
+    }
+
+    async fn publisher_keys(&self, publisher: &str) -> Result<Vec<String>, StoreError> {
+        self.publisher_keys
+            .iter()
+            .filter_map(|entry| match entry {
+                Ok((hash, owner)) if owner.as_ref() == publisher.as_bytes() => {
+                    Some(Ok(String::from_utf8_lossy(&hash).into_owned()))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(backend(e))),
+            })
+            .collect()
+    }
+
+    async fn delete_publisher_key(&self, key_sha256: &str) -> Result<bool, StoreError> {
+        let owner = self.publisher_keys.remove(key_sha256).map_err(backend)?;
+        self.durable().await?;
+        if let Some(owner) = &owner {
+            self.announce(AppChange::Publisher(
+                String::from_utf8_lossy(owner).into_owned(),
+            ));
+        }
+        Ok(owner.is_some())
+    }
+
+    async fn publisher_for_key(
+        &self,
+        key_sha256: &str,
+    ) -> Result<Option<PublisherRecord>, StoreError> {
+        match self.publisher_keys.get(key_sha256).map_err(backend)? {
+            Some(id) => Self::get_json(&self.publishers, &String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<AppChange> {
+        self.changes.subscribe()
+    }
+}

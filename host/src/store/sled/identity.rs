@@ -1,0 +1,338 @@
+//! sled's [`IdentityStore`]: sessions, operators, secrets, consents,
+//! pairwise ids and inboxes as records; frame tokens with a per-citizen
+//! index (oldest first) and locations, both swept at their expiry.
+
+use super::{backend, composite, to_json, SledStore};
+use crate::store::{
+    ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord, OperatorRecord,
+    SessionRecord, StoreError,
+};
+use async_trait::async_trait;
+use sled::transaction::TransactionError;
+use sled::Transactional;
+
+/// citizen ‖ NUL ‖ order ‖ hash: a citizen's frame tokens in issue order.
+fn frame_index_key(record: &FrameRecord, token_sha256: &str) -> Vec<u8> {
+    let mut key = composite(&[&record.citizen_id, ""]);
+    key.extend_from_slice(&record.order.to_be_bytes());
+    key.extend_from_slice(token_sha256.as_bytes());
+    key
+}
+
+impl SledStore {
+    /// Remove one frame token and its index entry; whether it existed.
+    fn close_frame_now(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let Some(record) = Self::get_json::<FrameRecord>(&self.frames, token_sha256)? else {
+            return Ok(false);
+        };
+        let index = frame_index_key(&record, token_sha256);
+        let outcome: Result<(), TransactionError<()>> = (&self.frames, &self.frames_by_citizen)
+            .transaction(|(frames, by_citizen)| {
+                frames.remove(token_sha256.as_bytes())?;
+                by_citizen.remove(index.as_slice())?;
+                Ok(())
+            });
+        outcome.map_err(|e| StoreError::Backend(format!("{e:?}")))?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SledStore {
+    async fn put_operator(
+        &self,
+        token_sha256: &str,
+        record: &OperatorRecord,
+    ) -> Result<(), StoreError> {
+        Self::put_json(&self.operators, token_sha256, record)?;
+        self.durable().await
+    }
+
+    async fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError> {
+        Self::get_json(&self.operators, token_sha256)
+    }
+
+    async fn has_operators(&self) -> Result<bool, StoreError> {
+        Ok(!self.operators.is_empty())
+    }
+
+    async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        // Whichever value is returned, it is durable first (the first
+        // writer's flush may still be running).
+        if let Some(secret) = self.secrets.get(name).map_err(backend)? {
+            self.durable().await?;
+            return Ok(secret.to_vec());
+        }
+        // Two first callers race: whoever writes first wins, both return it.
+        match self
+            .secrets
+            .compare_and_swap(name, None as Option<&[u8]>, Some(fresh.as_slice()))
+            .map_err(backend)?
+        {
+            Ok(()) => {
+                self.durable().await?;
+                Ok(fresh)
+            }
+            Err(existing) => {
+                self.durable().await?;
+                Ok(existing.current.map(|v| v.to_vec()).unwrap_or(fresh))
+            }
+        }
+    }
+
+    async fn put_session(
+        &self,
+        token_sha256: &str,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        Self::put_json(&self.sessions, token_sha256, record)?;
+        self.durable().await
+    }
+
+    async fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Self::get_json(&self.sessions, token_sha256)
+    }
+
+    async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .sessions
+            .remove(token_sha256)
+            .map_err(backend)?
+            .is_some();
+        self.durable().await?;
+        Ok(existed)
+    }
+
+    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+        self.consents
+            .insert(
+                composite(&[citizen, &record.app, &record.scope]),
+                to_json(record)?,
+            )
+            .map_err(backend)?;
+        self.durable().await
+    }
+
+    async fn consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let key = composite(&[citizen, app, scope]);
+        match self.consents.get(&key).map_err(backend)? {
+            Some(value) => Self::json(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        Self::scan_json(self.consents.scan_prefix(composite(&[citizen, ""])))
+    }
+
+    async fn delete_consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = self
+            .consents
+            .remove(composite(&[citizen, app, scope]))
+            .map_err(backend)?
+            .is_some();
+        self.durable().await?;
+        Ok(existed)
+    }
+
+    async fn remember_pairwise(
+        &self,
+        app: &str,
+        pairwise: &str,
+        citizen: &str,
+    ) -> Result<(), StoreError> {
+        let key = composite(&[app, pairwise]);
+        let fresh = self
+            .pairwise
+            .compare_and_swap(key, None as Option<&[u8]>, Some(citizen.as_bytes()))
+            .map_err(backend)?
+            .is_ok();
+        if fresh {
+            self.durable().await?;
+        }
+        Ok(())
+    }
+
+    async fn pairwise_citizen(
+        &self,
+        app: &str,
+        pairwise: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .pairwise
+            .get(composite(&[app, pairwise]))
+            .map_err(backend)?
+            .map(|citizen| String::from_utf8_lossy(&citizen).into_owned()))
+    }
+
+    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+        // citizen ‖ NUL ‖ time ‖ a unique id: ordered by time, never overwritten.
+        let mut key = composite(&[citizen, ""]);
+        key.extend_from_slice(&message.at.to_be_bytes());
+        key.extend_from_slice(&self.db.generate_id().map_err(backend)?.to_be_bytes());
+        self.inbox.insert(key, to_json(message)?).map_err(backend)?;
+        self.durable().await
+    }
+
+    async fn inbox_since(
+        &self,
+        citizen: &str,
+        since_ms: u64,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        let prefix = composite(&[citizen, ""]);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&since_ms.to_be_bytes());
+        Self::scan_json(
+            self.inbox
+                .range(start..)
+                .take_while(|entry| entry.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix))),
+        )
+    }
+
+    async fn inbox_latest(
+        &self,
+        citizen: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        Self::scan_json(
+            self.inbox
+                .scan_prefix(composite(&[citizen, ""]))
+                .rev()
+                .take(limit),
+        )
+    }
+
+    async fn open_frame(
+        &self,
+        token_sha256: &str,
+        record: &FrameRecord,
+        per_citizen: usize,
+    ) -> Result<usize, StoreError> {
+        let record = FrameRecord {
+            order: self.db.generate_id().map_err(backend)?,
+            ..record.clone()
+        };
+        let json = to_json(&record)?;
+        let index = frame_index_key(&record, token_sha256);
+        let prefix = composite(&[&record.citizen_id, ""]);
+        // The citizen's tokens, oldest first. sled transactions cannot scan
+        // (and a plain read inside one waits on the transaction itself), so
+        // the list is read first: two tokens opened at the same instant may
+        // leave the citizen one over the bound until their next open.
+        let held: Vec<Vec<u8>> = self
+            .frames_by_citizen
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let outcome: Result<usize, TransactionError<StoreError>> =
+            (&self.frames, &self.frames_by_citizen).transaction(|(frames, by_citizen)| {
+                let excess = (held.len() + 1).saturating_sub(per_citizen.max(1));
+                for old in &held[..excess] {
+                    by_citizen.remove(old.as_slice())?;
+                    frames.remove(&old[prefix.len() + 8..])?;
+                }
+                frames.insert(token_sha256.as_bytes(), json.as_slice())?;
+                by_citizen.insert(index.as_slice(), &[])?;
+                Ok(excess)
+            });
+        let closed = super::settle(outcome)?;
+        self.durable().await?;
+        Ok(closed)
+    }
+
+    async fn frame(&self, token_sha256: &str) -> Result<Option<FrameRecord>, StoreError> {
+        Self::get_json(&self.frames, token_sha256)
+    }
+
+    async fn close_frame(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let existed = self.close_frame_now(token_sha256)?;
+        if existed {
+            self.durable().await?;
+        }
+        Ok(existed)
+    }
+
+    async fn close_frames_of_session(
+        &self,
+        citizen: &str,
+        parent: &str,
+    ) -> Result<usize, StoreError> {
+        let prefix = composite(&[citizen, ""]);
+        let mut closed = 0;
+        for key in self.frames_by_citizen.scan_prefix(&prefix).keys() {
+            let key = key.map_err(backend)?;
+            let hash = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
+            let child = Self::get_json::<FrameRecord>(&self.frames, &hash)?
+                .is_some_and(|frame| frame.parent == parent);
+            if child && self.close_frame_now(&hash)? {
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            self.durable().await?;
+        }
+        Ok(closed)
+    }
+
+    async fn frame_count(&self) -> Result<u64, StoreError> {
+        Ok(self.frames.len() as u64)
+    }
+
+    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError> {
+        Self::put_json(&self.locations, citizen, record)?;
+        self.durable().await
+    }
+
+    async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError> {
+        Self::get_json(&self.locations, citizen)
+    }
+
+    async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError> {
+        let existed = self.locations.remove(citizen).map_err(backend)?.is_some();
+        if existed {
+            self.durable().await?;
+        }
+        Ok(existed)
+    }
+
+    async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {
+        let mut swept = 0;
+        let expired_frames: Vec<String> = Self::scan_pairs::<FrameRecord>(self.frames.iter())?
+            .into_iter()
+            .filter(|(_, frame)| frame.expires <= now_secs)
+            .map(|(hash, _)| hash)
+            .collect();
+        for hash in expired_frames {
+            swept += usize::from(self.close_frame_now(&hash)?);
+        }
+        for entry in self.locations.iter() {
+            let (citizen, raw) = entry.map_err(backend)?;
+            let location: LocationRecord = Self::json(&citizen, &raw)?;
+            if location.expires <= now_ms {
+                // Only if it is still the expired one (a fresh report may have replaced it).
+                let removed = self
+                    .locations
+                    .compare_and_swap(&citizen, Some(raw), None as Option<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                swept += usize::from(removed);
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
+    }
+}

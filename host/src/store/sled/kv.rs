@@ -1,0 +1,184 @@
+//! sled's [`KvStore`]: one tree per app (`kv/{app}`) and one per app for
+//! its citizens (`kvc/{app}`, keys prefixed by pairwise id), with the app's
+//! usage counted in the same transaction as each write.
+
+use super::{backend, read_u64, SledStore};
+use crate::store::{KeyPage, KvSpace, KvStore, QuotaExceeded, StoreError};
+use async_trait::async_trait;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::ops::Bound;
+
+impl SledStore {
+    fn kv_delete_now(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome: Result<bool, TransactionError<std::convert::Infallible>> =
+            (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+                let Some(old) = tree.remove(full.as_slice())? else {
+                    return Ok(false);
+                };
+                let used = usage
+                    .get(app)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                let now = used.saturating_sub((full.len() + old.len()) as u64);
+                usage.insert(app, &now.to_be_bytes())?;
+                Ok(true)
+            });
+        match outcome {
+            Ok(existed) => Ok(existed),
+            Err(TransactionError::Abort(never)) => match never {},
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
+    /// Write a kv value and the app's usage in one transaction, if `condition`
+    /// (when given) matches what the key holds now; false if it did not.
+    fn kv_write(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        condition: Option<Option<&[u8]>>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+            let current = tree.get(&full)?;
+            if let Some(expected) = condition {
+                if current.as_deref() != expected {
+                    return Ok(false);
+                }
+            }
+            let used = usage
+                .get(app)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, u64::from_be_bytes);
+            let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
+            let now = used.saturating_sub(old) + (full.len() + value.len()) as u64;
+            // A write that does not grow the app is always allowed.
+            if now > quota && now > used {
+                return Err(ConflictableTransactionError::Abort(QuotaExceeded {
+                    used,
+                    quota,
+                }));
+            }
+            tree.insert(full.as_slice(), value)?;
+            usage.insert(app, &now.to_be_bytes())?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(written) => Ok(Ok(written)),
+            Err(TransactionError::Abort(exceeded)) => Ok(Err(exceeded)),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
+    /// The tree of a kv space and the prefix its keys carry there. Each app
+    /// has its own trees, so no key an app can name reaches another app's
+    /// data; a citizen's keys carry their pairwise id (fixed-length hex) and
+    /// a NUL, so no key names another citizen's.
+    fn kv_space(&self, space: KvSpace<'_>) -> Result<(sled::Tree, Vec<u8>), StoreError> {
+        match space {
+            KvSpace::App(app) => Ok((
+                self.db.open_tree(format!("kv/{app}")).map_err(backend)?,
+                Vec::new(),
+            )),
+            KvSpace::Citizen { app, pairwise_id } => {
+                let mut prefix = pairwise_id.as_bytes().to_vec();
+                prefix.push(0);
+                Ok((
+                    self.db.open_tree(format!("kvc/{app}")).map_err(backend)?,
+                    prefix,
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl KvStore for SledStore {
+    async fn get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        Ok(tree.get(full).map_err(backend)?.map(|v| v.to_vec()))
+    }
+
+    async fn set(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<(), QuotaExceeded>, StoreError> {
+        let written = self.kv_write(space, key, None, value, quota)?;
+        if written.is_ok() {
+            self.durable().await?;
+        }
+        Ok(written.map(|_| ()))
+    }
+
+    async fn swap(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        let written = self.kv_write(space, key, Some(expected), value, quota)?;
+        if written == Ok(true) {
+            self.durable().await?;
+        }
+        Ok(written)
+    }
+
+    async fn delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
+        let existed = self.kv_delete_now(space, key)?;
+        if existed {
+            self.durable().await?;
+        }
+        Ok(existed)
+    }
+
+    async fn list(
+        &self,
+        space: KvSpace<'_>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, StoreError> {
+        let (tree, space_prefix) = self.kv_space(space)?;
+        let full = |key: &str| [space_prefix.as_slice(), key.as_bytes()].concat();
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(full(after)),
+            _ => Bound::Included(full(prefix)),
+        };
+        let wanted = full(prefix);
+        let mut keys = Vec::new();
+        let mut more = false;
+        for entry in tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (key, _) = entry.map_err(backend)?;
+            if !key.starts_with(&wanted) {
+                break;
+            }
+            if keys.len() == limit {
+                more = true;
+                break;
+            }
+            keys.push(String::from_utf8_lossy(&key[space_prefix.len()..]).into_owned());
+        }
+        let next = if more { keys.last().cloned() } else { None };
+        Ok(KeyPage { keys, next })
+    }
+
+    async fn usage(&self, app: &str) -> Result<u64, StoreError> {
+        Ok(read_u64(
+            self.kv_usage.get(app).map_err(backend)?.as_deref(),
+        ))
+    }
+}

@@ -1,0 +1,32 @@
+//! Background work of a serving host: payment-hook delivery and the expiry
+//! sweep. Each task runs until the host stops and keeps its state in the
+//! store, so a restart (or another host) picks up where it left off.
+
+pub mod expiry;
+pub mod payment_hooks;
+
+use crate::Citadel;
+use std::sync::Arc;
+
+/// The running background tasks; [`Tasks::stop`] ends them.
+pub struct Tasks {
+    stop: tokio::sync::watch::Sender<bool>,
+    running: tokio::task::JoinSet<()>,
+}
+
+impl Tasks {
+    /// Start every background task of `citadel`.
+    pub fn start(citadel: &Arc<Citadel>) -> Tasks {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut running = tokio::task::JoinSet::new();
+        running.spawn(payment_hooks::run(citadel.clone(), stopped.clone()));
+        running.spawn(expiry::run(citadel.store.clone(), stopped));
+        Tasks { stop, running }
+    }
+
+    /// Stop every task and wait for them to end.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.running.join_next().await.is_some() {}
+    }
+}
