@@ -3,8 +3,10 @@
 //! Citizens use one gateway; partner companies publish mini-apps as sandboxed
 //! WebAssembly components; the city operates this host. A map of the crate:
 //!
-//! - [`gateway`]: the axum routers and the one place host errors become HTTP.
-//! - [`registry`]: manifests, publishing, the live version of each app.
+//! - [`gateway`]: the axum routers and the one place host errors become HTTP;
+//!   it reaches the store only through the registry, identity and payments.
+//! - [`registry`]: manifests, publishing, the live version of each app;
+//!   publishers, their signing keys and API keys.
 //! - [`identity`]: citizens, sessions, consent, pairwise ids, frame tokens,
 //!   locations; operator and publisher credentials.
 //! - [`payments`]: intents, citizen confirmation, the double-entry ledger.
@@ -51,6 +53,10 @@ use runtime::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::Store;
+
+/// A storage failure, as every layer above the store passes it up (the
+/// gateway answers it with 503).
+pub use store::StoreError;
 
 /// How to run a host.
 #[derive(Debug, Clone)]
@@ -107,12 +113,17 @@ impl HostConfig {
     }
 }
 
-/// A running host: store, runtime and registry.
+/// A running host: store, runtime and registry. The gateway reaches the
+/// store only through the registry, identity and payments values here.
 pub struct Citadel {
     pub store: Store,
     pub identity: Arc<dyn identity::citizens::IdentityProvider>,
+    /// Operator tokens and publisher API keys.
+    pub credentials: identity::Credentials,
     pub sessions: identity::sessions::Sessions,
-    pub pairwise: identity::pairwise::PairwiseKey,
+    pub pairwise: identity::pairwise::Pairwise,
+    pub consents: identity::consent::Consents,
+    pub inbox: identity::inbox::Inbox,
     pub audit: audit::AuditLog,
     pub payments: Arc<payments::Payments>,
     pub positions: identity::location::Positions,
@@ -196,6 +207,7 @@ impl Citadel {
             payments_config,
         ));
         runtime.set_payments(payments.clone());
+        let pairwise = identity::pairwise::Pairwise::load_or_create(&store).await?;
         Ok(Arc::new(Citadel {
             listener: config.listener,
             identity,
@@ -206,7 +218,14 @@ impl Citadel {
                 store.clone(),
                 identity::sessions::DEFAULT_TTL,
             ),
-            pairwise: identity::pairwise::PairwiseKey::load_or_create(&store).await?,
+            credentials: identity::Credentials::new(store.clone(), audit.clone()),
+            consents: identity::consent::Consents::new(
+                store.clone(),
+                audit.clone(),
+                pairwise.key().clone(),
+            ),
+            inbox: identity::inbox::Inbox::new(store.clone()),
+            pairwise,
             audit,
             store,
             runtime,

@@ -167,13 +167,9 @@ async fn serve(
     let citizen = match citizen {
         None => None,
         Some(citizen) => {
-            let pairwise_id = citadel.pairwise.pairwise_id(app_id, &citizen.id);
-            // So the app can later reach this citizen with `notify.send-to`.
-            citadel
-                .store
-                .identity
-                .remember_pairwise(app_id, &pairwise_id, &citizen.id)
-                .await?;
+            // Remembered, so the app can later reach this citizen with
+            // `notify.send-to`.
+            let pairwise_id = citadel.pairwise.introduce(app_id, &citizen.id).await?;
             Some(SignedIn {
                 position: citadel.positions.current(&citizen.id).await?,
                 pairwise_id,

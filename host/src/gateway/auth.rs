@@ -4,8 +4,8 @@
 //! credential of another role is 403 `wrong_role`.
 
 use super::error::ApiError;
-use crate::identity;
-use crate::store::{OperatorRecord, PublisherRecord};
+use crate::identity::OperatorRecord;
+use crate::registry::publishers::PublisherRecord;
 use crate::Citadel;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -17,16 +17,10 @@ pub(crate) async fn role_of(
     citadel: &Citadel,
     token: &str,
 ) -> Result<Option<&'static str>, ApiError> {
-    if identity::operator_for(&citadel.store, token)
-        .await?
-        .is_some()
-    {
+    if citadel.credentials.operator_for(token).await?.is_some() {
         return Ok(Some("an operator token"));
     }
-    if identity::publisher_for(&citadel.store, token)
-        .await?
-        .is_some()
-    {
+    if citadel.credentials.publisher_for(token).await?.is_some() {
         return Ok(Some("a publisher key"));
     }
     if citadel.sessions.lookup(token).await?.is_some() {
@@ -81,7 +75,7 @@ impl FromRequestParts<Arc<Citadel>> for Operator {
     ) -> Result<Self, ApiError> {
         let token = super::bearer_token(&parts.headers);
         if let Some(token) = &token {
-            if let Some(record) = identity::operator_for(&citadel.store, token).await? {
+            if let Some(record) = citadel.credentials.operator_for(token).await? {
                 return Ok(Operator(record));
             }
         }
@@ -101,7 +95,7 @@ impl FromRequestParts<Arc<Citadel>> for Publisher {
     ) -> Result<Self, ApiError> {
         let token = super::bearer_token(&parts.headers);
         if let Some(token) = &token {
-            if let Some(record) = identity::publisher_for(&citadel.store, token).await? {
+            if let Some(record) = citadel.credentials.publisher_for(token).await? {
                 return Ok(Publisher(record));
             }
         }

@@ -209,9 +209,8 @@ async fn inbox(
     session: CitizenSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let messages = citadel
-        .store
-        .identity
-        .inbox_latest(&session.citizen.id, INBOX_PAGE)
+        .inbox
+        .latest(&session.citizen.id, INBOX_PAGE)
         .await?;
     Ok(Json(serde_json::json!({ "messages": messages })))
 }

@@ -1,15 +1,14 @@
-//! Consent: the citizen's own decisions about personal scopes, recorded per
-//! (citizen, app, scope) with the time and the manifest's purpose text. The
-//! JSON API (`/api/v1/me/consents`) and the host-drawn page (`/consent`) are
-//! the only ways to give consent; no host call lets an app record it.
+//! Consent at the gateway: the JSON API (`/api/v1/me/consents`) and the
+//! host-drawn page (`/consent`) are the only ways to give consent; no host
+//! call lets an app record it. What a consent is and how it is kept belongs
+//! to `identity::consent`.
 
 use super::citizen::CitizenSession;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use super::routes::{Access, Routes};
-use crate::audit::Event;
+use crate::identity::consent::{check_scopes, purpose};
 use crate::runtime::AppContext;
-use crate::store::ConsentRecord;
 use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -55,53 +54,6 @@ fn live_app(citadel: &Citadel, app: &str) -> Result<Arc<AppContext>, ApiError> {
         .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))
 }
 
-/// Check that each scope is a personal scope the app requests.
-fn check_scopes(app: &AppContext, scopes: &[String]) -> Result<(), ApiError> {
-    if scopes.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_scopes",
-            "name at least one scope to consent to",
-        ));
-    }
-    for scope in scopes {
-        if !crate::capabilities::needs_consent(scope) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "not_a_personal_scope",
-                format!("`{scope}` is not a personal scope; consent applies to identity.* scopes and location"),
-            ));
-        }
-        if !app.requested.contains(scope) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "scope_not_requested",
-                format!("{} does not request `{scope}`", app.id),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn purpose(app: &AppContext, scope: &str, locale: &str) -> String {
-    app.purposes
-        .get(scope)
-        .map(|text| {
-            if locale == "en" {
-                text.en.clone()
-            } else {
-                text.vi.clone()
-            }
-        })
-        .unwrap_or_default()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GiveBody {
@@ -116,38 +68,10 @@ async fn give(
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
     let app = live_app(&citadel, &body.app)?;
-    check_scopes(&app, &body.scopes)?;
-    let citizen = &session.citizen;
-    let pairwise_id = citadel.pairwise.pairwise_id(&app.id, &citizen.id);
-    let granted_at = now();
-    let mut records = Vec::new();
-    for scope in &body.scopes {
-        let record = ConsentRecord {
-            app: app.id.clone(),
-            scope: scope.clone(),
-            purpose: purpose(&app, scope, &citizen.locale),
-            granted_at,
-        };
-        citadel
-            .store
-            .identity
-            .put_consent(&citizen.id, &record)
-            .await?;
-        citadel
-            .audit
-            .record(Event {
-                kind: "consent",
-                actor: "citizen".into(),
-                app: Some(app.id.clone()),
-                version: Some(app.version.to_string()),
-                capability: Some(scope.clone()),
-                pairwise_id: Some(pairwise_id.clone()),
-                detail: format!("consented for the purpose: {}", record.purpose),
-                ..Event::default()
-            })
-            .await;
-        records.push(record);
-    }
+    let records = citadel
+        .consents
+        .give(&session.citizen, &app, &body.scopes)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "consents": records })),
@@ -159,7 +83,7 @@ async fn list(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let consents = citadel.store.identity.consents(&session.citizen.id).await?;
+    let consents = citadel.consents.list(&session.citizen.id).await?;
     Ok(Json(serde_json::json!({ "consents": consents })))
 }
 
@@ -176,49 +100,10 @@ async fn revoke(
     QueryParams(query): QueryParams<RevokeQuery>,
 ) -> Result<StatusCode, ApiError> {
     session.require_same_origin()?;
-    let citizen = &session.citizen;
-    let scopes: Vec<String> = match query.scope {
-        Some(scope) => vec![scope],
-        None => citadel
-            .store
-            .identity
-            .consents(&citizen.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.app == app)
-            .map(|c| c.scope)
-            .collect(),
-    };
-    let pairwise_id = citadel.pairwise.pairwise_id(&app, &citizen.id);
-    let mut revoked = 0;
-    for scope in scopes {
-        if citadel
-            .store
-            .identity
-            .delete_consent(&citizen.id, &app, &scope)
-            .await?
-        {
-            revoked += 1;
-            citadel
-                .audit
-                .record(Event {
-                    kind: "consent-revoked",
-                    actor: "citizen".into(),
-                    app: Some(app.clone()),
-                    capability: Some(scope),
-                    pairwise_id: Some(pairwise_id.clone()),
-                    detail: "the citizen revoked this consent".into(),
-                    ..Event::default()
-                })
-                .await;
-        }
-    }
-    if revoked == 0 {
-        return Err(ApiError::not_found(
-            "consent_not_found",
-            format!("you have no such consent for `{app}`"),
-        ));
-    }
+    citadel
+        .consents
+        .revoke(&session.citizen.id, &app, query.scope.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

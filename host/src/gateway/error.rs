@@ -2,11 +2,13 @@
 //! stable code and a message, and renders `{"error":{"code","message","request_id"}}`.
 
 use super::request_id::current_request_id;
+use crate::identity::consent::ConsentError;
+use crate::identity::CredentialError;
 use crate::registry::package::PackageError;
-use crate::registry::{GrantError, InstallError, LifecycleError, UploadError};
+use crate::registry::{GrantError, InstallError, LifecycleError, PublisherError, UploadError};
 use crate::runtime::InvokeError;
 use crate::runtime::PrepareError;
-use crate::store::StoreError;
+use crate::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,6 +56,68 @@ impl From<StoreError> for ApiError {
             "storage_unavailable",
             "storage is unavailable; try again",
         )
+    }
+}
+
+impl From<PublisherError> for ApiError {
+    fn from(e: PublisherError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            PublisherError::Store(e) => return e.into(),
+            // The way forward, in the API's terms.
+            PublisherError::Exists(id) => {
+                let way = format!("POST /api/v1/operator/publishers/{id}/keys");
+                let message = format!("{message}; issue it a new key with {way}");
+                return ApiError::new(StatusCode::CONFLICT, "publisher_exists", message);
+            }
+            PublisherError::InvalidId(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_publisher_id")
+            }
+            PublisherError::InvalidName => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_publisher_name")
+            }
+            PublisherError::InvalidSigningKey(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_signing_key")
+            }
+            PublisherError::InvalidFee => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fee"),
+            PublisherError::NotFound(_) => (StatusCode::NOT_FOUND, "publisher_not_found"),
+            PublisherError::KeyNotFound { .. } => (StatusCode::NOT_FOUND, "key_not_found"),
+            PublisherError::SigningKeyExists => (StatusCode::CONFLICT, "signing_key_exists"),
+            PublisherError::SigningKeyNotFound => (StatusCode::NOT_FOUND, "signing_key_not_found"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            ConsentError::Store(e) => return e.into(),
+            ConsentError::NoScopes => (StatusCode::UNPROCESSABLE_ENTITY, "no_scopes"),
+            ConsentError::NotPersonal(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "not_a_personal_scope")
+            }
+            ConsentError::NotRequested { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "scope_not_requested")
+            }
+            ConsentError::NotFound(_) => (StatusCode::NOT_FOUND, "consent_not_found"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        let message = e.to_string();
+        match e {
+            CredentialError::Store(e) => e.into(),
+            CredentialError::InvalidOperatorName => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_operator_name",
+                message,
+            ),
+        }
     }
 }
 

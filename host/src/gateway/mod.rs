@@ -161,9 +161,7 @@ async fn metrics(
         let allowed = match &token {
             Some(token) => {
                 constant_time_eq(token.as_bytes(), wanted.as_bytes())
-                    || crate::identity::operator_for(&citadel.store, token)
-                        .await?
-                        .is_some()
+                    || citadel.credentials.operator_for(token).await?.is_some()
             }
             None => false,
         };

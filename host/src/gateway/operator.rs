@@ -8,8 +8,9 @@ use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use super::routes::{Access, Routes};
 use crate::audit::{AuditPage, AuditQuery};
-use crate::identity;
-use crate::store::{AppRecord, PublisherRecord, SigningKeyRecord, VersionRecord};
+use crate::identity::Revoked;
+use crate::registry::publishers::{NewPublisher, PublisherRecord};
+use crate::registry::{AppRecord, VersionRecord};
 use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -146,7 +147,7 @@ async fn list_publishers(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<Vec<PublisherRecord>>, ApiError> {
-    Ok(Json(citadel.store.apps.publishers().await?))
+    Ok(Json(citadel.registry.publishers().list().await?))
 }
 
 #[derive(Deserialize)]
@@ -167,21 +168,6 @@ struct PublisherBody {
     fee_bps: Option<u32>,
 }
 
-fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-}
-
-fn check_signing_key(key: &str) -> Result<(), ApiError> {
-    crate::registry::package::check_public_key(key)
-        .map_err(|why| unprocessable("invalid_signing_key", why))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Register a publisher with its signing keys and issue its first API key
 /// (shown once).
 async fn add_publisher(
@@ -189,80 +175,23 @@ async fn add_publisher(
     State(citadel): State<Arc<Citadel>>,
     JsonBody(body): JsonBody<PublisherBody>,
 ) -> Result<Response, ApiError> {
-    if !crate::registry::manifest::is_slug(&body.id) {
-        return Err(unprocessable(
-            "invalid_publisher_id",
-            format!(
-                "`{}` is not a valid publisher id: use 2 to 40 lower-case letters, digits and `-`",
-                body.id
-            ),
-        ));
-    }
-    if body.name.trim().is_empty() || body.name.chars().count() > 120 {
-        return Err(unprocessable(
-            "invalid_publisher_name",
-            "the name must be 1 to 120 characters",
-        ));
-    }
-    for key in &body.signing_keys {
-        check_signing_key(key)?;
-    }
-    if body.fee_bps.is_some_and(|bps| bps > 10_000) {
-        return Err(unprocessable(
-            "invalid_fee",
-            "the fee is in basis points, 0 to 10000",
-        ));
-    }
-    if citadel.store.apps.publisher(&body.id).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "publisher_exists",
-            format!(
-                "publisher `{}` exists; issue it a new key with POST /api/v1/operator/publishers/{}/keys",
-                body.id, body.id
-            ),
-        ));
-    }
-    let added = now();
-    let publisher = PublisherRecord {
-        id: body.id.clone(),
-        name: body.name.trim().to_string(),
-        contact: body.contact.trim().to_string(),
-        signing_keys: body
-            .signing_keys
-            .iter()
-            .map(|key| SigningKeyRecord {
-                public_key: key.to_ascii_lowercase(),
-                added,
-                revoked: None,
-            })
-            .collect(),
+    let new = NewPublisher {
+        id: body.id,
+        name: body.name,
+        contact: body.contact,
+        signing_keys: body.signing_keys,
         fee_bps: body.fee_bps,
-        created: added,
     };
-    citadel.store.apps.put_publisher(&publisher).await?;
-    let key = identity::issue_api_key(&citadel.store, &publisher.id).await?;
-    record_publisher_change(
-        &citadel,
-        &operator,
-        &publisher.id,
-        "registered, with an API key",
-    )
-    .await;
+    let (publisher, key) = citadel
+        .registry
+        .publishers()
+        .register(new, &operator.actor())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "publisher": publisher, "api_key": key })),
     )
         .into_response())
-}
-
-async fn publisher_or_404(citadel: &Citadel, id: &str) -> Result<PublisherRecord, ApiError> {
-    citadel.store.apps.publisher(id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "publisher_not_found",
-            format!("there is no publisher `{id}`"),
-        )
-    })
 }
 
 /// Issue another API key to a publisher (rotation); earlier keys stay valid
@@ -272,14 +201,16 @@ async fn issue_key(
     State(citadel): State<Arc<Citadel>>,
     Path(publisher): Path<String>,
 ) -> Result<Response, ApiError> {
-    let publisher = publisher_or_404(&citadel, &publisher).await?;
-    let key = identity::issue_api_key(&citadel.store, &publisher.id).await?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "issued an API key").await;
+    let issued = citadel
+        .registry
+        .publishers()
+        .issue_key(&publisher, &operator.actor())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({
-            "api_key": key,
-            "key_id": identity::api_key_id(&identity::hash_token(&key)),
+            "api_key": issued.key,
+            "key_id": issued.id,
         })),
     )
         .into_response())
@@ -291,22 +222,11 @@ async fn revoke_key(
     State(citadel): State<Arc<Citadel>>,
     Path((publisher, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let publisher = publisher_or_404(&citadel, &publisher).await?;
-    let hash = citadel
-        .store
-        .apps
-        .publisher_keys(&publisher.id)
-        .await?
-        .into_iter()
-        .find(|hash| identity::api_key_id(hash) == key_id)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "key_not_found",
-                format!("{} has no key `{key_id}`", publisher.id),
-            )
-        })?;
-    citadel.store.apps.delete_publisher_key(&hash).await?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "revoked an API key").await;
+    citadel
+        .registry
+        .publishers()
+        .revoke_key(&publisher, &key_id, &operator.actor())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -324,18 +244,13 @@ async fn issue_operator_token(
     State(citadel): State<Arc<Citadel>>,
     JsonBody(body): JsonBody<OperatorTokenBody>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(|c| c.is_control()) {
-        return Err(unprocessable(
-            "invalid_operator_name",
-            "the name must be 1 to 80 characters, without control characters",
-        ));
-    }
-    let (token, id) = identity::issue_operator_token(&citadel.store, name).await?;
-    record_operator_token_change(&citadel, &operator, &format!("issued `{id}` to {name}")).await;
+    let issued = citadel
+        .credentials
+        .issue_operator_token(&body.name, &operator.actor())
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "token": token, "id": id, "name": name })),
+        Json(serde_json::json!({ "token": issued.token, "id": issued.id, "name": issued.name })),
     )
         .into_response())
 }
@@ -349,45 +264,22 @@ async fn revoke_operator_token(
     State(citadel): State<Arc<Citadel>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let well_formed = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    let id = id.to_ascii_lowercase();
-    let revoked = if well_formed {
-        identity::revoke_operator_token(&citadel.store, &id).await?
-    } else {
-        identity::Revoked::Unknown
-    };
-    match revoked {
-        identity::Revoked::Now(record) => {
-            record_operator_token_change(
-                &citadel,
-                &operator,
-                &format!("revoked `{id}` of {}", record.name),
-            )
-            .await;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        identity::Revoked::Already => Err(ApiError::new(
+    match citadel
+        .credentials
+        .revoke_operator_token(&id, &operator.actor())
+        .await?
+    {
+        Revoked::Now(_) => Ok(StatusCode::NO_CONTENT),
+        Revoked::Already => Err(ApiError::new(
             StatusCode::CONFLICT,
             "operator_token_revoked",
             "this operator token is already revoked",
         )),
-        identity::Revoked::Unknown => Err(ApiError::not_found(
+        Revoked::Unknown => Err(ApiError::not_found(
             "operator_token_not_found",
             "no operator token has this id (the sha256 of the token, 64 hex digits)",
         )),
     }
-}
-
-async fn record_operator_token_change(citadel: &Citadel, operator: &Operator, what: &str) {
-    citadel
-        .audit
-        .record(crate::audit::Event {
-            kind: "operator-token",
-            actor: operator.actor(),
-            detail: format!("operator token {what}"),
-            ..Default::default()
-        })
-        .await;
 }
 
 #[derive(Deserialize)]
@@ -403,23 +295,11 @@ async fn add_signing_key(
     Path(publisher): Path<String>,
     JsonBody(body): JsonBody<SigningKeyBody>,
 ) -> Result<Response, ApiError> {
-    check_signing_key(&body.public_key)?;
-    let mut publisher = publisher_or_404(&citadel, &publisher).await?;
-    let key = body.public_key.to_ascii_lowercase();
-    if publisher.signing_keys.iter().any(|k| k.public_key == key) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "signing_key_exists",
-            "this key is already registered (a revoked key cannot come back)",
-        ));
-    }
-    publisher.signing_keys.push(SigningKeyRecord {
-        public_key: key,
-        added: now(),
-        revoked: None,
-    });
-    citadel.store.apps.put_publisher(&publisher).await?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "added a signing key").await;
+    let publisher = citadel
+        .registry
+        .publishers()
+        .add_signing_key(&publisher, &body.public_key, &operator.actor())
+        .await?;
     Ok((StatusCode::CREATED, Json(publisher)).into_response())
 }
 
@@ -429,35 +309,13 @@ async fn revoke_signing_key(
     State(citadel): State<Arc<Citadel>>,
     Path((publisher, public_key)): Path<(String, String)>,
 ) -> Result<Json<PublisherRecord>, ApiError> {
-    let mut publisher = publisher_or_404(&citadel, &publisher).await?;
-    let key = publisher
-        .signing_keys
-        .iter_mut()
-        .find(|k| k.public_key == public_key.to_ascii_lowercase() && k.revoked.is_none())
-        .ok_or_else(|| {
-            ApiError::not_found("signing_key_not_found", "no current signing key matches")
-        })?;
-    key.revoked = Some(now());
-    citadel.store.apps.put_publisher(&publisher).await?;
-    record_publisher_change(&citadel, &operator, &publisher.id, "revoked a signing key").await;
-    Ok(Json(publisher))
-}
-
-async fn record_publisher_change(
-    citadel: &Citadel,
-    operator: &Operator,
-    publisher: &str,
-    what: &str,
-) {
-    citadel
-        .audit
-        .record(crate::audit::Event {
-            kind: "publisher",
-            actor: operator.actor(),
-            detail: format!("publisher `{publisher}`: {what}"),
-            ..Default::default()
-        })
-        .await;
+    Ok(Json(
+        citadel
+            .registry
+            .publishers()
+            .revoke_signing_key(&publisher, &public_key, &operator.actor())
+            .await?,
+    ))
 }
 
 async fn reviews(
@@ -472,7 +330,7 @@ async fn versions(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let record = citadel.store.apps.app(&app).await?;
+    let record = citadel.registry.app_record(&app).await?;
     let versions = citadel.registry.versions(&app).await?;
     Ok(Json(
         serde_json::json!({ "app": record, "versions": versions }),
@@ -617,7 +475,7 @@ async fn overview(
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut apps = Vec::new();
-    for record in citadel.store.apps.apps().await? {
+    for record in citadel.registry.app_records().await? {
         let versions = citadel.registry.versions(&record.id).await?;
         let granted = match citadel.registry.grants(&record.id).await {
             Ok(granted) => granted,
@@ -660,7 +518,7 @@ async fn app_metrics(
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if citadel.store.apps.app(&app).await?.is_none() {
+    if citadel.registry.app_record(&app).await?.is_none() {
         return Err(ApiError::not_found(
             "app_not_found",
             format!("there is no app `{app}`"),

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
 use super::routes::{Access, Routes};
 use crate::payments::{effective_status, Confirmed, PaymentError, PaymentProvider};
-use crate::store::IntentRecord;
+use crate::payments::{HistoryCursor, IntentRecord};
 use crate::Citadel;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -59,13 +59,11 @@ fn now_ms() -> u64 {
 /// An intent as its citizen sees it.
 async fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> serde_json::Value {
     let merchant = citadel
-        .store
-        .apps
-        .publisher(&intent.publisher)
+        .registry
+        .publishers()
+        .display_name(&intent.publisher)
         .await
-        .ok()
-        .flatten()
-        .map_or_else(|| intent.publisher.clone(), |p| p.name);
+        .unwrap_or_else(|_| intent.publisher.clone());
     json!({
         "id": intent.id,
         "app": intent.app,
@@ -243,9 +241,9 @@ async fn history(
 }
 
 /// A history cursor, `created_at.id`.
-fn parse_history_cursor(cursor: &str) -> Option<crate::store::HistoryCursor> {
+fn parse_history_cursor(cursor: &str) -> Option<HistoryCursor> {
     let (at, id) = cursor.split_once('.')?;
-    Some(crate::store::HistoryCursor {
+    Some(HistoryCursor {
         created_at: at.parse().ok()?,
         id: id.to_string(),
     })

@@ -7,7 +7,7 @@ use super::auth::Publisher;
 use super::error::ApiError;
 use super::routes::{Access, Routes};
 use crate::registry::package::MAX_PACKAGE_BYTES;
-use crate::store::{AppRecord, VersionRecord};
+use crate::registry::{AppRecord, VersionRecord};
 use crate::Citadel;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -36,9 +36,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
 /// The app record of `app` if `publisher` owns it; 404 otherwise.
 async fn owned(citadel: &Citadel, publisher: &Publisher, app: &str) -> Result<AppRecord, ApiError> {
     citadel
-        .store
-        .apps
-        .app(app)
+        .registry
+        .app_record(app)
         .await?
         .filter(|record| record.publisher == publisher.0.id)
         .ok_or_else(|| ApiError::not_found("app_not_found", format!("you publish no app `{app}`")))
@@ -80,9 +79,8 @@ async fn list_apps(
 ) -> Result<Json<Vec<AppRecord>>, ApiError> {
     Ok(Json(
         citadel
-            .store
-            .apps
-            .apps()
+            .registry
+            .app_records()
             .await?
             .into_iter()
             .filter(|app| app.publisher == publisher.0.id)

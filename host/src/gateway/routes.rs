@@ -176,6 +176,38 @@ mod tests {
         assert!(checked >= 8, "the gateway's sources were found");
     }
 
+    /// The gateway is HTTP in and out only: it reaches the store through
+    /// the registry, identity and payments, never itself (see `lib.rs`).
+    #[test]
+    fn the_gateway_never_touches_the_store() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gateway");
+        // Built here, so this file does not match itself.
+        let forbidden = [
+            ["citadel", ".", "store"].concat(),
+            ["crate::", "store"].concat(),
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("the gateway sources") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source: String = std::fs::read_to_string(&path)
+                .expect("a readable source")
+                .split_whitespace()
+                .collect();
+            for needle in &forbidden {
+                assert!(
+                    !source.contains(needle.as_str()),
+                    "{} uses `{needle}`: go through the registry, identity or payments",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "the gateway's sources were found");
+    }
+
     #[test]
     fn the_table_has_no_duplicate_and_every_area() {
         let table = route_table();

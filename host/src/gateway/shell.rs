@@ -117,11 +117,10 @@ async fn catalogue(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, A
             continue;
         }
         let publisher = citadel
-            .store
-            .apps
-            .publisher(&context.publisher)
-            .await?
-            .map_or_else(|| context.publisher.clone(), |p| p.name);
+            .registry
+            .publishers()
+            .display_name(&context.publisher)
+            .await?;
         let capabilities: Vec<Value> = context
             .requested
             .iter()

@@ -1,14 +1,19 @@
-//! Who is calling: citizens (provider, sessions, pairwise ids), operators
-//! and publishers (bearer tokens and API keys stored only as sha256 hashes).
-//! Owns credentials, not permissions.
+//! Who is calling: citizens (provider, sessions, pairwise ids, their
+//! consents and inbox), operators and publishers (bearer tokens and API keys
+//! stored only as sha256 hashes). Owns credentials, not permissions.
 
 pub mod citizens;
+pub mod consent;
+mod credentials;
 pub mod frames;
+pub mod inbox;
 pub mod location;
 pub mod pairwise;
 pub mod sessions;
 
-use crate::store::{OperatorRecord, PublisherRecord, Store, StoreError};
+pub use credentials::{CredentialError, Credentials, IssuedOperatorToken, OperatorRecord, Revoked};
+
+use crate::store::Store;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -39,22 +44,6 @@ pub fn new_publisher_key() -> String {
     )
 }
 
-/// The publisher holding API key `key`, if any.
-pub async fn publisher_for(
-    store: &Store,
-    key: &str,
-) -> Result<Option<PublisherRecord>, StoreError> {
-    store.apps.publisher_for_key(&hash_token(key)).await
-}
-
-/// Issue publisher `id` a new API key; the key is returned once and stored
-/// only as its hash.
-pub async fn issue_api_key(store: &Store, id: &str) -> Result<String, StoreError> {
-    let key = new_publisher_key();
-    store.apps.put_publisher_key(&hash_token(&key), id).await?;
-    Ok(key)
-}
-
 /// The id under which an API key can be revoked: the start of its hash.
 pub fn api_key_id(key_sha256: &str) -> &str {
     &key_sha256[..key_sha256.len().min(16)]
@@ -70,84 +59,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Whether the operator token stored under `id` was revoked.
-pub async fn operator_revoked(store: &Store, id: &str) -> Result<bool, StoreError> {
-    Ok(store
-        .identity
-        .operator(id)
-        .await?
-        .is_some_and(|record| record.revoked.is_some()))
-}
-
-/// The operator holding `token`, if any and not revoked.
-pub async fn operator_for(
-    store: &Store,
-    token: &str,
-) -> Result<Option<OperatorRecord>, StoreError> {
-    let id = hash_token(token);
-    Ok(store
-        .identity
-        .operator(&id)
-        .await?
-        .filter(|record| record.revoked.is_none()))
-}
-
-/// Issue a new operator token named `name` (who holds it); the token is
-/// returned once with its id and stored only as its hash.
-pub async fn issue_operator_token(
-    store: &Store,
-    name: &str,
-) -> Result<(String, String), StoreError> {
-    let token = new_operator_token();
-    let id = operator_token_id(&token);
-    store
-        .identity
-        .put_operator(
-            &id,
-            &OperatorRecord {
-                name: name.to_string(),
-                created: now(),
-                revoked: None,
-            },
-        )
-        .await?;
-    Ok((token, id))
-}
-
-/// What revoking an operator token found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Revoked {
-    /// It was live and is refused from now on; its record.
-    Now(OperatorRecord),
-    /// It had been revoked before.
-    Already,
-    /// No operator token has this id.
-    Unknown,
-}
-
-/// Revoke the operator token stored under `id`, for good: it is refused from
-/// the next request, and a host started with it in `CITADEL_OPERATOR_TOKEN`
-/// does not register it again.
-pub async fn revoke_operator_token(store: &Store, id: &str) -> Result<Revoked, StoreError> {
-    let Some(record) = store.identity.operator(id).await? else {
-        return Ok(Revoked::Unknown);
-    };
-    if record.revoked.is_some() {
-        return Ok(Revoked::Already);
-    }
-    store
-        .identity
-        .put_operator(
-            id,
-            &OperatorRecord {
-                revoked: Some(now()),
-                ..record.clone()
-            },
-        )
-        .await?;
-    Ok(Revoked::Now(record))
 }
 
 /// How the operator token given in the environment stands after start.
@@ -179,10 +90,14 @@ pub async fn bootstrap_operator(
             "CITADEL_OPERATOR_TOKEN must be at least 24 characters"
         );
         let id = operator_token_id(token);
-        if operator_revoked(store, &id).await? {
+        let existing = store.identity.operator(&id).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|record| record.revoked.is_some())
+        {
             return Ok(Bootstrapped::ConfiguredButRevoked { id });
         }
-        if store.identity.operator(&id).await?.is_none() {
+        if existing.is_none() {
             store
                 .identity
                 .put_operator(
@@ -233,6 +148,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditLog;
 
     const ENV_TOKEN: &str = "cit_op_from_the_environment_0123456789";
 
@@ -247,25 +163,47 @@ mod tests {
                 .unwrap();
             let id = operator_token_id(ENV_TOKEN);
             assert_eq!(first, Bootstrapped::Configured { id: id.clone() });
-            assert!(operator_for(&store, ENV_TOKEN).await.unwrap().is_some());
-            let (new_token, new_id) = issue_operator_token(&store, "rotated").await.unwrap();
-            assert!(operator_for(&store, &new_token).await.unwrap().is_some());
+            let credentials = Credentials::new(store.clone(), AuditLog::new(store.clone()));
+            assert!(credentials.operator_for(ENV_TOKEN).await.unwrap().is_some());
+            let issued = credentials
+                .issue_operator_token(" rotated ", "test")
+                .await
+                .unwrap();
+            assert_eq!(issued.name, "rotated");
+            assert!(credentials
+                .operator_for(&issued.token)
+                .await
+                .unwrap()
+                .is_some());
             assert!(matches!(
-                revoke_operator_token(&store, &id).await.unwrap(),
+                credentials.issue_operator_token("\u{7}", "test").await,
+                Err(CredentialError::InvalidOperatorName)
+            ));
+            assert!(matches!(
+                credentials
+                    .revoke_operator_token(&id.to_ascii_uppercase(), "test")
+                    .await
+                    .unwrap(),
                 Revoked::Now(_)
             ));
             assert_eq!(
-                revoke_operator_token(&store, &id).await.unwrap(),
-                Revoked::Already
-            );
-            assert_eq!(
-                revoke_operator_token(&store, &"0".repeat(64))
+                credentials
+                    .revoke_operator_token(&id, "test")
                     .await
                     .unwrap(),
-                Revoked::Unknown
+                Revoked::Already
             );
-            assert_eq!(operator_for(&store, ENV_TOKEN).await.unwrap(), None);
-            assert_ne!(new_id, id);
+            for unknown in ["0".repeat(64), "not-an-id".to_string()] {
+                assert_eq!(
+                    credentials
+                        .revoke_operator_token(&unknown, "test")
+                        .await
+                        .unwrap(),
+                    Revoked::Unknown
+                );
+            }
+            assert_eq!(credentials.operator_for(ENV_TOKEN).await.unwrap(), None);
+            assert_ne!(issued.id, id);
         }
         let store = Store::sled(&data.join("db")).unwrap();
         let again = bootstrap_operator(&store, data, Some(ENV_TOKEN))
@@ -277,7 +215,8 @@ mod tests {
                 id: operator_token_id(ENV_TOKEN)
             }
         );
-        assert_eq!(operator_for(&store, ENV_TOKEN).await.unwrap(), None);
+        let credentials = Credentials::new(store.clone(), AuditLog::new(store.clone()));
+        assert_eq!(credentials.operator_for(ENV_TOKEN).await.unwrap(), None);
         // No token file is written for a host whose operators exist.
         assert!(!data.join("operator-token").exists());
     }

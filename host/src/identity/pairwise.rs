@@ -1,6 +1,7 @@
 //! Pairwise pseudonymous ids: HMAC-SHA256(host secret, app id ‖ citizen id).
 //! Stable across restarts (the secret is generated once and persisted),
-//! different for every app, so two partners cannot join their users.
+//! different for every app, so two partners cannot join their users. Also
+//! remembers which citizen each app met under which id (for `notify.send-to`).
 
 use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
@@ -36,6 +37,44 @@ impl PairwiseKey {
     }
 }
 
+/// Pairwise ids with the bookkeeping of who met which app.
+#[derive(Clone)]
+pub struct Pairwise {
+    key: PairwiseKey,
+    store: Store,
+}
+
+impl Pairwise {
+    /// The host's key, loaded from `store` (created on first use).
+    pub async fn load_or_create(store: &Store) -> Result<Self, StoreError> {
+        Ok(Pairwise {
+            key: PairwiseKey::load_or_create(store).await?,
+            store: store.clone(),
+        })
+    }
+
+    /// The key the ids are computed with.
+    pub fn key(&self) -> &PairwiseKey {
+        &self.key
+    }
+
+    /// The id app `app` knows citizen `citizen` by.
+    pub fn pairwise_id(&self, app: &str, citizen: &str) -> String {
+        self.key.pairwise_id(app, citizen)
+    }
+
+    /// The id app `app` knows citizen `citizen` by, remembered (once) so the
+    /// app can later reach this citizen by it with `notify.send-to`.
+    pub async fn introduce(&self, app: &str, citizen: &str) -> Result<String, StoreError> {
+        let pairwise_id = self.key.pairwise_id(app, citizen);
+        self.store
+            .identity
+            .remember_pairwise(app, &pairwise_id, citizen)
+            .await?;
+        Ok(pairwise_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +98,26 @@ mod tests {
         );
         assert_eq!(first.len(), 32);
         assert!(!first.contains("c-lan"));
+    }
+
+    #[tokio::test]
+    async fn an_introduced_citizen_can_be_found_by_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::sled(dir.path()).unwrap();
+        let pairwise = Pairwise::load_or_create(&store).await.unwrap();
+        let id = pairwise.introduce("maps", "c-lan").await.unwrap();
+        assert_eq!(id, pairwise.pairwise_id("maps", "c-lan"));
+        assert_eq!(
+            store.identity.pairwise_citizen("maps", &id).await.unwrap(),
+            Some("c-lan".to_string())
+        );
+        assert_eq!(
+            store
+                .identity
+                .pairwise_citizen("tourism", &id)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

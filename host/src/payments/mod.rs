@@ -8,12 +8,12 @@
 mod provider;
 pub mod reconcile;
 
+pub use crate::store::{HistoryCursor, IntentRecord};
 pub use provider::{PaymentProvider, WebhookProvider};
 
 use crate::audit::{AuditLog, Event};
 use crate::store::{
-    BalanceReader, HistoryCursor, IntentRecord, IntentStatus, LedgerRefusal, LedgerStep,
-    RefundRecord, Store, StoreError,
+    BalanceReader, IntentStatus, LedgerRefusal, LedgerStep, RefundRecord, Store, StoreError,
 };
 use std::time::Duration;
 

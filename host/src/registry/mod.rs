@@ -3,19 +3,21 @@
 //! callers — swapped atomically so in-flight requests finish on the version
 //! they began with. Reloads everything at start-up from the store and the
 //! compile cache (compiling nothing). The publishing lifecycle (upload,
-//! review, rollout, rollback) lives in `lifecycle.rs`.
+//! review, rollout, rollback) lives in `lifecycle.rs`, the publishers and
+//! their keys in `publishers.rs`.
 
 mod lifecycle;
 pub mod manifest;
 pub mod package;
+pub mod publishers;
 
+pub use crate::store::{AppRecord, VersionRecord, VersionState};
 pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
+pub use publishers::{PublisherError, Publishers};
 
 use crate::audit::{AuditLog, Event};
 use crate::runtime::{Admission, AppContext, LiveApp, PrepareError, Runtime};
-use crate::store::{
-    AppChange, AppRecord, GrantRecord, Store, StoreError, VersionRecord, VersionState,
-};
+use crate::store::{AppChange, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
 use sha2::{Digest, Sha256};
@@ -117,6 +119,7 @@ pub fn bucket(app: &str, caller: &str) -> u64 {
 pub struct Registry {
     store: Store,
     audit: AuditLog,
+    publishers: Publishers,
     runtime: Arc<Runtime>,
     slots: RwLock<BTreeMap<String, Arc<AppSlot>>>,
     grants: RwLock<BTreeMap<String, Arc<RwLock<BTreeSet<String>>>>>,
@@ -129,8 +132,10 @@ impl Registry {
     /// compile cache. A version that can no longer be prepared is logged and
     /// left out.
     pub async fn open(store: Store, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
+        let audit = AuditLog::new(store.clone());
         let registry = Registry {
-            audit: AuditLog::new(store.clone()),
+            publishers: Publishers::new(store.clone(), audit.clone()),
+            audit,
             store,
             runtime,
             slots: RwLock::new(BTreeMap::new()),
@@ -481,6 +486,22 @@ impl Registry {
             *granted = wanted.clone();
         }
         Ok(wanted)
+    }
+
+    /// The publishers and their keys.
+    pub fn publishers(&self) -> &Publishers {
+        &self.publishers
+    }
+
+    /// The stored record of `app` (whether or not a version serves).
+    pub async fn app_record(&self, app: &str) -> Result<Option<AppRecord>, StoreError> {
+        self.store.apps.app(app).await
+    }
+
+    /// The stored record of every app the host knows, even one with no
+    /// live version yet.
+    pub async fn app_records(&self) -> Result<Vec<AppRecord>, StoreError> {
+        self.store.apps.apps().await
     }
 
     /// The versions serving `app`.

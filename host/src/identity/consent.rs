@@ -1,0 +1,294 @@
+//! Consent: the citizen's own decisions about personal scopes, kept per
+//! (citizen, app, scope) with the time and the manifest's purpose text —
+//! which scopes may be consented to, giving, listing and revoking, each audited.
+
+use super::citizens::Citizen;
+use super::pairwise::PairwiseKey;
+use crate::audit::{AuditLog, Event};
+use crate::runtime::AppContext;
+use crate::store::{Store, StoreError};
+
+pub use crate::store::ConsentRecord;
+
+/// Why a consent was not given or revoked. Nothing changes when it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    #[error("name at least one scope to consent to")]
+    NoScopes,
+    #[error("`{0}` is not a personal scope; consent applies to identity.* scopes and location")]
+    NotPersonal(String),
+    #[error("{app} does not request `{scope}`")]
+    NotRequested { app: String, scope: String },
+    #[error("you have no such consent for `{0}`")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Check that there is a scope and that each is a personal scope `app` requests.
+pub fn check_scopes(app: &AppContext, scopes: &[String]) -> Result<(), ConsentError> {
+    if scopes.is_empty() {
+        return Err(ConsentError::NoScopes);
+    }
+    for scope in scopes {
+        if !crate::capabilities::needs_consent(scope) {
+            return Err(ConsentError::NotPersonal(scope.clone()));
+        }
+        if !app.requested.contains(scope) {
+            return Err(ConsentError::NotRequested {
+                app: app.id.clone(),
+                scope: scope.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The purpose `app`'s manifest gives for `scope`, in `locale` (Vietnamese
+/// unless English); empty if none.
+pub fn purpose(app: &AppContext, scope: &str, locale: &str) -> String {
+    app.purposes
+        .get(scope)
+        .map(|text| {
+            if locale == "en" {
+                text.en.clone()
+            } else {
+                text.vi.clone()
+            }
+        })
+        .unwrap_or_default()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Citizens' consents over the store; the audit log names the citizen only
+/// by the app's pairwise id.
+#[derive(Clone)]
+pub struct Consents {
+    store: Store,
+    audit: AuditLog,
+    pairwise: PairwiseKey,
+}
+
+impl Consents {
+    pub fn new(store: Store, audit: AuditLog, pairwise: PairwiseKey) -> Self {
+        Consents {
+            store,
+            audit,
+            pairwise,
+        }
+    }
+
+    /// `citizen` consents to `scopes` of `app` (checked with
+    /// [`check_scopes`]), each with the purpose shown in their locale;
+    /// returns the records kept.
+    pub async fn give(
+        &self,
+        citizen: &Citizen,
+        app: &AppContext,
+        scopes: &[String],
+    ) -> Result<Vec<ConsentRecord>, ConsentError> {
+        check_scopes(app, scopes)?;
+        let pairwise_id = self.pairwise.pairwise_id(&app.id, &citizen.id);
+        let granted_at = now();
+        let mut records = Vec::new();
+        for scope in scopes {
+            let record = ConsentRecord {
+                app: app.id.clone(),
+                scope: scope.clone(),
+                purpose: purpose(app, scope, &citizen.locale),
+                granted_at,
+            };
+            self.store
+                .identity
+                .put_consent(&citizen.id, &record)
+                .await?;
+            self.audit
+                .record(Event {
+                    kind: "consent",
+                    actor: "citizen".into(),
+                    app: Some(app.id.clone()),
+                    version: Some(app.version.to_string()),
+                    capability: Some(scope.clone()),
+                    pairwise_id: Some(pairwise_id.clone()),
+                    detail: format!("consented for the purpose: {}", record.purpose),
+                    ..Event::default()
+                })
+                .await;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// Every consent `citizen` has given, by app then scope.
+    pub async fn list(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.store.identity.consents(citizen).await
+    }
+
+    /// `citizen` revokes their consent to `app` for `scope`, or for every
+    /// scope without one; returns how many were revoked (`NotFound` if none).
+    pub async fn revoke(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: Option<&str>,
+    ) -> Result<usize, ConsentError> {
+        let scopes: Vec<String> = match scope {
+            Some(scope) => vec![scope.to_string()],
+            None => self
+                .list(citizen)
+                .await?
+                .into_iter()
+                .filter(|c| c.app == app)
+                .map(|c| c.scope)
+                .collect(),
+        };
+        let pairwise_id = self.pairwise.pairwise_id(app, citizen);
+        let mut revoked = 0;
+        for scope in scopes {
+            if self
+                .store
+                .identity
+                .delete_consent(citizen, app, &scope)
+                .await?
+            {
+                revoked += 1;
+                self.audit
+                    .record(Event {
+                        kind: "consent-revoked",
+                        actor: "citizen".into(),
+                        app: Some(app.to_string()),
+                        capability: Some(scope),
+                        pairwise_id: Some(pairwise_id.clone()),
+                        detail: "the citizen revoked this consent".into(),
+                        ..Event::default()
+                    })
+                    .await;
+            }
+        }
+        if revoked == 0 {
+            return Err(ConsentError::NotFound(app.to_string()));
+        }
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditQuery;
+    use crate::registry::manifest::Localized;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::{Arc, RwLock};
+
+    fn text(vi: &str, en: &str) -> Localized {
+        Localized {
+            vi: vi.into(),
+            en: en.into(),
+        }
+    }
+
+    fn app(store: &Store, audit: &AuditLog) -> AppContext {
+        AppContext {
+            id: "tours".into(),
+            version: semver::Version::new(1, 2, 0),
+            publisher: "hue-tours".into(),
+            name: text("Tour", "Tours"),
+            description: text("", ""),
+            category: String::new(),
+            icon: String::new(),
+            purposes: BTreeMap::from([(
+                "identity.phone".to_string(),
+                text("Gọi xác nhận", "To confirm by phone"),
+            )]),
+            payment_hook: None,
+            requested: vec!["identity.phone".into(), "location".into(), "kv".into()],
+            granted: Arc::new(RwLock::new(BTreeSet::new())),
+            limits: crate::runtime::limits::LimitsSpec::default().resolve(),
+            store: store.clone(),
+            audit: audit.clone(),
+        }
+    }
+
+    fn citizen(locale: &str) -> Citizen {
+        Citizen {
+            id: "c-lan".into(),
+            name: "Lan".into(),
+            phone: String::new(),
+            national_id: String::new(),
+            address: String::new(),
+            birth_date: String::new(),
+            locale: locale.into(),
+            roles: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_requested_personal_scopes_can_be_consented_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::sled(dir.path()).unwrap();
+        let audit = AuditLog::new(store.clone());
+        let app = app(&store, &audit);
+        let consents = Consents::new(
+            store.clone(),
+            audit.clone(),
+            PairwiseKey::load_or_create(&store).await.unwrap(),
+        );
+        let lan = citizen("en");
+        for (scopes, wanted) in [
+            (vec![], "NoScopes"),
+            (vec!["kv".to_string()], "NotPersonal"),
+            (vec!["identity.name".to_string()], "NotRequested"),
+        ] {
+            let e = consents.give(&lan, &app, &scopes).await.unwrap_err();
+            assert!(format!("{e:?}").starts_with(wanted), "{e:?}");
+        }
+        assert!(consents.list("c-lan").await.unwrap().is_empty());
+
+        let given = consents
+            .give(&lan, &app, &["identity.phone".into(), "location".into()])
+            .await
+            .unwrap();
+        assert_eq!(given[0].purpose, "To confirm by phone");
+        assert_eq!(given[1].purpose, "");
+        assert_eq!(consents.list("c-lan").await.unwrap(), given);
+        assert_eq!(
+            purpose(&app, "identity.phone", &citizen("vi").locale),
+            "Gọi xác nhận"
+        );
+
+        assert_eq!(
+            consents
+                .revoke("c-lan", "tours", Some("location"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(consents.revoke("c-lan", "tours", None).await.unwrap(), 1);
+        assert!(matches!(
+            consents.revoke("c-lan", "tours", None).await,
+            Err(ConsentError::NotFound(app)) if app == "tours"
+        ));
+
+        let kinds: Vec<(String, Option<String>)> = audit
+            .query(&AuditQuery::default())
+            .await
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| (r.kind, r.capability))
+            .collect();
+        let expected = [
+            ("consent", "identity.phone"),
+            ("consent", "location"),
+            ("consent-revoked", "location"),
+            ("consent-revoked", "identity.phone"),
+        ]
+        .map(|(k, c)| (k.to_string(), Some(c.to_string())));
+        assert_eq!(kinds, expected);
+    }
+}
