@@ -194,7 +194,7 @@ async fn changes_written_to_the_store_by_another_host_hold_here_within_a_second(
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     let app = host
-        .install_ungranted("notes", &test_manifest("board", "notes", "[\"kv\"]", ""))
+        .install_ungranted("notes", &test_manifest("bulletin", "notes", "[\"kv\"]", ""))
         .await;
     assert_eq!(post_note(&host, &app).await.status(), 403);
 
@@ -236,13 +236,13 @@ async fn changes_written_to_the_store_by_another_host_hold_here_within_a_second(
     }
     assert_ne!(status, 201, "the suspension made elsewhere holds here");
     let apps: Value = get_json(&host, "/api/v1/operator/apps", Some(OPERATOR_TOKEN)).await;
-    let board = apps
+    let bulletin = apps
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["id"] == "board")
+        .find(|a| a["id"] == "bulletin")
         .unwrap()
         .clone();
-    assert_eq!(board["effective"], json!(["kv"]), "{board}");
+    assert_eq!(bulletin["effective"], json!(["kv"]), "{bulletin}");
     host.stop().await;
 }

@@ -8,7 +8,7 @@ use super::bindings::citadel::miniapp::citizen_kv::{self as citizen_wit, Citizen
 use super::bindings::citadel::miniapp::kv::{self as wit, KeyPage, KvError};
 use super::Capability;
 use crate::runtime::RequestState;
-use crate::store::{self, KvSpace, StoreError};
+use crate::store::{self, KvSpace, KvWrite, StoreError};
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "kv";
@@ -156,20 +156,22 @@ impl RequestState {
             return Err(Failure::ValueTooLarge);
         }
         let quota = self.app.limits.kv_quota_bytes;
-        let store = &self.app.store;
-        let outcome = match &condition {
-            None => store
-                .kv
-                .set(space, &key, &value, quota)
-                .await
-                .map(|r| r.map(|()| true)),
-            Some(expected) => {
-                store
-                    .kv
-                    .swap(space, &key, expected.as_deref(), &value, quota)
-                    .await
-            }
+        let write = match &condition {
+            None => KvWrite::Set(&value),
+            Some(expected) => KvWrite::Swap {
+                expected: expected.as_deref(),
+                value: &value,
+            },
         };
+        // Durable before the response: the runtime syncs the request's
+        // deferred writes once, so a request's many writes share one commit.
+        self.deferred_write();
+        let outcome = self
+            .app
+            .store
+            .kv
+            .write_deferred(space, &key, write, quota)
+            .await;
         match outcome.map_err(unavailable)? {
             Ok(written) => Ok(written),
             Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
@@ -181,14 +183,15 @@ impl RequestState {
     async fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
-        let existed = self
+        self.deferred_write();
+        let deleted = self
             .app
             .store
             .kv
-            .delete(space, &key)
+            .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
             .await
             .map_err(unavailable)?;
-        Ok(existed)
+        Ok(deleted.unwrap_or(false))
     }
 
     async fn kv_list(

@@ -259,12 +259,17 @@ impl From<InvokeError> for ApiError {
             InvokeError::NoResponse => (StatusCode::INTERNAL_SERVER_ERROR, "guest_no_response"),
             InvokeError::AppBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "app_busy"),
             InvokeError::HostBusy => (StatusCode::SERVICE_UNAVAILABLE, "host_busy"),
+            InvokeError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         };
         // A trap's details are for the logs and the publisher, not the citizen.
         let message = match &e {
             InvokeError::Trap(detail) => {
                 tracing::warn!(%detail, "guest trapped");
                 "the app failed while handling this request".to_string()
+            }
+            InvokeError::Storage(detail) => {
+                tracing::error!(%detail, "an app's writes could not be made durable");
+                "the app's data could not be saved; try again".to_string()
             }
             other => other.to_string(),
         };

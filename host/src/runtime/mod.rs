@@ -133,6 +133,8 @@ pub enum InvokeError {
     NoResponse,
     #[error("the app is serving its maximum of {0} concurrent requests")]
     AppBusy(u32),
+    #[error("storage could not make the app's writes durable: {0}")]
+    Storage(String),
     #[error("the host is at its instance capacity")]
     HostBusy,
 }
@@ -392,8 +394,9 @@ impl Runtime {
     }
 
     /// Serve one request with a fresh instance of `app`, within its limits.
-    /// Every write the guest made is durable before its host call returned
-    /// (the store commits it), so the answer never runs ahead of its data.
+    /// The guest's kv writes are written at once and made durable together
+    /// (one store commit) before the response head — and again before a
+    /// buffered body — is returned, so the answer never runs ahead of its data.
     pub async fn handle(
         &self,
         app: &LiveApp,
@@ -430,6 +433,7 @@ impl Runtime {
             _ => return Err(InvokeError::HostBusy),
         };
 
+        let deferred = Arc::new(state::DeferredWrites::default());
         let mut store = Store::new(
             &self.engine,
             RequestState::new(
@@ -438,6 +442,7 @@ impl Runtime {
                 self.outbound.clone(),
                 self.payments.get().cloned(),
                 self.city.clone(),
+                deferred.clone(),
             ),
         );
         store.limiter(|state| &mut state.limiter);
@@ -489,6 +494,7 @@ impl Runtime {
         let memory_cap = limits.memory_bytes;
         let timeout = limits.timeout;
         let charged_to = app.cpu_budget.clone();
+        let (task_deferred, task_store) = (deferred.clone(), app.context.store.clone());
         let task = self.instances.spawn(cpu::Charged::new(
             async move {
                 let _permits: [OwnedSemaphorePermit; 2] = [permit, slot];
@@ -505,6 +511,10 @@ impl Runtime {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
                 };
+                // Writes made after the response head went out.
+                if let Err(e) = task_deferred.make_durable(&task_store).await {
+                    tracing::error!(error = %e, "an app's late writes could not be made durable");
+                }
                 // The instance's tear-down is the app's work too.
                 drop(store);
                 outcome
@@ -527,6 +537,10 @@ impl Runtime {
                 })
             }
         };
+        deferred
+            .make_durable(&app.context.store)
+            .await
+            .map_err(InvokeError::Storage)?;
         let announced = content_length(response.headers());
         if announced.is_some_and(|len| len > limits.max_response_body) {
             return Err(InvokeError::ResponseTooLarge(limits.max_response_body));
@@ -542,6 +556,10 @@ impl Runtime {
                 }
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
+            deferred
+                .make_durable(&app.context.store)
+                .await
+                .map_err(InvokeError::Storage)?;
             let body = http_body_util::Full::new(bytes)
                 .map_err(|never| match never {})
                 .boxed_unsync();

@@ -11,6 +11,7 @@ use crate::registry::manifest::Localized;
 use crate::store::Store;
 use semver::Version;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -201,6 +202,35 @@ impl HostCalls {
     }
 }
 
+/// A request's deferred store writes and how many are known durable. Each
+/// party that must not answer before them (the response path, the
+/// instance's end) syncs the store for what it has itself seen written —
+/// never relying on a sync another party started, which may still be
+/// running — and records the count once its own sync has completed.
+#[derive(Default)]
+pub struct DeferredWrites {
+    written: AtomicU64,
+    durable: AtomicU64,
+}
+
+impl DeferredWrites {
+    fn record(&self) {
+        self.written.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Make every write recorded so far durable through `store`, unless a
+    /// completed sync already covers them.
+    pub async fn make_durable(&self, store: &crate::store::Store) -> Result<(), String> {
+        let written = self.written.load(Ordering::Acquire);
+        if written <= self.durable.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        store.kv.sync().await.map_err(|e| e.to_string())?;
+        self.durable.fetch_max(written, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
 /// The data of one request's wasmtime `Store`.
 pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
@@ -208,6 +238,7 @@ pub struct RequestState {
     pub(crate) citizen: Option<SignedIn>,
     pub(crate) payments: Option<Arc<crate::payments::Payments>>,
     pub(crate) city: Arc<crate::geo::City>,
+    deferred: Arc<DeferredWrites>,
     pub(crate) limiter: RequestLimiter,
     pub(crate) log_lines: u32,
     denials: DenialRecorder,
@@ -225,6 +256,7 @@ impl RequestState {
         outbound: Arc<OutboundPolicy>,
         payments: Option<Arc<crate::payments::Payments>>,
         city: Arc<crate::geo::City>,
+        deferred: Arc<DeferredWrites>,
     ) -> Self {
         let Caller {
             request_id,
@@ -259,7 +291,14 @@ impl RequestState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            deferred,
         }
+    }
+
+    /// A host call is about to write to the store without waiting for
+    /// durability: the runtime makes it durable before the answer.
+    pub(crate) fn deferred_write(&self) {
+        self.deferred.record();
     }
 
     /// Count one host call to `interface`; past the request's budget the

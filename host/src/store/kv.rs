@@ -38,32 +38,44 @@ pub struct KeyPage {
     pub next: Option<String>,
 }
 
-/// Key-value data of mini-apps. Every write returns once it is durable.
+/// One kv write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvWrite<'a> {
+    /// Set the value.
+    Set(&'a [u8]),
+    /// Set `value` only if the key now holds `expected` (`None`: only if
+    /// absent).
+    Swap {
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    },
+    /// Remove the key.
+    Delete,
+}
+
+/// Key-value data of mini-apps. `set`, `swap` and `delete` return once the
+/// write is durable; `write_deferred` says explicitly that it is not yet,
+/// and its caller makes it durable with `sync` before acknowledging
+/// anything that depends on it (one commit for a request's many writes).
 #[async_trait]
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key` in `space`.
     async fn get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Set, unless the app's stored bytes (keys and values, all spaces)
-    /// would then pass `quota`; the write and the usage count change together.
-    async fn set(
+    /// Apply `write` atomically with the app's usage count, refusing a
+    /// write that would take the app's stored bytes (keys and values, all
+    /// spaces) past `quota` — a write that does not grow the app is always
+    /// allowed. True if it changed the key (a swap whose expectation failed,
+    /// or a delete of an absent key, changes nothing). Returns once written,
+    /// not yet durable.
+    async fn write_deferred(
         &self,
         space: KvSpace<'_>,
         key: &str,
-        value: &[u8],
-        quota: u64,
-    ) -> Result<Result<(), QuotaExceeded>, StoreError>;
-    /// Set as `set` does, but only if the key now holds `expected` (`None`:
-    /// only if absent), atomically; false if it held something else.
-    async fn swap(
-        &self,
-        space: KvSpace<'_>,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
+        write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError>;
-    /// Delete; true if the key existed.
-    async fn delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError>;
+    /// Make every write this store returned before the call durable.
+    async fn sync(&self) -> Result<(), StoreError>;
     /// Keys with `prefix` after `after`, in ascending order, at most `limit`.
     async fn list(
         &self,
@@ -74,4 +86,48 @@ pub trait KvStore: Send + Sync + 'static {
     ) -> Result<KeyPage, StoreError>;
     /// Bytes of keys and values `app` stores, across its spaces.
     async fn usage(&self, app: &str) -> Result<u64, StoreError>;
+
+    /// Set, unless it would pass `quota`; durable on return.
+    async fn set(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<(), QuotaExceeded>, StoreError> {
+        let written = self
+            .write_deferred(space, key, KvWrite::Set(value), quota)
+            .await?;
+        self.sync().await?;
+        Ok(written.map(|_| ()))
+    }
+    /// Compare-and-swap (see [`KvWrite::Swap`]); durable on return; false
+    /// if the key held something else.
+    async fn swap(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        let written = self
+            .write_deferred(space, key, KvWrite::Swap { expected, value }, quota)
+            .await?;
+        if written == Ok(true) {
+            self.sync().await?;
+        }
+        Ok(written)
+    }
+    /// Delete; durable on return; true if the key existed.
+    async fn delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .write_deferred(space, key, KvWrite::Delete, u64::MAX)
+            .await?
+            .unwrap_or(false);
+        if existed {
+            self.sync().await?;
+        }
+        Ok(existed)
+    }
 }

@@ -1,13 +1,18 @@
 //! Group commit for sled: a write waits until a flush that began after it
-//! has finished. One thread flushes; every writer that arrived while the
-//! previous flush ran shares the next one, so durable throughput grows with
-//! concurrency instead of paying one fsync per write.
+//! has finished. Writers that arrive together share one flush, and a flush
+//! starts as soon as writers wait, even while another is still running (two
+//! flushers overlap, so a writer waits about one flush, not one and a half),
+//! so durable throughput grows with concurrency instead of paying one fsync
+//! per write.
 
 use crate::store::StoreError;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use tokio::sync::watch;
 
-/// What the flusher has made durable.
+/// Flushes that may run at once.
+const FLUSHERS: usize = 2;
+
+/// What the flushers have made durable.
 #[derive(Debug, Clone, Default)]
 struct Flushed {
     /// Every write that took a ticket at or below this is durable.
@@ -16,44 +21,54 @@ struct Flushed {
     failure: Option<String>,
 }
 
+/// Tickets handed out and flushes begun.
+#[derive(Default)]
+struct Tickets {
+    /// The last ticket handed out.
+    requested: u64,
+    /// The highest ticket a flush has begun for.
+    started: u64,
+    closing: bool,
+}
+
 struct Shared {
-    /// The last ticket handed out, and whether the store is closing.
-    requested: Mutex<(u64, bool)>,
+    tickets: Mutex<Tickets>,
     wake: Condvar,
     flushed: watch::Sender<Flushed>,
 }
 
-/// The flusher of one sled database; stops when the last handle goes.
+/// The flushers of one sled database; they stop when the store goes.
 pub(super) struct GroupCommit {
     shared: Arc<Shared>,
-    flusher: Option<std::thread::JoinHandle<()>>,
+    flushers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl GroupCommit {
     pub(super) fn start(db: sled::Db) -> Result<GroupCommit, StoreError> {
         let shared = Arc::new(Shared {
-            requested: Mutex::new((0, false)),
+            tickets: Mutex::new(Tickets::default()),
             wake: Condvar::new(),
             flushed: watch::Sender::new(Flushed::default()),
         });
-        let state = shared.clone();
-        let flusher = std::thread::Builder::new()
-            .name("citadel-fsync".into())
-            .spawn(move || flush_loop(&state, &db))
-            .map_err(|e| StoreError::Backend(format!("cannot start the flusher: {e}")))?;
-        Ok(GroupCommit {
-            shared,
-            flusher: Some(flusher),
-        })
+        let mut flushers = Vec::with_capacity(FLUSHERS);
+        for n in 0..FLUSHERS {
+            let (state, db) = (shared.clone(), db.clone());
+            let flusher = std::thread::Builder::new()
+                .name(format!("citadel-fsync-{n}"))
+                .spawn(move || flush_loop(&state, &db))
+                .map_err(|e| StoreError::Backend(format!("cannot start a flusher: {e}")))?;
+            flushers.push(flusher);
+        }
+        Ok(GroupCommit { shared, flushers })
     }
 
     /// Wait until every write this task made before the call is durable.
     pub(super) async fn durable(&self) -> Result<(), StoreError> {
         let mut flushed = self.shared.flushed.subscribe();
         let ticket = {
-            let mut requested = lock(&self.shared.requested);
-            requested.0 += 1;
-            requested.0
+            let mut tickets = lock(&self.shared.tickets);
+            tickets.requested += 1;
+            tickets.requested
         };
         self.shared.wake.notify_one();
         let outcome = flushed
@@ -68,43 +83,50 @@ impl GroupCommit {
 }
 
 impl Drop for GroupCommit {
-    /// Waits for the flusher to end, so its handle on the database is gone
-    /// (and the data dir can be opened again) when the store is.
+    /// Waits for the flushers to end, so their handles on the database are
+    /// gone (and the data dir can be opened again) when the store is.
     fn drop(&mut self) {
-        lock(&self.shared.requested).1 = true;
-        self.shared.wake.notify_one();
-        if let Some(flusher) = self.flusher.take() {
+        lock(&self.shared.tickets).closing = true;
+        self.shared.wake.notify_all();
+        for flusher in self.flushers.drain(..) {
             let _ = flusher.join();
         }
     }
 }
 
-fn lock(m: &Mutex<(u64, bool)>) -> std::sync::MutexGuard<'_, (u64, bool)> {
+fn lock(m: &Mutex<Tickets>) -> MutexGuard<'_, Tickets> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn flush_loop(shared: &Shared, db: &sled::Db) {
-    let mut through = 0;
     loop {
         let target = {
-            let mut requested = lock(&shared.requested);
-            while requested.0 <= through && !requested.1 {
-                requested = shared
-                    .wake
-                    .wait(requested)
-                    .unwrap_or_else(|p| p.into_inner());
+            let mut tickets = lock(&shared.tickets);
+            while tickets.requested <= tickets.started && !tickets.closing {
+                tickets = shared.wake.wait(tickets).unwrap_or_else(|p| p.into_inner());
             }
-            if requested.0 <= through {
+            if tickets.requested <= tickets.started {
                 return; // closing, and nobody waits
             }
-            requested.0
+            tickets.started = tickets.requested;
+            tickets.started
         };
-        // Every write whose ticket is ≤ target happened before this flush began.
+        // Every write whose ticket is ≤ target happened before this flush
+        // began, and sled's flush makes every write before it durable —
+        // whatever other flush is running — so finishing covers them all.
         let failure = db.flush().err().map(|e| e.to_string());
         if let Some(reason) = &failure {
             tracing::error!(error = %reason, "the store could not flush");
         }
-        through = target;
-        shared.flushed.send_replace(Flushed { through, failure });
+        shared.flushed.send_if_modified(|flushed| {
+            if target <= flushed.through {
+                return false; // a later flush already covered these
+            }
+            *flushed = Flushed {
+                through: target,
+                failure,
+            };
+            true
+        });
     }
 }

@@ -3,7 +3,7 @@
 //! usage counted in the same transaction as each write.
 
 use super::{backend, read_u64, SledStore};
-use crate::store::{KeyPage, KvSpace, KvStore, QuotaExceeded, StoreError};
+use crate::store::{KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -108,41 +108,24 @@ impl KvStore for SledStore {
         Ok(tree.get(full).map_err(backend)?.map(|v| v.to_vec()))
     }
 
-    async fn set(
+    async fn write_deferred(
         &self,
         space: KvSpace<'_>,
         key: &str,
-        value: &[u8],
-        quota: u64,
-    ) -> Result<Result<(), QuotaExceeded>, StoreError> {
-        let written = self.kv_write(space, key, None, value, quota)?;
-        if written.is_ok() {
-            self.durable().await?;
-        }
-        Ok(written.map(|_| ()))
-    }
-
-    async fn swap(
-        &self,
-        space: KvSpace<'_>,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
+        write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
-        let written = self.kv_write(space, key, Some(expected), value, quota)?;
-        if written == Ok(true) {
-            self.durable().await?;
+        match write {
+            KvWrite::Set(value) => self.kv_write(space, key, None, value, quota),
+            KvWrite::Swap { expected, value } => {
+                self.kv_write(space, key, Some(expected), value, quota)
+            }
+            KvWrite::Delete => Ok(Ok(self.kv_delete_now(space, key)?)),
         }
-        Ok(written)
     }
 
-    async fn delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
-        let existed = self.kv_delete_now(space, key)?;
-        if existed {
-            self.durable().await?;
-        }
-        Ok(existed)
+    async fn sync(&self) -> Result<(), StoreError> {
+        self.durable().await
     }
 
     async fn list(
