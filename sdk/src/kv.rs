@@ -69,36 +69,17 @@ where
     ))
 }
 
-/// Attempts [`next_number`] makes before giving up with 409: counters are
-/// hot keys, so it retries longer than [`update_json`].
-const COUNTER_ATTEMPTS: usize = 256;
-
-/// The next number of the counter `key` (1, 2, 3, …), taken atomically:
-/// concurrent requests never get the same number. Use it for ids and counts
-/// instead of reading and writing the counter in two steps.
+/// The next number of the counter `key` (1, 2, 3, …), taken atomically
+/// by the host in one step (contract 1.4): concurrent requests never get the
+/// same number. Use it for ids and counts instead of reading and writing the
+/// counter in two steps.
 pub fn next_number(key: &str) -> Result<u64> {
-    for _ in 0..COUNTER_ATTEMPTS {
-        let current = host::get(key)?;
-        let value = match current.as_deref() {
-            None => 0,
-            Some(bytes) => decode::<u64>(key, bytes)?,
-        };
-        let next = value.checked_add(1).ok_or_else(|| {
-            crate::Error::new(
-                500,
-                "counter_overflow",
-                format!("`{key}` is at its maximum"),
-            )
-        })?;
-        if host::compare_and_swap(key, current.as_deref(), &encode(key, &next)?)? {
-            return Ok(next);
-        }
-    }
-    Err(crate::Error::new(
-        409,
-        "write_conflict",
-        format!("`{key}` kept changing under this request; try again"),
-    ))
+    Ok(increment(key, 1)?)
+}
+
+/// Add `by` to the counter `key` atomically; the new value (contract 1.4).
+pub fn increment(key: &str, by: u64) -> Result<u64, KvError> {
+    host::increment(key, by)
 }
 
 /// One page of keys starting with `prefix`, after `after` (exclusive).
@@ -183,6 +164,11 @@ pub mod citizen {
         value: &[u8],
     ) -> Result<bool, CitizenKvError> {
         host::compare_and_swap(key, expected, value)
+    }
+
+    /// As [`super::increment`], in the citizen's namespace.
+    pub fn increment(key: &str, by: u64) -> Result<u64, CitizenKvError> {
+        host::increment(key, by)
     }
 
     /// The JSON value stored under `key` for the citizen, if any.

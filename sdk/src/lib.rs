@@ -81,7 +81,7 @@ pub use router::Router;
 pub use serve::serve;
 
 /// The contract version this SDK was built against.
-pub const CONTRACT_VERSION: &str = "1.3.0";
+pub const CONTRACT_VERSION: &str = "1.4.0";
 
 /// Export a router-building function as the mini-app's HTTP handler.
 ///

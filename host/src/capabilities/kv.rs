@@ -180,6 +180,35 @@ impl RequestState {
         }
     }
 
+    /// Add `by` to a counter atomically, in one store step; the new value.
+    async fn kv_increment(&mut self, scope: Scope, key: String, by: u64) -> Result<u64, Failure> {
+        let space = self.kv_space(scope)?;
+        check_key(&key)?;
+        let quota = self.app.limits.kv_quota_bytes;
+        self.deferred_write();
+        let outcome = self
+            .app
+            .store
+            .kv
+            .increment_deferred(space, &key, by, quota)
+            .await
+            .map_err(unavailable)?;
+        match outcome {
+            Ok(next) => Ok(next),
+            Err(store::CounterRefusal::NotACounter) => Err(Failure::InvalidKey(format!(
+                "`{key}` holds a value that is not a counter (decimal digits)"
+            ))),
+            Err(store::CounterRefusal::Overflow) => Err(Failure::InvalidKey(format!(
+                "`{key}` would pass the largest counter value"
+            ))),
+            Err(store::CounterRefusal::Quota(store::QuotaExceeded { used, quota })) => {
+                Err(Failure::QuotaExceeded(format!(
+                    "the app stores {used} bytes of its {quota}-byte quota; this write does not fit"
+                )))
+            }
+        }
+    }
+
     async fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
@@ -268,6 +297,14 @@ impl wit::Host for RequestState {
                 .map_err(KvError::from)
         })
     }
+
+    async fn increment(&mut self, key: String, by: u64) -> wasmtime::Result<Result<u64, KvError>> {
+        self.host_call(INTERFACE)?;
+        Ok(self
+            .kv_increment(Scope::App, key, by)
+            .await
+            .map_err(KvError::from))
+    }
 }
 
 impl citizen_wit::Host for RequestState {
@@ -331,5 +368,17 @@ impl citizen_wit::Host for RequestState {
                 .await
                 .map_err(CitizenKvError::from)
         })
+    }
+
+    async fn increment(
+        &mut self,
+        key: String,
+        by: u64,
+    ) -> wasmtime::Result<Result<u64, CitizenKvError>> {
+        self.host_call(CITIZEN_INTERFACE)?;
+        Ok(self
+            .kv_increment(Scope::Citizen, key, by)
+            .await
+            .map_err(CitizenKvError::from))
     }
 }

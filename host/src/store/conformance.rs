@@ -22,9 +22,10 @@
 
 use super::{
     AppChange, AppRecord, AuditFilter, AuditFrom, AuditRecord, BalanceReader, ConsentRecord,
-    FrameRecord, GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace,
-    LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, PublisherRecord,
-    QuotaExceeded, SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+    CounterRefusal, FrameRecord, GrantRecord, HistoryCursor, InboxMessage, IntentRecord,
+    IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry,
+    PublisherRecord, QuotaExceeded, SessionRecord, SigningKeyRecord, Store, StoreError,
+    VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +52,7 @@ macro_rules! store_conformance {
             kv_compare_and_swap_writes_only_over_what_was_read,
             kv_citizen_spaces_are_disjoint_and_share_the_app_quota,
             kv_compare_and_swap_counts_exactly_under_a_race,
+            kv_increment_counts_exactly_under_a_race,
             kv_usage_stays_exact_under_concurrent_writers,
             apps_are_stored_and_blobs_content_addressed,
             a_blob_shared_across_apps_goes_only_with_its_last_version,
@@ -496,6 +498,95 @@ pub async fn kv_citizen_spaces_are_disjoint_and_share_the_app_quota(store: Store
 
 /// 16 tasks each add 1 to one counter 25 times by read + compare-and-swap,
 /// retrying on a lost race: the counter ends at exactly 400.
+/// The store's own increment: one step, so concurrent counters never lose
+/// or repeat a value; a key holding anything else is refused untouched.
+pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
+    const TASKS: u64 = 16;
+    const EACH: u64 = 25;
+    let space = KvSpace::App("counter");
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let kv = store.kv.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..EACH {
+                seen.push(
+                    kv.increment_deferred(space, "n", 1, ROOMY)
+                        .await
+                        .unwrap()
+                        .unwrap(),
+                );
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a counting task"));
+    }
+    store.kv.sync().await.unwrap();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=TASKS * EACH).collect::<Vec<_>>(),
+        "each value once"
+    );
+    assert_eq!(
+        store.kv.get(space, "n").await.unwrap().unwrap(),
+        (TASKS * EACH).to_string().as_bytes()
+    );
+    assert_eq!(store.kv.usage("counter").await.unwrap(), 1 + 3);
+    assert_eq!(
+        store
+            .kv
+            .increment_deferred(space, "n", 10, ROOMY)
+            .await
+            .unwrap(),
+        Ok(TASKS * EACH + 10)
+    );
+    // Not a counter: refused, and nothing changes.
+    store
+        .kv
+        .set(space, "text", b"abc", ROOMY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .kv
+            .increment_deferred(space, "text", 1, ROOMY)
+            .await
+            .unwrap(),
+        Err(CounterRefusal::NotACounter)
+    );
+    assert_eq!(store.kv.get(space, "text").await.unwrap().unwrap(), b"abc");
+    store
+        .kv
+        .set(space, "max", u64::MAX.to_string().as_bytes(), ROOMY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .kv
+            .increment_deferred(space, "max", 1, ROOMY)
+            .await
+            .unwrap(),
+        Err(CounterRefusal::Overflow)
+    );
+    // A counter that does not fit the quota is refused like a set.
+    let used = store.kv.usage("counter").await.unwrap();
+    assert!(matches!(
+        store
+            .kv
+            .increment_deferred(space, "new", 1, used)
+            .await
+            .unwrap(),
+        Err(CounterRefusal::Quota(_))
+    ));
+    assert_eq!(store.kv.get(space, "new").await.unwrap(), None);
+}
+
 pub async fn kv_compare_and_swap_counts_exactly_under_a_race(store: Store) {
     const TASKS: u64 = 16;
     const EACH: u64 = 25;

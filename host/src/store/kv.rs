@@ -53,6 +53,17 @@ pub enum KvWrite<'a> {
     Delete,
 }
 
+/// Why an increment was refused; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterRefusal {
+    /// The key holds something other than a counter's decimal digits.
+    NotACounter,
+    /// The counter would pass `u64::MAX`.
+    Overflow,
+    /// The app's stored bytes would pass its quota.
+    Quota(QuotaExceeded),
+}
+
 /// Key-value data of mini-apps. `set`, `swap` and `delete` return once the
 /// write is durable; `write_deferred` says explicitly that it is not yet,
 /// and its caller makes it durable with `sync` before acknowledging
@@ -74,6 +85,16 @@ pub trait KvStore: Send + Sync + 'static {
         write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError>;
+    /// Add `by` to the counter under `key` (absent: 0), stored as its
+    /// decimal digits, atomically with the usage count; the new value.
+    /// Returns once written, not yet durable (as `write_deferred`).
+    async fn increment_deferred(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        by: u64,
+        quota: u64,
+    ) -> Result<Result<u64, CounterRefusal>, StoreError>;
     /// Make every write this store returned before the call durable.
     async fn sync(&self) -> Result<(), StoreError>;
     /// Keys with `prefix` after `after`, in ascending order, at most `limit`.

@@ -3,7 +3,7 @@
 //! usage counted in the same transaction as each write.
 
 use super::{backend, read_u64, SledStore};
-use crate::store::{KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
+use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -78,6 +78,54 @@ impl SledStore {
         }
     }
 
+    /// Add `by` to a counter in one transaction with the usage count.
+    fn kv_increment(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        by: u64,
+        quota: u64,
+    ) -> Result<Result<u64, CounterRefusal>, StoreError> {
+        let (tree, mut full) = self.kv_space(space)?;
+        full.extend_from_slice(key.as_bytes());
+        let app = space.app().as_bytes();
+        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
+            let current = tree.get(&full)?;
+            let value = match current.as_deref() {
+                None => 0,
+                Some(digits) => std::str::from_utf8(digits)
+                    .ok()
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u64>().ok())
+                    .ok_or(ConflictableTransactionError::Abort(
+                        CounterRefusal::NotACounter,
+                    ))?,
+            };
+            let next = value
+                .checked_add(by)
+                .ok_or(ConflictableTransactionError::Abort(
+                    CounterRefusal::Overflow,
+                ))?;
+            let digits = next.to_string();
+            let used = read_u64(usage.get(app)?.as_deref());
+            let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
+            let now = used.saturating_sub(old) + (full.len() + digits.len()) as u64;
+            if now > quota && now > used {
+                return Err(ConflictableTransactionError::Abort(CounterRefusal::Quota(
+                    QuotaExceeded { used, quota },
+                )));
+            }
+            tree.insert(full.as_slice(), digits.as_bytes())?;
+            usage.insert(app, &now.to_be_bytes())?;
+            Ok(next)
+        });
+        match outcome {
+            Ok(next) => Ok(Ok(next)),
+            Err(TransactionError::Abort(refusal)) => Ok(Err(refusal)),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
     /// The tree of a kv space and the prefix its keys carry there. Each app
     /// has its own trees, so no key an app can name reaches another app's
     /// data; a citizen's keys carry their pairwise id (fixed-length hex) and
@@ -122,6 +170,16 @@ impl KvStore for SledStore {
             }
             KvWrite::Delete => Ok(Ok(self.kv_delete_now(space, key)?)),
         }
+    }
+
+    async fn increment_deferred(
+        &self,
+        space: KvSpace<'_>,
+        key: &str,
+        by: u64,
+        quota: u64,
+    ) -> Result<Result<u64, CounterRefusal>, StoreError> {
+        self.kv_increment(space, key, by, quota)
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
