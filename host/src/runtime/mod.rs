@@ -497,7 +497,7 @@ impl Runtime {
         let (task_deferred, task_store) = (deferred.clone(), app.context.store.clone());
         let task = self.instances.spawn(cpu::Charged::new(
             async move {
-                let _permits: [OwnedSemaphorePermit; 2] = [permit, slot];
+                let permits: [OwnedSemaphorePermit; 2] = [permit, slot];
                 drop(body_permit);
                 let run = async {
                     let proxy = pre.instantiate_async(&mut store).await?;
@@ -511,12 +511,15 @@ impl Runtime {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
                 };
-                // Writes made after the response head went out.
+                // The instance's tear-down is the app's work too.
+                drop(store);
+                // The app's slots go back before any wait on the disk.
+                drop(permits);
+                // Writes made after the response head went out (usually
+                // none: the response path's own sync already covers them).
                 if let Err(e) = task_deferred.make_durable(&task_store).await {
                     tracing::error!(error = %e, "an app's late writes could not be made durable");
                 }
-                // The instance's tear-down is the app's work too.
-                drop(store);
                 outcome
             },
             charged_to,
