@@ -14,10 +14,9 @@
 
 mod common;
 
+use common::KillableHost as Host;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -45,40 +44,6 @@ struct Ledger {
     acked: BTreeMap<Slot, String>,
     /// Answers other than 2xx while the host was up, by status.
     refused: BTreeMap<u16, u64>,
-}
-
-/// A running host, killed with SIGKILL when dropped (a failing test leaves
-/// no host behind).
-struct Host {
-    child: Child,
-    url: String,
-}
-
-impl Host {
-    fn start(data: &Path) -> Host {
-        let (child, address) = common::serve(
-            data,
-            &["--no-samples"],
-            &[("CITADEL_OPERATOR_TOKEN", TOKEN)],
-        );
-        Host {
-            child,
-            url: format!("http://{address}"),
-        }
-    }
-
-    /// SIGKILL, and wait until the process is gone.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the process is gone");
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The probe imports every interface, so it asks for every capability; the
@@ -369,7 +334,7 @@ async fn sigkill_under_kv_load_loses_no_acknowledged_write() {
     let data = tempfile::tempdir().unwrap();
     let mut ledger = Ledger::default();
     let acked = Arc::new(Notify::new());
-    let mut host = Host::start(data.path());
+    let mut host = Host::start(data.path(), &["--no-samples"], TOKEN);
     let url = host.url.clone();
     common::publish(&url, TOKEN, "kv-crash-tests", &manifest(), "probe", &["kv"]).await;
 
@@ -419,7 +384,7 @@ async fn sigkill_under_kv_load_loses_no_acknowledged_write() {
         }
 
         let restarted = Instant::now();
-        host = Host::start(data.path());
+        host = Host::start(data.path(), &["--no-samples"], TOKEN);
         let url = host.url.clone();
         let tokens = sign_in_all(&url).await;
         check(&url, &tokens, &pairwise_len, &ledger, kills, &mut tally).await;

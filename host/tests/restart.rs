@@ -6,37 +6,10 @@
 mod common;
 
 use serde_json::{json, Value};
-use std::process::Child;
+
+use common::KillableHost as Host;
 
 const TOKEN: &str = "cit_op_restart_tests_0123456789abcdef";
-
-/// A running host, killed when dropped (a failing test leaves none behind).
-struct Host {
-    child: Child,
-    url: String,
-}
-
-impl Host {
-    fn start(data: &std::path::Path) -> Host {
-        let (child, address) = common::serve(data, &[], &[("CITADEL_OPERATOR_TOKEN", TOKEN)]);
-        Host {
-            child,
-            url: format!("http://{address}"),
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the process is gone");
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn probe_manifest() -> String {
     r#"id = "probe"
@@ -94,7 +67,7 @@ async fn notify(client: &reqwest::Client, host: &Host, session: &str, text: &str
 async fn frame_tokens_locations_and_rate_limits_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let host = Host::start(dir.path());
+    let mut host = Host::start(dir.path(), &[], TOKEN);
     common::publish(
         &host.url,
         TOKEN,
@@ -159,7 +132,7 @@ async fn frame_tokens_locations_and_rate_limits_survive_a_kill() {
     assert_eq!(notify(&client, &host, &session, "one too many").await, 429);
 
     host.kill();
-    let host = Host::start(dir.path());
+    let host = Host::start(dir.path(), &[], TOKEN);
 
     let (status, after) = seen_through_frame(&client, &host, &frame_url).await;
     assert_eq!(status, 200);

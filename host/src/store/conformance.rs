@@ -95,7 +95,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn app(id: &str) -> AppRecord {
+/// A test app record owned by `{id}-publisher`.
+pub fn app(id: &str) -> AppRecord {
     AppRecord {
         id: id.into(),
         publisher: format!("{id}-publisher"),
@@ -103,7 +104,8 @@ fn app(id: &str) -> AppRecord {
     }
 }
 
-fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
+/// A test version record in review, naming `component`'s sha256.
+pub fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
     VersionRecord {
         app: app.into(),
         version: version.into(),
@@ -118,7 +120,8 @@ fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
     }
 }
 
-fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
+/// A pending 10,000 ₫ test intent of app `shop` that never expires.
+pub fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
     IntentRecord {
         id: id.into(),
         app: "shop".into(),

@@ -115,3 +115,40 @@ pub async fn publish(
         .json(&json!({ "version": version, "percent": 100 })))
     .await;
 }
+
+/// A running `citadel serve --dev`, killed with SIGKILL when dropped (a
+/// failing test leaves no host behind).
+#[allow(dead_code)]
+pub struct KillableHost {
+    child: Child,
+    pub url: String,
+}
+
+#[allow(dead_code)]
+impl KillableHost {
+    /// Serve `data_dir` with `extra` arguments, accepting `operator_token`.
+    pub fn start(data_dir: &Path, extra: &[&str], operator_token: &str) -> KillableHost {
+        let (child, address) = serve(
+            data_dir,
+            extra,
+            &[("CITADEL_OPERATOR_TOKEN", operator_token)],
+        );
+        KillableHost {
+            child,
+            url: format!("http://{address}"),
+        }
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the process is gone");
+    }
+}
+
+impl Drop for KillableHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

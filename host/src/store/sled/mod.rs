@@ -360,9 +360,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::conformance::{app, intent, version};
     use crate::store::{
-        AppRecord, AppStore, AuditFilter, AuditFrom, AuditRecord, AuditStore, IntentStatus,
-        KvSpace, KvStore, Ledger, LedgerRefusal, LedgerStep, OutboxEntry, Store, VersionState,
+        AppStore, AuditFilter, AuditFrom, AuditRecord, AuditStore, IntentStatus, KvSpace, KvStore,
+        Ledger, LedgerRefusal, LedgerStep, OutboxEntry, Store, VersionState,
     };
     use sha2::{Digest, Sha256};
     use std::time::Duration;
@@ -385,51 +386,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         SledStore::open(path).expect("the store opens")
-    }
-
-    fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
-        VersionRecord {
-            app: app.into(),
-            version: version.into(),
-            publisher: format!("{app}-publisher"),
-            manifest: String::new(),
-            component_sha256: hex::encode(Sha256::digest(component)),
-            state: VersionState::InReview,
-            reason: None,
-            uploaded_at: 1,
-            changed_at: 1,
-            changed_by: "test".into(),
-        }
-    }
-
-    fn app(id: &str) -> AppRecord {
-        AppRecord {
-            id: id.into(),
-            publisher: format!("{id}-publisher"),
-            ..AppRecord::default()
-        }
-    }
-
-    fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
-        IntentRecord {
-            id: id.into(),
-            app: "shop".into(),
-            publisher: "shop-publisher".into(),
-            citizen: citizen.into(),
-            pairwise_id: format!("pw-{citizen}"),
-            reference: reference.into(),
-            amount: 10_000,
-            description: "an order".into(),
-            status: IntentStatus::Pending,
-            created_at: 1,
-            expires_at: u64::MAX,
-            captured_at: None,
-            method: None,
-            fee: 0,
-            refunded: 0,
-            fee_refunded: 0,
-            refunds: Vec::new(),
-        }
     }
 
     #[tokio::test]
