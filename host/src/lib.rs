@@ -19,6 +19,7 @@
 //! - [`store`]: persistence behind async traits split by concern (apps, kv,
 //!   identity, ledger, audit, rate limits), bundled as [`store::Store`];
 //!   durable on return (group commit); sled by default.
+//! - [`localized`]: text in Vietnamese and English.
 //! - [`geo`]: the city's map data. [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
 //!
@@ -29,6 +30,7 @@ pub mod capabilities;
 pub mod gateway;
 pub mod geo;
 pub mod identity;
+pub mod localized;
 pub mod payments;
 pub mod registry;
 pub mod runtime;
@@ -148,12 +150,25 @@ impl Citadel {
         }
         .with_tile_url(config.tile_url.clone())?;
         let store = Store::sled(&config.data_dir.join("db"))?;
+        let audit = audit::AuditLog::new(store.clone());
+        // The demo wallet pays only in development mode, whatever the
+        // payments configuration says.
+        let payments_config = payments::PaymentsConfig {
+            demo_wallet: config.payments.demo_wallet && config.development,
+            ..config.payments.clone()
+        };
+        let payments = Arc::new(payments::Payments::new(
+            store.clone(),
+            audit.clone(),
+            payments_config,
+        ));
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
             app_share_percent: config.app_share_percent,
             allow_loopback_for_tests: config.allow_loopback_for_tests,
             city: Arc::new(city),
+            payments: payments.clone(),
         })?);
         match identity::bootstrap_operator(
             &store,
@@ -194,19 +209,6 @@ impl Citadel {
         } else {
             Arc::new(identity::citizens::NoProvider)
         };
-        let audit = audit::AuditLog::new(store.clone());
-        // The demo wallet pays only in development mode, whatever the
-        // payments configuration says.
-        let payments_config = payments::PaymentsConfig {
-            demo_wallet: config.payments.demo_wallet && config.development,
-            ..config.payments.clone()
-        };
-        let payments = Arc::new(payments::Payments::new(
-            store.clone(),
-            audit.clone(),
-            payments_config,
-        ));
-        runtime.set_payments(payments.clone());
         let pairwise = identity::pairwise::Pairwise::load_or_create(&store).await?;
         Ok(Arc::new(Citadel {
             listener: config.listener,

@@ -7,7 +7,7 @@ use super::bindings::citadel::miniapp::identity::{
     self as wit, IdentityError, Profile, Scope, StaffRole,
 };
 use super::Capability;
-use crate::registry::manifest::Localized;
+use crate::localized::Localized;
 use crate::runtime::RequestState;
 use std::collections::BTreeMap;
 use wasmtime::component::{HasSelf, Linker};

@@ -75,9 +75,7 @@ impl RequestState {
             self.record_denial(capability, "payment host call without the capability");
             return Err(PaymentError::Denied(capability.to_string()));
         }
-        self.payments
-            .as_deref()
-            .ok_or_else(|| PaymentError::Unavailable("payments are not configured".into()))
+        Ok(&self.payments)
     }
 }
 

@@ -46,13 +46,7 @@ pub struct Manifest {
     pub payment_hook: Option<String>,
 }
 
-/// A text in Vietnamese (the default) and English.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Localized {
-    pub vi: String,
-    pub en: String,
-}
+pub use crate::localized::Localized;
 
 /// Why a manifest was refused.
 #[derive(Debug, thiserror::Error)]

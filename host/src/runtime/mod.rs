@@ -62,7 +62,7 @@ const BODY_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
 const BUFFERED_RESPONSE: u64 = 64 * 1024;
 
 /// Sizing of the runtime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeConfig {
     /// Where precompiled components are cached.
     pub cache_dir: PathBuf,
@@ -77,6 +77,8 @@ pub struct RuntimeConfig {
     pub allow_loopback_for_tests: bool,
     /// The city data guests' `geo` calls read.
     pub city: Arc<crate::geo::City>,
+    /// The payments service guests' `payments` calls use.
+    pub payments: Arc<crate::payments::Payments>,
 }
 
 /// Why a component could not be prepared for serving.
@@ -205,7 +207,7 @@ pub struct Runtime {
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
     outbound: Arc<capabilities::http::OutboundPolicy>,
-    payments: std::sync::OnceLock<Arc<crate::payments::Payments>>,
+    payments: Arc<crate::payments::Payments>,
     city: Arc<crate::geo::City>,
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
@@ -288,7 +290,7 @@ impl Runtime {
             outbound: Arc::new(capabilities::http::OutboundPolicy::new(
                 config.allow_loopback_for_tests,
             )),
-            payments: std::sync::OnceLock::new(),
+            payments: config.payments.clone(),
             city: config.city.clone(),
             engine,
             linker,
@@ -307,11 +309,6 @@ impl Runtime {
     /// The rules for guests' outbound HTTP (the gateway registers its listener).
     pub fn outbound(&self) -> &capabilities::http::OutboundPolicy {
         &self.outbound
-    }
-
-    /// The payments service guests' `payments` calls use (set once at start).
-    pub fn set_payments(&self, payments: Arc<crate::payments::Payments>) {
-        let _ = self.payments.set(payments);
     }
 
     /// Forget the precompiled form of a component no version uses any more.
@@ -440,7 +437,7 @@ impl Runtime {
                 app.context.clone(),
                 caller,
                 self.outbound.clone(),
-                self.payments.get().cloned(),
+                self.payments.clone(),
                 self.city.clone(),
                 deferred.clone(),
             ),

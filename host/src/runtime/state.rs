@@ -7,7 +7,7 @@ use super::limits::{Limits, RequestLimiter};
 use crate::audit::{AuditLog, Event};
 use crate::capabilities::http::{OutboundHooks, OutboundPolicy};
 use crate::identity::citizens::Citizen;
-use crate::registry::manifest::Localized;
+use crate::localized::Localized;
 use crate::store::Store;
 use semver::Version;
 use std::collections::{BTreeMap, BTreeSet};
@@ -236,7 +236,7 @@ pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
     pub(crate) request_id: String,
     pub(crate) citizen: Option<SignedIn>,
-    pub(crate) payments: Option<Arc<crate::payments::Payments>>,
+    pub(crate) payments: Arc<crate::payments::Payments>,
     pub(crate) city: Arc<crate::geo::City>,
     deferred: Arc<DeferredWrites>,
     pub(crate) limiter: RequestLimiter,
@@ -254,7 +254,7 @@ impl RequestState {
         app: Arc<AppContext>,
         caller: Caller,
         outbound: Arc<OutboundPolicy>,
-        payments: Option<Arc<crate::payments::Payments>>,
+        payments: Arc<crate::payments::Payments>,
         city: Arc<crate::geo::City>,
         deferred: Arc<DeferredWrites>,
     ) -> Self {
