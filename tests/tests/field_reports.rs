@@ -700,3 +700,51 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Filing is a create path: reports filed at the same moment by many
+/// citizens all land, each under its own id, none overwriting another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_filings_all_land_under_their_own_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let (lat, lon) = (PHU_HOI.0.to_string(), PHU_HOI.1.to_string());
+    let mut citizens = Vec::new();
+    for who in ["c-lan", "c-minh", "c-hoa", "c-tuan"] {
+        citizens.push(sign_in(&host, who).await);
+    }
+    let filings = (0..24).map(|n| {
+        let (host, token) = (&host, citizens[n % citizens.len()].clone());
+        let (lat, lon) = (lat.clone(), lon.clone());
+        async move {
+            let text = format!("Phản ánh số {n}: rác chưa thu gom");
+            let response = file(
+                host,
+                &token,
+                &[
+                    ("category", "roads"),
+                    ("description", &text),
+                    ("lat", &lat),
+                    ("lon", &lon),
+                ],
+                &[],
+            )
+            .await;
+            assert_eq!(response.status(), 201, "filing {n}");
+            let body: Value = response.json().await.unwrap();
+            (body["id"].as_str().unwrap().to_string(), text)
+        }
+    });
+    let filed = futures::future::join_all(filings).await;
+    let ids: std::collections::BTreeSet<&String> = filed.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), filed.len(), "every filing got its own id");
+    for (id, text) in &filed {
+        let report = get_json(
+            &host,
+            &format!("/apps/field-reports/api/reports/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(report["description"], text.as_str(), "{report}");
+    }
+    host.stop().await;
+}
