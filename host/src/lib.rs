@@ -19,7 +19,8 @@
 //! - [`store`]: persistence behind async traits split by concern (apps, kv,
 //!   identity, ledger, audit, rate limits), bundled as [`store::Store`];
 //!   durable on return (group commit); sled by default.
-//! - [`localized`]: text in Vietnamese and English.
+//! - [`localized`]: text in Vietnamese and English; [`citizen`]: the
+//!   citizen records a request carries.
 //! - [`geo`]: the city's map data. [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
 //!
@@ -27,6 +28,7 @@
 
 pub mod audit;
 pub mod capabilities;
+pub mod citizen;
 pub mod gateway;
 pub mod geo;
 pub mod identity;
@@ -131,6 +133,8 @@ pub struct Citadel {
     pub positions: identity::location::Positions,
     pub frames: identity::frames::Frames,
     pub runtime: Arc<Runtime>,
+    /// The capabilities the runtime serves (and the outbound-HTTP rules).
+    pub capabilities: Arc<capabilities::Capabilities>,
     pub registry: Arc<Registry>,
     /// Development mode: demo citizens and the demo wallet (see [`HostConfig::development`]).
     pub development: bool,
@@ -162,13 +166,16 @@ impl Citadel {
             audit.clone(),
             payments_config,
         ));
+        let capabilities = Arc::new(capabilities::Capabilities::new(
+            payments.clone(),
+            Arc::new(city),
+            config.allow_loopback_for_tests,
+        ));
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
             app_share_percent: config.app_share_percent,
-            allow_loopback_for_tests: config.allow_loopback_for_tests,
-            city: Arc::new(city),
-            payments: payments.clone(),
+            capabilities: capabilities.clone(),
         })?);
         match identity::bootstrap_operator(
             &store,
@@ -231,6 +238,7 @@ impl Citadel {
             audit,
             store,
             runtime,
+            capabilities,
             registry,
             development: config.development,
             metrics_token: config.metrics_token.as_ref().map(|t| t.trim().to_string()),

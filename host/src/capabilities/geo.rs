@@ -73,7 +73,11 @@ impl RequestState {
             self.record_denial(NAME, "geo host call without the `geo` capability");
             return Err(GeoError::Denied(NAME.into()));
         }
-        Ok(self.city.clone())
+        self.capability::<std::sync::Arc<geo::City>>()
+            .cloned()
+            // Always given by `Capabilities::request_state`; a host without
+            // city data serves no geo calls.
+            .ok_or_else(|| GeoError::Denied(format!("{NAME} (this host has no city data)")))
     }
 }
 

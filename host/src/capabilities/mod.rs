@@ -1,7 +1,8 @@
 //! Capabilities: what a mini-app may reach beyond its own sandbox. Each
 //! capability lives in one module holding its manifest name, its upload-time
 //! import check and its host calls; this file is the registry that lists them.
-//! Adding a capability means adding a module and one line in `CAPABILITIES`.
+//! Adding a capability means adding a module, one line in `CAPABILITIES`
+//! and one in `add_to_linker`; [`Capabilities`] is how the runtime sees them.
 
 pub mod geo;
 pub mod http;
@@ -12,9 +13,11 @@ pub mod log;
 pub mod notify;
 pub mod payments;
 
-use crate::runtime::RequestState;
+use crate::runtime::{AppContext, DenialRecorder, HostCapabilities, RequestState};
 use semver::Version;
+use std::sync::Arc;
 use wasmtime::component::Linker;
+use wasmtime_wasi_http::WasiHttpHooks;
 
 /// Host bindings generated from the contract (`sdk/wit`, world `platform`).
 pub(crate) mod bindings {
@@ -123,28 +126,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     ))
 }
 
-/// Why a component's imports were refused at install.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ImportError {
-    #[error("the component imports `{import}`, which needs contract {needed}; this host provides {CONTRACT_PACKAGE}@{provided}")]
-    ContractUnsupported {
-        import: String,
-        needed: String,
-        provided: Version,
-    },
-    #[error("the component imports interfaces its manifest does not request: {}", describe_uncovered(.0))]
-    NotRequested(Vec<(String, &'static str)>),
-    #[error("the component imports `{0}`, which this host does not provide to mini-apps")]
-    NotProvided(String),
-}
-
-fn describe_uncovered(missing: &[(String, &'static str)]) -> String {
-    missing
-        .iter()
-        .map(|(import, capability)| format!("`{import}` (needs capability `{capability}`)"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use crate::runtime::ImportError;
 
 /// Check that each of a component's imports is provided by this host and
 /// covered by a capability its manifest requests.
@@ -181,7 +163,7 @@ pub fn check_imports<'a>(
                 return Err(ImportError::ContractUnsupported {
                     import: import.to_string(),
                     needed: format!("{CONTRACT_PACKAGE}@{needed}"),
-                    provided,
+                    provided: format!("{CONTRACT_PACKAGE}@{provided}"),
                 });
             }
         }
@@ -202,8 +184,60 @@ pub fn check_imports<'a>(
     }
 }
 
-/// Add every capability's host calls to `linker`.
-pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+/// The host's capabilities as the runtime sees them: their host calls, the
+/// import check, and each request's capability state (the payments service,
+/// the city's map data, the outbound-HTTP rules).
+pub struct Capabilities {
+    outbound: Arc<http::OutboundPolicy>,
+    payments: Arc<crate::payments::Payments>,
+    city: Arc<crate::geo::City>,
+}
+
+impl Capabilities {
+    /// `allow_loopback_for_tests` lets `http:` grants reach loopback (tests
+    /// only: a local server stands in for a partner's API).
+    pub fn new(
+        payments: Arc<crate::payments::Payments>,
+        city: Arc<crate::geo::City>,
+        allow_loopback_for_tests: bool,
+    ) -> Self {
+        Capabilities {
+            outbound: Arc::new(http::OutboundPolicy::new(allow_loopback_for_tests)),
+            payments,
+            city,
+        }
+    }
+
+    /// The rules for guests' outbound HTTP (the gateway registers its listener).
+    pub fn outbound(&self) -> &http::OutboundPolicy {
+        &self.outbound
+    }
+}
+
+impl HostCapabilities for Capabilities {
+    fn add_to_linker(&self, linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
+        add_to_linker(linker)
+    }
+
+    fn check_imports(&self, imports: &[&str], requested: &[String]) -> Result<(), ImportError> {
+        check_imports(imports.iter().copied(), requested)
+    }
+
+    fn request_state(
+        &self,
+        app: &Arc<AppContext>,
+        denials: &DenialRecorder,
+    ) -> (::http::Extensions, Box<dyn WasiHttpHooks>) {
+        let mut state = ::http::Extensions::new();
+        state.insert(self.payments.clone());
+        state.insert(self.city.clone());
+        let hooks = http::OutboundHooks::new(app.clone(), self.outbound.clone(), denials.clone());
+        (state, Box::new(hooks))
+    }
+}
+
+/// Add every capability's host calls to `linker`: one line per capability.
+fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
     kv::add_to_linker(linker)?;
     geo::add_to_linker(linker)?;
     location::add_to_linker(linker)?;

@@ -75,7 +75,9 @@ impl RequestState {
             self.record_denial(capability, "payment host call without the capability");
             return Err(PaymentError::Denied(capability.to_string()));
         }
-        Ok(&self.payments)
+        self.capability::<std::sync::Arc<service::Payments>>()
+            .map(|payments| payments.as_ref())
+            .ok_or_else(|| PaymentError::Unavailable("payments are not configured".into()))
     }
 }
 

@@ -210,7 +210,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        citadel.runtime.outbound().add_own_listener(addr);
+        citadel.capabilities.outbound().add_own_listener(addr);
     }
     let tasks = crate::tasks::Tasks::start(&citadel);
     let served = listener::serve_connections(

@@ -2,28 +2,7 @@
 //! development provider with seeded demo citizens of Huế (switched off in
 //! production by configuration; a real OIDC provider plugs in behind the trait).
 
-use serde::{Deserialize, Serialize};
-
-/// A staff role in a city unit.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Role {
-    pub unit: String,
-    pub role: String,
-}
-
-/// A citizen as the identity provider knows them. Never handed to a mini-app
-/// as is: apps see a pairwise id, and personal fields only with consent.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Citizen {
-    pub id: String,
-    pub name: String,
-    pub phone: String,
-    pub national_id: String,
-    pub address: String,
-    pub birth_date: String,
-    pub locale: String,
-    pub roles: Vec<Role>,
-}
+pub use crate::citizen::{Citizen, Role};
 
 /// Why a sign-in failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -9,15 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long a reported position stays usable.
 pub const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 
-/// A position a citizen's device reported.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Position {
-    pub lat: f64,
-    pub lon: f64,
-    pub accuracy_m: Option<f64>,
-    /// Unix milliseconds when the host received it.
-    pub at: u64,
-}
+pub use crate::citizen::Position;
 
 /// The last position of each citizen, in the store.
 #[derive(Clone)]

@@ -1,7 +1,9 @@
 //! The wasmtime runtime: one `Engine` (component model, pooling allocator,
 //! epoch interruption), compile-once with an on-disk cache of precompiled
 //! components, and a fresh instance per request under the app's limits.
-//! Owns nothing about routing, identity or storage policy.
+//! Owns nothing about routing, identity or storage policy, and knows no
+//! capability by name: the host's capabilities plug in through
+//! [`HostCapabilities`].
 
 mod body;
 mod cache;
@@ -17,7 +19,6 @@ pub use state::{
     HOST_CALL_BUDGET,
 };
 
-use crate::capabilities;
 use body::CappedBody;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -36,7 +37,7 @@ use wasmtime::{
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
+use wasmtime_wasi_http::{Error as HttpError, WasiHttpHooks, WasiHttpView};
 
 /// How often the epoch advances; the granularity of deadlines and of yielding
 /// a busy guest's thread back to other requests.
@@ -71,14 +72,52 @@ pub struct RuntimeConfig {
     /// The share of `max_instances` one app may hold at once, in percent: a
     /// manifest may not ask for more `max_concurrency`, and none gets more.
     pub app_share_percent: u32,
-    /// Let guests reach loopback addresses through `http:` capabilities.
-    /// For tests only (a local server stands in for a partner's API); every
-    /// other refused range and the host's own listener stay refused.
-    pub allow_loopback_for_tests: bool,
-    /// The city data guests' `geo` calls read.
-    pub city: Arc<crate::geo::City>,
-    /// The payments service guests' `payments` calls use.
-    pub payments: Arc<crate::payments::Payments>,
+    /// The host's capabilities.
+    pub capabilities: Arc<dyn HostCapabilities>,
+}
+
+/// What the host's capabilities give the runtime: their host calls, the
+/// upload check of a component's imports, and each request's capability
+/// state. A capability is one module of `capabilities/`; the runtime sees
+/// them only through this.
+pub trait HostCapabilities: Send + Sync + 'static {
+    /// Add every capability's host calls to `linker`.
+    fn add_to_linker(&self, linker: &mut Linker<RequestState>) -> wasmtime::Result<()>;
+    /// Check that each of a component's imports is provided and covered by
+    /// a capability its manifest requests.
+    fn check_imports(&self, imports: &[&str], requested: &[String]) -> Result<(), ImportError>;
+    /// A new request's capability state — typed values the host calls read
+    /// back with [`RequestState::capability`] — and the hooks that decide
+    /// its outbound HTTP.
+    fn request_state(
+        &self,
+        app: &Arc<AppContext>,
+        denials: &DenialRecorder,
+    ) -> (http::Extensions, Box<dyn WasiHttpHooks>);
+}
+
+/// Why a component's imports were refused at install.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImportError {
+    #[error("the component imports `{import}`, which needs contract {needed}; this host provides {provided}")]
+    ContractUnsupported {
+        import: String,
+        needed: String,
+        /// The contract package and version this host provides.
+        provided: String,
+    },
+    #[error("the component imports interfaces its manifest does not request: {}", describe_uncovered(.0))]
+    NotRequested(Vec<(String, &'static str)>),
+    #[error("the component imports `{0}`, which this host does not provide to mini-apps")]
+    NotProvided(String),
+}
+
+fn describe_uncovered(missing: &[(String, &'static str)]) -> String {
+    missing
+        .iter()
+        .map(|(import, capability)| format!("`{import}` (needs capability `{capability}`)"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why a component could not be prepared for serving.
@@ -87,7 +126,7 @@ pub enum PrepareError {
     #[error("the component is not valid or could not be compiled: {0}")]
     Compile(String),
     #[error(transparent)]
-    Imports(#[from] capabilities::ImportError),
+    Imports(#[from] ImportError),
     #[error("the component cannot be linked against this host: {0}")]
     Link(String),
     #[error("the precompiled cache could not be written: {0}")]
@@ -206,9 +245,7 @@ pub struct Runtime {
     max_instances: u32,
     linker: Linker<RequestState>,
     cache: cache::CompileCache,
-    outbound: Arc<capabilities::http::OutboundPolicy>,
-    payments: Arc<crate::payments::Payments>,
-    city: Arc<crate::geo::City>,
+    capabilities: Arc<dyn HostCapabilities>,
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
     instances: TaskTracker,
@@ -262,7 +299,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from_wasmtime)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow_from_wasmtime)?;
-        capabilities::add_to_linker(&mut linker).map_err(anyhow_from_wasmtime)?;
+        config
+            .capabilities
+            .add_to_linker(&mut linker)
+            .map_err(anyhow_from_wasmtime)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
@@ -287,11 +327,7 @@ impl Runtime {
             app_share_percent: percent,
             max_instances: instances,
             cache: cache::CompileCache::new(config.cache_dir.clone(), &engine)?,
-            outbound: Arc::new(capabilities::http::OutboundPolicy::new(
-                config.allow_loopback_for_tests,
-            )),
-            payments: config.payments.clone(),
-            city: config.city.clone(),
+            capabilities: config.capabilities.clone(),
             engine,
             linker,
             stop_ticker,
@@ -304,11 +340,6 @@ impl Runtime {
     pub async fn drain(&self) {
         self.instances.close();
         self.instances.wait().await;
-    }
-
-    /// The rules for guests' outbound HTTP (the gateway registers its listener).
-    pub fn outbound(&self) -> &capabilities::http::OutboundPolicy {
-        &self.outbound
     }
 
     /// Forget the precompiled form of a component no version uses any more.
@@ -386,7 +417,8 @@ impl Runtime {
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        capabilities::check_imports(names.iter().map(String::as_str), requested)?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.capabilities.check_imports(&names, requested)?;
         Ok(())
     }
 
@@ -436,9 +468,7 @@ impl Runtime {
             RequestState::new(
                 app.context.clone(),
                 caller,
-                self.outbound.clone(),
-                self.payments.clone(),
-                self.city.clone(),
+                self.capabilities.as_ref(),
                 deferred.clone(),
             ),
         );

@@ -5,8 +5,7 @@
 use super::guest_io::GuestOutput;
 use super::limits::{Limits, RequestLimiter};
 use crate::audit::{AuditLog, Event};
-use crate::capabilities::http::{OutboundHooks, OutboundPolicy};
-use crate::identity::citizens::Citizen;
+use crate::citizen::{Citizen, Position};
 use crate::localized::Localized;
 use crate::store::Store;
 use semver::Version;
@@ -15,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// What the host knows about the app version serving a request.
 pub struct AppContext {
@@ -61,7 +60,7 @@ pub struct SignedIn {
     /// Their pairwise id for the app being called.
     pub pairwise_id: String,
     /// Where their device last said it was, if recently.
-    pub position: Option<crate::identity::location::Position>,
+    pub position: Option<Position>,
 }
 
 /// On whose behalf a request runs.
@@ -236,8 +235,8 @@ pub struct RequestState {
     pub(crate) app: Arc<AppContext>,
     pub(crate) request_id: String,
     pub(crate) citizen: Option<SignedIn>,
-    pub(crate) payments: Arc<crate::payments::Payments>,
-    pub(crate) city: Arc<crate::geo::City>,
+    /// Each capability's state for this request, by type.
+    capabilities: http::Extensions,
     deferred: Arc<DeferredWrites>,
     pub(crate) limiter: RequestLimiter,
     pub(crate) log_lines: u32,
@@ -245,7 +244,7 @@ pub struct RequestState {
     host_calls: HostCalls,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: OutboundHooks,
+    hooks: Box<dyn WasiHttpHooks>,
     table: ResourceTable,
 }
 
@@ -253,9 +252,7 @@ impl RequestState {
     pub(crate) fn new(
         app: Arc<AppContext>,
         caller: Caller,
-        outbound: Arc<OutboundPolicy>,
-        payments: Arc<crate::payments::Payments>,
-        city: Arc<crate::geo::City>,
+        capabilities: &dyn super::HostCapabilities,
         deferred: Arc<DeferredWrites>,
     ) -> Self {
         let Caller {
@@ -277,22 +274,28 @@ impl RequestState {
             request_id.clone(),
             citizen.as_ref().map(|c| c.pairwise_id.clone()),
         );
+        let (capabilities, hooks) = capabilities.request_state(&app, &denials);
         RequestState {
             limiter: RequestLimiter::new(app.limits.memory_bytes),
             log_lines: 0,
             host_calls: HostCalls::default(),
-            hooks: OutboundHooks::new(app.clone(), outbound, denials.clone()),
+            hooks,
             app,
             request_id,
             citizen,
-            payments,
-            city,
+            capabilities,
             denials,
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             deferred,
         }
+    }
+
+    /// A capability's state for this request (put there by
+    /// [`super::HostCapabilities::request_state`]).
+    pub(crate) fn capability<T: Clone + Send + Sync + 'static>(&self) -> Option<&T> {
+        self.capabilities.get::<T>()
     }
 
     /// A host call is about to write to the store without waiting for
@@ -335,7 +338,7 @@ impl WasiHttpView for RequestState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: self.hooks.as_mut(),
         }
     }
 }

@@ -1,0 +1,37 @@
+//! A citizen as the host carries them through a request: the identity
+//! provider's profile and the device's last reported position. Plain
+//! records, a leaf of the crate: identity fills them, the runtime carries
+//! them, the capabilities read them.
+
+use serde::{Deserialize, Serialize};
+
+/// A staff role in a city unit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Role {
+    pub unit: String,
+    pub role: String,
+}
+
+/// A citizen as the identity provider knows them. Never handed to a mini-app
+/// as is: apps see a pairwise id, and personal fields only with consent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Citizen {
+    pub id: String,
+    pub name: String,
+    pub phone: String,
+    pub national_id: String,
+    pub address: String,
+    pub birth_date: String,
+    pub locale: String,
+    pub roles: Vec<Role>,
+}
+
+/// A position a citizen's device reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Position {
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f64>,
+    /// Unix milliseconds when the host received it.
+    pub at: u64,
+}
