@@ -19,7 +19,13 @@ impl Tasks {
     pub fn start(citadel: &Arc<Citadel>) -> Tasks {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut running = tokio::task::JoinSet::new();
-        running.spawn(payment_hooks::run(citadel.clone(), stopped.clone()));
+        let delivery = payment_hooks::HookDelivery {
+            store: citadel.store.clone(),
+            registry: citadel.registry.clone(),
+            runtime: citadel.runtime.clone(),
+            audit: citadel.audit.clone(),
+        };
+        running.spawn(payment_hooks::run(delivery, stopped.clone()));
         running.spawn(expiry::run(citadel.store.clone(), stopped));
         Tasks { stop, running }
     }

@@ -6,9 +6,12 @@
 //! per intent — so a slow or hanging hook holds up only its own app's events.
 //! Apps read the intent's id and status and act idempotently.
 
+use crate::audit::AuditLog;
+use crate::registry::Registry;
 use crate::runtime::Caller;
+use crate::runtime::Runtime;
 use crate::store::OutboxEntry;
-use crate::Citadel;
+use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -99,18 +102,29 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
+/// What delivering payment events needs — and all it reaches: the ledger's
+/// outbox, the versions serving each app, the runtime that runs their
+/// hooks, and the audit log.
+#[derive(Clone)]
+pub struct HookDelivery {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub runtime: Arc<Runtime>,
+    pub audit: AuditLog,
+}
+
 /// Deliver due events until `stop` fires. The loop reads the outbox by due
 /// time and sleeps until the next entry falls due, an entry is added, or a
 /// delivery ends. Deliveries still running when `stop` fires are cancelled:
 /// their events stay in the outbox, delivered again later.
-pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(delivery: HookDelivery, mut stop: tokio::sync::watch::Receiver<bool>) {
     let flights = Arc::new(Mutex::new(Flights::default()));
     let mut deliveries = tokio::task::JoinSet::new();
-    let added = citadel.store.ledger.outbox_added();
+    let added = delivery.store.ledger.outbox_added();
     loop {
         while deliveries.try_join_next().is_some() {}
         lock(&flights).landed.clear();
-        let due = match citadel.store.ledger.outbox_due(now_ms(), BATCH).await {
+        let due = match delivery.store.ledger.outbox_due(now_ms(), BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "the payment outbox cannot be read");
@@ -125,14 +139,14 @@ pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<b
                 flights: flights.clone(),
                 entry: entry.clone(),
             };
-            let citadel = citadel.clone();
+            let delivery = delivery.clone();
             deliveries.spawn(async move {
                 let _ticket = ticket;
-                deliver(&citadel, entry).await;
+                deliver(&delivery, entry).await;
             });
         }
         // Due entries held back (their app is busy) wait for a delivery to end.
-        let wait = match citadel.store.ledger.outbox_next_due().await {
+        let wait = match delivery.store.ledger.outbox_next_due().await {
             Ok(Some(at)) if at > now_ms() => Duration::from_millis(at - now_ms()).min(IDLE_WAKE),
             _ => IDLE_WAKE,
         };
@@ -146,16 +160,16 @@ pub async fn run(citadel: Arc<Citadel>, mut stop: tokio::sync::watch::Receiver<b
     deliveries.shutdown().await;
 }
 
-async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
-    let intent = match citadel.store.ledger.intent(&entry.intent).await {
+async fn deliver(delivery: &HookDelivery, mut entry: OutboxEntry) {
+    let intent = match delivery.store.ledger.intent(&entry.intent).await {
         Ok(Some(intent)) => intent,
-        _ => return forget(citadel, &entry).await,
+        _ => return forget(delivery, &entry).await,
     };
-    let Some(app) = citadel.registry.live(&entry.app) else {
-        return forget(citadel, &entry).await;
+    let Some(app) = delivery.registry.live(&entry.app) else {
+        return forget(delivery, &entry).await;
     };
     let Some(hook) = app.context.payment_hook.clone() else {
-        return forget(citadel, &entry).await;
+        return forget(delivery, &entry).await;
     };
     let body = serde_json::json!({
         "event": "payment",
@@ -173,13 +187,13 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
         .header("x-citadel-base-path", format!("/apps/{}", entry.app))
         .body(axum::body::Body::from(body.to_string()));
     let Ok(request) = request else {
-        return forget(citadel, &entry).await;
+        return forget(delivery, &entry).await;
     };
     let caller = Caller {
         request_id: format!("payment-hook-{}", entry.key),
         citizen: None,
     };
-    let delivered = match citadel.runtime.handle(&app, request, caller).await {
+    let delivered = match delivery.runtime.handle(&app, request, caller).await {
         Ok(response) => response.status().is_success(),
         Err(e) => {
             tracing::warn!(app = %entry.app, error = %e, "a payment hook failed");
@@ -187,11 +201,11 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
         }
     };
     if delivered {
-        return forget(citadel, &entry).await;
+        return forget(delivery, &entry).await;
     }
     entry.attempts += 1;
     if entry.attempts >= MAX_ATTEMPTS {
-        citadel
+        delivery
             .audit
             .record(crate::audit::Event {
                 kind: "payment-hook-abandoned",
@@ -204,10 +218,10 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
                 ..Default::default()
             })
             .await;
-        return forget(citadel, &entry).await;
+        return forget(delivery, &entry).await;
     }
     entry.next_at = now_ms() + backoff(entry.attempts).as_millis() as u64;
-    if let Err(e) = citadel
+    if let Err(e) = delivery
         .store
         .ledger
         .outbox_update(&entry.key.clone(), Some(&entry))
@@ -217,8 +231,8 @@ async fn deliver(citadel: &Citadel, mut entry: OutboxEntry) {
     }
 }
 
-async fn forget(citadel: &Citadel, entry: &OutboxEntry) {
-    if let Err(e) = citadel.store.ledger.outbox_update(&entry.key, None).await {
+async fn forget(delivery: &HookDelivery, entry: &OutboxEntry) {
+    if let Err(e) = delivery.store.ledger.outbox_update(&entry.key, None).await {
         tracing::error!(error = %e, "a delivered payment event could not be removed");
     }
 }
