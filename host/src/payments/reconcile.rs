@@ -6,7 +6,7 @@
 use super::{effective_status, Payments};
 use crate::store::{IntentStatus, StoreError};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What reconciliation found.
 #[derive(Debug, Serialize)]
@@ -75,9 +75,15 @@ impl Payments {
         }
         let mut by_tx: BTreeMap<&str, i128> = BTreeMap::new();
         let mut by_account: BTreeMap<&str, i64> = BTreeMap::new();
+        // Each intent's postings, gathered in one pass: the check below is
+        // linear in the ledger, not intents × postings.
+        let mut by_intent: HashMap<&str, Vec<&crate::store::Posting>> = HashMap::new();
         for posting in &postings {
             *by_tx.entry(&posting.tx).or_default() += i128::from(posting.amount);
             *by_account.entry(&posting.account).or_default() += posting.amount;
+            if let Some(intent) = &posting.intent {
+                by_intent.entry(intent).or_default().push(posting);
+            }
         }
         for (tx, sum) in by_tx.iter().filter(|(_, sum)| **sum != 0) {
             problems.push(format!("transaction {tx} sums to {sum}"));
@@ -96,11 +102,12 @@ impl Payments {
         let mut captured = 0;
         for intent in &intents {
             let merchant = format!("merchant:{}", intent.publisher);
-            let credits = postings
+            let own = by_intent
+                .get(intent.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let credits = own
                 .iter()
-                .filter(|p| {
-                    p.intent.as_deref() == Some(&intent.id) && p.account == merchant && p.amount > 0
-                })
+                .filter(|p| p.account == merchant && p.amount > 0)
                 .count();
             let is_captured = matches!(
                 intent.status,
@@ -123,9 +130,8 @@ impl Payments {
                     intent.id, intent.refunded, intent.amount
                 ));
             }
-            let net: i64 = postings
+            let net: i64 = own
                 .iter()
-                .filter(|p| p.intent.as_deref() == Some(&intent.id))
                 .filter(|p| p.account == merchant || p.account == "city:fees")
                 .map(|p| p.amount)
                 .sum();
