@@ -148,6 +148,66 @@ impl SledStore {
     }
 }
 
+/// Run a sled transaction on a blocking thread. A transaction takes sled's
+/// process-wide write lock, which waits out any flush in progress (a flush
+/// holds the lock's read side through its fsync): on an async worker that
+/// wait would stall every other request on the worker.
+async fn off_the_workers<T: Send + 'static>(
+    transaction: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(transaction)
+        .await
+        .map_err(|e| StoreError::Backend(format!("a kv write task failed: {e}")))?
+}
+
+/// A [`KvSpace`] that owns its names, to cross to a blocking thread.
+enum OwnedSpace {
+    App(String),
+    Citizen { app: String, pairwise_id: String },
+}
+
+impl OwnedSpace {
+    fn of(space: KvSpace<'_>) -> Self {
+        match space {
+            KvSpace::App(app) => OwnedSpace::App(app.to_string()),
+            KvSpace::Citizen { app, pairwise_id } => OwnedSpace::Citizen {
+                app: app.to_string(),
+                pairwise_id: pairwise_id.to_string(),
+            },
+        }
+    }
+
+    fn space(&self) -> KvSpace<'_> {
+        match self {
+            OwnedSpace::App(app) => KvSpace::App(app),
+            OwnedSpace::Citizen { app, pairwise_id } => KvSpace::Citizen { app, pairwise_id },
+        }
+    }
+}
+
+/// A [`KvWrite`] that owns its bytes.
+enum OwnedWrite {
+    Set(Vec<u8>),
+    Swap {
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    },
+    Delete,
+}
+
+impl OwnedWrite {
+    fn of(write: KvWrite<'_>) -> Self {
+        match write {
+            KvWrite::Set(value) => OwnedWrite::Set(value.to_vec()),
+            KvWrite::Swap { expected, value } => OwnedWrite::Swap {
+                expected: expected.map(<[u8]>::to_vec),
+                value: value.to_vec(),
+            },
+            KvWrite::Delete => OwnedWrite::Delete,
+        }
+    }
+}
+
 #[async_trait]
 impl KvStore for SledStore {
     async fn get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -163,13 +223,19 @@ impl KvStore for SledStore {
         write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
-        match write {
-            KvWrite::Set(value) => self.kv_write(space, key, None, value, quota),
-            KvWrite::Swap { expected, value } => {
-                self.kv_write(space, key, Some(expected), value, quota)
+        let (store, owned, key) = (self.clone(), OwnedSpace::of(space), key.to_string());
+        let write = OwnedWrite::of(write);
+        off_the_workers(move || {
+            let space = owned.space();
+            match &write {
+                OwnedWrite::Set(value) => store.kv_write(space, &key, None, value, quota),
+                OwnedWrite::Swap { expected, value } => {
+                    store.kv_write(space, &key, Some(expected.as_deref()), value, quota)
+                }
+                OwnedWrite::Delete => Ok(Ok(store.kv_delete_now(space, &key)?)),
             }
-            KvWrite::Delete => Ok(Ok(self.kv_delete_now(space, key)?)),
-        }
+        })
+        .await
     }
 
     async fn increment_deferred(
@@ -179,7 +245,8 @@ impl KvStore for SledStore {
         by: u64,
         quota: u64,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
-        self.kv_increment(space, key, by, quota)
+        let (store, owned, key) = (self.clone(), OwnedSpace::of(space), key.to_string());
+        off_the_workers(move || store.kv_increment(owned.space(), &key, by, quota)).await
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
