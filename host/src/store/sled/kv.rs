@@ -54,19 +54,9 @@ impl SledStore {
                     return Ok(false);
                 }
             }
-            let used = usage
-                .get(app)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                .map_or(0, u64::from_be_bytes);
-            let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
-            let now = used.saturating_sub(old) + (full.len() + value.len()) as u64;
-            // A write that does not grow the app is always allowed.
-            if now > quota && now > used {
-                return Err(ConflictableTransactionError::Abort(QuotaExceeded {
-                    used,
-                    quota,
-                }));
-            }
+            let used = read_u64(usage.get(app)?.as_deref());
+            let now = usage_after(used, &full, current.as_deref(), value.len(), quota)
+                .map_err(ConflictableTransactionError::Abort)?;
             tree.insert(full.as_slice(), value)?;
             usage.insert(app, &now.to_be_bytes())?;
             Ok(true)
@@ -108,13 +98,9 @@ impl SledStore {
                 ))?;
             let digits = next.to_string();
             let used = read_u64(usage.get(app)?.as_deref());
-            let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
-            let now = used.saturating_sub(old) + (full.len() + digits.len()) as u64;
-            if now > quota && now > used {
-                return Err(ConflictableTransactionError::Abort(CounterRefusal::Quota(
-                    QuotaExceeded { used, quota },
-                )));
-            }
+            let now = usage_after(used, &full, current.as_deref(), digits.len(), quota).map_err(
+                |exceeded| ConflictableTransactionError::Abort(CounterRefusal::Quota(exceeded)),
+            )?;
             tree.insert(full.as_slice(), digits.as_bytes())?;
             usage.insert(app, &now.to_be_bytes())?;
             Ok(next)
@@ -146,6 +132,24 @@ impl SledStore {
             }
         }
     }
+}
+
+/// The app's stored bytes once `full` (the key as stored) holds a value of
+/// `new_len` bytes instead of `current`, or the refusal if that passes
+/// `quota` — a write that does not grow the app is always allowed.
+fn usage_after(
+    used: u64,
+    full: &[u8],
+    current: Option<&[u8]>,
+    new_len: usize,
+    quota: u64,
+) -> Result<u64, QuotaExceeded> {
+    let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
+    let now = used.saturating_sub(old) + (full.len() + new_len) as u64;
+    if now > quota && now > used {
+        return Err(QuotaExceeded { used, quota });
+    }
+    Ok(now)
 }
 
 /// Run a sled transaction on a blocking thread. A transaction takes sled's
