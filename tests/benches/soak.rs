@@ -685,20 +685,6 @@ async fn metrics_size(http: &reqwest::Client, base: &str) -> (usize, usize) {
     (series, text.len())
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => total += dir_bytes(&entry.path()),
-                Ok(meta) => total += meta.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
-
 async fn soak(settings: &Settings, host: &Host, data_dir: &Path, profile: &str) -> Result<Report> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -793,7 +779,10 @@ async fn soak(settings: &Settings, host: &Host, data_dir: &Path, profile: &str) 
         tokio::time::sleep(Duration::from_secs(5)).await;
         audit.poll().await?;
         if after_warmup.is_none() && started.elapsed() >= settings.warmup {
-            after_warmup = Some((metrics_size(&http, &host.base).await, dir_bytes(data_dir)));
+            after_warmup = Some((
+                metrics_size(&http, &host.base).await,
+                citadel_tests::dir_bytes(data_dir),
+            ));
         }
         if Instant::now() >= next_progress {
             next_progress += Duration::from_secs(60);
@@ -832,7 +821,7 @@ async fn soak(settings: &Settings, host: &Host, data_dir: &Path, profile: &str) 
         "/metrics: {series_then} series ({bytes_then} B) after the warm-up, {series} ({bytes} B) at the end; \
          data dir {:.1} MiB after the warm-up, {:.1} MiB at the end",
         data_then as f64 / (1 << 20) as f64,
-        dir_bytes(data_dir) as f64 / (1 << 20) as f64,
+        citadel_tests::dir_bytes(data_dir) as f64 / (1 << 20) as f64,
     );
     check_resources(&mut report, &samples, settings);
     check_audit(&mut report, &audit, &soak.stats);

@@ -455,3 +455,18 @@ pub async fn error_of(response: reqwest::Response) -> (String, String) {
         .is_some_and(|m| !m.is_empty()));
     (code, request_id)
 }
+
+/// Bytes of every file under `dir` (a data dir's size on disk).
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => total += dir_bytes(&entry.path()),
+                Ok(meta) => total += meta.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

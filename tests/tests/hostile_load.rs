@@ -6,7 +6,6 @@
 //! data dir grow only by a bounded amount.
 
 use citadel_tests::{client, error_of, sign_in, test_manifest, TestHost};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,20 +46,6 @@ fn cpu_ticks() -> (u64, u64) {
         .unwrap_or_default();
     let field = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0);
     (field(11), field(12))
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => total += dir_bytes(&entry.path()),
-                Ok(meta) => total += meta.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }
 
 async fn audit_records(host: &TestHost) -> u64 {
@@ -386,7 +371,7 @@ async fn a_well_behaved_app_keeps_answering_while_hostile_guests_run() {
         // The idle figure just before each case, on the machine as it is now.
         let idle = good_app_p99(&host).await.max(P99_FLOOR);
         let audit_before = audit_records(&host).await;
-        let data_before = dir_bytes(dir.path());
+        let data_before = citadel_tests::dir_bytes(dir.path());
         let cpu_before = cpu_ticks();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hostile: Vec<_> = (0..HOSTILE_IN_FLIGHT)
@@ -427,7 +412,7 @@ async fn a_well_behaved_app_keeps_answering_while_hostile_guests_run() {
         let rss = rss_bytes();
         let cpu_after = cpu_ticks();
         let audit_growth = audit_records(&host).await - audit_before;
-        let data_growth = dir_bytes(dir.path()).saturating_sub(data_before);
+        let data_growth = citadel_tests::dir_bytes(dir.path()).saturating_sub(data_before);
         report.push(format!(
             "{:<18} hostile requests {made:>4}, good p99 {loaded:>10?} (idle {idle:?}), rss {:>5} MiB, audit +{audit_growth}, data +{} KiB, cpu user {} sys {} ticks",
             case.path,

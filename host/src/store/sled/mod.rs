@@ -141,31 +141,40 @@ impl SledStore {
 
     /// A data dir written before payment history was indexed by citizen.
     fn rebuild_citizen_intents(&self) -> Result<(), StoreError> {
-        if !self.citizen_intents.is_empty() || self.intents.is_empty() {
-            return Ok(());
-        }
-        let mut index = sled::Batch::default();
-        for intent in Self::scan_json::<IntentRecord>(self.intents.iter())? {
-            index.insert(
-                citizen_intent_key(&intent.citizen, intent.created_at, &intent.id),
-                &[],
-            );
-        }
-        self.citizen_intents.apply_batch(index).map_err(backend)?;
-        self.db.flush().map_err(backend)?;
-        Ok(())
+        self.rebuild_index(
+            &self.citizen_intents,
+            &self.intents,
+            |intent: IntentRecord| {
+                citizen_intent_key(&intent.citizen, intent.created_at, &intent.id)
+            },
+        )
     }
 
     /// A data dir written before the outbox was indexed by due time.
     fn rebuild_outbox_due(&self) -> Result<(), StoreError> {
-        if !self.outbox_due.is_empty() || self.outbox.is_empty() {
+        self.rebuild_index(
+            &self.outbox_due,
+            &self.outbox,
+            |entry: super::OutboxEntry| outbox_due_key(entry.next_at, &entry.key),
+        )
+    }
+
+    /// Fill an empty `index` with `key_of` each record of a non-empty
+    /// `source` (an index a newer version added to an older data dir).
+    fn rebuild_index<T: serde::de::DeserializeOwned>(
+        &self,
+        index: &sled::Tree,
+        source: &sled::Tree,
+        key_of: impl Fn(T) -> Vec<u8>,
+    ) -> Result<(), StoreError> {
+        if !index.is_empty() || source.is_empty() {
             return Ok(());
         }
-        let mut index = sled::Batch::default();
-        for entry in Self::scan_json::<super::OutboxEntry>(self.outbox.iter())? {
-            index.insert(outbox_due_key(entry.next_at, &entry.key), &[]);
+        let mut batch = sled::Batch::default();
+        for record in Self::scan_json::<T>(source.iter())? {
+            batch.insert(key_of(record), &[]);
         }
-        self.outbox_due.apply_batch(index).map_err(backend)?;
+        index.apply_batch(batch).map_err(backend)?;
         self.db.flush().map_err(backend)?;
         Ok(())
     }
