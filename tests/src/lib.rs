@@ -302,6 +302,20 @@ pub async fn audit(host: &TestHost, query: &str) -> Vec<serde_json::Value> {
     page["records"].as_array().expect("records").clone()
 }
 
+/// The audit records matching `query` once there are at least `count` of
+/// them: denials are audited in the background and may land just after the
+/// answer, so this waits up to 5 s (then returns what there is).
+pub async fn audit_at_least(host: &TestHost, query: &str, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let records = audit(host, query).await;
+        if records.len() >= count {
+            return records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    audit(host, query).await
+}
+
 /// The text of `/metrics` (asked with the operator token, which `/metrics`
 /// accepts whether or not the host requires a token).
 pub async fn metrics(host: &TestHost) -> String {

@@ -5,8 +5,8 @@
 //! only come from the citizen through the host, never from an app.
 
 use citadel_tests::{
-    audit, client, error_of, get_json, metrics, probe_manifest, put_grants, sign_in, TestHost,
-    PERSONAL_SCOPES,
+    audit, audit_at_least, client, error_of, get_json, metrics, probe_manifest, put_grants,
+    sign_in, TestHost, PERSONAL_SCOPES,
 };
 use serde_json::{json, Value};
 
@@ -116,7 +116,12 @@ async fn every_personal_scope_needs_grant_and_consent() {
         );
 
         // Every denial is in the audit log, with the app's pairwise id.
-        let denials = audit(&host, &format!("kind=denial&app=probe&capability={scope}")).await;
+        let denials = audit_at_least(
+            &host,
+            &format!("kind=denial&app=probe&capability={scope}"),
+            3,
+        )
+        .await;
         assert_eq!(denials.len(), 3, "{scope}: no grant, no consent, revoked");
         assert!(denials
             .iter()

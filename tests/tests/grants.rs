@@ -4,7 +4,8 @@
 //! the audit log and the metrics. The operator API refuses anyone else.
 
 use citadel_tests::{
-    audit, client, error_of, get_json, metrics, put_grants, test_manifest, TestHost, OPERATOR_TOKEN,
+    audit_at_least, client, error_of, get_json, metrics, put_grants, test_manifest, TestHost,
+    OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -41,7 +42,7 @@ async fn effective_capabilities_are_requested_and_granted_and_change_without_res
     assert_eq!(revoked.status(), 200);
     assert_eq!(post_note(&host, &app).await.status(), 403);
 
-    let kinds: Vec<(String, String)> = audit(&host, "app=board")
+    let kinds: Vec<(String, String)> = audit_at_least(&host, "app=board", 5)
         .await
         .iter()
         .map(|r| {
@@ -63,7 +64,7 @@ async fn effective_capabilities_are_requested_and_granted_and_change_without_res
         .map(|(k, a)| (k.to_string(), a.to_string()))
         .collect();
     assert_eq!(kinds, expected);
-    let denials = audit(&host, "app=board&kind=denial").await;
+    let denials = audit_at_least(&host, "app=board&kind=denial", 2).await;
     assert_eq!(denials.len(), 2);
     assert_eq!(denials[0]["capability"], "kv");
     assert!(denials[0]["request_id"]

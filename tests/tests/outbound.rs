@@ -6,7 +6,7 @@
 
 use axum::response::Redirect;
 use axum::routing::get;
-use citadel_tests::{audit, client, metrics, probe_manifest, TestHost};
+use citadel_tests::{audit, audit_at_least, client, metrics, probe_manifest, TestHost};
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -51,8 +51,9 @@ fn probe_component() -> Vec<u8> {
 }
 
 /// The detail of the latest denial of outbound `capability` (`http:…`).
+/// Denials are audited in the background: waits for one.
 async fn last_denial(host: &TestHost, capability: &str) -> String {
-    let records = audit(host, &format!("kind=denial&capability={capability}")).await;
+    let records = audit_at_least(host, &format!("kind=denial&capability={capability}"), 1).await;
     records
         .last()
         .and_then(|r| r["detail"].as_str())

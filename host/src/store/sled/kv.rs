@@ -1,76 +1,141 @@
 //! sled's [`KvStore`]: one tree per app (`kv/{app}`) and one per app for
-//! its citizens (`kvc/{app}`, keys prefixed by pairwise id), with the app's
-//! usage counted in the same transaction as each write.
+//! its citizens (`kvc/{app}`, keys prefixed by pairwise id). Each write is
+//! one compare-and-swap on its key; the app's usage is derived from its
+//! trees when first needed and kept exact by every write since.
 
-use super::{backend, read_u64, SledStore};
+use super::{backend, SledStore};
 use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
 use async_trait::async_trait;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The bytes (keys and values, all spaces) each app stores.
+///
+/// Not stored: counted from the app's trees the first time this process
+/// needs it, before any write to them, then moved by exactly what each
+/// successful compare-and-swap replaced. So it matches the data after any
+/// crash by construction, and a write needs no sled transaction — which
+/// would take sled's process-wide write lock and wait out any flush in
+/// progress. The count takes at most one pass over the app's data, which
+/// its quota bounds.
+#[derive(Default)]
+pub(super) struct KvUsage {
+    counted: RwLock<HashMap<String, Arc<AtomicU64>>>,
+    /// Held while an app's trees are counted, so no write races the count.
+    counting: Mutex<()>,
+}
 
 impl SledStore {
-    fn kv_delete_now(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
-        let (tree, mut full) = self.kv_space(space)?;
-        full.extend_from_slice(key.as_bytes());
-        let app = space.app().as_bytes();
-        let outcome: Result<bool, TransactionError<std::convert::Infallible>> =
-            (&tree, &self.kv_usage).transaction(|(tree, usage)| {
-                let Some(old) = tree.remove(full.as_slice())? else {
-                    return Ok(false);
-                };
-                let used = usage
-                    .get(app)?
-                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                    .map_or(0, u64::from_be_bytes);
-                let now = used.saturating_sub((full.len() + old.len()) as u64);
-                usage.insert(app, &now.to_be_bytes())?;
-                Ok(true)
-            });
-        match outcome {
-            Ok(existed) => Ok(existed),
-            Err(TransactionError::Abort(never)) => match never {},
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
+    /// The live usage counter of `app`; the first time, its trees are
+    /// counted on a blocking thread (a pass over up to its quota of data).
+    async fn counted(&self, app: &str) -> Result<Arc<AtomicU64>, StoreError> {
+        if let Some(used) = read(&self.kv_usage.counted).get(app) {
+            return Ok(used.clone());
         }
+        let (store, app) = (self.clone(), app.to_string());
+        tokio::task::spawn_blocking(move || store.usage_of(&app))
+            .await
+            .map_err(|e| StoreError::Backend(format!("counting kv usage failed: {e}")))?
     }
 
-    /// Write a kv value and the app's usage in one transaction, if `condition`
-    /// (when given) matches what the key holds now; false if it did not.
+    /// The live usage counter of `app`, counting its trees the first time.
+    fn usage_of(&self, app: &str) -> Result<Arc<AtomicU64>, StoreError> {
+        let usage = &self.kv_usage;
+        if let Some(used) = read(&usage.counted).get(app) {
+            return Ok(used.clone());
+        }
+        let _counting = usage.counting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(used) = read(&usage.counted).get(app) {
+            return Ok(used.clone());
+        }
+        let mut bytes = 0u64;
+        for tree in [format!("kv/{app}"), format!("kvc/{app}")] {
+            for entry in self.db.open_tree(tree).map_err(backend)?.iter() {
+                let (key, value) = entry.map_err(backend)?;
+                bytes += (key.len() + value.len()) as u64;
+            }
+        }
+        let used = Arc::new(AtomicU64::new(bytes));
+        usage
+            .counted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(app.to_string(), used.clone());
+        Ok(used)
+    }
+
+    /// Replace what `full` holds in `tree` — `current`, as read — by
+    /// `value` (`None`: remove it), moving the app's usage by the
+    /// difference. The usage moves first, refusing growth past `quota`, and
+    /// moves back if the key changed meanwhile: `Ok(Ok(false))`, read again.
+    fn kv_replace(
+        used: &AtomicU64,
+        tree: &sled::Tree,
+        full: &[u8],
+        current: Option<&sled::IVec>,
+        value: Option<&[u8]>,
+        quota: u64,
+    ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
+        let new = value.map_or(0, |v| (full.len() + v.len()) as u64);
+        let reserved = used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |bytes| {
+            let now = bytes.saturating_sub(old) + new;
+            (new <= old || now <= quota).then_some(now)
+        });
+        if let Err(bytes) = reserved {
+            return Ok(Err(QuotaExceeded { used: bytes, quota }));
+        }
+        let swapped = tree
+            .compare_and_swap(full, current, value)
+            .map_err(backend)?;
+        if swapped.is_err() {
+            let _ = used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |bytes| {
+                Some(bytes.saturating_sub(new) + old)
+            });
+            return Ok(Ok(false));
+        }
+        Ok(Ok(true))
+    }
+
+    /// Apply one write to one key; false if a swap's expectation failed or
+    /// a delete found nothing.
     fn kv_write(
         &self,
+        used: &AtomicU64,
         space: KvSpace<'_>,
         key: &str,
-        condition: Option<Option<&[u8]>>,
-        value: &[u8],
+        write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let (tree, mut full) = self.kv_space(space)?;
         full.extend_from_slice(key.as_bytes());
-        let app = space.app().as_bytes();
-        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
-            let current = tree.get(&full)?;
-            if let Some(expected) = condition {
-                if current.as_deref() != expected {
-                    return Ok(false);
+        loop {
+            let current = tree.get(&full).map_err(backend)?;
+            let value = match write {
+                KvWrite::Set(value) => Some(value),
+                KvWrite::Swap { expected, value } => {
+                    if current.as_deref() != expected {
+                        return Ok(Ok(false));
+                    }
+                    Some(value)
                 }
+                KvWrite::Delete if current.is_none() => return Ok(Ok(false)),
+                KvWrite::Delete => None,
+            };
+            match Self::kv_replace(used, &tree, &full, current.as_ref(), value, quota)? {
+                Ok(false) => continue, // another write came between: read again
+                done => return Ok(done),
             }
-            let used = read_u64(usage.get(app)?.as_deref());
-            let now = usage_after(used, &full, current.as_deref(), value.len(), quota)
-                .map_err(ConflictableTransactionError::Abort)?;
-            tree.insert(full.as_slice(), value)?;
-            usage.insert(app, &now.to_be_bytes())?;
-            Ok(true)
-        });
-        match outcome {
-            Ok(written) => Ok(Ok(written)),
-            Err(TransactionError::Abort(exceeded)) => Ok(Err(exceeded)),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
         }
     }
 
-    /// Add `by` to a counter in one transaction with the usage count.
+    /// Add `by` to a counter: read, add, compare-and-swap, until no other
+    /// write came between.
     fn kv_increment(
         &self,
+        used: &AtomicU64,
         space: KvSpace<'_>,
         key: &str,
         by: u64,
@@ -78,37 +143,36 @@ impl SledStore {
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         let (tree, mut full) = self.kv_space(space)?;
         full.extend_from_slice(key.as_bytes());
-        let app = space.app().as_bytes();
-        let outcome = (&tree, &self.kv_usage).transaction(|(tree, usage)| {
-            let current = tree.get(&full)?;
+        loop {
+            let current = tree.get(&full).map_err(backend)?;
             let value = match current.as_deref() {
                 None => 0,
-                Some(digits) => std::str::from_utf8(digits)
+                Some(digits) => match std::str::from_utf8(digits)
                     .ok()
                     .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|d| d.parse::<u64>().ok())
-                    .ok_or(ConflictableTransactionError::Abort(
-                        CounterRefusal::NotACounter,
-                    ))?,
+                {
+                    Some(value) => value,
+                    None => return Ok(Err(CounterRefusal::NotACounter)),
+                },
             };
-            let next = value
-                .checked_add(by)
-                .ok_or(ConflictableTransactionError::Abort(
-                    CounterRefusal::Overflow,
-                ))?;
+            let Some(next) = value.checked_add(by) else {
+                return Ok(Err(CounterRefusal::Overflow));
+            };
             let digits = next.to_string();
-            let used = read_u64(usage.get(app)?.as_deref());
-            let now = usage_after(used, &full, current.as_deref(), digits.len(), quota).map_err(
-                |exceeded| ConflictableTransactionError::Abort(CounterRefusal::Quota(exceeded)),
+            let replaced = Self::kv_replace(
+                used,
+                &tree,
+                &full,
+                current.as_ref(),
+                Some(digits.as_bytes()),
+                quota,
             )?;
-            tree.insert(full.as_slice(), digits.as_bytes())?;
-            usage.insert(app, &now.to_be_bytes())?;
-            Ok(next)
-        });
-        match outcome {
-            Ok(next) => Ok(Ok(next)),
-            Err(TransactionError::Abort(refusal)) => Ok(Err(refusal)),
-            Err(TransactionError::Storage(e)) => Err(backend(e)),
+            match replaced {
+                Ok(true) => return Ok(Ok(next)),
+                Ok(false) => continue,
+                Err(exceeded) => return Ok(Err(CounterRefusal::Quota(exceeded))),
+            }
         }
     }
 
@@ -134,84 +198,6 @@ impl SledStore {
     }
 }
 
-/// The app's stored bytes once `full` (the key as stored) holds a value of
-/// `new_len` bytes instead of `current`, or the refusal if that passes
-/// `quota` — a write that does not grow the app is always allowed.
-fn usage_after(
-    used: u64,
-    full: &[u8],
-    current: Option<&[u8]>,
-    new_len: usize,
-    quota: u64,
-) -> Result<u64, QuotaExceeded> {
-    let old = current.map_or(0, |v| (full.len() + v.len()) as u64);
-    let now = used.saturating_sub(old) + (full.len() + new_len) as u64;
-    if now > quota && now > used {
-        return Err(QuotaExceeded { used, quota });
-    }
-    Ok(now)
-}
-
-/// Run a sled transaction on a blocking thread. A transaction takes sled's
-/// process-wide write lock, which waits out any flush in progress (a flush
-/// holds the lock's read side through its fsync): on an async worker that
-/// wait would stall every other request on the worker.
-async fn off_the_workers<T: Send + 'static>(
-    transaction: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(transaction)
-        .await
-        .map_err(|e| StoreError::Backend(format!("a kv write task failed: {e}")))?
-}
-
-/// A [`KvSpace`] that owns its names, to cross to a blocking thread.
-enum OwnedSpace {
-    App(String),
-    Citizen { app: String, pairwise_id: String },
-}
-
-impl OwnedSpace {
-    fn of(space: KvSpace<'_>) -> Self {
-        match space {
-            KvSpace::App(app) => OwnedSpace::App(app.to_string()),
-            KvSpace::Citizen { app, pairwise_id } => OwnedSpace::Citizen {
-                app: app.to_string(),
-                pairwise_id: pairwise_id.to_string(),
-            },
-        }
-    }
-
-    fn space(&self) -> KvSpace<'_> {
-        match self {
-            OwnedSpace::App(app) => KvSpace::App(app),
-            OwnedSpace::Citizen { app, pairwise_id } => KvSpace::Citizen { app, pairwise_id },
-        }
-    }
-}
-
-/// A [`KvWrite`] that owns its bytes.
-enum OwnedWrite {
-    Set(Vec<u8>),
-    Swap {
-        expected: Option<Vec<u8>>,
-        value: Vec<u8>,
-    },
-    Delete,
-}
-
-impl OwnedWrite {
-    fn of(write: KvWrite<'_>) -> Self {
-        match write {
-            KvWrite::Set(value) => OwnedWrite::Set(value.to_vec()),
-            KvWrite::Swap { expected, value } => OwnedWrite::Swap {
-                expected: expected.map(<[u8]>::to_vec),
-                value: value.to_vec(),
-            },
-            KvWrite::Delete => OwnedWrite::Delete,
-        }
-    }
-}
-
 #[async_trait]
 impl KvStore for SledStore {
     async fn get(&self, space: KvSpace<'_>, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -227,19 +213,8 @@ impl KvStore for SledStore {
         write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
-        let (store, owned, key) = (self.clone(), OwnedSpace::of(space), key.to_string());
-        let write = OwnedWrite::of(write);
-        off_the_workers(move || {
-            let space = owned.space();
-            match &write {
-                OwnedWrite::Set(value) => store.kv_write(space, &key, None, value, quota),
-                OwnedWrite::Swap { expected, value } => {
-                    store.kv_write(space, &key, Some(expected.as_deref()), value, quota)
-                }
-                OwnedWrite::Delete => Ok(Ok(store.kv_delete_now(space, &key)?)),
-            }
-        })
-        .await
+        let used = self.counted(space.app()).await?;
+        self.kv_write(&used, space, key, write, quota)
     }
 
     async fn increment_deferred(
@@ -249,8 +224,8 @@ impl KvStore for SledStore {
         by: u64,
         quota: u64,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
-        let (store, owned, key) = (self.clone(), OwnedSpace::of(space), key.to_string());
-        off_the_workers(move || store.kv_increment(owned.space(), &key, by, quota)).await
+        let used = self.counted(space.app()).await?;
+        self.kv_increment(&used, space, key, by, quota)
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
@@ -289,8 +264,10 @@ impl KvStore for SledStore {
     }
 
     async fn usage(&self, app: &str) -> Result<u64, StoreError> {
-        Ok(read_u64(
-            self.kv_usage.get(app).map_err(backend)?.as_deref(),
-        ))
+        Ok(self.counted(app).await?.load(Ordering::SeqCst))
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
 }

@@ -36,7 +36,7 @@ pub struct SledStore {
     operators: sled::Tree,
     secrets: sled::Tree,
     sessions: sled::Tree,
-    kv_usage: sled::Tree,
+    kv_usage: Arc<kv::KvUsage>,
     consents: sled::Tree,
     inbox: sled::Tree,
     pairwise: sled::Tree,
@@ -96,7 +96,7 @@ impl SledStore {
             operators: db.open_tree("operators").map_err(backend)?,
             secrets: db.open_tree("secrets").map_err(backend)?,
             sessions: db.open_tree("sessions").map_err(backend)?,
-            kv_usage: db.open_tree("kv-usage").map_err(backend)?,
+            kv_usage: Arc::default(),
             consents: db.open_tree("consents").map_err(backend)?,
             inbox: db.open_tree("inbox").map_err(backend)?,
             pairwise: db.open_tree("pairwise").map_err(backend)?,
@@ -125,6 +125,8 @@ impl SledStore {
         store.rebuild_intent_index()?;
         store.rebuild_citizen_intents()?;
         store.rebuild_outbox_due()?;
+        // Older data dirs stored kv usage; it is derived from the data now.
+        store.db.drop_tree("kv-usage").map_err(backend)?;
         Ok(store)
     }
 
@@ -319,13 +321,6 @@ fn outbox_due_key(next_at: u64, key: &str) -> Vec<u8> {
     full
 }
 
-/// A big-endian u64 counter as stored (0 when absent or malformed).
-fn read_u64(value: Option<&[u8]>) -> u64 {
-    value
-        .and_then(|v| <[u8; 8]>::try_from(v).ok())
-        .map_or(0, u64::from_be_bytes)
-}
-
 /// `a\0b\0…`: a composite key whose parts contain no NUL.
 fn composite(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
@@ -372,7 +367,7 @@ mod tests {
     use crate::store::conformance::{app, intent, version};
     use crate::store::{
         AppStore, AuditFilter, AuditFrom, AuditRecord, AuditStore, IntentStatus, KvSpace, KvStore,
-        Ledger, LedgerRefusal, LedgerStep, OutboxEntry, Store, VersionState,
+        Ledger, LedgerRefusal, LedgerStep, OutboxEntry, QuotaExceeded, Store, VersionState,
     };
     use sha2::{Digest, Sha256};
     use std::time::Duration;
@@ -485,6 +480,56 @@ mod tests {
             .await
             .unwrap();
         assert!(next > audit_seq);
+    }
+
+    #[tokio::test]
+    async fn kv_usage_is_counted_from_the_data_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let citizen = KvSpace::Citizen {
+            app: "notes",
+            pairwise_id: "p1",
+        };
+        {
+            let store = open_store(dir.path()).await;
+            store
+                .set(KvSpace::App("notes"), "a", b"12345", 1 << 20)
+                .await
+                .unwrap()
+                .unwrap();
+            store
+                .set(citizen, "b", b"xy", 1 << 20)
+                .await
+                .unwrap()
+                .unwrap();
+            store
+                .set(KvSpace::App("other"), "c", b"zzzz", 1 << 20)
+                .await
+                .unwrap()
+                .unwrap();
+            // As an older host left it: a stored usage that may be stale.
+            store
+                .db
+                .open_tree("kv-usage")
+                .unwrap()
+                .insert("notes", &999u64.to_be_bytes())
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = open_store(dir.path()).await;
+        assert_eq!(store.usage("notes").await.unwrap(), 1 + 5 + 3 + 1 + 2);
+        assert_eq!(store.usage("other").await.unwrap(), 1 + 4);
+        assert!(!store.db.tree_names().iter().any(|n| n == b"kv-usage"));
+        let refused = store
+            .set(citizen, "big", &[0; 32], 1 + 5 + 3 + 1 + 2 + 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            refused,
+            Err(QuotaExceeded {
+                used: 12,
+                quota: 22
+            })
+        );
     }
 
     #[tokio::test]
