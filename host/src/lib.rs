@@ -65,8 +65,12 @@ pub use store::StoreError;
 /// How to run a host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// Everything the host persists lives here: `db/` (sled), `cache/` (precompiled components).
+    /// The host's own files: `cache/` (precompiled components), and `db/`
+    /// (sled) unless `database_url` is set.
     pub data_dir: PathBuf,
+    /// PostgreSQL shared by every host (`postgres://…`); `None`: sled in
+    /// `data_dir`.
+    pub database_url: Option<String>,
     /// Instances that may run at once across all apps.
     pub max_instances: u32,
     /// The share of `max_instances` one app may hold at once, in percent.
@@ -102,6 +106,7 @@ impl HostConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         HostConfig {
             data_dir: data_dir.into(),
+            database_url: None,
             max_instances: 200,
             app_share_percent: 25,
             listener: gateway::ListenerLimits::default(),
@@ -153,7 +158,10 @@ impl Citadel {
             None => geo::City::embedded()?,
         }
         .with_tile_url(config.tile_url.clone())?;
-        let store = Store::sled(&config.data_dir.join("db"))?;
+        let store = match &config.database_url {
+            Some(url) => Store::postgres(url).await?,
+            None => Store::sled(&config.data_dir.join("db"))?,
+        };
         let audit = audit::AuditLog::new(store.clone());
         // The demo wallet pays only in development mode, whatever the
         // payments configuration says.

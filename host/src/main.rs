@@ -28,9 +28,16 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "CITADEL_LISTEN")]
         listen: SocketAddr,
-        /// Where the host keeps its database and compiled components.
+        /// Where the host keeps its compiled components, and its database
+        /// unless `--database-url` names one.
         #[arg(long, default_value = "data", env = "CITADEL_DATA_DIR")]
         data_dir: PathBuf,
+        /// PostgreSQL (15 or newer) to keep every host's state in:
+        /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Hosts pointed at one
+        /// database serve the same apps, citizens and money. Without it, the
+        /// embedded store under `--data-dir` (one host).
+        #[arg(long, env = "CITADEL_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Instances that may run at once across all apps.
         #[arg(long, default_value_t = 200, env = "CITADEL_MAX_INSTANCES")]
         max_instances: u32,
@@ -117,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             data_dir,
+            database_url,
             max_instances,
             app_share_percent,
             max_connections,
@@ -141,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
                     max_connections,
                     header_read_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                 },
+                database_url,
                 install_samples: !no_samples,
                 operator_token: std::env::var("CITADEL_OPERATOR_TOKEN").ok(),
                 development: dev,

@@ -75,10 +75,14 @@ pub enum Bootstrapped {
     Nothing,
 }
 
+/// The host secret that holds the first operator's token.
+const FIRST_OPERATOR_TOKEN: &str = "first-operator-token";
+
 /// Make sure an operator can sign in: register `configured` (from the
 /// environment) on its first start — unless it was revoked, which holds
 /// across restarts; otherwise, on a host with no operator yet, create a
-/// token and write it to `<data_dir>/operator-token` (mode 0600).
+/// token (the same on every host of a shared database) and write it to
+/// `<data_dir>/operator-token` (mode 0600).
 pub async fn bootstrap_operator(
     store: &Store,
     data_dir: &Path,
@@ -115,7 +119,13 @@ pub async fn bootstrap_operator(
     if store.identity.has_operators().await? {
         return Ok(Bootstrapped::Nothing);
     }
-    let token = new_operator_token();
+    // Hosts that share a database and start at once agree on one token.
+    let token = store
+        .identity
+        .host_secret(FIRST_OPERATOR_TOKEN, new_operator_token().into_bytes())
+        .await?;
+    let token = String::from_utf8(token)
+        .map_err(|_| anyhow::anyhow!("the stored first operator token is not text"))?;
     let path = data_dir.join("operator-token");
     write_private(&path, &token)?;
     store

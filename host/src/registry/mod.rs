@@ -565,8 +565,8 @@ impl Registry {
                     Ok(AppChange::App(app)) => registry.refresh_app(&app).await,
                     Ok(AppChange::Grants(app)) => registry.refresh_grants(&app).await,
                     Ok(AppChange::Publisher(_)) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "registry changes were missed; reloading every app");
+                    Ok(AppChange::Everything) | Err(RecvError::Lagged(_)) => {
+                        tracing::warn!("registry changes were missed; reloading every app");
                         let ids: Vec<String> = match registry.store.apps.apps().await {
                             Ok(apps) => apps.into_iter().map(|a| a.id).collect(),
                             Err(e) => {

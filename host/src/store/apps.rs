@@ -116,6 +116,9 @@ pub enum AppChange {
     Grants(String),
     /// A publisher's record or keys changed.
     Publisher(String),
+    /// Changes may have been missed (a shared backend's feed reconnected):
+    /// reload everything.
+    Everything,
 }
 
 /// Publishers, apps, versions, grants and component blobs. Every write

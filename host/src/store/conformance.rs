@@ -16,7 +16,9 @@
 //! The macro's argument is an expression evaluated afresh in every test; its
 //! value is a future of `(guard, Store)` (a synchronous backend wraps its
 //! setup in `async { … }`). The guard — a temp dir, a container, `()` — is
-//! kept alive until the test ends. The expansion is one
+//! kept alive until the test ends. A backend that may be absent (a database
+//! server) writes `store_conformance!(optional …)` with a future of
+//! `Option<(guard, Store)>`: `None` skips each test. The expansion is one
 //! `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per suite
 //! function, so the calling crate needs `tokio` with its macros.
 
@@ -36,18 +38,23 @@ use std::time::Duration;
 /// module's documentation).
 #[macro_export]
 macro_rules! store_conformance {
-    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+    (@each $make:expr; $($name:ident),+ $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let (guard, store) = $make.await;
+                let Some((guard, store)) = $make.await else {
+                    return;
+                };
                 $crate::store::conformance::$name(store).await;
                 drop(guard);
             }
         )+
     };
-    ($make:expr) => {
-        $crate::store_conformance!(@tests $make;
+    // A backend that may be absent here (a database server): `$make` is a
+    // future of `Option<(guard, Store)>`; `None` skips the test (the setup
+    // says why).
+    (optional $make:expr) => {
+        $crate::store_conformance!(@each $make;
             kv_is_scoped_per_app_and_lists_in_pages,
             kv_compare_and_swap_writes_only_over_what_was_read,
             kv_citizen_spaces_are_disjoint_and_share_the_app_quota,
@@ -81,6 +88,9 @@ macro_rules! store_conformance {
             rate_limits_allow_the_limit_per_window,
             rate_limits_hold_under_concurrent_takers,
         );
+    };
+    ($make:expr) => {
+        $crate::store_conformance!(optional async { Some($make.await) });
     };
 }
 

@@ -10,6 +10,7 @@ mod identity;
 mod kv;
 mod ledger;
 mod limits;
+mod postgres;
 mod sled;
 
 pub use self::apps::*;
@@ -18,6 +19,10 @@ pub use self::identity::*;
 pub use self::kv::*;
 pub use self::ledger::*;
 pub use self::limits::*;
+/// Test support: a fresh PostgreSQL database per test.
+#[doc(hidden)]
+pub use self::postgres::testing as postgres_testing;
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
 use std::path::Path;
@@ -69,6 +74,11 @@ impl Store {
             audit: backend.clone(),
             limits: backend,
         }
+    }
+
+    /// PostgreSQL at `url`, its schema brought up to date.
+    pub async fn postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::over(PgStore::connect(url).await?))
     }
 
     /// The embedded sled store in `dir` (created if missing).

@@ -1,0 +1,430 @@
+//! PostgreSQL's [`IdentityStore`] (tables in `migrations/0003_identity.sql`):
+//! records by their token hash or citizen; frame tokens bounded per citizen
+//! under that citizen's lock; frames and locations swept by expiry index.
+
+use super::{backend, from_db, from_json, json, to_db, PgStore};
+use crate::store::{
+    ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord, OperatorRecord,
+    SessionRecord, StoreError,
+};
+use async_trait::async_trait;
+use futures::FutureExt;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+/// `usize` counts (bounds, limits) as `BIGINT`.
+fn count_to_db(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Records read as JSON, decoded; `key` names them in corruption reports.
+fn decode_all<T: serde::de::DeserializeOwned>(
+    key: &str,
+    records: Vec<Value>,
+) -> Result<Vec<T>, StoreError> {
+    records
+        .into_iter()
+        .map(|record| from_json(key, record))
+        .collect()
+}
+
+/// A record read as JSON, decoded.
+fn decode_one<T: serde::de::DeserializeOwned>(
+    key: &str,
+    record: Option<Value>,
+) -> Result<Option<T>, StoreError> {
+    record.map(|record| from_json(key, record)).transpose()
+}
+
+/// One attempt at [`IdentityStore::open_frame`]: under the citizen's lock
+/// (every host's opens for them take turns, so the count is exact), close
+/// their oldest tokens beyond `bound - 1`, then store the new one.
+async fn open_frame_in(
+    conn: &mut PgConnection,
+    token_sha256: &str,
+    record: &FrameRecord,
+    bound: usize,
+) -> Result<usize, sqlx::Error> {
+    let citizen = record.citizen_id.as_str();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('citadel.frames'), hashtext($1))")
+        .bind(citizen)
+        .execute(&mut *conn)
+        .await?;
+    let order: i64 = sqlx::query_scalar("SELECT nextval('frame_order')")
+        .fetch_one(&mut *conn)
+        .await?;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM frames WHERE citizen = $1")
+        .bind(citizen)
+        .fetch_one(&mut *conn)
+        .await?;
+    let excess = held
+        .saturating_add(1)
+        .saturating_sub(count_to_db(bound.max(1)));
+    let closed = if excess > 0 {
+        sqlx::query(
+            "DELETE FROM frames WHERE token_sha256 IN (SELECT token_sha256 FROM frames \
+             WHERE citizen = $1 ORDER BY issue_order LIMIT $2)",
+        )
+        .bind(citizen)
+        .bind(excess)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    let record = FrameRecord {
+        order: from_db(order),
+        ..record.clone()
+    };
+    sqlx::query(
+        "INSERT INTO frames (token_sha256, citizen, parent, issue_order, expires, record) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_sha256) DO UPDATE SET \
+         citizen = EXCLUDED.citizen, parent = EXCLUDED.parent, \
+         issue_order = EXCLUDED.issue_order, expires = EXCLUDED.expires, \
+         record = EXCLUDED.record",
+    )
+    .bind(token_sha256)
+    .bind(citizen)
+    .bind(&record.parent)
+    .bind(order)
+    .bind(to_db(record.expires))
+    .bind(json(&record)?)
+    .execute(conn)
+    .await?;
+    Ok(closed as usize)
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    async fn put_operator(
+        &self,
+        token_sha256: &str,
+        record: &OperatorRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operators (token_sha256, record) VALUES ($1, $2) \
+             ON CONFLICT (token_sha256) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(token_sha256)
+        .bind(json(record).map_err(backend)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn operator(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError> {
+        let record = sqlx::query_scalar("SELECT record FROM operators WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        decode_one(&format!("operators/{token_sha256}"), record)
+    }
+
+    async fn has_operators(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM operators)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        // The first insert wins; a racing one waits for it, then does nothing.
+        sqlx::query(
+            "INSERT INTO host_secrets (name, secret) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        let secret: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT secret FROM host_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        secret.ok_or_else(|| StoreError::Corrupt {
+            key: format!("host_secrets/{name}"),
+            reason: "stored, then missing".into(),
+        })
+    }
+
+    async fn put_session(
+        &self,
+        token_sha256: &str,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_sha256, record) VALUES ($1, $2) \
+             ON CONFLICT (token_sha256) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(token_sha256)
+        .bind(json(record).map_err(backend)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let record = sqlx::query_scalar("SELECT record FROM sessions WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        decode_one(&format!("sessions/{token_sha256}"), record)
+    }
+
+    async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (citizen, app, scope, record) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (citizen, app, scope) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .bind(citizen)
+        .bind(&record.app)
+        .bind(&record.scope)
+        .bind(json(record).map_err(backend)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let record = sqlx::query_scalar(
+            "SELECT record FROM consents WHERE citizen = $1 AND app = $2 AND scope = $3",
+        )
+        .bind(citizen)
+        .bind(app)
+        .bind(scope)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        decode_one(&format!("consents/{citizen}/{app}/{scope}"), record)
+    }
+
+    async fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        let records = sqlx::query_scalar(
+            "SELECT record FROM consents WHERE citizen = $1 \
+             ORDER BY app COLLATE \"C\", scope COLLATE \"C\"",
+        )
+        .bind(citizen)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        decode_all(&format!("consents/{citizen}"), records)
+    }
+
+    async fn delete_consent(
+        &self,
+        citizen: &str,
+        app: &str,
+        scope: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted =
+            sqlx::query("DELETE FROM consents WHERE citizen = $1 AND app = $2 AND scope = $3")
+                .bind(citizen)
+                .bind(app)
+                .bind(scope)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn remember_pairwise(
+        &self,
+        app: &str,
+        pairwise: &str,
+        citizen: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pairwise_ids (app, pairwise, citizen) VALUES ($1, $2, $3) \
+             ON CONFLICT (app, pairwise) DO NOTHING",
+        )
+        .bind(app)
+        .bind(pairwise)
+        .bind(citizen)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn pairwise_citizen(
+        &self,
+        app: &str,
+        pairwise: &str,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT citizen FROM pairwise_ids WHERE app = $1 AND pairwise = $2")
+            .bind(app)
+            .bind(pairwise)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO inbox (citizen, at, record) VALUES ($1, $2, $3)")
+            .bind(citizen)
+            .bind(to_db(message.at))
+            .bind(json(message).map_err(backend)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn inbox_since(
+        &self,
+        citizen: &str,
+        since_ms: u64,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        let records = sqlx::query_scalar(
+            "SELECT record FROM inbox WHERE citizen = $1 AND at >= $2 ORDER BY at, arrival",
+        )
+        .bind(citizen)
+        .bind(to_db(since_ms))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        decode_all(&format!("inbox/{citizen}"), records)
+    }
+
+    async fn inbox_latest(
+        &self,
+        citizen: &str,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, StoreError> {
+        let records = sqlx::query_scalar(
+            "SELECT record FROM inbox WHERE citizen = $1 \
+             ORDER BY at DESC, arrival DESC LIMIT $2",
+        )
+        .bind(citizen)
+        .bind(count_to_db(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        decode_all(&format!("inbox/{citizen}"), records)
+    }
+
+    async fn open_frame(
+        &self,
+        token_sha256: &str,
+        record: &FrameRecord,
+        per_citizen: usize,
+    ) -> Result<usize, StoreError> {
+        let (token_sha256, record) = (token_sha256.to_string(), record.clone());
+        self.transaction(move |tx| {
+            let (token_sha256, record) = (token_sha256.clone(), record.clone());
+            async move { open_frame_in(tx, &token_sha256, &record, per_citizen).await }.boxed()
+        })
+        .await
+    }
+
+    async fn frame(&self, token_sha256: &str) -> Result<Option<FrameRecord>, StoreError> {
+        let record = sqlx::query_scalar("SELECT record FROM frames WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        decode_one(&format!("frames/{token_sha256}"), record)
+    }
+
+    async fn close_frame(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM frames WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn close_frames_of_session(
+        &self,
+        citizen: &str,
+        parent: &str,
+    ) -> Result<usize, StoreError> {
+        let deleted = sqlx::query("DELETE FROM frames WHERE citizen = $1 AND parent = $2")
+            .bind(citizen)
+            .bind(parent)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() as usize)
+    }
+
+    async fn frame_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM frames")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(from_db(count))
+    }
+
+    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO locations (citizen, expires, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (citizen) DO UPDATE SET \
+             expires = EXCLUDED.expires, record = EXCLUDED.record",
+        )
+        .bind(citizen)
+        .bind(to_db(record.expires))
+        .bind(json(record).map_err(backend)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError> {
+        let record = sqlx::query_scalar("SELECT record FROM locations WHERE citizen = $1")
+            .bind(citizen)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        decode_one(&format!("locations/{citizen}"), record)
+    }
+
+    async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM locations WHERE citizen = $1")
+            .bind(citizen)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {
+        // One statement: both deletes find their rows by the expiry indexes.
+        let swept: i64 = sqlx::query_scalar(
+            "WITH frames_swept AS (DELETE FROM frames WHERE expires <= $1 RETURNING 1), \
+             locations_swept AS (DELETE FROM locations WHERE expires <= $2 RETURNING 1) \
+             SELECT (SELECT count(*) FROM frames_swept) + (SELECT count(*) FROM locations_swept)",
+        )
+        .bind(to_db(now_secs))
+        .bind(to_db(now_ms))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(from_db(swept) as usize)
+    }
+}

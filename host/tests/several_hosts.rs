@@ -1,0 +1,290 @@
+//! Several hosts on one PostgreSQL behind a real load balancer (Debian's
+//! HAProxy, round-robin): whatever host a request reaches, the citizen,
+//! their consents, kv data and money are the same, and a grant revoked
+//! through one host holds on the other within a second.
+
+mod common;
+
+use citadel_host::store::postgres_testing::TestDatabase;
+use common::KillableHost as Host;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "cit_op_several_hosts_0123456789abcdef";
+
+fn probe_manifest() -> String {
+    r#"id = "probe"
+version = "1.0.0"
+publisher = "several-hosts"
+contract = "^1.2"
+component = "probe.wasm"
+category = "utilities"
+capabilities = ["kv", "payments"]
+[name]
+vi = "Thử"
+en = "Probe"
+[description]
+vi = "Thử nhiều máy chủ"
+en = "Several hosts test"
+"#
+    .to_string()
+}
+
+/// A running HAProxy in front of `backends`, stopped when dropped.
+struct Balancer {
+    child: Child,
+    url: String,
+    _config: tempfile::TempDir,
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's haproxy, or `None` (after saying so) outside CI.
+fn haproxy_binary() -> Option<&'static str> {
+    let path = "/usr/sbin/haproxy";
+    if std::path::Path::new(path).exists() {
+        return Some(path);
+    }
+    if std::env::var_os("CITADEL_CI").is_some() {
+        panic!("HAProxy is missing under CI: .ci/run installs Debian's haproxy");
+    }
+    eprintln!("SKIPPED: no HAProxy here (apt-get install haproxy)");
+    None
+}
+
+/// HAProxy on a free loopback port, round-robin over `backends`
+/// (`127.0.0.1:port`), checking each host's `/healthz`.
+async fn balance(binary: &str, backends: &[&str]) -> Balancer {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("its address").port()
+    };
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(n, addr)| format!("  server host{n} {addr} check inter 200ms fall 2 rise 1\n"))
+        .collect();
+    let config = format!(
+        "global\n  maxconn 2000\n\
+         defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  \
+         retries 3\n  option redispatch\n\
+         frontend citadel\n  bind 127.0.0.1:{port}\n  default_backend hosts\n\
+         backend hosts\n  balance roundrobin\n  option httpchk GET /healthz\n{servers}"
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, config).expect("the config is written");
+    let child = Command::new(binary)
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("haproxy starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{url}/healthz")).send().await {
+            if response.status() == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Balancer {
+        child,
+        url,
+        _config: dir,
+    }
+}
+
+async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the host answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn address(url: &str) -> &str {
+    url.trim_start_matches("http://")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_behind_a_balancer_serve_one_state() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(haproxy) = haproxy_binary() else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let shared = ["--database-url", database.url.as_str()];
+    // Host A installs the samples into the empty database; the probe is
+    // published through it.
+    let a = Host::start(dir_a.path(), &shared, TOKEN);
+    common::publish(
+        &a.url,
+        TOKEN,
+        "several-hosts",
+        &probe_manifest(),
+        "probe",
+        &["kv", "payments"],
+    )
+    .await;
+    let b = Host::start(dir_b.path(), &shared, TOKEN);
+    let lb = balance(haproxy, &[address(&a.url), address(&b.url)]).await;
+    let hosts = [&a.url, &b.url, &lb.url];
+
+    // A citizen signs in through host A; the session holds everywhere.
+    let (status, login) = status_and_json(
+        client
+            .post(format!("{}/api/v1/login", a.url))
+            .json(&json!({ "citizen": "c-lan" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let session = login["token"].as_str().expect("a session").to_string();
+
+    // Every host computes the same pairwise id for the citizen in the app.
+    let mut seen = Vec::new();
+    for url in [&a.url, &b.url] {
+        let (status, who) = status_and_json(
+            client
+                .get(format!("{url}/apps/probe/whoami"))
+                .bearer_auth(&session),
+        )
+        .await;
+        assert_eq!(status, 200, "{who}");
+        seen.push(who["current"]["id"].clone());
+    }
+    assert!(seen[0].is_string(), "{seen:?}");
+    assert_eq!(seen[0], seen[1], "one pairwise id on both hosts");
+
+    // A position and a consent given through the balancer feed maps on
+    // both hosts.
+    let (status, _) = status_and_json(
+        client
+            .put(format!("{}/api/v1/me/location", lb.url))
+            .bearer_auth(&session)
+            .json(&json!({ "lat": 16.4683, "lon": 107.5786 })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, consent) = status_and_json(
+        client
+            .post(format!("{}/api/v1/me/consents", lb.url))
+            .bearer_auth(&session)
+            .json(&json!({ "app": "maps", "scopes": ["location"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{consent}");
+    for url in hosts {
+        let (status, nearby) = status_and_json(
+            client
+                .get(format!("{url}/apps/maps/api/nearby?k=1"))
+                .bearer_auth(&session),
+        )
+        .await;
+        assert_eq!(
+            (status, &nearby["from"]["source"]),
+            (200, &json!("location")),
+            "{url}: {nearby}"
+        );
+    }
+
+    // Notes written through the balancer (so through both hosts) read back
+    // the same from each host.
+    let mut notes = Vec::new();
+    for n in 0..6 {
+        let text = format!("Ghi chú {n}: đèn đường hỏng ở Lê Lợi");
+        let (status, note) = status_and_json(
+            client
+                .post(format!("{}/apps/notes/api/notes", lb.url))
+                .json(&json!({ "text": text })),
+        )
+        .await;
+        assert_eq!(status, 201, "{note}");
+        notes.push((note["id"].as_u64().expect("an id"), text));
+    }
+    let ids: std::collections::BTreeSet<u64> = notes.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), notes.len(), "no id given twice across hosts");
+    for (id, text) in &notes {
+        for url in [&a.url, &b.url] {
+            let (status, note) =
+                status_and_json(client.get(format!("{url}/apps/notes/api/notes/{id}"))).await;
+            assert_eq!(status, 200, "{url} note {id}: {note}");
+            assert_eq!(note["text"], json!(text), "{url} note {id}");
+        }
+    }
+
+    // A payment created through one host is confirmed through the other,
+    // and the citizen's history shows it captured on both.
+    let (status, intent) = status_and_json(
+        client
+            .post(format!(
+                "{}/apps/probe/pay?amount=25000&reference=order-1",
+                a.url
+            ))
+            .bearer_auth(&session),
+    )
+    .await;
+    assert_eq!(status, 200, "{intent}");
+    let id = intent["id"].as_str().expect("an intent id").to_string();
+    let (status, confirmed) = status_and_json(
+        client
+            .post(format!("{}/api/v1/me/payments/{id}/confirm", b.url))
+            .bearer_auth(&session),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    for url in [&a.url, &b.url] {
+        let (status, history) = status_and_json(
+            client
+                .get(format!("{url}/api/v1/me/payments"))
+                .bearer_auth(&session),
+        )
+        .await;
+        assert_eq!(status, 200, "{history}");
+        let entry = history["payments"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["id"] == json!(id)))
+            .unwrap_or_else(|| panic!("{url}: {history}"));
+        assert_eq!(entry["status"], "captured", "{url}: {entry}");
+    }
+
+    // A grant revoked through host A holds on host B within a second.
+    let response = client
+        .put(format!("{}/api/v1/operator/apps/notes/grants", a.url))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "capabilities": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let revoked = Instant::now();
+    loop {
+        let (status, _) = status_and_json(
+            client
+                .post(format!("{}/apps/notes/api/notes", b.url))
+                .json(&json!({ "text": "sau khi thu hồi" })),
+        )
+        .await;
+        if status == 403 {
+            break;
+        }
+        assert_eq!(status, 201);
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "host B still writes notes 1 s after the revocation through host A"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(lb);
+    drop((a, b));
+}
