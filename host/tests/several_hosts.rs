@@ -20,7 +20,7 @@ publisher = "several-hosts"
 contract = "^1.2"
 component = "probe.wasm"
 category = "utilities"
-capabilities = ["kv", "payments"]
+capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
 [name]
 vi = "Thử"
 en = "Probe"
