@@ -84,6 +84,7 @@ macro_rules! store_conformance {
             postings_refuse_overdraft_and_imbalance,
             citizen_intents_page_newest_first,
             outbox_entries_fall_due_in_order,
+            an_outbox_entry_is_claimed_by_one_taker,
             audit_pages_both_ways_cover_every_record_once,
             rate_limits_allow_the_limit_per_window,
             rate_limits_hold_under_concurrent_takers,
@@ -2127,6 +2128,51 @@ pub async fn citizen_intents_page_newest_first(store: Store) {
         .collect();
     assert_eq!(created.len(), 11);
     assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
+}
+
+/// Takers racing to claim one due entry (hosts sharing the store): exactly
+/// one wins; the entry then falls due at the lease's end, and a claim on a
+/// stale due time or a missing key wins nothing.
+pub async fn an_outbox_entry_is_claimed_by_one_taker(store: Store) {
+    let ledger = &store.ledger;
+    let entry = OutboxEntry {
+        key: "pi_1:0000000000000001".into(),
+        intent: "pi_1".into(),
+        app: "shop".into(),
+        attempts: 0,
+        next_at: 1_000,
+    };
+    ledger
+        .outbox_update(&entry.key, Some(&entry))
+        .await
+        .unwrap();
+    let mut takers = Vec::new();
+    for _ in 0..8 {
+        let ledger = ledger.clone();
+        let key = entry.key.clone();
+        takers.push(tokio::spawn(async move {
+            ledger.outbox_claim(&key, 1_000, 60_000).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for taker in takers {
+        won += usize::from(taker.await.expect("a taker"));
+    }
+    assert_eq!(won, 1, "one taker delivers");
+    assert!(ledger.outbox_due(59_999, 10).await.unwrap().is_empty());
+    let leased = ledger.outbox_due(60_000, 10).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!((leased[0].next_at, leased[0].attempts), (60_000, 0));
+    assert!(!ledger
+        .outbox_claim(&entry.key, 1_000, 90_000)
+        .await
+        .unwrap());
+    assert!(!ledger.outbox_claim("pi_9:0", 1_000, 90_000).await.unwrap());
+    // The lease over, another taker may claim it again.
+    assert!(ledger
+        .outbox_claim(&entry.key, 60_000, 120_000)
+        .await
+        .unwrap());
 }
 
 /// A step that tells the app queues an outbox entry; entries fall due in

@@ -183,6 +183,12 @@ pub trait Ledger: Send + Sync + 'static {
     async fn outbox_next_due(&self) -> Result<Option<u64>, StoreError>;
     /// Every outbox entry, the earliest due first.
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Take entry `key` for delivery: if it is still due at `due_at` (its
+    /// `next_at` as read: no host took or moved it since), move its due time
+    /// to `until` and return true. Hosts sharing the store deliver an entry
+    /// one at a time; one that dies mid-delivery leaves it to fall due again
+    /// at `until` (at least once, never two at the same moment).
+    async fn outbox_claim(&self, key: &str, due_at: u64, until: u64) -> Result<bool, StoreError>;
     /// Replace (reschedule) or, with `None`, delete an outbox entry.
     async fn outbox_update(&self, key: &str, entry: Option<&OutboxEntry>)
         -> Result<(), StoreError>;

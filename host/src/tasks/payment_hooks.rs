@@ -4,6 +4,8 @@
 //! attempts — at least once, across restarts. Deliveries run concurrently:
 //! at most `PER_APP` at once for one app, `IN_FLIGHT` in all, one at a time
 //! per intent — so a slow or hanging hook holds up only its own app's events.
+//! Each event is claimed in the store before it is delivered, so hosts that
+//! share a store never deliver one at the same moment.
 //! Apps read the intent's id and status and act idempotently.
 
 use crate::audit::AuditLog;
@@ -16,12 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// How often the outbox is looked at.
 /// The longest the loop sleeps with nothing due: a safety net, since an
 /// entry added on this host wakes it at once and a due time is slept to.
 const IDLE_WAKE: Duration = Duration::from_secs(5);
 /// Entries read per round.
 const BATCH: usize = 4 * IN_FLIGHT;
+/// How long a claimed event is this host's: past it (the host died
+/// mid-delivery), any host may deliver it again. Longer than any hook may run.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
 /// Attempts before an event is given up (and audited).
 const MAX_ATTEMPTS: u32 = 12;
 /// Deliveries to one app at once.
@@ -139,6 +143,21 @@ pub async fn run(delivery: HookDelivery, mut stop: tokio::sync::watch::Receiver<
                 flights: flights.clone(),
                 entry: entry.clone(),
             };
+            // Another host sharing the store may have taken it first.
+            let lease = now_ms() + CLAIM_LEASE.as_millis() as u64;
+            match delivery
+                .store
+                .ledger
+                .outbox_claim(&entry.key, entry.next_at, lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "a payment event could not be claimed");
+                    continue;
+                }
+            }
             let delivery = delivery.clone();
             deliveries.spawn(async move {
                 let _ticket = ticket;

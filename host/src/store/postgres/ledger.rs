@@ -575,6 +575,20 @@ impl Ledger for PgStore {
         self.outbox_until(u64::MAX, usize::MAX).await
     }
 
+    async fn outbox_claim(&self, key: &str, due_at: u64, until: u64) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE outbox SET next_at = $3, entry = jsonb_set(entry, '{next_at}', to_jsonb($3))
+             WHERE key = $1 AND next_at = $2",
+        )
+        .bind(key)
+        .bind(to_db(due_at))
+        .bind(to_db(until))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
     async fn outbox_update(
         &self,
         key: &str,

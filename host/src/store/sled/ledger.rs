@@ -304,6 +304,33 @@ impl SledStore {
         super::settle(outcome)
     }
 
+    /// Move entry `key`'s due time from `due_at` to `until`, if it is
+    /// still `due_at`.
+    fn outbox_claim_now(&self, key: &str, due_at: u64, until: u64) -> Result<bool, StoreError> {
+        let outcome: Result<bool, sled::transaction::TransactionError<StoreError>> =
+            (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
+                let Some(stored) = outbox.get(key.as_bytes())? else {
+                    return Ok(false);
+                };
+                let mut entry: OutboxEntry = serde_json::from_slice(&stored).map_err(|e| {
+                    ConflictableTransactionError::Abort(StoreError::Corrupt {
+                        key: format!("outbox/{key}"),
+                        reason: e.to_string(),
+                    })
+                })?;
+                if entry.next_at != due_at {
+                    return Ok(false);
+                }
+                entry.next_at = until;
+                let json = to_json(&entry).map_err(ConflictableTransactionError::Abort)?;
+                due.remove(outbox_due_key(due_at, key))?;
+                due.insert(outbox_due_key(until, key), &[])?;
+                outbox.insert(key.as_bytes(), json.as_slice())?;
+                Ok(true)
+            });
+        super::settle(outcome)
+    }
+
     /// Outbox entries in due order, while `keep` says so of their due time.
     fn outbox_in_due_order(
         &self,
@@ -432,6 +459,11 @@ impl Ledger for SledStore {
 
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox_in_due_order(usize::MAX, |_| true)
+    }
+
+    async fn outbox_claim(&self, key: &str, due_at: u64, until: u64) -> Result<bool, StoreError> {
+        // Not made durable: after a crash the entry is simply due earlier.
+        self.outbox_claim_now(key, due_at, until)
     }
 
     async fn outbox_update(
