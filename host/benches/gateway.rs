@@ -1,6 +1,7 @@
 //! Gateway benchmark for the `hello` mini-app: in-process instantiate+handle latency,
 //! then HTTP throughput/latency of the Citadel gateway vs. a native axum handler (32 conns).
-//! Run: `cargo bench -p citadel-host --bench gateway` (measured window: env `BENCH_SECONDS`, default 10).
+//! Run: `cargo bench -p citadel-host --bench gateway` (measured window: env `BENCH_SECONDS`, default 10);
+//! under `tools/with-postgres` it also measures the gateway with PostgreSQL as its store.
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
@@ -70,7 +71,18 @@ fn main() -> anyhow::Result<()> {
         .as_ref()
         .map(|wrk| run_wrk(wrk, gateway_addr, wrk_seconds));
     stop_server(&citadel_rt, gateway_stop, gateway_task, "gateway")?;
+    drop(citadel);
     citadel_rt.shutdown_timeout(Duration::from_secs(2));
+
+    // 2b. The same gateway with PostgreSQL as its store (under
+    // tools/with-postgres): the hot path must not query the database.
+    let on_postgres = match std::env::var_os("CITADEL_TEST_POSTGRES") {
+        Some(_) => Some(gateway_on_postgres(measure)?),
+        None => None,
+    };
+    if let Some(load) = &on_postgres {
+        print_load("gateway on postgres", load);
+    }
 
     // 3. The same answer from a native axum handler.
     let native_rt = server_runtime("native-server")?;
@@ -104,6 +116,13 @@ fn main() -> anyhow::Result<()> {
         in_process.latencies.len(),
     );
     println!("{}", load_line("gateway", &gateway));
+    if let Some(load) = &on_postgres {
+        println!("{}", load_line("gateway on postgres", load));
+        println!(
+            "ratio postgres/sled gateway throughput: {:.3} (target >= 0.9)",
+            load.requests_per_second() / gateway.requests_per_second()
+        );
+    }
     println!("{}", load_line("native axum", &native));
     let ratio = if native.requests_per_second() > 0.0 {
         gateway.requests_per_second() / native.requests_per_second()
@@ -118,8 +137,27 @@ fn main() -> anyhow::Result<()> {
         measure.as_secs_f64()
     );
 
-    drop(citadel);
     Ok(())
+}
+
+/// The hello load through a host whose store is a fresh PostgreSQL database.
+fn gateway_on_postgres(measure: Duration) -> anyhow::Result<LoadResult> {
+    let dir = tempfile::tempdir()?;
+    let runtime = server_runtime("citadel-pg-server")?;
+    let database = runtime
+        .block_on(citadel_host::store::postgres_testing::TestDatabase::create())
+        .context("a bench database")?;
+    let citadel = runtime.block_on(citadel_host::Citadel::open(&citadel_host::HostConfig {
+        database_url: Some(database.url.clone()),
+        ..citadel_host::HostConfig::new(dir.path())
+    }))?;
+    let (addr, stop, task) = start_server(&runtime, move |listener, shutdown| {
+        citadel_host::gateway::serve(citadel, listener, shutdown)
+    })?;
+    let load = run_load(addr, CONNECTIONS, WARMUP, measure)?;
+    stop_server(&runtime, stop, task, "gateway on postgres")?;
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(load)
 }
 
 fn env_seconds(name: &str) -> anyhow::Result<Option<f64>> {

@@ -9,7 +9,9 @@
 //! 3. a citizen's payment history (`GET /api/v1/me/payments`) with few
 //!    intents in the store and with `BENCH_INTENTS` in all (target p99 < 5 ms).
 //!
-//! Run: `cargo bench -p citadel-host --bench store`. Sizes: `BENCH_SECS`
+//! Run: `cargo bench -p citadel-host --bench store` (sled);
+//! `tools/with-postgres cargo bench -p citadel-host --bench store` runs every
+//! phase on sled, then on a fresh PostgreSQL database, in the same run. Sizes: `BENCH_SECS`
 //! (measured seconds per load phase, default 5), `BENCH_WARMUP_SECS` (1),
 //! `BENCH_CAPTURES` (2000), `BENCH_INTENTS` (100000 in the store in all),
 //! `BENCH_HISTORY_REQUESTS` (200).
@@ -78,6 +80,31 @@ fn main() -> anyhow::Result<()> {
         bail!("BENCH_CAPTURES is too large for the capture citizens");
     }
 
+    let mut summary = run_on("sled", None, &settings)?;
+    // Under tools/with-postgres, the same phases on PostgreSQL, same run.
+    if std::env::var_os("CITADEL_TEST_POSTGRES").is_some() {
+        let database = tokio::runtime::Runtime::new()?
+            .block_on(citadel_host::store::postgres_testing::TestDatabase::create())
+            .context("a bench database")?;
+        summary.extend(run_on("postgres", Some(database.url.clone()), &settings)?);
+    } else {
+        println!("(run under tools/with-postgres to measure PostgreSQL too)");
+    }
+
+    println!("\n== citadel store benchmark ==");
+    for line in summary {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Every phase on one backend (`database_url`: PostgreSQL, else sled in a
+/// temp dir); the summary lines, each naming the backend.
+fn run_on(
+    backend: &str,
+    database_url: Option<String>,
+    settings: &Settings,
+) -> anyhow::Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(SERVER_WORKERS)
@@ -88,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         // The samples (`notes`) are installed; demo citizens and their
         // demo wallets pay.
         development: true,
+        database_url,
         ..HostConfig::new(dir.path())
     }))?;
     let (url, stop, server) = {
@@ -101,15 +129,17 @@ fn main() -> anyhow::Result<()> {
         (url, stop, server)
     };
     println!(
-        "store bench: server tokio multi-thread {SERVER_WORKERS} workers; load from one thread, \
+        "store bench on {backend}: server tokio multi-thread {SERVER_WORKERS} workers; load from one thread, \
          one keep-alive connection per client; {:.1} s warm-up + {:.1} s measured per phase; data dir {}",
         settings.warmup.as_secs_f64(),
         settings.measure.as_secs_f64(),
         dir.path().display()
     );
 
+    let history_requests = settings.history_requests;
     let mut summary = Vec::new();
     let mut say = |line: String| {
+        let line = format!("{backend} {line}");
         println!("{line}");
         summary.push(line);
     };
@@ -118,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     let mut note_ids = Vec::new();
     let mut write_at_32 = 0.0;
     for clients in KV_WRITE_CLIENTS {
-        let load = run_load(&url, Op::NoteWrite, clients, &settings)?;
+        let load = run_load(&url, Op::NoteWrite, clients, settings)?;
         say(load.line("kv-write", clients));
         note_ids.extend(load.note_ids.iter().copied());
         if clients == KV_READ_CLIENTS {
@@ -132,7 +162,7 @@ fn main() -> anyhow::Result<()> {
         &url,
         Op::NoteRead(Arc::new(note_ids.clone())),
         KV_READ_CLIENTS,
-        &settings,
+        settings,
     )?;
     say(read.line("kv-read", KV_READ_CLIENTS));
     say(format!(
@@ -167,7 +197,7 @@ fn main() -> anyhow::Result<()> {
     in_store += first_seed;
     let history = on_load_thread({
         let (url, sessions) = (url.clone(), sessions.clone());
-        move || history_latency(url, sessions, settings.history_requests)
+        move || history_latency(url, sessions, history_requests)
     })?;
     say(history.line(in_store, settings.history_requests));
 
@@ -182,7 +212,7 @@ fn main() -> anyhow::Result<()> {
     );
     let history = on_load_thread({
         let url = url.clone();
-        move || history_latency(url, sessions, settings.history_requests)
+        move || history_latency(url, sessions, history_requests)
     })?;
     say(history.line(in_store, settings.history_requests));
 
@@ -192,12 +222,7 @@ fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow!("the gateway did not shut down within 10 s"))???;
     drop(citadel);
     runtime.shutdown_timeout(Duration::from_secs(2));
-
-    println!("\n== citadel store benchmark ==");
-    for line in summary {
-        println!("{line}");
-    }
-    Ok(())
+    Ok(summary)
 }
 
 // ---------------------------------------------------------------------------

@@ -109,6 +109,23 @@ enum Command {
         #[command(subcommand)]
         action: AppAction,
     },
+    /// Copy a stopped host's embedded (sled) store into an empty PostgreSQL
+    /// database and verify the copy; exits non-zero on any difference.
+    Migrate {
+        /// The data dir of the host to copy (its store is `DIR/db`); stop
+        /// the host first.
+        #[arg(long, value_name = "DIR")]
+        from_data_dir: PathBuf,
+        /// The empty PostgreSQL database to copy into:
+        /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+        #[arg(
+            long = "to",
+            value_name = "URL",
+            env = "CITADEL_DATABASE_URL",
+            hide_env_values = true
+        )]
+        database_url: String,
+    },
 }
 
 #[tokio::main]
@@ -201,6 +218,19 @@ async fn main() -> anyhow::Result<()> {
         } => cli::admin::run(&server, &token, action).await?,
         Command::Keys { action } => cli::partner::keys(action)?,
         Command::App { action } => cli::partner::app(action).await?,
+        Command::Migrate {
+            from_data_dir,
+            database_url,
+        } => {
+            use citadel_host::store::migrate;
+            println!(
+                "migrating {} into {}",
+                from_data_dir.display(),
+                migrate::redacted(&database_url)
+            );
+            let report = migrate::migrate(&from_data_dir, &database_url).await?;
+            println!("{report}");
+        }
     }
     Ok(())
 }

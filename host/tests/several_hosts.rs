@@ -128,7 +128,7 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     // Host A installs the samples into the empty database; the probe is
     // published through it.
     let a = Host::start(dir_a.path(), &shared, TOKEN);
-    common::publish(
+    let publisher = common::publish(
         &a.url,
         TOKEN,
         "several-hosts",
@@ -258,6 +258,55 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
         assert_eq!(entry["status"], "captured", "{url}: {entry}");
     }
 
+    // A canary at 10 %: each citizen gets the same version from either host.
+    let next = probe_manifest().replace("version = \"1.0.0\"", "version = \"1.1.0\"");
+    common::publish_version(
+        &a.url,
+        TOKEN,
+        &publisher,
+        &next,
+        "probe",
+        &["kv", "payments"],
+        10,
+    )
+    .await;
+    let mut canaries = 0;
+    for n in 1..=100 {
+        let (status, login) = status_and_json(
+            client
+                .post(format!("{}/api/v1/login", a.url))
+                .json(&json!({ "citizen": format!("c-demo-{n}") })),
+        )
+        .await;
+        assert_eq!(status, 200, "{login}");
+        let token = login["token"].as_str().expect("a session").to_string();
+        let mut versions = Vec::new();
+        for url in [&a.url, &b.url, &lb.url] {
+            let response = client
+                .get(format!("{url}/apps/probe/whoami"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            versions.push(
+                response.headers()["x-citadel-app-version"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert!(
+            versions.iter().all(|v| *v == versions[0]),
+            "c-demo-{n} got {versions:?}"
+        );
+        canaries += usize::from(versions[0] == "1.1.0");
+    }
+    assert!(
+        (1..=30).contains(&canaries),
+        "{canaries} of 100 citizens in a 10 % canary"
+    );
+
     // A grant revoked through host A holds on host B within a second.
     let response = client
         .put(format!("{}/api/v1/operator/apps/notes/grants", a.url))
@@ -285,6 +334,262 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drop(lb);
+    drop((a, b));
+}
+
+/// What the load saw: each request's end time and whether it succeeded.
+#[derive(Default)]
+struct Load {
+    outcomes: Vec<(Instant, bool)>,
+    /// Notes acknowledged with 201: (id, text).
+    notes: Vec<(u64, String)>,
+    /// Captures acknowledged with 200: (citizen's session, intent id).
+    captures: Vec<(String, String)>,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Load>>;
+
+fn record(load: &Shared, ok: bool) {
+    load.lock().unwrap().outcomes.push((Instant::now(), ok));
+}
+
+/// Write notes through the balancer until `stop`.
+async fn write_notes(
+    url: String,
+    writer: usize,
+    load: Shared,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let text = format!("ghi chú {writer}-{n}");
+        let sent = client
+            .post(format!("{url}/apps/notes/api/notes"))
+            .json(&json!({ "text": text }))
+            .send()
+            .await;
+        let id = match sent {
+            Ok(response) if response.status() == 201 => response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|note| note["id"].as_u64()),
+            _ => None,
+        };
+        record(&load, id.is_some());
+        if let Some(id) = id {
+            load.lock().unwrap().notes.push((id, text));
+        }
+    }
+}
+
+/// Create and confirm payments through the balancer until `stop`.
+async fn pay(
+    url: String,
+    session: String,
+    payer: usize,
+    load: Shared,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let created = client
+            .post(format!(
+                "{url}/apps/probe/pay?amount=1000&reference=f-{payer}-{n}"
+            ))
+            .bearer_auth(&session)
+            .send()
+            .await;
+        let id = match created {
+            Ok(response) if response.status() == 200 => response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|intent| intent["id"].as_str().map(str::to_string)),
+            _ => None,
+        };
+        record(&load, id.is_some());
+        let Some(id) = id else { continue };
+        let confirmed = client
+            .post(format!("{url}/api/v1/me/payments/{id}/confirm"))
+            .bearer_auth(&session)
+            .send()
+            .await;
+        let ok = matches!(&confirmed, Ok(response) if response.status() == 200);
+        record(&load, ok);
+        if ok {
+            load.lock().unwrap().captures.push((session.clone(), id));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_killed_under_load_loses_no_acknowledged_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(haproxy) = haproxy_binary() else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let shared = ["--database-url", database.url.as_str()];
+    let a = Host::start(dir_a.path(), &shared, TOKEN);
+    common::publish(
+        &a.url,
+        TOKEN,
+        "several-hosts",
+        &probe_manifest(),
+        "probe",
+        &["kv", "payments"],
+    )
+    .await;
+    let mut b = Host::start(dir_b.path(), &shared, TOKEN);
+    let b_address = address(&b.url).to_string();
+    let lb = balance(haproxy, &[address(&a.url), &b_address]).await;
+
+    let load: Shared = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for writer in 0..6 {
+        workers.push(tokio::spawn(write_notes(
+            lb.url.clone(),
+            writer,
+            load.clone(),
+            stop.clone(),
+        )));
+    }
+    for payer in 0..3 {
+        let (status, login) = status_and_json(
+            client
+                .post(format!("{}/api/v1/login", a.url))
+                .json(&json!({ "citizen": format!("c-demo-{}", payer + 1) })),
+        )
+        .await;
+        assert_eq!(status, 200, "{login}");
+        let session = login["token"].as_str().expect("a session").to_string();
+        workers.push(tokio::spawn(pay(
+            lb.url.clone(),
+            session,
+            payer,
+            load.clone(),
+            stop.clone(),
+        )));
+    }
+
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let killed = Instant::now();
+        b.kill();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (dir, address) = (dir_b.path().to_path_buf(), b_address.clone());
+        let shared: Vec<String> = shared.iter().map(|s| s.to_string()).collect();
+        b = tokio::task::spawn_blocking(move || {
+            let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
+            Host::start_on(&address, &dir, &shared, TOKEN)
+        })
+        .await
+        .expect("host B restarts");
+        windows.push((killed, Instant::now() + Duration::from_millis(500)));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.expect("a load task");
+    }
+
+    let load = Arc::try_unwrap(load)
+        .ok()
+        .expect("the load is done")
+        .into_inner()
+        .unwrap();
+    for (n, (from, to)) in windows.iter().enumerate() {
+        let seen: Vec<bool> = load
+            .outcomes
+            .iter()
+            .filter(|(at, _)| (*from..=*to).contains(at))
+            .map(|(_, ok)| *ok)
+            .collect();
+        let failed = seen.iter().filter(|ok| !**ok).count();
+        eprintln!(
+            "kill {}: {failed} of {} requests failed while host B was down and restarting",
+            n + 1,
+            seen.len()
+        );
+        assert!(
+            seen.len() > failed,
+            "requests kept succeeding through host A"
+        );
+    }
+    let total = load.outcomes.len();
+    let failed = load.outcomes.iter().filter(|(_, ok)| !ok).count();
+    eprintln!(
+        "in all {total} requests, {failed} failed; {} notes and {} captures acknowledged",
+        load.notes.len(),
+        load.captures.len()
+    );
+    assert!(!load.notes.is_empty() && !load.captures.is_empty());
+
+    // Every acknowledged note is there with its text, each under its own id.
+    let ids: std::collections::BTreeSet<u64> = load.notes.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), load.notes.len(), "no id given twice");
+    for (id, text) in &load.notes {
+        let (status, note) =
+            status_and_json(client.get(format!("{}/apps/notes/api/notes/{id}", a.url))).await;
+        assert_eq!((status, &note["text"]), (200, &json!(text)), "note {id}");
+    }
+    // Every acknowledged capture is captured, and the ledger reconciles:
+    // nothing captured twice, every posting balanced.
+    let mut captured = std::collections::BTreeMap::new();
+    for (session, _) in &load.captures {
+        if captured.contains_key(session) {
+            continue;
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = match &next {
+                Some(cursor) => format!("{}/api/v1/me/payments?limit=100&before={cursor}", a.url),
+                None => format!("{}/api/v1/me/payments?limit=100", a.url),
+            };
+            let (status, history) = status_and_json(client.get(page).bearer_auth(session)).await;
+            assert_eq!(status, 200, "{history}");
+            for entry in history["payments"].as_array().expect("payments") {
+                statuses.insert(
+                    entry["id"].as_str().unwrap_or_default().to_string(),
+                    entry["status"].as_str().unwrap_or_default().to_string(),
+                );
+            }
+            match history["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_string()),
+                None => break,
+            }
+        }
+        captured.insert(session.clone(), statuses);
+    }
+    for (session, id) in &load.captures {
+        assert_eq!(
+            captured[session].get(id).map(String::as_str),
+            Some("captured"),
+            "acknowledged capture {id}"
+        );
+    }
+    let (status, reconciliation) = status_and_json(
+        client
+            .get(format!("{}/api/v1/operator/payments/reconcile", a.url))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{reconciliation}");
+    assert_eq!(reconciliation["clean"], true, "{reconciliation}");
     drop(lb);
     drop((a, b));
 }

@@ -10,6 +10,7 @@ mod identity;
 mod kv;
 mod ledger;
 mod limits;
+pub mod migrate;
 mod postgres;
 mod sled;
 

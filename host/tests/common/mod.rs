@@ -10,21 +10,27 @@ use std::time::Duration;
 /// `citadel serve --dev` (demo citizens and wallet, as the tests use them)
 /// on `127.0.0.1:0` over `data_dir` with `extra` arguments and environment;
 /// returns the process and the address it serves on.
+#[allow(dead_code)]
 pub fn serve(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut args = vec!["--dev"];
     args.extend_from_slice(extra);
-    serve_as(data_dir, &args, env)
+    serve_as(data_dir, "127.0.0.1:0", &args, env)
 }
 
 /// `citadel serve` as `serve`, without `--dev`: the production setting.
 #[allow(dead_code)]
 pub fn serve_production(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    serve_as(data_dir, extra, env)
+    serve_as(data_dir, "127.0.0.1:0", extra, env)
 }
 
-fn serve_as(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+fn serve_as(
+    data_dir: &Path,
+    listen: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env("RUST_LOG", "info")
@@ -47,6 +53,14 @@ fn serve_as(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, St
     (child, address)
 }
 
+/// A publisher registered through the real API: its API key and the
+/// secret of its package-signing key.
+#[allow(dead_code)]
+pub struct Publisher {
+    pub api_key: String,
+    pub signing_secret: String,
+}
+
 /// Publish a built mini-app through the real API, as an operator and a
 /// publisher would: register publisher `publisher` (a fresh signing key),
 /// upload `manifest` with the component `component` (a name under the
@@ -61,16 +75,49 @@ pub async fn publish(
     manifest: &str,
     component: &str,
     grants: &[&str],
+) -> Publisher {
+    use citadel_host::registry::package;
+    use serde_json::json;
+    let (signing_secret, public) = package::generate_key();
+    let registered = ok(reqwest::Client::new()
+        .post(format!("{url}/api/v1/operator/publishers"))
+        .bearer_auth(operator_token)
+        .json(&json!({ "id": publisher, "name": publisher, "signing_keys": [public] })))
+    .await;
+    let publisher = Publisher {
+        api_key: registered["api_key"]
+            .as_str()
+            .expect("an api key")
+            .to_string(),
+        signing_secret,
+    };
+    publish_version(
+        url,
+        operator_token,
+        &publisher,
+        manifest,
+        component,
+        grants,
+        100,
+    )
+    .await;
+    publisher
+}
+
+/// Upload another version for `publisher`, approve it with `grants` and
+/// roll it out to `percent` % of callers.
+#[allow(dead_code)]
+pub async fn publish_version(
+    url: &str,
+    operator_token: &str,
+    publisher: &Publisher,
+    manifest: &str,
+    component: &str,
+    grants: &[&str],
+    percent: u32,
 ) {
     use citadel_host::registry::package;
-    use serde_json::{json, Value};
-    async fn ok(request: reqwest::RequestBuilder) -> Value {
-        let response = request.send().await.expect("the host answers");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{status}: {body}");
-        body
-    }
+    use serde_json::json;
     let field = |name: &str| -> String {
         manifest
             .lines()
@@ -82,24 +129,14 @@ pub async fn publish(
     };
     let (app, version) = (field("id"), field("version"));
     let client = reqwest::Client::new();
-    let (secret, public) = package::generate_key();
-    let registered = ok(client
-        .post(format!("{url}/api/v1/operator/publishers"))
-        .bearer_auth(operator_token)
-        .json(&json!({ "id": publisher, "name": publisher, "signing_keys": [public] })))
-    .await;
-    let api_key = registered["api_key"]
-        .as_str()
-        .expect("an api key")
-        .to_string();
     let wasm = std::fs::read(citadel_host::samples::built_component(component))
         .expect("the mini-app is built");
-    let key = package::signing_key(&secret).unwrap();
+    let key = package::signing_key(&publisher.signing_secret).unwrap();
     let file = format!("{component}.wasm");
     let bytes = package::build(manifest, &file, &wasm, &key).unwrap();
     ok(client
         .post(format!("{url}/api/v1/publisher/packages"))
-        .bearer_auth(&api_key)
+        .bearer_auth(&publisher.api_key)
         .body(bytes))
     .await;
     ok(client
@@ -112,8 +149,17 @@ pub async fn publish(
     ok(client
         .post(format!("{url}/api/v1/operator/apps/{app}/rollout"))
         .bearer_auth(operator_token)
-        .json(&json!({ "version": version, "percent": 100 })))
+        .json(&json!({ "version": version, "percent": percent })))
     .await;
+}
+
+/// Send `request`; its JSON body, after checking it succeeded.
+async fn ok(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("the host answers");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    assert!(status.is_success(), "{status}: {body}");
+    body
 }
 
 /// A running `citadel serve --dev`, killed with SIGKILL when dropped (a
@@ -128,9 +174,22 @@ pub struct KillableHost {
 impl KillableHost {
     /// Serve `data_dir` with `extra` arguments, accepting `operator_token`.
     pub fn start(data_dir: &Path, extra: &[&str], operator_token: &str) -> KillableHost {
-        let (child, address) = serve(
+        Self::start_on("127.0.0.1:0", data_dir, extra, operator_token)
+    }
+
+    /// As `start`, listening on `listen` (a host restarted on its address).
+    pub fn start_on(
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        operator_token: &str,
+    ) -> KillableHost {
+        let mut args = vec!["--dev"];
+        args.extend_from_slice(extra);
+        let (child, address) = serve_as(
             data_dir,
-            extra,
+            listen,
+            &args,
             &[("CITADEL_OPERATOR_TOKEN", operator_token)],
         );
         KillableHost {

@@ -16,14 +16,14 @@ const USAGE_SHARDS: u32 = 16;
 /// pairwise id) and the bytes a key there counts beyond its own — the
 /// citizen's pairwise id and a separator, as the host counts usage on
 /// every backend.
-struct Place<'a> {
+pub(super) struct Place<'a> {
     app: &'a str,
     space: &'a str,
     key_overhead: usize,
 }
 
 impl<'a> Place<'a> {
-    fn of(space: KvSpace<'a>) -> Place<'a> {
+    pub(super) fn of(space: KvSpace<'a>) -> Place<'a> {
         match space {
             KvSpace::App(app) => Place {
                 app,
@@ -39,12 +39,12 @@ impl<'a> Place<'a> {
     }
 
     /// Bytes `key` holding `value` counts toward the app's usage.
-    fn bytes(&self, key: &str, value: Option<&[u8]>) -> i64 {
+    pub(super) fn bytes(&self, key: &str, value: Option<&[u8]>) -> i64 {
         value.map_or(0, |v| (self.key_overhead + key.len() + v.len()) as i64)
     }
 
     /// The usage shard of `key` (FNV-1a over the space and key).
-    fn shard(&self, key: &str) -> i16 {
+    pub(super) fn shard(&self, key: &str) -> i16 {
         let mut hash: u32 = 0x811c_9dc5;
         for byte in self.space.bytes().chain([0]).chain(key.bytes()) {
             hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);

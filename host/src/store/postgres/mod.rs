@@ -5,6 +5,7 @@
 mod apps;
 mod audit;
 mod identity;
+mod import;
 mod kv;
 mod ledger;
 mod limits;

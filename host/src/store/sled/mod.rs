@@ -7,6 +7,7 @@
 mod apps;
 mod audit;
 mod commit;
+pub(crate) mod export;
 mod identity;
 mod kv;
 mod ledger;
