@@ -171,7 +171,7 @@ async fn serve(
             // `notify.send-to`.
             let pairwise_id = citadel.pairwise.introduce(app_id, &citizen.id).await?;
             Some(SignedIn {
-                position: citadel.positions.current(&citizen.id).await?,
+                position: None,
                 pairwise_id,
                 citizen,
             })
@@ -196,6 +196,18 @@ async fn serve(
             ))
         }
         Route::Suspended(reason) => return Ok(suspended(app_id, &reason, request.headers())),
+    };
+    // The position is read only for a version that may ask for it.
+    let citizen = match citizen {
+        Some(mut signed_in)
+            if app
+                .context
+                .has_capability(crate::capabilities::location::NAME) =>
+        {
+            signed_in.position = citadel.positions.current(&signed_in.citizen.id).await?;
+            Some(signed_in)
+        }
+        other => other,
     };
     let span = tracing::Span::current();
     span.record("app", app_id);

@@ -6,6 +6,12 @@
 use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The host's secret key for pairwise ids.
 #[derive(Clone)]
@@ -42,7 +48,14 @@ impl PairwiseKey {
 pub struct Pairwise {
     key: PairwiseKey,
     store: Store,
+    /// (app, pairwise id) this process has seen remembered: a meeting is
+    /// written once and never changes, so these skip the store.
+    remembered: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Meetings kept in `remembered` before it starts afresh (a bound on memory;
+/// forgetting one only costs a redundant, harmless write).
+const REMEMBERED_MAX: usize = 100_000;
 
 impl Pairwise {
     /// The host's key, loaded from `store` (created on first use).
@@ -50,6 +63,7 @@ impl Pairwise {
         Ok(Pairwise {
             key: PairwiseKey::load_or_create(store).await?,
             store: store.clone(),
+            remembered: Arc::default(),
         })
     }
 
@@ -67,10 +81,19 @@ impl Pairwise {
     /// app can later reach this citizen by it with `notify.send-to`.
     pub async fn introduce(&self, app: &str, citizen: &str) -> Result<String, StoreError> {
         let pairwise_id = self.key.pairwise_id(app, citizen);
+        let meeting = format!("{app}\0{pairwise_id}");
+        if lock(&self.remembered).contains(&meeting) {
+            return Ok(pairwise_id);
+        }
         self.store
             .identity
             .remember_pairwise(app, &pairwise_id, citizen)
             .await?;
+        let mut remembered = lock(&self.remembered);
+        if remembered.len() >= REMEMBERED_MAX {
+            remembered.clear();
+        }
+        remembered.insert(meeting);
         Ok(pairwise_id)
     }
 }

@@ -1,9 +1,13 @@
 //! Citizen sessions: random bearer tokens, stored only as their sha256 with
 //! the citizen and an expiry; revocable (logout). The same token is the
-//! shell's cookie and the API's bearer credential.
+//! shell's cookie and the API's bearer credential. Live sessions are cached
+//! here; a sign-out on any host reaches the cache through the change feed.
 
 use super::hash_token;
-use crate::store::{SessionRecord, Store, StoreError};
+use crate::store::{AppChange, SessionRecord, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// Name of the shell's session cookie.
@@ -12,11 +16,41 @@ pub const SESSION_COOKIE: &str = "citadel_session";
 /// Default session lifetime.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 
+/// Sessions kept in the cache before it starts afresh (a bound on memory).
+const CACHED_MAX: usize = 100_000;
+
 /// Citizen sessions over a store.
 #[derive(Clone)]
 pub struct Sessions {
     store: Store,
     ttl: Duration,
+    cache: Arc<SessionCache>,
+}
+
+/// Live sessions by token hash, so a signed-in request need not read the
+/// store. `ended` counts sessions ended since start: a lookup that read the
+/// store while one ended does not cache what it read (it may be that one).
+#[derive(Default)]
+struct SessionCache {
+    live: Mutex<HashMap<String, SessionRecord>>,
+    ended: AtomicU64,
+}
+
+impl SessionCache {
+    fn live(&self) -> MutexGuard<'_, HashMap<String, SessionRecord>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drop `key` (or, with `None`, everything) before anyone reads on.
+    fn end(&self, key: Option<&str>) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        match key {
+            Some(key) => {
+                self.live().remove(key);
+            }
+            None => self.live().clear(),
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -26,8 +60,12 @@ fn now() -> u64 {
 }
 
 impl Sessions {
+    /// Sessions over `store`, following its change feed for sign-outs
+    /// on other hosts (call within a tokio runtime).
     pub fn new(store: Store, ttl: Duration) -> Self {
-        Sessions { store, ttl }
+        let cache = Arc::new(SessionCache::default());
+        follow_sign_outs(&store, Arc::downgrade(&cache));
+        Sessions { store, ttl, cache }
     }
 
     /// Open a session for `citizen_id`; returns the token (shown once) and its record.
@@ -49,8 +87,23 @@ impl Sessions {
     /// The live session behind `token`; an expired one is removed.
     pub async fn lookup(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
         let key = hash_token(token);
+        if let Some(record) = self.cache.live().get(&key) {
+            if record.expires > now() {
+                return Ok(Some(record.clone()));
+            }
+        }
+        let ended_before = self.cache.ended.load(Ordering::SeqCst);
         match self.store.identity.session(&key).await? {
-            Some(record) if record.expires > now() => Ok(Some(record)),
+            Some(record) if record.expires > now() => {
+                let mut live = self.cache.live();
+                if self.cache.ended.load(Ordering::SeqCst) == ended_before {
+                    if live.len() >= CACHED_MAX {
+                        live.clear();
+                    }
+                    live.insert(key, record.clone());
+                }
+                Ok(Some(record))
+            }
             Some(_) => {
                 self.store.identity.delete_session(&key).await?;
                 Ok(None)
@@ -61,13 +114,31 @@ impl Sessions {
 
     /// End the session behind `token`; true if there was one.
     pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
-        let existed = self
-            .store
-            .identity
-            .delete_session(&hash_token(token))
-            .await?;
+        let key = hash_token(token);
+        self.cache.end(Some(&key));
+        let existed = self.store.identity.delete_session(&key).await?;
         Ok(existed)
     }
+}
+
+/// Drop sessions that ended anywhere from the cache, until it is gone.
+fn follow_sign_outs(store: &Store, cache: Weak<SessionCache>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = store.apps.changes();
+    tokio::spawn(async move {
+        loop {
+            let change = changes.recv().await;
+            let Some(cache) = cache.upgrade() else {
+                break;
+            };
+            match change {
+                Ok(AppChange::SessionEnded(key)) => cache.end(Some(&key)),
+                Ok(AppChange::Everything) | Err(RecvError::Lagged(_)) => cache.end(None),
+                Ok(_) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -84,6 +155,22 @@ mod tests {
         assert_eq!(sessions.lookup("cit_s_forged").await.unwrap(), None);
         assert!(sessions.revoke(&token).await.unwrap());
         assert_eq!(sessions.lookup(&token).await.unwrap(), None);
+
+        // Another host over the same store: it cached the session; a
+        // sign-out here ends it there too.
+        let (token, _) = sessions.create("c-lan").await.unwrap();
+        let other = Sessions::new(store.clone(), DEFAULT_TTL);
+        assert!(other.lookup(&token).await.unwrap().is_some());
+        assert!(sessions.revoke(&token).await.unwrap());
+        let mut ended = false;
+        for _ in 0..200 {
+            if other.lookup(&token).await.unwrap().is_none() {
+                ended = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(ended, "the other host still accepts the ended session");
 
         let expired = Sessions::new(store, Duration::ZERO);
         let (token, _) = expired.create("c-lan").await.unwrap();

@@ -105,8 +105,9 @@ pub struct SigningKeyRecord {
     pub revoked: Option<u64>,
 }
 
-/// A change to registry state, sent on [`AppStore::changes`] after it is
-/// durable: whoever caches the app's record, versions or grants reloads them.
+/// A change to state that hosts cache, sent on [`AppStore::changes`] after
+/// it is durable: whoever caches the app's record, versions or grants (or
+/// the session) reloads or drops it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppChange {
     /// The app's record or its versions changed (review, rollout, rollback,
@@ -116,6 +117,8 @@ pub enum AppChange {
     Grants(String),
     /// A publisher's record or keys changed.
     Publisher(String),
+    /// A citizen's session ended (sign-out), by its token's sha256.
+    SessionEnded(String),
     /// Changes may have been missed (a shared backend's feed reconnected):
     /// reload everything.
     Everything,

@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, to_db, PgStore};
 use crate::store::{
-    ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord, OperatorRecord,
-    SessionRecord, StoreError,
+    AppChange, ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord,
+    OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -180,12 +180,22 @@ impl IdentityStore for PgStore {
     }
 
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let ended = AppChange::SessionEnded(token_sha256.to_string());
+        let mut tx = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
             .bind(token_sha256)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(deleted.rows_affected() > 0)
+        let existed = deleted.rows_affected() > 0;
+        if existed {
+            self.announce(&mut tx, &ended).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        if existed {
+            self.announce_here(ended);
+        }
+        Ok(existed)
     }
 
     async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {

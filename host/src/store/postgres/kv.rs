@@ -1,7 +1,7 @@
 //! PostgreSQL's [`KvStore`]: every app's keys in one table by (app, space,
 //! key), and the app's usage in shards moved in each write's transaction
-//! (see `migrations/0002_kv.sql`). Commits are durable, so `sync` has
-//! nothing left to do.
+//! (see `migrations/0002_kv.sql`). A write commits without waiting for the
+//! WAL flush (`write_deferred`); `sync` flushes, once for a request's writes.
 
 use super::{backend, PgStore};
 use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
@@ -248,7 +248,7 @@ impl KvStore for PgStore {
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
-        Ok(()) // every write above returned after its commit
+        self.flush().await
     }
 
     async fn list(

@@ -368,7 +368,9 @@ impl PgStore {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            // Committed without waiting for the fsync (the accounts' row
+            // locks go at once), flushed below before the step returns.
+            let mut tx = self.begin_deferred().await.map_err(backend)?;
             let outcome = match step_in(&mut tx, id, once, step).await {
                 Ok(stepped) => tx
                     .commit()
@@ -378,7 +380,10 @@ impl PgStore {
                 Err(failure) => Err(failure),
             };
             match outcome {
-                Ok(stepped) => return Ok(stepped),
+                Ok(stepped) => {
+                    self.flush().await?;
+                    return Ok(stepped);
+                }
                 Err(StepFailure::Database(e)) if retryable(&e) && attempt < STEP_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt))).await;
                 }

@@ -93,6 +93,7 @@ impl PgStore {
             AppChange::App(id) => ("app", id),
             AppChange::Grants(id) => ("grants", id),
             AppChange::Publisher(id) => ("publisher", id),
+            AppChange::SessionEnded(key) => ("session-ended", key),
             AppChange::Everything => ("everything", &String::new()),
         };
         let note = serde_json::to_string(&ChangeNote {
@@ -107,6 +108,31 @@ impl PgStore {
             .execute(tx)
             .await?;
         Ok(())
+    }
+
+    /// Begin a transaction whose commit does not wait for the WAL flush:
+    /// its row locks go at commit instead of after the fsync, so writers of
+    /// a hot row (an app's counter, a merchant's account) do not queue
+    /// behind each other's fsyncs. Not durable until [`PgStore::flush`].
+    async fn begin_deferred(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Make every commit that finished before this call durable: a
+    /// transaction with an id commits synchronously, so PostgreSQL flushes
+    /// the WAL up to its commit record — which, the WAL being one sequence,
+    /// covers every earlier commit. Concurrent flushes share one fsync.
+    async fn flush(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SELECT txid_current()")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
     }
 
     /// Tell this host's caches about a committed change at once.
@@ -162,6 +188,7 @@ async fn follow(mut listener: PgListener, host: Arc<str>, changes: broadcast::Se
                     "app" => AppChange::App(note.id),
                     "grants" => AppChange::Grants(note.id),
                     "publisher" => AppChange::Publisher(note.id),
+                    "session-ended" => AppChange::SessionEnded(note.id),
                     _ => AppChange::Everything,
                 };
                 let _ = changes.send(change);

@@ -4,8 +4,8 @@
 
 use super::{backend, composite, to_json, SledStore};
 use crate::store::{
-    ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord, OperatorRecord,
-    SessionRecord, StoreError,
+    AppChange, ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord,
+    OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use sled::transaction::TransactionError;
@@ -100,6 +100,9 @@ impl IdentityStore for SledStore {
             .map_err(backend)?
             .is_some();
         self.durable().await?;
+        if existed {
+            self.announce(AppChange::SessionEnded(token_sha256.to_string()));
+        }
         Ok(existed)
     }
 
