@@ -6,7 +6,7 @@
 mod common;
 
 use citadel_host::store::postgres_testing::TestDatabase;
-use common::KillableHost as Host;
+use common::{pay, write_notes, KillableHost as Host, Shared};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -338,96 +338,6 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     drop((a, b));
 }
 
-/// What the load saw: each request's end time and whether it succeeded.
-#[derive(Default)]
-struct Load {
-    outcomes: Vec<(Instant, bool)>,
-    /// Notes acknowledged with 201: (id, text).
-    notes: Vec<(u64, String)>,
-    /// Captures acknowledged with 200: (citizen's session, intent id).
-    captures: Vec<(String, String)>,
-}
-
-type Shared = std::sync::Arc<std::sync::Mutex<Load>>;
-
-fn record(load: &Shared, ok: bool) {
-    load.lock().unwrap().outcomes.push((Instant::now(), ok));
-}
-
-/// Write notes through the balancer until `stop`.
-async fn write_notes(
-    url: String,
-    writer: usize,
-    load: Shared,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    let client = reqwest::Client::new();
-    let mut n = 0;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        n += 1;
-        let text = format!("ghi chú {writer}-{n}");
-        let sent = client
-            .post(format!("{url}/apps/notes/api/notes"))
-            .json(&json!({ "text": text }))
-            .send()
-            .await;
-        let id = match sent {
-            Ok(response) if response.status() == 201 => response
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|note| note["id"].as_u64()),
-            _ => None,
-        };
-        record(&load, id.is_some());
-        if let Some(id) = id {
-            load.lock().unwrap().notes.push((id, text));
-        }
-    }
-}
-
-/// Create and confirm payments through the balancer until `stop`.
-async fn pay(
-    url: String,
-    session: String,
-    payer: usize,
-    load: Shared,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    let client = reqwest::Client::new();
-    let mut n = 0;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        n += 1;
-        let created = client
-            .post(format!(
-                "{url}/apps/probe/pay?amount=1000&reference=f-{payer}-{n}"
-            ))
-            .bearer_auth(&session)
-            .send()
-            .await;
-        let id = match created {
-            Ok(response) if response.status() == 200 => response
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|intent| intent["id"].as_str().map(str::to_string)),
-            _ => None,
-        };
-        record(&load, id.is_some());
-        let Some(id) = id else { continue };
-        let confirmed = client
-            .post(format!("{url}/api/v1/me/payments/{id}/confirm"))
-            .bearer_auth(&session)
-            .send()
-            .await;
-        let ok = matches!(&confirmed, Ok(response) if response.status() == 200);
-        record(&load, ok);
-        if ok {
-            load.lock().unwrap().captures.push((session.clone(), id));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_killed_under_load_loses_no_acknowledged_write() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -538,58 +448,7 @@ async fn a_host_killed_under_load_loses_no_acknowledged_write() {
     );
     assert!(!load.notes.is_empty() && !load.captures.is_empty());
 
-    // Every acknowledged note is there with its text, each under its own id.
-    let ids: std::collections::BTreeSet<u64> = load.notes.iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids.len(), load.notes.len(), "no id given twice");
-    for (id, text) in &load.notes {
-        let (status, note) =
-            status_and_json(client.get(format!("{}/apps/notes/api/notes/{id}", a.url))).await;
-        assert_eq!((status, &note["text"]), (200, &json!(text)), "note {id}");
-    }
-    // Every acknowledged capture is captured, and the ledger reconciles:
-    // nothing captured twice, every posting balanced.
-    let mut captured = std::collections::BTreeMap::new();
-    for (session, _) in &load.captures {
-        if captured.contains_key(session) {
-            continue;
-        }
-        let mut statuses = std::collections::BTreeMap::new();
-        let mut next: Option<String> = None;
-        loop {
-            let page = match &next {
-                Some(cursor) => format!("{}/api/v1/me/payments?limit=100&before={cursor}", a.url),
-                None => format!("{}/api/v1/me/payments?limit=100", a.url),
-            };
-            let (status, history) = status_and_json(client.get(page).bearer_auth(session)).await;
-            assert_eq!(status, 200, "{history}");
-            for entry in history["payments"].as_array().expect("payments") {
-                statuses.insert(
-                    entry["id"].as_str().unwrap_or_default().to_string(),
-                    entry["status"].as_str().unwrap_or_default().to_string(),
-                );
-            }
-            match history["next"].as_str() {
-                Some(cursor) => next = Some(cursor.to_string()),
-                None => break,
-            }
-        }
-        captured.insert(session.clone(), statuses);
-    }
-    for (session, id) in &load.captures {
-        assert_eq!(
-            captured[session].get(id).map(String::as_str),
-            Some("captured"),
-            "acknowledged capture {id}"
-        );
-    }
-    let (status, reconciliation) = status_and_json(
-        client
-            .get(format!("{}/api/v1/operator/payments/reconcile", a.url))
-            .bearer_auth(TOKEN),
-    )
-    .await;
-    assert_eq!(status, 200, "{reconciliation}");
-    assert_eq!(reconciliation["clean"], true, "{reconciliation}");
+    common::assert_nothing_acknowledged_was_lost(&a.url, TOKEN, &load).await;
     drop(lb);
     drop((a, b));
 }

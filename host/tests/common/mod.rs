@@ -211,3 +211,175 @@ impl Drop for KillableHost {
         let _ = self.child.wait();
     }
 }
+
+// ------------------------------------------------------------ load
+
+/// What a load saw: each request's end time and whether it succeeded.
+#[derive(Default)]
+#[allow(dead_code)]
+pub struct Load {
+    pub outcomes: Vec<(std::time::Instant, bool)>,
+    /// Notes acknowledged with 201: (id, text).
+    pub notes: Vec<(u64, String)>,
+    /// Captures acknowledged with 200: (citizen's session, intent id).
+    pub captures: Vec<(String, String)>,
+}
+
+#[allow(dead_code)]
+pub type Shared = std::sync::Arc<std::sync::Mutex<Load>>;
+
+#[allow(dead_code)]
+fn record(load: &Shared, ok: bool) {
+    load.lock()
+        .unwrap()
+        .outcomes
+        .push((std::time::Instant::now(), ok));
+}
+
+/// Write notes through `url` (a host or a balancer) until `stop`.
+#[allow(dead_code)]
+pub async fn write_notes(
+    url: String,
+    writer: usize,
+    load: Shared,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let text = format!("ghi chú {writer}-{n}");
+        let sent = client
+            .post(format!("{url}/apps/notes/api/notes"))
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await;
+        let id = match sent {
+            Ok(response) if response.status() == 201 => response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|note| note["id"].as_u64()),
+            _ => None,
+        };
+        record(&load, id.is_some());
+        if let Some(id) = id {
+            load.lock().unwrap().notes.push((id, text));
+        }
+    }
+}
+
+/// Create and confirm payments of `session` through `url` until `stop`.
+#[allow(dead_code)]
+pub async fn pay(
+    url: String,
+    session: String,
+    payer: usize,
+    load: Shared,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let created = client
+            .post(format!(
+                "{url}/apps/probe/pay?amount=1000&reference=f-{payer}-{n}"
+            ))
+            .bearer_auth(&session)
+            .send()
+            .await;
+        let id = match created {
+            Ok(response) if response.status() == 200 => response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|intent| intent["id"].as_str().map(str::to_string)),
+            _ => None,
+        };
+        record(&load, id.is_some());
+        let Some(id) = id else { continue };
+        let confirmed = client
+            .post(format!("{url}/api/v1/me/payments/{id}/confirm"))
+            .bearer_auth(&session)
+            .send()
+            .await;
+        let ok = matches!(&confirmed, Ok(response) if response.status() == 200);
+        record(&load, ok);
+        if ok {
+            load.lock().unwrap().captures.push((session.clone(), id));
+        }
+    }
+}
+
+/// Every note and capture `load` saw acknowledged is there through `url`
+/// (notes with their text, each under its own id; captures captured), and
+/// the ledger reconciles: nothing captured twice, every posting balanced.
+#[allow(dead_code)]
+pub async fn assert_nothing_acknowledged_was_lost(url: &str, operator_token: &str, load: &Load) {
+    async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = request.send().await.expect("the host answers");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+    let client = reqwest::Client::new();
+    // Every acknowledged note is there with its text, each under its own id.
+    let ids: std::collections::BTreeSet<u64> = load.notes.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), load.notes.len(), "no id given twice");
+    for (id, text) in &load.notes {
+        let (status, note) =
+            status_and_json(client.get(format!("{}/apps/notes/api/notes/{id}", url))).await;
+        assert_eq!(
+            (status, &note["text"]),
+            (200, &serde_json::json!(text)),
+            "note {id}"
+        );
+    }
+    // Every acknowledged capture is captured, and the ledger reconciles:
+    // nothing captured twice, every posting balanced.
+    let mut captured = std::collections::BTreeMap::new();
+    for (session, _) in &load.captures {
+        if captured.contains_key(session) {
+            continue;
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = match &next {
+                Some(cursor) => format!("{}/api/v1/me/payments?limit=100&before={cursor}", url),
+                None => format!("{}/api/v1/me/payments?limit=100", url),
+            };
+            let (status, history) = status_and_json(client.get(page).bearer_auth(session)).await;
+            assert_eq!(status, 200, "{history}");
+            for entry in history["payments"].as_array().expect("payments") {
+                statuses.insert(
+                    entry["id"].as_str().unwrap_or_default().to_string(),
+                    entry["status"].as_str().unwrap_or_default().to_string(),
+                );
+            }
+            match history["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_string()),
+                None => break,
+            }
+        }
+        captured.insert(session.clone(), statuses);
+    }
+    for (session, id) in &load.captures {
+        assert_eq!(
+            captured[session].get(id).map(String::as_str),
+            Some("captured"),
+            "acknowledged capture {id}"
+        );
+    }
+    let (status, reconciliation) = status_and_json(
+        client
+            .get(format!("{}/api/v1/operator/payments/reconcile", url))
+            .bearer_auth(operator_token),
+    )
+    .await;
+    assert_eq!(status, 200, "{reconciliation}");
+    assert_eq!(reconciliation["clean"], true, "{reconciliation}");
+}
