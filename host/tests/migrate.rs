@@ -13,21 +13,6 @@ use std::process::Output;
 
 const TOKEN: &str = "cit_op_migrate_tests_0123456789abcdef";
 
-const PROBE_MANIFEST: &str = r#"id = "probe"
-version = "1.0.0"
-publisher = "migrate-tests"
-contract = "^1.2"
-component = "probe.wasm"
-category = "utilities"
-capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
-[name]
-vi = "Thử"
-en = "Probe"
-[description]
-vi = "Thử chuyển dữ liệu"
-en = "Migration test"
-"#;
-
 async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.expect("the host answers");
     let status = response.status().as_u16();
@@ -139,20 +124,13 @@ async fn a_sled_data_dir_moves_to_postgres_and_serves_the_same_answers() {
         &host.url,
         TOKEN,
         "migrate-tests",
-        PROBE_MANIFEST,
+        &common::probe_manifest("migrate-tests"),
         "probe",
         &["kv", "payments"],
     )
     .await;
 
-    let (status, login) = status_and_json(
-        client
-            .post(format!("{}/api/v1/login", host.url))
-            .json(&json!({ "citizen": "c-lan" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let session = login["token"].as_str().expect("a session").to_string();
+    let session = common::sign_in(&host.url, "c-lan").await;
     let (status, consent) = status_and_json(
         client
             .post(format!("{}/api/v1/me/consents", host.url))

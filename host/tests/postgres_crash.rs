@@ -13,21 +13,6 @@ use std::time::Duration;
 
 const TOKEN: &str = "cit_op_postgres_crash_0123456789abcdef";
 
-const PROBE: &str = r#"id = "probe"
-version = "1.0.0"
-publisher = "postgres-crash"
-contract = "^1.2"
-component = "probe.wasm"
-category = "utilities"
-capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
-[name]
-vi = "Thử"
-en = "Probe"
-[description]
-vi = "Thử cơ sở dữ liệu sập"
-en = "Database crash test"
-"#;
-
 /// The script `tools/with-postgres` leaves to crash and restart its
 /// cluster, or `None` (after saying so) outside CI.
 fn crash_script() -> Option<String> {
@@ -57,13 +42,12 @@ async fn acknowledged_writes_outlive_a_database_crash() {
         &host.url,
         TOKEN,
         "postgres-crash",
-        PROBE,
+        &common::probe_manifest("postgres-crash"),
         "probe",
         &["kv", "payments"],
     )
     .await;
 
-    let client = reqwest::Client::new();
     let load: Shared = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -76,16 +60,7 @@ async fn acknowledged_writes_outlive_a_database_crash() {
         )));
     }
     for payer in 0..4 {
-        let login: serde_json::Value = client
-            .post(format!("{}/api/v1/login", host.url))
-            .json(&serde_json::json!({ "citizen": format!("c-demo-{}", payer + 1) }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = login["token"].as_str().expect("a session").to_string();
+        let session = common::sign_in(&host.url, &format!("c-demo-{}", payer + 1)).await;
         workers.push(tokio::spawn(pay(
             host.url.clone(),
             session,

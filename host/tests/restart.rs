@@ -11,24 +11,6 @@ use common::KillableHost as Host;
 
 const TOKEN: &str = "cit_op_restart_tests_0123456789abcdef";
 
-fn probe_manifest() -> String {
-    r#"id = "probe"
-version = "1.0.0"
-publisher = "restart-tests"
-contract = "^1.2"
-component = "probe.wasm"
-category = "utilities"
-capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
-[name]
-vi = "Thử"
-en = "Probe"
-[description]
-vi = "Thử khởi động lại"
-en = "Restart test"
-"#
-    .to_string()
-}
-
 async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.expect("the host answers");
     let status = response.status().as_u16();
@@ -72,19 +54,12 @@ async fn frame_tokens_locations_and_rate_limits_survive_a_kill() {
         &host.url,
         TOKEN,
         "restart-tests",
-        &probe_manifest(),
+        &common::probe_manifest("restart-tests"),
         "probe",
         &["notify"],
     )
     .await;
-    let (status, login) = status_and_json(
-        client
-            .post(format!("{}/api/v1/login", host.url))
-            .json(&json!({ "citizen": "c-lan" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let session = login["token"].as_str().expect("a session").to_string();
+    let session = common::sign_in(&host.url, "c-lan").await;
 
     // A frame token for the probe.
     let (status, frame) = status_and_json(

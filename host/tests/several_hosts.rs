@@ -13,24 +13,6 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "cit_op_several_hosts_0123456789abcdef";
 
-fn probe_manifest() -> String {
-    r#"id = "probe"
-version = "1.0.0"
-publisher = "several-hosts"
-contract = "^1.2"
-component = "probe.wasm"
-category = "utilities"
-capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
-[name]
-vi = "Thử"
-en = "Probe"
-[description]
-vi = "Thử nhiều máy chủ"
-en = "Several hosts test"
-"#
-    .to_string()
-}
-
 /// A running HAProxy in front of `backends`, stopped when dropped.
 struct Balancer {
     child: Child,
@@ -132,7 +114,7 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
         &a.url,
         TOKEN,
         "several-hosts",
-        &probe_manifest(),
+        &common::probe_manifest("several-hosts"),
         "probe",
         &["kv", "payments"],
     )
@@ -142,14 +124,7 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     let hosts = [&a.url, &b.url, &lb.url];
 
     // A citizen signs in through host A; the session holds everywhere.
-    let (status, login) = status_and_json(
-        client
-            .post(format!("{}/api/v1/login", a.url))
-            .json(&json!({ "citizen": "c-lan" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let session = login["token"].as_str().expect("a session").to_string();
+    let session = common::sign_in(&a.url, "c-lan").await;
 
     // Every host computes the same pairwise id for the citizen in the app.
     let mut seen = Vec::new();
@@ -259,7 +234,8 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     }
 
     // A canary at 10 %: each citizen gets the same version from either host.
-    let next = probe_manifest().replace("version = \"1.0.0\"", "version = \"1.1.0\"");
+    let next = common::probe_manifest("several-hosts")
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"");
     common::publish_version(
         &a.url,
         TOKEN,
@@ -272,14 +248,7 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     .await;
     let mut canaries = 0;
     for n in 1..=100 {
-        let (status, login) = status_and_json(
-            client
-                .post(format!("{}/api/v1/login", a.url))
-                .json(&json!({ "citizen": format!("c-demo-{n}") })),
-        )
-        .await;
-        assert_eq!(status, 200, "{login}");
-        let token = login["token"].as_str().expect("a session").to_string();
+        let token = common::sign_in(&a.url, &format!("c-demo-{n}")).await;
         let mut versions = Vec::new();
         for url in [&a.url, &b.url, &lb.url] {
             let response = client
@@ -348,7 +317,6 @@ async fn a_host_killed_under_load_loses_no_acknowledged_write() {
     let Some(haproxy) = haproxy_binary() else {
         return;
     };
-    let client = reqwest::Client::new();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let shared = ["--database-url", database.url.as_str()];
     let a = Host::start(dir_a.path(), &shared, TOKEN);
@@ -356,7 +324,7 @@ async fn a_host_killed_under_load_loses_no_acknowledged_write() {
         &a.url,
         TOKEN,
         "several-hosts",
-        &probe_manifest(),
+        &common::probe_manifest("several-hosts"),
         "probe",
         &["kv", "payments"],
     )
@@ -377,14 +345,7 @@ async fn a_host_killed_under_load_loses_no_acknowledged_write() {
         )));
     }
     for payer in 0..3 {
-        let (status, login) = status_and_json(
-            client
-                .post(format!("{}/api/v1/login", a.url))
-                .json(&json!({ "citizen": format!("c-demo-{}", payer + 1) })),
-        )
-        .await;
-        assert_eq!(status, 200, "{login}");
-        let session = login["token"].as_str().expect("a session").to_string();
+        let session = common::sign_in(&a.url, &format!("c-demo-{}", payer + 1)).await;
         workers.push(tokio::spawn(pay(
             lb.url.clone(),
             session,

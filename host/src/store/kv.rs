@@ -64,6 +64,21 @@ pub enum CounterRefusal {
     Quota(QuotaExceeded),
 }
 
+/// A counter `by` past what `current` holds (absent: 0): the new value and
+/// its stored form, decimal digits — or why the key cannot count.
+pub fn counter_after(current: Option<&[u8]>, by: u64) -> Result<(u64, String), CounterRefusal> {
+    let value = match current {
+        None => 0,
+        Some(digits) => std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or(CounterRefusal::NotACounter)?,
+    };
+    let next = value.checked_add(by).ok_or(CounterRefusal::Overflow)?;
+    Ok((next, next.to_string()))
+}
+
 /// Key-value data of mini-apps. `set`, `swap` and `delete` return once the
 /// write is durable; `write_deferred` says explicitly that it is not yet,
 /// and its caller makes it durable with `sync` before acknowledging

@@ -53,6 +53,44 @@ fn serve_as(
     (child, address)
 }
 
+/// The probe mini-app's manifest for `publisher` (`id = "probe"`,
+/// version 1.0.0), requesting every interface the probe imports; a test
+/// grants what it needs when it publishes.
+#[allow(dead_code)]
+pub fn probe_manifest(publisher: &str) -> String {
+    format!(
+        r#"id = "probe"
+version = "1.0.0"
+publisher = "{publisher}"
+contract = "^1.2"
+component = "probe.wasm"
+category = "utilities"
+capabilities = ["kv", "notify", "payments", "payments.refund", "http:https://api.example.vn"]
+[name]
+vi = "Thử"
+en = "Probe"
+[description]
+vi = "Ứng dụng thử của {publisher}"
+en = "The probe of {publisher}"
+"#
+    )
+}
+
+/// Sign `citizen` in through `url` as the development provider allows;
+/// the session token.
+#[allow(dead_code)]
+pub async fn sign_in(url: &str, citizen: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/login"))
+        .json(&serde_json::json!({ "citizen": citizen }))
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(response.status(), 200, "sign-in of {citizen}");
+    let login: serde_json::Value = response.json().await.expect("a JSON answer");
+    login["token"].as_str().expect("a session").to_string()
+}
+
 /// A publisher registered through the real API: its API key and the
 /// secret of its package-signing key.
 #[allow(dead_code)]

@@ -129,27 +129,17 @@ impl PgStore {
         .execute(&mut *conn)
         .await?;
         for (version, write) in writes {
-            let record = json(version)?;
             match write {
                 VersionWrite::Rewrite => {
                     sqlx::query("UPDATE versions SET record = $3 WHERE app = $1 AND version = $2")
                         .bind(&version.app)
                         .bind(&version.version)
-                        .bind(record)
+                        .bind(json(version)?)
                         .execute(&mut *conn)
                         .await?;
                 }
                 VersionWrite::Add { bytes } => {
-                    sqlx::query(
-                        "INSERT INTO versions (app, version, component_sha256, record) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(&version.app)
-                    .bind(&version.version)
-                    .bind(&version.component_sha256)
-                    .bind(record)
-                    .execute(&mut *conn)
-                    .await?;
+                    insert_version(&mut *conn, version).await?;
                     take_blob_reference(&mut *conn, &version.component_sha256, bytes).await?;
                 }
             }
@@ -481,4 +471,22 @@ impl AppStore for PgStore {
     fn changes(&self) -> tokio::sync::broadcast::Receiver<AppChange> {
         self.changes.subscribe()
     }
+}
+
+/// A new version's row: its key, its component's sha256 and its record.
+pub(super) async fn insert_version(
+    conn: &mut PgConnection,
+    version: &VersionRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO versions (app, version, component_sha256, record) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&version.app)
+    .bind(&version.version)
+    .bind(&version.component_sha256)
+    .bind(json(version)?)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -7,7 +7,7 @@ use super::kv::Place;
 use super::{backend, from_db, json, to_db, PgStore};
 use crate::store::migrate::{RecordCounts, RecordKind};
 use crate::store::sled::export::SledExport;
-use crate::store::{IntentStatus, KvSpace, StoreError};
+use crate::store::{KvSpace, StoreError};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::BTreeMap;
 
@@ -212,16 +212,7 @@ async fn import_registry(conn: &mut PgConnection, export: &SledExport) -> Result
             .await?;
     }
     for version in &export.versions {
-        sqlx::query(
-            "INSERT INTO versions (app, version, component_sha256, record) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&version.app)
-        .bind(&version.version)
-        .bind(&version.component_sha256)
-        .bind(json(version)?)
-        .execute(&mut *conn)
-        .await?;
+        super::apps::insert_version(&mut *conn, version).await?;
     }
     for (app, grants) in &export.grants {
         sqlx::query("INSERT INTO grants (app, record) VALUES ($1, $2)")
@@ -351,21 +342,7 @@ async fn import_identity(conn: &mut PgConnection, export: &SledExport) -> Result
 
 async fn import_ledger(conn: &mut PgConnection, export: &SledExport) -> Result<(), sqlx::Error> {
     for intent in &export.intents {
-        sqlx::query(
-            "INSERT INTO intents \
-                 (id, app, citizen, reference, created_at, expires_at, pending, record) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&intent.id)
-        .bind(&intent.app)
-        .bind(&intent.citizen)
-        .bind(&intent.reference)
-        .bind(to_db(intent.created_at))
-        .bind(to_db(intent.expires_at))
-        .bind(intent.status == IntentStatus::Pending)
-        .bind(json(intent)?)
-        .execute(&mut *conn)
-        .await?;
+        super::ledger::insert_intent(&mut *conn, intent, json(intent)?).await?;
     }
     for (name, balance) in &export.accounts {
         sqlx::query("INSERT INTO accounts (name, balance) VALUES ($1, $2)")

@@ -1,12 +1,14 @@
 //! PostgreSQL's [`KvStore`]: every app's keys in one table by (app, space,
 //! key), and the app's usage in shards moved in each write's transaction
-//! (see `migrations/0002_kv.sql`). A write commits without waiting for the
-//! WAL flush (`write_deferred`); `sync` flushes, once for a request's writes.
+//! (`migrations/0002_kv.sql`). A write is one call of `citadel_kv_write`
+//! (`0006_kv_write_and_flush.sql`) whose commit does not wait for the WAL flush;
+//! `sync` flushes, once for a request's writes.
 
 use super::{backend, PgStore};
-use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
+use crate::store::{
+    counter_after, CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError,
+};
 use async_trait::async_trait;
-use sqlx::{Postgres, Transaction};
 
 /// Usage shards per app: writes to keys in different shards do not wait
 /// for each other.
@@ -40,7 +42,12 @@ impl<'a> Place<'a> {
 
     /// Bytes `key` holding `value` counts toward the app's usage.
     pub(super) fn bytes(&self, key: &str, value: Option<&[u8]>) -> i64 {
-        value.map_or(0, |v| (self.key_overhead + key.len() + v.len()) as i64)
+        value.map_or(0, |v| self.key_bytes(key) + v.len() as i64)
+    }
+
+    /// Bytes `key` itself counts, with its space's prefix.
+    fn key_bytes(&self, key: &str) -> i64 {
+        (self.key_overhead + key.len()) as i64
     }
 
     /// The usage shard of `key` (FNV-1a over the space and key).
@@ -53,118 +60,65 @@ impl<'a> Place<'a> {
     }
 }
 
-/// One key, locked for a write: the transaction holds its usage shard.
-struct LockedKey<'a> {
-    tx: Transaction<'static, Postgres>,
-    place: Place<'a>,
-    key: &'a str,
-    shard: i16,
-    current: Option<Vec<u8>>,
+/// What `citadel_kv_write` (migrations/0006_kv_write_and_flush.sql) did.
+enum KvOutcome {
+    Written,
+    /// A swap found something other than it expected.
+    Mismatch,
+    /// A delete found nothing.
+    Absent,
+    /// Refused: the app stores this many bytes and the write would pass
+    /// the quota.
+    Quota(u64),
+}
+
+/// What a write asks of one key.
+enum Op<'a> {
+    Set(&'a [u8]),
+    /// Only if the key holds `expected` (`None`: absent).
+    Swap {
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    },
+    Delete,
 }
 
 impl PgStore {
-    /// Begin a write of `key`: lock its usage shard (every writer of the
-    /// key takes the same lock, so what is read next stays true until the
-    /// commit) and read what the key holds.
-    async fn lock_key<'a>(
+    /// Write one key in one round trip (the commit does not wait for the
+    /// WAL flush: `sync` makes it durable).
+    async fn kv_write(
         &self,
-        space: KvSpace<'a>,
-        key: &'a str,
-    ) -> Result<LockedKey<'a>, sqlx::Error> {
-        let place = Place::of(space);
-        let shard = place.shard(key);
-        let mut tx = self.pool.begin().await?;
-        loop {
-            let locked =
-                sqlx::query("SELECT 1 FROM kv_usage WHERE app = $1 AND shard = $2 FOR UPDATE")
-                    .bind(place.app)
-                    .bind(shard)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if locked.is_some() {
-                break;
-            }
-            sqlx::query(
-                "INSERT INTO kv_usage (app, shard, bytes) VALUES ($1, $2, 0) \
-                 ON CONFLICT (app, shard) DO NOTHING",
-            )
-            .bind(place.app)
-            .bind(shard)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let current: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT value FROM kv WHERE app = $1 AND space = $2 AND key = $3")
-                .bind(place.app)
-                .bind(place.space)
-                .bind(key.as_bytes())
-                .fetch_optional(&mut *tx)
-                .await?;
-        Ok(LockedKey {
-            tx,
-            place,
-            key,
-            shard,
-            current,
-        })
-    }
-}
-
-impl LockedKey<'_> {
-    /// Replace the key's value by `value` (`None`: remove it) and commit,
-    /// unless that grows the app past `quota`.
-    async fn replace(
-        mut self,
-        value: Option<&[u8]>,
+        space: KvSpace<'_>,
+        key: &str,
+        op: Op<'_>,
         quota: u64,
-    ) -> Result<Result<(), QuotaExceeded>, sqlx::Error> {
-        let delta =
-            self.place.bytes(self.key, value) - self.place.bytes(self.key, self.current.as_deref());
-        if delta > 0 {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM kv_usage WHERE app = $1",
-            )
-            .bind(self.place.app)
-            .fetch_one(&mut *self.tx)
-            .await?;
-            let used = u64::try_from(used).unwrap_or(0);
-            if used.saturating_add(delta as u64) > quota {
-                self.tx.rollback().await?;
-                return Ok(Err(QuotaExceeded { used, quota }));
-            }
-        }
-        match value {
-            Some(value) => {
-                sqlx::query(
-                    "INSERT INTO kv (app, space, key, value) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (app, space, key) DO UPDATE SET value = EXCLUDED.value",
-                )
-                .bind(self.place.app)
-                .bind(self.place.space)
-                .bind(self.key.as_bytes())
-                .bind(value)
-                .execute(&mut *self.tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM kv WHERE app = $1 AND space = $2 AND key = $3")
-                    .bind(self.place.app)
-                    .bind(self.place.space)
-                    .bind(self.key.as_bytes())
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
-        }
-        if delta != 0 {
-            sqlx::query("UPDATE kv_usage SET bytes = bytes + $3 WHERE app = $1 AND shard = $2")
-                .bind(self.place.app)
-                .bind(self.shard)
-                .bind(delta)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.tx.commit().await?;
-        Ok(Ok(()))
+    ) -> Result<KvOutcome, sqlx::Error> {
+        let place = Place::of(space);
+        let (name, expected, value) = match op {
+            Op::Set(value) => ("set", None, Some(value)),
+            Op::Swap { expected, value } => ("swap", expected, Some(value)),
+            Op::Delete => ("delete", None, None),
+        };
+        let (outcome, used): (String, Option<i64>) = sqlx::query_as(
+            "SELECT outcome, used FROM citadel_kv_write($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(place.app)
+        .bind(place.space)
+        .bind(key.as_bytes())
+        .bind(place.shard(key))
+        .bind(place.key_bytes(key))
+        .bind(name)
+        .bind(expected)
+        .bind(value)
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(match outcome.as_str() {
+            "written" => KvOutcome::Written,
+            "mismatch" => KvOutcome::Mismatch,
+            "absent" => KvOutcome::Absent,
+            _ => KvOutcome::Quota(used.and_then(|u| u64::try_from(u).ok()).unwrap_or(0)),
+        })
     }
 }
 
@@ -201,20 +155,22 @@ impl KvStore for PgStore {
         write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
-        let locked = self.lock_key(space, key).await.map_err(backend)?;
-        let value = match write {
-            KvWrite::Set(value) => Some(value),
-            KvWrite::Swap { expected, value } => {
-                if locked.current.as_deref() != expected {
-                    return Ok(Ok(false));
-                }
-                Some(value)
-            }
-            KvWrite::Delete if locked.current.is_none() => return Ok(Ok(false)),
-            KvWrite::Delete => None,
+        let op = match write {
+            KvWrite::Set(value) => Op::Set(value),
+            KvWrite::Swap { expected, value } => Op::Swap { expected, value },
+            KvWrite::Delete => Op::Delete,
         };
-        let replaced = locked.replace(value, quota).await.map_err(backend)?;
-        Ok(replaced.map(|()| true))
+        Ok(
+            match self
+                .kv_write(space, key, op, quota)
+                .await
+                .map_err(backend)?
+            {
+                KvOutcome::Written => Ok(true),
+                KvOutcome::Mismatch | KvOutcome::Absent => Ok(false),
+                KvOutcome::Quota(used) => Err(QuotaExceeded { used, quota }),
+            },
+        )
     }
 
     async fn increment_deferred(
@@ -224,27 +180,29 @@ impl KvStore for PgStore {
         by: u64,
         quota: u64,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
-        let locked = self.lock_key(space, key).await.map_err(backend)?;
-        let value = match locked.current.as_deref() {
-            None => 0,
-            Some(digits) => match std::str::from_utf8(digits)
-                .ok()
-                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|d| d.parse::<u64>().ok())
+        // Read, add, and swap over what was read, until no writer came between.
+        loop {
+            let current = self.get(space, key).await?;
+            let (next, digits) = match counter_after(current.as_deref(), by) {
+                Ok(counted) => counted,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let op = Op::Swap {
+                expected: current.as_deref(),
+                value: digits.as_bytes(),
+            };
+            match self
+                .kv_write(space, key, op, quota)
+                .await
+                .map_err(backend)?
             {
-                Some(value) => value,
-                None => return Ok(Err(CounterRefusal::NotACounter)),
-            },
-        };
-        let Some(next) = value.checked_add(by) else {
-            return Ok(Err(CounterRefusal::Overflow));
-        };
-        let digits = next.to_string();
-        let replaced = locked
-            .replace(Some(digits.as_bytes()), quota)
-            .await
-            .map_err(backend)?;
-        Ok(replaced.map(|()| next).map_err(CounterRefusal::Quota))
+                KvOutcome::Written => return Ok(Ok(next)),
+                KvOutcome::Mismatch | KvOutcome::Absent => continue,
+                KvOutcome::Quota(used) => {
+                    return Ok(Err(CounterRefusal::Quota(QuotaExceeded { used, quota })))
+                }
+            }
+        }
     }
 
     async fn sync(&self) -> Result<(), StoreError> {

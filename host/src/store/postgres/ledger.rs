@@ -213,6 +213,16 @@ async fn create_in(
     if pending >= max_pending {
         return Ok(Created::Refused(LedgerRefusal::TooManyPending(pending)));
     }
+    insert_intent(conn, intent, record).await?;
+    Ok(Created::New)
+}
+
+/// A new intent's row: the columns it is found by, and its whole `record`.
+pub(super) async fn insert_intent(
+    conn: &mut PgConnection,
+    intent: &IntentRecord,
+    record: serde_json::Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO intents
              (id, app, citizen, reference, created_at, expires_at, pending, record)
@@ -226,9 +236,9 @@ async fn create_in(
     .bind(to_db(intent.expires_at))
     .bind(intent.status == IntentStatus::Pending)
     .bind(record)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    Ok(Created::New)
+    Ok(())
 }
 
 /// `step` inside its transaction: lock the intent, refuse a used `once`

@@ -4,7 +4,9 @@
 //! trees when first needed and kept exact by every write since.
 
 use super::{backend, SledStore};
-use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
+use crate::store::{
+    counter_after, CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -145,21 +147,10 @@ impl SledStore {
         full.extend_from_slice(key.as_bytes());
         loop {
             let current = tree.get(&full).map_err(backend)?;
-            let value = match current.as_deref() {
-                None => 0,
-                Some(digits) => match std::str::from_utf8(digits)
-                    .ok()
-                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|d| d.parse::<u64>().ok())
-                {
-                    Some(value) => value,
-                    None => return Ok(Err(CounterRefusal::NotACounter)),
-                },
+            let (next, digits) = match counter_after(current.as_deref(), by) {
+                Ok(counted) => counted,
+                Err(refusal) => return Ok(Err(refusal)),
             };
-            let Some(next) = value.checked_add(by) else {
-                return Ok(Err(CounterRefusal::Overflow));
-            };
-            let digits = next.to_string();
             let replaced = Self::kv_replace(
                 used,
                 &tree,

@@ -1,0 +1,68 @@
+-- One kv write in one round trip: lock the key's usage shard (every writer
+-- of the key takes the same lock), read the key afresh, check the caller's
+-- expectation and the app's quota, write, and move the shard's count. The
+-- commit does not wait for the WAL flush (the host flushes before it
+-- answers, once for all of a request's writes).
+--   p_op: 'set', 'swap' (only if the key holds p_expected; NULL: absent)
+--         or 'delete'
+--   p_key_bytes: what the key counts toward usage (with its space's prefix)
+-- Returns 'written', 'mismatch' (swap), 'absent' (delete) or 'quota' with
+-- the bytes the app stores now.
+CREATE FUNCTION citadel_kv_write(
+    p_app TEXT, p_space TEXT, p_key BYTEA, p_shard SMALLINT, p_key_bytes BIGINT,
+    p_op TEXT, p_expected BYTEA, p_value BYTEA, p_quota BIGINT,
+    OUT outcome TEXT, OUT used BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_current BYTEA;
+    v_found   BOOLEAN;
+    v_delta   BIGINT;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM 1 FROM kv_usage WHERE app = p_app AND shard = p_shard FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO kv_usage (app, shard, bytes) VALUES (p_app, p_shard, 0)
+            ON CONFLICT (app, shard) DO NOTHING;
+        PERFORM 1 FROM kv_usage WHERE app = p_app AND shard = p_shard FOR UPDATE;
+    END IF;
+    -- A statement of its own: it sees what the shard's last holder committed.
+    SELECT value INTO v_current FROM kv WHERE app = p_app AND space = p_space AND key = p_key;
+    v_found := FOUND;
+    IF p_op = 'swap' AND v_current IS DISTINCT FROM p_expected THEN
+        outcome := 'mismatch';
+        RETURN;
+    END IF;
+    IF p_op = 'delete' AND NOT v_found THEN
+        outcome := 'absent';
+        RETURN;
+    END IF;
+    v_delta := CASE WHEN p_op = 'delete' THEN 0 ELSE p_key_bytes + length(p_value) END
+             - CASE WHEN v_found THEN p_key_bytes + length(v_current) ELSE 0 END;
+    IF v_delta > 0 THEN
+        SELECT COALESCE(SUM(bytes), 0) INTO used FROM kv_usage WHERE app = p_app;
+        IF used + v_delta > p_quota THEN
+            outcome := 'quota';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_op = 'delete' THEN
+        DELETE FROM kv WHERE app = p_app AND space = p_space AND key = p_key;
+    ELSE
+        INSERT INTO kv (app, space, key, value) VALUES (p_app, p_space, p_key, p_value)
+            ON CONFLICT (app, space, key) DO UPDATE SET value = EXCLUDED.value;
+    END IF;
+    IF v_delta <> 0 THEN
+        UPDATE kv_usage SET bytes = bytes + v_delta WHERE app = p_app AND shard = p_shard;
+    END IF;
+    outcome := 'written';
+END;
+$$;
+
+-- One row per database connection, rewritten to flush: a commit that wrote
+-- no WAL of its own (say, one that only took a transaction id) is not
+-- flushed even with synchronous_commit on, so a flush must write something.
+-- Keyed by backend, so concurrent flushes never wait for each other's row.
+CREATE TABLE flush_marks (
+    backend INTEGER     PRIMARY KEY,
+    at      TIMESTAMPTZ NOT NULL
+);
