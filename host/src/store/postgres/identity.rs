@@ -424,6 +424,18 @@ impl IdentityStore for PgStore {
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {
+        // One host sweeps at a time: the others, finding the sweep's lock
+        // taken, leave it to that host this round.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let sweeping: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext('citadel-expiry-sweep'))",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if !sweeping {
+            return Ok(0);
+        }
         // One statement: both deletes find their rows by the expiry indexes.
         let swept: i64 = sqlx::query_scalar(
             "WITH frames_swept AS (DELETE FROM frames WHERE expires <= $1 RETURNING 1), \
@@ -432,9 +444,10 @@ impl IdentityStore for PgStore {
         )
         .bind(to_db(now_secs))
         .bind(to_db(now_ms))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(from_db(swept) as usize)
     }
 }

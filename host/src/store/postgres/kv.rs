@@ -1,13 +1,12 @@
 //! PostgreSQL's [`KvStore`]: every app's keys in one table by (app, space,
 //! key), and the app's usage in shards moved in each write's transaction
 //! (`migrations/0002_kv.sql`). A write is one call of `citadel_kv_write`
-//! (`0006_kv_write_and_flush.sql`) whose commit does not wait for the WAL flush;
-//! `sync` flushes, once for a request's writes.
+//! (`0006_kv_write.sql`), durable when it returns — so `sync` has nothing
+//! left to do. (A commit that did not wait for its flush could be lost with
+//! a database crash after which a later flush still succeeds.)
 
 use super::{backend, PgStore};
-use crate::store::{
-    counter_after, CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError,
-};
+use crate::store::{CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError};
 use async_trait::async_trait;
 
 /// Usage shards per app: writes to keys in different shards do not wait
@@ -60,7 +59,8 @@ impl<'a> Place<'a> {
     }
 }
 
-/// What `citadel_kv_write` (migrations/0006_kv_write_and_flush.sql) did.
+/// What `citadel_kv_write` (migrations/0006_kv_write.sql) did.
+#[derive(Debug)]
 enum KvOutcome {
     Written,
     /// A swap found something other than it expected.
@@ -70,6 +70,12 @@ enum KvOutcome {
     /// Refused: the app stores this many bytes and the write would pass
     /// the quota.
     Quota(u64),
+    /// An increment found something other than a counter.
+    NotACounter,
+    /// An increment would pass the largest counter.
+    Overflow,
+    /// An increment wrote this value.
+    Counted(u64),
 }
 
 /// What a write asks of one key.
@@ -81,11 +87,11 @@ enum Op<'a> {
         value: &'a [u8],
     },
     Delete,
+    Increment(u64),
 }
 
 impl PgStore {
-    /// Write one key in one round trip (the commit does not wait for the
-    /// WAL flush: `sync` makes it durable).
+    /// Write one key in one round trip, durable on return.
     async fn kv_write(
         &self,
         space: KvSpace<'_>,
@@ -94,13 +100,15 @@ impl PgStore {
         quota: u64,
     ) -> Result<KvOutcome, sqlx::Error> {
         let place = Place::of(space);
-        let (name, expected, value) = match op {
-            Op::Set(value) => ("set", None, Some(value)),
-            Op::Swap { expected, value } => ("swap", expected, Some(value)),
-            Op::Delete => ("delete", None, None),
+        let (name, expected, value, by) = match op {
+            Op::Set(value) => ("set", None, Some(value), 0),
+            Op::Swap { expected, value } => ("swap", expected, Some(value), 0),
+            Op::Delete => ("delete", None, None, 0),
+            Op::Increment(by) => ("increment", None, None, by),
         };
-        let (outcome, used): (String, Option<i64>) = sqlx::query_as(
-            "SELECT outcome, used FROM citadel_kv_write($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let (outcome, used, counter): (String, Option<i64>, Option<String>) = sqlx::query_as(
+            "SELECT outcome, used, counter \
+             FROM citadel_kv_write($1, $2, $3, $4, $5, $6, $7, $8, $9::NUMERIC, $10)",
         )
         .bind(place.app)
         .bind(place.space)
@@ -110,11 +118,17 @@ impl PgStore {
         .bind(name)
         .bind(expected)
         .bind(value)
+        .bind(by.to_string())
         .bind(i64::try_from(quota).unwrap_or(i64::MAX))
         .fetch_one(&self.pool)
         .await?;
         Ok(match outcome.as_str() {
-            "written" => KvOutcome::Written,
+            "written" => match counter.and_then(|c| c.parse().ok()) {
+                Some(next) => KvOutcome::Counted(next),
+                None => KvOutcome::Written,
+            },
+            "not-a-counter" => KvOutcome::NotACounter,
+            "overflow" => KvOutcome::Overflow,
             "mismatch" => KvOutcome::Mismatch,
             "absent" => KvOutcome::Absent,
             _ => KvOutcome::Quota(used.and_then(|u| u64::try_from(u).ok()).unwrap_or(0)),
@@ -169,6 +183,9 @@ impl KvStore for PgStore {
                 KvOutcome::Written => Ok(true),
                 KvOutcome::Mismatch | KvOutcome::Absent => Ok(false),
                 KvOutcome::Quota(used) => Err(QuotaExceeded { used, quota }),
+                outcome => Err(StoreError::Backend(format!(
+                    "a plain write answered {outcome:?}"
+                )))?,
             },
         )
     }
@@ -180,33 +197,25 @@ impl KvStore for PgStore {
         by: u64,
         quota: u64,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
-        // Read, add, and swap over what was read, until no writer came between.
-        loop {
-            let current = self.get(space, key).await?;
-            let (next, digits) = match counter_after(current.as_deref(), by) {
-                Ok(counted) => counted,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let op = Op::Swap {
-                expected: current.as_deref(),
-                value: digits.as_bytes(),
-            };
+        Ok(
             match self
-                .kv_write(space, key, op, quota)
+                .kv_write(space, key, Op::Increment(by), quota)
                 .await
                 .map_err(backend)?
             {
-                KvOutcome::Written => return Ok(Ok(next)),
-                KvOutcome::Mismatch | KvOutcome::Absent => continue,
-                KvOutcome::Quota(used) => {
-                    return Ok(Err(CounterRefusal::Quota(QuotaExceeded { used, quota })))
-                }
-            }
-        }
+                KvOutcome::Counted(next) => Ok(next),
+                KvOutcome::NotACounter => Err(CounterRefusal::NotACounter),
+                KvOutcome::Overflow => Err(CounterRefusal::Overflow),
+                KvOutcome::Quota(used) => Err(CounterRefusal::Quota(QuotaExceeded { used, quota })),
+                outcome => Err(StoreError::Backend(format!(
+                    "an increment answered {outcome:?}"
+                )))?,
+            },
+        )
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
-        self.flush().await
+        Ok(()) // every write returned after its (synchronous) commit
     }
 
     async fn list(

@@ -378,9 +378,7 @@ impl PgStore {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            // Committed without waiting for the fsync (the accounts' row
-            // locks go at once), flushed below before the step returns.
-            let mut tx = self.begin_deferred().await.map_err(backend)?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
             let outcome = match step_in(&mut tx, id, once, step).await {
                 Ok(stepped) => tx
                     .commit()
@@ -390,10 +388,7 @@ impl PgStore {
                 Err(failure) => Err(failure),
             };
             match outcome {
-                Ok(stepped) => {
-                    self.flush().await?;
-                    return Ok(stepped);
-                }
+                Ok(stepped) => return Ok(stepped),
                 Err(StepFailure::Database(e)) if retryable(&e) && attempt < STEP_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt))).await;
                 }

@@ -110,35 +110,6 @@ impl PgStore {
         Ok(())
     }
 
-    /// Begin a transaction whose commit does not wait for the WAL flush:
-    /// its row locks go at commit instead of after the fsync, so writers of
-    /// a hot row (an app's counter, a merchant's account) do not queue
-    /// behind each other's fsyncs. Not durable until [`PgStore::flush`].
-    async fn begin_deferred(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-
-    /// Make every commit that finished before this call durable: a
-    /// statement that writes WAL (its connection's row in `flush_marks`)
-    /// commits synchronously, so PostgreSQL flushes the WAL up to its commit
-    /// record — which, the WAL being one sequence, covers every earlier
-    /// commit. (A commit that wrote no WAL, one that only took a transaction
-    /// id, would not be flushed.) Concurrent flushes share one fsync.
-    async fn flush(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO flush_marks (backend, at) VALUES (pg_backend_pid(), now()) \
-             ON CONFLICT (backend) DO UPDATE SET at = EXCLUDED.at",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
     /// Tell this host's caches about a committed change at once.
     fn announce_here(&self, change: AppChange) {
         let _ = self.changes.send(change);

@@ -1,24 +1,26 @@
 -- One kv write in one round trip: lock the key's usage shard (every writer
 -- of the key takes the same lock), read the key afresh, check the caller's
--- expectation and the app's quota, write, and move the shard's count. The
--- commit does not wait for the WAL flush (the host flushes before it
--- answers, once for all of a request's writes).
---   p_op: 'set', 'swap' (only if the key holds p_expected; NULL: absent)
---         or 'delete'
+-- expectation and the app's quota, write, and move the shard's count.
+-- Durable when it returns (a synchronous commit).
+--   p_op: 'set', 'swap' (only if the key holds p_expected; NULL: absent),
+--         'delete', or 'increment' (add p_by to the decimal counter the key
+--         holds, absent: 0, as `store::counter_after` does on sled)
 --   p_key_bytes: what the key counts toward usage (with its space's prefix)
--- Returns 'written', 'mismatch' (swap), 'absent' (delete) or 'quota' with
--- the bytes the app stores now.
+-- Returns 'written' (with the counter's new value for an increment),
+-- 'mismatch' (swap), 'absent' (delete), 'not-a-counter', 'overflow', or
+-- 'quota' with the bytes the app stores now.
 CREATE FUNCTION citadel_kv_write(
     p_app TEXT, p_space TEXT, p_key BYTEA, p_shard SMALLINT, p_key_bytes BIGINT,
-    p_op TEXT, p_expected BYTEA, p_value BYTEA, p_quota BIGINT,
-    OUT outcome TEXT, OUT used BIGINT)
+    p_op TEXT, p_expected BYTEA, p_value BYTEA, p_by NUMERIC, p_quota BIGINT,
+    OUT outcome TEXT, OUT used BIGINT, OUT counter TEXT)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_current BYTEA;
     v_found   BOOLEAN;
     v_delta   BIGINT;
+    v_number  NUMERIC;
+    v_max     CONSTANT NUMERIC := 18446744073709551615;
 BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM 1 FROM kv_usage WHERE app = p_app AND shard = p_shard FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO kv_usage (app, shard, bytes) VALUES (p_app, p_shard, 0)
@@ -35,6 +37,29 @@ BEGIN
     IF p_op = 'delete' AND NOT v_found THEN
         outcome := 'absent';
         RETURN;
+    END IF;
+    IF p_op = 'increment' THEN
+        v_number := 0;
+        IF v_found THEN
+            -- Decimal digits only (anything else escapes to a backslash).
+            IF length(v_current) = 0 OR length(v_current) > 20
+               OR ltrim(encode(v_current, 'escape'), '0123456789') <> '' THEN
+                outcome := 'not-a-counter';
+                RETURN;
+            END IF;
+            v_number := encode(v_current, 'escape')::NUMERIC;
+            IF v_number > v_max THEN
+                outcome := 'not-a-counter';
+                RETURN;
+            END IF;
+        END IF;
+        v_number := v_number + p_by;
+        IF v_number > v_max THEN
+            outcome := 'overflow';
+            RETURN;
+        END IF;
+        counter := v_number::TEXT;
+        p_value := convert_to(counter, 'UTF8');
     END IF;
     v_delta := CASE WHEN p_op = 'delete' THEN 0 ELSE p_key_bytes + length(p_value) END
              - CASE WHEN v_found THEN p_key_bytes + length(v_current) ELSE 0 END;
@@ -58,11 +83,3 @@ BEGIN
 END;
 $$;
 
--- One row per database connection, rewritten to flush: a commit that wrote
--- no WAL of its own (say, one that only took a transaction id) is not
--- flushed even with synchronous_commit on, so a flush must write something.
--- Keyed by backend, so concurrent flushes never wait for each other's row.
-CREATE TABLE flush_marks (
-    backend INTEGER     PRIMARY KEY,
-    at      TIMESTAMPTZ NOT NULL
-);
