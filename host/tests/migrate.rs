@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::status_and_json;
+
 use citadel_host::store::postgres_testing::TestDatabase;
 use common::KillableHost as Host;
 use serde_json::{json, Value};
@@ -12,12 +14,6 @@ use std::path::Path;
 use std::process::Output;
 
 const TOKEN: &str = "cit_op_migrate_tests_0123456789abcdef";
-
-async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the host answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// `citadel migrate --from-data-dir DIR --to URL`.
 fn migrate(data_dir: &Path, url: &str) -> Output {

@@ -5,10 +5,8 @@
 
 mod common;
 
-use citadel_host::store::postgres_testing::TestDatabase;
-use common::{pay, write_notes, KillableHost as Host, Shared};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use citadel_host::store::postgres_testing::{self, TestDatabase};
+use common::KillableHost as Host;
 use std::time::Duration;
 
 const TOKEN: &str = "cit_op_postgres_crash_0123456789abcdef";
@@ -16,16 +14,13 @@ const TOKEN: &str = "cit_op_postgres_crash_0123456789abcdef";
 /// The script `tools/with-postgres` leaves to crash and restart its
 /// cluster, or `None` (after saying so) outside CI.
 fn crash_script() -> Option<String> {
-    match std::env::var("CITADEL_TEST_POSTGRES_CRASH") {
-        Ok(script) if !script.is_empty() => Some(script),
-        _ if std::env::var_os("CITADEL_CI").is_some() => {
-            panic!("CITADEL_TEST_POSTGRES_CRASH is not set under CI: run under tools/with-postgres")
-        }
-        _ => {
-            eprintln!("SKIPPED: no crashable PostgreSQL (run under tools/with-postgres)");
-            None
-        }
-    }
+    postgres_testing::required(
+        std::env::var("CITADEL_TEST_POSTGRES_CRASH")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        "no crashable PostgreSQL (CITADEL_TEST_POSTGRES_CRASH)",
+        "run the tests under tools/with-postgres",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -48,27 +43,7 @@ async fn acknowledged_writes_outlive_a_database_crash() {
     )
     .await;
 
-    let load: Shared = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for writer in 0..8 {
-        workers.push(tokio::spawn(write_notes(
-            host.url.clone(),
-            writer,
-            load.clone(),
-            stop.clone(),
-        )));
-    }
-    for payer in 0..4 {
-        let session = common::sign_in(&host.url, &format!("c-demo-{}", payer + 1)).await;
-        workers.push(tokio::spawn(pay(
-            host.url.clone(),
-            session,
-            payer,
-            load.clone(),
-            stop.clone(),
-        )));
-    }
+    let load = common::RunningLoad::start(&host.url, &host.url, 8, 4).await;
     for crash in 0..3 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let script = script.clone();
@@ -81,17 +56,9 @@ async fn acknowledged_writes_outlive_a_database_crash() {
     }
     // The host reconnects: writes succeed again after the last crash.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    let after = load.lock().unwrap().outcomes.len();
+    let after = load.seen();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.expect("a load task");
-    }
-    let load = Arc::try_unwrap(load)
-        .ok()
-        .expect("the load is done")
-        .into_inner()
-        .unwrap();
+    let load = load.stop().await;
     let recovered = load.outcomes[after..].iter().filter(|(_, ok)| *ok).count();
     assert!(
         recovered > 0,

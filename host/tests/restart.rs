@@ -5,17 +5,13 @@
 
 mod common;
 
+use common::status_and_json;
+
 use serde_json::{json, Value};
 
 use common::KillableHost as Host;
 
 const TOKEN: &str = "cit_op_restart_tests_0123456789abcdef";
-
-async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the host answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 /// What the probe sees of its caller through the frame `url`.
 async fn seen_through_frame(client: &reqwest::Client, host: &Host, url: &str) -> (u16, Value) {

@@ -5,9 +5,9 @@
 
 mod common;
 
-use citadel_host::store::postgres_testing::TestDatabase;
-use common::{pay, write_notes, KillableHost as Host, Shared};
-use serde_json::{json, Value};
+use citadel_host::store::postgres_testing::{self, TestDatabase};
+use common::{status_and_json, KillableHost as Host};
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,14 +30,11 @@ impl Drop for Balancer {
 /// Debian's haproxy, or `None` (after saying so) outside CI.
 fn haproxy_binary() -> Option<&'static str> {
     let path = "/usr/sbin/haproxy";
-    if std::path::Path::new(path).exists() {
-        return Some(path);
-    }
-    if std::env::var_os("CITADEL_CI").is_some() {
-        panic!("HAProxy is missing under CI: .ci/run installs Debian's haproxy");
-    }
-    eprintln!("SKIPPED: no HAProxy here (apt-get install haproxy)");
-    None
+    postgres_testing::required(
+        std::path::Path::new(path).exists().then_some(path),
+        "no HAProxy here",
+        "apt-get install haproxy; .ci/run installs it",
+    )
 }
 
 /// HAProxy on a free loopback port, round-robin over `backends`
@@ -86,41 +83,75 @@ async fn balance(binary: &str, backends: &[&str]) -> Balancer {
     }
 }
 
-async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the host answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 fn address(url: &str) -> &str {
     url.trim_start_matches("http://")
 }
 
+/// Two hosts on one fresh database, the probe published through host A
+/// (which installs the samples into the empty database first), and HAProxy
+/// in front; `None` when the test skips. Fields drop in order: the balancer
+/// and hosts before their data dirs and the database.
+struct TwoHosts {
+    lb: Balancer,
+    a: Host,
+    b: Host,
+    /// Host B's address, to restart it on.
+    b_address: String,
+    publisher: common::Publisher,
+    _dir_a: tempfile::TempDir,
+    dir_b: tempfile::TempDir,
+    database: TestDatabase,
+}
+
+impl TwoHosts {
+    async fn start() -> Option<TwoHosts> {
+        let database = TestDatabase::create().await?;
+        let haproxy = haproxy_binary()?;
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Host::start(dir_a.path(), &["--database-url", &database.url], TOKEN);
+        let publisher = common::publish(
+            &a.url,
+            TOKEN,
+            "several-hosts",
+            &common::probe_manifest("several-hosts"),
+            "probe",
+            &["kv", "payments"],
+        )
+        .await;
+        let b = Host::start(dir_b.path(), &["--database-url", &database.url], TOKEN);
+        let b_address = address(&b.url).to_string();
+        let lb = balance(haproxy, &[address(&a.url), &b_address]).await;
+        Some(TwoHosts {
+            lb,
+            a,
+            b,
+            b_address,
+            publisher,
+            _dir_a: dir_a,
+            dir_b,
+            database,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_behind_a_balancer_serve_one_state() {
-    let Some(database) = TestDatabase::create().await else {
-        return;
-    };
-    let Some(haproxy) = haproxy_binary() else {
+    // Bound by name, not left to `..`: the data dirs and the database must
+    // live to the end of the test.
+    let Some(TwoHosts {
+        lb,
+        a,
+        b,
+        publisher,
+        _dir_a,
+        dir_b: _dir_b,
+        database: _database,
+        ..
+    }) = TwoHosts::start().await
+    else {
         return;
     };
     let client = reqwest::Client::new();
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let shared = ["--database-url", database.url.as_str()];
-    // Host A installs the samples into the empty database; the probe is
-    // published through it.
-    let a = Host::start(dir_a.path(), &shared, TOKEN);
-    let publisher = common::publish(
-        &a.url,
-        TOKEN,
-        "several-hosts",
-        &common::probe_manifest("several-hosts"),
-        "probe",
-        &["kv", "payments"],
-    )
-    .await;
-    let b = Host::start(dir_b.path(), &shared, TOKEN);
-    let lb = balance(haproxy, &[address(&a.url), address(&b.url)]).await;
     let hosts = [&a.url, &b.url, &lb.url];
 
     // A citizen signs in through host A; the session holds everywhere.
@@ -309,51 +340,20 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_killed_under_load_loses_no_acknowledged_write() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    let Some(database) = TestDatabase::create().await else {
+    let Some(TwoHosts {
+        lb,
+        a,
+        mut b,
+        b_address,
+        dir_b,
+        database,
+        _dir_a,
+        ..
+    }) = TwoHosts::start().await
+    else {
         return;
     };
-    let Some(haproxy) = haproxy_binary() else {
-        return;
-    };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let shared = ["--database-url", database.url.as_str()];
-    let a = Host::start(dir_a.path(), &shared, TOKEN);
-    common::publish(
-        &a.url,
-        TOKEN,
-        "several-hosts",
-        &common::probe_manifest("several-hosts"),
-        "probe",
-        &["kv", "payments"],
-    )
-    .await;
-    let mut b = Host::start(dir_b.path(), &shared, TOKEN);
-    let b_address = address(&b.url).to_string();
-    let lb = balance(haproxy, &[address(&a.url), &b_address]).await;
-
-    let load: Shared = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for writer in 0..6 {
-        workers.push(tokio::spawn(write_notes(
-            lb.url.clone(),
-            writer,
-            load.clone(),
-            stop.clone(),
-        )));
-    }
-    for payer in 0..3 {
-        let session = common::sign_in(&a.url, &format!("c-demo-{}", payer + 1)).await;
-        workers.push(tokio::spawn(pay(
-            lb.url.clone(),
-            session,
-            payer,
-            load.clone(),
-            stop.clone(),
-        )));
-    }
+    let load = common::RunningLoad::start(&lb.url, &a.url, 6, 3).await;
 
     let mut windows = Vec::new();
     for _ in 0..3 {
@@ -362,26 +362,16 @@ async fn a_host_killed_under_load_loses_no_acknowledged_write() {
         b.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (dir, address) = (dir_b.path().to_path_buf(), b_address.clone());
-        let shared: Vec<String> = shared.iter().map(|s| s.to_string()).collect();
+        let url = database.url.clone();
         b = tokio::task::spawn_blocking(move || {
-            let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
-            Host::start_on(&address, &dir, &shared, TOKEN)
+            Host::start_on(&address, &dir, &["--database-url", &url], TOKEN)
         })
         .await
         .expect("host B restarts");
         windows.push((killed, Instant::now() + Duration::from_millis(500)));
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.expect("a load task");
-    }
-
-    let load = Arc::try_unwrap(load)
-        .ok()
-        .expect("the load is done")
-        .into_inner()
-        .unwrap();
+    let load = load.stop().await;
     for (n, (from, to)) in windows.iter().enumerate() {
         let seen: Vec<bool> = load
             .outcomes

@@ -91,6 +91,17 @@ pub async fn sign_in(url: &str, citizen: &str) -> String {
     login["token"].as_str().expect("a session").to_string()
 }
 
+/// Send `request`: its status and JSON body (`null` when it has none).
+#[allow(dead_code)]
+pub async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("the host answers");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A publisher registered through the real API: its API key and the
 /// secret of its package-signing key.
 #[allow(dead_code)]
@@ -263,10 +274,68 @@ pub struct Load {
     pub captures: Vec<(String, String)>,
 }
 
+type Shared = std::sync::Arc<std::sync::Mutex<Load>>;
+type Stop = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// Note writers and payers running until stopped.
 #[allow(dead_code)]
-pub type Shared = std::sync::Arc<std::sync::Mutex<Load>>;
+pub struct RunningLoad {
+    load: Shared,
+    stop: Stop,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
 
 #[allow(dead_code)]
+impl RunningLoad {
+    /// `writers` note writers and `payers` payers (demo citizens
+    /// `c-demo-1`…, signed in through `sign_in_url`) sending to `url`.
+    pub async fn start(url: &str, sign_in_url: &str, writers: usize, payers: usize) -> RunningLoad {
+        let (load, stop) = (Shared::default(), Stop::default());
+        let mut workers = Vec::new();
+        for writer in 0..writers {
+            workers.push(tokio::spawn(write_notes(
+                url.to_string(),
+                writer,
+                load.clone(),
+                stop.clone(),
+            )));
+        }
+        for payer in 0..payers {
+            let session = sign_in(sign_in_url, &format!("c-demo-{}", payer + 1)).await;
+            workers.push(tokio::spawn(pay(
+                url.to_string(),
+                session,
+                payer,
+                load.clone(),
+                stop.clone(),
+            )));
+        }
+        RunningLoad {
+            load,
+            stop,
+            workers,
+        }
+    }
+
+    /// Requests answered (or failed) so far.
+    pub fn seen(&self) -> usize {
+        self.load.lock().unwrap().outcomes.len()
+    }
+
+    /// Stop every worker; what the load saw.
+    pub async fn stop(self) -> Load {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for worker in self.workers {
+            worker.await.expect("a load task");
+        }
+        std::sync::Arc::try_unwrap(self.load)
+            .ok()
+            .expect("the load is done")
+            .into_inner()
+            .unwrap()
+    }
+}
+
 fn record(load: &Shared, ok: bool) {
     load.lock()
         .unwrap()
@@ -275,13 +344,7 @@ fn record(load: &Shared, ok: bool) {
 }
 
 /// Write notes through `url` (a host or a balancer) until `stop`.
-#[allow(dead_code)]
-pub async fn write_notes(
-    url: String,
-    writer: usize,
-    load: Shared,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+async fn write_notes(url: String, writer: usize, load: Shared, stop: Stop) {
     let client = reqwest::Client::new();
     let mut n = 0;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -308,14 +371,7 @@ pub async fn write_notes(
 }
 
 /// Create and confirm payments of `session` through `url` until `stop`.
-#[allow(dead_code)]
-pub async fn pay(
-    url: String,
-    session: String,
-    payer: usize,
-    load: Shared,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+async fn pay(url: String, session: String, payer: usize, load: Shared, stop: Stop) {
     let client = reqwest::Client::new();
     let mut n = 0;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -355,14 +411,6 @@ pub async fn pay(
 /// the ledger reconciles: nothing captured twice, every posting balanced.
 #[allow(dead_code)]
 pub async fn assert_nothing_acknowledged_was_lost(url: &str, operator_token: &str, load: &Load) {
-    async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
-        let response = request.send().await.expect("the host answers");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
-    }
     let client = reqwest::Client::new();
     // Every acknowledged note is there with its text, each under its own id.
     let ids: std::collections::BTreeSet<u64> = load.notes.iter().map(|(id, _)| *id).collect();

@@ -4,23 +4,30 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// `Some(value)` when a test service is here; otherwise `None` after saying
+/// the test skips — or, under CI (`CITADEL_CI`), where every test must run, a
+/// panic naming what is missing and how to get it.
+pub fn required<T>(value: Option<T>, missing: &str, how: &str) -> Option<T> {
+    if value.is_some() {
+        return value;
+    }
+    if std::env::var_os("CITADEL_CI").is_some() {
+        panic!("{missing} under CI: {how}");
+    }
+    eprintln!("SKIPPED: {missing} ({how})");
+    None
+}
+
 /// The admin URL of the test cluster, or `None` (after saying so) when
 /// PostgreSQL tests cannot run here.
 pub fn cluster_url() -> Option<String> {
-    match std::env::var("CITADEL_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CITADEL_CI").is_some() => {
-            panic!(
-                "CITADEL_TEST_POSTGRES is not set under CI: run the tests with tools/with-postgres"
-            )
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: no PostgreSQL for this test (set CITADEL_TEST_POSTGRES, or run under tools/with-postgres)"
-            );
-            None
-        }
-    }
+    required(
+        std::env::var("CITADEL_TEST_POSTGRES")
+            .ok()
+            .filter(|url| !url.is_empty()),
+        "no PostgreSQL for this test (CITADEL_TEST_POSTGRES)",
+        "run the tests under tools/with-postgres",
+    )
 }
 
 /// A database that exists for one test; dropped (best effort) after it.
