@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 const EXPECTED_BODY: &str = "Xin chào, Huế!";
 const APP_PATH: &str = "/apps/hello/";
 const IN_PROCESS_WARMUP: usize = 200;
+/// In-process requests measured (env `BENCH_IN_PROCESS_REQUESTS` sets more,
+/// to profile this phase: see docs/performance.md).
 const IN_PROCESS_ITERATIONS: usize = 3000;
 const CONNECTIONS: usize = 32;
 const WARMUP: Duration = Duration::from_secs(1);
@@ -48,8 +50,13 @@ fn main() -> anyhow::Result<()> {
         &citadel_host::HostConfig::new(dir.path()),
     ))?;
 
-    // 1. In-process: a fresh instance per request, no HTTP.
-    let in_process = citadel_rt.block_on(in_process_latency(&citadel))?;
+    // 1. In-process: a fresh instance per request, no HTTP; called from a
+    // runtime worker, as the gateway calls it (a `block_on` caller outside
+    // the workers would add a cross-thread wake-up to every request).
+    let in_process = citadel_rt.block_on(citadel_rt.spawn({
+        let citadel = citadel.clone();
+        async move { in_process_latency(&citadel).await }
+    }))??;
     println!(
         "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
         micros(in_process.percentile(50.0)),
@@ -236,8 +243,15 @@ async fn in_process_latency(citadel: &citadel_host::Citadel) -> anyhow::Result<L
         .registry
         .live("hello")
         .ok_or_else(|| anyhow!("the sample app `hello` is not installed"))?;
-    let mut latencies = Vec::with_capacity(IN_PROCESS_ITERATIONS);
-    for i in 0..IN_PROCESS_WARMUP + IN_PROCESS_ITERATIONS {
+    let iterations = match std::env::var("BENCH_IN_PROCESS_REQUESTS") {
+        Ok(count) => count
+            .trim()
+            .parse()
+            .with_context(|| format!("BENCH_IN_PROCESS_REQUESTS must be a count, got `{count}`"))?,
+        Err(_) => IN_PROCESS_ITERATIONS,
+    };
+    let mut latencies = Vec::with_capacity(iterations);
+    for i in 0..IN_PROCESS_WARMUP + iterations {
         let request = http::Request::get("http://localhost/").body(axum::body::Body::empty())?;
         let started = Instant::now();
         let response = citadel
