@@ -26,6 +26,11 @@
 //!
 //! [`Citadel`] ties them together; `main.rs` is the `citadel` CLI.
 
+/// Every binary that links the host (the `citadel` CLI, tests, benchmarks)
+/// allocates with mimalloc: see docs/performance.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod audit;
 pub mod capabilities;
 pub mod citizen;
@@ -153,6 +158,9 @@ impl Citadel {
     /// Open the data dir, load installed apps (compiling nothing that is
     /// cached), and install the samples into an empty data dir if asked.
     pub async fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+        // The recorder first: each app registers its metrics once, as it
+        // goes live.
+        crate::telemetry::handle();
         let city = match &config.city_data {
             Some(dir) => geo::City::from_dir(dir)?,
             None => geo::City::embedded()?,
@@ -218,7 +226,6 @@ impl Citadel {
         if config.install_samples && registry.is_empty() {
             registry.install_samples().await?;
         }
-        crate::telemetry::handle();
         let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development {
             Arc::new(identity::citizens::DevelopmentProvider::default())
         } else {

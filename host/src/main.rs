@@ -130,12 +130,26 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Log lines (one access record per request among them) are formatted on
+    // the request's thread and written by a background thread, in batches:
+    // a request never waits on the terminal or the journal. Nothing is
+    // dropped (a full queue makes the logger wait); the guard flushes the
+    // queue at exit.
+    let (writer, _log_flush_at_exit) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("citadel-log")
+            .finish(std::io::BufWriter::with_capacity(
+                64 << 10,
+                std::io::stdout(),
+            ));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn".into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(writer)
         .init();
     match Cli::parse().command {
         Command::Serve {

@@ -65,19 +65,34 @@ pub fn render() -> String {
     }
 }
 
-/// A request to `app` finished with `status` after `latency`.
-pub fn request(app: &str, status: u16, latency: Duration) {
-    let class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics::counter!("citadel_app_requests_total", "app" => app.to_string(), "status" => class)
-        .increment(1);
-    metrics::histogram!("citadel_app_request_duration_seconds", "app" => app.to_string())
-        .record(latency.as_secs_f64());
+/// One app's request metrics, registered once when a version goes live
+/// rather than looked up by their labels on every request.
+pub struct AppMetrics {
+    /// Requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    requests: [metrics::Counter; 5],
+    latency: metrics::Histogram,
+}
+
+impl AppMetrics {
+    pub fn new(app: &str) -> Self {
+        let requests = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+            metrics::counter!("citadel_app_requests_total", "app" => app.to_string(), "status" => class)
+        });
+        AppMetrics {
+            requests,
+            latency: metrics::histogram!(
+                "citadel_app_request_duration_seconds",
+                "app" => app.to_string()
+            ),
+        }
+    }
+
+    /// A request finished with `status` after `latency`.
+    pub fn request(&self, status: u16, latency: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[class].increment(1);
+        self.latency.record(latency.as_secs_f64());
+    }
 }
 
 /// A guest failed: `kind` is `trap`, `timeout` or `out_of_memory`.

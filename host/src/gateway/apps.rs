@@ -3,9 +3,9 @@
 //! stripped, host headers added — and streams the answer back.
 
 use super::error::ApiError;
-use super::request_id::current_request_id;
+use super::request_id::{current_request_id, ServedBy};
 use crate::registry::Route;
-use crate::runtime::{Caller, SignedIn};
+use crate::runtime::{AppContext, Caller, SignedIn};
 use crate::{telemetry, Citadel};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -20,39 +20,40 @@ pub const APP_CSP: &str =
 /// Headers that never reach a guest: credentials, hop-by-hop, and anything
 /// pretending to come from the host.
 fn strip_incoming(headers: &mut HeaderMap) {
-    let mut drop: Vec<HeaderName> = vec![
+    for name in [
         header::AUTHORIZATION,
         header::COOKIE,
         header::PROXY_AUTHORIZATION,
         header::HOST,
-    ];
-    drop.extend(hop_by_hop(headers));
-    drop.extend(
-        headers
-            .keys()
-            .filter(|name| name.as_str().starts_with("x-citadel-"))
-            .cloned(),
-    );
-    for name in drop {
+    ] {
+        headers.remove(name);
+    }
+    strip_hop_by_hop(headers);
+    let pretending: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-citadel-"))
+        .cloned()
+        .collect();
+    for name in pretending {
         headers.remove(name);
     }
 }
 
 /// Headers a guest may not send to a citizen.
 fn strip_outgoing(headers: &mut HeaderMap) {
-    let mut drop: Vec<HeaderName> = vec![
+    for name in [
         header::SET_COOKIE,
         header::CONTENT_SECURITY_POLICY,
-        HeaderName::from_static(CONSENT_URL_HEADER),
-    ];
-    drop.extend(hop_by_hop(headers));
-    for name in drop {
+        CONSENT_URL_HEADER,
+    ] {
         headers.remove(name);
     }
+    strip_hop_by_hop(headers);
 }
 
-fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut names = vec![
+/// Remove hop-by-hop headers, those named in `Connection` included.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    const HOP_BY_HOP: [HeaderName; 8] = [
         header::CONNECTION,
         HeaderName::from_static("keep-alive"),
         header::PROXY_AUTHENTICATE,
@@ -62,17 +63,16 @@ fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
         header::UPGRADE,
         HeaderName::from_static("proxy-connection"),
     ];
-    // Headers named in `Connection` are hop-by-hop too.
-    for value in headers.get_all(header::CONNECTION) {
-        if let Ok(value) = value.to_str() {
-            names.extend(
-                value
-                    .split(',')
-                    .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
-            );
-        }
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.into_iter().chain(named) {
+        headers.remove(name);
     }
-    names
 }
 
 /// `/apps/{app}` without the trailing slash: relative links need it.
@@ -145,11 +145,30 @@ pub async fn dispatch_frame(
     serve(citadel, request, mount, citizen).await
 }
 
+/// Serve `request` with the app's live version; the answer (or refusal)
+/// names that version for the access log.
 async fn serve(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
     citizen: Option<crate::identity::citizens::Citizen>,
+) -> Result<Response, ApiError> {
+    let mut served_by = None;
+    let mut response = answer(citadel, request, mount, citizen, &mut served_by)
+        .await
+        .into_response();
+    if let Some(app) = served_by {
+        response.extensions_mut().insert(ServedBy(app));
+    }
+    Ok(response)
+}
+
+async fn answer(
+    citadel: Arc<Citadel>,
+    request: Request,
+    mount: Mount,
+    citizen: Option<crate::identity::citizens::Citizen>,
+    served_by: &mut Option<Arc<AppContext>>,
 ) -> Result<Response, ApiError> {
     let Mount {
         app_id,
@@ -197,6 +216,7 @@ async fn serve(
         }
         Route::Suspended(reason) => return Ok(suspended(app_id, &reason, request.headers())),
     };
+    *served_by = Some(app.context.clone());
     // The position is read only for a version that may ask for it.
     let citizen = match citizen {
         Some(mut signed_in)
@@ -209,9 +229,6 @@ async fn serve(
         }
         other => other,
     };
-    let span = tracing::Span::current();
-    span.record("app", app_id);
-
     let guest_uri = format!(
         "http://{}/{}{}",
         authority(request.headers()),
@@ -244,17 +261,19 @@ async fn serve(
         )
     })?;
     strip_incoming(&mut parts.headers);
+    parts
+        .headers
+        .insert(APP_VERSION_HEADER, app.version_header.clone());
     let mut host_headers = vec![
-        ("x-citadel-request-id", request_id.clone()),
-        ("x-citadel-base-path", base_path),
-        ("x-citadel-app-version", app.context.version.to_string()),
+        (REQUEST_ID_HEADER, request_id.as_str()),
+        (BASE_PATH_HEADER, base_path.as_str()),
     ];
     if let Some(signed_in) = &citizen {
-        host_headers.push(("x-citadel-citizen", signed_in.pairwise_id.clone()));
-        host_headers.push(("x-citadel-locale", signed_in.citizen.locale.clone()));
+        host_headers.push((CITIZEN_HEADER, &signed_in.pairwise_id));
+        host_headers.push((LOCALE_HEADER, &signed_in.citizen.locale));
     }
     for (name, value) in host_headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        if let Ok(value) = HeaderValue::from_str(value) {
             parts.headers.insert(name, value);
         }
     }
@@ -278,11 +297,13 @@ async fn serve(
                 telemetry::guest_failure(app_id, kind);
             }
             let error = ApiError::from(error);
-            telemetry::request(app_id, error.status.as_u16(), started.elapsed());
+            app.metrics
+                .request(error.status.as_u16(), started.elapsed());
             return Err(error);
         }
     };
-    telemetry::request(app_id, response.status().as_u16(), started.elapsed());
+    app.metrics
+        .request(response.status().as_u16(), started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_outgoing(&mut parts.headers);
     let consent_scopes = if parts.status == StatusCode::PRECONDITION_REQUIRED {
@@ -294,9 +315,9 @@ async fn serve(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if let Ok(version) = HeaderValue::from_str(&app.context.version.to_string()) {
-        parts.headers.insert(APP_VERSION_HEADER, version);
-    }
+    parts
+        .headers
+        .insert(APP_VERSION_HEADER, app.version_header.clone());
     if let Some(value) = new_bucket_cookie {
         let cookie = format!(
             "{BUCKET_COOKIE}={value}; Path=/apps/; HttpOnly; SameSite=Lax; Max-Age=31536000"
@@ -432,8 +453,14 @@ const DRAIN_LIMIT: usize = 16 << 20;
 
 /// The host's cookie that buckets an anonymous caller for rollouts.
 const BUCKET_COOKIE: &str = "citadel_bucket";
-/// The response header naming the version that answered.
-const APP_VERSION_HEADER: &str = "x-citadel-app-version";
+/// The header naming the version that answers (to the app) and answered
+/// (to the citizen).
+const APP_VERSION_HEADER: HeaderName = HeaderName::from_static("x-citadel-app-version");
+/// What the host tells the app about a request (it strips any the caller sent).
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-citadel-request-id");
+const BASE_PATH_HEADER: HeaderName = HeaderName::from_static("x-citadel-base-path");
+const CITIZEN_HEADER: HeaderName = HeaderName::from_static("x-citadel-citizen");
+const LOCALE_HEADER: HeaderName = HeaderName::from_static("x-citadel-locale");
 
 /// The answer for a suspended app: a page for browsers, JSON for the rest.
 fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {
@@ -457,9 +484,9 @@ fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {
 }
 
 /// The header in which an app's 428 answer names the scopes it needs.
-const CONSENT_HEADER: &str = "x-citadel-consent";
+const CONSENT_HEADER: HeaderName = HeaderName::from_static("x-citadel-consent");
 /// The header in which the gateway gives the consent page's URL.
-const CONSENT_URL_HEADER: &str = "x-citadel-consent-url";
+const CONSENT_URL_HEADER: HeaderName = HeaderName::from_static("x-citadel-consent-url");
 
 /// The authority the guest sees: the citizen's Host header when it is a
 /// valid authority, else `localhost`.

@@ -1,13 +1,14 @@
 //! Request ids: one per request, generated at the edge, carried in a task
-//! local so every error body can quote it, echoed as `x-request-id`, and
-//! attached to the request's tracing span with its outcome and latency.
+//! local so every error body and log line can quote it, echoed as
+//! `x-request-id`; the access record (one line per request).
 
+use crate::runtime::AppContext;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -23,31 +24,37 @@ pub fn new_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// Middleware: give the request an id, a span, and a log line when done.
+/// Which app version answered a request: the app dispatch puts it on its
+/// response (answer or refusal) for the access log.
+#[derive(Clone)]
+pub struct ServedBy(pub Arc<AppContext>);
+
+/// Middleware: give the request an id, and write its access record (one
+/// line, no span: the id is carried by the task local and quoted by every
+/// log line written on the request's behalf).
 pub async fn request_context(request: Request, next: Next) -> Response {
     let id = new_request_id();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-        app = tracing::field::Empty,
-    );
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
     let started = Instant::now();
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let status = response.status().as_u16();
+    match response.extensions_mut().remove::<ServedBy>() {
+        Some(ServedBy(app)) => tracing::info!(
+            request_id = %id,
+            %method,
+            path,
+            app = %app.id,
+            version = %app.version,
+            status,
+            latency_us,
+            "served"
+        ),
+        None => tracing::info!(request_id = %id, %method, path, status, latency_us, "served"),
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        );
-    });
     response
 }
