@@ -55,6 +55,14 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, Error> {
     for (name, value) in incoming.headers().entries() {
         request = request.with_header(&name, value);
     }
+    // A GET or HEAD that declares no length carries no content (a GET body
+    // has no meaning, RFC 9110 §9.3.1): not reading it saves the instance
+    // five host calls on the commonest request.
+    let bodiless = matches!(request.method(), Method::Get | Method::Head)
+        && request.header("content-length").is_none();
+    if bodiless {
+        return Ok(request);
+    }
     let body = incoming
         .consume()
         .map_err(|()| Error::internal("the request body was already taken"))?;
