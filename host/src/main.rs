@@ -209,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
                      --metrics-token-file FILE or CITADEL_METRICS_TOKEN"
                 );
             }
+            cli::serve::raise_descriptor_limit();
             let citadel = Citadel::open(&config).await?;
             tracing::info!(
                 max_instances = config.max_instances,

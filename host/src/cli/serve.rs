@@ -1,10 +1,24 @@
 //! What `citadel serve` reads besides plain flags: the metrics scrape token
 //! (`--metrics-token-file` or `CITADEL_METRICS_TOKEN`) and payment providers
 //! (`--payment-provider NAME=SECRET_FILE,CHECKOUT_URL`), checked before the
-//! host opens.
+//! host opens; and the process's descriptor limit, raised before it opens.
 
 use citadel_host::payments::WebhookProvider;
 use std::path::{Path, PathBuf};
+
+/// Raise the soft limit on open descriptors to the hard limit, and say what
+/// it is: each live app keeps its precompiled file open (wasmtime maps the
+/// guest's memory image from it), so the common soft default of 1,024 is
+/// short of a city's apps plus its connections.
+pub fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            open_files = limit,
+            "descriptor limit raised to the hard limit (each live app holds one)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the descriptor limit could not be raised"),
+    }
+}
 
 /// Shortest secret accepted (a scrape token or a provider's HMAC secret).
 const MIN_SECRET: usize = 16;
@@ -112,6 +126,16 @@ pub fn payment_providers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_descriptor_limit_is_raised_to_the_hard_limit() {
+        use rlimit::Resource;
+        let (_, hard) = Resource::NOFILE.get().unwrap();
+        // Start below the hard limit, as under the common soft default.
+        Resource::NOFILE.set(hard.min(512), hard).unwrap();
+        raise_descriptor_limit();
+        assert_eq!(Resource::NOFILE.get().unwrap(), (hard, hard));
+    }
 
     #[test]
     fn the_metrics_token_comes_from_one_place() {
