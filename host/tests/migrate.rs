@@ -116,15 +116,7 @@ async fn a_sled_data_dir_moves_to_postgres_and_serves_the_same_answers() {
     let client = reqwest::Client::new();
     let dir = tempfile::tempdir().unwrap();
     let mut host = Host::start(dir.path(), &[], TOKEN);
-    common::publish(
-        &host.url,
-        TOKEN,
-        "migrate-tests",
-        &common::probe_manifest("migrate-tests"),
-        "probe",
-        &["kv", "payments"],
-    )
-    .await;
+    common::publish_probe(&host.url, TOKEN, "migrate-tests", &["kv", "payments"]).await;
 
     let session = common::sign_in(&host.url, "c-lan").await;
     let (status, consent) = status_and_json(

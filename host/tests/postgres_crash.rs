@@ -33,15 +33,7 @@ async fn acknowledged_writes_outlive_a_database_crash() {
     };
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(dir.path(), &["--database-url", &database.url], TOKEN);
-    common::publish(
-        &host.url,
-        TOKEN,
-        "postgres-crash",
-        &common::probe_manifest("postgres-crash"),
-        "probe",
-        &["kv", "payments"],
-    )
-    .await;
+    common::publish_probe(&host.url, TOKEN, "postgres-crash", &["kv", "payments"]).await;
 
     let load = common::RunningLoad::start(&host.url, &host.url, 8, 4).await;
     for crash in 0..3 {

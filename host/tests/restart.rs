@@ -46,15 +46,7 @@ async fn frame_tokens_locations_and_rate_limits_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let mut host = Host::start(dir.path(), &[], TOKEN);
-    common::publish(
-        &host.url,
-        TOKEN,
-        "restart-tests",
-        &common::probe_manifest("restart-tests"),
-        "probe",
-        &["notify"],
-    )
-    .await;
+    common::publish_probe(&host.url, TOKEN, "restart-tests", &["notify"]).await;
     let session = common::sign_in(&host.url, "c-lan").await;
 
     // A frame token for the probe.

@@ -109,15 +109,8 @@ impl TwoHosts {
         let haproxy = haproxy_binary()?;
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = Host::start(dir_a.path(), &["--database-url", &database.url], TOKEN);
-        let publisher = common::publish(
-            &a.url,
-            TOKEN,
-            "several-hosts",
-            &common::probe_manifest("several-hosts"),
-            "probe",
-            &["kv", "payments"],
-        )
-        .await;
+        let publisher =
+            common::publish_probe(&a.url, TOKEN, "several-hosts", &["kv", "payments"]).await;
         let b = Host::start(dir_b.path(), &["--database-url", &database.url], TOKEN);
         let b_address = address(&b.url).to_string();
         let lb = balance(haproxy, &[address(&a.url), &b_address]).await;

@@ -110,6 +110,26 @@ pub struct Publisher {
     pub signing_secret: String,
 }
 
+/// Publish the probe (`probe_manifest(publisher)`) as `publisher`, approved
+/// with `grants`: see [`publish`].
+#[allow(dead_code)]
+pub async fn publish_probe(
+    url: &str,
+    operator_token: &str,
+    publisher: &str,
+    grants: &[&str],
+) -> Publisher {
+    publish(
+        url,
+        operator_token,
+        publisher,
+        &probe_manifest(publisher),
+        "probe",
+        grants,
+    )
+    .await
+}
+
 /// Publish a built mini-app through the real API, as an operator and a
 /// publisher would: register publisher `publisher` (a fresh signing key),
 /// upload `manifest` with the component `component` (a name under the
