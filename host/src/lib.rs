@@ -80,6 +80,10 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// The share of `max_instances` one app may hold at once, in percent.
     pub app_share_percent: u32,
+    /// Compiled components kept in memory at once (each holds a file
+    /// descriptor and some memory); the least recently used beyond it are
+    /// loaded again on their next request.
+    pub max_loaded_components: usize,
     /// Connections, header and body timeouts at the listener.
     pub listener: gateway::ListenerLimits,
     /// Install the sample mini-apps when the data dir holds no app.
@@ -114,6 +118,7 @@ impl HostConfig {
             database_url: None,
             max_instances: 200,
             app_share_percent: 25,
+            max_loaded_components: 256,
             listener: gateway::ListenerLimits::default(),
             install_samples: true,
             operator_token: None,
@@ -191,6 +196,7 @@ impl Citadel {
             cache_dir: config.data_dir.join("cache"),
             max_instances: config.max_instances,
             app_share_percent: config.app_share_percent,
+            max_loaded_components: config.max_loaded_components,
             capabilities: capabilities.clone(),
         })?);
         match identity::bootstrap_operator(

@@ -45,6 +45,12 @@ enum Command {
         /// percent; a manifest may not ask for more `max_concurrency`.
         #[arg(long, default_value_t = 25, env = "CITADEL_APP_SHARE_PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
         app_share_percent: u32,
+        /// Compiled components kept in memory at once. Each holds a file
+        /// descriptor and some memory; past it the least recently used app is
+        /// loaded again (from its precompiled file, in milliseconds) on its
+        /// next request.
+        #[arg(long, default_value_t = 256, env = "CITADEL_MAX_LOADED_COMPONENTS", value_parser = clap::value_parser!(u64).range(1..))]
+        max_loaded_components: u64,
         /// Connections the listener keeps open at once; past it new clients
         /// wait in the kernel's backlog.
         #[arg(long, default_value_t = 1024, env = "CITADEL_MAX_CONNECTIONS")]
@@ -158,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             max_instances,
             app_share_percent,
+            max_loaded_components,
             max_connections,
             header_timeout_secs,
             no_samples,
@@ -176,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
             let config = HostConfig {
                 max_instances,
                 app_share_percent,
+                max_loaded_components: usize::try_from(max_loaded_components).unwrap_or(usize::MAX),
                 listener: citadel_host::gateway::ListenerLimits {
                     max_connections,
                     header_read_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),

@@ -189,3 +189,72 @@ async fn concurrent_notes_never_share_an_id_or_lose_their_text() {
     assert!(created.keys().all(|id| stored_ids.contains(id)));
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_load_on_first_request_and_the_least_recently_used_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bounded = |config: &mut citadel_host::HostConfig| config.max_loaded_components = 2;
+    let host = TestHost::start_with(dir.path(), bounded).await;
+    let (loaded, _, _) = host.citadel.runtime.resident_counts();
+    assert!(loaded <= 2, "installing the samples kept {loaded} loaded");
+    add_note(&host, "notes", "kept across unloads").await;
+    host.stop().await;
+
+    let host = TestHost::start_with(dir.path(), bounded).await;
+    assert_eq!(
+        host.citadel.runtime.resident_counts(),
+        (0, 0, 0),
+        "a restart loads no component before its first request"
+    );
+    let serve = |app: &'static str| {
+        let url = host.url(&format!("/apps/{app}/"));
+        async move {
+            let response = client().get(url).send().await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{app}: {}",
+                response.status()
+            );
+        }
+    };
+    serve("hello").await;
+    assert_eq!(host.citadel.runtime.resident_counts(), (1, 1, 0));
+    serve("maps").await;
+    serve("tourism").await;
+    let (loaded, loads, evictions) = host.citadel.runtime.resident_counts();
+    assert_eq!((loaded, loads, evictions), (2, 3, 1), "hello was dropped");
+    // The dropped app loads again from its precompiled file; its data stayed.
+    serve("hello").await;
+    assert_eq!(notes(&host, "notes").await, ["kept across unloads"]);
+    let (loaded, loads, evictions) = host.citadel.runtime.resident_counts();
+    assert_eq!((loaded, loads, evictions), (2, 5, 3));
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        0,
+        "loading again compiles nothing"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_precompiled_file_is_compiled_again_on_first_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.stop().await;
+    let cache = dir.path().join("cache");
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+
+    let host = TestHost::start(dir.path()).await;
+    assert_eq!(host.citadel.runtime.compile_count(), 0);
+    let response = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        1,
+        "only the app asked for is compiled, from its stored component"
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    host.stop().await;
+}

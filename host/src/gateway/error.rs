@@ -259,6 +259,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::NoResponse => (StatusCode::INTERNAL_SERVER_ERROR, "guest_no_response"),
             InvokeError::AppBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "app_busy"),
             InvokeError::HostBusy => (StatusCode::SERVICE_UNAVAILABLE, "host_busy"),
+            InvokeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "app_unavailable"),
             InvokeError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         };
         // A trap's details are for the logs and the publisher, not the citizen.
@@ -270,6 +271,10 @@ impl From<InvokeError> for ApiError {
             InvokeError::Storage(detail) => {
                 tracing::error!(%detail, request_id = ?current_request_id(), "an app's writes could not be made durable");
                 "the app's data could not be saved; try again".to_string()
+            }
+            InvokeError::Unavailable(detail) => {
+                tracing::error!(%detail, request_id = ?current_request_id(), "an app's component could not be loaded");
+                "the app cannot be started now; try again later".to_string()
             }
             other => other.to_string(),
         };

@@ -1,8 +1,8 @@
 //! The registry of mini-apps: every uploaded version and its state, and the
 //! versions serving each app — live, and a canary for a stable share of
 //! callers — swapped atomically so in-flight requests finish on the version
-//! they began with. Reloads everything at start-up from the store and the
-//! compile cache (compiling nothing). The publishing lifecycle (upload,
+//! they began with. Reads every app at start-up from the store, loading
+//! each component from the compile cache on its first request. The publishing lifecycle (upload,
 //! review, rollout, rollback) lives in `lifecycle.rs`, the publishers and
 //! their keys in `publishers.rs`.
 
@@ -16,7 +16,7 @@ pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 pub use publishers::{PublisherError, Publishers};
 
 use crate::audit::{AuditLog, Event};
-use crate::runtime::{Admission, AppContext, LiveApp, PrepareError, Runtime};
+use crate::runtime::{Admission, AppContext, LazyComponent, LiveApp, PrepareError, Runtime};
 use crate::store::{AppChange, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
@@ -128,9 +128,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Load every app from `store`, preparing its serving versions from the
-    /// compile cache. A version that can no longer be prepared is logged and
-    /// left out.
+    /// Load every app from `store`. Nothing is compiled or loaded: each
+    /// serving version's component is loaded (from the compile cache) on
+    /// its first request, so start-up stays quick and memory and
+    /// descriptors stay bounded however many apps are installed. A version
+    /// whose stored manifest cannot be read is logged and left out.
     pub async fn open(store: Store, runtime: Arc<Runtime>) -> Result<Self, StoreError> {
         let audit = AuditLog::new(store.clone());
         let registry = Registry {
@@ -145,12 +147,8 @@ impl Registry {
         for record in registry.store.apps.apps().await? {
             let versions = registry.store.apps.versions(&record.id).await?;
             let slot = AppSlot {
-                live: registry
-                    .load_serving(&record, &versions, &record.live)
-                    .await,
-                canary: registry
-                    .load_serving(&record, &versions, &record.canary)
-                    .await,
+                live: registry.serving(&record, &versions, &record.live).await,
+                canary: registry.serving(&record, &versions, &record.canary).await,
                 record,
             };
             registry.swap_in(slot);
@@ -158,9 +156,9 @@ impl Registry {
         Ok(registry)
     }
 
-    /// The serving version `version` of `record`, prepared; `None` (logged)
-    /// when it cannot be.
-    async fn load_serving(
+    /// The serving version `version` of `record`, its component loaded on
+    /// its first request; `None` (logged) when it cannot serve.
+    async fn serving(
         &self,
         record: &AppRecord,
         versions: &[VersionRecord],
@@ -168,7 +166,7 @@ impl Registry {
     ) -> Option<Arc<LiveApp>> {
         let version = version.as_ref()?;
         let stored = versions.iter().find(|v| &v.version == version)?;
-        match self.load(stored).await {
+        match self.unloaded(stored).await {
             Ok(app) => Some(app),
             Err(e) => {
                 tracing::error!(app = %record.id, %version, error = %e, "a serving version could not be loaded");
@@ -177,30 +175,29 @@ impl Registry {
         }
     }
 
-    /// Prepare a stored version for serving (from the compile cache).
-    async fn load(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
+    /// A stored version ready to serve, its component not loaded yet.
+    async fn unloaded(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
         let manifest = Manifest::parse(
             &format!("{} {} (stored)", version.app, version.version),
             &version.manifest,
         )?;
-        let bytes = self
-            .store
-            .apps
-            .blob(&version.component_sha256)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                key: version.component_sha256.clone(),
-                reason: "the component blob is missing".into(),
-            })?;
-        self.prepare(
-            &manifest,
-            &bytes,
-            &version.component_sha256,
-            Admission::Stored,
-        )
-        .await
+        let component = Arc::new(LazyComponent::unloaded(version.component_sha256.clone()));
+        Ok(Arc::new(LiveApp::new(
+            self.context(&manifest).await?,
+            component,
+        )))
     }
 
+    /// A stored version ready to serve, its component loaded now: a
+    /// rollout or rollback that cannot load is refused here, not on the
+    /// version's first request.
+    async fn load(&self, version: &VersionRecord) -> Result<Arc<LiveApp>, InstallError> {
+        let app = self.unloaded(version).await?;
+        self.runtime.component(&app).await?;
+        Ok(app)
+    }
+
+    /// Check, compile and link a new version's component.
     async fn prepare(
         &self,
         manifest: &Manifest,
@@ -219,7 +216,15 @@ impl Registry {
             .await
             .map_err(|e| PrepareError::Compile(format!("the compile task failed: {e}")))??
         };
-        let context = AppContext {
+        Ok(Arc::new(LiveApp::new(
+            self.context(manifest).await?,
+            self.runtime.resident(sha256, pre),
+        )))
+    }
+
+    /// What a version's instances see of their app.
+    async fn context(&self, manifest: &Manifest) -> Result<AppContext, StoreError> {
+        Ok(AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
             publisher: manifest.publisher.clone(),
@@ -234,8 +239,7 @@ impl Registry {
             limits: self.runtime.limits(&manifest.limits),
             store: self.store.clone(),
             audit: self.audit.clone(),
-        };
-        Ok(Arc::new(LiveApp::new(context, pre)))
+        })
     }
 
     /// Install a version and make it live at once, without review: the
@@ -618,11 +622,11 @@ impl Registry {
         };
         let live = match prepared(&record.live) {
             Some(live) => Some(live),
-            None => self.load_serving(&record, &versions, &record.live).await,
+            None => self.serving(&record, &versions, &record.live).await,
         };
         let canary = match prepared(&record.canary) {
             Some(canary) => Some(canary),
-            None => self.load_serving(&record, &versions, &record.canary).await,
+            None => self.serving(&record, &versions, &record.canary).await,
         };
         tracing::info!(%app, live = ?record.live, canary = ?record.canary, "app changed in the store");
         self.swap_in(AppSlot {

@@ -60,6 +60,30 @@ impl CompileCache {
             .join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
+    /// `link(component)` for the precompiled form of `sha256`; `None` when
+    /// there is none this engine can use.
+    pub fn load<T>(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        link: impl Fn(&Component) -> Result<T, PrepareError>,
+    ) -> Result<Option<T>, PrepareError> {
+        let path = self.path(sha256);
+        if !path.exists() {
+            return Ok(None);
+        }
+        // SAFETY: the file was written by `Component::serialize` of this
+        // host (atomically, below) under a name that includes the engine's
+        // compatibility hash; the data dir belongs to the host alone.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => link(&component).map(Some),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled component");
+                Ok(None)
+            }
+        }
+    }
+
     /// `link(component)` for `bytes`: the component is loaded from the cache
     /// if present, else compiled, linked, and only then written to the cache,
     /// so a refused component leaves no file behind.
@@ -70,18 +94,10 @@ impl CompileCache {
         sha256: &str,
         link: impl Fn(&Component) -> Result<T, PrepareError>,
     ) -> Result<T, PrepareError> {
-        let path = self.path(sha256);
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of this
-            // host (atomically, below) under a name that includes the engine's
-            // compatibility hash; the data dir belongs to the host alone.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return link(&component),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled component")
-                }
-            }
+        if let Some(linked) = self.load(engine, sha256, &link)? {
+            return Ok(linked);
         }
+        let path = self.path(sha256);
         let component =
             Component::new(engine, bytes).map_err(|e| PrepareError::Compile(format!("{e:#}")))?;
         self.compiles.fetch_add(1, Ordering::Relaxed);

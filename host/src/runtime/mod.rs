@@ -10,10 +10,12 @@ mod cache;
 pub mod cpu;
 mod guest_io;
 pub mod limits;
+mod resident;
 pub mod shape;
 mod state;
 
 pub use guest_io::host_log_lines;
+pub use resident::LazyComponent;
 pub use state::{
     AppContext, Caller, DenialRecorder, HostCallBudgetExceeded, RequestState, SignedIn,
     HOST_CALL_BUDGET,
@@ -80,6 +82,9 @@ pub struct RuntimeConfig {
     pub app_share_percent: u32,
     /// The host's capabilities.
     pub capabilities: Arc<dyn HostCapabilities>,
+    /// Compiled components kept in memory at once; past it the least
+    /// recently used is dropped, and loaded again on its next request.
+    pub max_loaded_components: usize,
 }
 
 /// What the host's capabilities give the runtime: their host calls, the
@@ -184,6 +189,8 @@ pub enum InvokeError {
     Storage(String),
     #[error("the host is at its instance capacity")]
     HostBusy,
+    #[error("the app's component could not be loaded: {0}")]
+    Unavailable(String),
 }
 
 impl InvokeError {
@@ -200,11 +207,11 @@ impl InvokeError {
     }
 }
 
-/// One app version ready to serve: its pre-instantiated component, context
-/// and concurrency limit.
+/// One app version ready to serve: its context, its component (loaded on
+/// the first request that needs it) and its concurrency limit.
 pub struct LiveApp {
     pub context: Arc<AppContext>,
-    pre: ProxyPre<RequestState>,
+    pub component: Arc<LazyComponent>,
     permits: Arc<Semaphore>,
     /// Slices of CPU-bound work the app's requests may run at once.
     cpu: Arc<Semaphore>,
@@ -228,7 +235,7 @@ impl std::fmt::Debug for LiveApp {
 impl LiveApp {
     /// `context.limits` should come from [`Runtime::limits`], which bounds
     /// the app's concurrency by its share of the pool.
-    pub fn new(context: AppContext, pre: ProxyPre<RequestState>) -> Self {
+    pub fn new(context: AppContext, component: Arc<LazyComponent>) -> Self {
         let permits = Arc::new(Semaphore::new(context.limits.max_concurrency as usize));
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let version_header = http::HeaderValue::from_str(&context.version.to_string())
@@ -239,7 +246,7 @@ impl LiveApp {
             cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
             cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
             context: Arc::new(context),
-            pre,
+            component,
             permits,
         }
     }
@@ -263,6 +270,11 @@ pub struct Runtime {
     stop_ticker: Arc<AtomicBool>,
     /// Instances still running, some after their response head went out.
     instances: TaskTracker,
+    /// The compiled components in memory now.
+    resident: resident::ResidentSet,
+    /// Components being loaded at once (a missing precompiled file means a
+    /// compile: seconds of CPU each).
+    load_slots: Semaphore,
 }
 
 impl Drop for Runtime {
@@ -346,6 +358,8 @@ impl Runtime {
             linker,
             stop_ticker,
             instances: TaskTracker::new(),
+            resident: resident::ResidentSet::new(config.max_loaded_components),
+            load_slots: Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)),
         })
     }
 
@@ -400,25 +414,129 @@ impl Runtime {
                 });
             }
         }
+        self.compile_checked(
+            bytes,
+            sha256,
+            requested,
+            limits.resolve().memory_bytes as u64,
+        )
+    }
+
+    fn compile_checked(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        requested: &[String],
+        memory_bytes: u64,
+    ) -> Result<ProxyPre<RequestState>, PrepareError> {
         let shape = shape::of_component(bytes).map_err(|e| match e {
             // Bytes that are no component at all are an invalid component.
             shape::ShapeError::Unreadable(why) => PrepareError::Compile(why),
             other => PrepareError::Shape(other),
         })?;
-        shape.check(limits.resolve().memory_bytes as u64)?;
+        shape.check(memory_bytes)?;
         self.cache
             .load_or_compile(&self.engine, bytes, sha256, |component| {
-                self.check_imports(component, requested)?;
-                let pre = self
-                    .linker
-                    .instantiate_pre(component)
-                    .map_err(|e| PrepareError::Link(format!("{e:#}")))?;
-                ProxyPre::new(pre).map_err(|e| {
-                    PrepareError::Link(format!(
-                        "the component must export wasi:http/incoming-handler: {e:#}"
-                    ))
+                self.link(component, requested)
+            })
+    }
+
+    fn link(
+        &self,
+        component: &Component,
+        requested: &[String],
+    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+        self.check_imports(component, requested)?;
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| PrepareError::Link(format!("{e:#}")))?;
+        ProxyPre::new(pre).map_err(|e| {
+            PrepareError::Link(format!(
+                "the component must export wasi:http/incoming-handler: {e:#}"
+            ))
+        })
+    }
+
+    /// A component just prepared, counted among those in memory.
+    pub fn resident(&self, sha256: &str, pre: ProxyPre<RequestState>) -> Arc<LazyComponent> {
+        let component = Arc::new(LazyComponent::unloaded(sha256.to_string()));
+        self.resident.admit(&component, pre);
+        component
+    }
+
+    /// Compiled components in memory now, loaded since start, and dropped
+    /// to make room.
+    pub fn resident_counts(&self) -> (usize, u64, u64) {
+        let (loads, evictions) = self.resident.counts();
+        (self.resident.len(), loads, evictions)
+    }
+
+    /// The component of `app`, loaded when it is not in memory: from its
+    /// precompiled file (its shape and imports were checked when it was
+    /// admitted, and the pool and limiter bound every instance anyway), or,
+    /// when there is none (a host upgrade changed the engine), compiled
+    /// again from the stored component with every check.
+    pub async fn component(
+        self: &Arc<Self>,
+        app: &LiveApp,
+    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+        let lazy = &app.component;
+        if let Some(pre) = lazy.get() {
+            return Ok(pre);
+        }
+        let _loading = lazy.loading.lock().await;
+        if let Some(pre) = lazy.get() {
+            return Ok(pre);
+        }
+        let _slot = self
+            .load_slots
+            .acquire()
+            .await
+            .map_err(|e| PrepareError::Cache(e.to_string()))?;
+        let (sha256, requested) = (lazy.sha256.clone(), app.context.requested.clone());
+        let precompiled = self
+            .off_thread(move |runtime| {
+                runtime.cache.load(&runtime.engine, &sha256, |component| {
+                    runtime.link(component, &requested)
                 })
             })
+            .await?;
+        let pre = match precompiled {
+            Some(pre) => pre,
+            None => {
+                let bytes = app
+                    .context
+                    .store
+                    .apps
+                    .blob(&lazy.sha256)
+                    .await
+                    .map_err(|e| PrepareError::Cache(e.to_string()))?
+                    .ok_or_else(|| {
+                        PrepareError::Cache(format!("the component {} is missing", lazy.sha256))
+                    })?;
+                let (sha256, requested) = (lazy.sha256.clone(), app.context.requested.clone());
+                let memory_bytes = app.context.limits.memory_bytes as u64;
+                self.off_thread(move |runtime| {
+                    runtime.compile_checked(&bytes, &sha256, &requested, memory_bytes)
+                })
+                .await?
+            }
+        };
+        self.resident.admit(lazy, pre.clone());
+        Ok(pre)
+    }
+
+    /// `work` on a blocking thread: loading and compiling take the CPU for
+    /// milliseconds to seconds, never an async worker's.
+    async fn off_thread<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Runtime) -> Result<T, PrepareError> + Send + 'static,
+    ) -> Result<T, PrepareError> {
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || work(&runtime))
+            .await
+            .map_err(|e| PrepareError::Compile(format!("the load task failed: {e}")))?
     }
 
     fn check_imports(
@@ -441,7 +559,7 @@ impl Runtime {
     /// (one store commit) before the response head — and again before a
     /// buffered body — is returned, so the answer never runs ahead of its data.
     pub async fn handle(
-        &self,
+        self: &Arc<Self>,
         app: &LiveApp,
         request: http::Request<axum::body::Body>,
         caller: Caller,
@@ -459,7 +577,12 @@ impl Runtime {
             http_body_util::Full::new(body)
                 .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
         );
+        let pre = self
+            .component(app)
+            .await
+            .map_err(|e| InvokeError::Unavailable(e.to_string()))?;
         let started = Instant::now();
+        self.resident.touch(&app.component, started);
         let deadline = started + limits.timeout;
         let permit = acquire(app, limits.timeout).await?;
         app.cpu_budget.wait_turn(deadline).await;
@@ -531,7 +654,6 @@ impl Runtime {
             .http()
             .new_response_outparam(sender)
             .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
-        let pre = app.pre.clone();
         let memory_cap = limits.memory_bytes;
         let timeout = limits.timeout;
         let charged_to = app.cpu_budget.clone();
