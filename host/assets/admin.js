@@ -586,7 +586,18 @@
   }
 
   const enc = encodeURIComponent;
-  const loadOverview = (credential) => api('GET', `${API}/overview`, undefined, credential);
+  /** The whole overview: its pages of apps, following `next` to the last. */
+  async function loadOverview(credential) {
+    const overview = await api('GET', `${API}/overview?limit=500`, undefined, credential);
+    const apps = [...overview.apps];
+    let next = overview.next;
+    while (next) {
+      const page = await api('GET', `${API}/overview?limit=500&after=${enc(next)}`, undefined, credential);
+      apps.push(...page.apps);
+      next = page.apps.length ? page.next : null;
+    }
+    return { ...overview, apps, next: null };
+  }
 
   // ---------------------------------------------------------------- chrome
 

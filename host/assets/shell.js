@@ -83,6 +83,18 @@
     }
     return body;
   }
+  /** Every live app: the catalogue's pages, following `next` to the last. */
+  async function loadCatalogue() {
+    const apps = [];
+    let next = null;
+    do {
+      const after = next ? `&after=${encodeURIComponent(next)}` : '';
+      const page = await api(`/api/v1/apps?limit=500${after}`);
+      apps.push(...page.apps);
+      next = page.apps.length ? page.next : null;
+    } while (next);
+    return apps;
+  }
   const vnd = (amount) => `${amount.toLocaleString('vi-VN')} ₫`;
   const when = (ms) => new Date(ms).toLocaleString(lang === 'en' ? 'en-GB' : 'vi-VN');
   function view(title, ...content) {
@@ -324,7 +336,7 @@
 
   (async function start() {
     me = (await api('/api/v1/session')).citizen;
-    catalogue = (await api('/api/v1/apps')).apps;
+    catalogue = await loadCatalogue();
     translateChrome();
     route();
   })();

@@ -1,6 +1,7 @@
 //! The operator API the console at `/admin` draws from: the overview of
-//! every app (record, grants, versions with what each requests), the
-//! per-app metrics and the audit log newest first; for operators only.
+//! every app (record, grants, versions with what each requests) a page at a
+//! time, the per-app metrics and the audit log newest first; for operators
+//! only.
 
 use citadel_tests::{
     client, get_json, package_bytes, put_grants, register_publisher, status_and_code, upload,
@@ -165,6 +166,159 @@ async fn an_operator_reads_an_apps_metrics() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    host.stop().await;
+}
+
+fn ids(overview: &Value) -> Vec<String> {
+    overview["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .map(|app| app["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_comes_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let whole = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
+    let all = ids(&whole);
+    assert!(all.len() >= 5, "the samples are listed: {whole}");
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "by id: {all:?}");
+    assert_eq!(whole["next"], Value::Null);
+
+    // A page boundary: `next` is the page's last id; the next page starts
+    // after it; every page names every capability.
+    let first = get_json(
+        &host,
+        "/api/v1/operator/overview?limit=3",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(ids(&first), all[..3].to_vec());
+    assert_eq!(first["next"].as_str(), Some(all[2].as_str()));
+    assert_eq!(first["capabilities"], whole["capabilities"]);
+    let second = get_json(
+        &host,
+        &format!("/api/v1/operator/overview?limit=3&after={}", all[2]),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(ids(&second)[0], all[3]);
+    assert_eq!(second["capabilities"], whole["capabilities"]);
+    // An app on a later page is drawn as on the whole overview.
+    assert_eq!(second["apps"][0], whole["apps"][3]);
+
+    // The last page: no `next`, even when it is exactly full.
+    let rest = all.len() - 3;
+    let last = get_json(
+        &host,
+        &format!("/api/v1/operator/overview?limit={rest}&after={}", all[2]),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(ids(&last), all[3..].to_vec());
+    assert_eq!(last["next"], Value::Null, "{last}");
+
+    // After the last id: no apps, no `next`; the capabilities still.
+    let past = get_json(
+        &host,
+        &format!("/api/v1/operator/overview?after={}", all[all.len() - 1]),
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(past["apps"], json!([]));
+    assert_eq!(past["next"], Value::Null);
+    assert_eq!(past["capabilities"], whole["capabilities"]);
+
+    for query in ["limit=0", "limit=501", "limit=many", "sort=id"] {
+        let response = client()
+            .get(host.url(&format!("/api/v1/operator/overview?{query}")))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            status_and_code(response).await,
+            (400, "invalid_query".to_string()),
+            "{query}"
+        );
+    }
+    host.stop().await;
+}
+
+/// The request counts of one app's summary by status class.
+fn requests_by_class(summary: &Value) -> std::collections::BTreeMap<String, f64> {
+    summary["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter(|s| s["metric"] == "citadel_app_requests_total")
+        .map(|s| {
+            (
+                s["labels"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                s["value"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_apps_metrics_hold_none_of_another_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    // Only this test asks `hello` and `tourism` anything in this process.
+    for path in [
+        "/apps/hello/",
+        "/apps/hello/",
+        "/apps/hello/",
+        "/apps/hello/missing",
+    ] {
+        client().get(host.url(path)).send().await.unwrap();
+    }
+    let hello = get_json(
+        &host,
+        "/api/v1/operator/apps/hello/metrics",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(hello["app"], "hello");
+    let by_class = requests_by_class(&hello);
+    assert_eq!(by_class.get("2xx"), Some(&3.0), "{hello}");
+    assert_eq!(by_class.get("4xx"), Some(&1.0), "{hello}");
+    let count = hello["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|s| s["metric"] == "citadel_app_request_duration_seconds_count")
+        .and_then(|s| s["value"].as_f64());
+    assert_eq!(count, Some(4.0), "{hello}");
+
+    // Another app's summary: its own series, none of `hello`'s requests.
+    let tourism = get_json(
+        &host,
+        "/api/v1/operator/apps/tourism/metrics",
+        Some(OPERATOR_TOKEN),
+    )
+    .await;
+    assert_eq!(tourism["app"], "tourism");
+    assert!(
+        requests_by_class(&tourism).values().all(|n| *n == 0.0),
+        "{tourism}"
+    );
+    assert!(
+        tourism["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .all(|s| s["labels"].get("app").is_none()
+                && s["value"].as_f64().is_some_and(|v| v == 0.0)),
+        "{tourism}"
+    );
     host.stop().await;
 }
 

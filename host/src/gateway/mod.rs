@@ -12,6 +12,7 @@ mod json;
 mod listener;
 mod local_path;
 mod operator;
+mod paging;
 mod payments;
 mod publisher;
 mod request_id;

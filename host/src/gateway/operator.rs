@@ -6,6 +6,7 @@
 use super::auth::Operator;
 use super::error::ApiError;
 use super::json::{JsonBody, QueryParams};
+use super::paging::AppsPage;
 use super::routes::{Access, Routes};
 use crate::audit::{AuditPage, AuditQuery};
 use crate::identity::Revoked;
@@ -465,17 +466,25 @@ fn version_view(version: &VersionRecord) -> serde_json::Value {
     })
 }
 
-/// `GET /api/v1/operator/overview`: what the operator console draws —
-/// every app the host knows, even one with no live version yet: its record
-/// (live, previous, canary and its percentage, suspension), its grants and
-/// its versions (newest first) with what each requests; and every named
-/// capability with its summary.
+/// `GET /api/v1/operator/overview?limit=&after=`: what the operator
+/// console draws — the apps the host knows, even one with no live version
+/// yet, by id a page at a time (`next`, null on the last page, is the
+/// `after` of the next): each app's record (live, previous, canary and its
+/// percentage, suspension), its grants and its versions (newest first) with
+/// what each requests; and every named capability with its summary.
+/// Versions and grants are read for the apps on the page only.
 async fn overview(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
+    QueryParams(page): QueryParams<AppsPage>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut apps = Vec::new();
-    for record in citadel.registry.app_records().await? {
+    // Every record is still read to find the page (the store lists apps
+    // whole); the reads that grow with an app's history are the page's.
+    let (records, next) = page.cut(citadel.registry.app_records().await?, |record| {
+        record.id.as_str()
+    });
+    let mut apps = Vec::with_capacity(records.len());
+    for record in records {
         let versions = citadel.registry.versions(&record.id).await?;
         let granted = match citadel.registry.grants(&record.id).await {
             Ok(granted) => granted,
@@ -506,7 +515,7 @@ async fn overview(
     let capabilities: Vec<serde_json::Value> =
         crate::capabilities::all().map(capability_summary).collect();
     Ok(Json(
-        serde_json::json!({ "apps": apps, "capabilities": capabilities }),
+        serde_json::json!({ "apps": apps, "capabilities": capabilities, "next": next }),
     ))
 }
 

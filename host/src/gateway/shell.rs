@@ -1,9 +1,12 @@
 //! The pages the host serves itself, with no build step: the citizen shell
 //! at `/` and the operator console at `/admin` (HTML, CSS and JavaScript
 //! embedded from `host/assets/`), and the public data the shell reads: the
-//! catalogue of live apps and, in development, the demo citizens.
+//! catalogue of live apps (a page at a time) and, in development, the demo
+//! citizens.
 
 use super::error::ApiError;
+use super::json::QueryParams;
+use super::paging::AppsPage;
 use super::routes::{Access, Routes};
 use crate::capabilities;
 use crate::Citadel;
@@ -104,18 +107,28 @@ fn capability_view(name: &str, purpose: Option<&crate::registry::manifest::Local
     })
 }
 
-/// `GET /api/v1/apps`: every live, unsuspended app with what it may do.
-async fn catalogue(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, ApiError> {
-    let mut apps = Vec::new();
-    for live in citadel.registry.apps() {
+/// `GET /api/v1/apps?limit=&after=`: live, unsuspended apps with what each
+/// may do, by id, a page at a time; `next` (null on the last page) is the
+/// `after` of the next page.
+async fn catalogue(
+    State(citadel): State<Arc<Citadel>>,
+    QueryParams(page): QueryParams<AppsPage>,
+) -> Result<Json<Value>, ApiError> {
+    let listed: Vec<_> = citadel
+        .registry
+        .apps()
+        .into_iter()
+        .filter(|live| {
+            citadel
+                .registry
+                .slot(&live.context.id)
+                .is_none_or(|slot| slot.record.suspended.is_none())
+        })
+        .collect();
+    let (listed, next) = page.cut(listed, |live| &live.context.id);
+    let mut apps = Vec::with_capacity(listed.len());
+    for live in &listed {
         let context = &live.context;
-        let suspended = citadel
-            .registry
-            .slot(&context.id)
-            .is_some_and(|slot| slot.record.suspended.is_some());
-        if suspended {
-            continue;
-        }
         let publisher = citadel
             .registry
             .publishers()
@@ -138,8 +151,7 @@ async fn catalogue(State(citadel): State<Arc<Citadel>>) -> Result<Json<Value>, A
             "capabilities": capabilities,
         }));
     }
-    apps.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    Ok(Json(json!({ "apps": apps })))
+    Ok(Json(json!({ "apps": apps, "next": next })))
 }
 
 /// `GET /api/v1/login/citizens`: the development provider's demo citizens
