@@ -25,7 +25,9 @@ use body::CappedBody;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use limits::{Limits, LimitsSpec};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -658,7 +660,7 @@ impl Runtime {
         let timeout = limits.timeout;
         let charged_to = app.cpu_budget.clone();
         let (task_deferred, task_store) = (deferred.clone(), app.context.store.clone());
-        let task = self.instances.spawn(cpu::Charged::new(
+        let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
             async move {
                 let permits: [OwnedSemaphorePermit; 2] = [permit, slot];
                 drop(body_permit);
@@ -686,20 +688,20 @@ impl Runtime {
                 outcome
             },
             charged_to,
-        ));
+        )));
 
-        let response = match receiver.await {
+        let response = match instance.until(receiver).await {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => {
                 return Err(InvokeError::Trap(format!(
                     "the app answered with an error: {code:?}"
                 )))
             }
+            // The instance dropped its response without setting it.
             Err(_) => {
-                return Err(match task.await {
-                    Ok(Err(error)) => error,
-                    Ok(Ok(())) => InvokeError::NoResponse,
-                    Err(join) => InvokeError::Trap(format!("the instance task failed: {join}")),
+                return Err(match instance.finish().await {
+                    Err(error) => error,
+                    Ok(()) => InvokeError::NoResponse,
                 })
             }
         };
@@ -713,7 +715,8 @@ impl Runtime {
         }
         if announced.is_some_and(|len| len <= BUFFERED_RESPONSE) {
             let (parts, body) = response.into_parts();
-            let bytes = match tokio::time::timeout_at(deadline.into(), body.collect()).await {
+            let collect = tokio::time::timeout_at(deadline.into(), body.collect());
+            let bytes = match instance.until(collect).await {
                 Err(_elapsed) => return Err(InvokeError::Deadline(limits.timeout)),
                 Ok(Err(e)) => {
                     return Err(InvokeError::Trap(format!(
@@ -738,6 +741,63 @@ impl Runtime {
             })
             .boxed_unsync()
         }))
+    }
+}
+
+/// An instance run in its request's own task (no task spawn, no wake-up
+/// from another task) until the request has its answer. What is left of
+/// it then — a body still streaming, a guest still running, or a client
+/// gone — goes on in a task of its own, so it still ends by its deadline
+/// and makes its late writes durable.
+struct Inline<F: Future<Output = Result<(), InvokeError>> + Send + 'static> {
+    running: Option<Pin<Box<F>>>,
+    outcome: Option<Result<(), InvokeError>>,
+}
+
+impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Inline<F> {
+    fn new(instance: F) -> Self {
+        Inline {
+            running: Some(Box::pin(instance)),
+            outcome: None,
+        }
+    }
+
+    /// Run the instance until `wanted` is ready.
+    async fn until<T>(&mut self, wanted: impl Future<Output = T>) -> T {
+        tokio::pin!(wanted);
+        if let Some(running) = self.running.as_mut() {
+            let finished = tokio::select! {
+                biased;
+                outcome = running.as_mut() => outcome,
+                value = &mut wanted => return value,
+            };
+            self.running = None;
+            self.outcome = Some(finished);
+        }
+        wanted.await
+    }
+
+    /// Run the instance to its end; how it ended.
+    async fn finish(&mut self) -> Result<(), InvokeError> {
+        if let Some(running) = self.running.take() {
+            self.outcome = Some(running.await);
+        }
+        self.outcome.take().unwrap_or(Ok(()))
+    }
+}
+
+impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Drop for Inline<F> {
+    fn drop(&mut self) {
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
+        // A guest that has just finished its body usually returns at once.
+        if futures::FutureExt::now_or_never(&mut running).is_some() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(running);
+        }
     }
 }
 
