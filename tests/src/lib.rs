@@ -283,6 +283,16 @@ pub async fn get(host: &TestHost, path: &str, token: Option<&str>) -> reqwest::R
 
 /// GET `path` (with `token` as a bearer credential, if any) and parse the
 /// JSON answer.
+/// The ids of the apps on a page of `/api/v1/apps` or of the overview.
+pub fn app_ids(page: &serde_json::Value) -> Vec<String> {
+    page["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .map(|app| app["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
 pub async fn get_json(host: &TestHost, path: &str, token: Option<&str>) -> serde_json::Value {
     get(host, path, token)
         .await

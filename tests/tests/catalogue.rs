@@ -2,17 +2,8 @@
 //! a page at a time (`limit`, `after`, `next`), with JSON 400s for a bad
 //! page size or an unknown parameter.
 
-use citadel_tests::{client, get_json, operator_post, status_and_code, TestHost};
+use citadel_tests::{app_ids, client, get_json, operator_post, status_and_code, TestHost};
 use serde_json::{json, Value};
-
-fn ids(page: &Value) -> Vec<String> {
-    page["apps"]
-        .as_array()
-        .expect("apps")
-        .iter()
-        .map(|app| app["id"].as_str().expect("an id").to_string())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalogue_comes_a_page_at_a_time() {
@@ -21,7 +12,7 @@ async fn the_catalogue_comes_a_page_at_a_time() {
 
     // One page holds every sample; no `next` after it.
     let whole = get_json(&host, "/api/v1/apps", None).await;
-    let all = ids(&whole);
+    let all = app_ids(&whole);
     assert!(all.len() >= 5, "the samples are listed: {whole}");
     assert!(all.windows(2).all(|w| w[0] < w[1]), "by id: {all:?}");
     assert_eq!(whole["next"], Value::Null);
@@ -37,7 +28,7 @@ async fn the_catalogue_comes_a_page_at_a_time() {
             None => "/api/v1/apps?limit=2".to_string(),
         };
         let page = get_json(&host, &path, None).await;
-        let on_page = ids(&page);
+        let on_page = app_ids(&page);
         seen.extend(on_page.clone());
         match page["next"].as_str() {
             Some(next) => {
@@ -61,7 +52,7 @@ async fn the_catalogue_comes_a_page_at_a_time() {
         None,
     )
     .await;
-    assert_eq!(ids(&page), all[all.len() - 2..].to_vec());
+    assert_eq!(app_ids(&page), all[all.len() - 2..].to_vec());
     assert_eq!(page["next"], Value::Null, "{page}");
 
     // After the last id: nothing, and no `next`.
@@ -79,7 +70,7 @@ async fn the_catalogue_comes_a_page_at_a_time() {
     .await;
     assert_eq!(response.status(), 200);
     let page = get_json(&host, "/api/v1/apps?limit=2", None).await;
-    assert_eq!(ids(&page), vec![all[0].clone(), all[2].clone()]);
+    assert_eq!(app_ids(&page), vec![all[0].clone(), all[2].clone()]);
     assert_eq!(page["next"].as_str(), Some(all[2].as_str()));
 
     for query in ["limit=0", "limit=501", "limit=ten", "limit=-1", "page=2"] {
@@ -107,6 +98,6 @@ async fn the_catalogue_comes_a_page_at_a_time() {
         "the refusal says the range: {body}"
     );
     let most = get_json(&host, "/api/v1/apps?limit=500", None).await;
-    assert_eq!(ids(&most).len(), all.len() - 1);
+    assert_eq!(app_ids(&most).len(), all.len() - 1);
     host.stop().await;
 }

@@ -4,8 +4,8 @@
 //! only.
 
 use citadel_tests::{
-    client, get_json, package_bytes, put_grants, register_publisher, status_and_code, upload,
-    TestHost, OPERATOR_TOKEN,
+    app_ids, client, get_json, package_bytes, put_grants, register_publisher, status_and_code,
+    upload, TestHost, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -169,21 +169,12 @@ async fn an_operator_reads_an_apps_metrics() {
     host.stop().await;
 }
 
-fn ids(overview: &Value) -> Vec<String> {
-    overview["apps"]
-        .as_array()
-        .expect("apps")
-        .iter()
-        .map(|app| app["id"].as_str().expect("an id").to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_comes_a_page_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     let whole = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
-    let all = ids(&whole);
+    let all = app_ids(&whole);
     assert!(all.len() >= 5, "the samples are listed: {whole}");
     assert!(all.windows(2).all(|w| w[0] < w[1]), "by id: {all:?}");
     assert_eq!(whole["next"], Value::Null);
@@ -196,7 +187,7 @@ async fn the_overview_comes_a_page_at_a_time() {
         Some(OPERATOR_TOKEN),
     )
     .await;
-    assert_eq!(ids(&first), all[..3].to_vec());
+    assert_eq!(app_ids(&first), all[..3].to_vec());
     assert_eq!(first["next"].as_str(), Some(all[2].as_str()));
     assert_eq!(first["capabilities"], whole["capabilities"]);
     let second = get_json(
@@ -205,7 +196,7 @@ async fn the_overview_comes_a_page_at_a_time() {
         Some(OPERATOR_TOKEN),
     )
     .await;
-    assert_eq!(ids(&second)[0], all[3]);
+    assert_eq!(app_ids(&second)[0], all[3]);
     assert_eq!(second["capabilities"], whole["capabilities"]);
     // An app on a later page is drawn as on the whole overview.
     assert_eq!(second["apps"][0], whole["apps"][3]);
@@ -218,7 +209,7 @@ async fn the_overview_comes_a_page_at_a_time() {
         Some(OPERATOR_TOKEN),
     )
     .await;
-    assert_eq!(ids(&last), all[3..].to_vec());
+    assert_eq!(app_ids(&last), all[3..].to_vec());
     assert_eq!(last["next"], Value::Null, "{last}");
 
     // After the last id: no apps, no `next`; the capabilities still.
