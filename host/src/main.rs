@@ -93,6 +93,11 @@ enum Command {
         /// mini-apps may draw under their places.
         #[arg(long, env = "CITADEL_TILE_URL")]
         tile_url: Option<String>,
+        /// How log lines look on stdout: `text` for people, `json` (one
+        /// object per line, the event's fields at the top level) for a log
+        /// pipeline.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CITADEL_LOG_FORMAT")]
+        log_format: LogFormat,
     },
     /// Operate a running host: apps, grants, publishers, reviews, rollouts, the audit log.
     Admin {
@@ -134,30 +139,57 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    // Log lines (one access record per request among them) are formatted on
-    // the request's thread and written by a background thread, in batches:
-    // a request never waits on the terminal or the journal. Nothing is
-    // dropped (a full queue makes the logger wait); the guard flushes the
-    // queue at exit.
-    let (writer, _log_flush_at_exit) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(false)
-            .thread_name("citadel-log")
-            .finish(std::io::BufWriter::with_capacity(
-                64 << 10,
-                std::io::stdout(),
-            ));
-    tracing_subscriber::fmt()
+/// The shape of the host's log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event: time, level, target, message, `key=value` fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message`
+    /// and the event's fields beside them.
+    Json,
+}
+
+/// Send log lines to stdout in `format`. Lines (one access record per
+/// request among them) are formatted on the request's thread and written by
+/// a background thread, in batches: a request never waits on the terminal
+/// or the journal. Nothing is dropped (a full queue makes the logger wait);
+/// the returned guard flushes the queue when dropped, at exit.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("citadel-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stdout(),
+        ));
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn".into()),
         )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_writer(writer)
-        .init();
-    match Cli::parse().command {
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => subscriber
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => subscriber
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .init(),
+    }
+    flush_at_exit
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Command::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    };
+    let _log_flush_at_exit = init_logging(log_format);
+    match cli.command {
         Command::Serve {
             listen,
             data_dir,
@@ -173,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
             payment_providers,
             city_data,
             tile_url,
+            log_format: _,
         } => {
             let metrics_token = cli::serve::metrics_token(
                 metrics_token_file.as_deref(),

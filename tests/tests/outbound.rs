@@ -2,21 +2,36 @@
 //! on every redirect hop; loopback, link-local, private and unspecified
 //! addresses and the host's own listener are refused, also when an allowed
 //! name resolves to them. A local server stands in for a partner's API,
-//! reachable only through the explicit test-only loopback switch.
+//! reachable only through the explicit test-only loopback switch. Every
+//! outbound request carries the incoming request's id, which the guest
+//! cannot change.
 
+use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::routing::get;
 use citadel_tests::{audit, audit_at_least, client, metrics, probe_manifest, TestHost};
 use serde_json::Value;
 use std::net::SocketAddr;
 
-/// A partner API on loopback: `/hello`, and redirects to loopback and to
+/// A partner API on loopback: `/hello`, `/request-id` (the `x-request-id`
+/// values it received, comma-separated), and redirects to loopback and to
 /// the cloud metadata address.
 async fn upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new()
         .route("/hello", get(|| async { "chào từ đối tác" }))
+        .route(
+            "/request-id",
+            get(|headers: HeaderMap| async move {
+                headers
+                    .get_all("x-request-id")
+                    .iter()
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+        )
         .route(
             "/to-loopback",
             get(move || async move {
@@ -201,6 +216,50 @@ async fn a_granted_name_that_resolves_to_loopback_is_refused() {
         detail.contains("resolves to") && detail.contains("loopback"),
         "refused by the address check: {detail}"
     );
+    host.stop().await;
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_requests_carry_the_incoming_request_id() {
+    let (upstream, server) = upstream().await;
+    let port = upstream.port();
+    let dir = tempfile::tempdir().unwrap();
+    let host =
+        TestHost::start_with(dir.path(), |config| config.allow_loopback_for_tests = true).await;
+    let allowed = format!("http:http://localhost:{port}");
+    host.install_built("probe", &probe_manifest("probe", &[&allowed], ""))
+        .await;
+    let url = format!("http://localhost:{port}/request-id");
+    let mut seen = Vec::new();
+    // Without a header from the guest, and with a forged one (which the
+    // gateway's client also tries on the incoming request).
+    for forged in [None, Some("forged-by-the-guest")] {
+        let mut query = vec![("url", url.clone())];
+        let mut request = client().get(host.url("/apps/probe/fetch"));
+        if let Some(forged) = forged {
+            query.push(("header", format!("X-Request-Id:{forged}")));
+            request = request.header("x-request-id", forged);
+        }
+        let response = request.query(&query).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{forged:?}");
+        let incoming = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|id| id.to_str().ok())
+            .expect("the gateway names the request's id")
+            .to_string();
+        let fetched: Value = response.json().await.unwrap();
+        assert_eq!(fetched["outcome"], "ok", "{fetched}");
+        assert_eq!(
+            fetched["body"].as_str(),
+            Some(incoming.as_str()),
+            "the partner sees the incoming request's id, once, whatever the guest set ({forged:?})"
+        );
+        assert_ne!(Some(incoming.as_str()), forged);
+        seen.push(incoming);
+    }
+    assert_ne!(seen[0], seen[1], "each request has its own id");
     host.stop().await;
     server.abort();
 }

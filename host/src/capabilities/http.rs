@@ -6,6 +6,8 @@
 //! address its name resolves to must be public and not the host itself; the
 //! connection goes to the address that was checked (no second DNS lookup).
 //! Redirects are answered to the guest, whose next request is checked again.
+//! Every outbound request carries the incoming request's id in
+//! `x-request-id`, set by the host over whatever the guest put there.
 
 use crate::runtime::{AppContext, DenialRecorder};
 use http_body_util::BodyExt;
@@ -119,6 +121,25 @@ impl Origin {
 pub fn check_name(name: &str) -> Option<Result<(), String>> {
     name.strip_prefix(PREFIX)
         .map(|spec| Origin::parse(spec).map(|_| ()))
+}
+
+/// The header that carries the incoming request's id to a partner's API —
+/// the name the gateway answers citizens with, so one id follows a request
+/// through every log.
+pub const REQUEST_ID_HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// Put `request_id` in `headers` as the only [`REQUEST_ID_HEADER`],
+/// replacing any the guest set: a guest cannot speak for another request.
+/// Without a usable id the header is removed.
+pub fn stamp_request_id(headers: &mut http::HeaderMap, request_id: &str) {
+    match http::HeaderValue::from_str(request_id) {
+        Ok(value) if !request_id.is_empty() => {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+        _ => {
+            headers.remove(REQUEST_ID_HEADER);
+        }
+    }
 }
 
 /// The metric label of outbound-HTTP denials (origins are unbounded).
@@ -389,6 +410,7 @@ async fn send(
         .map_or("/", |p| p.as_str())
         .to_string();
     *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    stamp_request_id(request.headers_mut(), denials.request_id());
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| HttpError::ConnectionReadTimeout)?
@@ -485,6 +507,26 @@ mod tests {
             policy.refusal("203.113.131.1:8080".parse().unwrap()),
             Some("the host's own listener")
         );
+    }
+
+    #[test]
+    fn the_request_id_header_is_the_hosts_alone() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(REQUEST_ID_HEADER, "forged-1".parse().unwrap());
+        headers.append("X-Request-Id", "forged-2".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        stamp_request_id(&mut headers, "00c0ffee00c0ffee");
+        let ids: Vec<_> = headers.get_all(REQUEST_ID_HEADER).iter().collect();
+        assert_eq!(ids, ["00c0ffee00c0ffee"]);
+        assert_eq!(headers["content-type"], "application/json");
+
+        // No usable id: the guest's value does not go out either.
+        for unusable in ["", "line\nbreak"] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(REQUEST_ID_HEADER, "forged".parse().unwrap());
+            stamp_request_id(&mut headers, unusable);
+            assert!(headers.get(REQUEST_ID_HEADER).is_none(), "{unusable:?}");
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, request_id = ?current_request_id(), "storage failure");
+        tracing::error!(error = %e, request_id = current_request_id(), "storage failure");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
@@ -130,7 +130,7 @@ impl From<GrantError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_requested")
             }
             GrantError::Store(e) => {
-                tracing::error!(error = %e, request_id = ?current_request_id(), "storage failure");
+                tracing::error!(error = %e, request_id = current_request_id(), "storage failure");
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
         };
@@ -265,15 +265,15 @@ impl From<InvokeError> for ApiError {
         // A trap's details are for the logs and the publisher, not the citizen.
         let message = match &e {
             InvokeError::Trap(detail) => {
-                tracing::warn!(%detail, request_id = ?current_request_id(), "guest trapped");
+                tracing::warn!(%detail, request_id = current_request_id(), "guest trapped");
                 "the app failed while handling this request".to_string()
             }
             InvokeError::Storage(detail) => {
-                tracing::error!(%detail, request_id = ?current_request_id(), "an app's writes could not be made durable");
+                tracing::error!(%detail, request_id = current_request_id(), "an app's writes could not be made durable");
                 "the app's data could not be saved; try again".to_string()
             }
             InvokeError::Unavailable(detail) => {
-                tracing::error!(%detail, request_id = ?current_request_id(), "an app's component could not be loaded");
+                tracing::error!(%detail, request_id = current_request_id(), "an app's component could not be loaded");
                 "the app cannot be started now; try again later".to_string()
             }
             other => other.to_string(),

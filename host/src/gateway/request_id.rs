@@ -54,7 +54,9 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         None => tracing::info!(request_id = %id, %method, path, status, latency_us, "served"),
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
+        response
+            .headers_mut()
+            .insert(crate::capabilities::http::REQUEST_ID_HEADER, value);
     }
     response
 }

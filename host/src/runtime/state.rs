@@ -109,6 +109,11 @@ impl DenialRecorder {
         }
     }
 
+    /// The id of the request whose refusals this records.
+    pub fn request_id(&self) -> &str {
+        &self.inner.request_id
+    }
+
     /// A host call was refused for lack of `capability`: log, audit, count.
     /// `metric_label` is the capability as counted (bounded for `http:`).
     pub fn record(&self, capability: &str, metric_label: &str, why: &str) {

@@ -1,5 +1,5 @@
 //! What the tests of the real binary share: start `citadel serve` on port 0
-//! and learn its address from its log.
+//! and learn its address from its log (text or JSON lines).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -12,9 +12,21 @@ use std::time::Duration;
 /// returns the process and the address it serves on.
 #[allow(dead_code)]
 pub fn serve(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let (child, address, _) = serve_logged(data_dir, extra, env);
+    (child, address)
+}
+
+/// As `serve`, and every line the host writes to stdout, from the first,
+/// in order; the channel closes when the process's stdout does.
+#[allow(dead_code)]
+pub fn serve_logged(
+    data_dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, mpsc::Receiver<String>) {
     let mut args = vec!["--dev"];
     args.extend_from_slice(extra);
-    serve_as(data_dir, "127.0.0.1:0", &args, env)
+    spawn(data_dir, "127.0.0.1:0", &args, env)
 }
 
 /// `citadel serve` as `serve`, without `--dev`: the production setting.
@@ -29,6 +41,19 @@ fn serve_as(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String) {
+    let (child, address, _) = spawn(data_dir, listen, extra, env);
+    (child, address)
+}
+
+/// Start `citadel serve`; the process, its address, and its stdout's lines
+/// (read to the end whether or not anyone receives them, so the host never
+/// blocks on a full pipe).
+fn spawn(
+    data_dir: &Path,
+    listen: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
@@ -40,17 +65,30 @@ fn serve_as(
         .expect("citadel starts");
     let stdout = child.stdout.take().expect("stdout");
     let (found, address) = mpsc::channel();
+    let (forward, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = found.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            if let Some(address) = served_address(&line) {
+                let _ = found.send(address);
             }
+            let _ = forward.send(line);
         }
     });
     let address = address
         .recv_timeout(Duration::from_secs(120))
         .expect("citadel logs the address it serves on");
-    (child, address)
+    (child, address, lines)
+}
+
+/// The address in a log line of the host's, if it names one: `address=…`
+/// in a text line, `"address":"…"` in a JSON one.
+fn served_address(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let record: serde_json::Value = serde_json::from_str(line).ok()?;
+        return record["address"].as_str().map(str::to_string);
+    }
+    let rest = line.split("address=").nth(1)?;
+    Some(rest.split_whitespace().next().unwrap_or("").to_string())
 }
 
 /// The probe mini-app's manifest for `publisher` (`id = "probe"`,

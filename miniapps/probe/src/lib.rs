@@ -4,7 +4,9 @@
 //! refuses. Never installed by `citadel serve`.
 
 use citadel_sdk::fetch::{self, FetchError};
-use citadel_sdk::{identity, kv, notify, payments, Error, Request, Response, Result, Router};
+use citadel_sdk::{
+    identity, kv, notify, payments, Error, Method, Request, Response, Result, Router,
+};
 use serde_json::json;
 
 fn scopes(req: &Request) -> Result<Vec<identity::Scope>> {
@@ -128,11 +130,19 @@ fn send_notice_to(req: &Request) -> Result<Response> {
     Ok(Response::new(204))
 }
 
+/// `GET ?url=`, with the header `?header=NAME:VALUE` if given.
 fn fetch_url(req: &Request) -> Result<Response> {
     let url = req
         .query("url")
         .ok_or_else(|| Error::bad_request("give ?url="))?;
-    let outcome = match fetch::get(&url) {
+    let header = req.query("header");
+    let headers: Vec<(&str, &str)> = match &header {
+        Some(header) => vec![header
+            .split_once(':')
+            .ok_or_else(|| Error::bad_request("give ?header=NAME:VALUE"))?],
+        None => Vec::new(),
+    };
+    let outcome = match fetch::send(Method::Get, &url, &headers, &[]) {
         Ok(response) => json!({
             "outcome": "ok",
             "status": response.status,
