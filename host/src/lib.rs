@@ -24,7 +24,9 @@
 //! - [`geo`]: the city's map data. [`telemetry`]: Prometheus metrics per app.
 //! - [`samples`]: the sample mini-apps built into the binary.
 //!
-//! [`Citadel`] ties them together; `main.rs` is the `citadel` CLI.
+//! [`Citadel`] ties them together, and [`Readiness`] says where it is in
+//! its life (starting, ready, shutting down) for `/readyz`; `main.rs` is the
+//! `citadel` CLI.
 
 /// Every binary that links the host (the `citadel` CLI, tests, benchmarks)
 /// allocates with mimalloc: see docs/performance.md.
@@ -60,7 +62,9 @@ pub mod samples {
 use registry::Registry;
 use runtime::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use store::Store;
 
 /// A storage failure, as every layer above the store passes it up (the
@@ -108,6 +112,11 @@ pub struct HostConfig {
     pub city_data: Option<PathBuf>,
     /// The map tile URL template map apps may use.
     pub tile_url: Option<String>,
+    /// How long the listener keeps accepting after the shutdown signal, with
+    /// `/readyz` already answering 503, so a load balancer sees the host
+    /// leave before it stops taking connections. Zero (the default) stops
+    /// accepting at once, as before `/readyz` existed.
+    pub shutdown_grace: Duration,
 }
 
 impl HostConfig {
@@ -128,7 +137,130 @@ impl HostConfig {
             payments: payments::PaymentsConfig::default(),
             city_data: None,
             tile_url: None,
+            shutdown_grace: Duration::ZERO,
         }
+    }
+}
+
+/// Where a host is in its life, as `/readyz` reports it to a load balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// [`Citadel::open`] has not finished: store, city data or registry not
+    /// loaded yet.
+    Starting,
+    /// Open: new requests are welcome.
+    Ready,
+    /// The shutdown signal arrived: requests in flight finish, new ones
+    /// should go to another host.
+    ShuttingDown,
+}
+
+impl Phase {
+    /// `starting`, `ready` or `shutting_down`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// What [`Citadel::open`] loads before a host can be ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The store is open (sled opened, or PostgreSQL connected and migrated).
+    Store,
+    /// The city's map data is loaded.
+    City,
+    /// The registry is open: every app's serving versions were read (their
+    /// components load on first request).
+    Registry,
+}
+
+impl Part {
+    /// Every part, in the order `open` loads them.
+    pub const ALL: [Part; 3] = [Part::City, Part::Store, Part::Registry];
+
+    /// `store`, `city` or `registry`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Store => "store",
+            Part::City => "city",
+            Part::Registry => "registry",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Part::Store => 1,
+            Part::City => 2,
+            Part::Registry => 4,
+        }
+    }
+}
+
+/// A host's phase and the parts it has loaded: [`Citadel::open`] marks each
+/// part and then the host ready; the gateway turns it to shutting down when
+/// the shutdown signal arrives, before the listener stops accepting.
+#[derive(Debug)]
+pub struct Readiness {
+    phase: tokio::sync::watch::Sender<Phase>,
+    loaded: AtomicU8,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness::new()
+    }
+}
+
+impl Readiness {
+    /// Starting, nothing loaded.
+    pub fn new() -> Self {
+        Readiness {
+            phase: tokio::sync::watch::Sender::new(Phase::Starting),
+            loaded: AtomicU8::new(0),
+        }
+    }
+
+    /// The phase now.
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    /// Every change of phase from now on (tests wait on it rather than poll).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    /// `part` is loaded.
+    pub fn loaded(&self, part: Part) {
+        self.loaded.fetch_or(part.bit(), Ordering::AcqRel);
+    }
+
+    /// Whether `part` is loaded.
+    pub fn is_loaded(&self, part: Part) -> bool {
+        self.loaded.load(Ordering::Acquire) & part.bit() != 0
+    }
+
+    /// Ready, if every part is loaded and the host is not shutting down;
+    /// whether it is ready now.
+    pub fn ready(&self) -> bool {
+        let all = Part::ALL.iter().all(|part| self.is_loaded(*part));
+        self.phase.send_if_modified(|phase| {
+            let becomes_ready = all && *phase == Phase::Starting;
+            if becomes_ready {
+                *phase = Phase::Ready;
+            }
+            becomes_ready
+        });
+        self.phase() == Phase::Ready
+    }
+
+    /// Shutting down, for good: `/readyz` answers 503 from now on.
+    pub fn shutting_down(&self) {
+        self.phase.send_replace(Phase::ShuttingDown);
     }
 }
 
@@ -157,12 +289,18 @@ pub struct Citadel {
     pub metrics_token: Option<String>,
     /// Connection cap and timeouts of the listener.
     pub listener: gateway::ListenerLimits,
+    /// Starting, ready or shutting down, and what is loaded (`/readyz`).
+    pub readiness: Arc<Readiness>,
+    /// Accepting after the shutdown signal (see [`HostConfig::shutdown_grace`]).
+    pub shutdown_grace: Duration,
 }
 
 impl Citadel {
     /// Open the data dir, load installed apps (compiling nothing that is
     /// cached), and install the samples into an empty data dir if asked.
+    /// The host is ready (`/readyz`) once this returns.
     pub async fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+        let readiness = Arc::new(Readiness::new());
         // The recorder first: each app registers its metrics once, as it
         // goes live.
         crate::telemetry::handle();
@@ -171,10 +309,12 @@ impl Citadel {
             None => geo::City::embedded()?,
         }
         .with_tile_url(config.tile_url.clone())?;
+        readiness.loaded(Part::City);
         let store = match &config.database_url {
             Some(url) => Store::postgres(url).await?,
             None => Store::sled(&config.data_dir.join("db"))?,
         };
+        readiness.loaded(Part::Store);
         let audit = audit::AuditLog::new(store.clone());
         // The demo wallet pays only in development mode, whatever the
         // payments configuration says.
@@ -232,14 +372,18 @@ impl Citadel {
         if config.install_samples && registry.is_empty() {
             registry.install_samples().await?;
         }
+        readiness.loaded(Part::Registry);
         let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development {
             Arc::new(identity::citizens::DevelopmentProvider::default())
         } else {
             Arc::new(identity::citizens::NoProvider)
         };
         let pairwise = identity::pairwise::Pairwise::load_or_create(&store).await?;
+        readiness.ready();
         Ok(Arc::new(Citadel {
             listener: config.listener,
+            readiness,
+            shutdown_grace: config.shutdown_grace,
             identity,
             payments,
             positions: identity::location::Positions::new(store.clone()),

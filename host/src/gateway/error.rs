@@ -35,15 +35,22 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
+impl ApiError {
+    /// The answer's body: `{"error":{"code","message","request_id"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
                 "request_id": current_request_id(),
             }
-        });
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         (self.status, Json(body)).into_response()
     }
 }

@@ -36,8 +36,9 @@ impl Default for ListenerLimits {
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then stop
-/// accepting, let every open connection finish its request in flight, and
-/// return once all have closed.
+/// accepting (closing the listening socket, so new clients are refused at
+/// once rather than left in the backlog), let every open connection finish
+/// its request in flight, and return once all have closed.
 pub async fn serve_connections(
     listener: TcpListener,
     router: Router,
@@ -93,6 +94,7 @@ pub async fn serve_connections(
             }
         });
     }
+    drop(listener);
     let _ = stop.send(true);
     connections.close();
     connections.wait().await;

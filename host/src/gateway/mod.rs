@@ -1,7 +1,9 @@
 //! The gateway: axum routes by area — `apps` (mini-app dispatch), citizen,
-//! consent, payments, operator, publisher, shell, health and metrics — all
-//! listed in the route table (`routes.rs`), with the request-id layer and a
-//! JSON 404 fallback. Host errors become HTTP only in `error.rs`.
+//! consent, payments, operator, publisher, shell, health (`/healthz`:
+//! alive; `/readyz`: ready for new requests) and metrics — all listed in the
+//! route table (`routes.rs`), with the request-id layer and a JSON 404
+//! fallback. Host errors become HTTP only in `error.rs`. [`serve`] turns
+//! the host not-ready before it stops accepting.
 
 mod apps;
 mod auth;
@@ -28,6 +30,7 @@ use routes::Routes;
 pub use routes::{route_table, Access, RouteSpec};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The whole HTTP surface of the host.
@@ -63,6 +66,7 @@ fn routes() -> Routes {
             apps::dispatch_frame,
         )
         .get("/healthz", Access::Public, healthz)
+        .get("/readyz", Access::Public, readyz)
         .get("/metrics", Access::Metrics, metrics);
     let routes = citizen::routes(routes);
     let routes = consent::routes(routes);
@@ -150,6 +154,110 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// The longest `/readyz` waits for the database to answer.
+const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/readyz`: 200 `{"status":"ready","checks":{…}}` only while the host is
+/// open (store, city data and registry loaded), not shutting down, and — on
+/// PostgreSQL — the database answers `SELECT 1` within
+/// [`READY_DATABASE_TIMEOUT`]. Otherwise 503 with the error shape of
+/// [`ApiError`] plus the failing `check`, and every check's state. Names no
+/// address, URL or backend error: those go to the log.
+async fn readyz(
+    axum::extract::State(citadel): axum::extract::State<Arc<Citadel>>,
+) -> axum::response::Response {
+    use crate::{Part, Phase};
+    let mut checks = serde_json::Map::new();
+    let phase = citadel.readiness.phase();
+    checks.insert("phase".into(), phase.name().into());
+    match phase {
+        Phase::Ready => {}
+        Phase::Starting => {
+            return not_ready(
+                "starting",
+                "phase",
+                "the host is still opening its store, city data and registry",
+                checks,
+            )
+        }
+        Phase::ShuttingDown => {
+            return not_ready(
+                "shutting_down",
+                "phase",
+                "the host is shutting down: it finishes the requests in flight and takes \
+                 no new ones; send them to another host",
+                checks,
+            )
+        }
+    }
+    let mut failed: Option<(Part, String)> = None;
+    for part in Part::ALL {
+        let loaded = citadel.readiness.is_loaded(part);
+        checks.insert(
+            part.name().into(),
+            if loaded { "ok" } else { "not_loaded" }.into(),
+        );
+        if !loaded && failed.is_none() {
+            failed = Some((part, format!("the {} is not loaded", part.name())));
+        }
+    }
+    if let Some((part, message)) = failed {
+        return not_ready("not_ready", part.name(), message, checks);
+    }
+    if citadel.store.backend() == crate::store::Backend::Postgres {
+        let answer = tokio::time::timeout(READY_DATABASE_TIMEOUT, citadel.store.ping()).await;
+        let (state, message) = match answer {
+            Ok(Ok(())) => ("ok", None),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database did not answer");
+                (
+                    "failed",
+                    Some("the database refused or failed a query".to_string()),
+                )
+            }
+            Err(_) => (
+                "timeout",
+                Some(format!(
+                    "the database did not answer within {} s",
+                    READY_DATABASE_TIMEOUT.as_secs()
+                )),
+            ),
+        };
+        checks.insert("database".into(), state.into());
+        if let Some(message) = message {
+            return not_ready("not_ready", "database", message, checks);
+        }
+    }
+    let body = serde_json::json!({ "status": "ready", "checks": checks });
+    no_store((axum::http::StatusCode::OK, axum::Json(body)))
+}
+
+/// `/readyz`'s 503: the [`ApiError`] body with the failing `error.check`,
+/// beside every check.
+fn not_ready(
+    code: &'static str,
+    check: &'static str,
+    message: impl Into<String>,
+    checks: serde_json::Map<String, serde_json::Value>,
+) -> axum::response::Response {
+    let error = ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, code, message);
+    let mut body = error.body();
+    body["error"]["check"] = check.into();
+    body["status"] = code.into();
+    body["checks"] = checks.into();
+    no_store((error.status, axum::Json(body)))
+}
+
+/// `response` with `Cache-Control: no-store`: a probe's answer is for now.
+fn no_store(response: impl axum::response::IntoResponse) -> axum::response::Response {
+    let mut response = response.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// `/metrics`: open unless the host has a scrape token; then that token or
 /// any operator token, as a bearer credential.
 async fn metrics(
@@ -202,9 +310,10 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Serve `citadel` on `listener` until `shutdown` resolves, then let
-/// in-flight requests and their instances finish, and stop the background
-/// tasks.
+/// Serve `citadel` on `listener` until `shutdown` resolves; then turn
+/// `/readyz` to 503 (`shutting_down`) at once, keep accepting for the
+/// host's shutdown grace, stop accepting, let in-flight requests and their
+/// instances finish, and stop the background tasks.
 pub async fn serve(
     citadel: Arc<Citadel>,
     listener: TcpListener,
@@ -214,11 +323,21 @@ pub async fn serve(
         citadel.capabilities.outbound().add_own_listener(addr);
     }
     let tasks = crate::tasks::Tasks::start(&citadel);
+    let (readiness, grace) = (citadel.readiness.clone(), citadel.shutdown_grace);
+    let stop_accepting = async move {
+        shutdown.await;
+        readiness.shutting_down();
+        tracing::info!(
+            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            "not ready: /readyz answers 503; accepting for the shutdown grace, then draining"
+        );
+        tokio::time::sleep(grace).await;
+    };
     let served = listener::serve_connections(
         listener,
         router(citadel.clone()),
         citadel.listener,
-        shutdown,
+        stop_accepting,
     )
     .await;
     tasks.stop().await;

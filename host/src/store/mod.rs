@@ -1,11 +1,13 @@
 //! Persistence behind async traits split by concern — [`AppStore`],
 //! [`KvStore`], [`IdentityStore`], [`Ledger`], [`AuditStore`],
-//! [`RateLimits`] — bundled as [`Store`]. Every write returns once it is
-//! durable; no caller flushes. Owns persistence only: no policy lives here.
+//! [`RateLimits`] — bundled as [`Store`], with [`Health`] to ask whether the
+//! backend answers. Every write returns once it is durable; no caller
+//! flushes. Owns persistence only: no policy lives here.
 
 mod apps;
 mod audit;
 pub mod conformance;
+mod health;
 mod identity;
 mod kv;
 mod ledger;
@@ -16,6 +18,7 @@ mod sled;
 
 pub use self::apps::*;
 pub use self::audit::*;
+pub use self::health::*;
 pub use self::identity::*;
 pub use self::kv::*;
 pub use self::ledger::*;
@@ -58,13 +61,15 @@ pub struct Store {
     pub ledger: Arc<dyn Ledger>,
     pub audit: Arc<dyn AuditStore>,
     pub limits: Arc<dyn RateLimits>,
+    /// Whether the backend answers (for `/readyz`).
+    pub health: Arc<dyn Health>,
 }
 
 impl Store {
     /// The bundle over one backend that implements every concern.
     pub fn over<B>(backend: B) -> Store
     where
-        B: AppStore + KvStore + IdentityStore + Ledger + AuditStore + RateLimits,
+        B: AppStore + KvStore + IdentityStore + Ledger + AuditStore + RateLimits + Health,
     {
         let backend = Arc::new(backend);
         Store {
@@ -73,8 +78,20 @@ impl Store {
             identity: backend.clone(),
             ledger: backend.clone(),
             audit: backend.clone(),
-            limits: backend,
+            limits: backend.clone(),
+            health: backend,
         }
+    }
+
+    /// Which backend holds the data.
+    pub fn backend(&self) -> Backend {
+        self.health.backend()
+    }
+
+    /// Whether the backend answers now (see [`Health::ping`]); the caller
+    /// bounds the wait.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.health.ping().await
     }
 
     /// PostgreSQL at `url`, its schema brought up to date.

@@ -142,6 +142,23 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
+impl super::Health for PgStore {
+    fn backend(&self) -> super::Backend {
+        super::Backend::Postgres
+    }
+
+    /// `SELECT 1` on a pooled connection (the pool checks an idle one
+    /// before handing it out, and opens a new one if it is gone).
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+}
+
 /// Re-broadcast other hosts' registry changes here. When the connection
 /// drops, sqlx reconnects; changes may have been missed meanwhile, so every
 /// cache reloads (`AppChange::Everything`).

@@ -307,6 +307,18 @@ impl SledStore {
     }
 }
 
+#[async_trait::async_trait]
+impl super::Health for SledStore {
+    fn backend(&self) -> super::Backend {
+        super::Backend::Sled
+    }
+
+    /// The database is in this process: open means it answers.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 /// citizen ‖ NUL ‖ created_at ‖ id: a citizen's intents in time order.
 fn citizen_intent_key(citizen: &str, created_at: u64, id: &str) -> Vec<u8> {
     let mut key = composite(&[citizen, ""]);
