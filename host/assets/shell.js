@@ -131,10 +131,12 @@
   async function showCatalogue() {
     const search = el('input', { id: 'search', type: 'search', autocomplete: 'off' });
     const list = el('ul', { class: 'grid', 'aria-live': 'polite' });
-    const categories = [...new Set(catalogue.map((a) => a.category))].sort();
+    const categoryNames = Object.fromEntries(catalogue.map((a) => [a.category, a.category_name]));
+    const categoryName = (c) => name(categoryNames[c]) || c;
+    const categories = Object.keys(categoryNames).sort((a, b) => categoryName(a).localeCompare(categoryName(b), lang));
     const chips = el('div', { class: 'chips', role: 'group', 'aria-label': t('apps') },
       ['', ...categories].map((c) => el('button', {
-        type: 'button', 'aria-pressed': String(c === category), text: c || t('all'),
+        type: 'button', 'aria-pressed': String(c === category), text: c ? categoryName(c) : t('all'),
         onclick: () => { category = c; showCatalogue(); },
       })));
     const fold = (s) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/gi, 'd').toLowerCase();
@@ -147,7 +149,7 @@
           el('span', { class: 'icon', 'aria-hidden': 'true', text: a.icon || '▦' }),
           el('span', {}, el('strong', { text: name(a.name) }), el('br'),
             el('span', { class: 'muted', text: name(a.description) }), el('br'),
-            el('span', { class: 'badge', text: a.category }), ' ',
+            el('span', { class: 'badge', text: categoryName(a.category) }), ' ',
             el('span', { class: 'muted', text: a.publisher.name }))))) : [el('li', { text: t('noApps') })]));
     };
     search.addEventListener('input', render);

@@ -101,3 +101,47 @@ async fn the_catalogue_comes_a_page_at_a_time() {
     assert_eq!(app_ids(&most).len(), all.len() - 1);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn citizens_see_services_by_name_and_no_developer_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let catalogue = get_json(&host, "/api/v1/apps", None).await;
+    let listed = app_ids(&catalogue);
+    for sample in ["hello", "notes"] {
+        assert!(
+            !listed.contains(&sample.to_string()),
+            "{sample} listed: {listed:?}"
+        );
+    }
+    for app in catalogue["apps"].as_array().unwrap() {
+        let publisher = &app["publisher"];
+        assert_ne!(publisher["name"], publisher["id"], "{app}");
+        let category = &app["category_name"];
+        assert!(
+            category["vi"].is_string() && category["en"].is_string(),
+            "{app}"
+        );
+        assert_ne!(category["vi"].as_str(), app["category"].as_str(), "{app}");
+    }
+    let services = catalogue["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|app| app["id"] == "public-services")
+        .expect("public-services is listed");
+    assert_eq!(services["category_name"]["vi"], "Dịch vụ công");
+    assert_eq!(services["publisher"]["name"], "UBND thành phố Huế");
+
+    // The operator still lists them, and they still answer at their address.
+    let overview = get_json(
+        &host,
+        "/api/v1/operator/overview",
+        Some(citadel_tests::OPERATOR_TOKEN),
+    )
+    .await;
+    assert!(app_ids(&overview).contains(&"hello".to_string()));
+    let hello = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(hello.status(), 200);
+    host.stop().await;
+}

@@ -185,6 +185,7 @@ fn refused_version(e: &InstallError, message: String) -> ApiError {
             (StatusCode::UNPROCESSABLE_ENTITY, "limit_above_host_share")
         }
         InstallError::Grant(_)
+        | InstallError::SamplePublisher(_)
         | InstallError::Prepare(PrepareError::Cache(_))
         | InstallError::Store(_)
         | InstallError::ContractUnsupported { .. } => {

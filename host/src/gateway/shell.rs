@@ -9,6 +9,7 @@ use super::json::QueryParams;
 use super::paging::AppsPage;
 use super::routes::{Access, Routes};
 use crate::capabilities;
+use crate::registry::manifest::{category_name, DEVELOPER_CATEGORY};
 use crate::Citadel;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -124,6 +125,7 @@ async fn catalogue(
                 .slot(&live.context.id)
                 .is_none_or(|slot| slot.record.suspended.is_none())
         })
+        .filter(|live| live.context.category != DEVELOPER_CATEGORY)
         .collect();
     let (listed, next) = page.cut(listed, |live| &live.context.id);
     let mut apps = Vec::with_capacity(listed.len());
@@ -146,6 +148,7 @@ async fn catalogue(
             "name": context.name,
             "description": context.description,
             "category": context.category,
+            "category_name": category_name(&context.category),
             "icon": context.icon,
             "publisher": { "id": context.publisher, "name": publisher },
             "capabilities": capabilities,

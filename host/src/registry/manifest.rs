@@ -61,17 +61,39 @@ pub enum ManifestError {
     },
 }
 
-const CATEGORIES: &[&str] = &[
-    "public-services",
-    "field-reports",
-    "maps",
-    "tourism",
-    "payments",
-    "health",
-    "education",
-    "transport",
-    "utilities",
+/// The catalogue's categories: the id a manifest names, and what the shell
+/// shows citizens for it (Vietnamese, English).
+const CATEGORIES: &[(&str, &str, &str)] = &[
+    ("public-services", "Dịch vụ công", "Public services"),
+    ("field-reports", "Phản ánh hiện trường", "Field reports"),
+    ("maps", "Bản đồ", "Maps"),
+    ("tourism", "Du lịch", "Tourism"),
+    ("payments", "Thanh toán", "Payments"),
+    ("health", "Y tế", "Health"),
+    ("education", "Giáo dục", "Education"),
+    ("transport", "Giao thông", "Transport"),
+    ("utilities", "Tiện ích", "Utilities"),
+    (
+        DEVELOPER_CATEGORY,
+        "Dành cho nhà phát triển",
+        "For developers",
+    ),
 ];
+
+/// Developers' samples and tools: reachable at their address and listed
+/// for the operator, but not in the citizens' catalogue.
+pub const DEVELOPER_CATEGORY: &str = "developer";
+
+/// The name citizens see for category `id`; `None` for an unknown one.
+pub fn category_name(id: &str) -> Option<Localized> {
+    CATEGORIES
+        .iter()
+        .find(|(known, _, _)| *known == id)
+        .map(|(_, vi, en)| Localized {
+            vi: vi.to_string(),
+            en: en.to_string(),
+        })
+}
 
 impl Manifest {
     /// Parse and validate `text`, read from `file` (used in error messages).
@@ -132,13 +154,14 @@ impl Manifest {
                 ));
             }
         }
-        if !CATEGORIES.contains(&self.category.as_str()) {
+        if category_name(&self.category).is_none() {
+            let known: Vec<&str> = CATEGORIES.iter().map(|(id, _, _)| *id).collect();
             return Err(invalid(
                 "category",
                 format!(
                     "`{}` is not a category; use one of: {}",
                     self.category,
-                    CATEGORIES.join(", ")
+                    known.join(", ")
                 ),
             ));
         }

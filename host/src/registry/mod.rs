@@ -47,7 +47,20 @@ pub enum InstallError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Grant(#[from] GrantError),
+    #[error("a sample's publisher could not be registered: {0}")]
+    SamplePublisher(#[from] PublisherError),
 }
+
+/// The publishers of the samples built into the host, with the names
+/// citizens see.
+const SAMPLE_PUBLISHERS: &[(&str, &str)] = &[
+    ("citadel-samples", "Citadel (ứng dụng mẫu)"),
+    ("hue-city", "UBND thành phố Huế"),
+    ("hue-digital-map", "Bản đồ số thành phố Huế"),
+    ("hue-ioc", "Trung tâm Giám sát, điều hành đô thị thông minh Huế"),
+    ("huetourist", "Trung tâm Bảo tồn Di tích Cố đô Huế"),
+    ("huewaco", "Công ty CP Cấp nước Thừa Thiên Huế"),
+];
 
 impl InstallError {
     /// Whether the component needs a contract this host does not provide.
@@ -363,8 +376,16 @@ impl Registry {
     }
 
     /// Install the sample mini-apps built into this binary, granting each
-    /// what it requests (they are the city's own).
+    /// what it requests (they are the city's own), and register their
+    /// publishers by name, so citizens see who provides each.
     pub async fn install_samples(&self) -> Result<(), InstallError> {
+        for (id, name) in SAMPLE_PUBLISHERS {
+            if self.publishers.get(id).await?.is_none() {
+                self.publishers
+                    .register_without_key(id, name, "host")
+                    .await?;
+            }
+        }
         for (file, manifest, component) in crate::samples::SAMPLES {
             let app = self.install(file, manifest, component).await?;
             let requested = app.context.requested.clone();

@@ -116,6 +116,37 @@ impl Publishers {
         new: NewPublisher,
         actor: &str,
     ) -> Result<(PublisherRecord, String), PublisherError> {
+        let publisher = self.create(new).await?;
+        let key = self.credentials.issue_api_key(&publisher.id).await?;
+        self.record_change(actor, &publisher.id, "registered, with an API key")
+            .await;
+        Ok((publisher, key))
+    }
+
+    /// Register a publisher that never uploads — the host's own samples —
+    /// for its name alone: no API key, no signing key.
+    pub async fn register_without_key(
+        &self,
+        id: &str,
+        name: &str,
+        actor: &str,
+    ) -> Result<PublisherRecord, PublisherError> {
+        let publisher = self
+            .create(NewPublisher {
+                id: id.to_string(),
+                name: name.to_string(),
+                contact: String::new(),
+                signing_keys: Vec::new(),
+                fee_bps: None,
+            })
+            .await?;
+        self.record_change(actor, &publisher.id, "registered, without an API key")
+            .await;
+        Ok(publisher)
+    }
+
+    /// Check and store a new publisher.
+    async fn create(&self, new: NewPublisher) -> Result<PublisherRecord, PublisherError> {
         if !super::manifest::is_slug(&new.id) {
             return Err(PublisherError::InvalidId(new.id));
         }
@@ -149,10 +180,7 @@ impl Publishers {
             created: added,
         };
         self.store.apps.put_publisher(&publisher).await?;
-        let key = self.credentials.issue_api_key(&publisher.id).await?;
-        self.record_change(actor, &publisher.id, "registered, with an API key")
-            .await;
-        Ok((publisher, key))
+        Ok(publisher)
     }
 
     /// Issue publisher `id` another API key (rotation); earlier keys stay
