@@ -350,7 +350,7 @@ impl Citadel {
                 tracing::info!(path = %path.display(), "first operator token written");
             }
             identity::Bootstrapped::Configured { id } => {
-                tracing::info!(token_id = %id, "operator token from the environment accepted");
+                tracing::info!(token_id = %id, "operator token from the environment or its file accepted");
             }
             identity::Bootstrapped::ConfiguredButRevoked { id } => {
                 tracing::warn!(

@@ -4,8 +4,9 @@
 mod cli;
 
 use citadel_host::{gateway, Citadel, HostConfig};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cli::admin::AdminAction;
+use cli::config::ConfigAction;
 use cli::partner::{AppAction, KeysAction};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,80 +25,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the gateway. On an empty data dir, installs the sample mini-apps first.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "CITADEL_LISTEN")]
-        listen: SocketAddr,
-        /// Where the host keeps its compiled components, and its database
-        /// unless `--database-url` names one.
-        #[arg(long, default_value = "data", env = "CITADEL_DATA_DIR")]
-        data_dir: PathBuf,
-        /// PostgreSQL (15 or newer) to keep every host's state in:
-        /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Hosts pointed at one
-        /// database serve the same apps, citizens and money. Without it, the
-        /// embedded store under `--data-dir` (one host).
-        #[arg(long, env = "CITADEL_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
-        /// Instances that may run at once across all apps.
-        #[arg(long, default_value_t = 200, env = "CITADEL_MAX_INSTANCES")]
-        max_instances: u32,
-        /// The share of `--max-instances` one app may hold at once, in
-        /// percent; a manifest may not ask for more `max_concurrency`.
-        #[arg(long, default_value_t = 25, env = "CITADEL_APP_SHARE_PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
-        app_share_percent: u32,
-        /// Compiled components kept in memory at once. Each holds a file
-        /// descriptor and some memory; past it the least recently used app is
-        /// loaded again (from its precompiled file, in milliseconds) on its
-        /// next request.
-        #[arg(long, default_value_t = 256, env = "CITADEL_MAX_LOADED_COMPONENTS", value_parser = clap::value_parser!(u64).range(1..))]
-        max_loaded_components: u64,
-        /// Connections the listener keeps open at once; past it new clients
-        /// wait in the kernel's backlog.
-        #[arg(long, default_value_t = 1024, env = "CITADEL_MAX_CONNECTIONS")]
-        max_connections: usize,
-        /// Seconds a client has to send a request's head (and the longest
-        /// an idle keep-alive connection is kept).
-        #[arg(long, default_value_t = 10, env = "CITADEL_HEADER_TIMEOUT_SECS")]
-        header_timeout_secs: u64,
-        /// Do not install the sample mini-apps into an empty data dir.
-        #[arg(long)]
-        no_samples: bool,
-        /// Development mode: demo citizens sign in from the shell, and the
-        /// demo wallet (5,000,000 ₫ each, operator top-ups) pays. Without it
-        /// the host has neither: citizens need a real identity provider and
-        /// payments a configured provider.
-        #[arg(long, env = "CITADEL_DEV")]
-        dev: bool,
-        /// A file holding the bearer token `/metrics` asks for (an operator
-        /// token works too). Without it (or CITADEL_METRICS_TOKEN), `/metrics`
-        /// is open to anyone who reaches the host.
-        #[arg(long, value_name = "FILE")]
-        metrics_token_file: Option<PathBuf>,
-        /// A payment provider: `NAME=SECRET_FILE,CHECKOUT_URL` — its name
-        /// (the webhook path `/api/v1/payments/webhooks/NAME`), a file with
-        /// its HMAC webhook secret, and where citizens are sent to pay.
-        /// Repeatable; in the environment, separate several with `;`.
-        #[arg(
-            long = "payment-provider",
-            value_name = "NAME=SECRET_FILE,CHECKOUT_URL",
-            env = "CITADEL_PAYMENT_PROVIDERS",
-            value_delimiter = ';'
-        )]
-        payment_providers: Vec<String>,
-        /// A directory with the city's own map data (`wards.geojson`,
-        /// `places.geojson`, `units.json`, `routing.json`) instead of the
-        /// Huế set built in.
-        #[arg(long, env = "CITADEL_CITY_DATA")]
-        city_data: Option<PathBuf>,
-        /// A map tile URL template (`https://…/{z}/{x}/{y}.png`) that map
-        /// mini-apps may draw under their places.
-        #[arg(long, env = "CITADEL_TILE_URL")]
-        tile_url: Option<String>,
-        /// How log lines look on stdout: `text` for people, `json` (one
-        /// object per line, the event's fields at the top level) for a log
-        /// pipeline.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CITADEL_LOG_FORMAT")]
-        log_format: LogFormat,
+    Serve(ServeArgs),
+    /// Check a configuration file for `citadel serve --config` without serving.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     /// Operate a running host: apps, grants, publishers, reviews, rollouts, the audit log.
     Admin {
@@ -139,8 +71,110 @@ enum Command {
     },
 }
 
+/// `citadel serve`'s options. Each may also be set in the `--config` file;
+/// `cli::config::merge` fills in the file's values under the environment's
+/// and the command line's.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A TOML file with any of the options below, named as the flags with
+    /// `_` for `-` (`max_instances = 400`, `payment_providers = ["…"]`,
+    /// `database_url_file = "/etc/citadel/database-url"`). The environment
+    /// and the command line win over it; it wins over the defaults. An
+    /// unknown key or a wrong type is refused. `citadel config check FILE`
+    /// checks one.
+    #[arg(long, value_name = "FILE", env = "CITADEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CITADEL_LISTEN")]
+    listen: SocketAddr,
+    /// Where the host keeps its compiled components, and its database
+    /// unless `--database-url` names one.
+    #[arg(long, default_value = "data", env = "CITADEL_DATA_DIR")]
+    data_dir: PathBuf,
+    /// PostgreSQL (15 or newer) to keep every host's state in:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Hosts pointed at one
+    /// database serve the same apps, citizens and money. Without it, the
+    /// embedded store under `--data-dir` (one host).
+    #[arg(long, env = "CITADEL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// A file holding the PostgreSQL URL (it embeds a password), instead of
+    /// `--database-url`; read and trimmed at start.
+    #[arg(long, value_name = "FILE", env = "CITADEL_DATABASE_URL_FILE")]
+    database_url_file: Option<PathBuf>,
+    /// Instances that may run at once across all apps.
+    #[arg(long, default_value_t = 200, env = "CITADEL_MAX_INSTANCES")]
+    max_instances: u32,
+    /// The share of `--max-instances` one app may hold at once, in
+    /// percent; a manifest may not ask for more `max_concurrency`.
+    #[arg(long, default_value_t = 25, env = "CITADEL_APP_SHARE_PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
+    app_share_percent: u32,
+    /// Compiled components kept in memory at once. Each holds a file
+    /// descriptor and some memory; past it the least recently used app is
+    /// loaded again (from its precompiled file, in milliseconds) on its
+    /// next request.
+    #[arg(long, default_value_t = 256, env = "CITADEL_MAX_LOADED_COMPONENTS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_loaded_components: u64,
+    /// Connections the listener keeps open at once; past it new clients
+    /// wait in the kernel's backlog.
+    #[arg(long, default_value_t = 1024, env = "CITADEL_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Seconds a client has to send a request's head (and the longest
+    /// an idle keep-alive connection is kept).
+    #[arg(long, default_value_t = 10, env = "CITADEL_HEADER_TIMEOUT_SECS")]
+    header_timeout_secs: u64,
+    /// Seconds between a shutdown signal and the listener closing: `/readyz`
+    /// answers 503 at once, so a load balancer stops sending new requests
+    /// while this host still accepts them; then in-flight requests finish.
+    #[arg(long, default_value_t = 0, env = "CITADEL_SHUTDOWN_GRACE_SECS")]
+    shutdown_grace_secs: u64,
+    /// Do not install the sample mini-apps into an empty data dir.
+    #[arg(long)]
+    no_samples: bool,
+    /// Development mode: demo citizens sign in from the shell, and the
+    /// demo wallet (5,000,000 ₫ each, operator top-ups) pays. Without it
+    /// the host has neither: citizens need a real identity provider and
+    /// payments a configured provider.
+    #[arg(long, env = "CITADEL_DEV")]
+    dev: bool,
+    /// A file holding the bearer token `/metrics` asks for (an operator
+    /// token works too). Without it (or CITADEL_METRICS_TOKEN), `/metrics`
+    /// is open to anyone who reaches the host.
+    #[arg(long, value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// A file holding an operator token to accept, instead of
+    /// CITADEL_OPERATOR_TOKEN.
+    #[arg(long, value_name = "FILE", env = "CITADEL_OPERATOR_TOKEN_FILE")]
+    operator_token_file: Option<PathBuf>,
+    /// A payment provider: `NAME=SECRET_FILE,CHECKOUT_URL` — its name
+    /// (the webhook path `/api/v1/payments/webhooks/NAME`), a file with
+    /// its HMAC webhook secret, and where citizens are sent to pay.
+    /// Repeatable; in the environment, separate several with `;`.
+    #[arg(
+        long = "payment-provider",
+        value_name = "NAME=SECRET_FILE,CHECKOUT_URL",
+        env = "CITADEL_PAYMENT_PROVIDERS",
+        value_delimiter = ';'
+    )]
+    payment_providers: Vec<String>,
+    /// A directory with the city's own map data (`wards.geojson`,
+    /// `places.geojson`, `units.json`, `routing.json`) instead of the
+    /// Huế set built in.
+    #[arg(long, env = "CITADEL_CITY_DATA")]
+    city_data: Option<PathBuf>,
+    /// A map tile URL template (`https://…/{z}/{x}/{y}.png`) that map
+    /// mini-apps may draw under their places.
+    #[arg(long, env = "CITADEL_TILE_URL")]
+    tile_url: Option<String>,
+    /// How log lines look on stdout: `text` for people, `json` (one
+    /// object per line, the event's fields at the top level) for a log
+    /// pipeline.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CITADEL_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
 /// The shape of the host's log lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum LogFormat {
     /// One human-readable line per event: time, level, target, message, `key=value` fields.
     Text,
@@ -183,35 +217,45 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Serve(args), Some(given)) =
+        (&mut cli.command, matches.subcommand_matches("serve"))
+    {
+        // The configuration file's values where neither the environment nor
+        // a flag gave one; a bad file stops here, before anything starts.
+        cli::config::merge(args, given, &env_var)?;
+    }
     let log_format = match &cli.command {
-        Command::Serve { log_format, .. } => *log_format,
+        Command::Serve(args) => args.log_format,
         _ => LogFormat::Text,
     };
     let _log_flush_at_exit = init_logging(log_format);
     match cli.command {
-        Command::Serve {
-            listen,
-            data_dir,
-            database_url,
-            max_instances,
-            app_share_percent,
-            max_loaded_components,
-            max_connections,
-            header_timeout_secs,
-            no_samples,
-            dev,
-            metrics_token_file,
-            payment_providers,
-            city_data,
-            tile_url,
-            log_format: _,
-        } => {
-            let metrics_token = cli::serve::metrics_token(
-                metrics_token_file.as_deref(),
-                std::env::var("CITADEL_METRICS_TOKEN").ok().as_deref(),
-            )?;
-            let providers = cli::serve::payment_providers(&payment_providers, dev)?;
+        Command::Serve(args) => {
+            let secrets = cli::config::Secrets::read(&args, &env_var)?;
+            let ServeArgs {
+                config: config_file,
+                listen,
+                data_dir,
+                max_instances,
+                app_share_percent,
+                max_loaded_components,
+                max_connections,
+                header_timeout_secs,
+                shutdown_grace_secs,
+                no_samples,
+                dev,
+                city_data,
+                tile_url,
+                // Read into `secrets`.
+                database_url: _,
+                database_url_file: _,
+                metrics_token_file: _,
+                operator_token_file: _,
+                payment_providers: _,
+                log_format: _,
+            } = args;
             let defaults = HostConfig::new(data_dir);
             let config = HostConfig {
                 max_instances,
@@ -221,17 +265,18 @@ async fn main() -> anyhow::Result<()> {
                     max_connections,
                     header_read_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                 },
-                database_url,
+                database_url: secrets.database_url,
                 install_samples: !no_samples,
-                operator_token: std::env::var("CITADEL_OPERATOR_TOKEN").ok(),
+                operator_token: secrets.operator_token,
                 development: dev,
                 payments: citadel_host::payments::PaymentsConfig {
-                    providers,
+                    providers: secrets.providers,
                     ..defaults.payments.clone()
                 },
-                metrics_token,
+                metrics_token: secrets.metrics_token,
                 city_data,
                 tile_url,
+                shutdown_grace: std::time::Duration::from_secs(shutdown_grace_secs),
                 ..defaults
             };
             if config.development {
@@ -242,6 +287,12 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 tracing::info!(
                     "production mode: no demo citizens, no demo wallet (start with --dev for them)"
+                );
+            }
+            if let Some(path) = &config_file {
+                tracing::info!(
+                    path = %path.display(),
+                    "options from the configuration file (the environment and flags win over it)"
                 );
             }
             if config.metrics_token.is_none() {
@@ -272,6 +323,7 @@ async fn main() -> anyhow::Result<()> {
             token,
             action,
         } => cli::admin::run(&server, &token, action).await?,
+        Command::Config { action } => cli::config::run(action)?,
         Command::Keys { action } => cli::partner::keys(action)?,
         Command::App { action } => cli::partner::app(action).await?,
         Command::Migrate {
@@ -289,6 +341,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An environment variable's value, if set (and valid UTF-8).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Ctrl-C or SIGTERM.

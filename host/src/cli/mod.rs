@@ -1,9 +1,12 @@
-//! The `citadel` command line beyond `serve`'s plain flags: what `serve`
-//! reads from files (`serve.rs`), the operator's `admin` commands and the
+//! The `citadel` command line beyond `serve`'s plain flags: `serve`'s
+//! configuration file, merged under the environment and flags, and
+//! `citadel config check` (`config.rs`); what `serve` reads from files
+//! (`serve.rs`); the operator's `admin` commands and the
 //! partner's `keys` and `app` commands, all speaking to a host's JSON API
 //! (or, for packaging, to local files only).
 
 pub mod admin;
+pub mod config;
 pub mod partner;
 pub mod serve;
 

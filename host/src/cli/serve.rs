@@ -49,7 +49,8 @@ pub enum ServeConfigError {
     ProviderSecret(String),
 }
 
-fn read_secret(path: &Path) -> Result<String, ServeConfigError> {
+/// The content of the secret file `path`, trimmed.
+pub fn read_secret(path: &Path) -> Result<String, ServeConfigError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .map_err(|e| ServeConfigError::Unreadable {
