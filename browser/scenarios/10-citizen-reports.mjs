@@ -22,7 +22,9 @@ export async function run(t) {
   await frame.getByRole('link', { name: 'Phản ánh tại vị trí của tôi' }).click();
   const dialog = page.getByRole('dialog');
   await dialog.waitFor();
-  t.check((await dialog.textContent()).includes('location'), 'the consent dialog names the location scope');
+  const asked = await dialog.textContent();
+  t.check(asked.includes('Vị trí của bạn') && !asked.includes('the citizen'),
+    'the consent dialog names the location scope in Vietnamese, with no English');
   await t.shot(page, 'consent-dialog');
   await dialog.getByRole('button', { name: 'Đồng ý', exact: true }).click();
 
@@ -40,7 +42,7 @@ export async function run(t) {
   await t.shot(page, 'inbox');
 
   await page.getByRole('link', { name: 'Quyền của tôi' }).click();
-  await page.getByRole('button', { name: /Thu hồi: location/ }).click();
+  await page.getByRole('button', { name: /Thu hồi: Vị trí của bạn/ }).click();
   await page.getByText('Đã thu hồi quyền.').waitFor();
   await t.shot(page, 'revoked');
 

@@ -402,21 +402,6 @@
 
   /** What each capability lets an app do, in Vietnamese (the host's own
    *  summaries, in English, serve English and any capability not listed). */
-  const SUMMARIES_VI = {
-    kv: 'lưu và đọc dữ liệu riêng của ứng dụng, chung và theo từng công dân',
-    notify: 'gửi tin nhắn vào hộp thư của công dân',
-    geo: 'lớp bản đồ, địa điểm, đơn vị xử lý và tuyến chuyển phản ánh của thành phố',
-    location: 'vị trí của công dân, khi công dân đồng ý',
-    payments: 'đề nghị công dân thanh toán, xác nhận trên giao diện của máy chủ',
-    'payments.refund': 'hoàn tiền các khoản đã thu',
-    'identity.name': 'họ tên đầy đủ của công dân',
-    'identity.phone': 'số điện thoại của công dân',
-    'identity.national-id': 'số định danh cá nhân của công dân',
-    'identity.address': 'địa chỉ thường trú của công dân',
-    'identity.birth-date': 'ngày sinh của công dân',
-    'identity.roles': 'vai trò công tác của công dân trong các đơn vị của thành phố',
-  };
-
   /** Audit kinds offered in the filter (others can still be typed). */
   const KINDS = ['upload', 'approve', 'reject', 'withdraw', 'rollout', 'rollback', 'suspend', 'resume',
     'grant', 'revoke', 'install', 'publisher', 'denial', 'consent', 'consent-revoked', 'sign-in'];
@@ -590,13 +575,16 @@
   async function loadOverview(credential) {
     const overview = await api('GET', `${API}/overview?limit=500`, undefined, credential);
     const apps = [...overview.apps];
+    // Each page describes the capabilities its versions request.
+    const capabilities = new Map(overview.capabilities.map((c) => [c.name, c]));
     let next = overview.next;
     while (next) {
       const page = await api('GET', `${API}/overview?limit=500&after=${enc(next)}`, undefined, credential);
       apps.push(...page.apps);
+      for (const c of page.capabilities) capabilities.set(c.name, c);
       next = page.apps.length ? page.next : null;
     }
-    return { ...overview, apps, next: null };
+    return { ...overview, apps, capabilities: [...capabilities.values()], next: null };
   }
 
   // ---------------------------------------------------------------- chrome
@@ -796,11 +784,10 @@
     return index;
   }
 
+  /** What the host says a capability lets an app do, in the console's language. */
   function capabilitySummary(index, name) {
     const known = index.get(name);
-    if (known) return (lang === 'vi' && SUMMARIES_VI[name]) || known.summary;
-    if (name.startsWith('http:')) return lang === 'vi' ? `gọi HTTP tới dịch vụ ${name.slice(5)}` : `outbound HTTP to ${name.slice(5)}`;
-    return '';
+    return known ? known.summary[lang] || known.summary.vi : '';
   }
 
   function stateBadge(state) {

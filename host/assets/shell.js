@@ -190,13 +190,15 @@
   }
 
   async function showApp(id, path) {
-    const app = catalogue.find((a) => a.id === id);
+    // An app the catalogue leaves out (a developer sample) opens by its address.
+    const app = catalogue.find((a) => a.id === id)
+      || await api(`/api/v1/apps/${encodeURIComponent(id)}`).catch(() => null);
     if (!app) { view(t('apps'), el('p', { text: t('noApps') })); return; }
     shareLocation(app);
     const perms = el('div', { class: 'perms hidden', id: 'app-perms' },
       el('h2', { text: t('appPermissions') }),
       app.capabilities.length ? el('ul', {}, app.capabilities.map((c) => el('li', {},
-        el('strong', { text: c.name }), ` — ${c.summary}`,
+        el('strong', { text: name(c.label) }), ` — ${name(c.summary)}`,
         c.personal ? el('span', { class: 'badge', text: ` ${t('personal')}` }) : null,
         c.purpose ? el('div', { class: 'muted', text: name(c.purpose) }) : null))) : el('p', { text: t('noPermissions') }));
     const toggle = el('button', {
@@ -249,9 +251,9 @@
       const info = catalogue.find((a) => a.id === app);
       return el('li', { class: 'card' }, el('h2', { text: info ? name(info.name) : app }),
         el('ul', { class: 'plain' }, list.map((c) => el('li', { class: 'row' },
-          el('span', {}, el('strong', { text: c.scope }), el('br'), el('span', { class: 'muted', text: `${c.purpose} · ${t('since')} ${when(c.granted_at * 1000)}` })),
+          el('span', {}, el('strong', { text: name(c.label) || c.scope }), el('br'), el('span', { class: 'muted', text: `${c.purpose} · ${t('since')} ${when(c.granted_at * 1000)}` })),
           el('button', {
-            type: 'button', class: 'secondary', text: t('revoke'), 'aria-label': `${t('revoke')}: ${c.scope} (${info ? name(info.name) : app})`,
+            type: 'button', class: 'secondary', text: t('revoke'), 'aria-label': `${t('revoke')}: ${name(c.label) || c.scope} (${info ? name(info.name) : app})`,
             onclick: async () => {
               await api(`/api/v1/me/consents/${encodeURIComponent(app)}?scope=${encodeURIComponent(c.scope)}`, { method: 'DELETE' });
               say(t('revoked'));
@@ -280,7 +282,7 @@
     document.getElementById('consent-intro').textContent = t('consentIntro');
     document.getElementById('consent-scopes').replaceChildren(...known.map((s) => {
       const c = app.capabilities.find((x) => x.name === s);
-      return el('li', {}, el('strong', { text: `${s}: ${c.summary}` }), c.purpose ? el('div', { text: name(c.purpose) }) : null);
+      return el('li', {}, el('strong', { text: name(c.label) }), ` — ${name(c.summary)}`, c.purpose ? el('div', { text: name(c.purpose) }) : null);
     }));
     dialog.returnValue = '';
     dialog.showModal();

@@ -387,6 +387,33 @@ pub async fn register_publisher(host: &TestHost, id: &str) -> TestPublisher {
     }
 }
 
+/// Give publisher `id`, already registered (a sample's publisher, which
+/// the host registers by name only), a fresh signing key and an API key.
+pub async fn equip_publisher(host: &TestHost, id: &str) -> TestPublisher {
+    let (secret, public) = citadel_host::registry::package::generate_key();
+    let added = client()
+        .post(host.url(&format!("/api/v1/operator/publishers/{id}/signing-keys")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({ "public_key": public }))
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(added.status(), 201, "publisher {id} gets a signing key");
+    let issued = client()
+        .post(host.url(&format!("/api/v1/operator/publishers/{id}/keys")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(issued.status(), 201, "publisher {id} gets an API key");
+    let body: serde_json::Value = issued.json().await.expect("JSON");
+    TestPublisher {
+        id: id.to_string(),
+        api_key: body["api_key"].as_str().expect("an API key").to_string(),
+        signing_secret: secret,
+    }
+}
+
 /// A package of `manifest` with the built component `name`, signed by `publisher`.
 pub fn package(publisher: &TestPublisher, manifest: &str, name: &str) -> Vec<u8> {
     let component = std::fs::read(citadel_host::samples::built_component(name))

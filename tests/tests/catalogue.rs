@@ -141,6 +141,18 @@ async fn citizens_see_services_by_name_and_no_developer_samples() {
     )
     .await;
     assert!(app_ids(&overview).contains(&"hello".to_string()));
+    let one = get_json(&host, "/api/v1/apps/hello", None).await;
+    assert_eq!(one["id"], "hello");
+    assert_eq!(one["category_name"]["vi"], "Dành cho nhà phát triển");
+    let missing = client()
+        .get(host.url("/api/v1/apps/no-such-app"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(missing).await,
+        (404, "app_not_found".into())
+    );
     let hello = client().get(host.url("/apps/hello/")).send().await.unwrap();
     assert_eq!(hello.status(), 200);
     host.stop().await;

@@ -177,6 +177,13 @@ async fn consent_comes_only_from_the_citizen_through_the_host() {
         html.contains("Thăm dò") && html.contains("Để thử nghiệm identity.phone"),
         "{html}"
     );
+    // Each scope by its Vietnamese name and explanation, no English.
+    assert!(
+        html.contains("<strong>Số điện thoại</strong> — số điện thoại của công dân")
+            && html.contains("<strong>Họ và tên</strong>")
+            && !html.contains("the citizen's"),
+        "{html}"
+    );
     assert!(
         html.contains(r#"data-return="/apps/probe-b/profile""#),
         "{html}"
@@ -270,6 +277,10 @@ async fn consent_comes_only_from_the_citizen_through_the_host() {
     let mine: Value = get_json(&host, "/api/v1/me/consents", Some(&lan)).await;
     assert_eq!(mine["consents"].as_array().unwrap().len(), 1);
     assert_eq!(mine["consents"][0]["scope"], "identity.phone");
+    assert_eq!(
+        mine["consents"][0]["label"],
+        json!({ "vi": "Số điện thoại", "en": "Phone number" })
+    );
     let minh = sign_in(&host, "c-minh").await;
     let theirs: Value = get_json(&host, "/api/v1/me/consents", Some(&minh)).await;
     assert_eq!(theirs["consents"], json!([]));

@@ -5,6 +5,7 @@
 use super::bindings::citadel::miniapp::geo::{self as wit, GeoError};
 use super::Capability;
 use crate::geo;
+use crate::localized::Text;
 use crate::runtime::RequestState;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -15,7 +16,11 @@ const INTERFACE: &str = "geo";
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
     interfaces: &[INTERFACE],
-    summary: "the city's map layers, places, handling units and report routing",
+    label: Text::new("Bản đồ thành phố", "The city's map"),
+    summary: Text::new(
+        "lớp bản đồ, địa điểm, đơn vị xử lý và tuyến chuyển phản ánh của thành phố",
+        "the city's map layers, places, handling units and report routing",
+    ),
 };
 
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {

@@ -8,6 +8,7 @@ use super::bindings::citadel::miniapp::identity::{
 };
 use super::Capability;
 use crate::localized::Localized;
+use crate::localized::Text;
 use crate::runtime::RequestState;
 use std::collections::BTreeMap;
 use wasmtime::component::{HasSelf, Linker};
@@ -16,18 +17,52 @@ use wasmtime::component::{HasSelf, Linker};
 pub const INTERFACE: &str = "identity";
 
 pub const CAPABILITIES: &[Capability] = &[
-    scope("identity.name", "the citizen's full name"),
-    scope("identity.phone", "the citizen's phone number"),
-    scope("identity.national-id", "the citizen's national id number"),
-    scope("identity.address", "the citizen's registered address"),
-    scope("identity.birth-date", "the citizen's date of birth"),
-    scope("identity.roles", "the citizen's staff roles in city units"),
+    scope(
+        "identity.name",
+        Text::new("Họ và tên", "Full name"),
+        Text::new("họ và tên đầy đủ của công dân", "the citizen's full name"),
+    ),
+    scope(
+        "identity.phone",
+        Text::new("Số điện thoại", "Phone number"),
+        Text::new("số điện thoại của công dân", "the citizen's phone number"),
+    ),
+    scope(
+        "identity.national-id",
+        Text::new("Số định danh cá nhân", "National id number"),
+        Text::new(
+            "số định danh cá nhân (căn cước) của công dân",
+            "the citizen's national id number",
+        ),
+    ),
+    scope(
+        "identity.address",
+        Text::new("Địa chỉ thường trú", "Registered address"),
+        Text::new(
+            "địa chỉ thường trú của công dân",
+            "the citizen's registered address",
+        ),
+    ),
+    scope(
+        "identity.birth-date",
+        Text::new("Ngày sinh", "Date of birth"),
+        Text::new("ngày sinh của công dân", "the citizen's date of birth"),
+    ),
+    scope(
+        "identity.roles",
+        Text::new("Vai trò công tác", "Staff roles"),
+        Text::new(
+            "vai trò công tác của công dân trong các đơn vị của thành phố",
+            "the citizen's staff roles in city units",
+        ),
+    ),
 ];
 
-const fn scope(name: &'static str, summary: &'static str) -> Capability {
+const fn scope(name: &'static str, label: Text, summary: Text) -> Capability {
     Capability {
         name,
         interfaces: &[],
+        label,
         summary,
     }
 }

@@ -7,6 +7,7 @@
 use super::bindings::citadel::miniapp::citizen_kv::{self as citizen_wit, CitizenKvError};
 use super::bindings::citadel::miniapp::kv::{self as wit, KeyPage, KvError};
 use super::Capability;
+use crate::localized::Text;
 use crate::runtime::RequestState;
 use crate::store::{self, KvSpace, KvWrite, StoreError};
 use wasmtime::component::{HasSelf, Linker};
@@ -19,7 +20,11 @@ const CITIZEN_INTERFACE: &str = "citizen-kv";
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
     interfaces: &[INTERFACE, CITIZEN_INTERFACE],
-    summary: "store and read the app's own data, app-wide and per citizen",
+    label: Text::new("Dữ liệu của ứng dụng", "The app's data"),
+    summary: Text::new(
+        "lưu và đọc dữ liệu riêng của ứng dụng, chung và theo từng công dân",
+        "store and read the app's own data, app-wide and per citizen",
+    ),
 };
 
 /// Longest key, in bytes.

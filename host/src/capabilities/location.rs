@@ -4,6 +4,7 @@
 
 use super::bindings::citadel::miniapp::location::{self as wit, LocationError, Position};
 use super::Capability;
+use crate::localized::Text;
 use crate::runtime::RequestState;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -14,7 +15,11 @@ const INTERFACE: &str = "location";
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
     interfaces: &[INTERFACE],
-    summary: "the citizen's position, with consent",
+    label: Text::new("Vị trí của bạn", "Your location"),
+    summary: Text::new(
+        "vị trí hiện tại của công dân, khi công dân đồng ý",
+        "the citizen's position, with consent",
+    ),
 };
 
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {

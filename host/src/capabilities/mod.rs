@@ -13,6 +13,7 @@ pub mod log;
 pub mod notify;
 pub mod payments;
 
+use crate::localized::{Localized, Text};
 use crate::runtime::{AppContext, DenialRecorder, HostCapabilities, RequestState};
 use semver::Version;
 use std::sync::Arc;
@@ -44,8 +45,50 @@ pub struct Capability {
     pub name: &'static str,
     /// The contract interfaces (`citadel:miniapp/<name>`) it covers.
     pub interfaces: &'static [&'static str],
-    /// What it lets an app do, for operators reviewing a request.
-    pub summary: &'static str,
+    /// Its short name for citizens and operators.
+    pub label: Text,
+    /// What it lets an app do: for the citizen asked for consent and the
+    /// operator reviewing a request.
+    pub summary: Text,
+}
+
+/// What a capability the host knows (a named one, or an `http:` origin)
+/// is called and lets an app do, in both languages: the one source of
+/// these texts for the shell, the consent page, the permissions pages and
+/// the console.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Described {
+    pub name: String,
+    pub label: Localized,
+    pub summary: Localized,
+    /// Reaches personal data: needs the citizen's consent too.
+    pub personal: bool,
+}
+
+/// `name` described, or `None` for a capability this host does not know.
+pub fn describe(name: &str) -> Option<Described> {
+    let (label, summary) = match all().find(|c| c.name == name) {
+        Some(known) => (known.label.into(), known.summary.into()),
+        None => {
+            let origin = name.strip_prefix(http::PREFIX)?;
+            (
+                Localized {
+                    vi: format!("Kết nối tới {origin}"),
+                    en: format!("Connect to {origin}"),
+                },
+                Localized {
+                    vi: format!("gọi dịch vụ {origin} của đối tác qua HTTP"),
+                    en: format!("outbound HTTP to the partner's service {origin}"),
+                },
+            )
+        }
+    };
+    Some(Described {
+        name: name.to_string(),
+        label,
+        summary,
+        personal: needs_consent(name),
+    })
 }
 
 /// Every named capability this host knows (`http:` origins aside).
@@ -251,6 +294,23 @@ fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_capability_is_named_and_explained_in_both_languages() {
+        for capability in all() {
+            let described = describe(capability.name).expect("a named capability is described");
+            for text in [&described.label, &described.summary] {
+                assert!(!text.vi.trim().is_empty() && !text.en.trim().is_empty());
+                assert_ne!(text.vi, text.en, "{}: not translated", capability.name);
+                assert!(!text.vi.contains(capability.name), "{}", capability.name);
+            }
+        }
+        let http = describe("http:https://api.huewaco.vn").expect("an origin is described");
+        assert!(http.label.vi.contains("https://api.huewaco.vn"));
+        assert!(!http.personal);
+        assert!(describe("identity.name").is_some_and(|d| d.personal));
+        assert!(describe("telepathy").is_none());
+    }
 
     #[test]
     fn imports_must_be_requested_and_of_a_provided_contract() {

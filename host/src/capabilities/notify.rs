@@ -5,6 +5,7 @@
 
 use super::bindings::citadel::miniapp::notify::{self as wit, NotifyError};
 use super::Capability;
+use crate::localized::Text;
 use crate::runtime::RequestState;
 use crate::store::InboxMessage;
 use wasmtime::component::{HasSelf, Linker};
@@ -16,7 +17,11 @@ const INTERFACE: &str = "notify";
 pub const CAPABILITY: Capability = Capability {
     name: NAME,
     interfaces: &[INTERFACE],
-    summary: "messages to the citizen's inbox",
+    label: Text::new("Gửi tin nhắn", "Send messages"),
+    summary: Text::new(
+        "gửi tin nhắn vào hộp thư của công dân",
+        "messages to the citizen's inbox",
+    ),
 };
 
 /// Messages one app may send one citizen per window.

@@ -8,6 +8,7 @@ use super::bindings::citadel::miniapp::payments::{
     self as wit, Intent, IntentStatus, PaymentError,
 };
 use super::Capability;
+use crate::localized::Text;
 use crate::payments::{self as service, PaymentError as ServiceError};
 use crate::runtime::RequestState;
 use crate::store::{self, IntentRecord};
@@ -22,12 +23,17 @@ pub const CAPABILITIES: &[Capability] = &[
     Capability {
         name: NAME,
         interfaces: &[INTERFACE],
-        summary: "ask the citizen to pay, confirmed in host UI",
+        label: Text::new("Thanh toán", "Payments"),
+        summary: Text::new(
+            "đề nghị công dân thanh toán, công dân xác nhận trên trang của thành phố",
+            "ask the citizen to pay, confirmed on the city's own page",
+        ),
     },
     Capability {
         name: REFUND,
         interfaces: &[],
-        summary: "refund captured payments",
+        label: Text::new("Hoàn tiền", "Refunds"),
+        summary: Text::new("hoàn lại các khoản đã thu", "refund captured payments"),
     },
 ];
 

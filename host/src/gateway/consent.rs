@@ -83,7 +83,18 @@ async fn list(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let consents = citadel.consents.list(&session.citizen.id).await?;
+    let consents: Vec<serde_json::Value> = citadel
+        .consents
+        .list(&session.citizen.id)
+        .await?
+        .into_iter()
+        .map(|consent| {
+            let label = crate::capabilities::describe(&consent.scope).map(|d| d.label);
+            let mut view = serde_json::json!(consent);
+            view["label"] = serde_json::json!(label);
+            view
+        })
+        .collect();
     Ok(Json(serde_json::json!({ "consents": consents })))
 }
 
@@ -147,13 +158,15 @@ async fn page(
     let items: String = scopes
         .iter()
         .map(|scope| {
-            let summary = crate::capabilities::all()
-                .find(|c| c.name == scope)
-                .map_or("", |c| c.summary);
+            let (label, summary) = match crate::capabilities::describe(scope) {
+                Some(described) if english => (described.label.en, described.summary.en),
+                Some(described) => (described.label.vi, described.summary.vi),
+                None => (scope.clone(), String::new()),
+            };
             format!(
                 "<li><strong>{}</strong> — {}<br><em>{}</em></li>",
-                super::html_escape(scope),
-                super::html_escape(summary),
+                super::html_escape(&label),
+                super::html_escape(&summary),
                 super::html_escape(&purpose(&app, scope, &citizen.locale))
             )
         })

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub(super) fn routes(routes: Routes) -> Routes {
@@ -437,15 +438,6 @@ async fn resume(
     ))
 }
 
-/// A capability as the operator console shows it.
-fn capability_summary(capability: &crate::capabilities::Capability) -> serde_json::Value {
-    serde_json::json!({
-        "name": capability.name,
-        "summary": capability.summary,
-        "personal": crate::capabilities::needs_consent(capability.name),
-    })
-}
-
 /// One version as the overview lists it: its state and what its manifest
 /// requests (parsed by the host, so the console never reads TOML).
 fn version_view(version: &VersionRecord) -> serde_json::Value {
@@ -512,8 +504,24 @@ async fn overview(
             "versions": views,
         }));
     }
-    let capabilities: Vec<serde_json::Value> =
-        crate::capabilities::all().map(capability_summary).collect();
+    // Every named capability, and each `http:` origin the page's versions
+    // request, with what the console shows for it.
+    let mut named: BTreeSet<String> = crate::capabilities::all()
+        .map(|c| c.name.to_string())
+        .collect();
+    for app in &apps {
+        for version in app["versions"].as_array().into_iter().flatten() {
+            for requested in version["requested"].as_array().into_iter().flatten() {
+                if let Some(name) = requested.as_str() {
+                    named.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let capabilities: Vec<crate::capabilities::Described> = named
+        .iter()
+        .filter_map(|name| crate::capabilities::describe(name))
+        .collect();
     Ok(Json(
         serde_json::json!({ "apps": apps, "capabilities": capabilities, "next": next }),
     ))

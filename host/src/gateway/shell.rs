@@ -10,8 +10,9 @@ use super::paging::AppsPage;
 use super::routes::{Access, Routes};
 use crate::capabilities;
 use crate::registry::manifest::{category_name, DEVELOPER_CATEGORY};
+use crate::runtime::LiveApp;
 use crate::Citadel;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,6 +25,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get("/admin", Access::Public, || page(ADMIN_HTML))
         .get("/assets/{file}", Access::Public, asset)
         .get("/api/v1/apps", Access::Public, catalogue)
+        .get("/api/v1/apps/{app}", Access::Public, one_app)
         .get("/api/v1/login/citizens", Access::Public, demo_citizens)
 }
 
@@ -94,18 +96,55 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
     }
 }
 
-/// A capability as the catalogue shows it to citizens.
+/// A capability as the catalogue shows it to citizens: its name, label
+/// and explanation in both languages, and the app's purpose for it.
 fn capability_view(name: &str, purpose: Option<&crate::registry::manifest::Localized>) -> Value {
-    let summary = capabilities::all()
-        .find(|c| c.name == name)
-        .map(|c| c.summary)
-        .unwrap_or("outbound HTTP to a partner's service");
-    json!({
-        "name": name,
-        "summary": summary,
-        "personal": capabilities::needs_consent(name),
-        "purpose": purpose,
-    })
+    let mut view = json!(capabilities::describe(name));
+    view["purpose"] = json!(purpose);
+    view
+}
+
+/// One live app as citizens see it: names, category, publisher by name and
+/// what it may do.
+async fn app_view(citadel: &Citadel, live: &LiveApp) -> Result<Value, ApiError> {
+    let context = &live.context;
+    let publisher = citadel
+        .registry
+        .publishers()
+        .display_name(&context.publisher)
+        .await?;
+    let capabilities: Vec<Value> = context
+        .requested
+        .iter()
+        .filter(|c| context.has_capability(c))
+        .map(|c| capability_view(c, context.purposes.get(c)))
+        .collect();
+    Ok(json!({
+        "id": context.id,
+        "version": context.version.to_string(),
+        "name": context.name,
+        "description": context.description,
+        "category": context.category,
+        "category_name": category_name(&context.category),
+        "icon": context.icon,
+        "publisher": { "id": context.publisher, "name": publisher },
+        "capabilities": capabilities,
+    }))
+}
+
+/// `GET /api/v1/apps/{app}`: one live, unsuspended app, as the catalogue
+/// shows it — a developer sample too, which the catalogue leaves out.
+async fn one_app(
+    State(citadel): State<Arc<Citadel>>,
+    Path(app): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let live = citadel
+        .registry
+        .slot(&app)
+        .filter(|slot| slot.record.suspended.is_none())
+        .and_then(|slot| slot.live.clone())
+        .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))?;
+    Ok(Json(app_view(&citadel, &live).await?))
 }
 
 /// `GET /api/v1/apps?limit=&after=`: live, unsuspended apps with what each
@@ -130,29 +169,7 @@ async fn catalogue(
     let (listed, next) = page.cut(listed, |live| &live.context.id);
     let mut apps = Vec::with_capacity(listed.len());
     for live in &listed {
-        let context = &live.context;
-        let publisher = citadel
-            .registry
-            .publishers()
-            .display_name(&context.publisher)
-            .await?;
-        let capabilities: Vec<Value> = context
-            .requested
-            .iter()
-            .filter(|c| context.has_capability(c))
-            .map(|c| capability_view(c, context.purposes.get(c)))
-            .collect();
-        apps.push(json!({
-            "id": context.id,
-            "version": context.version.to_string(),
-            "name": context.name,
-            "description": context.description,
-            "category": context.category,
-            "category_name": category_name(&context.category),
-            "icon": context.icon,
-            "publisher": { "id": context.publisher, "name": publisher },
-            "capabilities": capabilities,
-        }));
+        apps.push(app_view(&citadel, live).await?);
     }
     Ok(Json(json!({ "apps": apps, "next": next })))
 }

@@ -25,28 +25,39 @@ pub async fn prepare(base: &str, token: &str) -> Value {
         .find(|(file, _, _)| *file == format!("{APP}.toml"))
         .expect("the notes sample is built into the host");
 
-    // The samples' publisher, with a signing key and an API key.
+    // The samples' publisher (registered by name with the samples) gets a
+    // signing key and an API key.
     let (secret, public) = package::generate_key();
     let response = client
-        .post(format!("{base}/api/v1/operator/publishers"))
+        .post(format!(
+            "{base}/api/v1/operator/publishers/citadel-samples/signing-keys"
+        ))
         .bearer_auth(token)
-        .json(&json!({
-            "id": "citadel-samples",
-            "name": "Thành phố Huế — ứng dụng mẫu",
-            "contact": "ungdung@hue.gov.vn",
-            "signing_keys": [public],
-        }))
+        .json(&json!({ "public_key": public }))
         .send()
         .await
         .expect("the host answers");
     assert_eq!(
         response.status(),
         201,
-        "the samples' publisher registers: {}",
+        "the samples' publisher gets a signing key: {}",
         response.text().await.unwrap_or_default()
     );
-    let registered: Value = response.json().await.expect("JSON");
-    let api_key = registered["api_key"].as_str().expect("an API key");
+    let response = client
+        .post(format!(
+            "{base}/api/v1/operator/publishers/citadel-samples/keys"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(
+        response.status(),
+        201,
+        "the samples' publisher gets an API key"
+    );
+    let issued: Value = response.json().await.expect("JSON");
+    let api_key = issued["api_key"].as_str().expect("an API key");
 
     // notes 1.1.0: the same component, one capability more.
     let manifest = live_manifest
