@@ -105,42 +105,21 @@ pub fn vnd(amount: u64) -> String {
     format!("{out} ₫")
 }
 
-/// (year, month, day, hour, minute, second) of Unix milliseconds in
-/// Vietnam's time (UTC+7, no daylight saving).
-fn vietnam_civil(unix_ms: u64) -> (i64, i64, i64, u64, u64, u64) {
-    let seconds = unix_ms / 1000 + 7 * 3600;
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-    )
+/// Unix milliseconds as `dd/mm/yyyy HH:MM` in Vietnam's time (Huế's zone,
+/// UTC+7); see [`crate::time`].
+pub fn vietnam_time(unix_ms: u64) -> String {
+    crate::time::datetime_text(unix_ms)
 }
 
-/// Unix milliseconds as `dd/mm/yyyy HH:MM` in Vietnam's time (UTC+7).
-pub fn vietnam_time(unix_ms: u64) -> String {
-    let (year, month, day, hour, minute, _) = vietnam_civil(unix_ms);
-    format!("{day:02}/{month:02}/{year} {hour:02}:{minute:02}")
+/// Unix milliseconds as `dd/mm/yyyy` in Vietnam's time.
+pub fn vietnam_date(unix_ms: u64) -> String {
+    crate::time::date_text(unix_ms)
 }
 
 /// Unix milliseconds as ISO 8601 in Vietnam's time, e.g.
 /// `2026-10-20T09:15:00+07:00` (its first 10 characters are the date).
 pub fn vietnam_iso(unix_ms: u64) -> String {
-    let (year, month, day, hour, minute, second) = vietnam_civil(unix_ms);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}+07:00")
+    crate::time::iso(unix_ms)
 }
 
 #[cfg(test)]
@@ -157,6 +136,7 @@ mod tests {
         // 2026-11-23T17:30:00Z is 00:30 on the 24th in Huế.
         assert_eq!(vietnam_time(1_795_455_000_000), "24/11/2026 00:30");
         assert_eq!(vietnam_time(0), "01/01/1970 07:00");
+        assert_eq!(vietnam_date(1_795_455_000_000), "24/11/2026");
         assert_eq!(
             super::vietnam_iso(1_795_455_000_000),
             "2026-11-24T00:30:00+07:00"

@@ -13,7 +13,9 @@
 //!   the same JSON error shape the host uses;
 //! - [`kv`] (app-wide and [`kv::citizen`]), [`identity`], [`notify`],
 //!   [`payments`], [`geo`], [`location`], [`fetch`] and [`log`]: the
-//!   platform's host calls.
+//!   platform's host calls;
+//! - [`time`]: dates and times in Huế's zone, written `dd/mm/yyyy HH:MM`
+//!   (the [`jiff`] crate, re-exported).
 //!
 //! ## A complete mini-app
 //!
@@ -58,6 +60,7 @@ pub mod notify;
 pub mod payments;
 mod router;
 mod serve;
+pub mod time;
 
 /// The raw bindings generated from the WIT contract. Prefer the wrappers.
 #[allow(missing_docs, clippy::all)]
@@ -79,6 +82,7 @@ pub use multipart::Part;
 pub use router::Router;
 #[doc(hidden)]
 pub use serve::serve;
+pub use time::jiff;
 
 /// The contract version this SDK was built against.
 pub const CONTRACT_VERSION: &str = "1.4.0";

@@ -106,6 +106,26 @@ async fn a_report_goes_from_filing_to_rating_with_a_notification_at_each_step() 
     assert_eq!(report["photos"].as_array().unwrap().len(), 1);
     assert!(report["deadline_at"].as_u64().unwrap() > report["created_at"].as_u64().unwrap());
 
+    // Citizens see a short code: `PA-`, Huế's date as ddmmyy, the day's
+    // number; it finds the report as the id does, in any case.
+    let code = report["code"].as_str().unwrap().to_string();
+    let shape: Vec<&str> = code.split('-').collect();
+    assert!(
+        matches!(shape.as_slice(), ["PA", date, n]
+            if date.len() == 6 && n.len() == 4
+                && format!("{date}{n}").bytes().all(|b| b.is_ascii_digit())),
+        "{code}"
+    );
+    for name in [code.clone(), code.to_lowercase()] {
+        let found = get_json(
+            &host,
+            &format!("/apps/field-reports/api/reports/{name}"),
+            None,
+        )
+        .await;
+        assert_eq!(found["id"], id.as_str(), "{name}");
+    }
+
     // The photo comes back as it was sent.
     let photo = client()
         .get(host.url(&format!("/apps/field-reports/api/reports/{id}/photos/0")))
@@ -224,10 +244,10 @@ async fn the_public_view_shows_nothing_personal() {
     )
     .await;
     assert_eq!(filed.status(), 201);
-    let id = filed.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let filed: Value = filed.json().await.unwrap();
+    let id = filed["id"].as_str().unwrap().to_string();
+    // Pages show the report's short code, the API its id too.
+    let code = filed["code"].as_str().unwrap().to_string();
 
     let pairwise = host.citadel.pairwise.pairwise_id("field-reports", "c-lan");
     let lan = host.citadel.identity.citizen("c-lan").unwrap();
@@ -260,7 +280,10 @@ async fn the_public_view_shows_nothing_personal() {
     }
     for (path, body) in &views {
         assert!(
-            body.contains(&id) || path.ends_with("overview") || path.ends_with("units"),
+            body.contains(&id)
+                || body.contains(&code)
+                || path.ends_with("overview")
+                || path.ends_with("units"),
             "{path}"
         );
         for secret in personal {
@@ -737,6 +760,7 @@ async fn concurrent_filings_all_land_under_their_own_ids() {
     let filed = futures::future::join_all(filings).await;
     let ids: std::collections::BTreeSet<&String> = filed.iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), filed.len(), "every filing got its own id");
+    let mut codes = std::collections::BTreeSet::new();
     for (id, text) in &filed {
         let report = get_json(
             &host,
@@ -745,6 +769,16 @@ async fn concurrent_filings_all_land_under_their_own_ids() {
         )
         .await;
         assert_eq!(report["description"], text.as_str(), "{report}");
+        let code = report["code"].as_str().unwrap().to_string();
+        let by_code = get_json(
+            &host,
+            &format!("/apps/field-reports/api/reports/{code}"),
+            None,
+        )
+        .await;
+        assert_eq!(by_code["id"], id.as_str(), "{code}");
+        codes.insert(code);
     }
+    assert_eq!(codes.len(), filed.len(), "every filing got its own code");
     host.stop().await;
 }

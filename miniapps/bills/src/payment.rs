@@ -10,12 +10,7 @@ use serde::{Deserialize, Serialize};
 /// How long an attempt whose intent was never created blocks others.
 const STALE_CLAIM_MS: u64 = 60_000;
 
-/// Milliseconds since the Unix epoch (wasi clocks).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use citadel_sdk::time::now_ms;
 
 /// The current payment attempt of a bill (`attempt/{bill}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

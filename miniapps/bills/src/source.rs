@@ -56,13 +56,10 @@ impl Bill {
         }
     }
 
-    /// `2026-11-15` → `15/11/2026`.
+    /// `2026-11-15` → `15/11/2026` (as it is, if it is not a date).
     pub fn due_label(&self) -> String {
-        let parts: Vec<&str> = self.due.split('-').collect();
-        match parts.as_slice() {
-            [year, month, day] => format!("{day}/{month}/{year}"),
-            _ => self.due.clone(),
-        }
+        citadel_sdk::time::parse_date(&self.due)
+            .map_or_else(|_| self.due.clone(), citadel_sdk::time::format_date)
     }
 }
 
@@ -242,9 +239,9 @@ pub fn report_payment(
     }
 }
 
-/// Today's date in Vietnam, `YYYY-MM-DD`.
+/// The date in Vietnam at `now_ms`, `YYYY-MM-DD`.
 pub fn today(now_ms: u64) -> String {
-    citadel_sdk::html::vietnam_iso(now_ms)[..10].to_string()
+    citadel_sdk::time::date_of(now_ms).to_string()
 }
 
 /// A customer code: 2 letters and 7 digits (`PK0012345`), any case.

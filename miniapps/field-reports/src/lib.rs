@@ -86,8 +86,10 @@ fn tell(recipient: Option<&str>, report: &Report, title: String, body: String) {
     };
     if let Err(e) = sent {
         log::warn(&format!(
-            "could not notify about report {}: {:?}",
-            report.id, e
+            "could not notify about report {} ({}): {:?}",
+            report.code(),
+            report.id,
+            e
         ));
     }
 }
@@ -119,6 +121,7 @@ fn file_report(req: &Request) -> Result<Response> {
     let now = report::now_ms();
     let report = Report {
         id: citadel_sdk::ids::sortable("PA"),
+        code: report::new_code(now)?,
         category,
         description,
         at: report::Position {
@@ -158,7 +161,7 @@ fn file_report(req: &Request) -> Result<Response> {
     tell(
         None,
         &report,
-        format!("Đã tiếp nhận phản ánh {}", report.id),
+        format!("Đã tiếp nhận phản ánh {}", report.code()),
         format!(
             "Phản ánh của bạn đã được chuyển đến {}; hạn xử lý {}.",
             report.unit.name,
@@ -220,7 +223,7 @@ fn change_status(req: &Request) -> Result<Response> {
     })?;
     let mut body = format!(
         "Phản ánh {} của bạn: {}.",
-        report.id,
+        report.code(),
         next.label("vi").to_lowercase()
     );
     if let Some(note) = &note {
@@ -229,7 +232,7 @@ fn change_status(req: &Request) -> Result<Response> {
     tell(
         Some(&report.author),
         &report,
-        format!("Phản ánh {}: {}", report.id, next.label("vi")),
+        format!("Phản ánh {}: {}", report.code(), next.label("vi")),
         body,
     );
     answer(req, 200, &report)

@@ -46,12 +46,13 @@ fn summary_card(req: &Request, r: &Report, categories: &[geo::Category], lang: &
         String::new()
     };
     format!(
-        "<li class=\"card\"><a href=\"{}/reports/{}\"><strong>{}</strong></a> · <span class=\"badge\">{}</span>{overdue}<br>{}<br><span class=\"muted\">{} · {} · {}</span></li>",
+        "<li class=\"card\"><a href=\"{}/reports/{}\"><strong>{}</strong></a> · <span class=\"badge\">{}</span>{overdue}<br>{}<br><span class=\"muted\">{} · {} · {} · {}</span></li>",
         escape(req.base_path()),
         escape(&r.id),
         escape(&category_name(categories, &r.category, lang)),
         r.status.label(lang),
         escape(&r.description),
+        escape(r.code()),
         escape(r.ward.as_ref().map_or("—", |w| w.name.as_str())),
         escape(&r.unit.name),
         vietnam_time(r.created_at),
@@ -76,7 +77,7 @@ pub fn home(req: &Request) -> Result<Response> {
         .iter()
         .map(|r| Marker {
             at: geo::point(r.at.lat, r.at.lon),
-            label: format!("{} — {}", r.id, r.status.label(lang)),
+            label: format!("{} — {}", r.code(), r.status.label(lang)),
             href: Some(format!("{}/reports/{}", req.base_path(), r.id)),
             colour: colour(r.status).into(),
         })
@@ -231,14 +232,14 @@ pub fn report(req: &Request) -> Result<Response> {
         (None, false) => String::new(),
     };
     let svg = map::svg(
-        &r.id,
+        r.code(),
         &geo::wards()?,
         &[Marker {
             at: geo::point(r.at.lat, r.at.lon),
             label: r
                 .place
                 .as_ref()
-                .map_or_else(|| r.id.clone(), |p| p.name.clone()),
+                .map_or_else(|| r.code().to_string(), |p| p.name.clone()),
             href: None,
             colour: colour(r.status).into(),
         }],
@@ -259,7 +260,8 @@ pub fn report(req: &Request) -> Result<Response> {
         vietnam_time(r.deadline_at),
         t(lang, "Tiến trình", "History"),
     );
-    Ok(Response::html(page(lang, &r.id, &nav(req, lang), &body)))
+    let title = format!("{} {}", t(lang, "Phản ánh", "Report"), r.code());
+    Ok(Response::html(page(lang, &title, &nav(req, lang), &body)))
 }
 
 /// The staff queue of the signed-in citizen's units, with the next steps.

@@ -1,8 +1,14 @@
 //! A field report and its workflow: the states, who may move it between
 //! them, the public view that carries no personal data, and its storage in
-//! the app's kv (the report, its photos in ≤ 1 MiB chunks).
+//! the app's kv (the report, its photos in ≤ 1 MiB chunks, its short code).
+//!
+//! A report has two names: its `id` (`PA-` and 14 base-36 digits, sortable
+//! by time: the storage key, the API's and links' name) and, since codes
+//! were introduced, its `code` (`PA-261126-0042`: Huế's date of filing as
+//! ddmmyy and the day's number), the one citizens see, read out and type.
+//! Either finds the report; reports filed before codes show their id.
 
-use citadel_sdk::{kv, Error, Result};
+use citadel_sdk::{kv, time, Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Photos a report may carry, and the size of each.
@@ -106,6 +112,9 @@ pub struct Photo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub id: String,
+    /// The short code; empty for reports filed before codes existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code: String,
     pub category: String,
     pub description: String,
     pub at: Position,
@@ -126,6 +135,8 @@ pub struct Report {
 #[derive(Debug, Serialize)]
 pub struct PublicReport<'a> {
     pub id: &'a str,
+    /// What to show the citizen: the short code (the id for old reports).
+    pub code: &'a str,
     pub category: &'a str,
     pub description: &'a str,
     pub at: &'a Position,
@@ -142,6 +153,16 @@ pub struct PublicReport<'a> {
 }
 
 impl Report {
+    /// The name to show: the short code, or the id of a report filed
+    /// before codes existed.
+    pub fn code(&self) -> &str {
+        if self.code.is_empty() {
+            &self.id
+        } else {
+            &self.code
+        }
+    }
+
     pub fn is_overdue(&self, now: u64) -> bool {
         self.status.is_open() && now > self.deadline_at
     }
@@ -149,6 +170,7 @@ impl Report {
     pub fn public(&self, now: u64) -> PublicReport<'_> {
         PublicReport {
             id: &self.id,
+            code: self.code(),
             category: &self.category,
             description: &self.description,
             at: &self.at,
@@ -175,27 +197,72 @@ pub fn is_report_id(id: &str) -> bool {
     citadel_sdk::ids::is_sortable("PA", id)
 }
 
+/// A new report's short code: `PA-`, Huế's date at `now` as ddmmyy, and
+/// the day's number from the app's atomic counter (`0001`, …; a fifth digit
+/// after 9999), so codes filed at the same moment never clash.
+pub fn new_code(now: u64) -> Result<String> {
+    let day = time::date_of(now);
+    let n = kv::next_number(&format!("code-seq/{day}"))?;
+    Ok(format!(
+        "PA-{:02}{:02}{:02}-{n:04}",
+        day.day(),
+        day.month(),
+        day.year().rem_euclid(100)
+    ))
+}
+
+/// Whether `text` has the shape [`new_code`] gives (upper case).
+pub fn is_report_code(text: &str) -> bool {
+    let mut parts = text.split('-');
+    let digits = |part: Option<&str>, len: std::ops::RangeInclusive<usize>| {
+        part.is_some_and(|p| len.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    parts.next() == Some("PA")
+        && digits(parts.next(), 6..=6)
+        && digits(parts.next(), 4..=9)
+        && parts.next().is_none()
+}
+
 fn report_key(id: &str) -> String {
     format!("report/{id}")
+}
+
+fn code_key(code: &str) -> String {
+    format!("code/{code}")
+}
+
+/// The id of the report named `name`: an id as it is, a code (any case)
+/// through the code index.
+fn resolve(name: &str) -> Result<String> {
+    let missing = || Error::not_found(format!("no report `{name}`"));
+    if is_report_id(name) {
+        return Ok(name.to_string());
+    }
+    let code = name.trim().to_ascii_uppercase();
+    if !is_report_code(&code) {
+        return Err(missing());
+    }
+    kv::get_json::<String>(&code_key(&code))?
+        .filter(|id| is_report_id(id))
+        .ok_or_else(missing)
 }
 
 fn photo_key(id: &str, n: usize, chunk: usize) -> String {
     format!("photo/{id}/{n}/{chunk}")
 }
 
-pub fn load(id: &str) -> Result<Report> {
-    if !is_report_id(id) {
-        return Err(Error::not_found(format!("no report `{id}`")));
-    }
-    kv::get_json(&report_key(id))?.ok_or_else(|| Error::not_found(format!("no report `{id}`")))
+/// The report named `name` (its id or its code).
+pub fn load(name: &str) -> Result<Report> {
+    let id = resolve(name)?;
+    kv::get_json(&report_key(&id))?.ok_or_else(|| Error::not_found(format!("no report `{name}`")))
 }
 
-/// Change report `id` with `change`, which sees the current report and
-/// may refuse; a concurrent change is never overwritten (compare-and-swap).
-pub fn update(id: &str, mut change: impl FnMut(&mut Report) -> Result<()>) -> Result<Report> {
-    if !is_report_id(id) {
-        return Err(Error::not_found(format!("no report `{id}`")));
-    }
+/// Change report `name` (its id or its code) with `change`, which sees the
+/// current report and may refuse; a concurrent change is never overwritten
+/// (compare-and-swap).
+pub fn update(name: &str, mut change: impl FnMut(&mut Report) -> Result<()>) -> Result<Report> {
+    let id = resolve(name)?;
+    let id = id.as_str();
     kv::update_json(&report_key(id), |current: Option<Report>| {
         let mut report = current.ok_or_else(|| Error::not_found(format!("no report `{id}`")))?;
         change(&mut report)?;
@@ -275,8 +342,9 @@ pub fn newest(limit: u32, after: Option<&str>) -> Result<(Vec<Report>, Option<St
     Ok((reports, page.next))
 }
 
-/// Store the photos, the newest-first index entry, then the report; if any
-/// write fails, remove what was written so no half-filed report remains.
+/// Store the photos, the newest-first index entry, the code's entry, then
+/// the report; if any write fails, remove what was written so no
+/// half-filed report remains.
 pub fn file(report: &Report, photos: &[NewPhoto]) -> Result<()> {
     let mut written = Vec::new();
     let result = (|| {
@@ -290,6 +358,16 @@ pub fn file(report: &Report, photos: &[NewPhoto]) -> Result<()> {
         let index = recent_key(&report.id);
         kv::set(&index, b"")?;
         written.push(index);
+        if !report.code.is_empty() {
+            let key = code_key(&report.code);
+            if !kv::insert_new_json(&key, &report.id)? {
+                return Err(Error::conflict(format!(
+                    "the code {} is already taken; send the report again",
+                    report.code
+                )));
+            }
+            written.push(key);
+        }
         if kv::insert_new_json(&report_key(&report.id), report)? {
             Ok(())
         } else {

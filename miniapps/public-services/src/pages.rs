@@ -120,7 +120,14 @@ pub fn apply(req: &Request) -> Result<Response> {
         t(lang, "Người nộp hồ sơ", "Applicant"),
         field(t(lang, "Họ và tên", "Full name"), &applicant.name),
         field(t(lang, "Số CCCD", "National id"), &applicant.national_id),
-        field(t(lang, "Ngày sinh", "Date of birth"), &applicant.birth_date),
+        field(
+            t(lang, "Ngày sinh", "Date of birth"),
+            // The identity service gives `yyyy-mm-dd`; shown `dd/mm/yyyy`.
+            &citadel_sdk::time::parse_date(&applicant.birth_date).map_or_else(
+                |_| applicant.birth_date.clone(),
+                citadel_sdk::time::format_date
+            )
+        ),
         field(t(lang, "Địa chỉ thường trú", "Address"), &applicant.address),
         t(lang, "Nội dung đề nghị", "What you request"),
         t(lang, "Lệ phí", "Fee"),

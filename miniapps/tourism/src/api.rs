@@ -8,6 +8,7 @@ use crate::order::{self, Order, Status, Use};
 use crate::{is_sight, place_name, GATE_UNIT};
 use citadel_sdk::html::vietnam_time;
 use citadel_sdk::ids::now_ms;
+use citadel_sdk::time;
 use citadel_sdk::{geo, identity, kv, log, payments, Error, Form, Request, Response, Result};
 use serde_json::{json, Value};
 
@@ -42,7 +43,7 @@ fn ticket_json(t: &TicketType, lang: &str) -> Value {
 }
 
 fn hours_json(site: &Site, lang: &str) -> Value {
-    let (open, close) = site.hours.on(Date::today());
+    let (open, close) = site.hours.on(time::today());
     json!({
         "summer": { "months": "04-09", "open": site.hours.summer.0, "close": site.hours.summer.1 },
         "winter": { "months": "10-03", "open": site.hours.winter.0, "close": site.hours.winter.1 },
@@ -131,7 +132,7 @@ pub(crate) fn sight(id: &str) -> Result<geo::Place> {
 pub fn site(req: &Request) -> Result<Response> {
     let place = sight(req.param("id").unwrap_or_default())?;
     let mut body = site_json(&place, req.lang());
-    let this_month = Month::of(Date::today());
+    let this_month = Month::of(time::today());
     body["events"] = EVENTS
         .iter()
         .filter(|e| e.place == place.id)
@@ -188,22 +189,21 @@ fn visit_date_of(form: &Form) -> Result<Date> {
         .get("visit_date")
         .or(form.get("date"))
         .ok_or_else(|| Error::new(422, "invalid_date", "`visit_date` (YYYY-MM-DD) is required"))?;
-    let date = Date::parse(raw).ok_or_else(|| {
-        Error::new(
-            422,
-            "invalid_date",
-            format!("`visit_date` must be a date as YYYY-MM-DD, not `{raw}`"),
-        )
-    })?;
-    let today = Date::today();
+    let date = time::parse_date(raw)
+        .map_err(|e| Error::new(422, "invalid_date", format!("`visit_date`: {e}")))?;
+    let today = time::today();
     if date < today {
         return Err(Error::new(
             422,
             "date_in_past",
-            format!("the visit date {date} is before today ({today} in Huế)"),
+            format!(
+                "the visit date {} is before today ({} in Huế)",
+                time::format_date(date),
+                time::format_date(today)
+            ),
         ));
     }
-    if date > today.add_days(order::MAX_DAYS_AHEAD) {
+    if date > time::add_days(today, order::MAX_DAYS_AHEAD) {
         return Err(Error::new(
             422,
             "date_too_far",
@@ -218,7 +218,7 @@ fn visit_date_of(form: &Form) -> Result<Date> {
 
 /// What the payment page shows the citizen.
 fn description(ticket: &TicketType, quantity: u32, date: &str) -> String {
-    let date = Date::parse(date).map_or_else(|| date.to_string(), Date::local);
+    let date = time::parse_date(date).map_or_else(|_| date.to_string(), time::format_date);
     let text = format!("Vé {} × {quantity}, ngày {date}", ticket.name_vi);
     text.chars().take(200).collect()
 }
@@ -320,7 +320,7 @@ pub fn pay(req: &Request) -> Result<Response> {
         Status::Pending => return order_answer(req, 200, &order),
         Status::Unpaid => {}
     }
-    if order.date().is_some_and(|d| d < Date::today()) {
+    if order.date().is_some_and(|d| d < time::today()) {
         return Err(Error::new(
             422,
             "date_in_past",
@@ -450,14 +450,16 @@ pub(crate) fn check_in(req: &Request, code: &str, site: Option<&str>) -> Result<
     if let Some(previous) = kv::get_json::<Use>(&used_key)? {
         return used(previous);
     }
-    let today = Date::today();
+    let today = time::today();
     if order.visit_date != today.to_string() {
         return refuse(
             409,
             "wrong_date",
             format!(
                 "this ticket is for {}, not today ({})",
-                order.visit_date, today
+                time::parse_date(&order.visit_date)
+                    .map_or_else(|_| order.visit_date.clone(), time::format_date),
+                time::format_date(today)
             ),
             json!({ "visit_date": order.visit_date, "today": today.to_string() }),
         );
@@ -505,7 +507,7 @@ pub fn validate(req: &Request) -> Result<Response> {
 /// The month of `?month=YYYY-MM`, this month (in Huế) by default.
 pub(crate) fn month_of(req: &Request) -> Result<Month> {
     match req.query("month").filter(|m| !m.trim().is_empty()) {
-        None => Ok(Month::of(Date::today())),
+        None => Ok(Month::of(time::today())),
         Some(raw) => Month::parse(raw.trim()).ok_or_else(|| {
             Error::new(
                 422,

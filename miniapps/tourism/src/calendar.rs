@@ -1,162 +1,67 @@
-//! Dates in Huế's time (UTC+7) and the events calendar: Huế's recurring
-//! events — nightly, weekly, yearly and biennial — expanded into the days of
-//! a month. The event list is the app's own static data.
+//! Huế's events calendar: Huế's recurring events — nightly, weekly, yearly
+//! and biennial — expanded into the days of a month. The event list is the
+//! app's own static data; dates and Huế's "today" are the SDK's
+//! (`citadel_sdk::time`, jiff's civil dates).
 
-use citadel_sdk::ids::now_ms;
+pub use citadel_sdk::time::Date;
+use citadel_sdk::time::{self, jiff::Span};
 use std::fmt;
 
-/// A civil date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date {
-    pub year: i32,
-    pub month: u32,
-    pub day: u32,
-}
-
-pub fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// `digits` ASCII digits as a number; none for anything else.
-fn number(text: &str, digits: usize) -> Option<u32> {
+fn number(text: &str, digits: usize) -> Option<i16> {
     (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
 }
 
-impl Date {
-    /// `YYYY-MM-DD`, strictly, and a real day.
-    pub fn parse(text: &str) -> Option<Date> {
-        let mut parts = text.split('-');
-        let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let year = number(year, 4)? as i32;
-        let month = number(month, 2)?;
-        let day = number(day, 2)?;
-        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month))
-            .then_some(Date { year, month, day })
-    }
-
-    /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-    pub fn days(self) -> i64 {
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-
-    /// The date `days` after 1970-01-01.
-    pub fn from_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Date { year, month, day }
-    }
-
-    /// 0 for Monday … 6 for Sunday.
-    pub fn weekday(self) -> u32 {
-        // 1970-01-01 was a Thursday.
-        (self.days() + 3).rem_euclid(7) as u32
-    }
-
-    /// Today in Huế.
-    pub fn today() -> Date {
-        Date::from_days(((now_ms() / 1000 + 7 * 3600) / 86_400) as i64)
-    }
-
-    pub fn add_days(self, days: i64) -> Date {
-        Date::from_days(self.days() + days)
-    }
-
-    /// `dd/mm/yyyy`, as Vietnam writes dates.
-    pub fn local(self) -> String {
-        format!("{:02}/{:02}/{}", self.day, self.month, self.year)
-    }
-}
-
-impl fmt::Display for Date {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
 /// A calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Month {
-    pub year: i32,
-    pub month: u32,
+    pub year: i16,
+    /// 1–12.
+    pub month: i8,
 }
 
 impl Month {
     /// `YYYY-MM`, strictly.
     pub fn parse(text: &str) -> Option<Month> {
         let (year, month) = text.split_once('-')?;
-        let year = number(year, 4)? as i32;
-        let month = number(month, 2)?;
+        let year = number(year, 4)?;
+        let month = i8::try_from(number(month, 2)?).ok()?;
         (1..=12).contains(&month).then_some(Month { year, month })
     }
 
     pub fn of(date: Date) -> Month {
         Month {
-            year: date.year,
-            month: date.month,
+            year: date.year(),
+            month: date.month(),
         }
+    }
+
+    /// Its first day.
+    fn first(self) -> Date {
+        Date::new(self.year, self.month, 1).unwrap_or(Date::MIN)
+    }
+
+    /// The month `months` later (earlier if negative); itself at the
+    /// calendar's ends.
+    fn plus(self, months: i32) -> Month {
+        self.first()
+            .checked_add(Span::new().months(months))
+            .map_or(self, Month::of)
     }
 
     pub fn next(self) -> Month {
-        if self.month == 12 {
-            Month {
-                year: self.year + 1,
-                month: 1,
-            }
-        } else {
-            Month {
-                month: self.month + 1,
-                ..self
-            }
-        }
+        self.plus(1)
     }
 
     pub fn previous(self) -> Month {
-        if self.month == 1 {
-            Month {
-                year: self.year - 1,
-                month: 12,
-            }
-        } else {
-            Month {
-                month: self.month - 1,
-                ..self
-            }
-        }
+        self.plus(-1)
     }
 
     pub fn days(self) -> impl Iterator<Item = Date> {
-        (1..=days_in_month(self.year, self.month)).map(move |day| Date {
-            year: self.year,
-            month: self.month,
-            day,
-        })
+        let first = self.first();
+        (0..first.days_in_month()).map(move |n| time::add_days(first, i64::from(n)))
     }
 
     pub fn label(self, lang: &str) -> String {
@@ -193,25 +98,25 @@ pub enum Recurrence {
     /// Every day.
     Daily,
     /// On these weekdays (0 Monday … 6 Sunday).
-    Weekly(&'static [u32]),
+    Weekly(&'static [i8]),
     /// Every year, from (month, day) to (month, day) inclusive.
-    Yearly((u32, u32), (u32, u32)),
+    Yearly((i8, i8), (i8, i8)),
     /// As `Yearly`, in even (`true`) or odd (`false`) years only.
-    Biennial(bool, (u32, u32), (u32, u32)),
+    Biennial(bool, (i8, i8), (i8, i8)),
 }
 
 impl Recurrence {
     pub fn on(&self, date: Date) -> bool {
-        let in_range = |from: (u32, u32), to: (u32, u32)| {
-            let at = (date.month, date.day);
+        let in_range = |from: (i8, i8), to: (i8, i8)| {
+            let at = (date.month(), date.day());
             from <= at && at <= to
         };
         match self {
             Recurrence::Daily => true,
-            Recurrence::Weekly(days) => days.contains(&date.weekday()),
+            Recurrence::Weekly(days) => days.contains(&time::weekday(date).to_monday_zero_offset()),
             Recurrence::Yearly(from, to) => in_range(*from, *to),
             Recurrence::Biennial(even, from, to) => {
-                (date.year % 2 == 0) == *even && in_range(*from, *to)
+                (date.year() % 2 == 0) == *even && in_range(*from, *to)
             }
         }
     }

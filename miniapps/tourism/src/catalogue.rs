@@ -14,7 +14,7 @@ pub struct Hours {
 impl Hours {
     /// The hours that apply on `date`.
     pub fn on(&self, date: Date) -> (&'static str, &'static str) {
-        if (4..=9).contains(&date.month) {
+        if (4..=9).contains(&date.month()) {
             self.summer
         } else {
             self.winter

@@ -105,7 +105,7 @@ impl Order {
     }
 
     pub fn date(&self) -> Option<Date> {
-        Date::parse(&self.visit_date)
+        citadel_sdk::time::parse_date(&self.visit_date).ok()
     }
 
     /// What the owner sees (no owner id), with the site's name from `geo`.

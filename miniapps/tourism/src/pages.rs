@@ -3,11 +3,12 @@
 //! codes, the events calendar and the gate page. Vietnamese by default, `?lang=en`.
 
 use crate::api::{month_of, sight, Check};
-use crate::calendar::{Date, Recurrence, EVENTS};
+use crate::calendar::{Recurrence, EVENTS};
 use crate::catalogue::{self, Site, TicketType, UNDER_SEVEN_EN, UNDER_SEVEN_VI};
 use crate::order::{self, Order, Status};
 use crate::{place_name, GATE_UNIT};
 use citadel_sdk::html::{escape, page, t, vietnam_time, vnd};
+use citadel_sdk::time;
 use citadel_sdk::{geo, identity, Request, Response, Result};
 
 /// Styles of this app's own elements (the frame's come from the SDK).
@@ -20,6 +21,11 @@ nav a{display:inline-block;padding:4px 0}\
 </style>";
 
 /// A link inside the app, HTML-escaped, keeping an explicit `?lang=`.
+/// A stored `yyyy-mm-dd` as `dd/mm/yyyy` (as it is, if it is not a date).
+fn local_date(iso: &str) -> String {
+    time::parse_date(iso).map_or_else(|_| iso.to_string(), time::format_date)
+}
+
 fn link(req: &Request, path: &str, query: &[(&str, &str)]) -> String {
     escape(&req.link(path, query))
 }
@@ -182,7 +188,7 @@ fn order_form(req: &Request, site: &Site, lang: &str) -> String {
             )
         })
         .collect();
-    let today = Date::today();
+    let today = time::today();
     let sign_in = if req.citizen().is_none() {
         format!(
             "<p class=\"muted\">{}</p>",
@@ -207,7 +213,7 @@ fn order_form(req: &Request, site: &Site, lang: &str) -> String {
         t(lang, "Số lượng (1–10)", "Quantity (1–10)"),
         order::MAX_QUANTITY,
         t(lang, "Ngày tham quan", "Visit date"),
-        today.add_days(order::MAX_DAYS_AHEAD),
+        time::add_days(today, order::MAX_DAYS_AHEAD),
         t(lang, "Tiếp tục thanh toán", "Go to payment"),
         t(lang, UNDER_SEVEN_VI, UNDER_SEVEN_EN),
     )
@@ -270,7 +276,7 @@ pub fn site(req: &Request) -> Result<Response> {
             )
         )),
     }
-    let month = crate::calendar::Month::of(Date::today());
+    let month = crate::calendar::Month::of(time::today());
     let events: String = EVENTS
         .iter()
         .filter(|e| e.place == place.id)
@@ -307,7 +313,7 @@ pub fn orders(req: &Request) -> Result<Response> {
             escape(order.ticket_type().map_or(order.ticket.as_str(), |t| t.name(lang))),
             order.quantity,
             order.status.label(lang),
-            escape(&order.date().map_or_else(|| order.visit_date.clone(), Date::local)),
+            escape(&local_date(&order.visit_date)),
             vnd(order.amount),
             escape(&order.id),
         ));
@@ -386,7 +392,7 @@ pub fn order(req: &Request) -> Result<Response> {
         t(lang, "Địa điểm", "Site"),
         escape(&place_name(&order.site, lang)),
         t(lang, "Ngày tham quan", "Visit date"),
-        escape(&date.map_or_else(|| order.visit_date.clone(), Date::local)),
+        escape(&date.map_or_else(|| order.visit_date.clone(), time::format_date)),
         escape(&hours),
         t(lang, "Số lượng", "Quantity"),
         order.quantity,
@@ -466,7 +472,7 @@ pub fn events(req: &Request) -> Result<Response> {
             _ => {
                 let days: Vec<String> = dates
                     .iter()
-                    .map(|d| format!("{:02}/{:02}", d.day, d.month))
+                    .map(|d| format!("{:02}/{:02}", d.day(), d.month()))
                     .collect();
                 format!("{} — {}", event.recurrence.describe(lang), days.join(", "))
             }
@@ -547,7 +553,7 @@ pub fn gate(req: &Request) -> Result<Response> {
         "<p class=\"muted\">{} ({}) · {}</p>{}",
         t(lang, "Nhân viên soát vé", "Gate staff"),
         escape(&role.role),
-        escape(&Date::today().local()),
+        escape(&time::format_date(time::today())),
         gate_form(req, lang, req.query("site").as_deref()),
     );
     Ok(frame(req, lang, t(lang, "Soát vé", "Ticket gate"), &body))
@@ -578,7 +584,7 @@ pub fn gate_result(req: &Request, check: &Check) -> Result<Response> {
             "wrong_date" => format!(
                 "{} {}",
                 t(lang, "Vé dành cho ngày", "This ticket is for"),
-                text(&body["error"]["visit_date"])
+                local_date(&text(&body["error"]["visit_date"]))
             ),
             "wrong_site" => t(
                 lang,
