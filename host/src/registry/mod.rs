@@ -57,7 +57,10 @@ const SAMPLE_PUBLISHERS: &[(&str, &str)] = &[
     ("citadel-samples", "Citadel (ứng dụng mẫu)"),
     ("hue-city", "UBND thành phố Huế"),
     ("hue-digital-map", "Bản đồ số thành phố Huế"),
-    ("hue-ioc", "Trung tâm Giám sát, điều hành đô thị thông minh Huế"),
+    (
+        "hue-ioc",
+        "Trung tâm Giám sát, điều hành đô thị thông minh Huế",
+    ),
     ("huetourist", "Trung tâm Bảo tồn Di tích Cố đô Huế"),
     ("huewaco", "Công ty CP Cấp nước Thừa Thiên Huế"),
 ];
