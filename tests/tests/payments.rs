@@ -98,6 +98,17 @@ async fn a_hundred_concurrent_confirms_capture_once() {
         html.contains("150.000 ₫") && html.contains("Vé tham quan Đại Nội"),
         "{html}"
     );
+    // In the citizen's language: the app by name, the status, the wallet.
+    for shown in [
+        "<strong>Thăm dò</strong>",
+        ">Chờ bạn xác nhận<",
+        "Số dư ví",
+        "5.000.000 ₫",
+        "class=\"primary\" data-method=\"demo-wallet\">Thanh toán bằng ví Citadel",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    assert!(!html.contains(">pending<"), "{html}");
 
     // Another citizen cannot even see it.
     let minh = sign_in(&host, "c-minh").await;
@@ -110,7 +121,11 @@ async fn a_hundred_concurrent_confirms_capture_once() {
     let mut captured = 0;
     for response in responses {
         match response.status().as_u16() {
-            200 => captured += 1,
+            200 => {
+                captured += 1;
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["wallet_balance"], 5_000_000 - 150_000, "{body}");
+            }
             409 => assert_eq!(error_of(response).await.0, "payment_not_pending"),
             other => panic!("unexpected {other}"),
         }

@@ -118,47 +118,185 @@ async fn page(
     };
     let intent = citadel.payments.get_for_citizen(&citizen.id, &id).await?;
     let view = citizen_view(&citadel, &intent).await;
+    let english = citizen.locale == "en";
+    let text = PayTexts::of(english);
     let escape = super::html_escape;
     let mut methods = String::new();
-    let mut test_wallet = "";
+    let mut test_wallet = String::new();
     if citadel.payments.config().demo_wallet {
-        methods.push_str(r#"<button type="button" data-method="demo-wallet">Thanh toán bằng ví Citadel</button>"#);
-        test_wallet = r#"<p id="test-wallet" class="test-wallet" role="note"><strong>Ví thử nghiệm</strong> — máy chủ đang ở chế độ phát triển, không có tiền thật. / <strong>Test wallet</strong> — this host runs in development mode; no real money moves.</p>"#;
+        methods.push_str(&format!(
+            r#"<button type="button" class="primary" data-method="demo-wallet">{}</button>"#,
+            text.demo_wallet
+        ));
+        test_wallet = format!(
+            r#"<p id="test-wallet" class="test-wallet" role="note">{}</p>"#,
+            text.test_wallet
+        );
     }
     for provider in &citadel.payments.config().providers {
         methods.push_str(&format!(
-            r#"<button type="button" data-method="{0}">Thanh toán qua {0}</button>"#,
-            escape(provider.name())
+            r#"<button type="button" class="primary" data-method="{0}">{1} {0}</button>"#,
+            escape(provider.name()),
+            text.pay_with
         ));
     }
+    let balance = match citadel.payments.wallet_balance(&citizen.id).await? {
+        Some(balance) => format!(
+            r#"<dt>{}</dt><dd id="balance">{}</dd>"#,
+            text.balance,
+            format_vnd(balance.max(0).unsigned_abs())
+        ),
+        None => String::new(),
+    };
+    // The app as the catalogue names it; the payee by its registered name.
+    let (app_name, icon) = match citadel.registry.live(&intent.app) {
+        Some(live) => {
+            let name = &live.context.name;
+            (
+                if english {
+                    name.en.clone()
+                } else {
+                    name.vi.clone()
+                },
+                live.context.icon.clone(),
+            )
+        }
+        None => (intent.app.clone(), String::new()),
+    };
     let status = view["status"].as_str().unwrap_or_default().to_string();
     let html = format!(
         r#"<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Thanh toán</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0}}.amount{{font-size:2rem;font-weight:600}}.test-wallet{{border:2px dashed #b45309;background:#fffbeb;padding:.5rem .75rem}}</style></head>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Citadel Huế</title>
+<style>{style}</style></head>
 <body>
-<h1>Xác nhận thanh toán</h1>
+<header class="bar"><span class="brand">Citadel Huế</span></header>
+<main>
+<h1>{title}</h1>
 {test_wallet}
-<p>Đơn vị nhận: <strong>{merchant}</strong> · ứng dụng {app}</p>
+<section class="card" aria-labelledby="payee">
+<p id="payee" class="payee"><span class="icon" aria-hidden="true">{icon}</span><span><strong>{app_name}</strong><br><span class="muted">{merchant}</span></span></p>
 <p class="amount">{amount}</p>
-<p>{description}</p>
-<p>Trạng thái: <strong id="state">{status}</strong> · hết hạn lúc <time data-ms="{expires}">{expires}</time></p>
-<div id="pay" data-intent="{id}" data-return="{back}">{methods}<button type="button" data-method="cancel">Hủy</button></div>
+<p class="for">{description}</p>
+<dl>
+<dt>{status_label}</dt><dd id="state" data-status="{status}">{status_text}</dd>
+<dt>{expires_label}</dt><dd><time data-ms="{expires}">{expires}</time></dd>
+{balance}
+</dl>
+</section>
+<div id="pay" class="actions" data-intent="{id}" data-return="{back}" data-lang="{lang}" data-paid="{paid}" data-cancelled="{cancelled}" data-back-now="{back_now}">{methods}<button type="button" class="secondary" data-method="cancel">{cancel}</button></div>
 <p id="status" role="status"></p>
+</main>
 <script src="/assets/local-path.js"></script>
 <script src="/pay.js"></script>
 </body></html>"#,
+        lang = if english { "en" } else { "vi" },
+        title = text.title,
+        style = PAGE_STYLE,
+        icon = escape(&icon),
+        app_name = escape(&app_name),
         merchant = escape(view["merchant"].as_str().unwrap_or_default()),
-        app = escape(&intent.app),
         amount = format_vnd(intent.amount),
         description = escape(&intent.description),
+        status_label = text.status,
         status = escape(&status),
+        status_text = text.status_name(&status),
+        expires_label = text.expires,
         expires = intent.expires_at,
         id = escape(&intent.id),
         back = escape(&local_path(query.back)),
+        paid = text.paid,
+        cancelled = text.cancelled,
+        back_now = text.back_now,
+        cancel = text.cancel,
     );
     Ok(super::host_page(StatusCode::OK, html))
+}
+
+/// The payment page's look: the shell's colours and type, the amount large.
+const PAGE_STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#f6f7f9}\
+.bar{background:#5b2a86;color:#fff;padding:10px 14px}.brand{font-weight:700;font-size:1.15rem}\
+main{max-width:32rem;margin:0 auto;padding:12px}h1{font-size:1.4rem;margin:8px 0 12px}\
+.card{background:#fff;border:1px solid #d9dce1;border-radius:10px;padding:14px 16px}\
+.payee{display:flex;gap:12px;align-items:center;margin:0}.icon{font-size:2rem;line-height:1}.muted{color:#4b5563}\
+.amount{font-size:2.4rem;font-weight:700;margin:12px 0 4px;color:#3b1a57}.for{font-size:1.15rem;margin:0 0 12px}\
+dl{display:grid;grid-template-columns:auto 1fr;gap:4px 12px;margin:0}dt{color:#4b5563}dd{margin:0;font-weight:600}\
+.actions{display:flex;flex-direction:column;gap:10px;margin:16px 0}\
+button{font:inherit;font-weight:600;min-height:48px;padding:10px 16px;border-radius:8px;border:2px solid #5b2a86;cursor:pointer}\
+button.primary{background:#5b2a86;color:#fff}button.secondary{background:#fff;color:#3b1a57}\
+button:focus{outline:3px solid #f0a500;outline-offset:2px}button:disabled{opacity:.6;cursor:wait}\
+.test-wallet{border:2px dashed #b45309;background:#fffbeb;padding:.5rem .75rem;border-radius:8px}\
+#status{font-weight:600}";
+
+/// The payment page's words, in the citizen's language.
+struct PayTexts {
+    title: &'static str,
+    demo_wallet: &'static str,
+    test_wallet: &'static str,
+    pay_with: &'static str,
+    balance: &'static str,
+    status: &'static str,
+    expires: &'static str,
+    cancel: &'static str,
+    paid: &'static str,
+    cancelled: &'static str,
+    back_now: &'static str,
+    statuses: [(&'static str, &'static str); 5],
+}
+
+impl PayTexts {
+    fn of(english: bool) -> Self {
+        if english {
+            PayTexts {
+                title: "Confirm payment",
+                demo_wallet: "Pay with the Citadel wallet",
+                test_wallet: "<strong>Test wallet</strong> — this host runs in development mode; no real money moves.",
+                pay_with: "Pay with",
+                balance: "Wallet balance",
+                status: "Status",
+                expires: "Expires",
+                cancel: "Cancel",
+                paid: "Paid.",
+                cancelled: "Cancelled.",
+                back_now: "Back now",
+                statuses: [
+                    ("pending", "Waiting for you"),
+                    ("captured", "Paid"),
+                    ("cancelled", "Cancelled"),
+                    ("expired", "Expired"),
+                    ("refunded", "Refunded"),
+                ],
+            }
+        } else {
+            PayTexts {
+                title: "Xác nhận thanh toán",
+                demo_wallet: "Thanh toán bằng ví Citadel",
+                test_wallet: "<strong>Ví thử nghiệm</strong> — máy chủ đang ở chế độ phát triển, không có tiền thật.",
+                pay_with: "Thanh toán qua",
+                balance: "Số dư ví",
+                status: "Trạng thái",
+                expires: "Hết hạn lúc",
+                cancel: "Hủy",
+                paid: "Đã thanh toán.",
+                cancelled: "Đã hủy.",
+                back_now: "Quay lại ngay",
+                statuses: [
+                    ("pending", "Chờ bạn xác nhận"),
+                    ("captured", "Đã thanh toán"),
+                    ("cancelled", "Đã hủy"),
+                    ("expired", "Hết hạn"),
+                    ("refunded", "Đã hoàn tiền"),
+                ],
+            }
+        }
+    }
+
+    fn status_name(&self, status: &str) -> &'static str {
+        self.statuses
+            .iter()
+            .find(|(id, _)| *id == status)
+            .map_or("", |(_, name)| name)
+    }
 }
 
 async fn script() -> Response {
@@ -166,14 +304,20 @@ async fn script() -> Response {
 (function () {
   const box = document.getElementById("pay");
   const say = (text) => { document.getElementById("status").textContent = text; };
-  for (const t of document.querySelectorAll("time[data-ms]")) {
-    t.textContent = new Date(Number(t.dataset.ms)).toLocaleString("vi-VN");
-  }
+  const vnd = (amount) => `${Number(amount).toLocaleString("vi-VN")} ₫`;
+  // Dates as the city writes them: dd/mm/yyyy HH:MM, Huế's time.
+  const when = (ms) => new Intl.DateTimeFormat("vi-VN", {
+    timeZone: "Asia/Ho_Chi_Minh", day: "2-digit", month: "2-digit", year: "numeric",
+    hour: "2-digit", minute: "2-digit", hour12: false,
+  }).format(new Date(ms));
+  for (const t of document.querySelectorAll("time[data-ms]")) t.textContent = when(Number(t.dataset.ms));
   box.addEventListener("click", async (event) => {
-    const method = event.target.dataset.method;
+    const button = event.target.closest("button");
+    const method = button && button.dataset.method;
     if (!method) return;
     const id = box.dataset.intent;
     const path = method === "cancel" ? "cancel" : "confirm";
+    for (const b of box.querySelectorAll("button")) b.disabled = true;
     const response = await fetch(`/api/v1/me/payments/${id}/${path}`, {
       method: "POST",
       credentials: "same-origin",
@@ -181,13 +325,28 @@ async fn script() -> Response {
       body: JSON.stringify(method === "cancel" ? {} : { method }),
     });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) { say((body.error && body.error.message) || ("HTTP " + response.status)); return; }
+    if (!response.ok) {
+      for (const b of box.querySelectorAll("button")) b.disabled = false;
+      say((body.error && body.error.message) || ("HTTP " + response.status));
+      return;
+    }
     if (body.redirect) { window.location.assign(body.redirect); return; }
-    document.getElementById("state").textContent = body.payment.status;
-    say(body.payment.status === "captured" ? "Đã thanh toán." : "Đã hủy.");
-    // Back to where the shell opened this page (a path on this host).
+    const paid = body.payment.status === "captured";
+    const state = document.getElementById("state");
+    state.dataset.status = body.payment.status;
+    state.textContent = (paid ? box.dataset.paid : box.dataset.cancelled).replace(/\.$/, "");
+    const balance = document.getElementById("balance");
+    if (balance && typeof body.wallet_balance === "number") balance.textContent = vnd(body.wallet_balance);
+    say(paid ? box.dataset.paid : box.dataset.cancelled);
+    // Back to where the shell opened this page (a path on this host), after
+    // a moment to read the receipt; or at once.
     const back = box.dataset.return;
-    if (window.citadelIsLocalPath(back)) window.location.assign(back);
+    if (!window.citadelIsLocalPath(back)) return;
+    const now = document.createElement("a");
+    now.href = back;
+    now.textContent = box.dataset.backNow;
+    box.replaceChildren(now);
+    setTimeout(() => window.location.assign(back), paid ? 2000 : 0);
   });
 })();
 "#;
@@ -291,7 +450,13 @@ async fn confirm(
         .confirm(&session.citizen.id, &id, &method)
         .await?;
     Ok(Json(match confirmed {
-        Confirmed::Captured(intent) => json!({ "payment": citizen_view(&citadel, &intent).await }),
+        Confirmed::Captured(intent) => {
+            let balance = citadel.payments.wallet_balance(&session.citizen.id).await?;
+            json!({
+                "payment": citizen_view(&citadel, &intent).await,
+                "wallet_balance": balance,
+            })
+        }
         Confirmed::Redirect(url) => json!({ "redirect": url }),
     }))
 }

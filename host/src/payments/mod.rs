@@ -373,6 +373,22 @@ impl Payments {
         }
     }
 
+    /// What the citizen's demo wallet holds (a wallet never used holds its
+    /// seed); `None` on a host without the demo wallet.
+    pub async fn wallet_balance(&self, citizen: &str) -> Result<Option<i64>, PaymentError> {
+        if !self.config.demo_wallet {
+            return Ok(None);
+        }
+        let wallet = format!("wallet:{citizen}");
+        Ok(Some(
+            self.store
+                .ledger
+                .balance(&wallet)
+                .await?
+                .unwrap_or(DEMO_BALANCE),
+        ))
+    }
+
     /// The citizen approves intent `id`, paying with `method`.
     pub async fn confirm(
         &self,
