@@ -26,6 +26,16 @@ export async function run(t) {
   t.check(asked.includes('Vị trí của bạn') && !asked.includes('the citizen'),
     'the consent dialog names the location scope in Vietnamese, with no English');
   await t.shot(page, 'consent-dialog');
+  // "Don't allow" is no dead end: the host says what the app did not get
+  // and offers the ways on; going on, the app asks again.
+  await dialog.getByRole('button', { name: 'Không đồng ý', exact: true }).click();
+  const denied = page.getByRole('status').filter({ hasText: 'Bạn đã không đồng ý chia sẻ: Vị trí của bạn' });
+  await denied.waitFor();
+  t.check(await page.getByRole('link', { name: 'Về danh sách ứng dụng' }).isVisible(), 'a way back to the apps after denying');
+  await t.shot(page, 'consent-denied');
+  await page.getByRole('button', { name: 'Tiếp tục dùng ứng dụng' }).click();
+  await frame.getByRole('link', { name: 'Phản ánh tại vị trí của tôi' }).click();
+  await dialog.waitFor();
   await dialog.getByRole('button', { name: 'Đồng ý', exact: true }).click();
 
   await frame.locator('#here').waitFor();
@@ -37,6 +47,9 @@ export async function run(t) {
   await frame.getByText('Đã tiếp nhận').first().waitFor();
   await t.shot(page, 'report-filed');
 
+  // On a phone the app has the screen; "back" brings the sections again.
+  t.check(!(await page.getByRole('link', { name: 'Hộp thư' }).isVisible()), 'in an app, the phone shows only its compact header');
+  await page.getByRole('button', { name: 'Quay lại' }).click();
   await page.getByRole('link', { name: 'Hộp thư' }).click();
   await page.getByText(/Đã tiếp nhận phản ánh PA-/).waitFor();
   await t.shot(page, 'inbox');

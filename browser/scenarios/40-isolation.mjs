@@ -15,6 +15,8 @@ export async function run(t) {
   await page.waitForFunction(() => document.querySelector('iframe.frame')?.src.includes('/f/'));
   const handle = await page.locator('iframe.frame').elementHandle();
   let frame = await handle.contentFrame();
+  // The frame's navigation to its new address may not have begun yet.
+  await frame.waitForURL(/\/f\//);
   await frame.waitForLoadState();
   t.check(frame.url().includes('/f/cit_f_'), `the app runs under a frame token, not the session: ${frame.url()}`);
 

@@ -19,6 +19,17 @@ export async function run(t) {
       if (view.startsWith('#/app/')) await page.frameLocator('iframe.frame').locator('h1').first().waitFor();
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       t.check(width <= viewport.width + 1, `${view} at ${label} scrolls sideways: ${width}px`);
+      if (label === 'mobile' && view.startsWith('#/app/')) {
+        // One compact row above the app; the rest of the screen is the app's.
+        const top = await page.locator('iframe.frame').evaluate((f) => f.getBoundingClientRect().top);
+        t.check(top <= 64, `the app starts ${top}px down the phone's screen`);
+      } else if (label === 'mobile') {
+        // Every section link is whole on the screen, none cut off.
+        const cut = await page.locator('.bar nav a').evaluateAll((links) => links
+          .filter((a) => { const r = a.getBoundingClientRect(); return r.left < 0 || r.right > innerWidth; })
+          .map((a) => a.textContent));
+        t.check(cut.length === 0, `section links cut off at ${label}: ${cut.join(', ')}`);
+      }
       await t.shot(page, `${label}-${view.replace(/[#/]/g, '') || 'apps'}`);
     }
     // The host's own pages: payment confirmation and consent.

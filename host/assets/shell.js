@@ -20,6 +20,9 @@
       revoked: 'Đã thu hồi quyền.', paymentsEmpty: 'Chưa có giao dịch.', consentTitle: 'cần bạn đồng ý',
       consentIntro: 'Ứng dụng xin dùng các thông tin sau. Bạn có thể thu hồi bất cứ lúc nào trong “Quyền của tôi”.',
       consentGiven: 'Đã ghi nhận sự đồng ý của bạn.', consentDenied: 'Bạn đã không đồng ý; ứng dụng sẽ không nhận thông tin này.',
+      deniedWhat: 'Bạn đã không đồng ý chia sẻ: {what}. Ứng dụng không nhận được các thông tin này.',
+      deniedHow: 'Những chức năng không cần các thông tin này vẫn dùng được. Khi cần, ứng dụng sẽ hỏi lại bạn.',
+      continueApp: 'Tiếp tục dùng ứng dụng', backToApps: 'Về danh sách ứng dụng', permsShort: 'Quyền',
       error: 'Có lỗi', signedInAs: 'Đang đăng nhập:', frameTitle: 'Ứng dụng', since: 'từ',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
@@ -36,6 +39,9 @@
       paymentsEmpty: 'No payments yet.', consentTitle: 'asks for your consent',
       consentIntro: 'The app asks to use the following. You can revoke it at any time in “My permissions”.',
       consentGiven: 'Your consent is recorded.', consentDenied: 'You did not allow it; the app gets nothing.',
+      deniedWhat: 'You did not share: {what}. The app does not get it.',
+      deniedHow: 'What does not need it still works. The app will ask again when it needs it.',
+      continueApp: 'Continue in the app', backToApps: 'Back to the apps', permsShort: 'Access',
       error: 'Error', signedInAs: 'Signed in:', frameTitle: 'App', since: 'since',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
@@ -201,8 +207,10 @@
         el('strong', { text: name(c.label) }), ` — ${name(c.summary)}`,
         c.personal ? el('span', { class: 'badge', text: ` ${t('personal')}` }) : null,
         c.purpose ? el('div', { class: 'muted', text: name(c.purpose) }) : null))) : el('p', { text: t('noPermissions') }));
+    // Labelled buttons whose visible text is short on a phone (the labels
+    // stay whole for screen readers).
     const toggle = el('button', {
-      type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': 'app-perms', text: t('appPermissions'),
+      type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': 'app-perms', 'aria-label': t('appPermissions'),
       onclick: () => {
         const hidden = perms.classList.toggle('hidden');
         toggle.setAttribute('aria-expanded', String(!hidden));
@@ -213,12 +221,17 @@
       sandbox: 'allow-scripts allow-forms allow-popups allow-modals allow-downloads',
       referrerpolicy: 'no-referrer',
     });
+    toggle.append(el('span', { class: 'wide', 'aria-hidden': 'true', text: t('appPermissions') }),
+      el('span', { class: 'narrow', 'aria-hidden': 'true', text: t('permsShort') }));
+    const back = el('button', { type: 'button', class: 'secondary', 'aria-label': t('back'), onclick: () => { location.hash = '#/'; } },
+      el('span', { 'aria-hidden': 'true', text: '←' }), el('span', { class: 'wide', 'aria-hidden': 'true', text: t('back') }));
     const chrome = el('div', { class: 'chrome' },
-      el('button', { type: 'button', class: 'secondary', onclick: () => { location.hash = '#/'; }, text: `← ${t('back')}` }),
+      back,
       el('span', { class: 'icon', 'aria-hidden': 'true', text: app.icon || '▦' }),
       el('div', { class: 'title' }, el('strong', { text: name(app.name) }),
         el('span', { class: 'muted', text: `${t('by')}: ${app.publisher.name}` })),
       toggle);
+    document.body.classList.add('in-app');
     main.replaceChildren(chrome, perms, frame);
     document.title = `${name(app.name)} · Citadel Huế`;
     let base = `/apps/${id}`;
@@ -288,7 +301,7 @@
     dialog.showModal();
     document.getElementById('consent-allow').focus();
     dialog.onclose = async () => {
-      if (dialog.returnValue !== 'allow') { say(t('consentDenied')); return; }
+      if (dialog.returnValue !== 'allow') { say(t('consentDenied')); showDenied(app, known); return; }
       try {
         await api('/api/v1/me/consents', { method: 'POST', body: { app: app.id, scopes: known } });
         say(t('consentGiven'));
@@ -298,6 +311,25 @@
         say(`${t('error')}: ${error.message}`);
       }
     };
+  }
+
+  /** After "Don't allow": say what the app did not get, and the ways on. */
+  function showDenied(app, scopes) {
+    if (!openApp || openApp.app !== app) return;
+    const { frame, base } = openApp;
+    const what = scopes.map((s) => name((app.capabilities.find((c) => c.name === s) || {}).label) || s).join(', ');
+    const card = el('div', { class: 'card denied', role: 'status' },
+      el('p', { text: t('deniedWhat').replace('{what}', what) }),
+      el('p', { class: 'muted', text: t('deniedHow') }),
+      el('div', { class: 'row' },
+        el('button', {
+          type: 'button', text: t('continueApp'),
+          onclick: () => { card.remove(); frame.classList.remove('hidden'); frame.src = `${base}/`; },
+        }),
+        el('a', { class: 'button secondary', href: '#/', text: t('backToApps') })));
+    frame.classList.add('hidden');
+    frame.before(card);
+    card.querySelector('button').focus();
   }
 
   window.addEventListener('message', (event) => {
@@ -324,6 +356,7 @@
       if (link.getAttribute('href') === `#${pathPart}`) link.setAttribute('aria-current', 'page');
     }
     openApp = null;
+    document.body.classList.remove('in-app');
     try {
       if (pathPart.startsWith('/app/')) await showApp(decodeURIComponent(pathPart.slice(5)), params.get('path'));
       else if (pathPart === '/signin') await showSignIn();
