@@ -431,8 +431,14 @@
   function formatPercent(ratio) {
     return new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(ratio);
   }
+  /** dd/mm/yyyy HH:MM:SS in Huế's time, whatever the operator's machine says. */
+  const HUE_TIME = new Intl.DateTimeFormat('vi-VN', {
+    timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  });
   function formatTime(ms) {
-    return new Intl.DateTimeFormat(locale(), { dateStyle: 'short', timeStyle: 'medium' }).format(new Date(ms));
+    const p = Object.fromEntries(HUE_TIME.formatToParts(new Date(ms)).map((part) => [part.type, part.value]));
+    return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}:${p.second}`;
   }
   function formatSeconds(seconds) {
     if (seconds < 0.001) return `${formatNumber(seconds * 1e6, 0)} µs`;
@@ -1412,7 +1418,7 @@
       h('td', null, record.actor),
       h('td', null, record.app || t('dash')),
       h('td', null, record.version || t('dash')),
-      h('td', null, record.capability ? code(record.capability) : t('dash')),
+      h('td', { class: 'capability' }, record.capability ? code(record.capability) : t('dash')),
       h('td', { class: 'detail' }, record.detail));
   }
 

@@ -102,7 +102,15 @@
     return apps;
   }
   const vnd = (amount) => `${amount.toLocaleString('vi-VN')} ₫`;
-  const when = (ms) => new Date(ms).toLocaleString(lang === 'en' ? 'en-GB' : 'vi-VN');
+  // Times as the city writes them, in both languages: dd/mm/yyyy HH:MM, Huế's time.
+  const HUE_TIME = new Intl.DateTimeFormat('vi-VN', {
+    timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  });
+  const when = (ms) => {
+    const p = Object.fromEntries(HUE_TIME.formatToParts(new Date(ms)).map((part) => [part.type, part.value]));
+    return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
+  };
   function view(title, ...content) {
     main.replaceChildren(el('h1', { text: title }), ...content);
     document.title = `${title} · Citadel Huế`;

@@ -306,10 +306,14 @@ async fn script() -> Response {
   const say = (text) => { document.getElementById("status").textContent = text; };
   const vnd = (amount) => `${Number(amount).toLocaleString("vi-VN")} ₫`;
   // Dates as the city writes them: dd/mm/yyyy HH:MM, Huế's time.
-  const when = (ms) => new Intl.DateTimeFormat("vi-VN", {
-    timeZone: "Asia/Ho_Chi_Minh", day: "2-digit", month: "2-digit", year: "numeric",
-    hour: "2-digit", minute: "2-digit", hour12: false,
-  }).format(new Date(ms));
+  const when = (ms) => {
+    const parts = new Intl.DateTimeFormat("vi-VN", {
+      timeZone: "Asia/Ho_Chi_Minh", day: "2-digit", month: "2-digit", year: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(new Date(ms));
+    const p = Object.fromEntries(parts.map((part) => [part.type, part.value]));
+    return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
+  };
   for (const t of document.querySelectorAll("time[data-ms]")) t.textContent = when(Number(t.dataset.ms));
   box.addEventListener("click", async (event) => {
     const button = event.target.closest("button");
