@@ -77,7 +77,10 @@ fn install(dir: &Path, ids: &[String]) -> anyhow::Result<()> {
         let mut times: Vec<Duration> = Vec::new();
         let mut installs = futures::stream::iter(missing.iter().map(|id| {
             let citadel = citadel.clone();
-            let manifest = hello_manifest.replace("id = \"hello\"", &format!("id = \"{id}\""));
+            // Listed for citizens, as a city's apps are (hello is a developer sample).
+            let manifest = hello_manifest
+                .replace("id = \"hello\"", &format!("id = \"{id}\""))
+                .replace("category = \"developer\"", "category = \"utilities\"");
             let component = distinct(hello, id);
             async move {
                 let began = Instant::now();
