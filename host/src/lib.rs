@@ -296,6 +296,14 @@ pub struct Citadel {
 }
 
 impl Citadel {
+    /// On PostgreSQL, a query that says whether the database answers now
+    /// (for `/readyz`); `None` on the embedded store, which is in-process.
+    pub fn database_ping(
+        &self,
+    ) -> Option<impl std::future::Future<Output = Result<(), StoreError>> + '_> {
+        (self.store.backend() == store::Backend::Postgres).then(|| self.store.ping())
+    }
+
     /// Open the data dir, load installed apps (compiling nothing that is
     /// cached), and install the samples into an empty data dir if asked.
     /// The host is ready (`/readyz`) once this returns.

@@ -204,8 +204,8 @@ async fn readyz(
     if let Some((part, message)) = failed {
         return not_ready("not_ready", part.name(), message, checks);
     }
-    if citadel.store.backend() == crate::store::Backend::Postgres {
-        let answer = tokio::time::timeout(READY_DATABASE_TIMEOUT, citadel.store.ping()).await;
+    if let Some(ping) = citadel.database_ping() {
+        let answer = tokio::time::timeout(READY_DATABASE_TIMEOUT, ping).await;
         let (state, message) = match answer {
             Ok(Ok(())) => ("ok", None),
             Ok(Err(e)) => {
