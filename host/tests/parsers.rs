@@ -66,6 +66,7 @@ const CATEGORIES: &[&str] = &[
     "education",
     "transport",
     "utilities",
+    "developer",
 ];
 
 fn slug() -> impl Strategy<Value = String> {
