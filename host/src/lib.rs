@@ -67,6 +67,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 
+pub use store::backup::BackupError;
 /// A storage failure, as every layer above the store passes it up (the
 /// gateway answers it with 503).
 pub use store::StoreError;
@@ -293,9 +294,18 @@ pub struct Citadel {
     pub readiness: Arc<Readiness>,
     /// Accepting after the shutdown signal (see [`HostConfig::shutdown_grace`]).
     pub shutdown_grace: Duration,
+    /// Where the host keeps its files (a backup's body is written here
+    /// before it is sent).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Citadel {
+    /// A consistent backup of the embedded store, taken while the host
+    /// serves (see [`store::backup`]); refused on PostgreSQL.
+    pub async fn take_backup(&self) -> Result<store::backup::TakenBackup, BackupError> {
+        store::backup::take(self.store.snapshot.as_ref(), &self.data_dir).await
+    }
+
     /// On PostgreSQL, a query that says whether the database answers now
     /// (for `/readyz`); `None` on the embedded store, which is in-process.
     pub fn database_ping(
@@ -392,6 +402,7 @@ impl Citadel {
             listener: config.listener,
             readiness,
             shutdown_grace: config.shutdown_grace,
+            data_dir: config.data_dir.clone(),
             identity,
             payments,
             positions: identity::location::Positions::new(store.clone()),

@@ -52,6 +52,30 @@ enum Command {
         #[command(subcommand)]
         action: AppAction,
     },
+    /// Download a consistent backup of a running host's embedded store
+    /// (writes wait while it is taken, reads go on), checked before it is
+    /// kept. A host on PostgreSQL refuses: use the database's own tools.
+    Backup {
+        /// The host's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "CITADEL_SERVER")]
+        server: String,
+        /// An operator token.
+        #[arg(long, env = "CITADEL_OPERATOR_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The file to write (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new or empty data dir, checking the file's
+    /// checksum first and the restored counts after; then start a host
+    /// with `citadel serve --data-dir DIR`.
+    Restore {
+        /// A file written by `citadel backup`.
+        file: PathBuf,
+        /// The data dir to restore into (it must not exist or be empty).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
     /// Copy a stopped host's embedded (sled) store into an empty PostgreSQL
     /// database and verify the copy; exits non-zero on any difference.
     Migrate {
@@ -326,6 +350,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Config { action } => cli::config::run(action)?,
         Command::Keys { action } => cli::partner::keys(action)?,
         Command::App { action } => cli::partner::app(action).await?,
+        Command::Backup { server, token, out } => {
+            let manifest = cli::backup::download(&server, &token, &out).await?;
+            println!("backup written to {}", out.display());
+            println!("{}", cli::backup::describe(&manifest));
+        }
+        Command::Restore { file, data_dir } => {
+            let manifest = cli::backup::restore(&file, &data_dir)?;
+            println!("restored into {}", data_dir.display());
+            println!("{}", cli::backup::describe(&manifest));
+        }
         Command::Migrate {
             from_data_dir,
             database_url,

@@ -6,6 +6,7 @@
 //! (or, for packaging, to local files only).
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod partner;
 pub mod serve;
@@ -13,7 +14,12 @@ pub mod serve;
 /// Send `request`; a JSON error answer becomes an error naming its code and
 /// message. An empty success answer (204) is JSON `null`.
 pub async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
-    let response = request.send().await?;
+    answer(request.send().await?).await
+}
+
+/// The JSON of a success answer; an error answer becomes an error naming
+/// its code and message.
+pub async fn answer(response: reqwest::Response) -> anyhow::Result<serde_json::Value> {
     let status = response.status();
     let bytes = response.bytes().await?;
     let body: serde_json::Value = if bytes.is_empty() {

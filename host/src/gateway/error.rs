@@ -8,7 +8,7 @@ use crate::registry::package::PackageError;
 use crate::registry::{GrantError, InstallError, LifecycleError, PublisherError, UploadError};
 use crate::runtime::InvokeError;
 use crate::runtime::PrepareError;
-use crate::StoreError;
+use crate::{BackupError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -52,6 +52,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Store(e) => e.into(),
+            BackupError::NotEmbedded => {
+                ApiError::new(StatusCode::CONFLICT, "backup_not_embedded", e.to_string())
+            }
+            e => {
+                tracing::error!(error = %e, request_id = current_request_id(), "backup failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "backup_failed",
+                    "the backup could not be taken; the host's log says why",
+                )
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod apps;
 mod auth;
+mod backup;
 mod citizen;
 pub(crate) mod consent;
 pub mod error;
@@ -23,6 +24,7 @@ mod shell;
 
 use crate::Citadel;
 use axum::Router;
+pub use backup::BODY_SHA256_HEADER as BACKUP_SHA256_HEADER;
 use error::ApiError;
 pub use listener::ListenerLimits;
 pub use local_path::is_local_path;
@@ -72,6 +74,7 @@ fn routes() -> Routes {
     let routes = consent::routes(routes);
     let routes = payments::routes(routes);
     let routes = operator::routes(routes);
+    let routes = backup::routes(routes);
     let routes = publisher::routes(routes);
     shell::routes(routes)
 }

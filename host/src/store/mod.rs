@@ -6,6 +6,7 @@
 
 mod apps;
 mod audit;
+pub mod backup;
 pub mod conformance;
 mod health;
 mod identity;
@@ -63,13 +64,22 @@ pub struct Store {
     pub limits: Arc<dyn RateLimits>,
     /// Whether the backend answers (for `/readyz`).
     pub health: Arc<dyn Health>,
+    /// Consistent copies while the host serves (the embedded store only).
+    pub snapshot: Arc<dyn backup::Snapshot>,
 }
 
 impl Store {
     /// The bundle over one backend that implements every concern.
     pub fn over<B>(backend: B) -> Store
     where
-        B: AppStore + KvStore + IdentityStore + Ledger + AuditStore + RateLimits + Health,
+        B: AppStore
+            + KvStore
+            + IdentityStore
+            + Ledger
+            + AuditStore
+            + RateLimits
+            + Health
+            + backup::Snapshot,
     {
         let backend = Arc::new(backend);
         Store {
@@ -79,7 +89,8 @@ impl Store {
             ledger: backend.clone(),
             audit: backend.clone(),
             limits: backend.clone(),
-            health: backend,
+            health: backend.clone(),
+            snapshot: backend,
         }
     }
 

@@ -380,6 +380,16 @@ impl RunningLoad {
         self.load.lock().unwrap().outcomes.len()
     }
 
+    /// The notes and captures acknowledged so far (the load goes on).
+    pub fn acknowledged(&self) -> Load {
+        let load = self.load.lock().unwrap();
+        Load {
+            outcomes: Vec::new(),
+            notes: load.notes.clone(),
+            captures: load.captures.clone(),
+        }
+    }
+
     /// Stop every worker; what the load saw.
     pub async fn stop(self) -> Load {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);

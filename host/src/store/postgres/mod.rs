@@ -142,6 +142,18 @@ impl PgStore {
     }
 }
 
+/// A database is backed up with its own tools (`pg_dump`, continuous
+/// archiving), which copy consistently without Citadel.
+#[async_trait::async_trait]
+impl super::backup::Snapshot for PgStore {
+    async fn snapshot(
+        &self,
+        _out: std::fs::File,
+    ) -> Result<super::backup::BackupManifest, super::backup::BackupError> {
+        Err(super::backup::BackupError::NotEmbedded)
+    }
+}
+
 #[async_trait::async_trait]
 impl super::Health for PgStore {
     fn backend(&self) -> super::Backend {

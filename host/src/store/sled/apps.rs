@@ -117,6 +117,7 @@ impl AppStore for SledStore {
         versions: &[VersionRecord],
         components: &[&[u8]],
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         self.commit_app_now(app, versions, components)?;
         self.durable().await?;
         self.announce(AppChange::App(app.id.clone()));
@@ -136,6 +137,7 @@ impl AppStore for SledStore {
     }
 
     async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
+        let _writing = self.writing().await;
         let gone = self.delete_version_now(app, version)?;
         self.durable().await?;
         self.announce(AppChange::App(app.to_string()));
@@ -143,6 +145,7 @@ impl AppStore for SledStore {
     }
 
     async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         Self::put_json(&self.grants, app, grants)?;
         self.durable().await?;
         self.announce(AppChange::Grants(app.to_string()));
@@ -154,6 +157,7 @@ impl AppStore for SledStore {
     }
 
     async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         Self::put_json(&self.publishers, &record.id, record)?;
         self.durable().await?;
         self.announce(AppChange::Publisher(record.id.clone()));
@@ -169,6 +173,7 @@ impl AppStore for SledStore {
     }
 
     async fn put_publisher_key(&self, key_sha256: &str, publisher: &str) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         self.publisher_keys
             .insert(key_sha256, publisher.as_bytes())
             .map_err(backend)?;
@@ -191,6 +196,7 @@ impl AppStore for SledStore {
     }
 
     async fn delete_publisher_key(&self, key_sha256: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let owner = self.publisher_keys.remove(key_sha256).map_err(backend)?;
         self.durable().await?;
         if let Some(owner) = &owner {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 #[async_trait]
 impl AuditStore for SledStore {
     async fn append(&self, mut record: AuditRecord) -> Result<u64, StoreError> {
+        let _writing = self.writing().await;
         {
             // Numbered and written as one step, so the log never shows a
             // record before one with a lower number (a reader following it

@@ -44,6 +44,7 @@ impl IdentityStore for SledStore {
         token_sha256: &str,
         record: &OperatorRecord,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         Self::put_json(&self.operators, token_sha256, record)?;
         self.durable().await
     }
@@ -57,6 +58,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let _writing = self.writing().await;
         // Whichever value is returned, it is durable first (the first
         // writer's flush may still be running).
         if let Some(secret) = self.secrets.get(name).map_err(backend)? {
@@ -85,6 +87,7 @@ impl IdentityStore for SledStore {
         token_sha256: &str,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         Self::put_json(&self.sessions, token_sha256, record)?;
         self.durable().await
     }
@@ -94,6 +97,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let existed = self
             .sessions
             .remove(token_sha256)
@@ -107,6 +111,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         self.consents
             .insert(
                 composite(&[citizen, &record.app, &record.scope]),
@@ -139,6 +144,7 @@ impl IdentityStore for SledStore {
         app: &str,
         scope: &str,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let existed = self
             .consents
             .remove(composite(&[citizen, app, scope]))
@@ -154,6 +160,7 @@ impl IdentityStore for SledStore {
         pairwise: &str,
         citizen: &str,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         let key = composite(&[app, pairwise]);
         let fresh = self
             .pairwise
@@ -179,6 +186,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         // citizen ‖ NUL ‖ time ‖ a unique id: ordered by time, never overwritten.
         let mut key = composite(&[citizen, ""]);
         key.extend_from_slice(&message.at.to_be_bytes());
@@ -221,6 +229,7 @@ impl IdentityStore for SledStore {
         record: &FrameRecord,
         per_citizen: usize,
     ) -> Result<usize, StoreError> {
+        let _writing = self.writing().await;
         let record = FrameRecord {
             order: self.db.generate_id().map_err(backend)?,
             ..record.clone()
@@ -260,6 +269,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn close_frame(&self, token_sha256: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let existed = self.close_frame_now(token_sha256)?;
         if existed {
             self.durable().await?;
@@ -272,6 +282,7 @@ impl IdentityStore for SledStore {
         citizen: &str,
         parent: &str,
     ) -> Result<usize, StoreError> {
+        let _writing = self.writing().await;
         let prefix = composite(&[citizen, ""]);
         let mut closed = 0;
         for key in self.frames_by_citizen.scan_prefix(&prefix).keys() {
@@ -294,6 +305,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         Self::put_json(&self.locations, citizen, record)?;
         self.durable().await
     }
@@ -303,6 +315,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let existed = self.locations.remove(citizen).map_err(backend)?.is_some();
         if existed {
             self.durable().await?;
@@ -311,6 +324,7 @@ impl IdentityStore for SledStore {
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {
+        let _writing = self.writing().await;
         let mut swept = 0;
         let expired_frames: Vec<String> = Self::scan_pairs::<FrameRecord>(self.frames.iter())?
             .into_iter()

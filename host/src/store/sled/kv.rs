@@ -204,6 +204,7 @@ impl KvStore for SledStore {
         write: KvWrite<'_>,
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
+        let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
         self.kv_write(&used, space, key, write, quota)
     }
@@ -215,6 +216,7 @@ impl KvStore for SledStore {
         by: u64,
         quota: u64,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
+        let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
         self.kv_increment(&used, space, key, by, quota)
     }

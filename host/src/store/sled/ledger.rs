@@ -32,7 +32,7 @@ fn abort<T>(refusal: LedgerRefusal) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(Abort::Refused(refusal)))
 }
 
-fn decode_balance(bytes: &[u8]) -> i64 {
+pub(super) fn decode_balance(bytes: &[u8]) -> i64 {
     <[u8; 8]>::try_from(bytes).map_or(0, i64::from_be_bytes)
 }
 
@@ -362,6 +362,7 @@ impl Ledger for SledStore {
         intent: &IntentRecord,
         max_pending: usize,
     ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        let _writing = self.writing().await;
         let created = self.ledger_create(intent, max_pending)?;
         self.durable().await?;
         Ok(created)
@@ -412,6 +413,7 @@ impl Ledger for SledStore {
         once: Option<&str>,
         step: &StepFn,
     ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError> {
+        let _writing = self.writing().await;
         let stepped = self.ledger_step(id, once, step)?;
         if stepped.is_ok() {
             self.durable().await?;
@@ -423,6 +425,7 @@ impl Ledger for SledStore {
         &self,
         postings: &[(String, i64)],
     ) -> Result<Result<(), LedgerRefusal>, StoreError> {
+        let _writing = self.writing().await;
         let posted = self.ledger_post(postings)?;
         if posted.is_ok() {
             self.durable().await?;
@@ -462,6 +465,7 @@ impl Ledger for SledStore {
     }
 
     async fn outbox_claim(&self, key: &str, due_at: u64, until: u64) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         // Not made durable: after a crash the entry is simply due earlier.
         self.outbox_claim_now(key, due_at, until)
     }
@@ -471,6 +475,7 @@ impl Ledger for SledStore {
         key: &str,
         entry: Option<&OutboxEntry>,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         self.outbox_update_now(key, entry)?;
         self.durable().await?;
         if entry.is_some() {

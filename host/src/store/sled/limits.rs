@@ -14,6 +14,7 @@ impl RateLimits for SledStore {
         window_ms: u64,
         now_ms: u64,
     ) -> Result<Result<(), u64>, StoreError> {
+        let _writing = self.writing().await;
         loop {
             let current = self.rate_limits.get(key).map_err(backend)?;
             let mut taken: Vec<u64> = match &current {

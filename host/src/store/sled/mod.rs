@@ -6,6 +6,7 @@
 
 mod apps;
 mod audit;
+pub(crate) mod backup;
 mod commit;
 pub(crate) mod export;
 mod identity;
@@ -66,6 +67,10 @@ pub struct SledStore {
     audit_order: Arc<std::sync::Mutex<()>>,
     changes: broadcast::Sender<AppChange>,
     outbox_added: Arc<Notify>,
+    /// Every write holds this shared while it changes trees; a backup holds
+    /// it exclusively while it reads them, so it sees each write whole or
+    /// not at all.
+    write_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -76,17 +81,20 @@ fn backend(e: sled::Error) -> StoreError {
 /// resident size stays flat however long it runs.
 const CACHE_BYTES: u64 = 64 << 20;
 
+/// How the host opens a sled database in `dir`.
+fn sled_config(dir: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(dir)
+        .mode(sled::Mode::HighThroughput)
+        // sled's default page cache is 1 GiB, which a busy host fills over
+        // hours: the host's memory would creep up with its writes.
+        .cache_capacity(CACHE_BYTES)
+}
+
 impl SledStore {
     /// Open (or create) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // sled's default page cache is 1 GiB, which a busy host fills
-            // over hours: the host's memory would creep up with its writes.
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(backend)?;
+        let db = sled_config(dir).open().map_err(backend)?;
         let store = SledStore {
             apps: db.open_tree("app-rollouts").map_err(backend)?,
             versions: db.open_tree("versions").map_err(backend)?,
@@ -120,6 +128,7 @@ impl SledStore {
             audit_order: Arc::default(),
             changes: broadcast::channel(1024).0,
             outbox_added: Arc::new(Notify::new()),
+            write_gate: Arc::default(),
             db,
         };
         store.rebuild_blob_refs()?;
@@ -129,6 +138,13 @@ impl SledStore {
         // Older data dirs stored kv usage; it is derived from the data now.
         store.db.drop_tree("kv-usage").map_err(backend)?;
         Ok(store)
+    }
+
+    /// Leave to write: held by each write method from its first change to its
+    /// durable answer. A write method never calls another (the lock is fair,
+    /// so a nested read behind a waiting backup would wait for ever).
+    async fn writing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.write_gate.read().await
     }
 
     /// Wait until every write made so far is durable (group commit).
