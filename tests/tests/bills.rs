@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get as route_get, post as route_post};
 use axum::Json;
 use citadel_tests::{
-    client, decide_payment, error_of, get, give_consent, put_grants, sign_in, TestHost,
+    audit, client, decide_payment, error_of, get, get_json, put_grants, sign_in, TestHost,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -228,9 +228,64 @@ async fn a_seeded_bill_is_paid_once_and_the_receipt_stays_with_its_payer() {
     assert_eq!(mine[0]["amount"], BILL_AMOUNT);
     assert_eq!(mine[0]["customer"], CUSTOMER);
     assert!(receipts(&host, "bills", &minh).await.is_empty());
+    assert_eq!(mine[0]["reference"], format!("bill-{BILL}-1"));
     let history = get_ok(&host, "/api/v1/me/payments", Some(&lan)).await;
     assert_eq!(history["payments"][0]["id"], intent.as_str());
     assert_eq!(history["payments"][0]["status"], "captured");
+
+    // Where the shell reopens the app after the host's payment page: the
+    // bill, paid, with its receipt, in either language — for Lan only.
+    let paid_on = hue_time(mine[0]["paid_at"].as_u64().expect("paid_at"));
+    let reference = format!("bill-{BILL}-1");
+    for (query, words) in [
+        (
+            "",
+            ["Đã thanh toán hóa đơn", "Thanh toán lúc", "Mã tham chiếu"],
+        ),
+        ("?lang=en", ["Bill paid", "Paid on", "Payment reference"]),
+    ] {
+        let path = format!("/apps/bills/receipts/{intent}{query}");
+        let page = html_page(&host, &path, Some(&lan)).await;
+        for expected in words.iter().copied().chain([
+            "198.700 ₫",
+            "Tiền nước kỳ 10/2026",
+            "Nguyễn Văn Hùng",
+            BILL,
+            paid_on.as_str(),
+            reference.as_str(),
+            intent.as_str(),
+        ]) {
+            assert!(page.contains(expected), "{path} shows {expected}: {page}");
+        }
+    }
+    assert_eq!(
+        code_of(
+            get(
+                &host,
+                &format!("/apps/bills/receipts/{intent}"),
+                Some(&minh)
+            )
+            .await
+        )
+        .await,
+        (404, "receipt_not_found".into()),
+        "another citizen cannot see Lan's receipt by its id"
+    );
+    assert_eq!(
+        code_of(get(&host, &format!("/apps/bills/receipts/{intent}"), None).await).await,
+        (401, "not_signed_in".into())
+    );
+    for odd in [
+        "..%2Fpaid%2FPK0012345-202610",
+        "pi_%3Cscript%3E",
+        "x".repeat(200).as_str(),
+    ] {
+        assert_eq!(
+            code_of(get(&host, &format!("/apps/bills/receipts/{odd}"), Some(&lan)).await).await,
+            (404, "receipt_not_found".into()),
+            "{odd}"
+        );
+    }
 
     // Paid is paid, for anyone; so is a bill the company marks paid.
     for token in [&lan, &minh] {
@@ -268,15 +323,18 @@ async fn a_seeded_bill_is_paid_once_and_the_receipt_stays_with_its_payer() {
     assert_eq!(browser.status(), 303);
     let location = browser.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("/pay/pi_"), "{location}");
+    // …which the shell shows, then reopens the app on this payment's page.
+    let (confirm_url, then) = location.split_once("?then=").expect("a `then` path");
+    let minh_intent = confirm_url.trim_start_matches("/pay/").to_string();
+    assert_eq!(then, format!("/receipts/{minh_intent}"));
+    let waiting = html_page(&host, &format!("/apps/bills{then}"), Some(&minh)).await;
+    assert!(
+        waiting.contains("Đang chờ xác nhận") && waiting.contains(confirm_url),
+        "an unconfirmed payment says so, with the way to confirm: {waiting}"
+    );
 
     // Every page, in Vietnamese and in English, loads nothing from elsewhere.
     let vy = sign_in(&host, "c-vy").await;
-    assert_eq!(
-        give_consent(&host, &vy, "bills", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
     for (lang, suffix, title) in [
         ("vi", "", "Hóa đơn tiền nước"),
         ("en", "lang=en", "Water bills"),
@@ -297,7 +355,7 @@ async fn a_seeded_bill_is_paid_once_and_the_receipt_stays_with_its_payer() {
         .await;
         assert!(listed.contains("Nguyễn Văn Hùng") && listed.contains("198.700 ₫"));
         // Minh has a payment waiting on the September bill: a link to resume it.
-        assert!(listed.contains(&location), "{lang}: {listed}");
+        assert!(listed.contains(confirm_url), "{lang}: {listed}");
         let other = html_page(
             &host,
             &format!("/apps/bills/?customer=PK0023456{}", q(false)),
@@ -329,7 +387,107 @@ async fn a_seeded_bill_is_paid_once_and_the_receipt_stays_with_its_payer() {
     let bad = get(&host, "/apps/bills/?customer=12345", None).await;
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("PK0012345"));
+
+    // Minh gives up: his payment's page says the bill is still unpaid.
+    assert_eq!(cancel(&host, &minh, &minh_intent).await.status(), 200);
+    for (query, words) in [
+        ("", "hóa đơn chưa được thanh toán"),
+        ("?lang=en", "this bill is still unpaid"),
+    ] {
+        let ended = html_page(
+            &host,
+            &format!("/apps/bills/receipts/{minh_intent}{query}"),
+            Some(&minh),
+        )
+        .await;
+        assert!(
+            ended.contains(words) && ended.contains("PK0012345-202609"),
+            "{ended}"
+        );
+    }
     host.stop().await;
+}
+
+/// The admin link is drawn only for the billing staff, who need no consent
+/// for it; an app the city did not grant `identity.roles` cannot read roles
+/// at all: no link, and its staff pages refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_billing_staff_see_the_admin_link_without_any_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), Duration::from_secs(900), false).await;
+    let vy = sign_in(&host, "c-vy").await;
+    // Lan has no role; An has one elsewhere (the public-service centre).
+    let lan = sign_in(&host, "c-lan").await;
+    let an = sign_in(&host, "c-an").await;
+    let has_link = |html: &str| html.contains("/apps/bills/admin");
+    for (query, label) in [("", "Quản trị"), ("?lang=en", "Admin")] {
+        for page in ["/", "/receipts"] {
+            let path = format!("/apps/bills{page}{query}");
+            let staff = html_page(&host, &path, Some(&vy)).await;
+            assert!(has_link(&staff) && staff.contains(label), "{path}: {staff}");
+            for token in [Some(lan.as_str()), Some(an.as_str())] {
+                let other = html_page(&host, &path, token).await;
+                assert!(
+                    !has_link(&other) && !other.contains(label),
+                    "{path}: {other}"
+                );
+            }
+        }
+        let anonymous = html_page(&host, &format!("/apps/bills/{query}"), None).await;
+        assert!(!has_link(&anonymous), "{anonymous}");
+    }
+    let admin = html_page(&host, "/apps/bills/admin", Some(&vy)).await;
+    assert!(admin.contains("name=\"url\""), "{admin}");
+    assert_eq!(
+        code_of(get(&host, "/apps/bills/admin", Some(&lan)).await).await,
+        (403, "staff_only".into()),
+        "the page still checks the role"
+    );
+    // Nobody was asked for, or gave, a consent.
+    for token in [&vy, &lan, &an] {
+        let consents = get_json(&host, "/api/v1/me/consents", Some(token)).await;
+        assert_eq!(consents["consents"], json!([]), "{consents}");
+    }
+
+    // Without the city's `identity.roles` grant, the app cannot read roles:
+    // no link for anyone, and the staff pages are refused for the grant.
+    let response = put_grants(
+        &host,
+        "bills",
+        json!(["kv", "payments", "http:https://billing.huewaco.vn"]),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let home = html_page(&host, "/apps/bills/", Some(&vy)).await;
+    assert!(!has_link(&home), "{home}");
+    for path in ["/apps/bills/admin", "/apps/bills/api/admin/billing-api"] {
+        let response = get(&host, path, Some(&vy)).await;
+        assert_eq!(
+            code_of(response).await,
+            (403, "capability_denied".into()),
+            "{path}"
+        );
+    }
+    let denials = audit(&host, "kind=denial&app=bills&capability=identity.roles").await;
+    assert!(!denials.is_empty(), "the refusals are audited");
+    host.stop().await;
+}
+
+/// Unix milliseconds as the city writes a moment: `dd/mm/yyyy HH:MM` in
+/// Asia/Ho_Chi_Minh (UTC+7, no daylight saving).
+fn hue_time(unix_ms: u64) -> String {
+    let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(7));
+    let moment = jiff::Timestamp::from_millisecond(unix_ms as i64)
+        .expect("a moment in range")
+        .to_zoned_datetime(zone);
+    format!(
+        "{:02}/{:02}/{:04} {:02}:{:02}",
+        moment.day(),
+        moment.month(),
+        moment.year(),
+        moment.hour(),
+        moment.minute()
+    )
 }
 
 /// What the local billing API saw: (bill, body) of each payment report it
@@ -417,24 +575,9 @@ async fn bills_from_the_billing_api_are_paid_and_reported_back() {
     let lan = sign_in(&host, "c-lan").await;
     let vy = sign_in(&host, "c-vy").await;
 
-    // Staff consent once to being recognised by their role, then configure.
+    // Staff are recognised by the role the city gave them (no consent asked).
     let admin_api = format!("{app}/api/admin/billing-api");
     let url = json!({ "url": format!("{origin}/v1/") });
-    let response = call(
-        &host,
-        reqwest::Method::PUT,
-        &admin_api,
-        Some(&vy),
-        Some(url.clone()),
-    )
-    .await;
-    assert_eq!(code_of(response).await, (428, "consent_required".into()));
-    assert_eq!(
-        give_consent(&host, &vy, "bills-local", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
     let before = get_ok(&host, &admin_api, Some(&vy)).await;
     assert_eq!(before["configured"], false);
     let response = call(
@@ -617,12 +760,6 @@ async fn an_api_the_city_did_not_grant_gives_a_clear_error() {
     let host = start(dir.path(), Duration::from_secs(900), true).await;
     let lan = sign_in(&host, "c-lan").await;
     let vy = sign_in(&host, "c-vy").await;
-    assert_eq!(
-        give_consent(&host, &vy, "bills", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
     // The sample app may reach only the company's real origin.
     let admin_api = "/apps/bills/api/admin/billing-api";
     let url = format!("http://localhost:{}/v1", upstream.port());
@@ -803,24 +940,10 @@ async fn bad_input_gets_json_errors_with_codes() {
         .unwrap();
     assert_eq!(code_of(response).await, (400, "bad_request".into()));
 
-    // Only billing staff configure the app, after consenting to be recognised.
+    // Only billing staff configure the app: a citizen without the role is
+    // refused at once (roles need no consent).
     let admin_api = "/apps/bills/api/admin/billing-api";
     let good = json!({ "url": "https://billing.huewaco.vn/api" });
-    let response = call(
-        &host,
-        reqwest::Method::PUT,
-        admin_api,
-        Some(&lan),
-        Some(good.clone()),
-    )
-    .await;
-    assert_eq!(code_of(response).await, (428, "consent_required".into()));
-    assert_eq!(
-        give_consent(&host, &lan, "bills", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
     for method in [
         reqwest::Method::GET,
         reqwest::Method::PUT,
@@ -851,12 +974,6 @@ async fn bad_input_gets_json_errors_with_codes() {
     let response = get(&host, "/apps/bills/admin", Some(&lan)).await;
     assert_eq!(code_of(response).await, (403, "staff_only".into()));
 
-    assert_eq!(
-        give_consent(&host, &vy, "bills", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
     for bad in [
         json!({ "url": "ftp://billing.huewaco.vn" }),
         json!({ "url": "javascript:alert(1)" }),

@@ -20,6 +20,7 @@ fn router() -> Router {
     Router::new()
         .get("/", pages::home)
         .get("/receipts", pages::receipts)
+        .get("/receipts/:intent", pages::receipt)
         .get("/admin", pages::admin)
         .post("/admin/billing-api", pages::admin_form)
         .get("/api/bills", lookup)
@@ -47,12 +48,17 @@ pub(crate) fn signed_in(req: &Request) -> Result<String> {
         .ok_or_else(|| Error::new(401, "not_signed_in", "sign in to Citadel to do this"))
 }
 
-/// The signed-in staff member allowed to configure the app (needs
-/// `identity.roles` and the citizen's consent: else 428, then 403).
+/// The signed-in staff member allowed to configure the app (the city's
+/// `identity.roles` grant, no consent: else 403).
 pub(crate) fn admin(req: &Request) -> Result<String> {
     let me = signed_in(req)?;
     identity::require_role(ADMIN_UNIT, Some(ADMIN_ROLE))?;
     Ok(me)
+}
+
+/// Whether to show the admin link: only to the billing staff.
+pub(crate) fn shows_admin_link() -> bool {
+    identity::is_staff(|role| role.is(ADMIN_UNIT, Some(ADMIN_ROLE)))
 }
 
 /// A field of a JSON object body or a urlencoded form.
@@ -192,7 +198,12 @@ fn pay(req: &Request) -> Result<Response> {
     let bill = find_bill(&account, &id)?;
     let started = payment::start(&payer, &account, bill, &source)?;
     if wants_html(req) {
-        return Ok(Response::redirect(&started.intent.confirm_url));
+        // The shell shows the host's payment page for this redirect, then
+        // reopens the app on this payment's receipt (`then`).
+        return Ok(Response::redirect(&format!(
+            "{}?then=/receipts/{}",
+            started.intent.confirm_url, started.intent.id
+        )));
     }
     let intent = &started.intent;
     Ok(Response::json(&json!({

@@ -1,11 +1,12 @@
 //! The app's HTML, mobile-first, Vietnamese by default and English with
-//! `?lang=en`: bill lookup with pay buttons, the citizen's receipts and the
-//! staff page that sets the billing API (showing its host name only).
+//! `?lang=en`: bill lookup with pay buttons, the citizen's receipts (and the
+//! one a payment lands on) and the staff page that sets the billing API
+//! (showing its host name only).
 
-use crate::payment::{self, State};
+use crate::payment::{self, Outcome, Receipt, State};
 use crate::source::{self, Account, Bill, BillingApi, Source};
 use citadel_sdk::html::{escape, page, t, vietnam_time, vnd};
-use citadel_sdk::{Error, Request, Response, Result};
+use citadel_sdk::{time, Error, Request, Response, Result};
 
 /// `?lang=en` to keep English across links, nothing for Vietnamese.
 fn lang_query(lang: &str) -> &'static str {
@@ -16,14 +17,22 @@ fn lang_query(lang: &str) -> &'static str {
     }
 }
 
+/// The app's links; the admin one only for the billing staff.
 fn nav(req: &Request, lang: &str) -> String {
     let base = escape(req.base_path());
     let q = lang_query(lang);
+    let admin = if crate::shows_admin_link() {
+        format!(
+            "<a href=\"{base}/admin{q}\">{}</a>",
+            t(lang, "Quản trị", "Admin")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "<a href=\"{base}/{q}\">{}</a><a href=\"{base}/receipts{q}\">{}</a><a href=\"{base}/admin{q}\">{}</a>",
+        "<a href=\"{base}/{q}\">{}</a><a href=\"{base}/receipts{q}\">{}</a>{admin}",
         t(lang, "Tra cứu hóa đơn", "Look up bills"),
         t(lang, "Biên lai", "Receipts"),
-        t(lang, "Quản trị", "Admin"),
     )
 }
 
@@ -262,6 +271,102 @@ pub fn receipts(req: &Request) -> Result<Response> {
         )
     } else {
         format!("<ul class=\"plain\">{items}</ul>")
+    };
+    Ok(html(200, lang, req, heading, &body))
+}
+
+/// One receipt in full: paid, how much, what for, when, and its references.
+fn receipt_card(r: &Receipt, lang: &str) -> String {
+    // Label over value: whole words on a phone, long codes wrap.
+    let row = |label: &str, value: &str| {
+        format!(
+            "<dt class=\"muted\">{label}</dt><dd style=\"margin:0 0 8px;overflow-wrap:anywhere\">{}</dd>",
+            escape(value)
+        )
+    };
+    let reference = if r.reference.is_empty() {
+        String::new()
+    } else {
+        row(t(lang, "Mã tham chiếu", "Payment reference"), &r.reference)
+    };
+    format!(
+        "<div class=\"card\" id=\"receipt\"><p><span class=\"badge\">✓ {}</span></p>\
+         <p style=\"font-size:1.5rem;font-weight:700;margin:4px 0\">{}</p><p>{}</p>\
+         <dl>{}{}{}{}{reference}{}</dl></div>",
+        t(lang, "Đã thanh toán", "Paid"),
+        vnd(r.amount),
+        escape(&r.description),
+        row(
+            t(lang, "Khách hàng", "Customer"),
+            &format!("{} · {}", r.customer_name, r.customer)
+        ),
+        row(
+            t(lang, "Kỳ hóa đơn", "Billing period"),
+            &source::period_label(&r.period)
+        ),
+        row(t(lang, "Mã hóa đơn", "Bill"), &r.bill),
+        row(
+            t(lang, "Thanh toán lúc", "Paid on"),
+            &time::datetime_text(r.paid_at)
+        ),
+        row(t(lang, "Mã giao dịch", "Transaction"), &r.intent),
+    )
+}
+
+/// Where the citizen lands after the host's payment page: the bill, paid,
+/// with its receipt (or where the payment stands if it is not captured).
+/// Only the payer sees it; anyone else gets 404.
+pub fn receipt(req: &Request) -> Result<Response> {
+    let lang = req.lang();
+    let me = crate::signed_in(req)?;
+    let id = req.param("intent").unwrap_or_default();
+    let outcome = payment::outcome(&me, id)?.ok_or_else(|| {
+        Error::new(
+            404,
+            "receipt_not_found",
+            "you have no bill payment with this id",
+        )
+    })?;
+    let lookup = |customer: &str| escape(&req.link("/", &[("customer", customer)]));
+    let (heading, body) = match outcome {
+        Outcome::Paid(r) => (
+            t(lang, "Đã thanh toán hóa đơn", "Bill paid"),
+            format!(
+                "{}<p><a href=\"{}\">{}</a> · <a href=\"{}\">{}</a></p>",
+                receipt_card(&r, lang),
+                escape(&req.link("/receipts", &[])),
+                t(lang, "Tất cả biên lai", "All receipts"),
+                lookup(&r.customer),
+                t(lang, "Hóa đơn của khách hàng này", "This customer's bills"),
+            ),
+        ),
+        Outcome::Pending(intent) => (
+            t(lang, "Đang chờ xác nhận", "Awaiting confirmation"),
+            format!(
+                "<div class=\"card\"><p>{}</p><p><a class=\"button\" href=\"{}\">{}</a></p></div>",
+                t(
+                    lang,
+                    "Bạn chưa xác nhận khoản thanh toán này.",
+                    "You have not confirmed this payment yet."
+                ),
+                escape(&intent.confirm_url),
+                t(lang, "Tiếp tục thanh toán", "Continue paying"),
+            ),
+        ),
+        Outcome::Ended { bill, customer } => (
+            t(lang, "Chưa thanh toán", "Not paid"),
+            format!(
+                "<div class=\"card\" role=\"alert\"><p>{} <strong>{}</strong></p><p><a href=\"{}\">{}</a></p></div>",
+                t(
+                    lang,
+                    "Thanh toán đã bị hủy hoặc hết hạn; hóa đơn chưa được thanh toán:",
+                    "The payment was cancelled or expired; this bill is still unpaid:"
+                ),
+                escape(&bill),
+                lookup(&customer),
+                t(lang, "Xem lại hóa đơn", "Back to the bills"),
+            ),
+        ),
     };
     Ok(html(200, lang, req, heading, &body))
 }

@@ -61,6 +61,10 @@ pub struct Receipt {
     pub amount: u64,
     pub description: String,
     pub paid_at: u64,
+    /// The payment's reference (`bill-{bill}-{attempt}`); empty on receipts
+    /// written before it was kept.
+    #[serde(default)]
+    pub reference: String,
 }
 
 fn attempt_key(bill: &str) -> String {
@@ -78,6 +82,20 @@ fn receipt_prefix(payer: &str) -> String {
 /// A payer's attempts not yet settled, so their receipts page can sync them.
 fn open_prefix(payer: &str) -> String {
     format!("open/{payer}/")
+}
+
+/// The payment reference of attempt `n` at `bill`: the idempotency key.
+fn reference(bill: &str, n: u32) -> String {
+    format!("bill-{bill}-{n}")
+}
+
+/// Whether `id` looks like a host payment id (letters, digits, `_`, `-`).
+pub fn is_intent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub fn status_name(status: IntentStatus) -> &'static str {
@@ -195,7 +213,7 @@ pub fn start(payer: &str, account: &Account, bill: &Bill, source: &Source) -> Re
         bill.period_label(),
         account.customer.code
     );
-    let reference = format!("bill-{}-{n}", bill.id);
+    let reference = reference(&bill.id, n);
     let intent = payments::create(bill.amount, &description, &reference)?;
     if intent.amount != bill.amount {
         log::error(&format!(
@@ -329,6 +347,7 @@ pub fn settle_intent(id: &str, must_report: bool) -> Result<Option<Paid>> {
         } else {
             now_ms()
         },
+        reference: reference(&charge.bill, charge.attempt),
     };
     kv::insert_new_json(
         &format!("{}{}", receipt_prefix(&charge.payer), charge.intent),
@@ -382,4 +401,49 @@ pub fn receipts(payer: &str) -> Result<Vec<Receipt>> {
         .collect::<Result<_>>()?;
     receipts.sort_by_key(|r| std::cmp::Reverse(r.paid_at));
     Ok(receipts)
+}
+
+/// Where one of a payer's payments stands, for the page the citizen lands
+/// on after the host's payment page.
+pub enum Outcome {
+    /// Captured and settled: the receipt.
+    Paid(Receipt),
+    /// Still waiting for the citizen on the host's page.
+    Pending(Intent),
+    /// Cancelled or expired: the bill stays unpaid.
+    Ended { bill: String, customer: String },
+}
+
+/// The payment `id` of `payer`, settled if it was captured; `None` if it
+/// is not a bill payment of theirs (another citizen's is not shown).
+pub fn outcome(payer: &str, id: &str) -> Result<Option<Outcome>> {
+    if !is_intent_id(id) {
+        return Ok(None);
+    }
+    let receipt_key = format!("{}{id}", receipt_prefix(payer));
+    if let Some(receipt) = kv::get_json::<Receipt>(&receipt_key)? {
+        return Ok(Some(Outcome::Paid(receipt)));
+    }
+    let Some(charge) = kv::get_json::<Charge>(&charge_key(id))? else {
+        return Ok(None);
+    };
+    if charge.payer != payer {
+        return Ok(None);
+    }
+    let Some(current) = intent(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(match current.status {
+        IntentStatus::Captured => {
+            settle_intent(id, false)?;
+            let receipt = kv::get_json::<Receipt>(&receipt_key)?
+                .ok_or_else(|| Error::internal("a settled payment left no receipt"))?;
+            Outcome::Paid(receipt)
+        }
+        IntentStatus::Pending => Outcome::Pending(current),
+        _ => Outcome::Ended {
+            bill: charge.bill,
+            customer: charge.customer,
+        },
+    }))
 }

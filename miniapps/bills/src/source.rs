@@ -50,16 +50,21 @@ impl Bill {
 
     /// `2026-10` → `10/2026` (the period as Vietnamese bills print it).
     pub fn period_label(&self) -> String {
-        match self.period.split_once('-') {
-            Some((year, month)) => format!("{month}/{year}"),
-            None => self.period.clone(),
-        }
+        period_label(&self.period)
     }
 
     /// `2026-11-15` → `15/11/2026` (as it is, if it is not a date).
     pub fn due_label(&self) -> String {
         citadel_sdk::time::parse_date(&self.due)
             .map_or_else(|_| self.due.clone(), citadel_sdk::time::format_date)
+    }
+}
+
+/// A period `2026-10` as Vietnamese bills print it: `10/2026`.
+pub fn period_label(period: &str) -> String {
+    match period.split_once('-') {
+        Some((year, month)) => format!("{month}/{year}"),
+        None => period.to_string(),
     }
 }
 

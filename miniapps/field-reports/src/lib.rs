@@ -34,8 +34,8 @@ fn router() -> Router {
 
 citadel_sdk::export_app!(router);
 
-/// The units the signed-in citizen works for (needs `identity.roles` and the
-/// citizen's consent: a missing one is the 428 that opens the consent page).
+/// The units the signed-in citizen works for (the city's `identity.roles`
+/// grant, no consent; signed out: 401).
 pub(crate) fn staff_units() -> Result<Vec<String>> {
     Ok(identity::roles()?.into_iter().map(|r| r.unit).collect())
 }

@@ -6,16 +6,28 @@ use crate::report::{self, Report, Status};
 use crate::staff_units;
 use citadel_sdk::html::{escape, history_item, page, rating_form, t, vietnam_time};
 use citadel_sdk::map::{self, Marker};
-use citadel_sdk::{geo, location, Request, Response, Result};
+use citadel_sdk::{geo, identity, location, Request, Response, Result};
 
+/// The app's links; the staff one only for staff of a unit that handles
+/// reports.
 fn nav(req: &Request, lang: &str) -> String {
     let base = escape(req.base_path());
+    let handles_reports = |role: &identity::StaffRole| {
+        geo::units().is_ok_and(|units| units.iter().any(|unit| unit.id == role.unit))
+    };
+    let staff = if identity::is_staff(handles_reports) {
+        format!(
+            "<a href=\"{base}/staff\">{}</a>",
+            t(lang, "Cán bộ", "Staff")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "<a href=\"{base}/\">{}</a><a href=\"{base}/new\">{}</a><a href=\"{base}/units\">{}</a><a href=\"{base}/staff\">{}</a>",
+        "<a href=\"{base}/\">{}</a><a href=\"{base}/new\">{}</a><a href=\"{base}/units\">{}</a>{staff}",
         t(lang, "Phản ánh", "Reports"),
         t(lang, "Gửi phản ánh", "File a report"),
         t(lang, "Đơn vị xử lý", "Units"),
-        t(lang, "Cán bộ", "Staff"),
     )
 }
 
@@ -267,8 +279,8 @@ pub fn report(req: &Request) -> Result<Response> {
 /// The staff queue of the signed-in citizen's units, with the next steps.
 pub fn staff(req: &Request) -> Result<Response> {
     let lang = req.lang();
-    // Signed-out visitors and citizens without consent get the standard
-    // 401 / 428 answers; the shell turns the 428 into the consent dialog.
+    // Signed-out visitors get the standard 401; citizens without a role
+    // the 403 of `queue`.
     staff_units()?;
     let (units, reports) = crate::queue()?;
     let base = escape(req.base_path());

@@ -5,15 +5,23 @@
 use crate::catalogue::{self, Procedure};
 use crate::dossier::{Dossier, Status};
 use citadel_sdk::html::{escape, history_item, page, rating_form, t, vietnam_time, vnd};
-use citadel_sdk::{Request, Response, Result};
+use citadel_sdk::{identity, Request, Response, Result};
 
+/// The app's links; the staff one only for the centre's staff.
 fn nav(req: &Request, lang: &str) -> String {
     let base = escape(req.base_path());
+    let staff = if identity::is_staff(|role| role.is(crate::STAFF_UNIT, None)) {
+        format!(
+            "<a href=\"{base}/staff\">{}</a>",
+            t(lang, "Cán bộ", "Staff")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "<a href=\"{base}/\">{}</a><a href=\"{base}/dossiers\">{}</a><a href=\"{base}/staff\">{}</a>",
+        "<a href=\"{base}/\">{}</a><a href=\"{base}/dossiers\">{}</a>{staff}",
         t(lang, "Thủ tục", "Procedures"),
         t(lang, "Hồ sơ của tôi", "My dossiers"),
-        t(lang, "Cán bộ", "Staff"),
     )
 }
 
