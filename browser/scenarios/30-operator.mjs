@@ -146,7 +146,8 @@ export async function run(t) {
   await status(page, `${app} đã hoạt động lại`);
   t.check(await servedVersion(page, t, app) === live, `${app} serves ${live} again once resumed`);
 
-  // The audit log shows each step, newest first, with its actor.
+  // The audit log shows each step, newest first, with its actor, each
+  // detail said in Vietnamese from the host's catalogue.
   await page.getByRole('navigation').getByRole('link', { name: 'Nhật ký' }).click();
   await heading(page, 'Nhật ký kiểm toán');
   await page.getByLabel('Ứng dụng', { exact: true }).selectOption(app);
@@ -157,18 +158,20 @@ export async function run(t) {
   const rows = await results.getByRole('row').allTextContents();
   const find = (kind, detail) => rows.findIndex((r) => r.includes(kind) && r.includes(detail));
   const steps = {
-    rollback: find('rollback', `rolled back; live: ${live}`),
-    complete: find('rollout', 'live for everyone'),
-    canary: find('rollout', 'canary for 25%'),
-    approve: find('approve', 'approved for rollout'),
+    rollback: find('rollback', `Đã quay lại; phiên bản đang chạy: ${live}`),
+    complete: find('rollout', 'Đang chạy cho mọi người'),
+    canary: find('rollout', 'Chạy thử (canary) cho 25% người dùng'),
+    approve: find('approve', 'Đã duyệt để triển khai'),
   };
   for (const [step, index] of Object.entries(steps)) {
     t.check(index > 0, `the audit log shows the ${step}:\n${rows.join('\n')}`);
     t.check(rows[index].includes('operator:configured') && rows[index].includes(version),
       `the ${step} names its actor and version: ${rows[index]}`);
   }
-  const suspension = find('suspend', 'suspended: bảo trì định kỳ');
-  const resumption = find('resume', 'resumed');
+  const suspension = find('suspend', 'Tạm ngừng: bảo trì định kỳ');
+  const resumption = find('resume', 'Đã cho hoạt động lại');
+  t.check(!rows.some((r) => /rolled back|live for everyone|approved for rollout/.test(r)),
+    `no English detail in the Vietnamese console:\n${rows.join('\n')}`);
   t.check(suspension > 0 && resumption > 0 && resumption < suspension && rows[suspension].includes('operator:configured'),
     `the audit log shows the suspension, then the resumption:\n${rows.join('\n')}`);
   t.check(steps.rollback < steps.complete && steps.complete < steps.canary && steps.canary < steps.approve,
@@ -194,6 +197,11 @@ export async function run(t) {
   await page.getByRole('button', { name: 'English' }).click();
   await heading(page, 'Audit log');
   t.check(await page.evaluate(() => document.documentElement.lang) === 'en', '<html lang> follows the language');
+  const inEnglish = page.getByRole('region', { name: 'Audit records, newest first' });
+  await inEnglish.waitFor();
+  const english = (await inEnglish.getByRole('row').allTextContents()).join('\n');
+  t.check(english.includes('resumed') && english.includes('suspended: bảo trì định kỳ') && !english.includes('Đã cho hoạt động lại'),
+    `the details in English after the switch:\n${english}`);
   await t.shot(page, 'english');
   await page.getByRole('button', { name: 'Tiếng Việt' }).click();
   await heading(page, 'Nhật ký kiểm toán');

@@ -37,11 +37,11 @@ export async function run(t) {
       withToken: await outcome(fetch('/api/v1/me', { headers: { authorization: `Bearer ${token}` } })),
       consentJson: await outcome(fetch('/api/v1/me/consents', {
         method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ app: 'field-reports', scopes: ['identity.roles'] }),
+        body: JSON.stringify({ app: 'field-reports', scopes: ['location'] }),
       })),
       consentSimple: await outcome(fetch('/api/v1/me/consents', {
         method: 'POST', mode: 'no-cors', credentials: 'include',
-        body: JSON.stringify({ app: 'field-reports', scopes: ['identity.roles'] }),
+        body: JSON.stringify({ app: 'field-reports', scopes: ['location'] }),
       })),
       token,
     };

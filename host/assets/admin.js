@@ -1368,7 +1368,7 @@
     clear.addEventListener('click', () => go({ kind: '', app: '', capability: '' }));
 
     let shown = page.records.length;
-    const tbody = h('tbody', null, page.records.map(auditRow));
+    const tbody = h('tbody', null, page.records.map((record) => auditRow(record, page.texts)));
     const count = h('p', { id: 'audit-count' }, t('audit.shown', { n: shown }));
     const captionId = uid('caption');
     const results = page.records.length
@@ -1385,7 +1385,7 @@
     older.addEventListener('click', async () => {
       const result = await act(older, () => api('GET', query({ before: String(before) })));
       if (!result.ok) return;
-      const rows = result.value.records.map(auditRow);
+      const rows = result.value.records.map((record) => auditRow(record, result.value.texts));
       tbody.append(...rows);
       shown += rows.length;
       count.textContent = t('audit.shown', { n: shown });
@@ -1409,7 +1409,20 @@
         count, results, h('div', { class: 'actions' }, older)));
   }
 
-  function auditRow(record) {
+  /** A record's detail in the console's language: the host catalogue's
+   *  sentence for its message code (`texts`, in both languages) with the
+   *  record's parameters filled in, as a table cell. A record without one
+   *  (written before messages existed, or free text) shows its stored
+   *  English `detail`, marked as English. */
+  function auditDetail(record, texts) {
+    const text = record.message && texts && texts[record.message.code];
+    if (!text) return h('td', { class: 'detail', lang: 'en' }, record.detail);
+    const params = record.message.params || {};
+    const said = text[lang].replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(params, name) ? String(params[name]) : whole));
+    return h('td', { class: 'detail' }, said);
+  }
+
+  function auditRow(record, texts) {
     const known = KINDS.includes(record.kind);
     return h('tr', { class: `kind-${record.kind}` },
       h('th', { scope: 'row' }, String(record.seq)),
@@ -1419,7 +1432,7 @@
       h('td', null, record.app || t('dash')),
       h('td', null, record.version || t('dash')),
       h('td', { class: 'capability' }, record.capability ? code(record.capability) : t('dash')),
-      h('td', { class: 'detail' }, record.detail));
+      auditDetail(record, texts));
   }
 
   // ---------------------------------------------------------------- start

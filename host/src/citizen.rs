@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A staff role in a city unit.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Role {
     pub unit: String,
     pub role: String,
@@ -14,7 +14,7 @@ pub struct Role {
 
 /// A citizen as the identity provider knows them. Never handed to a mini-app
 /// as is: apps see a pairwise id, and personal fields only with consent.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Citizen {
     pub id: String,
     pub name: String,
@@ -27,7 +27,7 @@ pub struct Citizen {
 }
 
 /// A position a citizen's device reported.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Position {
     pub lat: f64,
     pub lon: f64,

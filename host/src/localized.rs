@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A text in Vietnamese (the default) and English.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Localized {
     pub vi: String,

@@ -3,6 +3,9 @@
 //! fields when the city granted the matching `identity.*` capability **and**
 //! the citizen consented. [`require_consent`] turns a missing consent into
 //! the standard 428 answer that sends the citizen to the host's consent page.
+//! Staff roles ([`roles`], `identity.roles`) are the city's assignment of
+//! duties, not personal data: the grant alone gives them, with no consent
+//! prompt, so [`is_staff`] can decide on any page whether to show a staff link.
 
 use crate::bindings::citadel::miniapp::identity as host;
 use crate::{Error, Result};
@@ -26,19 +29,36 @@ pub fn require_consent(scopes: &[Scope]) -> Result<()> {
     profile(scopes).map(|_| ()).map_err(Error::from)
 }
 
-/// The signed-in citizen's staff roles (scope `roles`): with `?`, a missing
-/// consent becomes the 428 answer and a signed-out caller the 401.
+/// The signed-in citizen's staff roles (scope `roles`, capability
+/// `identity.roles`): the city's grant is enough, the citizen is not asked.
+/// With `?`, a signed-out caller becomes the 401 and a missing grant the 403.
 pub fn roles() -> Result<Vec<StaffRole>> {
     Ok(profile(&[Scope::Roles])?.roles.unwrap_or_default())
 }
 
 /// Refuse with 403 `staff_only` unless the citizen holds a role in `unit`
-/// (any role if `role` is `None`).
+/// (any role if `role` is `None`). Staff pages and actions check this.
 pub fn require_role(unit: &str, role: Option<&str>) -> Result<StaffRole> {
     roles()?
         .into_iter()
-        .find(|r| r.unit == unit && role.is_none_or(|wanted| r.role == wanted))
+        .find(|r| r.is(unit, role))
         .ok_or_else(|| Error::new(403, "staff_only", format!("this is for staff of `{unit}`")))
+}
+
+/// Whether to show a staff link: the signed-in citizen holds a role that
+/// `relevant` accepts. Signed out, role-less, an app without the
+/// `identity.roles` grant, or roles that cannot be read now: `false`. It
+/// only decides what a page shows; the staff page itself checks with
+/// [`require_role`].
+pub fn is_staff(relevant: impl Fn(&StaffRole) -> bool) -> bool {
+    current().is_some() && roles().is_ok_and(|roles| roles.iter().any(relevant))
+}
+
+impl StaffRole {
+    /// Whether this is a role in `unit` (`role`: only that role).
+    pub fn is(&self, unit: &str, role: Option<&str>) -> bool {
+        self.unit == unit && role.is_none_or(|wanted| self.role == wanted)
+    }
 }
 
 /// The capability name of a scope, e.g. `identity.phone`.

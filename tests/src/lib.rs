@@ -145,7 +145,7 @@ en = "A test app"
 }
 
 /// The manifest of the `probe` test app under `id`: it requests kv, notify,
-/// every personal scope (with purposes) and `extra` capabilities (e.g. an
+/// every personal scope (with purposes), staff roles and `extra` capabilities (e.g. an
 /// `http:` origin, as a TOML string list item: `"http:http://localhost:8000"`).
 pub fn probe_manifest(id: &str, extra: &[&str], limits: &str) -> String {
     let mut capabilities = vec![
@@ -156,6 +156,7 @@ pub fn probe_manifest(id: &str, extra: &[&str], limits: &str) -> String {
         "http:https://api.example.vn".to_string(),
     ];
     capabilities.extend(PERSONAL_SCOPES.iter().map(|s| s.to_string()));
+    capabilities.push(ROLES_SCOPE.to_string());
     capabilities.extend(extra.iter().map(|s| s.to_string()));
     let list = capabilities
         .iter()
@@ -191,15 +192,17 @@ en = "A test app calling every host call"
     )
 }
 
-/// Every personal scope, as capability names.
-pub const PERSONAL_SCOPES: [&str; 6] = [
+/// Every personal scope (each needs consent), as capability names.
+pub const PERSONAL_SCOPES: [&str; 5] = [
     "identity.name",
     "identity.phone",
     "identity.national-id",
     "identity.address",
     "identity.birth-date",
-    "identity.roles",
 ];
+
+/// Staff roles: an `identity` scope the city's grant alone gives (no consent).
+pub const ROLES_SCOPE: &str = "identity.roles";
 
 /// Sign `citizen` in with the development provider; returns the session token.
 pub async fn sign_in(host: &TestHost, citizen: &str) -> String {

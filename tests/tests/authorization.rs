@@ -90,7 +90,7 @@ fn concrete(route: &RouteSpec, frame_token: &str) -> String {
     assert!(!path.contains('{'), "a placeholder without a value: {path}");
     match route.path {
         // The consent page checks its app and scopes before who asks.
-        "/consent" => format!("{path}?app=field-reports&scopes=identity.roles"),
+        "/consent" => format!("{path}?app=field-reports&scopes=location"),
         _ => path,
     }
 }

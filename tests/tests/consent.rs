@@ -2,11 +2,12 @@
 //! without grant → denied; granted, no consent → consent-required and the
 //! SDK's 428 with the host's consent URL; consented → the value; revoked →
 //! consent-required again. Every denial is audited and counted. Consent can
-//! only come from the citizen through the host, never from an app.
+//! only come from the citizen through the host, never from an app. Staff
+//! roles are the city's assignment of duties: the grant alone gives them.
 
 use citadel_tests::{
     audit, audit_at_least, client, error_of, get_json, metrics, probe_manifest, put_grants,
-    sign_in, TestHost, PERSONAL_SCOPES,
+    sign_in, TestHost, PERSONAL_SCOPES, ROLES_SCOPE,
 };
 use serde_json::{json, Value};
 
@@ -46,7 +47,7 @@ fn field_of(scope: &str) -> &'static str {
         "identity.national-id" => "national_id",
         "identity.address" => "address",
         "identity.birth-date" => "birth_date",
-        _ => "roles",
+        other => panic!("`{other}` is not a personal scope"),
     }
 }
 
@@ -56,7 +57,6 @@ async fn every_personal_scope_needs_grant_and_consent() {
     let host = TestHost::start(dir.path()).await;
     host.install_ungranted("probe", &probe_manifest("probe", &[], ""))
         .await;
-    // c-khang has a staff role, so `identity.roles` has something to show.
     let khang = sign_in(&host, "c-khang").await;
     let me: Value = get_json(&host, "/api/v1/me", Some(&khang)).await;
 
@@ -94,10 +94,7 @@ async fn every_personal_scope_needs_grant_and_consent() {
         assert_eq!(response.status(), 200, "{scope} consented");
         let body: Value = response.json().await.unwrap();
         let field = field_of(scope);
-        let expected = match field {
-            "roles" => json!([{ "unit": "ioc-hue", "role": "coordinator" }]),
-            other => me[other].clone(),
-        };
+        let expected = me[field].clone();
         assert_eq!(body[field], expected, "{scope}");
         assert!(!expected.is_null());
 
@@ -146,6 +143,115 @@ async fn every_personal_scope_needs_grant_and_consent() {
         .unwrap();
     assert_eq!(response.status(), 401);
     host.stop().await;
+}
+
+/// Staff roles need the city's grant and nothing else: no consent is asked,
+/// given or listed. Without the grant the app is refused as for any scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_roles_need_the_grant_but_no_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_ungranted("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let khang = sign_in(&host, "c-khang").await; // ioc-hue coordinator
+    let lan = sign_in(&host, "c-lan").await; // no role
+
+    // Not granted: denied, naming the capability, audited.
+    let response = profile(&host, &khang, ROLES_SCOPE).await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "capability_denied");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(ROLES_SCOPE));
+    let denials = audit_at_least(
+        &host,
+        &format!("kind=denial&app=probe&capability={ROLES_SCOPE}"),
+        1,
+    )
+    .await;
+    assert_eq!(denials.len(), 1);
+
+    // Granted: the roles at once, with no consent; none for a role-less
+    // citizen; nothing for nobody.
+    grant(&host, &[ROLES_SCOPE]).await;
+    let response = profile(&host, &khang, ROLES_SCOPE).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["roles"],
+        json!([{ "unit": "ioc-hue", "role": "coordinator" }])
+    );
+    assert!(response_headers_have_no_consent_url(&host, &khang).await);
+    let body: Value = profile(&host, &lan, ROLES_SCOPE)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["roles"], json!([]));
+    let anonymous = client()
+        .get(host.url("/apps/probe/profile?scopes=roles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // Roles with a personal scope: consent is asked for the personal one only.
+    grant(&host, &[ROLES_SCOPE, "identity.phone"]).await;
+    let response = client()
+        .get(host.url("/apps/probe/profile?scopes=roles,phone"))
+        .bearer_auth(&khang)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 428);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["scopes"], json!(["identity.phone"]));
+
+    // Roles are not a consent: none can be given, none is asked on the
+    // host's page, none is listed in "My permissions".
+    let response = consent(&host, &khang, &[ROLES_SCOPE]).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(error_of(response).await.0, "not_a_personal_scope");
+    let page = client()
+        .get(host.url(&format!("/consent?app=probe&scopes={ROLES_SCOPE}")))
+        .bearer_auth(&khang)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 422);
+    let listed: Value = get_json(&host, "/api/v1/me/consents", Some(&khang)).await;
+    assert_eq!(listed["consents"], json!([]));
+    let app: Value = get_json(&host, "/api/v1/apps/probe", Some(&khang)).await;
+    let roles = app["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == ROLES_SCOPE)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(roles["personal"], false, "{app}");
+    assert!(
+        roles["summary"]["vi"]
+            .as_str()
+            .is_some_and(|s| s.contains("không cần công dân đồng ý")),
+        "{roles}"
+    );
+
+    // The grant withdrawn: refused again.
+    grant(&host, &["identity.phone"]).await;
+    assert_eq!(profile(&host, &khang, ROLES_SCOPE).await.status(), 403);
+    host.stop().await;
+}
+
+/// The roles answer carries no consent URL (nothing to ask).
+async fn response_headers_have_no_consent_url(host: &TestHost, token: &str) -> bool {
+    profile(host, token, ROLES_SCOPE)
+        .await
+        .headers()
+        .get("x-citadel-consent-url")
+        .is_none()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

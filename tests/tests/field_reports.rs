@@ -135,17 +135,22 @@ async fn a_report_goes_from_filing_to_rating_with_a_notification_at_each_step() 
     assert_eq!(photo.headers()["content-type"], "image/png");
     assert_eq!(photo.bytes().await.unwrap().as_ref(), PNG);
 
-    // Staff consent once to being recognised by their role.
-    assert_eq!(
-        status_and_code(set_status(&host, &staff, &id, "assigned", None).await).await,
-        (428, "consent_required".into())
-    );
-    assert_eq!(
-        give_consent(&host, &staff, "field-reports", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
+    // Staff are recognised by the role the city gave them, with no consent
+    // asked: only they see the staff link.
+    for (token, staff_link) in [(Some(&staff), true), (Some(&citizen), false), (None, false)] {
+        let mut request = client().get(host.url("/apps/field-reports/"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let home = request.send().await.unwrap().text().await.unwrap();
+        assert_eq!(
+            home.contains("/apps/field-reports/staff") && home.contains("Cán bộ"),
+            staff_link,
+            "{home}"
+        );
+    }
+    let consents = get_json(&host, "/api/v1/me/consents", Some(&staff)).await;
+    assert_eq!(consents["consents"], json!([]));
     let queue = get_json(&host, "/apps/field-reports/api/staff/reports", Some(&staff)).await;
     assert_eq!(queue["reports"][0]["id"], id.as_str());
 
@@ -311,9 +316,6 @@ async fn only_staff_of_the_routed_unit_may_move_a_report() {
     let other_citizen = sign_in(&host, "c-minh").await;
     let phu_hoi_staff = sign_in(&host, "c-tuan").await;
     let environment_staff = sign_in(&host, "c-thu").await; // moitruong-do-thi-hue
-    for token in [&citizen, &other_citizen, &phu_hoi_staff, &environment_staff] {
-        give_consent(&host, token, "field-reports", &["identity.roles"]).await;
-    }
     let (lat, lon) = (PHU_HOI.0.to_string(), PHU_HOI.1.to_string());
     let filed = file(
         &host,
@@ -608,7 +610,6 @@ async fn concurrent_changes_never_overwrite_each_other() {
     let host = TestHost::start(dir.path()).await;
     let citizen = sign_in(&host, "c-lan").await;
     let staff = sign_in(&host, "c-tuan").await;
-    give_consent(&host, &staff, "field-reports", &["identity.roles"]).await;
     let (lat, lon) = (PHU_HOI.0.to_string(), PHU_HOI.1.to_string());
     let filed = file(
         &host,

@@ -393,3 +393,80 @@ async fn the_audit_log_reads_newest_first_a_page_at_a_time() {
     );
     host.stop().await;
 }
+
+/// Audit details are structured (a catalogue code and its parameters) so
+/// the console says them in Vietnamese or English; `detail` stays the
+/// English sentence, and a record written before (without a message) is
+/// shown by its stored text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_details_come_with_their_code_and_both_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    // An old record, as an earlier host wrote it: free text only.
+    host.citadel
+        .store
+        .audit
+        .append(citadel_host::audit::AuditRecord {
+            seq: 0,
+            at: 1,
+            kind: "grant".into(),
+            actor: "operator:ops".into(),
+            app: Some("notes".into()),
+            version: None,
+            capability: Some("geo".into()),
+            pairwise_id: None,
+            request_id: None,
+            detail: "grant `geo`".into(),
+            message: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(put_grants(&host, "notes", json!([])).await.status(), 200);
+    // A reason is data: markup and braces in it are never a template.
+    let reason = "bảo trì <b>{live}</b>";
+    let response = client()
+        .post(host.url("/api/v1/operator/apps/notes/suspend"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({ "reason": reason }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    for path in [
+        "/api/v1/operator/audit/recent?app=notes&limit=10",
+        "/api/v1/operator/audit?app=notes&newest=true&limit=10",
+    ] {
+        let page = get_json(&host, path, Some(OPERATOR_TOKEN)).await;
+        let records = page["records"].as_array().expect("records");
+        let suspended = &records[0];
+        assert_eq!(suspended["kind"], "suspend", "{page}");
+        assert_eq!(
+            suspended["message"],
+            json!({ "code": "suspend", "params": { "reason": reason } })
+        );
+        assert_eq!(suspended["detail"], format!("suspended: {reason}"));
+        let revoked = &records[1];
+        assert_eq!(
+            revoked["message"],
+            json!({ "code": "revoke", "params": { "capability": "kv" } })
+        );
+        assert_eq!(revoked["detail"], "revoke `kv`");
+        assert_eq!(
+            page["texts"]["suspend"],
+            json!({ "vi": "Tạm ngừng: {reason}", "en": "suspended: {reason}" })
+        );
+        assert_eq!(
+            page["texts"]["revoke"]["vi"],
+            "Thu hồi quyền `{capability}`"
+        );
+        // The old record: its stored text, no message.
+        let old = records
+            .iter()
+            .find(|r| r["capability"] == "geo")
+            .expect("the old record");
+        assert!(old.get("message").is_none(), "{old}");
+        assert_eq!(old["detail"], "grant `geo`");
+    }
+    host.stop().await;
+}

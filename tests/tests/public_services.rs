@@ -136,7 +136,6 @@ async fn a_dossier_goes_from_consent_and_fee_to_result_ready() {
     assert!(confirm_url.starts_with("/pay/"), "{confirm_url}");
 
     // Staff cannot accept an unpaid dossier.
-    give_consent(&host, &officer, "public-services", &["identity.roles"]).await;
     assert_eq!(
         status_and_code(set_status(&host, &officer, &id, "accepted", None).await)
             .await
@@ -194,7 +193,6 @@ async fn a_dossier_goes_from_consent_and_fee_to_result_ready() {
         .unwrap()
         .iter()
         .any(|d| d["id"] == id.as_str()));
-    give_consent(&host, &citizen, "public-services", &["identity.roles"]).await;
     assert_eq!(
         status_and_code(get(&host, Some(&citizen), "/api/staff/dossiers").await).await,
         (403, "staff_only".into())
@@ -480,7 +478,6 @@ async fn the_catalogue_and_every_page_work_offline_in_both_languages() {
     let citizen = sign_in(&host, "c-lan").await;
     let officer = sign_in(&host, "c-an").await;
     give_consent(&host, &citizen, "public-services", &PREFILL).await;
-    give_consent(&host, &officer, "public-services", &["identity.roles"]).await;
 
     let all: Value = get(&host, None, "/api/procedures")
         .await
@@ -576,8 +573,16 @@ async fn the_catalogue_and_every_page_work_offline_in_both_languages() {
                 !html.contains("http://") && !html.contains("https://"),
                 "{path} loads something from elsewhere"
             );
+            // The staff link only for the centre's staff (no consent asked).
+            assert_eq!(
+                html.contains("href=\"/apps/public-services/staff\""),
+                token == Some(&officer),
+                "{path} in {lang}: {html}"
+            );
         }
     }
+    let consents: Value = get_json(&host, "/api/v1/me/consents", Some(&officer)).await;
+    assert_eq!(consents["consents"], json!([]), "{consents}");
     host.stop().await;
 }
 

@@ -5,7 +5,7 @@
 //! bad input is refused with a code; every page renders in both languages.
 
 use citadel_host::store::KvSpace;
-use citadel_tests::{client, decide_payment, give_consent, sign_in, TestHost};
+use citadel_tests::{client, decide_payment, sign_in, TestHost};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -249,15 +249,9 @@ async fn a_citizen_buys_tickets_and_each_admits_once_at_the_gate() {
         .iter()
         .any(|e| e["id"] == "dem-hoang-cung"));
 
-    // Gate staff must consent to share their roles first.
+    // Gate staff are recognised by the role the city gave them: no consent.
     let (status, body) = validate(&host, Some(&binh), "ABCDEFGHJK", None).await;
-    assert_eq!((status, code(&body)), (428, "consent_required"));
-    assert_eq!(
-        give_consent(&host, &binh, "tourism", &["identity.roles"])
-            .await
-            .status(),
-        201
-    );
+    assert_eq!((status, code(&body)), (404, "unknown_ticket"));
 
     // Two adult tickets to the Imperial City.
     let placed = order(&host, &lan, "dai-noi-adult", 2, &today).await;
@@ -368,9 +362,6 @@ async fn a_citizen_buys_tickets_and_each_admits_once_at_the_gate() {
         let (status, body) = validate(&host, Some(&binh), unknown, None).await;
         assert_eq!((status, code(&body)), (404, "unknown_ticket"), "{unknown}");
     }
-    let (status, body) = validate(&host, Some(&minh), &tickets[0], None).await;
-    assert_eq!((status, code(&body)), (428, "consent_required"));
-    give_consent(&host, &minh, "tourism", &["identity.roles"]).await;
     let (status, body) = validate(&host, Some(&minh), &tickets[0], None).await;
     assert_eq!((status, code(&body)), (403, "staff_only"));
     let (status, body) = validate(&host, None, &tickets[0], None).await;
@@ -739,7 +730,6 @@ async fn every_page_renders_in_both_languages_without_external_resources() {
     let host = TestHost::start(dir.path()).await;
     let lan = sign_in(&host, "c-lan").await;
     let binh = sign_in(&host, "c-binh").await;
-    give_consent(&host, &binh, "tourism", &["identity.roles"]).await;
     let paid = buy(&host, &lan, "dai-noi-adult", 1, &hue_date(1)).await;
     let pending = order(&host, &lan, "lang-tu-duc-child", 1, &hue_date(1)).await;
 
@@ -808,6 +798,12 @@ async fn every_page_renders_in_both_languages_without_external_resources() {
             );
             assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{url}");
             assert!(html.contains(want), "{url} says {want}");
+            // The gate link only for the gate staff, who gave no consent.
+            assert_eq!(
+                html.contains("/apps/tourism/gate"),
+                token == Some(binh.as_str()),
+                "{url}"
+            );
         }
     }
     // Prices as Vietnam writes them.
@@ -819,7 +815,10 @@ async fn every_page_renders_in_both_languages_without_external_resources() {
     let (_, _, html) = page(&host, Some(&lan), &order_page).await;
     assert!(html.contains("<svg class=\"qr\""));
     let (status, _, _) = page(&host, Some(&lan), "/gate").await;
-    assert_eq!(status, 428, "a citizen who has not shared roles is asked");
+    assert_eq!(
+        status, 403,
+        "a citizen without the role is refused, not asked"
+    );
     let (status, _, _) = page(&host, None, "/orders").await;
     assert_eq!(status, 401);
     let (status, _, _) = page(&host, None, "/sites/no-such-place").await;

@@ -1,10 +1,15 @@
 //! The audit log: an append-only record of every grant, consent, revocation,
 //! denial, sign-in and install, kept in the store and queryable by operators
 //! with filters and pagination. Nothing here updates or deletes a record.
+//! What records say comes from one catalogue, [`messages`], in both languages.
 
-pub use crate::store::AuditRecord;
+pub mod messages;
+
+use crate::localized::Localized;
 use crate::store::{AuditFilter, AuditFrom, Store, StoreError};
+pub use crate::store::{AuditMessage, AuditRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A record to append; `seq` and `at` are set by the log.
 #[derive(Debug, Clone, Default)]
@@ -16,11 +21,16 @@ pub struct Event {
     pub capability: Option<String>,
     pub pairwise_id: Option<String>,
     pub request_id: Option<String>,
+    /// What the record says, from the catalogue ([`messages`]); its English
+    /// rendering becomes the record's `detail`.
+    pub message: Option<AuditMessage>,
+    /// Free text, English, for a record without a `message`.
     pub detail: String,
 }
 
 /// Filters and paging for a query.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub kind: Option<String>,
     pub app: Option<String>,
@@ -39,12 +49,24 @@ pub struct AuditQuery {
 }
 
 /// One page of records, in the query's direction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub records: Vec<AuditRecord>,
     /// Pass as `after` (or, newest first, as `before`) for the next page;
     /// absent on the last page.
     pub next: Option<u64>,
+    /// The catalogue's sentence, in Vietnamese and English, of each message
+    /// code on this page; fill its `{name}`s from the record's parameters.
+    pub texts: BTreeMap<String, Localized>,
+}
+
+/// The catalogue's sentences of the message codes in `records`.
+pub fn texts_of(records: &[AuditRecord]) -> BTreeMap<String, Localized> {
+    records
+        .iter()
+        .filter_map(|r| r.message.as_ref())
+        .filter_map(|m| Some((m.code.clone(), messages::text(&m.code)?)))
+        .collect()
 }
 
 /// The audit log over a store.
@@ -65,6 +87,14 @@ impl AuditLog {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let kind = event.kind;
+        let detail = match event
+            .message
+            .as_ref()
+            .and_then(|m| messages::render(m, "en"))
+        {
+            Some(english) => english,
+            None => event.detail,
+        };
         let result = self
             .store
             .audit
@@ -78,7 +108,8 @@ impl AuditLog {
                 capability: event.capability,
                 pairwise_id: event.pairwise_id,
                 request_id: event.request_id,
-                detail: event.detail,
+                detail,
+                message: event.message,
             })
             .await;
         if let Err(e) = result {
@@ -120,7 +151,12 @@ impl AuditLog {
         } else {
             None
         };
-        Ok(AuditPage { records, next })
+        let texts = texts_of(&records);
+        Ok(AuditPage {
+            records,
+            next,
+            texts,
+        })
     }
 }
 
@@ -195,5 +231,39 @@ mod tests {
         let details: Vec<&str> = rest.records.iter().map(|r| r.detail.as_str()).collect();
         assert_eq!(details, ["event 2", "event 1", "event 0"]);
         assert_eq!(rest.next, None);
+    }
+
+    #[tokio::test]
+    async fn a_message_is_kept_with_its_english_rendering_and_its_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(Store::sled(dir.path()).unwrap());
+        log.record(Event {
+            kind: "rollback",
+            actor: "operator:ops".into(),
+            message: Some(messages::ROLLED_BACK.with("live", "1.0.0")),
+            ..Event::default()
+        })
+        .await;
+        log.record(Event {
+            kind: "backup",
+            actor: "operator:ops".into(),
+            detail: "free text".into(),
+            ..Event::default()
+        })
+        .await;
+        let page = log.query(&AuditQuery::default()).await.unwrap();
+        assert_eq!(page.records[0].detail, "rolled back; live: 1.0.0");
+        let message = page.records[0].message.clone().unwrap();
+        assert_eq!(
+            (message.code.as_str(), message.params["live"].as_str()),
+            ("rollback", "1.0.0")
+        );
+        assert_eq!(page.records[1].detail, "free text");
+        assert_eq!(page.records[1].message, None);
+        assert_eq!(page.texts.len(), 1);
+        assert_eq!(
+            page.texts["rollback"].vi,
+            "Đã quay lại; phiên bản đang chạy: {live}"
+        );
     }
 }

@@ -75,7 +75,7 @@ impl RequestState {
     /// The city data, if the app may read it.
     fn city(&self) -> Result<std::sync::Arc<geo::City>, GeoError> {
         if !self.app.has_capability(NAME) {
-            self.record_denial(NAME, "geo host call without the `geo` capability");
+            self.record_denial(NAME, crate::audit::messages::DENIED_NOT_GRANTED.message());
             return Err(GeoError::Denied(NAME.into()));
         }
         self.capability::<std::sync::Arc<geo::City>>()

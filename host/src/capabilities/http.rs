@@ -9,6 +9,7 @@
 //! Every outbound request carries the incoming request's id in
 //! `x-request-id`, set by the host over whatever the guest put there.
 
+use crate::audit::messages;
 use crate::runtime::{AppContext, DenialRecorder};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -169,7 +170,8 @@ impl OutboundPolicy {
         }
     }
 
-    /// Why a guest may not connect to `addr`, if it may not.
+    /// Why a guest may not connect to `addr`, if it may not: [`OWN_LISTENER`]
+    /// or the forbidden range it is in.
     pub fn refusal(&self, addr: SocketAddr) -> Option<&'static str> {
         let ip = canonical(addr.ip());
         let own = self.own_listeners.read().is_ok_and(|listeners| {
@@ -182,7 +184,7 @@ impl OutboundPolicy {
             })
         });
         if own {
-            return Some("the host's own listener");
+            return Some(OWN_LISTENER);
         }
         match forbidden_range(ip) {
             Some("loopback") if self.allow_loopback_for_tests => None,
@@ -190,6 +192,9 @@ impl OutboundPolicy {
         }
     }
 }
+
+/// The refusal of an address the gateway itself listens on.
+pub const OWN_LISTENER: &str = "the host's own listener";
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -340,11 +345,7 @@ async fn send(
         .filter_map(|name| Origin::parse(&name[PREFIX.len()..]).ok())
         .any(|origin| origin.allows(&scheme, &host, port));
     if !granted {
-        denials.record(
-            &target,
-            METRIC_LABEL,
-            "outbound request to an origin the app was not granted",
-        );
+        denials.record(&target, METRIC_LABEL, messages::DENIED_ORIGIN.message());
         return Err(HttpError::HttpRequestDenied);
     }
 
@@ -365,11 +366,13 @@ async fn send(
         .iter()
         .find_map(|addr| policy.refusal(*addr).map(|why| (addr, why)))
     {
-        denials.record(
-            &target,
-            METRIC_LABEL,
-            &format!("`{host}` resolves to {}, {why}", addr.ip()),
-        );
+        let message = if why == OWN_LISTENER {
+            messages::DENIED_OWN_LISTENER.message()
+        } else {
+            messages::DENIED_ADDRESS.with("range", why)
+        };
+        let message = message.with("host", &host).with("ip", addr.ip());
+        denials.record(&target, METRIC_LABEL, message);
         return Err(HttpError::HttpRequestDenied);
     }
 

@@ -1,7 +1,8 @@
 //! Capabilities `identity.*`: the citizen's personal fields, one scope each.
-//! Owns the scope names, the upload-time rule that each requested scope
+//! Owns the scope names, the upload-time rule that each personal scope
 //! states its purpose, and the `identity` interface's host calls: the
-//! pairwise id and locale for anyone, a field only with grant **and** consent.
+//! pairwise id and locale for anyone, a personal field only with grant
+//! **and** consent, staff roles (`identity.roles`) with the grant alone.
 
 use super::bindings::citadel::miniapp::identity::{
     self as wit, IdentityError, Profile, Scope, StaffRole,
@@ -49,14 +50,20 @@ pub const CAPABILITIES: &[Capability] = &[
         Text::new("ngày sinh của công dân", "the citizen's date of birth"),
     ),
     scope(
-        "identity.roles",
+        ROLES,
         Text::new("Vai trò công tác", "Staff roles"),
         Text::new(
-            "vai trò công tác của công dân trong các đơn vị của thành phố",
-            "the citizen's staff roles in city units",
+            "vai trò công tác mà thành phố phân công cho công dân trong các đơn vị của thành phố — là phân công của thành phố, không phải dữ liệu cá nhân, nên không cần công dân đồng ý",
+            "the staff roles the city assigned the citizen in its units — the city's assignment of duties, not personal data, so the citizen is not asked to consent",
         ),
     ),
 ];
+
+/// Staff roles: the city's assignment of duties, not the citizen's personal
+/// data. An app the city granted this capability reads the signed-in
+/// citizen's roles without a consent prompt (so it can decide on every page
+/// whether to show a staff link); without the grant it is refused as ever.
+pub const ROLES: &str = "identity.roles";
 
 const fn scope(name: &'static str, label: Text, summary: Text) -> Capability {
     Capability {
@@ -67,9 +74,10 @@ const fn scope(name: &'static str, label: Text, summary: Text) -> Capability {
     }
 }
 
-/// Whether `capability` is a personal scope, which needs the citizen's consent.
+/// Whether `capability` is a personal scope, which needs the citizen's
+/// consent: every `identity.*` scope but [`ROLES`].
 pub fn is_personal(capability: &str) -> bool {
-    CAPABILITIES.iter().any(|c| c.name == capability)
+    capability != ROLES && CAPABILITIES.iter().any(|c| c.name == capability)
 }
 
 /// Upload-time check: every capability needing consent that a manifest
@@ -109,7 +117,7 @@ fn scope_name(scope: Scope) -> &'static str {
         Scope::NationalId => "identity.national-id",
         Scope::Address => "identity.address",
         Scope::BirthDate => "identity.birth-date",
-        Scope::Roles => "identity.roles",
+        Scope::Roles => ROLES,
     }
 }
 
@@ -140,16 +148,23 @@ impl wit::Host for RequestState {
             names.sort_unstable();
             names.dedup();
             if let Some(denied) = names.iter().find(|name| !this.app.has_capability(name)) {
-                this.record_denial(denied, "personal field asked for without the capability");
+                this.record_denial(denied, crate::audit::messages::DENIED_NOT_GRANTED.message());
                 return Err(IdentityError::Denied((*denied).to_string()));
             }
-            let missing = this.missing_consents(&names).await.map_err(|e| {
+            // The grant covers every scope asked for; consent only the
+            // personal ones (not staff roles).
+            let personal: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|name| super::needs_consent(name))
+                .collect();
+            let missing = this.missing_consents(&personal).await.map_err(|e| {
                 tracing::error!(error = %e, "consent lookup failed");
                 IdentityError::Unavailable("consents cannot be read now; try again".into())
             })?;
             if !missing.is_empty() {
                 for name in &missing {
-                    this.record_denial(name, "the citizen has not consented");
+                    this.record_denial(name, crate::audit::messages::DENIED_NO_CONSENT.message());
                 }
                 return Err(IdentityError::ConsentRequired(missing));
             }
@@ -161,7 +176,7 @@ impl wit::Host for RequestState {
                 national_id: wants("identity.national-id").then(|| citizen.national_id.clone()),
                 address: wants("identity.address").then(|| citizen.address.clone()),
                 birth_date: wants("identity.birth-date").then(|| citizen.birth_date.clone()),
-                roles: wants("identity.roles").then(|| {
+                roles: wants(ROLES).then(|| {
                     citizen
                         .roles
                         .iter()
@@ -209,5 +224,24 @@ mod tests {
         purposes.remove("identity.name");
         purposes.insert("identity.phone".to_string(), purpose(" "));
         assert!(check_purposes(&requested, &purposes).is_err());
+    }
+
+    #[test]
+    fn staff_roles_need_the_grant_but_no_consent() {
+        assert!(!is_personal(ROLES) && !crate::capabilities::needs_consent(ROLES));
+        assert!(
+            CAPABILITIES.iter().any(|c| c.name == ROLES),
+            "still a capability"
+        );
+        assert!(is_personal("identity.phone") && is_personal("identity.name"));
+        assert_eq!(
+            check_purposes(&[ROLES.to_string()], &BTreeMap::new()),
+            Ok(()),
+            "no purpose to show: nobody is asked"
+        );
+        let described = crate::capabilities::describe(ROLES).expect("described");
+        assert!(!described.personal);
+        assert!(described.summary.en.contains("not asked to consent"));
+        assert!(described.summary.vi.contains("không cần công dân đồng ý"));
     }
 }

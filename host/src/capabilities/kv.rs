@@ -106,7 +106,7 @@ impl RequestState {
     /// The space a call may use, after the capability check.
     fn kv_space(&self, scope: Scope) -> Result<KvSpace<'_>, Failure> {
         if !self.app.has_capability(NAME) {
-            self.record_denial(NAME, "kv host call without the `kv` capability");
+            self.record_denial(NAME, crate::audit::messages::DENIED_NOT_GRANTED.message());
             return Err(Failure::Denied);
         }
         match scope {

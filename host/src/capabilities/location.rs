@@ -35,7 +35,7 @@ impl wit::Host for RequestState {
                 return Err(LocationError::NotSignedIn);
             };
             if !this.app.has_capability(NAME) {
-                this.record_denial(NAME, "location asked for without the capability");
+                this.record_denial(NAME, crate::audit::messages::DENIED_NOT_GRANTED.message());
                 return Err(LocationError::Denied(NAME.into()));
             }
             let position = signed_in.position;
@@ -44,7 +44,7 @@ impl wit::Host for RequestState {
                 LocationError::Unavailable("consents cannot be read now; try again".into())
             })?;
             if !missing.is_empty() {
-                this.record_denial(NAME, "the citizen has not consented");
+                this.record_denial(NAME, crate::audit::messages::DENIED_NO_CONSENT.message());
                 return Err(LocationError::ConsentRequired(missing));
             }
             let position = position.ok_or(LocationError::Unknown)?;

@@ -56,7 +56,7 @@ pub struct Capability {
 /// is called and lets an app do, in both languages: the one source of
 /// these texts for the shell, the consent page, the permissions pages and
 /// the console.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Described {
     pub name: String,
     pub label: Localized,

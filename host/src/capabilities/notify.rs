@@ -78,7 +78,7 @@ impl RequestState {
         link: Option<String>,
     ) -> Result<(), NotifyError> {
         if !self.app.has_capability(NAME) {
-            self.record_denial(NAME, "notify host call without the `notify` capability");
+            self.record_denial(NAME, crate::audit::messages::DENIED_NOT_GRANTED.message());
             return Err(NotifyError::Denied(NAME.into()));
         }
         check_message(&title, &body, link.as_deref())?;

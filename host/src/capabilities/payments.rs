@@ -78,7 +78,10 @@ fn to_guest(e: ServiceError) -> PaymentError {
 impl RequestState {
     fn payments_allowed(&self, capability: &str) -> Result<&service::Payments, PaymentError> {
         if !self.app.has_capability(capability) {
-            self.record_denial(capability, "payment host call without the capability");
+            self.record_denial(
+                capability,
+                crate::audit::messages::DENIED_NOT_GRANTED.message(),
+            );
             return Err(PaymentError::Denied(capability.to_string()));
         }
         self.capability::<std::sync::Arc<service::Payments>>()

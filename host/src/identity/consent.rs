@@ -4,7 +4,7 @@
 
 use super::citizens::Citizen;
 use super::pairwise::PairwiseKey;
-use crate::audit::{AuditLog, Event};
+use crate::audit::{messages, AuditLog, Event};
 use crate::runtime::AppContext;
 use crate::store::{Store, StoreError};
 
@@ -15,7 +15,7 @@ pub use crate::store::ConsentRecord;
 pub enum ConsentError {
     #[error("name at least one scope to consent to")]
     NoScopes,
-    #[error("`{0}` is not a personal scope; consent applies to identity.* scopes and location")]
+    #[error("`{0}` is not a personal scope; consent applies to the identity.* scopes (not identity.roles, which the city's grant alone covers) and location")]
     NotPersonal(String),
     #[error("{app} does not request `{scope}`")]
     NotRequested { app: String, scope: String },
@@ -115,7 +115,7 @@ impl Consents {
                     version: Some(app.version.to_string()),
                     capability: Some(scope.clone()),
                     pairwise_id: Some(pairwise_id.clone()),
-                    detail: format!("consented for the purpose: {}", record.purpose),
+                    message: Some(messages::CONSENT_GIVEN.with("purpose", &record.purpose)),
                     ..Event::default()
                 })
                 .await;
@@ -124,9 +124,13 @@ impl Consents {
         Ok(records)
     }
 
-    /// Every consent `citizen` has given, by app then scope.
+    /// Every consent `citizen` has given, by app then scope; one kept from
+    /// before a scope stopped needing consent (`identity.roles`) is no
+    /// longer a consent and is left out.
     pub async fn list(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError> {
-        self.store.identity.consents(citizen).await
+        let mut consents = self.store.identity.consents(citizen).await?;
+        consents.retain(|c| crate::capabilities::needs_consent(&c.scope));
+        Ok(consents)
     }
 
     /// `citizen` revokes their consent to `app` for `scope`, or for every
@@ -139,8 +143,11 @@ impl Consents {
     ) -> Result<usize, ConsentError> {
         let scopes: Vec<String> = match scope {
             Some(scope) => vec![scope.to_string()],
+            // Every record, those of scopes no longer consented to as well.
             None => self
-                .list(citizen)
+                .store
+                .identity
+                .consents(citizen)
                 .await?
                 .into_iter()
                 .filter(|c| c.app == app)
@@ -164,7 +171,7 @@ impl Consents {
                         app: Some(app.to_string()),
                         capability: Some(scope),
                         pairwise_id: Some(pairwise_id.clone()),
-                        detail: "the citizen revoked this consent".into(),
+                        message: Some(messages::CONSENT_REVOKED.message()),
                         ..Event::default()
                     })
                     .await;
@@ -206,7 +213,12 @@ mod tests {
                 text("Gọi xác nhận", "To confirm by phone"),
             )]),
             payment_hook: None,
-            requested: vec!["identity.phone".into(), "location".into(), "kv".into()],
+            requested: vec![
+                "identity.phone".into(),
+                "identity.roles".into(),
+                "location".into(),
+                "kv".into(),
+            ],
             granted: Arc::new(RwLock::new(BTreeSet::new())),
             limits: crate::runtime::limits::LimitsSpec::default().resolve(),
             store: store.clone(),
@@ -290,5 +302,35 @@ mod tests {
         ]
         .map(|(k, c)| (k.to_string(), Some(c.to_string())));
         assert_eq!(kinds, expected);
+    }
+
+    #[tokio::test]
+    async fn staff_roles_are_no_consent_to_give_or_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::sled(dir.path()).unwrap();
+        let audit = AuditLog::new(store.clone());
+        let app = app(&store, &audit);
+        let consents = Consents::new(
+            store.clone(),
+            audit.clone(),
+            PairwiseKey::load_or_create(&store).await.unwrap(),
+        );
+        let e = consents
+            .give(&citizen("vi"), &app, &["identity.roles".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ConsentError::NotPersonal(ref s) if s == "identity.roles"));
+        // One kept from before roles stopped needing consent is not listed,
+        // and revoking the app's consents clears it.
+        let stale = ConsentRecord {
+            app: "tours".into(),
+            scope: "identity.roles".into(),
+            purpose: String::new(),
+            granted_at: 1,
+        };
+        store.identity.put_consent("c-lan", &stale).await.unwrap();
+        assert!(consents.list("c-lan").await.unwrap().is_empty());
+        assert_eq!(consents.revoke("c-lan", "tours", None).await.unwrap(), 1);
+        assert!(store.identity.consents("c-lan").await.unwrap().is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! token changes audited. Owns credentials, not what a role may do.
 
 use super::{api_key_id, hash_token, new_operator_token, new_publisher_key, operator_token_id};
-use crate::audit::{AuditLog, Event};
+use crate::audit::{messages, AuditLog, AuditMessage, Event};
 use crate::store::{PublisherRecord, Store, StoreError};
 
 pub use crate::store::OperatorRecord;
@@ -136,8 +136,13 @@ impl Credentials {
                 },
             )
             .await?;
-        self.record_operator_token_change(actor, &format!("issued `{id}` to {name}"))
-            .await;
+        self.record_operator_token_change(
+            actor,
+            messages::OPERATOR_TOKEN_ISSUED
+                .with("id", &id)
+                .with("name", name),
+        )
+        .await;
         Ok(IssuedOperatorToken {
             token,
             id,
@@ -175,17 +180,22 @@ impl Credentials {
                 },
             )
             .await?;
-        self.record_operator_token_change(actor, &format!("revoked `{id}` of {}", record.name))
-            .await;
+        self.record_operator_token_change(
+            actor,
+            messages::OPERATOR_TOKEN_REVOKED
+                .with("id", &id)
+                .with("name", &record.name),
+        )
+        .await;
         Ok(Revoked::Now(record))
     }
 
-    async fn record_operator_token_change(&self, actor: &str, what: &str) {
+    async fn record_operator_token_change(&self, actor: &str, what: AuditMessage) {
         self.audit
             .record(Event {
                 kind: "operator-token",
                 actor: actor.to_string(),
-                detail: format!("operator token {what}"),
+                message: Some(what),
                 ..Default::default()
             })
             .await;

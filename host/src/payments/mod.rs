@@ -8,13 +8,11 @@
 mod provider;
 pub mod reconcile;
 
-pub use crate::store::{HistoryCursor, IntentRecord};
+pub use crate::store::{HistoryCursor, IntentRecord, IntentStatus};
 pub use provider::{PaymentProvider, WebhookProvider};
 
-use crate::audit::{AuditLog, Event};
-use crate::store::{
-    BalanceReader, IntentStatus, LedgerRefusal, LedgerStep, RefundRecord, Store, StoreError,
-};
+use crate::audit::{messages, AuditLog, Event};
+use crate::store::{BalanceReader, LedgerRefusal, LedgerStep, RefundRecord, Store, StoreError};
 use std::time::Duration;
 
 /// The city's fee when a publisher has none of its own, in basis points.
@@ -109,7 +107,9 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn status_name(status: IntentStatus) -> String {
+/// How the API names `status`: `pending`, `captured`, `cancelled`,
+/// `expired` or `refunded`.
+pub fn status_name(status: IntentStatus) -> String {
     serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -185,14 +185,29 @@ impl Payments {
         &self.config
     }
 
-    async fn record(&self, kind: &'static str, intent: &IntentRecord, actor: &str, detail: String) {
+    /// Audit a step of `intent`'s life: `sentence` with the intent's id and
+    /// amount, and `params`.
+    async fn record(
+        &self,
+        kind: &'static str,
+        intent: &IntentRecord,
+        actor: &str,
+        sentence: messages::Sentence,
+        params: &[(&str, &str)],
+    ) {
+        let mut message = sentence
+            .with("intent", &intent.id)
+            .with("amount", intent.amount);
+        for (name, value) in params {
+            message = message.with(name, value);
+        }
         self.audit
             .record(Event {
                 kind,
                 actor: actor.to_string(),
                 app: Some(intent.app.clone()),
                 pairwise_id: Some(intent.pairwise_id.clone()),
-                detail: format!("{} {}: {detail}", intent.id, intent.amount),
+                message: Some(message),
                 ..Event::default()
             })
             .await;
@@ -264,7 +279,8 @@ impl Payments {
                 "payment-created",
                 &intent,
                 "app",
-                intent.description.clone(),
+                messages::PAYMENT_CREATED,
+                &[("description", &intent.description)],
             )
             .await;
         }
@@ -419,7 +435,8 @@ impl Payments {
                 "payment-captured",
                 &intent,
                 "citizen",
-                format!("paid with {DEMO_WALLET}"),
+                messages::PAID_WITH,
+                &[("method", DEMO_WALLET)],
             )
             .await;
             return Ok(Confirmed::Captured(Box::new(intent)));
@@ -454,8 +471,14 @@ impl Payments {
             })
             .await?
             .map_err(refused)?;
-        self.record("payment-cancelled", &intent, "citizen", "declined".into())
-            .await;
+        self.record(
+            "payment-cancelled",
+            &intent,
+            "citizen",
+            messages::PAYMENT_DECLINED,
+            &[],
+        )
+        .await;
         Ok(intent)
     }
 
@@ -486,7 +509,8 @@ impl Payments {
             "payment-captured",
             &intent,
             &format!("provider:{provider}"),
-            format!("paid through {provider}, ref {provider_ref}"),
+            messages::PAID_THROUGH,
+            &[("provider", provider), ("reference", provider_ref)],
         )
         .await;
         Ok(intent)
@@ -563,7 +587,8 @@ impl Payments {
             "payment-refunded",
             &intent,
             "app",
-            format!("refunded, {} in all", intent.refunded),
+            messages::PAYMENT_REFUNDED,
+            &[("refunded", &intent.refunded.to_string())],
         )
         .await;
         Ok(intent)
@@ -605,7 +630,11 @@ impl Payments {
             .record(Event {
                 kind: "wallet-top-up",
                 actor: actor.to_string(),
-                detail: format!("{wallet} +{amount}"),
+                message: Some(
+                    messages::WALLET_TOPPED_UP
+                        .with("wallet", &wallet)
+                        .with("amount", amount),
+                ),
                 ..Event::default()
             })
             .await;
@@ -624,13 +653,15 @@ impl Payments {
         self.config.providers.iter().find(|p| p.name() == name)
     }
 
-    /// Record a refused webhook in the audit log.
-    pub async fn record_refused_webhook(&self, provider: &str, why: &str) {
+    /// Record a refused webhook in the audit log: `why` from the catalogue
+    /// ([`messages::WEBHOOK_REFUSED`] with a `reason`, or
+    /// [`messages::WEBHOOK_REPLAYED`]).
+    pub async fn record_refused_webhook(&self, provider: &str, why: crate::audit::AuditMessage) {
         self.audit
             .record(Event {
                 kind: "webhook-refused",
                 actor: format!("provider:{provider}"),
-                detail: why.to_string(),
+                message: Some(why),
                 ..Event::default()
             })
             .await;

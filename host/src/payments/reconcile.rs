@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// What reconciliation found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     pub clean: bool,
     pub problems: Vec<String>,
@@ -20,7 +20,7 @@ pub struct Reconciliation {
 }
 
 /// One publisher's payments of one day (UTC).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Settlement {
     pub publisher: String,
     pub date: String,
@@ -33,7 +33,7 @@ pub struct Settlement {
 }
 
 /// One intent in a settlement.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SettlementLine {
     pub intent: String,
     pub app: String,

@@ -7,7 +7,7 @@
 
 use super::package::{self, PackageError};
 use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
-use crate::audit::Event;
+use crate::audit::{messages, AuditMessage, Event};
 use crate::registry::manifest::{Manifest, ManifestError};
 use crate::runtime::LiveApp;
 use crate::store::{AppRecord, PublisherRecord, StoreError, VersionRecord, VersionState};
@@ -196,7 +196,7 @@ impl Registry {
                 actor: version.changed_by.clone(),
                 app: Some(version.app.clone()),
                 version: Some(version.version.clone()),
-                detail: format!("uploaded for review, component sha256 {sha256}"),
+                message: Some(messages::UPLOADED.with("sha256", &sha256)),
                 ..Event::default()
             })
             .await;
@@ -313,7 +313,7 @@ impl Registry {
         actor: &str,
         app: &str,
         version: &str,
-        detail: String,
+        message: AuditMessage,
     ) {
         self.audit
             .record(Event {
@@ -321,7 +321,7 @@ impl Registry {
                 actor: actor.to_string(),
                 app: Some(app.to_string()),
                 version: Some(version.to_string()),
-                detail,
+                message: Some(message),
                 ..Event::default()
             })
             .await;
@@ -349,14 +349,8 @@ impl Registry {
             .apps
             .commit_app(&record, std::slice::from_ref(&found), &[])
             .await?;
-        self.audit_step(
-            "approve",
-            actor,
-            app,
-            version,
-            "approved for rollout".into(),
-        )
-        .await;
+        self.audit_step("approve", actor, app, version, messages::APPROVED.message())
+            .await;
         Ok(found)
     }
 
@@ -383,7 +377,7 @@ impl Registry {
             actor,
             app,
             version,
-            format!("rejected: {}", reason.trim()),
+            messages::REJECTED.with("reason", reason.trim()),
         )
         .await;
         Ok(found)
@@ -413,7 +407,7 @@ impl Registry {
             actor,
             app,
             version,
-            "withdrawn by its publisher".into(),
+            messages::WITHDRAWN.message(),
         )
         .await;
         Ok(found)
@@ -481,9 +475,9 @@ impl Registry {
             app,
             version,
             if percent == 100 {
-                "live for everyone".into()
+                messages::LIVE_FOR_EVERYONE.message()
             } else {
-                format!("canary for {percent}% of callers")
+                messages::CANARY.with("percent", percent)
             },
         )
         .await;
@@ -543,10 +537,10 @@ impl Registry {
             actor,
             app,
             &rolled_back,
-            format!(
-                "rolled back; live: {}",
-                record.live.as_deref().unwrap_or("none")
-            ),
+            match record.live.as_deref() {
+                Some(live) => messages::ROLLED_BACK.with("live", live),
+                None => messages::ROLLED_BACK_TO_NONE.message(),
+            },
         )
         .await;
         self.swap_in(AppSlot {
@@ -579,16 +573,16 @@ impl Registry {
         }
         record.suspended = reason.map(|r| r.trim().to_string());
         self.store.apps.commit_app(&record, &[], &[]).await?;
-        let (kind, detail) = match reason {
-            Some(reason) => ("suspend", format!("suspended: {}", reason.trim())),
-            None => ("resume", "resumed".to_string()),
+        let (kind, message) = match reason {
+            Some(reason) => ("suspend", messages::SUSPENDED.with("reason", reason.trim())),
+            None => ("resume", messages::RESUMED.message()),
         };
         self.audit
             .record(Event {
                 kind,
                 actor: actor.to_string(),
                 app: Some(app.to_string()),
-                detail,
+                message: Some(message),
                 ..Event::default()
             })
             .await;

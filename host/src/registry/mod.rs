@@ -15,7 +15,7 @@ pub use crate::store::{AppRecord, VersionRecord, VersionState};
 pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 pub use publishers::{PublisherError, Publishers};
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::{messages, AuditLog, Event};
 use crate::runtime::{Admission, AppContext, LazyComponent, LiveApp, PrepareError, Runtime};
 use crate::store::{AppChange, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
@@ -358,7 +358,7 @@ impl Registry {
                 actor: "host".into(),
                 app: Some(manifest.id.clone()),
                 version: Some(manifest.version.to_string()),
-                detail: format!("installed from {manifest_file}"),
+                message: Some(messages::INSTALLED.with("file", manifest_file)),
                 ..Event::default()
             })
             .await;
@@ -495,7 +495,10 @@ impl Registry {
             .await?;
         let added: Vec<&String> = wanted.difference(&before).collect();
         let removed: Vec<&String> = before.difference(&wanted).collect();
-        for (kind, changed) in [("grant", &added), ("revoke", &removed)] {
+        for (kind, sentence, changed) in [
+            ("grant", messages::GRANTED, &added),
+            ("revoke", messages::REVOKED, &removed),
+        ] {
             for capability in changed.iter() {
                 self.audit
                     .record(Event {
@@ -504,7 +507,7 @@ impl Registry {
                         app: Some(app.to_string()),
                         version: Some(version.to_string()),
                         capability: Some(capability.to_string()),
-                        detail: format!("{kind} `{capability}`"),
+                        message: Some(sentence.with("capability", capability)),
                         ..Event::default()
                     })
                     .await;

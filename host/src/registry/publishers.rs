@@ -2,7 +2,7 @@
 //! (its name, contact, fee and package-signing keys), adding and revoking
 //! signing keys, issuing and revoking its API keys. Every change is audited.
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::{messages, AuditLog, Event};
 use crate::identity::Credentials;
 use crate::store::{Store, StoreError};
 
@@ -118,8 +118,12 @@ impl Publishers {
     ) -> Result<(PublisherRecord, String), PublisherError> {
         let publisher = self.create(new).await?;
         let key = self.credentials.issue_api_key(&publisher.id).await?;
-        self.record_change(actor, &publisher.id, "registered, with an API key")
-            .await;
+        self.record_change(
+            actor,
+            &publisher.id,
+            messages::PUBLISHER_REGISTERED_WITH_KEY,
+        )
+        .await;
         Ok((publisher, key))
     }
 
@@ -140,7 +144,7 @@ impl Publishers {
                 fee_bps: None,
             })
             .await?;
-        self.record_change(actor, &publisher.id, "registered, without an API key")
+        self.record_change(actor, &publisher.id, messages::PUBLISHER_REGISTERED)
             .await;
         Ok(publisher)
     }
@@ -188,7 +192,7 @@ impl Publishers {
     pub async fn issue_key(&self, id: &str, actor: &str) -> Result<IssuedKey, PublisherError> {
         let publisher = self.existing(id).await?;
         let key = self.credentials.issue_api_key(&publisher.id).await?;
-        self.record_change(actor, &publisher.id, "issued an API key")
+        self.record_change(actor, &publisher.id, messages::PUBLISHER_API_KEY_ISSUED)
             .await;
         let id = crate::identity::api_key_id(&crate::identity::hash_token(&key)).to_string();
         Ok(IssuedKey { key, id })
@@ -218,7 +222,7 @@ impl Publishers {
                 key_id: key_id.to_string(),
             });
         }
-        self.record_change(actor, &publisher.id, "revoked an API key")
+        self.record_change(actor, &publisher.id, messages::PUBLISHER_API_KEY_REVOKED)
             .await;
         Ok(())
     }
@@ -242,7 +246,7 @@ impl Publishers {
             revoked: None,
         });
         self.store.apps.put_publisher(&publisher).await?;
-        self.record_change(actor, &publisher.id, "added a signing key")
+        self.record_change(actor, &publisher.id, messages::PUBLISHER_SIGNING_KEY_ADDED)
             .await;
         Ok(publisher)
     }
@@ -264,17 +268,21 @@ impl Publishers {
             .ok_or(PublisherError::SigningKeyNotFound)?;
         key.revoked = Some(now());
         self.store.apps.put_publisher(&publisher).await?;
-        self.record_change(actor, &publisher.id, "revoked a signing key")
-            .await;
+        self.record_change(
+            actor,
+            &publisher.id,
+            messages::PUBLISHER_SIGNING_KEY_REVOKED,
+        )
+        .await;
         Ok(publisher)
     }
 
-    async fn record_change(&self, actor: &str, publisher: &str, what: &str) {
+    async fn record_change(&self, actor: &str, publisher: &str, what: messages::Sentence) {
         self.audit
             .record(Event {
                 kind: "publisher",
                 actor: actor.to_string(),
-                detail: format!("publisher `{publisher}`: {what}"),
+                message: Some(what.with("publisher", publisher)),
                 ..Default::default()
             })
             .await;

@@ -4,7 +4,7 @@
 
 use super::guest_io::GuestOutput;
 use super::limits::{Limits, RequestLimiter};
-use crate::audit::{AuditLog, Event};
+use crate::audit::{messages, AuditLog, AuditMessage, Event};
 use crate::citizen::{Citizen, Position};
 use crate::localized::Localized;
 use crate::store::Store;
@@ -93,8 +93,8 @@ struct DenialLog {
     app: Arc<AppContext>,
     request_id: String,
     pairwise_id: Option<String>,
-    /// Per capability: (metric label, why, repeats after the first).
-    seen: std::sync::Mutex<BTreeMap<String, (String, String, u64)>>,
+    /// Per capability: (metric label, repeats after the first).
+    seen: std::sync::Mutex<BTreeMap<String, (String, u64)>>,
 }
 
 impl DenialRecorder {
@@ -115,19 +115,17 @@ impl DenialRecorder {
     }
 
     /// A host call was refused for lack of `capability`: log, audit, count.
-    /// `metric_label` is the capability as counted (bounded for `http:`).
-    pub fn record(&self, capability: &str, metric_label: &str, why: &str) {
+    /// `metric_label` is the capability as counted (bounded for `http:`);
+    /// `why` is from the audit catalogue (`messages::DENIED_*`).
+    pub fn record(&self, capability: &str, metric_label: &str, why: AuditMessage) {
         let first = match self.inner.seen.lock() {
             Ok(mut seen) => match seen.get_mut(capability) {
                 Some(entry) => {
-                    entry.2 += 1;
+                    entry.1 += 1;
                     false
                 }
                 None => {
-                    seen.insert(
-                        capability.to_string(),
-                        (metric_label.to_string(), why.to_string(), 0),
-                    );
+                    seen.insert(capability.to_string(), (metric_label.to_string(), 0));
                     true
                 }
             },
@@ -140,23 +138,20 @@ impl DenialRecorder {
 }
 
 impl DenialLog {
-    fn write(&self, capability: &str, metric_label: &str, why: &str, count: u64) {
+    /// Log, audit and count `count` refusals; a repeat's record says how
+    /// many (its reason is the first record's of the same request).
+    fn write(&self, capability: &str, metric_label: &str, why: AuditMessage, count: u64) {
         if super::guest_io::host_log_lines().allow() {
             tracing::warn!(
                 app = %self.app.id,
                 version = %self.app.version,
                 request_id = %self.request_id,
                 capability,
-                why,
+                why = %why.code,
                 count,
                 "host call denied"
             );
         }
-        let detail = if count == 1 {
-            why.to_string()
-        } else {
-            format!("{why} ({count} more times in this request)")
-        };
         self.app.audit.record_in_background(Event {
             kind: "denial",
             actor: "app".into(),
@@ -165,7 +160,8 @@ impl DenialLog {
             capability: Some(capability.to_string()),
             pairwise_id: self.pairwise_id.clone(),
             request_id: Some(self.request_id.clone()),
-            detail,
+            message: Some(why),
+            ..Event::default()
         });
         crate::telemetry::denials(&self.app.id, metric_label, count);
     }
@@ -174,9 +170,10 @@ impl DenialLog {
 impl Drop for DenialLog {
     fn drop(&mut self) {
         let seen = std::mem::take(self.seen.get_mut().unwrap_or_else(|p| p.into_inner()));
-        for (capability, (label, why, repeats)) in seen {
+        for (capability, (label, repeats)) in seen {
             if repeats > 0 {
-                self.write(&capability, &label, &why, repeats);
+                let again = messages::DENIED_AGAIN.with("count", repeats);
+                self.write(&capability, &label, again, repeats);
             }
         }
     }
@@ -323,8 +320,9 @@ impl RequestState {
         self.spend(interface)
     }
 
-    /// A host call was refused for lack of `capability`: log, audit, count.
-    pub(crate) fn record_denial(&self, capability: &str, why: &str) {
+    /// A host call was refused for lack of `capability`: log, audit, count
+    /// (`why` from the audit catalogue).
+    pub(crate) fn record_denial(&self, capability: &str, why: AuditMessage) {
         self.denials.record(capability, capability, why);
     }
 }

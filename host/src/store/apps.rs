@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 /// An app: who owns it and which of its versions serve.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct AppRecord {
     pub id: String,
     /// The publisher that claimed the id with its first version.
@@ -25,7 +25,7 @@ pub struct AppRecord {
 }
 
 /// Where a version is in its life.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum VersionState {
     /// Uploaded and waiting for the city's review.
@@ -45,7 +45,7 @@ pub enum VersionState {
 }
 
 /// One uploaded version of an app.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct VersionRecord {
     pub app: String,
     pub version: String,
@@ -75,7 +75,7 @@ pub struct GrantRecord {
 }
 
 /// A partner company allowed to publish apps.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PublisherRecord {
     /// Its slug, as written in manifests' `publisher` field.
     pub id: String,
@@ -95,7 +95,7 @@ pub struct PublisherRecord {
 }
 
 /// A publisher's package-signing key.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct SigningKeyRecord {
     /// The ed25519 public key, hex.
     pub public_key: String,

@@ -5,9 +5,10 @@
 use super::StoreError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One audit record.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Position in the log; strictly increasing.
     pub seq: u64,
@@ -28,8 +29,32 @@ pub struct AuditRecord {
     pub pairwise_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Free text: what changed, or why.
+    /// What changed, or why, in English (the rendering of `message` when
+    /// the record has one).
     pub detail: String,
+    /// `detail` structured, to be said in the reader's language: a code of
+    /// the host's audit catalogue and its parameters. Absent on records
+    /// written before it existed (and on free-text ones): show `detail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<AuditMessage>,
+}
+
+/// A record's detail as a code of the audit catalogue and named parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditMessage {
+    /// E.g. `rollback`, `denial.no-consent`.
+    pub code: String,
+    /// Values for the sentence's `{name}`s, as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+impl AuditMessage {
+    /// The message with parameter `name` set to `value`.
+    pub fn with(mut self, name: &str, value: impl std::fmt::Display) -> Self {
+        self.params.insert(name.to_string(), value.to_string());
+        self
+    }
 }
 
 /// Which records a page holds (every field that is set must match).
@@ -77,4 +102,31 @@ pub trait AuditStore: Send + Sync + 'static {
         from: AuditFrom,
         limit: usize,
     ) -> Result<(Vec<AuditRecord>, bool), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_written_before_messages_reads_without_one() {
+        let old = r#"{"seq":7,"at":1,"kind":"rollback","actor":"operator:ops","app":"notes","detail":"rolled back; live: 1.0.0"}"#;
+        let record: AuditRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.message, None);
+        assert_eq!(record.detail, "rolled back; live: 1.0.0");
+        // And a record with one keeps it, through JSON both ways.
+        let with = AuditRecord {
+            message: Some(
+                AuditMessage {
+                    code: "rollback".into(),
+                    params: BTreeMap::new(),
+                }
+                .with("live", "1.0.0"),
+            ),
+            ..record
+        };
+        let again: AuditRecord =
+            serde_json::from_value(serde_json::to_value(&with).unwrap()).unwrap();
+        assert_eq!(again, with);
+    }
 }

@@ -23,11 +23,11 @@
 //! function, so the calling crate needs `tokio` with its macros.
 
 use super::{
-    AppChange, AppRecord, AuditFilter, AuditFrom, AuditRecord, BalanceReader, ConsentRecord,
-    CounterRefusal, FrameRecord, GrantRecord, HistoryCursor, InboxMessage, IntentRecord,
-    IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry,
-    PublisherRecord, QuotaExceeded, SessionRecord, SigningKeyRecord, Store, StoreError,
-    VersionRecord, VersionState,
+    AppChange, AppRecord, AuditFilter, AuditFrom, AuditMessage, AuditRecord, BalanceReader,
+    ConsentRecord, CounterRefusal, FrameRecord, GrantRecord, HistoryCursor, InboxMessage,
+    IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord,
+    OutboxEntry, PublisherRecord, QuotaExceeded, SessionRecord, SigningKeyRecord, Store,
+    StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -259,6 +259,7 @@ fn audit_record(kind: &str, app: Option<&str>, capability: Option<&str>) -> Audi
         pairwise_id: None,
         request_id: None,
         detail: String::new(),
+        message: None,
     }
 }
 
@@ -2324,6 +2325,14 @@ pub async fn audit_pages_both_ways_cover_every_record_once(store: Store) {
         let mut record = audit_record(kind, Some(app), capability);
         record.seq = 12_345; // ignored
         record.detail = format!("n{n}");
+        // The structured detail round-trips, parameters and all.
+        if n % 4 == 0 {
+            let message = AuditMessage {
+                code: "suspend".into(),
+                params: Default::default(),
+            };
+            record.message = Some(message.with("reason", format!("bảo trì {n} \"{{live}}\"")));
+        }
         let seq = audit.append(record.clone()).await.unwrap();
         record.seq = seq;
         seqs.push(seq);

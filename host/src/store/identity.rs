@@ -29,7 +29,7 @@ pub struct SessionRecord {
 }
 
 /// A consent a citizen gave an app for one personal scope.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ConsentRecord {
     pub app: String,
     /// The capability consented to, e.g. `identity.phone`.
@@ -41,7 +41,7 @@ pub struct ConsentRecord {
 }
 
 /// A message in a citizen's inbox.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct InboxMessage {
     /// The app that sent it.
     pub app: String,

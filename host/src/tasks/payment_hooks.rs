@@ -230,9 +230,10 @@ async fn deliver(delivery: &HookDelivery, mut entry: OutboxEntry) {
                 kind: "payment-hook-abandoned",
                 actor: "host".into(),
                 app: Some(entry.app.clone()),
-                detail: format!(
-                    "{} not delivered after {} attempts",
-                    entry.intent, entry.attempts
+                message: Some(
+                    crate::audit::messages::HOOK_ABANDONED
+                        .with("intent", &entry.intent)
+                        .with("attempts", entry.attempts),
                 ),
                 ..Default::default()
             })

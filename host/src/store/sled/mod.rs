@@ -460,6 +460,7 @@ mod tests {
                     pairwise_id: None,
                     request_id: None,
                     detail: String::new(),
+                    message: None,
                 })
                 .await
                 .unwrap()
@@ -505,6 +506,7 @@ mod tests {
                 pairwise_id: None,
                 request_id: None,
                 detail: String::new(),
+                message: None,
             })
             .await
             .unwrap();
