@@ -200,22 +200,47 @@ pub fn denials(app: &str, capability: &str, count: u64) {
     }
 }
 
-/// One series of an app's summary.
-fn series(metric: &str, labels: serde_json::Value, value: f64) -> serde_json::Value {
-    serde_json::json!({ "metric": metric, "labels": labels, "value": value })
+/// One app's metrics, for its publisher and the operator.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AppSummary {
+    pub app: String,
+    /// The series `/metrics` has for the app.
+    pub series: Vec<Series>,
 }
 
-/// One app's metrics as JSON for its publisher and the operator: the
-/// series `/metrics` has for the app (by metric name, with their labels but
+/// One series of an app's summary.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Series {
+    /// The metric's name, e.g. `citadel_app_requests_total`.
+    pub metric: &'static str,
+    /// Its labels but `app`, e.g. `{"status": "2xx"}` or `{"le": "0.005"}`.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub labels: BTreeMap<&'static str, String>,
+    pub value: f64,
+}
+
+fn series(metric: &'static str, labels: &[(&'static str, &str)], value: f64) -> Series {
+    Series {
+        metric,
+        labels: labels
+            .iter()
+            .map(|(name, value)| (*name, value.to_string()))
+            .collect(),
+        value,
+    }
+}
+
+/// One app's metrics for its publisher and the operator: the series
+/// `/metrics` has for the app (by metric name, with their labels but
 /// `app`, and their value), read from that app's figures alone.
-pub fn app_summary(app: &str) -> serde_json::Value {
-    let mut all: Vec<serde_json::Value> = Vec::new();
+pub fn app_summary(app: &str) -> AppSummary {
+    let mut all: Vec<Series> = Vec::new();
     if let Some(figures) = existing_figures(app) {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         for (class, requests) in STATUS_CLASSES.iter().zip(&figures.requests) {
             all.push(series(
                 "citadel_app_requests_total",
-                serde_json::json!({ "status": class }),
+                &[("status", *class)],
                 read(requests) as f64,
             ));
         }
@@ -229,18 +254,18 @@ pub fn app_summary(app: &str) -> serde_json::Value {
             cumulative += read(counted);
             all.push(series(
                 "citadel_app_request_duration_seconds_bucket",
-                serde_json::json!({ "le": le }),
+                &[("le", &le)],
                 cumulative as f64,
             ));
         }
         all.push(series(
             "citadel_app_request_duration_seconds_sum",
-            serde_json::json!({}),
+            &[],
             Duration::from_nanos(read(&figures.latency_nanos)).as_secs_f64(),
         ));
         all.push(series(
             "citadel_app_request_duration_seconds_count",
-            serde_json::json!({}),
+            &[],
             cumulative as f64,
         ));
         let failures = figures
@@ -251,7 +276,7 @@ pub fn app_summary(app: &str) -> serde_json::Value {
         for (kind, count) in failures {
             all.push(series(
                 "citadel_app_guest_failures_total",
-                serde_json::json!({ "kind": kind }),
+                &[("kind", kind)],
                 count as f64,
             ));
         }
@@ -263,17 +288,25 @@ pub fn app_summary(app: &str) -> serde_json::Value {
         for (capability, count) in denials {
             all.push(series(
                 "citadel_app_denials_total",
-                serde_json::json!({ "capability": capability }),
+                &[("capability", &capability)],
                 count as f64,
             ));
         }
     }
-    serde_json::json!({ "app": app, "series": all })
+    AppSummary {
+        app: app.to_string(),
+        series: all,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `app`'s summary as its JSON answer.
+    fn summary_json(app: &str) -> serde_json::Value {
+        serde_json::to_value(app_summary(app)).expect("a summary is JSON")
+    }
 
     fn values<'a>(summary: &'a serde_json::Value, metric: &str) -> Vec<&'a serde_json::Value> {
         summary["series"]
@@ -295,7 +328,7 @@ mod tests {
         denials("telemetry-test-other", "notify", 5);
         guest_failure("telemetry-test-other", "timeout");
 
-        let summary = app_summary("telemetry-test-one");
+        let summary = summary_json("telemetry-test-one");
         assert_eq!(summary["app"], "telemetry-test-one");
         let requests = values(&summary, "citadel_app_requests_total");
         assert_eq!(requests.len(), 5, "{summary}");
@@ -343,14 +376,14 @@ mod tests {
 
         // Every version of an app counts into the same figures.
         AppMetrics::new("telemetry-test-one").request(201, Duration::from_millis(1));
-        let again = app_summary("telemetry-test-one");
+        let again = summary_json("telemetry-test-one");
         let ok = values(&again, "citadel_app_requests_total")
             .into_iter()
             .find(|s| s["labels"]["status"] == "2xx")
             .map(|s| s["value"].clone());
         assert_eq!(ok, Some(serde_json::json!(3.0)));
 
-        let unknown = app_summary("telemetry-test-never-seen");
+        let unknown = summary_json("telemetry-test-never-seen");
         assert_eq!(unknown["series"], serde_json::json!([]));
     }
 
@@ -367,7 +400,7 @@ mod tests {
         denials(app, "payments", 1);
         let rendered = render();
         let label = format!("app=\"{app}\"");
-        let summary = app_summary(app);
+        let summary = summary_json(app);
         let series = summary["series"].as_array().cloned().unwrap_or_default();
         assert_eq!(
             series.len(),

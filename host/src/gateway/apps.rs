@@ -2,7 +2,7 @@
 //! request for the app's live version — credentials and hop-by-hop headers
 //! stripped, host headers added — and streams the answer back.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::request_id::{current_request_id, ServedBy};
 use crate::registry::Route;
 use crate::runtime::{AppContext, Caller, SignedIn};
@@ -75,10 +75,65 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// `/apps/{app}` without the trailing slash: relative links need it.
-pub async fn redirect_to_root(uri: Uri) -> Response {
+/// The app's root with the trailing slash its relative links need.
+fn redirect_to_root(uri: &Uri) -> Response {
     Redirect::permanent(&format!("{}/", uri.path())).into_response()
 }
+
+/// `/apps/{app}` without the trailing slash: a redirect to `/apps/{app}/`.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/apps/{app}",
+    tag = "apps",
+    summary = "Redirect to the app's root",
+    params(("app" = String, Path, description = "The app's id.")),
+    responses((status = 308, description = "To `/apps/{app}/`: relative links need the slash.",
+        headers(("location" = String, description = "`/apps/{app}/`"))))
+)]
+pub async fn app_root_redirect(uri: Uri) -> Response {
+    redirect_to_root(&uri)
+}
+
+/// `/f/{token}/apps/{app}` without the trailing slash: a redirect to
+/// `/f/{token}/apps/{app}/`.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/f/{token}/apps/{app}",
+    tag = "apps",
+    summary = "Redirect to the framed app's root",
+    params(
+        ("token" = String, Path, description = FRAME_TOKEN),
+        ("app" = String, Path, description = "The app's id."),
+    ),
+    responses((status = 308, description = "To `/f/{token}/apps/{app}/`: relative links \
+        need the slash.", headers(("location" = String, description = "`/f/{token}/apps/{app}/`"))))
+)]
+pub async fn frame_root_redirect(uri: Uri) -> Response {
+    redirect_to_root(&uri)
+}
+
+/// What the OpenAPI document says of the path parameter of a frame.
+const FRAME_TOKEN: &str = "A frame token from `POST /api/v1/me/frames`: it names the citizen \
+    to this app only, and expires.";
+/// What the OpenAPI document says of an app's own answer.
+const APP_ANSWER: &str = "Whatever the app answers: any status and content. The host adds its \
+    content security policy, `x-content-type-options: nosniff` and `x-citadel-app-version`, \
+    and drops the app's cookies. The host's own refusals below have the JSON error body; the \
+    app may answer the same statuses itself.";
+const APP_BAD_REQUEST: &str =
+    "`bad_request`: the path is not a valid request URI; `bad_request_body`: the body could \
+     not be read.";
+const APP_NOT_FOUND: &str = "`app_not_found`: no live app has this id.";
+const APP_REQUEST_TIMEOUT: &str = "`request_body_timeout`: the body arrived too slowly.";
+const APP_TOO_LARGE: &str = "`body_too_large`: the body is larger than the app's limit.";
+const APP_FAILED: &str = "`guest_trap`, `guest_out_of_memory`, `guest_no_response`, \
+    `guest_host_call_budget`: the app failed while handling the request.";
+const APP_RESPONSE_TOO_LARGE: &str =
+    "`response_too_large`: the app's answer is larger than its limit.";
+const APP_UNAVAILABLE: &str = "`app_suspended`: the city suspended the app (an HTML page \
+    instead when the caller accepts `text/html`); `app_busy`, `host_busy`: too many requests \
+    in flight, try again; `app_unavailable`: the app cannot be started; `storage_unavailable`.";
+const APP_DEADLINE: &str = "`deadline_exceeded`: the app did not answer within its deadline.";
 
 /// Where and for whom an app request is served.
 struct Mount {
@@ -91,8 +146,66 @@ struct Mount {
     frame: bool,
 }
 
+/// `/apps/{app}/`: the app's root, served as [`dispatch`] serves its paths.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/apps/{app}/",
+    tag = "apps",
+    summary = "The app's root page",
+    description = "Served by the app's live version (or its canary, for a stable share of \
+        callers). A citizen session, if sent, tells the app who calls, by a pairwise id; \
+        credentials and cookies never reach the app.",
+    params(("app" = String, Path, description = "The app's id.")),
+    request_body(description = "Passed to the app as sent, up to the app's limit.",
+        content(("*/*"))),
+    responses(
+        (status = "default", description = APP_ANSWER, content(("*/*"))),
+        (status = 400, description = APP_BAD_REQUEST, body = ErrorBody),
+        (status = 404, description = APP_NOT_FOUND, body = ErrorBody),
+        (status = 408, description = APP_REQUEST_TIMEOUT, body = ErrorBody),
+        (status = 413, description = APP_TOO_LARGE, body = ErrorBody),
+        (status = 500, description = APP_FAILED, body = ErrorBody),
+        (status = 502, description = APP_RESPONSE_TOO_LARGE, body = ErrorBody),
+        (status = 503, description = APP_UNAVAILABLE, body = ErrorBody),
+        (status = 504, description = APP_DEADLINE, body = ErrorBody),
+    )
+)]
+pub async fn dispatch_root(
+    state: State<Arc<Citadel>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    dispatch(state, request).await
+}
+
 /// `/apps/{app}/…`: the citizen (if any) is the session's, by bearer token
 /// or cookie.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/apps/{app}/{path}",
+    tag = "apps",
+    summary = "A path of the app",
+    description = "Served by the app's live version (or its canary, for a stable share of \
+        callers). A citizen session, if sent, tells the app who calls, by a pairwise id; \
+        credentials and cookies never reach the app.",
+    params(
+        ("app" = String, Path, description = "The app's id."),
+        ("path" = String, Path, description = "The rest of the path, passed to the app \
+            (slashes included)."),
+    ),
+    request_body(description = "Passed to the app as sent, up to the app's limit.",
+        content(("*/*"))),
+    responses(
+        (status = "default", description = APP_ANSWER, content(("*/*"))),
+        (status = 400, description = APP_BAD_REQUEST, body = ErrorBody),
+        (status = 404, description = APP_NOT_FOUND, body = ErrorBody),
+        (status = 408, description = APP_REQUEST_TIMEOUT, body = ErrorBody),
+        (status = 413, description = APP_TOO_LARGE, body = ErrorBody),
+        (status = 500, description = APP_FAILED, body = ErrorBody),
+        (status = 502, description = APP_RESPONSE_TOO_LARGE, body = ErrorBody),
+        (status = 503, description = APP_UNAVAILABLE, body = ErrorBody),
+        (status = 504, description = APP_DEADLINE, body = ErrorBody),
+    )
+)]
 pub async fn dispatch(
     State(citadel): State<Arc<Citadel>>,
     request: Request,
@@ -114,8 +227,75 @@ pub async fn dispatch(
     serve(citadel, request, mount, citizen).await
 }
 
+/// What the OpenAPI document says of a framed app's answer.
+const FRAME_ANSWER: &str = "Whatever the app answers, as for `/apps/{app}/…`, framed only by \
+    the host's pages and sent with no referrer. A small host page that tells the shell what \
+    to do by `postMessage` instead (a 200) when the frame token has expired, or when a page \
+    load is answered with a consent request (428) or a redirect to a payment (`/pay/{id}`).";
+
+/// `/f/{token}/apps/{app}/`: the framed app's root, served as
+/// [`dispatch_frame`] serves its paths.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/f/{token}/apps/{app}/",
+    tag = "apps",
+    summary = "The app's root page in the shell's frame",
+    description = "The citizen is the frame token's, whatever cookie the browser sends; \
+        bearer credentials mean nothing here.",
+    params(
+        ("token" = String, Path, description = FRAME_TOKEN),
+        ("app" = String, Path, description = "The app's id."),
+    ),
+    request_body(description = "Passed to the app as sent, up to the app's limit.",
+        content(("*/*"))),
+    responses(
+        (status = "default", description = FRAME_ANSWER, content(("*/*"))),
+        (status = 400, description = APP_BAD_REQUEST, body = ErrorBody),
+        (status = 404, description = APP_NOT_FOUND, body = ErrorBody),
+        (status = 408, description = APP_REQUEST_TIMEOUT, body = ErrorBody),
+        (status = 413, description = APP_TOO_LARGE, body = ErrorBody),
+        (status = 500, description = APP_FAILED, body = ErrorBody),
+        (status = 502, description = APP_RESPONSE_TOO_LARGE, body = ErrorBody),
+        (status = 503, description = APP_UNAVAILABLE, body = ErrorBody),
+        (status = 504, description = APP_DEADLINE, body = ErrorBody),
+    )
+)]
+pub async fn dispatch_frame_root(
+    state: State<Arc<Citadel>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    dispatch_frame(state, request).await
+}
+
 /// `/f/{token}/apps/{app}/…`: an app in the shell's frame; the citizen is
 /// the frame token's, whatever cookie the browser sends.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options),
+    path = "/f/{token}/apps/{app}/{path}",
+    tag = "apps",
+    summary = "A path of the app in the shell's frame",
+    description = "The citizen is the frame token's, whatever cookie the browser sends; \
+        bearer credentials mean nothing here.",
+    params(
+        ("token" = String, Path, description = FRAME_TOKEN),
+        ("app" = String, Path, description = "The app's id."),
+        ("path" = String, Path, description = "The rest of the path, passed to the app \
+            (slashes included)."),
+    ),
+    request_body(description = "Passed to the app as sent, up to the app's limit.",
+        content(("*/*"))),
+    responses(
+        (status = "default", description = FRAME_ANSWER, content(("*/*"))),
+        (status = 400, description = APP_BAD_REQUEST, body = ErrorBody),
+        (status = 404, description = APP_NOT_FOUND, body = ErrorBody),
+        (status = 408, description = APP_REQUEST_TIMEOUT, body = ErrorBody),
+        (status = 413, description = APP_TOO_LARGE, body = ErrorBody),
+        (status = 500, description = APP_FAILED, body = ErrorBody),
+        (status = 502, description = APP_RESPONSE_TOO_LARGE, body = ErrorBody),
+        (status = 503, description = APP_UNAVAILABLE, body = ErrorBody),
+        (status = 504, description = APP_DEADLINE, body = ErrorBody),
+    )
+)]
 pub async fn dispatch_frame(
     State(citadel): State<Arc<Citadel>>,
     request: Request,

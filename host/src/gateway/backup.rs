@@ -22,6 +22,30 @@ pub(super) fn routes(routes: Routes) -> Routes {
 /// Take a snapshot (writes wait while the trees are read; reads and
 /// requests that write nothing go on) and stream it: the format line, the
 /// manifest line, then the body.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/backup",
+    tag = "operator",
+    summary = "A backup of the embedded store",
+    description = "A consistent copy of the embedded (sled) store, taken while the host \
+        serves — writes wait while it is read — and sent as one file: the format line, the \
+        manifest line, then the body. `citadel restore` reads it.",
+    responses(
+        (status = 200, description = "The backup file.", content(("application/octet-stream")),
+            headers(
+                ("content-disposition" = String, description = "`attachment; \
+                    filename=\"citadel-{created_at}.backup\"`"),
+                ("x-citadel-backup-sha256" = String, description = "The SHA-256 of the \
+                    file's body, as in its manifest."),
+            )),
+        (status = 409, description = "`backup_not_embedded`: this host keeps its state in \
+            PostgreSQL; back it up with the database's own tools.",
+            body = super::error::ErrorBody),
+        (status = 500, description = "`backup_failed`: the backup could not be taken or \
+            sent; the host's log says why.", body = super::error::ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = super::error::ErrorBody),
+    )
+)]
 async fn download(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,

@@ -2,11 +2,13 @@
 //! /api/v1/me`. A session is a bearer token for the API and the
 //! `citadel_session` cookie (HttpOnly, SameSite=Lax) for the shell.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::routes::{Access, Routes};
 use crate::audit::Event;
 use crate::identity::citizens::{Citizen, SignInError};
+use crate::identity::inbox::InboxMessage;
+use crate::identity::location::Position;
 use crate::identity::sessions::SESSION_COOKIE;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, State};
@@ -14,8 +16,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -121,13 +124,45 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     /// The provider's credential; for the development provider, a demo citizen id.
     citizen: String,
 }
 
+/// A new session.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    /// The session, as a bearer token (also set as the `citadel_session` cookie).
+    token: String,
+    /// When it expires, unix seconds.
+    expires: u64,
+    citizen: Citizen,
+}
+
+/// Sign a citizen in
+///
+/// Answers the session as a bearer token, and sets it as the shell's
+/// `citadel_session` cookie (HttpOnly, SameSite=Lax).
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "citizen",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in.", body = SignedIn,
+            headers(("set-cookie" = String, description = "`citadel_session=<token>`"))),
+        (status = 400, description = "`invalid_json`: the body is not a login.", body = ErrorBody),
+        (status = 401, description = "`unknown_citizen`: the identity provider does not know \
+            this citizen.", body = ErrorBody),
+        (status = 403, description = "`sign_in_unavailable`: this host signs citizens in \
+            through its identity provider, not here.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn login(
     State(citadel): State<Arc<Citadel>>,
     JsonBody(body): JsonBody<LoginBody>,
@@ -149,7 +184,9 @@ async fn login(
         .record(Event {
             kind: "sign-in",
             actor: "citizen".into(),
-            detail: format!("signed in through the {} provider", citadel.identity.kind()),
+            message: Some(
+                crate::audit::messages::SIGNED_IN.with("provider", citadel.identity.kind()),
+            ),
             ..Event::default()
         })
         .await;
@@ -157,11 +194,11 @@ async fn login(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
         session.expires.saturating_sub(session.created)
     );
-    let mut response = Json(serde_json::json!({
-        "token": token,
-        "expires": session.expires,
-        "citizen": citizen,
-    }))
+    let mut response = Json(SignedIn {
+        token,
+        expires: session.expires,
+        citizen,
+    })
     .into_response();
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -169,6 +206,22 @@ async fn login(
     Ok(response)
 }
 
+/// Sign out
+///
+/// Ends the session, the frames opened from it and the shared position, and
+/// clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "citizen",
+    responses(
+        (status = 204, description = "Signed out.",
+            headers(("set-cookie" = String, description = "`citadel_session=` expired"))),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn logout(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
@@ -188,48 +241,109 @@ async fn logout(
     Ok(response)
 }
 
+/// The signed-in citizen
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "citizen",
+    responses((status = 200, description = "The citizen's profile.", body = Citizen))
+)]
 async fn me(session: CitizenSession) -> Json<Citizen> {
     Json(session.citizen)
 }
 
+/// Who is signed in.
+#[derive(Serialize, ToSchema)]
+struct WhoIsSignedIn {
+    /// The signed-in citizen; null without a valid session.
+    citizen: Option<Citizen>,
+}
+
 /// Who is signed in, if anyone: a 200 either way, for the shell's start.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "citizen",
+    responses(
+        (status = 200, description = "The citizen of the session sent, if any.",
+            body = WhoIsSignedIn),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn session(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<WhoIsSignedIn>, ApiError> {
     let citizen = signed_in(&citadel, &headers)
         .await?
         .map(|(citizen, _)| citizen);
-    Ok(Json(serde_json::json!({ "citizen": citizen })))
+    Ok(Json(WhoIsSignedIn { citizen }))
+}
+
+/// A citizen's inbox.
+#[derive(Serialize, ToSchema)]
+struct Inbox {
+    /// At most 100, newest first.
+    messages: Vec<InboxMessage>,
 }
 
 /// The citizen's latest messages from apps, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/inbox",
+    tag = "citizen",
+    responses(
+        (status = 200, description = "The latest 100 messages.", body = Inbox),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn inbox(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Inbox>, ApiError> {
     let messages = citadel
         .inbox
         .latest(&session.citizen.id, INBOX_PAGE)
         .await?;
-    Ok(Json(serde_json::json!({ "messages": messages })))
+    Ok(Json(Inbox { messages }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LocationBody {
+    /// Degrees north, -90 to 90.
     lat: f64,
+    /// Degrees east, -180 to 180.
     lon: f64,
+    /// How far off it may be, in metres (not negative).
     accuracy_m: Option<f64>,
 }
 
 /// The shell reports the device's position; apps get it only through the
 /// consented `location` capability.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/location",
+    tag = "citizen",
+    request_body = LocationBody,
+    responses(
+        (status = 200, description = "The position as kept.", body = Position),
+        (status = 400, description = "`invalid_json`: the body is not a position.",
+            body = ErrorBody),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_position`: a coordinate or the accuracy is \
+            out of range.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn report_location(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     JsonBody(body): JsonBody<LocationBody>,
-) -> Result<Json<crate::identity::location::Position>, ApiError> {
+) -> Result<Json<Position>, ApiError> {
     session.require_same_origin()?;
     let point = crate::geo::Point::checked(body.lat, body.lon).map_err(|e| {
         ApiError::new(
@@ -257,6 +371,17 @@ async fn report_location(
 }
 
 /// The shell stops sharing the device's position.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/location",
+    tag = "citizen",
+    responses(
+        (status = 204, description = "The position is forgotten."),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn forget_location(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
@@ -266,19 +391,47 @@ async fn forget_location(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FrameBody {
+    /// The id of a live app.
     app: String,
+}
+
+/// A frame opened for one app.
+#[derive(Serialize, ToSchema)]
+struct Frame {
+    /// Where the frame loads the app: `/f/{token}/apps/{app}/`.
+    url: String,
+    /// When the token expires, unix seconds.
+    expires: u64,
 }
 
 /// The shell opens an app in its frame: a URL whose token identifies the
 /// citizen to that app only (see `identity::frames`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/frames",
+    tag = "citizen",
+    request_body = FrameBody,
+    responses(
+        (status = 200, description = "The frame's URL.", body = Frame),
+        (status = 400, description = "`invalid_json`: the body is not a frame request.",
+            body = ErrorBody),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 404, description = "`app_not_found`: no live app has this id.",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn open_frame(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     JsonBody(body): JsonBody<FrameBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Frame>, ApiError> {
     session.require_same_origin()?;
     if citadel.registry.live(&body.app).is_none() {
         return Err(ApiError::not_found(
@@ -290,10 +443,10 @@ async fn open_frame(
         .frames
         .open(&session.citizen.id, &body.app, &session.token)
         .await?;
-    Ok(Json(serde_json::json!({
-        "url": format!("/f/{token}/apps/{}/", body.app),
-        "expires": expires,
-    })))
+    Ok(Json(Frame {
+        url: format!("/f/{token}/apps/{}/", body.app),
+        expires,
+    }))
 }
 
 /// Messages `GET /api/v1/me/inbox` returns.

@@ -4,18 +4,20 @@
 //! to `identity::consent`.
 
 use super::citizen::CitizenSession;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::{JsonBody, QueryParams};
 use super::routes::{Access, Routes};
-use crate::identity::consent::{check_scopes, purpose};
+use crate::identity::consent::{check_scopes, purpose, ConsentRecord};
+use crate::localized::Localized;
 use crate::runtime::AppContext;
 use crate::Citadel;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -27,12 +29,16 @@ pub(super) fn routes(routes: Routes) -> Routes {
 }
 
 /// The query of `/consent` and its return path.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// The id of the live app that asks.
     app: String,
     /// Comma-separated capabilities, e.g. `identity.name,identity.phone`.
     scopes: String,
+    /// Where to go afterwards: a path inside the app (else the app's root).
     #[serde(default, rename = "return")]
+    #[param(rename = "return")]
     return_to: Option<String>,
 }
 
@@ -54,13 +60,43 @@ fn live_app(citadel: &Citadel, app: &str) -> Result<Arc<AppContext>, ApiError> {
         .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GiveBody {
+    /// The id of a live app.
     app: String,
+    /// Personal capabilities the app requests, e.g. `identity.phone`.
     scopes: Vec<String>,
 }
 
+/// Consents just given.
+#[derive(Serialize, ToSchema)]
+struct Given {
+    consents: Vec<ConsentRecord>,
+}
+
+/// Give an app consent to personal scopes
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/consents",
+    tag = "consent",
+    request_body = GiveBody,
+    responses(
+        (status = 201, description = "Consent given, one record per scope.", body = Given),
+        (status = 400, description = "`invalid_json`: the body is not a consent.",
+            body = ErrorBody),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 404, description = "`app_not_found`: no live app has this id.",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 422, description = "`no_scopes`: no scope named; `not_a_personal_scope`: \
+            a scope needs no consent; `scope_not_requested`: the app does not request it.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn give(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
@@ -72,38 +108,75 @@ async fn give(
         .consents
         .give(&session.citizen, &app, &body.scopes)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "consents": records })),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(Given { consents: records })).into_response())
 }
 
+/// A consent as the citizen's permission settings list it.
+#[derive(Serialize, ToSchema)]
+struct ConsentView {
+    #[serde(flatten)]
+    consent: ConsentRecord,
+    /// What the scope is called; null for a scope this host does not know.
+    label: Option<Localized>,
+}
+
+/// The citizen's consents.
+#[derive(Serialize, ToSchema)]
+struct Consents {
+    consents: Vec<ConsentView>,
+}
+
+/// The consents the citizen has given
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/consents",
+    tag = "consent",
+    responses(
+        (status = 200, description = "Every consent in force.", body = Consents),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn list(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let consents: Vec<serde_json::Value> = citadel
+) -> Result<Json<Consents>, ApiError> {
+    let consents = citadel
         .consents
         .list(&session.citizen.id)
         .await?
         .into_iter()
-        .map(|consent| {
-            let label = crate::capabilities::describe(&consent.scope).map(|d| d.label);
-            let mut view = serde_json::json!(consent);
-            view["label"] = serde_json::json!(label);
-            view
+        .map(|consent| ConsentView {
+            label: crate::capabilities::describe(&consent.scope).map(|d| d.label),
+            consent,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "consents": consents })))
+    Ok(Json(Consents { consents }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RevokeQuery {
     /// One scope; without it, every consent given to the app.
     scope: Option<String>,
 }
 
+/// Revoke consents given to an app
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/consents/{app}",
+    tag = "consent",
+    params(("app" = String, Path, description = "The app's id."), RevokeQuery),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "`invalid_query`: the query is not a scope.",
+            body = ErrorBody),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 404, description = "`consent_not_found`: the app holds no such consent.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn revoke(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
@@ -131,6 +204,29 @@ fn safe_return(app: &str, wanted: Option<&str>) -> String {
     }
 }
 
+/// The consent page
+///
+/// Drawn by the host, never by the app: what the app asks for and why,
+/// with Allow and Don't allow (which call `POST /api/v1/me/consents`).
+#[utoipa::path(
+    get,
+    path = "/consent",
+    tag = "consent",
+    operation_id = "consent_page",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "The page, in the citizen's language; not framable, \
+            not cached.", body = String, content_type = "text/html"),
+        (status = 400, description = "`invalid_query`: `app` or `scopes` is missing.",
+            body = ErrorBody),
+        (status = 404, description = "`app_not_found`: no live app has this id.",
+            body = ErrorBody),
+        (status = 422, description = "`no_scopes`: no scope named; `not_a_personal_scope`: \
+            a scope needs no consent; `scope_not_requested`: the app does not request it.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
@@ -211,6 +307,15 @@ async fn page(
     Ok(super::host_page(StatusCode::OK, html))
 }
 
+/// The consent page's script
+#[utoipa::path(
+    get,
+    path = "/consent.js",
+    tag = "consent",
+    operation_id = "consent_script",
+    responses((status = 200, description = "The script.", body = String,
+        content_type = "text/javascript; charset=utf-8"))
+)]
 async fn script() -> Response {
     const SCRIPT: &str = r#""use strict";
 (function () {

@@ -1,5 +1,6 @@
 //! The one place host errors become HTTP: `ApiError` carries a status, a
-//! stable code and a message, and renders `{"error":{"code","message","request_id"}}`.
+//! stable code and a message, and renders `{"error":{"code","message","request_id"}}`
+//! ([`ErrorBody`], the error schema of the OpenAPI document).
 
 use super::request_id::current_request_id;
 use crate::identity::consent::ConsentError;
@@ -12,6 +13,8 @@ use crate::{BackupError, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]
@@ -35,22 +38,40 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error":{"code","message","request_id"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `app_not_found`; each operation
+    /// lists the codes it may answer.
+    pub code: &'static str,
+    /// What was wrong and what to do next, for a person.
+    pub message: String,
+    /// The request's id, as in its `x-request-id` header and the host's log.
+    pub request_id: Option<String>,
+}
+
 impl ApiError {
-    /// The answer's body: `{"error":{"code","message","request_id"}}`.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "request_id": current_request_id(),
-            }
-        })
+    /// What the answer's body says.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code,
+            message: self.message.clone(),
+            request_id: current_request_id(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = self.body();
+        let body = ErrorBody {
+            error: self.detail(),
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -1,9 +1,10 @@
 //! The gateway: axum routes by area — `apps` (mini-app dispatch), citizen,
 //! consent, payments, operator, publisher, shell, health (`/healthz`:
 //! alive; `/readyz`: ready for new requests) and metrics — all listed in the
-//! route table (`routes.rs`), with the request-id layer and a JSON 404
-//! fallback. Host errors become HTTP only in `error.rs`. [`serve`] turns
-//! the host not-ready before it stops accepting.
+//! route table (`routes.rs`) and described in the OpenAPI document
+//! (`openapi.rs`), with the request-id layer and a JSON 404 fallback. Host
+//! errors become HTTP only in `error.rs`. [`serve`] turns the host
+//! not-ready before it stops accepting.
 
 mod apps;
 mod auth;
@@ -14,6 +15,7 @@ pub mod error;
 mod json;
 mod listener;
 mod local_path;
+mod openapi;
 mod operator;
 mod paging;
 mod payments;
@@ -25,11 +27,14 @@ mod shell;
 use crate::Citadel;
 use axum::Router;
 pub use backup::BODY_SHA256_HEADER as BACKUP_SHA256_HEADER;
-use error::ApiError;
+use error::{ApiError, ErrorDetail};
 pub use listener::ListenerLimits;
 pub use local_path::is_local_path;
+pub use openapi::{document as openapi_document, ANY_METHODS};
 use routes::Routes;
 pub use routes::{route_table, Access, RouteSpec};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,18 +54,18 @@ pub fn router(citadel: Arc<Citadel>) -> Router {
 /// Every route of every area, written down in the route table.
 fn routes() -> Routes {
     let routes = Routes::new()
-        .any("/apps/{app}", Access::App, apps::redirect_to_root)
-        .any("/apps/{app}/", Access::App, apps::dispatch)
+        .any("/apps/{app}", Access::App, apps::app_root_redirect)
+        .any("/apps/{app}/", Access::App, apps::dispatch_root)
         .any("/apps/{app}/{*path}", Access::App, apps::dispatch)
         .any(
             "/f/{token}/apps/{app}",
             Access::Frame,
-            apps::redirect_to_root,
+            apps::frame_root_redirect,
         )
         .any(
             "/f/{token}/apps/{app}/",
             Access::Frame,
-            apps::dispatch_frame,
+            apps::dispatch_frame_root,
         )
         .any(
             "/f/{token}/apps/{app}/{*path}",
@@ -76,6 +81,7 @@ fn routes() -> Routes {
     let routes = operator::routes(routes);
     let routes = backup::routes(routes);
     let routes = publisher::routes(routes);
+    let routes = openapi::routes(routes);
     shell::routes(routes)
 }
 
@@ -153,8 +159,62 @@ pub(crate) fn html_escape(text: &str) -> String {
     out
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// `/healthz`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Whether the process is alive: 200 `{"status":"ok"}` while it answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers.", body = Health))
+)]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Each readiness check by name, and its state.
+type Checks = BTreeMap<&'static str, &'static str>;
+
+/// `/readyz`'s 200 answer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Ready {
+    /// `ready`.
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// Each check by name and its state: `phase` (`ready`); `store`, `city`
+    /// and `registry` (`ok`); on PostgreSQL, `database` (`ok`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    checks: Checks,
+}
+
+/// `/readyz`'s 503 answer: the error body with the failing check, beside
+/// every check's state.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NotReady {
+    error: NotReadyDetail,
+    /// The error's code again: `starting`, `shutting_down` or `not_ready`.
+    status: &'static str,
+    /// Each check by name and its state: `phase` (`starting`, `ready` or
+    /// `shutting_down`); `store`, `city` and `registry` (`ok` or
+    /// `not_loaded`); on PostgreSQL, `database` (`ok`, `failed` or `timeout`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    checks: Checks,
+}
+
+/// The error of a 503 from `/readyz`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NotReadyDetail {
+    #[serde(flatten)]
+    detail: ErrorDetail,
+    /// The check that failed: `phase`, `store`, `city`, `registry` or
+    /// `database`.
+    check: &'static str,
 }
 
 /// The longest `/readyz` waits for the database to answer.
@@ -166,13 +226,29 @@ const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`READY_DATABASE_TIMEOUT`]. Otherwise 503 with the error shape of
 /// [`ApiError`] plus the failing `check`, and every check's state. Names no
 /// address, URL or backend error: those go to the log.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Whether the host takes new requests",
+    description = "200 only while the host is open (store, city data and registry loaded), \
+        not shutting down, and, on PostgreSQL, the database answers within 2 s. \
+        Never cached (`Cache-Control: no-store`).",
+    responses(
+        (status = 200, description = "Ready for new requests.", body = Ready),
+        (status = 503, description = "`starting`: the store, city data or registry is \
+            still opening; `shutting_down`: the host finishes the requests in flight and \
+            takes no new ones; `not_ready`: a part is not loaded or the database did not \
+            answer (the failing `check` says which).", body = NotReady),
+    )
+)]
 async fn readyz(
     axum::extract::State(citadel): axum::extract::State<Arc<Citadel>>,
 ) -> axum::response::Response {
     use crate::{Part, Phase};
-    let mut checks = serde_json::Map::new();
+    let mut checks = Checks::new();
     let phase = citadel.readiness.phase();
-    checks.insert("phase".into(), phase.name().into());
+    checks.insert("phase", phase.name());
     match phase {
         Phase::Ready => {}
         Phase::Starting => {
@@ -196,10 +272,7 @@ async fn readyz(
     let mut failed: Option<(Part, String)> = None;
     for part in Part::ALL {
         let loaded = citadel.readiness.is_loaded(part);
-        checks.insert(
-            part.name().into(),
-            if loaded { "ok" } else { "not_loaded" }.into(),
-        );
+        checks.insert(part.name(), if loaded { "ok" } else { "not_loaded" });
         if !loaded && failed.is_none() {
             failed = Some((part, format!("the {} is not loaded", part.name())));
         }
@@ -226,12 +299,15 @@ async fn readyz(
                 )),
             ),
         };
-        checks.insert("database".into(), state.into());
+        checks.insert("database", state);
         if let Some(message) = message {
             return not_ready("not_ready", "database", message, checks);
         }
     }
-    let body = serde_json::json!({ "status": "ready", "checks": checks });
+    let body = Ready {
+        status: "ready",
+        checks,
+    };
     no_store((axum::http::StatusCode::OK, axum::Json(body)))
 }
 
@@ -241,13 +317,17 @@ fn not_ready(
     code: &'static str,
     check: &'static str,
     message: impl Into<String>,
-    checks: serde_json::Map<String, serde_json::Value>,
+    checks: Checks,
 ) -> axum::response::Response {
     let error = ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, code, message);
-    let mut body = error.body();
-    body["error"]["check"] = check.into();
-    body["status"] = code.into();
-    body["checks"] = checks.into();
+    let body = NotReady {
+        error: NotReadyDetail {
+            detail: error.detail(),
+            check,
+        },
+        status: code,
+        checks,
+    };
     no_store((error.status, axum::Json(body)))
 }
 
@@ -263,6 +343,19 @@ fn no_store(response: impl axum::response::IntoResponse) -> axum::response::Resp
 
 /// `/metrics`: open unless the host has a scrape token; then that token or
 /// any operator token, as a bearer credential.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    summary = "The host's Prometheus metrics",
+    description = "The Prometheus text exposition of the host's and every app's metrics. \
+        Open, unless the host has a scrape token: then that token or an operator token, \
+        as a bearer credential.",
+    responses(
+        (status = 200, description = "The metrics.", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+    )
+)]
 async fn metrics(
     axum::extract::State(citadel): axum::extract::State<Arc<Citadel>>,
     headers: axum::http::HeaderMap,

@@ -20,10 +20,11 @@ pub struct AppsPage {
     limit: usize,
 }
 
-/// The query `AppsPage` is read from.
-#[derive(Deserialize)]
+/// The query `AppsPage` is read from (and the OpenAPI document describes).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct AppsPageQuery {
+pub(super) struct AppsPageQuery {
     /// Only apps whose id sorts after this (the previous page's `next`).
     after: Option<String>,
     /// At most this many apps: 1 to 500, 100 when absent.

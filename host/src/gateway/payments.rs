@@ -5,20 +5,21 @@
 
 use super::auth::{Operator, Publisher};
 use super::citizen::CitizenSession;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::{JsonBody, QueryParams};
 use super::routes::{Access, Routes};
-use crate::payments::{effective_status, Confirmed, PaymentError, PaymentProvider};
-use crate::payments::{HistoryCursor, IntentRecord};
+use crate::payments::reconcile::{Reconciliation, Settlement};
+use crate::payments::{effective_status, status_name, Confirmed, PaymentError, PaymentProvider};
+use crate::payments::{HistoryCursor, IntentRecord, IntentStatus};
 use crate::Citadel;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -56,27 +57,52 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A payment as its citizen sees it.
+#[derive(Serialize, ToSchema)]
+struct CitizenPayment {
+    id: String,
+    /// The app that asks for the money.
+    app: String,
+    /// The payee, by its registered name.
+    merchant: String,
+    /// VND.
+    amount: u64,
+    description: String,
+    /// A pending payment past its expiry is `expired`.
+    status: IntentStatus,
+    /// VND refunded so far.
+    refunded: u64,
+    /// How it was paid (`demo-wallet`, a provider's name).
+    method: Option<String>,
+    /// Unix milliseconds.
+    created_at: u64,
+    /// Unix milliseconds.
+    expires_at: u64,
+    /// Unix milliseconds.
+    captured_at: Option<u64>,
+}
+
 /// An intent as its citizen sees it.
-async fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> serde_json::Value {
+async fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> CitizenPayment {
     let merchant = citadel
         .registry
         .publishers()
         .display_name(&intent.publisher)
         .await
         .unwrap_or_else(|_| intent.publisher.clone());
-    json!({
-        "id": intent.id,
-        "app": intent.app,
-        "merchant": merchant,
-        "amount": intent.amount,
-        "description": intent.description,
-        "status": effective_status(intent, now_ms()),
-        "refunded": intent.refunded,
-        "method": intent.method,
-        "created_at": intent.created_at,
-        "expires_at": intent.expires_at,
-        "captured_at": intent.captured_at,
-    })
+    CitizenPayment {
+        id: intent.id.clone(),
+        app: intent.app.clone(),
+        merchant,
+        amount: intent.amount,
+        description: intent.description.clone(),
+        status: effective_status(intent, now_ms()),
+        refunded: intent.refunded,
+        method: intent.method.clone(),
+        created_at: intent.created_at,
+        expires_at: intent.expires_at,
+        captured_at: intent.captured_at,
+    }
 }
 
 /// `150000` → `150.000 ₫`.
@@ -92,10 +118,12 @@ pub fn format_vnd(amount: u64) -> String {
     format!("{out} ₫")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Where the shell wants the citizen back afterwards: a path on this host.
     #[serde(rename = "return")]
+    #[param(rename = "return")]
     back: Option<String>,
 }
 
@@ -104,6 +132,27 @@ fn local_path(path: Option<String>) -> String {
     path.filter(|p| super::is_local_path(p)).unwrap_or_default()
 }
 
+/// The payment page
+///
+/// Drawn by the host, never by the app: the payee, the amount, and the ways
+/// to pay or cancel (which call the citizen's payments API).
+#[utoipa::path(
+    get,
+    path = "/pay/{id}",
+    tag = "payments",
+    operation_id = "payment_page",
+    params(("id" = String, Path, description = "The payment's id."), PageQuery),
+    responses(
+        (status = 200, description = "The page, in the citizen's language; not framable, \
+            not cached.", body = String, content_type = "text/html"),
+        (status = 400, description = "`invalid_query`: the query is not a return path.",
+            body = ErrorBody),
+        (status = 404, description = "`payment_not_found`: the citizen has no such payment.",
+            body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`, `storage_unavailable`.",
+            body = ErrorBody),
+    )
+)]
 async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
@@ -163,7 +212,7 @@ async fn page(
         }
         None => (intent.app.clone(), String::new()),
     };
-    let status = view["status"].as_str().unwrap_or_default().to_string();
+    let status = status_name(view.status);
     let html = format!(
         r#"<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -195,7 +244,7 @@ async fn page(
         style = PAGE_STYLE,
         icon = escape(&icon),
         app_name = escape(&app_name),
-        merchant = escape(view["merchant"].as_str().unwrap_or_default()),
+        merchant = escape(&view.merchant),
         amount = format_vnd(intent.amount),
         description = escape(&intent.description),
         status_label = text.status,
@@ -299,6 +348,15 @@ impl PayTexts {
     }
 }
 
+/// The payment page's script
+#[utoipa::path(
+    get,
+    path = "/pay.js",
+    tag = "payments",
+    operation_id = "payment_script",
+    responses((status = 200, description = "The script.", body = String,
+        content_type = "text/javascript; charset=utf-8"))
+)]
 async fn script() -> Response {
     const SCRIPT: &str = r#""use strict";
 (function () {
@@ -362,7 +420,8 @@ async fn script() -> Response {
 }
 
 /// Paging of `GET /api/v1/me/payments`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     /// The previous page's `next`.
     before: Option<String>,
@@ -373,11 +432,33 @@ struct HistoryQuery {
 /// Most payments one page of the history holds.
 const HISTORY_PAGE: usize = 100;
 
+/// One page of a citizen's payments.
+#[derive(Serialize, ToSchema)]
+struct PaymentHistory {
+    /// Newest first.
+    payments: Vec<CitizenPayment>,
+    /// The `before` of the next, older page; null on the last page.
+    next: Option<String>,
+}
+
+/// The citizen's payments, newest first
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/payments",
+    tag = "payments",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "A page of payments.", body = PaymentHistory),
+        (status = 400, description = "`invalid_cursor`: `before` is not a page's `next`; \
+            `invalid_query`: the query is not paging.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn history(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     QueryParams(query): QueryParams<HistoryQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PaymentHistory>, ApiError> {
     let before = match query.before.as_deref() {
         None => None,
         Some(cursor) => Some(parse_history_cursor(cursor).ok_or_else(|| {
@@ -400,7 +481,7 @@ async fn history(
     for intent in &intents {
         payments.push(citizen_view(&citadel, intent).await);
     }
-    Ok(Json(json!({ "payments": payments, "next": next })))
+    Ok(Json(PaymentHistory { payments, next }))
 }
 
 /// A history cursor, `created_at.id`.
@@ -412,11 +493,24 @@ fn parse_history_cursor(cursor: &str) -> Option<HistoryCursor> {
     })
 }
 
+/// One of the citizen's payments
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/payments/{id}",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment's id.")),
+    responses(
+        (status = 200, description = "The payment.", body = CitizenPayment),
+        (status = 404, description = "`payment_not_found`: the citizen has no such payment.",
+            body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn one(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<CitizenPayment>, ApiError> {
     let intent = citadel
         .payments
         .get_for_citizen(&session.citizen.id, &id)
@@ -424,7 +518,7 @@ async fn one(
     Ok(Json(citizen_view(&citadel, &intent).await))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmBody {
     /// `demo-wallet` (the default) or a provider's name.
@@ -432,12 +526,57 @@ struct ConfirmBody {
     method: Option<String>,
 }
 
+/// What a confirmation did.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum Confirmation {
+    /// Paid from the demo wallet.
+    Paid {
+        payment: CitizenPayment,
+        /// What the wallet holds now, VND; null on a host without the demo wallet.
+        wallet_balance: Option<i64>,
+    },
+    /// To pay through a provider: where to send the citizen.
+    Redirect {
+        /// The provider's checkout URL.
+        redirect: String,
+    },
+}
+
+/// Confirm a payment
+///
+/// The only way a payment is approved: with the demo wallet (captured at
+/// once) or a provider (the citizen is sent to its checkout).
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/payments/{id}/confirm",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment's id.")),
+    request_body(content = ConfirmBody, description = "Optional: no body pays with the demo \
+        wallet."),
+    responses(
+        (status = 200, description = "Paid, or where to pay.", body = Confirmation),
+        (status = 400, description = "`invalid_json`: the body is not a method.",
+            body = ErrorBody),
+        (status = 402, description = "`insufficient_funds`: the wallet holds too little.",
+            body = ErrorBody),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 404, description = "`payment_not_found`: the citizen has no such payment.",
+            body = ErrorBody),
+        (status = 409, description = "`payment_expired`; `payment_not_pending`: already \
+            paid or cancelled.", body = ErrorBody),
+        (status = 422, description = "`unknown_payment_method`: this host has no such \
+            method.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn confirm(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Confirmation>, ApiError> {
     session.require_same_origin()?;
     // The body is optional: none means the demo wallet.
     let body: ConfirmBody = if body.is_empty() {
@@ -455,45 +594,113 @@ async fn confirm(
         .await?;
     Ok(Json(match confirmed {
         Confirmed::Captured(intent) => {
-            let balance = citadel.payments.wallet_balance(&session.citizen.id).await?;
-            json!({
-                "payment": citizen_view(&citadel, &intent).await,
-                "wallet_balance": balance,
-            })
+            let wallet_balance = citadel.payments.wallet_balance(&session.citizen.id).await?;
+            Confirmation::Paid {
+                payment: citizen_view(&citadel, &intent).await,
+                wallet_balance,
+            }
         }
-        Confirmed::Redirect(url) => json!({ "redirect": url }),
+        Confirmed::Redirect(redirect) => Confirmation::Redirect { redirect },
     }))
 }
 
+/// A payment the citizen declined.
+#[derive(Serialize, ToSchema)]
+struct Cancelled {
+    payment: CitizenPayment,
+}
+
+/// Decline a payment
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/payments/{id}/cancel",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment's id.")),
+    responses(
+        (status = 200, description = "Cancelled.", body = Cancelled),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 404, description = "`payment_not_found`: the citizen has no such payment.",
+            body = ErrorBody),
+        (status = 409, description = "`payment_expired`; `payment_not_pending`: already \
+            paid or cancelled.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn cancel(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Cancelled>, ApiError> {
     session.require_same_origin()?;
     let intent = citadel.payments.cancel(&session.citizen.id, &id).await?;
-    Ok(Json(
-        json!({ "payment": citizen_view(&citadel, &intent).await }),
-    ))
+    Ok(Json(Cancelled {
+        payment: citizen_view(&citadel, &intent).await,
+    }))
 }
 
 /// What a provider reports.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
+    /// The payment's id.
     intent: String,
+    /// VND; must be the payment's amount.
     amount: u64,
     /// The provider's own id of the payment: accepted once.
     provider_ref: String,
+    /// `paid` captures the payment; anything else is acknowledged and ignored.
     status: String,
 }
 
+/// What the host did with a provider's report.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum WebhookOutcome {
+    /// A status other than `paid`: nothing done.
+    Ignored {
+        /// The status reported.
+        ignored: String,
+    },
+    /// The payment, captured.
+    Captured { id: String, status: IntentStatus },
+}
+
+/// A payment provider reports a payment
+///
+/// Signed with the provider's shared secret: `x-citadel-signature` is the
+/// hex HMAC-SHA256 of `{timestamp}.{body}`, and the timestamp (unix
+/// seconds, in `x-citadel-timestamp`) must be within 300 s of the host's
+/// clock. Each `provider_ref` is accepted once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payments/webhooks/{provider}",
+    tag = "payments",
+    params(
+        ("provider" = String, Path, description = "The provider's name, as configured."),
+        ("x-citadel-timestamp" = String, Header, description = "When the provider signed, \
+            unix seconds."),
+    ),
+    request_body = WebhookBody,
+    responses(
+        (status = 200, description = "Captured, or ignored.", body = WebhookOutcome),
+        (status = 400, description = "`invalid_json`: the signed body is not a report.",
+            body = ErrorBody),
+        (status = 404, description = "`unknown_provider`: no provider has this name; \
+            `payment_not_found`: no such payment.", body = ErrorBody),
+        (status = 409, description = "`webhook_replayed`: this `provider_ref` was accepted \
+            before; `payment_expired`; `payment_not_pending`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment`: the amount differs from the \
+            payment's.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn webhook(
     State(citadel): State<Arc<Citadel>>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<WebhookOutcome>, ApiError> {
     let Some(known) = citadel.payments.provider(&provider) else {
         return Err(ApiError::not_found(
             "unknown_provider",
@@ -514,14 +721,19 @@ async fn webhook(
     ) {
         citadel
             .payments
-            .record_refused_webhook(&provider, &why)
+            .record_refused_webhook(
+                &provider,
+                crate::audit::messages::WEBHOOK_REFUSED.with("reason", &why),
+            )
             .await;
         return Err(PaymentError::BadWebhook(why).into());
     }
     let report: WebhookBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
     if report.status != "paid" {
-        return Ok(Json(json!({ "ignored": report.status })));
+        return Ok(Json(WebhookOutcome::Ignored {
+            ignored: report.status,
+        }));
     }
     let paid = citadel
         .payments
@@ -535,46 +747,93 @@ async fn webhook(
     if let Err(PaymentError::Replayed) = &paid {
         citadel
             .payments
-            .record_refused_webhook(&provider, &format!("replayed {}", report.provider_ref))
+            .record_refused_webhook(
+                &provider,
+                crate::audit::messages::WEBHOOK_REPLAYED.with("reference", &report.provider_ref),
+            )
             .await;
     }
     let intent = paid?;
-    Ok(Json(
-        json!({ "id": intent.id, "status": effective_status(&intent, now_ms()) }),
-    ))
+    Ok(Json(WebhookOutcome::Captured {
+        status: effective_status(&intent, now_ms()),
+        id: intent.id,
+    }))
 }
 
+/// Check every invariant of the ledger
+///
+/// Postings sum to zero, balances equal their postings, no wallet is
+/// negative, each payment is captured once and refunded at most what was
+/// captured.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/payments/reconcile",
+    tag = "payments",
+    responses(
+        (status = 200, description = "What reconciliation found.", body = Reconciliation),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn reconcile(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-) -> Result<Json<crate::payments::reconcile::Reconciliation>, ApiError> {
+) -> Result<Json<Reconciliation>, ApiError> {
     Ok(Json(citadel.payments.reconcile().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TopUpBody {
+    /// VND to add.
     amount: u64,
+}
+
+/// A demo wallet after a top-up.
+#[derive(Serialize, ToSchema)]
+struct Wallet {
+    citizen: String,
+    /// What the wallet holds now, VND.
+    balance: i64,
 }
 
 /// Add money to a citizen's demo wallet: development mode only (the
 /// wallet does not exist otherwise). Every top-up is audited, and so is a
 /// refused one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/wallets/{citizen}/top-up",
+    tag = "payments",
+    params(("citizen" = String, Path, description = "The citizen's id.")),
+    request_body = TopUpBody,
+    responses(
+        (status = 200, description = "Topped up.", body = Wallet),
+        (status = 400, description = "`invalid_json`: the body is not an amount.",
+            body = ErrorBody),
+        (status = 403, description = "`development_only`: the host is not in development \
+            mode.", body = ErrorBody),
+        (status = 404, description = "`citizen_not_found`: no citizen has this id.",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: not 1 VND to the host's maximum; \
+            `unknown_payment_method`: the host has no demo wallet.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn top_up(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
     Path(citizen): Path<String>,
     JsonBody(body): JsonBody<TopUpBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Wallet>, ApiError> {
     if !citadel.development {
         citadel
             .audit
             .record(crate::audit::Event {
                 kind: "wallet-top-up-refused",
                 actor: operator.actor(),
-                detail: format!(
-                    "a top-up of {} VND refused: the host is not in development mode",
-                    body.amount
+                message: Some(
+                    crate::audit::messages::WALLET_TOP_UP_REFUSED.with("amount", body.amount),
                 ),
                 ..Default::default()
             })
@@ -595,10 +854,11 @@ async fn top_up(
         .payments
         .top_up(&citizen, body.amount, &operator.actor())
         .await?;
-    Ok(Json(json!({ "citizen": citizen, "balance": balance })))
+    Ok(Json(Wallet { citizen, balance }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SettlementQuery {
     /// `YYYY-MM-DD` (UTC); today if absent.
     date: Option<String>,
@@ -606,6 +866,26 @@ struct SettlementQuery {
     format: Option<String>,
 }
 
+/// The publisher's payments of one day
+///
+/// Captured payments, the city's fees, refunds and the net, with one line
+/// per payment (UTC day).
+#[utoipa::path(
+    get,
+    path = "/api/v1/publisher/settlements",
+    tag = "payments",
+    params(SettlementQuery),
+    responses(
+        (status = 200, description = "The settlement, as JSON or CSV.", content(
+            (Settlement = "application/json"),
+            (String = "text/csv; charset=utf-8"),
+        )),
+        (status = 400, description = "`invalid_date`: `date` is not YYYY-MM-DD; \
+            `invalid_format`: `format` is not `json` or `csv`; `invalid_query`.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn settlement(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,

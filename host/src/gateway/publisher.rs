@@ -4,17 +4,20 @@
 //! that publisher owns; another publisher's app answers 404, as if absent.
 
 use super::auth::Publisher;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::routes::{Access, Routes};
 use crate::registry::package::MAX_PACKAGE_BYTES;
 use crate::registry::{AppRecord, VersionRecord};
+use crate::telemetry::AppSummary;
 use crate::Citadel;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
@@ -52,6 +55,38 @@ fn too_large() -> ApiError {
 }
 
 /// Upload a signed package; it enters review.
+///
+/// The package is one tar file (`citadel app package` builds it): the
+/// manifest, the component and an ed25519 signature by one of the
+/// publisher's current signing keys; at most 64 MiB. Every check — layout,
+/// signature, ownership of the app id, a newer version, the contract, the
+/// imports against the requested capabilities, a compile — runs before
+/// anything is stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/publisher/packages",
+    tag = "publisher",
+    request_body(description = "The signed package (a tar file).",
+        content(("application/octet-stream"))),
+    responses(
+        (status = 201, description = "The new version, in review.", body = VersionRecord),
+        (status = 400, description = "`invalid_package`: not a package's layout.",
+            body = ErrorBody),
+        (status = 403, description = "`unknown_signing_key`: not signed by a current key of \
+            this publisher; `publisher_mismatch`: the manifest names another publisher; \
+            `app_not_owned`: another publisher owns the app id.", body = ErrorBody),
+        (status = 409, description = "`version_not_newer`: the app has this version or a \
+            newer one.", body = ErrorBody),
+        (status = 413, description = "`package_too_large`: more than 64 MiB.",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_signature`, `invalid_manifest`, \
+            `contract_unsupported` (the component needs a contract version the host does \
+            not provide), `imports_not_covered` (an import no requested capability covers), \
+            `invalid_component`, `component_too_large`, `limit_above_host_share`.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn upload(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
@@ -73,6 +108,17 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(version)).into_response())
 }
 
+/// The publisher's apps
+#[utoipa::path(
+    get,
+    path = "/api/v1/publisher/apps",
+    tag = "publisher",
+    operation_id = "publisher_list_apps",
+    responses(
+        (status = 200, description = "Its apps' records.", body = Vec<AppRecord>),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn list_apps(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
@@ -88,27 +134,84 @@ async fn list_apps(
     ))
 }
 
+/// One of the publisher's apps and every version of it.
+#[derive(Serialize, ToSchema)]
+struct PublishedApp {
+    app: AppRecord,
+    /// Newest first.
+    versions: Vec<VersionRecord>,
+}
+
+/// One of the publisher's apps and its versions
+#[utoipa::path(
+    get,
+    path = "/api/v1/publisher/apps/{app}",
+    tag = "publisher",
+    params(("app" = String, Path, description = "The app's id.")),
+    responses(
+        (status = 200, description = "The app and its versions.", body = PublishedApp),
+        (status = 404, description = "`app_not_found`: the publisher has no such app.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn get_app(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PublishedApp>, ApiError> {
     let record = owned(&citadel, &publisher, &app).await?;
     let versions: Vec<VersionRecord> = citadel.registry.versions(&app).await?;
-    Ok(Json(
-        serde_json::json!({ "app": record, "versions": versions }),
-    ))
+    Ok(Json(PublishedApp {
+        app: record,
+        versions,
+    }))
 }
 
+/// One of the publisher's apps' metrics
+///
+/// Requests by status class, the latency histogram, guest failures and
+/// denials by capability.
+#[utoipa::path(
+    get,
+    path = "/api/v1/publisher/apps/{app}/metrics",
+    tag = "publisher",
+    operation_id = "publisher_app_metrics",
+    params(("app" = String, Path, description = "The app's id.")),
+    responses(
+        (status = 200, description = "The app's series.", body = AppSummary),
+        (status = 404, description = "`app_not_found`: the publisher has no such app.",
+            body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn metrics(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
     Path(app): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AppSummary>, ApiError> {
     owned(&citadel, &publisher, &app).await?;
     Ok(Json(crate::telemetry::app_summary(&app)))
 }
 
+/// Withdraw a version that is not live yet
+#[utoipa::path(
+    post,
+    path = "/api/v1/publisher/apps/{app}/versions/{version}/withdraw",
+    tag = "publisher",
+    params(
+        ("app" = String, Path, description = "The app's id."),
+        ("version" = String, Path, description = "The version, semver."),
+    ),
+    responses(
+        (status = 200, description = "The version, withdrawn.", body = VersionRecord),
+        (status = 404, description = "`app_not_found`: the publisher has no such app; \
+            `version_not_found`.", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: only a version in review or approved \
+            can be withdrawn.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
 async fn withdraw(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
