@@ -112,8 +112,9 @@ fn newest(path: &Path) -> std::time::SystemTime {
 }
 
 /// Build every TypeScript mini-app whose component is older than its sources
-/// or the SDK's, side by side (one `node` each): componentize-js spends most
-/// of a build in one thread.
+/// or the SDK's, side by side (one `node` each; componentize-js spends most
+/// of a build in one thread). The first installs the SDK's packages, so it
+/// runs alone when they are missing.
 fn build_js_apps(root: &Path, wasm_dir: &Path) {
     let apps = js_apps(&root.join("miniapps"));
     if apps.is_empty() {
@@ -140,56 +141,49 @@ fn build_js_apps(root: &Path, wasm_dir: &Path) {
     if stale.is_empty() {
         return;
     }
-    install_js_sdk(&sdk);
-    let builds: Vec<_> = stale
-        .iter()
-        .map(|(name, dir)| {
-            let out = wasm_dir.join(format!("{name}.wasm"));
-            let child = Command::new("node")
-                .arg(sdk.join("build.mjs"))
-                .arg(dir)
-                .arg("--out")
-                .arg(&out)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("node runs (checked by install_js_sdk)");
-            (name, child)
-        })
-        .collect();
-    for (name, child) in builds {
-        let output = child.wait_with_output().expect("node finishes");
-        assert!(
-            output.status.success(),
-            "building the TypeScript mini-app `{name}` failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    require_node();
+    // The SDK's build installs its pinned packages (`npm ci`) on first use:
+    // then the first app builds alone, the others after it side by side.
+    let installed = sdk.join("node_modules/.package-lock.json");
+    let fresh = std::fs::metadata(&installed)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at >= newest(&sdk.join("package-lock.json")));
+    let (first, rest) = stale.split_at(if fresh { 0 } else { 1 });
+    for batch in [first, rest] {
+        let builds: Vec<_> = batch
+            .iter()
+            .map(|(name, dir)| {
+                let out = wasm_dir.join(format!("{name}.wasm"));
+                let child = Command::new("node")
+                    .arg(sdk.join("build.mjs"))
+                    .arg(dir)
+                    .arg("--out")
+                    .arg(&out)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("node runs (checked by require_node)");
+                (name, child)
+            })
+            .collect();
+        for (name, child) in builds {
+            let output = child.wait_with_output().expect("node finishes");
+            assert!(
+                output.status.success(),
+                "building the TypeScript mini-app `{name}` failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 }
 
-/// `npm ci` in the JS SDK when its packages are missing or older than its
-/// lockfile: the versions the lockfile pins, nothing else.
-fn install_js_sdk(sdk: &Path) {
+/// Fail with what to install when node is missing.
+fn require_node() {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|o| o.status.success()),
         "node (18 or later) and npm are needed to build the TypeScript mini-apps: install them (Debian: `apt-get install nodejs npm`)"
     );
-    let installed = sdk.join("node_modules/.package-lock.json");
-    let lock = sdk.join("package-lock.json");
-    let fresh = std::fs::metadata(&installed)
-        .and_then(|m| m.modified())
-        .is_ok_and(|installed| installed >= newest(&lock));
-    if fresh {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(sdk)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("npm runs: install npm beside node (Debian: `apt-get install npm`)");
-    assert!(status.success(), "`npm ci` in {} failed", sdk.display());
 }
 
 /// Embed every manifest in `manifests/` with its component, so that

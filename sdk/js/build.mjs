@@ -3,11 +3,11 @@
 // src/main.js) to one WebAssembly component. Type-checks TypeScript, bundles
 // the app with the SDK (esbuild), writes a WIT world that imports exactly the
 // contract interfaces the bundle uses, and componentizes it (componentize-js).
+// Installs the SDK's own packages first (`npm ci`, the lockfile's versions)
+// when they are missing or older than the lockfile.
 //
 //   node sdk/js/build.mjs APP_DIR [--out FILE]   (default APP_DIR/dist/<component>)
 
-import { componentize } from '@bytecodealliance/componentize-js';
-import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +43,15 @@ function run(what, args, cwd) {
   if (result.status !== 0) fail(`${what} failed:\n${result.stdout}${result.stderr}`);
 }
 
+/** `npm ci` in the SDK when its packages are missing or older than its lockfile. */
+function ensureInstalled() {
+  const installed = join(SDK, 'node_modules', '.package-lock.json');
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(join(SDK, 'package-lock.json')).mtimeMs) return;
+  const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: SDK, encoding: 'utf8' });
+  if (npm.error) fail(`npm could not be run (${npm.error.message}); install npm beside node (Debian: apt-get install npm)`);
+  if (npm.status !== 0) fail(`npm ci in ${SDK} failed:\n${npm.stdout}${npm.stderr}`);
+}
+
 /** The contract's TypeScript types, generated from ../wit by jco when the WIT is newer. */
 function generateTypes() {
   const marker = join(SDK, 'generated', 'miniapp.d.ts');
@@ -72,13 +81,16 @@ async function main() {
   const args = process.argv.slice(2);
   const outAt = args.indexOf('--out');
   const out = outAt >= 0 ? resolve(args[outAt + 1] ?? fail('--out needs a file')) : undefined;
-  const positional = args.filter((_, i) => i !== outAt && i !== outAt + 1);
+  const positional = outAt < 0 ? args : args.filter((_, i) => i !== outAt && i !== outAt + 1);
   if (positional.length !== 1) fail('usage: citadel-js-build APP_DIR [--out FILE]');
   const appDir = resolve(positional[0]);
   const target = out ?? join(appDir, 'dist', componentName(appDir));
   const entry = ['src/main.ts', 'src/main.js'].map((p) => join(appDir, p)).find(existsSync);
   if (!entry) fail(`${appDir} has neither src/main.ts nor src/main.js`);
 
+  ensureInstalled();
+  const { componentize } = await import('@bytecodealliance/componentize-js');
+  const { build } = await import('esbuild');
   generateTypes();
   if (entry.endsWith('.ts') && existsSync(join(appDir, 'tsconfig.json'))) {
     run('type-checking (tsc)', [join(SDK, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', appDir], appDir);
