@@ -182,7 +182,7 @@ fn require_node() {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|o| o.status.success()),
-        "node (18 or later) and npm are needed to build the TypeScript mini-apps: install them (Debian: `apt-get install nodejs npm`)"
+        "node (20 or later) and npm are needed to build the TypeScript mini-apps: install them (Debian: `apt-get install nodejs npm`)"
     );
 }
 

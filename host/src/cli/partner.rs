@@ -460,7 +460,7 @@ fn build_js(dir: &Path, manifest: &Manifest) -> anyhow::Result<PathBuf> {
     bar.finish_and_clear();
     let output = match output {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "node is not installed: a JavaScript or TypeScript app needs node 18 or later and npm (Debian: `apt-get install nodejs npm`)"
+            "node is not installed: a JavaScript or TypeScript app needs node 20 or later and npm (Debian: `apt-get install nodejs npm`)"
         ),
         other => other?,
     };
