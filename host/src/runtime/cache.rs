@@ -101,11 +101,7 @@ impl CompileCache {
             return false;
         };
         let from = shared.join(self.name(sha256));
-        if !from.exists() || !self.place(&from, &self.path(sha256)) {
-            return false;
-        }
-        self.compiles.fetch_add(1, Ordering::Relaxed);
-        true
+        from.exists() && self.place(&from, &self.path(sha256))
     }
 
     /// `link(component)` for the precompiled form of `sha256`; `None` when
@@ -117,18 +113,38 @@ impl CompileCache {
         link: impl Fn(&Component) -> Result<T, PrepareError>,
     ) -> Result<Option<T>, PrepareError> {
         let path = self.path(sha256);
-        if !path.exists() && !self.take_shared(sha256) {
+        let from_shared = !path.exists();
+        if from_shared && !self.take_shared(sha256) {
             return Ok(None);
         }
+        // A file taken from the shared directory stays only if this host
+        // links it: a refused component leaves no file behind.
+        let drop_taken = || {
+            if from_shared {
+                let _ = std::fs::remove_file(&path);
+            }
+        };
         // SAFETY: the file was written by `Component::serialize` of this
         // host, or of another host of this machine into the shared
         // directory (atomically, below), under a name that includes the
         // engine's compatibility hash; the data dir and the shared directory
         // belong to the host's operator alone.
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => link(&component).map(Some),
+            Ok(component) => match link(&component) {
+                Ok(linked) => {
+                    if from_shared {
+                        self.compiles.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Some(linked))
+                }
+                Err(e) => {
+                    drop_taken();
+                    Err(e)
+                }
+            },
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled component");
+                drop_taken();
                 Ok(None)
             }
         }
