@@ -352,3 +352,64 @@ async fn js_host_calls_are_denied_consented_and_refused_with_the_rust_codes() {
     );
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_fetch_reaches_a_granted_origin_and_follows_its_redirects() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let partner = axum::Router::new()
+        .route("/hello", axum::routing::get(|| async { "chào từ đối tác" }))
+        .route(
+            "/moved",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/hello") }),
+        );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, partner).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.allow_loopback_for_tests = true;
+    })
+    .await;
+    let origin = format!("http://localhost:{}", addr.port());
+    let manifest = probe_js_manifest().replace(
+        "\"http:https://api.example.vn\"",
+        &format!("\"http:{origin}\""),
+    );
+    let app = host.install_ungranted("probe-js", &manifest).await;
+    host.citadel
+        .registry
+        .set_grants(&app, vec![format!("http:{origin}")], "operator:test")
+        .await
+        .expect("grant succeeds");
+
+    for path in ["/hello", "/moved"] {
+        let answer: serde_json::Value = client()
+            .get(host.url("/apps/probe-js/fetch"))
+            .query(&[("url", format!("{origin}{path}"))])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({ "status": 200, "body": "chào từ đối tác" }),
+            "{path}"
+        );
+    }
+    // Another origin is not granted: the host denies it, the SDK says 502.
+    let response = client()
+        .get(host.url("/apps/probe-js/fetch"))
+        .query(&[("url", "https://api.example.vn/x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_and_code(response).await,
+        (502, "upstream_failed".into())
+    );
+    host.stop().await;
+    server.abort();
+}

@@ -4,7 +4,15 @@
 // the granted origins and refuses private and loopback addresses.
 
 import { handle } from 'wasi:http/outgoing-handler@0.2.12';
-import { Fields, IncomingBody, OutgoingBody, OutgoingRequest, type Method as WasiMethod, type Scheme } from 'wasi:http/types@0.2.12';
+import {
+  type ErrorCode,
+  Fields,
+  IncomingBody,
+  OutgoingBody,
+  OutgoingRequest,
+  type Method as WasiMethod,
+  type Scheme,
+} from 'wasi:http/types@0.2.12';
 import { HttpError, variantOf } from './error.ts';
 import { describe, dispose, readToEnd } from './serve.ts';
 
@@ -20,9 +28,14 @@ function failed(why: string): HttpError {
   return new HttpError(502, 'upstream_failed', why);
 }
 
-function errorCode(thrown: unknown): HttpError {
-  const tag = variantOf(thrown).tag;
-  return failed(tag === 'HTTP-request-denied' ? 'the host denied the request' : `the request failed: ${tag}`);
+/** The error of a wasi:http `error-code`, denied or failed on the way. */
+function codeError(code: ErrorCode): HttpError {
+  return failed(code.tag === 'HTTP-request-denied' ? 'the host denied the request' : `the request failed: ${code.tag}`);
+}
+
+/** The error a wasi:http call threw. */
+function thrownError(thrown: unknown): HttpError {
+  return codeError(variantOf(thrown) as ErrorCode);
 }
 
 /** A response from another server, body read in full. */
@@ -162,7 +175,7 @@ function sendOnce(method: string, url: string, headers: [string, string][], body
   try {
     pending = handle(request, undefined);
   } catch (thrown) {
-    throw errorCode(thrown);
+    throw thrownError(thrown);
   }
   const stream = outgoingBody.write();
   try {
@@ -176,7 +189,7 @@ function sendOnce(method: string, url: string, headers: [string, string][], body
   try {
     OutgoingBody.finish(outgoingBody, undefined);
   } catch (thrown) {
-    throw errorCode(thrown);
+    throw thrownError(thrown);
   }
   let result = pending.get();
   while (result === undefined) {
@@ -187,7 +200,7 @@ function sendOnce(method: string, url: string, headers: [string, string][], body
   }
   dispose(pending);
   if (result.tag === 'err') throw failed('the response was already taken');
-  if (result.val.tag === 'err') throw errorCode({ payload: result.val.val });
+  if (result.val.tag === 'err') throw codeError(result.val.val);
   const incoming = result.val.val;
   const status = incoming.status();
   const responseHeaders = incoming.headers();
