@@ -184,3 +184,55 @@ impl CompileCache {
         Ok(linked)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".cwasm")
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_second_data_dir_takes_the_shared_file_and_a_refusal_leaves_none() {
+        let engine = Engine::default();
+        let [shared, a, b, c] = [(); 4].map(|()| tempfile::tempdir().unwrap());
+        let component = wat::parse_str("(component)").unwrap();
+        let cache = |dir: &tempfile::TempDir| {
+            CompileCache::new(dir.path().into(), Some(shared.path().into()), &engine).unwrap()
+        };
+
+        let first = cache(&a);
+        first
+            .load_or_compile(&engine, &component, "c0ffee", |_| Ok(()))
+            .unwrap();
+        assert_eq!(first.compile_count(), 1);
+        assert_eq!((files(a.path()), files(shared.path())), (1, 1));
+
+        // Bytes that cannot compile: only the shared file can serve them.
+        let second = cache(&b);
+        second
+            .load_or_compile(&engine, b"not a component", "c0ffee", |_| Ok(()))
+            .expect("taken from the shared directory, not compiled");
+        assert_eq!(second.compile_count(), 1);
+        assert_eq!(files(b.path()), 1);
+
+        // A host that refuses the component keeps no file of it.
+        let third = cache(&c);
+        let refused = third.load(&engine, "c0ffee", |_| {
+            Err::<(), _>(PrepareError::Link("refused".into()))
+        });
+        assert!(refused.is_err());
+        assert_eq!((third.compile_count(), files(c.path())), (0, 0));
+        assert_eq!(files(shared.path()), 1, "the shared file stays");
+    }
+}
