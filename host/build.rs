@@ -1,6 +1,8 @@
 //! Builds the mini-apps workspace (`../miniapps`) for wasm32-wasip2 with its
 //! own target dir under the shared `target/`, as wasmtime's test-programs do,
-//! and tells the host crate where the components are. Nobody builds them by hand.
+//! and the TypeScript mini-apps (`miniapps/*/src/main.ts`) with the JS SDK
+//! (`sdk/js`, node and its pinned packages), then tells the host crate where
+//! the components are. Nobody builds them by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +26,9 @@ fn main() {
         "sdk/src",
         "sdk/wit",
         "sdk/Cargo.toml",
+        "sdk/js/src",
+        "sdk/js/build.mjs",
+        "sdk/js/package-lock.json",
         "manifests",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -71,11 +76,114 @@ fn main() {
     );
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
+    build_js_apps(root, &wasm_dir);
     println!(
         "cargo:rustc-env=CITADEL_MINIAPPS_DIR={}",
         wasm_dir.display()
     );
     write_samples(root, &wasm_dir, &out_dir);
+}
+
+/// The TypeScript (or JavaScript) mini-apps: the folders of `miniapps/` with
+/// a `src/main.ts` (or `main.js`), built into `wasm_dir` beside the Rust ones.
+fn js_apps(miniapps: &Path) -> Vec<(String, PathBuf)> {
+    let mut apps: Vec<(String, PathBuf)> = std::fs::read_dir(miniapps)
+        .expect("miniapps/ exists")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|dir| dir.join("src/main.ts").exists() || dir.join("src/main.js").exists())
+        .map(|dir| (dir.file_name().unwrap().to_string_lossy().into_owned(), dir))
+        .collect();
+    apps.sort();
+    apps
+}
+
+/// The newest modification time of the files under `path`.
+fn newest(path: &Path) -> std::time::SystemTime {
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if !meta.is_dir() {
+        return meta.modified().unwrap();
+    }
+    std::fs::read_dir(path)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name() != "node_modules" && entry.file_name() != "dist")
+        .map(|entry| newest(&entry.path()))
+        .fold(std::time::SystemTime::UNIX_EPOCH, std::cmp::max)
+}
+
+/// Build every TypeScript mini-app whose component is older than its sources
+/// or the SDK's, side by side (one `node` each; componentize-js spends most
+/// of a build in one thread). The first installs the SDK's packages, so it
+/// runs alone when they are missing.
+fn build_js_apps(root: &Path, wasm_dir: &Path) {
+    let apps = js_apps(&root.join("miniapps"));
+    if apps.is_empty() {
+        return;
+    }
+    let sdk = root.join("sdk/js");
+    let sdk_time = [
+        sdk.join("src"),
+        sdk.join("build.mjs"),
+        sdk.join("package-lock.json"),
+        root.join("sdk/wit"),
+    ]
+    .iter()
+    .map(|p| newest(p))
+    .fold(std::time::SystemTime::UNIX_EPOCH, std::cmp::max);
+    let stale: Vec<&(String, PathBuf)> = apps
+        .iter()
+        .filter(|(name, dir)| {
+            let out = wasm_dir.join(format!("{name}.wasm"));
+            let built = std::fs::metadata(&out).and_then(|m| m.modified()).ok();
+            built.is_none_or(|built| built < sdk_time.max(newest(dir)))
+        })
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    require_node();
+    // The SDK's build installs its pinned packages (`npm ci`) on first use:
+    // then the first app builds alone, the others after it side by side.
+    let installed = sdk.join("node_modules/.package-lock.json");
+    let fresh = std::fs::metadata(&installed)
+        .and_then(|m| m.modified())
+        .is_ok_and(|at| at >= newest(&sdk.join("package-lock.json")));
+    let (first, rest) = stale.split_at(if fresh { 0 } else { 1 });
+    for batch in [first, rest] {
+        let builds: Vec<_> = batch
+            .iter()
+            .map(|(name, dir)| {
+                let out = wasm_dir.join(format!("{name}.wasm"));
+                let child = Command::new("node")
+                    .arg(sdk.join("build.mjs"))
+                    .arg(dir)
+                    .arg("--out")
+                    .arg(&out)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("node runs (checked by require_node)");
+                (name, child)
+            })
+            .collect();
+        for (name, child) in builds {
+            let output = child.wait_with_output().expect("node finishes");
+            assert!(
+                output.status.success(),
+                "building the TypeScript mini-app `{name}` failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+/// Fail with what to install when node is missing.
+fn require_node() {
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node (20 or later) and npm are needed to build the TypeScript mini-apps: install them (Debian: `apt-get install nodejs npm`)"
+    );
 }
 
 /// Embed every manifest in `manifests/` with its component, so that

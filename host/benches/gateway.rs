@@ -1,5 +1,8 @@
-//! Gateway benchmark for the `hello` mini-app: in-process instantiate+handle latency,
-//! then HTTP throughput/latency of the Citadel gateway vs. a native axum handler (32 conns).
+//! Gateway benchmark for the `hello` mini-app and its TypeScript twin `hello-js`: each
+//! one's component size and first compile (install), in-process instantiate+handle
+//! latency, then HTTP throughput/latency of the Citadel gateway vs. a native axum
+//! handler (32 conns), both apps in the same run (env `BENCH_APP=hello` or `hello-js`
+//! measures one).
 //! Run: `cargo bench -p citadel-host --bench gateway` (measured window: env `BENCH_SECONDS`, default 10);
 //! under `tools/with-postgres` it also measures the gateway with PostgreSQL as its store.
 
@@ -20,7 +23,26 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const EXPECTED_BODY: &str = "Xin chào, Huế!";
-const APP_PATH: &str = "/apps/hello/";
+/// The apps measured, with the path the load asks for: the Rust sample and
+/// the same greeting written with the TypeScript SDK.
+const APPS: &[(&str, &str)] = &[("hello", "/apps/hello/"), ("hello-js", "/apps/hello-js/")];
+/// The native handler answers on the Rust app's path.
+const NATIVE_PATH: &str = "/apps/hello/";
+/// `hello-js`'s manifest (a test-only app: the build makes its component).
+const HELLO_JS_MANIFEST: &str = r#"id = "hello-js"
+version = "1.0.0"
+publisher = "citadel-samples"
+contract = "^1.2"
+component = "hello-js.wasm"
+category = "developer"
+capabilities = []
+[name]
+vi = "Xin chào (TypeScript)"
+en = "Hello (TypeScript)"
+[description]
+vi = "Lời chào từ Huế, viết bằng TypeScript."
+en = "A greeting from Huế, written in TypeScript."
+"#;
 const IN_PROCESS_WARMUP: usize = 200;
 /// In-process requests measured (env `BENCH_IN_PROCESS_REQUESTS` sets more,
 /// to profile this phase: see docs/performance.md).
@@ -43,40 +65,67 @@ fn main() -> anyhow::Result<()> {
         None => (seconds.ceil() as u64).clamp(1, DEFAULT_WRK_CAP_SECONDS),
     };
     let wrk = find_on_path("wrk");
+    let apps = selected_apps()?;
 
+    // 0. Install each app into an empty host with no shared compile cache:
+    // its component's size and its first compile (with the upload checks).
     let dir = tempfile::tempdir()?;
     let citadel_rt = server_runtime("citadel-server")?;
-    let citadel = citadel_rt.block_on(citadel_host::Citadel::open(
-        &citadel_host::HostConfig::new(dir.path()),
-    ))?;
+    let citadel = citadel_rt.block_on(citadel_host::Citadel::open(&citadel_host::HostConfig {
+        install_samples: false,
+        shared_compile_cache: None,
+        ..citadel_host::HostConfig::new(dir.path())
+    }))?;
+    let mut installs = Vec::new();
+    for (app, _) in &apps {
+        let (manifest, component) = component_of(app)?;
+        let started = Instant::now();
+        citadel_rt.block_on(citadel.registry.install(
+            &format!("{app}.toml"),
+            &manifest,
+            &component,
+        ))?;
+        let compiled = started.elapsed();
+        println!(
+            "{app}: component {:.1} MiB, first compile (install) {:.0} ms",
+            component.len() as f64 / (1 << 20) as f64,
+            millis(compiled)
+        );
+        installs.push((component.len(), compiled));
+    }
 
     // 1. In-process: a fresh instance per request, no HTTP; called from a
     // runtime worker, as the gateway calls it (a `block_on` caller outside
     // the workers would add a cross-thread wake-up to every request).
-    let in_process = citadel_rt.block_on(citadel_rt.spawn({
-        let citadel = citadel.clone();
-        async move { in_process_latency(&citadel).await }
-    }))??;
-    println!(
-        "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
-        micros(in_process.percentile(50.0)),
-        micros(in_process.percentile(90.0)),
-        micros(in_process.percentile(99.0)),
-        in_process.latencies.len(),
-    );
+    let mut in_process = Vec::new();
+    for (app, _) in &apps {
+        let latencies = citadel_rt.block_on(citadel_rt.spawn({
+            let citadel = citadel.clone();
+            let app = app.to_string();
+            async move { in_process_latency(&citadel, &app).await }
+        }))??;
+        println!("{app} {}", in_process_line(&latencies));
+        in_process.push(latencies);
+    }
 
-    // 2. The real gateway.
+    // 2. The real gateway, each app in turn.
     let (gateway_addr, gateway_stop, gateway_task) = {
         let citadel = citadel.clone();
         start_server(&citadel_rt, move |listener, shutdown| {
             citadel_host::gateway::serve(citadel, listener, shutdown)
         })?
     };
-    let gateway = run_load(gateway_addr, CONNECTIONS, WARMUP, measure)?;
-    print_load("gateway", &gateway);
-    let gateway_wrk = wrk
-        .as_ref()
-        .map(|wrk| run_wrk(wrk, gateway_addr, wrk_seconds));
+    let mut gateway = Vec::new();
+    let mut gateway_wrk = Vec::new();
+    for (app, path) in &apps {
+        let load = run_load(gateway_addr, path, CONNECTIONS, WARMUP, measure)?;
+        print_load(&format!("gateway {app}"), &load);
+        gateway.push(load);
+        gateway_wrk.push(
+            wrk.as_ref()
+                .map(|wrk| run_wrk(wrk, gateway_addr, path, wrk_seconds)),
+        );
+    }
     stop_server(&citadel_rt, gateway_stop, gateway_task, "gateway")?;
     drop(citadel);
     citadel_rt.shutdown_timeout(Duration::from_secs(2));
@@ -94,49 +143,60 @@ fn main() -> anyhow::Result<()> {
     // 3. The same answer from a native axum handler.
     let native_rt = server_runtime("native-server")?;
     let (native_addr, native_stop, native_task) = start_server(&native_rt, serve_native)?;
-    let native = run_load(native_addr, CONNECTIONS, WARMUP, measure)?;
+    let native = run_load(native_addr, NATIVE_PATH, CONNECTIONS, WARMUP, measure)?;
     print_load("native axum", &native);
     let native_wrk = wrk
         .as_ref()
-        .map(|wrk| run_wrk(wrk, native_addr, wrk_seconds));
+        .map(|wrk| run_wrk(wrk, native_addr, NATIVE_PATH, wrk_seconds));
     stop_server(&native_rt, native_stop, native_task, "native axum")?;
     native_rt.shutdown_timeout(Duration::from_secs(2));
 
     // 4. wrk, when installed.
-    match (&gateway_wrk, &native_wrk) {
-        (Some(gateway_out), Some(native_out)) => {
-            println!("\n-- wrk -t1 -c{CONNECTIONS} -d{wrk_seconds}s: citadel gateway --");
-            println!("{}", gateway_out.as_deref().unwrap_or_else(|e| e.as_str()));
+    match &native_wrk {
+        Some(native_out) => {
+            for ((app, _), gateway_out) in apps.iter().zip(&gateway_wrk) {
+                let out = gateway_out
+                    .as_ref()
+                    .map(|o| o.as_deref().unwrap_or_else(|e| e.as_str()));
+                println!(
+                    "\n-- wrk -t1 -c{CONNECTIONS} -d{wrk_seconds}s: citadel gateway, {app} --"
+                );
+                println!("{}", out.unwrap_or_default());
+            }
             println!("-- wrk -t1 -c{CONNECTIONS} -d{wrk_seconds}s: native axum --");
             println!("{}", native_out.as_deref().unwrap_or_else(|e| e.as_str()));
         }
-        _ => println!("\n(wrk not found on PATH: skipping the wrk runs)"),
+        None => println!("\n(wrk not found on PATH: skipping the wrk runs)"),
     }
 
     // 5. Summary.
-    println!("\n== citadel gateway benchmark (hello) ==");
-    println!(
-        "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
-        micros(in_process.percentile(50.0)),
-        micros(in_process.percentile(90.0)),
-        micros(in_process.percentile(99.0)),
-        in_process.latencies.len(),
-    );
-    println!("{}", load_line("gateway", &gateway));
-    if let Some(load) = &on_postgres {
-        println!("{}", load_line("gateway on postgres", load));
+    println!("\n== citadel gateway benchmark ==");
+    for (i, (app, _)) in apps.iter().enumerate() {
+        let (size, compiled) = installs[i];
+        println!(
+            "{app}: component {:.1} MiB, first compile (install) {:.0} ms",
+            size as f64 / (1 << 20) as f64,
+            millis(compiled)
+        );
+        println!("{app} {}", in_process_line(&in_process[i]));
+        println!("{}", load_line(&format!("gateway {app}"), &gateway[i]));
+    }
+    if let (Some(load), Some(hello)) = (&on_postgres, gateway.first()) {
+        println!("{}", load_line("gateway on postgres (hello)", load));
         println!(
             "ratio postgres/sled gateway throughput: {:.3} (target >= 0.9)",
-            load.requests_per_second() / gateway.requests_per_second()
+            load.requests_per_second() / hello.requests_per_second()
         );
     }
     println!("{}", load_line("native axum", &native));
-    let ratio = if native.requests_per_second() > 0.0 {
-        gateway.requests_per_second() / native.requests_per_second()
-    } else {
-        f64::NAN
-    };
-    println!("ratio citadel/native throughput: {ratio:.3}");
+    for ((app, _), load) in apps.iter().zip(&gateway) {
+        let ratio = if native.requests_per_second() > 0.0 {
+            load.requests_per_second() / native.requests_per_second()
+        } else {
+            f64::NAN
+        };
+        println!("ratio citadel {app}/native throughput: {ratio:.3}");
+    }
     println!(
         "(server: tokio multi-thread, {SERVER_WORKERS} workers; load: 1 thread, {CONNECTIONS} \
          keep-alive HTTP/1.1 connections, {:.1} s warm-up + {:.1} s measured)",
@@ -161,10 +221,46 @@ fn gateway_on_postgres(measure: Duration) -> anyhow::Result<LoadResult> {
     let (addr, stop, task) = start_server(&runtime, move |listener, shutdown| {
         citadel_host::gateway::serve(citadel, listener, shutdown)
     })?;
-    let load = run_load(addr, CONNECTIONS, WARMUP, measure)?;
+    let load = run_load(addr, NATIVE_PATH, CONNECTIONS, WARMUP, measure)?;
     stop_server(&runtime, stop, task, "gateway on postgres")?;
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(load)
+}
+
+/// The apps `BENCH_APP` names (`hello`, `hello-js`), both by default.
+fn selected_apps() -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    match std::env::var("BENCH_APP") {
+        Err(_) => Ok(APPS.to_vec()),
+        Ok(wanted) => APPS
+            .iter()
+            .find(|(app, _)| *app == wanted.trim())
+            .map(|app| vec![*app])
+            .ok_or_else(|| anyhow!("BENCH_APP must be `hello` or `hello-js`, got `{wanted}`")),
+    }
+}
+
+/// The manifest and the component bytes of a measured app.
+fn component_of(app: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    if app == "hello-js" {
+        let path = citadel_host::samples::built_component("hello-js");
+        let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+        return Ok((HELLO_JS_MANIFEST.to_string(), bytes));
+    }
+    let (_, manifest, component) = citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| *file == format!("{app}.toml"))
+        .ok_or_else(|| anyhow!("no sample `{app}`"))?;
+    Ok((manifest.to_string(), component.to_vec()))
+}
+
+fn in_process_line(latencies: &Latencies) -> String {
+    format!(
+        "in-process instantiate+handle: p50 {:.0} µs  p90 {:.0} µs  p99 {:.0} µs  ({} requests)",
+        micros(latencies.percentile(50.0)),
+        micros(latencies.percentile(90.0)),
+        micros(latencies.percentile(99.0)),
+        latencies.latencies.len(),
+    )
 }
 
 fn env_seconds(name: &str) -> anyhow::Result<Option<f64>> {
@@ -238,11 +334,14 @@ impl Latencies {
     }
 }
 
-async fn in_process_latency(citadel: &citadel_host::Citadel) -> anyhow::Result<Latencies> {
+async fn in_process_latency(
+    citadel: &citadel_host::Citadel,
+    app: &str,
+) -> anyhow::Result<Latencies> {
     let app = citadel
         .registry
-        .live("hello")
-        .ok_or_else(|| anyhow!("the sample app `hello` is not installed"))?;
+        .live(app)
+        .ok_or_else(|| anyhow!("the app `{app}` is not installed"))?;
     let iterations = match std::env::var("BENCH_IN_PROCESS_REQUESTS") {
         Ok(count) => count
             .trim()
@@ -288,7 +387,7 @@ async fn serve_native(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = axum::Router::new().route(
-        APP_PATH,
+        NATIVE_PATH,
         axum::routing::get(|| async {
             (
                 [("content-type", "text/plain; charset=utf-8")],
@@ -361,6 +460,7 @@ fn print_load(name: &str, result: &LoadResult) {
 /// single-threaded runtime (like `wrk -t1`).
 fn run_load(
     addr: SocketAddr,
+    path: &'static str,
     connections: usize,
     warmup: Duration,
     measure: Duration,
@@ -381,6 +481,7 @@ fn run_load(
                         tokio::spawn(connection_worker(
                             addr,
                             host.clone(),
+                            path,
                             measure_from,
                             measure_until,
                         ))
@@ -452,12 +553,16 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, String> 
     Ok(sender)
 }
 
-async fn one_request(sender: &mut SendRequest<Empty<Bytes>>, host: &str) -> Result<(), Failure> {
+async fn one_request(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    host: &str,
+    path: &str,
+) -> Result<(), Failure> {
     sender
         .ready()
         .await
         .map_err(|e| Failure::Transport(format!("ready: {e}")))?;
-    let request = http::Request::get(APP_PATH)
+    let request = http::Request::get(path)
         .header(http::header::HOST, host)
         .body(Empty::<Bytes>::new())
         .map_err(|e| Failure::Transport(format!("request: {e}")))?;
@@ -486,6 +591,7 @@ async fn one_request(sender: &mut SendRequest<Empty<Bytes>>, host: &str) -> Resu
 async fn connection_worker(
     addr: SocketAddr,
     host: Arc<String>,
+    path: &'static str,
     measure_from: Instant,
     measure_until: Instant,
 ) -> WorkerStats {
@@ -505,7 +611,7 @@ async fn connection_worker(
             },
         };
         let started = Instant::now();
-        let outcome = one_request(current, &host).await;
+        let outcome = one_request(current, &host, path).await;
         let finished = Instant::now();
         match outcome {
             Ok(()) => {
@@ -538,14 +644,14 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn run_wrk(wrk: &Path, addr: SocketAddr, seconds: u64) -> Result<String, String> {
+fn run_wrk(wrk: &Path, addr: SocketAddr, path: &str, seconds: u64) -> Result<String, String> {
     let output = Command::new(wrk)
         .args([
             "-t1".to_string(),
             format!("-c{CONNECTIONS}"),
             format!("-d{seconds}s"),
             "--latency".to_string(),
-            format!("http://{addr}{APP_PATH}"),
+            format!("http://{addr}{path}"),
         ])
         .output()
         .map_err(|e| format!("running wrk failed: {e}"))?;

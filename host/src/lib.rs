@@ -118,6 +118,14 @@ pub struct HostConfig {
     /// leave before it stops taking connections. Zero (the default) stops
     /// accepting at once, as before `/readyz` existed.
     pub shutdown_grace: Duration,
+    /// Precompiled components shared by the hosts of one machine, read when
+    /// the data dir's own cache misses and filled after each compile
+    /// (`CITADEL_SHARED_COMPILE_CACHE`; the workspace's `.cargo/config.toml`
+    /// sets it for tests and benchmarks, so a large component — a
+    /// TypeScript sample embeds a JS engine — compiles once per machine, not
+    /// once per test host). Only a directory this host's operator alone can
+    /// write: its files are loaded as compiled code.
+    pub shared_compile_cache: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -139,6 +147,9 @@ impl HostConfig {
             city_data: None,
             tile_url: None,
             shutdown_grace: Duration::ZERO,
+            shared_compile_cache: std::env::var_os("CITADEL_SHARED_COMPILE_CACHE")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -352,6 +363,7 @@ impl Citadel {
         ));
         let runtime = Arc::new(Runtime::new(&RuntimeConfig {
             cache_dir: config.data_dir.join("cache"),
+            shared_cache_dir: config.shared_compile_cache.clone(),
             max_instances: config.max_instances,
             app_share_percent: config.app_share_percent,
             max_loaded_components: config.max_loaded_components,

@@ -241,3 +241,80 @@ async fn a_partner_publishes_and_the_city_rolls_out_and_back() {
         .collect();
     assert_eq!(states, [("0.2.0", "retired"), ("0.1.0", "live")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_ships_the_typescript_template_through_the_same_flow() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let server = serve(data.path());
+
+    let public_key = citadel(&["keys", "generate", "--out", "signing.key"], work);
+    let registered = admin(
+        &server,
+        work,
+        &[
+            "add-publisher",
+            "hue-parking-soft",
+            "Công ty Phần mềm Huế",
+            "--contact",
+            "lienhe@phanmemhue.vn",
+            "--signing-key",
+            public_key.trim(),
+        ],
+    );
+    let api_key = registered["api_key"].as_str().expect("an API key");
+
+    citadel(
+        &[
+            "app",
+            "new",
+            "ts-visits",
+            "--lang",
+            "ts",
+            "--publisher",
+            "hue-parking-soft",
+        ],
+        work,
+    );
+    assert!(work.join("ts-visits/src/main.ts").exists());
+    assert!(work.join("ts-visits/tsconfig.json").exists());
+    let version = ship(&server, work, "ts-visits", api_key);
+    assert_eq!(version["state"], "in-review");
+    admin(&server, work, &["approve", "ts-visits", "0.1.0", "kv"]);
+    admin(&server, work, &["rollout", "ts-visits", "0.1.0", "100"]);
+
+    let client = reqwest::Client::new();
+    let home = client
+        .get(format!("{}/apps/ts-visits/", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.text().await.unwrap(), "Xin chào từ ts-visits!");
+    for expected in 1..=2 {
+        let visits: serde_json::Value = client
+            .post(format!("{}/apps/ts-visits/visits", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(visits["visits"], expected);
+    }
+
+    // A type error stops the build with tsc's message, before any component.
+    let main = work.join("ts-visits/src/main.ts");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, code.replace("?? 0) + 1", "?? 'none') + 1")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(["app", "build", "--dir", "ts-visits"])
+        .current_dir(work)
+        .output()
+        .expect("citadel runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("type-checking (tsc) failed"), "{stderr}");
+    assert!(stderr.contains("src/main.ts"), "{stderr}");
+}

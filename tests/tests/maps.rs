@@ -260,10 +260,11 @@ async fn places_wards_and_layers() {
         "school",
         "market",
         "bus-stop",
+        "parking",
     ] {
         assert!(ids.contains(&expected), "{ids:?}");
     }
-    assert_eq!(categories.len(), 7);
+    assert_eq!(categories.len(), 8);
     for c in categories {
         assert!(c["name"]["vi"].is_string() && c["name"]["en"].is_string());
         assert!(c["count"].as_u64().unwrap() > 0, "{c}");

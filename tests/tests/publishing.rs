@@ -725,7 +725,8 @@ async fn another_publishers_pruning_leaves_a_shared_component_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_upload_compiling_holds_up_no_operator_step() {
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start(dir.path()).await;
+    // No machine-wide compile cache: the upload must really compile.
+    let host = TestHost::start_with(dir.path(), |config| config.shared_compile_cache = None).await;
     let a = register_publisher(&host, "citadel-tests").await;
     // The largest sample in bytes never compiled on this host.
     let tourism = std::fs::read(citadel_host::samples::built_component("tourism")).unwrap();

@@ -1,6 +1,8 @@
 //! The partner's commands: `citadel keys generate` (a package-signing key),
 //! `citadel app new|build|package|publish|status` — from an empty folder to
-//! a signed package uploaded for the city's review. Long steps show progress.
+//! a signed package uploaded for the city's review, for a mini-app in Rust
+//! (cargo) or in TypeScript/JavaScript (node and the JS SDK). Long steps
+//! show progress.
 
 use citadel_host::registry::manifest::Manifest;
 use citadel_host::registry::package;
@@ -21,9 +23,20 @@ pub enum KeysAction {
     },
 }
 
+/// The language of a new mini-app.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate on citadel-sdk, built with cargo for wasm32-wasip2.
+    Rust,
+    /// A JavaScript module on @citadel/sdk, built with node (componentize-js).
+    Js,
+    /// A TypeScript module on @citadel/sdk, type-checked, then built as `js`.
+    Ts,
+}
+
 #[derive(Subcommand)]
 pub enum AppAction {
-    /// Create a ready-to-build mini-app crate using the SDK.
+    /// Create a ready-to-build mini-app using the SDK of its language.
     New {
         /// The app id (lower-case letters, digits and `-`).
         name: String,
@@ -33,11 +46,16 @@ pub enum AppAction {
         /// The folder to create (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Where citadel-sdk lives (default: the SDK this binary was built with).
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Where the SDK lives: citadel-sdk for Rust, @citadel/sdk for JS and
+        /// TS (default: the SDK this binary was built with).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
-    /// Build the app's component for wasm32-wasip2.
+    /// Build the app's component: cargo for a Rust app, node for a JS or TS
+    /// one (an app with a package.json).
     Build {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -97,8 +115,9 @@ pub async fn app(action: AppAction) -> anyhow::Result<()> {
             name,
             publisher,
             dir,
+            lang,
             sdk,
-        } => new_app(&name, &publisher, dir, sdk),
+        } => new_app(&name, &publisher, dir, lang, sdk),
         AppAction::Build { dir } => build(&dir).map(|path| println!("{}", path.display())),
         AppAction::Package { key, dir, out } => {
             let path = package_app(&dir, &key, out)?;
@@ -142,15 +161,20 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(b"\n")
 }
 
-/// The SDK this binary was built from.
-fn default_sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+/// The SDK of `lang` this binary was built from.
+fn default_sdk(lang: Lang) -> PathBuf {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    match lang {
+        Lang::Rust => sdk,
+        Lang::Js | Lang::Ts => sdk.join("js"),
+    }
 }
 
 fn new_app(
     name: &str,
     publisher: &str,
     dir: Option<PathBuf>,
+    lang: Lang,
     sdk: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -159,9 +183,30 @@ fn new_app(
     );
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     anyhow::ensure!(!dir.exists(), "{} exists already", dir.display());
-    let sdk = std::fs::canonicalize(sdk.unwrap_or_else(default_sdk))
+    let sdk = std::fs::canonicalize(sdk.unwrap_or_else(|| default_sdk(lang)))
         .map_err(|e| anyhow::anyhow!("the SDK folder cannot be found ({e}); pass --sdk"))?;
-    let crate_name = name.replace('-', "_");
+    match lang {
+        Lang::Rust => new_rust_app(name, &dir, &sdk)?,
+        Lang::Js | Lang::Ts => new_js_app(name, &dir, &sdk, lang)?,
+    }
+    std::fs::write(
+        dir.join("manifest.toml"),
+        template_manifest(name, publisher, lang),
+    )?;
+    eprintln!(
+        "created {}: edit {} and manifest.toml, then `citadel app build`",
+        dir.display(),
+        match lang {
+            Lang::Rust => "src/lib.rs",
+            Lang::Js => "src/main.js",
+            Lang::Ts => "src/main.ts",
+        }
+    );
+    Ok(())
+}
+
+/// A Rust crate on citadel-sdk at `sdk`.
+fn new_rust_app(name: &str, dir: &Path, sdk: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src"))?;
     std::fs::write(
         dir.join("Cargo.toml"),
@@ -217,14 +262,88 @@ citadel_sdk::export_app!(router);
 "#
         ),
     )?;
+    Ok(())
+}
+
+/// A JavaScript or TypeScript module on @citadel/sdk at `sdk`: its
+/// package.json names the SDK, which `citadel app build` runs.
+fn new_js_app(name: &str, dir: &Path, sdk: &Path, lang: Lang) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("src"))?;
+    let package = serde_json::json!({
+        "name": name,
+        "version": "0.1.0",
+        "private": true,
+        "type": "module",
+        "scripts": { "build": "citadel app build" },
+        "dependencies": { "@citadel/sdk": format!("file:{}", sdk.display()) },
+    });
     std::fs::write(
-        dir.join("manifest.toml"),
+        dir.join("package.json"),
+        serde_json::to_string_pretty(&package)? + "\n",
+    )?;
+    std::fs::write(dir.join(".gitignore"), "dist/\nnode_modules/\n")?;
+    let (file, number) = match lang {
+        Lang::Ts => ("main.ts", "<number>"),
+        _ => ("main.js", ""),
+    };
+    std::fs::write(
+        dir.join("src").join(file),
         format!(
-            r#"id = "{name}"
+            r#"// {name}: a Citadel mini-app.
+
+import {{ Response, Router, serve }} from '@citadel/sdk';
+import * as kv from '@citadel/sdk/kv';
+
+function home() {{
+  return Response.text('Xin chào từ {name}!');
+}}
+
+function countVisit() {{
+  const visits = (kv.getJson{number}('visits') ?? 0) + 1;
+  kv.setJson('visits', visits);
+  return Response.json({{ visits }});
+}}
+
+const router = new Router().get('/', home).post('/visits', countVisit);
+
+export const incomingHandler = serve(router);
+"#
+        ),
+    )?;
+    if lang == Lang::Ts {
+        let sdk = sdk.display();
+        std::fs::write(
+            dir.join("tsconfig.json"),
+            format!(
+                r#"{{
+  "extends": "{sdk}/tsconfig.json",
+  "compilerOptions": {{
+    "paths": {{
+      "@citadel/sdk": ["{sdk}/src/index.ts"],
+      "@citadel/sdk/*": ["{sdk}/src/*.ts"]
+    }}
+  }},
+  "include": ["src/**/*.ts", "{sdk}/generated/**/*.d.ts", "{sdk}/globals.d.ts"]
+}}
+"#
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// A new app's manifest: `kv`, which the template counts visits in.
+fn template_manifest(name: &str, publisher: &str, lang: Lang) -> String {
+    let component = match lang {
+        Lang::Rust => format!("{}.wasm", name.replace('-', "_")),
+        Lang::Js | Lang::Ts => format!("{name}.wasm"),
+    };
+    format!(
+        r#"id = "{name}"
 version = "0.1.0"
 publisher = "{publisher}"
 contract = "^1.2"
-component = "{crate_name}.wasm"
+component = "{component}"
 category = "utilities"
 icon = "✨"
 capabilities = ["kv"]
@@ -237,13 +356,7 @@ en = "{name}"
 vi = "Ứng dụng mới trên Citadel."
 en = "A new Citadel mini-app."
 "#
-        ),
-    )?;
-    eprintln!(
-        "created {}: edit src/lib.rs and manifest.toml, then `citadel app build`",
-        dir.display()
-    );
-    Ok(())
+    )
 }
 
 fn spinner(message: &str) -> ProgressBar {
@@ -264,8 +377,18 @@ fn read_manifest(dir: &Path) -> anyhow::Result<(String, Manifest)> {
     Ok((text, manifest))
 }
 
-/// Where cargo puts the release component.
+/// Whether the app in `dir` is a JavaScript or TypeScript one (it has a
+/// package.json), built with node rather than cargo.
+fn is_js(dir: &Path) -> bool {
+    dir.join("package.json").exists()
+}
+
+/// Where the build puts the component: `dist/` for a JS or TS app, cargo's
+/// release dir for a Rust one.
 fn component_path(dir: &Path, component: &str) -> PathBuf {
+    if is_js(dir) {
+        return dir.join("dist").join(component);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join("target"));
@@ -274,6 +397,9 @@ fn component_path(dir: &Path, component: &str) -> PathBuf {
 
 fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let (_, manifest) = read_manifest(dir)?;
+    if is_js(dir) {
+        return build_js(dir, &manifest);
+    }
     let bar = spinner("compiling for wasm32-wasip2");
     let output =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -291,6 +417,63 @@ fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
         path.exists(),
         "the build did not produce {} (does the manifest's `component` match the crate name?)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// The @citadel/sdk folder a JS or TS app's package.json names
+/// (`"@citadel/sdk": "file:…"`, as `citadel app new` writes it).
+fn js_sdk(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = dir.join("package.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let package: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not valid JSON: {e}", path.display()))?;
+    let sdk = package["dependencies"]["@citadel/sdk"]
+        .as_str()
+        .and_then(|spec| spec.strip_prefix("file:"))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} does not name the SDK: add \"@citadel/sdk\": \"file:<path to sdk/js>\" to its dependencies",
+                path.display()
+            )
+        })?;
+    Ok(dir.join(sdk))
+}
+
+/// Build a JS or TS app with the SDK's `build.mjs` (which installs the SDK's
+/// pinned packages with `npm ci` the first time).
+fn build_js(dir: &Path, manifest: &Manifest) -> anyhow::Result<PathBuf> {
+    let sdk = js_sdk(dir)?;
+    let script = sdk.join("build.mjs");
+    anyhow::ensure!(
+        script.exists(),
+        "{} is not the Citadel JS SDK (it has no build.mjs)",
+        sdk.display()
+    );
+    let bar = spinner("building the component with node (componentize-js)");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(dir)
+        .output();
+    bar.finish_and_clear();
+    let output = match output {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "node is not installed: a JavaScript or TypeScript app needs node 20 or later and npm (Debian: `apt-get install nodejs npm`)"
+        ),
+        other => other?,
+    };
+    if !output.status.success() {
+        anyhow::bail!(
+            "the build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let path = component_path(dir, &manifest.component);
+    anyhow::ensure!(
+        path.exists(),
+        "the build did not produce {}",
         path.display()
     );
     Ok(path)

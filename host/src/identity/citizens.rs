@@ -145,6 +145,15 @@ impl Default for DevelopmentProvider {
                     "1996-06-25",
                     &[("capnuoc-hue", "billing-admin")],
                 ),
+                citizen(
+                    "c-dung",
+                    "Đặng Văn Dũng",
+                    "0905012345",
+                    "046187010123",
+                    "14 Trần Hưng Đạo, phường Đông Ba, Huế",
+                    "1987-08-19",
+                    &[("baidoxe-hue", "attendant")],
+                ),
             ],
         }
     }

@@ -63,6 +63,7 @@ const SAMPLE_PUBLISHERS: &[(&str, &str)] = &[
     ),
     ("huetourist", "Trung tâm Bảo tồn Di tích Cố đô Huế"),
     ("huewaco", "Công ty CP Cấp nước Thừa Thiên Huế"),
+    ("baidoxe-hue", "Trung tâm Quản lý bãi đỗ xe thành phố Huế"),
 ];
 
 impl InstallError {

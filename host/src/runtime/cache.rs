@@ -1,6 +1,8 @@
 //! The compile cache: components are compiled once, at install, and kept
 //! precompiled under the data dir, keyed by their sha256 and the engine's
-//! compatibility hash — so a restart compiles nothing.
+//! compatibility hash — so a restart compiles nothing. A machine's hosts may
+//! share one more directory of such files, read on a miss and filled after
+//! each compile, so a large component compiles once per machine.
 
 use super::PrepareError;
 use sha2::{Digest, Sha256};
@@ -12,7 +14,10 @@ use wasmtime::Engine;
 
 pub struct CompileCache {
     dir: PathBuf,
+    /// The machine's shared directory, if any (same file names).
+    shared: Option<PathBuf>,
     engine_hash: String,
+    /// Precompiled files added to `dir`: compiled here or taken from `shared`.
     compiles: AtomicU64,
 }
 
@@ -29,18 +34,25 @@ impl Hasher for Sha256Hasher {
 }
 
 impl CompileCache {
-    pub fn new(dir: PathBuf, engine: &Engine) -> std::io::Result<Self> {
+    pub fn new(dir: PathBuf, shared: Option<PathBuf>, engine: &Engine) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        if let Some(shared) = &shared {
+            std::fs::create_dir_all(shared)?;
+        }
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_hash = hex::encode(&hasher.0.finalize()[..8]);
         Ok(CompileCache {
             dir,
+            shared,
             engine_hash,
             compiles: AtomicU64::new(0),
         })
     }
 
+    /// Precompiled files this host added to its cache: compiled, or taken
+    /// from the machine's shared directory (the work a data dir without the
+    /// shared directory would have compiled).
     pub fn compile_count(&self) -> u64 {
         self.compiles.load(Ordering::Relaxed)
     }
@@ -55,9 +67,41 @@ impl CompileCache {
         }
     }
 
+    fn name(&self, sha256: &str) -> String {
+        format!("{sha256}-{}.cwasm", self.engine_hash)
+    }
+
     fn path(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(format!("{sha256}-{}.cwasm", self.engine_hash))
+        self.dir.join(self.name(sha256))
+    }
+
+    /// Put `from` at `to` (a hard link, else a copy), atomically: a reader
+    /// never sees half a file. False if it could not.
+    fn place(&self, from: &std::path::Path, to: &std::path::Path) -> bool {
+        if to.exists() {
+            return true;
+        }
+        let Some(dir) = to.parent() else {
+            return false;
+        };
+        let tmp = dir.join(format!(".{:016x}.tmp", rand::random::<u64>()));
+        let placed = std::fs::hard_link(from, &tmp)
+            .or_else(|_| std::fs::copy(from, &tmp).map(|_| ()))
+            .and_then(|()| std::fs::rename(&tmp, to));
+        if placed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        placed.is_ok()
+    }
+
+    /// Take `sha256`'s precompiled file from the shared directory into this
+    /// data dir's cache, if the shared directory has it.
+    fn take_shared(&self, sha256: &str) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let from = shared.join(self.name(sha256));
+        from.exists() && self.place(&from, &self.path(sha256))
     }
 
     /// `link(component)` for the precompiled form of `sha256`; `None` when
@@ -69,16 +113,38 @@ impl CompileCache {
         link: impl Fn(&Component) -> Result<T, PrepareError>,
     ) -> Result<Option<T>, PrepareError> {
         let path = self.path(sha256);
-        if !path.exists() {
+        let from_shared = !path.exists();
+        if from_shared && !self.take_shared(sha256) {
             return Ok(None);
         }
+        // A file taken from the shared directory stays only if this host
+        // links it: a refused component leaves no file behind.
+        let drop_taken = || {
+            if from_shared {
+                let _ = std::fs::remove_file(&path);
+            }
+        };
         // SAFETY: the file was written by `Component::serialize` of this
-        // host (atomically, below) under a name that includes the engine's
-        // compatibility hash; the data dir belongs to the host alone.
+        // host, or of another host of this machine into the shared
+        // directory (atomically, below), under a name that includes the
+        // engine's compatibility hash; the data dir and the shared directory
+        // belong to the host's operator alone.
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => link(&component).map(Some),
+            Ok(component) => match link(&component) {
+                Ok(linked) => {
+                    if from_shared {
+                        self.compiles.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Some(linked))
+                }
+                Err(e) => {
+                    drop_taken();
+                    Err(e)
+                }
+            },
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring unusable precompiled component");
+                drop_taken();
                 Ok(None)
             }
         }
@@ -111,6 +177,62 @@ impl CompileCache {
         std::fs::write(&tmp, serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| PrepareError::Cache(format!("{}: {e}", path.display())))?;
+        if let Some(shared) = &self.shared {
+            // Best effort: the shared copy only saves other hosts a compile.
+            self.place(&path, &shared.join(self.name(sha256)));
+        }
         Ok(linked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".cwasm")
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_second_data_dir_takes_the_shared_file_and_a_refusal_leaves_none() {
+        let engine = Engine::default();
+        let [shared, a, b, c] = [(); 4].map(|()| tempfile::tempdir().unwrap());
+        let component = wat::parse_str("(component)").unwrap();
+        let cache = |dir: &tempfile::TempDir| {
+            CompileCache::new(dir.path().into(), Some(shared.path().into()), &engine).unwrap()
+        };
+
+        let first = cache(&a);
+        first
+            .load_or_compile(&engine, &component, "c0ffee", |_| Ok(()))
+            .unwrap();
+        assert_eq!(first.compile_count(), 1);
+        assert_eq!((files(a.path()), files(shared.path())), (1, 1));
+
+        // Bytes that cannot compile: only the shared file can serve them.
+        let second = cache(&b);
+        second
+            .load_or_compile(&engine, b"not a component", "c0ffee", |_| Ok(()))
+            .expect("taken from the shared directory, not compiled");
+        assert_eq!(second.compile_count(), 1);
+        assert_eq!(files(b.path()), 1);
+
+        // A host that refuses the component keeps no file of it.
+        let third = cache(&c);
+        let refused = third.load(&engine, "c0ffee", |_| {
+            Err::<(), _>(PrepareError::Link("refused".into()))
+        });
+        assert!(refused.is_err());
+        assert_eq!((third.compile_count(), files(c.path())), (0, 0));
+        assert_eq!(files(shared.path()), 1, "the shared file stays");
     }
 }

@@ -77,6 +77,9 @@ const BUFFERED_RESPONSE: u64 = 64 * 1024;
 pub struct RuntimeConfig {
     /// Where precompiled components are cached.
     pub cache_dir: PathBuf,
+    /// Precompiled components shared with the other hosts of this machine
+    /// (see `HostConfig::shared_compile_cache`).
+    pub shared_cache_dir: Option<PathBuf>,
     /// Instances that may run at once across all apps (pool size).
     pub max_instances: u32,
     /// The share of `max_instances` one app may hold at once, in percent: a
@@ -354,7 +357,11 @@ impl Runtime {
             app_share: (instances * percent / 100).max(1),
             app_share_percent: percent,
             max_instances: instances,
-            cache: cache::CompileCache::new(config.cache_dir.clone(), &engine)?,
+            cache: cache::CompileCache::new(
+                config.cache_dir.clone(),
+                config.shared_cache_dir.clone(),
+                &engine,
+            )?,
             capabilities: config.capabilities.clone(),
             engine,
             linker,

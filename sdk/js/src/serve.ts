@@ -1,0 +1,145 @@
+// The bridge between the wasi:http resources and the SDK's plain `Request`
+// and `Response`: reads the incoming body in full, writes the response in
+// chunks with its length — the Rust SDK's `serve.rs`, for componentize-js.
+
+import {
+  Fields,
+  IncomingBody,
+  type IncomingRequest,
+  OutgoingBody,
+  OutgoingResponse,
+  ResponseOutparam,
+  type Method as WasiMethod,
+} from 'wasi:http/types@0.2.12';
+import type { InputStream } from 'wasi:io/streams@0.2.12';
+import { HttpError, variantOf } from './error.ts';
+import { Request, type Response } from './http.ts';
+import { errorResponse } from './respond.ts';
+import type { Router } from './router.ts';
+
+/** Largest chunk `blocking-write-and-flush` accepts. */
+const WRITE_CHUNK = 4096;
+/** How much to ask for per read of a body. */
+const READ_CHUNK = 64n * 1024n;
+
+const encoder = new TextEncoder();
+
+/** The `incomingHandler` export of a mini-app serving `router`. */
+export function serve(router: Router): {
+  handle(request: IncomingRequest, responseOut: ResponseOutparam): void;
+} {
+  return {
+    handle(incoming: IncomingRequest, responseOut: ResponseOutparam): void {
+      const isHead = incoming.method().tag === 'head';
+      let response: Response;
+      let requestId: string | undefined;
+      try {
+        const request = readRequest(incoming);
+        requestId = request.requestId;
+        response = router.dispatch(request);
+      } catch (thrown) {
+        response = errorResponse(thrown, requestId);
+      }
+      writeResponse(response, isHead, responseOut);
+    },
+  };
+}
+
+/** The wire name of a wasi:http method. */
+export function methodName(method: WasiMethod): string {
+  return method.tag === 'other' ? method.val : method.tag.toUpperCase();
+}
+
+/** Drop a resource now (a stream must go before its body is finished). */
+export function dispose(resource: Disposable): void {
+  resource[Symbol.dispose]();
+}
+
+function readRequest(incoming: IncomingRequest): Request {
+  const request = new Request(methodName(incoming.method()), incoming.pathWithQuery() ?? '/');
+  const headers = incoming.headers();
+  for (const [name, value] of headers.entries()) request.withHeader(name, value);
+  dispose(headers);
+  // A GET or HEAD that declares no length carries no content: not reading
+  // it saves the instance several host calls on the commonest request.
+  const bodiless = (request.method === 'GET' || request.method === 'HEAD') && request.header('content-length') === undefined;
+  if (bodiless) return request;
+  const body = incoming.consume();
+  try {
+    request.withBody(readToEnd(body.stream()));
+  } catch (thrown) {
+    throw HttpError.badRequest(`the request body could not be read: ${describe(thrown)}`);
+  }
+  dispose(IncomingBody.finish(body));
+  return request;
+}
+
+/** A stream error as text. */
+export function describe(thrown: unknown): string {
+  try {
+    const variant = variantOf(thrown);
+    return variant.tag;
+  } catch {
+    return thrown instanceof Error ? thrown.message : String(thrown);
+  }
+}
+
+/** Every byte of an input stream (a request's body here, a response's in `fetch`). */
+export function readToEnd(stream: InputStream): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let chunk: Uint8Array;
+    try {
+      chunk = stream.blockingRead(READ_CHUNK);
+    } catch (thrown) {
+      if (variantOf(thrown).tag === 'closed') break;
+      throw thrown;
+    }
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  dispose(stream);
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+function writeResponse(response: Response, isHead: boolean, responseOut: ResponseOutparam): void {
+  const entries: [string, Uint8Array][] = response.headers
+    .filter(([name]) => name !== 'content-length')
+    .map(([name, value]) => [name, encoder.encode(value)]);
+  // The whole body is known: say its length, so clients and the host's
+  // response limit see it up front. (A HEAD answer has no body to measure.)
+  if (!isHead) entries.push(['content-length', encoder.encode(String(response.body.length))]);
+  let fields: Fields;
+  try {
+    fields = Fields.fromList(entries);
+  } catch {
+    fields = new Fields();
+  }
+  const outgoing = new OutgoingResponse(fields);
+  // A status outside 100..=599 is the app's bug; answer 500 rather than trap.
+  try {
+    outgoing.setStatusCode(response.status);
+  } catch {
+    outgoing.setStatusCode(500);
+  }
+  const body = outgoing.body();
+  ResponseOutparam.set(responseOut, { tag: 'ok', val: outgoing });
+  const stream = body.write();
+  try {
+    for (let at = 0; at < response.body.length; at += WRITE_CHUNK) {
+      stream.blockingWriteAndFlush(response.body.subarray(at, at + WRITE_CHUNK));
+    }
+  } catch {
+    // The citizen went away; nothing more to send.
+    return;
+  }
+  dispose(stream);
+  OutgoingBody.finish(body, undefined);
+}
