@@ -45,10 +45,7 @@ pub async fn signed_in(
     let Some(session) = citadel.sessions.lookup(&token).await? else {
         return Ok(None);
     };
-    Ok(citadel
-        .identity
-        .citizen(&session.citizen_id)
-        .map(|citizen| (citizen, token)))
+    Ok(citadel.citizen_of(&session).map(|citizen| (citizen, token)))
 }
 
 /// A signed-in citizen (401 otherwise).
@@ -180,7 +177,16 @@ async fn logout(
         .close_session(&session.citizen.id, &session.token)
         .await?;
     citadel.positions.forget(&session.citizen.id).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    // Signed in by an OpenID provider: the shell sends the citizen on to end
+    // the provider's session too, where it has an end-session endpoint.
+    let end_session = match &citadel.oidc {
+        Some(provider) => provider.end_session_url(&provider.shell_url()).await,
+        None => None,
+    };
+    let mut response = match end_session {
+        Some(url) => Json(serde_json::json!({ "end_session_url": url.to_string() })).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
@@ -200,7 +206,13 @@ async fn session(
     let citizen = signed_in(&citadel, &headers)
         .await?
         .map(|(citizen, _)| citizen);
-    Ok(Json(serde_json::json!({ "citizen": citizen })))
+    // How the shell offers sign-in: the OpenID provider's page, the
+    // development provider's demo citizens, or nothing.
+    let sign_in = match (&citadel.oidc, citadel.identity.kind()) {
+        (Some(_), _) => serde_json::json!({ "kind": "oidc", "url": "/auth/oidc/login" }),
+        (None, kind) => serde_json::json!({ "kind": kind }),
+    };
+    Ok(Json(serde_json::json!({ "citizen": citizen, "sign_in": sign_in })))
 }
 
 /// The citizen's latest messages from apps, newest first.

@@ -14,6 +14,7 @@ pub mod error;
 mod json;
 mod listener;
 mod local_path;
+mod oidc;
 mod operator;
 mod paging;
 mod payments;
@@ -75,6 +76,7 @@ fn routes() -> Routes {
     let routes = payments::routes(routes);
     let routes = operator::routes(routes);
     let routes = backup::routes(routes);
+    let routes = oidc::routes(routes);
     let routes = publisher::routes(routes);
     shell::routes(routes)
 }
