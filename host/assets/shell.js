@@ -15,6 +15,7 @@
       by: 'Đơn vị cung cấp', noPermissions: 'Ứng dụng này không dùng quyền nào.',
       personal: 'cần bạn đồng ý', chooseCitizen: 'Chọn công dân (môi trường thử nghiệm)',
       signinUnavailable: 'Máy chủ này không có công dân thử nghiệm: hãy đăng nhập qua nhà cung cấp danh tính của thành phố.',
+      signinOidc: 'Đăng nhập bằng tài khoản định danh của thành phố', signinOidcHint: 'Bạn sẽ được chuyển tới trang đăng nhập của nhà cung cấp định danh, rồi quay lại đây.',
       signinTitle: 'Đăng nhập', signinNeeded: 'Hãy đăng nhập để dùng mục này.', inboxEmpty: 'Chưa có tin nhắn.',
       open: 'Mở', consentsEmpty: 'Bạn chưa cấp quyền nào cho ứng dụng nào.', revoke: 'Thu hồi',
       revoked: 'Đã thu hồi quyền.', paymentsEmpty: 'Chưa có giao dịch.', consentTitle: 'cần bạn đồng ý',
@@ -33,6 +34,7 @@
       noApps: 'No app matches.', back: 'Back', appPermissions: 'App permissions', by: 'Provided by',
       noPermissions: 'This app uses no permission.', personal: 'needs your consent',
       chooseCitizen: 'Choose a citizen (test environment)', signinTitle: 'Sign in',
+      signinOidc: 'Sign in with the city\'s identity account', signinOidcHint: 'You will go to the identity provider\'s sign-in page, then come back here.',
       signinUnavailable: 'This host has no test citizens: sign in through the city\'s identity provider.',
       signinNeeded: 'Sign in to use this.', inboxEmpty: 'No messages yet.', open: 'Open',
       consentsEmpty: 'You have not allowed any app anything.', revoke: 'Revoke', revoked: 'Permission revoked.',
@@ -51,6 +53,8 @@
   const main = document.getElementById('main');
   const status = document.getElementById('status');
   let me = null;
+  // How this host signs citizens in (`/api/v1/session`): `oidc` (the city's provider), `development` or `none`.
+  let signIn = null;
   let catalogue = [];
   let category = '';
   let openApp = null; // { id, frame, base }
@@ -135,8 +139,10 @@
     route();
   });
   document.getElementById('signout').addEventListener('click', async () => {
-    await api('/api/v1/logout', { method: 'POST' }).catch(() => null);
+    const out = await api('/api/v1/logout', { method: 'POST' }).catch(() => null);
     me = null;
+    // Signed in by an OpenID provider: end its session too.
+    if (out && out.end_session_url) { location.assign(out.end_session_url); return; }
     translateChrome();
     location.hash = '#/';
   });
@@ -172,6 +178,12 @@
   }
 
   async function showSignIn() {
+    if (signIn && signIn.kind === 'oidc') {
+      const back = `${location.pathname}${location.hash === '#/signin' ? '#/' : location.hash}`;
+      view(t('signinTitle'), el('p', { text: t('signinOidcHint') }),
+        el('a', { class: 'button', id: 'oidc-signin', href: `${signIn.url}?return=${encodeURIComponent(back)}`, text: t('signinOidc') }));
+      return;
+    }
     let citizens;
     try {
       ({ citizens } = await api('/api/v1/login/citizens'));
@@ -380,7 +392,7 @@
   window.addEventListener('hashchange', () => { route(); main.focus({ preventScroll: true }); });
 
   (async function start() {
-    me = (await api('/api/v1/session')).citizen;
+    ({ citizen: me, sign_in: signIn } = await api('/api/v1/session'));
     catalogue = await loadCatalogue();
     translateChrome();
     route();

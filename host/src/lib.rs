@@ -126,6 +126,9 @@ pub struct HostConfig {
     /// once per test host). Only a directory this host's operator alone can
     /// write: its files are loaded as compiled code.
     pub shared_compile_cache: Option<PathBuf>,
+    /// Citizens sign in with this OpenID provider; the development
+    /// provider's demo citizens are then off, even in development mode.
+    pub oidc: Option<identity::oidc::OidcConfig>,
 }
 
 impl HostConfig {
@@ -150,6 +153,7 @@ impl HostConfig {
             shared_compile_cache: std::env::var_os("CITADEL_SHARED_COMPILE_CACHE")
                 .filter(|dir| !dir.is_empty())
                 .map(PathBuf::from),
+            oidc: None,
         }
     }
 }
@@ -308,13 +312,28 @@ pub struct Citadel {
     /// Where the host keeps its files (a backup's body is written here
     /// before it is sent).
     pub data_dir: std::path::PathBuf,
+    /// The OpenID provider citizens sign in with, if one is configured.
+    pub oidc: Option<Arc<identity::oidc::OidcProvider>>,
 }
+
+/// The host secret that signs OpenID Connect login cookies.
+const OIDC_COOKIE_KEY: &str = "oidc-login-cookie-key";
 
 impl Citadel {
     /// A consistent backup of the embedded store, taken while the host
     /// serves (see [`store::backup`]); refused on PostgreSQL.
     pub async fn take_backup(&self) -> Result<store::backup::TakenBackup, BackupError> {
         store::backup::take(self.store.snapshot.as_ref(), &self.data_dir).await
+    }
+
+    /// The citizen a session belongs to: the fields their OpenID provider
+    /// gave at sign-in, kept with the session, or the host's own provider's
+    /// citizen.
+    pub fn citizen_of(&self, session: &store::SessionRecord) -> Option<citizen::Citizen> {
+        session
+            .profile
+            .clone()
+            .or_else(|| self.identity.citizen(&session.citizen_id))
     }
 
     /// On PostgreSQL, a query that says whether the database answers now
@@ -403,10 +422,26 @@ impl Citadel {
             registry.install_samples().await?;
         }
         readiness.loaded(Part::Registry);
-        let identity: Arc<dyn identity::citizens::IdentityProvider> = if config.development {
-            Arc::new(identity::citizens::DevelopmentProvider::default())
-        } else {
-            Arc::new(identity::citizens::NoProvider)
+        let oidc = match &config.oidc {
+            Some(oidc) => {
+                // Every host of one store signs and opens the same login cookies.
+                let key = store
+                    .identity
+                    .host_secret(OIDC_COOKIE_KEY, rand::random::<[u8; 32]>().to_vec())
+                    .await?;
+                let provider = identity::oidc::OidcProvider::new(oidc.clone(), key)
+                    .map_err(|e| anyhow::anyhow!("OpenID Connect: {e}"))?;
+                tracing::info!(issuer = %oidc.issuer, "citizens sign in with the OpenID provider");
+                Some(Arc::new(provider))
+            }
+            None => None,
+        };
+        let identity: Arc<dyn identity::citizens::IdentityProvider> = match &oidc {
+            Some(provider) => provider.clone(),
+            None if config.development => {
+                Arc::new(identity::citizens::DevelopmentProvider::default())
+            }
+            None => Arc::new(identity::citizens::NoProvider),
         };
         let pairwise = identity::pairwise::Pairwise::load_or_create(&store).await?;
         readiness.ready();
@@ -415,6 +450,7 @@ impl Citadel {
             readiness,
             shutdown_grace: config.shutdown_grace,
             data_dir: config.data_dir.clone(),
+            oidc,
             identity,
             payments,
             positions: identity::location::Positions::new(store.clone()),

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the gateway. On an empty data dir, installs the sample mini-apps first.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a configuration file for `citadel serve --config` without serving.
     Config {
         #[command(subcommand)]
@@ -189,6 +189,43 @@ struct ServeArgs {
     /// mini-apps may draw under their places.
     #[arg(long, env = "CITADEL_TILE_URL")]
     tile_url: Option<String>,
+    /// The issuer URL of the OpenID provider citizens sign in with (the
+    /// city's SSO or the national e-ID gateway); its discovery document is
+    /// `ISSUER/.well-known/openid-configuration`. With it, the development
+    /// provider's demo citizens are off.
+    #[arg(long, value_name = "URL", env = "CITADEL_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id the provider registered for this host.
+    #[arg(long, value_name = "ID", env = "CITADEL_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (or CITADEL_OIDC_CLIENT_SECRET);
+    /// never logged.
+    #[arg(long, value_name = "FILE", env = "CITADEL_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// This host's callback as the provider registered it:
+    /// `https://HOST/auth/oidc/callback`.
+    #[arg(long, value_name = "URL", env = "CITADEL_OIDC_REDIRECT_URL")]
+    oidc_redirect_url: Option<String>,
+    /// The scopes to ask for, separated by spaces (`openid` is always
+    /// asked).
+    #[arg(
+        long,
+        value_name = "SCOPES",
+        default_value = "openid profile phone address",
+        env = "CITADEL_OIDC_SCOPES"
+    )]
+    oidc_scopes: String,
+    /// Which claim holds each personal field, over the standard ones:
+    /// `field=claim,…` with fields name, phone, national_id, address,
+    /// birth_date, roles, locale; a dotted claim reads into an object
+    /// (`address=address.formatted`).
+    #[arg(
+        long,
+        value_name = "FIELD=CLAIM,…",
+        default_value = "",
+        env = "CITADEL_OIDC_CLAIMS"
+    )]
+    oidc_claims: String,
     /// How log lines look on stdout: `text` for people, `json` (one
     /// object per line, the event's fields at the top level) for a log
     /// pipeline.
@@ -273,13 +310,19 @@ async fn main() -> anyhow::Result<()> {
                 city_data,
                 tile_url,
                 // Read into `secrets`.
+                oidc_issuer: _,
+                oidc_client_id: _,
+                oidc_client_secret_file: _,
+                oidc_redirect_url: _,
+                oidc_scopes: _,
+                oidc_claims: _,
                 database_url: _,
                 database_url_file: _,
                 metrics_token_file: _,
                 operator_token_file: _,
                 payment_providers: _,
                 log_format: _,
-            } = args;
+            } = *args;
             let defaults = HostConfig::new(data_dir);
             let config = HostConfig {
                 max_instances,
@@ -301,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
                 city_data,
                 tile_url,
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace_secs),
+                oidc: secrets.oidc,
                 ..defaults
             };
             if config.development {

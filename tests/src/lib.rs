@@ -9,6 +9,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod oidc;
+
 /// The operator token every test host accepts.
 pub const OPERATOR_TOKEN: &str = "cit_op_test_token_0123456789abcdef";
 
@@ -29,6 +31,19 @@ impl TestHost {
     /// As `start`, with the configuration changed by `configure` first
     /// (e.g. `allow_loopback_for_tests`).
     pub async fn start_with(data_dir: &Path, configure: impl FnOnce(&mut HostConfig)) -> TestHost {
+        Self::start_at(data_dir, |config, _| configure(config)).await
+    }
+
+    /// As `start_with`, with the address the host will serve on known to
+    /// `configure` (the listener is bound first), e.g. for a redirect URL.
+    pub async fn start_at(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut HostConfig, SocketAddr),
+    ) -> TestHost {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
         let mut config = HostConfig {
             max_instances: 50,
             operator_token: Some(OPERATOR_TOKEN.to_string()),
@@ -37,12 +52,8 @@ impl TestHost {
             development: true,
             ..HostConfig::new(data_dir)
         };
-        configure(&mut config);
+        configure(&mut config, addr);
         let citadel = Citadel::open(&config).await.expect("host opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(gateway::serve(citadel.clone(), listener, async {
             let _ = stopped.await;

@@ -52,6 +52,23 @@ pub const SIGNED_IN: Sentence = sentence(
     "Đăng nhập qua nhà cung cấp định danh {provider}",
     "signed in through the {provider} provider",
 );
+pub const SIGNED_IN_OIDC: Sentence = sentence(
+    "sign-in.oidc",
+    "Đăng nhập qua nhà cung cấp OpenID {issuer}",
+    "signed in through the OpenID provider {issuer}",
+);
+pub const SIGN_IN_REFUSED: Sentence = sentence(
+    "sign-in.refused",
+    "Từ chối đăng nhập qua {issuer} ({code}): {reason}",
+    "sign-in through {issuer} refused ({code}): {reason}",
+);
+
+// Operations.
+pub const BACKUP_TAKEN: Sentence = sentence(
+    "backup.taken",
+    "Sao lưu: {bytes} byte, {entries} mục trong {trees} cây, sha256 {sha256}",
+    "backup taken: {bytes} bytes, {entries} entries in {trees} trees, body sha256 {sha256}",
+);
 
 // Operator tokens.
 pub const OPERATOR_TOKEN_ISSUED: Sentence = sentence(
@@ -230,6 +247,9 @@ pub const CATALOGUE: &[Sentence] = &[
     CONSENT_GIVEN,
     CONSENT_REVOKED,
     SIGNED_IN,
+    SIGNED_IN_OIDC,
+    SIGN_IN_REFUSED,
+    BACKUP_TAKEN,
     OPERATOR_TOKEN_ISSUED,
     OPERATOR_TOKEN_REVOKED,
     PUBLISHER_REGISTERED_WITH_KEY,

@@ -6,6 +6,7 @@
 //! and checks settings only; it never opens the host nor logs a secret.
 
 use crate::{LogFormat, ServeArgs};
+use citadel_host::identity::oidc::{ClaimMapping, OidcConfig};
 use citadel_host::payments::WebhookProvider;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches};
@@ -104,6 +105,12 @@ struct FileValues {
     city_data: Option<PathBuf>,
     tile_url: Option<String>,
     log_format: Option<LogFormat>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret_file: Option<PathBuf>,
+    oidc_redirect_url: Option<String>,
+    oidc_scopes: Option<String>,
+    oidc_claims: Option<String>,
 }
 
 /// A configuration file, read and checked.
@@ -297,6 +304,12 @@ pub fn merge(
         city_data,
         tile_url,
         log_format,
+        oidc_issuer,
+        oidc_client_id,
+        oidc_client_secret_file,
+        oidc_redirect_url,
+        oidc_scopes,
+        oidc_claims,
     } = file.values;
     let at = |id: &str| given_at(given, id);
     fill(&mut args.listen, listen, at("listen"));
@@ -337,6 +350,24 @@ pub fn merge(
     fill(&mut args.city_data, city_data.map(Some), at("city_data"));
     fill(&mut args.tile_url, tile_url.map(Some), at("tile_url"));
     fill(&mut args.log_format, log_format, at("log_format"));
+    fill(&mut args.oidc_issuer, oidc_issuer.map(Some), at("oidc_issuer"));
+    fill(
+        &mut args.oidc_client_id,
+        oidc_client_id.map(Some),
+        at("oidc_client_id"),
+    );
+    fill(
+        &mut args.oidc_client_secret_file,
+        oidc_client_secret_file.map(Some),
+        at("oidc_client_secret_file"),
+    );
+    fill(
+        &mut args.oidc_redirect_url,
+        oidc_redirect_url.map(Some),
+        at("oidc_redirect_url"),
+    );
+    fill(&mut args.oidc_scopes, oidc_scopes, at("oidc_scopes"));
+    fill(&mut args.oidc_claims, oidc_claims, at("oidc_claims"));
 
     // The database URL: inline or from a file.
     let in_file = |present: bool| present.then_some(Place::File);
@@ -404,6 +435,7 @@ pub struct Secrets {
     pub operator_token: Option<String>,
     pub metrics_token: Option<String>,
     pub providers: Vec<WebhookProvider>,
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Secrets {
@@ -446,8 +478,54 @@ impl Secrets {
             operator_token,
             metrics_token,
             providers,
+            oidc: oidc_config(args, env)?,
         })
     }
+}
+
+/// The OpenID provider's settings, when an issuer is given: every other
+/// setting it needs must be there too.
+fn oidc_config(
+    args: &ServeArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<OidcConfig>> {
+    let Some(issuer) = args.oidc_issuer.clone().filter(|i| !i.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let needed = |value: &Option<String>, key: &str| {
+        value
+            .clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| anyhow::anyhow!("`oidc_issuer` is set, so `{key}` is needed too"))
+    };
+    let client_secret = match &args.oidc_client_secret_file {
+        Some(path) => secret_file("oidc_client_secret_file", path)?,
+        None => env_value(env, "CITADEL_OIDC_CLIENT_SECRET").ok_or_else(|| {
+            anyhow::anyhow!(
+                "`oidc_issuer` is set, so the client secret is needed too: \
+                 `oidc_client_secret_file` or CITADEL_OIDC_CLIENT_SECRET"
+            )
+        })?,
+    };
+    let mut scopes: Vec<String> = vec!["openid".into()];
+    for scope in args.oidc_scopes.split_whitespace() {
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_string());
+        }
+    }
+    let config = OidcConfig {
+        issuer,
+        client_id: needed(&args.oidc_client_id, "oidc_client_id")?,
+        client_secret,
+        redirect_url: needed(&args.oidc_redirect_url, "oidc_redirect_url")?,
+        scopes,
+        claims: ClaimMapping::parse(&args.oidc_claims)
+            .map_err(|e| anyhow::anyhow!("`oidc_claims`: {e}"))?,
+    };
+    config
+        .check()
+        .map_err(|e| anyhow::anyhow!("OpenID Connect: {e}"))?;
+    Ok(Some(config))
 }
 
 fn is_postgres_url(url: &str) -> bool {

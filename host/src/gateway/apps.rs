@@ -309,13 +309,13 @@ pub async fn dispatch_frame(
     let Some((token, app_id, rest)) = parsed else {
         return Err(ApiError::not_found("not_found", "no such path"));
     };
-    let Some(citizen_id) = citadel.frames.citizen_for(token, app_id).await? else {
+    let Some(session) = citadel.frames.session_for(token, app_id).await? else {
         return Ok(frame_message(
             &serde_json::json!({ "type": "citadel:expired" }),
             "Phiên đã hết hạn. / This session has expired.",
         ));
     };
-    let citizen = citadel.identity.citizen(&citizen_id);
+    let citizen = citadel.citizen_of(&session);
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),

@@ -66,12 +66,12 @@ async fn download(
         .record(crate::audit::Event {
             kind: "backup",
             actor: operator.actor(),
-            detail: format!(
-                "backup taken: {} bytes, {} entries in {} trees, body sha256 {}",
-                length,
-                manifest.trees.values().sum::<u64>(),
-                manifest.trees.len(),
-                manifest.body_sha256
+            message: Some(
+                crate::audit::messages::BACKUP_TAKEN
+                    .with("bytes", length)
+                    .with("entries", manifest.trees.values().sum::<u64>())
+                    .with("trees", manifest.trees.len())
+                    .with("sha256", &manifest.body_sha256),
             ),
             ..Default::default()
         })

@@ -48,10 +48,7 @@ pub async fn signed_in(
     let Some(session) = citadel.sessions.lookup(&token).await? else {
         return Ok(None);
     };
-    Ok(citadel
-        .identity
-        .citizen(&session.citizen_id)
-        .map(|citizen| (citizen, token)))
+    Ok(citadel.citizen_of(&session).map(|citizen| (citizen, token)))
 }
 
 /// A signed-in citizen (401 otherwise).
@@ -215,6 +212,10 @@ async fn login(
     path = "/api/v1/logout",
     tag = "citizen",
     responses(
+        (status = 200, description = "Signed out of Citadel, signed in through an OpenID \
+            provider with an end-session endpoint: send the citizen there.",
+            body = EndSession,
+            headers(("set-cookie" = String, description = "`citadel_session=` expired"))),
         (status = 204, description = "Signed out.",
             headers(("set-cookie" = String, description = "`citadel_session=` expired"))),
         (status = 403, description = "`cross_origin_request`: a cookie sent from another \
@@ -233,7 +234,19 @@ async fn logout(
         .close_session(&session.citizen.id, &session.token)
         .await?;
     citadel.positions.forget(&session.citizen.id).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    // Signed in by an OpenID provider: the shell sends the citizen on to end
+    // the provider's session too, where it has an end-session endpoint.
+    let end_session = match &citadel.oidc {
+        Some(provider) => provider.end_session_url(&provider.shell_url()).await,
+        None => None,
+    };
+    let mut response = match end_session {
+        Some(url) => Json(EndSession {
+            end_session_url: url.to_string(),
+        })
+        .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
@@ -257,6 +270,26 @@ async fn me(session: CitizenSession) -> Json<Citizen> {
 struct WhoIsSignedIn {
     /// The signed-in citizen; null without a valid session.
     citizen: Option<Citizen>,
+    /// How a citizen signs in here.
+    sign_in: SignInOffer,
+}
+
+/// Where the shell's sign-in button leads.
+#[derive(Serialize, ToSchema)]
+struct SignInOffer {
+    /// `oidc` (the city's OpenID provider), `development` (the demo
+    /// citizens) or `none`.
+    kind: &'static str,
+    /// For `oidc`: the address that starts the sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'static str>,
+}
+
+/// Signed out of Citadel; the provider's own session ends at this address.
+#[derive(Serialize, ToSchema)]
+struct EndSession {
+    /// The OpenID provider's end-session address, to send the citizen to.
+    end_session_url: String,
 }
 
 /// Who is signed in, if anyone: a 200 either way, for the shell's start.
@@ -277,7 +310,19 @@ async fn session(
     let citizen = signed_in(&citadel, &headers)
         .await?
         .map(|(citizen, _)| citizen);
-    Ok(Json(WhoIsSignedIn { citizen }))
+    // How the shell offers sign-in: the OpenID provider's page, the
+    // development provider's demo citizens, or nothing.
+    let sign_in = match &citadel.oidc {
+        Some(_) => SignInOffer {
+            kind: "oidc",
+            url: Some(super::oidc::LOGIN_PATH),
+        },
+        None => SignInOffer {
+            kind: citadel.identity.kind(),
+            url: None,
+        },
+    };
+    Ok(Json(WhoIsSignedIn { citizen, sign_in }))
 }
 
 /// A citizen's inbox.

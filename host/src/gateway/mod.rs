@@ -15,6 +15,7 @@ pub mod error;
 mod json;
 mod listener;
 mod local_path;
+mod oidc;
 mod openapi;
 mod operator;
 mod paging;
@@ -80,6 +81,7 @@ fn routes() -> Routes {
     let routes = payments::routes(routes);
     let routes = operator::routes(routes);
     let routes = backup::routes(routes);
+    let routes = oidc::routes(routes);
     let routes = publisher::routes(routes);
     let routes = openapi::routes(routes);
     shell::routes(routes)

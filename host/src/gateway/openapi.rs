@@ -103,6 +103,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::operator::issue_operator_token,
         super::operator::revoke_operator_token,
         super::backup::download,
+        super::oidc::login,
+        super::oidc::callback,
         super::publisher::upload,
         super::publisher::list_apps,
         super::publisher::get_app,

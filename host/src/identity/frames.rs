@@ -7,7 +7,7 @@
 //! their sha256), so they survive a restart and work on every host.
 
 use super::hash_token;
-use crate::store::{FrameRecord, Store, StoreError};
+use crate::store::{FrameRecord, SessionRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -86,10 +86,14 @@ impl Frames {
         Ok((token, record.expires))
     }
 
-    /// The citizen behind `token` if it is live, was opened for `app`, and
-    /// its parent session is still signed in. An expired token, or one whose
-    /// session ended, is removed.
-    pub async fn citizen_for(&self, token: &str, app: &str) -> Result<Option<String>, StoreError> {
+    /// The session behind `token` if it is live, was opened for `app`, and
+    /// its parent session (returned: it says who the citizen is) is still
+    /// signed in. An expired token, or one whose session ended, is removed.
+    pub async fn session_for(
+        &self,
+        token: &str,
+        app: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         if !looks_like_frame_token(token) {
             return Ok(None);
         }
@@ -104,17 +108,16 @@ impl Frames {
         if frame.app != app {
             return Ok(None);
         }
-        let parent_alive = self
+        let parent = self
             .store
             .identity
             .session(&frame.parent)
             .await?
-            .is_some_and(|session| session.expires > now());
-        if !parent_alive {
+            .filter(|session| session.expires > now() && session.citizen_id == frame.citizen_id);
+        if parent.is_none() {
             self.store.identity.close_frame(&key).await?;
-            return Ok(None);
         }
-        Ok(Some(frame.citizen_id))
+        Ok(parent)
     }
 
     /// Close every token opened from the session whose token is
@@ -139,7 +142,6 @@ impl Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SessionRecord;
 
     async fn store_with_session(token: &str, citizen: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -152,6 +154,7 @@ mod tests {
                     citizen_id: citizen.into(),
                     created: now(),
                     expires: now() + 3600,
+                    profile: None,
                 },
             )
             .await
@@ -166,19 +169,20 @@ mod tests {
         let (token, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
         assert_eq!(
             frames
-                .citizen_for(&token, "notes")
+                .session_for(&token, "notes")
                 .await
                 .unwrap()
+                .map(|session| session.citizen_id)
                 .as_deref(),
             Some("c-lan")
         );
-        assert_eq!(frames.citizen_for(&token, "tourism").await.unwrap(), None);
+        assert_eq!(frames.session_for(&token, "tourism").await.unwrap(), None);
         let forged = format!("cit_f_{}", "0".repeat(64));
-        assert_eq!(frames.citizen_for(&forged, "notes").await.unwrap(), None);
+        assert_eq!(frames.session_for(&forged, "notes").await.unwrap(), None);
         frames.set_ttl(Duration::ZERO);
         let (born_expired, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
         assert_eq!(
-            frames.citizen_for(&born_expired, "notes").await.unwrap(),
+            frames.session_for(&born_expired, "notes").await.unwrap(),
             None
         );
         assert_eq!(
@@ -212,12 +216,12 @@ mod tests {
         }
         assert_eq!(frames.count().await.unwrap(), 3);
         assert_eq!(
-            frames.citizen_for(&first[0], "notes").await.unwrap(),
+            frames.session_for(&first[0], "notes").await.unwrap(),
             None,
             "the citizen's oldest was closed"
         );
         assert!(frames
-            .citizen_for(&first[3], "notes")
+            .session_for(&first[3], "notes")
             .await
             .unwrap()
             .is_some());
@@ -241,6 +245,7 @@ mod tests {
                     citizen_id: "c-lan".into(),
                     created: now(),
                     expires: now() + 3600,
+                    profile: None,
                 },
             )
             .await
@@ -248,15 +253,15 @@ mod tests {
         let (one, _) = frames.open("c-lan", "notes", "cit_s_one").await.unwrap();
         let (two, _) = frames.open("c-lan", "notes", "cit_s_two").await.unwrap();
         assert_eq!(frames.close_session("c-lan", "cit_s_one").await.unwrap(), 1);
-        assert_eq!(frames.citizen_for(&one, "notes").await.unwrap(), None);
-        assert!(frames.citizen_for(&two, "notes").await.unwrap().is_some());
+        assert_eq!(frames.session_for(&one, "notes").await.unwrap(), None);
+        assert!(frames.session_for(&two, "notes").await.unwrap().is_some());
         // A session that ended in the store ends its frames on their next use.
         store
             .identity
             .delete_session(&hash_token("cit_s_two"))
             .await
             .unwrap();
-        assert_eq!(frames.citizen_for(&two, "notes").await.unwrap(), None);
+        assert_eq!(frames.session_for(&two, "notes").await.unwrap(), None);
         assert_eq!(frames.count().await.unwrap(), 0);
     }
 }

@@ -8,6 +8,7 @@ mod credentials;
 pub mod frames;
 pub mod inbox;
 pub mod location;
+pub mod oidc;
 pub mod pairwise;
 pub mod sessions;
 

@@ -4,6 +4,7 @@
 //! here; a sign-out on any host reaches the cache through the change feed.
 
 use super::hash_token;
+use crate::citizen::Citizen;
 use crate::store::{AppChange, SessionRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,12 +71,30 @@ impl Sessions {
 
     /// Open a session for `citizen_id`; returns the token (shown once) and its record.
     pub async fn create(&self, citizen_id: &str) -> Result<(String, SessionRecord), StoreError> {
+        self.open(citizen_id, None).await
+    }
+
+    /// Open a session for a citizen whose fields the identity provider gave
+    /// at sign-in: the session keeps them (every host serves them from it).
+    pub async fn create_with_profile(
+        &self,
+        citizen: &Citizen,
+    ) -> Result<(String, SessionRecord), StoreError> {
+        self.open(&citizen.id, Some(citizen.clone())).await
+    }
+
+    async fn open(
+        &self,
+        citizen_id: &str,
+        profile: Option<Citizen>,
+    ) -> Result<(String, SessionRecord), StoreError> {
         let token = format!("cit_s_{}", hex::encode(rand::random::<[u8; 32]>()));
         let created = now();
         let record = SessionRecord {
             citizen_id: citizen_id.to_string(),
             created,
             expires: created + self.ttl.as_secs(),
+            profile,
         };
         self.store
             .identity

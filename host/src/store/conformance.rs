@@ -1252,6 +1252,7 @@ pub async fn sessions_and_operators_round_trip(store: Store) {
         citizen_id: "c-lan".into(),
         created: 1,
         expires: 100,
+        profile: None,
     };
     let (s1, s2) = (sha256_hex(b"s1"), sha256_hex(b"s2"));
     assert_eq!(id.session(&s1).await.unwrap(), None);
@@ -1261,6 +1262,27 @@ pub async fn sessions_and_operators_round_trip(store: Store) {
     assert!(id.delete_session(&s1).await.unwrap());
     assert!(!id.delete_session(&s1).await.unwrap());
     assert_eq!(id.session(&s1).await.unwrap(), None);
+    // A session of a citizen an OpenID provider signed in keeps their fields.
+    let with_profile = SessionRecord {
+        profile: Some(crate::citizen::Citizen {
+            id: "oidc-1".into(),
+            name: "Nguyễn Thị Lan".into(),
+            phone: "+84905111222".into(),
+            national_id: String::new(),
+            address: "12 Lê Lợi".into(),
+            birth_date: "1990-04-12".into(),
+            locale: "vi".into(),
+            roles: vec![crate::citizen::Role {
+                unit: "phuong-phu-hoi".into(),
+                role: "staff".into(),
+            }],
+        }),
+        citizen_id: "oidc-1".into(),
+        ..session.clone()
+    };
+    id.put_session(&s2, &with_profile).await.unwrap();
+    assert_eq!(id.session(&s2).await.unwrap(), Some(with_profile));
+    assert!(id.delete_session(&s2).await.unwrap());
 
     assert!(!id.has_operators().await.unwrap());
     let ops = OperatorRecord {

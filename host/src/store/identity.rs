@@ -26,6 +26,10 @@ pub struct SessionRecord {
     pub created: u64,
     /// Unix seconds.
     pub expires: u64,
+    /// The citizen's fields as an OpenID provider gave them at sign-in;
+    /// `None` for a citizen the host's own provider knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::citizen::Citizen>,
 }
 
 /// A consent a citizen gave an app for one personal scope.

@@ -1,0 +1,289 @@
+//! Sign-in through the city's OpenID provider over HTTP: `/auth/oidc/login`
+//! sends the citizen to the provider, `/auth/oidc/callback` brings them back
+//! signed in. A refusal is a page in Vietnamese and English, a log line for
+//! the operator and an audit record, and leaves no session. The flow itself
+//! is `identity::oidc`.
+
+use super::error::{ApiError, ErrorBody};
+use super::routes::{Access, Routes};
+use crate::audit::messages::{SIGNED_IN_OIDC, SIGN_IN_REFUSED};
+use crate::audit::Event;
+use crate::identity::oidc::{Callback, OidcError, OidcProvider, LOGIN_COOKIE, LOGIN_TTL};
+use crate::identity::sessions::SESSION_COOKIE;
+use crate::localized::Text;
+use crate::Citadel;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Where the shell's sign-in button starts an OpenID Connect sign-in.
+pub(super) const LOGIN_PATH: &str = "/auth/oidc/login";
+
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes.get(LOGIN_PATH, Access::Public, login).get(
+        "/auth/oidc/callback",
+        Access::Public,
+        callback,
+    )
+}
+
+/// The login cookie's longest accepted value.
+const LOGIN_COOKIE_LIMIT: usize = 4096;
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    /// The shell's page to come back to (a local path).
+    #[serde(rename = "return")]
+    return_to: Option<String>,
+}
+
+fn provider(citadel: &Citadel) -> Result<&Arc<OidcProvider>, ApiError> {
+    citadel.oidc.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "oidc_not_configured",
+            "this host signs no one in with an OpenID provider",
+        )
+    })
+}
+
+/// `Set-Cookie` for the login cookie: `value` for `max_age` seconds.
+fn login_cookie(provider: &OidcProvider, value: &str, max_age: u64) -> Option<HeaderValue> {
+    let secure = if provider.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// Sign in with the city's OpenID provider
+///
+/// Starts the authorization-code flow with PKCE, `state` and `nonce`: the
+/// citizen goes on to the provider's page with a signed login cookie.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/login",
+    tag = "citizen",
+    params(("return" = Option<String>, Query, description = "The shell's page to come back \
+        to, a local path (default `/`).")),
+    responses(
+        (status = 303, description = "On to the provider's authorization page.",
+            headers(("location" = String), ("set-cookie" = String, description = "`citadel_oidc`, \
+            the flow's signed state, for 10 minutes"))),
+        (status = 404, description = "`oidc_not_configured`.", body = ErrorBody),
+        (status = 503, description = "The provider cannot be reached: a page in Vietnamese and \
+            English.", body = String, content_type = "text/html"),
+    )
+)]
+async fn login(
+    State(citadel): State<Arc<Citadel>>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let provider = provider(&citadel)?;
+    let return_to = query
+        .return_to
+        .filter(|path| super::is_local_path(path))
+        .unwrap_or_else(|| "/".into());
+    match provider.begin(&return_to).await {
+        Ok((url, sealed)) => {
+            let mut response =
+                (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
+            if let Some(cookie) = login_cookie(provider, &sealed, LOGIN_TTL.as_secs()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        Err(error) => Ok(refused(&citadel, provider, error).await),
+    }
+}
+
+/// The login cookie of a request: the first well-formed one.
+fn sealed_login(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| {
+            *key == LOGIN_COOKIE && !value.is_empty() && value.len() <= LOGIN_COOKIE_LIMIT
+        })
+        .map(|(_, value)| value.to_string())
+}
+
+/// The provider's answer
+///
+/// Verifies `state` against the login cookie, exchanges the code with the
+/// PKCE verifier, checks the ID token (signature, issuer, audience, expiry,
+/// nonce), merges userinfo and signs the citizen in. Any failure leaves no
+/// session, writes a log line and an audit record, and shows a page in
+/// Vietnamese and English.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/callback",
+    tag = "citizen",
+    params(
+        ("code" = Option<String>, Query, description = "The authorization code."),
+        ("state" = Option<String>, Query, description = "The flow's `state`."),
+        ("error" = Option<String>, Query, description = "The provider's refusal."),
+        ("error_description" = Option<String>, Query),
+        ("iss" = Option<String>, Query, description = "RFC 9207: the answering issuer."),
+    ),
+    responses(
+        (status = 303, description = "Signed in: back to the shell's page.",
+            headers(("location" = String), ("set-cookie" = String, description = "`citadel_session`"))),
+        (status = 400, description = "Wrong or missing `state`, or a code the provider refuses \
+            (replayed, expired).", body = String, content_type = "text/html"),
+        (status = 401, description = "An ID token that fails verification.", body = String,
+            content_type = "text/html"),
+        (status = 403, description = "The provider refused the sign-in.", body = String,
+            content_type = "text/html"),
+        (status = 404, description = "`oidc_not_configured`.", body = ErrorBody),
+        (status = 500, description = "The provider's configuration does not fit.", body = String,
+            content_type = "text/html"),
+        (status = 503, description = "The provider cannot be reached; or \
+            `storage_unavailable`.", body = String, content_type = "text/html"),
+    )
+)]
+async fn callback(
+    State(citadel): State<Arc<Citadel>>,
+    Query(answer): Query<Callback>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let provider = provider(&citadel)?;
+    let outcome = provider
+        .finish(&answer, sealed_login(&headers).as_deref())
+        .await;
+    let mut response = match outcome {
+        Ok(signed) => {
+            let (token, session) = citadel
+                .sessions
+                .create_with_profile(&signed.citizen)
+                .await?;
+            citadel
+                .audit
+                .record(Event {
+                    kind: "sign-in",
+                    actor: "citizen".into(),
+                    message: Some(SIGNED_IN_OIDC.with("issuer", provider.issuer())),
+                    ..Event::default()
+                })
+                .await;
+            let mut response = (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, signed.return_to)],
+            )
+                .into_response();
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                session.expires.saturating_sub(session.created),
+                if provider.secure_cookies() {
+                    "; Secure"
+                } else {
+                    ""
+                }
+            );
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(error) => refused(&citadel, provider, error).await,
+    };
+    // The login cookie is spent either way: a replayed callback has none.
+    if let Some(spent) = login_cookie(provider, "", 0) {
+        response.headers_mut().append(header::SET_COOKIE, spent);
+    }
+    Ok(response)
+}
+
+/// What the citizen reads when a sign-in fails, by cause.
+fn explanation(error: &OidcError) -> Text {
+    match error {
+        OidcError::StateMismatch => Text::new(
+            "Phiên đăng nhập không hợp lệ hoặc đã hết hạn. Vui lòng đăng nhập lại.",
+            "This sign-in is not valid or has expired. Please sign in again.",
+        ),
+        OidcError::ProviderRefused(_) => Text::new(
+            "Nhà cung cấp định danh không cho phép đăng nhập.",
+            "The identity provider did not allow the sign-in.",
+        ),
+        OidcError::CodeRejected(_) | OidcError::InvalidToken(_) => Text::new(
+            "Không xác minh được danh tính của bạn với nhà cung cấp định danh. Vui lòng đăng nhập lại.",
+            "Your identity could not be verified with the identity provider. Please sign in again.",
+        ),
+        OidcError::ProviderUnavailable(_) => Text::new(
+            "Hệ thống định danh tạm thời không truy cập được. Vui lòng thử lại sau ít phút.",
+            "The identity service cannot be reached right now. Please try again in a few minutes.",
+        ),
+        OidcError::Misconfigured(_) => Text::new(
+            "Đăng nhập tạm thời không hoạt động. Bộ phận vận hành đã được thông báo.",
+            "Sign-in is not working right now. The operators have been told.",
+        ),
+    }
+}
+
+const TITLE: Text = Text::new("Không đăng nhập được", "Could not sign you in");
+const TRY_AGAIN: Text = Text::new("Đăng nhập lại", "Sign in again");
+const HOME: Text = Text::new("Về trang chủ", "Back to the start");
+
+/// The refusal: a log line and an audit record naming the cause, and the
+/// citizen's page in both languages (no session is made).
+async fn refused(citadel: &Citadel, provider: &OidcProvider, error: OidcError) -> Response {
+    tracing::warn!(
+        code = error.code(),
+        issuer = provider.issuer(),
+        reason = %error,
+        "OpenID Connect sign-in refused"
+    );
+    citadel
+        .audit
+        .record(Event {
+            kind: "sign-in-refused",
+            actor: "citizen".into(),
+            message: Some(
+                SIGN_IN_REFUSED
+                    .with("issuer", provider.issuer())
+                    .with("code", error.code())
+                    .with("reason", &error),
+            ),
+            ..Event::default()
+        })
+        .await;
+    let status = match error {
+        OidcError::StateMismatch | OidcError::CodeRejected(_) => StatusCode::BAD_REQUEST,
+        OidcError::ProviderRefused(_) => StatusCode::FORBIDDEN,
+        OidcError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+        OidcError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        OidcError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let why = explanation(&error);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title_vi}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1d2433}}h1{{font-size:1.4rem}}.en{{color:#5b6474}}a.button{{display:inline-block;padding:.6rem 1.2rem;margin:.5rem .5rem 0 0;border-radius:.5rem;background:#7a1f2b;color:#fff;text-decoration:none}}a.secondary{{background:#e8e2d8;color:#1d2433}}code{{font-size:.85rem}}</style></head>
+<body>
+<h1>{title_vi}</h1>
+<p>{why_vi}</p>
+<p class="en" lang="en"><strong>{title_en}.</strong> {why_en}</p>
+<p><a class="button" href="/auth/oidc/login">{again_vi} · {again_en}</a><a class="button secondary" href="/">{home_vi} · {home_en}</a></p>
+<p class="en"><code>{code}</code></p>
+</body></html>"#,
+        title_vi = TITLE.vi,
+        title_en = TITLE.en,
+        why_vi = why.vi,
+        why_en = why.en,
+        again_vi = TRY_AGAIN.vi,
+        again_en = TRY_AGAIN.en,
+        home_vi = HOME.vi,
+        home_en = HOME.en,
+        code = error.code(),
+    );
+    super::host_page(status, html)
+}
