@@ -127,3 +127,95 @@ async fn citadel_serve_without_dev_has_no_demo_citizens_or_wallet() {
     assert_eq!(metrics(Some(OPERATOR)).await.unwrap().status(), 200);
     terminate(served);
 }
+
+/// `citadel serve --oidc-*` (and their environment variables): the shell is
+/// offered the provider's sign-in, the demo citizens are off even with
+/// `--dev`, a provider that cannot be reached is a clear page, the client
+/// secret never reaches the log; a redirect URL with the wrong path stops
+/// the host before it starts. (The flow itself, against a real provider,
+/// is `tests/tests/oidc.rs`.)
+#[tokio::test]
+async fn citadel_serve_signs_citizens_in_with_the_configured_openid_provider() {
+    const SECRET: &str = "oidc-client-secret-never-logged-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("oidc-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let secret_arg = secret_file.to_str().unwrap();
+    // Port 9 (discard): nothing answers, the provider is down.
+    let issuer = "http://127.0.0.1:9/realms/hue";
+    let (child, address, lines) = common::serve_logged(
+        &dir.path().join("data"),
+        &[
+            "--oidc-issuer",
+            issuer,
+            "--oidc-client-secret-file",
+            secret_arg,
+            "--oidc-redirect-url",
+            "http://127.0.0.1:8080/auth/oidc/callback",
+        ],
+        &[
+            ("CITADEL_OIDC_CLIENT_ID", "citadel"),
+            ("CITADEL_OIDC_CLAIMS", "national_id=cccd"),
+        ],
+    );
+    let served = Served { child, address };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://{}{path}", served.address);
+
+    let session: serde_json::Value = client
+        .get(url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["sign_in"]["kind"], "oidc", "{session}");
+    assert_eq!(session["sign_in"]["url"], "/auth/oidc/login");
+    let demo = client
+        .post(url("/api/v1/login"))
+        .json(&serde_json::json!({ "citizen": "c-lan" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        demo.status(),
+        403,
+        "no demo citizens beside a real provider"
+    );
+
+    let login = client.get(url("/auth/oidc/login")).send().await.unwrap();
+    assert_eq!(login.status(), 503);
+    let page = login.text().await.unwrap();
+    assert!(page.contains("oidc_provider_unavailable"), "{page}");
+    assert!(page.contains("Could not sign you in"), "{page}");
+
+    terminate(served);
+    let log: Vec<String> = lines.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("OpenID Connect sign-in refused")),
+        "the operator reads why: {log:#?}"
+    );
+    assert!(
+        log.iter().all(|l| !l.contains(SECRET)),
+        "the secret is never logged"
+    );
+
+    // A callback the provider would never send to: refused at start.
+    let refused = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("other"))
+        .args(["--oidc-issuer", issuer, "--oidc-client-id", "citadel"])
+        .args(["--oidc-client-secret-file", secret_arg])
+        .args(["--oidc-redirect-url", "http://127.0.0.1:8080/callback"])
+        .output()
+        .expect("citadel runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("/auth/oidc/callback"), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+}
