@@ -7,7 +7,7 @@
 use super::PrepareError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -33,11 +33,38 @@ impl Hasher for Sha256Hasher {
     }
 }
 
+/// Refuse a shared directory that someone other than the data dir's owner
+/// could write: its files are loaded as compiled code, so whoever can write
+/// one runs code in every host that reads it.
+fn only_this_user_writes(shared: &Path, data_dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let found = std::fs::metadata(shared)?;
+        let owner = std::fs::metadata(data_dir)?.uid();
+        if found.uid() != owner || found.permissions().mode() & 0o022 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the shared compile cache {} must be owned and writable by this host's \
+                     user alone (its files run as compiled code): chown it to the data dir's \
+                     owner and chmod go-w, or unset CITADEL_SHARED_COMPILE_CACHE",
+                    shared.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (shared, data_dir);
+    Ok(())
+}
+
 impl CompileCache {
     pub fn new(dir: PathBuf, shared: Option<PathBuf>, engine: &Engine) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         if let Some(shared) = &shared {
             std::fs::create_dir_all(shared)?;
+            only_this_user_writes(shared, &dir)?;
         }
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -234,5 +261,23 @@ mod tests {
         assert!(refused.is_err());
         assert_eq!((third.compile_count(), files(c.path())), (0, 0));
         assert_eq!(files(shared.path()), 1, "the shared file stays");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let engine = Engine::default();
+        let [shared, data] = [(); 2].map(|()| tempfile::tempdir().unwrap());
+        std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = CompileCache::new(data.path().into(), Some(shared.path().into()), &engine)
+            .err()
+            .expect("a world-writable shared cache is refused");
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("chmod go-w"), "{refused}");
+
+        std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        CompileCache::new(data.path().into(), Some(shared.path().into()), &engine)
+            .expect("a directory only its owner writes is taken");
     }
 }
