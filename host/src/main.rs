@@ -276,8 +276,21 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     flush_at_exit
 }
 
+/// Run the command. A refusal or failure is one line on stderr, `error:`
+/// and its causes, and exit code 1 — never a backtrace, whatever
+/// `RUST_BACKTRACE` says (the message names the fix).
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let (Command::Serve(args), Some(given)) =

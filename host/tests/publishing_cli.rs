@@ -2,9 +2,15 @@
 //! would run it: keys generate → app new → build → package → publish → the
 //! operator approves with grants → rollout 10 % (2,000 synthetic citizens:
 //! 7–13 % on the new version, each always the same) → rollout 100 % →
-//! rollback → every new request on the old version.
+//! rollback → every new request on the old version. And its refusals: each
+//! one line naming the fix, exit code 1, no backtrace — placeholder names,
+//! an unregistered signing key, a version not newer, a canary with nothing
+//! live, a changed package of the same version, a retired version, a wrong
+//! credential.
 
 mod common;
+
+use citadel_host::registry::manifest::Manifest;
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -35,9 +41,10 @@ fn serve(data_dir: &Path) -> Server {
     }
 }
 
-/// Run `citadel args…`; its stdout, which must be a success.
-fn citadel(args: &[&str], dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_citadel"))
+/// Run `citadel args…` in `dir`, asking for backtraces as a partner with
+/// `RUST_BACKTRACE` in their shell would.
+fn run_citadel(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(args)
         .current_dir(dir)
         // One target dir for every run of this test: the SDK compiles once.
@@ -46,8 +53,15 @@ fn citadel(args: &[&str], dir: &Path) -> String {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("partner-apps"),
         )
         .env("CITADEL_OPERATOR_TOKEN", TOKEN)
+        .env("RUST_BACKTRACE", "full")
+        .env("RUST_LIB_BACKTRACE", "1")
         .output()
-        .expect("citadel runs");
+        .expect("citadel runs")
+}
+
+/// Run `citadel args…`; its stdout, which must be a success.
+fn citadel(args: &[&str], dir: &Path) -> String {
+    let output = run_citadel(args, dir);
     assert!(
         output.status.success(),
         "citadel {args:?} failed:\n{}",
@@ -55,6 +69,36 @@ fn citadel(args: &[&str], dir: &Path) -> String {
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
+
+/// Run `citadel args…`, which must be refused: exit code 1, nothing on
+/// stdout, and one line on stderr — `error: ` and the reason, no
+/// backtrace. Returns that line.
+fn refused(args: &[&str], dir: &Path) -> String {
+    let output = run_citadel(args, dir);
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8 output");
+    assert_eq!(output.status.code(), Some(1), "citadel {args:?}: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "citadel {args:?} printed to stdout"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "citadel {args:?}: one line, not:\n{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+    lines[0].to_string()
+}
+
+/// `app new` arguments giving the names and descriptions citizens see.
+const TEXTS: [&str; 8] = [
+    "--name-vi",
+    "Hướng dẫn tham quan",
+    "--name-en",
+    "Tour guide",
+    "--description-vi",
+    "Lịch trình tham quan Cố đô Huế.",
+    "--description-en",
+    "Routes around the Huế Citadel.",
+];
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -138,18 +182,17 @@ async fn a_partner_publishes_and_the_city_rolls_out_and_back() {
         .expect("an API key")
         .to_string();
 
-    citadel(
-        &[
-            "app",
-            "new",
-            "tour-guide",
-            "--publisher",
-            "hue-tourism",
-            "--dir",
-            "tour-guide",
-        ],
-        work,
-    );
+    let mut new = vec![
+        "app",
+        "new",
+        "tour-guide",
+        "--publisher",
+        "hue-tourism",
+        "--dir",
+        "tour-guide",
+    ];
+    new.extend(TEXTS);
+    citadel(&new, work);
     let v1 = ship(&server, work, "tour-guide", &api_key);
     assert_eq!(v1["state"], "in-review");
     assert_eq!(admin(&server, work, &["reviews"])[0]["version"], "0.1.0");
@@ -265,18 +308,17 @@ async fn a_partner_ships_the_typescript_template_through_the_same_flow() {
     );
     let api_key = registered["api_key"].as_str().expect("an API key");
 
-    citadel(
-        &[
-            "app",
-            "new",
-            "ts-visits",
-            "--lang",
-            "ts",
-            "--publisher",
-            "hue-parking-soft",
-        ],
-        work,
-    );
+    let mut new = vec![
+        "app",
+        "new",
+        "ts-visits",
+        "--lang",
+        "ts",
+        "--publisher",
+        "hue-parking-soft",
+    ];
+    new.extend(TEXTS);
+    citadel(&new, work);
     assert!(work.join("ts-visits/src/main.ts").exists());
     assert!(work.join("ts-visits/tsconfig.json").exists());
     let version = ship(&server, work, "ts-visits", api_key);
@@ -317,4 +359,298 @@ async fn a_partner_ships_the_typescript_template_through_the_same_flow() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("type-checking (tsc) failed"), "{stderr}");
     assert!(stderr.contains("src/main.ts"), "{stderr}");
+}
+
+/// What the host answers a package uploaded by hand (not through the CLI).
+async fn upload(server: &Server, api_key: &str, package: Vec<u8>) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/publisher/packages", server.url))
+        .bearer_auth(api_key)
+        .header("content-type", "application/octet-stream")
+        .body(package)
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(response.status(), 422);
+    response.json().await.expect("a JSON error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_is_one_line_naming_the_fix() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let server = serve(data.path());
+    let url = server.url.as_str();
+
+    // The city registers the company, but not yet its signing key.
+    let public_key = citadel(&["keys", "generate", "--out", "signing.key"], work);
+    let public_key = public_key.trim();
+    let registered = admin(&server, work, &["add-publisher", "hue-maps", "Bản đồ Huế"]);
+    let api_key = registered["api_key"].as_str().expect("an API key");
+
+    // An app without its names: the template's placeholders are not packaged.
+    citadel(
+        &["app", "new", "placeholders", "--publisher", "hue-maps"],
+        work,
+    );
+    let refusal = refused(
+        &[
+            "app",
+            "package",
+            "--key",
+            "signing.key",
+            "--dir",
+            "placeholders",
+        ],
+        work,
+    );
+    for key in ["name.vi", "name.en", "description.vi", "description.en"] {
+        assert!(refusal.contains(&format!("`{key}`")), "{refusal}");
+    }
+
+    let mut new = vec!["app", "new", "city-walks", "--publisher", "hue-maps"];
+    new.extend(TEXTS);
+    citadel(&new, work);
+    citadel(&["app", "build", "--dir", "city-walks"], work);
+    let package_args = [
+        "app",
+        "package",
+        "--key",
+        "signing.key",
+        "--dir",
+        "city-walks",
+    ];
+    let package = citadel(&package_args, work).trim().to_string();
+    // The same content again is no change, and allowed.
+    let first_bytes = std::fs::read(work.join(&package)).unwrap();
+    assert_eq!(citadel(&package_args, work).trim(), package);
+    let publish = [
+        "app",
+        "publish",
+        &package,
+        "--server",
+        url,
+        "--api-key",
+        api_key,
+    ];
+
+    // Signed by a key the city has not registered: the refusal names the
+    // admin command, which then makes the same upload pass.
+    let refusal = refused(&publish, work);
+    assert!(refusal.contains("unknown_signing_key"), "{refusal}");
+    let command = format!("citadel admin add-signing-key hue-maps {public_key}");
+    assert!(refusal.contains(&command), "{refusal}");
+    admin(&server, work, &["add-signing-key", "hue-maps", public_key]);
+    assert_eq!(json(&citadel(&publish, work))["state"], "in-review");
+
+    // The same version again: the version to write instead.
+    let refusal = refused(&publish, work);
+    assert!(refusal.contains("version_not_newer"), "{refusal}");
+    assert!(
+        refusal.contains("raise `version` in manifest.toml to 0.1.1"),
+        "{refusal}"
+    );
+
+    // The host refuses placeholders too, naming the keys.
+    let manifest = std::fs::read_to_string(work.join("city-walks/manifest.toml")).unwrap();
+    let placeholder = manifest
+        .replace("\"Tour guide\"", "\"«TODO: the app's name in English»\"")
+        .replace("version = \"0.1.0\"", "version = \"0.3.0\"");
+    let component = std::fs::read(
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("partner-apps/wasm32-wasip2/release/city_walks.wasm"),
+    )
+    .unwrap();
+    let secret = std::fs::read_to_string(work.join("signing.key")).unwrap();
+    let key = citadel_host::registry::package::signing_key(&secret).unwrap();
+    let bytes =
+        citadel_host::registry::package::build(&placeholder, "city_walks.wasm", &component, &key)
+            .unwrap();
+    let answer = upload(&server, api_key, bytes).await;
+    assert_eq!(answer["error"]["code"], "invalid_manifest", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`name.en`"), "{message}");
+    assert!(!message.contains("`name.vi`"), "{message}");
+
+    // A first version cannot be a canary: the rest would get 404.
+    admin(&server, work, &["approve", "city-walks", "0.1.0", "kv"]);
+    let refusal = refused(
+        &[
+            "admin",
+            "--server",
+            url,
+            "rollout",
+            "city-walks",
+            "0.1.0",
+            "10",
+        ],
+        work,
+    );
+    assert!(refusal.contains("canary_needs_live_version"), "{refusal}");
+    assert!(
+        refusal.contains("citadel admin rollout city-walks 0.1.0 100"),
+        "{refusal}"
+    );
+    admin(&server, work, &["rollout", "city-walks", "0.1.0", "100"]);
+
+    // Changed code under the same version: not packaged over the old one
+    // unless forced.
+    let lib = work.join("city-walks/src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, code.replace("Xin chào từ", "Chào mừng đến")).unwrap();
+    citadel(&["app", "build", "--dir", "city-walks"], work);
+    let refusal = refused(&package_args, work);
+    assert!(
+        refusal.contains("--force") && refusal.contains("raise `version`"),
+        "{refusal}"
+    );
+    assert_eq!(std::fs::read(work.join(&package)).unwrap(), first_bytes);
+    let mut forced = package_args.to_vec();
+    forced.push("--force");
+    citadel(&forced, work);
+    assert_ne!(std::fs::read(work.join(&package)).unwrap(), first_bytes);
+
+    // 0.2.0 live retires 0.1.0; rolling a retired version out says why and
+    // what to do instead.
+    let manifest_path = work.join("city-walks/manifest.toml");
+    std::fs::write(
+        &manifest_path,
+        manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\""),
+    )
+    .unwrap();
+    let package = citadel(&package_args, work).trim().to_string();
+    citadel(
+        &[
+            "app",
+            "publish",
+            &package,
+            "--server",
+            url,
+            "--api-key",
+            api_key,
+        ],
+        work,
+    );
+    admin(&server, work, &["approve", "city-walks", "0.2.0", "kv"]);
+    admin(&server, work, &["rollout", "city-walks", "0.2.0", "100"]);
+    let rollout = |version: &'static str| {
+        refused(
+            &[
+                "admin",
+                "--server",
+                url,
+                "rollout",
+                "city-walks",
+                version,
+                "100",
+            ],
+            work,
+        )
+    };
+    let refusal = rollout("0.1.0");
+    assert!(
+        refusal.contains("wrong_state") && refusal.contains("retired"),
+        "{refusal}"
+    );
+    assert!(
+        refusal.contains("citadel admin rollback city-walks"),
+        "{refusal}"
+    );
+    admin(&server, work, &["rollback", "city-walks"]);
+    let refusal = rollout("0.2.0");
+    assert!(refusal.contains("wrong_state"), "{refusal}");
+    assert!(
+        refusal.contains("raise `version` in manifest.toml"),
+        "{refusal}"
+    );
+
+    // A wrong credential: a sentence, and where the right one comes from.
+    let refusal = refused(
+        &[
+            "app",
+            "status",
+            "city-walks",
+            "--server",
+            url,
+            "--api-key",
+            "cit_pub_not_a_key",
+        ],
+        work,
+    );
+    assert!(refusal.contains("invalid_credentials"), "{refusal}");
+    assert!(
+        refusal.contains("this API needs a publisher key") && refusal.contains("--api-key"),
+        "{refusal}"
+    );
+    let refusal = refused(
+        &[
+            "admin",
+            "--server",
+            url,
+            "--token",
+            "cit_op_not_a_token_0000000000",
+            "apps",
+        ],
+        work,
+    );
+    assert!(refusal.contains("invalid_credentials"), "{refusal}");
+    assert!(
+        refusal.contains("this API needs an operator token") && refusal.contains("--token"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn app_new_writes_the_citizen_texts_in_every_language_or_placeholders_that_block_packaging() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    for lang in ["rust", "js", "ts"] {
+        let app = format!("texts-{lang}");
+        citadel(
+            &[
+                "app",
+                "new",
+                &app,
+                "--lang",
+                lang,
+                "--name-vi",
+                "Bản đồ \"phố cổ\"",
+                "--name-en",
+                "Old quarter map",
+                "--description-vi",
+                "Các con phố cổ của Huế.",
+                "--description-en",
+                "The old streets of Huế.",
+            ],
+            work,
+        );
+        let text = std::fs::read_to_string(work.join(&app).join("manifest.toml")).unwrap();
+        let manifest = Manifest::parse("manifest.toml", &text).unwrap();
+        assert_eq!(manifest.name.vi, "Bản đồ \"phố cổ\"");
+        assert_eq!(manifest.name.en, "Old quarter map");
+        assert_eq!(manifest.description.vi, "Các con phố cổ của Huế.");
+        assert_eq!(manifest.description.en, "The old streets of Huế.");
+        manifest.check_publishable("manifest.toml").unwrap();
+
+        // Without the texts: clearly marked placeholders, refused by
+        // `app package` (before it needs a key or a build), naming each key.
+        let app = format!("todo-{lang}");
+        citadel(&["app", "new", &app, "--lang", lang], work);
+        let text = std::fs::read_to_string(work.join(&app).join("manifest.toml")).unwrap();
+        assert_eq!(text.matches("«TODO").count(), 5, "{text}");
+        let refusal = refused(
+            &["app", "package", "--key", "no-such.key", "--dir", &app],
+            work,
+        );
+        for key in ["name.vi", "name.en", "description.vi", "description.en"] {
+            assert!(refusal.contains(&format!("`{key}`")), "{refusal}");
+        }
+    }
+
+    // A name citizens could not see whole is refused before anything is written.
+    let long = "x".repeat(61);
+    let refusal = refused(&["app", "new", "too-long", "--name-en", &long], work);
+    assert!(refusal.contains("name.en"), "{refusal}");
+    assert!(!work.join("too-long").exists());
 }

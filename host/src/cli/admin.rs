@@ -3,7 +3,7 @@
 //! rollouts, rollbacks, suspensions, operator tokens and the audit log.
 //! Prints JSON answers.
 
-use super::send;
+use super::{send, Credential};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -198,7 +198,7 @@ pub async fn run(server: &str, token: &str, action: AdminAction) -> anyhow::Resu
             client.get(api("/audit")).query(&query)
         }
     };
-    let answer = send(request.bearer_auth(token)).await?;
+    let answer = send(request.bearer_auth(token), Credential::OperatorToken).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
@@ -227,6 +227,7 @@ async fn change_grants(
         client
             .get(api(&format!("/apps/{app}/grants")))
             .bearer_auth(token),
+        Credential::OperatorToken,
     )
     .await?;
     let mut granted: std::collections::BTreeSet<String> = current["granted"]

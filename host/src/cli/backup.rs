@@ -25,7 +25,7 @@ pub async fn download(server: &str, token: &str, out: &Path) -> anyhow::Result<B
         .await
         .with_context(|| format!("cannot reach {url}"))?;
     if !response.status().is_success() {
-        super::answer(response).await?;
+        super::answer(response, super::Credential::OperatorToken).await?;
         anyhow::bail!("the host answered without a backup");
     }
     let announced = response

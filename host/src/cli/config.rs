@@ -350,7 +350,11 @@ pub fn merge(
     fill(&mut args.city_data, city_data.map(Some), at("city_data"));
     fill(&mut args.tile_url, tile_url.map(Some), at("tile_url"));
     fill(&mut args.log_format, log_format, at("log_format"));
-    fill(&mut args.oidc_issuer, oidc_issuer.map(Some), at("oidc_issuer"));
+    fill(
+        &mut args.oidc_issuer,
+        oidc_issuer.map(Some),
+        at("oidc_issuer"),
+    );
     fill(
         &mut args.oidc_client_id,
         oidc_client_id.map(Some),

@@ -2,9 +2,10 @@
 //! `citadel app new|build|package|publish|status` — from an empty folder to
 //! a signed package uploaded for the city's review, for a mini-app in Rust
 //! (cargo) or in TypeScript/JavaScript (node and the JS SDK). Long steps
-//! show progress.
+//! show progress. Nothing citizens would see as placeholder text is
+//! packaged, and no package is overwritten by another of the same version.
 
-use citadel_host::registry::manifest::Manifest;
+use citadel_host::registry::manifest::{Manifest, PLACEHOLDER};
 use citadel_host::registry::package;
 use clap::Subcommand;
 use futures::StreamExt;
@@ -37,12 +38,16 @@ pub enum Lang {
 #[derive(Subcommand)]
 pub enum AppAction {
     /// Create a ready-to-build mini-app using the SDK of its language.
+    /// Citizens see its name and description: give them here, or fill in
+    /// the placeholders in manifest.toml before `citadel app package`.
     New {
         /// The app id (lower-case letters, digits and `-`).
         name: String,
         /// Your publisher id, as the city registered it.
         #[arg(long, default_value = "my-company")]
         publisher: String,
+        #[command(flatten)]
+        texts: CitizenTexts,
         /// The folder to create (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -70,6 +75,10 @@ pub enum AppAction {
         /// The package to write (default: ID-VERSION.citadel in DIR).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing package of the same version whose content
+        /// differs (without it, that is refused: raise `version` instead).
+        #[arg(long)]
+        force: bool,
     },
     /// Upload a package for review.
     Publish {
@@ -87,6 +96,24 @@ pub enum AppAction {
         #[arg(long, env = "CITADEL_API_KEY", hide_env_values = true)]
         api_key: String,
     },
+}
+
+/// What citizens see of a new app, in Vietnamese and English. Each one not
+/// given is left as placeholder text that packaging refuses.
+#[derive(clap::Args)]
+pub struct CitizenTexts {
+    /// The app's name in Vietnamese (at most 60 characters).
+    #[arg(long, value_name = "TEXT")]
+    name_vi: Option<String>,
+    /// The app's name in English (at most 60 characters).
+    #[arg(long, value_name = "TEXT")]
+    name_en: Option<String>,
+    /// What the app is for, in Vietnamese.
+    #[arg(long, value_name = "TEXT")]
+    description_vi: Option<String>,
+    /// What the app is for, in English.
+    #[arg(long, value_name = "TEXT")]
+    description_en: Option<String>,
 }
 
 pub fn keys(action: KeysAction) -> anyhow::Result<()> {
@@ -114,13 +141,19 @@ pub async fn app(action: AppAction) -> anyhow::Result<()> {
         AppAction::New {
             name,
             publisher,
+            texts,
             dir,
             lang,
             sdk,
-        } => new_app(&name, &publisher, dir, lang, sdk),
+        } => new_app(&name, &publisher, &texts, dir, lang, sdk),
         AppAction::Build { dir } => build(&dir).map(|path| println!("{}", path.display())),
-        AppAction::Package { key, dir, out } => {
-            let path = package_app(&dir, &key, out)?;
+        AppAction::Package {
+            key,
+            dir,
+            out,
+            force,
+        } => {
+            let path = package_app(&dir, &key, out, force)?;
             println!("{}", path.display());
             Ok(())
         }
@@ -142,7 +175,11 @@ pub async fn app(action: AppAction) -> anyhow::Result<()> {
                 "{}/api/v1/publisher/apps/{app}",
                 server.trim_end_matches('/')
             );
-            let answer = super::send(reqwest::Client::new().get(url).bearer_auth(api_key)).await?;
+            let answer = super::send(
+                reqwest::Client::new().get(url).bearer_auth(api_key),
+                super::Credential::PublisherKey,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
@@ -173,6 +210,7 @@ fn default_sdk(lang: Lang) -> PathBuf {
 fn new_app(
     name: &str,
     publisher: &str,
+    texts: &CitizenTexts,
     dir: Option<PathBuf>,
     lang: Lang,
     sdk: Option<PathBuf>,
@@ -185,23 +223,33 @@ fn new_app(
     anyhow::ensure!(!dir.exists(), "{} exists already", dir.display());
     let sdk = std::fs::canonicalize(sdk.unwrap_or_else(|| default_sdk(lang)))
         .map_err(|e| anyhow::anyhow!("the SDK folder cannot be found ({e}); pass --sdk"))?;
+    // Checked before anything is written: a name too long is refused here,
+    // naming its flag's manifest key.
+    let manifest = template_manifest(name, publisher, texts, lang);
+    let checked = Manifest::parse("manifest.toml", &manifest)?;
     match lang {
         Lang::Rust => new_rust_app(name, &dir, &sdk)?,
         Lang::Js | Lang::Ts => new_js_app(name, &dir, &sdk, lang)?,
     }
-    std::fs::write(
-        dir.join("manifest.toml"),
-        template_manifest(name, publisher, lang),
-    )?;
-    eprintln!(
-        "created {}: edit {} and manifest.toml, then `citadel app build`",
-        dir.display(),
-        match lang {
-            Lang::Rust => "src/lib.rs",
-            Lang::Js => "src/main.js",
-            Lang::Ts => "src/main.ts",
-        }
-    );
+    std::fs::write(dir.join("manifest.toml"), manifest)?;
+    let code = match lang {
+        Lang::Rust => "src/lib.rs",
+        Lang::Js => "src/main.js",
+        Lang::Ts => "src/main.ts",
+    };
+    match checked.check_publishable("manifest.toml") {
+        Ok(()) => eprintln!(
+            "created {}: edit {code} and manifest.toml, then `citadel app build`",
+            dir.display()
+        ),
+        Err(_) => eprintln!(
+            "created {}: edit {code}, then `citadel app build`; before `citadel app package`, \
+             replace the {PLACEHOLDER}…» text of [name] and [description] in manifest.toml \
+             (or create the app with --name-vi, --name-en, --description-vi and \
+             --description-en)",
+            dir.display()
+        ),
+    }
     Ok(())
 }
 
@@ -332,12 +380,26 @@ export const incomingHandler = serve(router);
     Ok(())
 }
 
-/// A new app's manifest: `kv`, which the template counts visits in.
-fn template_manifest(name: &str, publisher: &str, lang: Lang) -> String {
+/// A new app's manifest: `kv`, which the template counts visits in, and
+/// the citizen-facing texts given, or placeholders packaging refuses.
+fn template_manifest(name: &str, publisher: &str, texts: &CitizenTexts, lang: Lang) -> String {
     let component = match lang {
         Lang::Rust => format!("{}.wasm", name.replace('-', "_")),
         Lang::Js | Lang::Ts => format!("{name}.wasm"),
     };
+    // A TOML string: the given text escaped, or the placeholder for it.
+    let text = |given: &Option<String>, placeholder: &str| {
+        toml::Value::String(
+            given
+                .clone()
+                .unwrap_or_else(|| format!("{PLACEHOLDER}: {placeholder}»")),
+        )
+        .to_string()
+    };
+    let name_vi = text(&texts.name_vi, "tên ứng dụng bằng tiếng Việt");
+    let name_en = text(&texts.name_en, "the app's name in English");
+    let description_vi = text(&texts.description_vi, "ứng dụng dùng để làm gì");
+    let description_en = text(&texts.description_en, "what the app is for");
     format!(
         r#"id = "{name}"
 version = "0.1.0"
@@ -348,13 +410,15 @@ category = "utilities"
 icon = "✨"
 capabilities = ["kv"]
 
+# Citizens see the name and description, in Vietnamese and English: replace
+# any {PLACEHOLDER}…» text before `citadel app package`, which refuses it.
 [name]
-vi = "{name}"
-en = "{name}"
+vi = {name_vi}
+en = {name_en}
 
 [description]
-vi = "Ứng dụng mới trên Citadel."
-en = "A new Citadel mini-app."
+vi = {description_vi}
+en = {description_en}
 "#
     )
 }
@@ -479,8 +543,17 @@ fn build_js(dir: &Path, manifest: &Manifest) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn package_app(dir: &Path, key: &Path, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+/// Sign the app in `dir` into a package. Refused while the manifest holds
+/// placeholder text, and, unless `force`, when a package of other content
+/// is already at `out` (a package of the same version must not change).
+fn package_app(
+    dir: &Path,
+    key: &Path,
+    out: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<PathBuf> {
     let (text, manifest) = read_manifest(dir)?;
+    manifest.check_publishable(&dir.join("manifest.toml").display().to_string())?;
     let secret =
         std::fs::read_to_string(key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
     let key =
@@ -491,7 +564,21 @@ fn package_app(dir: &Path, key: &Path, out: Option<PathBuf>) -> anyhow::Result<P
     let bytes = package::build(&text, &manifest.component, &component, &key)?;
     let out =
         out.unwrap_or_else(|| dir.join(format!("{}-{}.citadel", manifest.id, manifest.version)));
-    std::fs::write(&out, bytes)?;
+    match std::fs::read(&out) {
+        Ok(existing) if existing == bytes => return Ok(out),
+        Ok(_) if !force => anyhow::bail!(
+            "{} exists with other content for {} {}: a published version must not change, so \
+             raise `version` in manifest.toml for a new package (or pass --force to replace \
+             this one, if it was never published)",
+            out.display(),
+            manifest.id,
+            manifest.version
+        ),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("{}: {e}", out.display()),
+    }
+    std::fs::write(&out, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     Ok(out)
 }
 
@@ -519,7 +606,7 @@ async fn publish(path: &Path, server: &str, api_key: &str) -> anyhow::Result<ser
         .header("content-type", "application/octet-stream")
         .header("content-length", length)
         .body(reqwest::Body::wrap_stream(stream));
-    let answer = super::send(request).await;
+    let answer = super::send(request, super::Credential::PublisherKey).await;
     bar.finish_and_clear();
     answer
 }

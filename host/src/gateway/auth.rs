@@ -51,7 +51,10 @@ pub(crate) async fn refuse(
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
-            format!("the credential is not valid {wanted}"),
+            format!(
+                "this API needs {wanted}, and the credential sent is not one this host \
+                 knows (mistyped, revoked or meant for another host)"
+            ),
         ),
     })
 }

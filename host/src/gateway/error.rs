@@ -200,6 +200,7 @@ impl From<UploadError> for ApiError {
             UploadError::UnknownSigningKey { .. } => (StatusCode::FORBIDDEN, "unknown_signing_key"),
             UploadError::PublisherMismatch { .. } => (StatusCode::FORBIDDEN, "publisher_mismatch"),
             UploadError::AppNotOwned { .. } => (StatusCode::FORBIDDEN, "app_not_owned"),
+            UploadError::Placeholders(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
             UploadError::Refused(refused) => return refused_version(refused, e.to_string()),
         };
         ApiError::new(status, code, e.to_string())
@@ -245,6 +246,9 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
             LifecycleError::WrongState { .. } => (StatusCode::CONFLICT, "wrong_state"),
             LifecycleError::CanaryInProgress { .. } => (StatusCode::CONFLICT, "canary_in_progress"),
+            LifecycleError::CanaryNeedsLiveVersion { .. } => {
+                (StatusCode::CONFLICT, "canary_needs_live_version")
+            }
             LifecycleError::BadPercent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_percent"),
             LifecycleError::NothingToRollBack(_) => (StatusCode::CONFLICT, "nothing_to_roll_back"),
             LifecycleError::NotSuspended(_) => (StatusCode::CONFLICT, "not_suspended"),

@@ -709,7 +709,9 @@ struct RolloutBody {
         (status = 404, description = "`app_not_found`; `version_not_found`.",
             body = ErrorBody),
         (status = 409, description = "`wrong_state`: the version is not approved; \
-            `canary_in_progress`: another version is the canary.", body = ErrorBody),
+            `canary_in_progress`: another version is the canary; \
+            `canary_needs_live_version`: a share below 100 for an app with no live version \
+            yet (put the first version live for everyone).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`invalid_percent`: not 1 to 100.", body = ErrorBody),

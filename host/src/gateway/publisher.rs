@@ -79,7 +79,8 @@ fn too_large() -> ApiError {
             newer one.", body = ErrorBody),
         (status = 413, description = "`package_too_large`: more than 64 MiB.",
             body = ErrorBody),
-        (status = 422, description = "`invalid_signature`, `invalid_manifest`, \
+        (status = 422, description = "`invalid_signature`, `invalid_manifest` (also when \
+            a name or description still holds the placeholder text of `citadel app new`), \
             `contract_unsupported` (the component needs a contract version the host does \
             not provide), `imports_not_covered` (an import no requested capability covers), \
             `invalid_component`, `component_too_large`, `limit_above_host_share`.",

@@ -8,7 +8,7 @@
 use super::package::{self, PackageError};
 use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
 use crate::audit::{messages, AuditMessage, Event};
-use crate::registry::manifest::{Manifest, ManifestError};
+use crate::registry::manifest::{Manifest, ManifestError, PlaceholderText};
 use crate::runtime::LiveApp;
 use crate::store::{AppRecord, PublisherRecord, StoreError, VersionRecord, VersionState};
 use semver::Version;
@@ -23,7 +23,12 @@ pub const KEPT_VERSIONS: usize = 10;
 pub enum UploadError {
     #[error(transparent)]
     Package(#[from] PackageError),
-    #[error("the package is signed by {public_key}, which is not a current signing key of publisher `{publisher}`")]
+    #[error(
+        "the package is signed by {public_key}, which is not a current signing key of \
+         publisher `{publisher}`: ask the city's operator to register it with \
+         `citadel admin add-signing-key {publisher} {public_key}`, or package with a key \
+         the city registered"
+    )]
     UnknownSigningKey {
         publisher: String,
         public_key: String,
@@ -32,6 +37,8 @@ pub enum UploadError {
     PublisherMismatch { manifest: String, caller: String },
     #[error("the app id `{app}` belongs to another publisher")]
     AppNotOwned { app: String },
+    #[error(transparent)]
+    Placeholders(#[from] PlaceholderText),
     /// A check every new version passes, uploaded or installed.
     #[error(transparent)]
     Refused(#[from] InstallError),
@@ -56,14 +63,26 @@ pub enum LifecycleError {
     AppNotFound(String),
     #[error("{app} has no version {version}")]
     VersionNotFound { app: String, version: String },
-    #[error("{app} {version} is {state}; it cannot be {action}")]
+    #[error("{app} {version} is {state}; it cannot be {action}: {next_step}")]
     WrongState {
         app: String,
         version: String,
         state: String,
         action: &'static str,
+        /// Why the state stops it, and what to do instead.
+        next_step: String,
     },
-    #[error("{app} is rolling out {canary}; complete it or roll it back first")]
+    #[error(
+        "{app} has no live version yet, so a canary of {version} would leave every other \
+         citizen without the app: put its first version live for everyone with \
+         `citadel admin rollout {app} {version} 100`"
+    )]
+    CanaryNeedsLiveVersion { app: String, version: String },
+    #[error(
+        "{app} is rolling out {canary}; complete it first with \
+         `citadel admin rollout {app} {canary} 100` or withdraw it with \
+         `citadel admin rollback {app}`"
+    )]
     CanaryInProgress { app: String, canary: String },
     #[error("the percentage must be 1 to 100, not {0}")]
     BadPercent(u8),
@@ -88,6 +107,49 @@ fn state_name(state: VersionState) -> String {
         .unwrap_or_default()
 }
 
+/// What a version's state means for the next step, and the command that
+/// takes it (for a refused review, rollout or withdrawal).
+fn next_step(record: &AppRecord, version: &VersionRecord) -> String {
+    let (app, name) = (&version.app, &version.version);
+    let publish_anew =
+        "raise `version` in manifest.toml, then build, package and publish it as a new version";
+    match version.state {
+        VersionState::InReview => {
+            format!("approve it first with `citadel admin approve {app} {name} CAPABILITY…`")
+        }
+        VersionState::Approved => format!(
+            "it is approved already; roll it out with `citadel admin rollout {app} {name} PERCENT`"
+        ),
+        VersionState::Rejected => format!(
+            "the city rejected it ({}); fix what the reason says, then {publish_anew}",
+            version.reason.as_deref().unwrap_or("no reason given")
+        ),
+        VersionState::Withdrawn => format!("its publisher withdrew it; {publish_anew}"),
+        VersionState::Canary => format!(
+            "it is serving a share of citizens already; complete it with \
+             `citadel admin rollout {app} {name} 100` or withdraw it with \
+             `citadel admin rollback {app}`"
+        ),
+        VersionState::Live => format!(
+            "it is live for everyone already; `citadel admin rollback {app}` returns to the \
+             version live before it"
+        ),
+        VersionState::Retired
+            if record.canary.is_none() && record.previous.as_deref() == Some(name) =>
+        {
+            format!(
+                "a retired version served once and was replaced or rolled back; it is the \
+                 version live before the current one, so `citadel admin rollback {app}` \
+                 brings it back"
+            )
+        }
+        VersionState::Retired => format!(
+            "a retired version served once and was replaced or rolled back, and does not \
+             serve again; to serve this code, {publish_anew}"
+        ),
+    }
+}
+
 fn check_reason(reason: &str) -> Result<(), LifecycleError> {
     let length = reason.trim().chars().count();
     if length == 0 || length > 500 {
@@ -97,7 +159,8 @@ fn check_reason(reason: &str) -> Result<(), LifecycleError> {
 }
 
 impl Registry {
-    /// Accept a publisher's package for review: layout, manifest, signature
+    /// Accept a publisher's package for review: layout, manifest (with no
+    /// placeholder text left for citizens to see), signature
     /// by a current key of `publisher`, ownership of the app id, a strictly
     /// newer version, the contract, the import check and a compile — all
     /// before anything is stored. The new version is `in-review`. The
@@ -111,6 +174,7 @@ impl Registry {
     ) -> Result<VersionRecord, UploadError> {
         let package = package::parse(bytes)?;
         let manifest = Manifest::parse("manifest.toml", &package.manifest_text)?;
+        manifest.check_publishable("manifest.toml")?;
         let signer = package.verify()?;
         let current_key = publisher
             .signing_keys
@@ -285,6 +349,7 @@ impl Registry {
     }
 
     fn expect_state(
+        record: &AppRecord,
         version: &VersionRecord,
         allowed: &[VersionState],
         action: &'static str,
@@ -297,6 +362,7 @@ impl Registry {
                 version: version.version.clone(),
                 state: state_name(version.state),
                 action,
+                next_step: next_step(record, version),
             })
         }
     }
@@ -338,7 +404,7 @@ impl Registry {
     ) -> Result<VersionRecord, LifecycleError> {
         let _change = self.lock_changes().await;
         let (record, mut found) = self.find(app, version).await?;
-        Self::expect_state(&found, &[VersionState::InReview], "approved")?;
+        Self::expect_state(&record, &found, &[VersionState::InReview], "approved")?;
         let manifest =
             Manifest::parse("stored manifest", &found.manifest).map_err(InstallError::from)?;
         let requested: Vec<&str> = manifest.capabilities.iter().map(String::as_str).collect();
@@ -365,7 +431,7 @@ impl Registry {
         check_reason(reason)?;
         let _change = self.lock_changes().await;
         let (record, mut found) = self.find(app, version).await?;
-        Self::expect_state(&found, &[VersionState::InReview], "rejected")?;
+        Self::expect_state(&record, &found, &[VersionState::InReview], "rejected")?;
         Self::transition(&mut found, VersionState::Rejected, actor);
         found.reason = Some(reason.trim().to_string());
         self.store
@@ -393,6 +459,7 @@ impl Registry {
         let _change = self.lock_changes().await;
         let (record, mut found) = self.find(app, version).await?;
         Self::expect_state(
+            &record,
             &found,
             &[VersionState::InReview, VersionState::Approved],
             "withdrawn",
@@ -428,6 +495,7 @@ impl Registry {
         let _change = self.lock_changes().await;
         let (mut record, mut found) = self.find(app, version).await?;
         Self::expect_state(
+            &record,
             &found,
             &[VersionState::Approved, VersionState::Canary],
             "rolled out",
@@ -436,6 +504,12 @@ impl Registry {
             return Err(LifecycleError::CanaryInProgress {
                 app: app.to_string(),
                 canary: canary.clone(),
+            });
+        }
+        if percent < 100 && record.live.is_none() {
+            return Err(LifecycleError::CanaryNeedsLiveVersion {
+                app: app.to_string(),
+                version: version.to_string(),
             });
         }
         let prepared = self.load(&found).await?;

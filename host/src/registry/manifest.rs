@@ -1,6 +1,7 @@
 //! The mini-app manifest (TOML): what an app is, which contract it needs,
 //! what it asks for and its limits. Parsing refuses unknown fields and bad
-//! values, naming the file, the field and the reason.
+//! values, naming the file, the field and the reason; publishing also
+//! refuses the placeholder texts `citadel app new` leaves to fill in.
 
 use crate::capabilities;
 use crate::runtime::limits::{Limits, LimitsSpec};
@@ -61,6 +62,24 @@ pub enum ManifestError {
     },
 }
 
+/// A manifest that parsed, refused for publishing: names or descriptions
+/// citizens would see still hold the template's placeholder text.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}: {keys} still hold the placeholder text `citadel app new` wrote, which citizens \
+     would see: write the app's Vietnamese and English name and description there"
+)]
+pub struct PlaceholderText {
+    file: String,
+    /// The keys, each in backquotes, separated by commas.
+    keys: String,
+}
+
+/// How the text `citadel app new` leaves for the partner to replace begins
+/// (the name and description, unless given as flags). A manifest still
+/// holding it is neither packaged nor accepted.
+pub const PLACEHOLDER: &str = "«TODO";
+
 /// The catalogue's categories: the id a manifest names, and what the shell
 /// shows citizens for it (Vietnamese, English).
 const CATEGORIES: &[(&str, &str, &str)] = &[
@@ -104,6 +123,32 @@ impl Manifest {
         })?;
         manifest.validate(file)?;
         Ok(manifest)
+    }
+
+    /// Refused while a name or description citizens see still holds the
+    /// template's placeholder text ([`PLACEHOLDER`]), naming each such key.
+    pub fn check_publishable(&self, file: &str) -> Result<(), PlaceholderText> {
+        let placeholders: Vec<&str> = [
+            ("name.vi", &self.name.vi),
+            ("name.en", &self.name.en),
+            ("description.vi", &self.description.vi),
+            ("description.en", &self.description.en),
+        ]
+        .into_iter()
+        .filter(|(_, text)| text.contains(PLACEHOLDER))
+        .map(|(key, _)| key)
+        .collect();
+        if placeholders.is_empty() {
+            return Ok(());
+        }
+        Err(PlaceholderText {
+            file: file.to_string(),
+            keys: placeholders
+                .iter()
+                .map(|key| format!("`{key}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The effective limits (defaults filled in).
@@ -281,6 +326,26 @@ memory_mib = 16
         assert!(err.contains("field `component`"), "{err}");
         let err = refusal(&GOOD.replace("utilities", "games"));
         assert!(err.contains("field `category`"), "{err}");
+    }
+
+    #[test]
+    fn placeholder_text_is_refused_naming_each_key() {
+        let text = GOOD
+            .replace("vi = \"Ghi chú\"", "vi = \"«TODO: tên»\"")
+            .replacen("en = \"Notes\"", "en = \"«TODO: name»\"", 1);
+        let manifest = Manifest::parse("app.toml", &text).unwrap();
+        let err = manifest
+            .check_publishable("app.toml")
+            .unwrap_err()
+            .to_string();
+        for key in ["`name.vi`", "`name.en`", "`description.vi`"] {
+            assert!(err.contains(key), "{err}");
+        }
+        assert!(!err.contains("description.en"), "{err}");
+        assert!(Manifest::parse("app.toml", GOOD)
+            .unwrap()
+            .check_publishable("app.toml")
+            .is_ok());
     }
 
     #[test]

@@ -30,7 +30,11 @@ use std::sync::{Arc, RwLock};
 pub enum InstallError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("{app} {offered} is not newer than its version {newest}")]
+    #[error(
+        "{app} {offered} is not newer than its version {newest}: raise `version` in \
+         manifest.toml to {} or higher, then build, package and publish again",
+        next_patch(.newest)
+    )]
     VersionNotNewer {
         app: String,
         offered: Version,
@@ -717,6 +721,15 @@ fn check_new_version(manifest: &Manifest, versions: &[VersionRecord]) -> Result<
         }),
         _ => Ok(()),
     }
+}
+
+/// The smallest plain version after `version`: its patch raised.
+fn next_patch(version: &Version) -> Version {
+    Version::new(
+        version.major,
+        version.minor,
+        version.patch.saturating_add(1),
+    )
 }
 
 fn unix_seconds() -> u64 {
