@@ -524,6 +524,13 @@ async fn answer(
                 return Ok(frame_message(&message, "…"));
             }
         }
+    } else if navigation && !consent_scopes.is_empty() {
+        // A page opened outside the shell (a shared link): the browser goes
+        // to the host's consent page, and back to this page afterwards.
+        if let Some(back) = &retry {
+            let to = super::consent::consent_url(app_id, &consent_scopes, Some(back));
+            return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
+        }
     }
     Ok(Response::from_parts(parts, Body::new(body)))
 }
@@ -621,7 +628,8 @@ fn add_consent_url(app: &crate::runtime::AppContext, headers: &mut HeaderMap) ->
         .map(String::from)
         .collect();
     if !scopes.is_empty() {
-        if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes)) {
+        if let Ok(url) = HeaderValue::from_str(&super::consent::consent_url(&app.id, &scopes, None))
+        {
             headers.insert(CONSENT_URL_HEADER, url);
         }
     }

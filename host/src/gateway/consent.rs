@@ -44,12 +44,15 @@ struct PageQuery {
 
 /// The consent URL the shell opens for `app` and `scopes` (also added by
 /// the gateway to an app's 428 answer).
-pub fn consent_url(app: &str, scopes: &[String]) -> String {
-    let query: String = form_urlencoded::Serializer::new(String::new())
+pub fn consent_url(app: &str, scopes: &[String], back: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
         .append_pair("app", app)
-        .append_pair("scopes", &scopes.join(","))
-        .finish();
-    format!("/consent?{query}")
+        .append_pair("scopes", &scopes.join(","));
+    if let Some(back) = back {
+        query.append_pair("return", back);
+    }
+    format!("/consent?{}", query.finish())
 }
 
 fn live_app(citadel: &Citadel, app: &str) -> Result<Arc<AppContext>, ApiError> {

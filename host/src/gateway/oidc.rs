@@ -69,6 +69,7 @@ fn login_cookie(provider: &OidcProvider, value: &str, max_age: u64) -> Option<He
     get,
     path = "/auth/oidc/login",
     tag = "citizen",
+    operation_id = "oidc_login",
     params(("return" = Option<String>, Query, description = "The shell's page to come back \
         to, a local path (default `/`).")),
     responses(
@@ -127,6 +128,7 @@ fn sealed_login(headers: &HeaderMap) -> Option<String> {
     get,
     path = "/auth/oidc/callback",
     tag = "citizen",
+    operation_id = "oidc_callback",
     params(
         ("code" = Option<String>, Query, description = "The authorization code."),
         ("state" = Option<String>, Query, description = "The flow's `state`."),
