@@ -1,7 +1,8 @@
 // Runs the browser scenarios (browser/scenarios/*.mjs) against a running
 // Citadel host with Debian's chromium, headless, saving a screenshot of each
-// step under $CITADEL_ARTIFACTS. Started by host/tests/browser.rs, which
-// starts the real binary; exits non-zero if a scenario failed or none ran.
+// step and each axe-core report under $CITADEL_ARTIFACTS. Started by
+// host/tests/browser.rs, which starts the real binary; exits non-zero if a
+// scenario failed or none ran.
 //
 // Environment: CITADEL_BASE (http://127.0.0.1:PORT), CITADEL_OPERATOR_TOKEN,
 // CITADEL_ARTIFACTS (a directory), CITADEL_SETUP (JSON from the Rust side),
@@ -10,9 +11,11 @@
 // browser/scenarios/; an empty one fails), CHROMIUM.
 
 import { chromium } from 'playwright-core';
-import { readdir, mkdir } from 'node:fs/promises';
+import { readdir, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { audit, walkKeyboard } from './a11y.mjs';
+import { WIDTHS } from './widths.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const base = process.env.CITADEL_BASE;
@@ -24,9 +27,6 @@ if (!base) {
   console.error('CITADEL_BASE is not set; run through `cargo test --test browser`');
   process.exit(2);
 }
-
-/** Widths every page is checked at: a small phone and a desktop. */
-export const WIDTHS = { mobile: { width: 360, height: 740 }, desktop: { width: 1280, height: 800 } };
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
@@ -64,10 +64,15 @@ async function main() {
     const consoleErrors = [];
     const contexts = [];
     let step = 0;
+    const name = (label) => {
+      step += 1;
+      return path.join(artifacts, `${scenario.name}-${String(step).padStart(2, '0')}-${label}`);
+    };
     const t = {
       base,
       setup,
       operatorToken: process.env.CITADEL_OPERATOR_TOKEN,
+      widths: WIDTHS,
       check,
       /** A new page in a fresh browser context (no cookies) at `viewport`,
        *  with Playwright context `options` (geolocation, permissions…). */
@@ -76,7 +81,12 @@ async function main() {
         contexts.push(context);
         const page = await context.newPage();
         const watch = (p) => {
-          p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${p.url()}: ${m.text()}`); });
+          // A failed load names the page, not the resource: say which.
+          p.on('console', (m) => {
+            if (m.type() !== 'error') return;
+            const from = m.location()?.url;
+            consoleErrors.push(`${p.url()}: ${m.text()}${from && from !== p.url() ? ` (${from})` : ''}`);
+          });
           p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
         };
         watch(page);
@@ -84,10 +94,24 @@ async function main() {
       },
       /** Save a screenshot of `page` named after this scenario and step. */
       async shot(page, label) {
-        step += 1;
-        const file = path.join(artifacts, `${scenario.name}-${String(step).padStart(2, '0')}-${label}.png`);
+        const file = `${name(label)}.png`;
         await page.screenshot({ path: file, fullPage: true });
         return file;
+      },
+      /** axe-core on `page` and its frames, the report kept as an artifact;
+       *  fails on any serious or critical violation. */
+      async axe(page, label) {
+        const report = await audit(page);
+        await writeFile(`${name(`axe-${label}`)}.json`, JSON.stringify(report, null, 2));
+        check(report.blocking.length === 0, `axe-core on ${label}:\n${report.blocking.join('\n')}`);
+      },
+      /** Tab through `page` (or its `frame`): every visible control is
+       *  reached and shows its focus; nothing is clickable by mouse only. */
+      async keyboard(page, label, frame = undefined) {
+        const { missed, unfocusedStyle, mouseOnly } = await walkKeyboard(page, frame);
+        check(missed.length === 0, `${label}: Tab never reaches ${missed.join('; ')}`);
+        check(unfocusedStyle.length === 0, `${label}: no visible focus on ${unfocusedStyle.join('; ')}`);
+        check(mouseOnly.length === 0, `${label}: clickable by mouse only: ${mouseOnly.join('; ')}`);
       },
       /** Errors the pages printed so far (expected ones filtered by `allow`). */
       consoleErrors(allow = () => false) {
@@ -103,6 +127,10 @@ async function main() {
     } catch (error) {
       failed += 1;
       console.error(`FAIL ${scenario.name}: ${error.stack ?? error}`);
+      // What each open page showed when it failed, and what it printed.
+      const pages = contexts.flatMap((context) => context.pages());
+      for (const page of pages) await page.screenshot({ path: `${name('FAILED')}.png`, fullPage: true }).catch(() => null);
+      if (consoleErrors.length) console.error(`console errors of ${scenario.name}:\n${consoleErrors.join('\n')}`);
     } finally {
       for (const context of contexts) await context.close();
     }

@@ -33,7 +33,10 @@ export async function run(t) {
   await denied.waitFor();
   t.check(await page.getByRole('link', { name: 'Về danh sách ứng dụng' }).isVisible(), 'a way back to the apps after denying');
   await t.shot(page, 'consent-denied');
+  // The app reloads in its frame: click in the new page, not the old one.
+  const reloaded = page.waitForEvent('framenavigated', (f) => f.parentFrame() === page.mainFrame());
   await page.getByRole('button', { name: 'Tiếp tục dùng ứng dụng' }).click();
+  await reloaded;
   await frame.getByRole('link', { name: 'Phản ánh tại vị trí của tôi' }).click();
   await dialog.waitFor();
   await dialog.getByRole('button', { name: 'Đồng ý', exact: true }).click();

@@ -4,10 +4,10 @@
 // in English, at phone and desktop width.
 
 import { signIn } from './10-citizen-reports.mjs';
+import { WIDTHS } from '../widths.mjs';
 
 export const name = 'bill-payment';
 
-const WIDTHS = { mobile: { width: 360, height: 740 }, desktop: { width: 1280, height: 800 } };
 
 /** Seeded customers with an unpaid October bill, one per width. */
 const BILLS = {

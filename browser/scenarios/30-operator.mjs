@@ -1,18 +1,18 @@
 // The operator console at /admin: an operator signs in, approves a new
 // version of a mini-app with grants (the review marks the capability it
 // adds), rolls it out to a canary and then to 100 %, rolls it back, and the
-// audit log shows each step with its actor. Then every console view at 360 px
+// audit log shows each step with its actor. Then every console view at 390 px
 // and at desktop width: screenshots, no horizontal overflow on the phone.
 //
 // Needs `t.setup.review` from host/tests/browser/setup.rs: a version of a
 // sample app waiting in review that requests one capability more than the
 // live version ({ app, version, live, added }).
 
+import { WIDTHS } from '../widths.mjs';
+
 export const name = 'operator';
 
-// As browser/run.mjs's WIDTHS (importing it would run the harness again).
-const MOBILE = { width: 360, height: 740 };
-const DESKTOP = { width: 1280, height: 800 };
+const { mobile: MOBILE, desktop: DESKTOP } = WIDTHS;
 
 /** The one expected console error: the refused wrong token at sign-in. */
 export function allowConsole(error) {
@@ -211,12 +211,14 @@ export async function run(t) {
   await heading(page, 'Đăng nhập bảng điều hành');
   t.check(await page.evaluate(() => sessionStorage.length) === 0, 'signing out forgets the token');
 
-  // ---- Every view at 360 px and at desktop width.
+  // ---- Every view at 390 px and at desktop width.
   for (const [label, viewport] of [['mobile', MOBILE], ['desktop', DESKTOP]]) {
     const view = await t.page(viewport);
     await view.goto(`${t.base}/admin`);
     await heading(view, 'Đăng nhập bảng điều hành');
     if (label === 'mobile') await noHorizontalOverflow(view, t, 'sign-in');
+    await t.axe(view, `${label}-sign-in`);
+    await t.keyboard(view, `sign-in at ${label}`);
     await t.shot(view, `${label}-sign-in`);
     await signIn(view, t, t.operatorToken, true);
     await heading(view, 'Phiên bản chờ duyệt');
@@ -250,6 +252,8 @@ export async function run(t) {
         });
         t.check(clipped <= 1, `the audit table overflows its region by ${clipped}px at ${label}`);
       }
+      await t.axe(view, `${label}-${what}`);
+      await t.keyboard(view, `${what} at ${label}`);
       await t.shot(view, `${label}-${what}`);
     }
   }

@@ -1,12 +1,13 @@
-// Acceptance 5 (shell): every shell page works at 360 px and at desktop
+// Acceptance 5 (shell): every shell page works at 390 px and at desktop
 // width — no horizontal scrolling, a screenshot of each — with no console
-// errors, in Vietnamese and after the English switch; keyboard reachable.
+// errors, in Vietnamese and after the English switch; axe-core finds no
+// serious or critical violation, and Tab reaches every control, focus shown.
 
 import { signIn } from './10-citizen-reports.mjs';
+import { WIDTHS } from '../widths.mjs';
 
 export const name = 'shell-layout';
 
-const WIDTHS = { mobile: { width: 360, height: 740 }, desktop: { width: 1280, height: 800 } };
 const VIEWS = ['#/', '#/signin', '#/inbox', '#/permissions', '#/payments', '#/app/maps'];
 
 export async function run(t) {
@@ -30,7 +31,10 @@ export async function run(t) {
           .map((a) => a.textContent));
         t.check(cut.length === 0, `section links cut off at ${label}: ${cut.join(', ')}`);
       }
-      await t.shot(page, `${label}-${view.replace(/[#/]/g, '') || 'apps'}`);
+      const viewName = view.replace(/[#/]/g, '') || 'apps';
+      await t.axe(page, `${label}-${viewName}`);
+      await t.keyboard(page, `${view} at ${label}`);
+      await t.shot(page, `${label}-${viewName}`);
     }
     // The host's own pages: payment confirmation and consent.
     const today = new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
@@ -44,7 +48,10 @@ export async function run(t) {
       await page.locator('h1').first().waitFor();
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       t.check(width <= viewport.width + 1, `${hostPage} at ${label} scrolls sideways: ${width}px`);
-      await t.shot(page, `${label}-${hostPage.startsWith('/pay') ? 'pay' : 'consent'}`);
+      const pageName = hostPage.startsWith('/pay') ? 'pay' : 'consent';
+      await t.axe(page, `${label}-${pageName}`);
+      await t.keyboard(page, `${pageName} at ${label}`);
+      await t.shot(page, `${label}-${pageName}`);
     }
     // The English switch translates the chrome and keeps working.
     await page.goto(`${t.base}/#/`);

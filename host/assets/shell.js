@@ -1,6 +1,7 @@
 // The citizen shell: sign-in, the catalogue of live mini-apps, an app in a
 // sandboxed frame inside the host's chrome, the host-drawn consent dialog,
-// the inbox, "My permissions" and payment history. Apps talk to the shell
+// the inbox, "My permissions" and payment history; offline, a notice and
+// the catalogue its service worker (/sw.js) kept. Apps talk to the shell
 // only by postMessage from their own frame; the shell alone calls the
 // citizen API, with its same-origin session cookie.
 'use strict';
@@ -25,6 +26,8 @@
       deniedHow: 'Những chức năng không cần các thông tin này vẫn dùng được. Khi cần, ứng dụng sẽ hỏi lại bạn.',
       continueApp: 'Tiếp tục dùng ứng dụng', backToApps: 'Về danh sách ứng dụng', permsShort: 'Quyền',
       error: 'Có lỗi', signedInAs: 'Đang đăng nhập:', frameTitle: 'Ứng dụng', since: 'từ',
+      offline: 'Bạn đang ngoại tuyến. Danh sách ứng dụng là bản đã lưu; đăng nhập, hộp thư, thanh toán và các ứng dụng sẽ dùng được khi có mạng trở lại.',
+      offlineTitle: 'Không có kết nối mạng', needsNetwork: 'Mục này cần kết nối mạng. Hãy thử lại khi có mạng.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
     en: {
@@ -45,6 +48,8 @@
       deniedHow: 'What does not need it still works. The app will ask again when it needs it.',
       continueApp: 'Continue in the app', backToApps: 'Back to the apps', permsShort: 'Access',
       error: 'Error', signedInAs: 'Signed in:', frameTitle: 'App', since: 'since',
+      offline: 'You are offline. The list of apps is the saved copy; sign-in, the inbox, payments and the apps work again when you are back online.',
+      offlineTitle: 'No network connection', needsNetwork: 'This needs a network connection. Try again when you are back online.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
   };
@@ -58,6 +63,8 @@
   let catalogue = [];
   let category = '';
   let openApp = null; // { id, frame, base }
+  // No network: the page and the catalogue come from the service worker's copy.
+  let offline = !navigator.onLine;
 
   // --- helpers -------------------------------------------------------------
   function el(tag, attrs = {}, ...children) {
@@ -77,13 +84,36 @@
     clearTimeout(say.timer);
     say.timer = setTimeout(() => { status.textContent = ''; }, 5000);
   }
+  function showOffline(now) {
+    offline = now;
+    document.getElementById('offline').classList.toggle('hidden', !offline);
+    // The device says it is online, yet the host did not answer: try again soon.
+    clearTimeout(showOffline.retry);
+    if (offline && navigator.onLine) showOffline.retry = setTimeout(recheck, 5000);
+  }
+  /** Whether the host answers again: then everything anew (a failure
+   *  schedules the next try). */
+  async function recheck() {
+    if (await api('/api/v1/session').then(() => true, () => false)) start();
+  }
   async function api(path, options = {}) {
-    const response = await fetch(path, {
-      credentials: 'same-origin',
-      headers: options.body ? { 'content-type': 'application/json' } : {},
-      ...options,
-      body: options.body ? JSON.stringify(options.body) : undefined,
-    });
+    let response;
+    try {
+      response = await fetch(path, {
+        credentials: 'same-origin',
+        headers: options.body ? { 'content-type': 'application/json' } : {},
+        ...options,
+        body: options.body ? JSON.stringify(options.body) : undefined,
+      });
+    } catch {
+      // No answer at all: the network is gone (an HTTP error is an answer).
+      showOffline(true);
+      const error = new Error(t('needsNetwork'));
+      error.offline = true;
+      throw error;
+    }
+    // The service worker's saved copy (of the catalogue) is marked.
+    showOffline(response.headers.has('x-citadel-offline'));
     if (response.status === 204) return null;
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -118,6 +148,9 @@
   function view(title, ...content) {
     main.replaceChildren(el('h1', { text: title }), ...content);
     document.title = `${title} · Citadel Huế`;
+  }
+  function needNetwork() {
+    view(t('offlineTitle'), el('p', { text: t('needsNetwork') }), el('a', { class: 'button', href: '#/', text: t('backToApps') }));
   }
   function needSignIn() {
     view(t('signinTitle'), el('p', { text: t('signinNeeded') }), el('a', { class: 'button', href: '#/signin', text: t('signin') }));
@@ -157,7 +190,12 @@
     const chips = el('div', { class: 'chips', role: 'group', 'aria-label': t('apps') },
       ['', ...categories].map((c) => el('button', {
         type: 'button', 'aria-pressed': String(c === category), text: c ? categoryName(c) : t('all'),
-        onclick: () => { category = c; showCatalogue(); },
+        onclick: () => {
+          category = c;
+          showCatalogue();
+          // The chips are drawn anew: the keyboard stays on the chosen one.
+          main.querySelector('.chips [aria-pressed="true"]').focus();
+        },
       })));
     const fold = (s) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/gi, 'd').toLowerCase();
     const render = () => {
@@ -216,6 +254,8 @@
   }
 
   async function showApp(id, path) {
+    // (Also reopened when the frame's token expired: offline, say so.)
+    if (offline) { needNetwork(); return; }
     // An app the catalogue leaves out (a developer sample) opens by its address.
     const app = catalogue.find((a) => a.id === id)
       || await api(`/api/v1/apps/${encodeURIComponent(id)}`).catch(() => null);
@@ -248,7 +288,7 @@
     const chrome = el('div', { class: 'chrome' },
       back,
       el('span', { class: 'icon', 'aria-hidden': 'true', text: app.icon || '▦' }),
-      el('div', { class: 'title' }, el('strong', { text: name(app.name) }),
+      el('div', { class: 'title' }, el('h1', { text: name(app.name) }),
         el('span', { class: 'muted', text: `${t('by')}: ${app.publisher.name}` })),
       toggle);
     document.body.classList.add('in-app');
@@ -378,7 +418,9 @@
     openApp = null;
     document.body.classList.remove('in-app');
     try {
-      if (pathPart.startsWith('/app/')) await showApp(decodeURIComponent(pathPart.slice(5)), params.get('path'));
+      // Offline, the catalogue alone works: every other view needs the host.
+      if (offline && pathPart !== '/' && pathPart !== '') needNetwork();
+      else if (pathPart.startsWith('/app/')) await showApp(decodeURIComponent(pathPart.slice(5)), params.get('path'));
       else if (pathPart === '/signin') await showSignIn();
       else if (pathPart === '/inbox') await showInbox();
       else if (pathPart === '/permissions') await showPermissions();
@@ -386,15 +428,36 @@
       else await showCatalogue();
     } catch (error) {
       if (error.status === 401) needSignIn();
+      else if (error.offline) needNetwork();
       else view(t('error'), el('p', { text: error.message }));
     }
   }
-  window.addEventListener('hashchange', () => { route(); main.focus({ preventScroll: true }); });
+  // A view needs to know who is signed in and how one signs in: a hash
+  // change while the page is still starting waits for that first.
+  window.addEventListener('hashchange', async () => {
+    await starting.catch(() => null);
+    route();
+    main.focus({ preventScroll: true });
+  });
 
-  (async function start() {
-    ({ citizen: me, sign_in: signIn } = await api('/api/v1/session'));
-    catalogue = await loadCatalogue();
+  let starting = Promise.resolve();
+  function start() {
+    starting = loadAndRoute();
+    return starting;
+  }
+  /** Who is signed in and the catalogue, then the view; offline, no one
+   *  and the service worker's copy of the catalogue (or none yet). */
+  async function loadAndRoute() {
+    const unlessOffline = (fallback) => (error) => { if (error.offline) return fallback; throw error; };
+    ({ citizen: me, sign_in: signIn } = await api('/api/v1/session')
+      .catch(unlessOffline({ citizen: null, sign_in: signIn })));
+    catalogue = await loadCatalogue().catch(unlessOffline(catalogue));
     translateChrome();
     route();
-  })();
+  }
+  window.addEventListener('offline', () => showOffline(true));
+  window.addEventListener('online', () => { showOffline(false); start(); });
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => null);
+  showOffline(offline);
+  start();
 })();

@@ -1,7 +1,8 @@
 //! The citizen shell and the operator console in a real browser: starts the
 //! real binary on loopback, prepares what the scenarios need, and runs
 //! `browser/run.mjs` (Playwright driving Debian's chromium, headless).
-//! Screenshots of every step land in `target/tmp/browser-artifacts/`.
+//! Screenshots of every step and axe-core's accessibility reports land in
+//! `target/tmp/browser-artifacts/`.
 //! Needs `chromium` and `npm ci --prefix browser` (see the README).
 
 mod common;
@@ -17,10 +18,12 @@ const TOKEN: &str = "cit_op_browser_tests_token_0123456789";
 async fn the_shell_and_the_console_work_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let browser_dir = root.join("browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run `npm ci --prefix browser` (see the README)"
-    );
+    for package in ["playwright-core", "axe-core"] {
+        assert!(
+            browser_dir.join("node_modules").join(package).exists(),
+            "{package} is not installed: run `npm ci --prefix browser` (see the README)"
+        );
+    }
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),

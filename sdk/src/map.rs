@@ -47,8 +47,15 @@ pub fn svg(title: &str, wards: &[WardShape], markers: &[Marker], width: f64) -> 
             margin + (north - p.lat) * scale,
         )
     };
+    // A picture, unless its markers are links: then a group of them (an
+    // image may hold no control).
+    let role = if markers.iter().any(|m| m.href.is_some()) {
+        "group"
+    } else {
+        "img"
+    };
     let mut svg = format!(
-        "<svg class=\"map\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {width:.0} {height:.0}\"><title>{}</title>",
+        "<svg class=\"map\" role=\"{role}\" aria-label=\"{}\" viewBox=\"0 0 {width:.0} {height:.0}\"><title>{}</title>",
         escape(title),
         escape(title)
     );
@@ -75,10 +82,43 @@ pub fn svg(title: &str, wards: &[WardShape], markers: &[Marker], width: f64) -> 
             escape(&marker.label)
         );
         match &marker.href {
-            Some(href) => svg.push_str(&format!("<a href=\"{}\">{dot}</a>", escape(href))),
+            Some(href) => svg.push_str(&format!(
+                "<a href=\"{}\" aria-label=\"{}\">{dot}</a>",
+                escape(href),
+                escape(&marker.label)
+            )),
             None => svg.push_str(&dot),
         }
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{svg, Marker};
+    use crate::geo::Point;
+
+    fn marker(href: Option<&str>) -> Marker {
+        Marker {
+            at: Point {
+                lat: 16.4627,
+                lon: 107.5965,
+            },
+            label: "Chợ Đông Ba".into(),
+            href: href.map(Into::into),
+            colour: "#c0392b".into(),
+        }
+    }
+
+    /// A map whose markers are links is a group of named links (an image
+    /// may hold no control); without links it is one image.
+    #[test]
+    fn a_map_with_links_is_a_group_of_named_links() {
+        let linked = svg("Huế", &[], &[marker(Some("/places/1"))], 360.0);
+        assert!(linked.starts_with("<svg class=\"map\" role=\"group\" aria-label=\"Huế\""));
+        assert!(linked.contains("<a href=\"/places/1\" aria-label=\"Chợ Đông Ba\">"));
+        let picture = svg("Huế", &[], &[marker(None)], 360.0);
+        assert!(picture.starts_with("<svg class=\"map\" role=\"img\""));
+    }
 }

@@ -53,7 +53,10 @@ export async function run(t) {
   await page.waitForURL((url) => url.href.startsWith(`${issuer}/session/end`));
   await t.shot(page, 'provider-sign-out');
   const confirm = page.getByRole('button', { name: /sign me out/i });
-  if (await confirm.count()) await confirm.click();
+  if (await confirm.count()) {
+    await confirm.click();
+    await page.waitForLoadState();
+  }
   await page.goto(`${t.base}/#/signin`);
   await page.getByRole('link', { name: 'Đăng nhập bằng tài khoản định danh của thành phố' }).waitFor();
   const session = await page.evaluate(async () => (await fetch('/api/v1/session')).json());

@@ -470,6 +470,12 @@ async fn a_page_opened_outside_the_shell_goes_to_the_consent_page_and_back() {
         ),
         "{consent_page}"
     );
+    // It names the publisher as the city registered it, not by its id.
+    assert!(
+        consent_page.contains("UBND thành phố Huế"),
+        "{consent_page}"
+    );
+    assert!(!consent_page.contains("(hue-city)"), "{consent_page}");
 
     let script = client()
         .get(host.url(page))

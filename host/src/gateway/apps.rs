@@ -592,7 +592,7 @@ fn frame_message(message: &serde_json::Value, text: &str) -> Response {
     // JSON inside a script element: escape `<` so it cannot close the tag.
     let payload = message.to_string().replace('<', "\\u003c");
     let html = format!(
-        "<!doctype html><meta charset=utf-8><title>Citadel</title><p>{}</p><script nonce=\"{nonce}\">parent.postMessage({payload}, \"*\");</script>",
+        "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>Citadel</title><p>{}</p><script nonce=\"{nonce}\">parent.postMessage({payload}, \"*\");</script>",
         super::html_escape(text)
     );
     let mut response = axum::response::Html(html).into_response();
@@ -658,7 +658,7 @@ fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
         let page = format!(
-            "<!doctype html><meta charset=utf-8><title>{app}</title><h1>Ứng dụng tạm ngừng / App suspended</h1><p>{}</p>",
+            "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>{app}</title><h1>Ứng dụng tạm ngừng / <span lang=\"en\">App suspended</span></h1><p>{}</p>",
             super::html_escape(reason)
         );
         return (StatusCode::SERVICE_UNAVAILABLE, axum::response::Html(page)).into_response();

@@ -246,7 +246,7 @@ async fn page(
     check_scopes(&app, &scopes)?;
     let back = safe_return(&app.id, query.return_to.as_deref());
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
-        const SIGN_IN_FIRST: &str = "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / Sign in to continue.</p><p><a href=\"/\">Citadel</a></p>";
+        const SIGN_IN_FIRST: &str = "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / <span lang=\"en\">Sign in to continue.</span></p><p><a href=\"/\">Citadel</a></p>";
         return Ok(super::host_page(
             StatusCode::UNAUTHORIZED,
             SIGN_IN_FIRST.to_string(),
@@ -254,6 +254,12 @@ async fn page(
     };
     let english = citizen.locale == "en";
     let app_name = if english { &app.name.en } else { &app.name.vi };
+    // The publisher as the city registered its name, never its id.
+    let publisher = citadel
+        .registry
+        .publishers()
+        .display_name(&app.publisher)
+        .await?;
     let items: String = scopes
         .iter()
         .map(|scope| {
@@ -282,26 +288,32 @@ async fn page(
     };
     let html = format!(
         r#"<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.5rem}}</style></head>
+<style>{style}</style></head>
 <body>
+<header class="bar"><span class="brand">Citadel Huế</span></header>
+<main>
 <h1>{title}</h1>
+<section class="card">
 <p><strong>{app_name}</strong> ({publisher}) {asks}:</p>
 <ul>{items}</ul>
-<p>Citadel · {citizen_name}</p>
-<div id="consent" data-app="{app_id}" data-scopes="{scopes}" data-return="{back}">
-<button id="allow" type="button">{allow}</button>
-<button id="deny" type="button">{deny}</button>
+<p class="muted">Citadel · {citizen_name}</p>
+</section>
+<div id="consent" class="actions" data-app="{app_id}" data-scopes="{scopes}" data-return="{back}">
+<button id="allow" type="button" class="primary">{allow}</button>
+<button id="deny" type="button" class="secondary">{deny}</button>
 </div>
 <p id="status" role="status"></p>
+</main>
 <script src="/assets/local-path.js"></script>
 <script src="/consent.js"></script>
 </body></html>"#,
         lang = if english { "en" } else { "vi" },
         title = title,
+        style = super::payments::PAGE_STYLE,
         app_name = super::html_escape(app_name),
-        publisher = super::html_escape(&app.publisher),
+        publisher = super::html_escape(&publisher),
         citizen_name = super::html_escape(&citizen.name),
         app_id = super::html_escape(&app.id),
         scopes = super::html_escape(&scopes.join(",")),

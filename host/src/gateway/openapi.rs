@@ -113,6 +113,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::shell::shell,
         super::shell::admin,
         super::shell::asset,
+        super::shell::manifest,
+        super::shell::service_worker,
         super::shell::catalogue,
         super::shell::one_app,
         super::shell::demo_citizens,

@@ -162,7 +162,7 @@ async fn page(
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
         return Ok(super::host_page(
             StatusCode::UNAUTHORIZED,
-            "<!doctype html><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để thanh toán. / Sign in to pay.</p>".into(),
+            "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để thanh toán. / <span lang=\"en\">Sign in to pay.</span></p>".into(),
         ));
     };
     let intent = citadel.payments.get_for_citizen(&citizen.id, &id).await?;
@@ -262,8 +262,9 @@ async fn page(
     Ok(super::host_page(StatusCode::OK, html))
 }
 
-/// The payment page's look: the shell's colours and type, the amount large.
-const PAGE_STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#f6f7f9}\
+/// The look of the host's own pages (payment, consent): the shell's colours
+/// and type, large buttons with a visible focus, the amount large.
+pub(super) const PAGE_STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#f6f7f9}\
 .bar{background:#5b2a86;color:#fff;padding:10px 14px}.brand{font-weight:700;font-size:1.15rem}\
 main{max-width:32rem;margin:0 auto;padding:12px}h1{font-size:1.4rem;margin:8px 0 12px}\
 .card{background:#fff;border:1px solid #d9dce1;border-radius:10px;padding:14px 16px}\

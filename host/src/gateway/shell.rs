@@ -1,8 +1,9 @@
 //! The pages the host serves itself, with no build step: the citizen shell
-//! at `/` and the operator console at `/admin` (HTML, CSS and JavaScript
-//! embedded from `host/assets/`), and the public data the shell reads: the
-//! catalogue of live apps (a page at a time) and, in development, the demo
-//! citizens.
+//! at `/` and the operator console at `/admin` (HTML, CSS, JavaScript and
+//! icons embedded from `host/assets/`), what makes the shell an installable,
+//! offline-tolerant web app (its manifest and service worker), and the
+//! public data the shell reads: the catalogue of live apps (a page at a
+//! time) and, in development, the demo citizens.
 
 use super::error::{ApiError, ErrorBody};
 use super::json::QueryParams;
@@ -26,6 +27,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get("/", Access::Public, shell)
         .get("/admin", Access::Public, admin)
         .get("/assets/{file}", Access::Public, asset)
+        .get("/manifest.webmanifest", Access::Public, manifest)
+        .get("/sw.js", Access::Public, service_worker)
         .get("/api/v1/apps", Access::Public, catalogue)
         .get("/api/v1/apps/{app}", Access::Public, one_app)
         .get("/api/v1/login/citizens", Access::Public, demo_citizens)
@@ -35,33 +38,53 @@ const SHELL_HTML: &str = include_str!("../../assets/shell.html");
 const ADMIN_HTML: &str = include_str!("../../assets/admin.html");
 
 /// Embedded assets: (file name, content type, bytes).
-const ASSETS: &[(&str, &str, &str)] = &[
+const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "local-path.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/local-path.js"),
+        include_bytes!("../../assets/local-path.js"),
     ),
     (
         "shell.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/shell.js"),
+        include_bytes!("../../assets/shell.js"),
     ),
     (
         "shell.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/shell.css"),
+        include_bytes!("../../assets/shell.css"),
     ),
     (
         "admin.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/admin.js"),
+        include_bytes!("../../assets/admin.js"),
     ),
     (
         "admin.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/admin.css"),
+        include_bytes!("../../assets/admin.css"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/icon.svg"),
+    ),
+    (
+        "icon-192.png",
+        "image/png",
+        include_bytes!("../../assets/icon-192.png"),
+    ),
+    (
+        "icon-512.png",
+        "image/png",
+        include_bytes!("../../assets/icon-512.png"),
     ),
 ];
+
+/// The shell's web app manifest: its names, start page, colours and icons.
+const MANIFEST: &str = include_str!("../../assets/manifest.webmanifest");
+/// The shell's service worker: what it keeps for offline use, and what never.
+const SERVICE_WORKER: &str = include_str!("../../assets/sw.js");
 
 /// The shell's and the console's policy: everything from the host itself;
 /// frames only of the host's own `/f/…` app URLs; no one may frame them.
@@ -114,32 +137,70 @@ async fn admin() -> Response {
     page(ADMIN_HTML)
 }
 
-/// A script or style sheet of the shell or the console
+/// A script, style sheet or icon of the shell or the console
 #[utoipa::path(
     get,
     path = "/assets/{file}",
     tag = "shell",
     params(("file" = String, Path, description = "`local-path.js`, `shell.js`, \
-        `shell.css`, `admin.js` or `admin.css`.")),
+        `shell.css`, `admin.js`, `admin.css`, `icon.svg`, `icon-192.png` or `icon-512.png`.")),
     responses(
         (status = 200, description = "The file.", content(
             (String = "text/javascript; charset=utf-8"),
             (String = "text/css; charset=utf-8"),
+            (String = "image/svg+xml"),
+            (Vec<u8> = "image/png"),
         )),
         (status = 404, description = "`not_found`: no such asset.", body = ErrorBody),
     )
 )]
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, body)) => with_host_headers(
-            (
-                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-                *body,
-            )
-                .into_response(),
-        ),
+        Some((_, content_type, body)) => file_response(content_type, body),
         None => ApiError::not_found("not_found", format!("no asset `{file}`")).into_response(),
     }
+}
+
+/// An embedded file as `content_type`, with the host's headers.
+fn file_response(content_type: &'static str, body: &'static [u8]) -> Response {
+    with_host_headers(
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+/// The shell's web app manifest
+///
+/// What installing the shell on a phone's home screen uses: its names,
+/// start page, colours and icons.
+#[utoipa::path(
+    get,
+    path = "/manifest.webmanifest",
+    tag = "shell",
+    responses((status = 200, description = "The manifest.", body = String,
+        content_type = "application/manifest+json"))
+)]
+async fn manifest() -> Response {
+    file_response("application/manifest+json", MANIFEST.as_bytes())
+}
+
+/// The shell's service worker
+///
+/// Keeps the shell and the public catalogue usable offline (network first);
+/// never stores a citizen's API answers, app pages, payment or consent
+/// pages. Served from `/` so that it may serve the shell.
+#[utoipa::path(
+    get,
+    path = "/sw.js",
+    tag = "shell",
+    responses((status = 200, description = "The script.", body = String,
+        content_type = "text/javascript; charset=utf-8"))
+)]
+async fn service_worker() -> Response {
+    file_response("text/javascript; charset=utf-8", SERVICE_WORKER.as_bytes())
 }
 
 /// A capability as the catalogue shows it to citizens: its name, label
@@ -353,4 +414,153 @@ async fn demo_citizens(
         })
         .collect();
     Ok(Json(DemoCitizens { citizens }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ASSETS, MANIFEST, SERVICE_WORKER, SHELL_HTML};
+    use std::collections::BTreeSet;
+
+    const SHELL_JS: &str = include_str!("../../assets/shell.js");
+
+    /// The keys of the object literal that opens at the first `{` of
+    /// `text`, a nested object's as `outer.inner`. Values are strings or
+    /// objects, so a name followed by `:` outside a string is a key.
+    fn keys(text: &str) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let (mut path, mut name, mut last) = (Vec::<String>::new(), String::new(), String::new());
+        let (mut quote, mut escaped, mut depth) = (None, false, 0);
+        for c in text[text.find('{').expect("an object")..].chars() {
+            if let Some(q) = quote {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '{' => {
+                    depth += 1;
+                    path.push(std::mem::take(&mut last));
+                }
+                '}' => {
+                    depth -= 1;
+                    path.pop();
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                ':' if !name.is_empty() => {
+                    let mut key = path[1..].to_vec();
+                    key.push(name.clone());
+                    keys.insert(key.join("."));
+                    last = std::mem::take(&mut name);
+                }
+                c if c.is_ascii_alphanumeric() || c == '_' => name.push(c),
+                _ => name.clear(),
+            }
+        }
+        keys
+    }
+
+    /// Every text of the shell exists in Vietnamese and in English, and
+    /// every key the shell's page and script use is in the catalogue.
+    #[test]
+    fn every_shell_text_is_in_both_languages() {
+        let catalogue = |lang: &str| {
+            let at = SHELL_JS
+                .find(&format!("\n    {lang}: {{"))
+                .unwrap_or_else(|| panic!("shell.js's TEXT has `{lang}`"));
+            keys(&SHELL_JS[at..])
+        };
+        let (vi, en) = (catalogue("vi"), catalogue("en"));
+        assert!(vi.len() > 40 && vi.contains("offline") && vi.contains("status.pending"));
+        assert_eq!(
+            vi.symmetric_difference(&en).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "keys in one language only"
+        );
+        // The keys after `opening` (not preceded by a name's letter) up to `closing`.
+        let used = |text: &str, opening: &str, closing: char| -> Vec<String> {
+            text.match_indices(opening)
+                .filter(|(at, _)| {
+                    !text[..*at]
+                        .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                })
+                .filter_map(|(at, _)| text[at + opening.len()..].split_once(closing))
+                .map(|(key, _)| key.to_string())
+                .collect()
+        };
+        let mut wanted = used(SHELL_JS, "t('", '\'');
+        wanted.extend(used(SHELL_HTML, "data-t=\"", '"'));
+        wanted.extend(used(SHELL_HTML, "data-t-label=\"", '"'));
+        for key in wanted {
+            assert!(
+                vi.contains(&key),
+                "the shell uses `{key}`, missing from its texts"
+            );
+        }
+    }
+
+    fn asset(path: &str) -> Option<&'static (&'static str, &'static str, &'static [u8])> {
+        let file = path.strip_prefix("/assets/")?;
+        ASSETS.iter().find(|(name, _, _)| *name == file)
+    }
+
+    /// The manifest makes the shell installable: it starts at `/`, stands
+    /// alone, and every icon it names is served, with its type; a 192 px and
+    /// a 512 px PNG and a maskable one are among them.
+    #[test]
+    fn the_manifest_names_served_icons() {
+        let manifest: serde_json::Value = serde_json::from_str(MANIFEST).expect("valid JSON");
+        assert_eq!(manifest["start_url"], "/");
+        assert_eq!(manifest["scope"], "/");
+        assert_eq!(manifest["display"], "standalone");
+        assert!(manifest["name"].as_str().is_some_and(|n| !n.is_empty()));
+        let icons = manifest["icons"].as_array().expect("icons");
+        for icon in icons {
+            let src = icon["src"].as_str().expect("src");
+            let (_, content_type, _) = asset(src).unwrap_or_else(|| panic!("{src} is not served"));
+            assert_eq!(icon["type"], *content_type, "{src}");
+        }
+        let has = |sizes: &str, purpose: &str| {
+            icons
+                .iter()
+                .any(|i| i["sizes"] == sizes && i["type"] == "image/png" && i["purpose"] == purpose)
+        };
+        assert!(has("192x192", "any") && has("512x512", "any") && has("512x512", "maskable"));
+    }
+
+    /// What the service worker stores at install is the shell's own files,
+    /// each of them served; the shell's page links the manifest and the icon.
+    #[test]
+    fn the_service_worker_stores_the_shell_files() {
+        let list = SERVICE_WORKER
+            .split_once("const SHELL = [")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .expect("sw.js lists the shell's files")
+            .0;
+        let files: Vec<&str> = list
+            .split(',')
+            .map(|f| f.trim().trim_matches('\''))
+            .filter(|f| !f.is_empty())
+            .collect();
+        assert!(files.contains(&"/") && files.contains(&"/assets/shell.js"));
+        for file in files {
+            assert!(
+                matches!(file, "/" | "/manifest.webmanifest") || asset(file).is_some(),
+                "sw.js stores {file}, which is not served"
+            );
+        }
+        for link in [
+            r#"<link rel="manifest" href="/manifest.webmanifest">"#,
+            r#"<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">"#,
+        ] {
+            assert!(SHELL_HTML.contains(link), "shell.html lacks {link}");
+        }
+    }
 }

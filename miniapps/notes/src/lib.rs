@@ -68,9 +68,9 @@ fn page(req: &Request) -> Result<Response> {
     Ok(Response::html(format!(
         r#"<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Ghi chú</title></head>
-<body><h1>Ghi chú / Notes</h1><ul>{items}</ul>
+<body><main><h1>Ghi chú / <span lang="en">Notes</span></h1><ul>{items}</ul>
 <form method="post" action="{base}/notes"><label for="text">Ghi chú mới</label>
-<input id="text" name="text" required maxlength="{MAX_TEXT}"><button>Lưu</button></form></body></html>"#
+<input id="text" name="text" required maxlength="{MAX_TEXT}"><button>Lưu</button></form></main></body></html>"#
     )))
 }
 
