@@ -407,7 +407,15 @@
   });
 
   // --- routing -----------------------------------------------------------------
-  async function route() {
+  // Views draw one at a time, in the order asked: a view still waiting for
+  // the host (the permissions, say) never draws over the one the citizen
+  // went on to (an app).
+  let routing = Promise.resolve();
+  function route() {
+    routing = routing.then(drawView, drawView);
+    return routing;
+  }
+  async function drawView() {
     const hash = location.hash || '#/';
     const [pathPart, query] = hash.slice(1).split('?');
     const params = new URLSearchParams(query || '');
