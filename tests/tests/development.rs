@@ -3,7 +3,9 @@
 //! the payment page marks the test wallet. And the payment page sends the
 //! citizen back only to a path on the host.
 
-use citadel_tests::{audit, client, error_of, probe_manifest, sign_in, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{
+    audit, client, error_of, get_json, probe_manifest, sign_in, TestHost, OPERATOR_TOKEN,
+};
 use serde_json::{json, Value};
 
 async fn top_up(host: &TestHost, citizen: &str) -> reqwest::Response {
@@ -93,6 +95,15 @@ async fn without_development_mode_there_is_no_demo_citizen_or_wallet() {
 async fn development_mode_has_demo_citizens_a_marked_test_wallet_and_top_ups() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
+    // The sign-in chooser names each staff role's unit as the city does.
+    let demo = get_json(&host, "/api/v1/login/citizens", None).await;
+    let tuan = demo["citizens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "c-tuan")
+        .expect("a demo staff member");
+    assert_eq!(tuan["roles"][0], "UBND phường Phú Hội (staff)", "{tuan}");
     host.install_built("probe", &probe_manifest("probe", &[], ""))
         .await;
     assert!(host.citadel.development && host.citadel.payments.config().demo_wallet);

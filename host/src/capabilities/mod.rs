@@ -251,6 +251,11 @@ impl Capabilities {
         }
     }
 
+    /// The city's map data: places, wards and the units that handle reports.
+    pub fn city(&self) -> &crate::geo::City {
+        &self.city
+    }
+
     /// The rules for guests' outbound HTTP (the gateway registers its listener).
     pub fn outbound(&self) -> &http::OutboundPolicy {
         &self.outbound

@@ -366,7 +366,7 @@ struct DemoCitizen {
     /// What `POST /api/v1/login` takes.
     id: String,
     name: String,
-    /// Each staff role as `unit (role)`.
+    /// Each staff role as `unit name (role)`.
     roles: Vec<String>,
 }
 
@@ -399,6 +399,7 @@ async fn demo_citizens(
             "this host signs citizens in through its identity provider",
         ));
     }
+    let city = citadel.capabilities.city();
     let citizens = citadel
         .identity
         .demo_citizens()
@@ -407,7 +408,11 @@ async fn demo_citizens(
             roles: c
                 .roles
                 .iter()
-                .map(|r| format!("{} ({})", r.unit, r.role))
+                .map(|r| {
+                    // The unit by the name the city gave it, not its id.
+                    let unit = city.unit(&r.unit).map_or(r.unit.as_str(), |u| &u.name);
+                    format!("{unit} ({})", r.role)
+                })
                 .collect(),
             id: c.id,
             name: c.name,
