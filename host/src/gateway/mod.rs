@@ -99,13 +99,22 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
 /// The value of cookie `name`, if the request carries a non-empty one of
 /// at most 256 bytes.
 pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    cookie_within(headers, name, 256)
+}
+
+/// As [`cookie`], for a cookie whose values may be up to `limit` bytes.
+pub(crate) fn cookie_within(
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    limit: usize,
+) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= 256)
+        .find(|(key, value)| *key == name && !value.is_empty() && value.len() <= limit)
         .map(|(_, value)| value.to_string())
 }
 

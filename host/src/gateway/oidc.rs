@@ -103,20 +103,6 @@ async fn login(
     }
 }
 
-/// The login cookie of a request: the first well-formed one.
-fn sealed_login(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, value)| {
-            *key == LOGIN_COOKIE && !value.is_empty() && value.len() <= LOGIN_COOKIE_LIMIT
-        })
-        .map(|(_, value)| value.to_string())
-}
-
 /// The provider's answer
 ///
 /// Verifies `state` against the login cookie, exchanges the code with the
@@ -159,7 +145,10 @@ async fn callback(
 ) -> Result<Response, ApiError> {
     let provider = provider(&citadel)?;
     let outcome = provider
-        .finish(&answer, sealed_login(&headers).as_deref())
+        .finish(
+            &answer,
+            super::cookie_within(&headers, LOGIN_COOKIE, LOGIN_COOKIE_LIMIT).as_deref(),
+        )
         .await;
     let mut response = match outcome {
         Ok(signed) => {
