@@ -3,7 +3,7 @@
 //! and a restore into an empty data dir, checked against the manifest.
 
 use super::ledger::decode_balance;
-use super::{backend, sled_config, SledStore};
+use super::{backend, open_db, sled_config, SledStore};
 use crate::store::backup::{
     read_header, verify, BackupError, BackupManifest, BodyItem, BodyReader, BodyWriter, Snapshot,
 };
@@ -150,7 +150,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<BackupManifest, BackupErr
 
 fn write_trees(file: &Path, db_dir: &Path, manifest: &BackupManifest) -> Result<(), BackupError> {
     advance_id_generator(db_dir, manifest.next_generated_id)?;
-    let db = sled_config(db_dir).open().map_err(backend)?;
+    let db = open_db(&sled_config(db_dir)).map_err(backend)?;
     if db.generate_id().map_err(backend)? < manifest.next_generated_id {
         return Err(BackupError::Damaged(
             "the restored store's id generator could not be moved past the backup's".into(),
@@ -234,12 +234,7 @@ const IDGEN_PERSIST_INTERVAL: u64 = 1_000_000;
 /// (resuming at `2 × i`), take one id (persisting that mark), and close it.
 fn advance_id_generator(db_dir: &Path, next: u64) -> Result<(), BackupError> {
     let interval = next.div_ceil(IDGEN_PERSIST_INTERVAL).max(1) * IDGEN_PERSIST_INTERVAL;
-    let open = || {
-        sled_config(db_dir)
-            .idgen_persist_interval(interval)
-            .open()
-            .map_err(backend)
-    };
+    let open = || open_db(&sled_config(db_dir).idgen_persist_interval(interval)).map_err(backend);
     let created = open()?;
     created.flush().map_err(backend)?;
     drop(created);

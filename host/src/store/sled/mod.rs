@@ -91,10 +91,33 @@ fn sled_config(dir: &Path) -> sled::Config {
         .cache_capacity(CACHE_BYTES)
 }
 
+/// How long an open waits for a database this process just closed: sled
+/// releases its file lock only when its last background write ends, a few
+/// milliseconds after the `Db` is dropped.
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Open the database `config` names, waiting up to [`LOCK_RELEASE_WAIT`]
+/// while its lock is still held; a lock held longer (another process on the
+/// same data dir) is the error it was.
+fn open_db(config: &sled::Config) -> Result<sled::Db, sled::Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && started.elapsed() < LOCK_RELEASE_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl SledStore {
     /// Open (or create) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled_config(dir).open().map_err(backend)?;
+        let db = open_db(&sled_config(dir)).map_err(backend)?;
         let store = SledStore {
             apps: db.open_tree("app-rollouts").map_err(backend)?,
             versions: db.open_tree("versions").map_err(backend)?,
@@ -419,6 +442,24 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         SledStore::open(path).expect("the store opens")
+    }
+
+    #[test]
+    fn a_database_reopens_as_soon_as_it_is_closed_and_stays_locked_while_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        for round in 0..20u64 {
+            let db = open_db(&sled_config(&path)).unwrap();
+            db.insert(round.to_be_bytes(), vec![1u8; 4096]).unwrap();
+            db.flush().unwrap();
+        }
+        let held = open_db(&sled_config(&path)).unwrap();
+        let second = open_db(&sled_config(&path)).expect_err("one process at a time");
+        assert!(
+            second.to_string().contains("could not acquire lock"),
+            "{second}"
+        );
+        assert_eq!(held.len(), 20);
     }
 
     #[tokio::test]
