@@ -374,6 +374,10 @@ async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
     assert_eq!(response.status(), 409);
     assert_eq!(approve("1.0.0").await.status(), 200);
     assert_eq!(rollout("1.0.0", 100).await.status(), 200);
+    // No canary: an anonymous caller needs no bucket, and gets no cookie.
+    let response = client().get(host.url("/apps/tour/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("set-cookie").is_none());
 
     // 1.1.0: the same component bytes (already compiled: no new compile).
     let v2 = manifest("tour", "notes", r#"["kv"]"#, "1.1.0");

@@ -550,6 +550,11 @@ impl Registry {
         self.slot(app)?.live.clone()
     }
 
+    /// Whether `app` has a canary, so a caller's bucket decides its version.
+    pub fn in_canary(&self, app: &str) -> bool {
+        self.slot(app).is_some_and(|slot| slot.canary.is_some())
+    }
+
     /// The version that answers `caller` (a pairwise id or an anonymous
     /// bucket cookie; `None` stays on the live version).
     pub fn route(&self, app: &str, caller: Option<&str>) -> Route {
