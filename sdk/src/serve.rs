@@ -25,8 +25,9 @@ pub(crate) fn current_request_id() -> Option<String> {
 
 /// Serve one request with `router` (called by [`export_app!`](crate::export_app)).
 pub fn serve(router: &Router, request: IncomingRequest, response_out: ResponseOutparam) {
-    let is_head = matches!(request.method(), WasiMethod::Head);
-    let response = match read_request(request) {
+    let method = method_of(request.method());
+    let is_head = matches!(method, Method::Head);
+    let response = match read_request(request, method) {
         Ok(request) => {
             let id = request.request_id().map(str::to_string);
             REQUEST_ID.with(|current| *current.borrow_mut() = id);
@@ -37,8 +38,8 @@ pub fn serve(router: &Router, request: IncomingRequest, response_out: ResponseOu
     write_response(response, is_head, response_out);
 }
 
-fn read_request(incoming: IncomingRequest) -> Result<Request, Error> {
-    let method = match incoming.method() {
+fn method_of(method: WasiMethod) -> Method {
+    match method {
         WasiMethod::Get => Method::Get,
         WasiMethod::Head => Method::Head,
         WasiMethod::Post => Method::Post,
@@ -49,7 +50,10 @@ fn read_request(incoming: IncomingRequest) -> Result<Request, Error> {
         WasiMethod::Connect => Method::Other("CONNECT".into()),
         WasiMethod::Trace => Method::Other("TRACE".into()),
         WasiMethod::Other(name) => Method::Other(name),
-    };
+    }
+}
+
+fn read_request(incoming: IncomingRequest, method: Method) -> Result<Request, Error> {
     let path = incoming.path_with_query().unwrap_or_else(|| "/".into());
     let mut request = Request::new(method, &path);
     for (name, value) in incoming.headers().entries() {
