@@ -272,10 +272,13 @@ crate-type = ["cdylib"]
 citadel-sdk = {{ path = "{sdk}" }}
 serde_json = "1"
 
+# A fresh instance serves every request: whole-program optimisation makes
+# each request cheaper (docs/performance.md, "Guest build settings").
 [profile.release]
-opt-level = 2
+opt-level = 3
 strip = true
-codegen-units = 16
+codegen-units = 1
+lto = true
 
 # A mini-app is its own workspace.
 [workspace]
