@@ -40,7 +40,6 @@ pub mod gateway;
 pub mod geo;
 pub mod identity;
 pub mod localized;
-pub mod log_writer;
 pub mod payments;
 pub mod registry;
 pub mod runtime;

@@ -245,15 +245,18 @@ enum LogFormat {
 }
 
 /// Send log lines to stdout in `format`. Lines (one access record per
-/// request among them) are formatted on the request's thread and gathered
-/// in memory; a background thread writes them in batches, so a request
-/// never waits on the terminal or the journal and wakes no other thread.
-/// Nothing is dropped (a full buffer makes the logger wait); the returned
-/// guard writes what remains when dropped, at exit.
-fn init_logging(format: LogFormat) -> anyhow::Result<citadel_host::log_writer::FlushOnDrop> {
-    let (writer, flush_at_exit) =
-        citadel_host::log_writer::batched(std::io::stdout(), "citadel-log")
-            .map_err(|e| anyhow::anyhow!("could not start the log writer: {e}"))?;
+/// request among them) are formatted on the request's thread and written by
+/// a background thread, in batches: a request never waits on the terminal
+/// or the journal. Nothing is dropped (a full queue makes the logger wait);
+/// the returned guard flushes the queue when dropped, at exit.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("citadel-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stdout(),
+        ));
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -270,7 +273,7 @@ fn init_logging(format: LogFormat) -> anyhow::Result<citadel_host::log_writer::F
             .flatten_event(true)
             .init(),
     }
-    Ok(flush_at_exit)
+    flush_at_exit
 }
 
 /// Run the command. A refusal or failure is one line on stderr, `error:`
@@ -301,7 +304,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => args.log_format,
         _ => LogFormat::Text,
     };
-    let _log_flush_at_exit = init_logging(log_format)?;
+    let _log_flush_at_exit = init_logging(log_format);
     match cli.command {
         Command::Serve(args) => {
             let secrets = cli::config::Secrets::read(&args, &env_var)?;
