@@ -34,6 +34,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -82,6 +83,29 @@ fn main() {
         wasm_dir.display()
     );
     write_samples(root, &wasm_dir, &out_dir);
+}
+
+/// `rust-toolchain.toml` names the `wasm32-wasip2` target, but rustup adds
+/// it only when it installs the toolchain itself: a machine that already had
+/// this Rust (or sets `RUSTUP_AUTO_INSTALL=0`) lacks it. Add it then, so the
+/// README's first command works on a fresh machine.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    if sysroot.is_some_and(|root| root.join("lib/rustlib/wasm32-wasip2").is_dir()) {
+        return;
+    }
+    println!("cargo:warning=adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    // rustup picks the toolchain from rust-toolchain.toml; a machine without
+    // rustup gets the build's own error below.
+    let _ = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
 }
 
 /// The TypeScript (or JavaScript) mini-apps: the folders of `miniapps/` with
