@@ -377,19 +377,14 @@ async fn answer(
         }
     };
     // Which version answers: a canary serves a stable share of callers,
-    // bucketed by pairwise id, or by a host-set cookie for anonymous callers.
-    // An anonymous caller without one is given a bucket cookie only while
-    // the app has a canary: outside a rollout every caller gets the live
-    // version, and the answer carries no cookie.
-    let known_key = citizen
+    // bucketed by pairwise id, or by a host-set cookie for anonymous callers
+    // (drawn by the registry for one without it, only while a canary runs).
+    let caller_key = citizen
         .as_ref()
         .map(|c| c.pairwise_id.clone())
         .or_else(|| super::cookie(request.headers(), BUCKET_COOKIE));
-    let new_bucket_cookie = (known_key.is_none() && citadel.registry.in_canary(app_id))
-        .then(|| hex::encode(rand::random::<[u8; 16]>()));
-    let caller_key = known_key.or(new_bucket_cookie.clone());
-    let app = match citadel.registry.route(app_id, caller_key.as_deref()) {
-        Route::Serve(app) => app,
+    let (app, new_bucket_cookie) = match citadel.registry.route(app_id, caller_key.as_deref()) {
+        Route::Serve { app, new_bucket } => (app, new_bucket),
         Route::NotFound => {
             return Err(ApiError::not_found(
                 "app_not_found",

@@ -111,7 +111,13 @@ pub struct AppSlot {
 
 /// Which version answers a caller.
 pub enum Route {
-    Serve(Arc<LiveApp>),
+    Serve {
+        app: Arc<LiveApp>,
+        /// The bucket drawn for an anonymous caller who had none while the
+        /// app has a canary: the gateway sets it as a cookie, so the caller
+        /// stays on the version it got. Outside a canary nobody needs one.
+        new_bucket: Option<String>,
+    },
     /// The operator suspended the app; the reason.
     Suspended(String),
     NotFound,
@@ -550,13 +556,10 @@ impl Registry {
         self.slot(app)?.live.clone()
     }
 
-    /// Whether `app` has a canary, so a caller's bucket decides its version.
-    pub fn in_canary(&self, app: &str) -> bool {
-        self.slot(app).is_some_and(|slot| slot.canary.is_some())
-    }
-
     /// The version that answers `caller` (a pairwise id or an anonymous
-    /// bucket cookie; `None` stays on the live version).
+    /// bucket cookie). While the app has a canary, a caller without either
+    /// is given a new random bucket; otherwise every caller gets the live
+    /// version.
     pub fn route(&self, app: &str, caller: Option<&str>) -> Route {
         let Some(slot) = self.slot(app) else {
             return Route::NotFound;
@@ -564,13 +567,24 @@ impl Registry {
         if let Some(reason) = &slot.record.suspended {
             return Route::Suspended(reason.clone());
         }
-        if let (Some(canary), Some(caller)) = (&slot.canary, caller) {
+        let mut new_bucket = None;
+        if let Some(canary) = &slot.canary {
+            let caller = match caller {
+                Some(caller) => caller,
+                None => new_bucket.insert(hex::encode(rand::random::<[u8; 16]>())),
+            };
             if bucket(app, caller) < u64::from(slot.record.canary_percent) * (BUCKETS / 100) {
-                return Route::Serve(canary.clone());
+                return Route::Serve {
+                    app: canary.clone(),
+                    new_bucket,
+                };
             }
         }
         match &slot.live {
-            Some(live) => Route::Serve(live.clone()),
+            Some(live) => Route::Serve {
+                app: live.clone(),
+                new_bucket,
+            },
             None => Route::NotFound,
         }
     }
