@@ -19,7 +19,8 @@ const P99_FLOOR: Duration = Duration::from_millis(3);
 
 /// The tests of this file run one at a time: the harness would otherwise
 /// run them side by side on the same two cores, and the timing ones measure
-/// the host, not their neighbours.
+/// the host, not their neighbours. Under cargo-nextest (`tools/test`) each
+/// test is its own process, and `.config/nextest.toml` runs them alone.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn rss_bytes() -> u64 {
