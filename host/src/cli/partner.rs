@@ -253,6 +253,17 @@ fn new_app(
     Ok(())
 }
 
+/// How a Rust mini-app builds for release, in the crate `citadel app new`
+/// writes and in the sample apps' workspace (a test keeps the two the same).
+const GUEST_RELEASE_PROFILE: &str = r#"# A fresh instance serves every request: whole-program optimisation makes
+# each request cheaper (docs/performance.md, "Guest build settings").
+[profile.release]
+opt-level = 3
+strip = true
+codegen-units = 1
+lto = true
+"#;
+
 /// A Rust crate on citadel-sdk at `sdk`.
 fn new_rust_app(name: &str, dir: &Path, sdk: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("src"))?;
@@ -272,14 +283,7 @@ crate-type = ["cdylib"]
 citadel-sdk = {{ path = "{sdk}" }}
 serde_json = "1"
 
-# A fresh instance serves every request: whole-program optimisation makes
-# each request cheaper (docs/performance.md, "Guest build settings").
-[profile.release]
-opt-level = 3
-strip = true
-codegen-units = 1
-lto = true
-
+{GUEST_RELEASE_PROFILE}
 # A mini-app is its own workspace.
 [workspace]
 "#,
@@ -612,4 +616,20 @@ async fn publish(path: &Path, server: &str, api_key: &str) -> anyhow::Result<ser
     let answer = super::send(request, super::Credential::PublisherKey).await;
     bar.finish_and_clear();
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GUEST_RELEASE_PROFILE;
+
+    /// The sample apps build as a partner's app does, so the figures measured
+    /// on them hold for partners' apps.
+    #[test]
+    fn sample_apps_build_with_the_partners_release_profile() {
+        let samples = include_str!("../../../miniapps/Cargo.toml");
+        assert!(
+            samples.contains(GUEST_RELEASE_PROFILE),
+            "miniapps/Cargo.toml must end with GUEST_RELEASE_PROFILE:\n{GUEST_RELEASE_PROFILE}"
+        );
+    }
 }
