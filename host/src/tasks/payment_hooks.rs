@@ -179,16 +179,25 @@ pub async fn run(delivery: HookDelivery, mut stop: tokio::sync::watch::Receiver<
     deliveries.shutdown().await;
 }
 
-async fn deliver(delivery: &HookDelivery, mut entry: OutboxEntry) {
-    let intent = match delivery.store.ledger.intent(&entry.intent).await {
-        Ok(Some(intent)) => intent,
-        _ => return forget(delivery, &entry).await,
-    };
+async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
+    // Not serving here (yet): another host may have loaded the app before
+    // this one heard of it, or its version failed to load here. The event
+    // waits like a failed delivery, and is abandoned (audited) only after
+    // every attempt.
     let Some(app) = delivery.registry.live(&entry.app) else {
-        return forget(delivery, &entry).await;
+        tracing::warn!(app = %entry.app, "a payment event waits: its app is not serving here");
+        return retry(delivery, entry).await;
     };
     let Some(hook) = app.context.payment_hook.clone() else {
         return forget(delivery, &entry).await;
+    };
+    let intent = match delivery.store.ledger.intent(&entry.intent).await {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return forget(delivery, &entry).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "a payment event waits: its intent could not be read");
+            return retry(delivery, entry).await;
+        }
     };
     let body = serde_json::json!({
         "event": "payment",
@@ -222,6 +231,12 @@ async fn deliver(delivery: &HookDelivery, mut entry: OutboxEntry) {
     if delivered {
         return forget(delivery, &entry).await;
     }
+    retry(delivery, entry).await;
+}
+
+/// Count a failed attempt: try again after [`backoff`], or give the event up
+/// (audited) after [`MAX_ATTEMPTS`].
+async fn retry(delivery: &HookDelivery, mut entry: OutboxEntry) {
     entry.attempts += 1;
     if entry.attempts >= MAX_ATTEMPTS {
         delivery
@@ -297,6 +312,58 @@ mod tests {
             app += 1;
         }
         assert!(!flights.admit(&entry("another", "pi_x", 0)));
+    }
+
+    /// Another host sharing the store may claim an event for an app this
+    /// host has not loaded yet: the event must wait for a later attempt, not
+    /// vanish from the outbox.
+    #[tokio::test]
+    async fn an_event_for_an_app_not_serving_here_waits_for_a_later_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let citadel = crate::Citadel::open(&crate::HostConfig {
+            install_samples: false,
+            shared_compile_cache: None,
+            ..crate::HostConfig::new(dir.path())
+        })
+        .await
+        .unwrap();
+        let delivery = HookDelivery {
+            store: citadel.store.clone(),
+            registry: citadel.registry.clone(),
+            runtime: citadel.runtime.clone(),
+            audit: citadel.audit.clone(),
+        };
+        let event = entry("not-loaded-here", "pi_1", 0);
+        let ledger = &delivery.store.ledger;
+        ledger
+            .outbox_update(&event.key, Some(&event))
+            .await
+            .unwrap();
+
+        let before = now_ms();
+        deliver(&delivery, event.clone()).await;
+        let waiting = ledger.outbox().await.unwrap();
+        assert_eq!(waiting.len(), 1, "the event is still in the outbox");
+        assert_eq!(waiting[0].attempts, 1);
+        assert!(waiting[0].next_at >= before + backoff(1).as_millis() as u64);
+
+        // After its last attempt it is given up, and the audit log says so.
+        let last = OutboxEntry {
+            attempts: MAX_ATTEMPTS - 1,
+            ..waiting[0].clone()
+        };
+        deliver(&delivery, last).await;
+        assert!(ledger.outbox().await.unwrap().is_empty());
+        let abandoned = delivery
+            .audit
+            .query(&crate::audit::AuditQuery {
+                kind: Some("payment-hook-abandoned".into()),
+                app: Some("not-loaded-here".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(abandoned.records.len(), 1);
     }
 
     #[test]
