@@ -269,3 +269,45 @@ async fn metrics_stay_open_without_a_scrape_token() {
     assert_eq!(metrics_status(&host, Some("anything")).await.0, 200);
     host.stop().await;
 }
+
+/// A made-up app name leaves no record behind: each would cost a disk sync
+/// and stay for ever, so a signed-in client looping over random names could
+/// fill the disk. Only an app that serves the citizen remembers them.
+#[tokio::test]
+async fn a_signed_in_request_to_an_unknown_app_remembers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let token = sign_in(&host, "c-lan").await;
+    let remembered = |app: String| {
+        let citadel = host.citadel.clone();
+        async move {
+            let pairwise = citadel.pairwise.pairwise_id(&app, "c-lan");
+            citadel
+                .store
+                .identity
+                .pairwise_citizen(&app, &pairwise)
+                .await
+                .unwrap()
+        }
+    };
+    for app in ["nope".to_string(), "x".repeat(2000)] {
+        let response = client()
+            .get(host.url(&format!("/apps/{app}/")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        assert_eq!(error_of(response).await.0, "app_not_found");
+        assert_eq!(remembered(app).await, None);
+    }
+    let response = client()
+        .get(host.url("/apps/hello/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(remembered("hello".into()).await.as_deref(), Some("c-lan"));
+    host.stop().await;
+}

@@ -363,19 +363,11 @@ async fn answer(
         .then(|| request.uri().path_and_query().map(|p| p.to_string()))
         .flatten();
     // The app knows the citizen only by the pairwise id for this app.
-    let citizen = match citizen {
-        None => None,
-        Some(citizen) => {
-            // Remembered, so the app can later reach this citizen with
-            // `notify.send-to`.
-            let pairwise_id = citadel.pairwise.introduce(app_id, &citizen.id).await?;
-            Some(SignedIn {
-                position: None,
-                pairwise_id,
-                citizen,
-            })
-        }
-    };
+    let citizen = citizen.map(|citizen| SignedIn {
+        position: None,
+        pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
+        citizen,
+    });
     // Which version answers: a canary serves a stable share of callers,
     // bucketed by pairwise id, or by a host-set cookie for anonymous callers
     // (drawn by the registry for one without it, only while a canary runs).
@@ -393,6 +385,15 @@ async fn answer(
         }
         Route::Suspended(reason) => return Ok(suspended(app_id, &reason, request.headers())),
     };
+    // Remembered only once an app serves them (a made-up app name must not
+    // leave a record), so the app can later reach this citizen with
+    // `notify.send-to`.
+    if let Some(signed_in) = &citizen {
+        citadel
+            .pairwise
+            .introduce(app_id, &signed_in.citizen.id)
+            .await?;
+    }
     *served_by = Some(app.context.clone());
     // The position is read only for a version that may ask for it.
     let citizen = match citizen {
