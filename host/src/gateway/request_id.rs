@@ -29,13 +29,28 @@ pub fn new_request_id() -> String {
 #[derive(Clone)]
 pub struct ServedBy(pub Arc<AppContext>);
 
+/// The path as the access record writes it: a frame URL's token, a bearer
+/// credential for the citizen in one app, is left out.
+fn logged_path(path: &str) -> String {
+    match path.strip_prefix("/f/") {
+        Some(rest) => {
+            let after_token = rest.find('/').map_or("", |slash| &rest[slash..]);
+            format!("/f/{FRAME_TOKEN_IN_LOG}{after_token}")
+        }
+        None => path.to_owned(),
+    }
+}
+
+/// What the access record writes in place of a frame token.
+const FRAME_TOKEN_IN_LOG: &str = "<token>";
+
 /// Middleware: give the request an id, and write its access record (one
 /// line, no span: the id is carried by the task local and quoted by every
 /// log line written on the request's behalf).
 pub async fn request_context(request: Request, next: Next) -> Response {
     let id = new_request_id();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = logged_path(request.uri().path());
     let started = Instant::now();
     let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -59,4 +74,20 @@ pub async fn request_context(request: Request, next: Next) -> Response {
             .insert(crate::capabilities::http::REQUEST_ID_HEADER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_record_leaves_frame_tokens_out() {
+        let token = format!("cit_f_{}", "ab".repeat(32));
+        assert_eq!(
+            logged_path(&format!("/f/{token}/apps/maps/tiles")),
+            "/f/<token>/apps/maps/tiles"
+        );
+        assert_eq!(logged_path(&format!("/f/{token}")), "/f/<token>");
+        assert_eq!(logged_path("/apps/maps/f/x"), "/apps/maps/f/x");
+    }
 }
