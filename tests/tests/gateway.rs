@@ -311,3 +311,55 @@ async fn a_signed_in_request_to_an_unknown_app_remembers_nothing() {
     assert_eq!(remembered("hello".into()).await.as_deref(), Some("c-lan"));
     host.stop().await;
 }
+
+/// Every app shares the host's origin: an app's answer may describe, cache or
+/// redirect itself, never set a cookie or a policy the browser applies to
+/// the whole origin (reports of other apps' frame URLs to the app's own
+/// collector, a wiped session, a pinned protocol, a sign-in prompt).
+#[tokio::test]
+async fn an_app_cannot_send_headers_that_reach_the_whole_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""))
+        .await;
+    let response = client()
+        .get(host.url("/apps/hostile/policy-headers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    for refused in [
+        "set-cookie",
+        "strict-transport-security",
+        "clear-site-data",
+        "nel",
+        "report-to",
+        "reporting-endpoints",
+        "alt-svc",
+        "service-worker-allowed",
+        "accept-ch",
+        "www-authenticate",
+        "refresh",
+        "link",
+        "x-citadel-consent-url",
+    ] {
+        assert!(
+            !headers.contains_key(refused),
+            "{refused} reached the citizen: {headers:?}"
+        );
+    }
+    // The host's own values, not the app's.
+    assert_ne!(headers["content-security-policy"], "default-src *");
+    assert_eq!(headers["x-citadel-app-version"], "1.0.0");
+    // What describes the answer arrives.
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["content-language"], "vi");
+    assert_eq!(headers["x-hostile-note"], "kept");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(response.text().await.unwrap(), "headers");
+    host.stop().await;
+}

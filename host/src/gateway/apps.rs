@@ -39,16 +39,49 @@ fn strip_incoming(headers: &mut HeaderMap) {
     }
 }
 
-/// Headers a guest may not send to a citizen.
+/// Keep only the headers a guest may send to a citizen (an allowlist: every
+/// app shares the host's origin, so a header the browser applies to the
+/// whole origin — cookies, `Strict-Transport-Security`, `Clear-Site-Data`,
+/// `NEL` and `Report-To`, `Alt-Svc`, `Service-Worker-Allowed`, a
+/// `WWW-Authenticate` prompt — would reach every other app and the shell).
 fn strip_outgoing(headers: &mut HeaderMap) {
-    for name in [
-        header::SET_COOKIE,
-        header::CONTENT_SECURITY_POLICY,
-        CONSENT_URL_HEADER,
-    ] {
+    strip_hop_by_hop(headers);
+    let refused: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| !guest_may_send(name))
+        .cloned()
+        .collect();
+    for name in refused {
         headers.remove(name);
     }
-    strip_hop_by_hop(headers);
+}
+
+/// Whether a guest's answer may carry header `name` to the citizen: what
+/// describes, caches or redirects the answer, and the app's own `x-`
+/// headers outside the host's `x-citadel-` names (but the consent request,
+/// which the host reads).
+fn guest_may_send(name: &HeaderName) -> bool {
+    const DESCRIBE_CACHE_REDIRECT: [HeaderName; 14] = [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_LANGUAGE,
+        header::CONTENT_DISPOSITION,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+        header::ACCEPT_RANGES,
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::VARY,
+        header::LOCATION,
+        header::RETRY_AFTER,
+    ];
+    if DESCRIBE_CACHE_REDIRECT.contains(name) || name == header::ALLOW || name == CONSENT_HEADER {
+        return true;
+    }
+    let name = name.as_str();
+    name.starts_with("x-") && !name.starts_with("x-citadel-")
 }
 
 /// Remove hop-by-hop headers, those named in `Connection` included.

