@@ -564,3 +564,67 @@ async fn waiting(host: &TestHost, intent: &str) -> bool {
         .iter()
         .any(|e| e.intent == intent)
 }
+
+/// The citizen reaches the provider's checkout just before the intent's time
+/// runs out and pays just after: the provider holds their money, so its
+/// report still captures the intent. A payment for an intent the citizen
+/// cancelled meanwhile, or paid twice, is refused and recorded for a refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_payment_that_lands_late_is_captured_or_recorded_for_a_refund() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_millis(1500);
+    let host = start(dir.path(), ttl).await;
+    let lan = sign_in(&host, "c-lan").await;
+    let go_to_checkout = |id: String| {
+        let (host, lan) = (&host, &lan);
+        async move {
+            let response = client()
+                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+                .bearer_auth(lan)
+                .json(&json!({ "method": "momo" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "sent to the checkout");
+        }
+    };
+
+    let late = intent_id(&host, &lan, 120_000, "late").await;
+    go_to_checkout(late.clone()).await;
+    let cancelled = intent_id(&host, &lan, 80_000, "cancelled").await;
+    go_to_checkout(cancelled.clone()).await;
+    let response = decide_payment(&host, &lan, &cancelled, "cancel").await;
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    let seen = get_json(&host, &format!("/api/v1/me/payments/{late}"), Some(&lan)).await;
+    assert_eq!(seen["status"], "expired", "{seen}");
+
+    let report =
+        json!({ "intent": late, "amount": 120_000, "provider_ref": "momo-late", "status": "paid" });
+    let response = webhook(&host, signed_webhook(&report, SECRET)).await;
+    assert_eq!(response.status(), 200);
+    let seen = get_json(&host, &format!("/api/v1/me/payments/{late}"), Some(&lan)).await;
+    assert_eq!(seen["status"], "captured", "{seen}");
+
+    let before = ledger(&host).await;
+    for (intent, amount, reference) in [
+        (&cancelled, 80_000, "momo-after-cancel"),
+        (&late, 120_000, "momo-twice"),
+    ] {
+        let report = json!({ "intent": intent, "amount": amount, "provider_ref": reference, "status": "paid" });
+        let response = webhook(&host, signed_webhook(&report, SECRET)).await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(error_of(response).await.0, "payment_not_pending");
+    }
+    assert_eq!(ledger(&host).await, before, "no money moved");
+    let unapplied = citadel_tests::audit(&host, "kind=payment-unapplied").await;
+    assert_eq!(unapplied.len(), 2, "{unapplied:?}");
+    let text = format!("{unapplied:?}");
+    assert!(
+        text.contains("momo-after-cancel") && text.contains("momo-twice"),
+        "{text}"
+    );
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    host.stop().await;
+}

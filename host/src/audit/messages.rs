@@ -236,6 +236,11 @@ pub const WEBHOOK_REPLAYED: Sentence = sentence(
     "Webhook gửi lại {reference}, bị bỏ qua",
     "replayed {reference}",
 );
+pub const PAYMENT_UNAPPLIED: Sentence = sentence(
+    "payment.unapplied",
+    "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent} đang ở trạng thái {status}: cần hoàn tiền",
+    "the provider took {amount} ₫ ({reference}) for {intent}, which is {status}: to be refunded",
+);
 pub const HOOK_ABANDONED: Sentence = sentence(
     "payment-hook.abandoned",
     "{intent} không gửi được sau {attempts} lần thử",
@@ -286,6 +291,7 @@ pub const CATALOGUE: &[Sentence] = &[
     WALLET_TOP_UP_REFUSED,
     WEBHOOK_REFUSED,
     WEBHOOK_REPLAYED,
+    PAYMENT_UNAPPLIED,
     HOOK_ABANDONED,
 ];
 

@@ -125,6 +125,19 @@ pub fn effective_status(intent: &IntentRecord, now: u64) -> IntentStatus {
     }
 }
 
+/// A provider's report of a payment it took applies to an intent still
+/// pending, even one whose time ran out since: the citizen was sent to the
+/// checkout while it was valid, and the money has left their account.
+fn require_unsettled(intent: &IntentRecord) -> Result<(), LedgerRefusal> {
+    match intent.status {
+        IntentStatus::Pending => Ok(()),
+        other => Err(LedgerRefusal::Rule(format!(
+            "not_pending:{}",
+            status_name(other)
+        ))),
+    }
+}
+
 /// Only a pending intent can be confirmed or cancelled.
 fn require_pending(intent: &IntentRecord, now: u64) -> Result<(), LedgerRefusal> {
     match effective_status(intent, now) {
@@ -346,7 +359,8 @@ impl Payments {
             .map_or(DEFAULT_FEE_BPS, u64::from))
     }
 
-    /// The step that captures a pending intent paid from `source`.
+    /// The step that captures a pending intent paid from `source`: by
+    /// `citizen` from their wallet, or (no citizen) as a provider reports it.
     #[allow(clippy::too_many_arguments)]
     fn capture_step(
         &self,
@@ -362,7 +376,11 @@ impl Payments {
                 return Err(LedgerRefusal::Rule("not_found".into()));
             }
             let now = now_ms();
-            require_pending(intent, now)?;
+            if citizen.is_some() {
+                require_pending(intent, now)?;
+            } else {
+                require_unsettled(intent)?;
+            }
             if expected_amount.is_some_and(|a| a != intent.amount) {
                 return Err(LedgerRefusal::Rule(
                     "invalid:the reported amount differs from the intent's".into(),
@@ -499,12 +517,36 @@ impl Payments {
             false,
         );
         let once = format!("webhook:{provider}:{provider_ref}");
-        let intent = self
+        let intent = match self
             .store
             .ledger
             .step(intent_id, Some(&once), &step)
             .await?
-            .map_err(refused)?;
+            .map_err(refused)
+        {
+            Ok(intent) => intent,
+            Err(PaymentError::NotPending(status)) => {
+                // Paid at the provider after the citizen cancelled, or paid
+                // twice: the money is held there, so the record says what to
+                // give back.
+                self.audit
+                    .record(Event {
+                        kind: "payment-unapplied",
+                        actor: format!("provider:{provider}"),
+                        message: Some(
+                            messages::PAYMENT_UNAPPLIED
+                                .with("intent", intent_id)
+                                .with("status", &status)
+                                .with("amount", amount)
+                                .with("reference", provider_ref),
+                        ),
+                        ..Event::default()
+                    })
+                    .await;
+                return Err(PaymentError::NotPending(status));
+            }
+            Err(other) => return Err(other),
+        };
         self.record(
             "payment-captured",
             &intent,
