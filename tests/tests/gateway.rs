@@ -363,3 +363,53 @@ async fn an_app_cannot_send_headers_that_reach_the_whole_origin() {
     assert_eq!(response.text().await.unwrap(), "headers");
     host.stop().await;
 }
+
+/// What a credential unlocks is stored by no cache: the citizen API says
+/// `no-store`, and an app's answer to a signed-in citizen is `private`
+/// whatever the app said (a shared cache would hand it to the next citizen).
+#[tokio::test]
+async fn personal_answers_are_kept_out_of_shared_caches() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let token = sign_in(&host, "c-lan").await;
+    let cache_control = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    for path in ["/api/v1/me", "/api/v1/session", "/api/v1/me/payments"] {
+        let response = client()
+            .get(host.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            cache_control(&response).as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+    let operator = client()
+        .get(host.url("/api/v1/operator/overview"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cache_control(&operator).as_deref(), Some("no-store"));
+
+    // hello says nothing of caching: anonymous, it stays unsaid; signed in,
+    // the answer is the citizen's own.
+    let anonymous = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    assert_eq!(cache_control(&anonymous), None);
+    let signed_in = client()
+        .get(host.url("/apps/hello/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cache_control(&signed_in).as_deref(), Some("private"));
+    host.stop().await;
+}

@@ -56,6 +56,35 @@ fn strip_outgoing(headers: &mut HeaderMap) {
     }
 }
 
+/// An answer made for a signed-in citizen is theirs alone: a shared cache
+/// must not keep it, whatever the app said (`public` and `s-maxage` are
+/// dropped, `private` added unless the app forbade storing it at all).
+fn keep_private(headers: &mut HeaderMap) {
+    let asked = headers
+        .get(header::CACHE_CONTROL)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let mut directives: Vec<&str> = asked
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| {
+            let name = directive.split('=').next().unwrap_or_default();
+            !directive.is_empty()
+                && !name.eq_ignore_ascii_case("public")
+                && !name.eq_ignore_ascii_case("s-maxage")
+        })
+        .collect();
+    let private_already = directives
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case("private") || d.eq_ignore_ascii_case("no-store"));
+    if !private_already {
+        directives.insert(0, "private");
+    }
+    if let Ok(value) = HeaderValue::from_str(&directives.join(", ")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+}
+
 /// Whether a guest's answer may carry header `name` to the citizen: what
 /// describes, caches or redirects the answer, and the app's own `x-`
 /// headers outside the host's `x-citadel-` names (but the consent request,
@@ -489,6 +518,7 @@ async fn answer(
         }
     }
 
+    let personal = citizen.is_some();
     let started = std::time::Instant::now();
     let outcome = citadel
         .runtime
@@ -517,6 +547,9 @@ async fn answer(
         .request(response.status().as_u16(), started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_outgoing(&mut parts.headers);
+    if personal {
+        keep_private(&mut parts.headers);
+    }
     let consent_scopes = if parts.status == StatusCode::PRECONDITION_REQUIRED {
         add_consent_url(&app.context, &mut parts.headers)
     } else {
@@ -716,4 +749,32 @@ fn authority(headers: &HeaderMap) -> String {
         .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
         .unwrap_or("localhost")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_citizens_answer_is_never_kept_by_a_shared_cache() {
+        let cache_control = |asked: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(asked) = asked {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(asked));
+            }
+            keep_private(&mut headers);
+            headers[header::CACHE_CONTROL].to_str().unwrap().to_string()
+        };
+        assert_eq!(cache_control(None), "private");
+        assert_eq!(
+            cache_control(Some("public, max-age=600, s-maxage=600")),
+            "private, max-age=600"
+        );
+        assert_eq!(cache_control(Some("no-store")), "no-store");
+        assert_eq!(
+            cache_control(Some("Private, max-age=60")),
+            "Private, max-age=60"
+        );
+        assert_eq!(cache_control(Some("PUBLIC")), "private");
+    }
 }

@@ -77,6 +77,15 @@ impl Routes {
             path,
             access,
         });
+        let credentialed = matches!(
+            access,
+            Access::Citizen | Access::Publisher | Access::Operator
+        );
+        let route = if credentialed || path.starts_with("/api/") {
+            route.layer(axum::middleware::map_response(not_stored))
+        } else {
+            route
+        };
         self.router = self.router.route(path, route);
         self
     }
@@ -130,6 +139,17 @@ impl Routes {
     pub(crate) fn finish(self) -> (Router<State>, Vec<RouteSpec>) {
         (self.router, self.table)
     }
+}
+
+/// An answer of the JSON API or to a credential (a citizen's own data, a
+/// session, a publisher's or the operator's) is stored by no cache, unless
+/// its handler said otherwise.
+async fn not_stored(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Every route the gateway serves, as `router()` registers them.
