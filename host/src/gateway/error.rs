@@ -97,13 +97,20 @@ impl From<BackupError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, request_id = current_request_id(), "storage failure");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "storage is unavailable; try again",
-        )
+        host_side_failure(&e, "storage failure")
     }
+}
+
+/// A failure on the host's side (its store, its disk, its compile cache):
+/// the whole error goes to the log, the caller gets 503 and a generic
+/// message — never a path or a backend's words.
+fn host_side_failure(error: &dyn std::fmt::Display, what: &'static str) -> ApiError {
+    tracing::error!(error = %error, request_id = current_request_id(), "{what}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "storage is unavailable; try again",
+    )
 }
 
 impl From<PublisherError> for ApiError {
@@ -176,10 +183,7 @@ impl From<GrantError> for ApiError {
             GrantError::NotRequested { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_requested")
             }
-            GrantError::Store(e) => {
-                tracing::error!(error = %e, request_id = current_request_id(), "storage failure");
-                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
-            }
+            GrantError::Store(e) => return host_side_failure(e, "storage failure"),
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -230,8 +234,7 @@ fn refused_version(e: &InstallError, message: String) -> ApiError {
         | InstallError::Prepare(PrepareError::Cache(_))
         | InstallError::Store(_)
         | InstallError::ContractUnsupported { .. } => {
-            tracing::error!(error = %message, "a new version failed on the host's side");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            return host_side_failure(&message, "a new version failed on the host's side")
         }
     };
     ApiError::new(status, code, message)
@@ -254,8 +257,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NotSuspended(_) => (StatusCode::CONFLICT, "not_suspended"),
             LifecycleError::BadReason => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reason"),
             LifecycleError::Install(_) | LifecycleError::Store(_) => {
-                tracing::error!(error = %message, "a lifecycle step failed on the host's side");
-                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+                return host_side_failure(&message, "a lifecycle step failed on the host's side")
             }
         };
         ApiError::new(status, code, message)
@@ -331,5 +333,28 @@ impl From<InvokeError> for ApiError {
             other => other.to_string(),
         };
         ApiError::new(status, code, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failure on the host's side names no path and no backend's words.
+    #[test]
+    fn host_side_failures_say_nothing_of_the_host() {
+        let secret = "/var/lib/citadel/secret.cwasm: No space left on device";
+        let failures: [ApiError; 4] = [
+            UploadError::Refused(InstallError::Prepare(PrepareError::Cache(secret.into()))).into(),
+            InstallError::Store(StoreError::Backend(secret.into())).into(),
+            GrantError::Store(StoreError::Backend(secret.into())).into(),
+            LifecycleError::Store(StoreError::Backend(secret.into())).into(),
+        ];
+        for failure in failures {
+            assert_eq!(failure.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(failure.code, "storage_unavailable");
+            assert!(!failure.message.contains("/var/lib"), "{}", failure.message);
+            assert!(!failure.message.contains("space"), "{}", failure.message);
+        }
     }
 }
