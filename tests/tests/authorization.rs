@@ -296,3 +296,68 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A path parameter that is not UTF-8 (`%FF`) is refused with the JSON
+/// error every other refusal has (axum's own rejection is plain text), to
+/// every caller that reaches the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_path_parameter_is_a_json_error_on_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let key = add_publisher(&host, "citadel-tests").await;
+    let citizen = sign_in(&host, "c-minh").await;
+    let mut checked = 0;
+    for route in route_table() {
+        if !route.path.contains('{')
+            || route.path.contains("{*")
+            || matches!(route.access, Access::App | Access::Frame)
+        {
+            continue;
+        }
+        let path = route
+            .path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "%FF"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = Method::from_bytes(route.method.replace("ANY", "GET").as_bytes()).unwrap();
+        let mut request = client().request(method.clone(), host.url(&path));
+        request = match route.access {
+            Access::Operator => request.bearer_auth(OPERATOR_TOKEN),
+            Access::Publisher => request.bearer_auth(&key),
+            Access::Citizen | Access::CitizenPage => request.bearer_auth(&citizen),
+            _ => request,
+        };
+        if method != Method::GET {
+            request = request.json(&json!({}));
+        }
+        let response = request.send().await.unwrap();
+        let what = format!("{} {path}", route.method);
+        let status = response.status().as_u16();
+        assert!((400..500).contains(&status), "{what}: {status}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if content_type.starts_with("text/html") {
+            continue;
+        }
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {status} {content_type}"
+        );
+        let (code, _) = error_of(response).await;
+        assert!(!code.is_empty(), "{what}: no error code");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} routes checked");
+    host.stop().await;
+}

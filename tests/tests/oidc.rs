@@ -222,6 +222,15 @@ async fn every_bad_answer_is_refused_with_no_session() {
         "oidc_state_mismatch",
     )
     .await;
+    // A malformed answer: the state twice (no plain-text extractor error).
+    refused(
+        &host,
+        "lan",
+        |url, cookies| (url.replace("state=", "state=x&state="), cookies),
+        400,
+        "oidc_state_mismatch",
+    )
+    .await;
     // The provider's own refusal.
     refused(
         &host,

@@ -5,13 +5,13 @@
 
 use super::citizen::CitizenSession;
 use super::error::{ApiError, ErrorBody};
-use super::json::{JsonBody, QueryParams};
+use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::identity::consent::{check_scopes, purpose, ConsentRecord};
 use crate::localized::Localized;
 use crate::runtime::AppContext;
 use crate::Citadel;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -183,7 +183,7 @@ struct RevokeQuery {
 async fn revoke(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
     QueryParams(query): QueryParams<RevokeQuery>,
 ) -> Result<StatusCode, ApiError> {
     session.require_same_origin()?;

@@ -1,5 +1,6 @@
-//! A JSON body extractor whose rejections are the gateway's JSON errors
-//! (400 with code `invalid_json`, 415 without a JSON content type).
+//! Extractors whose rejections are the gateway's JSON errors: a JSON body
+//! (400 `invalid_json`, 415 without a JSON content type), the query (400
+//! `invalid_query`) and the path's parameters (400 `invalid_path`).
 
 use super::error::ApiError;
 use axum::extract::rejection::JsonRejection;
@@ -54,6 +55,34 @@ where
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
+/// `Path<T>` with `ApiError` rejections (400, code `invalid_path`): a path
+/// segment that is not UTF-8, or not what the route expects.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
                     rejection.body_text(),
                 )
             })

@@ -5,6 +5,7 @@
 //! is `identity::oidc`.
 
 use super::error::{ApiError, ErrorBody};
+use super::json::QueryParams;
 use super::routes::{Access, Routes};
 use crate::audit::messages::{SIGNED_IN_OIDC, SIGN_IN_REFUSED};
 use crate::audit::Event;
@@ -83,7 +84,7 @@ fn login_cookie(provider: &OidcProvider, value: &str, max_age: u64) -> Option<He
 )]
 async fn login(
     State(citadel): State<Arc<Citadel>>,
-    Query(query): Query<LoginQuery>,
+    QueryParams(query): QueryParams<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let provider = provider(&citadel)?;
     let return_to = query
@@ -140,16 +141,23 @@ async fn login(
 )]
 async fn callback(
     State(citadel): State<Arc<Citadel>>,
-    Query(answer): Query<Callback>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let provider = provider(&citadel)?;
-    let outcome = provider
-        .finish(
-            &answer,
-            super::cookie_within(&headers, LOGIN_COOKIE, LOGIN_COOKIE_LIMIT).as_deref(),
-        )
-        .await;
+    let outcome = match Query::<Callback>::try_from_uri(&uri) {
+        Ok(Query(answer)) => {
+            provider
+                .finish(
+                    &answer,
+                    super::cookie_within(&headers, LOGIN_COOKIE, LOGIN_COOKIE_LIMIT).as_deref(),
+                )
+                .await
+        }
+        // A malformed answer (a parameter twice, say) is no sign-in: the
+        // citizen reads why, the refusal is audited, the login cookie spent.
+        Err(_) => Err(OidcError::StateMismatch),
+    };
     let mut response = match outcome {
         Ok(signed) => {
             let (token, session) = citadel

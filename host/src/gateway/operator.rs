@@ -5,7 +5,7 @@
 
 use super::auth::Operator;
 use super::error::{ApiError, ErrorBody};
-use super::json::{JsonBody, QueryParams};
+use super::json::{JsonBody, PathParams, QueryParams};
 use super::paging::{AppsPage, AppsPageQuery};
 use super::routes::{Access, Routes};
 use crate::audit::{AuditPage, AuditQuery, AuditRecord};
@@ -16,7 +16,7 @@ use crate::registry::publishers::{NewPublisher, PublisherRecord};
 use crate::registry::{AppRecord, VersionRecord, VersionState};
 use crate::telemetry::AppSummary;
 use crate::Citadel;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -144,7 +144,7 @@ async fn list_apps(
 async fn get_grants(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppView>, ApiError> {
     app_view(&citadel, &app).await.map(Json)
 }
@@ -180,7 +180,7 @@ struct GrantsBody {
 async fn put_grants(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
     JsonBody(body): JsonBody<GrantsBody>,
 ) -> Result<Json<AppView>, ApiError> {
     citadel
@@ -329,7 +329,7 @@ struct NewPublisherKey {
 async fn issue_key(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(publisher): Path<String>,
+    PathParams(publisher): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let issued = citadel
         .registry
@@ -365,7 +365,7 @@ async fn issue_key(
 async fn revoke_key(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path((publisher, key_id)): Path<(String, String)>,
+    PathParams((publisher, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     citadel
         .registry
@@ -450,7 +450,7 @@ async fn issue_operator_token(
 async fn revoke_operator_token(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     match citadel
         .credentials
@@ -500,7 +500,7 @@ struct SigningKeyBody {
 async fn add_signing_key(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(publisher): Path<String>,
+    PathParams(publisher): PathParams<String>,
     JsonBody(body): JsonBody<SigningKeyBody>,
 ) -> Result<Response, ApiError> {
     let publisher = citadel
@@ -530,7 +530,7 @@ async fn add_signing_key(
 async fn revoke_signing_key(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path((publisher, public_key)): Path<(String, String)>,
+    PathParams((publisher, public_key)): PathParams<(String, String)>,
 ) -> Result<Json<PublisherRecord>, ApiError> {
     Ok(Json(
         citadel
@@ -581,7 +581,7 @@ struct AppHistory {
 async fn versions(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppHistory>, ApiError> {
     let record = citadel.registry.app_record(&app).await?;
     let versions = citadel.registry.versions(&app).await?;
@@ -627,7 +627,7 @@ struct ApproveBody {
 async fn approve(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path((app, version)): Path<(String, String)>,
+    PathParams((app, version)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<ApproveBody>,
 ) -> Result<Json<VersionRecord>, ApiError> {
     Ok(Json(
@@ -672,7 +672,7 @@ struct ReasonBody {
 async fn reject(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path((app, version)): Path<(String, String)>,
+    PathParams((app, version)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<VersionRecord>, ApiError> {
     Ok(Json(
@@ -721,7 +721,7 @@ struct RolloutBody {
 async fn rollout(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
     JsonBody(body): JsonBody<RolloutBody>,
 ) -> Result<Json<AppRecord>, ApiError> {
     Ok(Json(
@@ -749,7 +749,7 @@ async fn rollout(
 async fn rollback(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppRecord>, ApiError> {
     Ok(Json(
         citadel.registry.rollback(&app, &operator.actor()).await?,
@@ -777,7 +777,7 @@ async fn rollback(
 async fn suspend(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<AppRecord>, ApiError> {
     Ok(Json(
@@ -804,7 +804,7 @@ async fn suspend(
 async fn resume(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppRecord>, ApiError> {
     Ok(Json(
         citadel
@@ -983,7 +983,7 @@ async fn overview(
 async fn app_metrics(
     _operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppSummary>, ApiError> {
     if citadel.registry.app_record(&app).await?.is_none() {
         return Err(ApiError::not_found(

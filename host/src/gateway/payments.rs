@@ -6,14 +6,14 @@
 use super::auth::{Operator, Publisher};
 use super::citizen::CitizenSession;
 use super::error::{ApiError, ErrorBody};
-use super::json::{JsonBody, QueryParams};
+use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::payments::reconcile::{Reconciliation, Settlement};
 use crate::payments::{effective_status, status_name, Confirmed, PaymentError, PaymentProvider};
 use crate::payments::{HistoryCursor, IntentRecord, IntentStatus};
 use crate::Citadel;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -156,7 +156,7 @@ fn local_path(path: Option<String>) -> String {
 async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Response, ApiError> {
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
@@ -510,7 +510,7 @@ fn parse_history_cursor(cursor: &str) -> Option<HistoryCursor> {
 async fn one(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<CitizenPayment>, ApiError> {
     let intent = citadel
         .payments
@@ -575,7 +575,7 @@ enum Confirmation {
 async fn confirm(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: Bytes,
 ) -> Result<Json<Confirmation>, ApiError> {
     session.require_same_origin()?;
@@ -631,7 +631,7 @@ struct Cancelled {
 async fn cancel(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Cancelled>, ApiError> {
     session.require_same_origin()?;
     let intent = citadel.payments.cancel(&session.citizen.id, &id).await?;
@@ -698,7 +698,7 @@ enum WebhookOutcome {
 )]
 async fn webhook(
     State(citadel): State<Arc<Citadel>>,
-    Path(provider): Path<String>,
+    PathParams(provider): PathParams<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookOutcome>, ApiError> {
@@ -824,7 +824,7 @@ struct Wallet {
 async fn top_up(
     operator: Operator,
     State(citadel): State<Arc<Citadel>>,
-    Path(citizen): Path<String>,
+    PathParams(citizen): PathParams<String>,
     JsonBody(body): JsonBody<TopUpBody>,
 ) -> Result<Json<Wallet>, ApiError> {
     if !citadel.development {

@@ -5,13 +5,14 @@
 
 use super::auth::Publisher;
 use super::error::{ApiError, ErrorBody};
+use super::json::PathParams;
 use super::routes::{Access, Routes};
 use crate::registry::package::MAX_PACKAGE_BYTES;
 use crate::registry::{AppRecord, VersionRecord};
 use crate::telemetry::AppSummary;
 use crate::Citadel;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -159,7 +160,7 @@ struct PublishedApp {
 async fn get_app(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<PublishedApp>, ApiError> {
     let record = owned(&citadel, &publisher, &app).await?;
     let versions: Vec<VersionRecord> = citadel.registry.versions(&app).await?;
@@ -189,7 +190,7 @@ async fn get_app(
 async fn metrics(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<AppSummary>, ApiError> {
     owned(&citadel, &publisher, &app).await?;
     Ok(Json(crate::telemetry::app_summary(&app)))
@@ -216,7 +217,7 @@ async fn metrics(
 async fn withdraw(
     publisher: Publisher,
     State(citadel): State<Arc<Citadel>>,
-    Path((app, version)): Path<(String, String)>,
+    PathParams((app, version)): PathParams<(String, String)>,
 ) -> Result<Json<VersionRecord>, ApiError> {
     owned(&citadel, &publisher, &app).await?;
     Ok(Json(

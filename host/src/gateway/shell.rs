@@ -6,7 +6,7 @@
 //! time) and, in development, the demo citizens.
 
 use super::error::{ApiError, ErrorBody};
-use super::json::QueryParams;
+use super::json::{PathParams, QueryParams};
 use super::paging::{AppsPage, AppsPageQuery};
 use super::routes::{Access, Routes};
 use crate::capabilities::{self, Described};
@@ -14,7 +14,7 @@ use crate::localized::Localized;
 use crate::registry::manifest::{category_name, DEVELOPER_CATEGORY};
 use crate::runtime::LiveApp;
 use crate::Citadel;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -154,7 +154,7 @@ async fn admin() -> Response {
         (status = 404, description = "`not_found`: no such asset.", body = ErrorBody),
     )
 )]
-async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+async fn asset(PathParams(file): PathParams<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => file_response(content_type, body),
         None => ApiError::not_found("not_found", format!("no asset `{file}`")).into_response(),
@@ -298,7 +298,7 @@ async fn app_view(citadel: &Citadel, live: &LiveApp) -> Result<CatalogueApp, Api
 )]
 async fn one_app(
     State(citadel): State<Arc<Citadel>>,
-    Path(app): Path<String>,
+    PathParams(app): PathParams<String>,
 ) -> Result<Json<CatalogueApp>, ApiError> {
     let live = citadel
         .registry
