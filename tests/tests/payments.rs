@@ -628,3 +628,27 @@ async fn a_provider_payment_that_lands_late_is_captured_or_recorded_for_a_refund
     assert_eq!(report["clean"], true, "{report}");
     host.stop().await;
 }
+
+/// A publisher whose fee is the whole amount (10,000 basis points, the most
+/// an operator may set) credits its merchant account nothing: the capture
+/// is still counted once, and reconciliation stays clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_amount_fee_still_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), Duration::from_secs(900)).await;
+    let response = client()
+        .post(host.url("/api/v1/operator/publishers"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({ "id": "citadel-tests", "name": "Citadel tests", "fee_bps": 10_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let lan = sign_in(&host, "c-lan").await;
+    let paid = intent_id(&host, &lan, 100_000, "all-fee").await;
+    assert_eq!(confirm(&host, &lan, &paid).await.status(), 200);
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(report["captured"], 1, "{report}");
+    host.stop().await;
+}

@@ -105,10 +105,16 @@ impl Payments {
             let own = by_intent
                 .get(intent.id.as_str())
                 .map_or(&[][..], Vec::as_slice);
-            let credits = own
+            // A capture credits the merchant and the city's fee (either may
+            // be 0: a fee of 0 or of the whole amount); a refund debits them.
+            let mut credited_by_tx: BTreeMap<&str, i64> = BTreeMap::new();
+            for posting in own
                 .iter()
-                .filter(|p| p.account == merchant && p.amount > 0)
-                .count();
+                .filter(|p| p.account == merchant || p.account == super::FEES)
+            {
+                *credited_by_tx.entry(&posting.tx).or_default() += posting.amount;
+            }
+            let credits = credited_by_tx.values().filter(|net| **net > 0).count();
             let is_captured = matches!(
                 intent.status,
                 IntentStatus::Captured | IntentStatus::Refunded
@@ -132,7 +138,7 @@ impl Payments {
             }
             let net: i64 = own
                 .iter()
-                .filter(|p| p.account == merchant || p.account == "city:fees")
+                .filter(|p| p.account == merchant || p.account == super::FEES)
                 .map(|p| p.amount)
                 .sum();
             let expected_net = if is_captured {
