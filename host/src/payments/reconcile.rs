@@ -1,10 +1,10 @@
 //! Reconciliation and settlement: checks every ledger invariant from the
 //! postings up — they sum to zero, balances equal their postings, no wallet
 //! is negative, each intent captured once and refunded at most what was
-//! captured — and sums a publisher's day of payments.
+//! captured — and sums a publisher's day of payments and refunds.
 
 use super::{effective_status, Payments};
-use crate::store::{IntentStatus, StoreError};
+use crate::store::{IntentRecord, IntentStatus, StoreError};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,28 +19,42 @@ pub struct Reconciliation {
     pub captured: usize,
 }
 
-/// One publisher's payments of one day (UTC).
+/// One publisher's payments of one day (UTC): captures and refunds, each
+/// on the day it happened.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Settlement {
     pub publisher: String,
     pub date: String,
+    /// Payments captured that day.
     pub captured_count: usize,
+    /// What they captured, VND.
     pub gross: u64,
+    /// The city's fees on them.
     pub fees: u64,
+    /// Refunded that day, of payments captured that day or before.
     pub refunded: u64,
+    /// The fees those refunds gave back.
+    pub fees_returned: u64,
+    /// gross − fees − refunded + fees_returned.
     pub net: i64,
     pub lines: Vec<SettlementLine>,
 }
 
-/// One intent in a settlement.
+/// One intent's part in a day's settlement.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SettlementLine {
     pub intent: String,
     pub app: String,
     pub reference: String,
+    /// Captured that day (0 when it was captured before and refunded that day).
     pub amount: u64,
+    /// The fee on that capture.
     pub fee: u64,
+    /// Refunded that day.
     pub refunded: u64,
+    /// The fee those refunds gave back.
+    pub fee_returned: u64,
+    /// When it was captured (unix milliseconds).
     pub captured_at: u64,
 }
 
@@ -163,53 +177,82 @@ impl Payments {
         })
     }
 
-    /// `publisher`'s payments captured on `date` (UTC, `YYYY-MM-DD`).
+    /// What moved for `publisher` on `date` (UTC, `YYYY-MM-DD`): the
+    /// payments captured that day and the refunds made that day, each on the
+    /// day it happened, so a settlement once paid never changes.
     pub async fn settlement(&self, publisher: &str, date: &str) -> Result<Settlement, StoreError> {
-        let lines: Vec<SettlementLine> = self
-            .store()
-            .ledger
-            .intents()
-            .await?
-            .into_iter()
+        let intents = self.store().ledger.intents().await?;
+        Ok(Settlement::of_day(&intents, publisher, date))
+    }
+}
+
+impl Settlement {
+    /// `publisher`'s settlement for `date`, from every intent.
+    pub fn of_day(intents: &[IntentRecord], publisher: &str, date: &str) -> Settlement {
+        let lines: Vec<SettlementLine> = intents
+            .iter()
             .filter(|i| i.publisher == publisher)
             .filter_map(|i| {
-                let at = i.captured_at?;
-                (utc_date(at) == date).then_some(SettlementLine {
-                    intent: i.id,
-                    app: i.app,
-                    reference: i.reference,
-                    amount: i.amount,
-                    fee: i.fee - i.fee_refunded,
-                    refunded: i.refunded,
-                    captured_at: at,
+                let captured_at = i.captured_at?;
+                let captured_today = utc_date(captured_at) == date;
+                // Each refund gives back the fee in proportion, as the
+                // refund step computed it: the fee on all refunded so far,
+                // less what earlier refunds gave back.
+                let (mut refunded, mut fee_returned) = (0, 0);
+                let (mut so_far, mut fee_back_so_far) = (0u64, 0u64);
+                for refund in &i.refunds {
+                    so_far += refund.amount;
+                    let fee_after = i.fee * so_far / i.amount.max(1);
+                    if utc_date(refund.at) == date {
+                        refunded += refund.amount;
+                        fee_returned += fee_after - fee_back_so_far;
+                    }
+                    fee_back_so_far = fee_after;
+                }
+                (captured_today || refunded > 0).then(|| SettlementLine {
+                    intent: i.id.clone(),
+                    app: i.app.clone(),
+                    reference: i.reference.clone(),
+                    amount: if captured_today { i.amount } else { 0 },
+                    fee: if captured_today { i.fee } else { 0 },
+                    refunded,
+                    fee_returned,
+                    captured_at,
                 })
             })
             .collect();
         let gross: u64 = lines.iter().map(|l| l.amount).sum();
         let fees: u64 = lines.iter().map(|l| l.fee).sum();
         let refunded: u64 = lines.iter().map(|l| l.refunded).sum();
-        Ok(Settlement {
+        let fees_returned: u64 = lines.iter().map(|l| l.fee_returned).sum();
+        Settlement {
             publisher: publisher.to_string(),
             date: date.to_string(),
-            captured_count: lines.len(),
+            captured_count: lines.iter().filter(|l| l.amount > 0).count(),
             gross,
             fees,
             refunded,
-            net: gross as i64 - fees as i64 - refunded as i64,
+            fees_returned,
+            net: gross as i64 - fees as i64 - refunded as i64 + fees_returned as i64,
             lines,
-        })
+        }
     }
-}
 
-impl Settlement {
     /// The settlement as CSV, one line per intent.
     pub fn to_csv(&self) -> String {
-        let mut csv = String::from("intent,app,reference,amount,fee,refunded,captured_at\n");
+        let mut csv =
+            String::from("intent,app,reference,amount,fee,refunded,fee_returned,captured_at\n");
         for line in &self.lines {
             let reference = line.reference.replace('"', "\"\"");
             csv.push_str(&format!(
-                "{},{},\"{reference}\",{},{},{},{}\n",
-                line.intent, line.app, line.amount, line.fee, line.refunded, line.captured_at
+                "{},{},\"{reference}\",{},{},{},{},{}\n",
+                line.intent,
+                line.app,
+                line.amount,
+                line.fee,
+                line.refunded,
+                line.fee_returned,
+                line.captured_at
             ));
         }
         csv
@@ -218,6 +261,93 @@ impl Settlement {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::store::RefundRecord;
+
+    const DAY: u64 = 86_400_000;
+
+    fn captured(id: &str, amount: u64, fee: u64, at: u64, refunds: &[(u64, u64)]) -> IntentRecord {
+        IntentRecord {
+            id: id.into(),
+            app: "bills".into(),
+            publisher: "vnpt-hue".into(),
+            citizen: "c-lan".into(),
+            pairwise_id: "p".into(),
+            reference: id.into(),
+            amount,
+            description: String::new(),
+            status: IntentStatus::Captured,
+            created_at: at,
+            expires_at: at + 900_000,
+            captured_at: Some(at),
+            method: Some("demo-wallet".into()),
+            fee,
+            refunded: refunds.iter().map(|(amount, _)| amount).sum(),
+            fee_refunded: 0,
+            refunds: refunds
+                .iter()
+                .enumerate()
+                .map(|(n, &(amount, at))| RefundRecord {
+                    reference: format!("r{n}"),
+                    amount,
+                    at,
+                })
+                .collect(),
+        }
+    }
+
+    /// A settlement once paid never changes: a refund the next day is the
+    /// next day's, with the fee it gives back.
+    #[test]
+    fn a_refund_is_settled_on_the_day_it_is_made() {
+        let day = 20_000 * DAY;
+        let (d, d1) = (utc_date(day), utc_date(day + DAY));
+        let before = Settlement::of_day(
+            &[captured("pi_a", 100_000, 1_000, day + 5, &[])],
+            "vnpt-hue",
+            &d,
+        );
+        assert_eq!(
+            (before.gross, before.fees, before.net),
+            (100_000, 1_000, 99_000)
+        );
+
+        // Half refunded on D+1 and the rest on D+2.
+        let intents = [
+            captured(
+                "pi_a",
+                100_000,
+                1_000,
+                day + 5,
+                &[(50_000, day + DAY + 7), (50_000, day + 2 * DAY + 7)],
+            ),
+            captured("pi_b", 20_000, 200, day + DAY + 9, &[]),
+        ];
+        let on_d = Settlement::of_day(&intents, "vnpt-hue", &d);
+        assert_eq!(
+            (on_d.gross, on_d.fees, on_d.refunded, on_d.net),
+            (100_000, 1_000, 0, 99_000)
+        );
+        let on_d1 = Settlement::of_day(&intents, "vnpt-hue", &d1);
+        assert_eq!(on_d1.captured_count, 1);
+        assert_eq!(
+            (on_d1.gross, on_d1.fees, on_d1.refunded, on_d1.fees_returned),
+            (20_000, 200, 50_000, 500)
+        );
+        assert_eq!(on_d1.net, 20_000 - 200 - 50_000 + 500);
+        let on_d2 = Settlement::of_day(&intents, "vnpt-hue", &utc_date(day + 2 * DAY));
+        assert_eq!(
+            (on_d2.captured_count, on_d2.refunded, on_d2.fees_returned),
+            (0, 50_000, 500)
+        );
+        // Over the days, the publisher is paid exactly what it kept.
+        assert_eq!(on_d.net + on_d1.net + on_d2.net, 20_000 - 200);
+        assert!(on_d1
+            .to_csv()
+            .starts_with("intent,app,reference,amount,fee,refunded,fee_returned,captured_at\n"));
+        assert!(Settlement::of_day(&intents, "another", &d).lines.is_empty());
+    }
+
     #[test]
     fn dates_are_utc_calendar_days() {
         assert_eq!(super::utc_date(0), "1970-01-01");
