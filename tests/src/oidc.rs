@@ -166,8 +166,23 @@ impl Browser {
     /// page; the callback URL the provider sends the browser back to (not
     /// yet visited).
     pub async fn through_provider(&mut self, host: &str, login: &str) -> String {
+        self.through_provider_returning(host, login, "/%23/inbox")
+            .await
+    }
+
+    /// As [`Browser::through_provider`], coming back to `return_path`
+    /// (already percent-encoded).
+    pub async fn through_provider_returning(
+        &mut self,
+        host: &str,
+        login: &str,
+        return_path: &str,
+    ) -> String {
         let start = self
-            .send(&format!("{host}/auth/oidc/login?return=/%23/inbox"), None)
+            .send(
+                &format!("{host}/auth/oidc/login?return={return_path}"),
+                None,
+            )
             .await;
         assert_eq!(
             start.status(),

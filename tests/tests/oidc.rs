@@ -74,6 +74,23 @@ async fn a_citizen_signs_in_with_the_provider() {
         "the login cookie is spent"
     );
 
+    // A long page to come back to still fits the login cookie; a longer
+    // one than the host keeps signs in all the same, back at the home page.
+    for (length, lands_on) in [(1000, None), (2000, Some("/"))] {
+        let page = format!("/{}", "a".repeat(length - 1));
+        let mut browser = Browser::default();
+        let back = browser
+            .through_provider_returning(&base, "khang", &page)
+            .await;
+        let landed = browser.send(&back, None).await;
+        assert_eq!(landed.status(), 303, "return path of {length}");
+        assert!(session_of(&landed).is_some(), "return path of {length}");
+        assert_eq!(
+            citadel_tests::oidc::location(&landed),
+            format!("{base}{}", lands_on.unwrap_or(&page))
+        );
+    }
+
     // The fields come from the provider (through userinfo: the ID token
     // carries only the subject), roles through the configured mapping.
     let citizen = &me(&host, &token).await["citizen"];
@@ -118,7 +135,8 @@ async fn a_citizen_signs_in_with_the_provider() {
         consents.to_string().contains("public-services"),
         "{consents}"
     );
-    assert_eq!(audit(&host, "kind=sign-in").await.len(), 2);
+    // Khang's two sign-ins, and the two with long return paths.
+    assert_eq!(audit(&host, "kind=sign-in").await.len(), 4);
 
     // Sign-out ends the session here and names the provider's end-session page.
     let out = client()

@@ -32,6 +32,10 @@ pub(super) fn routes(routes: Routes) -> Routes {
 
 /// The login cookie's longest accepted value.
 const LOGIN_COOKIE_LIMIT: usize = 4096;
+/// The longest page a sign-in comes back to: it travels sealed and
+/// hex-encoded in the login cookie, which must stay under
+/// [`LOGIN_COOKIE_LIMIT`] (a longer one goes back to the shell's home).
+const RETURN_PATH_LIMIT: usize = 1024;
 
 #[derive(Deserialize)]
 struct LoginQuery {
@@ -89,7 +93,7 @@ async fn login(
     let provider = provider(&citadel)?;
     let return_to = query
         .return_to
-        .filter(|path| super::is_local_path(path))
+        .filter(|path| path.len() <= RETURN_PATH_LIMIT && super::is_local_path(path))
         .unwrap_or_else(|| "/".into());
     match provider.begin(&return_to).await {
         Ok((url, sealed)) => {
