@@ -77,10 +77,11 @@ pub fn utc_date(ms: u64) -> String {
 impl Payments {
     /// Check every invariant of the ledger.
     pub async fn reconcile(&self) -> Result<Reconciliation, StoreError> {
-        let store = self.store();
-        let postings = store.ledger.postings().await?;
-        let balances = store.ledger.balances().await?;
-        let intents = store.ledger.intents().await?;
+        let crate::store::LedgerSnapshot {
+            postings,
+            balances,
+            intents,
+        } = self.store().ledger.whole_ledger().await?;
         let mut problems = Vec::new();
 
         let total: i128 = postings.iter().map(|p| i128::from(p.amount)).sum();

@@ -82,6 +82,7 @@ macro_rules! store_conformance {
             confirm_and_cancel_race_with_exactly_one_winner,
             a_once_key_is_used_once_even_under_a_race,
             postings_refuse_overdraft_and_imbalance,
+            a_ledger_snapshot_is_one_moment_while_payments_go_on,
             citizen_intents_page_newest_first,
             outbox_entries_fall_due_in_order,
             an_outbox_entry_is_claimed_by_one_taker,
@@ -1949,6 +1950,70 @@ pub async fn a_once_key_is_used_once_even_under_a_race(store: Store) {
 
 /// `post` moves balanced money only, never overdraws a wallet, and writes
 /// nothing when refused; a step's postings are held to the same rules.
+/// Reconciliation reads the ledger while payments go on: each snapshot is
+/// one moment — its balances are its postings' sums, and an intent is
+/// captured in it exactly when its capture's postings are.
+pub async fn a_ledger_snapshot_is_one_moment_while_payments_go_on(store: Store) {
+    const PAYMENTS: usize = 40;
+    fund(&store, "wallet:c-lan", 1_000_000).await;
+    for n in 0..PAYMENTS {
+        let mut pending = intent(&format!("pi_{n}"), "c-lan", &format!("order-{n}"));
+        pending.amount = 1_000;
+        store
+            .ledger
+            .create_intent(&pending, PAYMENTS)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let paying = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..PAYMENTS {
+                store
+                    .ledger
+                    .step(&format!("pi_{n}"), None, &capture("wallet:c-lan".into()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        })
+    };
+    let mut snapshots = 0;
+    loop {
+        let finished = paying.is_finished();
+        let snapshot = store.ledger.whole_ledger().await.unwrap();
+        let mut posted: BTreeMap<&str, i64> = BTreeMap::new();
+        for posting in &snapshot.postings {
+            *posted.entry(&posting.account).or_default() += posting.amount;
+        }
+        for (account, balance) in &snapshot.balances {
+            assert_eq!(
+                posted.get(account.as_str()).copied().unwrap_or(0),
+                *balance,
+                "{account} in snapshot {snapshots}"
+            );
+        }
+        let captured = snapshot
+            .intents
+            .iter()
+            .filter(|i| i.status == IntentStatus::Captured)
+            .count();
+        let capture_postings = snapshot
+            .postings
+            .iter()
+            .filter(|p| p.account == "city:fees")
+            .count();
+        assert_eq!(captured, capture_postings, "snapshot {snapshots}");
+        snapshots += 1;
+        if finished {
+            assert_eq!(captured, PAYMENTS);
+            break;
+        }
+    }
+    paying.await.unwrap();
+}
+
 pub async fn postings_refuse_overdraft_and_imbalance(store: Store) {
     let ledger = &store.ledger;
     assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), None);

@@ -86,6 +86,17 @@ pub struct LedgerStep {
 /// Reads an account's balance inside a ledger transaction (`None`: never used).
 pub type BalanceReader<'a> = dyn Fn(&str) -> Option<i64> + 'a;
 
+/// The whole ledger as of one moment.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerSnapshot {
+    /// Every posting, in order.
+    pub postings: Vec<Posting>,
+    /// Every account and its balance.
+    pub balances: Vec<(String, i64)>,
+    /// Every intent, oldest first.
+    pub intents: Vec<IntentRecord>,
+}
+
 /// A payment step: edits the intent and says what the ledger must do.
 pub type StepFn<'a> = dyn Fn(&mut IntentRecord, &BalanceReader) -> Result<LedgerStep, LedgerRefusal>
     + Send
@@ -170,6 +181,9 @@ pub trait Ledger: Send + Sync + 'static {
         &self,
         postings: &[(String, i64)],
     ) -> Result<Result<(), LedgerRefusal>, StoreError>;
+    /// Postings, balances and intents read as of one moment (no write in
+    /// between), for reconciliation while payments go on.
+    async fn whole_ledger(&self) -> Result<LedgerSnapshot, StoreError>;
     /// Every posting, in order.
     async fn postings(&self) -> Result<Vec<Posting>, StoreError>;
     /// Every account and its balance.

@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, retryable, to_db, PgStore};
 use crate::store::{
-    HistoryCursor, IntentRecord, IntentStatus, Ledger, LedgerRefusal, OutboxEntry, Posting, StepFn,
-    StoreError,
+    HistoryCursor, IntentRecord, IntentStatus, Ledger, LedgerRefusal, LedgerSnapshot, OutboxEntry,
+    Posting, StepFn, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
@@ -96,6 +96,48 @@ fn settle(
 
 /// Lock the rows of `accounts` (in name order, as every transaction does)
 /// and note their balances in `locked`.
+/// Every posting, in order.
+async fn read_postings(conn: &mut PgConnection) -> Result<Vec<Posting>, StoreError> {
+    let rows = sqlx::query("SELECT tx, intent, account, amount, at FROM postings ORDER BY seq")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Posting {
+                tx: row.try_get("tx")?,
+                intent: row.try_get("intent")?,
+                account: row.try_get("account")?,
+                amount: row.try_get("amount")?,
+                at: from_db(row.try_get("at")?),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(backend)
+}
+
+/// Every account and its balance.
+async fn read_balances(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    sqlx::query_as("SELECT name, balance FROM accounts ORDER BY name")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)
+}
+
+/// Every intent, oldest first.
+async fn read_intents(conn: &mut PgConnection) -> Result<Vec<IntentRecord>, StoreError> {
+    let rows = sqlx::query("SELECT id, record FROM intents ORDER BY created_at, id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|row| {
+            let id: String = row.try_get("id").map_err(backend)?;
+            from_json(&intent_key(&id), row.try_get("record").map_err(backend)?)
+        })
+        .collect()
+}
+
 async fn lock_accounts(
     conn: &mut PgConnection,
     accounts: &BTreeSet<String>,
@@ -485,16 +527,7 @@ impl Ledger for PgStore {
     }
 
     async fn intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
-        let rows = sqlx::query("SELECT id, record FROM intents ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.into_iter()
-            .map(|row| {
-                let id: String = row.try_get("id").map_err(backend)?;
-                from_json(&intent_key(&id), row.try_get("record").map_err(backend)?)
-            })
-            .collect()
+        read_intents(&mut *self.pool.acquire().await.map_err(backend)?).await
     }
 
     async fn step(
@@ -535,30 +568,29 @@ impl Ledger for PgStore {
         .await
     }
 
-    async fn postings(&self) -> Result<Vec<Posting>, StoreError> {
-        let rows = sqlx::query("SELECT tx, intent, account, amount, at FROM postings ORDER BY seq")
-            .fetch_all(&self.pool)
+    async fn whole_ledger(&self) -> Result<LedgerSnapshot, StoreError> {
+        // One read-only transaction at REPEATABLE READ: the three reads see
+        // the database as of its first statement.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Posting {
-                    tx: row.try_get("tx")?,
-                    intent: row.try_get("intent")?,
-                    account: row.try_get("account")?,
-                    amount: row.try_get("amount")?,
-                    at: from_db(row.try_get("at")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(backend)
+        let snapshot = LedgerSnapshot {
+            postings: read_postings(&mut tx).await?,
+            balances: read_balances(&mut tx).await?,
+            intents: read_intents(&mut tx).await?,
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(snapshot)
+    }
+
+    async fn postings(&self) -> Result<Vec<Posting>, StoreError> {
+        read_postings(&mut *self.pool.acquire().await.map_err(backend)?).await
     }
 
     async fn balances(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        sqlx::query_as("SELECT name, balance FROM accounts ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)
+        read_balances(&mut *self.pool.acquire().await.map_err(backend)?).await
     }
 
     async fn balance(&self, account: &str) -> Result<Option<i64>, StoreError> {

@@ -9,8 +9,8 @@ use super::{
     backend, citizen_intent_key, composite, outbox_due_key, to_json, PendingList, SledStore,
 };
 use crate::store::{
-    HistoryCursor, IntentRecord, IntentStatus, Ledger, LedgerRefusal, OutboxEntry, Posting, StepFn,
-    StoreError,
+    HistoryCursor, IntentRecord, IntentStatus, Ledger, LedgerRefusal, LedgerSnapshot, OutboxEntry,
+    Posting, StepFn, StoreError,
 };
 use async_trait::async_trait;
 use sled::transaction::{
@@ -259,6 +259,12 @@ impl SledStore {
         finish(outcome)
     }
 
+    fn ledger_intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
+        let mut intents: Vec<IntentRecord> = Self::scan_json(self.intents.iter())?;
+        intents.sort_by_key(|i| i.created_at);
+        Ok(intents)
+    }
+
     fn ledger_postings(&self) -> Result<Vec<Posting>, StoreError> {
         Self::scan_json(self.postings.iter())
     }
@@ -402,9 +408,7 @@ impl Ledger for SledStore {
     }
 
     async fn intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
-        let mut intents: Vec<IntentRecord> = Self::scan_json(self.intents.iter())?;
-        intents.sort_by_key(|i| i.created_at);
-        Ok(intents)
+        self.ledger_intents()
     }
 
     async fn step(
@@ -431,6 +435,18 @@ impl Ledger for SledStore {
             self.durable().await?;
         }
         Ok(posted)
+    }
+
+    async fn whole_ledger(&self) -> Result<LedgerSnapshot, StoreError> {
+        // Every write holds the write gate's shared side: holding it alone
+        // (as a backup does), the three reads see one state. Writes wait
+        // for the reads, as long as a reconciliation takes.
+        let _alone = self.write_gate.write().await;
+        Ok(LedgerSnapshot {
+            postings: self.ledger_postings()?,
+            balances: self.ledger_balances()?,
+            intents: self.ledger_intents()?,
+        })
     }
 
     async fn postings(&self) -> Result<Vec<Posting>, StoreError> {
