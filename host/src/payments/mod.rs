@@ -652,21 +652,22 @@ impl Payments {
                 self.config.max_amount
             )));
         }
+        // A wallet never used gets its seed first (once, even when a payment
+        // of the citizen's seeds it at the same moment).
         let wallet = format!("wallet:{citizen}");
-        let seeded = self
-            .store
+        let seed = [
+            (DEMO_ISSUANCE.to_string(), -DEMO_BALANCE),
+            (wallet.clone(), DEMO_BALANCE),
+        ];
+        self.store
             .ledger
-            .balances()
+            .open_account(&wallet, &seed)
             .await?
-            .into_iter()
-            .any(|(account, _)| account == wallet);
-        let mut postings = Vec::new();
-        if !seeded {
-            postings.push((DEMO_ISSUANCE.to_string(), -DEMO_BALANCE));
-            postings.push((wallet.clone(), DEMO_BALANCE));
-        }
-        postings.push((DEMO_ISSUANCE.to_string(), -(amount as i64)));
-        postings.push((wallet.clone(), amount as i64));
+            .map_err(refused)?;
+        let postings = [
+            (DEMO_ISSUANCE.to_string(), -(amount as i64)),
+            (wallet.clone(), amount as i64),
+        ];
         self.store.ledger.post(&postings).await?.map_err(refused)?;
         self.audit
             .record(Event {
@@ -680,14 +681,7 @@ impl Payments {
                 ..Event::default()
             })
             .await;
-        Ok(self
-            .store
-            .ledger
-            .balances()
-            .await?
-            .into_iter()
-            .find(|(account, _)| *account == wallet)
-            .map_or(0, |(_, balance)| balance))
+        Ok(self.store.ledger.balance(&wallet).await?.unwrap_or(0))
     }
 
     /// A provider by name.

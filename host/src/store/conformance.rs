@@ -83,6 +83,8 @@ macro_rules! store_conformance {
             a_once_key_is_used_once_even_under_a_race,
             postings_refuse_overdraft_and_imbalance,
             a_ledger_snapshot_is_one_moment_while_payments_go_on,
+            an_account_is_opened_once_under_a_race,
+            a_wallet_seeded_by_racing_steps_is_seeded_once,
             citizen_intents_page_newest_first,
             outbox_entries_fall_due_in_order,
             an_outbox_entry_is_claimed_by_one_taker,
@@ -2012,6 +2014,114 @@ pub async fn a_ledger_snapshot_is_one_moment_while_payments_go_on(store: Store) 
         }
     }
     paying.await.unwrap();
+}
+
+/// A demo wallet is opened with its seed the first time it is used: two
+/// payments starting at once must not both seed it.
+pub async fn an_account_is_opened_once_under_a_race(store: Store) {
+    let seed = [
+        ("city:demo-issuance".to_string(), -5_000),
+        ("wallet:c-lan".to_string(), 5_000),
+    ];
+    const OPENERS: usize = 32;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(OPENERS));
+    let openers: Vec<_> = (0..OPENERS)
+        .map(|_| {
+            let (store, seed, start) = (store.clone(), seed.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .ledger
+                    .open_account("wallet:c-lan", &seed)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    for opener in openers {
+        opened += usize::from(opener.await.unwrap());
+    }
+    assert_eq!(opened, 1, "opened once");
+    let ledger = &store.ledger;
+    assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), Some(5_000));
+    assert_eq!(
+        ledger.balance("city:demo-issuance").await.unwrap(),
+        Some(-5_000)
+    );
+    assert_eq!(ledger.postings().await.unwrap().len(), 2);
+    // An account that exists, with any balance, is not opened again.
+    fund(&store, "wallet:c-minh", 1).await;
+    assert_eq!(
+        ledger.open_account("wallet:c-minh", &seed).await.unwrap(),
+        Ok(false)
+    );
+    // An unbalanced opening is refused and writes nothing.
+    let unbalanced = [("wallet:c-an".to_string(), 10)];
+    assert!(matches!(
+        ledger
+            .open_account("wallet:c-an", &unbalanced)
+            .await
+            .unwrap(),
+        Err(LedgerRefusal::Rule(_))
+    ));
+    assert_eq!(ledger.balance("wallet:c-an").await.unwrap(), None);
+}
+
+/// A citizen's first two payments at once (two tabs, two hosts), each
+/// seeding the wallet it finds unused inside its step: one seeds it, the
+/// other sees the seeded wallet.
+pub async fn a_wallet_seeded_by_racing_steps_is_seeded_once(store: Store) {
+    const SEED: i64 = 5_000;
+    const PAYMENTS: usize = 8;
+    for n in 0..PAYMENTS {
+        let mut pending = intent(&format!("pi_{n}"), "c-new", &format!("order-{n}"));
+        pending.amount = 100;
+        store
+            .ledger
+            .create_intent(&pending, PAYMENTS)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let seeding_capture = |intent: &mut IntentRecord, balance: &BalanceReader| {
+        let mut step = capture("wallet:c-new".into())(intent, balance)?;
+        if balance("wallet:c-new").is_none() {
+            step.postings
+                .insert(0, ("city:demo-issuance".into(), -SEED));
+            step.postings.insert(1, ("wallet:c-new".into(), SEED));
+        }
+        Ok(step)
+    };
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(PAYMENTS));
+    let payments: Vec<_> = (0..PAYMENTS)
+        .map(|n| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .ledger
+                    .step(&format!("pi_{n}"), None, &seeding_capture)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            })
+        })
+        .collect();
+    for payment in payments {
+        payment.await.unwrap();
+    }
+    let ledger = &store.ledger;
+    assert_eq!(
+        ledger.balance("city:demo-issuance").await.unwrap(),
+        Some(-SEED),
+        "seeded once"
+    );
+    assert_eq!(
+        ledger.balance("wallet:c-new").await.unwrap(),
+        Some(SEED - 100 * PAYMENTS as i64)
+    );
 }
 
 pub async fn postings_refuse_overdraft_and_imbalance(store: Store) {

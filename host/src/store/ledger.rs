@@ -176,6 +176,14 @@ pub trait Ledger: Send + Sync + 'static {
         once: Option<&str>,
         step: &StepFn,
     ) -> Result<Result<IntentRecord, LedgerRefusal>, StoreError>;
+    /// Open `account` with `opening`, a balanced transaction that credits
+    /// it, unless the account exists already: once, however many ask at the
+    /// same moment, on one host or several. Whether it was opened now.
+    async fn open_account(
+        &self,
+        account: &str,
+        opening: &[(String, i64)],
+    ) -> Result<Result<bool, LedgerRefusal>, StoreError>;
     /// Post a transaction with no intent (a top-up), refusing an overdrawn wallet.
     async fn post(
         &self,

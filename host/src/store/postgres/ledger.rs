@@ -150,6 +150,32 @@ async fn lock_accounts(
     .bind(&names)
     .fetch_all(&mut *conn)
     .await?;
+    let mut missing: BTreeSet<String> = names.into_iter().collect();
+    for row in rows {
+        let name: String = row.try_get("name")?;
+        missing.remove(&name);
+        locked.insert(name, Some(row.try_get("balance")?));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // An account not made yet has no row to lock: steps that would make it
+    // (a demo wallet's seed, say) queue on a lock of its name, in name
+    // order, as `open_account` does; then look again, so the second finds
+    // the row the first one made.
+    for name in &missing {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let names: Vec<String> = missing.iter().cloned().collect();
+    let rows = sqlx::query(
+        "SELECT name, balance FROM accounts WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
     for name in names {
         locked.insert(name, None);
     }
@@ -543,6 +569,45 @@ impl Ledger for PgStore {
             }
             intent
         }))
+    }
+
+    async fn open_account(
+        &self,
+        account: &str,
+        opening: &[(String, i64)],
+    ) -> Result<Result<bool, LedgerRefusal>, StoreError> {
+        let (account, lines) = (account.to_string(), opening.to_vec());
+        self.transaction(move |tx| {
+            let (account, lines) = (account.clone(), lines.clone());
+            Box::pin(async move {
+                // No row to lock yet: openers of one account (and steps that
+                // would make it, `lock_accounts`) queue on a lock of its
+                // name, so the second finds the first one's row.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(&account)
+                    .execute(&mut **tx)
+                    .await?;
+                let exists: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM accounts WHERE name = $1")
+                        .bind(&account)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if exists.is_some() {
+                    return Ok(Ok(false));
+                }
+                let mut locked = LockedBalances::new();
+                let accounts = lines.iter().map(|(name, _)| name.clone()).collect();
+                lock_accounts(tx, &accounts, &mut locked).await?;
+                match settle(&locked, &lines) {
+                    Ok(changes) => {
+                        write_postings(tx, &locked, &lines, changes, None).await?;
+                        Ok(Ok(true))
+                    }
+                    Err(refusal) => Ok(Err(refusal)),
+                }
+            })
+        })
+        .await
     }
 
     async fn post(

@@ -259,6 +259,23 @@ impl SledStore {
         finish(outcome)
     }
 
+    fn ledger_open_account(
+        &self,
+        account: &str,
+        opening: &[(String, i64)],
+    ) -> Result<Result<bool, LedgerRefusal>, StoreError> {
+        let outcome = [self.accounts.clone(), self.postings.clone()]
+            .as_slice()
+            .transaction(|t| {
+                if t[0].get(account.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                apply_postings(&t[0], &t[1], opening, None)?;
+                Ok(true)
+            });
+        finish(outcome)
+    }
+
     fn ledger_intents(&self) -> Result<Vec<IntentRecord>, StoreError> {
         let mut intents: Vec<IntentRecord> = Self::scan_json(self.intents.iter())?;
         intents.sort_by_key(|i| i.created_at);
@@ -423,6 +440,19 @@ impl Ledger for SledStore {
             self.durable().await?;
         }
         Ok(stepped)
+    }
+
+    async fn open_account(
+        &self,
+        account: &str,
+        opening: &[(String, i64)],
+    ) -> Result<Result<bool, LedgerRefusal>, StoreError> {
+        let _writing = self.writing().await;
+        let opened = self.ledger_open_account(account, opening)?;
+        if opened == Ok(true) {
+            self.durable().await?;
+        }
+        Ok(opened)
     }
 
     async fn post(
