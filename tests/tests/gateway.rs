@@ -399,6 +399,18 @@ async fn personal_answers_are_kept_out_of_shared_caches() {
         .await
         .unwrap();
     assert_eq!(cache_control(&operator).as_deref(), Some("no-store"));
+    // The public catalogue, asked anonymously, may be kept (the shell's
+    // service worker keeps it for offline use); asked with a session, not.
+    let catalogue = client().get(host.url("/api/v1/apps")).send().await.unwrap();
+    assert_eq!(catalogue.status(), 200);
+    assert_eq!(cache_control(&catalogue), None);
+    let catalogue = client()
+        .get(host.url("/api/v1/apps"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cache_control(&catalogue).as_deref(), Some("no-store"));
 
     // hello says nothing of caching: anonymous, it stays unsaid; signed in,
     // the answer is the citizen's own.

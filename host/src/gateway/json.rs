@@ -51,13 +51,7 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|rejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    rejection.body_text(),
-                )
-            })
+            .map_err(|rejection| bad_request("invalid_query", rejection.body_text()))
     }
 }
 
@@ -79,12 +73,11 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_path",
-                    rejection.body_text(),
-                )
-            })
+            .map_err(|rejection| bad_request("invalid_path", rejection.body_text()))
     }
+}
+
+/// A 400 with `code`, saying what axum found wrong.
+fn bad_request(code: &'static str, why: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, why)
 }

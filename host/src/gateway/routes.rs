@@ -81,8 +81,10 @@ impl Routes {
             access,
             Access::Citizen | Access::Publisher | Access::Operator
         );
-        let route = if credentialed || path.starts_with("/api/") {
+        let route = if credentialed {
             route.layer(axum::middleware::map_response(not_stored))
+        } else if path.starts_with("/api/") {
+            route.layer(axum::middleware::from_fn(not_stored_if_personal))
         } else {
             route
         };
@@ -141,15 +143,34 @@ impl Routes {
     }
 }
 
-/// An answer of the JSON API or to a credential (a citizen's own data, a
-/// session, a publisher's or the operator's) is stored by no cache, unless
-/// its handler said otherwise.
+/// An answer to a credential (a citizen's own data, a publisher's or the
+/// operator's) is stored by no cache, unless its handler said otherwise.
 async fn not_stored(mut response: axum::response::Response) -> axum::response::Response {
     response
         .headers_mut()
         .entry(axum::http::header::CACHE_CONTROL)
         .or_insert(axum::http::HeaderValue::from_static("no-store"));
     response
+}
+
+/// A public API answer is the same for anyone — the catalogue the shell keeps
+/// for offline use — unless the request carried a credential (a session, a
+/// bearer token) or changes something (a sign-in answers with a token): then
+/// it is stored by no cache either.
+async fn not_stored_if_personal(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method};
+    let personal = request.headers().contains_key(header::AUTHORIZATION)
+        || request.headers().contains_key(header::COOKIE)
+        || !matches!(*request.method(), Method::GET | Method::HEAD);
+    let response = next.run(request).await;
+    if personal {
+        not_stored(response).await
+    } else {
+        response
+    }
 }
 
 /// Every route the gateway serves, as `router()` registers them.

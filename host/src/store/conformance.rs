@@ -201,6 +201,20 @@ fn cancel(intent: &mut IntentRecord, _: &BalanceReader) -> Result<LedgerStep, Le
     })
 }
 
+/// `count` pending intents of `citizen` for `amount` each: `pi_0`, `pi_1`, …
+async fn pending_intents(store: &Store, citizen: &str, count: usize, amount: u64) {
+    for n in 0..count {
+        let mut pending = intent(&format!("pi_{n}"), citizen, &format!("order-{n}"));
+        pending.amount = amount;
+        store
+            .ledger
+            .create_intent(&pending, count)
+            .await
+            .expect("the store answers")
+            .expect("a new intent");
+    }
+}
+
 /// Put `amount` into `wallet` from the city's issuance account.
 async fn fund(store: &Store, wallet: &str, amount: i64) {
     store
@@ -1950,24 +1964,13 @@ pub async fn a_once_key_is_used_once_even_under_a_race(store: Store) {
     assert_ledger_balanced(&store).await;
 }
 
-/// `post` moves balanced money only, never overdraws a wallet, and writes
-/// nothing when refused; a step's postings are held to the same rules.
 /// Reconciliation reads the ledger while payments go on: each snapshot is
 /// one moment — its balances are its postings' sums, and an intent is
 /// captured in it exactly when its capture's postings are.
 pub async fn a_ledger_snapshot_is_one_moment_while_payments_go_on(store: Store) {
     const PAYMENTS: usize = 40;
     fund(&store, "wallet:c-lan", 1_000_000).await;
-    for n in 0..PAYMENTS {
-        let mut pending = intent(&format!("pi_{n}"), "c-lan", &format!("order-{n}"));
-        pending.amount = 1_000;
-        store
-            .ledger
-            .create_intent(&pending, PAYMENTS)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    pending_intents(&store, "c-lan", PAYMENTS, 1_000).await;
     let paying = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -2075,16 +2078,7 @@ pub async fn an_account_is_opened_once_under_a_race(store: Store) {
 pub async fn a_wallet_seeded_by_racing_steps_is_seeded_once(store: Store) {
     const SEED: i64 = 5_000;
     const PAYMENTS: usize = 8;
-    for n in 0..PAYMENTS {
-        let mut pending = intent(&format!("pi_{n}"), "c-new", &format!("order-{n}"));
-        pending.amount = 100;
-        store
-            .ledger
-            .create_intent(&pending, PAYMENTS)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    pending_intents(&store, "c-new", PAYMENTS, 100).await;
     let seeding_capture = |intent: &mut IntentRecord, balance: &BalanceReader| {
         let mut step = capture("wallet:c-new".into())(intent, balance)?;
         if balance("wallet:c-new").is_none() {
@@ -2124,6 +2118,8 @@ pub async fn a_wallet_seeded_by_racing_steps_is_seeded_once(store: Store) {
     );
 }
 
+/// `post` moves balanced money only, never overdraws a wallet, and writes
+/// nothing when refused; a step's postings are held to the same rules.
 pub async fn postings_refuse_overdraft_and_imbalance(store: Store) {
     let ledger = &store.ledger;
     assert_eq!(ledger.balance("wallet:c-lan").await.unwrap(), None);

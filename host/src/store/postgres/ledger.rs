@@ -94,8 +94,6 @@ fn settle(
     Ok(changes)
 }
 
-/// Lock the rows of `accounts` (in name order, as every transaction does)
-/// and note their balances in `locked`.
 /// Every posting, in order.
 async fn read_postings(conn: &mut PgConnection) -> Result<Vec<Posting>, StoreError> {
     let rows = sqlx::query("SELECT tx, intent, account, amount, at FROM postings ORDER BY seq")
@@ -138,24 +136,14 @@ async fn read_intents(conn: &mut PgConnection) -> Result<Vec<IntentRecord>, Stor
         .collect()
 }
 
+/// Lock the rows of `accounts` (in name order, as every transaction does)
+/// and note their balances in `locked` (`None`: no account yet).
 async fn lock_accounts(
     conn: &mut PgConnection,
     accounts: &BTreeSet<String>,
     locked: &mut LockedBalances,
 ) -> Result<(), sqlx::Error> {
-    let names: Vec<String> = accounts.iter().cloned().collect();
-    let rows = sqlx::query(
-        "SELECT name, balance FROM accounts WHERE name = ANY($1) ORDER BY name FOR UPDATE",
-    )
-    .bind(&names)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut missing: BTreeSet<String> = names.into_iter().collect();
-    for row in rows {
-        let name: String = row.try_get("name")?;
-        missing.remove(&name);
-        locked.insert(name, Some(row.try_get("balance")?));
-    }
+    let missing = lock_rows(conn, accounts, locked).await?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -169,20 +157,34 @@ async fn lock_accounts(
             .execute(&mut *conn)
             .await?;
     }
-    let names: Vec<String> = missing.iter().cloned().collect();
+    lock_rows(conn, &missing, locked).await?;
+    Ok(())
+}
+
+/// Lock the rows of those of `accounts` that exist and note every one's
+/// balance in `locked`; the names that have no row.
+async fn lock_rows(
+    conn: &mut PgConnection,
+    accounts: &BTreeSet<String>,
+    locked: &mut LockedBalances,
+) -> Result<BTreeSet<String>, sqlx::Error> {
+    let names: Vec<String> = accounts.iter().cloned().collect();
     let rows = sqlx::query(
         "SELECT name, balance FROM accounts WHERE name = ANY($1) ORDER BY name FOR UPDATE",
     )
     .bind(&names)
     .fetch_all(&mut *conn)
     .await?;
+    let mut missing = accounts.clone();
     for name in names {
         locked.insert(name, None);
     }
     for row in rows {
-        locked.insert(row.try_get("name")?, Some(row.try_get("balance")?));
+        let name: String = row.try_get("name")?;
+        missing.remove(&name);
+        locked.insert(name, Some(row.try_get("balance")?));
     }
-    Ok(())
+    Ok(missing)
 }
 
 /// Record `lines` as one transaction and move the balances by `changes`:

@@ -357,6 +357,7 @@ mod tests {
             "sync",
             "usage",
             "versions",
+            "whole_ledger",
             "writing",
         ];
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sled");
