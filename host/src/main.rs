@@ -391,7 +391,7 @@ async fn run() -> anyhow::Result<()> {
                 header_timeout_secs = config.listener.header_read_timeout.as_secs(),
                 "limits: instances in the pool, the most one app may hold, open connections"
             );
-            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let listener = citadel_host::gateway::bind(listen)?;
             tracing::info!(
                 address = %listener.local_addr()?,
                 apps = citadel.registry.apps().len(),

@@ -40,9 +40,8 @@ impl TestHost {
         data_dir: &Path,
         configure: impl FnOnce(&mut HostConfig, SocketAddr),
     ) -> TestHost {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener =
+            citadel_host::gateway::bind(([127, 0, 0, 1], 0).into()).expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let mut config = HostConfig {
             max_instances: 50,

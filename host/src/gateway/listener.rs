@@ -15,6 +15,27 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+/// Connections the kernel holds for the host before it accepts them. The
+/// common default (128) overflows when a few hundred clients connect in one
+/// burst — the morning rush, or a flood the host must outlast — and the
+/// kernel then drops or resets some of them before the host ever sees them.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listening socket on `address` with [`LISTEN_BACKLOG`] (the system's
+/// `net.core.somaxconn` may lower it).
+pub fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As a plain bind does on Unix: a restarted host takes its port back
+    // while the old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What the listener bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerLimits {

@@ -29,7 +29,7 @@ use crate::Citadel;
 use axum::Router;
 pub use backup::BODY_SHA256_HEADER as BACKUP_SHA256_HEADER;
 use error::{ApiError, ErrorDetail};
-pub use listener::ListenerLimits;
+pub use listener::{bind, ListenerLimits, LISTEN_BACKLOG};
 pub use local_path::is_local_path;
 pub use openapi::{document as openapi_document, ANY_METHODS};
 use routes::Routes;
