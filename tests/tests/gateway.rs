@@ -2,7 +2,7 @@
 //! ids, body limits, what crosses the sandbox boundary in headers, and who
 //! may read `/metrics`.
 
-use citadel_tests::{client, error_of, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{client, error_of, get, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_greets_in_vietnamese() {
@@ -291,22 +291,12 @@ async fn a_signed_in_request_to_an_unknown_app_remembers_nothing() {
         }
     };
     for app in ["nope".to_string(), "x".repeat(2000)] {
-        let response = client()
-            .get(host.url(&format!("/apps/{app}/")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = get(&host, &format!("/apps/{app}/"), Some(&token)).await;
         assert_eq!(response.status(), 404);
         assert_eq!(error_of(response).await.0, "app_not_found");
         assert_eq!(remembered(app).await, None);
     }
-    let response = client()
-        .get(host.url("/apps/hello/"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = get(&host, "/apps/hello/", Some(&token)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(remembered("hello".into()).await.as_deref(), Some("c-lan"));
     host.stop().await;
@@ -322,11 +312,7 @@ async fn an_app_cannot_send_headers_that_reach_the_whole_origin() {
     let host = TestHost::start(dir.path()).await;
     host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""))
         .await;
-    let response = client()
-        .get(host.url("/apps/hostile/policy-headers"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&host, "/apps/hostile/policy-headers", None).await;
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     for refused in [
@@ -379,12 +365,7 @@ async fn personal_answers_are_kept_out_of_shared_caches() {
             .map(|v| v.to_str().unwrap().to_string())
     };
     for path in ["/api/v1/me", "/api/v1/session", "/api/v1/me/payments"] {
-        let response = client()
-            .get(host.url(path))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = get(&host, path, Some(&token)).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(
             cache_control(&response).as_deref(),
@@ -392,36 +373,21 @@ async fn personal_answers_are_kept_out_of_shared_caches() {
             "{path}"
         );
     }
-    let operator = client()
-        .get(host.url("/api/v1/operator/overview"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let operator = get(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
     assert_eq!(cache_control(&operator).as_deref(), Some("no-store"));
     // The public catalogue, asked anonymously, may be kept (the shell's
     // service worker keeps it for offline use); asked with a session, not.
-    let catalogue = client().get(host.url("/api/v1/apps")).send().await.unwrap();
+    let catalogue = get(&host, "/api/v1/apps", None).await;
     assert_eq!(catalogue.status(), 200);
     assert_eq!(cache_control(&catalogue), None);
-    let catalogue = client()
-        .get(host.url("/api/v1/apps"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let catalogue = get(&host, "/api/v1/apps", Some(&token)).await;
     assert_eq!(cache_control(&catalogue).as_deref(), Some("no-store"));
 
     // hello says nothing of caching: anonymous, it stays unsaid; signed in,
     // the answer is the citizen's own.
-    let anonymous = client().get(host.url("/apps/hello/")).send().await.unwrap();
+    let anonymous = get(&host, "/apps/hello/", None).await;
     assert_eq!(cache_control(&anonymous), None);
-    let signed_in = client()
-        .get(host.url("/apps/hello/"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let signed_in = get(&host, "/apps/hello/", Some(&token)).await;
     assert_eq!(cache_control(&signed_in).as_deref(), Some("private"));
     host.stop().await;
 }

@@ -453,7 +453,7 @@ async fn answer(
     if let Some(signed_in) = &citizen {
         citadel
             .pairwise
-            .introduce(app_id, &signed_in.citizen.id)
+            .remember(app_id, &signed_in.citizen.id, &signed_in.pairwise_id)
             .await?;
     }
     *served_by = Some(app.context.clone());

@@ -34,50 +34,46 @@ where
     }
 }
 
-/// `Query<T>` with `ApiError` rejections (400, code `invalid_query`).
-pub struct QueryParams<T>(pub T);
+/// An extractor `$name<T>` that is axum's `$inner<T>` with its rejection
+/// answered as a 400 `ApiError` with code `$code`.
+macro_rules! rejecting_as_api_error {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $code:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<S, T> axum::extract::FromRequestParts<S> for QueryParams<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<S, T> axum::extract::FromRequestParts<S> for $name<T>
+        where
+            T: serde::de::DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|rejection| bad_request("invalid_query", rejection.body_text()))
-    }
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, ApiError> {
+                axum::extract::$inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|axum::extract::$inner(value)| $name(value))
+                    .map_err(|rejection| {
+                        ApiError::new(StatusCode::BAD_REQUEST, $code, rejection.body_text())
+                    })
+            }
+        }
+    };
 }
 
-/// `Path<T>` with `ApiError` rejections (400, code `invalid_path`): a path
-/// segment that is not UTF-8, or not what the route expects.
-pub struct PathParams<T>(pub T);
+rejecting_as_api_error!(
+    /// `Query<T>` with `ApiError` rejections (400, code `invalid_query`).
+    QueryParams,
+    Query,
+    "invalid_query"
+);
 
-impl<S, T> axum::extract::FromRequestParts<S> for PathParams<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| PathParams(value))
-            .map_err(|rejection| bad_request("invalid_path", rejection.body_text()))
-    }
-}
-
-/// A 400 with `code`, saying what axum found wrong.
-fn bad_request(code: &'static str, why: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, why)
-}
+rejecting_as_api_error!(
+    /// `Path<T>` with `ApiError` rejections (400, code `invalid_path`): a
+    /// path segment that is not UTF-8, or not what the route expects.
+    PathParams,
+    Path,
+    "invalid_path"
+);

@@ -77,24 +77,30 @@ impl Pairwise {
         self.key.pairwise_id(app, citizen)
     }
 
-    /// The id app `app` knows citizen `citizen` by, remembered (once) so the
-    /// app can later reach this citizen by it with `notify.send-to`.
-    pub async fn introduce(&self, app: &str, citizen: &str) -> Result<String, StoreError> {
-        let pairwise_id = self.key.pairwise_id(app, citizen);
+    /// Remember (once) that app `app` knows citizen `citizen` by
+    /// `pairwise_id` — [`Pairwise::pairwise_id`]'s answer — so the app can
+    /// later reach this citizen by it with `notify.send-to`.
+    pub async fn remember(
+        &self,
+        app: &str,
+        citizen: &str,
+        pairwise_id: &str,
+    ) -> Result<(), StoreError> {
+        debug_assert_eq!(pairwise_id, self.key.pairwise_id(app, citizen));
         let meeting = format!("{app}\0{pairwise_id}");
         if lock(&self.remembered).contains(&meeting) {
-            return Ok(pairwise_id);
+            return Ok(());
         }
         self.store
             .identity
-            .remember_pairwise(app, &pairwise_id, citizen)
+            .remember_pairwise(app, pairwise_id, citizen)
             .await?;
         let mut remembered = lock(&self.remembered);
         if remembered.len() >= REMEMBERED_MAX {
             remembered.clear();
         }
         remembered.insert(meeting);
-        Ok(pairwise_id)
+        Ok(())
     }
 }
 
@@ -124,12 +130,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_introduced_citizen_can_be_found_by_their_id() {
+    async fn a_remembered_citizen_can_be_found_by_their_id() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::sled(dir.path()).unwrap();
         let pairwise = Pairwise::load_or_create(&store).await.unwrap();
-        let id = pairwise.introduce("maps", "c-lan").await.unwrap();
-        assert_eq!(id, pairwise.pairwise_id("maps", "c-lan"));
+        let id = pairwise.pairwise_id("maps", "c-lan");
+        pairwise.remember("maps", "c-lan", &id).await.unwrap();
         assert_eq!(
             store.identity.pairwise_citizen("maps", &id).await.unwrap(),
             Some("c-lan".to_string())

@@ -138,6 +138,12 @@ fn require_unsettled(intent: &IntentRecord) -> Result<(), LedgerRefusal> {
     }
 }
 
+/// The part of `intent`'s fee given back once `refunded` of it is refunded:
+/// in proportion (the last refund returns the rest).
+pub(crate) fn fee_returned_after(intent: &IntentRecord, refunded: u64) -> u64 {
+    intent.fee * refunded / intent.amount.max(1)
+}
+
 /// Only a pending intent can be confirmed or cancelled.
 fn require_pending(intent: &IntentRecord, now: u64) -> Result<(), LedgerRefusal> {
     match effective_status(intent, now) {
@@ -594,7 +600,7 @@ impl Payments {
                 }
                 let refunded = intent.refunded + wanted;
                 // The fee goes back in proportion; the last refund returns the rest.
-                let fee_after = intent.fee * refunded / intent.amount;
+                let fee_after = fee_returned_after(intent, refunded);
                 let fee_back = fee_after - intent.fee_refunded;
                 let destination = match intent.method.as_deref() {
                     Some(DEMO_WALLET) | None => format!("wallet:{}", intent.citizen),

@@ -196,14 +196,13 @@ impl Settlement {
             .filter_map(|i| {
                 let captured_at = i.captured_at?;
                 let captured_today = utc_date(captured_at) == date;
-                // Each refund gives back the fee in proportion, as the
-                // refund step computed it: the fee on all refunded so far,
-                // less what earlier refunds gave back.
+                // Each refund gives back what the refund step computed: the
+                // fee on all refunded so far, less what earlier ones gave back.
                 let (mut refunded, mut fee_returned) = (0, 0);
                 let (mut so_far, mut fee_back_so_far) = (0u64, 0u64);
                 for refund in &i.refunds {
                     so_far += refund.amount;
-                    let fee_after = i.fee * so_far / i.amount.max(1);
+                    let fee_after = super::fee_returned_after(i, so_far);
                     if utc_date(refund.at) == date {
                         refunded += refund.amount;
                         fee_returned += fee_after - fee_back_so_far;
