@@ -110,15 +110,32 @@ pub fn check_purposes(
     Ok(())
 }
 
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Name => "identity.name",
-        Scope::Phone => "identity.phone",
-        Scope::NationalId => "identity.national-id",
-        Scope::Address => "identity.address",
-        Scope::BirthDate => "identity.birth-date",
-        Scope::Roles => ROLES,
+/// Each scope a guest may ask for, with its capability name, in name order.
+const SCOPES: [(Scope, &str); 6] = [
+    (Scope::Address, "identity.address"),
+    (Scope::BirthDate, "identity.birth-date"),
+    (Scope::Name, "identity.name"),
+    (Scope::NationalId, "identity.national-id"),
+    (Scope::Phone, "identity.phone"),
+    (Scope::Roles, ROLES),
+];
+
+/// The capability names of the scopes a guest asked for, each once and in
+/// name order. The guest's list may be as long as its memory allows: it is
+/// read once, into a set of six, never copied.
+fn asked_names(scopes: &[Scope]) -> Vec<&'static str> {
+    let mut asked = [false; SCOPES.len()];
+    for scope in scopes {
+        if let Some(i) = SCOPES.iter().position(|(known, _)| known == scope) {
+            asked[i] = true;
+        }
     }
+    SCOPES
+        .iter()
+        .zip(asked)
+        .filter(|(_, asked)| *asked)
+        .map(|((_, name), _)| *name)
+        .collect()
 }
 
 pub fn add_to_linker(linker: &mut Linker<RequestState>) -> wasmtime::Result<()> {
@@ -144,9 +161,7 @@ impl wit::Host for RequestState {
             let Some(signed_in) = this.citizen.as_ref() else {
                 return Err(IdentityError::NotSignedIn);
             };
-            let mut names: Vec<&'static str> = scopes.iter().map(|s| scope_name(*s)).collect();
-            names.sort_unstable();
-            names.dedup();
+            let names = asked_names(&scopes);
             if let Some(denied) = names.iter().find(|name| !this.app.has_capability(name)) {
                 this.record_denial(denied, crate::audit::messages::DENIED_NOT_GRANTED.message());
                 return Err(IdentityError::Denied((*denied).to_string()));
@@ -201,6 +216,23 @@ mod tests {
         Localized {
             vi: text.into(),
             en: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_long_list_of_scopes_is_read_as_the_set_it_names() {
+        let mut scopes = vec![Scope::Roles; 1_000_000];
+        scopes.extend([Scope::Phone, Scope::Address, Scope::Phone]);
+        assert_eq!(
+            asked_names(&scopes),
+            ["identity.address", "identity.phone", "identity.roles"]
+        );
+        assert!(asked_names(&[]).is_empty());
+        // Every scope has its capability, in name order.
+        let names: Vec<&str> = SCOPES.iter().map(|(_, name)| *name).collect();
+        assert!(names.is_sorted());
+        for name in names {
+            assert!(CAPABILITIES.iter().any(|c| c.name == name), "{name}");
         }
     }
 
