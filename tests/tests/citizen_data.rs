@@ -130,6 +130,30 @@ async fn the_storage_quota_refuses_what_does_not_fit() {
     host.stop().await;
 }
 
+/// What a guest hands the store is bounded as keys and values are, whichever
+/// call it goes through: nothing larger reaches the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_keys_and_values_are_refused_in_every_kv_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    for (what, status, code) in [
+        ("swap", 413, "value_too_large"),
+        ("prefix", 400, "invalid_key"),
+        ("after", 400, "invalid_key"),
+    ] {
+        let response = client()
+            .get(host.url(&format!("/apps/probe/oversized?what={what}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{what}");
+        assert_eq!(error_of(response).await.0, code, "{what}");
+    }
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
     let dir = tempfile::tempdir().unwrap();

@@ -101,3 +101,46 @@ async fn hostile_guests_fail_alone() {
     assert!(metrics.contains(r#"citadel_app_request_duration_seconds_bucket{app="hello""#));
     host.stop().await;
 }
+
+/// What a guest makes through wasi:http lives in the host's memory, outside
+/// the guest's memory limit: a guest that keeps field sets until the host
+/// runs out is stopped at the request's resource bound, and a field set is
+/// bounded in size. Ordinary use is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_cannot_pile_up_host_memory_through_http_fields() {
+    use citadel_host::runtime::{MAX_FIELDS_BYTES, MAX_RESOURCES};
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built(
+        "hostile",
+        &test_manifest("hostile", "hostile", "[]", "memory_mib = 16"),
+    )
+    .await;
+    let held = |kib: usize, count: usize| {
+        let url = host.url(&format!(
+            "/apps/hostile/hoard-fields?kib={kib}&count={count}"
+        ));
+        async move { client().get(url).send().await.unwrap() }
+    };
+
+    let ordinary = held(1, 100).await;
+    assert_eq!(ordinary.status(), 200);
+    assert_eq!(
+        ordinary.json::<serde_json::Value>().await.unwrap()["held"],
+        100
+    );
+
+    // A set of fields past the size bound traps (wasmtime's rule for it).
+    let too_big = held(MAX_FIELDS_BYTES / 1024 + 1, 1).await;
+    assert_eq!(too_big.status(), 500);
+    assert_eq!(error_of(too_big).await.0, "guest_trap");
+
+    // 20 times the bound, 30 KiB each: 600 MB of the host's memory unbounded.
+    let started = Instant::now();
+    let hoard = held(30, MAX_RESOURCES * 20).await;
+    assert_eq!(hoard.status(), 500);
+    assert_eq!(error_of(hoard).await.0, "guest_trap");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    hello_is_fine(&host).await;
+    host.stop().await;
+}

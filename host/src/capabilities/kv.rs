@@ -86,10 +86,16 @@ fn check_key(key: &str) -> Result<(), Failure> {
     if key.is_empty() {
         return Err(Failure::InvalidKey("a key must not be empty".into()));
     }
-    if key.len() > MAX_KEY_BYTES {
+    check_key_length("a key", key)
+}
+
+/// A key, or what a listing names of one (its prefix, the key to list
+/// after), is at most [`MAX_KEY_BYTES`]: nothing longer goes to the store.
+fn check_key_length(what: &str, text: &str) -> Result<(), Failure> {
+    if text.len() > MAX_KEY_BYTES {
         return Err(Failure::InvalidKey(format!(
-            "a key must be at most {MAX_KEY_BYTES} bytes; this one has {}",
-            key.len()
+            "{what} must be at most {MAX_KEY_BYTES} bytes; this one has {}",
+            text.len()
         )));
     }
     Ok(())
@@ -157,7 +163,13 @@ impl RequestState {
     ) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
-        if value.len() > MAX_VALUE_BYTES {
+        // The value expected by a compare-and-swap is bounded as a value is:
+        // nothing larger is stored, and nothing larger goes to the store.
+        let expected_len = condition
+            .as_ref()
+            .and_then(|e| e.as_ref())
+            .map_or(0, Vec::len);
+        if value.len() > MAX_VALUE_BYTES || expected_len > MAX_VALUE_BYTES {
             return Err(Failure::ValueTooLarge);
         }
         let quota = self.app.limits.kv_quota_bytes;
@@ -168,15 +180,16 @@ impl RequestState {
                 value: &value,
             },
         };
-        // Durable before the response: the runtime syncs the request's
-        // deferred writes once, so a request's many writes share one commit.
-        self.deferred_write();
         let outcome = self
             .app
             .store
             .kv
             .write_deferred(space, &key, write, quota)
             .await;
+        // Durable before the response: the runtime syncs the request's
+        // deferred writes once, so a request's many writes share one commit.
+        // Counted once written, so a sync that ran meanwhile does not count it.
+        self.deferred_write();
         match outcome.map_err(unavailable)? {
             Ok(written) => Ok(written),
             Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
@@ -190,14 +203,14 @@ impl RequestState {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
         let quota = self.app.limits.kv_quota_bytes;
-        self.deferred_write();
         let outcome = self
             .app
             .store
             .kv
             .increment_deferred(space, &key, by, quota)
-            .await
-            .map_err(unavailable)?;
+            .await;
+        self.deferred_write();
+        let outcome = outcome.map_err(unavailable)?;
         match outcome {
             Ok(next) => Ok(next),
             Err(store::CounterRefusal::NotACounter) => Err(Failure::InvalidKey(format!(
@@ -217,14 +230,14 @@ impl RequestState {
     async fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
-        self.deferred_write();
         let deleted = self
             .app
             .store
             .kv
             .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
-            .await
-            .map_err(unavailable)?;
+            .await;
+        self.deferred_write();
+        let deleted = deleted.map_err(unavailable)?;
         Ok(deleted.unwrap_or(false))
     }
 
@@ -236,6 +249,10 @@ impl RequestState {
         limit: u32,
     ) -> Result<KeyPage, Failure> {
         let space = self.kv_space(scope)?;
+        check_key_length("a prefix", &prefix)?;
+        if let Some(after) = &after {
+            check_key_length("the key to list after", after)?;
+        }
         let page = self
             .app
             .store

@@ -28,7 +28,7 @@ impl wit::Host for RequestState {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        let message = &message[..end];
+        let message = crate::runtime::one_line(&message[..end]);
         let (app, version, request_id) = (&self.app.id, &self.app.version, &self.request_id);
         match level {
             Level::Trace => {

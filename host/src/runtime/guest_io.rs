@@ -18,6 +18,24 @@ const MAX_LINE: usize = 4096;
 /// lines are dropped and their number said in the next line let through.
 const LOG_LINES_PER_SECOND: u32 = 200;
 
+/// A guest's text as one log line: control characters (a newline that would
+/// start a forged line, a carriage return, terminal escapes) are written as
+/// their escapes, so a guest's line can never pass for the host's.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut line = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(line)
+}
+
 /// A process-wide budget of log lines per second (a fixed one-second window).
 pub struct LogLineBudget {
     window: Mutex<(std::time::Instant, u32, u64)>,
@@ -110,7 +128,8 @@ impl LineBuffer {
             self.pending.clear();
             return;
         }
-        let line = String::from_utf8_lossy(&self.pending);
+        let text = String::from_utf8_lossy(&self.pending);
+        let line = one_line(&text);
         tracing::info!(
             target: "guest",
             app = %self.app,
@@ -160,5 +179,23 @@ impl AsyncWrite for GuestOutput {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_guest_line_cannot_start_another_or_drive_the_terminal() {
+        let forged = "ok\n2026-12-01T00:00:00Z WARN citadel: host call denied app=other\r\u{1b}[2K";
+        let line = one_line(forged);
+        assert!(!line.chars().any(char::is_control), "{line}");
+        assert!(line.starts_with("ok\\n2026"), "{line}");
+        assert_eq!(one_line("Xin chào, Huế!\ttab"), "Xin chào, Huế!\\ttab");
+        assert!(matches!(
+            one_line("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

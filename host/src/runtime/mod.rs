@@ -14,11 +14,11 @@ mod resident;
 pub mod shape;
 mod state;
 
-pub use guest_io::host_log_lines;
+pub use guest_io::{host_log_lines, one_line};
 pub use resident::LazyComponent;
 pub use state::{
     AppContext, Caller, DenialRecorder, HostCallBudgetExceeded, RequestState, SignedIn,
-    HOST_CALL_BUDGET,
+    HOST_CALL_BUDGET, MAX_FIELDS_BYTES, MAX_RESOURCES,
 };
 
 use body::CappedBody;

@@ -75,6 +75,17 @@ pub struct Caller {
 /// far below what a loop can do to the audit log, the store or the logs.
 pub const HOST_CALL_BUDGET: u32 = 5_000;
 
+/// Resources (fields, bodies, streams, outgoing requests, …) one request may
+/// hold at once; the next one traps. Each lives in the host's memory, outside
+/// the guest's memory limit. A page that makes its 50 outbound calls holds a
+/// few hundred.
+pub const MAX_RESOURCES: usize = 1_000;
+
+/// Bytes of names and values one set of HTTP fields may hold (wasmtime's
+/// default is 128 KiB). With [`MAX_RESOURCES`] this bounds what a guest can
+/// pile up in the host's memory through header maps to 32 MiB a request.
+pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+
 /// A guest used up its host-call budget for an interface: the call traps.
 #[derive(Debug, thiserror::Error)]
 #[error("the app made more than {HOST_CALL_BUDGET} `{0}` host calls in one request")]
@@ -288,8 +299,16 @@ impl RequestState {
             capabilities,
             denials,
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http: {
+                let mut http = WasiHttpCtx::new();
+                http.set_field_size_limit(MAX_FIELDS_BYTES);
+                http
+            },
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             deferred,
         }
     }
@@ -300,8 +319,10 @@ impl RequestState {
         self.capabilities.get::<T>()
     }
 
-    /// A host call is about to write to the store without waiting for
-    /// durability: the runtime makes it durable before the answer.
+    /// A host call wrote to the store without waiting for durability: the
+    /// runtime makes it durable before the answer (or, for a write after the
+    /// answer was set, before the instance ends). Call it once the write is
+    /// done: a sync that ran while it was under way did not cover it.
     pub(crate) fn deferred_write(&self) {
         self.deferred.record();
     }

@@ -141,6 +141,26 @@ fn big(req: &Request) -> Result<Response> {
     Ok(Response::new(200).with_body(vec![b'x'; kib * 1024]))
 }
 
+/// Make `count` sets of HTTP fields of `kib` KiB each and keep them all: each
+/// lives in the host's memory, not the guest's. Stops at the first refused.
+fn hoard_fields(req: &Request) -> Result<Response> {
+    use citadel_sdk::bindings::wasi::http::types::Fields;
+    let number = |name: &str, default: usize| {
+        req.query(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let value = vec![b'a'; number("kib", 30) * 1024];
+    let mut held = Vec::new();
+    for _ in 0..number("count", 1) {
+        match Fields::from_list(&[("x-hoard".to_string(), value.clone())]) {
+            Ok(fields) => held.push(fields),
+            Err(_) => break,
+        }
+    }
+    Response::json(&serde_json::json!({ "held": held.len() }))
+}
+
 /// What the sandbox lets a guest see of the machine: nothing.
 /// `?port=` names a port that is listening (the host's own), so a refused
 /// connection shows the sandbox, not a closed port.
@@ -171,6 +191,7 @@ fn router() -> Router {
         .get("/echo", echo)
         .get("/big", big)
         .get("/sandbox", sandbox)
+        .get("/hoard-fields", hoard_fields)
         .get("/deny-loop", deny_loop)
         .get("/log-flood", log_flood)
         .get("/stdout-flood", stdout_flood)

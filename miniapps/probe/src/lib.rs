@@ -75,6 +75,25 @@ fn fill(req: &Request) -> Result<Response> {
     Ok(Response::new(204))
 }
 
+/// Hand the store what no key or value may be: a compare-and-swap expecting
+/// a value over the size limit (`?what=swap`), a listing's prefix or the key
+/// to list after longer than a key (`prefix`, `after`).
+fn oversized(req: &Request) -> Result<Response> {
+    let long = |bytes: usize| "k".repeat(bytes);
+    match req.query("what").as_deref() {
+        Some("swap") => {
+            kv::compare_and_swap("k", Some(&vec![b'x'; (1 << 20) + 1]), b"v")?;
+        }
+        Some("prefix") => {
+            kv::list_keys(&long(513), None, 10)?;
+        }
+        _ => {
+            kv::list_keys("", Some(&long(513)), 10)?;
+        }
+    }
+    Ok(Response::new(204))
+}
+
 /// The kv space `:space` names: `app` (app-wide) or `citizen` (the caller's).
 fn citizen_space(req: &Request) -> Result<bool> {
     match req.param("space") {
@@ -235,6 +254,7 @@ fn router() -> Router {
         .get("/shared", get_shared)
         .put("/shared", put_shared)
         .put("/fill", fill)
+        .get("/oversized", oversized)
         .put("/kv/:space/:key", put_key)
         .get("/kv/:space", dump)
         .post("/notify", send_notice)
