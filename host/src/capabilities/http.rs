@@ -146,6 +146,39 @@ pub fn stamp_request_id(headers: &mut http::HeaderMap, request_id: &str) {
 /// The metric label of outbound-HTTP denials (origins are unbounded).
 const METRIC_LABEL: &str = "http";
 const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Name look-ups under way at once, host-wide. Each runs the system
+/// resolver on one of tokio's blocking threads, which a time-out does not
+/// free: a partner's name servers that never answer would otherwise take
+/// all 512 of them from component loads, compiles and the store.
+const MAX_LOOKUPS: usize = 32;
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+
+/// `host`'s addresses, looked up on a blocking thread that holds one of
+/// `lookups`' permits until the system resolver returns, however long the
+/// caller waits (`timeout`, the wait for a permit included).
+async fn resolve(
+    lookups: &'static tokio::sync::Semaphore,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, HttpError> {
+    let host = host.to_string();
+    let lookup = async move {
+        let permit = lookups.acquire().await.map_err(|_| HttpError::DnsTimeout)?;
+        tokio::task::spawn_blocking(move || {
+            let _held_until_the_resolver_returns = permit;
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map(Iterator::collect::<Vec<_>>)
+        })
+        .await
+        .map_err(|_| HttpError::DestinationNotFound)?
+        .map_err(|_| HttpError::DestinationNotFound)
+    };
+    tokio::time::timeout(timeout, lookup)
+        .await
+        .map_err(|_| HttpError::DnsTimeout)?
+}
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -241,7 +274,11 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("a private range")
     } else if segments[0] & 0xffc0 == 0xfe80 {
         Some("link-local")
-    } else if ip.is_multicast() {
+    } else if segments[..3] == [0x64, 0xff9b, 1] {
+        // The local-use NAT64 prefix (RFC 8215) leads into a site's own network.
+        Some("a private range")
+    } else if ip.is_multicast() || segments[..6] == [0; 6] {
+        // `::a.b.c.d`, IPv4-compatible, is deprecated: nothing public uses it.
         Some("multicast, broadcast or reserved")
     } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[0] == 0x2002 {
         // NAT64 and 6to4 carry an IPv4 address; judge that one.
@@ -351,11 +388,7 @@ async fn send(
 
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
-            .await
-            .map_err(|_| HttpError::DnsTimeout)?
-            .map_err(|_| HttpError::DestinationNotFound)?
-            .collect(),
+        Err(_) => resolve(&LOOKUPS, &host, port, DNS_TIMEOUT).await?,
     };
     if addrs.is_empty() {
         return Err(HttpError::DestinationNotFound);
@@ -461,6 +494,23 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn look_ups_wait_for_a_free_resolver_thread() {
+        let lookups: &'static tokio::sync::Semaphore =
+            Box::leak(Box::new(tokio::sync::Semaphore::new(2)));
+        let quick = Duration::from_millis(200);
+        let found = resolve(lookups, "localhost", 80, quick).await;
+        assert!(found.is_ok_and(|addrs| addrs.iter().all(|a| a.ip().is_loopback())));
+        // Every resolver thread busy (names that never answer hold theirs):
+        // the next look-up waits, and gives up at its time-out, taking none.
+        let busy = lookups.acquire_many(2).await.unwrap();
+        let waited = resolve(lookups, "localhost", 80, quick).await;
+        assert!(matches!(waited, Err(HttpError::DnsTimeout)), "{waited:?}");
+        drop(busy);
+        assert!(resolve(lookups, "localhost", 80, quick).await.is_ok());
+        assert_eq!(lookups.available_permits(), 2);
+    }
+
     #[test]
     fn non_public_addresses_are_refused() {
         let policy = OutboundPolicy::new(false);
@@ -481,6 +531,9 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "64:ff9b:1::a00:1",
             "224.0.0.1",
             "255.255.255.255",
         ] {
