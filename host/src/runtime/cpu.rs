@@ -43,6 +43,12 @@ impl CpuBudget {
         (now.duration_since(self.origin).as_nanos() / WINDOW.as_nanos()) as u64
     }
 
+    /// When window number `window` starts. In nanoseconds: a count of
+    /// 10 ms windows as `u32` wraps after 497 days of a version serving.
+    fn window_start(&self, window: u64) -> Instant {
+        self.origin + Duration::from_nanos(window.saturating_mul(WINDOW.as_nanos() as u64))
+    }
+
     /// Add `spent` to the app's use in the current window.
     pub fn charge(&self, spent: Duration) {
         let window = self.current_window(Instant::now());
@@ -62,7 +68,7 @@ impl CpuBudget {
         {
             return None;
         }
-        Some(self.origin + WINDOW * (window as u32 + 1))
+        Some(self.window_start(window + 1))
     }
 
     /// Wait while the app is past its quota, but not past `deadline`.
@@ -106,6 +112,17 @@ impl<F: Future> Future for Charged<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_past_the_497th_day_start_later_still() {
+        let budget = CpuBudget::new(1.0);
+        let past_u32 = u64::from(u32::MAX) + 2;
+        assert_eq!(
+            budget.window_start(past_u32) - budget.window_start(past_u32 - 1),
+            WINDOW
+        );
+        assert!(budget.window_start(past_u32) > budget.origin + Duration::from_secs(497 * 86_400));
+    }
 
     #[test]
     fn an_app_past_its_quota_waits_for_the_next_window() {
