@@ -159,8 +159,9 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
     .await;
     assert!(message.contains("tour-b"), "{message}");
 
-    // Versions only go up.
-    for stale in ["1.0.0", "0.9.0"] {
+    // Versions only go up, by semver precedence: build metadata does not
+    // make a version newer (`1.0.0+r2` is `1.0.0` uploaded again).
+    for stale in ["1.0.0", "0.9.0", "1.0.0+r2"] {
         let old = manifest("tour-a", "hello", "[]", stale);
         let message = refused(
             &host,

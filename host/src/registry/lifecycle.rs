@@ -240,6 +240,17 @@ impl Registry {
                 &[&package.component],
             )
             .await;
+        if let Err(StoreError::ComponentChanged { .. }) = stored {
+            // Another upload of this version (on another host) was stored
+            // first, with other bytes: it stays, and this one is refused.
+            self.forget_unreferenced(&sha256).await;
+            return Err(InstallError::VersionNotNewer {
+                app: manifest.id.clone(),
+                offered: manifest.version.clone(),
+                newest: manifest.version.clone(),
+            }
+            .into());
+        }
         if let Err(e) = stored {
             // Nothing half-written: the version goes with its reference; the
             // blob and the precompiled file only if no other version holds them.

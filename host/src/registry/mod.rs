@@ -728,16 +728,20 @@ fn check_new_version(manifest: &Manifest, versions: &[VersionRecord]) -> Result<
             provided,
         });
     }
+    // By semver precedence, which ignores build metadata: `1.0.0+r2` is
+    // `1.0.0` again, not a newer version.
     let newest = versions
         .iter()
         .filter_map(|v| Version::parse(&v.version).ok())
-        .max();
+        .max_by(Version::cmp_precedence);
     match newest {
-        Some(newest) if manifest.version <= newest => Err(InstallError::VersionNotNewer {
-            app: manifest.id.clone(),
-            offered: manifest.version.clone(),
-            newest,
-        }),
+        Some(newest) if manifest.version.cmp_precedence(&newest).is_le() => {
+            Err(InstallError::VersionNotNewer {
+                app: manifest.id.clone(),
+                offered: manifest.version.clone(),
+                newest,
+            })
+        }
         _ => Ok(()),
     }
 }
