@@ -65,3 +65,64 @@ async fn acknowledged_writes_outlive_a_database_crash() {
     );
     common::assert_nothing_acknowledged_was_lost(&host.url, TOKEN, &load).await;
 }
+
+/// A session ended through one host while another host's change feed was
+/// down ends on that host too: once its feed listens again it drops what it
+/// cached, rather than trusting a session for the rest of its 12 hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_ended_while_the_change_feed_was_down_ends_on_every_host() {
+    let Some(script) = crash_script() else {
+        return;
+    };
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = ["--database-url", database.url.as_str()];
+    let a = Host::start(&dir.path().join("a"), &url, TOKEN);
+    let b = Host::start(&dir.path().join("b"), &url, TOKEN);
+    let token = common::sign_in(&a.url, "c-demo-1").await;
+    let client = reqwest::Client::new();
+    let me = |host: &str| {
+        client
+            .get(format!("{host}/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(me(&a.url).await.unwrap().status(), 200, "host a caches it");
+
+    let restarted =
+        tokio::task::spawn_blocking(move || std::process::Command::new(&script).status())
+            .await
+            .unwrap()
+            .expect("the crash script runs");
+    assert!(restarted.success(), "the cluster restarts");
+    // At once, while host a's feed may not listen yet: sign out through b.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let logout = client
+            .post(format!("{}/api/v1/logout", b.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if logout.status().is_success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b signs out: {}",
+            logout.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Host a ends it too, within moments of listening again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while me(&a.url).await.unwrap().status() != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "host a still accepts a session that ended on host b"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

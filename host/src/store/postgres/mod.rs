@@ -71,11 +71,15 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("schema migration failed: {e}")))?;
-        let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
-        listener.listen(CHANGES_CHANNEL).await.map_err(backend)?;
+        let listener = listen(&pool).await.map_err(backend)?;
         let host: Arc<str> = hex::encode(rand::random::<[u8; 8]>()).into();
         let changes = broadcast::channel(1024).0;
-        let follower = tokio::spawn(follow(listener, host.clone(), changes.clone()));
+        let follower = tokio::spawn(follow(
+            pool.clone(),
+            listener,
+            host.clone(),
+            changes.clone(),
+        ));
         Ok(PgStore {
             pool,
             host,
@@ -171,10 +175,23 @@ impl super::Health for PgStore {
     }
 }
 
-/// Re-broadcast other hosts' registry changes here. When the connection
-/// drops, sqlx reconnects; changes may have been missed meanwhile, so every
-/// cache reloads (`AppChange::Everything`).
-async fn follow(mut listener: PgListener, host: Arc<str>, changes: broadcast::Sender<AppChange>) {
+/// A connection of `pool`'s listening for other hosts' changes.
+async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Re-broadcast other hosts' registry changes here. Whenever the feed's
+/// connection is lost, changes may have been missed until it listens again,
+/// so once it does, every cache reloads (`AppChange::Everything`): sessions
+/// ended on another host meanwhile are not kept alive here.
+async fn follow(
+    pool: PgPool,
+    mut listener: PgListener,
+    host: Arc<str>,
+    changes: broadcast::Sender<AppChange>,
+) {
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
@@ -197,13 +214,27 @@ async fn follow(mut listener: PgListener, host: Arc<str>, changes: broadcast::Se
                 };
                 let _ = changes.send(change);
             }
+            // sqlx noticed the drop and listens again on a new connection.
             Ok(None) => {
                 tracing::warn!("the change feed's connection dropped; reloading every app");
                 let _ = changes.send(AppChange::Everything);
             }
+            // Its reconnect failed, or the connection failed otherwise: sqlx
+            // would quietly listen again on its next call, reporting nothing
+            // of what passed meanwhile. Listen afresh, then reload.
             Err(e) => {
-                tracing::error!(error = %e, "the change feed failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::error!(error = %e, "the change feed failed; listening again");
+                listener = loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    match listen(&pool).await {
+                        Ok(listener) => break listener,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the change feed cannot listen yet")
+                        }
+                    }
+                };
+                tracing::warn!("the change feed listens again; reloading every app");
+                let _ = changes.send(AppChange::Everything);
             }
         }
     }
