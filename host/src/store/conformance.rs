@@ -31,6 +31,7 @@ use super::{
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Expands to one multi-threaded tokio test per conformance function, each
@@ -61,6 +62,7 @@ macro_rules! store_conformance {
             kv_compare_and_swap_counts_exactly_under_a_race,
             kv_increment_counts_exactly_under_a_race,
             kv_usage_stays_exact_under_concurrent_writers,
+            kv_the_quota_holds_under_racing_growing_writes,
             apps_are_stored_and_blobs_content_addressed,
             a_blob_shared_across_apps_goes_only_with_its_last_version,
             a_version_needs_its_blob_and_keeps_its_component,
@@ -592,6 +594,21 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
         Err(CounterRefusal::NotACounter)
     );
     assert_eq!(store.kv.get(space, "text").await.unwrap().unwrap(), b"abc");
+    // Leading zeros are digits too, however many.
+    store
+        .kv
+        .set(space, "padded", b"000000000000000000000007", ROOMY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .kv
+            .increment_deferred(space, "padded", 1, ROOMY)
+            .await
+            .unwrap(),
+        Ok(8)
+    );
     store
         .kv
         .set(space, "max", u64::MAX.to_string().as_bytes(), ROOMY)
@@ -659,6 +676,38 @@ pub async fn kv_compare_and_swap_counts_exactly_under_a_race(store: Store) {
         "no increment lost"
     );
     assert_eq!(store.kv.usage("counter").await.unwrap(), 1 + 3);
+}
+
+/// Writes that each fit the quota alone, racing on keys spread over the
+/// usage shards: exactly as many are stored as the quota holds, no more.
+pub async fn kv_the_quota_holds_under_racing_growing_writes(store: Store) {
+    let space = KvSpace::App("crowded");
+    let value = [b'v'; 100];
+    let writers = 24;
+    let start = Arc::new(tokio::sync::Barrier::new(writers));
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (kv, start) = (store.kv.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                kv.set(space, &format!("key-{w:02}"), &value, 1_000)
+                    .await
+                    .unwrap()
+                    .is_ok()
+            })
+        })
+        .collect();
+    let mut stored = 0u64;
+    for task in tasks {
+        stored += u64::from(task.await.expect("a writing task"));
+    }
+    let used = store.kv.usage("crowded").await.unwrap();
+    assert!(
+        used <= 1_000,
+        "{stored} writes stored {used} bytes past a 1,000-byte quota"
+    );
+    let each = used / stored.max(1);
+    assert_eq!(stored, 1_000 / each, "as many as fit ({each} bytes each)");
 }
 
 /// Concurrent writers to distinct keys (sets, overwrites, swaps, deletes):

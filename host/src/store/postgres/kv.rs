@@ -1,7 +1,7 @@
 //! PostgreSQL's [`KvStore`]: every app's keys in one table by (app, space,
 //! key), and the app's usage in shards moved in each write's transaction
 //! (`migrations/0002_kv.sql`). A write is one call of `citadel_kv_write`
-//! (`0006_kv_write.sql`), durable when it returns — so `sync` has nothing
+//! (`0006_kv_write.sql`, replaced by `0007_kv_quota_turns.sql`), durable when it returns — so `sync` has nothing
 //! left to do. (A commit that did not wait for its flush could be lost with
 //! a database crash after which a later flush still succeeds.)
 
@@ -59,7 +59,7 @@ impl<'a> Place<'a> {
     }
 }
 
-/// What `citadel_kv_write` (migrations/0006_kv_write.sql) did.
+/// What `citadel_kv_write` (migrations/0007_kv_quota_turns.sql) did.
 #[derive(Debug)]
 enum KvOutcome {
     Written,
