@@ -64,9 +64,19 @@ const KEEP_RESIDENT: usize = 2 << 20;
 const BODY_BUDGET_KIB: usize = 256 * 1024;
 /// Longest pause between two parts of a request body.
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time any body may take, plus one second per this many bytes.
+/// Time any body may take, plus one second per this many bytes received.
 const BODY_BASE_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
+
+/// When a body that began at `started` and has brought `received` bytes so
+/// far is too slow: it must keep pace as it arrives, not only by the end of
+/// the size it declared, or a client declaring 64 MiB and sending a byte
+/// every few seconds would hold its connection for 17 minutes.
+fn body_too_slow_at(started: Instant, received: usize) -> Instant {
+    started
+        + BODY_BASE_TIMEOUT
+        + Duration::from_secs_f64(received as f64 / BODY_MIN_BYTES_PER_SECOND as f64)
+}
 
 /// A response body up to this size (announced by Content-Length) is
 /// collected before the head is sent, so it leaves in one write.
@@ -827,19 +837,17 @@ impl Runtime {
         if announced.is_some_and(|length| length > limit) {
             return Err(InvokeError::RequestTooLarge(limit));
         }
-        let expected = announced.unwrap_or(limit).min(limit);
-        let whole_deadline = Instant::now()
-            + BODY_BASE_TIMEOUT
-            + Duration::from_secs(expected / BODY_MIN_BYTES_PER_SECOND);
+        let started = Instant::now();
         let mut held: Option<OwnedSemaphorePermit> = None;
         let mut held_kib: u64 = 0;
         let mut collected = bytes::BytesMut::new();
         loop {
-            let idle_deadline = (Instant::now() + BODY_IDLE_TIMEOUT).min(whole_deadline);
+            let too_slow = body_too_slow_at(started, collected.len());
+            let idle_deadline = (Instant::now() + BODY_IDLE_TIMEOUT).min(too_slow);
             let frame = match tokio::time::timeout_at(idle_deadline.into(), body.frame()).await {
-                Err(_) if Instant::now() >= whole_deadline => {
+                Err(_) if Instant::now() >= too_slow => {
                     return Err(InvokeError::RequestBodyTimeout(
-                        "the body took longer than its size allows",
+                        "the body arrived more slowly than 64 KiB a second",
                     ))
                 }
                 Err(_) => {
@@ -928,4 +936,30 @@ fn anyhow_from_wasmtime(e: wasmtime::Error) -> anyhow::Error {
 /// Bytes of a response body already collected (used by tests and benchmarks).
 pub async fn collect_body(body: HyperOutgoingBody) -> Result<Bytes, HttpError> {
     Ok(body.collect().await?.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_keeps_pace_as_it_arrives() {
+        let started = Instant::now();
+        // Ten seconds of grace, then 64 KiB a second on average so far.
+        assert_eq!(body_too_slow_at(started, 0), started + BODY_BASE_TIMEOUT);
+        assert_eq!(
+            body_too_slow_at(started, 640 * 1024),
+            started + BODY_BASE_TIMEOUT + Duration::from_secs(10)
+        );
+        // A trickle that declared 64 MiB has no more time than its bytes
+        // earn: a byte every 4.9 seconds is cut off after about 10 seconds,
+        // not after the 17 minutes its declared size would allow.
+        let trickled = body_too_slow_at(started, 3);
+        assert!(trickled < started + BODY_BASE_TIMEOUT + Duration::from_millis(1));
+        assert_eq!(
+            BODY_MIN_BYTES_PER_SECOND,
+            64 * 1024,
+            "the refusal says 64 KiB"
+        );
+    }
 }
