@@ -16,6 +16,9 @@ pub struct CompileCache {
     dir: PathBuf,
     /// The machine's shared directory, if any (same file names).
     shared: Option<PathBuf>,
+    /// The data dir's owner: files of the shared directory are taken only
+    /// from this user, and only if no one else can write them.
+    owner: u32,
     engine_hash: String,
     /// Precompiled files added to `dir`: compiled here or taken from `shared`.
     compiles: AtomicU64,
@@ -33,38 +36,66 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// Refuse a shared directory that someone other than the data dir's owner
-/// could write: its files are loaded as compiled code, so whoever can write
-/// one runs code in every host that reads it.
-fn only_this_user_writes(shared: &Path, data_dir: &Path) -> std::io::Result<()> {
+/// Whether only `owner` can write `path` (a shared directory or a file in
+/// it): its files are loaded as compiled code, so whoever can write one runs
+/// code in every host that reads it.
+fn written_only_by(path: &Path, owner: u32) -> std::io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let found = std::fs::metadata(shared)?;
-        let owner = std::fs::metadata(data_dir)?.uid();
-        if found.uid() != owner || found.permissions().mode() & 0o022 != 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!(
-                    "the shared compile cache {} must be owned and writable by this host's \
-                     user alone (its files run as compiled code): chown it to the data dir's \
-                     owner and chmod go-w, or unset CITADEL_SHARED_COMPILE_CACHE",
-                    shared.display()
-                ),
-            ));
-        }
+        let found = std::fs::symlink_metadata(path)?;
+        Ok(found.uid() == owner && found.permissions().mode() & 0o022 == 0)
     }
     #[cfg(not(unix))]
-    let _ = (shared, data_dir);
-    Ok(())
+    {
+        let _ = (path, owner);
+        Ok(true)
+    }
+}
+
+/// Write `bytes` to a new file at `path` that only its owner may write
+/// (whatever the umask), as [`written_only_by`] asks of shared files.
+fn write_only_by_owner(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    options.open(path)?.write_all(bytes)
+}
+
+/// The owner of the data dir: the only user the shared directory's files
+/// may come from.
+fn owner_of(data_dir: &Path) -> std::io::Result<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::metadata(data_dir)?.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = data_dir;
+        Ok(0)
+    }
 }
 
 impl CompileCache {
     pub fn new(dir: PathBuf, shared: Option<PathBuf>, engine: &Engine) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        let owner = owner_of(&dir)?;
         if let Some(shared) = &shared {
             std::fs::create_dir_all(shared)?;
-            only_this_user_writes(shared, &dir)?;
+            if !written_only_by(shared, owner)? {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "the shared compile cache {} must be owned and writable by this host's \
+                         user alone (its files run as compiled code): chown it to the data dir's \
+                         owner and chmod go-w, or unset CITADEL_SHARED_COMPILE_CACHE",
+                        shared.display()
+                    ),
+                ));
+            }
         }
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -72,6 +103,7 @@ impl CompileCache {
         Ok(CompileCache {
             dir,
             shared,
+            owner,
             engine_hash,
             compiles: AtomicU64::new(0),
         })
@@ -128,7 +160,17 @@ impl CompileCache {
             return false;
         };
         let from = shared.join(self.name(sha256));
-        from.exists() && self.place(&from, &self.path(sha256))
+        match written_only_by(&from, self.owner) {
+            Ok(true) => self.place(&from, &self.path(sha256)),
+            Ok(false) => {
+                tracing::warn!(
+                    path = %from.display(),
+                    "ignoring a shared precompiled component that another user owns or can write"
+                );
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// `link(component)` for the precompiled form of `sha256`; `None` when
@@ -201,7 +243,7 @@ impl CompileCache {
         let tmp = self
             .dir
             .join(format!(".{sha256}.{:016x}.tmp", rand::random::<u64>()));
-        std::fs::write(&tmp, serialized)
+        write_only_by_owner(&tmp, &serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| PrepareError::Cache(format!("{}: {e}", path.display())))?;
         if let Some(shared) = &self.shared {
@@ -261,6 +303,35 @@ mod tests {
         assert!(refused.is_err());
         assert_eq!((third.compile_count(), files(c.path())), (0, 0));
         assert_eq!(files(shared.path()), 1, "the shared file stays");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_file_others_can_write_is_not_taken() {
+        use std::os::unix::fs::PermissionsExt;
+        let engine = Engine::default();
+        let [shared, a, b] = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let cache = |dir: &tempfile::TempDir| {
+            CompileCache::new(dir.path().into(), Some(shared.path().into()), &engine).unwrap()
+        };
+        let component = wat::parse_str("(component)").unwrap();
+        let first = cache(&a);
+        first
+            .load_or_compile(&engine, &component, "c0ffee", |_| Ok(()))
+            .unwrap();
+        let file = shared.path().join(first.name("c0ffee"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
+        // A group member could have put code in it: the next host compiles.
+        let second = cache(&b);
+        assert!(second
+            .load(&engine, "c0ffee", |_| Ok(()))
+            .unwrap()
+            .is_none());
+        assert_eq!(files(b.path()), 0);
+        second
+            .load_or_compile(&engine, &component, "c0ffee", |_| Ok(()))
+            .unwrap();
+        assert_eq!(second.compile_count(), 1, "compiled, not taken");
     }
 
     #[cfg(unix)]
