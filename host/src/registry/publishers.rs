@@ -4,7 +4,7 @@
 
 use crate::audit::{messages, AuditLog, Event};
 use crate::identity::Credentials;
-use crate::store::{Store, StoreError};
+use crate::store::{PublisherChange, Refused, Store, StoreError};
 
 pub use crate::store::{PublisherRecord, SigningKeyRecord};
 
@@ -33,6 +33,12 @@ pub enum PublisherError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// How a change of a publisher's record is refused in the store step.
+const EXISTS: &str = "exists";
+const NOT_FOUND: &str = "not_found";
+const KEY_EXISTS: &str = "signing_key_exists";
+const KEY_NOT_FOUND: &str = "signing_key_not_found";
 
 /// A publisher to register.
 #[derive(Debug, Clone, Default)]
@@ -163,12 +169,9 @@ impl Publishers {
         if new.fee_bps.is_some_and(|bps| bps > 10_000) {
             return Err(PublisherError::InvalidFee);
         }
-        if self.get(&new.id).await?.is_some() {
-            return Err(PublisherError::Exists(new.id));
-        }
         let added = now();
         let publisher = PublisherRecord {
-            id: new.id,
+            id: new.id.clone(),
             name: new.name.trim().to_string(),
             contact: new.contact.trim().to_string(),
             signing_keys: new
@@ -183,8 +186,28 @@ impl Publishers {
             fee_bps: new.fee_bps,
             created: added,
         };
-        self.store.apps.put_publisher(&publisher).await?;
-        Ok(publisher)
+        // Two registrations of one id at once: one stores, one is refused.
+        self.change(&new.id, &|stored| match stored {
+            Some(_) => Err(Refused(EXISTS)),
+            None => Ok(publisher.clone()),
+        })
+        .await
+    }
+
+    /// Change publisher `id`'s record in one store step (against changes on
+    /// this host or another), refused as `change` says.
+    async fn change(
+        &self,
+        id: &str,
+        change: &PublisherChange<'_>,
+    ) -> Result<PublisherRecord, PublisherError> {
+        match self.store.apps.change_publisher(id, change).await? {
+            Ok(record) => Ok(record),
+            Err(Refused(EXISTS)) => Err(PublisherError::Exists(id.to_string())),
+            Err(Refused(NOT_FOUND)) => Err(PublisherError::NotFound(id.to_string())),
+            Err(Refused(KEY_EXISTS)) => Err(PublisherError::SigningKeyExists),
+            Err(Refused(_)) => Err(PublisherError::SigningKeyNotFound),
+        }
     }
 
     /// Issue publisher `id` another API key (rotation); earlier keys stay
@@ -235,39 +258,50 @@ impl Publishers {
         actor: &str,
     ) -> Result<PublisherRecord, PublisherError> {
         check_signing_key(public_key)?;
-        let mut publisher = self.existing(id).await?;
         let key = public_key.to_ascii_lowercase();
-        if publisher.signing_keys.iter().any(|k| k.public_key == key) {
-            return Err(PublisherError::SigningKeyExists);
-        }
-        publisher.signing_keys.push(SigningKeyRecord {
-            public_key: key,
-            added: now(),
-            revoked: None,
-        });
-        self.store.apps.put_publisher(&publisher).await?;
+        let added = now();
+        let publisher = self
+            .change(id, &|stored| {
+                let mut publisher = stored.ok_or(Refused(NOT_FOUND))?;
+                if publisher.signing_keys.iter().any(|k| k.public_key == key) {
+                    return Err(Refused(KEY_EXISTS));
+                }
+                publisher.signing_keys.push(SigningKeyRecord {
+                    public_key: key.clone(),
+                    added,
+                    revoked: None,
+                });
+                Ok(publisher)
+            })
+            .await?;
         self.record_change(actor, &publisher.id, messages::PUBLISHER_SIGNING_KEY_ADDED)
             .await;
         Ok(publisher)
     }
 
     /// Revoke publisher `id`'s current signing key `public_key`: packages it
-    /// signs are refused from now on.
+    /// signs are refused from now on. A key added at the same moment does
+    /// not bring it back: each change is made over the other.
     pub async fn revoke_signing_key(
         &self,
         id: &str,
         public_key: &str,
         actor: &str,
     ) -> Result<PublisherRecord, PublisherError> {
-        let mut publisher = self.existing(id).await?;
         let wanted = public_key.to_ascii_lowercase();
-        let key = publisher
-            .signing_keys
-            .iter_mut()
-            .find(|k| k.public_key == wanted && k.revoked.is_none())
-            .ok_or(PublisherError::SigningKeyNotFound)?;
-        key.revoked = Some(now());
-        self.store.apps.put_publisher(&publisher).await?;
+        let revoked = now();
+        let publisher = self
+            .change(id, &|stored| {
+                let mut publisher = stored.ok_or(Refused(NOT_FOUND))?;
+                let key = publisher
+                    .signing_keys
+                    .iter_mut()
+                    .find(|k| k.public_key == wanted && k.revoked.is_none())
+                    .ok_or(Refused(KEY_NOT_FOUND))?;
+                key.revoked = Some(revoked);
+                Ok(publisher)
+            })
+            .await?;
         self.record_change(
             actor,
             &publisher.id,
@@ -293,6 +327,7 @@ impl Publishers {
 mod tests {
     use super::*;
     use crate::audit::AuditQuery;
+    use std::sync::Arc;
 
     fn publishers(dir: &std::path::Path) -> (Publishers, Credentials, AuditLog) {
         let store = Store::sled(dir).unwrap();
@@ -311,6 +346,60 @@ mod tests {
             contact: " ops@example.vn ".into(),
             ..NewPublisher::default()
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_revocation_holds_while_keys_are_added_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (publishers, _, _) = publishers(dir.path());
+        let publishers = Arc::new(publishers);
+        let (_, rotated_out) = crate::registry::package::generate_key();
+        publishers
+            .register(
+                NewPublisher {
+                    signing_keys: vec![rotated_out.clone()],
+                    ..new_publisher("tours")
+                },
+                "operator:ops",
+            )
+            .await
+            .unwrap();
+        let mut changes = Vec::new();
+        for _ in 0..8 {
+            let (publishers, (_, added)) =
+                (publishers.clone(), crate::registry::package::generate_key());
+            changes.push(tokio::spawn(async move {
+                publishers
+                    .add_signing_key("tours", &added, "operator:ops")
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        let revoking = publishers.clone();
+        let revoked = rotated_out.clone();
+        changes.insert(
+            4,
+            tokio::spawn(async move {
+                revoking
+                    .revoke_signing_key("tours", &revoked, "operator:ops")
+                    .await
+                    .map(|_| ())
+            }),
+        );
+        for change in changes {
+            change.await.unwrap().unwrap();
+        }
+        let stored = publishers.existing("tours").await.unwrap();
+        assert_eq!(stored.signing_keys.len(), 9, "every added key is kept");
+        let old = stored
+            .signing_keys
+            .iter()
+            .find(|k| k.public_key == rotated_out)
+            .unwrap();
+        assert!(
+            old.revoked.is_some(),
+            "the revocation is not undone by an addition"
+        );
     }
 
     #[tokio::test]

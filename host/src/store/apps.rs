@@ -126,6 +126,14 @@ pub enum AppChange {
 
 /// Publishers, apps, versions, grants and component blobs. Every write
 /// returns once it is durable, then announces itself on [`AppStore::changes`].
+/// Why a change to a record was refused, as a short code its caller knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+/// A change to a publisher's record ([`AppStore::change_publisher`]).
+pub type PublisherChange<'a> =
+    dyn Fn(Option<PublisherRecord>) -> Result<PublisherRecord, Refused> + Send + Sync + 'a;
+
 #[async_trait]
 pub trait AppStore: Send + Sync + 'static {
     /// The component bytes stored under `sha256`.
@@ -164,8 +172,15 @@ pub trait AppStore: Send + Sync + 'static {
     /// The grants of `app`, if the operator ever set any.
     async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError>;
 
-    /// Register (or rename) a publisher.
-    async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError>;
+    /// Change publisher `id`'s record in one step against every other change
+    /// of it, on any host: `change` sees the stored record (`None`: there is
+    /// none) and gives the record to store, or refuses, writing nothing. It
+    /// may be called more than once.
+    async fn change_publisher(
+        &self,
+        id: &str,
+        change: &PublisherChange<'_>,
+    ) -> Result<Result<PublisherRecord, Refused>, StoreError>;
     /// The publisher with `id`.
     async fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError>;
     /// Every publisher.

@@ -26,7 +26,7 @@ use super::{
     AppChange, AppRecord, AuditFilter, AuditFrom, AuditMessage, AuditRecord, BalanceReader,
     ConsentRecord, CounterRefusal, FrameRecord, GrantRecord, HistoryCursor, InboxMessage,
     IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord,
-    OutboxEntry, PublisherRecord, QuotaExceeded, SessionRecord, SigningKeyRecord, Store,
+    OutboxEntry, PublisherRecord, QuotaExceeded, Refused, SessionRecord, SigningKeyRecord, Store,
     StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
@@ -68,6 +68,7 @@ macro_rules! store_conformance {
             a_version_needs_its_blob_and_keeps_its_component,
             a_failed_commit_writes_nothing,
             grants_and_publishers_round_trip,
+            a_publisher_is_changed_over_every_other_change,
             publisher_keys_name_their_publisher,
             registry_changes_are_announced,
             consents_and_inbox_are_per_citizen,
@@ -1014,6 +1015,83 @@ pub async fn a_failed_commit_writes_nothing(store: Store) {
     assert_eq!(apps.apps().await.unwrap(), vec![app("a")]);
 }
 
+/// Store `record` as publisher `record.id`, whatever was there.
+async fn put_publisher(store: &Store, record: &PublisherRecord) {
+    store
+        .apps
+        .change_publisher(&record.id, &|_| Ok(record.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Changes of one publisher made at once each apply over the others (none
+/// is lost), and of two first records at once one is stored, one refused.
+pub async fn a_publisher_is_changed_over_every_other_change(store: Store) {
+    let created = |name: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .apps
+                .change_publisher("racing", &|stored| match stored {
+                    Some(_) => Err(Refused("exists")),
+                    None => Ok(PublisherRecord {
+                        id: "racing".into(),
+                        name: name.into(),
+                        contact: String::new(),
+                        signing_keys: Vec::new(),
+                        fee_bps: None,
+                        created: 1,
+                    }),
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let (first, second) = (created("Một"), created("Hai"));
+    let outcomes = [first.await.unwrap(), second.await.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&Err(Refused("exists"))));
+
+    let changes: Vec<_> = (0..16)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apps
+                    .change_publisher("racing", &|stored| {
+                        let mut publisher = stored.ok_or(Refused("not_found"))?;
+                        publisher.signing_keys.push(SigningKeyRecord {
+                            public_key: format!("{n:064x}"),
+                            added: n,
+                            revoked: None,
+                        });
+                        Ok(publisher)
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for change in changes {
+        change.await.unwrap();
+    }
+    let stored = store.apps.publisher("racing").await.unwrap().unwrap();
+    assert_eq!(stored.signing_keys.len(), 16, "no change lost");
+    let refused = store
+        .apps
+        .change_publisher("nobody", &|stored| stored.ok_or(Refused("not_found")))
+        .await
+        .unwrap();
+    assert_eq!(refused, Err(Refused("not_found")));
+    assert_eq!(store.apps.publisher("nobody").await.unwrap(), None);
+}
+
 /// Grants and publishers read back as written; writing again replaces.
 pub async fn grants_and_publishers_round_trip(store: Store) {
     let apps = &store.apps;
@@ -1055,8 +1133,8 @@ pub async fn grants_and_publishers_round_trip(store: Store) {
         fee_bps: None,
         created: 2,
     };
-    apps.put_publisher(&vnpt).await.unwrap();
-    apps.put_publisher(&samples).await.unwrap();
+    put_publisher(&store, &vnpt).await;
+    put_publisher(&store, &samples).await;
     assert_eq!(
         apps.publisher("vnpt-hue").await.unwrap(),
         Some(vnpt.clone())
@@ -1065,7 +1143,7 @@ pub async fn grants_and_publishers_round_trip(store: Store) {
     let mut renamed = vnpt.clone();
     renamed.name = "VNPT Thừa Thiên Huế".into();
     renamed.signing_keys[0].revoked = Some(9);
-    apps.put_publisher(&renamed).await.unwrap();
+    put_publisher(&store, &renamed).await;
     assert_eq!(
         apps.publisher("vnpt-hue").await.unwrap(),
         Some(renamed.clone())
@@ -1087,7 +1165,7 @@ pub async fn publisher_keys_name_their_publisher(store: Store) {
         fee_bps: None,
         created: 1,
     };
-    apps.put_publisher(&vnpt).await.unwrap();
+    put_publisher(&store, &vnpt).await;
     let (k1, k2, k3) = (sha256_hex(b"k1"), sha256_hex(b"k2"), sha256_hex(b"k3"));
     apps.put_publisher_key(&k1, "vnpt-hue").await.unwrap();
     apps.put_publisher_key(&k2, "vnpt-hue").await.unwrap();
@@ -1165,7 +1243,7 @@ pub async fn registry_changes_are_announced(store: Store) {
         fee_bps: None,
         created: 1,
     };
-    apps.put_publisher(&publisher).await.unwrap();
+    put_publisher(&store, &publisher).await;
     assert_eq!(
         next(&mut changes).await,
         AppChange::Publisher("hello-publisher".into())

@@ -4,7 +4,8 @@
 
 use super::{backend, from_db, from_json, json, PgStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, GrantRecord, PublisherRecord, StoreError, VersionRecord,
+    AppChange, AppRecord, AppStore, GrantRecord, PublisherChange, PublisherRecord, Refused,
+    StoreError, VersionRecord,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -369,15 +370,47 @@ impl AppStore for PgStore {
             .transpose()
     }
 
-    async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError> {
-        self.write_announced(
+    async fn change_publisher(
+        &self,
+        id: &str,
+        change: &PublisherChange<'_>,
+    ) -> Result<Result<PublisherRecord, Refused>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Changes of one publisher take turns, its first record too (a row
+        // lock would hold nothing while there is no row).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('citadel.publisher'), hashtext($1))")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let stored: Option<Value> =
+            sqlx::query_scalar("SELECT record FROM publishers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let current = stored
+            .map(|record| from_json(&format!("publishers/{id}"), record))
+            .transpose()?;
+        let record = match change(current) {
+            Ok(record) => record,
+            // Dropped, the transaction rolls back: nothing was written.
+            Err(refused) => return Ok(Err(refused)),
+        };
+        sqlx::query(
             "INSERT INTO publishers (id, record) VALUES ($1, $2) \
              ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-            &record.id,
-            json(record).map_err(backend)?,
-            AppChange::Publisher(record.id.clone()),
         )
+        .bind(id)
+        .bind(json(&record).map_err(backend)?)
+        .execute(&mut *tx)
         .await
+        .map_err(backend)?;
+        self.announce(&mut tx, &AppChange::Publisher(id.to_string()))
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Ok(record))
     }
 
     async fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError> {

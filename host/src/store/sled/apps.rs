@@ -3,7 +3,8 @@
 
 use super::{abort_with, backend, composite, corrupt, ref_count, settle, to_json, SledStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, GrantRecord, PublisherRecord, StoreError, VersionRecord,
+    AppChange, AppRecord, AppStore, GrantRecord, PublisherChange, PublisherRecord, Refused,
+    StoreError, VersionRecord,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -156,12 +157,33 @@ impl AppStore for SledStore {
         Self::get_json(&self.grants, app)
     }
 
-    async fn put_publisher(&self, record: &PublisherRecord) -> Result<(), StoreError> {
+    async fn change_publisher(
+        &self,
+        id: &str,
+        change: &PublisherChange<'_>,
+    ) -> Result<Result<PublisherRecord, Refused>, StoreError> {
         let _writing = self.writing().await;
-        Self::put_json(&self.publishers, &record.id, record)?;
+        let changed = loop {
+            let raw = self.publishers.get(id.as_bytes()).map_err(backend)?;
+            let current = raw
+                .as_deref()
+                .map(|bytes| Self::json(id.as_bytes(), bytes))
+                .transpose()?;
+            let record = match change(current) {
+                Ok(record) => record,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let swapped = self
+                .publishers
+                .compare_and_swap(id.as_bytes(), raw, Some(to_json(&record)?))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                break record;
+            }
+        };
         self.durable().await?;
-        self.announce(AppChange::Publisher(record.id.clone()));
-        Ok(())
+        self.announce(AppChange::Publisher(id.to_string()));
+        Ok(Ok(changed))
     }
 
     async fn publisher(&self, id: &str) -> Result<Option<PublisherRecord>, StoreError> {
