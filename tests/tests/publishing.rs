@@ -18,6 +18,17 @@ fn manifest(id: &str, component: &str, capabilities: &str, version: &str) -> Str
         .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
 }
 
+/// Sample `name`'s component with a custom section no build had before,
+/// so no compile cache holds it: uploading it compiles it.
+fn never_compiled(name: &str) -> Vec<u8> {
+    let component = std::fs::read(citadel_host::samples::built_component(name)).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    with_custom_section(&component, &format!("a fresh build {nanos}"))
+}
+
 fn cache_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("cache"))
         .map(|entries| entries.count())
@@ -730,12 +741,11 @@ async fn another_publishers_pruning_leaves_a_shared_component_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_upload_compiling_holds_up_no_operator_step() {
     let dir = tempfile::tempdir().unwrap();
-    // No machine-wide compile cache: the upload must really compile.
-    let host = TestHost::start_with(dir.path(), |config| config.shared_compile_cache = None).await;
+    let host = TestHost::start(dir.path()).await;
     let a = register_publisher(&host, "citadel-tests").await;
-    // The largest sample in bytes never compiled on this host.
-    let tourism = std::fs::read(citadel_host::samples::built_component("tourism")).unwrap();
-    let big = with_custom_section(&tourism, "a fresh build");
+    // The largest Rust sample, made unlike any component compiled before on
+    // this machine (the shared compile cache has not seen it): it compiles.
+    let big = never_compiled("tourism");
     let (_, sample, _) = citadel_host::samples::SAMPLES
         .iter()
         .find(|(file, _, _)| file.contains("tourism"))
@@ -809,5 +819,80 @@ async fn a_large_upload_compiling_holds_up_no_operator_step() {
         let response = operator_post(&host, "/api/v1/operator/apps/hello/resume", json!({})).await;
         assert_eq!(response.status(), 200);
     }
+    host.stop().await;
+}
+
+/// A signing key revoked while a package it signed is compiling signs
+/// nothing: the upload is refused once the compile is done, and no version
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_its_package_compiles_signs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let big = never_compiled("tourism");
+    let (_, sample, _) = citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| file.contains("tourism"))
+        .unwrap();
+    let text = sample
+        .replace("id = \"tourism\"", "id = \"late-tour\"")
+        .replace(
+            "publisher = \"huetourist\"",
+            "publisher = \"citadel-tests\"",
+        );
+    let bytes = package_bytes(&a, &text, "tourism.wasm", &big);
+    let compiles = host.citadel.runtime.compile_count();
+    let uploading = tokio::spawn({
+        let url = host.url("/api/v1/publisher/packages");
+        let key = a.api_key.clone();
+        async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    });
+    // Parsing and verifying take milliseconds; the compile takes a second or more.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        host.citadel.runtime.compile_count(),
+        compiles,
+        "still compiling"
+    );
+    let publisher = host
+        .citadel
+        .store
+        .apps
+        .publisher("citadel-tests")
+        .await
+        .unwrap()
+        .unwrap();
+    let public_key = &publisher.signing_keys[0].public_key;
+    let response = client()
+        .delete(host.url(&format!(
+            "/api/v1/operator/publishers/citadel-tests/signing-keys/{public_key}"
+        )))
+        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, answer) = uploading.await.unwrap();
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("unknown_signing_key"), "{answer}");
+    assert!(host
+        .citadel
+        .store
+        .apps
+        .versions("late-tour")
+        .await
+        .unwrap()
+        .is_empty());
     host.stop().await;
 }

@@ -176,16 +176,7 @@ impl Registry {
         let manifest = Manifest::parse("manifest.toml", &package.manifest_text)?;
         manifest.check_publishable("manifest.toml")?;
         let signer = package.verify()?;
-        let current_key = publisher
-            .signing_keys
-            .iter()
-            .any(|k| k.public_key == signer && k.revoked.is_none());
-        if !current_key {
-            return Err(UploadError::UnknownSigningKey {
-                publisher: publisher.id.clone(),
-                public_key: signer.to_string(),
-            });
-        }
+        signed_by_a_current_key(publisher, signer)?;
         if manifest.publisher != publisher.id {
             return Err(UploadError::PublisherMismatch {
                 manifest: manifest.publisher.clone(),
@@ -204,6 +195,19 @@ impl Registry {
         )
         .await?;
         let _change = self.lock_changes().await;
+        // The compile took a while: a key revoked meanwhile signs nothing.
+        let still_signed = match self.store.apps.publisher(&publisher.id).await {
+            Ok(Some(now)) => signed_by_a_current_key(&now, signer),
+            Ok(None) => Err(UploadError::UnknownSigningKey {
+                publisher: publisher.id.clone(),
+                public_key: signer.to_string(),
+            }),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = still_signed {
+            self.forget_unreferenced(&sha256).await;
+            return Err(e);
+        }
         let existing = match self.check_claim(&manifest, publisher).await {
             Ok(existing) => existing,
             Err(e) => {
@@ -706,5 +710,21 @@ impl Registry {
             }
         }
         Ok(())
+    }
+}
+
+/// The package is signed by one of `publisher`'s keys that is not revoked.
+fn signed_by_a_current_key(publisher: &PublisherRecord, signer: &str) -> Result<(), UploadError> {
+    let current = publisher
+        .signing_keys
+        .iter()
+        .any(|k| k.public_key == signer && k.revoked.is_none());
+    if current {
+        Ok(())
+    } else {
+        Err(UploadError::UnknownSigningKey {
+            publisher: publisher.id.clone(),
+            public_key: signer.to_string(),
+        })
     }
 }
