@@ -1656,13 +1656,23 @@ pub async fn sweeping_removes_only_what_expired(store: Store) {
     id.put_location("c-minh", &location(1, 300_000))
         .await
         .unwrap();
+    let session = |expires| SessionRecord {
+        citizen_id: "c-lan".into(),
+        created: 1,
+        expires,
+        profile: None,
+    };
+    id.put_session("ended", &session(120)).await.unwrap();
+    id.put_session("current", &session(250)).await.unwrap();
 
     assert_eq!(
         id.sweep_expired(50, 50_000).await.unwrap(),
         0,
         "nothing yet"
     );
-    assert_eq!(id.sweep_expired(200, 200_000).await.unwrap(), 3);
+    assert_eq!(id.sweep_expired(200, 200_000).await.unwrap(), 4);
+    assert_eq!(id.session("ended").await.unwrap(), None);
+    assert_eq!(id.session("current").await.unwrap(), Some(session(250)));
     assert_eq!(opened(&store, "old").await, None);
     assert_eq!(opened(&store, "minh-old").await, None);
     assert_eq!(opened(&store, "live").await, Some(live.clone()));
@@ -1684,7 +1694,8 @@ pub async fn sweeping_removes_only_what_expired(store: Store) {
     assert_eq!(opened(&store, "live").await, Some(live));
     assert_eq!(id.close_frames_of_session("c-lan", "s").await.unwrap(), 2);
 
-    assert_eq!(id.sweep_expired(u64::MAX, u64::MAX).await.unwrap(), 1);
+    assert_eq!(id.sweep_expired(u64::MAX, u64::MAX).await.unwrap(), 2);
+    assert_eq!(id.session("current").await.unwrap(), None);
     assert_eq!(id.location("c-minh").await.unwrap(), None);
     assert_eq!(id.frame_count().await.unwrap(), 0);
 }

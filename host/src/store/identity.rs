@@ -197,7 +197,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Forget the citizen's position; true if one was kept.
     async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError>;
 
-    /// Remove frame tokens expired at `now_secs` and locations expired at
-    /// `now_ms`; returns how many records went.
+    /// Remove sessions and frame tokens expired at `now_secs` and locations
+    /// expired at `now_ms`; returns how many records went. (A session a
+    /// citizen never ends keeps what an OpenID provider said of them.)
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError>;
 }

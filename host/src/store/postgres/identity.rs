@@ -436,11 +436,13 @@ impl IdentityStore for PgStore {
         if !sweeping {
             return Ok(0);
         }
-        // One statement: both deletes find their rows by the expiry indexes.
+        // One statement: each delete finds its rows by an expiry index.
         let swept: i64 = sqlx::query_scalar(
             "WITH frames_swept AS (DELETE FROM frames WHERE expires <= $1 RETURNING 1), \
+             sessions_swept AS (DELETE FROM sessions WHERE expires <= $1 RETURNING 1), \
              locations_swept AS (DELETE FROM locations WHERE expires <= $2 RETURNING 1) \
-             SELECT (SELECT count(*) FROM frames_swept) + (SELECT count(*) FROM locations_swept)",
+             SELECT (SELECT count(*) FROM frames_swept) + (SELECT count(*) FROM sessions_swept) \
+                  + (SELECT count(*) FROM locations_swept)",
         )
         .bind(to_db(now_secs))
         .bind(to_db(now_ms))

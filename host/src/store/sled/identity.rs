@@ -334,6 +334,18 @@ impl IdentityStore for SledStore {
         for hash in expired_frames {
             swept += usize::from(self.close_frame_now(&hash)?);
         }
+        for entry in self.sessions.iter() {
+            let (token, raw) = entry.map_err(backend)?;
+            let session: SessionRecord = Self::json(&token, &raw)?;
+            if session.expires <= now_secs {
+                let removed = self
+                    .sessions
+                    .compare_and_swap(&token, Some(raw), None as Option<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                swept += usize::from(removed);
+            }
+        }
         for entry in self.locations.iter() {
             let (citizen, raw) = entry.map_err(backend)?;
             let location: LocationRecord = Self::json(&citizen, &raw)?;
