@@ -406,10 +406,10 @@ impl AppStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        self.announce(&mut tx, &AppChange::Publisher(id.to_string()))
-            .await
-            .map_err(backend)?;
+        let change = AppChange::Publisher(id.to_string());
+        self.announce(&mut tx, &change).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        self.announce_here(change);
         Ok(Ok(record))
     }
 
