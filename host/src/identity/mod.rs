@@ -140,6 +140,13 @@ pub async fn bootstrap_operator(
             },
         )
         .await?;
+    // The token is now in the file and its hash in the operators: the
+    // plain token kept for racing hosts would otherwise travel with every
+    // backup and migration.
+    store
+        .identity
+        .forget_host_secret(FIRST_OPERATOR_TOKEN)
+        .await?;
     Ok(Bootstrapped::Written(path))
 }
 
@@ -230,5 +237,29 @@ mod tests {
         assert_eq!(credentials.operator_for(ENV_TOKEN).await.unwrap(), None);
         // No token file is written for a host whose operators exist.
         assert!(!data.join("operator-token").exists());
+    }
+
+    #[tokio::test]
+    async fn the_first_token_is_kept_only_in_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::sled(&dir.path().join("db")).unwrap();
+        let written = bootstrap_operator(&store, dir.path(), None).await.unwrap();
+        let Bootstrapped::Written(path) = written else {
+            panic!("a first token is written: {written:?}");
+        };
+        let token = std::fs::read_to_string(path).unwrap();
+        let credentials = Credentials::new(store.clone(), AuditLog::new(store.clone()));
+        assert!(credentials
+            .operator_for(token.trim())
+            .await
+            .unwrap()
+            .is_some());
+        // The store keeps no plain copy (backups and migrations copy it).
+        let kept = store
+            .identity
+            .host_secret(FIRST_OPERATOR_TOKEN, b"nothing kept".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(kept, b"nothing kept");
     }
 }

@@ -106,6 +106,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// the first time it is asked for; every later call, from any host,
     /// gets the first value stored.
     async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError>;
+    /// Delete the host secret called `name`, once nothing needs it again.
+    async fn forget_host_secret(&self, name: &str) -> Result<(), StoreError>;
 
     /// Store a session under the sha256 (hex) of its token.
     async fn put_session(

@@ -130,6 +130,15 @@ impl IdentityStore for PgStore {
             .map_err(backend)
     }
 
+    async fn forget_host_secret(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM host_secrets WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
     async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         // The first insert wins; a racing one waits for it, then does nothing.
         sqlx::query(

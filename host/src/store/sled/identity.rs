@@ -57,6 +57,12 @@ impl IdentityStore for SledStore {
         Ok(!self.operators.is_empty())
     }
 
+    async fn forget_host_secret(&self, name: &str) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
+        self.secrets.remove(name).map_err(backend)?;
+        self.durable().await
+    }
+
     async fn host_secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let _writing = self.writing().await;
         // Whichever value is returned, it is durable first (the first
