@@ -18,15 +18,50 @@ fn manifest(id: &str, component: &str, capabilities: &str, version: &str) -> Str
         .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
 }
 
-/// Sample `name`'s component with a custom section no build had before,
-/// so no compile cache holds it: uploading it compiles it.
-fn never_compiled(name: &str) -> Vec<u8> {
-    let component = std::fs::read(citadel_host::samples::built_component(name)).unwrap();
+/// Start uploading, as publisher `a`, the tourism sample as app `id` with
+/// a custom section no build had before, so that no compile cache holds it
+/// and the upload compiles it (the largest Rust sample: a second or more).
+/// The upload's status, how long it took, and its answer.
+fn upload_never_compiled(
+    host: &TestHost,
+    a: &TestPublisher,
+    id: &str,
+) -> tokio::task::JoinHandle<(u16, Duration, String)> {
+    let tourism = std::fs::read(citadel_host::samples::built_component("tourism")).unwrap();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    with_custom_section(&component, &format!("a fresh build {nanos}"))
+    let component = with_custom_section(&tourism, &format!("a fresh build {nanos}"));
+    let (_, sample, _) = citadel_host::samples::SAMPLES
+        .iter()
+        .find(|(file, _, _)| file.contains("tourism"))
+        .unwrap();
+    let text = sample
+        .replace("id = \"tourism\"", &format!("id = \"{id}\""))
+        .replace(
+            "publisher = \"huetourist\"",
+            "publisher = \"citadel-tests\"",
+        );
+    let bytes = package_bytes(a, &text, "tourism.wasm", &component);
+    let (url, key) = (host.url("/api/v1/publisher/packages"), a.api_key.clone());
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let response = client()
+            .post(url)
+            .bearer_auth(key)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        (
+            response.status().as_u16(),
+            took,
+            response.text().await.unwrap(),
+        )
+    })
 }
 
 fn cache_files(dir: &std::path::Path) -> usize {
@@ -743,43 +778,9 @@ async fn a_large_upload_compiling_holds_up_no_operator_step() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     let a = register_publisher(&host, "citadel-tests").await;
-    // The largest Rust sample, made unlike any component compiled before on
-    // this machine (the shared compile cache has not seen it): it compiles.
-    let big = never_compiled("tourism");
-    let (_, sample, _) = citadel_host::samples::SAMPLES
-        .iter()
-        .find(|(file, _, _)| file.contains("tourism"))
-        .unwrap();
-    let text = sample
-        .replace("id = \"tourism\"", "id = \"big-tour\"")
-        .replace(
-            "publisher = \"huetourist\"",
-            "publisher = \"citadel-tests\"",
-        );
-    let bytes = package_bytes(&a, &text, "tourism.wasm", &big);
-
     let compiles = host.citadel.runtime.compile_count();
     let started = Instant::now();
-    let uploading = tokio::spawn({
-        let url = host.url("/api/v1/publisher/packages");
-        let key = a.api_key.clone();
-        async move {
-            let response = client()
-                .post(url)
-                .bearer_auth(key)
-                .header("content-type", "application/octet-stream")
-                .body(bytes)
-                .send()
-                .await
-                .unwrap();
-            let took = started.elapsed();
-            (
-                response.status().as_u16(),
-                took,
-                response.text().await.unwrap(),
-            )
-        }
-    });
+    let uploading = upload_never_compiled(&host, &a, "big-tour");
     // The operator suspends and resumes another app over and over while
     // the upload runs; steps begun once the upload is surely compiling
     // (parsing and verifying it take a few milliseconds) must finish while
@@ -830,34 +831,8 @@ async fn a_key_revoked_while_its_package_compiles_signs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
     let a = register_publisher(&host, "citadel-tests").await;
-    let big = never_compiled("tourism");
-    let (_, sample, _) = citadel_host::samples::SAMPLES
-        .iter()
-        .find(|(file, _, _)| file.contains("tourism"))
-        .unwrap();
-    let text = sample
-        .replace("id = \"tourism\"", "id = \"late-tour\"")
-        .replace(
-            "publisher = \"huetourist\"",
-            "publisher = \"citadel-tests\"",
-        );
-    let bytes = package_bytes(&a, &text, "tourism.wasm", &big);
     let compiles = host.citadel.runtime.compile_count();
-    let uploading = tokio::spawn({
-        let url = host.url("/api/v1/publisher/packages");
-        let key = a.api_key.clone();
-        async move {
-            let response = client()
-                .post(url)
-                .bearer_auth(key)
-                .header("content-type", "application/octet-stream")
-                .body(bytes)
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    });
+    let uploading = upload_never_compiled(&host, &a, "late-tour");
     // Parsing and verifying take milliseconds; the compile takes a second or more.
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(
@@ -883,7 +858,7 @@ async fn a_key_revoked_while_its_package_compiles_signs_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let (status, answer) = uploading.await.unwrap();
+    let (status, _, answer) = uploading.await.unwrap();
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("unknown_signing_key"), "{answer}");
     assert!(host

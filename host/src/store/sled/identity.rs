@@ -340,34 +340,35 @@ impl IdentityStore for SledStore {
         for hash in expired_frames {
             swept += usize::from(self.close_frame_now(&hash)?);
         }
-        for entry in self.sessions.iter() {
-            let (token, raw) = entry.map_err(backend)?;
-            let session: SessionRecord = Self::json(&token, &raw)?;
-            if session.expires <= now_secs {
-                let removed = self
-                    .sessions
-                    .compare_and_swap(&token, Some(raw), None as Option<&[u8]>)
-                    .map_err(backend)?
-                    .is_ok();
-                swept += usize::from(removed);
-            }
-        }
-        for entry in self.locations.iter() {
-            let (citizen, raw) = entry.map_err(backend)?;
-            let location: LocationRecord = Self::json(&citizen, &raw)?;
-            if location.expires <= now_ms {
-                // Only if it is still the expired one (a fresh report may have replaced it).
-                let removed = self
-                    .locations
-                    .compare_and_swap(&citizen, Some(raw), None as Option<&[u8]>)
-                    .map_err(backend)?
-                    .is_ok();
-                swept += usize::from(removed);
-            }
-        }
+        swept += Self::remove_expired(&self.sessions, |s: &SessionRecord| s.expires <= now_secs)?;
+        swept += Self::remove_expired(&self.locations, |l: &LocationRecord| l.expires <= now_ms)?;
         if swept > 0 {
             self.durable().await?;
         }
         Ok(swept)
+    }
+}
+
+impl SledStore {
+    /// Remove each record of `tree` that `expired` says has expired, only
+    /// if it is still the one read (a fresh write may have replaced it);
+    /// how many went.
+    fn remove_expired<T: serde::de::DeserializeOwned>(
+        tree: &sled::Tree,
+        expired: impl Fn(&T) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in tree.iter() {
+            let (key, raw) = entry.map_err(backend)?;
+            let record: T = Self::json(&key, &raw)?;
+            if expired(&record) {
+                let gone = tree
+                    .compare_and_swap(&key, Some(raw), None as Option<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                removed += usize::from(gone);
+            }
+        }
+        Ok(removed)
     }
 }
