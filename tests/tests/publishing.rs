@@ -64,6 +64,28 @@ fn upload_never_compiled(
     })
 }
 
+/// The operator revokes the first signing key of publisher `citadel-tests`.
+async fn revoke_first_signing_key(host: &TestHost) {
+    let publisher = host
+        .citadel
+        .store
+        .apps
+        .publisher("citadel-tests")
+        .await
+        .unwrap()
+        .unwrap();
+    let public_key = &publisher.signing_keys[0].public_key;
+    let response = client()
+        .delete(host.url(&format!(
+            "/api/v1/operator/publishers/citadel-tests/signing-keys/{public_key}"
+        )))
+        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 fn cache_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("cache"))
         .map(|entries| entries.count())
@@ -609,24 +631,7 @@ async fn revoked_keys_stop_working_and_old_versions_are_pruned() {
     assert_eq!(kept, expected, "1.1.0 is pruned; live 1.0.0 stays");
 
     // A revoked signing key signs nothing new.
-    let publisher = host
-        .citadel
-        .store
-        .apps
-        .publisher("citadel-tests")
-        .await
-        .unwrap()
-        .unwrap();
-    let public_key = publisher.signing_keys[0].public_key.clone();
-    let response = client()
-        .delete(host.url(&format!(
-            "/api/v1/operator/publishers/citadel-tests/signing-keys/{public_key}"
-        )))
-        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    revoke_first_signing_key(&host).await;
     let next = manifest("tour", "hello", "[]", "2.0.0");
     refused(
         &host,
@@ -840,24 +845,7 @@ async fn a_key_revoked_while_its_package_compiles_signs_nothing() {
         compiles,
         "still compiling"
     );
-    let publisher = host
-        .citadel
-        .store
-        .apps
-        .publisher("citadel-tests")
-        .await
-        .unwrap()
-        .unwrap();
-    let public_key = &publisher.signing_keys[0].public_key;
-    let response = client()
-        .delete(host.url(&format!(
-            "/api/v1/operator/publishers/citadel-tests/signing-keys/{public_key}"
-        )))
-        .bearer_auth(citadel_tests::OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    revoke_first_signing_key(&host).await;
     let (status, _, answer) = uploading.await.unwrap();
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("unknown_signing_key"), "{answer}");
