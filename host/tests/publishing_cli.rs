@@ -41,17 +41,25 @@ fn serve(data_dir: &Path) -> Server {
     }
 }
 
+/// Where partner apps build: the target dir of the sample mini-apps
+/// (`CITADEL_MINIAPPS_DIR` is its `wasm32-wasip2/release`).
+fn partner_target_dir() -> std::path::PathBuf {
+    Path::new(env!("CITADEL_MINIAPPS_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the mini-apps' wasm dir is inside their target dir")
+        .to_path_buf()
+}
+
 /// Run `citadel args…` in `dir`, asking for backtraces as a partner with
 /// `RUST_BACKTRACE` in their shell would.
 fn run_citadel(args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(args)
         .current_dir(dir)
-        // One target dir for every run of this test: the SDK compiles once.
-        .env(
-            "CARGO_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("partner-apps"),
-        )
+        // The sample mini-apps' target dir: the SDK and its dependencies,
+        // built there with the same release profile, are not built again.
+        .env("CARGO_TARGET_DIR", partner_target_dir())
         .env("CITADEL_OPERATOR_TOKEN", TOKEN)
         .env("RUST_BACKTRACE", "full")
         .env("RUST_LIB_BACKTRACE", "1")
@@ -457,11 +465,8 @@ async fn each_refusal_is_one_line_naming_the_fix() {
     let placeholder = manifest
         .replace("\"Tour guide\"", "\"«TODO: the app's name in English»\"")
         .replace("version = \"0.1.0\"", "version = \"0.3.0\"");
-    let component = std::fs::read(
-        Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("partner-apps/wasm32-wasip2/release/city_walks.wasm"),
-    )
-    .unwrap();
+    let component =
+        std::fs::read(partner_target_dir().join("wasm32-wasip2/release/city_walks.wasm")).unwrap();
     let secret = std::fs::read_to_string(work.join("signing.key")).unwrap();
     let key = citadel_host::registry::package::signing_key(&secret).unwrap();
     let bytes =
