@@ -579,49 +579,38 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
             .unwrap(),
         Ok(TASKS * EACH + 10)
     );
-    // Not a counter: refused, and nothing changes.
-    store
-        .kv
-        .set(space, "text", b"abc", ROOMY)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
+    /// `value` stored under `key`, then incremented by one.
+    async fn stored_then_incremented(
+        store: &Store,
+        space: KvSpace<'_>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<u64, CounterRefusal> {
         store
             .kv
-            .increment_deferred(space, "text", 1, ROOMY)
+            .set(space, key, value, ROOMY)
             .await
-            .unwrap(),
+            .unwrap()
+            .unwrap();
+        store
+            .kv
+            .increment_deferred(space, key, 1, ROOMY)
+            .await
+            .unwrap()
+    }
+    // Not a counter: refused, and nothing changes.
+    assert_eq!(
+        stored_then_incremented(&store, space, "text", b"abc").await,
         Err(CounterRefusal::NotACounter)
     );
     assert_eq!(store.kv.get(space, "text").await.unwrap().unwrap(), b"abc");
     // Leading zeros are digits too, however many.
-    store
-        .kv
-        .set(space, "padded", b"000000000000000000000007", ROOMY)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        store
-            .kv
-            .increment_deferred(space, "padded", 1, ROOMY)
-            .await
-            .unwrap(),
+        stored_then_incremented(&store, space, "padded", b"000000000000000000000007").await,
         Ok(8)
     );
-    store
-        .kv
-        .set(space, "max", u64::MAX.to_string().as_bytes(), ROOMY)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        store
-            .kv
-            .increment_deferred(space, "max", 1, ROOMY)
-            .await
-            .unwrap(),
+        stored_then_incremented(&store, space, "max", u64::MAX.to_string().as_bytes()).await,
         Err(CounterRefusal::Overflow)
     );
     // A counter that does not fit the quota is refused like a set.
