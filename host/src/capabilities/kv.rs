@@ -180,16 +180,11 @@ impl RequestState {
                 value: &value,
             },
         };
-        let outcome = self
-            .app
-            .store
-            .kv
-            .write_deferred(space, &key, write, quota)
-            .await;
         // Durable before the response: the runtime syncs the request's
         // deferred writes once, so a request's many writes share one commit.
-        // Counted once written, so a sync that ran meanwhile does not count it.
-        self.deferred_write();
+        let outcome = self
+            .deferred_write(self.app.store.kv.write_deferred(space, &key, write, quota))
+            .await;
         match outcome.map_err(unavailable)? {
             Ok(written) => Ok(written),
             Err(store::QuotaExceeded { used, quota }) => Err(Failure::QuotaExceeded(format!(
@@ -204,13 +199,9 @@ impl RequestState {
         check_key(&key)?;
         let quota = self.app.limits.kv_quota_bytes;
         let outcome = self
-            .app
-            .store
-            .kv
-            .increment_deferred(space, &key, by, quota)
-            .await;
-        self.deferred_write();
-        let outcome = outcome.map_err(unavailable)?;
+            .deferred_write(self.app.store.kv.increment_deferred(space, &key, by, quota))
+            .await
+            .map_err(unavailable)?;
         match outcome {
             Ok(next) => Ok(next),
             Err(store::CounterRefusal::NotACounter) => Err(Failure::InvalidKey(format!(
@@ -231,13 +222,14 @@ impl RequestState {
         let space = self.kv_space(scope)?;
         check_key(&key)?;
         let deleted = self
-            .app
-            .store
-            .kv
-            .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
-            .await;
-        self.deferred_write();
-        let deleted = deleted.map_err(unavailable)?;
+            .deferred_write(self.app.store.kv.write_deferred(
+                space,
+                &key,
+                KvWrite::Delete,
+                u64::MAX,
+            ))
+            .await
+            .map_err(unavailable)?;
         Ok(deleted.unwrap_or(false))
     }
 

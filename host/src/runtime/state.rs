@@ -319,12 +319,21 @@ impl RequestState {
         self.capabilities.get::<T>()
     }
 
-    /// A host call wrote to the store without waiting for durability: the
-    /// runtime makes it durable before the answer (or, for a write after the
-    /// answer was set, before the instance ends). Call it once the write is
-    /// done: a sync that ran while it was under way did not cover it.
-    pub(crate) fn deferred_write(&self) {
-        self.deferred.record();
+    /// Run `write`, a store write that does not wait for durability, and
+    /// count it for the runtime, which makes it durable before the answer
+    /// (or, for a write after the answer was set, before the instance ends).
+    /// Counted once done: a sync that ran while it was under way did not
+    /// cover it.
+    pub(crate) fn deferred_write<W: std::future::Future>(
+        &self,
+        write: W,
+    ) -> impl std::future::Future<Output = W::Output> {
+        let deferred = self.deferred.clone();
+        async move {
+            let done = write.await;
+            deferred.record();
+            done
+        }
     }
 
     /// Count one host call to `interface`; past the request's budget the
