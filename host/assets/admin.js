@@ -63,7 +63,7 @@
       'change.same': 'Không đổi',
       'review.personal': 'dữ liệu cá nhân, cần công dân đồng ý',
       'review.grants': 'Quyền cấp khi duyệt',
-      'review.grantsHelp': 'Chỉ cấp được những quyền phiên bản này yêu cầu. Quyền được cấp có hiệu lực cho cả ứng dụng ngay khi duyệt.',
+      'review.grantsHelp': 'Chỉ cấp được những quyền phiên bản này yêu cầu. Quyền được cấp là của riêng phiên bản này: phiên bản đang phục vụ giữ quyền của nó cho đến khi phiên bản này được triển khai.',
       'review.noRequests': 'Phiên bản này không yêu cầu quyền nào.',
       'review.approve': 'Duyệt và cấp quyền',
       'review.reason': 'Lý do từ chối (gửi cho nhà phát hành)',
@@ -119,7 +119,7 @@
       'suspend.resumed': '{app} đã hoạt động lại.',
       'grants.title': 'Quyền',
       'grants.legend': 'Quyền đã cấp (trong số quyền các phiên bản đang phục vụ yêu cầu)',
-      'grants.help': 'Quyền có hiệu lực = quyền yêu cầu ∩ quyền đã cấp, áp dụng từ lời gọi kế tiếp.',
+      'grants.help': 'Quyền có hiệu lực = quyền yêu cầu ∩ quyền đã cấp, áp dụng cho các phiên bản đang phục vụ từ lời gọi kế tiếp. Mỗi phiên bản giữ quyền của riêng nó.',
       'grants.stale': 'Đã cấp nhưng các phiên bản đang phục vụ không yêu cầu (sẽ bị bỏ khi lưu): {list}',
       'grants.none': 'Các phiên bản đang phục vụ không yêu cầu quyền nào.',
       'grants.noServing': 'Chưa có phiên bản nào đang phục vụ, nên chưa sửa được quyền.',
@@ -130,6 +130,7 @@
       'versions.col.version': 'Phiên bản',
       'versions.col.state': 'Trạng thái',
       'versions.col.requested': 'Quyền yêu cầu',
+      'versions.col.granted': 'Quyền đã cấp',
       'versions.col.changed': 'Thay đổi lúc',
       'versions.col.by': 'Bởi',
       'versions.col.reason': 'Lý do',
@@ -255,7 +256,7 @@
       'change.same': 'Unchanged',
       'review.personal': 'personal data, needs the citizen’s consent',
       'review.grants': 'Capabilities to grant',
-      'review.grantsHelp': 'Only what this version requests can be granted. The grants apply to the whole app as soon as it is approved.',
+      'review.grantsHelp': 'Only what this version requests can be granted. The grants are this version’s own: the version serving now keeps its grants until this one is rolled out.',
       'review.noRequests': 'This version requests no capability.',
       'review.approve': 'Approve with these grants',
       'review.reason': 'Reason for rejecting (sent to the publisher)',
@@ -311,7 +312,7 @@
       'suspend.resumed': '{app} is running again.',
       'grants.title': 'Grants',
       'grants.legend': 'Granted capabilities (of those the serving versions request)',
-      'grants.help': 'Effective = requested ∩ granted, in force from the next host call.',
+      'grants.help': 'Effective = requested ∩ granted, for the serving versions from the next host call. Each version keeps its own grants.',
       'grants.stale': 'Granted but not requested by the serving versions (dropped on saving): {list}',
       'grants.none': 'The serving versions request no capability.',
       'grants.noServing': 'No version is serving yet, so grants cannot be edited.',
@@ -322,6 +323,7 @@
       'versions.col.version': 'Version',
       'versions.col.state': 'State',
       'versions.col.requested': 'Requests',
+      'versions.col.granted': 'Granted',
       'versions.col.changed': 'Changed',
       'versions.col.by': 'By',
       'versions.col.reason': 'Reason',
@@ -1096,12 +1098,13 @@
       h('th', { scope: 'row' }, v.version),
       h('td', null, stateBadge(v.state)),
       h('td', null, v.requested.length ? v.requested.map((c, i) => [i ? ', ' : '', code(c)]) : t('none')),
+      h('td', null, v.granted === null ? t('dash') : v.granted.length ? v.granted.map((c, i) => [i ? ', ' : '', code(c)]) : t('none')),
       h('td', null, formatTime(v.changed_at * 1000)),
       h('td', null, v.changed_by),
       h('td', null, v.reason || t('dash'))));
     return section('versions-title', t('versions.title'),
       table(t('versions.caption', { app: app.id }), [t('versions.col.version'), t('versions.col.state'),
-        t('versions.col.requested'), t('versions.col.changed'), t('versions.col.by'), t('versions.col.reason')], rows));
+        t('versions.col.requested'), t('versions.col.granted'), t('versions.col.changed'), t('versions.col.by'), t('versions.col.reason')], rows));
   }
 
   // ---------------------------------------------------------------- metrics

@@ -1,7 +1,8 @@
 //! The whole publishing path with the real binary, as a partner and the city
 //! would run it: keys generate → app new → build → package → publish → the
 //! operator approves with grants → rollout 10 % (2,000 synthetic citizens:
-//! 7–13 % on the new version, each always the same) → rollout 100 % →
+//! 7–13 % on the new version, each always the same; grants revoked and
+//! given back on both serving versions) → rollout 100 % →
 //! rollback → every new request on the old version. And its refusals: each
 //! one line naming the fix, exit code 1, no backtrace — placeholder names,
 //! an unregistered signing key, a version not newer, a canary with nothing
@@ -260,6 +261,35 @@ async fn a_partner_publishes_and_the_city_rolls_out_and_back() {
         .await
         .unwrap();
     assert_eq!(page, "Phiên bản mới của tour-guide");
+
+    // Revoking and granting during the canary changes each serving version,
+    // each of which keeps its own grants.
+    let serving_grants = |view: serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        view["serving"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_str().unwrap().to_string(),
+                    v["granted"].clone(),
+                )
+            })
+            .collect()
+    };
+    let none = serde_json::json!([]);
+    let kv = serde_json::json!(["kv"]);
+    assert_eq!(
+        serving_grants(admin(&server, work, &["revoke", "tour-guide", "kv"])),
+        [
+            ("0.1.0".to_string(), none.clone()),
+            ("0.2.0".to_string(), none)
+        ]
+    );
+    assert_eq!(
+        serving_grants(admin(&server, work, &["grant", "tour-guide", "kv"])),
+        [("0.1.0".to_string(), kv.clone()), ("0.2.0".to_string(), kv)]
+    );
 
     admin(&server, work, &["rollout", "tour-guide", "0.2.0", "100"]);
     assert!(versions_seen(&server, &tokens[..300])

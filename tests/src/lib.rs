@@ -79,6 +79,7 @@ impl TestHost {
             .registry
             .set_grants(
                 &app,
+                None,
                 self.citadel
                     .registry
                     .live(&app)

@@ -229,7 +229,7 @@ async fn notify_reaches_only_the_citizen_and_is_rate_limited() {
     // Without the grant: denied, audited.
     host.citadel
         .registry
-        .set_grants("probe", vec!["kv".into()], "operator:test")
+        .set_grants("probe", None, vec!["kv".into()], "operator:test")
         .await
         .unwrap();
     let response = notify(Some(minh.clone()), "again".into()).await.unwrap();

@@ -590,6 +590,7 @@ async fn a_report_can_use_the_position_the_shell_reported() {
         .registry
         .set_grants(
             "field-reports",
+            None,
             ["kv", "geo", "notify", "identity.roles"]
                 .map(String::from)
                 .to_vec(),

@@ -1,11 +1,12 @@
-//! Grants: the operator grants a subset of what an app requests; the
+//! Grants: the operator grants a subset of what a version requests; the
 //! effective set is checked at every host call, changes hold from the next
 //! request without a restart, and every grant, revocation and denial is in
-//! the audit log and the metrics. The operator API refuses anyone else.
+//! the audit log and the metrics. Each version keeps its own grants. The
+//! operator API refuses anyone else.
 
 use citadel_tests::{
-    audit_at_least, client, error_of, get_json, metrics, put_grants, test_manifest, TestHost,
-    OPERATOR_TOKEN,
+    audit_at_least, client, error_of, get_json, metrics, operator_post, package, put_grants,
+    register_publisher, test_manifest, upload, TestHost, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -200,18 +201,14 @@ async fn changes_written_to_the_store_by_another_host_hold_here_within_a_second(
     assert_eq!(post_note(&host, &app).await.status(), 403);
 
     let store = &host.citadel.store;
-    store
-        .apps
-        .put_grants(
-            &app,
-            &citadel_host::store::GrantRecord {
-                capabilities: vec!["kv".into()],
-                by: "operator:other-host".into(),
-                at: 0,
-            },
-        )
-        .await
-        .unwrap();
+    let record = store.apps.app(&app).await.unwrap().unwrap();
+    let mut live = store.apps.versions(&app).await.unwrap().remove(0);
+    live.grants = Some(citadel_host::store::GrantRecord {
+        capabilities: vec!["kv".into()],
+        by: "operator:other-host".into(),
+        at: 0,
+    });
+    store.apps.commit_app(&record, &[live], &[]).await.unwrap();
     let within = std::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut status = 0;
     while std::time::Instant::now() < within {
@@ -245,5 +242,158 @@ async fn changes_written_to_the_store_by_another_host_hold_here_within_a_second(
         .unwrap()
         .clone();
     assert_eq!(bulletin["effective"], json!(["kv"]), "{bulletin}");
+    host.stop().await;
+}
+
+/// Upload `version` of the `board` app (the notes component, requesting kv)
+/// and approve it with `grants`.
+async fn publish_board(
+    host: &TestHost,
+    publisher: &citadel_tests::TestPublisher,
+    version: &str,
+    grants: Value,
+) {
+    let manifest = test_manifest("board", "notes", r#"["kv"]"#, "")
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+    let uploaded = upload(host, publisher, package(publisher, &manifest, "notes")).await;
+    assert_eq!(uploaded.status(), 201);
+    let path = format!("/api/v1/operator/apps/board/versions/{version}/approve");
+    let approved = operator_post(host, &path, json!({ "capabilities": grants })).await;
+    assert_eq!(approved.status(), 200);
+}
+
+/// An operator step on the `board` app, which must succeed.
+async fn step(host: &TestHost, action: &str, body: Value) {
+    let path = format!("/api/v1/operator/apps/board/{action}");
+    let response = operator_post(host, &path, body).await;
+    assert_eq!(response.status(), 200, "{action}");
+}
+
+/// Approving a version grants that version only: what serves keeps its own
+/// grants until the new one is rolled out, a canary and the live version
+/// each answer with their own, and a rollback brings back the restored
+/// version's grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_version_keeps_its_own_grants_through_review_rollout_and_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_samples = |config: &mut citadel_host::HostConfig| config.install_samples = false;
+    let host = TestHost::start_with(dir.path(), no_samples).await;
+    let publisher = register_publisher(&host, "citadel-tests").await;
+    let publish =
+        |version: &'static str, grants: Value| publish_board(&host, &publisher, version, grants);
+    let rollout = |version: &'static str, percent: u8| {
+        step(
+            &host,
+            "rollout",
+            json!({ "version": version, "percent": percent }),
+        )
+    };
+    let rollback = || step(&host, "rollback", json!({}));
+
+    publish("1.0.0", json!([])).await;
+    rollout("1.0.0", 100).await;
+    assert_eq!(post_note(&host, "board").await.status(), 403);
+
+    // Approving a version with more grants gives the live one nothing.
+    publish("1.1.0", json!(["kv"])).await;
+    assert_eq!(post_note(&host, "board").await.status(), 403);
+    rollout("1.1.0", 100).await;
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+
+    // Approving a version with fewer takes nothing from the live one.
+    publish("1.2.0", json!([])).await;
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+
+    // During a canary, each version answers with its own grants.
+    rollout("1.2.0", 50).await;
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..30 {
+        let response = post_note(&host, "board").await;
+        let version = response.headers()["x-citadel-app-version"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let status = response.status().as_u16();
+        let expected = if version == "1.1.0" { 201 } else { 403 };
+        assert_eq!(status, expected, "version {version}");
+        *seen.entry(version).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 2, "both versions answered: {seen:?}");
+    rollback().await;
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+
+    // A rollback brings back the restored version's grants.
+    publish("1.3.0", json!([])).await;
+    rollout("1.3.0", 100).await;
+    assert_eq!(post_note(&host, "board").await.status(), 403);
+    rollback().await;
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+
+    let overview: Value = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
+    let board = &overview["apps"][0];
+    assert_eq!(board["id"], "board");
+    assert_eq!(board["granted"], json!(["kv"]), "what serves: 1.1.0");
+    let granted: Vec<(Value, Value)> = board["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].clone(), v["granted"].clone()))
+        .collect();
+    assert_eq!(
+        granted,
+        [
+            (json!("1.3.0"), json!([])),
+            (json!("1.2.0"), json!([])),
+            (json!("1.1.0"), json!(["kv"])),
+            (json!("1.0.0"), json!([])),
+        ]
+    );
+    let grants = audit_at_least(&host, "app=board&kind=grant", 1).await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(
+        (&grants[0]["version"], &grants[0]["capability"]),
+        (&json!("1.1.0"), &json!("kv"))
+    );
+
+    // The operator may change one version's grants, and that version's only.
+    let put_version = |version: &str, capabilities: Value| {
+        client()
+            .put(host.url("/api/v1/operator/apps/board/grants"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({ "capabilities": capabilities, "version": version }))
+            .send()
+    };
+    let changed = put_version("1.3.0", json!(["kv"])).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    let view: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (&view["version"], &view["granted"]),
+        (&json!("1.1.0"), &json!(["kv"]))
+    );
+    let revoked = put_version("1.1.0", json!([])).await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(post_note(&host, "board").await.status(), 403);
+    let unknown = put_version("9.9.9", json!([])).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(error_of(unknown).await.0, "version_not_found");
+    let manifest = test_manifest("board", "notes", r#"["kv"]"#, "")
+        .replace("version = \"1.0.0\"", "version = \"1.4.0\"");
+    let in_review = upload(&host, &publisher, package(&publisher, &manifest, "notes")).await;
+    assert_eq!(in_review.status(), 201);
+    let unreviewed = put_version("1.4.0", json!(["kv"])).await.unwrap();
+    assert_eq!(unreviewed.status(), 409);
+    assert_eq!(error_of(unreviewed).await.0, "wrong_state");
+    let overview: Value = get_json(&host, "/api/v1/operator/overview", Some(OPERATOR_TOKEN)).await;
+    let granted: Vec<Value> = overview["apps"][0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["granted"].clone())
+        .collect();
+    assert_eq!(
+        granted,
+        [json!(null), json!(["kv"]), json!([]), json!([]), json!([])],
+        "1.4.0 (never approved), 1.3.0, 1.2.0, 1.1.0, 1.0.0"
+    );
     host.stop().await;
 }

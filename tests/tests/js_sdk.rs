@@ -106,6 +106,7 @@ async fn probe_host(dir: &std::path::Path, granted: &[&str]) -> TestHost {
         .registry
         .set_grants(
             &app,
+            None,
             granted.iter().map(|g| g.to_string()).collect(),
             "operator:test",
         )
@@ -379,7 +380,7 @@ async fn js_fetch_reaches_a_granted_origin_and_follows_its_redirects() {
     let app = host.install_ungranted("probe-js", &manifest).await;
     host.citadel
         .registry
-        .set_grants(&app, vec![format!("http:{origin}")], "operator:test")
+        .set_grants(&app, None, vec![format!("http:{origin}")], "operator:test")
         .await
         .expect("grant succeeds");
 

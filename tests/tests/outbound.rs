@@ -184,7 +184,7 @@ async fn only_granted_public_origins_are_reached() {
     // Revoking the grant holds from the next request.
     host.citadel
         .registry
-        .set_grants("probe", vec!["kv".into()], "operator:test")
+        .set_grants("probe", None, vec!["kv".into()], "operator:test")
         .await
         .unwrap();
     let refused = fetch(&host, "probe", &format!("http://localhost:{port}/hello")).await;

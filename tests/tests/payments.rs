@@ -311,14 +311,13 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
         .citadel
         .registry
         .grants("probe")
-        .await
         .unwrap()
         .into_iter()
         .collect();
     grants.retain(|g| g != "payments.refund");
     host.citadel
         .registry
-        .set_grants("probe", grants, "operator:test")
+        .set_grants("probe", None, grants, "operator:test")
         .await
         .unwrap();
     let before = ledger(&host).await;

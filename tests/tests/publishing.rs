@@ -510,7 +510,6 @@ async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
         host.citadel
             .registry
             .grants("tour")
-            .await
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),

@@ -10,13 +10,15 @@ use clap::Subcommand;
 pub enum AdminAction {
     /// List apps with requested, granted and effective capabilities.
     Apps,
-    /// Grant capabilities an app requests.
+    /// Grant capabilities to the versions serving an app (each gets those it
+    /// requests).
     Grant {
         app: String,
         #[arg(required = true)]
         capabilities: Vec<String>,
     },
-    /// Revoke granted capabilities; holds from the app's next host call.
+    /// Revoke capabilities from the versions serving an app; holds from
+    /// their next host call.
     Revoke {
         app: String,
         #[arg(required = true)]
@@ -214,7 +216,9 @@ fn operator_token_id(token_or_id: &str) -> String {
     }
 }
 
-/// The request that adds (`granting`) or removes `capabilities` from what `app` holds.
+/// The request that adds (`granting`) or removes `capabilities` from what
+/// each version serving `app` holds. Each version keeps its own grants, so
+/// each gets its own change; all but the last are sent here.
 async fn change_grants(
     client: &reqwest::Client,
     api: &impl Fn(&str) -> String,
@@ -230,20 +234,49 @@ async fn change_grants(
         Credential::OperatorToken,
     )
     .await?;
-    let mut granted: std::collections::BTreeSet<String> = current["granted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(String::from))
-        .collect();
-    for capability in capabilities {
-        if granting {
-            granted.insert(capability);
-        } else {
-            granted.remove(&capability);
+    let names = |value: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(String::from))
+            .collect()
+    };
+    let serving = current["serving"].as_array().cloned().unwrap_or_default();
+    // A capability no serving version requests goes to the live one, whose
+    // refusal names what it requests.
+    let requested_somewhere = |capability: &String| {
+        serving
+            .iter()
+            .any(|version| names(&version["requested"]).contains(capability))
+    };
+    let mut changes = Vec::new();
+    for (index, version) in serving.iter().enumerate() {
+        let requested = names(&version["requested"]);
+        let mut granted = names(&version["granted"]);
+        for capability in &capabilities {
+            if !granting {
+                granted.remove(capability);
+            } else if requested.contains(capability)
+                || (index == 0 && !requested_somewhere(capability))
+            {
+                granted.insert(capability.clone());
+            }
         }
+        changes.push(
+            client
+                .put(api(&format!("/apps/{app}/grants")))
+                .json(&serde_json::json!({
+                    "capabilities": granted,
+                    "version": version["version"],
+                })),
+        );
     }
-    Ok(client
-        .put(api(&format!("/apps/{app}/grants")))
-        .json(&serde_json::json!({ "capabilities": granted })))
+    let last = changes
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no version of {app} is serving"))?;
+    for change in changes {
+        send(change.bearer_auth(token), Credential::OperatorToken).await?;
+    }
+    Ok(last)
 }

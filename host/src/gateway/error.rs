@@ -179,6 +179,8 @@ impl From<GrantError> for ApiError {
     fn from(e: GrantError) -> Self {
         let (status, code) = match &e {
             GrantError::AppNotFound(_) => (StatusCode::NOT_FOUND, "app_not_found"),
+            GrantError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+            GrantError::NotApproved { .. } => (StatusCode::CONFLICT, "wrong_state"),
             GrantError::UnknownCapability(_) => (StatusCode::BAD_REQUEST, "unknown_capability"),
             GrantError::NotRequested { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_requested")

@@ -73,8 +73,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .delete("/api/v1/operator/tokens/{id}", O, revoke_operator_token)
 }
 
-/// A live app's capabilities: requested by its live version, granted by
-/// the city, and effective (both).
+/// A live app's capabilities: requested by its live version, granted to it
+/// by the city, and effective (both); and the same for each version serving.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct AppView {
     id: String,
@@ -83,26 +83,59 @@ pub(crate) struct AppView {
     requested: Vec<String>,
     granted: Vec<String>,
     effective: Vec<String>,
+    /// The live version, then the canary if one runs: each has its own grants.
+    serving: Vec<ServingGrants>,
+}
+
+/// One serving version's capabilities.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ServingGrants {
+    version: String,
+    requested: Vec<String>,
+    granted: Vec<String>,
+    effective: Vec<String>,
+}
+
+impl ServingGrants {
+    fn of(context: &crate::runtime::AppContext) -> Self {
+        let granted = context.granted_now();
+        ServingGrants {
+            version: context.version.to_string(),
+            requested: context.requested.clone(),
+            effective: context
+                .requested
+                .iter()
+                .filter(|c| granted.contains(*c))
+                .cloned()
+                .collect(),
+            granted: granted.into_iter().collect(),
+        }
+    }
 }
 
 pub(crate) async fn app_view(citadel: &Citadel, app: &str) -> Result<AppView, ApiError> {
-    let live = citadel
-        .registry
-        .live(app)
-        .ok_or_else(|| ApiError::not_found("app_not_found", format!("there is no app `{app}`")))?;
-    let granted = citadel.registry.grants(app).await?;
-    let context = &live.context;
+    let not_found = || ApiError::not_found("app_not_found", format!("there is no app `{app}`"));
+    let slot = citadel.registry.slot(app).ok_or_else(not_found)?;
+    let live = slot.live.as_ref().ok_or_else(not_found)?;
+    let serving: Vec<ServingGrants> = slot
+        .live
+        .iter()
+        .chain(slot.canary.iter())
+        .map(|serving| ServingGrants::of(&serving.context))
+        .collect();
+    let ServingGrants {
+        version,
+        requested,
+        granted,
+        effective,
+    } = ServingGrants::of(&live.context);
     Ok(AppView {
-        id: context.id.clone(),
-        version: context.version.to_string(),
-        requested: context.requested.clone(),
-        effective: context
-            .requested
-            .iter()
-            .filter(|c| granted.contains(*c))
-            .cloned()
-            .collect(),
-        granted: granted.into_iter().collect(),
+        id: live.context.id.clone(),
+        version,
+        requested,
+        granted,
+        effective,
+        serving,
     })
 }
 
@@ -153,11 +186,15 @@ async fn get_grants(
 #[serde(deny_unknown_fields)]
 struct GrantsBody {
     /// Every capability granted (replacing the grants before), each one the
-    /// app requests.
+    /// version requests.
     capabilities: Vec<String>,
+    /// The version whose grants change (one that was approved); without it,
+    /// every version serving (live and canary) gets those it requests.
+    #[serde(default)]
+    version: Option<String>,
 }
 
-/// Set what the city grants an app
+/// Set what the city grants an app's serving versions, or one version
 #[utoipa::path(
     put,
     path = "/api/v1/operator/apps/{app}/grants",
@@ -169,11 +206,14 @@ struct GrantsBody {
         (status = 400, description = "`unknown_capability`: the host knows no such \
             capability; `invalid_json`: the body is not a list of capabilities.",
             body = ErrorBody),
-        (status = 404, description = "`app_not_found`: no app has this id.", body = ErrorBody),
+        (status = 404, description = "`app_not_found`: no app has this id (or none of its \
+            versions serves); `version_not_found`: it has no such version.", body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the version was never approved.",
+            body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
-        (status = 422, description = "`capability_not_requested`: the app does not request \
-            it.", body = ErrorBody),
+        (status = 422, description = "`capability_not_requested`: the version does not \
+            request it.", body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]
@@ -185,7 +225,12 @@ async fn put_grants(
 ) -> Result<Json<AppView>, ApiError> {
     citadel
         .registry
-        .set_grants(&app, body.capabilities, &operator.actor())
+        .set_grants(
+            &app,
+            body.version.as_deref(),
+            body.capabilities,
+            &operator.actor(),
+        )
         .await?;
     app_view(&citadel, &app).await.map(Json)
 }
@@ -831,6 +876,8 @@ struct OverviewVersion {
     /// Unix seconds.
     changed_at: u64,
     changed_by: String,
+    /// What the city granted this version; null if it was never approved.
+    granted: Option<Vec<String>>,
 }
 
 fn version_view(version: &VersionRecord) -> OverviewVersion {
@@ -848,6 +895,7 @@ fn version_view(version: &VersionRecord) -> OverviewVersion {
         uploaded_at: version.uploaded_at,
         changed_at: version.changed_at,
         changed_by: version.changed_by.clone(),
+        granted: version.grants.as_ref().map(|g| g.capabilities.clone()),
     }
 }
 
@@ -863,6 +911,7 @@ struct OverviewApp {
     canary: Option<String>,
     canary_percent: u8,
     suspended: Option<String>,
+    /// What the city granted the versions serving (live and canary).
     granted: BTreeSet<String>,
     /// Newest first.
     versions: Vec<OverviewVersion>,
@@ -917,7 +966,7 @@ async fn overview(
     let mut apps = Vec::with_capacity(records.len());
     for record in records {
         let versions = citadel.registry.versions(&record.id).await?;
-        let granted = match citadel.registry.grants(&record.id).await {
+        let granted = match citadel.registry.grants(&record.id) {
             Ok(granted) => granted,
             Err(crate::registry::GrantError::AppNotFound(_)) => Default::default(),
             Err(e) => return Err(e.into()),

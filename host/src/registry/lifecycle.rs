@@ -5,6 +5,7 @@
 //! back, suspends and resumes. Every step is one store transaction, audited,
 //! and never recompiles (the cache serves promotions).
 
+use super::grants::{checked_grant, granted_names};
 use super::package::{self, PackageError};
 use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, Registry};
 use crate::audit::{messages, AuditMessage, Event};
@@ -232,6 +233,7 @@ impl Registry {
             uploaded_at: now,
             changed_at: now,
             changed_by: format!("publisher:{}", publisher.id),
+            grants: None,
         };
         // The version, its blob (unless another version holds it already)
         // and the blob's reference are written in one transaction.
@@ -409,7 +411,8 @@ impl Registry {
     }
 
     /// Approve a version in review, granting it `capabilities` (a subset of
-    /// what it requests; they become the app's grants).
+    /// what it requests). They are this version's: what serves now keeps
+    /// its own until this version is rolled out.
     pub async fn approve(
         &self,
         app: &str,
@@ -422,14 +425,20 @@ impl Registry {
         Self::expect_state(&record, &found, &[VersionState::InReview], "approved")?;
         let manifest =
             Manifest::parse("stored manifest", &found.manifest).map_err(InstallError::from)?;
-        let requested: Vec<&str> = manifest.capabilities.iter().map(String::as_str).collect();
-        self.replace_grants(app, &manifest.version, capabilities, &requested, actor)
-            .await?;
+        let before = granted_names(&found.grants);
+        found.grants = Some(checked_grant(
+            app,
+            &manifest.version,
+            capabilities,
+            &manifest.capabilities,
+            actor,
+        )?);
         Self::transition(&mut found, VersionState::Approved, actor);
         self.store
             .apps
             .commit_app(&record, std::slice::from_ref(&found), &[])
             .await?;
+        self.audit_grant_change(&found, &before, actor).await;
         self.audit_step("approve", actor, app, version, messages::APPROVED.message())
             .await;
         Ok(found)

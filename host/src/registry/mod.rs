@@ -6,12 +6,14 @@
 //! review, rollout, rollback) lives in `lifecycle.rs`, the publishers and
 //! their keys in `publishers.rs`.
 
+mod grants;
 mod lifecycle;
 pub mod manifest;
 pub mod package;
 pub mod publishers;
 
 pub use crate::store::{AppRecord, VersionRecord, VersionState};
+pub use grants::GrantError;
 pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 pub use publishers::{PublisherError, Publishers};
 
@@ -21,7 +23,7 @@ use crate::store::{AppChange, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 /// Why a direct install (the host's samples, an operator's install) was
@@ -83,24 +85,6 @@ impl InstallError {
     }
 }
 
-/// Why a change of grants was refused. Nothing changes when it is.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    #[error("there is no app `{0}`")]
-    AppNotFound(String),
-    #[error("{0}")]
-    UnknownCapability(String),
-    #[error("{app} {version} does not request `{capability}`; an app can only be granted what its manifest requests ({requested})")]
-    NotRequested {
-        app: String,
-        version: semver::Version,
-        capability: String,
-        requested: String,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// The versions serving one app.
 #[derive(Debug, Clone)]
 pub struct AppSlot {
@@ -149,7 +133,6 @@ pub struct Registry {
     publishers: Publishers,
     runtime: Arc<Runtime>,
     slots: RwLock<BTreeMap<String, Arc<AppSlot>>>,
-    grants: RwLock<BTreeMap<String, Arc<RwLock<BTreeSet<String>>>>>,
     /// Serialises changes of app and version records (read, check, write).
     changes: tokio::sync::Mutex<()>,
 }
@@ -168,7 +151,6 @@ impl Registry {
             store,
             runtime,
             slots: RwLock::new(BTreeMap::new()),
-            grants: RwLock::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         };
         for record in registry.store.apps.apps().await? {
@@ -210,7 +192,7 @@ impl Registry {
         )?;
         let component = Arc::new(LazyComponent::unloaded(version.component_sha256.clone()));
         Ok(Arc::new(LiveApp::new(
-            self.context(&manifest).await?,
+            self.context(&manifest, &version.grants),
             component,
         )))
     }
@@ -243,15 +225,17 @@ impl Registry {
             .await
             .map_err(|e| PrepareError::Compile(format!("the compile task failed: {e}")))??
         };
+        // A new version is granted nothing until it is approved (or, when
+        // installed, takes what the version it replaces had).
         Ok(Arc::new(LiveApp::new(
-            self.context(manifest).await?,
+            self.context(manifest, &None),
             self.runtime.resident(sha256, pre),
         )))
     }
 
     /// What a version's instances see of their app.
-    async fn context(&self, manifest: &Manifest) -> Result<AppContext, StoreError> {
-        Ok(AppContext {
+    fn context(&self, manifest: &Manifest, grants: &Option<GrantRecord>) -> AppContext {
+        AppContext {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
             publisher: manifest.publisher.clone(),
@@ -262,11 +246,11 @@ impl Registry {
             purposes: manifest.purposes.clone(),
             payment_hook: manifest.payment_hook.clone(),
             requested: manifest.capabilities.clone(),
-            granted: self.granted_set(&manifest.id).await?,
+            granted: Arc::new(RwLock::new(grants::granted_names(grants))),
             limits: self.runtime.limits(&manifest.limits),
             store: self.store.clone(),
             audit: self.audit.clone(),
-        })
+        }
     }
 
     /// Install a version and make it live at once, without review: the
@@ -287,7 +271,7 @@ impl Registry {
             .prepare(&manifest, component, &sha256, Admission::NewVersion)
             .await?;
         let _change = self.lock_changes().await;
-        let record = match self
+        let (record, version) = match self
             .install_prepared(
                 &manifest,
                 (manifest_file, manifest_text),
@@ -296,12 +280,13 @@ impl Registry {
             )
             .await
         {
-            Ok(record) => record,
+            Ok(installed) => installed,
             Err(e) => {
                 self.forget_unreferenced(&sha256).await;
                 return Err(e);
             }
         };
+        app.context.grant(grants::granted_names(&version.grants));
         self.swap_in(AppSlot {
             record,
             live: Some(app.clone()),
@@ -312,14 +297,15 @@ impl Registry {
     }
 
     /// The writing half of `install`, under the lock on changes: the
-    /// version is live in the store; returns the app's record.
+    /// version is live in the store, granted what the version live before
+    /// it was and it requests; returns the app's record and the version's.
     async fn install_prepared(
         &self,
         manifest: &Manifest,
         (manifest_file, manifest_text): (&str, &str),
         component: &[u8],
         sha256: &str,
-    ) -> Result<AppRecord, InstallError> {
+    ) -> Result<(AppRecord, VersionRecord), InstallError> {
         // Checked again: another change may have added a version meanwhile.
         let mut versions = self.store.apps.versions(&manifest.id).await?;
         check_new_version(manifest, &versions)?;
@@ -334,6 +320,20 @@ impl Registry {
                 publisher: manifest.publisher.clone(),
                 ..AppRecord::default()
             });
+        let replaced = versions
+            .iter()
+            .find(|v| record.live.as_deref() == Some(v.version.as_str()));
+        let grants = replaced
+            .and_then(|old| old.grants.clone())
+            .map(|old| GrantRecord {
+                capabilities: old
+                    .capabilities
+                    .into_iter()
+                    .filter(|c| manifest.capabilities.contains(c))
+                    .collect(),
+                by: "host".into(),
+                at: now,
+            });
         let mut changed = Vec::new();
         for old in versions.iter_mut() {
             if matches!(old.state, VersionState::Live | VersionState::Canary) {
@@ -343,7 +343,7 @@ impl Registry {
                 changed.push(old.clone());
             }
         }
-        changed.push(VersionRecord {
+        let installed = VersionRecord {
             app: manifest.id.clone(),
             version: manifest.version.to_string(),
             publisher: manifest.publisher.clone(),
@@ -354,7 +354,9 @@ impl Registry {
             uploaded_at: now,
             changed_at: now,
             changed_by: "host".into(),
-        });
+            grants,
+        };
+        changed.push(installed.clone());
         record.previous = record.live.take();
         record.live = Some(manifest.version.to_string());
         record.canary = None;
@@ -373,7 +375,7 @@ impl Registry {
                 ..Event::default()
             })
             .await;
-        Ok(record)
+        Ok((record, installed))
     }
 
     /// Delete the precompiled form of `sha256` unless a stored version
@@ -403,131 +405,14 @@ impl Registry {
         for (file, manifest, component) in crate::samples::SAMPLES {
             let app = self.install(file, manifest, component).await?;
             let requested = app.context.requested.clone();
-            self.set_grants(&app.context.id, requested, "host").await?;
+            self.set_grants(&app.context.id, None, requested, "host")
+                .await?;
         }
         Ok(())
     }
 
     async fn lock_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.changes.lock().await
-    }
-
-    /// The shared grant set of `app`, loaded from the store the first time.
-    async fn granted_set(&self, app: &str) -> Result<Arc<RwLock<BTreeSet<String>>>, StoreError> {
-        if let Some(set) = self.grants.read().ok().and_then(|g| g.get(app).cloned()) {
-            return Ok(set);
-        }
-        let stored: BTreeSet<String> = self
-            .store
-            .apps
-            .grants(app)
-            .await?
-            .map(|g| g.capabilities.into_iter().collect())
-            .unwrap_or_default();
-        let mut grants = self
-            .grants
-            .write()
-            .map_err(|_| StoreError::Backend("grant table poisoned".into()))?;
-        Ok(grants
-            .entry(app.to_string())
-            .or_insert_with(|| Arc::new(RwLock::new(stored)))
-            .clone())
-    }
-
-    /// What the operator granted `app`.
-    pub async fn grants(&self, app: &str) -> Result<BTreeSet<String>, GrantError> {
-        self.slot(app)
-            .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
-        let set = self.granted_set(app).await?;
-        let granted = set.read().map(|g| g.clone()).unwrap_or_default();
-        Ok(granted)
-    }
-
-    /// Replace what `app` is granted. Each capability must be known and
-    /// requested by a serving version (live or canary). Durable, audited,
-    /// and in force from the next host call.
-    pub async fn set_grants(
-        &self,
-        app: &str,
-        capabilities: Vec<String>,
-        actor: &str,
-    ) -> Result<BTreeSet<String>, GrantError> {
-        let slot = self
-            .slot(app)
-            .ok_or_else(|| GrantError::AppNotFound(app.to_string()))?;
-        let serving: Vec<&Arc<LiveApp>> = slot.live.iter().chain(slot.canary.iter()).collect();
-        let Some(first) = serving.first() else {
-            return Err(GrantError::AppNotFound(app.to_string()));
-        };
-        let requested: BTreeSet<&String> = serving
-            .iter()
-            .flat_map(|live| live.context.requested.iter())
-            .collect();
-        let version = first.context.version.clone();
-        let requested_list: Vec<&str> = requested.iter().map(|s| s.as_str()).collect();
-        self.replace_grants(app, &version, capabilities, &requested_list, actor)
-            .await
-    }
-
-    /// Replace `app`'s grants with `capabilities`, each of which must be in
-    /// `requested` (what `version` asks for).
-    async fn replace_grants(
-        &self,
-        app: &str,
-        version: &Version,
-        capabilities: Vec<String>,
-        requested: &[&str],
-        actor: &str,
-    ) -> Result<BTreeSet<String>, GrantError> {
-        let wanted: BTreeSet<String> = capabilities.into_iter().collect();
-        for capability in &wanted {
-            crate::capabilities::check_name(capability).map_err(GrantError::UnknownCapability)?;
-            if !requested.contains(&capability.as_str()) {
-                return Err(GrantError::NotRequested {
-                    app: app.to_string(),
-                    version: version.clone(),
-                    capability: capability.clone(),
-                    requested: requested.join(", "),
-                });
-            }
-        }
-        let set = self.granted_set(app).await?;
-        let before = set.read().map(|g| g.clone()).unwrap_or_default();
-        self.store
-            .apps
-            .put_grants(
-                app,
-                &GrantRecord {
-                    capabilities: wanted.iter().cloned().collect(),
-                    by: actor.to_string(),
-                    at: unix_seconds(),
-                },
-            )
-            .await?;
-        let added: Vec<&String> = wanted.difference(&before).collect();
-        let removed: Vec<&String> = before.difference(&wanted).collect();
-        for (kind, sentence, changed) in [
-            ("grant", messages::GRANTED, &added),
-            ("revoke", messages::REVOKED, &removed),
-        ] {
-            for capability in changed.iter() {
-                self.audit
-                    .record(Event {
-                        kind,
-                        actor: actor.to_string(),
-                        app: Some(app.to_string()),
-                        version: Some(version.to_string()),
-                        capability: Some(capability.to_string()),
-                        message: Some(sentence.with("capability", capability)),
-                        ..Event::default()
-                    })
-                    .await;
-            }
-        }
-        if let Ok(mut granted) = set.write() {
-            *granted = wanted.clone();
-        }
-        Ok(wanted)
     }
 
     /// The publishers and their keys.
@@ -618,7 +503,6 @@ impl Registry {
                 };
                 match change {
                     Ok(AppChange::App(app)) => registry.refresh_app(&app).await,
-                    Ok(AppChange::Grants(app)) => registry.refresh_grants(&app).await,
                     Ok(AppChange::Publisher(_) | AppChange::SessionEnded(_)) => {}
                     Ok(AppChange::Everything) | Err(RecvError::Lagged(_)) => {
                         tracing::warn!("registry changes were missed; reloading every app");
@@ -630,7 +514,6 @@ impl Registry {
                             }
                         };
                         for app in ids {
-                            registry.refresh_grants(&app).await;
                             registry.refresh_app(&app).await;
                         }
                     }
@@ -640,8 +523,8 @@ impl Registry {
         })
     }
 
-    /// Bring `app`'s serving versions in line with its stored record,
-    /// keeping the versions already prepared here.
+    /// Bring `app`'s serving versions and their grants in line with the
+    /// store, keeping the versions already prepared here.
     async fn refresh_app(&self, app: &str) {
         let _change = self.lock_changes().await;
         let record = match self.store.apps.app(app).await {
@@ -652,10 +535,6 @@ impl Registry {
                 return;
             }
         };
-        let current = self.slot(app);
-        if current.as_ref().is_some_and(|slot| slot.record == record) {
-            return; // this host made the change, or already saw it
-        }
         let versions = match self.store.apps.versions(app).await {
             Ok(versions) => versions,
             Err(e) => {
@@ -663,6 +542,12 @@ impl Registry {
                 return;
             }
         };
+        // Grants change without the app's record changing.
+        self.share_grants(app, &versions);
+        let current = self.slot(app);
+        if current.as_ref().is_some_and(|slot| slot.record == record) {
+            return; // this host made the change, or already saw it
+        }
         let prepared = |version: &Option<String>| {
             let wanted = version.as_ref()?;
             current
@@ -685,30 +570,6 @@ impl Registry {
             live,
             canary,
         });
-    }
-
-    /// Bring `app`'s grants in line with the store.
-    async fn refresh_grants(&self, app: &str) {
-        let stored: BTreeSet<String> = match self.store.apps.grants(app).await {
-            Ok(grants) => grants
-                .map(|g| g.capabilities.into_iter().collect())
-                .unwrap_or_default(),
-            Err(e) => {
-                tracing::error!(%app, error = %e, "changed grants could not be read");
-                return;
-            }
-        };
-        match self.granted_set(app).await {
-            Ok(set) => {
-                if let Ok(mut granted) = set.write() {
-                    if *granted != stored {
-                        tracing::info!(%app, grants = ?stored, "grants changed in the store");
-                        *granted = stored;
-                    }
-                }
-            }
-            Err(e) => tracing::error!(%app, error = %e, "the grant table cannot be updated"),
-        }
     }
 
     fn swap_in(&self, slot: AppSlot) {

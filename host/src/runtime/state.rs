@@ -34,7 +34,7 @@ pub struct AppContext {
     pub payment_hook: Option<String>,
     /// What this version's manifest requests.
     pub requested: Vec<String>,
-    /// What the operator granted the app; shared with the registry, so a
+    /// What the city granted this version; shared with the registry, so a
     /// change holds from the next host call without a restart.
     pub granted: Arc<RwLock<BTreeSet<String>>>,
     pub limits: Limits,
@@ -50,6 +50,18 @@ impl AppContext {
                 .granted
                 .read()
                 .is_ok_and(|granted| granted.contains(name))
+    }
+
+    /// What the city grants this version now.
+    pub fn granted_now(&self) -> BTreeSet<String> {
+        self.granted.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Replace what the city grants this version, from the next host call.
+    pub fn grant(&self, capabilities: BTreeSet<String>) {
+        if let Ok(mut granted) = self.granted.write() {
+            *granted = capabilities;
+        }
     }
 }
 

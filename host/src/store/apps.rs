@@ -1,6 +1,7 @@
-//! The registry's records — publishers and their keys, apps, versions, grants
-//! and the content-addressed component blobs — and the [`AppStore`] trait
-//! that keeps them, with the change feed other hosts' caches follow.
+//! The registry's records — publishers and their keys, apps, versions (each
+//! with what the city granted it) and the content-addressed component blobs —
+//! and the [`AppStore`] trait that keeps them, with the change feed other
+//! hosts' caches follow.
 
 use super::StoreError;
 use async_trait::async_trait;
@@ -44,6 +45,20 @@ pub enum VersionState {
     Retired,
 }
 
+impl VersionState {
+    /// The city approved the version (or installed it): it may serve, serves,
+    /// or served.
+    pub fn passed_review(self) -> bool {
+        matches!(
+            self,
+            VersionState::Approved
+                | VersionState::Canary
+                | VersionState::Live
+                | VersionState::Retired
+        )
+    }
+}
+
 /// One uploaded version of an app.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct VersionRecord {
@@ -62,10 +77,17 @@ pub struct VersionRecord {
     /// Unix seconds of the last change of state, and who made it.
     pub changed_at: u64,
     pub changed_by: String,
+    /// What the city granted this version: set when it is approved (or
+    /// installed), changed by the operator while it serves. `None`: nothing
+    /// is granted (never approved). Each version keeps its own, so approving
+    /// a new one changes nothing that serves, and a rollback brings back
+    /// the grants the restored version had.
+    #[serde(default)]
+    pub grants: Option<GrantRecord>,
 }
 
-/// What the operator granted an app (effective = requested ∩ granted).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// What the operator granted a version (effective = requested ∩ granted).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct GrantRecord {
     pub capabilities: Vec<String>,
     /// Who set them, e.g. `operator:ops`.
@@ -106,15 +128,13 @@ pub struct SigningKeyRecord {
 }
 
 /// A change to state that hosts cache, sent on [`AppStore::changes`] after
-/// it is durable: whoever caches the app's record, versions or grants (or
-/// the session) reloads or drops it.
+/// it is durable: whoever caches the app's record or versions (and their
+/// grants), or the session, reloads or drops it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppChange {
-    /// The app's record or its versions changed (review, rollout, rollback,
-    /// suspension, a new or pruned version).
+    /// The app's record or its versions changed (review, grants, rollout,
+    /// rollback, suspension, a new or pruned version).
     App(String),
-    /// The operator changed the app's grants.
-    Grants(String),
     /// A publisher's record or keys changed.
     Publisher(String),
     /// A citizen's session ended (sign-out), by its token's sha256.
@@ -124,8 +144,6 @@ pub enum AppChange {
     Everything,
 }
 
-/// Publishers, apps, versions, grants and component blobs. Every write
-/// returns once it is durable, then announces itself on [`AppStore::changes`].
 /// Why a change to a record was refused, as a short code its caller knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused(pub &'static str);
@@ -134,6 +152,8 @@ pub struct Refused(pub &'static str);
 pub type PublisherChange<'a> =
     dyn Fn(Option<PublisherRecord>) -> Result<PublisherRecord, Refused> + Send + Sync + 'a;
 
+/// Publishers, apps, versions and component blobs. Every write
+/// returns once it is durable, then announces itself on [`AppStore::changes`].
 #[async_trait]
 pub trait AppStore: Send + Sync + 'static {
     /// The component bytes stored under `sha256`.
@@ -166,11 +186,6 @@ pub trait AppStore: Send + Sync + 'static {
     /// its precompiled form. `None` if the version did not exist or the blob
     /// still serves another version (of any app).
     async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError>;
-
-    /// Replace the grants of `app`.
-    async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError>;
-    /// The grants of `app`, if the operator ever set any.
-    async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError>;
 
     /// Change publisher `id`'s record in one step against every other change
     /// of it, on any host: `change` sees the stored record (`None`: there is

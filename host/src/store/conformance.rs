@@ -67,7 +67,7 @@ macro_rules! store_conformance {
             a_blob_shared_across_apps_goes_only_with_its_last_version,
             a_version_needs_its_blob_and_keeps_its_component,
             a_failed_commit_writes_nothing,
-            grants_and_publishers_round_trip,
+            version_grants_and_publishers_round_trip,
             a_publisher_is_changed_over_every_other_change,
             publisher_keys_name_their_publisher,
             registry_changes_are_announced,
@@ -134,6 +134,7 @@ pub fn version(app: &str, version: &str, component: &[u8]) -> VersionRecord {
         uploaded_at: 1,
         changed_at: 1,
         changed_by: "publisher:test".into(),
+        grants: None,
     }
 }
 
@@ -1081,25 +1082,45 @@ pub async fn a_publisher_is_changed_over_every_other_change(store: Store) {
     assert_eq!(store.apps.publisher("nobody").await.unwrap(), None);
 }
 
-/// Grants and publishers read back as written; writing again replaces.
-pub async fn grants_and_publishers_round_trip(store: Store) {
+/// A version's grants and publishers read back as written; writing again
+/// replaces. Each version keeps its own grants.
+pub async fn version_grants_and_publishers_round_trip(store: Store) {
     let apps = &store.apps;
-    assert_eq!(apps.grants("a").await.unwrap(), None);
-    let grants = GrantRecord {
+    let mut first = version("a", "1.0.0", b"a1");
+    first.grants = Some(GrantRecord {
         capabilities: vec!["kv".into(), "identity.phone".into()],
         by: "operator:ops".into(),
         at: 5,
+    });
+    let second = version("a", "1.1.0", b"a1");
+    apps.commit_app(&app("a"), &[first.clone(), second.clone()], &[b"a1"])
+        .await
+        .unwrap();
+    let grants_of = |versions: Vec<VersionRecord>, name: &str| {
+        versions
+            .into_iter()
+            .find(|v| v.version == name)
+            .and_then(|v| v.grants)
     };
-    apps.put_grants("a", &grants).await.unwrap();
-    assert_eq!(apps.grants("a").await.unwrap(), Some(grants.clone()));
-    assert_eq!(apps.grants("b").await.unwrap(), None);
-    let fewer = GrantRecord {
+    let stored = apps.versions("a").await.unwrap();
+    assert_eq!(grants_of(stored.clone(), "1.0.0"), first.grants);
+    assert_eq!(grants_of(stored, "1.1.0"), None);
+    let mut fewer = first.clone();
+    fewer.grants = Some(GrantRecord {
         capabilities: vec!["kv".into()],
         by: "operator:lead".into(),
         at: 6,
-    };
-    apps.put_grants("a", &fewer).await.unwrap();
-    assert_eq!(apps.grants("a").await.unwrap(), Some(fewer));
+    });
+    apps.commit_app(&app("a"), std::slice::from_ref(&fewer), &[])
+        .await
+        .unwrap();
+    let stored = apps.versions("a").await.unwrap();
+    assert_eq!(grants_of(stored.clone(), "1.0.0"), fewer.grants);
+    assert_eq!(
+        grants_of(stored, "1.1.0"),
+        None,
+        "the other version keeps its own"
+    );
 
     assert!(apps.publishers().await.unwrap().is_empty());
     let vnpt = PublisherRecord {
@@ -1210,14 +1231,18 @@ pub async fn registry_changes_are_announced(store: Store) {
     // Whoever hears of it reads the change.
     assert!(apps.app("hello").await.unwrap().is_some());
 
-    let grants = GrantRecord {
+    // A change of a version's grants is a change of the app.
+    let mut granted = version("hello", "1.0.0", b"c");
+    granted.grants = Some(GrantRecord {
         capabilities: vec!["kv".into()],
         by: "operator:ops".into(),
         at: 1,
-    };
-    apps.put_grants("hello", &grants).await.unwrap();
-    assert_eq!(next(&mut changes).await, AppChange::Grants("hello".into()));
-    assert_eq!(apps.grants("hello").await.unwrap(), Some(grants));
+    });
+    apps.commit_app(&app("hello"), std::slice::from_ref(&granted), &[])
+        .await
+        .unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::App("hello".into()));
+    assert_eq!(apps.versions("hello").await.unwrap(), vec![granted]);
 
     let mut live = app("hello");
     live.live = Some("1.0.0".into());
@@ -1240,17 +1265,9 @@ pub async fn registry_changes_are_announced(store: Store) {
 
     // A second subscriber hears only what comes after it subscribed.
     let mut late = apps.changes();
-    apps.put_grants("other", &app_grants()).await.unwrap();
-    assert_eq!(next(&mut changes).await, AppChange::Grants("other".into()));
-    assert_eq!(next(&mut late).await, AppChange::Grants("other".into()));
-}
-
-fn app_grants() -> GrantRecord {
-    GrantRecord {
-        capabilities: Vec::new(),
-        by: "operator:ops".into(),
-        at: 2,
-    }
+    apps.commit_app(&app("other"), &[], &[]).await.unwrap();
+    assert_eq!(next(&mut changes).await, AppChange::App("other".into()));
+    assert_eq!(next(&mut late).await, AppChange::App("other".into()));
 }
 
 // --------------------------------------------------------------- identity

@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, PgStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, GrantRecord, PublisherChange, PublisherRecord, Refused,
-    StoreError, VersionRecord,
+    AppChange, AppRecord, AppStore, PublisherChange, PublisherRecord, Refused, StoreError,
+    VersionRecord,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -346,28 +346,6 @@ impl AppStore for PgStore {
             .await?;
         self.announce_here(AppChange::App(app.to_string()));
         Ok(gone)
-    }
-
-    async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
-        self.write_announced(
-            "INSERT INTO grants (app, record) VALUES ($1, $2) \
-             ON CONFLICT (app) DO UPDATE SET record = EXCLUDED.record",
-            app,
-            json(grants).map_err(backend)?,
-            AppChange::Grants(app.to_string()),
-        )
-        .await
-    }
-
-    async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError> {
-        let record: Option<Value> = sqlx::query_scalar("SELECT record FROM grants WHERE app = $1")
-            .bind(app)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        record
-            .map(|record| from_json(&format!("grants/{app}"), record))
-            .transpose()
     }
 
     async fn change_publisher(

@@ -12,13 +12,12 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::BTreeMap;
 
 /// Every table the host writes; an empty database has no row in any.
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 22] = [
     "publishers",
     "publisher_keys",
     "apps",
     "blobs",
     "versions",
-    "grants",
     "kv",
     "kv_usage",
     "operators",
@@ -43,7 +42,7 @@ const TABLES: [&str; 23] = [
 const SEQUENCES: [&str; 3] = ["frame_order", "ledger_transactions", "outbox_keys"];
 
 /// Each kind's count on the target, as SQL.
-const COUNTS: [(RecordKind, &str); 24] = [
+const COUNTS: [(RecordKind, &str); 23] = [
     (RecordKind::Publishers, "SELECT count(*) FROM publishers"),
     (
         RecordKind::PublisherKeys,
@@ -52,7 +51,6 @@ const COUNTS: [(RecordKind, &str); 24] = [
     (RecordKind::Apps, "SELECT count(*) FROM apps"),
     (RecordKind::Versions, "SELECT count(*) FROM versions"),
     (RecordKind::Blobs, "SELECT count(*) FROM blobs"),
-    (RecordKind::Grants, "SELECT count(*) FROM grants"),
     (RecordKind::KvKeys, "SELECT count(*) FROM kv"),
     (RecordKind::Operators, "SELECT count(*) FROM operators"),
     (RecordKind::HostSecrets, "SELECT count(*) FROM host_secrets"),
@@ -213,13 +211,6 @@ async fn import_registry(conn: &mut PgConnection, export: &SledExport) -> Result
     }
     for version in &export.versions {
         super::apps::insert_version(&mut *conn, version).await?;
-    }
-    for (app, grants) in &export.grants {
-        sqlx::query("INSERT INTO grants (app, record) VALUES ($1, $2)")
-            .bind(app)
-            .bind(json(grants)?)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(())
 }

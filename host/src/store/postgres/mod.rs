@@ -95,7 +95,6 @@ impl PgStore {
     async fn announce(&self, tx: &mut PgConnection, change: &AppChange) -> Result<(), sqlx::Error> {
         let (kind, id) = match change {
             AppChange::App(id) => ("app", id),
-            AppChange::Grants(id) => ("grants", id),
             AppChange::Publisher(id) => ("publisher", id),
             AppChange::SessionEnded(key) => ("session-ended", key),
             AppChange::Everything => ("everything", &String::new()),
@@ -207,7 +206,6 @@ async fn follow(
                 }
                 let change = match note.kind.as_str() {
                     "app" => AppChange::App(note.id),
-                    "grants" => AppChange::Grants(note.id),
                     "publisher" => AppChange::Publisher(note.id),
                     "session-ended" => AppChange::SessionEnded(note.id),
                     _ => AppChange::Everything,
@@ -282,7 +280,93 @@ pub mod testing;
 #[cfg(test)]
 mod tests {
     use super::testing;
+    use crate::store::{GrantRecord, VersionRecord};
 
     // The whole backend-independent suite, on a fresh database per test.
     crate::store_conformance!(optional testing::fresh_store());
+
+    #[tokio::test]
+    async fn app_grants_of_an_older_schema_go_to_the_versions_that_passed_review() {
+        let Some(database) = testing::TestDatabase::create().await else {
+            return;
+        };
+        // The schema as it was while grants were per app.
+        let older = tempfile::tempdir().unwrap();
+        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        for entry in std::fs::read_dir(migrations).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.as_str() < "0009" {
+                std::fs::copy(&path, older.path().join(&name)).unwrap();
+            }
+        }
+        let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+        sqlx::migrate::Migrator::new(older.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let version = |app: &str, name: &str, state: &str| {
+            serde_json::json!({
+                "app": app, "version": name, "publisher": "p", "manifest": "",
+                "component_sha256": "c", "state": state, "reason": null,
+                "uploaded_at": 1, "changed_at": 1, "changed_by": "host",
+            })
+        };
+        sqlx::query("INSERT INTO blobs (sha256, bytes, refs) VALUES ('c', 'x', 4)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (app, name, state) in [
+            ("a", "1.0.0", "live"),
+            ("a", "0.9.0", "retired"),
+            ("a", "1.1.0", "in-review"),
+            ("b", "1.0.0", "approved"),
+        ] {
+            sqlx::query(
+                "INSERT INTO versions (app, version, component_sha256, record) \
+                 VALUES ($1, $2, 'c', $3)",
+            )
+            .bind(app)
+            .bind(name)
+            .bind(version(app, name, state))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let app_grants = GrantRecord {
+            capabilities: vec!["kv".into(), "geo".into()],
+            by: "operator:ops".into(),
+            at: 7,
+        };
+        sqlx::query("INSERT INTO grants (app, record) VALUES ('a', $1)")
+            .bind(serde_json::to_value(&app_grants).unwrap())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let store = crate::store::Store::postgres(&database.url).await.unwrap();
+        let grants_of = |mut versions: Vec<VersionRecord>| {
+            versions.sort_by(|x, y| x.version.cmp(&y.version));
+            versions
+                .into_iter()
+                .map(|v| (v.version, v.grants))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            grants_of(store.apps.versions("a").await.unwrap()),
+            [
+                ("0.9.0".to_string(), Some(app_grants.clone())),
+                ("1.0.0".to_string(), Some(app_grants)),
+                ("1.1.0".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            grants_of(store.apps.versions("b").await.unwrap()),
+            [("1.0.0".to_string(), None)],
+            "an app without grants gives none"
+        );
+    }
 }

@@ -1,10 +1,11 @@
-//! sled's [`AppStore`]: apps, versions and blob reference counts change in
-//! one multi-tree transaction; publishers, keys and grants are single records.
+//! sled's [`AppStore`]: apps, versions (with their grants) and blob reference
+//! counts change in one multi-tree transaction; publishers and keys are
+//! single records.
 
 use super::{abort_with, backend, composite, corrupt, ref_count, settle, to_json, SledStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, GrantRecord, PublisherChange, PublisherRecord, Refused,
-    StoreError, VersionRecord,
+    AppChange, AppRecord, AppStore, PublisherChange, PublisherRecord, Refused, StoreError,
+    VersionRecord,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -143,18 +144,6 @@ impl AppStore for SledStore {
         self.durable().await?;
         self.announce(AppChange::App(app.to_string()));
         Ok(gone)
-    }
-
-    async fn put_grants(&self, app: &str, grants: &GrantRecord) -> Result<(), StoreError> {
-        let _writing = self.writing().await;
-        Self::put_json(&self.grants, app, grants)?;
-        self.durable().await?;
-        self.announce(AppChange::Grants(app.to_string()));
-        Ok(())
-    }
-
-    async fn grants(&self, app: &str) -> Result<Option<GrantRecord>, StoreError> {
-        Self::get_json(&self.grants, app)
     }
 
     async fn change_publisher(

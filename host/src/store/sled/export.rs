@@ -5,9 +5,9 @@
 use super::{backend, PendingList, SledStore};
 use crate::store::migrate::{RecordCounts, RecordKind};
 use crate::store::{
-    AppRecord, AuditRecord, ConsentRecord, FrameRecord, GrantRecord, InboxMessage, IntentRecord,
-    LocationRecord, OperatorRecord, OutboxEntry, Posting, PublisherRecord, SessionRecord,
-    StoreError, VersionRecord,
+    AppRecord, AuditRecord, ConsentRecord, FrameRecord, InboxMessage, IntentRecord, LocationRecord,
+    OperatorRecord, OutboxEntry, Posting, PublisherRecord, SessionRecord, StoreError,
+    VersionRecord,
 };
 use serde::de::DeserializeOwned;
 
@@ -45,8 +45,6 @@ pub(crate) struct SledExport {
     pub blobs: Vec<BlobEntry>,
     /// Blobs no version references: unreachable, not copied.
     pub orphan_blobs: usize,
-    /// (app, grants)
-    pub grants: Vec<(String, GrantRecord)>,
     pub kv: Vec<KvEntry>,
     /// (sha256 of the token, operator)
     pub operators: Vec<(String, OperatorRecord)>,
@@ -95,7 +93,6 @@ impl SledExport {
             (Apps, len(self.apps.len())),
             (Versions, len(self.versions.len())),
             (Blobs, len(self.blobs.len())),
-            (Grants, len(self.grants.len())),
             (KvKeys, len(self.kv.len())),
             (Operators, len(self.operators.len())),
             (HostSecrets, len(self.host_secrets.len())),
@@ -194,7 +191,6 @@ impl SledStore {
             publisher_keys: text_pairs("publisher-keys", &self.publisher_keys)?,
             apps: records("app-rollouts", &self.apps)?,
             versions: records("versions", &self.versions)?,
-            grants: keyed("grants", &self.grants)?,
             operators: keyed("operators", &self.operators)?,
             sessions: keyed("sessions", &self.sessions)?,
             frames: keyed("frames", &self.frames)?,

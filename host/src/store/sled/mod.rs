@@ -34,7 +34,6 @@ pub struct SledStore {
     /// sha256 → how many versions (of any app) reference the blob, u64 BE.
     blob_refs: sled::Tree,
     audit: sled::Tree,
-    grants: sled::Tree,
     operators: sled::Tree,
     secrets: sled::Tree,
     sessions: sled::Tree,
@@ -124,7 +123,6 @@ impl SledStore {
             blobs: db.open_tree("blobs").map_err(backend)?,
             blob_refs: db.open_tree("blob-refs").map_err(backend)?,
             audit: db.open_tree("audit").map_err(backend)?,
-            grants: db.open_tree("grants").map_err(backend)?,
             operators: db.open_tree("operators").map_err(backend)?,
             secrets: db.open_tree("secrets").map_err(backend)?,
             sessions: db.open_tree("sessions").map_err(backend)?,
@@ -155,6 +153,7 @@ impl SledStore {
             db,
         };
         store.rebuild_blob_refs()?;
+        store.give_app_grants_to_versions()?;
         store.rebuild_intent_index()?;
         store.rebuild_citizen_intents()?;
         store.rebuild_outbox_due()?;
@@ -179,6 +178,43 @@ impl SledStore {
     fn announce(&self, change: AppChange) {
         // No receiver is fine: nobody caches yet.
         let _ = self.changes.send(change);
+    }
+
+    /// A data dir written when grants were the app's, not each version's:
+    /// every version that passed review without grants of its own takes its
+    /// app's (what it could do then), and the app-wide records go. Run again
+    /// after a crash, it changes nothing already given.
+    fn give_app_grants_to_versions(&self) -> Result<(), StoreError> {
+        const APP_GRANTS: &str = "grants";
+        if !self
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n == APP_GRANTS.as_bytes())
+        {
+            return Ok(());
+        }
+        let app_grants = self.db.open_tree(APP_GRANTS).map_err(backend)?;
+        for entry in app_grants.iter() {
+            let (app, grants) = entry.map_err(backend)?;
+            let grants: crate::store::GrantRecord = Self::json(&app, &grants)?;
+            let prefix = composite(&[&String::from_utf8_lossy(&app), ""]);
+            for entry in self.versions.scan_prefix(prefix) {
+                let (key, version) = entry.map_err(backend)?;
+                let mut version: VersionRecord = Self::json(&key, &version)?;
+                if version.grants.is_none() && version.state.passed_review() {
+                    version.grants = Some(grants.clone());
+                    self.versions
+                        .insert(key, to_json(&version)?)
+                        .map_err(backend)?;
+                }
+            }
+        }
+        self.db.flush().map_err(backend)?;
+        self.db.drop_tree(APP_GRANTS).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        tracing::info!("grants moved from apps to their versions");
+        Ok(())
     }
 
     /// A data dir written before payment history was indexed by citizen.
@@ -418,8 +454,9 @@ mod tests {
     use super::*;
     use crate::store::conformance::{app, intent, version};
     use crate::store::{
-        AppStore, AuditFilter, AuditFrom, AuditRecord, AuditStore, IntentStatus, KvSpace, KvStore,
-        Ledger, LedgerRefusal, LedgerStep, OutboxEntry, QuotaExceeded, Store, VersionState,
+        AppStore, AuditFilter, AuditFrom, AuditRecord, AuditStore, GrantRecord, IntentStatus,
+        KvSpace, KvStore, Ledger, LedgerRefusal, LedgerStep, OutboxEntry, QuotaExceeded, Store,
+        VersionState,
     };
     use sha2::{Digest, Sha256};
     use std::time::Duration;
@@ -646,6 +683,72 @@ mod tests {
             Some(sha.clone())
         );
         assert_eq!(store.blob(&sha).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn app_grants_of_an_older_data_dir_go_to_the_versions_that_passed_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let app_grants = GrantRecord {
+            capabilities: vec!["kv".into(), "geo".into()],
+            by: "operator:ops".into(),
+            at: 7,
+        };
+        let own = GrantRecord {
+            capabilities: vec![],
+            by: "operator:lead".into(),
+            at: 8,
+        };
+        {
+            let store = open_store(dir.path()).await;
+            let mut live = version("a", "1.0.0", b"a");
+            live.state = VersionState::Live;
+            let mut retired = version("a", "0.9.0", b"a");
+            retired.state = VersionState::Retired;
+            let in_review = version("a", "1.1.0", b"a");
+            let mut has_its_own = version("a", "0.8.0", b"a");
+            has_its_own.state = VersionState::Retired;
+            has_its_own.grants = Some(own.clone());
+            store
+                .commit_app(&app("a"), &[live, retired, in_review, has_its_own], &[b"a"])
+                .await
+                .unwrap();
+            let mut other = version("b", "1.0.0", b"b");
+            other.state = VersionState::Approved;
+            store
+                .commit_app(&app("b"), &[other], &[b"b"])
+                .await
+                .unwrap();
+            // As an older host left it: grants per app.
+            let grants = store.db.open_tree("grants").unwrap();
+            grants
+                .insert("a", serde_json::to_vec(&app_grants).unwrap())
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = open_store(dir.path()).await;
+        let grants_of = |versions: Vec<VersionRecord>| -> Vec<(String, Option<GrantRecord>)> {
+            let mut pairs: Vec<_> = versions
+                .into_iter()
+                .map(|v| (v.version, v.grants))
+                .collect();
+            pairs.sort_by(|x, y| x.0.cmp(&y.0));
+            pairs
+        };
+        assert_eq!(
+            grants_of(store.versions("a").await.unwrap()),
+            [
+                ("0.8.0".to_string(), Some(own)),
+                ("0.9.0".to_string(), Some(app_grants.clone())),
+                ("1.0.0".to_string(), Some(app_grants)),
+                ("1.1.0".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            grants_of(store.versions("b").await.unwrap()),
+            [("1.0.0".to_string(), None)],
+            "an app without grants gives none"
+        );
+        assert!(!store.db.tree_names().iter().any(|n| n == b"grants"));
     }
 
     #[tokio::test]
