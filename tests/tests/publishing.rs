@@ -858,3 +858,93 @@ async fn a_key_revoked_while_its_package_compiles_signs_nothing() {
         .is_empty());
     host.stop().await;
 }
+
+/// Two hosts on one store review one version at once: each checks the
+/// version's state and writes under a lock of its own, so only the store
+/// can tell that the other came first. One review lands, the other is
+/// refused (`changed_meanwhile` or `wrong_state`), and the version ends in
+/// the state the one that landed gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_reviewing_one_version_at_once_never_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_samples = |config: &mut citadel_host::HostConfig| config.install_samples = false;
+    let host = TestHost::start_with(dir.path(), no_samples).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let here = host.citadel.registry.clone();
+    let other = std::sync::Arc::new(
+        citadel_host::registry::Registry::open(
+            host.citadel.store.clone(),
+            host.citadel.runtime.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut refusals = std::collections::BTreeSet::new();
+    for round in 0..20 {
+        let version = format!("1.0.{round}");
+        let text = manifest("contested", "notes", r#"["kv"]"#, &version);
+        assert_eq!(
+            upload(&host, &a, package(&a, &text, "notes"))
+                .await
+                .status(),
+            201
+        );
+        let approve = tokio::spawn({
+            let (here, version) = (here.clone(), version.clone());
+            async move {
+                here.approve("contested", &version, vec!["kv".into()], "operator:a")
+                    .await
+            }
+        });
+        let reject = tokio::spawn({
+            let (other, version) = (other.clone(), version.clone());
+            async move {
+                other
+                    .reject("contested", &version, "trùng lặp", "operator:b")
+                    .await
+            }
+        });
+        let (approved, rejected) = (approve.await.unwrap(), reject.await.unwrap());
+        let landed = match (&approved, &rejected) {
+            (Ok(_), Err(refused)) => {
+                refusals.insert(citadel_error_code(refused));
+                "approved"
+            }
+            (Err(refused), Ok(_)) => {
+                refusals.insert(citadel_error_code(refused));
+                "rejected"
+            }
+            _ => panic!("round {round}: {approved:?} and {rejected:?}"),
+        };
+        let stored = host
+            .citadel
+            .store
+            .apps
+            .versions("contested")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|v| v.version == version)
+            .unwrap();
+        let state = serde_json::to_value(stored.state).unwrap();
+        assert_eq!(state, landed, "round {round}");
+        assert_eq!(
+            stored.grants.is_some(),
+            landed == "approved",
+            "round {round}"
+        );
+    }
+    eprintln!("refusals seen: {refusals:?}");
+    host.stop().await;
+}
+
+/// The code a refused lifecycle step answers with.
+fn citadel_error_code(error: &citadel_host::registry::LifecycleError) -> String {
+    use citadel_host::registry::LifecycleError;
+    use citadel_host::store::StoreError;
+    match error {
+        LifecycleError::WrongState { .. } => "wrong_state".into(),
+        LifecycleError::Store(StoreError::ChangedMeanwhile { .. }) => "changed_meanwhile".into(),
+        other => panic!("an unexpected refusal: {other}"),
+    }
+}

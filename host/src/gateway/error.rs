@@ -97,7 +97,13 @@ impl From<BackupError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        host_side_failure(&e, "storage failure")
+        match e {
+            // Another step came first: the caller looks again and retries.
+            StoreError::ChangedMeanwhile { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "changed_meanwhile", e.to_string())
+            }
+            e => host_side_failure(&e, "storage failure"),
+        }
     }
 }
 
@@ -177,7 +183,9 @@ impl From<CredentialError> for ApiError {
 
 impl From<GrantError> for ApiError {
     fn from(e: GrantError) -> Self {
-        let (status, code) = match &e {
+        let message = e.to_string();
+        let (status, code) = match e {
+            GrantError::Store(e) => return e.into(),
             GrantError::AppNotFound(_) => (StatusCode::NOT_FOUND, "app_not_found"),
             GrantError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
             GrantError::NotApproved { .. } => (StatusCode::CONFLICT, "wrong_state"),
@@ -185,9 +193,8 @@ impl From<GrantError> for ApiError {
             GrantError::NotRequested { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "capability_not_requested")
             }
-            GrantError::Store(e) => return host_side_failure(e, "storage failure"),
         };
-        ApiError::new(status, code, e.to_string())
+        ApiError::new(status, code, message)
     }
 }
 
@@ -231,6 +238,9 @@ fn refused_version(e: &InstallError, message: String) -> ApiError {
         InstallError::Prepare(PrepareError::ConcurrencyAboveShare { .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "limit_above_host_share")
         }
+        InstallError::Store(StoreError::ChangedMeanwhile { .. }) => {
+            (StatusCode::CONFLICT, "changed_meanwhile")
+        }
         InstallError::Grant(_)
         | InstallError::SamplePublisher(_)
         | InstallError::Prepare(PrepareError::Cache(_))
@@ -258,7 +268,9 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NothingToRollBack(_) => (StatusCode::CONFLICT, "nothing_to_roll_back"),
             LifecycleError::NotSuspended(_) => (StatusCode::CONFLICT, "not_suspended"),
             LifecycleError::BadReason => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reason"),
-            LifecycleError::Install(_) | LifecycleError::Store(_) => {
+            LifecycleError::Store(e) => return e.into(),
+            LifecycleError::Install(InstallError::Store(e)) => return e.into(),
+            LifecycleError::Install(_) => {
                 return host_side_failure(&message, "a lifecycle step failed on the host's side")
             }
         };
@@ -341,6 +353,24 @@ impl From<InvokeError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A step another (on another host) came before answers 409, whichever
+    /// step it was: the caller looks again and retries.
+    #[test]
+    fn a_step_another_came_before_is_a_conflict_whatever_its_kind() {
+        let changed = || StoreError::ChangedMeanwhile { app: "tour".into() };
+        let answers: [ApiError; 4] = [
+            changed().into(),
+            GrantError::Store(changed()).into(),
+            LifecycleError::Store(changed()).into(),
+            UploadError::Refused(InstallError::Store(changed())).into(),
+        ];
+        for answer in answers {
+            assert_eq!(answer.status, StatusCode::CONFLICT);
+            assert_eq!(answer.code, "changed_meanwhile");
+            assert!(answer.message.contains("try again"), "{}", answer.message);
+        }
+    }
 
     /// A failure on the host's side names no path and no backend's words.
     #[test]

@@ -208,8 +208,8 @@ struct GrantsBody {
             body = ErrorBody),
         (status = 404, description = "`app_not_found`: no app has this id (or none of its \
             versions serves); `version_not_found`: it has no such version.", body = ErrorBody),
-        (status = 409, description = "`wrong_state`: the version was never approved.",
-            body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the version was never approved; \
+            `changed_meanwhile`: another change to the app came first (on any host).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`capability_not_requested`: the version does not \
@@ -660,8 +660,8 @@ struct ApproveBody {
             body = ErrorBody),
         (status = 404, description = "`app_not_found`; `version_not_found`.",
             body = ErrorBody),
-        (status = 409, description = "`wrong_state`: the version is not in review.",
-            body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the version is not in review; \
+            `changed_meanwhile`: another change to the app came first (on any host).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`capability_not_requested`: the version does not \
@@ -706,8 +706,8 @@ struct ReasonBody {
             body = ErrorBody),
         (status = 404, description = "`app_not_found`; `version_not_found`.",
             body = ErrorBody),
-        (status = 409, description = "`wrong_state`: the version is not in review.",
-            body = ErrorBody),
+        (status = 409, description = "`wrong_state`: the version is not in review; \
+            `changed_meanwhile`: another change to the app came first (on any host).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`invalid_reason`: empty or too long.", body = ErrorBody),
@@ -756,7 +756,8 @@ struct RolloutBody {
         (status = 409, description = "`wrong_state`: the version is not approved; \
             `canary_in_progress`: another version is the canary; \
             `canary_needs_live_version`: a share below 100 for an app with no live version \
-            yet (put the first version live for everyone).", body = ErrorBody),
+            yet (put the first version live for everyone); `changed_meanwhile`: another change to the app came first (on any host).",
+            body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`invalid_percent`: not 1 to 100.", body = ErrorBody),
@@ -787,7 +788,8 @@ async fn rollout(
         (status = 200, description = "The app's record now.", body = AppRecord),
         (status = 404, description = "`app_not_found`; `version_not_found`: the previous \
             version is gone.", body = ErrorBody),
-        (status = 409, description = "`nothing_to_roll_back`.", body = ErrorBody),
+        (status = 409, description = "`nothing_to_roll_back`; `changed_meanwhile`: another change to the app came first (on any host).",
+            body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]
@@ -813,6 +815,8 @@ async fn rollback(
         (status = 400, description = "`invalid_json`: the body is not a reason.",
             body = ErrorBody),
         (status = 404, description = "`app_not_found`.", body = ErrorBody),
+        (status = 409, description = "`changed_meanwhile`: another change to the app came first (on any host).",
+            body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
         (status = 422, description = "`invalid_reason`: empty or too long.", body = ErrorBody),
@@ -842,7 +846,8 @@ async fn suspend(
     responses(
         (status = 200, description = "The app's record now.", body = AppRecord),
         (status = 404, description = "`app_not_found`.", body = ErrorBody),
-        (status = 409, description = "`not_suspended`.", body = ErrorBody),
+        (status = 409, description = "`not_suspended`; `changed_meanwhile`: another change to the app came first (on any host).",
+            body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]

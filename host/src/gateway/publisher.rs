@@ -77,7 +77,7 @@ fn too_large() -> ApiError {
             this publisher; `publisher_mismatch`: the manifest names another publisher; \
             `app_not_owned`: another publisher owns the app id.", body = ErrorBody),
         (status = 409, description = "`version_not_newer`: the app has this version or a \
-            newer one.", body = ErrorBody),
+            newer one; `changed_meanwhile`: another change to the app came first (on any host).", body = ErrorBody),
         (status = 413, description = "`package_too_large`: more than 64 MiB.",
             body = ErrorBody),
         (status = 422, description = "`invalid_signature`, `invalid_manifest` (also when \
@@ -210,7 +210,7 @@ async fn metrics(
         (status = 404, description = "`app_not_found`: the publisher has no such app; \
             `version_not_found`.", body = ErrorBody),
         (status = 409, description = "`wrong_state`: only a version in review or approved \
-            can be withdrawn.", body = ErrorBody),
+            can be withdrawn; `changed_meanwhile`: another change to the app came first (on any host).", body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]

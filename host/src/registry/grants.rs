@@ -107,8 +107,9 @@ impl Registry {
     ) -> Result<BTreeSet<String>, GrantError> {
         let _change = self.lock_changes().await;
         let not_found = || GrantError::AppNotFound(app.to_string());
-        let record = self.store.apps.app(app).await?.ok_or_else(not_found)?;
-        let versions = self.store.apps.versions(app).await?;
+        let read = self.store.apps.snapshot(app).await?;
+        let record = read.app.clone().ok_or_else(not_found)?;
+        let versions = &read.versions;
         let names: Vec<&String> = match only {
             Some(name) => {
                 let version = versions.iter().find(|v| v.version == name).ok_or_else(|| {
@@ -158,7 +159,10 @@ impl Registry {
             });
             changed.push(version);
         }
-        self.store.apps.commit_app(&record, &changed, &[]).await?;
+        self.store
+            .apps
+            .commit_app_over(&read, &record, &changed, &[])
+            .await?;
         for (version, before) in changed.iter().zip(&before) {
             self.audit_grant_change(version, before, actor).await;
         }

@@ -11,7 +11,9 @@ use super::{check_new_version, unix_seconds, AppSlot, GrantError, InstallError, 
 use crate::audit::{messages, AuditMessage, Event};
 use crate::registry::manifest::{Manifest, ManifestError, PlaceholderText};
 use crate::runtime::LiveApp;
-use crate::store::{AppRecord, PublisherRecord, StoreError, VersionRecord, VersionState};
+use crate::store::{
+    AppRecord, AppSnapshot, PublisherRecord, StoreError, VersionRecord, VersionState,
+};
 use semver::Version;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -209,15 +211,15 @@ impl Registry {
             self.forget_unreferenced(&sha256).await;
             return Err(e);
         }
-        let existing = match self.check_claim(&manifest, publisher).await {
-            Ok(existing) => existing,
+        let read = match self.check_claim(&manifest, publisher).await {
+            Ok(read) => read,
             Err(e) => {
                 self.forget_unreferenced(&sha256).await;
                 return Err(e);
             }
         };
         let now = unix_seconds();
-        let record = existing.unwrap_or_else(|| AppRecord {
+        let record = read.app.clone().unwrap_or_else(|| AppRecord {
             id: manifest.id.clone(),
             publisher: publisher.id.clone(),
             ..AppRecord::default()
@@ -240,12 +242,19 @@ impl Registry {
         let stored = self
             .store
             .apps
-            .commit_app(
+            .commit_app_over(
+                &read,
                 &record,
                 std::slice::from_ref(&version),
                 &[&package.component],
             )
             .await;
+        if let Err(e @ StoreError::ChangedMeanwhile { .. }) = stored {
+            // Another change to the app (on another host) came first:
+            // nothing was written, and what it wrote stays.
+            self.forget_unreferenced(&sha256).await;
+            return Err(e.into());
+        }
         if let Err(StoreError::ComponentChanged { .. }) = stored {
             // Another upload of this version (on another host) was stored
             // first, with other bytes: it stays, and this one is refused.
@@ -292,15 +301,17 @@ impl Registry {
         Ok(version)
     }
 
-    /// The app `manifest` names, if it exists: refused unless `publisher`
-    /// owns it and the manifest's version is newer than each of its versions.
+    /// The records of the app `manifest` names, as read for the upload:
+    /// refused unless `publisher` owns the app (or nobody does yet) and the
+    /// manifest's version is newer than each of its versions.
     async fn check_claim(
         &self,
         manifest: &Manifest,
         publisher: &PublisherRecord,
-    ) -> Result<Option<AppRecord>, UploadError> {
-        let existing = self.store.apps.app(&manifest.id).await?;
-        if existing
+    ) -> Result<AppSnapshot, UploadError> {
+        let read = self.store.apps.snapshot(&manifest.id).await?;
+        if read
+            .app
             .as_ref()
             .is_some_and(|app| app.publisher != publisher.id)
         {
@@ -308,8 +319,8 @@ impl Registry {
                 app: manifest.id.clone(),
             });
         }
-        check_new_version(manifest, &self.store.apps.versions(&manifest.id).await?)?;
-        Ok(existing)
+        check_new_version(manifest, &read.versions)?;
+        Ok(read)
     }
 
     /// Every version of `app`, newest first.
@@ -339,30 +350,32 @@ impl Registry {
         Ok(queue)
     }
 
-    /// The app's record and one of its versions, for a change.
+    /// The app's records as read for a change (its writes go over them),
+    /// its record, and one of its versions.
     async fn find(
         &self,
         app: &str,
         version: &str,
-    ) -> Result<(AppRecord, VersionRecord), LifecycleError> {
-        let record = self
-            .store
-            .apps
-            .app(app)
-            .await?
+    ) -> Result<(AppSnapshot, AppRecord, VersionRecord), LifecycleError> {
+        let (read, record) = self.read_app(app).await?;
+        let found =
+            read.version(app, version)
+                .cloned()
+                .ok_or_else(|| LifecycleError::VersionNotFound {
+                    app: app.to_string(),
+                    version: version.to_string(),
+                })?;
+        Ok((read, record, found))
+    }
+
+    /// The app's records as read for a change, and its record.
+    async fn read_app(&self, app: &str) -> Result<(AppSnapshot, AppRecord), LifecycleError> {
+        let read = self.store.apps.snapshot(app).await?;
+        let record = read
+            .app
+            .clone()
             .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
-        let found = self
-            .store
-            .apps
-            .versions(app)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version)
-            .ok_or_else(|| LifecycleError::VersionNotFound {
-                app: app.to_string(),
-                version: version.to_string(),
-            })?;
-        Ok((record, found))
+        Ok((read, record))
     }
 
     fn expect_state(
@@ -421,7 +434,7 @@ impl Registry {
         actor: &str,
     ) -> Result<VersionRecord, LifecycleError> {
         let _change = self.lock_changes().await;
-        let (record, mut found) = self.find(app, version).await?;
+        let (read, record, mut found) = self.find(app, version).await?;
         Self::expect_state(&record, &found, &[VersionState::InReview], "approved")?;
         let manifest =
             Manifest::parse("stored manifest", &found.manifest).map_err(InstallError::from)?;
@@ -436,7 +449,7 @@ impl Registry {
         Self::transition(&mut found, VersionState::Approved, actor);
         self.store
             .apps
-            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .commit_app_over(&read, &record, std::slice::from_ref(&found), &[])
             .await?;
         self.audit_grant_change(&found, &before, actor).await;
         self.audit_step("approve", actor, app, version, messages::APPROVED.message())
@@ -454,13 +467,13 @@ impl Registry {
     ) -> Result<VersionRecord, LifecycleError> {
         check_reason(reason)?;
         let _change = self.lock_changes().await;
-        let (record, mut found) = self.find(app, version).await?;
+        let (read, record, mut found) = self.find(app, version).await?;
         Self::expect_state(&record, &found, &[VersionState::InReview], "rejected")?;
         Self::transition(&mut found, VersionState::Rejected, actor);
         found.reason = Some(reason.trim().to_string());
         self.store
             .apps
-            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .commit_app_over(&read, &record, std::slice::from_ref(&found), &[])
             .await?;
         self.audit_step(
             "reject",
@@ -481,7 +494,7 @@ impl Registry {
         actor: &str,
     ) -> Result<VersionRecord, LifecycleError> {
         let _change = self.lock_changes().await;
-        let (record, mut found) = self.find(app, version).await?;
+        let (read, record, mut found) = self.find(app, version).await?;
         Self::expect_state(
             &record,
             &found,
@@ -491,7 +504,7 @@ impl Registry {
         Self::transition(&mut found, VersionState::Withdrawn, actor);
         self.store
             .apps
-            .commit_app(&record, std::slice::from_ref(&found), &[])
+            .commit_app_over(&read, &record, std::slice::from_ref(&found), &[])
             .await?;
         self.audit_step(
             "withdraw",
@@ -517,7 +530,7 @@ impl Registry {
             return Err(LifecycleError::BadPercent(percent));
         }
         let _change = self.lock_changes().await;
-        let (mut record, mut found) = self.find(app, version).await?;
+        let (read, mut record, mut found) = self.find(app, version).await?;
         Self::expect_state(
             &record,
             &found,
@@ -541,14 +554,7 @@ impl Registry {
         let slot = self.slot(app);
         let (live, canary) = if percent == 100 {
             if let Some(old) = record.live.take() {
-                if let Some(mut old) = self
-                    .store
-                    .apps
-                    .versions(app)
-                    .await?
-                    .into_iter()
-                    .find(|v| v.version == old)
-                {
+                if let Some(mut old) = read.version(app, &old).cloned() {
                     Self::transition(&mut old, VersionState::Retired, actor);
                     changed.push(old);
                 }
@@ -566,7 +572,10 @@ impl Registry {
             (slot.as_ref().and_then(|s| s.live.clone()), Some(prepared))
         };
         changed.push(found);
-        self.store.apps.commit_app(&record, &changed, &[]).await?;
+        self.store
+            .apps
+            .commit_app_over(&read, &record, &changed, &[])
+            .await?;
         self.audit_step(
             "rollout",
             actor,
@@ -591,14 +600,8 @@ impl Registry {
     /// withdrawn, or else the live version gives way to the previous one.
     pub async fn rollback(&self, app: &str, actor: &str) -> Result<AppRecord, LifecycleError> {
         let _change = self.lock_changes().await;
-        let mut record = self
-            .store
-            .apps
-            .app(app)
-            .await?
-            .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
-        let versions = self.store.apps.versions(app).await?;
-        let by_name = |name: &str| versions.iter().find(|v| v.version == name).cloned();
+        let (read, mut record) = self.read_app(app).await?;
+        let by_name = |name: &str| read.version(app, name).cloned();
         let slot = self.slot(app);
         let mut changed = Vec::new();
         let (rolled_back, live): (String, Option<Arc<LiveApp>>) =
@@ -629,7 +632,10 @@ impl Registry {
                 changed.push(restored);
                 (current, Some(prepared))
             };
-        self.store.apps.commit_app(&record, &changed, &[]).await?;
+        self.store
+            .apps
+            .commit_app_over(&read, &record, &changed, &[])
+            .await?;
         self.audit_step(
             "rollback",
             actor,
@@ -660,17 +666,15 @@ impl Registry {
             check_reason(reason)?;
         }
         let _change = self.lock_changes().await;
-        let mut record = self
-            .store
-            .apps
-            .app(app)
-            .await?
-            .ok_or_else(|| LifecycleError::AppNotFound(app.to_string()))?;
+        let (read, mut record) = self.read_app(app).await?;
         if reason.is_none() && record.suspended.is_none() {
             return Err(LifecycleError::NotSuspended(app.to_string()));
         }
         record.suspended = reason.map(|r| r.trim().to_string());
-        self.store.apps.commit_app(&record, &[], &[]).await?;
+        self.store
+            .apps
+            .commit_app_over(&read, &record, &[], &[])
+            .await?;
         let (kind, message) = match reason {
             Some(reason) => ("suspend", messages::SUSPENDED.with("reason", reason.trim())),
             None => ("resume", messages::RESUMED.message()),

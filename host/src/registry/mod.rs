@@ -307,19 +307,15 @@ impl Registry {
         sha256: &str,
     ) -> Result<(AppRecord, VersionRecord), InstallError> {
         // Checked again: another change may have added a version meanwhile.
-        let mut versions = self.store.apps.versions(&manifest.id).await?;
+        let read = self.store.apps.snapshot(&manifest.id).await?;
+        let mut versions = read.versions.clone();
         check_new_version(manifest, &versions)?;
         let now = unix_seconds();
-        let mut record = self
-            .store
-            .apps
-            .app(&manifest.id)
-            .await?
-            .unwrap_or_else(|| AppRecord {
-                id: manifest.id.clone(),
-                publisher: manifest.publisher.clone(),
-                ..AppRecord::default()
-            });
+        let mut record = read.app.clone().unwrap_or_else(|| AppRecord {
+            id: manifest.id.clone(),
+            publisher: manifest.publisher.clone(),
+            ..AppRecord::default()
+        });
         let replaced = versions
             .iter()
             .find(|v| record.live.as_deref() == Some(v.version.as_str()));
@@ -363,7 +359,7 @@ impl Registry {
         record.canary_percent = 0;
         self.store
             .apps
-            .commit_app(&record, &changed, &[component])
+            .commit_app_over(&read, &record, &changed, &[component])
             .await?;
         self.audit
             .record(Event {

@@ -144,6 +144,25 @@ pub enum AppChange {
     Everything,
 }
 
+/// An app's records as a step read them, before it writes over them
+/// ([`AppStore::commit_app_over`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppSnapshot {
+    /// The app's record; `None`: there was none.
+    pub app: Option<AppRecord>,
+    /// Every version of the app, in no particular order.
+    pub versions: Vec<VersionRecord>,
+}
+
+impl AppSnapshot {
+    /// Version `version` of `app`, as read.
+    pub fn version(&self, app: &str, version: &str) -> Option<&VersionRecord> {
+        self.versions
+            .iter()
+            .find(|v| v.app == app && v.version == version)
+    }
+}
+
 /// Why a change to a record was refused, as a short code its caller knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused(pub &'static str);
@@ -174,6 +193,25 @@ pub trait AppStore: Send + Sync + 'static {
         versions: &[VersionRecord],
         components: &[&[u8]],
     ) -> Result<(), StoreError>;
+    /// [`commit_app`](AppStore::commit_app), if nothing it writes changed
+    /// since `read`: the app's record and each of `versions` must still be
+    /// stored as `read` has them (a version `read` lacks, still absent), else
+    /// `ChangedMeanwhile` and nothing is written. So a step that read,
+    /// checked and wrote never undoes another made meanwhile, on any host.
+    async fn commit_app_over(
+        &self,
+        read: &AppSnapshot,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError>;
+    /// `app`'s record and versions, for a step that will write over them.
+    async fn snapshot(&self, app: &str) -> Result<AppSnapshot, StoreError> {
+        Ok(AppSnapshot {
+            app: self.app(app).await?,
+            versions: self.versions(app).await?,
+        })
+    }
     /// Every app.
     async fn apps(&self) -> Result<Vec<AppRecord>, StoreError>;
     /// The app with `id`.

@@ -23,11 +23,11 @@
 //! function, so the calling crate needs `tokio` with its macros.
 
 use super::{
-    AppChange, AppRecord, AuditFilter, AuditFrom, AuditMessage, AuditRecord, BalanceReader,
-    ConsentRecord, CounterRefusal, FrameRecord, GrantRecord, HistoryCursor, InboxMessage,
-    IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord,
-    OutboxEntry, PublisherRecord, QuotaExceeded, Refused, SessionRecord, SigningKeyRecord, Store,
-    StoreError, VersionRecord, VersionState,
+    AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
+    BalanceReader, ConsentRecord, CounterRefusal, FrameRecord, GrantRecord, HistoryCursor,
+    InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord,
+    OperatorRecord, OutboxEntry, PublisherRecord, QuotaExceeded, Refused, SessionRecord,
+    SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +67,7 @@ macro_rules! store_conformance {
             a_blob_shared_across_apps_goes_only_with_its_last_version,
             a_version_needs_its_blob_and_keeps_its_component,
             a_failed_commit_writes_nothing,
+            a_step_over_a_stale_read_writes_nothing,
             version_grants_and_publishers_round_trip,
             a_publisher_is_changed_over_every_other_change,
             publisher_keys_name_their_publisher,
@@ -939,6 +940,87 @@ pub async fn a_version_needs_its_blob_and_keeps_its_component(store: Store) {
     assert_eq!(
         apps.versions("a").await.unwrap(),
         vec![version("a", "1.0.0", b"right")]
+    );
+}
+
+/// A step writes over what it read only while that still stands: of steps
+/// racing over one read, one lands; a step over a read another step
+/// outdated (the app's record, a version it writes, a version new to the
+/// store since) writes nothing.
+pub async fn a_step_over_a_stale_read_writes_nothing(store: Store) {
+    let apps = &store.apps;
+    let v1 = version("a", "1.0.0", b"one");
+    apps.commit_app(&app("a"), std::slice::from_ref(&v1), &[b"one"])
+        .await
+        .unwrap();
+    let read = apps.snapshot("a").await.unwrap();
+    assert_eq!(read.app, Some(app("a")));
+    assert_eq!(read.version("a", "1.0.0"), Some(&v1));
+
+    // Eight reviews of one version race over one read: one lands.
+    let outcomes = futures::future::join_all((0..8).map(|n| {
+        let (apps, read) = (apps.clone(), read.clone());
+        let mut reviewed = version("a", "1.0.0", b"one");
+        reviewed.state = VersionState::Approved;
+        reviewed.changed_by = format!("operator:{n}");
+        async move {
+            apps.commit_app_over(&read, &app("a"), &[reviewed.clone()], &[])
+                .await
+                .map(|()| reviewed)
+        }
+    }))
+    .await;
+    let landed: Vec<&VersionRecord> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(landed.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(matches!(e, StoreError::ChangedMeanwhile { .. }), "{e}");
+        }
+    }
+    assert_eq!(apps.versions("a").await.unwrap(), vec![landed[0].clone()]);
+
+    // The app's record changed since the read.
+    let mut suspended = app("a");
+    suspended.suspended = Some("kiểm tra".into());
+    let fresh = apps.snapshot("a").await.unwrap();
+    apps.commit_app_over(&fresh, &suspended, &[], &[])
+        .await
+        .unwrap();
+    let mut live = app("a");
+    live.live = Some("1.0.0".into());
+    let stale = apps.commit_app_over(&fresh, &live, &[], &[]).await;
+    assert!(
+        matches!(stale, Err(StoreError::ChangedMeanwhile { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(apps.app("a").await.unwrap(), Some(suspended.clone()));
+
+    // A version stored since the read is not new to the step.
+    let before_upload = apps.snapshot("a").await.unwrap();
+    apps.commit_app(&suspended, &[version("a", "2.0.0", b"two")], &[b"two"])
+        .await
+        .unwrap();
+    let mut mine = version("a", "2.0.0", b"two");
+    mine.changed_by = "publisher:late".into();
+    let stale = apps
+        .commit_app_over(&before_upload, &suspended, &[mine], &[b"two"])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::ChangedMeanwhile { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(apps.blob_refs(&sha256_hex(b"two")).await.unwrap(), 1);
+
+    // A read of an app that did not exist yet stands only while none does.
+    let nothing = apps.snapshot("b").await.unwrap();
+    assert_eq!(nothing, AppSnapshot::default());
+    apps.commit_app_over(&nothing, &app("b"), &[], &[])
+        .await
+        .unwrap();
+    let stale = apps.commit_app_over(&nothing, &app("b"), &[], &[]).await;
+    assert!(
+        matches!(stale, Err(StoreError::ChangedMeanwhile { .. })),
+        "{stale:?}"
     );
 }
 

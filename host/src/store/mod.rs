@@ -51,6 +51,13 @@ pub enum StoreError {
     /// A stored version's component cannot be replaced (versions are immutable).
     #[error("{app} {version} already has a different component")]
     ComponentChanged { app: String, version: String },
+    /// A step's records changed after it read them (another step, perhaps on
+    /// another host, came first); nothing was written.
+    #[error(
+        "{app} changed while this step was being made (another change came first); nothing \
+         was changed: look at its state and try again"
+    )]
+    ChangedMeanwhile { app: String },
 }
 
 /// Everything the host persists: one handle per concern, all on one backend.

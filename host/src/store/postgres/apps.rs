@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, PgStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, PublisherChange, PublisherRecord, Refused, StoreError,
-    VersionRecord,
+    AppChange, AppRecord, AppSnapshot, AppStore, PublisherChange, PublisherRecord, Refused,
+    StoreError, VersionRecord,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 /// What [`AppStore::commit_app`] writes, owned so each attempt of its
 /// transaction can read it.
 struct Commit {
+    /// What the step read, when what it writes must still stand as read.
+    read: Option<AppSnapshot>,
     app: AppRecord,
     versions: Vec<VersionRecord>,
     /// The given component bytes by the store's own sha256 of them.
@@ -54,7 +56,73 @@ fn decode_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Whether the records `commit` writes are stored as `read` has them
+/// (read under the app's lock, so they stay so until the commit).
+async fn stands_as_read(
+    conn: &mut PgConnection,
+    read: &AppSnapshot,
+    commit: &Commit,
+) -> Result<Result<bool, StoreError>, sqlx::Error> {
+    let id = &commit.app.id;
+    let app: Option<Value> = sqlx::query_scalar("SELECT record FROM apps WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let app: Option<AppRecord> = match app.map(|r| from_json(&format!("apps/{id}"), r)) {
+        Some(Err(corrupt)) => return Ok(Err(corrupt)),
+        decoded => decoded.transpose().ok().flatten(),
+    };
+    if app != read.app {
+        return Ok(Ok(false));
+    }
+    for version in &commit.versions {
+        let (app, name) = (&version.app, &version.version);
+        let stored: Option<Value> =
+            sqlx::query_scalar("SELECT record FROM versions WHERE app = $1 AND version = $2")
+                .bind(app)
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let stored: Option<VersionRecord> =
+            match stored.map(|r| from_json(&format!("versions/{app}/{name}"), r)) {
+                Some(Err(corrupt)) => return Ok(Err(corrupt)),
+                decoded => decoded.transpose().ok().flatten(),
+            };
+        if stored.as_ref() != read.version(app, name) {
+            return Ok(Ok(false));
+        }
+    }
+    Ok(Ok(true))
+}
+
 impl PgStore {
+    /// [`AppStore::commit_app`], over `read` when given.
+    async fn commit(
+        &self,
+        read: Option<&AppSnapshot>,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        let commit = Arc::new(Commit {
+            read: read.cloned(),
+            app: app.clone(),
+            versions: versions.to_vec(),
+            components: components
+                .iter()
+                .map(|bytes| (hex::encode(Sha256::digest(bytes)), bytes.to_vec()))
+                .collect(),
+        });
+        let store = self.clone();
+        self.transaction(move |tx| {
+            let (store, commit) = (store.clone(), commit.clone());
+            async move { store.commit_app_in(tx, &commit).await }.boxed()
+        })
+        .await??;
+        self.announce_here(AppChange::App(app.id.clone()));
+        Ok(())
+    }
+
     /// One attempt at a commit. A refusal (`Ok(Err(_))`) comes before any
     /// write, so committing it changes nothing.
     async fn commit_app_in(
@@ -67,6 +135,17 @@ impl PgStore {
             .collect();
         for app in apps {
             lock_app(&mut *conn, app).await?;
+        }
+        if let Some(read) = &commit.read {
+            match stands_as_read(&mut *conn, read, commit).await? {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Ok(Err(StoreError::ChangedMeanwhile {
+                        app: commit.app.id.clone(),
+                    }))
+                }
+                Err(corrupt) => return Ok(Err(corrupt)),
+            }
         }
         // Every version is checked before anything is written; a version
         // twice in one commit is new only the first time.
@@ -281,22 +360,17 @@ impl AppStore for PgStore {
         versions: &[VersionRecord],
         components: &[&[u8]],
     ) -> Result<(), StoreError> {
-        let commit = Arc::new(Commit {
-            app: app.clone(),
-            versions: versions.to_vec(),
-            components: components
-                .iter()
-                .map(|bytes| (hex::encode(Sha256::digest(bytes)), bytes.to_vec()))
-                .collect(),
-        });
-        let store = self.clone();
-        self.transaction(move |tx| {
-            let (store, commit) = (store.clone(), commit.clone());
-            async move { store.commit_app_in(tx, &commit).await }.boxed()
-        })
-        .await??;
-        self.announce_here(AppChange::App(app.id.clone()));
-        Ok(())
+        self.commit(None, app, versions, components).await
+    }
+
+    async fn commit_app_over(
+        &self,
+        read: &AppSnapshot,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        self.commit(Some(read), app, versions, components).await
     }
 
     async fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {

@@ -4,8 +4,8 @@
 
 use super::{abort_with, backend, composite, corrupt, ref_count, settle, to_json, SledStore};
 use crate::store::{
-    AppChange, AppRecord, AppStore, PublisherChange, PublisherRecord, Refused, StoreError,
-    VersionRecord,
+    AppChange, AppRecord, AppSnapshot, AppStore, PublisherChange, PublisherRecord, Refused,
+    StoreError, VersionRecord,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -13,12 +13,20 @@ use sled::Transactional;
 use std::collections::HashMap;
 
 impl SledStore {
+    /// One transaction: refused with `ChangedMeanwhile` when `read` is given
+    /// and what it writes no longer stands as `read` has it.
     fn commit_app_now(
         &self,
+        read: Option<&AppSnapshot>,
         app: &AppRecord,
         versions: &[VersionRecord],
         components: &[&[u8]],
     ) -> Result<(), StoreError> {
+        let changed = || {
+            abort_with(StoreError::ChangedMeanwhile {
+                app: app.id.clone(),
+            })
+        };
         let app_json = to_json(app)?;
         let version_rows: Vec<(Vec<u8>, Vec<u8>, &VersionRecord)> = versions
             .iter()
@@ -30,12 +38,33 @@ impl SledStore {
             .collect();
         let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
             |(apps, stored, blobs, refs)| {
+                if let Some(read) = read {
+                    let now: Option<AppRecord> = match apps.get(app.id.as_bytes())? {
+                        Some(bytes) => Some(
+                            serde_json::from_slice(&bytes)
+                                .map_err(|e| corrupt(app.id.as_bytes(), e))?,
+                        ),
+                        None => None,
+                    };
+                    if now != read.app {
+                        return Err(changed());
+                    }
+                }
                 apps.insert(app.id.as_bytes(), app_json.as_slice())?;
                 for (key, value, version) in &version_rows {
                     let sha256 = version.component_sha256.as_str();
-                    if let Some(old) = stored.get(key.as_slice())? {
-                        let old: VersionRecord =
-                            serde_json::from_slice(&old).map_err(|e| corrupt(key, e))?;
+                    let old: Option<VersionRecord> = match stored.get(key.as_slice())? {
+                        Some(old) => {
+                            Some(serde_json::from_slice(&old).map_err(|e| corrupt(key, e))?)
+                        }
+                        None => None,
+                    };
+                    if read.is_some_and(|read| {
+                        old.as_ref() != read.version(&version.app, &version.version)
+                    }) {
+                        return Err(changed());
+                    }
+                    if let Some(old) = old {
                         if old.component_sha256 != sha256 {
                             return Err(abort_with(StoreError::ComponentChanged {
                                 app: version.app.clone(),
@@ -120,7 +149,21 @@ impl AppStore for SledStore {
         components: &[&[u8]],
     ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        self.commit_app_now(app, versions, components)?;
+        self.commit_app_now(None, app, versions, components)?;
+        self.durable().await?;
+        self.announce(AppChange::App(app.id.clone()));
+        Ok(())
+    }
+
+    async fn commit_app_over(
+        &self,
+        read: &AppSnapshot,
+        app: &AppRecord,
+        versions: &[VersionRecord],
+        components: &[&[u8]],
+    ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
+        self.commit_app_now(Some(read), app, versions, components)?;
         self.durable().await?;
         self.announce(AppChange::App(app.id.clone()));
         Ok(())
