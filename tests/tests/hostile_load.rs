@@ -271,6 +271,101 @@ async fn max_concurrency_above_the_apps_share_of_the_pool_is_refused_at_upload()
     host.stop().await;
 }
 
+/// A canary does not double an app's share of the host: its instances and
+/// the live version's draw on one share. With a share of 2 instances, six
+/// sleeping requests (three on each version) run two at a time, and all
+/// answer once their turn comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_and_the_live_version_share_one_apps_share_of_the_host() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.install_samples = false;
+        config.max_instances = 8;
+        config.app_share_percent = 25;
+    })
+    .await;
+    assert_eq!(host.citadel.runtime.app_share(), 2);
+    let publisher = citadel_tests::register_publisher(&host, "citadel-tests").await;
+    for version in ["1.0.0", "1.1.0"] {
+        let manifest = test_manifest("sleeper", "hostile", "[]", "timeout_ms = 10000")
+            .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+        let package = citadel_tests::package(&publisher, &manifest, "hostile");
+        let uploaded = citadel_tests::upload(&host, &publisher, package).await;
+        assert_eq!(uploaded.status(), 201);
+        let path = format!("/api/v1/operator/apps/sleeper/versions/{version}/approve");
+        let approved =
+            citadel_tests::operator_post(&host, &path, serde_json::json!({ "capabilities": [] }))
+                .await;
+        assert_eq!(approved.status(), 200);
+    }
+    for (version, percent) in [("1.0.0", 100), ("1.1.0", 50)] {
+        let body = serde_json::json!({ "version": version, "percent": percent });
+        let rolled =
+            citadel_tests::operator_post(&host, "/api/v1/operator/apps/sleeper/rollout", body)
+                .await;
+        assert_eq!(rolled.status(), 200);
+    }
+    // A bucket cookie for each version.
+    let mut cookies = std::collections::BTreeMap::new();
+    for n in 0..200 {
+        let cookie = format!("citadel_bucket=caller-{n:04}");
+        let response = client()
+            .get(host.url("/apps/sleeper/ok"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let version = response.headers()["x-citadel-app-version"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        cookies.entry(version).or_insert(cookie);
+        if cookies.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let sleepers: Vec<_> = cookies
+        .values()
+        .flat_map(|cookie| std::iter::repeat_n(cookie.clone(), 3))
+        .map(|cookie| {
+            let url = host.url("/apps/sleeper/sleep?ms=1500");
+            tokio::spawn(async move {
+                client()
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut most = 0;
+    let watch_until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < watch_until {
+        most = most.max(host.citadel.runtime.instances_running());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut versions = std::collections::BTreeMap::new();
+    for sleeper in sleepers {
+        let response = sleeper.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let version = response.headers()["x-citadel-app-version"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        *versions.entry(version).or_insert(0) += 1;
+    }
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(
+        most, 2,
+        "the two versions ran at most the app's share at once"
+    );
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_is_limited_per_request_across_all_memories() {
     let _alone = ONE_AT_A_TIME.lock().await;

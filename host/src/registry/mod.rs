@@ -18,7 +18,9 @@ pub use lifecycle::{LifecycleError, UploadError, KEPT_VERSIONS};
 pub use publishers::{PublisherError, Publishers};
 
 use crate::audit::{messages, AuditLog, Event};
-use crate::runtime::{Admission, AppContext, LazyComponent, LiveApp, PrepareError, Runtime};
+use crate::runtime::{
+    Admission, AppContext, AppShare, LazyComponent, LiveApp, PrepareError, Runtime,
+};
 use crate::store::{AppChange, GrantRecord, Store, StoreError};
 use manifest::{Manifest, ManifestError};
 use semver::Version;
@@ -133,6 +135,8 @@ pub struct Registry {
     publishers: Publishers,
     runtime: Arc<Runtime>,
     slots: RwLock<BTreeMap<String, Arc<AppSlot>>>,
+    /// Each app's share of the host, given to every version of it.
+    shares: RwLock<BTreeMap<String, Arc<AppShare>>>,
     /// Serialises changes of app and version records (read, check, write).
     changes: tokio::sync::Mutex<()>,
 }
@@ -151,6 +155,7 @@ impl Registry {
             store,
             runtime,
             slots: RwLock::new(BTreeMap::new()),
+            shares: RwLock::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
         };
         for record in registry.store.apps.apps().await? {
@@ -194,6 +199,7 @@ impl Registry {
         Ok(Arc::new(LiveApp::new(
             self.context(&manifest, &version.grants),
             component,
+            self.share_of(&manifest.id),
         )))
     }
 
@@ -230,7 +236,24 @@ impl Registry {
         Ok(Arc::new(LiveApp::new(
             self.context(manifest, &None),
             self.runtime.resident(sha256, pre),
+            self.share_of(&manifest.id),
         )))
+    }
+
+    /// `app`'s share of the host: every version of it draws on the same.
+    fn share_of(&self, app: &str) -> Arc<AppShare> {
+        // Nothing panics holding this lock; a poisoned one is used as it is.
+        let shares = self.shares.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(share) = shares.get(app) {
+            return share.clone();
+        }
+        drop(shares);
+        self.shares
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(app.to_string())
+            .or_insert_with(|| self.runtime.new_app_share())
+            .clone()
     }
 
     /// What a version's instances see of their app.

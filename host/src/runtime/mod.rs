@@ -227,11 +227,10 @@ impl InvokeError {
 pub struct LiveApp {
     pub context: Arc<AppContext>,
     pub component: Arc<LazyComponent>,
+    /// This version's own requests at once (its manifest's `max_concurrency`).
     permits: Arc<Semaphore>,
-    /// Slices of CPU-bound work the app's requests may run at once.
-    cpu: Arc<Semaphore>,
-    /// The app's CPU time per window, charged by every poll of its instances.
-    cpu_budget: Arc<cpu::CpuBudget>,
+    /// What the app may take of the host, shared with its other versions.
+    share: Arc<AppShare>,
     /// The version, as the header the app and the citizen see.
     pub version_header: http::HeaderValue,
     /// The app's request metrics.
@@ -247,22 +246,35 @@ impl std::fmt::Debug for LiveApp {
     }
 }
 
+/// What one app may take of this host, whichever of its versions serve (a
+/// canary and the live version draw on the same): its share of the
+/// instance pool and of the CPU.
+pub struct AppShare {
+    /// The app's instances at once, across its versions.
+    instances: Arc<Semaphore>,
+    /// The size of `instances`.
+    size: u32,
+    /// Slices of CPU-bound work the app's requests may run at once.
+    cpu: Arc<Semaphore>,
+    /// The app's CPU time per window, charged by every poll of its instances.
+    cpu_budget: Arc<cpu::CpuBudget>,
+}
+
 impl LiveApp {
     /// `context.limits` should come from [`Runtime::limits`], which bounds
-    /// the app's concurrency by its share of the pool.
-    pub fn new(context: AppContext, component: Arc<LazyComponent>) -> Self {
+    /// the app's concurrency by its share of the pool; `share` is the app's
+    /// ([`Runtime::new_app_share`]), the same for each of its versions.
+    pub fn new(context: AppContext, component: Arc<LazyComponent>, share: Arc<AppShare>) -> Self {
         let permits = Arc::new(Semaphore::new(context.limits.max_concurrency as usize));
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let version_header = http::HeaderValue::from_str(&context.version.to_string())
             .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
         LiveApp {
             version_header,
             metrics: crate::telemetry::AppMetrics::new(&context.id),
-            cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
-            cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
             context: Arc::new(context),
             component,
             permits,
+            share,
         }
     }
 }
@@ -402,6 +414,22 @@ impl Runtime {
     /// Instances one app may hold at once on this host.
     pub fn app_share(&self) -> u32 {
         self.app_share
+    }
+
+    /// A share of this host for one app, to give each of its versions.
+    pub fn new_app_share(&self) -> Arc<AppShare> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Arc::new(AppShare {
+            instances: Arc::new(Semaphore::new(self.app_share as usize)),
+            size: self.app_share,
+            cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
+            cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
+        })
+    }
+
+    /// Instances running now, across every app.
+    pub fn instances_running(&self) -> usize {
+        (self.max_instances as usize).saturating_sub(self.instance_slots.available_permits())
     }
 
     /// The effective limits of a manifest's `[limits]` on this host: its
@@ -603,8 +631,8 @@ impl Runtime {
         let started = Instant::now();
         self.resident.touch(&app.component, started);
         let deadline = started + limits.timeout;
-        let permit = acquire(app, limits.timeout).await?;
-        app.cpu_budget.wait_turn(deadline).await;
+        let app_permits = acquire(app, deadline).await?;
+        app.share.cpu_budget.wait_turn(deadline).await;
         if Instant::now() >= deadline {
             return Err(InvokeError::Deadline(limits.timeout));
         }
@@ -636,8 +664,8 @@ impl Runtime {
         // once), and it runs its next slice only holding one of its app's
         // CPU slots — so one app's busy guests share a bounded part of the
         // machine and never starve other apps or the gateway.
-        let cpu = app.cpu.clone();
-        let cpu_budget = app.cpu_budget.clone();
+        let cpu = app.share.cpu.clone();
+        let cpu_budget = app.share.cpu_budget.clone();
         let cpu_slot: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
         store.epoch_deadline_callback(move |_| {
             let slot = cpu_slot.clone();
@@ -675,11 +703,11 @@ impl Runtime {
             .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
         let memory_cap = limits.memory_bytes;
         let timeout = limits.timeout;
-        let charged_to = app.cpu_budget.clone();
+        let charged_to = app.share.cpu_budget.clone();
         let (task_deferred, task_store) = (deferred.clone(), app.context.store.clone());
         let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
             async move {
-                let permits: [OwnedSemaphorePermit; 2] = [permit, slot];
+                let permits = (app_permits, slot);
                 drop(body_permit);
                 let run = async {
                     let proxy = pre.instantiate_async(&mut store).await?;
@@ -886,11 +914,22 @@ impl Runtime {
     }
 }
 
-async fn acquire(app: &LiveApp, wait: Duration) -> Result<OwnedSemaphorePermit, InvokeError> {
-    match tokio::time::timeout(wait, app.permits.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(InvokeError::AppBusy(app.context.limits.max_concurrency)),
-    }
+/// A place for one more request of `app`, by `deadline`: one of its
+/// version's own, and one of the app's share of the host.
+async fn acquire(
+    app: &LiveApp,
+    deadline: Instant,
+) -> Result<[OwnedSemaphorePermit; 2], InvokeError> {
+    let within = |semaphore: &Arc<Semaphore>| {
+        tokio::time::timeout_at(deadline.into(), semaphore.clone().acquire_owned())
+    };
+    let Ok(Ok(version)) = within(&app.permits).await else {
+        return Err(InvokeError::AppBusy(app.context.limits.max_concurrency));
+    };
+    let Ok(Ok(share)) = within(&app.share.instances).await else {
+        return Err(InvokeError::AppBusy(app.share.size));
+    };
+    Ok([version, share])
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
