@@ -95,31 +95,33 @@ impl Consents {
         check_scopes(app, scopes)?;
         let pairwise_id = self.pairwise.pairwise_id(&app.id, &citizen.id);
         let granted_at = now();
-        let mut records = Vec::new();
-        for scope in scopes {
-            let record = ConsentRecord {
+        let records: Vec<ConsentRecord> = scopes
+            .iter()
+            .map(|scope| ConsentRecord {
                 app: app.id.clone(),
                 scope: scope.clone(),
                 purpose: purpose(app, scope, &citizen.locale),
                 granted_at,
-            };
-            self.store
-                .identity
-                .put_consent(&citizen.id, &record)
-                .await?;
+            })
+            .collect();
+        // Every scope asked for, or none.
+        self.store
+            .identity
+            .put_consents(&citizen.id, &records)
+            .await?;
+        for record in &records {
             self.audit
                 .record(Event {
                     kind: "consent",
                     actor: "citizen".into(),
                     app: Some(app.id.clone()),
                     version: Some(app.version.to_string()),
-                    capability: Some(scope.clone()),
+                    capability: Some(record.scope.clone()),
                     pairwise_id: Some(pairwise_id.clone()),
                     message: Some(messages::CONSENT_GIVEN.with("purpose", &record.purpose)),
                     ..Event::default()
                 })
                 .await;
-            records.push(record);
         }
         Ok(records)
     }
@@ -141,46 +143,31 @@ impl Consents {
         app: &str,
         scope: Option<&str>,
     ) -> Result<usize, ConsentError> {
-        let scopes: Vec<String> = match scope {
-            Some(scope) => vec![scope.to_string()],
-            // Every record, those of scopes no longer consented to as well.
-            None => self
-                .store
-                .identity
-                .consents(citizen)
-                .await?
-                .into_iter()
-                .filter(|c| c.app == app)
-                .map(|c| c.scope)
-                .collect(),
-        };
-        let pairwise_id = self.pairwise.pairwise_id(app, citizen);
-        let mut revoked = 0;
-        for scope in scopes {
-            if self
-                .store
-                .identity
-                .delete_consent(citizen, app, &scope)
-                .await?
-            {
-                revoked += 1;
-                self.audit
-                    .record(Event {
-                        kind: "consent-revoked",
-                        actor: "citizen".into(),
-                        app: Some(app.to_string()),
-                        capability: Some(scope),
-                        pairwise_id: Some(pairwise_id.clone()),
-                        message: Some(messages::CONSENT_REVOKED.message()),
-                        ..Event::default()
-                    })
-                    .await;
-            }
-        }
-        if revoked == 0 {
+        // Every record (those of scopes no longer consented to as well), in
+        // one write.
+        let revoked = self
+            .store
+            .identity
+            .delete_consents(citizen, app, scope)
+            .await?;
+        if revoked.is_empty() {
             return Err(ConsentError::NotFound(app.to_string()));
         }
-        Ok(revoked)
+        let pairwise_id = self.pairwise.pairwise_id(app, citizen);
+        for scope in &revoked {
+            self.audit
+                .record(Event {
+                    kind: "consent-revoked",
+                    actor: "citizen".into(),
+                    app: Some(app.to_string()),
+                    capability: Some(scope.clone()),
+                    pairwise_id: Some(pairwise_id.clone()),
+                    message: Some(messages::CONSENT_REVOKED.message()),
+                    ..Event::default()
+                })
+                .await;
+        }
+        Ok(revoked.len())
     }
 }
 
@@ -328,7 +315,11 @@ mod tests {
             purpose: String::new(),
             granted_at: 1,
         };
-        store.identity.put_consent("c-lan", &stale).await.unwrap();
+        store
+            .identity
+            .put_consents("c-lan", std::slice::from_ref(&stale))
+            .await
+            .unwrap();
         assert!(consents.list("c-lan").await.unwrap().is_empty());
         assert_eq!(consents.revoke("c-lan", "tours", None).await.unwrap(), 1);
         assert!(store.identity.consents("c-lan").await.unwrap().is_empty());

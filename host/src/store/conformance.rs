@@ -1376,10 +1376,15 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
         purpose: "to deliver".into(),
         granted_at: 3,
     };
-    id.put_consent("c-lan", &phone).await.unwrap();
-    id.put_consent("c-lan", &other_app).await.unwrap();
-    id.put_consent("c-lan", &name).await.unwrap();
-    id.put_consent("c-lan2", &phone).await.unwrap();
+    id.put_consents("c-lan", &[phone.clone(), other_app.clone()])
+        .await
+        .unwrap();
+    id.put_consents("c-lan", std::slice::from_ref(&name))
+        .await
+        .unwrap();
+    id.put_consents("c-lan2", std::slice::from_ref(&phone))
+        .await
+        .unwrap();
     assert_eq!(
         id.consent("c-lan", "a", "identity.phone").await.unwrap(),
         Some(phone.clone())
@@ -1404,28 +1409,61 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
         granted_at: 9,
         ..phone.clone()
     };
-    id.put_consent("c-lan", &renewed).await.unwrap();
+    id.put_consents("c-lan", std::slice::from_ref(&renewed))
+        .await
+        .unwrap();
     assert_eq!(
         id.consent("c-lan", "a", "identity.phone").await.unwrap(),
         Some(renewed)
     );
     assert_eq!(id.consents("c-lan").await.unwrap().len(), 3);
+    assert_eq!(
+        id.delete_consents("c-lan", "a", Some("identity.phone"))
+            .await
+            .unwrap(),
+        ["identity.phone"]
+    );
     assert!(id
-        .delete_consent("c-lan", "a", "identity.phone")
+        .delete_consents("c-lan", "a", Some("identity.phone"))
         .await
-        .unwrap());
-    assert!(!id
-        .delete_consent("c-lan", "a", "identity.phone")
-        .await
-        .unwrap());
+        .unwrap()
+        .is_empty());
     assert_eq!(
         id.consent("c-lan", "a", "identity.phone").await.unwrap(),
         None
     );
     assert_eq!(
         id.consent("c-lan2", "a", "identity.phone").await.unwrap(),
-        Some(phone),
+        Some(phone.clone()),
         "another citizen's consent stays"
+    );
+    // Every scope of one app goes in one write; a scope is matched whole,
+    // and another app's consents stay.
+    let longer = ConsentRecord {
+        scope: "identity.name-x".into(),
+        ..name.clone()
+    };
+    let next_app = ConsentRecord {
+        app: "ab".into(),
+        ..phone.clone()
+    };
+    id.put_consents("c-lan", &[phone.clone(), longer, next_app.clone()])
+        .await
+        .unwrap();
+    assert!(id
+        .delete_consents("c-lan", "a", Some("identity.nam"))
+        .await
+        .unwrap()
+        .is_empty());
+    let mut revoked = id.delete_consents("c-lan", "a", None).await.unwrap();
+    revoked.sort();
+    assert_eq!(
+        revoked,
+        ["identity.name", "identity.name-x", "identity.phone"]
+    );
+    assert_eq!(
+        id.consents("c-lan").await.unwrap(),
+        vec![next_app, other_app.clone()]
     );
 
     let message = |at: u64, title: &str| InboxMessage {

@@ -120,8 +120,13 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Remove a session; true if it existed.
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
 
-    /// Record (or renew) a citizen's consent.
-    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError>;
+    /// Record (or renew) a citizen's consents, all in one write: every one
+    /// or none is kept.
+    async fn put_consents(
+        &self,
+        citizen: &str,
+        records: &[ConsentRecord],
+    ) -> Result<(), StoreError>;
     /// The citizen's consent to `app` for `scope`, if given and not revoked.
     async fn consent(
         &self,
@@ -131,13 +136,14 @@ pub trait IdentityStore: Send + Sync + 'static {
     ) -> Result<Option<ConsentRecord>, StoreError>;
     /// Every consent the citizen has given, by app then scope.
     async fn consents(&self, citizen: &str) -> Result<Vec<ConsentRecord>, StoreError>;
-    /// Revoke a consent; true if it existed.
-    async fn delete_consent(
+    /// Revoke the citizen's consent to `app` for `scope`, or for every scope
+    /// without one, in one write; the scopes that were consented to.
+    async fn delete_consents(
         &self,
         citizen: &str,
         app: &str,
-        scope: &str,
-    ) -> Result<bool, StoreError>;
+        scope: Option<&str>,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Remember that `citizen` is known to `app` as `pairwise` (kept once).
     async fn remember_pairwise(

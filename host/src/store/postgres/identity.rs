@@ -207,15 +207,29 @@ impl IdentityStore for PgStore {
         Ok(existed)
     }
 
-    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+    async fn put_consents(
+        &self,
+        citizen: &str,
+        records: &[ConsentRecord],
+    ) -> Result<(), StoreError> {
+        let apps: Vec<&str> = records.iter().map(|r| r.app.as_str()).collect();
+        let scopes: Vec<&str> = records.iter().map(|r| r.scope.as_str()).collect();
+        let values = records
+            .iter()
+            .map(json)
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(backend)?;
+        // One statement: every consent or none.
         sqlx::query(
-            "INSERT INTO consents (citizen, app, scope, record) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO consents (citizen, app, scope, record) \
+             SELECT $1, app, scope, record FROM UNNEST($2::text[], $3::text[], $4::jsonb[]) \
+                 AS given (app, scope, record) \
              ON CONFLICT (citizen, app, scope) DO UPDATE SET record = EXCLUDED.record",
         )
         .bind(citizen)
-        .bind(&record.app)
-        .bind(&record.scope)
-        .bind(json(record).map_err(backend)?)
+        .bind(&apps)
+        .bind(&scopes)
+        .bind(&values)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -252,21 +266,22 @@ impl IdentityStore for PgStore {
         decode_all(&format!("consents/{citizen}"), records)
     }
 
-    async fn delete_consent(
+    async fn delete_consents(
         &self,
         citizen: &str,
         app: &str,
-        scope: &str,
-    ) -> Result<bool, StoreError> {
-        let deleted =
-            sqlx::query("DELETE FROM consents WHERE citizen = $1 AND app = $2 AND scope = $3")
-                .bind(citizen)
-                .bind(app)
-                .bind(scope)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        Ok(deleted.rows_affected() > 0)
+        scope: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "DELETE FROM consents WHERE citizen = $1 AND app = $2 \
+             AND ($3::text IS NULL OR scope = $3) RETURNING scope",
+        )
+        .bind(citizen)
+        .bind(app)
+        .bind(scope)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
     }
 
     async fn remember_pairwise(

@@ -116,14 +116,20 @@ impl IdentityStore for SledStore {
         Ok(existed)
     }
 
-    async fn put_consent(&self, citizen: &str, record: &ConsentRecord) -> Result<(), StoreError> {
+    async fn put_consents(
+        &self,
+        citizen: &str,
+        records: &[ConsentRecord],
+    ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        self.consents
-            .insert(
+        let mut batch = sled::Batch::default();
+        for record in records {
+            batch.insert(
                 composite(&[citizen, &record.app, &record.scope]),
                 to_json(record)?,
-            )
-            .map_err(backend)?;
+            );
+        }
+        self.consents.apply_batch(batch).map_err(backend)?;
         self.durable().await
     }
 
@@ -144,20 +150,28 @@ impl IdentityStore for SledStore {
         Self::scan_json(self.consents.scan_prefix(composite(&[citizen, ""])))
     }
 
-    async fn delete_consent(
+    async fn delete_consents(
         &self,
         citizen: &str,
         app: &str,
-        scope: &str,
-    ) -> Result<bool, StoreError> {
+        scope: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
         let _writing = self.writing().await;
-        let existed = self
-            .consents
-            .remove(composite(&[citizen, app, scope]))
-            .map_err(backend)?
-            .is_some();
+        let prefix = composite(&[citizen, app, scope.unwrap_or("")]);
+        let mut batch = sled::Batch::default();
+        let mut scopes = Vec::new();
+        for entry in self.consents.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(backend)?;
+            let record: ConsentRecord = Self::json(&key, &value)?;
+            // The prefix of `scope` alone would also match longer scopes.
+            if scope.is_none_or(|scope| scope == record.scope) {
+                batch.remove(key);
+                scopes.push(record.scope);
+            }
+        }
+        self.consents.apply_batch(batch).map_err(backend)?;
         self.durable().await?;
-        Ok(existed)
+        Ok(scopes)
     }
 
     async fn remember_pairwise(
