@@ -153,21 +153,32 @@ const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// all 512 of them from component loads, compiles and the store.
 const MAX_LOOKUPS: usize = 32;
 static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+/// Look-ups one app may have under way at once (all its versions together):
+/// an app whose names never answer leaves the others three quarters of
+/// the host's.
+pub const MAX_LOOKUPS_PER_APP: usize = MAX_LOOKUPS / 4;
 
-/// `host`'s addresses, looked up on a blocking thread that holds one of
-/// `lookups`' permits until the system resolver returns, however long the
-/// caller waits (`timeout`, the wait for a permit included).
+/// `host`'s addresses, looked up on a blocking thread that holds one of the
+/// app's permits (`app_lookups`) and one of the host's (`lookups`) until the
+/// system resolver returns, however long the caller waits (`timeout`, the
+/// waits for permits included).
 async fn resolve(
+    app_lookups: &Arc<tokio::sync::Semaphore>,
     lookups: &'static tokio::sync::Semaphore,
     host: &str,
     port: u16,
     timeout: Duration,
 ) -> Result<Vec<SocketAddr>, HttpError> {
     let host = host.to_string();
+    let app_lookups = app_lookups.clone();
     let lookup = async move {
+        let app_permit = app_lookups
+            .acquire_owned()
+            .await
+            .map_err(|_| HttpError::DnsTimeout)?;
         let permit = lookups.acquire().await.map_err(|_| HttpError::DnsTimeout)?;
         tokio::task::spawn_blocking(move || {
-            let _held_until_the_resolver_returns = permit;
+            let _held_until_the_resolver_returns = (app_permit, permit);
             std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
                 .map(Iterator::collect::<Vec<_>>)
         })
@@ -388,7 +399,7 @@ async fn send(
 
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => resolve(&LOOKUPS, &host, port, DNS_TIMEOUT).await?,
+        Err(_) => resolve(&app.lookups, &LOOKUPS, &host, port, DNS_TIMEOUT).await?,
     };
     if addrs.is_empty() {
         return Err(HttpError::DestinationNotFound);
@@ -498,17 +509,44 @@ mod tests {
     async fn look_ups_wait_for_a_free_resolver_thread() {
         let lookups: &'static tokio::sync::Semaphore =
             Box::leak(Box::new(tokio::sync::Semaphore::new(2)));
+        let app = Arc::new(tokio::sync::Semaphore::new(2));
         let quick = Duration::from_millis(200);
-        let found = resolve(lookups, "localhost", 80, quick).await;
+        let found = resolve(&app, lookups, "localhost", 80, quick).await;
         assert!(found.is_ok_and(|addrs| addrs.iter().all(|a| a.ip().is_loopback())));
         // Every resolver thread busy (names that never answer hold theirs):
         // the next look-up waits, and gives up at its time-out, taking none.
         let busy = lookups.acquire_many(2).await.unwrap();
-        let waited = resolve(lookups, "localhost", 80, quick).await;
+        let waited = resolve(&app, lookups, "localhost", 80, quick).await;
         assert!(matches!(waited, Err(HttpError::DnsTimeout)), "{waited:?}");
         drop(busy);
-        assert!(resolve(lookups, "localhost", 80, quick).await.is_ok());
+        assert!(resolve(&app, lookups, "localhost", 80, quick).await.is_ok());
         assert_eq!(lookups.available_permits(), 2);
+        assert_eq!(app.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn one_apps_hanging_look_ups_leave_the_others_theirs() {
+        let lookups: &'static tokio::sync::Semaphore =
+            Box::leak(Box::new(tokio::sync::Semaphore::new(4)));
+        let (hanging, other) = (
+            Arc::new(tokio::sync::Semaphore::new(2)),
+            Arc::new(tokio::sync::Semaphore::new(2)),
+        );
+        let quick = Duration::from_millis(200);
+        // The hanging app's look-ups hold all of its permits (and some of
+        // the host's, as threads stuck in the resolver would).
+        let stuck = hanging.clone().acquire_many_owned(2).await.unwrap();
+        let host_held = lookups.acquire_many(2).await.unwrap();
+        let waited = resolve(&hanging, lookups, "localhost", 80, quick).await;
+        assert!(matches!(waited, Err(HttpError::DnsTimeout)), "{waited:?}");
+        assert_eq!(
+            lookups.available_permits(),
+            2,
+            "its next took none of the host's"
+        );
+        let found = resolve(&other, lookups, "localhost", 80, quick).await;
+        assert!(found.is_ok(), "{found:?}");
+        drop((stuck, host_held));
     }
 
     #[test]

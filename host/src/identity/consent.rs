@@ -208,6 +208,7 @@ mod tests {
             ],
             granted: Arc::new(RwLock::new(BTreeSet::new())),
             limits: crate::runtime::limits::LimitsSpec::default().resolve(),
+            lookups: Arc::new(tokio::sync::Semaphore::new(1)),
             store: store.clone(),
             audit: audit.clone(),
         }

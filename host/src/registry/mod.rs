@@ -271,6 +271,7 @@ impl Registry {
             requested: manifest.capabilities.clone(),
             granted: Arc::new(RwLock::new(grants::granted_names(grants))),
             limits: self.runtime.limits(&manifest.limits),
+            lookups: self.share_of(&manifest.id).lookups(),
             store: self.store.clone(),
             audit: self.audit.clone(),
         }

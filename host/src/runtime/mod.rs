@@ -258,6 +258,15 @@ pub struct AppShare {
     cpu: Arc<Semaphore>,
     /// The app's CPU time per window, charged by every poll of its instances.
     cpu_budget: Arc<cpu::CpuBudget>,
+    /// Its outbound name look-ups at once.
+    lookups: Arc<Semaphore>,
+}
+
+impl AppShare {
+    /// The app's outbound name look-ups at once, for its versions' contexts.
+    pub fn lookups(&self) -> Arc<Semaphore> {
+        self.lookups.clone()
+    }
 }
 
 impl LiveApp {
@@ -424,6 +433,9 @@ impl Runtime {
             size: self.app_share,
             cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
             cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
+            lookups: Arc::new(Semaphore::new(
+                crate::capabilities::http::MAX_LOOKUPS_PER_APP,
+            )),
         })
     }
 

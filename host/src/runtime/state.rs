@@ -38,6 +38,9 @@ pub struct AppContext {
     /// change holds from the next host call without a restart.
     pub granted: Arc<RwLock<BTreeSet<String>>>,
     pub limits: Limits,
+    /// The app's name look-ups at once, shared by its versions
+    /// (`capabilities::http`).
+    pub lookups: Arc<tokio::sync::Semaphore>,
     pub store: Store,
     pub audit: AuditLog,
 }
