@@ -118,13 +118,13 @@
       'suspend.done': 'Đã tạm ngừng {app}.',
       'suspend.resumed': '{app} đã hoạt động lại.',
       'grants.title': 'Quyền',
-      'grants.legend': 'Quyền đã cấp (trong số quyền các phiên bản đang phục vụ yêu cầu)',
+      'grants.legend': 'Quyền đã cấp cho phiên bản {version} (trong số quyền phiên bản này yêu cầu)',
       'grants.help': 'Quyền có hiệu lực = quyền yêu cầu ∩ quyền đã cấp, áp dụng cho các phiên bản đang phục vụ từ lời gọi kế tiếp. Mỗi phiên bản giữ quyền của riêng nó.',
-      'grants.stale': 'Đã cấp nhưng các phiên bản đang phục vụ không yêu cầu (sẽ bị bỏ khi lưu): {list}',
-      'grants.none': 'Các phiên bản đang phục vụ không yêu cầu quyền nào.',
+      'grants.stale': 'Đã cấp nhưng phiên bản này không yêu cầu (sẽ bị bỏ khi lưu): {list}',
+      'grants.none': 'Phiên bản này không yêu cầu quyền nào.',
       'grants.noServing': 'Chưa có phiên bản nào đang phục vụ, nên chưa sửa được quyền.',
       'grants.submit': 'Lưu quyền',
-      'grants.done': 'Đã lưu quyền của {app}: {grants}.',
+      'grants.done': 'Đã lưu quyền của {app} {version}: {grants}.',
       'versions.title': 'Các phiên bản',
       'versions.caption': 'Các phiên bản của {app}, mới nhất trước',
       'versions.col.version': 'Phiên bản',
@@ -311,13 +311,13 @@
       'suspend.done': 'Suspended {app}.',
       'suspend.resumed': '{app} is running again.',
       'grants.title': 'Grants',
-      'grants.legend': 'Granted capabilities (of those the serving versions request)',
+      'grants.legend': 'Granted to version {version} (of what it requests)',
       'grants.help': 'Effective = requested ∩ granted, for the serving versions from the next host call. Each version keeps its own grants.',
-      'grants.stale': 'Granted but not requested by the serving versions (dropped on saving): {list}',
-      'grants.none': 'The serving versions request no capability.',
+      'grants.stale': 'Granted but not requested by this version (dropped on saving): {list}',
+      'grants.none': 'This version requests no capability.',
       'grants.noServing': 'No version is serving yet, so grants cannot be edited.',
       'grants.submit': 'Save grants',
-      'grants.done': 'Saved the grants of {app}: {grants}.',
+      'grants.done': 'Saved the grants of {app} {version}: {grants}.',
       'versions.title': 'Versions',
       'versions.caption': 'Versions of {app}, newest first',
       'versions.col.version': 'Version',
@@ -1066,31 +1066,37 @@
   function grantsSection(app, index, rerender) {
     const serving = app.versions.filter((v) => v.version === app.live || v.version === app.canary);
     if (!serving.length) return section('grants-title', t('grants.title'), h('p', null, t('grants.noServing')));
-    const requested = [...new Set(serving.flatMap((v) => v.requested))];
-    const stale = app.granted.filter((c) => !requested.includes(c));
-    const submit = h('button', { type: 'submit' }, t('grants.submit'));
-    const boxes = requested.map((name) => {
-      const id = uid('app-grant');
-      return h('div', { class: 'check' },
-        h('input', { type: 'checkbox', id, name: 'grant', value: name, checked: app.granted.includes(name), 'aria-describedby': `${id}-hint` }),
-        h('label', { for: id }, code(name)),
-        h('span', { id: `${id}-hint`, class: 'hint' }, capabilitySummary(index, name)));
+    // Each serving version keeps its own grants: one form each, saving that version's only.
+    const forms = serving.map((version) => {
+      const granted = version.granted || [];
+      const stale = granted.filter((c) => !version.requested.includes(c));
+      const submit = h('button', { type: 'submit' }, t('grants.submit'));
+      const boxes = version.requested.map((name) => {
+        const id = uid('app-grant');
+        return h('div', { class: 'check' },
+          h('input', { type: 'checkbox', id, name: 'grant', value: name, checked: granted.includes(name), 'aria-describedby': `${id}-hint` }),
+          h('label', { for: id }, code(name)),
+          h('span', { id: `${id}-hint`, class: 'hint' }, capabilitySummary(index, name)));
+      });
+      const form = h('form', { class: 'stack' },
+        version.requested.length
+          ? h('fieldset', null, h('legend', null, t('grants.legend', { version: version.version })), h('p', { class: 'hint' }, t('grants.help')), boxes)
+          : h('p', null, t('grants.none')),
+        stale.length ? h('p', { class: 'hint' }, t('grants.stale', { list: stale.join(', ') })) : null,
+        h('div', { class: 'actions' }, submit));
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const grants = [...form.querySelectorAll('input[name="grant"]:checked')].map((box) => box.value);
+        const body = { capabilities: grants, version: version.version };
+        const result = await act(submit, () => api('PUT', `${API}/apps/${enc(app.id)}/grants`, body));
+        if (!result.ok) return;
+        const saved = (result.value.serving || []).find((v) => v.version === version.version);
+        announce(t('grants.done', { app: app.id, version: version.version, grants: list(saved ? saved.granted : grants) }));
+        rerender('#grants-title');
+      });
+      return form;
     });
-    const form = h('form', { class: 'stack' },
-      requested.length
-        ? h('fieldset', null, h('legend', null, t('grants.legend')), h('p', { class: 'hint' }, t('grants.help')), boxes)
-        : h('p', null, t('grants.none')),
-      stale.length ? h('p', { class: 'hint' }, t('grants.stale', { list: stale.join(', ') })) : null,
-      h('div', { class: 'actions' }, submit));
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      const grants = [...form.querySelectorAll('input[name="grant"]:checked')].map((box) => box.value);
-      const result = await act(submit, () => api('PUT', `${API}/apps/${enc(app.id)}/grants`, { capabilities: grants }));
-      if (!result.ok) return;
-      announce(t('grants.done', { app: app.id, grants: list(result.value.granted) }));
-      rerender('#grants-title');
-    });
-    return section('grants-title', t('grants.title'), form);
+    return section('grants-title', t('grants.title'), ...forms);
   }
 
   function versionsSection(app) {

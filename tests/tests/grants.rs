@@ -395,5 +395,31 @@ async fn each_version_keeps_its_own_grants_through_review_rollout_and_rollback()
         [json!(null), json!(["kv"]), json!([]), json!([]), json!([])],
         "1.4.0 (never approved), 1.3.0, 1.2.0, 1.1.0, 1.0.0"
     );
+
+    // Granting and revoking in one step over what the store holds.
+    let adjust = |body: Value| {
+        client()
+            .patch(host.url("/api/v1/operator/apps/board/grants"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let granted = adjust(json!({ "grant": ["kv"] })).await.unwrap();
+    assert_eq!(granted.status(), 200);
+    let view: Value = granted.json().await.unwrap();
+    assert_eq!(view["serving"][0]["granted"], json!(["kv"]));
+    assert_eq!(post_note(&host, "board").await.status(), 201);
+    let revoked = adjust(json!({ "revoke": ["kv"] })).await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(post_note(&host, "board").await.status(), 403);
+    for (body, status, code) in [
+        (json!({ "grant": ["geo"] }), 422, "capability_not_requested"),
+        (json!({ "revoke": ["teleport"] }), 400, "unknown_capability"),
+        (json!({ "grant": "kv" }), 400, "invalid_json"),
+    ] {
+        let refused = adjust(body).await.unwrap();
+        assert_eq!(refused.status(), status);
+        assert_eq!(error_of(refused).await.0, code);
+    }
     host.stop().await;
 }

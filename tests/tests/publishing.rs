@@ -948,3 +948,54 @@ fn citadel_error_code(error: &citadel_host::registry::LifecycleError) -> String 
         other => panic!("an unexpected refusal: {other}"),
     }
 }
+
+/// A host that has not heard of a rollout yet (its copy of the app's serving
+/// versions is behind the store) and then makes a step of its own serves
+/// what the store says, not the version it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_on_a_host_behind_the_store_serves_what_the_store_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_samples = |config: &mut citadel_host::HostConfig| config.install_samples = false;
+    let host = TestHost::start_with(dir.path(), no_samples).await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    let ship = |version: &'static str| {
+        let (host, a) = (&host, &a);
+        async move {
+            let text = manifest("behind", "notes", r#"["kv"]"#, version);
+            assert_eq!(
+                upload(host, a, package(a, &text, "notes")).await.status(),
+                201
+            );
+            let approve = format!("/api/v1/operator/apps/behind/versions/{version}/approve");
+            let approved = operator_post(host, &approve, json!({ "capabilities": ["kv"] })).await;
+            assert_eq!(approved.status(), 200);
+            let body = json!({ "version": version, "percent": 100 });
+            let rolled = operator_post(host, "/api/v1/operator/apps/behind/rollout", body).await;
+            assert_eq!(rolled.status(), 200);
+        }
+    };
+    ship("1.0.0").await;
+    // Another host, which does not follow the store's changes: it stays at 1.0.0.
+    let other = citadel_host::registry::Registry::open(
+        host.citadel.store.clone(),
+        host.citadel.runtime.clone(),
+    )
+    .await
+    .unwrap();
+    ship("1.1.0").await;
+    let serving = |registry: &citadel_host::registry::Registry| {
+        registry.live("behind").unwrap().context.version.to_string()
+    };
+    assert_eq!(serving(&other), "1.0.0");
+    other
+        .set_suspended("behind", Some("kiểm tra an ninh"), "operator:b")
+        .await
+        .unwrap();
+    assert_eq!(serving(&other), "1.1.0");
+    other
+        .set_suspended("behind", None, "operator:b")
+        .await
+        .unwrap();
+    assert_eq!(serving(&other), "1.1.0");
+    host.stop().await;
+}

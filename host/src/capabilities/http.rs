@@ -537,13 +537,18 @@ mod tests {
         // the host's, as threads stuck in the resolver would).
         let stuck = hanging.clone().acquire_many_owned(2).await.unwrap();
         let host_held = lookups.acquire_many(2).await.unwrap();
-        let waited = resolve(&hanging, lookups, "localhost", 80, quick).await;
-        assert!(matches!(waited, Err(HttpError::DnsTimeout)), "{waited:?}");
+        let waiting = tokio::spawn({
+            let hanging = hanging.clone();
+            async move { resolve(&hanging, lookups, "localhost", 80, quick).await }
+        });
+        tokio::time::sleep(quick / 2).await;
         assert_eq!(
             lookups.available_permits(),
             2,
-            "its next took none of the host's"
+            "while it waits for its own, it holds none of the host's"
         );
+        let waited = waiting.await.unwrap();
+        assert!(matches!(waited, Err(HttpError::DnsTimeout)), "{waited:?}");
         let found = resolve(&other, lookups, "localhost", 80, quick).await;
         assert!(found.is_ok(), "{found:?}");
         drop((stuck, host_held));

@@ -121,10 +121,10 @@ pub async fn run(server: &str, token: &str, action: AdminAction) -> anyhow::Resu
     let request = match action {
         AdminAction::Apps => client.get(api("/apps")),
         AdminAction::Grant { app, capabilities } => {
-            change_grants(&client, &api, token, &app, capabilities, true).await?
+            change_grants(&client, &api, &app, capabilities, true)
         }
         AdminAction::Revoke { app, capabilities } => {
-            change_grants(&client, &api, token, &app, capabilities, false).await?
+            change_grants(&client, &api, &app, capabilities, false)
         }
         AdminAction::Publishers => client.get(api("/publishers")),
         AdminAction::AddPublisher {
@@ -217,66 +217,21 @@ fn operator_token_id(token_or_id: &str) -> String {
 }
 
 /// The request that adds (`granting`) or removes `capabilities` from what
-/// each version serving `app` holds. Each version keeps its own grants, so
-/// each gets its own change; all but the last are sent here.
-async fn change_grants(
+/// each version serving `app` holds, in one step on the host (each version
+/// keeps the rest of its own grants).
+fn change_grants(
     client: &reqwest::Client,
     api: &impl Fn(&str) -> String,
-    token: &str,
     app: &str,
     capabilities: Vec<String>,
     granting: bool,
-) -> anyhow::Result<reqwest::RequestBuilder> {
-    let current = send(
-        client
-            .get(api(&format!("/apps/{app}/grants")))
-            .bearer_auth(token),
-        Credential::OperatorToken,
-    )
-    .await?;
-    let names = |value: &serde_json::Value| -> std::collections::BTreeSet<String> {
-        value
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().map(String::from))
-            .collect()
+) -> reqwest::RequestBuilder {
+    let body = if granting {
+        serde_json::json!({ "grant": capabilities })
+    } else {
+        serde_json::json!({ "revoke": capabilities })
     };
-    let serving = current["serving"].as_array().cloned().unwrap_or_default();
-    // A capability no serving version requests goes to the live one, whose
-    // refusal names what it requests.
-    let requested_somewhere = |capability: &String| {
-        serving
-            .iter()
-            .any(|version| names(&version["requested"]).contains(capability))
-    };
-    let mut changes = Vec::new();
-    for (index, version) in serving.iter().enumerate() {
-        let requested = names(&version["requested"]);
-        let mut granted = names(&version["granted"]);
-        for capability in &capabilities {
-            if !granting {
-                granted.remove(capability);
-            } else if requested.contains(capability)
-                || (index == 0 && !requested_somewhere(capability))
-            {
-                granted.insert(capability.clone());
-            }
-        }
-        changes.push(
-            client
-                .put(api(&format!("/apps/{app}/grants")))
-                .json(&serde_json::json!({
-                    "capabilities": granted,
-                    "version": version["version"],
-                })),
-        );
-    }
-    let last = changes
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no version of {app} is serving"))?;
-    for change in changes {
-        send(change.bearer_auth(token), Credential::OperatorToken).await?;
-    }
-    Ok(last)
+    client
+        .patch(api(&format!("/apps/{app}/grants")))
+        .json(&body)
 }

@@ -82,6 +82,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::operator::list_apps,
         super::operator::get_grants,
         super::operator::put_grants,
+        super::operator::patch_grants,
         super::operator::audit,
         super::operator::list_publishers,
         super::operator::add_publisher,

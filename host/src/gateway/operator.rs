@@ -31,6 +31,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .get("/api/v1/operator/apps", O, list_apps)
         .get("/api/v1/operator/apps/{app}/grants", O, get_grants)
         .put("/api/v1/operator/apps/{app}/grants", O, put_grants)
+        .patch("/api/v1/operator/apps/{app}/grants", O, patch_grants)
         .get("/api/v1/operator/audit", O, audit)
         .get("/api/v1/operator/publishers", O, list_publishers)
         .post("/api/v1/operator/publishers", O, add_publisher)
@@ -231,6 +232,57 @@ async fn put_grants(
             body.capabilities,
             &operator.actor(),
         )
+        .await?;
+    app_view(&citadel, &app).await.map(Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GrantChangesBody {
+    /// Capabilities to add: each serving version gets those it requests
+    /// (each must be requested by one of them).
+    #[serde(default)]
+    grant: Vec<String>,
+    /// Capabilities to take from every serving version.
+    #[serde(default)]
+    revoke: Vec<String>,
+}
+
+/// Grant or revoke capabilities on an app's serving versions
+///
+/// One step over what the store holds: each serving version (live and
+/// canary) keeps the rest of its own grants.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/operator/apps/{app}/grants",
+    tag = "operator",
+    params(("app" = String, Path, description = "The app's id.")),
+    request_body = GrantChangesBody,
+    responses(
+        (status = 200, description = "The app's capabilities now.", body = AppView),
+        (status = 400, description = "`unknown_capability`: the host knows no such \
+            capability; `invalid_json`: the body is not two lists of capabilities.",
+            body = ErrorBody),
+        (status = 404, description = "`app_not_found`: no app has this id, or none of its \
+            versions serves.", body = ErrorBody),
+        (status = 409, description = "`changed_meanwhile`: another change to the app came \
+            first (on any host).", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
+            body = ErrorBody),
+        (status = 422, description = "`capability_not_requested`: no serving version \
+            requests it.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
+async fn patch_grants(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    PathParams(app): PathParams<String>,
+    JsonBody(body): JsonBody<GrantChangesBody>,
+) -> Result<Json<AppView>, ApiError> {
+    citadel
+        .registry
+        .adjust_grants(&app, body.grant, body.revoke, &operator.actor())
         .await?;
     app_view(&citadel, &app).await.map(Json)
 }

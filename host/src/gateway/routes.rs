@@ -119,6 +119,15 @@ impl Routes {
         self.add("PUT", path, access, routing::put(handler))
     }
 
+    pub(crate) fn patch<H: Handler<T, State>, T: 'static>(
+        self,
+        path: &'static str,
+        access: Access,
+        handler: H,
+    ) -> Self {
+        self.add("PATCH", path, access, routing::patch(handler))
+    }
+
     pub(crate) fn delete<H: Handler<T, State>, T: 'static>(
         self,
         path: &'static str,

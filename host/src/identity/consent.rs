@@ -93,13 +93,15 @@ impl Consents {
         scopes: &[String],
     ) -> Result<Vec<ConsentRecord>, ConsentError> {
         check_scopes(app, scopes)?;
+        // A scope named twice is consented to once.
+        let scopes: std::collections::BTreeSet<&String> = scopes.iter().collect();
         let pairwise_id = self.pairwise.pairwise_id(&app.id, &citizen.id);
         let granted_at = now();
         let records: Vec<ConsentRecord> = scopes
             .iter()
             .map(|scope| ConsentRecord {
                 app: app.id.clone(),
-                scope: scope.clone(),
+                scope: scope.to_string(),
                 purpose: purpose(app, scope, &citizen.locale),
                 granted_at,
             })
@@ -256,6 +258,13 @@ mod tests {
         assert_eq!(given[0].purpose, "To confirm by phone");
         assert_eq!(given[1].purpose, "");
         assert_eq!(consents.list("c-lan").await.unwrap(), given);
+        // A scope named twice is given once (PostgreSQL refuses a row twice
+        // in one statement).
+        let twice = consents
+            .give(&lan, &app, &["location".into(), "location".into()])
+            .await
+            .unwrap();
+        assert_eq!(twice.len(), 1);
         assert_eq!(
             purpose(&app, "identity.phone", &citizen("vi").locale),
             "Gọi xác nhận"
@@ -284,6 +293,7 @@ mod tests {
             .collect();
         let expected = [
             ("consent", "identity.phone"),
+            ("consent", "location"),
             ("consent", "location"),
             ("consent-revoked", "location"),
             ("consent-revoked", "identity.phone"),

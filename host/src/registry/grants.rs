@@ -35,6 +35,17 @@ pub enum GrantError {
     Store(#[from] StoreError),
 }
 
+/// How a change of grants changes each version it reaches.
+enum GrantChange {
+    /// Each gets these (those it requests), and no others.
+    Replace(Vec<String>),
+    /// Each gets those of `grant` it requests, and loses `revoke`.
+    Adjust {
+        grant: Vec<String>,
+        revoke: Vec<String>,
+    },
+}
+
 /// The capabilities `grants` names (none when nothing was granted).
 pub(crate) fn granted_names(grants: &Option<GrantRecord>) -> BTreeSet<String> {
     grants
@@ -105,6 +116,32 @@ impl Registry {
         capabilities: Vec<String>,
         actor: &str,
     ) -> Result<BTreeSet<String>, GrantError> {
+        self.change_grants(app, only, GrantChange::Replace(capabilities), actor)
+            .await
+    }
+
+    /// Add `grant` to and take `revoke` from what each version serving
+    /// `app` is granted, in one step over what the store holds: each
+    /// version gets those of `grant` it requests (each must be requested by
+    /// one of them), and keeps the rest of its own.
+    pub async fn adjust_grants(
+        &self,
+        app: &str,
+        grant: Vec<String>,
+        revoke: Vec<String>,
+        actor: &str,
+    ) -> Result<BTreeSet<String>, GrantError> {
+        self.change_grants(app, None, GrantChange::Adjust { grant, revoke }, actor)
+            .await
+    }
+
+    async fn change_grants(
+        &self,
+        app: &str,
+        only: Option<&str>,
+        change: GrantChange,
+        actor: &str,
+    ) -> Result<BTreeSet<String>, GrantError> {
         let _change = self.lock_changes().await;
         let not_found = || GrantError::AppNotFound(app.to_string());
         let read = self.store.apps.snapshot(app).await?;
@@ -143,34 +180,54 @@ impl Registry {
             .collect();
         requested.sort();
         requested.dedup();
-        let wanted = checked_grant(app, &first.version, capabilities, &requested, actor)?;
+        let (given, revoke) = match change {
+            GrantChange::Replace(capabilities) => (capabilities, None),
+            GrantChange::Adjust { grant, revoke } => (grant, Some(revoke)),
+        };
+        let wanted = checked_grant(app, &first.version, given, &requested, actor)?;
+        for capability in revoke.iter().flatten() {
+            crate::capabilities::check_name(capability).map_err(GrantError::UnknownCapability)?;
+        }
         let mut before = Vec::new();
         let mut changed = Vec::new();
         for (mut version, manifest) in serving {
-            before.push(granted_names(&version.grants));
-            version.grants = Some(GrantRecord {
-                capabilities: wanted
-                    .capabilities
+            let had = granted_names(&version.grants);
+            let asked = wanted
+                .capabilities
+                .iter()
+                .filter(|c| manifest.capabilities.contains(c))
+                .cloned();
+            let now: BTreeSet<String> = match &revoke {
+                None => asked.collect(),
+                Some(revoke) => had
                     .iter()
-                    .filter(|c| manifest.capabilities.contains(c))
                     .cloned()
+                    .chain(asked)
+                    .filter(|c| !revoke.contains(c))
                     .collect(),
+            };
+            // An adjustment leaves a version it does not change as it was.
+            if revoke.is_some() && now == had {
+                continue;
+            }
+            version.grants = Some(GrantRecord {
+                capabilities: now.into_iter().collect(),
                 ..wanted.clone()
             });
+            before.push(had);
             changed.push(version);
         }
-        self.store
-            .apps
-            .commit_app_over(&read, &record, &changed, &[])
-            .await?;
+        if !changed.is_empty() {
+            self.store
+                .apps
+                .commit_app_over(&read, &record, &changed, &[])
+                .await?;
+        }
         for (version, before) in changed.iter().zip(&before) {
             self.audit_grant_change(version, before, actor).await;
         }
         self.share_grants(app, &changed);
-        Ok(changed
-            .iter()
-            .flat_map(|v| granted_names(&v.grants))
-            .collect())
+        self.grants(app)
     }
 
     /// One audit record for each capability `version` was granted or lost,

@@ -267,15 +267,22 @@ impl Registry {
             .into());
         }
         if let Err(e) = stored {
-            // Nothing half-written: the version goes with its reference; the
-            // blob and the precompiled file only if no other version holds them.
-            if let Err(e) = self
+            // Nothing half-written: the version goes with its reference
+            // (only if it is this upload's, as written: another host's is
+            // left alone); the blob and the precompiled file only if no
+            // other version holds them.
+            let written = AppSnapshot {
+                app: Some(record.clone()),
+                versions: vec![version.clone()],
+            };
+            match self
                 .store
                 .apps
-                .delete_version(&version.app, &version.version)
+                .delete_version_over(&written, &version.app, &version.version)
                 .await
             {
-                tracing::error!(error = %e, "a failed upload could not be taken back");
+                Ok(_) | Err(StoreError::ChangedMeanwhile { .. }) => {}
+                Err(e) => tracing::error!(error = %e, "a failed upload could not be taken back"),
             }
             self.forget_unreferenced(&sha256).await;
             return Err(e.into());
@@ -569,7 +576,10 @@ impl Registry {
             record.canary = Some(version.to_string());
             record.canary_percent = percent;
             Self::transition(&mut found, VersionState::Canary, actor);
-            (slot.as_ref().and_then(|s| s.live.clone()), Some(prepared))
+            let live = self
+                .prepared_or_stored(slot.as_deref(), &record, &read.versions, &record.live)
+                .await;
+            (live, Some(prepared))
         };
         changed.push(found);
         self.store
@@ -611,7 +621,10 @@ impl Registry {
                     Self::transition(&mut version, VersionState::Retired, actor);
                     changed.push(version);
                 }
-                (canary, slot.as_ref().and_then(|s| s.live.clone()))
+                let live = self
+                    .prepared_or_stored(slot.as_deref(), &record, &read.versions, &record.live)
+                    .await;
+                (canary, live)
             } else {
                 let previous = record
                     .previous
@@ -691,8 +704,12 @@ impl Registry {
         let slot = self.slot(app);
         self.swap_in(AppSlot {
             record: record.clone(),
-            live: slot.as_ref().and_then(|s| s.live.clone()),
-            canary: slot.as_ref().and_then(|s| s.canary.clone()),
+            live: self
+                .prepared_or_stored(slot.as_deref(), &record, &read.versions, &record.live)
+                .await,
+            canary: self
+                .prepared_or_stored(slot.as_deref(), &record, &read.versions, &record.canary)
+                .await,
         });
         Ok(record)
     }
@@ -701,10 +718,11 @@ impl Registry {
     /// be rolled back to; forget the rest. A blob (and its precompiled file)
     /// goes only with the last version of any app that references it.
     async fn prune(&self, app: &str) -> Result<(), StoreError> {
-        let Some(record) = self.store.apps.app(app).await? else {
+        let read = self.store.apps.snapshot(app).await?;
+        let Some(record) = read.app.clone() else {
             return Ok(());
         };
-        let mut versions = self.store.apps.versions(app).await?;
+        let mut versions = read.versions.clone();
         versions.sort_by_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
         let keep = |v: &VersionRecord| {
             [&record.live, &record.previous, &record.canary]
@@ -713,13 +731,19 @@ impl Registry {
         };
         let old = &versions[versions.len().min(KEPT_VERSIONS)..];
         for version in old.iter().filter(|v| !keep(v)) {
-            if let Some(unreferenced) = self
+            // Only while nothing changed since the read (on another host, a
+            // rollout may have made this version live): else the next
+            // upload prunes.
+            match self
                 .store
                 .apps
-                .delete_version(app, &version.version)
-                .await?
+                .delete_version_over(&read, app, &version.version)
+                .await
             {
-                self.runtime.forget(&unreferenced);
+                Ok(Some(unreferenced)) => self.runtime.forget(&unreferenced),
+                Ok(None) => {}
+                Err(StoreError::ChangedMeanwhile { .. }) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
         Ok(())

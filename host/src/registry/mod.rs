@@ -95,6 +95,16 @@ pub struct AppSlot {
     pub canary: Option<Arc<LiveApp>>,
 }
 
+impl AppSlot {
+    /// Whether this slot is `record` and serves the versions it names.
+    fn serves(&self, record: &AppRecord) -> bool {
+        let name = |app: &Option<Arc<LiveApp>>| app.as_ref().map(|a| a.context.version.to_string());
+        self.record == *record
+            && name(&self.live) == record.live
+            && name(&self.canary) == record.canary
+    }
+}
+
 /// Which version answers a caller.
 pub enum Route {
     Serve {
@@ -186,6 +196,27 @@ impl Registry {
                 tracing::error!(app = %record.id, %version, error = %e, "a serving version could not be loaded");
                 None
             }
+        }
+    }
+
+    /// Version `name` of `record`'s app, ready to serve: the one this host
+    /// prepared already (in `slot`), else the stored one (`versions`), its
+    /// component loaded on its first request.
+    pub(super) async fn prepared_or_stored(
+        &self,
+        slot: Option<&AppSlot>,
+        record: &AppRecord,
+        versions: &[VersionRecord],
+        name: &Option<String>,
+    ) -> Option<Arc<LiveApp>> {
+        let wanted = name.as_ref()?;
+        let prepared = slot
+            .into_iter()
+            .flat_map(|slot| slot.live.iter().chain(slot.canary.iter()))
+            .find(|app| &app.context.version.to_string() == wanted);
+        match prepared {
+            Some(prepared) => Some(prepared.clone()),
+            None => self.serving(record, versions, name).await,
         }
     }
 
@@ -565,25 +596,16 @@ impl Registry {
         // Grants change without the app's record changing.
         self.share_grants(app, &versions);
         let current = self.slot(app);
-        if current.as_ref().is_some_and(|slot| slot.record == record) {
+        if current.as_ref().is_some_and(|slot| slot.serves(&record)) {
             return; // this host made the change, or already saw it
         }
-        let prepared = |version: &Option<String>| {
-            let wanted = version.as_ref()?;
-            current
-                .iter()
-                .flat_map(|slot| slot.live.iter().chain(slot.canary.iter()))
-                .find(|live| &live.context.version.to_string() == wanted)
-                .cloned()
-        };
-        let live = match prepared(&record.live) {
-            Some(live) => Some(live),
-            None => self.serving(&record, &versions, &record.live).await,
-        };
-        let canary = match prepared(&record.canary) {
-            Some(canary) => Some(canary),
-            None => self.serving(&record, &versions, &record.canary).await,
-        };
+        let current = current.as_deref();
+        let live = self
+            .prepared_or_stored(current, &record, &versions, &record.live)
+            .await;
+        let canary = self
+            .prepared_or_stored(current, &record, &versions, &record.canary)
+            .await;
         tracing::info!(%app, live = ?record.live, canary = ?record.canary, "app changed in the store");
         self.swap_in(AppSlot {
             record,

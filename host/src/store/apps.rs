@@ -224,6 +224,15 @@ pub trait AppStore: Send + Sync + 'static {
     /// its precompiled form. `None` if the version did not exist or the blob
     /// still serves another version (of any app).
     async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError>;
+    /// [`delete_version`](AppStore::delete_version), if the app's record
+    /// and the version are still stored as `read` has them (a version
+    /// `read` lacks, still absent), else `ChangedMeanwhile` and nothing goes.
+    async fn delete_version_over(
+        &self,
+        read: &AppSnapshot,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError>;
 
     /// Change publisher `id`'s record in one step against every other change
     /// of it, on any host: `change` sees the stored record (`None`: there is

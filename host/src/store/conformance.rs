@@ -1011,6 +1011,26 @@ pub async fn a_step_over_a_stale_read_writes_nothing(store: Store) {
     );
     assert_eq!(apps.blob_refs(&sha256_hex(b"two")).await.unwrap(), 1);
 
+    // A version goes over a read only while the app's record and the
+    // version stand as read (a rollout elsewhere may have made it live).
+    let before_resume = apps.snapshot("a").await.unwrap();
+    let mut resumed = suspended.clone();
+    resumed.suspended = None;
+    apps.commit_app(&resumed, &[], &[]).await.unwrap();
+    let stale = apps.delete_version_over(&before_resume, "a", "2.0.0").await;
+    assert!(
+        matches!(stale, Err(StoreError::ChangedMeanwhile { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(apps.blob_refs(&sha256_hex(b"two")).await.unwrap(), 1);
+    let fresh = apps.snapshot("a").await.unwrap();
+    assert_eq!(
+        apps.delete_version_over(&fresh, "a", "2.0.0")
+            .await
+            .unwrap(),
+        Some(sha256_hex(b"two"))
+    );
+
     // A read of an app that did not exist yet stands only while none does.
     let nothing = apps.snapshot("b").await.unwrap();
     assert_eq!(nothing, AppSnapshot::default());

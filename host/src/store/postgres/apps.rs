@@ -56,14 +56,15 @@ fn decode_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// Whether the records `commit` writes are stored as `read` has them
-/// (read under the app's lock, so they stay so until the commit).
+/// Whether app `id`'s record and its `versions` (app, version) are stored
+/// as `read` has them (read under the app's lock, so they stay so until
+/// the transaction ends).
 async fn stands_as_read(
     conn: &mut PgConnection,
     read: &AppSnapshot,
-    commit: &Commit,
+    id: &str,
+    versions: impl Iterator<Item = (&str, &str)>,
 ) -> Result<Result<bool, StoreError>, sqlx::Error> {
-    let id = &commit.app.id;
     let app: Option<Value> = sqlx::query_scalar("SELECT record FROM apps WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -75,8 +76,7 @@ async fn stands_as_read(
     if app != read.app {
         return Ok(Ok(false));
     }
-    for version in &commit.versions {
-        let (app, name) = (&version.app, &version.version);
+    for (app, name) in versions {
         let stored: Option<Value> =
             sqlx::query_scalar("SELECT record FROM versions WHERE app = $1 AND version = $2")
                 .bind(app)
@@ -123,6 +123,35 @@ impl PgStore {
         Ok(())
     }
 
+    /// [`AppStore::delete_version`], over `read` when given.
+    async fn delete(
+        &self,
+        read: Option<&AppSnapshot>,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let store = self.clone();
+        let read = Arc::new(read.cloned());
+        let (app_id, version) = (app.to_string(), version.to_string());
+        let gone = self
+            .transaction(move |tx| {
+                let (store, read) = (store.clone(), read.clone());
+                let (app, version) = (app_id.clone(), version.clone());
+                async move {
+                    let gone =
+                        delete_version_in(tx, read.as_ref().as_ref(), &app, &version).await?;
+                    if gone.is_ok() {
+                        store.announce(tx, &AppChange::App(app)).await?;
+                    }
+                    Ok(gone)
+                }
+                .boxed()
+            })
+            .await??;
+        self.announce_here(AppChange::App(app.to_string()));
+        Ok(gone)
+    }
+
     /// One attempt at a commit. A refusal (`Ok(Err(_))`) comes before any
     /// write, so committing it changes nothing.
     async fn commit_app_in(
@@ -137,7 +166,11 @@ impl PgStore {
             lock_app(&mut *conn, app).await?;
         }
         if let Some(read) = &commit.read {
-            match stands_as_read(&mut *conn, read, commit).await? {
+            let versions = commit
+                .versions
+                .iter()
+                .map(|v| (v.app.as_str(), v.version.as_str()));
+            match stands_as_read(&mut *conn, read, &commit.app.id, versions).await? {
                 Ok(true) => {}
                 Ok(false) => {
                     return Ok(Err(StoreError::ChangedMeanwhile {
@@ -301,10 +334,22 @@ async fn take_blob_reference(
 /// sha256 when that was the last reference (and the blob is deleted too).
 async fn delete_version_in(
     conn: &mut PgConnection,
+    read: Option<&AppSnapshot>,
     app: &str,
     version: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Result<Option<String>, StoreError>, sqlx::Error> {
     lock_app(&mut *conn, app).await?;
+    if let Some(read) = read {
+        match stands_as_read(&mut *conn, read, app, std::iter::once((app, version))).await? {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(Err(StoreError::ChangedMeanwhile {
+                    app: app.to_string(),
+                }))
+            }
+            Err(corrupt) => return Ok(Err(corrupt)),
+        }
+    }
     let Some(sha256): Option<String> = sqlx::query_scalar(
         "DELETE FROM versions WHERE app = $1 AND version = $2 RETURNING component_sha256",
     )
@@ -313,7 +358,7 @@ async fn delete_version_in(
     .fetch_optional(&mut *conn)
     .await?
     else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     let refs: Option<i64> =
         sqlx::query_scalar("SELECT refs FROM blobs WHERE sha256 = $1 FOR UPDATE")
@@ -325,14 +370,14 @@ async fn delete_version_in(
             .bind(&sha256)
             .execute(conn)
             .await?;
-        return Ok(None);
+        return Ok(Ok(None));
     }
     // The last reference: the blob goes with it.
     sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
         .bind(&sha256)
         .execute(conn)
         .await?;
-    Ok(Some(sha256))
+    Ok(Ok(Some(sha256)))
 }
 
 #[async_trait]
@@ -405,21 +450,16 @@ impl AppStore for PgStore {
     }
 
     async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
-        let store = self.clone();
-        let (app_id, version) = (app.to_string(), version.to_string());
-        let gone = self
-            .transaction(move |tx| {
-                let (store, app, version) = (store.clone(), app_id.clone(), version.clone());
-                async move {
-                    let gone = delete_version_in(tx, &app, &version).await?;
-                    store.announce(tx, &AppChange::App(app)).await?;
-                    Ok(gone)
-                }
-                .boxed()
-            })
-            .await?;
-        self.announce_here(AppChange::App(app.to_string()));
-        Ok(gone)
+        self.delete(None, app, version).await
+    }
+
+    async fn delete_version_over(
+        &self,
+        read: &AppSnapshot,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.delete(Some(read), app, version).await
     }
 
     async fn change_publisher(

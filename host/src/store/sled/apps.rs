@@ -99,10 +99,37 @@ impl SledStore {
         settle(outcome)
     }
 
-    fn delete_version_now(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
+    /// One transaction: refused with `ChangedMeanwhile` when `read` is given
+    /// and the app's record or the version no longer stands as `read` has it.
+    fn delete_version_now(
+        &self,
+        read: Option<&AppSnapshot>,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
         let key = composite(&[app, version]);
-        let outcome =
-            (&self.versions, &self.blobs, &self.blob_refs).transaction(|(stored, blobs, refs)| {
+        let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
+            |(apps, stored, blobs, refs)| {
+                if let Some(read) = read {
+                    let now_app: Option<AppRecord> = match apps.get(app.as_bytes())? {
+                        Some(bytes) => Some(
+                            serde_json::from_slice(&bytes)
+                                .map_err(|e| corrupt(app.as_bytes(), e))?,
+                        ),
+                        None => None,
+                    };
+                    let now_version: Option<VersionRecord> = match stored.get(key.as_slice())? {
+                        Some(bytes) => {
+                            Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?)
+                        }
+                        None => None,
+                    };
+                    if now_app != read.app || now_version.as_ref() != read.version(app, version) {
+                        return Err(abort_with(StoreError::ChangedMeanwhile {
+                            app: app.to_string(),
+                        }));
+                    }
+                }
                 let Some(old) = stored.remove(key.as_slice())? else {
                     return Ok(None);
                 };
@@ -118,7 +145,8 @@ impl SledStore {
                 refs.remove(sha256.as_bytes())?;
                 blobs.remove(sha256.as_bytes())?;
                 Ok(Some(sha256))
-            });
+            },
+        );
         settle(outcome)
     }
 }
@@ -183,7 +211,20 @@ impl AppStore for SledStore {
 
     async fn delete_version(&self, app: &str, version: &str) -> Result<Option<String>, StoreError> {
         let _writing = self.writing().await;
-        let gone = self.delete_version_now(app, version)?;
+        let gone = self.delete_version_now(None, app, version)?;
+        self.durable().await?;
+        self.announce(AppChange::App(app.to_string()));
+        Ok(gone)
+    }
+
+    async fn delete_version_over(
+        &self,
+        read: &AppSnapshot,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let _writing = self.writing().await;
+        let gone = self.delete_version_now(Some(read), app, version)?;
         self.durable().await?;
         self.announce(AppChange::App(app.to_string()));
         Ok(gone)
