@@ -155,6 +155,11 @@ en = "A test app"
     )
 }
 
+/// `manifest` (as [`test_manifest`] writes it) at `version` instead of 1.0.0.
+pub fn at_version(manifest: &str, version: &str) -> String {
+    manifest.replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+}
+
 /// The manifest of the `probe` test app under `id`: it requests kv, notify,
 /// every personal scope (with purposes), staff roles and `extra` capabilities (e.g. an
 /// `http:` origin, as a TOML string list item: `"http:http://localhost:8000"`).

@@ -5,8 +5,8 @@
 //! operator API refuses anyone else.
 
 use citadel_tests::{
-    audit_at_least, client, error_of, get_json, metrics, operator_post, package, put_grants,
-    register_publisher, test_manifest, upload, TestHost, OPERATOR_TOKEN,
+    at_version, audit_at_least, client, error_of, get_json, metrics, operator_post, package,
+    put_grants, register_publisher, test_manifest, upload, TestHost, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -253,8 +253,7 @@ async fn publish_board(
     version: &str,
     grants: Value,
 ) {
-    let manifest = test_manifest("board", "notes", r#"["kv"]"#, "")
-        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+    let manifest = at_version(&test_manifest("board", "notes", r#"["kv"]"#, ""), version);
     let uploaded = upload(host, publisher, package(publisher, &manifest, "notes")).await;
     assert_eq!(uploaded.status(), 201);
     let path = format!("/api/v1/operator/apps/board/versions/{version}/approve");
@@ -376,8 +375,7 @@ async fn each_version_keeps_its_own_grants_through_review_rollout_and_rollback()
     let unknown = put_version("9.9.9", json!([])).await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(error_of(unknown).await.0, "version_not_found");
-    let manifest = test_manifest("board", "notes", r#"["kv"]"#, "")
-        .replace("version = \"1.0.0\"", "version = \"1.4.0\"");
+    let manifest = at_version(&test_manifest("board", "notes", r#"["kv"]"#, ""), "1.4.0");
     let in_review = upload(&host, &publisher, package(&publisher, &manifest, "notes")).await;
     assert_eq!(in_review.status(), 201);
     let unreviewed = put_version("1.4.0", json!(["kv"])).await.unwrap();

@@ -288,8 +288,10 @@ async fn a_canary_and_the_live_version_share_one_apps_share_of_the_host() {
     assert_eq!(host.citadel.runtime.app_share(), 2);
     let publisher = citadel_tests::register_publisher(&host, "citadel-tests").await;
     for version in ["1.0.0", "1.1.0"] {
-        let manifest = test_manifest("sleeper", "hostile", "[]", "timeout_ms = 10000")
-            .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+        let manifest = citadel_tests::at_version(
+            &test_manifest("sleeper", "hostile", "[]", "timeout_ms = 10000"),
+            version,
+        );
         let package = citadel_tests::package(&publisher, &manifest, "hostile");
         let uploaded = citadel_tests::upload(&host, &publisher, package).await;
         assert_eq!(uploaded.status(), 201);

@@ -15,11 +15,10 @@ fn notes_manifest(version: &str, capabilities: &str) -> String {
         .iter()
         .find(|(file, _, _)| *file == "notes.toml")
         .expect("the notes sample");
-    text.replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
-        .replace(
-            "capabilities = [\"kv\"]",
-            &format!("capabilities = {capabilities}"),
-        )
+    citadel_tests::at_version(text, version).replace(
+        "capabilities = [\"kv\"]",
+        &format!("capabilities = {capabilities}"),
+    )
 }
 
 fn notes_component() -> &'static [u8] {

@@ -7,15 +7,14 @@
 
 use citadel_host::registry::KEPT_VERSIONS;
 use citadel_tests::{
-    client, error_of, operator_post, package, package_bytes, register_publisher, sign_in,
-    test_manifest, upload, TestHost, TestPublisher,
+    at_version, client, error_of, operator_post, package, package_bytes, register_publisher,
+    sign_in, test_manifest, upload, TestHost, TestPublisher,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn manifest(id: &str, component: &str, capabilities: &str, version: &str) -> String {
-    test_manifest(id, component, capabilities, "")
-        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""))
+    at_version(&test_manifest(id, component, capabilities, ""), version)
 }
 
 /// Start uploading, as publisher `a`, the tourism sample as app `id` with
