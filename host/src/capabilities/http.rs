@@ -153,10 +153,10 @@ const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// all 512 of them from component loads, compiles and the store.
 const MAX_LOOKUPS: usize = 32;
 static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
-/// Look-ups one app may have under way at once (all its versions together):
-/// an app whose names never answer leaves the others three quarters of
-/// the host's.
-pub const MAX_LOOKUPS_PER_APP: usize = MAX_LOOKUPS / 4;
+// An app's own bound (`runtime::MAX_LOOKUPS_PER_APP`, in its share of the
+// host) is a quarter of the host's: an app whose names never answer leaves
+// the others three quarters.
+const _: () = assert!(crate::runtime::MAX_LOOKUPS_PER_APP * 4 == MAX_LOOKUPS);
 
 /// `host`'s addresses, looked up on a blocking thread that holds one of the
 /// app's permits (`app_lookups`) and one of the host's (`lookups`) until the

@@ -246,6 +246,10 @@ impl std::fmt::Debug for LiveApp {
     }
 }
 
+/// Outbound name look-ups one app may have under way at once, all its
+/// versions together (`capabilities::http` also bounds the host's).
+pub const MAX_LOOKUPS_PER_APP: usize = 8;
+
 /// What one app may take of this host, whichever of its versions serve (a
 /// canary and the live version draw on the same): its share of the
 /// instance pool and of the CPU.
@@ -433,9 +437,7 @@ impl Runtime {
             size: self.app_share,
             cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
             cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
-            lookups: Arc::new(Semaphore::new(
-                crate::capabilities::http::MAX_LOOKUPS_PER_APP,
-            )),
+            lookups: Arc::new(Semaphore::new(MAX_LOOKUPS_PER_APP)),
         })
     }
 
