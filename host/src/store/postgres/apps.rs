@@ -56,25 +56,31 @@ fn decode_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// Whether app `id`'s record and its `versions` (app, version) are stored
-/// as `read` has them (read under the app's lock, so they stay so until
-/// the transaction ends).
+/// `Ok` when app `id`'s record and its `versions` (app, version) are
+/// stored as `read` has them (read under the app's lock, so they stay so
+/// until the transaction ends); else `ChangedMeanwhile` (or `Corrupt`).
 async fn stands_as_read(
     conn: &mut PgConnection,
     read: &AppSnapshot,
     id: &str,
     versions: impl Iterator<Item = (&str, &str)>,
-) -> Result<Result<bool, StoreError>, sqlx::Error> {
+) -> Result<Result<(), StoreError>, sqlx::Error> {
+    let changed = || {
+        Ok(Err(StoreError::ChangedMeanwhile {
+            app: id.to_string(),
+        }))
+    };
     let app: Option<Value> = sqlx::query_scalar("SELECT record FROM apps WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
-    let app: Option<AppRecord> = match app.map(|r| from_json(&format!("apps/{id}"), r)) {
-        Some(Err(corrupt)) => return Ok(Err(corrupt)),
-        decoded => decoded.transpose().ok().flatten(),
+    let app: Option<AppRecord> = match app.map(|r| from_json(&format!("apps/{id}"), r)).transpose()
+    {
+        Ok(app) => app,
+        Err(corrupt) => return Ok(Err(corrupt)),
     };
     if app != read.app {
-        return Ok(Ok(false));
+        return changed();
     }
     for (app, name) in versions {
         let stored: Option<Value> =
@@ -83,16 +89,16 @@ async fn stands_as_read(
                 .bind(name)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let stored: Option<VersionRecord> =
-            match stored.map(|r| from_json(&format!("versions/{app}/{name}"), r)) {
-                Some(Err(corrupt)) => return Ok(Err(corrupt)),
-                decoded => decoded.transpose().ok().flatten(),
-            };
+        let key = format!("versions/{app}/{name}");
+        let stored: Option<VersionRecord> = match stored.map(|r| from_json(&key, r)).transpose() {
+            Ok(stored) => stored,
+            Err(corrupt) => return Ok(Err(corrupt)),
+        };
         if stored.as_ref() != read.version(app, name) {
-            return Ok(Ok(false));
+            return changed();
         }
     }
-    Ok(Ok(true))
+    Ok(Ok(()))
 }
 
 impl PgStore {
@@ -170,14 +176,9 @@ impl PgStore {
                 .versions
                 .iter()
                 .map(|v| (v.app.as_str(), v.version.as_str()));
-            match stands_as_read(&mut *conn, read, &commit.app.id, versions).await? {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Ok(Err(StoreError::ChangedMeanwhile {
-                        app: commit.app.id.clone(),
-                    }))
-                }
-                Err(corrupt) => return Ok(Err(corrupt)),
+            if let Err(refused) = stands_as_read(&mut *conn, read, &commit.app.id, versions).await?
+            {
+                return Ok(Err(refused));
             }
         }
         // Every version is checked before anything is written; a version
@@ -340,14 +341,9 @@ async fn delete_version_in(
 ) -> Result<Result<Option<String>, StoreError>, sqlx::Error> {
     lock_app(&mut *conn, app).await?;
     if let Some(read) = read {
-        match stands_as_read(&mut *conn, read, app, std::iter::once((app, version))).await? {
-            Ok(true) => {}
-            Ok(false) => {
-                return Ok(Err(StoreError::ChangedMeanwhile {
-                    app: app.to_string(),
-                }))
-            }
-            Err(corrupt) => return Ok(Err(corrupt)),
+        let versions = std::iter::once((app, version));
+        if let Err(refused) = stands_as_read(&mut *conn, read, app, versions).await? {
+            return Ok(Err(refused));
         }
     }
     let Some(sha256): Option<String> = sqlx::query_scalar(

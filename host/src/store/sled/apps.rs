@@ -9,8 +9,22 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 use std::collections::HashMap;
+
+/// The record under `key` in a tree of a transaction, decoded.
+fn record_in<T: serde::de::DeserializeOwned>(
+    tree: &TransactionalTree,
+    key: &[u8],
+) -> Result<Option<T>, ConflictableTransactionError<StoreError>> {
+    match tree.get(key)? {
+        Some(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(key, e))?,
+        )),
+        None => Ok(None),
+    }
+}
 
 impl SledStore {
     /// One transaction: refused with `ChangedMeanwhile` when `read` is given
@@ -39,26 +53,14 @@ impl SledStore {
         let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
             |(apps, stored, blobs, refs)| {
                 if let Some(read) = read {
-                    let now: Option<AppRecord> = match apps.get(app.id.as_bytes())? {
-                        Some(bytes) => Some(
-                            serde_json::from_slice(&bytes)
-                                .map_err(|e| corrupt(app.id.as_bytes(), e))?,
-                        ),
-                        None => None,
-                    };
-                    if now != read.app {
+                    if record_in::<AppRecord>(apps, app.id.as_bytes())? != read.app {
                         return Err(changed());
                     }
                 }
                 apps.insert(app.id.as_bytes(), app_json.as_slice())?;
                 for (key, value, version) in &version_rows {
                     let sha256 = version.component_sha256.as_str();
-                    let old: Option<VersionRecord> = match stored.get(key.as_slice())? {
-                        Some(old) => {
-                            Some(serde_json::from_slice(&old).map_err(|e| corrupt(key, e))?)
-                        }
-                        None => None,
-                    };
+                    let old: Option<VersionRecord> = record_in(stored, key)?;
                     if read.is_some_and(|read| {
                         old.as_ref() != read.version(&version.app, &version.version)
                     }) {
@@ -111,19 +113,8 @@ impl SledStore {
         let outcome = (&self.apps, &self.versions, &self.blobs, &self.blob_refs).transaction(
             |(apps, stored, blobs, refs)| {
                 if let Some(read) = read {
-                    let now_app: Option<AppRecord> = match apps.get(app.as_bytes())? {
-                        Some(bytes) => Some(
-                            serde_json::from_slice(&bytes)
-                                .map_err(|e| corrupt(app.as_bytes(), e))?,
-                        ),
-                        None => None,
-                    };
-                    let now_version: Option<VersionRecord> = match stored.get(key.as_slice())? {
-                        Some(bytes) => {
-                            Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&key, e))?)
-                        }
-                        None => None,
-                    };
+                    let now_app: Option<AppRecord> = record_in(apps, app.as_bytes())?;
+                    let now_version: Option<VersionRecord> = record_in(stored, &key)?;
                     if now_app != read.app || now_version.as_ref() != read.version(app, version) {
                         return Err(abort_with(StoreError::ChangedMeanwhile {
                             app: app.to_string(),
