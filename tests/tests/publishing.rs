@@ -965,12 +965,7 @@ async fn a_step_on_a_host_behind_the_store_serves_what_the_store_says() {
                 upload(host, a, package(a, &text, "notes")).await.status(),
                 201
             );
-            let approve = format!("/api/v1/operator/apps/behind/versions/{version}/approve");
-            let approved = operator_post(host, &approve, json!({ "capabilities": ["kv"] })).await;
-            assert_eq!(approved.status(), 200);
-            let body = json!({ "version": version, "percent": 100 });
-            let rolled = operator_post(host, "/api/v1/operator/apps/behind/rollout", body).await;
-            assert_eq!(rolled.status(), 200);
+            approve_and_roll_out(host, "behind", version).await;
         }
     };
     ship("1.0.0").await;
