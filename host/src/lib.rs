@@ -291,6 +291,8 @@ pub struct Citadel {
     pub pairwise: identity::pairwise::Pairwise,
     pub consents: identity::consent::Consents,
     pub inbox: identity::inbox::Inbox,
+    /// A citizen's export and erasure of their own data.
+    pub personal_data: identity::personal_data::PersonalDataRights,
     pub audit: audit::AuditLog,
     pub payments: Arc<payments::Payments>,
     pub positions: identity::location::Positions,
@@ -466,6 +468,10 @@ impl Citadel {
                 pairwise.key().clone(),
             ),
             inbox: identity::inbox::Inbox::new(store.clone()),
+            personal_data: identity::personal_data::PersonalDataRights::new(
+                store.clone(),
+                pairwise.clone(),
+            ),
             pairwise,
             audit,
             store,

@@ -1,8 +1,11 @@
 //! Contract 1.1 data calls: per-citizen kv invisible to other citizens and
 //! other apps, app-wide kv invisible to other apps, the storage quota, and
-//! notify with its rate limit and the citizen's inbox.
+//! notify with its rate limit and the citizen's inbox; a citizen's export
+//! and erasure of all of it.
 
-use citadel_tests::{client, error_of, get, probe_manifest, sign_in, TestHost};
+use citadel_tests::{
+    audit, client, decide_payment, error_of, get, give_consent, probe_manifest, sign_in, TestHost,
+};
 use serde_json::Value;
 
 async fn put(host: &TestHost, path: &str, token: Option<&str>, body: &str) -> reqwest::Response {
@@ -294,5 +297,202 @@ async fn notify_to_reaches_only_citizens_of_the_same_app() {
         .await
         .unwrap();
     assert!(inbox["messages"].as_array().unwrap().is_empty());
+    host.stop().await;
+}
+
+/// What `citizen` can download of their own data.
+async fn export(host: &TestHost, token: &str) -> Value {
+    let response = get(host, "/api/v1/me/data", Some(token)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"citadel-data.json\""
+    );
+    response.json().await.unwrap()
+}
+
+/// The app `app`'s part of an export, if any.
+fn app_part<'a>(exported: &'a Value, app: &str) -> Option<&'a Value> {
+    exported["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["app"] == app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    host.install_built("probe", &probe_manifest("probe-b", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+
+    // Lan leaves a trace everywhere the host keeps one.
+    let ok = |response: reqwest::Response| async move {
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            response.text().await.unwrap()
+        );
+    };
+    ok(put(&host, "/apps/probe/mine", Some(&lan), "bản nháp của Lan").await).await;
+    let photo = client()
+        .put(host.url("/apps/probe-b/kv/citizen/photo"))
+        .bearer_auth(&lan)
+        .body(vec![0xff, 0x00, 0x01])
+        .send()
+        .await
+        .unwrap();
+    ok(photo).await;
+    ok(put(&host, "/apps/probe/mine", Some(&minh), "bản nháp của Minh").await).await;
+    let notice = client()
+        .post(host.url("/apps/probe/notify"))
+        .bearer_auth(&lan)
+        .body("Phản ánh đã được tiếp nhận")
+        .send()
+        .await
+        .unwrap();
+    ok(notice).await;
+    ok(give_consent(&host, &lan, "probe", &["identity.phone"]).await).await;
+    ok(give_consent(&host, &minh, "probe", &["identity.phone"]).await).await;
+    let located = client()
+        .put(host.url("/api/v1/me/location"))
+        .bearer_auth(&lan)
+        .json(&serde_json::json!({ "lat": 16.4637, "lon": 107.5909 }))
+        .send()
+        .await
+        .unwrap();
+    ok(located).await;
+    let intent: Value = client()
+        .post(host.url("/apps/probe/pay?amount=20000"))
+        .bearer_auth(&lan)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ok(decide_payment(&host, &lan, intent["id"].as_str().unwrap(), "confirm").await).await;
+    let probe_usage = host.citadel.store.kv.usage("probe").await.unwrap();
+
+    // The export holds all of it, and nothing of Minh's.
+    let exported = export(&host, &lan).await;
+    assert_eq!(exported["citizen"]["id"], "c-lan");
+    assert_eq!(exported["consents"].as_array().unwrap().len(), 1);
+    assert_eq!(exported["consents"][0]["scope"], "identity.phone");
+    assert_eq!(exported["inbox"][0]["title"], "Phản ánh đã được tiếp nhận");
+    assert_eq!(exported["location"]["lat"], 16.4637);
+    let probe = app_part(&exported, "probe").expect("probe holds Lan's data");
+    assert_eq!(probe["linked"], true);
+    assert_eq!(probe["entries"][0]["key"], "draft");
+    assert_eq!(probe["entries"][0]["value"], "\"bản nháp của Lan\"");
+    let probe_b = app_part(&exported, "probe-b").expect("probe-b holds Lan's data");
+    assert_eq!(
+        probe_b["entries"],
+        serde_json::json!([{ "key": "photo", "value_hex": "ff0001" }]),
+        "a value that is not text comes in hex"
+    );
+    assert_eq!(exported["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(exported["payments"][0]["status"], "captured");
+    let text = exported.to_string();
+    assert!(!text.contains("Minh") && !text.contains("c-minh"), "{text}");
+
+    // A page of another origin cannot erase with the citizen's cookie.
+    let forged = client()
+        .delete(host.url("/api/v1/me/data"))
+        .header("cookie", format!("citadel_session={lan}"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(error_of(forged).await.0, "cross_origin_request");
+    assert_eq!(
+        export(&host, &lan).await["inbox"].as_array().unwrap().len(),
+        1
+    );
+
+    // Lan erases: every record of hers goes, the session with it.
+    let erased = client()
+        .delete(host.url("/api/v1/me/data"))
+        .bearer_auth(&lan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    assert!(erased.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let erased: Value = erased.json().await.unwrap();
+    assert_eq!(
+        erased["records"],
+        serde_json::json!({
+            "sessions": 1, "frames": 0, "consents": 1, "inbox_messages": 1,
+            "locations": 1, "app_links": 2
+        })
+    );
+    assert_eq!(erased["app_keys"], 2);
+    let mut apps: Vec<&str> = erased["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    apps.sort();
+    assert_eq!(apps, ["probe", "probe-b"]);
+    assert_eq!(get(&host, "/api/v1/me", Some(&lan)).await.status(), 401);
+    assert!(
+        host.citadel.store.kv.usage("probe").await.unwrap() < probe_usage,
+        "the app's usage gives back what Lan's data took"
+    );
+
+    // Minh keeps everything.
+    let mine: Value = get(&host, "/apps/probe/mine", Some(&minh))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["value"], "bản nháp của Minh");
+    let minhs = export(&host, &minh).await;
+    assert_eq!(minhs["consents"].as_array().unwrap().len(), 1);
+
+    // Signed in again, Lan finds only her payments, which the city keeps.
+    let lan = sign_in(&host, "c-lan").await;
+    let after = export(&host, &lan).await;
+    assert_eq!(after["consents"], serde_json::json!([]));
+    assert_eq!(after["inbox"], serde_json::json!([]));
+    assert_eq!(after["location"], Value::Null);
+    assert_eq!(after["apps"], serde_json::json!([]));
+    assert_eq!(after["payments"].as_array().unwrap().len(), 1);
+    let mine: Value = get(&host, "/apps/probe/mine", Some(&lan))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["value"], Value::Null);
+
+    // The audit log records the erasure without naming her.
+    let records = audit(&host, "kind=citizen-data-erased").await;
+    assert_eq!(records.len(), 1);
+    assert!(!records[0].to_string().contains("c-lan"));
+
+    // Asking again erases what is new (the visit's link), and is no error.
+    let again: Value = client()
+        .delete(host.url("/api/v1/me/data"))
+        .bearer_auth(&lan)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["app_keys"], 0);
+    assert_eq!(again["records"]["app_links"], 1);
     host.stop().await;
 }

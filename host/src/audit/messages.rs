@@ -63,6 +63,12 @@ pub const SIGN_IN_REFUSED: Sentence = sentence(
     "sign-in through {issuer} refused ({code}): {reason}",
 );
 
+pub const CITIZEN_DATA_ERASED: Sentence = sentence(
+    "citizen-data.erased",
+    "Công dân đã xoá dữ liệu của mình: {sessions} phiên, {consents} sự đồng ý, {messages} tin nhắn, {keys} khoá trong {apps} ứng dụng",
+    "a citizen erased their data: {sessions} sessions, {consents} consents, {messages} messages, {keys} keys in {apps} apps",
+);
+
 // Operations.
 pub const BACKUP_TAKEN: Sentence = sentence(
     "backup.taken",

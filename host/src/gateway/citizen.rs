@@ -5,10 +5,11 @@
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::routes::{Access, Routes};
-use crate::audit::Event;
+use crate::audit::{messages, Event};
 use crate::identity::citizens::{Citizen, SignInError};
 use crate::identity::inbox::InboxMessage;
 use crate::identity::location::Position;
+use crate::identity::personal_data::{Erasure, PersonalData};
 use crate::identity::sessions::SESSION_COOKIE;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, State};
@@ -30,6 +31,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .post("/api/v1/me/frames", Access::Citizen, open_frame)
         .put("/api/v1/me/location", Access::Citizen, report_location)
         .delete("/api/v1/me/location", Access::Citizen, forget_location)
+        .get("/api/v1/me/data", Access::Citizen, export_data)
+        .delete("/api/v1/me/data", Access::Citizen, erase_data)
 }
 
 /// The session token a request carries: `Authorization: Bearer` first, then the cookie.
@@ -249,10 +252,13 @@ async fn logout(
     };
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        HeaderValue::from_static(SIGNED_OUT_COOKIE),
     );
     Ok(response)
 }
+
+/// The shell's session cookie, cleared.
+const SIGNED_OUT_COOKIE: &str = "citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
 
 /// The signed-in citizen
 #[utoipa::path(
@@ -496,3 +502,93 @@ async fn open_frame(
 
 /// Messages `GET /api/v1/me/inbox` returns.
 const INBOX_PAGE: usize = 100;
+
+/// Everything the host keeps of a citizen, as one document.
+#[derive(Serialize, ToSchema)]
+struct DataExport {
+    #[serde(flatten)]
+    held: PersonalData,
+    /// Every payment, newest first. Kept after an erasure: the city must
+    /// keep its accounting records.
+    payments: Vec<super::payments::CitizenPayment>,
+}
+
+/// Download everything the host keeps of the signed-in citizen
+///
+/// Their profile, consents, inbox, last position, what each app keeps in
+/// their own storage there (and whether it can message them), and their
+/// payments. What an app keeps in its app-wide storage or its own systems
+/// is the app's publisher's to answer for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/data",
+    tag = "citizen",
+    responses(
+        (status = 200, description = "The citizen's data, as an attachment.", body = DataExport),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
+async fn export_data(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Response, ApiError> {
+    let held = citadel.personal_data.export(&session.citizen).await?;
+    let payments = super::payments::every_payment_of(&citadel, &session.citizen.id).await?;
+    let mut response = Json(DataExport { held, payments }).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"citadel-data.json\""),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Erase the signed-in citizen's data and sign them out everywhere
+///
+/// Ends every session and frame, and removes consents, inbox, last
+/// position, apps' links to the citizen and everything in their own storage
+/// in every app. Payments and the audit log stay: the city must keep them.
+/// Each step can be repeated: after a 503, sign in and ask again.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/data",
+    tag = "citizen",
+    responses(
+        (status = 200, description = "Erased; the session cookie is cleared.", body = Erasure),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: part may be erased; sign in and \
+            ask again to finish.", body = ErrorBody),
+    )
+)]
+async fn erase_data(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Response, ApiError> {
+    session.require_same_origin()?;
+    let erasure = citadel.personal_data.erase(&session.citizen.id).await?;
+    citadel
+        .audit
+        .record(Event {
+            kind: "citizen-data-erased",
+            actor: "citizen".into(),
+            message: Some(
+                messages::CITIZEN_DATA_ERASED
+                    .with("sessions", erasure.records.sessions)
+                    .with("consents", erasure.records.consents)
+                    .with("messages", erasure.records.inbox_messages)
+                    .with("keys", erasure.app_keys)
+                    .with("apps", erasure.apps.len()),
+            ),
+            ..Event::default()
+        })
+        .await;
+    let mut response = Json(erasure).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(SIGNED_OUT_COOKIE),
+    );
+    Ok(response)
+}

@@ -64,6 +64,8 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::citizen::open_frame,
         super::citizen::report_location,
         super::citizen::forget_location,
+        super::citizen::export_data,
+        super::citizen::erase_data,
         super::consent::list,
         super::consent::give,
         super::consent::revoke,

@@ -59,7 +59,7 @@ fn now_ms() -> u64 {
 
 /// A payment as its citizen sees it.
 #[derive(Serialize, ToSchema)]
-struct CitizenPayment {
+pub(super) struct CitizenPayment {
     id: String,
     /// The app that asks for the money.
     app: String,
@@ -483,6 +483,33 @@ async fn history(
         payments.push(citizen_view(&citadel, intent).await);
     }
     Ok(Json(PaymentHistory { payments, next }))
+}
+
+/// Every payment of `citizen`, newest first (their data's export).
+pub(super) async fn every_payment_of(
+    citadel: &Citadel,
+    citizen: &str,
+) -> Result<Vec<CitizenPayment>, ApiError> {
+    let mut payments = Vec::new();
+    let mut before: Option<HistoryCursor> = None;
+    loop {
+        let page = citadel
+            .payments
+            .history(citizen, before.as_ref(), HISTORY_PAGE)
+            .await?;
+        for intent in &page {
+            payments.push(citizen_view(citadel, intent).await);
+        }
+        match page.last() {
+            Some(last) if page.len() == HISTORY_PAGE => {
+                before = Some(HistoryCursor {
+                    created_at: last.created_at,
+                    id: last.id.clone(),
+                })
+            }
+            _ => return Ok(payments),
+        }
+    }
 }
 
 /// A history cursor, `created_at.id`.

@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod location;
 pub mod oidc;
 pub mod pairwise;
+pub mod personal_data;
 pub mod sessions;
 
 pub use credentials::{CredentialError, Credentials, IssuedOperatorToken, OperatorRecord, Revoked};

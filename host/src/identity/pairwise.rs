@@ -3,11 +3,12 @@
 //! different for every app, so two partners cannot join their users. Also
 //! remembers which citizen each app met under which id (for `notify.send-to`).
 
+use crate::store::AppChange;
 use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -60,11 +61,19 @@ const REMEMBERED_MAX: usize = 100_000;
 impl Pairwise {
     /// The host's key, loaded from `store` (created on first use).
     pub async fn load_or_create(store: &Store) -> Result<Self, StoreError> {
+        let remembered = Arc::default();
+        follow_erasures(store, Arc::downgrade(&remembered));
         Ok(Pairwise {
             key: PairwiseKey::load_or_create(store).await?,
             store: store.clone(),
-            remembered: Arc::default(),
+            remembered,
         })
+    }
+
+    /// Forget the meetings this process remembers, so the next visit of
+    /// each is written again (after an erasure took some from the store).
+    pub fn forget_remembered(&self) {
+        lock(&self.remembered).clear();
     }
 
     /// The key the ids are computed with.
@@ -102,6 +111,28 @@ impl Pairwise {
         remembered.insert(meeting);
         Ok(())
     }
+}
+
+/// Forget the remembered meetings whenever a citizen's data is erased on
+/// any host (their links left the store: a returning citizen is met, and
+/// written, again), until the memo is gone.
+fn follow_erasures(store: &Store, remembered: Weak<Mutex<HashSet<String>>>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = store.apps.changes();
+    tokio::spawn(async move {
+        loop {
+            let change = changes.recv().await;
+            let Some(remembered) = remembered.upgrade() else {
+                break;
+            };
+            match change {
+                Ok(AppChange::CitizenErased | AppChange::Everything)
+                | Err(RecvError::Lagged(_)) => lock(&remembered).clear(),
+                Ok(_) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 #[cfg(test)]

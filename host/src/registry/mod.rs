@@ -554,7 +554,11 @@ impl Registry {
                 };
                 match change {
                     Ok(AppChange::App(app)) => registry.refresh_app(&app).await,
-                    Ok(AppChange::Publisher(_) | AppChange::SessionEnded(_)) => {}
+                    Ok(
+                        AppChange::Publisher(_)
+                        | AppChange::SessionEnded(_)
+                        | AppChange::CitizenErased,
+                    ) => {}
                     Ok(AppChange::Everything) | Err(RecvError::Lagged(_)) => {
                         tracing::warn!("registry changes were missed; reloading every app");
                         let ids: Vec<String> = match registry.store.apps.apps().await {

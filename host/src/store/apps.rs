@@ -139,6 +139,9 @@ pub enum AppChange {
     Publisher(String),
     /// A citizen's session ended (sign-out), by its token's sha256.
     SessionEnded(String),
+    /// A citizen's data was erased: the apps that knew them lost their
+    /// pairwise link, so whoever caches links drops them.
+    CitizenErased,
     /// Changes may have been missed (a shared backend's feed reconnected):
     /// reload everything.
     Everything,

@@ -24,10 +24,10 @@
 
 use super::{
     AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
-    BalanceReader, ConsentRecord, CounterRefusal, FrameRecord, GrantRecord, HistoryCursor,
-    InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep, LocationRecord,
-    OperatorRecord, OutboxEntry, PublisherRecord, QuotaExceeded, Refused, SessionRecord,
-    SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+    BalanceReader, ConsentRecord, CounterRefusal, ErasedRecords, FrameRecord, GrantRecord,
+    HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep,
+    LocationRecord, OperatorRecord, OutboxEntry, PublisherRecord, QuotaExceeded, Refused,
+    SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,6 +79,7 @@ macro_rules! store_conformance {
             frame_tokens_are_bounded_per_citizen,
             frame_tokens_bound_settles_after_concurrent_opens,
             frame_tokens_close_with_their_session,
+            erasing_a_citizen_takes_their_records_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
             intents_are_idempotent_per_citizen_reference,
@@ -1774,6 +1775,137 @@ pub async fn frame_tokens_close_with_their_session(store: Store) {
         0
     );
     assert_eq!(id.frame_count().await.unwrap(), 2);
+}
+
+/// Erasing a citizen takes, in one write, their sessions (announced ended),
+/// frame tokens, consents, inbox, position and the links naming them, and
+/// nothing of another citizen, even one whose id starts with theirs.
+pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
+    let id = &store.identity;
+    let mut changes = store.apps.changes();
+    let session = |citizen: &str| SessionRecord {
+        citizen_id: citizen.into(),
+        created: 1,
+        expires: u64::MAX / 2,
+        profile: None,
+    };
+    let consent = |app: &str| ConsentRecord {
+        app: app.into(),
+        scope: "identity.phone".into(),
+        purpose: "to call you back".into(),
+        granted_at: 1,
+    };
+    let message = |title: &str| InboxMessage {
+        app: "a".into(),
+        title: title.into(),
+        body: "body".into(),
+        link: None,
+        at: 5,
+    };
+    let (lan_phone, lan_laptop, other) = (sha256_hex(b"l1"), sha256_hex(b"l2"), sha256_hex(b"o"));
+    for (citizen, hash) in [
+        ("c-lan", &lan_phone),
+        ("c-lan", &lan_laptop),
+        ("c-lan2", &other),
+    ] {
+        id.put_session(hash, &session(citizen)).await.unwrap();
+    }
+    id.open_frame(
+        "t-lan",
+        &frame("c-lan", "a", &lan_phone, 1, u64::MAX / 2),
+        10,
+    )
+    .await
+    .unwrap();
+    id.open_frame(
+        "t-other",
+        &frame("c-lan2", "a", &other, 1, u64::MAX / 2),
+        10,
+    )
+    .await
+    .unwrap();
+    for citizen in ["c-lan", "c-lan2"] {
+        id.put_consents(citizen, &[consent("a"), consent("b")])
+            .await
+            .unwrap();
+        id.inbox_append(citizen, &message("one")).await.unwrap();
+        id.put_location(citizen, &location(1, u64::MAX / 2))
+            .await
+            .unwrap();
+    }
+    id.inbox_append("c-lan", &message("two")).await.unwrap();
+    id.remember_pairwise("a", "pw-lan-a", "c-lan")
+        .await
+        .unwrap();
+    id.remember_pairwise("b", "pw-lan-b", "c-lan")
+        .await
+        .unwrap();
+    id.remember_pairwise("a", "pw-other-a", "c-lan2")
+        .await
+        .unwrap();
+
+    // A meeting that names someone else is named too: it stays.
+    let meetings: Vec<(String, String)> =
+        [("a", "pw-lan-a"), ("b", "pw-lan-b"), ("a", "pw-other-a")]
+            .iter()
+            .map(|(app, pw)| (app.to_string(), pw.to_string()))
+            .collect();
+    let erased = id.erase_citizen("c-lan", &meetings).await.unwrap();
+    assert_eq!(
+        erased,
+        ErasedRecords {
+            sessions: 2,
+            frames: 1,
+            consents: 2,
+            inbox_messages: 2,
+            locations: 1,
+            app_links: 2,
+        }
+    );
+    assert_eq!(id.session(&lan_phone).await.unwrap(), None);
+    assert_eq!(id.session(&lan_laptop).await.unwrap(), None);
+    assert_eq!(opened(&store, "t-lan").await, None);
+    assert!(id.consents("c-lan").await.unwrap().is_empty());
+    assert!(id.inbox_since("c-lan", 0).await.unwrap().is_empty());
+    assert_eq!(id.location("c-lan").await.unwrap(), None);
+    assert_eq!(id.pairwise_citizen("a", "pw-lan-a").await.unwrap(), None);
+    assert_eq!(id.pairwise_citizen("b", "pw-lan-b").await.unwrap(), None);
+
+    // The other citizen keeps everything.
+    assert_eq!(id.session(&other).await.unwrap(), Some(session("c-lan2")));
+    assert!(opened(&store, "t-other").await.is_some());
+    assert_eq!(id.consents("c-lan2").await.unwrap().len(), 2);
+    assert_eq!(id.inbox_since("c-lan2", 0).await.unwrap().len(), 1);
+    assert!(id.location("c-lan2").await.unwrap().is_some());
+    assert_eq!(
+        id.pairwise_citizen("a", "pw-other-a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c-lan2")
+    );
+
+    // Every host hears the sessions ended and the erasure.
+    let mut heard = BTreeSet::new();
+    while heard.len() < 3 {
+        let change = tokio::time::timeout(PATIENCE, changes.recv())
+            .await
+            .expect("the erasure is announced")
+            .expect("the feed is open");
+        heard.insert(format!("{change:?}"));
+    }
+    assert!(heard.contains(&format!("{:?}", AppChange::SessionEnded(lan_phone.clone()))));
+    assert!(heard.contains(&format!(
+        "{:?}",
+        AppChange::SessionEnded(lan_laptop.clone())
+    )));
+    assert!(heard.contains(&format!("{:?}", AppChange::CitizenErased)));
+
+    // Again: nothing left to erase.
+    assert_eq!(
+        id.erase_citizen("c-lan", &meetings).await.unwrap(),
+        ErasedRecords::default()
+    );
 }
 
 fn location(at: u64, expires: u64) -> LocationRecord {

@@ -87,6 +87,21 @@ pub struct LocationRecord {
     pub expires: u64,
 }
 
+/// What erasing a citizen took from the identity store, record by record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErasedRecords {
+    /// Sessions ended (every device is signed out).
+    pub sessions: usize,
+    /// Frame tokens closed.
+    pub frames: usize,
+    pub consents: usize,
+    pub inbox_messages: usize,
+    /// The last reported position (0 or 1).
+    pub locations: usize,
+    /// Apps that can no longer reach the citizen by their pairwise id.
+    pub app_links: usize,
+}
+
 /// Sessions, operator credentials, host secrets, consents, pairwise ids,
 /// inboxes, frame tokens and locations. Every write returns once durable.
 #[async_trait]
@@ -204,6 +219,17 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError>;
     /// Forget the citizen's position; true if one was kept.
     async fn delete_location(&self, citizen: &str) -> Result<bool, StoreError>;
+
+    /// Erase what this store keeps of `citizen`, in one write: their
+    /// sessions (each announced ended, as a sign-out), frame tokens,
+    /// consents, inbox and last position, and each meeting of `meetings`
+    /// (app, pairwise id) that names them. A session opened while it runs
+    /// may outlive it (a sign-in after the erasure).
+    async fn erase_citizen(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+    ) -> Result<ErasedRecords, StoreError>;
 
     /// Remove sessions and frame tokens expired at `now_secs` and locations
     /// expired at `now_ms`; returns how many records went. (A session a

@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, to_db, PgStore};
 use crate::store::{
-    AppChange, ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord,
-    OperatorRecord, SessionRecord, StoreError,
+    AppChange, ConsentRecord, ErasedRecords, FrameRecord, IdentityStore, InboxMessage,
+    LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -445,6 +445,68 @@ impl IdentityStore for PgStore {
             .await
             .map_err(backend)?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn erase_citizen(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+    ) -> Result<ErasedRecords, StoreError> {
+        let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
+        let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let sessions: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE citizen = $1 RETURNING token_sha256")
+                .bind(citizen)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let mut erased = ErasedRecords {
+            sessions: sessions.len(),
+            ..ErasedRecords::default()
+        };
+        let mut counts = [0usize; 4];
+        let tables = [
+            "DELETE FROM frames WHERE citizen = $1",
+            "DELETE FROM consents WHERE citizen = $1",
+            "DELETE FROM inbox WHERE citizen = $1",
+            "DELETE FROM locations WHERE citizen = $1",
+        ];
+        for (count, sql) in counts.iter_mut().zip(tables) {
+            let done = sqlx::query(sql)
+                .bind(citizen)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            *count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+        }
+        [
+            erased.frames,
+            erased.consents,
+            erased.inbox_messages,
+            erased.locations,
+        ] = counts;
+        let links = sqlx::query(
+            "DELETE FROM pairwise_ids WHERE citizen = $1 \
+             AND (app, pairwise) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
+        )
+        .bind(citizen)
+        .bind(&apps)
+        .bind(&pairwise)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        erased.app_links = usize::try_from(links.rows_affected()).unwrap_or(usize::MAX);
+        let mut ended: Vec<AppChange> = sessions.into_iter().map(AppChange::SessionEnded).collect();
+        ended.push(AppChange::CitizenErased);
+        for change in &ended {
+            self.announce(&mut tx, change).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        for change in ended {
+            self.announce_here(change);
+        }
+        Ok(erased)
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {

@@ -97,6 +97,7 @@ impl PgStore {
             AppChange::App(id) => ("app", id),
             AppChange::Publisher(id) => ("publisher", id),
             AppChange::SessionEnded(key) => ("session-ended", key),
+            AppChange::CitizenErased => ("citizen-erased", &String::new()),
             AppChange::Everything => ("everything", &String::new()),
         };
         let note = serde_json::to_string(&ChangeNote {
@@ -208,6 +209,7 @@ async fn follow(
                     "app" => AppChange::App(note.id),
                     "publisher" => AppChange::Publisher(note.id),
                     "session-ended" => AppChange::SessionEnded(note.id),
+                    "citizen-erased" => AppChange::CitizenErased,
                     _ => AppChange::Everything,
                 };
                 let _ = changes.send(change);

@@ -4,8 +4,8 @@
 
 use super::{backend, composite, to_json, SledStore};
 use crate::store::{
-    AppChange, ConsentRecord, FrameRecord, IdentityStore, InboxMessage, LocationRecord,
-    OperatorRecord, SessionRecord, StoreError,
+    AppChange, ConsentRecord, ErasedRecords, FrameRecord, IdentityStore, InboxMessage,
+    LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use sled::transaction::TransactionError;
@@ -341,6 +341,84 @@ impl IdentityStore for SledStore {
             self.durable().await?;
         }
         Ok(existed)
+    }
+
+    async fn erase_citizen(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+    ) -> Result<ErasedRecords, StoreError> {
+        let _writing = self.writing().await;
+        // sled transactions cannot scan, so what goes is read first.
+        let keys = |tree: &sled::Tree, prefix: &[u8]| -> Result<Vec<sled::IVec>, StoreError> {
+            tree.scan_prefix(prefix)
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(backend)
+        };
+        let own = composite(&[citizen, ""]);
+        // Sessions have no index by citizen: erasure is rare, a scan will do.
+        let sessions: Vec<String> = Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
+            .into_iter()
+            .filter(|(_, session)| session.citizen_id == citizen)
+            .map(|(hash, _)| hash)
+            .collect();
+        let frame_index = keys(&self.frames_by_citizen, &own)?;
+        let consents = keys(&self.consents, &own)?;
+        let inbox = keys(&self.inbox, &own)?;
+        let location = self.locations.contains_key(citizen).map_err(backend)?;
+        let mut links = Vec::new();
+        for (app, pairwise) in meetings {
+            let key = composite(&[app, pairwise]);
+            if self.pairwise.get(&key).map_err(backend)?.as_deref() == Some(citizen.as_bytes()) {
+                links.push(key);
+            }
+        }
+        let trees = (
+            &self.sessions,
+            &self.frames,
+            &self.frames_by_citizen,
+            &self.consents,
+            &self.inbox,
+            &self.locations,
+            &self.pairwise,
+        );
+        let outcome: Result<(), TransactionError<StoreError>> = trees.transaction(
+            |(sessions_t, frames, by_citizen, consents_t, inbox_t, locations, pairwise)| {
+                for hash in &sessions {
+                    sessions_t.remove(hash.as_bytes())?;
+                }
+                for index in &frame_index {
+                    by_citizen.remove(index)?;
+                    frames.remove(&index[own.len() + 8..])?;
+                }
+                for key in &consents {
+                    consents_t.remove(key)?;
+                }
+                for key in &inbox {
+                    inbox_t.remove(key)?;
+                }
+                locations.remove(citizen.as_bytes())?;
+                for key in &links {
+                    pairwise.remove(key.as_slice())?;
+                }
+                Ok(())
+            },
+        );
+        super::settle(outcome)?;
+        self.durable().await?;
+        for hash in &sessions {
+            self.announce(AppChange::SessionEnded(hash.clone()));
+        }
+        self.announce(AppChange::CitizenErased);
+        Ok(ErasedRecords {
+            sessions: sessions.len(),
+            frames: frame_index.len(),
+            consents: consents.len(),
+            inbox_messages: inbox.len(),
+            locations: usize::from(location),
+            app_links: links.len(),
+        })
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {

@@ -1,0 +1,222 @@
+//! A citizen's right to their own data: everything the host keeps of them
+//! gathered into one document (export), and all of it erased that the law
+//! does not make the city keep (erasure: payments and the audit log stay).
+
+use crate::citizen::{Citizen, Position};
+use crate::identity::pairwise::Pairwise;
+use crate::store::{
+    ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, Store, StoreError,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Keys read or erased per listing of a citizen's space in an app.
+const KEYS_PER_PAGE: usize = 500;
+
+/// What the host keeps of one citizen (payments aside: the gateway adds them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalData {
+    /// Unix milliseconds.
+    pub exported_at: u64,
+    /// The citizen as the identity provider gave them.
+    pub citizen: Citizen,
+    /// Consents given to apps, by app then scope.
+    pub consents: Vec<ConsentRecord>,
+    /// Messages from apps, oldest first.
+    pub inbox: Vec<InboxMessage>,
+    /// The last position the device reported, if still kept (expired or not).
+    pub location: Option<Position>,
+    /// Each app that holds data of the citizen or can reach them.
+    pub apps: Vec<AppData>,
+}
+
+/// What one app holds of the citizen through the host.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppData {
+    pub app: String,
+    /// The id the app knows the citizen by (different in every app).
+    pub pairwise_id: String,
+    /// Whether the app can send the citizen messages by that id.
+    pub linked: bool,
+    /// The citizen's own keys in the app's storage, in key order.
+    pub entries: Vec<AppEntry>,
+}
+
+/// One key of a citizen's storage in an app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppEntry {
+    pub key: String,
+    /// The value, when it is text (UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value in hex, when it is not text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_hex: Option<String>,
+}
+
+impl AppEntry {
+    fn new(key: String, value: Vec<u8>) -> Self {
+        match String::from_utf8(value) {
+            Ok(text) => AppEntry {
+                key,
+                value: Some(text),
+                value_hex: None,
+            },
+            Err(bytes) => AppEntry {
+                key,
+                value: None,
+                value_hex: Some(hex::encode(bytes.into_bytes())),
+            },
+        }
+    }
+}
+
+/// What an erasure removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erasure {
+    /// Records of the identity store, by kind.
+    pub records: ErasedRecords,
+    /// Keys removed from the citizen's storage in apps.
+    pub app_keys: usize,
+    /// The apps whose storage held some of them.
+    pub apps: Vec<String>,
+}
+
+/// Export and erasure over the store.
+#[derive(Clone)]
+pub struct PersonalDataRights {
+    store: Store,
+    pairwise: Pairwise,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl PersonalDataRights {
+    pub fn new(store: Store, pairwise: Pairwise) -> Self {
+        PersonalDataRights { store, pairwise }
+    }
+
+    /// Every app the host knows (live or not): the places a citizen's
+    /// data can be, each with the id it knows them by.
+    async fn places(&self, citizen: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .store
+            .apps
+            .apps()
+            .await?
+            .into_iter()
+            .map(|app| {
+                let pairwise_id = self.pairwise.pairwise_id(&app.id, citizen);
+                (app.id, pairwise_id)
+            })
+            .collect())
+    }
+
+    /// Everything the host keeps of `citizen`, payments aside.
+    pub async fn export(&self, citizen: &Citizen) -> Result<PersonalData, StoreError> {
+        let identity = &self.store.identity;
+        let mut apps = Vec::new();
+        for (app, pairwise_id) in self.places(&citizen.id).await? {
+            let space = KvSpace::Citizen {
+                app: &app,
+                pairwise_id: &pairwise_id,
+            };
+            let mut entries = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .store
+                    .kv
+                    .list(space, "", after.as_deref(), KEYS_PER_PAGE)
+                    .await?;
+                for key in page.keys {
+                    // A key the app deleted since the listing is simply gone.
+                    if let Some(value) = self.store.kv.get(space, &key).await? {
+                        entries.push(AppEntry::new(key, value));
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let linked = identity
+                .pairwise_citizen(&app, &pairwise_id)
+                .await?
+                .as_deref()
+                == Some(citizen.id.as_str());
+            if linked || !entries.is_empty() {
+                apps.push(AppData {
+                    app,
+                    pairwise_id,
+                    linked,
+                    entries,
+                });
+            }
+        }
+        let location = identity.location(&citizen.id).await?.map(|l| Position {
+            lat: l.lat,
+            lon: l.lon,
+            accuracy_m: l.accuracy_m,
+            at: l.at,
+        });
+        Ok(PersonalData {
+            exported_at: now_ms(),
+            citizen: citizen.clone(),
+            consents: identity.consents(&citizen.id).await?,
+            inbox: identity.inbox_since(&citizen.id, 0).await?,
+            location,
+            apps,
+        })
+    }
+
+    /// Erase what the host keeps of `citizen`, payments and the audit log
+    /// aside. The identity records go first, in one write: every session
+    /// ends there, so no device of theirs adds data while the apps' storage
+    /// is erased. Each step is idempotent: after a failure, the citizen
+    /// signs in again and asks again, and the erasure finishes.
+    pub async fn erase(&self, citizen: &str) -> Result<Erasure, StoreError> {
+        let places = self.places(citizen).await?;
+        let records = self.store.identity.erase_citizen(citizen, &places).await?;
+        self.pairwise.forget_remembered();
+        let mut erasure = Erasure {
+            records,
+            app_keys: 0,
+            apps: Vec::new(),
+        };
+        for (app, pairwise_id) in &places {
+            let space = KvSpace::Citizen { app, pairwise_id };
+            let mut erased = 0;
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .store
+                    .kv
+                    .list(space, "", after.as_deref(), KEYS_PER_PAGE)
+                    .await?;
+                for key in &page.keys {
+                    let removed = self
+                        .store
+                        .kv
+                        .write_deferred(space, key, KvWrite::Delete, u64::MAX)
+                        .await?;
+                    erased += usize::from(removed == Ok(true));
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            if erased > 0 {
+                erasure.app_keys += erased;
+                erasure.apps.push(app.clone());
+            }
+        }
+        self.store.kv.sync().await?;
+        Ok(erasure)
+    }
+}
