@@ -1,5 +1,6 @@
 // Acceptance 4: a mini-app's script cannot read the host's cookies or call
-// `/api/v1/me/*` with the citizen's session — tried from inside the frame.
+// `/api/v1/me/*` with the citizen's session (nor download or erase their
+// data) — tried from inside the frame.
 
 import { signIn } from './10-citizen-reports.mjs';
 
@@ -39,6 +40,9 @@ export async function run(t) {
         method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ app: 'field-reports', scopes: ['location'] }),
       })),
+      myData: await outcome(fetch('/api/v1/me/data', { credentials: 'include' })),
+      erase: await outcome(fetch('/api/v1/me/data', { method: 'DELETE', credentials: 'include' })),
+      eraseSimple: await outcome(fetch('/api/v1/me/data', { method: 'DELETE', mode: 'no-cors', credentials: 'include' })),
       consentSimple: await outcome(fetch('/api/v1/me/consents', {
         method: 'POST', mode: 'no-cors', credentials: 'include',
         body: JSON.stringify({ app: 'field-reports', scopes: ['location'] }),
@@ -48,7 +52,7 @@ export async function run(t) {
   });
   t.check(attempts.cookie === '' || attempts.cookie.startsWith('blocked'), `document.cookie in the frame: ${attempts.cookie}`);
   t.check(attempts.parentCookie.startsWith('blocked'), `the shell's document from the frame: ${attempts.parentCookie}`);
-  for (const key of ['me', 'inbox', 'withToken', 'consentJson']) {
+  for (const key of ['me', 'inbox', 'withToken', 'consentJson', 'myData', 'erase']) {
     t.check(attempts[key] === 'blocked' || attempts[key] === 401 || attempts[key] === 403, `${key} from the frame: ${attempts[key]}`);
   }
   // The frame token is no session: not even outside the browser's CORS.
@@ -58,5 +62,8 @@ export async function run(t) {
   const consents = await page.request.get(`${t.base}/api/v1/me/consents`);
   const body = await consents.json();
   t.check(consents.ok() && body.consents.length === 0, `consents after the attack: ${JSON.stringify(body)}`);
+  // Nor was the citizen's data erased: the session still stands.
+  const still = await page.request.get(`${t.base}/api/v1/me`);
+  t.check(still.status() === 200, `the session after the frame's erasure attempts: ${still.status()}`);
   await t.shot(page, 'frame-isolated');
 }

@@ -8,7 +8,7 @@ import { WIDTHS } from '../widths.mjs';
 
 export const name = 'shell-layout';
 
-const VIEWS = ['#/', '#/signin', '#/inbox', '#/permissions', '#/payments', '#/app/maps'];
+const VIEWS = ['#/', '#/signin', '#/inbox', '#/permissions', '#/data', '#/payments', '#/app/maps'];
 
 export async function run(t) {
   for (const [label, viewport] of Object.entries(WIDTHS)) {

@@ -1,7 +1,8 @@
 // The citizen shell: sign-in, the catalogue of live mini-apps, an app in a
 // sandboxed frame inside the host's chrome, the host-drawn consent dialog,
-// the inbox, "My permissions" and payment history; offline, a notice and
-// the catalogue its service worker (/sw.js) kept. Apps talk to the shell
+// the inbox, "My permissions", "My data" (export and erasure) and payment
+// history; offline, a notice and the catalogue its service worker (/sw.js)
+// kept. Apps talk to the shell
 // only by postMessage from their own frame; the shell alone calls the
 // citizen API, with its same-origin session cookie.
 'use strict';
@@ -28,6 +29,15 @@
       error: 'Có lỗi', signedInAs: 'Đang đăng nhập:', frameTitle: 'Ứng dụng', since: 'từ',
       offline: 'Bạn đang ngoại tuyến. Danh sách ứng dụng là bản đã lưu; đăng nhập, hộp thư, thanh toán và các ứng dụng sẽ dùng được khi có mạng trở lại.',
       offlineTitle: 'Không có kết nối mạng', needsNetwork: 'Mục này cần kết nối mạng. Hãy thử lại khi có mạng.',
+      myData: 'Dữ liệu của tôi', myDataLink: 'Xem, tải về hoặc xoá dữ liệu của tôi',
+      myDataIntro: 'Citadel giữ hồ sơ của bạn từ nhà cung cấp định danh, các sự đồng ý, hộp thư, vị trí gần nhất, dữ liệu riêng của bạn trong từng ứng dụng và lịch sử thanh toán.',
+      download: 'Tải về dữ liệu của tôi (JSON)',
+      eraseTitle: 'Xoá dữ liệu của tôi',
+      eraseWhat: 'Xoá các sự đồng ý, hộp thư, vị trí, liên kết của các ứng dụng với bạn và dữ liệu riêng của bạn trong mọi ứng dụng, rồi đăng xuất bạn trên mọi thiết bị. Không thể hoàn tác.',
+      eraseKept: 'Lịch sử thanh toán và nhật ký kiểm toán được giữ lại vì thành phố phải lưu chứng từ kế toán. Dữ liệu chung mà một ứng dụng tự lưu ngoài Citadel do đơn vị cung cấp ứng dụng đó trả lời.',
+      eraseConfirm: 'Tôi hiểu rằng việc xoá không thể hoàn tác',
+      eraseButton: 'Xoá dữ liệu của tôi',
+      erased: 'Đã xoá dữ liệu của bạn ({keys} mục trong {apps} ứng dụng) và đăng xuất trên mọi thiết bị.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
     en: {
@@ -50,6 +60,15 @@
       error: 'Error', signedInAs: 'Signed in:', frameTitle: 'App', since: 'since',
       offline: 'You are offline. The list of apps is the saved copy; sign-in, the inbox, payments and the apps work again when you are back online.',
       offlineTitle: 'No network connection', needsNetwork: 'This needs a network connection. Try again when you are back online.',
+      myData: 'My data', myDataLink: 'See, download or erase my data',
+      myDataIntro: 'Citadel keeps your profile from the identity provider, your consents, your inbox, your last position, your own data in each app and your payment history.',
+      download: 'Download my data (JSON)',
+      eraseTitle: 'Erase my data',
+      eraseWhat: 'Erases your consents, inbox, position, the apps\' links to you and your own data in every app, then signs you out on every device. This cannot be undone.',
+      eraseKept: 'Your payment history and the audit log are kept: the city must keep its accounting records. Shared data an app keeps outside Citadel is for that app\'s provider to answer for.',
+      eraseConfirm: 'I understand that erasing cannot be undone',
+      eraseButton: 'Erase my data',
+      erased: 'Your data is erased ({keys} entries in {apps} apps) and you are signed out on every device.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
   };
@@ -333,7 +352,34 @@
               showPermissions();
             },
           })))));
-    })) : el('p', { text: t('consentsEmpty') }));
+    })) : el('p', { text: t('consentsEmpty') }),
+    el('p', {}, el('a', { href: '#/data', text: t('myDataLink') })));
+  }
+
+  async function showMyData() {
+    if (!me) { needSignIn(); return; }
+    const confirm = el('input', { id: 'erase-confirm', type: 'checkbox' });
+    const erase = el('button', {
+      type: 'button', id: 'erase', class: 'danger', text: t('eraseButton'), disabled: true,
+      onclick: async () => {
+        erase.disabled = true;
+        const done = await api('/api/v1/me/data', { method: 'DELETE' }).finally(() => { erase.disabled = !confirm.checked; });
+        me = null;
+        translateChrome();
+        location.hash = '#/';
+        say(t('erased').replace('{keys}', done.app_keys).replace('{apps}', done.apps.length));
+      },
+    });
+    confirm.addEventListener('change', () => { erase.disabled = !confirm.checked; });
+    view(t('myData'),
+      el('p', { text: t('myDataIntro') }),
+      el('p', {}, el('a', { class: 'button', href: '/api/v1/me/data', download: 'citadel-data.json', text: t('download') })),
+      el('section', { class: 'card', 'aria-labelledby': 'erase-title' },
+        el('h2', { id: 'erase-title', text: t('eraseTitle') }),
+        el('p', { text: t('eraseWhat') }),
+        el('p', { class: 'muted', text: t('eraseKept') }),
+        el('p', { class: 'check' }, confirm, el('label', { for: 'erase-confirm', text: t('eraseConfirm') })),
+        erase));
   }
 
   async function showPayments() {
@@ -433,6 +479,7 @@
       else if (pathPart === '/inbox') await showInbox();
       else if (pathPart === '/permissions') await showPermissions();
       else if (pathPart === '/payments') await showPayments();
+      else if (pathPart === '/data') await showMyData();
       else await showCatalogue();
     } catch (error) {
       if (error.status === 401) needSignIn();
