@@ -461,6 +461,13 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     assert_eq!(mine["value"], "bản nháp của Minh");
     let minhs = export(&host, &minh).await;
     assert_eq!(minhs["consents"].as_array().unwrap().len(), 1);
+    // Each download reads every app: ten an hour, then a clear refusal.
+    for _ in 1..10 {
+        export(&host, &minh).await;
+    }
+    let refused = get(&host, "/api/v1/me/data", Some(&minh)).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(error_of(refused).await.0, "too_many_exports");
 
     // Signed in again, Lan finds only her payments, which the city keeps.
     let lan = sign_in(&host, "c-lan").await;

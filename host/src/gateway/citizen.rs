@@ -525,6 +525,8 @@ struct DataExport {
     tag = "citizen",
     responses(
         (status = 200, description = "The citizen's data, as an attachment.", body = DataExport),
+        (status = 429, description = "`too_many_exports`: ten downloads within the hour \
+            already.", body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]

@@ -95,6 +95,20 @@ impl From<BackupError> for ApiError {
     }
 }
 
+impl From<crate::identity::personal_data::ExportError> for ApiError {
+    fn from(e: crate::identity::personal_data::ExportError) -> Self {
+        use crate::identity::personal_data::ExportError as E;
+        match e {
+            E::TooOften(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_exports",
+                e.to_string(),
+            ),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

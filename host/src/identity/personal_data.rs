@@ -13,6 +13,22 @@ use utoipa::ToSchema;
 /// Keys read or erased per listing of a citizen's space in an app.
 const KEYS_PER_PAGE: usize = 500;
 
+/// Downloads a citizen may make in [`EXPORT_WINDOW_MS`]: each reads every
+/// app's storage of theirs, so a script cannot make the host do it in a loop.
+pub const EXPORTS_PER_WINDOW: usize = 10;
+const EXPORT_WINDOW_MS: u64 = 60 * 60 * 1000;
+
+/// Why an export was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(
+        "your data was downloaded {EXPORTS_PER_WINDOW} times within the hour: try again in {0} s"
+    )]
+    TooOften(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What the host keeps of one citizen (payments aside: the gateway adds them).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PersonalData {
@@ -116,8 +132,18 @@ impl PersonalDataRights {
             .collect())
     }
 
-    /// Everything the host keeps of `citizen`, payments aside.
-    pub async fn export(&self, citizen: &Citizen) -> Result<PersonalData, StoreError> {
+    /// Everything the host keeps of `citizen`, payments aside; at most
+    /// [`EXPORTS_PER_WINDOW`] an hour, counted across hosts.
+    pub async fn export(&self, citizen: &Citizen) -> Result<PersonalData, ExportError> {
+        let window = format!("export\0{}", citizen.id);
+        let taken = self
+            .store
+            .limits
+            .take(&window, EXPORTS_PER_WINDOW, EXPORT_WINDOW_MS, now_ms())
+            .await?;
+        if let Err(wait_ms) = taken {
+            return Err(ExportError::TooOften(wait_ms.div_ceil(1000).max(1)));
+        }
         let identity = &self.store.identity;
         let mut apps = Vec::new();
         for (app, pairwise_id) in self.places(&citizen.id).await? {
