@@ -132,6 +132,8 @@ async fn the_answers_match_their_schemas() {
     assert!(!validator.is_valid(&json!({ "apps": [{ "id": 1 }], "next": null })));
     let lan = sign_in(&host, "c-lan").await;
     let citizen = Some(lan.as_str());
+    // Erases her data, so not Lan.
+    let vy = sign_in(&host, "c-vy").await;
     let operator = Some(OPERATOR_TOKEN);
     use Method as M;
 
@@ -153,6 +155,8 @@ async fn the_answers_match_their_schemas() {
         call(M::POST, "/api/v1/me/consents", citizen, 201)
             .with(json!({ "app": "maps", "scopes": ["location"] })),
         call(M::GET, "/api/v1/me/consents", citizen, 200),
+        call(M::GET, "/api/v1/me/data", citizen, 200),
+        call(M::DELETE, "/api/v1/me/data", Some(vy.as_str()), 200),
         call(M::GET, "/api/v1/me/payments", citizen, 200),
         call(M::GET, "/api/v1/me/payments/{id}", citizen, 404).at("/api/v1/me/payments/pi_none"),
         call(M::GET, "/api/v1/apps", None, 200),
