@@ -132,6 +132,24 @@ impl PersonalDataRights {
             .collect())
     }
 
+    /// Every key of `space`, in order (as many as the app's quota holds).
+    async fn keys_in(&self, space: KvSpace<'_>) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .kv
+                .list(space, "", after.as_deref(), KEYS_PER_PAGE)
+                .await?;
+            keys.extend(page.keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
+
     /// Everything the host keeps of `citizen`, payments aside; at most
     /// [`EXPORTS_PER_WINDOW`] an hour, counted across hosts.
     pub async fn export(&self, citizen: &Citizen) -> Result<PersonalData, ExportError> {
@@ -152,22 +170,10 @@ impl PersonalDataRights {
                 pairwise_id: &pairwise_id,
             };
             let mut entries = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = self
-                    .store
-                    .kv
-                    .list(space, "", after.as_deref(), KEYS_PER_PAGE)
-                    .await?;
-                for key in page.keys {
-                    // A key the app deleted since the listing is simply gone.
-                    if let Some(value) = self.store.kv.get(space, &key).await? {
-                        entries.push(AppEntry::new(key, value));
-                    }
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
+            for key in self.keys_in(space).await? {
+                // A key the app deleted since the listing is simply gone.
+                if let Some(value) = self.store.kv.get(space, &key).await? {
+                    entries.push(AppEntry::new(key, value));
                 }
             }
             let linked = identity
@@ -217,25 +223,13 @@ impl PersonalDataRights {
         for (app, pairwise_id) in &places {
             let space = KvSpace::Citizen { app, pairwise_id };
             let mut erased = 0;
-            let mut after: Option<String> = None;
-            loop {
-                let page = self
+            for key in self.keys_in(space).await? {
+                let removed = self
                     .store
                     .kv
-                    .list(space, "", after.as_deref(), KEYS_PER_PAGE)
+                    .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
                     .await?;
-                for key in &page.keys {
-                    let removed = self
-                        .store
-                        .kv
-                        .write_deferred(space, key, KvWrite::Delete, u64::MAX)
-                        .await?;
-                    erased += usize::from(removed == Ok(true));
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
+                erased += usize::from(removed == Ok(true));
             }
             if erased > 0 {
                 erasure.app_keys += erased;
