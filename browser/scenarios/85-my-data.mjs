@@ -16,7 +16,7 @@ export async function run(t) {
 
   const [download] = await Promise.all([
     page.waitForEvent('download'),
-    page.getByRole('link', { name: 'Tải về dữ liệu của tôi (JSON)' }).click(),
+    page.getByRole('button', { name: 'Tải về dữ liệu của tôi (JSON)' }).click(),
   ]);
   const file = await download.path();
   const data = JSON.parse(await (await import('node:fs/promises')).readFile(file, 'utf8'));

@@ -38,6 +38,8 @@
       eraseConfirm: 'Tôi hiểu rằng việc xoá không thể hoàn tác',
       eraseButton: 'Xoá dữ liệu của tôi',
       erased: 'Đã xoá dữ liệu của bạn ({keys} mục trong {apps} ứng dụng) và đăng xuất trên mọi thiết bị.',
+      eraseUnfinished: 'Chưa xoá xong dữ liệu của bạn. Hãy đăng nhập lại và bấm xoá một lần nữa để hoàn tất.',
+      tooManyExports: 'Bạn đã tải dữ liệu 10 lần trong một giờ. Hãy thử lại sau.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
     en: {
@@ -69,6 +71,8 @@
       eraseConfirm: 'I understand that erasing cannot be undone',
       eraseButton: 'Erase my data',
       erased: 'Your data is erased ({keys} entries in {apps} apps) and you are signed out on every device.',
+      eraseUnfinished: 'Your data is not fully erased yet. Sign in again and erase once more to finish.',
+      tooManyExports: 'You downloaded your data 10 times within the hour. Try again later.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
   };
@@ -138,6 +142,7 @@
     if (!response.ok) {
       const error = new Error((body.error && body.error.message) || `HTTP ${response.status}`);
       error.status = response.status;
+      error.code = body.error && body.error.code;
       throw error;
     }
     return body;
@@ -358,12 +363,39 @@
 
   async function showMyData() {
     if (!me) { needSignIn(); return; }
+    const download = el('button', {
+      type: 'button', id: 'download', text: t('download'),
+      onclick: async () => {
+        download.disabled = true;
+        try {
+          const data = await api('/api/v1/me/data');
+          const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+          el('a', { href: url, download: 'citadel-data.json' }).click();
+          setTimeout(() => URL.revokeObjectURL(url), 60000);
+        } catch (error) {
+          say(error.code === 'too_many_exports' ? t('tooManyExports') : error.message);
+        } finally {
+          download.disabled = false;
+        }
+      },
+    });
     const confirm = el('input', { id: 'erase-confirm', type: 'checkbox' });
     const erase = el('button', {
       type: 'button', id: 'erase', class: 'danger', text: t('eraseButton'), disabled: true,
       onclick: async () => {
         erase.disabled = true;
-        const done = await api('/api/v1/me/data', { method: 'DELETE' }).finally(() => { erase.disabled = !confirm.checked; });
+        let done;
+        try {
+          done = await api('/api/v1/me/data', { method: 'DELETE' });
+        } catch (error) {
+          // Part may be erased, the sessions first: who is signed in now?
+          ({ citizen: me } = await api('/api/v1/session').catch(() => ({ citizen: null })));
+          translateChrome();
+          if (!me) location.hash = '#/signin';
+          else erase.disabled = !confirm.checked;
+          say(error.status === 503 || !me ? t('eraseUnfinished') : error.message);
+          return;
+        }
         me = null;
         translateChrome();
         location.hash = '#/';
@@ -373,7 +405,7 @@
     confirm.addEventListener('change', () => { erase.disabled = !confirm.checked; });
     view(t('myData'),
       el('p', { text: t('myDataIntro') }),
-      el('p', {}, el('a', { class: 'button', href: '/api/v1/me/data', download: 'citadel-data.json', text: t('download') })),
+      el('p', {}, download),
       el('section', { class: 'card', 'aria-labelledby': 'erase-title' },
         el('h2', { id: 'erase-title', text: t('eraseTitle') }),
         el('p', { text: t('eraseWhat') }),

@@ -446,6 +446,8 @@ impl Citadel {
             None => Arc::new(identity::citizens::NoProvider),
         };
         let pairwise = identity::pairwise::Pairwise::load_or_create(&store).await?;
+        let sessions =
+            identity::sessions::Sessions::new(store.clone(), identity::sessions::DEFAULT_TTL);
         readiness.ready();
         Ok(Arc::new(Citadel {
             listener: config.listener,
@@ -457,10 +459,6 @@ impl Citadel {
             payments,
             positions: identity::location::Positions::new(store.clone()),
             frames: identity::frames::Frames::new(store.clone()),
-            sessions: identity::sessions::Sessions::new(
-                store.clone(),
-                identity::sessions::DEFAULT_TTL,
-            ),
             credentials: identity::Credentials::new(store.clone(), audit.clone()),
             consents: identity::consent::Consents::new(
                 store.clone(),
@@ -471,7 +469,9 @@ impl Citadel {
             personal_data: identity::personal_data::PersonalDataRights::new(
                 store.clone(),
                 pairwise.clone(),
+                sessions.clone(),
             ),
+            sessions,
             pairwise,
             audit,
             store,

@@ -415,6 +415,15 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
         .unwrap();
     assert_eq!(forged.status(), 403);
     assert_eq!(error_of(forged).await.0, "cross_origin_request");
+    // Nor fill the citizen's downloads with it.
+    let forged = client()
+        .get(host.url("/api/v1/me/data"))
+        .header("cookie", format!("citadel_session={lan}"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
     assert_eq!(
         export(&host, &lan).await["inbox"].as_array().unwrap().len(),
         1
@@ -471,6 +480,12 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     }
     let refused = get(&host, "/api/v1/me/data", Some(&minh)).await;
     assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
     assert_eq!(error_of(refused).await.0, "too_many_exports");
 
     // Signed in again, Lan finds only her payments, which the city keeps.
@@ -487,6 +502,18 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
         .await
         .unwrap();
     assert_eq!(mine["value"], Value::Null);
+    // The app's messages to her start a fresh window: the one that named
+    // her went with her data.
+    for i in 0..5 {
+        let sent = client()
+            .post(host.url("/apps/probe/notify"))
+            .bearer_auth(&lan)
+            .body(format!("Tin mới #{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 204, "message {i} after the erasure");
+    }
 
     // The audit log records the erasure without naming her.
     let records = audit(&host, "kind=citizen-data-erased").await;

@@ -28,6 +28,13 @@ pub const CAPABILITY: Capability = Capability {
 pub const RATE_LIMIT: usize = 5;
 /// The rate limit's sliding window.
 pub const WINDOW_MS: u64 = 60 * 60 * 1000;
+const _: () = assert!(WINDOW_MS <= crate::store::MAX_RATE_WINDOW_MS);
+
+/// The key of the rate limit on `app`'s messages to `citizen` (it names
+/// them: their erasure forgets it).
+pub fn rate_window(app: &str, citizen: &str) -> String {
+    format!("notify\0{app}\0{citizen}")
+}
 const MAX_TITLE_CHARS: usize = 120;
 const MAX_BODY_CHARS: usize = 2000;
 const MAX_LINK_CHARS: usize = 512;
@@ -104,7 +111,7 @@ impl RequestState {
             .map_or(0, |d| d.as_millis() as u64);
         // The window is kept in the store: every host counts against it, and
         // a restart forgets nothing.
-        let window = format!("notify\0{}\0{citizen}", self.app.id);
+        let window = rate_window(&self.app.id, &citizen);
         let taken = self
             .app
             .store

@@ -9,7 +9,7 @@ use crate::audit::{messages, Event};
 use crate::identity::citizens::{Citizen, SignInError};
 use crate::identity::inbox::InboxMessage;
 use crate::identity::location::Position;
-use crate::identity::personal_data::{Erasure, PersonalData};
+use crate::identity::personal_data::{Erasure, ExportError, PersonalData};
 use crate::identity::sessions::SESSION_COOKIE;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, State};
@@ -525,8 +525,10 @@ struct DataExport {
     tag = "citizen",
     responses(
         (status = 200, description = "The citizen's data, as an attachment.", body = DataExport),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
         (status = 429, description = "`too_many_exports`: ten downloads within the hour \
-            already.", body = ErrorBody),
+            already; `Retry-After` says when the next may be.", body = ErrorBody),
         (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
     )
 )]
@@ -534,7 +536,20 @@ async fn export_data(
     State(citadel): State<Arc<Citadel>>,
     session: CitizenSession,
 ) -> Result<Response, ApiError> {
-    let held = citadel.personal_data.export(&session.citizen).await?;
+    // A page of another site could otherwise fill the citizen's downloads
+    // (and use up their downloads of the hour) with a link.
+    session.require_same_origin()?;
+    let held = match citadel.personal_data.export(&session.citizen).await {
+        Ok(held) => held,
+        Err(e @ ExportError::TooOften(wait_secs)) => {
+            let mut refused = ApiError::from(e).into_response();
+            refused
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
+            return Ok(refused);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let payments = super::payments::every_payment_of(&citadel, &session.citizen.id).await?;
     let mut response = Json(DataExport { held, payments }).into_response();
     response.headers_mut().insert(

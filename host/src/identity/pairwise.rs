@@ -8,6 +8,7 @@ use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,8 +51,26 @@ pub struct Pairwise {
     key: PairwiseKey,
     store: Store,
     /// (app, pairwise id) this process has seen remembered: a meeting is
-    /// written once and never changes, so these skip the store.
-    remembered: Arc<Mutex<HashSet<String>>>,
+    /// written once and stays until its citizen's data is erased, so these
+    /// skip the store.
+    remembered: Arc<Memo>,
+}
+
+/// The meetings remembered, and how often the memo was cleared: a meeting
+/// written while it was cleared is not kept (the erasure may have taken it
+/// from the store just after the write).
+#[derive(Default)]
+struct Memo {
+    meetings: Mutex<HashSet<String>>,
+    cleared: AtomicU64,
+}
+
+impl Memo {
+    fn clear(&self) {
+        let mut meetings = lock(&self.meetings);
+        self.cleared.fetch_add(1, Ordering::SeqCst);
+        meetings.clear();
+    }
 }
 
 /// Meetings kept in `remembered` before it starts afresh (a bound on memory;
@@ -73,7 +92,7 @@ impl Pairwise {
     /// Forget the meetings this process remembers, so the next visit of
     /// each is written again (after an erasure took some from the store).
     pub fn forget_remembered(&self) {
-        lock(&self.remembered).clear();
+        self.remembered.clear();
     }
 
     /// The key the ids are computed with.
@@ -97,18 +116,21 @@ impl Pairwise {
     ) -> Result<(), StoreError> {
         debug_assert_eq!(pairwise_id, self.key.pairwise_id(app, citizen));
         let meeting = format!("{app}\0{pairwise_id}");
-        if lock(&self.remembered).contains(&meeting) {
+        if lock(&self.remembered.meetings).contains(&meeting) {
             return Ok(());
         }
+        let cleared = self.remembered.cleared.load(Ordering::SeqCst);
         self.store
             .identity
             .remember_pairwise(app, pairwise_id, citizen)
             .await?;
-        let mut remembered = lock(&self.remembered);
+        let mut remembered = lock(&self.remembered.meetings);
         if remembered.len() >= REMEMBERED_MAX {
             remembered.clear();
         }
-        remembered.insert(meeting);
+        if self.remembered.cleared.load(Ordering::SeqCst) == cleared {
+            remembered.insert(meeting);
+        }
         Ok(())
     }
 }
@@ -116,7 +138,7 @@ impl Pairwise {
 /// Forget the remembered meetings whenever a citizen's data is erased on
 /// any host (their links left the store: a returning citizen is met, and
 /// written, again), until the memo is gone.
-fn follow_erasures(store: &Store, remembered: Weak<Mutex<HashSet<String>>>) {
+fn follow_erasures(store: &Store, remembered: Weak<Memo>) {
     use tokio::sync::broadcast::error::RecvError;
     let mut changes = store.apps.changes();
     tokio::spawn(async move {
@@ -127,7 +149,7 @@ fn follow_erasures(store: &Store, remembered: Weak<Mutex<HashSet<String>>>) {
             };
             match change {
                 Ok(AppChange::CitizenErased | AppChange::Everything)
-                | Err(RecvError::Lagged(_)) => lock(&remembered).clear(),
+                | Err(RecvError::Lagged(_)) => remembered.clear(),
                 Ok(_) => {}
                 Err(RecvError::Closed) => break,
             }

@@ -2,8 +2,10 @@
 //! gathered into one document (export), and all of it erased that the law
 //! does not make the city keep (erasure: payments and the audit log stay).
 
+use crate::capabilities::notify;
 use crate::citizen::{Citizen, Position};
 use crate::identity::pairwise::Pairwise;
+use crate::identity::sessions::Sessions;
 use crate::store::{
     ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, Store, StoreError,
 };
@@ -17,6 +19,16 @@ const KEYS_PER_PAGE: usize = 500;
 /// app's storage of theirs, so a script cannot make the host do it in a loop.
 pub const EXPORTS_PER_WINDOW: usize = 10;
 const EXPORT_WINDOW_MS: u64 = 60 * 60 * 1000;
+const _: () = assert!(EXPORT_WINDOW_MS <= crate::store::MAX_RATE_WINDOW_MS);
+/// Listings of each app's storage of the citizen an erasure makes at most,
+/// until one comes back empty (a request that began before the sessions
+/// ended may still write a key after the first).
+const ERASE_PASSES: usize = 3;
+
+/// The key of the rate limit on `citizen`'s downloads.
+fn export_window(citizen: &str) -> String {
+    format!("export\0{citizen}")
+}
 
 /// Why an export was refused.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +115,7 @@ pub struct Erasure {
 pub struct PersonalDataRights {
     store: Store,
     pairwise: Pairwise,
+    sessions: Sessions,
 }
 
 fn now_ms() -> u64 {
@@ -112,8 +125,12 @@ fn now_ms() -> u64 {
 }
 
 impl PersonalDataRights {
-    pub fn new(store: Store, pairwise: Pairwise) -> Self {
-        PersonalDataRights { store, pairwise }
+    pub fn new(store: Store, pairwise: Pairwise, sessions: Sessions) -> Self {
+        PersonalDataRights {
+            store,
+            pairwise,
+            sessions,
+        }
     }
 
     /// Every app the host knows (live or not): the places a citizen's
@@ -153,11 +170,15 @@ impl PersonalDataRights {
     /// Everything the host keeps of `citizen`, payments aside; at most
     /// [`EXPORTS_PER_WINDOW`] an hour, counted across hosts.
     pub async fn export(&self, citizen: &Citizen) -> Result<PersonalData, ExportError> {
-        let window = format!("export\0{}", citizen.id);
         let taken = self
             .store
             .limits
-            .take(&window, EXPORTS_PER_WINDOW, EXPORT_WINDOW_MS, now_ms())
+            .take(
+                &export_window(&citizen.id),
+                EXPORTS_PER_WINDOW,
+                EXPORT_WINDOW_MS,
+                now_ms(),
+            )
             .await?;
         if let Err(wait_ms) = taken {
             return Err(ExportError::TooOften(wait_ms.div_ceil(1000).max(1)));
@@ -214,7 +235,14 @@ impl PersonalDataRights {
     pub async fn erase(&self, citizen: &str) -> Result<Erasure, StoreError> {
         let places = self.places(citizen).await?;
         let records = self.store.identity.erase_citizen(citizen, &places).await?;
+        self.sessions.end_cached_of(citizen);
         self.pairwise.forget_remembered();
+        let mut windows: Vec<String> = places
+            .iter()
+            .map(|(app, _)| notify::rate_window(app, citizen))
+            .collect();
+        windows.push(export_window(citizen));
+        self.store.limits.forget(&windows).await?;
         let mut erasure = Erasure {
             records,
             app_keys: 0,
@@ -223,13 +251,19 @@ impl PersonalDataRights {
         for (app, pairwise_id) in &places {
             let space = KvSpace::Citizen { app, pairwise_id };
             let mut erased = 0;
-            for key in self.keys_in(space).await? {
-                let removed = self
-                    .store
-                    .kv
-                    .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
-                    .await?;
-                erased += usize::from(removed == Ok(true));
+            for _ in 0..ERASE_PASSES {
+                let keys = self.keys_in(space).await?;
+                if keys.is_empty() {
+                    break;
+                }
+                for key in keys {
+                    let removed = self
+                        .store
+                        .kv
+                        .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
+                        .await?;
+                    erased += usize::from(removed == Ok(true));
+                }
             }
             if erased > 0 {
                 erasure.app_keys += erased;

@@ -131,6 +131,16 @@ impl Sessions {
         }
     }
 
+    /// Drop `citizen`'s sessions from this host's cache (their data was
+    /// just erased: the store holds none of them now; other hosts hear of
+    /// each one ended through the change feed).
+    pub fn end_cached_of(&self, citizen: &str) {
+        self.cache.ended.fetch_add(1, Ordering::SeqCst);
+        self.cache
+            .live()
+            .retain(|_, session| session.citizen_id != citizen);
+    }
+
     /// End the session behind `token`; true if there was one.
     pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
         let key = hash_token(token);

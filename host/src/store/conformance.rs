@@ -95,6 +95,7 @@ macro_rules! store_conformance {
             an_outbox_entry_is_claimed_by_one_taker,
             audit_pages_both_ways_cover_every_record_once,
             rate_limits_allow_the_limit_per_window,
+            idle_and_forgotten_rate_limit_windows_go,
             rate_limits_hold_under_concurrent_takers,
         );
     };
@@ -3125,6 +3126,51 @@ pub async fn rate_limits_allow_the_limit_per_window(store: Store) {
         limits.take("one", 1, 500, 20_100 + wait).await.unwrap(),
         Ok(())
     );
+}
+
+/// The sweep removes windows with no slot after its moment, and only
+/// those; a forgotten window is gone, and starts afresh.
+pub async fn idle_and_forgotten_rate_limit_windows_go(store: Store) {
+    let limits = &store.limits;
+    for (key, at) in [
+        ("old", 1_000),
+        ("old", 2_000),
+        ("busy", 1_000),
+        ("busy", 5_000),
+    ] {
+        assert_eq!(limits.take(key, 5, 10_000, at).await.unwrap(), Ok(()));
+    }
+    assert_eq!(
+        limits.take("erased", 1, 10_000, 5_000).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(limits.sweep_idle(2_000).await.unwrap(), 1);
+    assert_eq!(limits.sweep_idle(2_000).await.unwrap(), 0);
+    // "busy" kept both slots: five allowed, three left.
+    for _ in 0..3 {
+        assert_eq!(limits.take("busy", 5, 10_000, 5_001).await.unwrap(), Ok(()));
+    }
+    assert!(limits
+        .take("busy", 5, 10_000, 5_001)
+        .await
+        .unwrap()
+        .is_err());
+    // "old" went: its whole limit again.
+    for _ in 0..5 {
+        assert_eq!(limits.take("old", 5, 10_000, 5_001).await.unwrap(), Ok(()));
+    }
+    assert!(limits
+        .take("erased", 1, 10_000, 5_001)
+        .await
+        .unwrap()
+        .is_err());
+    let keys = ["erased".to_string(), "never-taken".to_string()];
+    assert_eq!(limits.forget(&keys).await.unwrap(), 1);
+    assert_eq!(
+        limits.take("erased", 1, 10_000, 5_001).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(limits.forget(&[]).await.unwrap(), 0);
 }
 
 /// 16 concurrent takers of one key at one moment: exactly `limit` succeed.

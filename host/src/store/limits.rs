@@ -4,6 +4,10 @@
 use super::StoreError;
 use async_trait::async_trait;
 
+/// The longest window a rate limit may have: a window with no slot taken
+/// for this long is idle, and the sweep removes it.
+pub const MAX_RATE_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Sliding-window rate limits, taken atomically.
 #[async_trait]
 pub trait RateLimits: Send + Sync + 'static {
@@ -17,4 +21,10 @@ pub trait RateLimits: Send + Sync + 'static {
         window_ms: u64,
         now_ms: u64,
     ) -> Result<Result<(), u64>, StoreError>;
+    /// Remove the windows of `keys` (their owner's data was erased); how
+    /// many there were.
+    async fn forget(&self, keys: &[String]) -> Result<usize, StoreError>;
+    /// Remove every window with no slot taken after `idle_since_ms`; how
+    /// many went.
+    async fn sweep_idle(&self, idle_since_ms: u64) -> Result<usize, StoreError>;
 }

@@ -95,6 +95,59 @@ async fn open_frame_in(
     Ok(closed as usize)
 }
 
+impl PgStore {
+    /// [`IdentityStore::erase_citizen`] in `tx`: what went, and the changes
+    /// announced (to be announced here too once committed).
+    async fn erase_citizen_in(
+        &self,
+        tx: &mut PgConnection,
+        citizen: &str,
+        meetings: &[(String, String)],
+    ) -> Result<(ErasedRecords, Vec<AppChange>), sqlx::Error> {
+        let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
+        let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
+        let sessions: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE citizen = $1 RETURNING token_sha256")
+                .bind(citizen)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut counts = [0usize; 4];
+        let tables = [
+            "DELETE FROM frames WHERE citizen = $1",
+            "DELETE FROM consents WHERE citizen = $1",
+            "DELETE FROM inbox WHERE citizen = $1",
+            "DELETE FROM locations WHERE citizen = $1",
+        ];
+        for (count, sql) in counts.iter_mut().zip(tables) {
+            let done = sqlx::query(sql).bind(citizen).execute(&mut *tx).await?;
+            *count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+        }
+        let links = sqlx::query(
+            "DELETE FROM pairwise_ids WHERE citizen = $1 \
+             AND (app, pairwise) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
+        )
+        .bind(citizen)
+        .bind(&apps)
+        .bind(&pairwise)
+        .execute(&mut *tx)
+        .await?;
+        let erased = ErasedRecords {
+            sessions: sessions.len(),
+            frames: counts[0],
+            consents: counts[1],
+            inbox_messages: counts[2],
+            locations: counts[3],
+            app_links: usize::try_from(links.rows_affected()).unwrap_or(usize::MAX),
+        };
+        let mut ended: Vec<AppChange> = sessions.into_iter().map(AppChange::SessionEnded).collect();
+        ended.push(AppChange::CitizenErased);
+        for change in &ended {
+            self.announce(tx, change).await?;
+        }
+        Ok((erased, ended))
+    }
+}
+
 #[async_trait]
 impl IdentityStore for PgStore {
     async fn put_operator(
@@ -452,57 +505,14 @@ impl IdentityStore for PgStore {
         citizen: &str,
         meetings: &[(String, String)],
     ) -> Result<ErasedRecords, StoreError> {
-        let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
-        let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let sessions: Vec<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE citizen = $1 RETURNING token_sha256")
-                .bind(citizen)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?;
-        let mut erased = ErasedRecords {
-            sessions: sessions.len(),
-            ..ErasedRecords::default()
-        };
-        let mut counts = [0usize; 4];
-        let tables = [
-            "DELETE FROM frames WHERE citizen = $1",
-            "DELETE FROM consents WHERE citizen = $1",
-            "DELETE FROM inbox WHERE citizen = $1",
-            "DELETE FROM locations WHERE citizen = $1",
-        ];
-        for (count, sql) in counts.iter_mut().zip(tables) {
-            let done = sqlx::query(sql)
-                .bind(citizen)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            *count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
-        }
-        [
-            erased.frames,
-            erased.consents,
-            erased.inbox_messages,
-            erased.locations,
-        ] = counts;
-        let links = sqlx::query(
-            "DELETE FROM pairwise_ids WHERE citizen = $1 \
-             AND (app, pairwise) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
-        )
-        .bind(citizen)
-        .bind(&apps)
-        .bind(&pairwise)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        erased.app_links = usize::try_from(links.rows_affected()).unwrap_or(usize::MAX);
-        let mut ended: Vec<AppChange> = sessions.into_iter().map(AppChange::SessionEnded).collect();
-        ended.push(AppChange::CitizenErased);
-        for change in &ended {
-            self.announce(&mut tx, change).await.map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
+        let (store, citizen, meetings) = (self.clone(), citizen.to_string(), meetings.to_vec());
+        // Retried whole on a deadlock with the expiry sweep.
+        let (erased, ended) = self
+            .transaction(move |tx| {
+                let (store, citizen, meetings) = (store.clone(), citizen.clone(), meetings.clone());
+                async move { store.erase_citizen_in(tx, &citizen, &meetings).await }.boxed()
+            })
+            .await?;
         for change in ended {
             self.announce_here(change);
         }

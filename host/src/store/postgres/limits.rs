@@ -1,6 +1,7 @@
 //! PostgreSQL's [`RateLimits`]: each key's row holds the times of the slots
 //! taken in its window, checked and updated under the row's lock, so every
-//! host counts against the same window.
+//! host counts against the same window; idle windows are swept by the index
+//! on their newest slot.
 
 use super::{from_db, to_db, PgStore};
 use crate::store::{RateLimits, StoreError};
@@ -52,6 +53,9 @@ impl RateLimits for PgStore {
                     return Ok(Err((oldest + window_ms).saturating_sub(now_ms).max(1)));
                 }
                 taken.push(now_ms);
+                // In order, so the last is the newest (another host's clock
+                // may be a little behind this one's).
+                taken.sort_unstable();
                 let taken: Vec<i64> = taken.into_iter().map(to_db).collect();
                 sqlx::query("UPDATE rate_limits SET taken = $2 WHERE key = $1")
                     .bind(&key)
@@ -62,5 +66,25 @@ impl RateLimits for PgStore {
             })
         })
         .await
+    }
+
+    async fn forget(&self, keys: &[String]) -> Result<usize, StoreError> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE key = ANY($1)")
+            .bind(keys)
+            .execute(&self.pool)
+            .await
+            .map_err(super::backend)?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    async fn sweep_idle(&self, idle_since_ms: u64) -> Result<usize, StoreError> {
+        // `newest` (migration 0010) is the last slot taken: `taken` is kept
+        // in order.
+        let done = sqlx::query("DELETE FROM rate_limits WHERE newest IS NULL OR newest <= $1")
+            .bind(to_db(idle_since_ms))
+            .execute(&self.pool)
+            .await
+            .map_err(super::backend)?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
     }
 }

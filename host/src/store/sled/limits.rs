@@ -1,5 +1,6 @@
 //! sled's [`RateLimits`]: each key holds the times of the slots taken in its
-//! window (at most `limit` of them), checked and updated by compare-and-swap.
+//! window (at most `limit` of them), checked and updated by compare-and-swap;
+//! idle windows are swept by a pass over them.
 
 use super::{backend, to_json, SledStore};
 use crate::store::{RateLimits, StoreError};
@@ -40,5 +41,39 @@ impl RateLimits for SledStore {
             }
             // Another taker came between the read and the write: read again.
         }
+    }
+
+    async fn forget(&self, keys: &[String]) -> Result<usize, StoreError> {
+        let _writing = self.writing().await;
+        let mut forgotten = 0;
+        for key in keys {
+            forgotten += usize::from(self.rate_limits.remove(key).map_err(backend)?.is_some());
+        }
+        if forgotten > 0 {
+            self.durable().await?;
+        }
+        Ok(forgotten)
+    }
+
+    async fn sweep_idle(&self, idle_since_ms: u64) -> Result<usize, StoreError> {
+        let _writing = self.writing().await;
+        let mut swept = 0;
+        for entry in self.rate_limits.iter() {
+            let (key, raw) = entry.map_err(backend)?;
+            let taken: Vec<u64> = Self::json(&key, &raw)?;
+            if taken.iter().all(|at| *at <= idle_since_ms) {
+                // Only if no slot was taken since the read.
+                let gone = self
+                    .rate_limits
+                    .compare_and_swap(&key, Some(raw), None as Option<&[u8]>)
+                    .map_err(backend)?
+                    .is_ok();
+                swept += usize::from(gone);
+            }
+        }
+        if swept > 0 {
+            self.durable().await?;
+        }
+        Ok(swept)
     }
 }
