@@ -169,13 +169,15 @@ struct ServeArgs {
     /// CITADEL_OPERATOR_TOKEN.
     #[arg(long, value_name = "FILE", env = "CITADEL_OPERATOR_TOKEN_FILE")]
     operator_token_file: Option<PathBuf>,
-    /// A payment provider: `NAME=SECRET_FILE,CHECKOUT_URL` — its name
-    /// (the webhook path `/api/v1/payments/webhooks/NAME`), a file with
-    /// its HMAC webhook secret, and where citizens are sent to pay.
+    /// A payment provider: `NAME=SECRET_FILE,CHECKOUT_URL[,REFUND_URL]` —
+    /// its name (the webhook path `/api/v1/payments/webhooks/NAME`), a file
+    /// with its HMAC webhook secret, where citizens are sent to pay, and
+    /// where the host sends refunds (signed the same way; without it, its
+    /// payments are refunded at the provider, not by apps).
     /// Repeatable; in the environment, separate several with `;`.
     #[arg(
         long = "payment-provider",
-        value_name = "NAME=SECRET_FILE,CHECKOUT_URL",
+        value_name = "NAME=SECRET_FILE,CHECKOUT_URL[,REFUND_URL]",
         env = "CITADEL_PAYMENT_PROVIDERS",
         value_delimiter = ';'
     )]

@@ -23,6 +23,7 @@ async fn start(dir: &std::path::Path, ttl: Duration) -> TestHost {
             name: "momo".into(),
             checkout_base: "http://127.0.0.1:9/checkout".into(),
             secret: SECRET.to_vec(),
+            refund_url: None,
         }];
     })
     .await;
@@ -650,4 +651,181 @@ async fn a_whole_amount_fee_still_reconciles() {
     assert_eq!(report["clean"], true, "{report}");
     assert_eq!(report["captured"], 1, "{report}");
     host.stop().await;
+}
+
+/// What a provider's refund address received: each request's signature
+/// headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// A provider's refund address on loopback: refuses the first request
+/// (503), takes the rest.
+async fn refund_address() -> (String, Received, tokio::task::JoinHandle<()>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let received = Received::default();
+    let app = axum::Router::new().route(
+        "/refund",
+        axum::routing::post({
+            let received = received.clone();
+            move |headers: HeaderMap, body: String| {
+                let received = received.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    let mut received = received.lock().unwrap();
+                    received.push((
+                        header("x-citadel-timestamp"),
+                        header("x-citadel-signature"),
+                        body,
+                    ));
+                    if received.len() == 1 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/refund", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, received, server)
+}
+
+/// An app's refund of a payment a provider took reaches the provider,
+/// signed, until it is taken (the same refund id each time), and is marked
+/// acknowledged; a provider with no refund address refuses the refund, and
+/// nothing moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_it() {
+    let (url, received, server) = refund_address().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.payments.providers = vec![
+            WebhookProvider {
+                name: "momo".into(),
+                checkout_base: "http://127.0.0.1:9/checkout".into(),
+                secret: SECRET.to_vec(),
+                refund_url: Some(url),
+            },
+            WebhookProvider {
+                name: "zalopay".into(),
+                checkout_base: "http://127.0.0.1:9/checkout".into(),
+                secret: SECRET.to_vec(),
+                refund_url: None,
+            },
+        ];
+    })
+    .await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    let pay_through = |provider: &'static str, reference: &'static str, paid_as: &'static str| {
+        let (host, lan) = (&host, &lan);
+        async move {
+            let id = intent_id(host, lan, 250_000, reference).await;
+            let redirect = client()
+                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+                .bearer_auth(lan)
+                .json(&json!({ "method": provider }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(redirect.status(), 200);
+            let report = json!({ "intent": id, "amount": 250_000, "provider_ref": paid_as, "status": "paid" });
+            let (timestamp, signature, body) = signed_webhook(&report, SECRET);
+            let paid = client()
+                .post(host.url(&format!("/api/v1/payments/webhooks/{provider}")))
+                .header("x-citadel-timestamp", timestamp)
+                .header("x-citadel-signature", signature)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(paid.status(), 200, "{provider} reports the payment");
+            id
+        }
+    };
+    let refund = |id: String, reference: &'static str| {
+        let host = &host;
+        async move {
+            client()
+                .post(host.url(&format!(
+                    "/apps/probe/refund/{id}?amount=100000&reference={reference}"
+                )))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Through a provider with no refund address: refused, nothing moves.
+    let elsewhere = pay_through("zalopay", "via-zalopay", "zalo-1").await;
+    let before = ledger(&host).await;
+    let refused = refund(elsewhere, "r-zalo").await;
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_input", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("zalopay"),
+        "{body}"
+    );
+    assert_eq!(ledger(&host).await, before);
+
+    // Through momo: the refund is recorded at once and sent to momo.
+    let id = pay_through("momo", "via-momo", "momo-88").await;
+    let refunded = refund(id.clone(), "r-1").await;
+    assert_eq!(refunded.status(), 200);
+    // momo refuses the first request; the second (after the backoff) lands.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let acknowledged = loop {
+        let intent = host
+            .citadel
+            .store
+            .ledger
+            .intent(&id)
+            .await
+            .unwrap()
+            .unwrap();
+        let at = intent.refunds[0].provider.as_ref().unwrap().acknowledged_at;
+        if at.is_some() || Instant::now() > deadline {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(acknowledged.is_some(), "momo took the refund");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "refused once, then taken: {received:?}");
+    for (timestamp, signature, body) in &received {
+        assert_eq!(
+            signature,
+            &WebhookProvider::sign(SECRET, timestamp, body.as_bytes()),
+            "signed with momo's secret"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            body["refund_id"],
+            format!("{id}:r-1"),
+            "one id for every attempt"
+        );
+        assert_eq!(body["payment_ref"], "momo-88");
+        assert_eq!(body["amount"], 100_000);
+    }
+    let sent = citadel_tests::audit(&host, "kind=payment-refund-sent").await;
+    assert_eq!(sent.len(), 1);
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    host.stop().await;
+    server.abort();
 }

@@ -252,6 +252,16 @@ pub const HOOK_ABANDONED: Sentence = sentence(
     "{intent} không gửi được sau {attempts} lần thử",
     "{intent} not delivered after {attempts} attempts",
 );
+pub const REFUND_SENT: Sentence = sentence(
+    "payment-refund.sent",
+    "{provider} đã nhận lệnh hoàn {amount} VND ({reference})",
+    "{provider} took the refund of {amount} VND ({reference})",
+);
+pub const REFUND_LATE: Sentence = sentence(
+    "payment-refund.late",
+    "{provider} chưa nhận lệnh hoàn {amount} VND ({reference}) sau {attempts} lần gửi; vẫn tiếp tục gửi",
+    "{provider} has not taken the refund of {amount} VND ({reference}) after {attempts} attempts; still sending",
+);
 
 /// Every sentence, once.
 pub const CATALOGUE: &[Sentence] = &[
@@ -299,6 +309,9 @@ pub const CATALOGUE: &[Sentence] = &[
     WEBHOOK_REPLAYED,
     PAYMENT_UNAPPLIED,
     HOOK_ABANDONED,
+    REFUND_SENT,
+    REFUND_LATE,
+    CITIZEN_DATA_ERASED,
 ];
 
 /// The text of `code` in both languages, if the catalogue has it.

@@ -71,6 +71,8 @@ fn to_guest(e: ServiceError) -> PaymentError {
         ServiceError::NotFound => PaymentError::NotFound,
         ServiceError::NotCaptured => PaymentError::NotCaptured,
         ServiceError::OverRefund { remaining } => PaymentError::OverRefund(remaining),
+        // The app cannot refund this payment here, now or later.
+        e @ ServiceError::RefundUnavailable(_) => PaymentError::Invalid(e.to_string()),
         other => PaymentError::Unavailable(other.to_string()),
     }
 }

@@ -1,6 +1,6 @@
 //! What `citadel serve` reads besides plain flags: the metrics scrape token
 //! (`--metrics-token-file` or `CITADEL_METRICS_TOKEN`) and payment providers
-//! (`--payment-provider NAME=SECRET_FILE,CHECKOUT_URL`), checked before the
+//! (`--payment-provider NAME=SECRET_FILE,CHECKOUT_URL[,REFUND_URL]`), checked before the
 //! host opens; and the process's descriptor limit, raised before it opens.
 
 use citadel_host::payments::WebhookProvider;
@@ -35,15 +35,15 @@ pub enum ServeConfigError {
     )]
     TwoMetricsTokens,
     #[error(
-        "`{0}` is not a payment provider: write NAME=SECRET_FILE,CHECKOUT_URL \
-         (e.g. momo=/etc/citadel/momo.secret,https://payment.momo.vn/checkout)"
+        "`{0}` is not a payment provider: write NAME=SECRET_FILE,CHECKOUT_URL[,REFUND_URL] \
+         (e.g. momo=/etc/citadel/momo.secret,https://payment.momo.vn/checkout,https://payment.momo.vn/refund)"
     )]
     ProviderSyntax(String),
     #[error("payment provider name `{0}`: use 2 to 40 lower-case letters, digits and `-`, not `demo-wallet`")]
     ProviderName(String),
     #[error("payment provider `{0}` is given twice")]
     ProviderTwice(String),
-    #[error("payment provider `{name}`: the checkout URL must start with https:// (http:// only with --dev), got `{url}`")]
+    #[error("payment provider `{name}`: the checkout and refund URLs must start with https:// (http:// only with --dev), got `{url}`")]
     ProviderCheckout { name: String, url: String },
     #[error("payment provider `{0}`: the secret must be at least {MIN_SECRET} bytes")]
     ProviderSecret(String),
@@ -78,8 +78,8 @@ pub fn metrics_token(
     }
 }
 
-/// Payment providers from `NAME=SECRET_FILE,CHECKOUT_URL` specs; plain
-/// `http://` checkouts only in development mode.
+/// Payment providers from `NAME=SECRET_FILE,CHECKOUT_URL[,REFUND_URL]`
+/// specs; plain `http://` addresses only in development mode.
 pub fn payment_providers(
     specs: &[String],
     development: bool,
@@ -88,9 +88,14 @@ pub fn payment_providers(
     for spec in specs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let syntax = || ServeConfigError::ProviderSyntax(spec.to_string());
         let (name, rest) = spec.split_once('=').ok_or_else(syntax)?;
-        let (file, url) = rest.split_once(',').ok_or_else(syntax)?;
-        let (name, file, url) = (name.trim(), file.trim(), url.trim());
-        if file.is_empty() || url.is_empty() {
+        let mut parts = rest.split(',').map(str::trim);
+        let (file, url) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let refund_url = parts.next();
+        let name = name.trim();
+        if file.is_empty() || url.is_empty() || refund_url == Some("") || parts.next().is_some() {
             return Err(syntax());
         }
         let name_ok = (2..=40).contains(&name.len())
@@ -104,12 +109,15 @@ pub fn payment_providers(
         if providers.iter().any(|p| p.name == name) {
             return Err(ServeConfigError::ProviderTwice(name.to_string()));
         }
-        let scheme_ok = url.starts_with("https://") || (development && url.starts_with("http://"));
-        if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ServeConfigError::ProviderCheckout {
-                name: name.to_string(),
-                url: url.to_string(),
-            });
+        for url in std::iter::once(url).chain(refund_url) {
+            let scheme_ok =
+                url.starts_with("https://") || (development && url.starts_with("http://"));
+            if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ServeConfigError::ProviderCheckout {
+                    name: name.to_string(),
+                    url: url.to_string(),
+                });
+            }
         }
         let secret = read_secret(Path::new(file))?;
         if secret.len() < MIN_SECRET {
@@ -119,6 +127,7 @@ pub fn payment_providers(
             name: name.to_string(),
             checkout_base: url.to_string(),
             secret: secret.into_bytes(),
+            refund_url: refund_url.map(str::to_string),
         });
     }
     Ok(providers)
@@ -181,6 +190,23 @@ mod tests {
             "https://payment.momo.vn/checkout"
         );
         assert_eq!(providers[0].secret, b"a-shared-hmac-secret-0123");
+        assert_eq!(providers[0].refund_url, None);
+        let refunding = format!("{spec},https://payment.momo.vn/refund");
+        let providers = payment_providers(std::slice::from_ref(&refunding), false).unwrap();
+        assert_eq!(
+            providers[0].refund_url.as_deref(),
+            Some("https://payment.momo.vn/refund")
+        );
+        for bad in [
+            format!("{spec},http://payment.momo.vn/refund"),
+            format!("{spec},"),
+            format!("{spec},https://a.vn/refund,https://b.vn"),
+        ] {
+            assert!(
+                payment_providers(std::slice::from_ref(&bad), false).is_err(),
+                "{bad}"
+            );
+        }
 
         let http = format!("vnpay={},http://127.0.0.1:9/checkout", secret.display());
         assert!(matches!(

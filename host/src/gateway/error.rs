@@ -308,6 +308,7 @@ impl From<crate::payments::PaymentError> for ApiError {
             P::NotFound => (StatusCode::NOT_FOUND, "payment_not_found"),
             P::Expired => (StatusCode::CONFLICT, "payment_expired"),
             P::NotPending(_) => (StatusCode::CONFLICT, "payment_not_pending"),
+            P::RefundUnavailable(_) => (StatusCode::CONFLICT, "refund_unavailable"),
             P::InsufficientFunds { .. } => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
             P::NotCaptured => (StatusCode::CONFLICT, "not_captured"),
             P::OverRefund { .. } => (StatusCode::CONFLICT, "over_refund"),

@@ -12,7 +12,9 @@ pub use crate::store::{HistoryCursor, IntentRecord, IntentStatus};
 pub use provider::{PaymentProvider, WebhookProvider};
 
 use crate::audit::{messages, AuditLog, Event};
-use crate::store::{BalanceReader, LedgerRefusal, LedgerStep, RefundRecord, Store, StoreError};
+use crate::store::{
+    BalanceReader, LedgerRefusal, LedgerStep, ProviderRefund, RefundRecord, Store, StoreError,
+};
 use std::time::Duration;
 
 /// The city's fee when a publisher has none of its own, in basis points.
@@ -84,6 +86,10 @@ pub enum PaymentError {
     TooManyPending { limit: usize },
     #[error("payments are unavailable; try again")]
     Unavailable,
+    #[error(
+        "this payment was taken by {0}, which takes no refunds through Citadel: refund it there"
+    )]
+    RefundUnavailable(String),
 }
 
 impl From<StoreError> for PaymentError {
@@ -171,6 +177,9 @@ fn refused(refusal: LedgerRefusal) -> PaymentError {
                 remaining: remaining.parse().unwrap_or(0),
             },
             Some(("invalid", why)) => PaymentError::Invalid(why.to_string()),
+            Some(("refund_unavailable", provider)) => {
+                PaymentError::RefundUnavailable(provider.to_string())
+            }
             _ => match rule.as_str() {
                 "expired" => PaymentError::Expired,
                 "not_found" => PaymentError::NotFound,
@@ -286,6 +295,7 @@ impl Payments {
             refunded: 0,
             fee_refunded: 0,
             refunds: Vec::new(),
+            provider_ref: None,
         };
         let intent = self
             .store
@@ -409,6 +419,7 @@ impl Payments {
             Ok(LedgerStep {
                 postings,
                 notify_app: true,
+                provider_refund: None,
             })
         }
     }
@@ -514,7 +525,7 @@ impl Payments {
         amount: u64,
         provider_ref: &str,
     ) -> Result<IntentRecord, PaymentError> {
-        let step = self.capture_step(
+        let capture = self.capture_step(
             self.fee_bps(intent_id).await?,
             None,
             format!("provider:{provider}"),
@@ -522,6 +533,13 @@ impl Payments {
             Some(amount),
             false,
         );
+        // A refund there names the provider's own reference of the payment.
+        let paid_as = provider_ref.to_string();
+        let step = move |intent: &mut IntentRecord, balance: &BalanceReader| {
+            let decided = capture(intent, balance)?;
+            intent.provider_ref = Some(paid_as.clone());
+            Ok(decided)
+        };
         let once = format!("webhook:{provider}:{provider_ref}");
         let intent = match self
             .store
@@ -580,6 +598,15 @@ impl Payments {
         }
         let app = app.to_string();
         let reference = reference.to_string();
+        // A provider's payment is paid back by the provider: only one the
+        // host can tell (it has a refund address) is refunded here.
+        let refunding: Vec<String> = self
+            .config
+            .providers
+            .iter()
+            .filter(|p| p.refund_url.is_some())
+            .map(|p| p.name.clone())
+            .collect();
         let intent = self
             .store
             .ledger
@@ -602,9 +629,20 @@ impl Payments {
                 // The fee goes back in proportion; the last refund returns the rest.
                 let fee_after = fee_returned_after(intent, refunded);
                 let fee_back = fee_after - intent.fee_refunded;
-                let destination = match intent.method.as_deref() {
-                    Some(DEMO_WALLET) | None => format!("wallet:{}", intent.citizen),
-                    Some(provider) => format!("provider:{provider}"),
+                let (destination, provider) = match intent.method.as_deref() {
+                    Some(DEMO_WALLET) | None => (format!("wallet:{}", intent.citizen), None),
+                    Some(provider) if refunding.iter().any(|p| p == provider) => (
+                        format!("provider:{provider}"),
+                        Some(ProviderRefund {
+                            name: provider.to_string(),
+                            acknowledged_at: None,
+                        }),
+                    ),
+                    Some(provider) => {
+                        return Err(LedgerRefusal::Rule(format!(
+                            "refund_unavailable:{provider}"
+                        )))
+                    }
                 };
                 let postings = vec![
                     (
@@ -616,10 +654,12 @@ impl Payments {
                 ];
                 intent.refunded = refunded;
                 intent.fee_refunded = fee_after;
+                let provider_refund = provider.as_ref().map(|_| reference.clone());
                 intent.refunds.push(RefundRecord {
                     reference: reference.clone(),
                     amount: wanted,
                     at: now_ms(),
+                    provider,
                 });
                 if refunded == intent.amount {
                     intent.status = IntentStatus::Refunded;
@@ -627,6 +667,7 @@ impl Payments {
                 Ok(LedgerStep {
                     postings,
                     notify_app: true,
+                    provider_refund,
                 })
             })
             .await?

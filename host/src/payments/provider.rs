@@ -27,6 +27,10 @@ pub struct WebhookProvider {
     pub name: String,
     pub checkout_base: String,
     pub secret: Vec<u8>,
+    /// Where the host sends a refund of a payment it took (signed as its
+    /// webhooks are); without one, its payments are refunded at the
+    /// provider, not through Citadel.
+    pub refund_url: Option<String>,
 }
 
 impl std::fmt::Debug for WebhookProvider {
@@ -34,6 +38,7 @@ impl std::fmt::Debug for WebhookProvider {
         f.debug_struct("WebhookProvider")
             .field("name", &self.name)
             .field("checkout_base", &self.checkout_base)
+            .field("refund_url", &self.refund_url)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +100,7 @@ mod tests {
             name: "momo".into(),
             checkout_base: "http://127.0.0.1:1/pay".into(),
             secret: b"s3cret".to_vec(),
+            refund_url: None,
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -291,8 +291,10 @@ mod tests {
                     reference: format!("r{n}"),
                     amount,
                     at,
+                    provider: None,
                 })
                 .collect(),
+            provider_ref: None,
         }
     }
 

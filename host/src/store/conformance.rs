@@ -92,6 +92,7 @@ macro_rules! store_conformance {
             a_wallet_seeded_by_racing_steps_is_seeded_once,
             citizen_intents_page_newest_first,
             outbox_entries_fall_due_in_order,
+            a_provider_refund_is_queued_with_the_apps_event,
             an_outbox_entry_is_claimed_by_one_taker,
             audit_pages_both_ways_cover_every_record_once,
             rate_limits_allow_the_limit_per_window,
@@ -161,6 +162,7 @@ pub fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
         refunded: 0,
         fee_refunded: 0,
         refunds: Vec::new(),
+        provider_ref: None,
     }
 }
 
@@ -192,6 +194,7 @@ fn capture(
                 ("city:fees".into(), fee),
             ],
             notify_app: true,
+            provider_refund: None,
         })
     }
 }
@@ -205,6 +208,7 @@ fn cancel(intent: &mut IntentRecord, _: &BalanceReader) -> Result<LedgerStep, Le
     Ok(LedgerStep {
         postings: Vec::new(),
         notify_app: true,
+        provider_refund: None,
     })
 }
 
@@ -2612,6 +2616,7 @@ pub async fn postings_refuse_overdraft_and_imbalance(store: Store) {
             Ok(LedgerStep {
                 postings: vec![("merchant:m".into(), 10)],
                 notify_app: true,
+                provider_refund: None,
             })
         };
     assert!(matches!(
@@ -2752,6 +2757,7 @@ pub async fn an_outbox_entry_is_claimed_by_one_taker(store: Store) {
         app: "shop".into(),
         attempts: 0,
         next_at: 1_000,
+        refund: None,
     };
     ledger
         .outbox_update(&entry.key, Some(&entry))
@@ -2784,6 +2790,53 @@ pub async fn an_outbox_entry_is_claimed_by_one_taker(store: Store) {
         .outbox_claim(&entry.key, 60_000, 120_000)
         .await
         .unwrap());
+}
+
+/// A step that refunds through a provider queues, in its transaction, the
+/// provider's entry (naming the refund) beside the app's event.
+pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
+    let ledger = &store.ledger;
+    ledger
+        .create_intent(&intent("pi_1", "c-lan", "o-1"), 5)
+        .await
+        .unwrap()
+        .unwrap();
+    ledger
+        .step(
+            "pi_1",
+            None,
+            &|intent: &mut IntentRecord, _: &BalanceReader| {
+                intent.status = IntentStatus::Refunded;
+                Ok(LedgerStep {
+                    postings: Vec::new(),
+                    notify_app: true,
+                    provider_refund: Some("r-1".into()),
+                })
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut queued: Vec<(String, Option<String>)> = ledger
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.intent, e.refund))
+        .collect();
+    queued.sort();
+    assert_eq!(
+        queued,
+        [("pi_1".into(), None), ("pi_1".into(), Some("r-1".into()))]
+    );
+    let keys: BTreeSet<String> = ledger
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys.len(), 2, "each entry has a key of its own");
 }
 
 /// A step that tells the app queues an outbox entry; entries fall due in
@@ -2843,6 +2896,7 @@ pub async fn outbox_entries_fall_due_in_order(store: Store) {
         app: "shop".into(),
         attempts: 1,
         next_at,
+        refund: None,
     };
     ledger
         .outbox_update("e-100", Some(&entry("e-100", 100)))

@@ -27,6 +27,20 @@ pub struct RefundRecord {
     pub amount: u64,
     /// Unix milliseconds.
     pub at: u64,
+    /// Of a payment taken by a provider: the provider pays it back, told
+    /// through the outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderRefund>,
+}
+
+/// A refund on its way to the provider that took the payment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProviderRefund {
+    /// The provider's name (the intent's method).
+    pub name: String,
+    /// Unix milliseconds when the provider acknowledged it; `None` while
+    /// the host is still telling it.
+    pub acknowledged_at: Option<u64>,
 }
 
 /// A payment intent: an app asking a citizen for money.
@@ -56,6 +70,10 @@ pub struct IntentRecord {
     pub refunded: u64,
     pub fee_refunded: u64,
     pub refunds: Vec<RefundRecord>,
+    /// The provider's own reference of the payment, as its webhook gave it
+    /// (what a refund there names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_ref: Option<String>,
 }
 
 /// One side of a ledger transaction.
@@ -81,6 +99,32 @@ pub struct LedgerStep {
     pub postings: Vec<(String, i64)>,
     /// Tell the app about the new state (queued for delivery with it).
     pub notify_app: bool,
+    /// Tell the intent's provider to pay back the refund with this
+    /// reference (queued for delivery with it).
+    pub provider_refund: Option<String>,
+}
+
+impl LedgerStep {
+    /// The outbox entries the step queues (their keys and due times left
+    /// for the store to give): the app's event, then the provider's refund.
+    pub fn outbox_entries(&self, intent: &IntentRecord) -> Vec<OutboxEntry> {
+        let entry = |refund: Option<String>| OutboxEntry {
+            key: String::new(),
+            intent: intent.id.clone(),
+            app: intent.app.clone(),
+            attempts: 0,
+            next_at: 0,
+            refund,
+        };
+        let mut entries = Vec::new();
+        if self.notify_app {
+            entries.push(entry(None));
+        }
+        if let Some(reference) = &self.provider_refund {
+            entries.push(entry(Some(reference.clone())));
+        }
+        entries
+    }
 }
 
 /// Reads an account's balance inside a ledger transaction (`None`: never used).
@@ -118,7 +162,8 @@ pub enum LedgerRefusal {
     TooManyPending(usize),
 }
 
-/// A payment event waiting to be delivered to an app's hook.
+/// A payment event waiting to be delivered: to an app's hook, or (with
+/// `refund`) a refund to the provider that took the payment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutboxEntry {
     pub key: String,
@@ -127,6 +172,9 @@ pub struct OutboxEntry {
     pub attempts: u32,
     /// Unix milliseconds of the next attempt.
     pub next_at: u64,
+    /// The reference of the intent's refund its provider must pay back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<String>,
 }
 
 /// Where a page of a citizen's payment history starts: after this intent

@@ -19,12 +19,7 @@ impl Tasks {
     pub fn start(citadel: &Arc<Citadel>) -> Tasks {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut running = tokio::task::JoinSet::new();
-        let delivery = payment_hooks::HookDelivery {
-            store: citadel.store.clone(),
-            registry: citadel.registry.clone(),
-            runtime: citadel.runtime.clone(),
-            audit: citadel.audit.clone(),
-        };
+        let delivery = payment_hooks::HookDelivery::of(citadel);
         running.spawn(payment_hooks::run(delivery, stopped.clone()));
         running.spawn(expiry::run(citadel.store.clone(), stopped));
         Tasks { stop, running }

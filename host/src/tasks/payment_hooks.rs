@@ -7,8 +7,13 @@
 //! Each event is claimed in the store before it is delivered, so hosts that
 //! share a store never deliver one at the same moment.
 //! Apps read the intent's id and status and act idempotently.
+//! A refund of a payment a provider took goes the same way to the
+//! provider's refund address, signed as its webhooks are, until it answers
+//! 2xx; money is never given up: past [`MAX_ATTEMPTS`] it is audited as
+//! late and still sent.
 
-use crate::audit::AuditLog;
+use crate::audit::{messages, AuditLog, Event};
+use crate::payments::WebhookProvider;
 use crate::registry::Registry;
 use crate::runtime::Caller;
 use crate::runtime::Runtime;
@@ -106,15 +111,38 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
+/// How long a provider has to answer a refund.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What delivering payment events needs — and all it reaches: the ledger's
 /// outbox, the versions serving each app, the runtime that runs their
-/// hooks, and the audit log.
+/// hooks, the providers' refund addresses, and the audit log.
 #[derive(Clone)]
 pub struct HookDelivery {
     pub store: Store,
     pub registry: Arc<Registry>,
     pub runtime: Arc<Runtime>,
     pub audit: AuditLog,
+    pub providers: Vec<WebhookProvider>,
+    pub http: reqwest::Client,
+}
+
+impl HookDelivery {
+    /// Delivery for `citadel`'s store, apps and payment providers.
+    pub fn of(citadel: &crate::Citadel) -> Self {
+        HookDelivery {
+            store: citadel.store.clone(),
+            registry: citadel.registry.clone(),
+            runtime: citadel.runtime.clone(),
+            audit: citadel.audit.clone(),
+            providers: citadel.payments.config().providers.clone(),
+            http: reqwest::Client::builder()
+                .timeout(PROVIDER_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Deliver due events until `stop` fires. The loop reads the outbox by due
@@ -180,6 +208,9 @@ pub async fn run(delivery: HookDelivery, mut stop: tokio::sync::watch::Receiver<
 }
 
 async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
+    if let Some(reference) = entry.refund.clone() {
+        return refund_at_provider(delivery, entry, &reference).await;
+    }
     // Not serving here (yet): another host may have loaded the app before
     // this one heard of it, or its version failed to load here. The event
     // waits like a failed delivery, and is abandoned (audited) only after
@@ -234,11 +265,141 @@ async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
     retry(delivery, entry).await;
 }
 
-/// Count a failed attempt: try again after [`backoff`], or give the event up
-/// (audited) after [`MAX_ATTEMPTS`].
+/// Send the refund `reference` of `entry`'s intent to the provider that
+/// took the payment; once it answers 2xx, the refund is marked acknowledged
+/// in the ledger. The provider tells a repeat by `refund_id`.
+async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, reference: &str) {
+    let intent = match delivery.store.ledger.intent(&entry.intent).await {
+        Ok(Some(intent)) => intent,
+        Ok(None) => return forget(delivery, &entry).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "a refund waits: its intent could not be read");
+            return retry(delivery, entry).await;
+        }
+    };
+    let Some((refund, provider)) = intent.refunds.iter().find_map(|refund| {
+        let at = refund
+            .provider
+            .as_ref()
+            .filter(|_| refund.reference == reference)?;
+        Some((refund, at))
+    }) else {
+        return forget(delivery, &entry).await;
+    };
+    if provider.acknowledged_at.is_some() {
+        return forget(delivery, &entry).await;
+    }
+    let Some(url) = delivery
+        .providers
+        .iter()
+        .find(|p| p.name == provider.name)
+        .and_then(|p| Some((p, p.refund_url.clone()?)))
+    else {
+        // Configured when the refund was made, gone since: it waits for
+        // the provider to come back (and is audited as late).
+        tracing::warn!(provider = %provider.name, "a refund waits: its provider takes no refunds here now");
+        return refund_again(delivery, entry, &provider.name, refund.amount).await;
+    };
+    let (config, url) = url;
+    let body = serde_json::json!({
+        "event": "refund",
+        "refund_id": format!("{}:{}", intent.id, refund.reference),
+        "intent": intent.id,
+        "payment_ref": intent.provider_ref,
+        "amount": refund.amount,
+        "currency": "VND",
+    })
+    .to_string();
+    let timestamp = (now_ms() / 1000).to_string();
+    let signature = WebhookProvider::sign(&config.secret, &timestamp, body.as_bytes());
+    let answer = delivery
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-citadel-timestamp", &timestamp)
+        .header("x-citadel-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    match answer {
+        Ok(answer) if answer.status().is_success() => {}
+        Ok(answer) => {
+            tracing::warn!(provider = %provider.name, status = %answer.status(), "a provider refused a refund; it is sent again");
+            return refund_again(delivery, entry, &provider.name, refund.amount).await;
+        }
+        Err(e) => {
+            tracing::warn!(provider = %provider.name, error = %e, "a refund did not reach its provider; it is sent again");
+            return refund_again(delivery, entry, &provider.name, refund.amount).await;
+        }
+    }
+    let reference = reference.to_string();
+    let acknowledged = delivery
+        .store
+        .ledger
+        .step(&intent.id, None, &|intent, _| {
+            if let Some(provider) = intent
+                .refunds
+                .iter_mut()
+                .find(|r| r.reference == reference)
+                .and_then(|r| r.provider.as_mut())
+            {
+                provider.acknowledged_at.get_or_insert_with(now_ms);
+            }
+            Ok(crate::store::LedgerStep::default())
+        })
+        .await;
+    if !matches!(acknowledged, Ok(Ok(_))) {
+        // Sent again later: the provider tells the repeat by its id.
+        tracing::warn!(intent = %intent.id, "a refund's acknowledgement could not be recorded");
+        return retry(delivery, entry).await;
+    }
+    delivery
+        .audit
+        .record(Event {
+            kind: "payment-refund-sent",
+            actor: format!("provider:{}", provider.name),
+            app: Some(intent.app.clone()),
+            message: Some(
+                messages::REFUND_SENT
+                    .with("provider", &provider.name)
+                    .with("amount", refund.amount)
+                    .with("reference", &refund.reference),
+            ),
+            ..Event::default()
+        })
+        .await;
+    forget(delivery, &entry).await;
+}
+
+/// A refund the provider did not take this time: sent again, and audited
+/// as late when this was its last attempt as an app's event.
+async fn refund_again(delivery: &HookDelivery, entry: OutboxEntry, provider: &str, amount: u64) {
+    if entry.attempts + 1 == MAX_ATTEMPTS {
+        delivery
+            .audit
+            .record(Event {
+                kind: "payment-refund-late",
+                actor: "host".into(),
+                app: Some(entry.app.clone()),
+                message: Some(
+                    messages::REFUND_LATE
+                        .with("provider", provider)
+                        .with("amount", amount)
+                        .with("reference", entry.refund.as_deref().unwrap_or_default())
+                        .with("attempts", MAX_ATTEMPTS),
+                ),
+                ..Event::default()
+            })
+            .await;
+    }
+    retry(delivery, entry).await;
+}
+
+/// Count a failed attempt: try again after [`backoff`], or give an app's
+/// event up (audited) after [`MAX_ATTEMPTS`]; a refund is never given up.
 async fn retry(delivery: &HookDelivery, mut entry: OutboxEntry) {
     entry.attempts += 1;
-    if entry.attempts >= MAX_ATTEMPTS {
+    if entry.attempts >= MAX_ATTEMPTS && entry.refund.is_none() {
         delivery
             .audit
             .record(crate::audit::Event {
@@ -283,6 +444,7 @@ mod tests {
             app: app.into(),
             attempts: 0,
             next_at: 0,
+            refund: None,
         }
     }
 
@@ -327,12 +489,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let delivery = HookDelivery {
-            store: citadel.store.clone(),
-            registry: citadel.registry.clone(),
-            runtime: citadel.runtime.clone(),
-            audit: citadel.audit.clone(),
-        };
+        let delivery = HookDelivery::of(&citadel);
         let event = entry("not-loaded-here", "pi_1", 0);
         let ledger = &delivery.store.ledger;
         ledger
@@ -364,6 +521,76 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(abandoned.records.len(), 1);
+    }
+
+    /// A refund its provider does not take is never given up: past the
+    /// attempts an app's event gets, it is audited as late and stays queued.
+    #[tokio::test]
+    async fn a_refund_the_provider_does_not_take_is_never_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::HostConfig {
+            install_samples: false,
+            shared_compile_cache: None,
+            ..crate::HostConfig::new(dir.path())
+        };
+        config.payments.providers = vec![WebhookProvider {
+            name: "momo".into(),
+            checkout_base: "http://127.0.0.1:9/checkout".into(),
+            secret: b"momo-test-secret".to_vec(),
+            // Nothing listens there.
+            refund_url: Some("http://127.0.0.1:9/refund".into()),
+        }];
+        let citadel = crate::Citadel::open(&config).await.unwrap();
+        let delivery = HookDelivery::of(&citadel);
+        let ledger = &delivery.store.ledger;
+        let mut paid = crate::store::conformance::intent("pi_1", "c-lan", "o-1");
+        paid.status = crate::store::IntentStatus::Captured;
+        paid.method = Some("momo".into());
+        paid.refunds.push(crate::store::RefundRecord {
+            reference: "r-1".into(),
+            amount: 100,
+            at: 1,
+            provider: Some(crate::store::ProviderRefund {
+                name: "momo".into(),
+                acknowledged_at: None,
+            }),
+        });
+        ledger.create_intent(&paid, 5).await.unwrap().unwrap();
+        let refund = OutboxEntry {
+            refund: Some("r-1".into()),
+            attempts: MAX_ATTEMPTS - 1,
+            ..entry("shop", "pi_1", 0)
+        };
+        ledger
+            .outbox_update(&refund.key, Some(&refund))
+            .await
+            .unwrap();
+
+        deliver(&delivery, refund.clone()).await;
+        let waiting = ledger.outbox().await.unwrap();
+        assert_eq!(waiting.len(), 1, "the refund is still queued");
+        assert_eq!(waiting[0].attempts, MAX_ATTEMPTS);
+        let late = |kind: &str| {
+            let audit = delivery.audit.clone();
+            let kind = kind.to_string();
+            async move {
+                audit
+                    .query(&crate::audit::AuditQuery {
+                        kind: Some(kind),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .records
+                    .len()
+            }
+        };
+        assert_eq!(late("payment-refund-late").await, 1);
+        // Later attempts go on, without another alarm.
+        deliver(&delivery, waiting[0].clone()).await;
+        assert_eq!(ledger.outbox().await.unwrap()[0].attempts, MAX_ATTEMPTS + 1);
+        assert_eq!(late("payment-refund-late").await, 1);
+        assert_eq!(late("payment-hook-abandoned").await, 0);
     }
 
     #[test]

@@ -405,27 +405,23 @@ async fn step_in(
         .bind(intent.status == IntentStatus::Pending)
         .execute(&mut *conn)
         .await?;
-    if decided.notify_app {
-        queue_event(conn, &intent).await?;
+    let queued = decided.outbox_entries(&intent);
+    for entry in &queued {
+        queue_event(conn, entry.clone()).await?;
     }
     Ok(Ok(Stepped {
         intent,
-        queued: decided.notify_app,
+        queued: !queued.is_empty(),
     }))
 }
 
-/// Queue an event for `intent`'s app, due now.
-async fn queue_event(conn: &mut PgConnection, intent: &IntentRecord) -> Result<(), sqlx::Error> {
+/// Queue `entry` (its key given here), due now.
+async fn queue_event(conn: &mut PgConnection, mut entry: OutboxEntry) -> Result<(), sqlx::Error> {
     let number: i64 = sqlx::query_scalar("SELECT nextval('outbox_keys')")
         .fetch_one(&mut *conn)
         .await?;
-    let entry = OutboxEntry {
-        key: format!("{}:{number:016x}", intent.id),
-        intent: intent.id.clone(),
-        app: intent.app.clone(),
-        attempts: 0,
-        next_at: now_ms(),
-    };
+    entry.key = format!("{}:{number:016x}", entry.intent);
+    entry.next_at = now_ms();
     sqlx::query("INSERT INTO outbox (key, next_at, entry) VALUES ($1, $2, $3)")
         .bind(&entry.key)
         .bind(to_db(entry.next_at))

@@ -223,22 +223,17 @@ impl SledStore {
                 pending.retain(|(id, _)| *id != intent.id);
                 write_pending(&t[5], &holder, &pending)?;
             }
-            if decided.notify_app {
-                let key = format!("{}:{:016x}", intent.id, t[4].generate_id()?);
-                let entry = OutboxEntry {
-                    key: key.clone(),
-                    intent: intent.id.clone(),
-                    app: intent.app.clone(),
-                    attempts: 0,
-                    next_at: now_ms(),
-                };
-                t[6].insert(outbox_due_key(entry.next_at, &key), &[])?;
+            let queued = decided.outbox_entries(&intent);
+            for mut entry in queued.iter().cloned() {
+                entry.key = format!("{}:{:016x}", intent.id, t[4].generate_id()?);
+                entry.next_at = now_ms();
+                t[6].insert(outbox_due_key(entry.next_at, &entry.key), &[])?;
                 let json = serde_json::to_vec(&entry).map_err(|e| {
                     ConflictableTransactionError::Abort(Abort::Corrupt(e.to_string()))
                 })?;
-                t[4].insert(key.as_bytes(), json)?;
+                t[4].insert(entry.key.as_bytes(), json)?;
             }
-            Ok((intent, decided.notify_app))
+            Ok((intent, !queued.is_empty()))
         });
         let stepped = finish(outcome)?;
         Ok(stepped.map(|(intent, queued)| {

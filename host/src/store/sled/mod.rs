@@ -804,6 +804,7 @@ mod tests {
             app: "shop".into(),
             attempts: 1,
             next_at,
+            refund: None,
         };
         let queued = {
             let store = open_store(dir.path()).await;
@@ -823,6 +824,7 @@ mod tests {
                     Ok(LedgerStep {
                         postings: Vec::new(),
                         notify_app: true,
+                        provider_refund: None,
                     })
                 })
                 .await
