@@ -145,8 +145,19 @@ async fn a_backup_under_load_restores_every_acknowledged_write() {
     );
 
     // The restored host takes new writes and payments, overwriting nothing.
+    // Until both kinds landed: the copy compiles each app on its first
+    // request, which takes a while on a busy machine.
     let more = common::RunningLoad::start(&copy.url, &copy.url, 2, 2).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let landed = more.acknowledged();
+        if (!landed.notes.is_empty() && !landed.captures.is_empty())
+            || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let more = more.stop().await;
     assert!(!more.notes.is_empty() && !more.captures.is_empty());
     common::assert_nothing_acknowledged_was_lost(&copy.url, TOKEN, &more).await;
