@@ -257,6 +257,11 @@ pub const REFUND_SENT: Sentence = sentence(
     "{provider} đã nhận lệnh hoàn {amount} VND ({reference})",
     "{provider} took the refund of {amount} VND ({reference})",
 );
+pub const REFUND_LOST: Sentence = sentence(
+    "payment-refund.lost",
+    "Lệnh hoàn {amount} VND ({reference}) của {intent} qua {provider} không còn bản ghi để gửi: hãy hoàn trả thủ công",
+    "the refund of {amount} VND ({reference}) of {intent} through {provider} has no record left to send: pay it back by hand",
+);
 pub const REFUND_LATE: Sentence = sentence(
     "payment-refund.late",
     "{provider} chưa nhận lệnh hoàn {amount} VND ({reference}) sau {attempts} lần gửi; vẫn tiếp tục gửi",
@@ -311,6 +316,7 @@ pub const CATALOGUE: &[Sentence] = &[
     HOOK_ABANDONED,
     REFUND_SENT,
     REFUND_LATE,
+    REFUND_LOST,
     CITIZEN_DATA_ERASED,
 ];
 

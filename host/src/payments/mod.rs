@@ -13,7 +13,8 @@ pub use provider::{PaymentProvider, WebhookProvider};
 
 use crate::audit::{messages, AuditLog, Event};
 use crate::store::{
-    BalanceReader, LedgerRefusal, LedgerStep, ProviderRefund, RefundRecord, Store, StoreError,
+    BalanceReader, LedgerRefusal, LedgerStep, OutboxRefund, ProviderRefund, RefundRecord, Store,
+    StoreError,
 };
 use std::time::Duration;
 
@@ -654,7 +655,11 @@ impl Payments {
                 ];
                 intent.refunded = refunded;
                 intent.fee_refunded = fee_after;
-                let provider_refund = provider.as_ref().map(|_| reference.clone());
+                let provider_refund = provider.as_ref().map(|at| OutboxRefund {
+                    provider: at.name.clone(),
+                    reference: reference.clone(),
+                    amount: wanted,
+                });
                 intent.refunds.push(RefundRecord {
                     reference: reference.clone(),
                     amount: wanted,

@@ -38,7 +38,6 @@ impl std::fmt::Debug for WebhookProvider {
         f.debug_struct("WebhookProvider")
             .field("name", &self.name)
             .field("checkout_base", &self.checkout_base)
-            .field("refund_url", &self.refund_url)
             .finish_non_exhaustive()
     }
 }

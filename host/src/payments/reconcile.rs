@@ -75,6 +75,52 @@ pub fn utc_date(ms: u64) -> String {
 }
 
 impl Payments {
+    /// Refunds a provider still owes (not acknowledged) that no outbox entry
+    /// will send: none should exist. The outbox is read after the intents,
+    /// and a refund found missing is read again, since it may have been
+    /// acknowledged (then its entry removed) between the two reads.
+    async fn unsent_refunds(&self, intents: &[IntentRecord]) -> Result<Vec<String>, StoreError> {
+        let owed = |intent: &IntentRecord| -> Vec<String> {
+            intent
+                .refunds
+                .iter()
+                .filter(|r| {
+                    r.provider
+                        .as_ref()
+                        .is_some_and(|p| p.acknowledged_at.is_none())
+                })
+                .map(|r| r.reference.clone())
+                .collect()
+        };
+        let queued: std::collections::HashSet<(String, String)> = self
+            .store()
+            .ledger
+            .outbox()
+            .await?
+            .into_iter()
+            .filter_map(|entry| Some((entry.intent, entry.refund?.reference)))
+            .collect();
+        let mut problems = Vec::new();
+        for intent in intents {
+            for reference in owed(intent) {
+                if queued.contains(&(intent.id.clone(), reference.clone())) {
+                    continue;
+                }
+                let now = self.store().ledger.intent(&intent.id).await?;
+                if now
+                    .as_ref()
+                    .is_some_and(|now| owed(now).contains(&reference))
+                {
+                    problems.push(format!(
+                        "{}: refund {reference} is owed by its provider and not queued to be sent",
+                        intent.id
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     /// Check every invariant of the ledger.
     pub async fn reconcile(&self) -> Result<Reconciliation, StoreError> {
         let crate::store::LedgerSnapshot {
@@ -168,6 +214,7 @@ impl Payments {
                 ));
             }
         }
+        problems.extend(self.unsent_refunds(&intents).await?);
         Ok(Reconciliation {
             clean: problems.is_empty(),
             problems,

@@ -26,8 +26,8 @@ use super::{
     AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
     BalanceReader, ConsentRecord, CounterRefusal, ErasedRecords, FrameRecord, GrantRecord,
     HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep,
-    LocationRecord, OperatorRecord, OutboxEntry, PublisherRecord, QuotaExceeded, Refused,
-    SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+    LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, PublisherRecord, QuotaExceeded,
+    Refused, SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -2796,6 +2796,11 @@ pub async fn an_outbox_entry_is_claimed_by_one_taker(store: Store) {
 /// provider's entry (naming the refund) beside the app's event.
 pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
     let ledger = &store.ledger;
+    let refund = OutboxRefund {
+        provider: "momo".into(),
+        reference: "r-1".into(),
+        amount: 4_000,
+    };
     ledger
         .create_intent(&intent("pi_1", "c-lan", "o-1"), 5)
         .await
@@ -2810,24 +2815,24 @@ pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
                 Ok(LedgerStep {
                     postings: Vec::new(),
                     notify_app: true,
-                    provider_refund: Some("r-1".into()),
+                    provider_refund: Some(refund.clone()),
                 })
             },
         )
         .await
         .unwrap()
         .unwrap();
-    let mut queued: Vec<(String, Option<String>)> = ledger
+    let mut queued: Vec<(String, Option<OutboxRefund>)> = ledger
         .outbox()
         .await
         .unwrap()
         .into_iter()
         .map(|e| (e.intent, e.refund))
         .collect();
-    queued.sort();
+    queued.sort_by_key(|(_, refund)| refund.is_some());
     assert_eq!(
         queued,
-        [("pi_1".into(), None), ("pi_1".into(), Some("r-1".into()))]
+        [("pi_1".into(), None), ("pi_1".into(), Some(refund))]
     );
     let keys: BTreeSet<String> = ledger
         .outbox()

@@ -99,16 +99,27 @@ pub struct LedgerStep {
     pub postings: Vec<(String, i64)>,
     /// Tell the app about the new state (queued for delivery with it).
     pub notify_app: bool,
-    /// Tell the intent's provider to pay back the refund with this
-    /// reference (queued for delivery with it).
-    pub provider_refund: Option<String>,
+    /// Tell the intent's provider to pay back this refund (queued for
+    /// delivery with it).
+    pub provider_refund: Option<OutboxRefund>,
+}
+
+/// A refund the outbox carries to the provider that took the payment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxRefund {
+    /// The provider's name (the intent's method).
+    pub provider: String,
+    /// The refund's reference in the intent.
+    pub reference: String,
+    /// VND.
+    pub amount: u64,
 }
 
 impl LedgerStep {
     /// The outbox entries the step queues (their keys and due times left
     /// for the store to give): the app's event, then the provider's refund.
     pub fn outbox_entries(&self, intent: &IntentRecord) -> Vec<OutboxEntry> {
-        let entry = |refund: Option<String>| OutboxEntry {
+        let entry = |refund: Option<OutboxRefund>| OutboxEntry {
             key: String::new(),
             intent: intent.id.clone(),
             app: intent.app.clone(),
@@ -120,8 +131,8 @@ impl LedgerStep {
         if self.notify_app {
             entries.push(entry(None));
         }
-        if let Some(reference) = &self.provider_refund {
-            entries.push(entry(Some(reference.clone())));
+        if let Some(refund) = &self.provider_refund {
+            entries.push(entry(Some(refund.clone())));
         }
         entries
     }
@@ -172,9 +183,9 @@ pub struct OutboxEntry {
     pub attempts: u32,
     /// Unix milliseconds of the next attempt.
     pub next_at: u64,
-    /// The reference of the intent's refund its provider must pay back.
+    /// The intent's refund its provider must pay back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund: Option<String>,
+    pub refund: Option<OutboxRefund>,
 }
 
 /// Where a page of a citizen's payment history starts: after this intent

@@ -2,8 +2,9 @@
 //! outbox entry in the same transaction; this loop POSTs the intent to the
 //! app's `payment_hook` route until it answers 2xx, backing off between
 //! attempts — at least once, across restarts. Deliveries run concurrently:
-//! at most `PER_APP` at once for one app, `IN_FLIGHT` in all, one at a time
-//! per intent — so a slow or hanging hook holds up only its own app's events.
+//! at most `PER_APP` at once for one app (or one provider's refunds),
+//! `IN_FLIGHT` in all, one at a time per intent — so a slow or hanging hook
+//! holds up only its own app's events.
 //! Each event is claimed in the store before it is delivered, so hosts that
 //! share a store never deliver one at the same moment.
 //! Apps read the intent's id and status and act idempotently.
@@ -17,8 +18,8 @@ use crate::payments::WebhookProvider;
 use crate::registry::Registry;
 use crate::runtime::Caller;
 use crate::runtime::Runtime;
-use crate::store::OutboxEntry;
 use crate::store::Store;
+use crate::store::{OutboxEntry, OutboxRefund};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -38,12 +39,22 @@ pub const PER_APP: usize = 4;
 /// Deliveries at once, across apps.
 pub const IN_FLIGHT: usize = 32;
 
+/// Whom a delivery waits on, bounded to [`PER_APP`] at once: the app whose
+/// hook it runs, or the provider a refund goes to — so a hanging provider
+/// holds up only its own refunds, and a hanging hook no refund.
+fn lane(entry: &OutboxEntry) -> String {
+    match &entry.refund {
+        Some(refund) => format!("provider\0{}", refund.provider),
+        None => format!("app\0{}", entry.app),
+    }
+}
+
 /// The deliveries running now.
 #[derive(Debug, Default)]
 struct Flights {
     keys: HashSet<String>,
     intents: HashSet<String>,
-    per_app: HashMap<String, usize>,
+    per_lane: HashMap<String, usize>,
     /// Keys whose delivery ended since the outbox was last read: the read
     /// may predate their removal or rescheduling, so they wait a round.
     landed: HashSet<String>,
@@ -52,16 +63,17 @@ struct Flights {
 impl Flights {
     /// Take a place for `entry`, if the bounds leave one.
     fn admit(&mut self, entry: &OutboxEntry) -> bool {
-        let app = self.per_app.get(&entry.app).copied().unwrap_or(0);
+        let lane = lane(entry);
+        let running = self.per_lane.get(&lane).copied().unwrap_or(0);
         if self.keys.len() >= IN_FLIGHT
-            || app >= PER_APP
+            || running >= PER_APP
             || self.keys.contains(&entry.key)
             || self.landed.contains(&entry.key)
             || self.intents.contains(&entry.intent)
         {
             return false;
         }
-        self.per_app.insert(entry.app.clone(), app + 1);
+        self.per_lane.insert(lane, running + 1);
         self.keys.insert(entry.key.clone());
         self.intents.insert(entry.intent.clone());
         true
@@ -71,10 +83,11 @@ impl Flights {
     fn land(&mut self, entry: &OutboxEntry) {
         self.keys.remove(&entry.key);
         self.intents.remove(&entry.intent);
-        if let Some(count) = self.per_app.get_mut(&entry.app) {
+        let lane = lane(entry);
+        if let Some(count) = self.per_lane.get_mut(&lane) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.per_app.remove(&entry.app);
+                self.per_lane.remove(&lane);
             }
         }
         self.landed.insert(entry.key.clone());
@@ -208,8 +221,8 @@ pub async fn run(delivery: HookDelivery, mut stop: tokio::sync::watch::Receiver<
 }
 
 async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
-    if let Some(reference) = entry.refund.clone() {
-        return refund_at_provider(delivery, entry, &reference).await;
+    if let Some(refund) = entry.refund.clone() {
+        return refund_at_provider(delivery, entry, &refund).await;
     }
     // Not serving here (yet): another host may have loaded the app before
     // this one heard of it, or its version failed to load here. The event
@@ -265,42 +278,39 @@ async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
     retry(delivery, entry).await;
 }
 
-/// Send the refund `reference` of `entry`'s intent to the provider that
-/// took the payment; once it answers 2xx, the refund is marked acknowledged
-/// in the ledger. The provider tells a repeat by `refund_id`.
-async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, reference: &str) {
+/// Send `refund` of `entry`'s intent to the provider that took the
+/// payment; once it answers 2xx, the refund is marked acknowledged in the
+/// ledger. The provider tells a repeat by `refund_id`.
+async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund: &OutboxRefund) {
     let intent = match delivery.store.ledger.intent(&entry.intent).await {
         Ok(Some(intent)) => intent,
-        Ok(None) => return forget(delivery, &entry).await,
+        Ok(None) => return refund_lost(delivery, &entry, refund).await,
         Err(e) => {
             tracing::warn!(error = %e, "a refund waits: its intent could not be read");
             return retry(delivery, entry).await;
         }
     };
-    let Some((refund, provider)) = intent.refunds.iter().find_map(|refund| {
-        let at = refund
-            .provider
-            .as_ref()
-            .filter(|_| refund.reference == reference)?;
-        Some((refund, at))
-    }) else {
-        return forget(delivery, &entry).await;
-    };
-    if provider.acknowledged_at.is_some() {
-        return forget(delivery, &entry).await;
+    let recorded = intent
+        .refunds
+        .iter()
+        .find(|r| r.reference == refund.reference)
+        .and_then(|r| r.provider.as_ref());
+    match recorded {
+        None => return refund_lost(delivery, &entry, refund).await,
+        Some(at) if at.acknowledged_at.is_some() => return forget(delivery, &entry).await,
+        Some(_) => {}
     }
-    let Some(url) = delivery
+    let Some((config, url)) = delivery
         .providers
         .iter()
-        .find(|p| p.name == provider.name)
+        .find(|p| p.name == refund.provider)
         .and_then(|p| Some((p, p.refund_url.clone()?)))
     else {
         // Configured when the refund was made, gone since: it waits for
         // the provider to come back (and is audited as late).
-        tracing::warn!(provider = %provider.name, "a refund waits: its provider takes no refunds here now");
-        return refund_again(delivery, entry, &provider.name, refund.amount).await;
+        tracing::warn!(provider = %refund.provider, "a refund waits: its provider takes no refunds here now");
+        return retry(delivery, entry).await;
     };
-    let (config, url) = url;
     let body = serde_json::json!({
         "event": "refund",
         "refund_id": format!("{}:{}", intent.id, refund.reference),
@@ -324,15 +334,17 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, referen
     match answer {
         Ok(answer) if answer.status().is_success() => {}
         Ok(answer) => {
-            tracing::warn!(provider = %provider.name, status = %answer.status(), "a provider refused a refund; it is sent again");
-            return refund_again(delivery, entry, &provider.name, refund.amount).await;
+            tracing::warn!(provider = %refund.provider, status = %answer.status(), "a provider refused a refund; it is sent again");
+            return retry(delivery, entry).await;
         }
         Err(e) => {
-            tracing::warn!(provider = %provider.name, error = %e, "a refund did not reach its provider; it is sent again");
-            return refund_again(delivery, entry, &provider.name, refund.amount).await;
+            // Without the address: it may carry the provider's token.
+            let e = e.without_url();
+            tracing::warn!(provider = %refund.provider, error = %e, "a refund did not reach its provider; it is sent again");
+            return retry(delivery, entry).await;
         }
     }
-    let reference = reference.to_string();
+    let reference = refund.reference.clone();
     let acknowledged = delivery
         .store
         .ledger
@@ -357,24 +369,57 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, referen
         .audit
         .record(Event {
             kind: "payment-refund-sent",
-            actor: format!("provider:{}", provider.name),
+            actor: format!("provider:{}", refund.provider),
             app: Some(intent.app.clone()),
-            message: Some(
-                messages::REFUND_SENT
-                    .with("provider", &provider.name)
-                    .with("amount", refund.amount)
-                    .with("reference", &refund.reference),
-            ),
+            message: Some(refund_message(&messages::REFUND_SENT, refund)),
             ..Event::default()
         })
         .await;
     forget(delivery, &entry).await;
 }
 
-/// A refund the provider did not take this time: sent again, and audited
-/// as late when this was its last attempt as an app's event.
-async fn refund_again(delivery: &HookDelivery, entry: OutboxEntry, provider: &str, amount: u64) {
-    if entry.attempts + 1 == MAX_ATTEMPTS {
+/// `sentence` said of `refund`.
+fn refund_message(
+    sentence: &messages::Sentence,
+    refund: &OutboxRefund,
+) -> crate::audit::AuditMessage {
+    sentence
+        .with("provider", &refund.provider)
+        .with("amount", refund.amount)
+        .with("reference", &refund.reference)
+}
+
+/// A queued refund whose intent, or whose record in it, is gone (a host of
+/// an older version wrote the intent over): it cannot be sent, so the
+/// audit log says what the provider still owes, for the city to pay back
+/// by hand.
+async fn refund_lost(delivery: &HookDelivery, entry: &OutboxEntry, refund: &OutboxRefund) {
+    tracing::error!(intent = %entry.intent, provider = %refund.provider, "a queued refund has no record to send");
+    delivery
+        .audit
+        .record(Event {
+            kind: "payment-refund-lost",
+            actor: "host".into(),
+            app: Some(entry.app.clone()),
+            message: Some(
+                refund_message(&messages::REFUND_LOST, refund).with("intent", &entry.intent),
+            ),
+            ..Event::default()
+        })
+        .await;
+    forget(delivery, entry).await;
+}
+
+/// Count a failed attempt: try again after [`backoff`], or give an app's
+/// event up (audited) after [`MAX_ATTEMPTS`]. A refund is never given up:
+/// at its [`MAX_ATTEMPTS`]th failure it is audited as late, and sent on.
+async fn retry(delivery: &HookDelivery, mut entry: OutboxEntry) {
+    entry.attempts += 1;
+    if let Some(refund) = entry
+        .refund
+        .as_ref()
+        .filter(|_| entry.attempts == MAX_ATTEMPTS)
+    {
         delivery
             .audit
             .record(Event {
@@ -382,23 +427,12 @@ async fn refund_again(delivery: &HookDelivery, entry: OutboxEntry, provider: &st
                 actor: "host".into(),
                 app: Some(entry.app.clone()),
                 message: Some(
-                    messages::REFUND_LATE
-                        .with("provider", provider)
-                        .with("amount", amount)
-                        .with("reference", entry.refund.as_deref().unwrap_or_default())
-                        .with("attempts", MAX_ATTEMPTS),
+                    refund_message(&messages::REFUND_LATE, refund).with("attempts", MAX_ATTEMPTS),
                 ),
                 ..Event::default()
             })
             .await;
     }
-    retry(delivery, entry).await;
-}
-
-/// Count a failed attempt: try again after [`backoff`], or give an app's
-/// event up (audited) after [`MAX_ATTEMPTS`]; a refund is never given up.
-async fn retry(delivery: &HookDelivery, mut entry: OutboxEntry) {
-    entry.attempts += 1;
     if entry.attempts >= MAX_ATTEMPTS && entry.refund.is_none() {
         delivery
             .audit
@@ -474,6 +508,26 @@ mod tests {
             app += 1;
         }
         assert!(!flights.admit(&entry("another", "pi_x", 0)));
+    }
+
+    #[test]
+    fn a_hanging_provider_holds_up_only_its_own_refunds() {
+        let refund = |app: &str, intent: &str, provider: &str| OutboxEntry {
+            refund: Some(OutboxRefund {
+                provider: provider.into(),
+                reference: "r".into(),
+                amount: 1,
+            }),
+            ..entry(app, intent, 0)
+        };
+        let mut flights = Flights::default();
+        for i in 0..PER_APP {
+            assert!(flights.admit(&refund("shop", &format!("pi_{i}"), "momo")));
+        }
+        assert!(!flights.admit(&refund("shop", "pi_more", "momo")));
+        // The app's own events, and another provider's refunds, still go.
+        assert!(flights.admit(&entry("shop", "pi_event", 0)));
+        assert!(flights.admit(&refund("shop", "pi_z", "zalopay")));
     }
 
     /// Another host sharing the store may claim an event for an app this
@@ -556,8 +610,18 @@ mod tests {
             }),
         });
         ledger.create_intent(&paid, 5).await.unwrap().unwrap();
+        let unsent = |problems: Vec<String>| problems.iter().any(|p| p.contains("not queued"));
+        let reconciled = citadel.payments.reconcile().await.unwrap();
+        assert!(
+            unsent(reconciled.problems),
+            "owed and not queued is a problem"
+        );
         let refund = OutboxEntry {
-            refund: Some("r-1".into()),
+            refund: Some(OutboxRefund {
+                provider: "momo".into(),
+                reference: "r-1".into(),
+                amount: 100,
+            }),
             attempts: MAX_ATTEMPTS - 1,
             ..entry("shop", "pi_1", 0)
         };
@@ -566,6 +630,8 @@ mod tests {
             .await
             .unwrap();
 
+        let reconciled = citadel.payments.reconcile().await.unwrap();
+        assert!(!unsent(reconciled.problems), "queued, it is no problem");
         deliver(&delivery, refund.clone()).await;
         let waiting = ledger.outbox().await.unwrap();
         assert_eq!(waiting.len(), 1, "the refund is still queued");
@@ -591,6 +657,29 @@ mod tests {
         assert_eq!(ledger.outbox().await.unwrap()[0].attempts, MAX_ATTEMPTS + 1);
         assert_eq!(late("payment-refund-late").await, 1);
         assert_eq!(late("payment-hook-abandoned").await, 0);
+
+        // A queued refund with no record left (an older host wrote the
+        // intent over) is audited as lost, for the city to pay by hand.
+        let stray = OutboxEntry {
+            key: "pi_1:00000000000000ff".into(),
+            refund: Some(OutboxRefund {
+                reference: "r-gone".into(),
+                ..waiting[0].refund.clone().unwrap()
+            }),
+            ..waiting[0].clone()
+        };
+        ledger
+            .outbox_update(&stray.key, Some(&stray))
+            .await
+            .unwrap();
+        deliver(&delivery, stray.clone()).await;
+        assert_eq!(late("payment-refund-lost").await, 1);
+        assert!(!ledger
+            .outbox()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.key == stray.key));
     }
 
     #[test]
