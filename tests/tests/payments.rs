@@ -16,15 +16,21 @@ use std::time::{Duration, Instant};
 
 const SECRET: &[u8] = b"momo-test-secret";
 
+/// A provider whose checkout is nowhere (tests report its payments
+/// themselves), signing with [`SECRET`].
+fn provider(name: &str, refund_url: Option<String>) -> WebhookProvider {
+    WebhookProvider {
+        name: name.into(),
+        checkout_base: "http://127.0.0.1:9/checkout".into(),
+        secret: SECRET.to_vec(),
+        refund_url,
+    }
+}
+
 async fn start(dir: &std::path::Path, ttl: Duration) -> TestHost {
     let host = TestHost::start_with(dir, |config| {
         config.payments.intent_ttl = ttl;
-        config.payments.providers = vec![WebhookProvider {
-            name: "momo".into(),
-            checkout_base: "http://127.0.0.1:9/checkout".into(),
-            secret: SECRET.to_vec(),
-            refund_url: None,
-        }];
+        config.payments.providers = vec![provider("momo", None)];
     })
     .await;
     host.install_built("probe", &probe_manifest("probe", &[], ""))
@@ -708,20 +714,7 @@ async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_i
     let (url, received, server) = refund_address().await;
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start_with(dir.path(), |config| {
-        config.payments.providers = vec![
-            WebhookProvider {
-                name: "momo".into(),
-                checkout_base: "http://127.0.0.1:9/checkout".into(),
-                secret: SECRET.to_vec(),
-                refund_url: Some(url),
-            },
-            WebhookProvider {
-                name: "zalopay".into(),
-                checkout_base: "http://127.0.0.1:9/checkout".into(),
-                secret: SECRET.to_vec(),
-                refund_url: None,
-            },
-        ];
+        config.payments.providers = vec![provider("momo", Some(url)), provider("zalopay", None)];
     })
     .await;
     host.install_built("probe", &probe_manifest("probe", &[], ""))
