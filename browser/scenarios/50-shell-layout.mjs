@@ -15,7 +15,16 @@ export async function run(t) {
     const page = await t.page(viewport);
     await signIn(page, t.base, 'Lê Thị Hoa');
     for (const view of VIEWS) {
-      await page.goto(`${t.base}/${view}`);
+      // The next view draws after the hash changes: until then the last
+      // one's controls are on the page, and the checks below must not see
+      // them. A marker in <main> goes when the new view replaces it.
+      const target = `${t.base}/${view}`;
+      if (page.url() !== target) {
+        await page.evaluate(() => document.getElementById('main')
+          .append(Object.assign(document.createElement('span'), { id: 'stale-view' })));
+        await page.goto(target);
+        await page.locator('#stale-view').waitFor({ state: 'detached' });
+      }
       await page.locator('main h1, main .chrome').first().waitFor();
       if (view.startsWith('#/app/')) await page.frameLocator('iframe.frame').locator('h1').first().waitFor();
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
