@@ -390,6 +390,9 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     assert_eq!(exported["consents"][0]["scope"], "identity.phone");
     assert_eq!(exported["inbox"][0]["title"], "Phản ánh đã được tiếp nhận");
     assert_eq!(exported["location"]["lat"], 16.4637);
+    let sessions = exported["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "her one sign-in: {sessions:?}");
+    assert!(sessions[0]["expires"].as_u64() > sessions[0]["created"].as_u64());
     let probe = app_part(&exported, "probe").expect("probe holds Lan's data");
     assert_eq!(probe["linked"], true);
     assert_eq!(probe["entries"][0]["key"], "draft");
@@ -494,6 +497,11 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     assert_eq!(after["consents"], serde_json::json!([]));
     assert_eq!(after["inbox"], serde_json::json!([]));
     assert_eq!(after["location"], Value::Null);
+    assert_eq!(
+        after["sessions"].as_array().unwrap().len(),
+        1,
+        "only the sign-in since"
+    );
     assert_eq!(after["apps"], serde_json::json!([]));
     assert_eq!(after["payments"].as_array().unwrap().len(), 1);
     let mine: Value = get(&host, "/apps/probe/mine", Some(&lan))

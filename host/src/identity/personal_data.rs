@@ -54,8 +54,19 @@ pub struct PersonalData {
     pub inbox: Vec<InboxMessage>,
     /// The last position the device reported, if still kept (expired or not).
     pub location: Option<Position>,
+    /// The citizen's sign-ins the host still keeps, oldest first.
+    pub sessions: Vec<SignIn>,
     /// Each app that holds data of the citizen or can reach them.
     pub apps: Vec<AppData>,
+}
+
+/// One sign-in of the citizen (a device or browser holding a session).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignIn {
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; past it, the session is refused and soon forgotten.
+    pub expires: u64,
 }
 
 /// What one app holds of the citizen through the host.
@@ -223,6 +234,15 @@ impl PersonalDataRights {
             consents: identity.consents(&citizen.id).await?,
             inbox: identity.inbox_since(&citizen.id, 0).await?,
             location,
+            sessions: identity
+                .sessions_of(&citizen.id)
+                .await?
+                .into_iter()
+                .map(|session| SignIn {
+                    created: session.created,
+                    expires: session.expires,
+                })
+                .collect(),
             apps,
         })
     }

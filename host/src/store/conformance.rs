@@ -1855,6 +1855,16 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
             .iter()
             .map(|(app, pw)| (app.to_string(), pw.to_string()))
             .collect();
+    let sessions_of = |citizen: &'static str| async move {
+        id.sessions_of(citizen)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.citizen_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sessions_of("c-lan").await, ["c-lan", "c-lan"]);
+    assert_eq!(sessions_of("c-lan2").await, ["c-lan2"]);
     let erased = id.erase_citizen("c-lan", &meetings).await.unwrap();
     assert_eq!(
         erased,
@@ -1867,6 +1877,8 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
             app_links: 2,
         }
     );
+    assert!(sessions_of("c-lan").await.is_empty());
+    assert_eq!(sessions_of("c-lan2").await, ["c-lan2"]);
     assert_eq!(id.session(&lan_phone).await.unwrap(), None);
     assert_eq!(id.session(&lan_laptop).await.unwrap(), None);
     assert_eq!(opened(&store, "t-lan").await, None);

@@ -134,6 +134,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Remove a session; true if it existed.
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
+    /// Every session of `citizen` still stored, oldest first (an expired
+    /// one stays until the expiry sweep).
+    async fn sessions_of(&self, citizen: &str) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// Record (or renew) a citizen's consents, all in one write: every one
     /// or none is kept.

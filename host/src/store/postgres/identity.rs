@@ -241,6 +241,19 @@ impl IdentityStore for PgStore {
         decode_one(&format!("sessions/{token_sha256}"), record)
     }
 
+    async fn sessions_of(&self, citizen: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        // `citizen` is the indexed column migration 0010 generates.
+        let records = sqlx::query_scalar(
+            "SELECT record FROM sessions WHERE citizen = $1 \
+             ORDER BY (record->>'created')::BIGINT, token_sha256",
+        )
+        .bind(citizen)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        decode_all(&format!("sessions of {citizen}"), records)
+    }
+
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
         let ended = AppChange::SessionEnded(token_sha256.to_string());
         let mut tx = self.pool.begin().await.map_err(backend)?;

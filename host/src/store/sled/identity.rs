@@ -102,6 +102,19 @@ impl IdentityStore for SledStore {
         Self::get_json(&self.sessions, token_sha256)
     }
 
+    async fn sessions_of(&self, citizen: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        // Sessions have no index by citizen: a download of one's data is
+        // rare (and rate-limited), a scan will do.
+        let mut sessions: Vec<SessionRecord> =
+            Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
+                .into_iter()
+                .map(|(_, session)| session)
+                .filter(|session| session.citizen_id == citizen)
+                .collect();
+        sessions.sort_by_key(|session| session.created);
+        Ok(sessions)
+    }
+
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
         let _writing = self.writing().await;
         let existed = self
