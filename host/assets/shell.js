@@ -40,6 +40,7 @@
       erased: 'Đã xoá dữ liệu của bạn ({keys} mục trong {apps} ứng dụng) và đăng xuất trên mọi thiết bị.',
       eraseUnfinished: 'Chưa xoá xong dữ liệu của bạn. Hãy đăng nhập lại và bấm xoá một lần nữa để hoàn tất.',
       tooManyExports: 'Bạn đã tải dữ liệu 10 lần trong một giờ. Hãy thử lại sau.',
+      returned: 'Nhà cung cấp thanh toán đã thu thêm {amount} cho khoản này và được yêu cầu hoàn lại cho bạn.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
     en: {
@@ -73,6 +74,7 @@
       erased: 'Your data is erased ({keys} entries in {apps} apps) and you are signed out on every device.',
       eraseUnfinished: 'Your data is not fully erased yet. Sign in again and erase once more to finish.',
       tooManyExports: 'You downloaded your data 10 times within the hour. Try again later.',
+      returned: 'The payment provider also took {amount} for this and is asked to pay it back to you.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
   };
@@ -420,6 +422,7 @@
     view(t('payments'), payments.length ? el('ul', { class: 'plain' }, payments.map((p) => el('li', { class: 'card' },
       el('div', { class: 'row' }, el('strong', { text: vnd(p.amount) }), el('span', { class: 'badge', text: t('status')[p.status] || p.status })),
       el('p', { text: p.description }),
+      p.returned ? el('p', { text: t('returned').replace('{amount}', vnd(p.returned)) }) : null,
       el('span', { class: 'muted', text: `${p.merchant} · ${when(p.created_at)}` })))) : el('p', { text: t('paymentsEmpty') }));
   }
 

@@ -809,16 +809,277 @@ async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_i
         let body: Value = serde_json::from_str(body).unwrap();
         assert_eq!(
             body["refund_id"],
-            format!("{id}:r-1"),
+            format!("{id}:refund:r-1"),
             "one id for every attempt"
         );
         assert_eq!(body["payment_ref"], "momo-88");
         assert_eq!(body["amount"], 100_000);
     }
-    let sent = citadel_tests::audit(&host, "kind=payment-refund-sent").await;
+    // Audited just after the acknowledgement is recorded.
+    let sent = citadel_tests::audit_at_least(&host, "kind=payment-refund-sent", 1).await;
     assert_eq!(sent.len(), 1);
+    let taken = paid_by_hand(&host, &id, json!({ "reference": "r-1" })).await;
+    assert_eq!(taken.status(), 409, "momo paid it: nobody pays it by hand");
+    assert_eq!(error_of(taken).await.0, "refund_already_taken");
     let report = reconcile(&host).await;
     assert_eq!(report["clean"], true, "{report}");
     host.stop().await;
     server.abort();
+}
+
+/// An operator records a refund as paid back by hand.
+async fn paid_by_hand(host: &TestHost, intent: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(host.url(&format!("/api/v1/operator/payments/{intent}/paid-by-hand")))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A refund its provider never takes (its refund address is down) is sent
+/// until an operator records it as paid back by hand: then it is dropped,
+/// once, audited, and reconciliation stays clean. Wrong names are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.payments.providers =
+            vec![provider("momo", Some("http://127.0.0.1:9/refund".into()))];
+    })
+    .await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    let id = intent_id(&host, &lan, 250_000, "by-hand").await;
+    let checkout = client()
+        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+        .bearer_auth(&lan)
+        .json(&json!({ "method": "momo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checkout.status(), 200);
+    let report =
+        json!({ "intent": id, "amount": 250_000, "provider_ref": "momo-9", "status": "paid" });
+    let paid = webhook(&host, signed_webhook(&report, SECRET)).await;
+    assert_eq!(paid.status(), 200);
+    let refunded = client()
+        .post(host.url(&format!(
+            "/apps/probe/refund/{id}?amount=100000&reference=r-1"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refunded.status(), 200);
+    // The refund is tried, and fails: nothing listens there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host
+        .citadel
+        .store
+        .ledger
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.refund.is_some() && e.attempts > 0)
+    {
+        assert!(Instant::now() < deadline, "the refund was never tried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let anonymous = client()
+        .post(host.url(&format!("/api/v1/operator/payments/{id}/paid-by-hand")))
+        .json(&json!({ "reference": "r-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    for (intent, body, status, code) in [
+        (
+            id.as_str(),
+            json!({ "reference": "r-2" }),
+            404,
+            "refund_not_found",
+        ),
+        (
+            id.as_str(),
+            json!({ "reference": "r-1", "returned_payment": true }),
+            404,
+            "refund_not_found",
+        ),
+        (
+            "pi_nobody",
+            json!({ "reference": "r-1" }),
+            404,
+            "payment_not_found",
+        ),
+        (id.as_str(), json!({ "reference": 1 }), 400, "invalid_json"),
+    ] {
+        let refused = paid_by_hand(&host, intent, body.clone()).await;
+        assert_eq!(refused.status(), status, "{body}");
+        assert_eq!(error_of(refused).await.0, code, "{body}");
+    }
+    assert!(citadel_tests::audit(&host, "kind=payment-refund-settled")
+        .await
+        .is_empty());
+
+    let settled = paid_by_hand(&host, &id, json!({ "reference": "r-1" })).await;
+    assert_eq!(settled.status(), 200);
+    let settled: Value = settled.json().await.unwrap();
+    assert_eq!(settled["provider"], "momo", "{settled}");
+    assert_eq!(settled["amount"], 100_000, "{settled}");
+    assert!(
+        settled["settled_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("operator:"),
+        "{settled}"
+    );
+    let again: Value = paid_by_hand(&host, &id, json!({ "reference": "r-1" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, settled, "recorded once");
+    let audited = citadel_tests::audit(&host, "kind=payment-refund-settled").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert!(
+        outbox_empties(&host, Duration::from_secs(20)).await,
+        "no longer sent"
+    );
+    let intent = host
+        .citadel
+        .store
+        .ledger
+        .intent(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(intent.refunded, 100_000, "the refund itself stands");
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    host.stop().await;
+}
+
+/// A payment the provider took for an intent the citizen had cancelled is
+/// not applied, and goes back to the provider: recorded and sent once,
+/// however often the provider reports it, until the provider takes it. No
+/// money moves in the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
+    let (url, received, server) = refund_address().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.payments.providers = vec![provider("momo", Some(url))];
+    })
+    .await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    let id = intent_id(&host, &lan, 80_000, "changed-mind").await;
+    let checkout = client()
+        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+        .bearer_auth(&lan)
+        .json(&json!({ "method": "momo" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checkout.status(), 200, "sent to the checkout");
+    let cancelled = decide_payment(&host, &lan, &id, "cancel").await;
+    assert_eq!(cancelled.status(), 200);
+
+    let before = ledger(&host).await;
+    let report = json!({ "intent": id, "amount": 80_000, "provider_ref": "momo-after-cancel", "status": "paid" });
+    for _ in 0..3 {
+        let response = webhook(&host, signed_webhook(&report, SECRET)).await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(error_of(response).await.0, "payment_not_pending");
+    }
+    assert_eq!(ledger(&host).await, before, "no money moved");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let intent = loop {
+        let intent = host
+            .citadel
+            .store
+            .ledger
+            .intent(&id)
+            .await
+            .unwrap()
+            .unwrap();
+        let taken = intent
+            .returned
+            .first()
+            .is_some_and(|r| r.provider.acknowledged_at.is_some());
+        if taken || Instant::now() > deadline {
+            break intent;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(intent.status, IntentStatus::Cancelled);
+    assert_eq!(intent.returned.len(), 1, "recorded once: {intent:?}");
+    let seen = get_json(&host, &format!("/api/v1/me/payments/{id}"), Some(&lan)).await;
+    assert_eq!(seen["status"], "cancelled", "{seen}");
+    assert_eq!(
+        seen["returned"], 80_000,
+        "the citizen sees it go back: {seen}"
+    );
+    assert_eq!(intent.returned[0].payment_ref, "momo-after-cancel");
+    assert_eq!(intent.returned[0].amount, 80_000);
+    assert!(
+        intent.returned[0].provider.acknowledged_at.is_some(),
+        "momo took it back"
+    );
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "refused once, then taken: {received:?}");
+    for (timestamp, signature, body) in &received {
+        assert_eq!(
+            signature,
+            &WebhookProvider::sign(SECRET, timestamp, body.as_bytes())
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["refund_id"], format!("{id}:return:momo-after-cancel"));
+        assert_eq!(body["payment_ref"], "momo-after-cancel");
+        assert_eq!(body["amount"], 80_000);
+    }
+    let unapplied = citadel_tests::audit(&host, "kind=payment-unapplied").await;
+    assert_eq!(unapplied.len(), 1, "audited once: {unapplied:?}");
+    assert!(
+        format!("{unapplied:?}").contains("momo-after-cancel"),
+        "{unapplied:?}"
+    );
+    // Audited just after the acknowledgement is recorded.
+    let sent = citadel_tests::audit_at_least(&host, "kind=payment-refund-sent", 1).await;
+    assert_eq!(sent.len(), 1);
+    assert!(
+        outbox_empties(&host, Duration::from_secs(5)).await,
+        "nothing left to send"
+    );
+    let taken = paid_by_hand(
+        &host,
+        &id,
+        json!({ "reference": "momo-after-cancel", "returned_payment": true }),
+    )
+    .await;
+    assert_eq!(taken.status(), 409);
+    assert_eq!(error_of(taken).await.0, "refund_already_taken");
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    host.stop().await;
+    server.abort();
+}
+
+/// Whether the outbox empties within `patience` (an entry is removed just
+/// after its delivery is recorded, or when it falls due with nothing owed).
+async fn outbox_empties(host: &TestHost, patience: Duration) -> bool {
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if host.citadel.store.ledger.outbox().await.unwrap().is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }

@@ -247,6 +247,11 @@ pub const PAYMENT_UNAPPLIED: Sentence = sentence(
     "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent} đang ở trạng thái {status}: cần hoàn tiền",
     "the provider took {amount} ₫ ({reference}) for {intent}, which is {status}: to be refunded",
 );
+pub const PAYMENT_RETURNING: Sentence = sentence(
+    "payment.returning",
+    "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent} đang ở trạng thái {status}: đã yêu cầu nhà cung cấp hoàn lại",
+    "the provider took {amount} ₫ ({reference}) for {intent}, which is {status}: the provider is asked to pay it back",
+);
 pub const HOOK_ABANDONED: Sentence = sentence(
     "payment-hook.abandoned",
     "{intent} không gửi được sau {attempts} lần thử",
@@ -254,8 +259,13 @@ pub const HOOK_ABANDONED: Sentence = sentence(
 );
 pub const REFUND_SENT: Sentence = sentence(
     "payment-refund.sent",
-    "{provider} đã nhận lệnh hoàn {amount} VND ({reference})",
-    "{provider} took the refund of {amount} VND ({reference})",
+    "{provider} đã nhận lệnh hoàn {amount} VND ({reference}) của {intent}",
+    "{provider} took the refund of {amount} VND ({reference}) of {intent}",
+);
+pub const REFUND_SETTLED: Sentence = sentence(
+    "payment-refund.settled",
+    "Lệnh hoàn {amount} VND ({reference}) của {intent} được ghi nhận là đã hoàn thủ công thay cho {provider}",
+    "the refund of {amount} VND ({reference}) of {intent} is recorded as paid back by hand instead of through {provider}",
 );
 pub const REFUND_LOST: Sentence = sentence(
     "payment-refund.lost",
@@ -264,8 +274,8 @@ pub const REFUND_LOST: Sentence = sentence(
 );
 pub const REFUND_LATE: Sentence = sentence(
     "payment-refund.late",
-    "{provider} chưa nhận lệnh hoàn {amount} VND ({reference}) sau {attempts} lần gửi; vẫn tiếp tục gửi",
-    "{provider} has not taken the refund of {amount} VND ({reference}) after {attempts} attempts; still sending",
+    "{provider} chưa nhận lệnh hoàn {amount} VND ({reference}) của {intent} sau {attempts} lần gửi; vẫn tiếp tục gửi",
+    "{provider} has not taken the refund of {amount} VND ({reference}) of {intent} after {attempts} attempts; still sending",
 );
 
 /// Every sentence, once.
@@ -313,8 +323,10 @@ pub const CATALOGUE: &[Sentence] = &[
     WEBHOOK_REFUSED,
     WEBHOOK_REPLAYED,
     PAYMENT_UNAPPLIED,
+    PAYMENT_RETURNING,
     HOOK_ABANDONED,
     REFUND_SENT,
+    REFUND_SETTLED,
     REFUND_LATE,
     REFUND_LOST,
     CITIZEN_DATA_ERASED,

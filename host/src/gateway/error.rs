@@ -309,6 +309,8 @@ impl From<crate::payments::PaymentError> for ApiError {
             P::Expired => (StatusCode::CONFLICT, "payment_expired"),
             P::NotPending(_) => (StatusCode::CONFLICT, "payment_not_pending"),
             P::RefundUnavailable(_) => (StatusCode::CONFLICT, "refund_unavailable"),
+            P::NoSuchRefund => (StatusCode::NOT_FOUND, "refund_not_found"),
+            P::RefundTaken(_) => (StatusCode::CONFLICT, "refund_already_taken"),
             P::InsufficientFunds { .. } => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
             P::NotCaptured => (StatusCode::CONFLICT, "not_captured"),
             P::OverRefund { .. } => (StatusCode::CONFLICT, "over_refund"),

@@ -79,6 +79,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::payments::cancel,
         super::payments::webhook,
         super::payments::reconcile,
+        super::payments::paid_by_hand,
         super::payments::top_up,
         super::payments::settlement,
         super::operator::list_apps,

@@ -40,6 +40,11 @@ pub(super) fn routes(routes: Routes) -> Routes {
             reconcile,
         )
         .post(
+            "/api/v1/operator/payments/{id}/paid-by-hand",
+            Access::Operator,
+            paid_by_hand,
+        )
+        .post(
             "/api/v1/operator/wallets/{citizen}/top-up",
             Access::Operator,
             top_up,
@@ -72,6 +77,9 @@ pub(super) struct CitizenPayment {
     status: IntentStatus,
     /// VND refunded so far.
     refunded: u64,
+    /// VND a provider took for it when it could no longer be paid
+    /// (cancelled, or paid already): the provider is asked to pay it back.
+    returned: u64,
     /// How it was paid (`demo-wallet`, a provider's name).
     method: Option<String>,
     /// Unix milliseconds.
@@ -98,6 +106,7 @@ async fn citizen_view(citadel: &Citadel, intent: &IntentRecord) -> CitizenPaymen
         description: intent.description.clone(),
         status: effective_status(intent, now_ms()),
         refunded: intent.refunded,
+        returned: intent.returned.iter().map(|r| r.amount).sum(),
         method: intent.method.clone(),
         created_at: intent.created_at,
         expires_at: intent.expires_at,
@@ -717,7 +726,9 @@ enum WebhookOutcome {
         (status = 404, description = "`unknown_provider`: no provider has this name; \
             `payment_not_found`: no such payment.", body = ErrorBody),
         (status = 409, description = "`webhook_replayed`: this `provider_ref` was accepted \
-            before; `payment_expired`; `payment_not_pending`.", body = ErrorBody),
+            before; `payment_expired`; `payment_not_pending`: the payment was cancelled or \
+            paid already, so this one is not applied (with a refund address the provider is \
+            asked to pay it back).", body = ErrorBody),
         (status = 422, description = "`invalid_payment`: the amount differs from the \
             payment's.", body = ErrorBody),
         (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
@@ -807,6 +818,87 @@ async fn reconcile(
     State(citadel): State<Arc<Citadel>>,
 ) -> Result<Json<Reconciliation>, ApiError> {
     Ok(Json(citadel.payments.reconcile().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PaidByHandBody {
+    /// The refund's reference; of a returned payment, the provider's
+    /// reference of that payment.
+    reference: String,
+    /// It is a payment the provider took that the intent could not take
+    /// (returned), not a refund of the intent's own payment.
+    #[serde(default)]
+    returned_payment: bool,
+}
+
+/// A refund a provider owed, now recorded as paid back by hand.
+#[derive(Serialize, ToSchema)]
+struct SettledRefund {
+    intent: String,
+    reference: String,
+    returned_payment: bool,
+    /// The provider that owed it.
+    provider: String,
+    /// VND.
+    amount: u64,
+    /// The operator who recorded it.
+    settled_by: Option<String>,
+    /// Unix milliseconds.
+    settled_at: Option<u64>,
+}
+
+/// Record a refund a provider owes as paid back by hand
+///
+/// For a refund its provider will not take (the provider is gone, or
+/// refuses it for good; audited as `payment-refund-late`): once the city has
+/// paid the citizen back itself, the host stops sending it. Recording it
+/// again changes nothing. A refund in flight at that moment may still reach
+/// the provider.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/payments/{id}/paid-by-hand",
+    tag = "payments",
+    params(("id" = String, Path, description = "The payment's id.")),
+    request_body = PaidByHandBody,
+    responses(
+        (status = 200, description = "Recorded (now or before).", body = SettledRefund),
+        (status = 400, description = "`invalid_json`.", body = ErrorBody),
+        (status = 404, description = "`payment_not_found`; `refund_not_found`: the payment \
+            has no refund with this reference that a provider owes.", body = ErrorBody),
+        (status = 409, description = "`refund_already_taken`: the provider took it.",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
+    )
+)]
+async fn paid_by_hand(
+    operator: Operator,
+    State(citadel): State<Arc<Citadel>>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<PaidByHandBody>,
+) -> Result<Json<SettledRefund>, ApiError> {
+    let intent = citadel
+        .payments
+        .settle_by_hand(
+            &id,
+            &body.reference,
+            body.returned_payment,
+            &operator.actor(),
+        )
+        .await?;
+    let owed = intent
+        .owed(&body.reference, body.returned_payment)
+        .ok_or(PaymentError::NoSuchRefund)?;
+    Ok(Json(SettledRefund {
+        intent: intent.id.clone(),
+        reference: body.reference,
+        returned_payment: body.returned_payment,
+        provider: owed.provider.name.clone(),
+        amount: owed.amount,
+        settled_by: owed.provider.settled_by.clone(),
+        settled_at: owed.provider.acknowledged_at,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -13,9 +13,10 @@ pub use provider::{PaymentProvider, WebhookProvider};
 
 use crate::audit::{messages, AuditLog, Event};
 use crate::store::{
-    BalanceReader, LedgerRefusal, LedgerStep, OutboxRefund, ProviderRefund, RefundRecord, Store,
-    StoreError,
+    BalanceReader, LedgerRefusal, LedgerStep, OutboxRefund, ProviderRefund, RefundRecord,
+    ReturnedPayment, Store, StoreError,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The city's fee when a publisher has none of its own, in basis points.
@@ -91,6 +92,10 @@ pub enum PaymentError {
         "this payment was taken by {0}, which takes no refunds through Citadel: refund it there"
     )]
     RefundUnavailable(String),
+    #[error("this payment has no such refund owed by a provider")]
+    NoSuchRefund,
+    #[error("{0} took this refund already: it is not owed")]
+    RefundTaken(String),
 }
 
 impl From<StoreError> for PaymentError {
@@ -181,10 +186,12 @@ fn refused(refusal: LedgerRefusal) -> PaymentError {
             Some(("refund_unavailable", provider)) => {
                 PaymentError::RefundUnavailable(provider.to_string())
             }
+            Some(("refund_taken", provider)) => PaymentError::RefundTaken(provider.to_string()),
             _ => match rule.as_str() {
                 "expired" => PaymentError::Expired,
                 "not_found" => PaymentError::NotFound,
                 "not_captured" => PaymentError::NotCaptured,
+                "refund_not_found" => PaymentError::NoSuchRefund,
                 _ => {
                     tracing::error!(%rule, "a ledger step broke a rule of its own");
                     PaymentError::Unavailable
@@ -297,6 +304,7 @@ impl Payments {
             fee_refunded: 0,
             refunds: Vec::new(),
             provider_ref: None,
+            returned: Vec::new(),
         };
         let intent = self
             .store
@@ -552,22 +560,9 @@ impl Payments {
             Ok(intent) => intent,
             Err(PaymentError::NotPending(status)) => {
                 // Paid at the provider after the citizen cancelled, or paid
-                // twice: the money is held there, so the record says what to
-                // give back.
-                self.audit
-                    .record(Event {
-                        kind: "payment-unapplied",
-                        actor: format!("provider:{provider}"),
-                        message: Some(
-                            messages::PAYMENT_UNAPPLIED
-                                .with("intent", intent_id)
-                                .with("status", &status)
-                                .with("amount", amount)
-                                .with("reference", provider_ref),
-                        ),
-                        ..Event::default()
-                    })
-                    .await;
+                // twice: the money is held there.
+                self.return_unapplied(provider, intent_id, amount, provider_ref, &status)
+                    .await?;
                 return Err(PaymentError::NotPending(status));
             }
             Err(other) => return Err(other),
@@ -581,6 +576,85 @@ impl Payments {
         )
         .await;
         Ok(intent)
+    }
+
+    /// A payment `provider` took for intent `intent_id`, which is `status`
+    /// and cannot take it: with a refund address the provider is asked to
+    /// pay it back (recorded and queued in one ledger transaction, once per
+    /// payment); without one the record says an operator must.
+    async fn return_unapplied(
+        &self,
+        provider: &str,
+        intent_id: &str,
+        amount: u64,
+        payment_ref: &str,
+        status: &str,
+    ) -> Result<(), PaymentError> {
+        let refunds_here = self
+            .config
+            .providers
+            .iter()
+            .any(|p| p.name == provider && p.refund_url.is_some());
+        let sentence = if refunds_here {
+            let once = format!("return:{provider}:{payment_ref}");
+            let recorded = AtomicBool::new(false);
+            let step = |intent: &mut IntentRecord, _: &BalanceReader| {
+                // The intent's own payment is never given back this way.
+                let known = intent.provider_ref.as_deref() == Some(payment_ref)
+                    || intent.returned.iter().any(|r| r.payment_ref == payment_ref);
+                recorded.store(!known, Ordering::Relaxed);
+                if known {
+                    return Ok(LedgerStep::default());
+                }
+                intent.returned.push(ReturnedPayment {
+                    payment_ref: payment_ref.to_string(),
+                    amount,
+                    at: now_ms(),
+                    provider: ProviderRefund {
+                        name: provider.to_string(),
+                        acknowledged_at: None,
+                        settled_by: None,
+                    },
+                });
+                Ok(LedgerStep {
+                    provider_refund: Some(OutboxRefund {
+                        provider: provider.to_string(),
+                        reference: payment_ref.to_string(),
+                        amount,
+                        returns_payment: true,
+                    }),
+                    ..LedgerStep::default()
+                })
+            };
+            match self
+                .store
+                .ledger
+                .step(intent_id, Some(&once), &step)
+                .await?
+            {
+                Ok(_) if recorded.load(Ordering::Relaxed) => messages::PAYMENT_RETURNING,
+                // Reported again: it is on its way back already.
+                Ok(_) | Err(LedgerRefusal::Replayed(_)) => return Ok(()),
+                Err(refusal) => return Err(refused(refusal)),
+            }
+        } else {
+            messages::PAYMENT_UNAPPLIED
+        };
+        self.audit
+            .record(Event {
+                kind: "payment-unapplied",
+                actor: format!("provider:{provider}"),
+                message: Some(
+                    sentence
+                        .with("intent", intent_id)
+                        .with("status", status)
+                        .with("amount", amount)
+                        .with("reference", payment_ref),
+                ),
+                ..Event::default()
+            })
+            .await;
+        Ok(())
     }
 
     /// An app refunds `amount` (or all that remains) of its captured intent.
@@ -637,6 +711,7 @@ impl Payments {
                         Some(ProviderRefund {
                             name: provider.to_string(),
                             acknowledged_at: None,
+                            settled_by: None,
                         }),
                     ),
                     Some(provider) => {
@@ -659,6 +734,7 @@ impl Payments {
                     provider: at.name.clone(),
                     reference: reference.clone(),
                     amount: wanted,
+                    returns_payment: false,
                 });
                 intent.refunds.push(RefundRecord {
                     reference: reference.clone(),
@@ -685,6 +761,66 @@ impl Payments {
             &[("refunded", &intent.refunded.to_string())],
         )
         .await;
+        Ok(intent)
+    }
+
+    /// An operator paid back by hand what a provider owes on intent `id`:
+    /// the refund `reference`, or (with `returns_payment`) the payment the
+    /// provider took by that reference that the intent could not take. The
+    /// host stops telling the provider (its queued entry is dropped when
+    /// next due). Settling again changes nothing; a refund the provider
+    /// took already is refused.
+    pub async fn settle_by_hand(
+        &self,
+        id: &str,
+        reference: &str,
+        returns_payment: bool,
+        operator: &str,
+    ) -> Result<IntentRecord, PaymentError> {
+        let settled_now = AtomicBool::new(false);
+        let step = |intent: &mut IntentRecord, _: &BalanceReader| {
+            settled_now.store(false, Ordering::Relaxed);
+            let Some(owed) = intent.owed_mut(reference, returns_payment) else {
+                return Err(LedgerRefusal::Rule("refund_not_found".into()));
+            };
+            match (&owed.settled_by, owed.acknowledged_at) {
+                (Some(_), _) => {}
+                (None, Some(_)) => {
+                    return Err(LedgerRefusal::Rule(format!("refund_taken:{}", owed.name)))
+                }
+                (None, None) => {
+                    owed.settled_by = Some(operator.to_string());
+                    owed.acknowledged_at = Some(now_ms());
+                    settled_now.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(LedgerStep::default())
+        };
+        let intent = self
+            .store
+            .ledger
+            .step(id, None, &step)
+            .await?
+            .map_err(refused)?;
+        if settled_now.load(Ordering::Relaxed) {
+            if let Some(owed) = intent.owed(reference, returns_payment) {
+                self.audit
+                    .record(Event {
+                        kind: "payment-refund-settled",
+                        actor: operator.to_string(),
+                        app: Some(intent.app.clone()),
+                        message: Some(
+                            messages::REFUND_SETTLED
+                                .with("provider", &owed.provider.name)
+                                .with("amount", owed.amount)
+                                .with("reference", reference)
+                                .with("intent", &intent.id),
+                        ),
+                        ..Event::default()
+                    })
+                    .await;
+            }
+        }
         Ok(intent)
     }
 

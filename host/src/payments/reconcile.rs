@@ -80,39 +80,41 @@ impl Payments {
     /// and a refund found missing is read again, since it may have been
     /// acknowledged (then its entry removed) between the two reads.
     async fn unsent_refunds(&self, intents: &[IntentRecord]) -> Result<Vec<String>, StoreError> {
-        let owed = |intent: &IntentRecord| -> Vec<String> {
-            intent
-                .refunds
-                .iter()
-                .filter(|r| {
-                    r.provider
-                        .as_ref()
-                        .is_some_and(|p| p.acknowledged_at.is_none())
-                })
-                .map(|r| r.reference.clone())
-                .collect()
-        };
-        let queued: std::collections::HashSet<(String, String)> = self
+        let queued: std::collections::HashSet<(String, String, String, bool)> = self
             .store()
             .ledger
             .outbox()
             .await?
             .into_iter()
-            .filter_map(|entry| Some((entry.intent, entry.refund?.reference)))
+            .filter_map(|entry| {
+                let refund = entry.refund?;
+                Some((
+                    entry.intent,
+                    refund.provider,
+                    refund.reference,
+                    refund.returns_payment,
+                ))
+            })
             .collect();
         let mut problems = Vec::new();
         for intent in intents {
-            for reference in owed(intent) {
-                if queued.contains(&(intent.id.clone(), reference.clone())) {
+            for owed in intent.unacknowledged_refunds() {
+                let (provider, reference, returns) = owed.clone();
+                if queued.contains(&(intent.id.clone(), provider, reference.clone(), returns)) {
                     continue;
                 }
                 let now = self.store().ledger.intent(&intent.id).await?;
                 if now
                     .as_ref()
-                    .is_some_and(|now| owed(now).contains(&reference))
+                    .is_some_and(|now| now.unacknowledged_refunds().contains(&owed))
                 {
+                    let what = if returns {
+                        format!("the return of payment {reference}")
+                    } else {
+                        format!("refund {reference}")
+                    };
                     problems.push(format!(
-                        "{}: refund {reference} is owed by its provider and not queued to be sent",
+                        "{}: {what} is owed by its provider and not queued to be sent",
                         intent.id
                     ));
                 }
@@ -342,6 +344,7 @@ mod tests {
                 })
                 .collect(),
             provider_ref: None,
+            returned: Vec::new(),
         }
     }
 

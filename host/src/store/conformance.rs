@@ -26,8 +26,9 @@ use super::{
     AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
     BalanceReader, ConsentRecord, CounterRefusal, ErasedRecords, FrameRecord, GrantRecord,
     HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep,
-    LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, PublisherRecord, QuotaExceeded,
-    Refused, SessionRecord, SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+    LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, ProviderRefund, PublisherRecord,
+    QuotaExceeded, Refused, ReturnedPayment, SessionRecord, SigningKeyRecord, Store, StoreError,
+    VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,6 +164,7 @@ pub fn intent(id: &str, citizen: &str, reference: &str) -> IntentRecord {
         fee_refunded: 0,
         refunds: Vec::new(),
         provider_ref: None,
+        returned: Vec::new(),
     }
 }
 
@@ -2805,13 +2807,15 @@ pub async fn an_outbox_entry_is_claimed_by_one_taker(store: Store) {
 }
 
 /// A step that refunds through a provider queues, in its transaction, the
-/// provider's entry (naming the refund) beside the app's event.
+/// provider's entry (naming the refund) beside the app's event; a payment
+/// returned to its provider is recorded and queued alone, and keeps its kind.
 pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
     let ledger = &store.ledger;
     let refund = OutboxRefund {
         provider: "momo".into(),
         reference: "r-1".into(),
         amount: 4_000,
+        returns_payment: false,
     };
     ledger
         .create_intent(&intent("pi_1", "c-lan", "o-1"), 5)
@@ -2844,7 +2848,7 @@ pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
     queued.sort_by_key(|(_, refund)| refund.is_some());
     assert_eq!(
         queued,
-        [("pi_1".into(), None), ("pi_1".into(), Some(refund))]
+        [("pi_1".into(), None), ("pi_1".into(), Some(refund.clone()))]
     );
     let keys: BTreeSet<String> = ledger
         .outbox()
@@ -2854,6 +2858,57 @@ pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
         .map(|e| e.key)
         .collect();
     assert_eq!(keys.len(), 2, "each entry has a key of its own");
+
+    let returned = OutboxRefund {
+        reference: "momo-twice".into(),
+        returns_payment: true,
+        ..refund.clone()
+    };
+    let record = ReturnedPayment {
+        payment_ref: "momo-twice".into(),
+        amount: 4_000,
+        at: 7,
+        provider: ProviderRefund {
+            name: "momo".into(),
+            acknowledged_at: None,
+            settled_by: None,
+        },
+    };
+    ledger
+        .step(
+            "pi_1",
+            None,
+            &|intent: &mut IntentRecord, _: &BalanceReader| {
+                intent.returned.push(record.clone());
+                Ok(LedgerStep {
+                    provider_refund: Some(returned.clone()),
+                    ..LedgerStep::default()
+                })
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let queued: Vec<OutboxRefund> = ledger
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.refund)
+        .collect();
+    assert_eq!(queued.len(), 2, "no app event for a returned payment");
+    assert!(queued.contains(&returned), "{queued:?}");
+    let stored = ledger.intent("pi_1").await.unwrap().unwrap();
+    assert_eq!(stored.returned, [record]);
+    let owed = stored.owed("momo-twice", true).expect("its record");
+    assert_eq!(
+        (owed.provider.acknowledged_at, owed.amount, owed.payment_ref),
+        (None, 4_000, Some("momo-twice"))
+    );
+    assert!(
+        stored.owed("momo-twice", false).is_none(),
+        "a refund of the same reference is another record"
+    );
 }
 
 /// A step that tells the app queues an outbox entry; entries fall due in

@@ -41,6 +41,25 @@ pub struct ProviderRefund {
     /// Unix milliseconds when the provider acknowledged it; `None` while
     /// the host is still telling it.
     pub acknowledged_at: Option<u64>,
+    /// The operator who recorded it paid back by hand instead (then
+    /// `acknowledged_at` is when they did): the host stops telling the
+    /// provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_by: Option<String>,
+}
+
+/// A payment a provider took for an intent that could not take it (the
+/// citizen had cancelled it, or paid it already): the provider pays it
+/// back, told through the outbox. None of it enters the ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReturnedPayment {
+    /// The provider's reference of the payment, as its webhook gave it.
+    pub payment_ref: String,
+    /// VND, as the provider reported it.
+    pub amount: u64,
+    /// Unix milliseconds when it was reported.
+    pub at: u64,
+    pub provider: ProviderRefund,
 }
 
 /// A payment intent: an app asking a citizen for money.
@@ -74,6 +93,85 @@ pub struct IntentRecord {
     /// (what a refund there names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_ref: Option<String>,
+    /// Payments providers took for it that it could not take, each paid
+    /// back by its provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returned: Vec<ReturnedPayment>,
+}
+
+/// What a provider owes on an intent: one refund, or one returned payment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Owed<'a> {
+    pub provider: &'a ProviderRefund,
+    /// VND.
+    pub amount: u64,
+    /// The provider's reference of the payment it pays back.
+    pub payment_ref: Option<&'a str>,
+}
+
+impl IntentRecord {
+    /// What its provider owes for the refund `reference` (or, with
+    /// `returns_payment`, for the returned payment the provider knows by
+    /// that reference); `None` when no such record is left.
+    pub fn owed(&self, reference: &str, returns_payment: bool) -> Option<Owed<'_>> {
+        if returns_payment {
+            self.returned
+                .iter()
+                .find(|r| r.payment_ref == reference)
+                .map(|r| Owed {
+                    provider: &r.provider,
+                    amount: r.amount,
+                    payment_ref: Some(&r.payment_ref),
+                })
+        } else {
+            let refund = self.refunds.iter().find(|r| r.reference == reference)?;
+            Some(Owed {
+                provider: refund.provider.as_ref()?,
+                amount: refund.amount,
+                payment_ref: self.provider_ref.as_deref(),
+            })
+        }
+    }
+
+    /// The provider's side of [`IntentRecord::owed`], to mark it taken.
+    pub fn owed_mut(
+        &mut self,
+        reference: &str,
+        returns_payment: bool,
+    ) -> Option<&mut ProviderRefund> {
+        if returns_payment {
+            self.returned
+                .iter_mut()
+                .find(|r| r.payment_ref == reference)
+                .map(|r| &mut r.provider)
+        } else {
+            self.refunds
+                .iter_mut()
+                .find(|r| r.reference == reference)
+                .and_then(|r| r.provider.as_mut())
+        }
+    }
+
+    /// Every refund a provider owes on this intent and has not yet
+    /// acknowledged, as the outbox names them (provider, reference, and
+    /// whether it returns a payment the intent could not take).
+    pub fn unacknowledged_refunds(&self) -> Vec<(String, String, bool)> {
+        let refunds = self.refunds.iter().filter_map(|r| {
+            let provider = r.provider.as_ref()?;
+            Some((provider, &r.reference, false))
+        });
+        let returned = self
+            .returned
+            .iter()
+            .map(|r| (&r.provider, &r.payment_ref, true));
+        refunds
+            .chain(returned)
+            .filter(|(provider, _, _)| provider.acknowledged_at.is_none())
+            .map(|(provider, reference, returns)| {
+                (provider.name.clone(), reference.clone(), returns)
+            })
+            .collect()
+    }
 }
 
 /// One side of a ledger transaction.
@@ -109,10 +207,28 @@ pub struct LedgerStep {
 pub struct OutboxRefund {
     /// The provider's name (the intent's method).
     pub provider: String,
-    /// The refund's reference in the intent.
+    /// The refund's reference in the intent; of a returned payment, the
+    /// provider's reference of that payment.
     pub reference: String,
     /// VND.
     pub amount: u64,
+    /// It returns a payment the intent could not take (one of
+    /// [`IntentRecord::returned`]), not a refund of the intent's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub returns_payment: bool,
+}
+
+impl OutboxRefund {
+    /// The id the provider tells a repeat of this refund by: one per
+    /// refund, never the same for a refund and a returned payment.
+    pub fn refund_id(&self, intent: &str) -> String {
+        let kind = if self.returns_payment {
+            "return"
+        } else {
+            "refund"
+        };
+        format!("{intent}:{kind}:{}", self.reference)
+    }
 }
 
 impl LedgerStep {

@@ -8,8 +8,9 @@
 //! Each event is claimed in the store before it is delivered, so hosts that
 //! share a store never deliver one at the same moment.
 //! Apps read the intent's id and status and act idempotently.
-//! A refund of a payment a provider took goes the same way to the
-//! provider's refund address, signed as its webhooks are, until it answers
+//! A refund of a payment a provider took, or a payment a provider took for
+//! an intent that could not take it, goes the same way to the provider's
+//! refund address, signed as its webhooks are, until it answers
 //! 2xx; money is never given up: past [`MAX_ATTEMPTS`] it is audited as
 //! late and still sent.
 
@@ -290,16 +291,14 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
             return retry(delivery, entry).await;
         }
     };
-    let recorded = intent
-        .refunds
-        .iter()
-        .find(|r| r.reference == refund.reference)
-        .and_then(|r| r.provider.as_ref());
-    match recorded {
+    let payment_ref = match intent.owed(&refund.reference, refund.returns_payment) {
         None => return refund_lost(delivery, &entry, refund).await,
-        Some(at) if at.acknowledged_at.is_some() => return forget(delivery, &entry).await,
-        Some(_) => {}
-    }
+        // Taken, or paid back by hand.
+        Some(owed) if owed.provider.acknowledged_at.is_some() => {
+            return forget(delivery, &entry).await
+        }
+        Some(owed) => owed.payment_ref.map(str::to_string),
+    };
     let Some((config, url)) = delivery
         .providers
         .iter()
@@ -313,9 +312,9 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
     };
     let body = serde_json::json!({
         "event": "refund",
-        "refund_id": format!("{}:{}", intent.id, refund.reference),
+        "refund_id": refund.refund_id(&intent.id),
         "intent": intent.id,
-        "payment_ref": intent.provider_ref,
+        "payment_ref": payment_ref,
         "amount": refund.amount,
         "currency": "VND",
     })
@@ -344,18 +343,12 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
             return retry(delivery, entry).await;
         }
     }
-    let reference = refund.reference.clone();
     let acknowledged = delivery
         .store
         .ledger
         .step(&intent.id, None, &|intent, _| {
-            if let Some(provider) = intent
-                .refunds
-                .iter_mut()
-                .find(|r| r.reference == reference)
-                .and_then(|r| r.provider.as_mut())
-            {
-                provider.acknowledged_at.get_or_insert_with(now_ms);
+            if let Some(owed) = intent.owed_mut(&refund.reference, refund.returns_payment) {
+                owed.acknowledged_at.get_or_insert_with(now_ms);
             }
             Ok(crate::store::LedgerStep::default())
         })
@@ -371,22 +364,24 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
             kind: "payment-refund-sent",
             actor: format!("provider:{}", refund.provider),
             app: Some(intent.app.clone()),
-            message: Some(refund_message(&messages::REFUND_SENT, refund)),
+            message: Some(refund_message(&messages::REFUND_SENT, &intent.id, refund)),
             ..Event::default()
         })
         .await;
     forget(delivery, &entry).await;
 }
 
-/// `sentence` said of `refund`.
+/// `sentence` said of `refund` of intent `intent`.
 fn refund_message(
     sentence: &messages::Sentence,
+    intent: &str,
     refund: &OutboxRefund,
 ) -> crate::audit::AuditMessage {
     sentence
         .with("provider", &refund.provider)
         .with("amount", refund.amount)
         .with("reference", &refund.reference)
+        .with("intent", intent)
 }
 
 /// A queued refund whose intent, or whose record in it, is gone (a host of
@@ -401,9 +396,11 @@ async fn refund_lost(delivery: &HookDelivery, entry: &OutboxEntry, refund: &Outb
             kind: "payment-refund-lost",
             actor: "host".into(),
             app: Some(entry.app.clone()),
-            message: Some(
-                refund_message(&messages::REFUND_LOST, refund).with("intent", &entry.intent),
-            ),
+            message: Some(refund_message(
+                &messages::REFUND_LOST,
+                &entry.intent,
+                refund,
+            )),
             ..Event::default()
         })
         .await;
@@ -427,7 +424,8 @@ async fn retry(delivery: &HookDelivery, mut entry: OutboxEntry) {
                 actor: "host".into(),
                 app: Some(entry.app.clone()),
                 message: Some(
-                    refund_message(&messages::REFUND_LATE, refund).with("attempts", MAX_ATTEMPTS),
+                    refund_message(&messages::REFUND_LATE, &entry.intent, refund)
+                        .with("attempts", MAX_ATTEMPTS),
                 ),
                 ..Event::default()
             })
@@ -517,6 +515,7 @@ mod tests {
                 provider: provider.into(),
                 reference: "r".into(),
                 amount: 1,
+                returns_payment: false,
             }),
             ..entry(app, intent, 0)
         };
@@ -607,6 +606,7 @@ mod tests {
             provider: Some(crate::store::ProviderRefund {
                 name: "momo".into(),
                 acknowledged_at: None,
+                settled_by: None,
             }),
         });
         ledger.create_intent(&paid, 5).await.unwrap().unwrap();
@@ -621,6 +621,7 @@ mod tests {
                 provider: "momo".into(),
                 reference: "r-1".into(),
                 amount: 100,
+                returns_payment: false,
             }),
             attempts: MAX_ATTEMPTS - 1,
             ..entry("shop", "pi_1", 0)
