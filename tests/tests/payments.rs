@@ -963,10 +963,10 @@ async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
     host.stop().await;
 }
 
-/// A payment the provider took for an intent the citizen had cancelled is
-/// not applied, and goes back to the provider: recorded and sent once,
-/// however often the provider reports it, until the provider takes it. No
-/// money moves in the ledger.
+/// A payment the provider took for an intent the citizen had cancelled, or
+/// of another amount than the intent asks, is not applied, and goes back to
+/// the provider: recorded and sent once, however often the provider reports
+/// it, until the provider takes it. No money moves in the ledger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
     let (url, received, server) = refund_address().await;
@@ -978,88 +978,132 @@ async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
     host.install_built("probe", &probe_manifest("probe", &[], ""))
         .await;
     let lan = sign_in(&host, "c-lan").await;
-    let id = intent_id(&host, &lan, 80_000, "changed-mind").await;
-    let checkout = client()
-        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-        .bearer_auth(&lan)
-        .json(&json!({ "method": "momo" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(checkout.status(), 200, "sent to the checkout");
-    let cancelled = decide_payment(&host, &lan, &id, "cancel").await;
-    assert_eq!(cancelled.status(), 200);
+    let go_to_checkout = |reference: &'static str, amount: u64| {
+        let (host, lan) = (&host, &lan);
+        async move {
+            let id = intent_id(host, lan, amount, reference).await;
+            let checkout = client()
+                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+                .bearer_auth(lan)
+                .json(&json!({ "method": "momo" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(checkout.status(), 200, "sent to the checkout");
+            id
+        }
+    };
+    let cancelled = go_to_checkout("changed-mind", 80_000).await;
+    let declined = decide_payment(&host, &lan, &cancelled, "cancel").await;
+    assert_eq!(declined.status(), 200);
+    let short = go_to_checkout("short", 50_000).await;
 
     let before = ledger(&host).await;
-    let report = json!({ "intent": id, "amount": 80_000, "provider_ref": "momo-after-cancel", "status": "paid" });
-    for _ in 0..3 {
-        let response = webhook(&host, signed_webhook(&report, SECRET)).await;
-        assert_eq!(response.status(), 409);
-        assert_eq!(error_of(response).await.0, "payment_not_pending");
+    let reports = [
+        (
+            &cancelled,
+            80_000,
+            "momo-after-cancel",
+            409,
+            "payment_not_pending",
+        ),
+        (&short, 45_000, "momo-short", 422, "invalid_payment"),
+    ];
+    for (id, amount, reference, status, code) in reports {
+        let report =
+            json!({ "intent": id, "amount": amount, "provider_ref": reference, "status": "paid" });
+        for _ in 0..3 {
+            let response = webhook(&host, signed_webhook(&report, SECRET)).await;
+            assert_eq!(response.status(), status, "{reference}");
+            assert_eq!(error_of(response).await.0, code, "{reference}");
+        }
     }
     assert_eq!(ledger(&host).await, before, "no money moved");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let intent = loop {
-        let intent = host
-            .citadel
-            .store
-            .ledger
-            .intent(&id)
-            .await
-            .unwrap()
-            .unwrap();
-        let taken = intent
-            .returned
-            .first()
-            .is_some_and(|r| r.provider.acknowledged_at.is_some());
-        if taken || Instant::now() > deadline {
-            break intent;
+    for (id, amount, reference, _, _) in reports {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let intent = loop {
+            let intent = host.citadel.store.ledger.intent(id).await.unwrap().unwrap();
+            let taken = intent
+                .returned
+                .first()
+                .is_some_and(|r| r.provider.acknowledged_at.is_some());
+            if taken || Instant::now() > deadline {
+                break intent;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(intent.returned.len(), 1, "recorded once: {intent:?}");
+        assert_eq!(intent.returned[0].payment_ref, reference);
+        assert_eq!(intent.returned[0].amount, amount);
+        assert!(
+            intent.returned[0].provider.acknowledged_at.is_some(),
+            "momo took {reference} back"
+        );
+        let seen = get_json(&host, &format!("/api/v1/me/payments/{id}"), Some(&lan)).await;
+        assert_eq!(
+            seen["returned"], amount,
+            "the citizen sees it go back: {seen}"
+        );
+    }
+    let status = |id: &String| {
+        let host = &host;
+        let id = id.clone();
+        async move {
+            host.citadel
+                .store
+                .ledger
+                .intent(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(intent.status, IntentStatus::Cancelled);
-    assert_eq!(intent.returned.len(), 1, "recorded once: {intent:?}");
-    let seen = get_json(&host, &format!("/api/v1/me/payments/{id}"), Some(&lan)).await;
-    assert_eq!(seen["status"], "cancelled", "{seen}");
+    assert_eq!(status(&cancelled).await, IntentStatus::Cancelled);
     assert_eq!(
-        seen["returned"], 80_000,
-        "the citizen sees it go back: {seen}"
+        status(&short).await,
+        IntentStatus::Pending,
+        "the intent still waits for its amount"
     );
-    assert_eq!(intent.returned[0].payment_ref, "momo-after-cancel");
-    assert_eq!(intent.returned[0].amount, 80_000);
-    assert!(
-        intent.returned[0].provider.acknowledged_at.is_some(),
-        "momo took it back"
-    );
+
     let received = received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2, "refused once, then taken: {received:?}");
+    assert_eq!(received.len(), 3, "refused once, then taken: {received:?}");
+    let mut ids = Vec::new();
     for (timestamp, signature, body) in &received {
         assert_eq!(
             signature,
             &WebhookProvider::sign(SECRET, timestamp, body.as_bytes())
         );
         let body: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(body["refund_id"], format!("{id}:return:momo-after-cancel"));
-        assert_eq!(body["payment_ref"], "momo-after-cancel");
-        assert_eq!(body["amount"], 80_000);
+        let (id, amount, reference, _, _) = reports
+            .iter()
+            .find(|r| body["payment_ref"] == r.2)
+            .unwrap_or_else(|| panic!("a return of a reported payment: {body}"));
+        assert_eq!(body["refund_id"], format!("{id}:return:{reference}"));
+        assert_eq!(body["amount"], *amount);
+        ids.push(body["refund_id"].as_str().unwrap().to_string());
     }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "one id per payment: {ids:?}");
     let unapplied = citadel_tests::audit(&host, "kind=payment-unapplied").await;
-    assert_eq!(unapplied.len(), 1, "audited once: {unapplied:?}");
+    assert_eq!(unapplied.len(), 2, "audited once each: {unapplied:?}");
+    let text = format!("{unapplied:?}");
     assert!(
-        format!("{unapplied:?}").contains("momo-after-cancel"),
-        "{unapplied:?}"
+        text.contains("momo-after-cancel") && text.contains("momo-short"),
+        "{text}"
     );
     // Audited just after the acknowledgement is recorded.
-    let sent = citadel_tests::audit_at_least(&host, "kind=payment-refund-sent", 1).await;
-    assert_eq!(sent.len(), 1);
+    let sent = citadel_tests::audit_at_least(&host, "kind=payment-refund-sent", 2).await;
+    assert_eq!(sent.len(), 2);
     assert!(
         outbox_empties(&host, Duration::from_secs(5)).await,
         "nothing left to send"
     );
     let taken = paid_by_hand(
         &host,
-        &id,
+        &cancelled,
         json!({ "reference": "momo-after-cancel", "returned_payment": true }),
     )
     .await;

@@ -252,6 +252,16 @@ pub const PAYMENT_RETURNING: Sentence = sentence(
     "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent} đang ở trạng thái {status}: đã yêu cầu nhà cung cấp hoàn lại",
     "the provider took {amount} ₫ ({reference}) for {intent}, which is {status}: the provider is asked to pay it back",
 );
+pub const PAYMENT_OTHER_AMOUNT: Sentence = sentence(
+    "payment.other-amount",
+    "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent}, khoản cần thu là {asked} ₫: cần hoàn tiền",
+    "the provider took {amount} ₫ ({reference}) for {intent}, which asks {asked} ₫: to be refunded",
+);
+pub const PAYMENT_OTHER_AMOUNT_RETURNING: Sentence = sentence(
+    "payment.other-amount-returning",
+    "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent}, khoản cần thu là {asked} ₫: đã yêu cầu nhà cung cấp hoàn lại",
+    "the provider took {amount} ₫ ({reference}) for {intent}, which asks {asked} ₫: the provider is asked to pay it back",
+);
 pub const HOOK_ABANDONED: Sentence = sentence(
     "payment-hook.abandoned",
     "{intent} không gửi được sau {attempts} lần thử",
@@ -324,6 +334,8 @@ pub const CATALOGUE: &[Sentence] = &[
     WEBHOOK_REPLAYED,
     PAYMENT_UNAPPLIED,
     PAYMENT_RETURNING,
+    PAYMENT_OTHER_AMOUNT,
+    PAYMENT_OTHER_AMOUNT_RETURNING,
     HOOK_ABANDONED,
     REFUND_SENT,
     REFUND_SETTLED,

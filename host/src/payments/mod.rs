@@ -105,6 +105,15 @@ impl From<StoreError> for PaymentError {
     }
 }
 
+/// Why a provider's payment was not applied to its intent.
+#[derive(Debug, Clone, Copy)]
+enum Unapplied<'a> {
+    /// The intent was no longer pending: its status.
+    NotPending(&'a str),
+    /// The provider took another amount than the intent asks.
+    OtherAmount { asked: u64 },
+}
+
 /// What a confirmation leads to.
 pub enum Confirmed {
     /// Paid from the wallet; captured and durable.
@@ -561,9 +570,22 @@ impl Payments {
             Err(PaymentError::NotPending(status)) => {
                 // Paid at the provider after the citizen cancelled, or paid
                 // twice: the money is held there.
-                self.return_unapplied(provider, intent_id, amount, provider_ref, &status)
+                let why = Unapplied::NotPending(&status);
+                self.return_unapplied(provider, intent_id, amount, provider_ref, why)
                     .await?;
                 return Err(PaymentError::NotPending(status));
+            }
+            Err(PaymentError::Invalid(reason)) => {
+                // Another amount than the intent asks: held there too, and
+                // the intent still waits for the right one.
+                if let Some(asked) = self.store.ledger.intent(intent_id).await? {
+                    let why = Unapplied::OtherAmount {
+                        asked: asked.amount,
+                    };
+                    self.return_unapplied(provider, intent_id, amount, provider_ref, why)
+                        .await?;
+                }
+                return Err(PaymentError::Invalid(reason));
             }
             Err(other) => return Err(other),
         };
@@ -578,8 +600,8 @@ impl Payments {
         Ok(intent)
     }
 
-    /// A payment `provider` took for intent `intent_id`, which is `status`
-    /// and cannot take it: with a refund address the provider is asked to
+    /// A payment `provider` took for intent `intent_id` that the intent
+    /// cannot take (`why`): with a refund address the provider is asked to
     /// pay it back (recorded and queued in one ledger transaction, once per
     /// payment); without one the record says an operator must.
     async fn return_unapplied(
@@ -588,14 +610,14 @@ impl Payments {
         intent_id: &str,
         amount: u64,
         payment_ref: &str,
-        status: &str,
+        why: Unapplied<'_>,
     ) -> Result<(), PaymentError> {
         let refunds_here = self
             .config
             .providers
             .iter()
             .any(|p| p.name == provider && p.refund_url.is_some());
-        let sentence = if refunds_here {
+        let returning = if refunds_here {
             let once = format!("return:{provider}:{payment_ref}");
             let recorded = AtomicBool::new(false);
             let step = |intent: &mut IntentRecord, _: &BalanceReader| {
@@ -632,22 +654,35 @@ impl Payments {
                 .step(intent_id, Some(&once), &step)
                 .await?
             {
-                Ok(_) if recorded.load(Ordering::Relaxed) => messages::PAYMENT_RETURNING,
+                Ok(_) if recorded.load(Ordering::Relaxed) => true,
                 // Reported again: it is on its way back already.
                 Ok(_) | Err(LedgerRefusal::Replayed(_)) => return Ok(()),
                 Err(refusal) => return Err(refused(refusal)),
             }
         } else {
-            messages::PAYMENT_UNAPPLIED
+            false
+        };
+        let message = match (why, returning) {
+            (Unapplied::NotPending(status), false) => {
+                messages::PAYMENT_UNAPPLIED.with("status", status)
+            }
+            (Unapplied::NotPending(status), true) => {
+                messages::PAYMENT_RETURNING.with("status", status)
+            }
+            (Unapplied::OtherAmount { asked }, false) => {
+                messages::PAYMENT_OTHER_AMOUNT.with("asked", asked)
+            }
+            (Unapplied::OtherAmount { asked }, true) => {
+                messages::PAYMENT_OTHER_AMOUNT_RETURNING.with("asked", asked)
+            }
         };
         self.audit
             .record(Event {
                 kind: "payment-unapplied",
                 actor: format!("provider:{provider}"),
                 message: Some(
-                    sentence
+                    message
                         .with("intent", intent_id)
-                        .with("status", status)
                         .with("amount", amount)
                         .with("reference", payment_ref),
                 ),
