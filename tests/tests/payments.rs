@@ -1087,11 +1087,19 @@ async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 2, "one id per payment: {ids:?}");
+    // A payment for no intent at all cannot be recorded on one: the city
+    // is told, to give it back.
+    let report = json!({ "intent": "pi_nobody", "amount": 1_000, "provider_ref": "momo-lost", "status": "paid" });
+    let response = webhook(&host, signed_webhook(&report, SECRET)).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_of(response).await.0, "payment_not_found");
     let unapplied = citadel_tests::audit(&host, "kind=payment-unapplied").await;
-    assert_eq!(unapplied.len(), 2, "audited once each: {unapplied:?}");
+    assert_eq!(unapplied.len(), 3, "audited once each: {unapplied:?}");
     let text = format!("{unapplied:?}");
     assert!(
-        text.contains("momo-after-cancel") && text.contains("momo-short"),
+        ["momo-after-cancel", "momo-short", "momo-lost"]
+            .iter()
+            .all(|reference| text.contains(reference)),
         "{text}"
     );
     // Audited just after the acknowledgement is recorded.

@@ -262,6 +262,11 @@ pub const PAYMENT_OTHER_AMOUNT_RETURNING: Sentence = sentence(
     "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent}, khoản cần thu là {asked} ₫: đã yêu cầu nhà cung cấp hoàn lại",
     "the provider took {amount} ₫ ({reference}) for {intent}, which asks {asked} ₫: the provider is asked to pay it back",
 );
+pub const PAYMENT_NO_INTENT: Sentence = sentence(
+    "payment.no-intent",
+    "Nhà cung cấp báo đã thu {amount} ₫ ({reference}) cho {intent}, khoản thanh toán không tồn tại: cần hoàn tiền",
+    "the provider took {amount} ₫ ({reference}) for {intent}, which does not exist: to be refunded",
+);
 pub const HOOK_ABANDONED: Sentence = sentence(
     "payment-hook.abandoned",
     "{intent} không gửi được sau {attempts} lần thử",
@@ -336,6 +341,7 @@ pub const CATALOGUE: &[Sentence] = &[
     PAYMENT_RETURNING,
     PAYMENT_OTHER_AMOUNT,
     PAYMENT_OTHER_AMOUNT_RETURNING,
+    PAYMENT_NO_INTENT,
     HOOK_ABANDONED,
     REFUND_SENT,
     REFUND_SETTLED,

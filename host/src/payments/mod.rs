@@ -543,8 +543,16 @@ impl Payments {
         amount: u64,
         provider_ref: &str,
     ) -> Result<IntentRecord, PaymentError> {
+        let fee_bps = match self.fee_bps(intent_id).await {
+            Err(PaymentError::NotFound) => {
+                return Err(self
+                    .paid_for_nothing(provider, intent_id, amount, provider_ref)
+                    .await)
+            }
+            other => other?,
+        };
         let capture = self.capture_step(
-            self.fee_bps(intent_id).await?,
+            fee_bps,
             None,
             format!("provider:{provider}"),
             provider.to_string(),
@@ -587,6 +595,11 @@ impl Payments {
                 }
                 return Err(PaymentError::Invalid(reason));
             }
+            Err(PaymentError::NotFound) => {
+                return Err(self
+                    .paid_for_nothing(provider, intent_id, amount, provider_ref)
+                    .await)
+            }
             Err(other) => return Err(other),
         };
         self.record(
@@ -598,6 +611,32 @@ impl Payments {
         )
         .await;
         Ok(intent)
+    }
+
+    /// A payment `provider` reports for `intent_id`, which does not exist:
+    /// with no intent to record it on, the audit log tells the city to give
+    /// it back. Returns the error the provider gets.
+    async fn paid_for_nothing(
+        &self,
+        provider: &str,
+        intent_id: &str,
+        amount: u64,
+        payment_ref: &str,
+    ) -> PaymentError {
+        self.audit
+            .record(Event {
+                kind: "payment-unapplied",
+                actor: format!("provider:{provider}"),
+                message: Some(
+                    messages::PAYMENT_NO_INTENT
+                        .with("intent", intent_id)
+                        .with("amount", amount)
+                        .with("reference", payment_ref),
+                ),
+                ..Event::default()
+            })
+            .await;
+        PaymentError::NotFound
     }
 
     /// A payment `provider` took for intent `intent_id` that the intent
