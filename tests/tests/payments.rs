@@ -56,6 +56,18 @@ async fn intent_id(host: &TestHost, token: &str, amount: u64, reference: &str) -
     body["id"].as_str().unwrap().to_string()
 }
 
+/// The citizen picks provider `method` for intent `id`: sent to its checkout.
+async fn to_checkout(host: &TestHost, token: &str, id: &str, method: &str) {
+    let response = client()
+        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+        .bearer_auth(token)
+        .json(&json!({ "method": method }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "sent to {method}'s checkout");
+}
+
 async fn confirm(host: &TestHost, token: &str, id: &str) -> reqwest::Response {
     decide_payment(host, token, id, "confirm").await
 }
@@ -581,24 +593,11 @@ async fn a_provider_payment_that_lands_late_is_captured_or_recorded_for_a_refund
     let ttl = Duration::from_millis(1500);
     let host = start(dir.path(), ttl).await;
     let lan = sign_in(&host, "c-lan").await;
-    let go_to_checkout = |id: String| {
-        let (host, lan) = (&host, &lan);
-        async move {
-            let response = client()
-                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-                .bearer_auth(lan)
-                .json(&json!({ "method": "momo" }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "sent to the checkout");
-        }
-    };
 
     let late = intent_id(&host, &lan, 120_000, "late").await;
-    go_to_checkout(late.clone()).await;
+    to_checkout(&host, &lan, &late, "momo").await;
     let cancelled = intent_id(&host, &lan, 80_000, "cancelled").await;
-    go_to_checkout(cancelled.clone()).await;
+    to_checkout(&host, &lan, &cancelled, "momo").await;
     let response = decide_payment(&host, &lan, &cancelled, "cancel").await;
     assert_eq!(response.status(), 200);
     tokio::time::sleep(ttl + Duration::from_millis(300)).await;
@@ -724,14 +723,7 @@ async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_i
         let (host, lan) = (&host, &lan);
         async move {
             let id = intent_id(host, lan, 250_000, reference).await;
-            let redirect = client()
-                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-                .bearer_auth(lan)
-                .json(&json!({ "method": provider }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(redirect.status(), 200);
+            to_checkout(host, lan, &id, provider).await;
             let report = json!({ "intent": id, "amount": 250_000, "provider_ref": paid_as, "status": "paid" });
             let (timestamp, signature, body) = signed_webhook(&report, SECRET);
             let paid = client()
@@ -853,14 +845,7 @@ async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
         .await;
     let lan = sign_in(&host, "c-lan").await;
     let id = intent_id(&host, &lan, 250_000, "by-hand").await;
-    let checkout = client()
-        .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-        .bearer_auth(&lan)
-        .json(&json!({ "method": "momo" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(checkout.status(), 200);
+    to_checkout(&host, &lan, &id, "momo").await;
     let report =
         json!({ "intent": id, "amount": 250_000, "provider_ref": "momo-9", "status": "paid" });
     let paid = webhook(&host, signed_webhook(&report, SECRET)).await;
@@ -982,14 +967,7 @@ async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
         let (host, lan) = (&host, &lan);
         async move {
             let id = intent_id(host, lan, amount, reference).await;
-            let checkout = client()
-                .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-                .bearer_auth(lan)
-                .json(&json!({ "method": "momo" }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(checkout.status(), 200, "sent to the checkout");
+            to_checkout(host, lan, &id, "momo").await;
             id
         }
     };
