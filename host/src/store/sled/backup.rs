@@ -351,6 +351,7 @@ mod tests {
             "publisher_keys",
             "publishers",
             "session",
+            "sessions_of",
             "snapshot",
             "sync",
             "usage",
