@@ -108,6 +108,69 @@ async fn a_frame_token_dies_with_its_session() {
     host.stop().await;
 }
 
+/// Signing out everywhere ends every session of the citizen (the one that
+/// asked too) and every frame opened from them, on the citizen's word only:
+/// another citizen stays signed in, and a page of another origin cannot
+/// ask with the citizen's cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_everywhere_ends_every_session_and_frame_of_the_citizen() {
+    let (_dir, host) = start().await;
+    let phone = sign_in(&host, "c-lan").await;
+    let laptop = sign_in(&host, "c-lan").await;
+    let minh = sign_in(&host, "c-minh").await;
+    let phones_frame = open_frame(&host, &phone, "frame-a").await;
+    let minhs_frame = open_frame(&host, &minh, "frame-a").await;
+    let sign_out_everywhere = |token: &str| {
+        client()
+            .delete(host.url("/api/v1/me/sessions"))
+            .header("cookie", format!("citadel_session={token}"))
+    };
+
+    let forged = sign_out_everywhere(&laptop)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(matches!(
+        caller_seen(&host, &phones_frame).await,
+        Some(Some(_))
+    ));
+
+    let response = sign_out_everywhere(&laptop).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let ended: Value = response.json().await.unwrap();
+    assert_eq!(ended, json!({ "sessions": 2, "frames": 1 }));
+    for token in [&phone, &laptop] {
+        let me = client()
+            .get(host.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 401, "every device is signed out");
+    }
+    assert_eq!(caller_seen(&host, &phones_frame).await, None);
+    let minhs = client()
+        .get(host.url("/api/v1/me"))
+        .bearer_auth(&minh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minhs.status(), 200, "another citizen stays signed in");
+    assert!(matches!(
+        caller_seen(&host, &minhs_frame).await,
+        Some(Some(_))
+    ));
+    let audited = citadel_tests::audit(&host, "kind=citizen-signed-out-everywhere").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_token_expires() {
     let (_dir, host) = start().await;

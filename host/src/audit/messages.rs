@@ -63,6 +63,11 @@ pub const SIGN_IN_REFUSED: Sentence = sentence(
     "sign-in through {issuer} refused ({code}): {reason}",
 );
 
+pub const SIGNED_OUT_EVERYWHERE: Sentence = sentence(
+    "citizen.signed-out-everywhere",
+    "Một công dân đã đăng xuất trên mọi thiết bị: {sessions} phiên và {frames} khung ứng dụng đã kết thúc",
+    "a citizen signed out everywhere: {sessions} sessions and {frames} app frames ended",
+);
 pub const CITIZEN_DATA_ERASED: Sentence = sentence(
     "citizen-data.erased",
     "Công dân đã xoá dữ liệu của mình: {sessions} phiên, {consents} sự đồng ý, {messages} tin nhắn, {keys} khoá trong {apps} ứng dụng",
@@ -348,6 +353,7 @@ pub const CATALOGUE: &[Sentence] = &[
     REFUND_LATE,
     REFUND_LOST,
     CITIZEN_DATA_ERASED,
+    SIGNED_OUT_EVERYWHERE,
 ];
 
 /// The text of `code` in both languages, if the catalogue has it.

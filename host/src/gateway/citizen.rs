@@ -25,6 +25,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
     routes
         .post("/api/v1/login", Access::Public, login)
         .post("/api/v1/logout", Access::Citizen, logout)
+        .delete("/api/v1/me/sessions", Access::Citizen, sign_out_everywhere)
         .get("/api/v1/me", Access::Citizen, me)
         .get("/api/v1/session", Access::Public, session)
         .get("/api/v1/me/inbox", Access::Citizen, inbox)
@@ -237,17 +238,8 @@ async fn logout(
         .close_session(&session.citizen.id, &session.token)
         .await?;
     citadel.positions.forget(&session.citizen.id).await?;
-    // Signed in by an OpenID provider: the shell sends the citizen on to end
-    // the provider's session too, where it has an end-session endpoint.
-    let end_session = match &citadel.oidc {
-        Some(provider) => provider.end_session_url(&provider.shell_url()).await,
-        None => None,
-    };
-    let mut response = match end_session {
-        Some(url) => Json(EndSession {
-            end_session_url: url.to_string(),
-        })
-        .into_response(),
+    let mut response = match provider_end_session(&citadel).await {
+        Some(end_session_url) => Json(EndSession { end_session_url }).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     };
     response.headers_mut().insert(
@@ -289,6 +281,78 @@ struct SignInOffer {
     /// For `oidc`: the address that starts the sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'static str>,
+}
+
+/// Signed in by an OpenID provider: the shell sends the citizen on to end
+/// the provider's session too, where it has an end-session endpoint.
+async fn provider_end_session(citadel: &Citadel) -> Option<String> {
+    let provider = citadel.oidc.as_ref()?;
+    let url = provider.end_session_url(&provider.shell_url()).await?;
+    Some(url.to_string())
+}
+
+/// Sign out everywhere
+///
+/// Ends every session of the signed-in citizen (this one too: every device
+/// and browser must sign in again), the frames opened from them and the
+/// shared position, and clears the cookie. For a lost phone, or a shared
+/// computer left signed in.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/sessions",
+    tag = "citizen",
+    responses(
+        (status = 200, description = "Signed out everywhere.", body = SignedOutEverywhere,
+            headers(("set-cookie" = String, description = "`citadel_session=` expired"))),
+        (status = 403, description = "`cross_origin_request`: a cookie sent from another \
+            origin than Citadel's own pages.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+    )
+)]
+async fn sign_out_everywhere(
+    State(citadel): State<Arc<Citadel>>,
+    session: CitizenSession,
+) -> Result<Response, ApiError> {
+    session.require_same_origin()?;
+    let ended = citadel.sessions.end_all_of(&session.citizen.id).await?;
+    citadel.positions.forget(&session.citizen.id).await?;
+    citadel
+        .audit
+        .record(Event {
+            kind: "citizen-signed-out-everywhere",
+            actor: "citizen".into(),
+            message: Some(
+                messages::SIGNED_OUT_EVERYWHERE
+                    .with("sessions", ended.sessions)
+                    .with("frames", ended.frames),
+            ),
+            ..Event::default()
+        })
+        .await;
+    let mut response = Json(SignedOutEverywhere {
+        sessions: ended.sessions,
+        frames: ended.frames,
+        end_session_url: provider_end_session(&citadel).await,
+    })
+    .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(SIGNED_OUT_COOKIE),
+    );
+    Ok(response)
+}
+
+/// What signing out everywhere ended.
+#[derive(Serialize, ToSchema)]
+struct SignedOutEverywhere {
+    /// Sessions ended, this one among them.
+    sessions: usize,
+    /// Frame tokens closed.
+    frames: usize,
+    /// Signed in through an OpenID provider with an end-session endpoint:
+    /// send the citizen there too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_session_url: Option<String>,
 }
 
 /// Signed out of Citadel; the provider's own session ends at this address.

@@ -58,6 +58,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         super::apps::dispatch_frame,
         super::citizen::login,
         super::citizen::logout,
+        super::citizen::sign_out_everywhere,
         super::citizen::me,
         super::citizen::session,
         super::citizen::inbox,

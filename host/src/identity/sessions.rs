@@ -5,7 +5,7 @@
 
 use super::hash_token;
 use crate::citizen::Citizen;
-use crate::store::{AppChange, SessionRecord, Store, StoreError};
+use crate::store::{AppChange, EndedSessions, SessionRecord, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -139,6 +139,14 @@ impl Sessions {
         self.cache
             .live()
             .retain(|_, session| session.citizen_id != citizen);
+    }
+
+    /// End every session of `citizen`, and the frames opened from them, on
+    /// every host (sign out everywhere).
+    pub async fn end_all_of(&self, citizen: &str) -> Result<EndedSessions, StoreError> {
+        let ended = self.store.identity.end_sessions_of(citizen).await?;
+        self.end_cached_of(citizen);
+        Ok(ended)
     }
 
     /// End the session behind `token`; true if there was one.

@@ -24,11 +24,11 @@
 
 use super::{
     AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
-    BalanceReader, ConsentRecord, CounterRefusal, ErasedRecords, FrameRecord, GrantRecord,
-    HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal, LedgerStep,
-    LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, ProviderRefund, PublisherRecord,
-    QuotaExceeded, Refused, ReturnedPayment, SessionRecord, SigningKeyRecord, Store, StoreError,
-    VersionRecord, VersionState,
+    BalanceReader, ConsentRecord, CounterRefusal, EndedSessions, ErasedRecords, FrameRecord,
+    GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal,
+    LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, ProviderRefund,
+    PublisherRecord, QuotaExceeded, Refused, ReturnedPayment, SessionRecord, SigningKeyRecord,
+    Store, StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +81,7 @@ macro_rules! store_conformance {
             frame_tokens_bound_settles_after_concurrent_opens,
             frame_tokens_close_with_their_session,
             erasing_a_citizen_takes_their_records_only,
+            signing_out_everywhere_ends_their_sessions_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
             intents_are_idempotent_per_citizen_reference,
@@ -1924,6 +1925,71 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     assert_eq!(
         id.erase_citizen("c-lan", &meetings).await.unwrap(),
         ErasedRecords::default()
+    );
+}
+
+/// Signing a citizen out everywhere ends, in one write, every session of
+/// theirs (each announced ended) and their frame tokens, and nothing of
+/// another citizen's, even one whose id starts with theirs.
+pub async fn signing_out_everywhere_ends_their_sessions_only(store: Store) {
+    let id = &store.identity;
+    let mut changes = store.apps.changes();
+    let session = |citizen: &str| SessionRecord {
+        citizen_id: citizen.into(),
+        created: 1,
+        expires: u64::MAX / 2,
+        profile: None,
+    };
+    let (phone, laptop, other) = (sha256_hex(b"p"), sha256_hex(b"l"), sha256_hex(b"o"));
+    for (citizen, hash) in [("c-lan", &phone), ("c-lan", &laptop), ("c-lan2", &other)] {
+        id.put_session(hash, &session(citizen)).await.unwrap();
+    }
+    for (token, citizen, parent) in [("t-lan", "c-lan", &phone), ("t-other", "c-lan2", &other)] {
+        id.open_frame(token, &frame(citizen, "a", parent, 1, u64::MAX / 2), 10)
+            .await
+            .unwrap();
+    }
+    let consent = ConsentRecord {
+        app: "a".into(),
+        scope: "identity.phone".into(),
+        purpose: "to call you back".into(),
+        granted_at: 1,
+    };
+    id.put_consents("c-lan", &[consent]).await.unwrap();
+
+    assert_eq!(
+        id.end_sessions_of("c-lan").await.unwrap(),
+        EndedSessions {
+            sessions: 2,
+            frames: 1
+        }
+    );
+    assert_eq!(id.session(&phone).await.unwrap(), None);
+    assert_eq!(id.session(&laptop).await.unwrap(), None);
+    assert_eq!(opened(&store, "t-lan").await, None);
+    assert_eq!(
+        id.consents("c-lan").await.unwrap().len(),
+        1,
+        "only signed out"
+    );
+    assert_eq!(id.session(&other).await.unwrap(), Some(session("c-lan2")));
+    assert!(opened(&store, "t-other").await.is_some());
+
+    let mut heard = BTreeSet::new();
+    while heard.len() < 2 {
+        let change = tokio::time::timeout(PATIENCE, changes.recv())
+            .await
+            .expect("the sessions are announced ended")
+            .expect("the feed is open");
+        if let AppChange::SessionEnded(hash) = change {
+            heard.insert(hash);
+        }
+    }
+    assert_eq!(heard, BTreeSet::from([phone, laptop]));
+    assert_eq!(
+        id.end_sessions_of("c-lan").await.unwrap(),
+        EndedSessions::default(),
+        "nothing left to end"
     );
 }
 

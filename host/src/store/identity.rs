@@ -87,6 +87,15 @@ pub struct LocationRecord {
     pub expires: u64,
 }
 
+/// What signing a citizen out everywhere ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EndedSessions {
+    /// Sessions ended (every device and browser is signed out).
+    pub sessions: usize,
+    /// Frame tokens closed (every app opened from them).
+    pub frames: usize,
+}
+
 /// What erasing a citizen took from the identity store, record by record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErasedRecords {
@@ -137,6 +146,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Every session of `citizen` still stored, oldest first (an expired
     /// one stays until the expiry sweep).
     async fn sessions_of(&self, citizen: &str) -> Result<Vec<SessionRecord>, StoreError>;
+    /// End every session of `citizen` and close every frame token of theirs,
+    /// in one write, each session announced ended (sign out everywhere).
+    async fn end_sessions_of(&self, citizen: &str) -> Result<EndedSessions, StoreError>;
 
     /// Record (or renew) a citizen's consents, all in one write: every one
     /// or none is kept.

@@ -4,8 +4,8 @@
 
 use super::{backend, from_db, from_json, json, to_db, PgStore};
 use crate::store::{
-    AppChange, ConsentRecord, ErasedRecords, FrameRecord, IdentityStore, InboxMessage,
-    LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
+    InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -106,14 +106,9 @@ impl PgStore {
     ) -> Result<(ErasedRecords, Vec<AppChange>), sqlx::Error> {
         let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
         let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
-        let sessions: Vec<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE citizen = $1 RETURNING token_sha256")
-                .bind(citizen)
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut counts = [0usize; 4];
+        let (signed_out, mut ended) = self.end_sessions_in(tx, citizen).await?;
+        let mut counts = [0usize; 3];
         let tables = [
-            "DELETE FROM frames WHERE citizen = $1",
             "DELETE FROM consents WHERE citizen = $1",
             "DELETE FROM inbox WHERE citizen = $1",
             "DELETE FROM locations WHERE citizen = $1",
@@ -132,19 +127,44 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let erased = ErasedRecords {
-            sessions: sessions.len(),
-            frames: counts[0],
-            consents: counts[1],
-            inbox_messages: counts[2],
-            locations: counts[3],
+            sessions: signed_out.sessions,
+            frames: signed_out.frames,
+            consents: counts[0],
+            inbox_messages: counts[1],
+            locations: counts[2],
             app_links: usize::try_from(links.rows_affected()).unwrap_or(usize::MAX),
         };
-        let mut ended: Vec<AppChange> = sessions.into_iter().map(AppChange::SessionEnded).collect();
-        ended.push(AppChange::CitizenErased);
-        for change in &ended {
+        let erased_change = AppChange::CitizenErased;
+        self.announce(tx, &erased_change).await?;
+        ended.push(erased_change);
+        Ok((erased, ended))
+    }
+
+    /// [`IdentityStore::end_sessions_of`] in `tx`: what ended, and the
+    /// changes announced (to be announced here too once committed).
+    async fn end_sessions_in(
+        &self,
+        tx: &mut PgConnection,
+        citizen: &str,
+    ) -> Result<(EndedSessions, Vec<AppChange>), sqlx::Error> {
+        let sessions: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE citizen = $1 RETURNING token_sha256")
+                .bind(citizen)
+                .fetch_all(&mut *tx)
+                .await?;
+        let frames = sqlx::query("DELETE FROM frames WHERE citizen = $1")
+            .bind(citizen)
+            .execute(&mut *tx)
+            .await?;
+        let ended = EndedSessions {
+            sessions: sessions.len(),
+            frames: usize::try_from(frames.rows_affected()).unwrap_or(usize::MAX),
+        };
+        let changes: Vec<AppChange> = sessions.into_iter().map(AppChange::SessionEnded).collect();
+        for change in &changes {
             self.announce(tx, change).await?;
         }
-        Ok((erased, ended))
+        Ok((ended, changes))
     }
 }
 
@@ -511,6 +531,21 @@ impl IdentityStore for PgStore {
             .await
             .map_err(backend)?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn end_sessions_of(&self, citizen: &str) -> Result<EndedSessions, StoreError> {
+        let (store, citizen) = (self.clone(), citizen.to_string());
+        // Retried whole on a deadlock with the expiry sweep.
+        let (ended, changes) = self
+            .transaction(move |tx| {
+                let (store, citizen) = (store.clone(), citizen.clone());
+                async move { store.end_sessions_in(tx, &citizen).await }.boxed()
+            })
+            .await?;
+        for change in changes {
+            self.announce_here(change);
+        }
+        Ok(ended)
     }
 
     async fn erase_citizen(

@@ -4,8 +4,8 @@
 
 use super::{backend, composite, to_json, SledStore};
 use crate::store::{
-    AppChange, ConsentRecord, ErasedRecords, FrameRecord, IdentityStore, InboxMessage,
-    LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
+    InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use sled::transaction::TransactionError;
@@ -34,6 +34,38 @@ impl SledStore {
             });
         outcome.map_err(|e| StoreError::Backend(format!("{e:?}")))?;
         Ok(true)
+    }
+}
+
+/// A citizen's sessions and frame tokens, read before a transaction that
+/// removes them (sled transactions cannot scan).
+struct SignedIn {
+    /// The sha256 of each session token.
+    sessions: Vec<String>,
+    /// Keys of `frames_by_citizen`: the citizen's prefix, the order (8
+    /// bytes), then the frame's key in `frames`.
+    frame_index: Vec<sled::IVec>,
+}
+
+impl SledStore {
+    fn signed_in(&self, citizen: &str) -> Result<SignedIn, StoreError> {
+        // Sessions have no index by citizen: signing out everywhere and
+        // erasure are rare, a scan will do.
+        let sessions = Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
+            .into_iter()
+            .filter(|(_, session)| session.citizen_id == citizen)
+            .map(|(hash, _)| hash)
+            .collect();
+        let frame_index = self
+            .frames_by_citizen
+            .scan_prefix(composite(&[citizen, ""]))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        Ok(SignedIn {
+            sessions,
+            frame_index,
+        })
     }
 }
 
@@ -356,6 +388,36 @@ impl IdentityStore for SledStore {
         Ok(existed)
     }
 
+    async fn end_sessions_of(&self, citizen: &str) -> Result<EndedSessions, StoreError> {
+        let _writing = self.writing().await;
+        let own = composite(&[citizen, ""]);
+        let SignedIn {
+            sessions,
+            frame_index,
+        } = self.signed_in(citizen)?;
+        let trees = (&self.sessions, &self.frames, &self.frames_by_citizen);
+        let outcome: Result<(), TransactionError<StoreError>> =
+            trees.transaction(|(sessions_t, frames, by_citizen)| {
+                for hash in &sessions {
+                    sessions_t.remove(hash.as_bytes())?;
+                }
+                for index in &frame_index {
+                    by_citizen.remove(index)?;
+                    frames.remove(&index[own.len() + 8..])?;
+                }
+                Ok(())
+            });
+        super::settle(outcome)?;
+        self.durable().await?;
+        for hash in &sessions {
+            self.announce(AppChange::SessionEnded(hash.clone()));
+        }
+        Ok(EndedSessions {
+            sessions: sessions.len(),
+            frames: frame_index.len(),
+        })
+    }
+
     async fn erase_citizen(
         &self,
         citizen: &str,
@@ -370,13 +432,10 @@ impl IdentityStore for SledStore {
                 .map_err(backend)
         };
         let own = composite(&[citizen, ""]);
-        // Sessions have no index by citizen: erasure is rare, a scan will do.
-        let sessions: Vec<String> = Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
-            .into_iter()
-            .filter(|(_, session)| session.citizen_id == citizen)
-            .map(|(hash, _)| hash)
-            .collect();
-        let frame_index = keys(&self.frames_by_citizen, &own)?;
+        let SignedIn {
+            sessions,
+            frame_index,
+        } = self.signed_in(citizen)?;
         let consents = keys(&self.consents, &own)?;
         let inbox = keys(&self.inbox, &own)?;
         let location = self.locations.contains_key(citizen).map_err(backend)?;
