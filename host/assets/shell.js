@@ -33,6 +33,10 @@
       myDataIntro: 'Citadel giữ hồ sơ của bạn từ nhà cung cấp định danh, các sự đồng ý, hộp thư, vị trí gần nhất, dữ liệu riêng của bạn trong từng ứng dụng và lịch sử thanh toán.',
       download: 'Tải về dữ liệu của tôi (JSON)',
       eraseTitle: 'Xoá dữ liệu của tôi',
+      sessionsTitle: 'Đăng xuất trên mọi thiết bị',
+      sessionsWhat: 'Nếu bạn mất điện thoại hoặc quên đăng xuất trên máy dùng chung, hãy kết thúc cùng lúc mọi phiên đăng nhập của bạn, kể cả phiên này.',
+      signOutEverywhere: 'Đăng xuất khỏi mọi thiết bị',
+      signedOutEverywhere: 'Đã kết thúc {sessions} phiên đăng nhập của bạn.',
       eraseWhat: 'Xoá các sự đồng ý, hộp thư, vị trí, liên kết của các ứng dụng với bạn và dữ liệu riêng của bạn trong mọi ứng dụng, rồi đăng xuất bạn trên mọi thiết bị. Không thể hoàn tác.',
       eraseKept: 'Lịch sử thanh toán và nhật ký kiểm toán được giữ lại vì thành phố phải lưu chứng từ kế toán. Dữ liệu chung mà một ứng dụng tự lưu ngoài Citadel do đơn vị cung cấp ứng dụng đó trả lời.',
       eraseConfirm: 'Tôi hiểu rằng việc xoá không thể hoàn tác',
@@ -67,6 +71,10 @@
       myDataIntro: 'Citadel keeps your profile from the identity provider, your consents, your inbox, your last position, your own data in each app and your payment history.',
       download: 'Download my data (JSON)',
       eraseTitle: 'Erase my data',
+      sessionsTitle: 'Sign out everywhere',
+      sessionsWhat: 'If you lost a phone or left a shared computer signed in, end every session of yours at once, this one included.',
+      signOutEverywhere: 'Sign out on every device',
+      signedOutEverywhere: 'Ended {sessions} of your sessions.',
       eraseWhat: 'Erases your consents, inbox, position, the apps\' links to you and your own data in every app, then signs you out on every device. This cannot be undone.',
       eraseKept: 'Your payment history and the audit log are kept: the city must keep its accounting records. Shared data an app keeps outside Citadel is for that app\'s provider to answer for.',
       eraseConfirm: 'I understand that erasing cannot be undone',
@@ -405,9 +413,33 @@
       },
     });
     confirm.addEventListener('change', () => { erase.disabled = !confirm.checked; });
+    const everywhere = el('button', {
+      type: 'button', id: 'sign-out-everywhere', text: t('signOutEverywhere'),
+      onclick: async () => {
+        everywhere.disabled = true;
+        let out;
+        try {
+          out = await api('/api/v1/me/sessions', { method: 'DELETE' });
+        } catch (error) {
+          everywhere.disabled = false;
+          say(error.message);
+          return;
+        }
+        me = null;
+        // Signed in by an OpenID provider: end its session too.
+        if (out.end_session_url) { location.assign(out.end_session_url); return; }
+        translateChrome();
+        location.hash = '#/';
+        say(t('signedOutEverywhere').replace('{sessions}', out.sessions));
+      },
+    });
     view(t('myData'),
       el('p', { text: t('myDataIntro') }),
       el('p', {}, download),
+      el('section', { class: 'card', 'aria-labelledby': 'sessions-title' },
+        el('h2', { id: 'sessions-title', text: t('sessionsTitle') }),
+        el('p', { text: t('sessionsWhat') }),
+        everywhere),
       el('section', { class: 'card', 'aria-labelledby': 'erase-title' },
         el('h2', { id: 'erase-title', text: t('eraseTitle') }),
         el('p', { text: t('eraseWhat') }),
@@ -517,8 +549,12 @@
       else if (pathPart === '/data') await showMyData();
       else await showCatalogue();
     } catch (error) {
-      if (error.status === 401) needSignIn();
-      else if (error.offline) needNetwork();
+      if (error.status === 401) {
+        // Signed out meanwhile (elsewhere, or expired): say so everywhere.
+        me = null;
+        translateChrome();
+        needSignIn();
+      } else if (error.offline) needNetwork();
       else view(t('error'), el('p', { text: error.message }));
     }
   }
