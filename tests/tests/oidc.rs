@@ -154,6 +154,19 @@ async fn a_citizen_signs_in_with_the_provider() {
     );
     assert!(end.contains("client_id=citadel"), "{end}");
     assert!(me(&host, &token).await["citizen"].is_null());
+    // Signing out everywhere ends Khang's other three sign-ins, and names
+    // the provider's page as well.
+    let everywhere = client()
+        .delete(host.url("/api/v1/me/sessions"))
+        .bearer_auth(&token_again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(everywhere.status(), 200);
+    let everywhere: serde_json::Value = everywhere.json().await.unwrap();
+    assert_eq!(everywhere["sessions"], 3, "{everywhere}");
+    assert_eq!(everywhere["end_session_url"].as_str(), Some(end));
+    assert!(me(&host, &token_again).await["citizen"].is_null());
 
     // The provider rotates its key: the host fetches the new set once.
     provider.set_mode("rotated").await;
