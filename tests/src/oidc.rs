@@ -5,11 +5,16 @@
 use citadel_host::identity::oidc::{ClaimMapping, OidcConfig};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub const CLIENT_ID: &str = "citadel";
 pub const CLIENT_SECRET: &str = "citadel-test-secret-0123456789abcdef";
+/// How long a start may take to say where it listens (about a second here).
+const START_PATIENCE: Duration = Duration::from_secs(30);
+/// Starts tried before a test gives up.
+const START_TRIES: usize = 3;
 
 /// The provider, stopped when dropped.
 pub struct Provider {
@@ -33,6 +38,20 @@ impl Provider {
             "no OpenID provider here (node and tools/oidc-provider/node_modules)",
             "run `npm ci` in tools/oidc-provider",
         )?;
+        // node has been seen to hang before it listens (a futex wait, once
+        // in many starts): a start that says nothing in time is killed and
+        // tried again.
+        for _ in 0..START_TRIES {
+            if let Some(provider) = Self::spawn(&dir) {
+                return Some(provider);
+            }
+        }
+        panic!("the OpenID provider did not start in {START_TRIES} tries");
+    }
+
+    /// One start: the provider once it says where it listens, or `None`
+    /// (killed) when it says nothing within [`START_PATIENCE`].
+    fn spawn(dir: &Path) -> Option<Provider> {
         let mut child = Command::new("node")
             .arg(dir.join("provider.mjs"))
             .env("CLIENT_ID", CLIENT_ID)
@@ -41,13 +60,25 @@ impl Provider {
             .stderr(Stdio::null())
             .spawn()
             .expect("node starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .expect("the provider says where it listens");
-        // Read whatever else it prints, so it never writes to a closed pipe.
-        std::thread::spawn(move || for _ in stdout.lines() {});
+        let stdout = child.stdout.take().expect("stdout");
+        let (first_line, said) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = stdout.read_line(&mut first);
+            let _ = first_line.send(first);
+            // Read whatever else it prints, so it never writes to a closed pipe.
+            for _ in stdout.lines() {}
+        });
+        let first = said
+            .recv_timeout(START_PATIENCE)
+            .ok()
+            .filter(|line| !line.is_empty());
+        let Some(first) = first else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        };
         let line: serde_json::Value =
             serde_json::from_str(&first).expect("the provider's first line is JSON");
         let issuer = line["issuer"].as_str().expect("an issuer").to_string();
