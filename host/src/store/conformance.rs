@@ -1785,18 +1785,22 @@ pub async fn frame_tokens_close_with_their_session(store: Store) {
     assert_eq!(id.frame_count().await.unwrap(), 2);
 }
 
+/// A session of `citizen` that does not expire within any test.
+fn session(citizen: &str) -> SessionRecord {
+    SessionRecord {
+        citizen_id: citizen.into(),
+        created: 1,
+        expires: u64::MAX / 2,
+        profile: None,
+    }
+}
+
 /// Erasing a citizen takes, in one write, their sessions (announced ended),
 /// frame tokens, consents, inbox, position and the links naming them, and
 /// nothing of another citizen, even one whose id starts with theirs.
 pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     let id = &store.identity;
     let mut changes = store.apps.changes();
-    let session = |citizen: &str| SessionRecord {
-        citizen_id: citizen.into(),
-        created: 1,
-        expires: u64::MAX / 2,
-        profile: None,
-    };
     let consent = |app: &str| ConsentRecord {
         app: app.into(),
         scope: "identity.phone".into(),
@@ -1934,12 +1938,6 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
 pub async fn signing_out_everywhere_ends_their_sessions_only(store: Store) {
     let id = &store.identity;
     let mut changes = store.apps.changes();
-    let session = |citizen: &str| SessionRecord {
-        citizen_id: citizen.into(),
-        created: 1,
-        expires: u64::MAX / 2,
-        profile: None,
-    };
     let (phone, laptop, other) = (sha256_hex(b"p"), sha256_hex(b"l"), sha256_hex(b"o"));
     for (citizen, hash) in [("c-lan", &phone), ("c-lan", &laptop), ("c-lan2", &other)] {
         id.put_session(hash, &session(citizen)).await.unwrap();
