@@ -319,6 +319,16 @@ async fn export(host: &TestHost, token: &str) -> Value {
 }
 
 /// The app `app`'s part of an export, if any.
+/// The citizen of `token` erases their data.
+async fn erase(host: &TestHost, token: &str) -> reqwest::Response {
+    client()
+        .delete(host.url("/api/v1/me/data"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn app_part<'a>(exported: &'a Value, app: &str) -> Option<&'a Value> {
     exported["apps"]
         .as_array()
@@ -433,12 +443,7 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     );
 
     // Lan erases: every record of hers goes, the session with it.
-    let erased = client()
-        .delete(host.url("/api/v1/me/data"))
-        .bearer_auth(&lan)
-        .send()
-        .await
-        .unwrap();
+    let erased = erase(&host, &lan).await;
     assert_eq!(erased.status(), 200);
     assert!(erased.headers()["set-cookie"]
         .to_str()
@@ -529,15 +534,7 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     assert!(!records[0].to_string().contains("c-lan"));
 
     // Asking again erases what is new (the visit's link), and is no error.
-    let again: Value = client()
-        .delete(host.url("/api/v1/me/data"))
-        .bearer_auth(&lan)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = erase(&host, &lan).await.json().await.unwrap();
     assert_eq!(again["app_keys"], 0);
     assert_eq!(again["records"]["app_links"], 1);
     host.stop().await;

@@ -112,6 +112,9 @@ enum Unapplied<'a> {
     NotPending(&'a str),
     /// The provider took another amount than the intent asks.
     OtherAmount { asked: u64 },
+    /// No intent has this id: nothing to record the payment on, so the
+    /// city gives it back.
+    NoIntent,
 }
 
 /// What a confirmation leads to.
@@ -545,9 +548,10 @@ impl Payments {
     ) -> Result<IntentRecord, PaymentError> {
         let fee_bps = match self.fee_bps(intent_id).await {
             Err(PaymentError::NotFound) => {
-                return Err(self
-                    .paid_for_nothing(provider, intent_id, amount, provider_ref)
-                    .await)
+                let why = Unapplied::NoIntent;
+                self.return_unapplied(provider, intent_id, amount, provider_ref, why)
+                    .await?;
+                return Err(PaymentError::NotFound);
             }
             other => other?,
         };
@@ -596,9 +600,10 @@ impl Payments {
                 return Err(PaymentError::Invalid(reason));
             }
             Err(PaymentError::NotFound) => {
-                return Err(self
-                    .paid_for_nothing(provider, intent_id, amount, provider_ref)
-                    .await)
+                let why = Unapplied::NoIntent;
+                self.return_unapplied(provider, intent_id, amount, provider_ref, why)
+                    .await?;
+                return Err(PaymentError::NotFound);
             }
             Err(other) => return Err(other),
         };
@@ -613,36 +618,11 @@ impl Payments {
         Ok(intent)
     }
 
-    /// A payment `provider` reports for `intent_id`, which does not exist:
-    /// with no intent to record it on, the audit log tells the city to give
-    /// it back. Returns the error the provider gets.
-    async fn paid_for_nothing(
-        &self,
-        provider: &str,
-        intent_id: &str,
-        amount: u64,
-        payment_ref: &str,
-    ) -> PaymentError {
-        self.audit
-            .record(Event {
-                kind: "payment-unapplied",
-                actor: format!("provider:{provider}"),
-                message: Some(
-                    messages::PAYMENT_NO_INTENT
-                        .with("intent", intent_id)
-                        .with("amount", amount)
-                        .with("reference", payment_ref),
-                ),
-                ..Event::default()
-            })
-            .await;
-        PaymentError::NotFound
-    }
-
     /// A payment `provider` took for intent `intent_id` that the intent
     /// cannot take (`why`): with a refund address the provider is asked to
     /// pay it back (recorded and queued in one ledger transaction, once per
-    /// payment); without one the record says an operator must.
+    /// payment); without one, or with no intent to record it on, the audit
+    /// record says the city must.
     async fn return_unapplied(
         &self,
         provider: &str,
@@ -656,7 +636,7 @@ impl Payments {
             .providers
             .iter()
             .any(|p| p.name == provider && p.refund_url.is_some());
-        let returning = if refunds_here {
+        let returning = if refunds_here && !matches!(why, Unapplied::NoIntent) {
             let once = format!("return:{provider}:{payment_ref}");
             let recorded = AtomicBool::new(false);
             let step = |intent: &mut IntentRecord, _: &BalanceReader| {
@@ -714,6 +694,7 @@ impl Payments {
             (Unapplied::OtherAmount { asked }, true) => {
                 messages::PAYMENT_OTHER_AMOUNT_RETURNING.with("asked", asked)
             }
+            (Unapplied::NoIntent, _) => messages::PAYMENT_NO_INTENT.message(),
         };
         self.audit
             .record(Event {
