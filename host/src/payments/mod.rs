@@ -16,7 +16,6 @@ use crate::store::{
     BalanceReader, LedgerRefusal, LedgerStep, OutboxRefund, ProviderRefund, RefundRecord,
     ReturnedPayment, Store, StoreError,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The city's fee when a publisher has none of its own, in basis points.
@@ -638,14 +637,12 @@ impl Payments {
             .any(|p| p.name == provider && p.refund_url.is_some());
         let returning = if refunds_here && !matches!(why, Unapplied::NoIntent) {
             let once = format!("return:{provider}:{payment_ref}");
-            let recorded = AtomicBool::new(false);
             let step = |intent: &mut IntentRecord, _: &BalanceReader| {
                 // The intent's own payment is never given back this way.
                 let known = intent.provider_ref.as_deref() == Some(payment_ref)
                     || intent.returned.iter().any(|r| r.payment_ref == payment_ref);
-                recorded.store(!known, Ordering::Relaxed);
                 if known {
-                    return Ok(LedgerStep::default());
+                    return Ok((LedgerStep::default(), false));
                 }
                 intent.returned.push(ReturnedPayment {
                     payment_ref: payment_ref.to_string(),
@@ -657,7 +654,7 @@ impl Payments {
                         settled_by: None,
                     },
                 });
-                Ok(LedgerStep {
+                let ledger_step = LedgerStep {
                     provider_refund: Some(OutboxRefund {
                         provider: provider.to_string(),
                         reference: payment_ref.to_string(),
@@ -665,17 +662,18 @@ impl Payments {
                         returns_payment: true,
                     }),
                     ..LedgerStep::default()
-                })
+                };
+                Ok((ledger_step, true))
             };
             match self
                 .store
                 .ledger
-                .step(intent_id, Some(&once), &step)
+                .step_telling(intent_id, Some(&once), step)
                 .await?
             {
-                Ok(_) if recorded.load(Ordering::Relaxed) => true,
+                Ok((_, true)) => true,
                 // Reported again: it is on its way back already.
-                Ok(_) | Err(LedgerRefusal::Replayed(_)) => return Ok(()),
+                Ok((_, false)) | Err(LedgerRefusal::Replayed(_)) => return Ok(()),
                 Err(refusal) => return Err(refused(refusal)),
             }
         } else {
@@ -832,32 +830,27 @@ impl Payments {
         returns_payment: bool,
         operator: &str,
     ) -> Result<IntentRecord, PaymentError> {
-        let settled_now = AtomicBool::new(false);
         let step = |intent: &mut IntentRecord, _: &BalanceReader| {
-            settled_now.store(false, Ordering::Relaxed);
             let Some(owed) = intent.owed_mut(reference, returns_payment) else {
                 return Err(LedgerRefusal::Rule("refund_not_found".into()));
             };
             match (&owed.settled_by, owed.acknowledged_at) {
-                (Some(_), _) => {}
-                (None, Some(_)) => {
-                    return Err(LedgerRefusal::Rule(format!("refund_taken:{}", owed.name)))
-                }
+                (Some(_), _) => Ok((LedgerStep::default(), false)),
+                (None, Some(_)) => Err(LedgerRefusal::Rule(format!("refund_taken:{}", owed.name))),
                 (None, None) => {
                     owed.settled_by = Some(operator.to_string());
                     owed.acknowledged_at = Some(now_ms());
-                    settled_now.store(true, Ordering::Relaxed);
+                    Ok((LedgerStep::default(), true))
                 }
             }
-            Ok(LedgerStep::default())
         };
-        let intent = self
+        let (intent, settled_now) = self
             .store
             .ledger
-            .step(id, None, &step)
+            .step_telling(id, None, step)
             .await?
             .map_err(refused)?;
-        if settled_now.load(Ordering::Relaxed) {
+        if settled_now {
             if let Some(owed) = intent.owed(reference, returns_payment) {
                 self.audit
                     .record(Event {

@@ -274,6 +274,31 @@ pub type StepFn<'a> = dyn Fn(&mut IntentRecord, &BalanceReader) -> Result<Ledger
     + Sync
     + 'a;
 
+impl dyn Ledger {
+    /// [`Ledger::step`] for a step that also says something of what it did
+    /// (whether it changed the intent, say): `step` returns that `T` beside
+    /// the ledger step, and the call returns the `T` of the run that was
+    /// written (a backend may run `step` more than once).
+    pub async fn step_telling<T: Copy + Default + Send>(
+        &self,
+        id: &str,
+        once: Option<&str>,
+        step: impl Fn(&mut IntentRecord, &BalanceReader) -> Result<(LedgerStep, T), LedgerRefusal>
+            + Send
+            + Sync,
+    ) -> Result<Result<(IntentRecord, T), LedgerRefusal>, StoreError> {
+        let told = std::sync::Mutex::new(T::default());
+        let untold = |intent: &mut IntentRecord, balances: &BalanceReader| {
+            let (ledger_step, said) = step(intent, balances)?;
+            *told.lock().unwrap_or_else(|p| p.into_inner()) = said;
+            Ok(ledger_step)
+        };
+        let written = self.step(id, once, &untold).await?;
+        let said = *told.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(written.map(|intent| (intent, said)))
+    }
+}
+
 /// Why the store refused a ledger step; nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerRefusal {
