@@ -42,7 +42,8 @@
       eraseConfirm: 'Tôi hiểu rằng việc xoá không thể hoàn tác',
       eraseButton: 'Xoá dữ liệu của tôi',
       erased: 'Đã xoá dữ liệu của bạn ({keys} mục trong {apps} ứng dụng) và đăng xuất trên mọi thiết bị.',
-      eraseUnfinished: 'Chưa xoá xong dữ liệu của bạn. Hãy đăng nhập lại và bấm xoá một lần nữa để hoàn tất.',
+      erasing: 'Đã xoá hồ sơ của bạn và đăng xuất trên mọi thiết bị. Dữ liệu của bạn trong các ứng dụng sẽ được hệ thống xoá nốt trong vài phút.',
+      eraseFailed: 'Chưa xoá được dữ liệu của bạn vì hệ thống đang bận. Hãy thử lại sau ít phút.',
       tooManyExports: 'Bạn đã tải dữ liệu 10 lần trong một giờ. Hãy thử lại sau.',
       returned: 'Nhà cung cấp thanh toán đã thu thêm {amount} cho khoản này và được yêu cầu hoàn lại cho bạn.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
@@ -80,7 +81,8 @@
       eraseConfirm: 'I understand that erasing cannot be undone',
       eraseButton: 'Erase my data',
       erased: 'Your data is erased ({keys} entries in {apps} apps) and you are signed out on every device.',
-      eraseUnfinished: 'Your data is not fully erased yet. Sign in again and erase once more to finish.',
+      erasing: 'Your records are erased and you are signed out on every device. What apps keep of you is erased by the host within minutes.',
+      eraseFailed: 'Your data could not be erased: the host is busy. Try again in a few minutes.',
       tooManyExports: 'You downloaded your data 10 times within the hour. Try again later.',
       returned: 'The payment provider also took {amount} for this and is asked to pay it back to you.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
@@ -398,18 +400,17 @@
         try {
           done = await api('/api/v1/me/data', { method: 'DELETE' });
         } catch (error) {
-          // Part may be erased, the sessions first: who is signed in now?
-          ({ citizen: me } = await api('/api/v1/session').catch(() => ({ citizen: null })));
-          translateChrome();
-          if (!me) location.hash = '#/signin';
-          else erase.disabled = !confirm.checked;
-          say(error.status === 503 || !me ? t('eraseUnfinished') : error.message);
+          // Refused, or the store failed before anything was erased.
+          erase.disabled = !confirm.checked;
+          say(error.status === 503 ? t('eraseFailed') : error.message);
           return;
         }
         me = null;
         translateChrome();
         location.hash = '#/';
-        say(t('erased').replace('{keys}', done.app_keys).replace('{apps}', done.apps.length));
+        say(done.finished
+          ? t('erased').replace('{keys}', done.app_keys).replace('{apps}', done.apps.length)
+          : t('erasing'));
       },
     });
     confirm.addEventListener('change', () => { erase.disabled = !confirm.checked; });

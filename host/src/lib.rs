@@ -470,6 +470,7 @@ impl Citadel {
                 store.clone(),
                 pairwise.clone(),
                 sessions.clone(),
+                audit.clone(),
             ),
             sessions,
             pairwise,

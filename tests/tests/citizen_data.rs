@@ -458,6 +458,7 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
         })
     );
     assert_eq!(erased["app_keys"], 2);
+    assert_eq!(erased["finished"], true);
     let mut apps: Vec<&str> = erased["apps"]
         .as_array()
         .unwrap()
@@ -537,5 +538,119 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     let again: Value = erase(&host, &lan).await.json().await.unwrap();
     assert_eq!(again["app_keys"], 0);
     assert_eq!(again["records"]["app_links"], 1);
+    // Both erasures finished: none is left for the host to finish.
+    assert_eq!(
+        host.citadel
+            .store
+            .identity
+            .unfinished_erasures()
+            .await
+            .unwrap(),
+        []
+    );
+    host.stop().await;
+}
+
+/// The host's ms clock, as the erasure records it.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, lan, minh) = two_apps_and_two_citizens(dir.path()).await;
+    for token in [&lan, &minh] {
+        for app in ["probe", "probe-b"] {
+            let kept = put(&host, &format!("/apps/{app}/mine"), Some(token), "bản nháp").await;
+            assert_eq!(kept.status(), 204);
+        }
+    }
+    let usage = |host: &TestHost| {
+        let store = host.citadel.store.clone();
+        async move { store.kv.usage("probe").await.unwrap() + store.kv.usage("probe-b").await.unwrap() }
+    };
+    let both = usage(&host).await;
+    // Lan's erasure wrote its first part ten minutes ago and its host
+    // stopped before her storage in apps went; Minh's began a moment ago
+    // on another host, which is still at it.
+    let places = |citizen: &str| -> Vec<(String, String)> {
+        ["probe", "probe-b"]
+            .iter()
+            .map(|app| {
+                (
+                    app.to_string(),
+                    host.citadel.pairwise.pairwise_id(app, citizen),
+                )
+            })
+            .collect()
+    };
+    let identity = &host.citadel.store.identity;
+    let long_ago = now_ms() - 10 * 60 * 1000;
+    identity
+        .erase_citizen("c-lan", &places("c-lan"), long_ago)
+        .await
+        .unwrap();
+    let a_moment_ago = now_ms();
+    identity
+        .erase_citizen("c-minh", &places("c-minh"), a_moment_ago)
+        .await
+        .unwrap();
+    assert_eq!(get(&host, "/api/v1/me", Some(&lan)).await.status(), 401);
+    assert_eq!(usage(&host).await, both, "nothing in apps went yet");
+    host.stop().await;
+
+    // At start the host finishes Lan's, and leaves Minh's to its own host.
+    let host = TestHost::start(dir.path()).await;
+    let mut left = Vec::new();
+    for _ in 0..200 {
+        left = host
+            .citadel
+            .store
+            .identity
+            .unfinished_erasures()
+            .await
+            .unwrap();
+        if left.len() < 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, [("c-minh".to_string(), a_moment_ago)]);
+    let minhs = usage(&host).await;
+    assert!(minhs > 0 && minhs < both, "Lan's data went, Minh's stays");
+    let minh_again = sign_in(&host, "c-minh").await;
+    for app in ["probe", "probe-b"] {
+        let mine: Value = get(&host, &format!("/apps/{app}/mine"), Some(&minh_again))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            mine["value"], "bản nháp",
+            "{app} keeps Minh's draft for now"
+        );
+    }
+    let lan_again = sign_in(&host, "c-lan").await;
+    for app in ["probe", "probe-b"] {
+        let mine: Value = get(&host, &format!("/apps/{app}/mine"), Some(&lan_again))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mine["value"], Value::Null, "{app} kept nothing of Lan");
+    }
+    let records = audit(&host, "kind=citizen-data-erased").await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["actor"], "host");
+    assert_eq!(
+        records[0]["message"]["code"],
+        "citizen-data.erasure-finished"
+    );
+    assert_eq!(records[0]["message"]["params"]["apps"], "2");
+    assert!(!records[0].to_string().contains("c-lan"));
     host.stop().await;
 }

@@ -73,6 +73,16 @@ pub const CITIZEN_DATA_ERASED: Sentence = sentence(
     "Công dân đã xoá dữ liệu của mình: {sessions} phiên, {consents} sự đồng ý, {messages} tin nhắn, {keys} khoá trong {apps} ứng dụng",
     "a citizen erased their data: {sessions} sessions, {consents} consents, {messages} messages, {keys} keys in {apps} apps",
 );
+pub const CITIZEN_DATA_ERASING: Sentence = sentence(
+    "citizen-data.erasing",
+    "Công dân đã xoá dữ liệu của mình: {sessions} phiên, {consents} sự đồng ý, {messages} tin nhắn; dữ liệu trong các ứng dụng chưa xoá được vì kho dữ liệu không phản hồi, máy chủ sẽ xoá nốt",
+    "a citizen erased their data: {sessions} sessions, {consents} consents, {messages} messages; their storage in apps could not be erased yet (the store did not answer), the host finishes it",
+);
+pub const CITIZEN_DATA_ERASURE_FINISHED: Sentence = sentence(
+    "citizen-data.erasure-finished",
+    "Máy chủ đã xoá nốt dữ liệu của một công dân trong các ứng dụng sau khi việc xoá bị gián đoạn: {keys} khoá trong {apps} ứng dụng",
+    "the host finished an interrupted erasure of a citizen's data in apps: {keys} keys in {apps} apps",
+);
 
 // Operations.
 pub const BACKUP_TAKEN: Sentence = sentence(
@@ -353,6 +363,8 @@ pub const CATALOGUE: &[Sentence] = &[
     REFUND_LATE,
     REFUND_LOST,
     CITIZEN_DATA_ERASED,
+    CITIZEN_DATA_ERASING,
+    CITIZEN_DATA_ERASURE_FINISHED,
     SIGNED_OUT_EVERYWHERE,
 ];
 

@@ -631,17 +631,22 @@ async fn export_data(
 /// Ends every session and frame, and removes consents, inbox, last
 /// position, apps' links to the citizen and everything in their own storage
 /// in every app. Payments and the audit log stay: the city must keep them.
-/// Each step can be repeated: after a 503, sign in and ask again.
+/// The identity records go in one write that also records the erasure;
+/// when the apps' storage cannot be erased at once, the answer is 202 and
+/// the host finishes it within minutes, on any host.
 #[utoipa::path(
     delete,
     path = "/api/v1/me/data",
     tag = "citizen",
     responses(
         (status = 200, description = "Erased; the session cookie is cleared.", body = Erasure),
+        (status = 202, description = "The identity records are erased and every session \
+            ended (the cookie is cleared); the apps' storage is erased by the host within \
+            minutes (`finished` is false).", body = Erasure),
         (status = 403, description = "`cross_origin_request`: a cookie sent from another \
             origin than Citadel's own pages.", body = ErrorBody),
-        (status = 503, description = "`storage_unavailable`: part may be erased; sign in and \
-            ask again to finish.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: nothing was erased; ask again.",
+            body = ErrorBody),
     )
 )]
 async fn erase_data(
@@ -650,23 +655,12 @@ async fn erase_data(
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
     let erasure = citadel.personal_data.erase(&session.citizen.id).await?;
-    citadel
-        .audit
-        .record(Event {
-            kind: "citizen-data-erased",
-            actor: "citizen".into(),
-            message: Some(
-                messages::CITIZEN_DATA_ERASED
-                    .with("sessions", erasure.records.sessions)
-                    .with("consents", erasure.records.consents)
-                    .with("messages", erasure.records.inbox_messages)
-                    .with("keys", erasure.app_keys)
-                    .with("apps", erasure.apps.len()),
-            ),
-            ..Event::default()
-        })
-        .await;
-    let mut response = Json(erasure).into_response();
+    let status = if erasure.finished {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut response = (status, Json(erasure)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static(SIGNED_OUT_COOKIE),

@@ -2,6 +2,7 @@
 //! gathered into one document (export), and all of it erased that the law
 //! does not make the city keep (erasure: payments and the audit log stay).
 
+use crate::audit::{messages, AuditLog, Event};
 use crate::capabilities::notify;
 use crate::citizen::{Citizen, Position};
 use crate::identity::pairwise::Pairwise;
@@ -24,6 +25,9 @@ const _: () = assert!(EXPORT_WINDOW_MS <= crate::store::MAX_RATE_WINDOW_MS);
 /// until one comes back empty (a request that began before the sessions
 /// ended may still write a key after the first).
 const ERASE_PASSES: usize = 3;
+/// An unfinished erasure is left this long to the request that began it
+/// before [`PersonalDataRights::finish_unfinished`] takes it over.
+pub const FINISH_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The key of the rate limit on `citizen`'s downloads.
 fn export_window(citizen: &str) -> String {
@@ -119,6 +123,10 @@ pub struct Erasure {
     pub app_keys: usize,
     /// The apps whose storage held some of them.
     pub apps: Vec<String>,
+    /// Whether the apps' storage is erased too. When not (the store failed
+    /// after the identity records went), the host finishes it within
+    /// minutes, and `app_keys` and `apps` are empty.
+    pub finished: bool,
 }
 
 /// Export and erasure over the store.
@@ -127,6 +135,7 @@ pub struct PersonalDataRights {
     store: Store,
     pairwise: Pairwise,
     sessions: Sessions,
+    audit: AuditLog,
 }
 
 fn now_ms() -> u64 {
@@ -136,11 +145,12 @@ fn now_ms() -> u64 {
 }
 
 impl PersonalDataRights {
-    pub fn new(store: Store, pairwise: Pairwise, sessions: Sessions) -> Self {
+    pub fn new(store: Store, pairwise: Pairwise, sessions: Sessions, audit: AuditLog) -> Self {
         PersonalDataRights {
             store,
             pairwise,
             sessions,
+            audit,
         }
     }
 
@@ -248,27 +258,108 @@ impl PersonalDataRights {
     }
 
     /// Erase what the host keeps of `citizen`, payments and the audit log
-    /// aside. The identity records go first, in one write: every session
-    /// ends there, so no device of theirs adds data while the apps' storage
-    /// is erased. Each step is idempotent: after a failure, the citizen
-    /// signs in again and asks again, and the erasure finishes.
+    /// aside. The identity records go first, in one write that also records
+    /// the erasure as unfinished: every session ends there, so no device of
+    /// theirs adds data while the apps' storage is erased. That follows at
+    /// once; if it fails, or the host stops, the erasure stays recorded and
+    /// [`PersonalDataRights::finish_unfinished`] finishes it on any host
+    /// (`finished` says which). Audited either way.
     pub async fn erase(&self, citizen: &str) -> Result<Erasure, StoreError> {
+        let began = now_ms();
         let places = self.places(citizen).await?;
-        let records = self.store.identity.erase_citizen(citizen, &places).await?;
+        let records = self
+            .store
+            .identity
+            .erase_citizen(citizen, &places, began)
+            .await?;
         self.sessions.end_cached_of(citizen);
         self.pairwise.forget_remembered();
+        let in_apps = self.erase_from_apps(citizen, &places, began).await;
+        let message = match &in_apps {
+            Ok(in_apps) => messages::CITIZEN_DATA_ERASED
+                .with("keys", in_apps.keys)
+                .with("apps", in_apps.apps.len()),
+            Err(e) => {
+                tracing::warn!(error = %e, "an erasure's app storage waits for the store; the host finishes it");
+                messages::CITIZEN_DATA_ERASING.message()
+            }
+        };
+        self.audit
+            .record(Event {
+                kind: "citizen-data-erased",
+                actor: "citizen".into(),
+                message: Some(
+                    message
+                        .with("sessions", records.sessions)
+                        .with("consents", records.consents)
+                        .with("messages", records.inbox_messages),
+                ),
+                ..Event::default()
+            })
+            .await;
+        Ok(match in_apps {
+            Ok(in_apps) => Erasure {
+                records,
+                app_keys: in_apps.keys,
+                apps: in_apps.apps,
+                finished: true,
+            },
+            Err(_) => Erasure {
+                records,
+                app_keys: 0,
+                apps: Vec::new(),
+                finished: false,
+            },
+        })
+    }
+
+    /// Finish the erasures that began at least [`FINISH_AFTER`] ago and
+    /// have not finished (a failure, or a host that stopped, on any host):
+    /// what apps keep of each citizen. Each is audited; returns how many.
+    pub async fn finish_unfinished(&self) -> Result<usize, StoreError> {
+        let before = now_ms().saturating_sub(FINISH_AFTER.as_millis() as u64);
+        let mut finished = 0;
+        for (citizen, began) in self.store.identity.unfinished_erasures().await? {
+            if began > before {
+                break;
+            }
+            let places = self.places(&citizen).await?;
+            let in_apps = self.erase_from_apps(&citizen, &places, began).await?;
+            self.audit
+                .record(Event {
+                    kind: "citizen-data-erased",
+                    actor: "host".into(),
+                    message: Some(
+                        messages::CITIZEN_DATA_ERASURE_FINISHED
+                            .with("keys", in_apps.keys)
+                            .with("apps", in_apps.apps.len()),
+                    ),
+                    ..Event::default()
+                })
+                .await;
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    /// The erasure's second part: the citizen's storage in every app of
+    /// `places`, and the host's rate-limit windows of theirs; then the
+    /// erasure that began at `began` is recorded as finished. Each step can
+    /// be repeated.
+    async fn erase_from_apps(
+        &self,
+        citizen: &str,
+        places: &[(String, String)],
+        began: u64,
+    ) -> Result<ErasedInApps, StoreError> {
         let mut windows: Vec<String> = places
             .iter()
             .map(|(app, _)| notify::rate_window(app, citizen))
             .collect();
         windows.push(export_window(citizen));
         self.store.limits.forget(&windows).await?;
-        let mut erasure = Erasure {
-            records,
-            app_keys: 0,
-            apps: Vec::new(),
-        };
-        for (app, pairwise_id) in &places {
+        let mut erased_in_apps = ErasedInApps::default();
+        for (app, pairwise_id) in places {
             let space = KvSpace::Citizen { app, pairwise_id };
             let mut erased = 0;
             for _ in 0..ERASE_PASSES {
@@ -286,11 +377,19 @@ impl PersonalDataRights {
                 }
             }
             if erased > 0 {
-                erasure.app_keys += erased;
-                erasure.apps.push(app.clone());
+                erased_in_apps.keys += erased;
+                erased_in_apps.apps.push(app.clone());
             }
         }
         self.store.kv.sync().await?;
-        Ok(erasure)
+        self.store.identity.erasure_finished(citizen, began).await?;
+        Ok(erased_in_apps)
     }
+}
+
+/// What an erasure removed from apps' storage.
+#[derive(Default)]
+struct ErasedInApps {
+    keys: usize,
+    apps: Vec<String>,
 }

@@ -1872,7 +1872,8 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     };
     assert_eq!(sessions_of("c-lan").await, ["c-lan", "c-lan"]);
     assert_eq!(sessions_of("c-lan2").await, ["c-lan2"]);
-    let erased = id.erase_citizen("c-lan", &meetings).await.unwrap();
+    assert!(id.unfinished_erasures().await.unwrap().is_empty());
+    let erased = id.erase_citizen("c-lan", &meetings, 1_000).await.unwrap();
     assert_eq!(
         erased,
         ErasedRecords {
@@ -1925,11 +1926,32 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     )));
     assert!(heard.contains(&format!("{:?}", AppChange::CitizenErased)));
 
-    // Again: nothing left to erase.
+    // The same write recorded the erasure as unfinished.
     assert_eq!(
-        id.erase_citizen("c-lan", &meetings).await.unwrap(),
+        id.unfinished_erasures().await.unwrap(),
+        [("c-lan".to_string(), 1_000)]
+    );
+
+    // Again: nothing left to erase; the later erasure replaces the record,
+    // and finishing the earlier one leaves it.
+    assert_eq!(
+        id.erase_citizen("c-lan", &meetings, 2_000).await.unwrap(),
         ErasedRecords::default()
     );
+    id.erase_citizen("c-lan2", &meetings, 1_500).await.unwrap();
+    assert_eq!(
+        id.unfinished_erasures().await.unwrap(),
+        [("c-lan2".to_string(), 1_500), ("c-lan".to_string(), 2_000)]
+    );
+    id.erasure_finished("c-lan", 1_000).await.unwrap();
+    id.erasure_finished("c-lan2", 1_500).await.unwrap();
+    assert_eq!(
+        id.unfinished_erasures().await.unwrap(),
+        [("c-lan".to_string(), 2_000)]
+    );
+    id.erasure_finished("c-lan", 2_000).await.unwrap();
+    id.erasure_finished("c-lan", 2_000).await.unwrap();
+    assert!(id.unfinished_erasures().await.unwrap().is_empty());
 }
 
 /// Signing a citizen out everywhere ends, in one write, every session of

@@ -238,13 +238,25 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Erase what this store keeps of `citizen`, in one write: their
     /// sessions (each announced ended, as a sign-out), frame tokens,
     /// consents, inbox and last position, and each meeting of `meetings`
-    /// (app, pairwise id) that names them. A session opened while it runs
-    /// may outlive it (a sign-in after the erasure).
+    /// (app, pairwise id) that names them. The same write records the
+    /// erasure as unfinished, begun at `began_ms` (replacing an earlier
+    /// record of it): what apps keep of the citizen is erased next, by whichever
+    /// host gets to it ([`IdentityStore::erasure_finished`] ends it). A
+    /// session opened while it runs may outlive it (a sign-in after the
+    /// erasure).
     async fn erase_citizen(
         &self,
         citizen: &str,
         meetings: &[(String, String)],
+        began_ms: u64,
     ) -> Result<ErasedRecords, StoreError>;
+    /// Erasures begun and not finished: (citizen, Unix ms it began), the
+    /// oldest first.
+    async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The erasure of `citizen` that began at `began_ms` has finished:
+    /// forget it, unless it began again since (a later erasure still has
+    /// to finish).
+    async fn erasure_finished(&self, citizen: &str, began_ms: u64) -> Result<(), StoreError>;
 
     /// Remove sessions and frame tokens expired at `now_secs` and locations
     /// expired at `now_ms`; returns how many records went. (A session a

@@ -1,7 +1,9 @@
-//! Background work of a serving host: payment-hook delivery and the expiry
-//! sweep. Each task runs until the host stops and keeps its state in the
-//! store, so a restart (or another host) picks up where it left off.
+//! Background work of a serving host: payment-hook delivery, the expiry
+//! sweep, and finishing interrupted erasures. Each task runs until the host
+//! stops and keeps its state in the store, so a restart (or another host)
+//! picks up where it left off.
 
+pub mod erasures;
 pub mod expiry;
 pub mod payment_hooks;
 
@@ -21,6 +23,10 @@ impl Tasks {
         let mut running = tokio::task::JoinSet::new();
         let delivery = payment_hooks::HookDelivery::of(citadel);
         running.spawn(payment_hooks::run(delivery, stopped.clone()));
+        running.spawn(erasures::run(
+            citadel.personal_data.clone(),
+            stopped.clone(),
+        ));
         running.spawn(expiry::run(citadel.store.clone(), stopped));
         Tasks { stop, running }
     }

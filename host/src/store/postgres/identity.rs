@@ -103,6 +103,7 @@ impl PgStore {
         tx: &mut PgConnection,
         citizen: &str,
         meetings: &[(String, String)],
+        began_ms: u64,
     ) -> Result<(ErasedRecords, Vec<AppChange>), sqlx::Error> {
         let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
         let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
@@ -124,6 +125,14 @@ impl PgStore {
         .bind(citizen)
         .bind(&apps)
         .bind(&pairwise)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO unfinished_erasures (citizen, began) VALUES ($1, $2) \
+             ON CONFLICT (citizen) DO UPDATE SET began = EXCLUDED.began",
+        )
+        .bind(citizen)
+        .bind(to_db(began_ms))
         .execute(&mut *tx)
         .await?;
         let erased = ErasedRecords {
@@ -552,19 +561,47 @@ impl IdentityStore for PgStore {
         &self,
         citizen: &str,
         meetings: &[(String, String)],
+        began_ms: u64,
     ) -> Result<ErasedRecords, StoreError> {
         let (store, citizen, meetings) = (self.clone(), citizen.to_string(), meetings.to_vec());
         // Retried whole on a deadlock with the expiry sweep.
         let (erased, ended) = self
             .transaction(move |tx| {
                 let (store, citizen, meetings) = (store.clone(), citizen.clone(), meetings.clone());
-                async move { store.erase_citizen_in(tx, &citizen, &meetings).await }.boxed()
+                async move {
+                    store
+                        .erase_citizen_in(tx, &citizen, &meetings, began_ms)
+                        .await
+                }
+                .boxed()
             })
             .await?;
         for change in ended {
             self.announce_here(change);
         }
         Ok(erased)
+    }
+
+    async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT citizen, began FROM unfinished_erasures ORDER BY began")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(citizen, began)| (citizen, from_db(began)))
+            .collect())
+    }
+
+    async fn erasure_finished(&self, citizen: &str, began_ms: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM unfinished_erasures WHERE citizen = $1 AND began = $2")
+            .bind(citizen)
+            .bind(to_db(began_ms))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {

@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::BTreeMap;
 
 /// Every table the host writes; an empty database has no row in any.
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
     "publishers",
     "publisher_keys",
     "apps",
@@ -28,6 +28,7 @@ const TABLES: [&str; 22] = [
     "inbox",
     "frames",
     "locations",
+    "unfinished_erasures",
     "intents",
     "accounts",
     "postings",
@@ -42,7 +43,7 @@ const TABLES: [&str; 22] = [
 const SEQUENCES: [&str; 3] = ["frame_order", "ledger_transactions", "outbox_keys"];
 
 /// Each kind's count on the target, as SQL.
-const COUNTS: [(RecordKind, &str); 23] = [
+const COUNTS: [(RecordKind, &str); 24] = [
     (RecordKind::Publishers, "SELECT count(*) FROM publishers"),
     (
         RecordKind::PublisherKeys,
@@ -60,6 +61,10 @@ const COUNTS: [(RecordKind, &str); 23] = [
     (RecordKind::InboxMessages, "SELECT count(*) FROM inbox"),
     (RecordKind::FrameTokens, "SELECT count(*) FROM frames"),
     (RecordKind::Locations, "SELECT count(*) FROM locations"),
+    (
+        RecordKind::UnfinishedErasures,
+        "SELECT count(*) FROM unfinished_erasures",
+    ),
     (
         RecordKind::RateLimitWindows,
         "SELECT count(*) FROM rate_limits",
@@ -317,6 +322,13 @@ async fn import_identity(conn: &mut PgConnection, export: &SledExport) -> Result
             .bind(citizen)
             .bind(to_db(location.expires))
             .bind(json(location)?)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (citizen, began) in &export.unfinished_erasures {
+        sqlx::query("INSERT INTO unfinished_erasures (citizen, began) VALUES ($1, $2)")
+            .bind(citizen)
+            .bind(to_db(*began))
             .execute(&mut *conn)
             .await?;
     }

@@ -354,6 +354,7 @@ mod tests {
             "sessions_of",
             "snapshot",
             "sync",
+            "unfinished_erasures",
             "usage",
             "versions",
             "whole_ledger",

@@ -61,6 +61,8 @@ pub(crate) struct SledExport {
     pub frames: Vec<(String, FrameRecord)>,
     /// (citizen, location)
     pub locations: Vec<(String, LocationRecord)>,
+    /// (citizen, Unix ms the erasure began)
+    pub unfinished_erasures: Vec<(String, u64)>,
     /// (key, the times of the slots taken in its window)
     pub rate_limits: Vec<(String, Vec<u64>)>,
     pub intents: Vec<IntentRecord>,
@@ -102,6 +104,7 @@ impl SledExport {
             (InboxMessages, len(self.inbox.len())),
             (FrameTokens, len(self.frames.len())),
             (Locations, len(self.locations.len())),
+            (UnfinishedErasures, len(self.unfinished_erasures.len())),
             (RateLimitWindows, len(self.rate_limits.len())),
             (Intents, len(self.intents.len())),
             (IdempotencyKeys, self.intent_keys),
@@ -202,6 +205,11 @@ impl SledStore {
             outbox: records("outbox", &self.outbox)?,
             ..SledExport::default()
         };
+        for (key, value) in entries(&self.unfinished_erasures)? {
+            let citizen = text("unfinished-erasures", &key, &key)?;
+            let began = big_endian("unfinished-erasures", &key, &value)?;
+            export.unfinished_erasures.push((citizen, began));
+        }
         self.export_blobs(&mut export)?;
         self.export_kv(&mut export)?;
         self.export_identity(&mut export)?;

@@ -422,6 +422,7 @@ impl IdentityStore for SledStore {
         &self,
         citizen: &str,
         meetings: &[(String, String)],
+        began_ms: u64,
     ) -> Result<ErasedRecords, StoreError> {
         let _writing = self.writing().await;
         // sled transactions cannot scan, so what goes is read first.
@@ -454,9 +455,19 @@ impl IdentityStore for SledStore {
             &self.inbox,
             &self.locations,
             &self.pairwise,
+            &self.unfinished_erasures,
         );
         let outcome: Result<(), TransactionError<StoreError>> = trees.transaction(
-            |(sessions_t, frames, by_citizen, consents_t, inbox_t, locations, pairwise)| {
+            |(
+                sessions_t,
+                frames,
+                by_citizen,
+                consents_t,
+                inbox_t,
+                locations,
+                pairwise,
+                unfinished,
+            )| {
                 for hash in &sessions {
                     sessions_t.remove(hash.as_bytes())?;
                 }
@@ -474,6 +485,7 @@ impl IdentityStore for SledStore {
                 for key in &links {
                     pairwise.remove(key.as_slice())?;
                 }
+                unfinished.insert(citizen.as_bytes(), &began_ms.to_be_bytes())?;
                 Ok(())
             },
         );
@@ -491,6 +503,39 @@ impl IdentityStore for SledStore {
             locations: usize::from(location),
             app_links: links.len(),
         })
+    }
+
+    async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut unfinished = Vec::new();
+        for entry in self.unfinished_erasures.iter() {
+            let (citizen, began) = entry.map_err(backend)?;
+            let began = <[u8; 8]>::try_from(began.as_ref()).map_err(|_| StoreError::Corrupt {
+                key: format!("unfinished-erasures/{}", String::from_utf8_lossy(&citizen)),
+                reason: "not a time".into(),
+            })?;
+            unfinished.push((
+                String::from_utf8_lossy(&citizen).into_owned(),
+                u64::from_be_bytes(began),
+            ));
+        }
+        unfinished.sort_by_key(|(_, began)| *began);
+        Ok(unfinished)
+    }
+
+    async fn erasure_finished(&self, citizen: &str, began_ms: u64) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
+        let forgotten = self
+            .unfinished_erasures
+            .compare_and_swap(
+                citizen,
+                Some(&began_ms.to_be_bytes()[..]),
+                None as Option<&[u8]>,
+            )
+            .map_err(backend)?;
+        if forgotten.is_ok() {
+            self.durable().await?;
+        }
+        Ok(())
     }
 
     async fn sweep_expired(&self, now_secs: u64, now_ms: u64) -> Result<usize, StoreError> {

@@ -60,6 +60,8 @@ pub struct SledStore {
     /// citizen ‖ NUL ‖ issued ‖ token hash → (): a citizen's frame tokens, oldest first.
     frames_by_citizen: sled::Tree,
     locations: sled::Tree,
+    /// citizen → when their unfinished erasure began (Unix ms, u64 BE).
+    unfinished_erasures: sled::Tree,
     rate_limits: sled::Tree,
     commit: Arc<GroupCommit>,
     /// Serialises numbering and writing audit records.
@@ -144,6 +146,7 @@ impl SledStore {
             frames: db.open_tree("frames").map_err(backend)?,
             frames_by_citizen: db.open_tree("frames-by-citizen").map_err(backend)?,
             locations: db.open_tree("locations").map_err(backend)?,
+            unfinished_erasures: db.open_tree("unfinished-erasures").map_err(backend)?,
             rate_limits: db.open_tree("rate-limits").map_err(backend)?,
             commit: Arc::new(GroupCommit::start(db.clone())?),
             audit_order: Arc::default(),
