@@ -1113,3 +1113,130 @@ async fn outbox_empties(host: &TestHost, patience: Duration) -> bool {
     }
     false
 }
+
+/// While a host is sending a refund to its provider, an operator cannot
+/// record it paid back by hand (the provider may be taking it: the citizen
+/// would be paid twice); once the provider has answered, the operator's
+/// record goes through only if the provider did not take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_being_sent_cannot_be_paid_back_by_hand_as_well() {
+    use axum::http::StatusCode;
+    // The provider holds each refund until the test lets it answer: it
+    // takes `r-held` and refuses `r-refused`.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let app = axum::Router::new().route(
+        "/refund",
+        axum::routing::post({
+            let release = release.clone();
+            move |body: String| {
+                let (arrived_tx, release) = (arrived_tx.clone(), release.clone());
+                async move {
+                    let _ = arrived_tx.send(body.clone());
+                    release.acquire().await.unwrap().forget();
+                    if body.contains("r-held") {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/refund", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.payments.providers = vec![provider("momo", Some(url))];
+    })
+    .await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    let id = intent_id(&host, &lan, 250_000, "in-flight").await;
+    to_checkout(&host, &lan, &id, "momo").await;
+    let report =
+        json!({ "intent": id, "amount": 250_000, "provider_ref": "momo-7", "status": "paid" });
+    assert_eq!(
+        webhook(&host, signed_webhook(&report, SECRET))
+            .await
+            .status(),
+        200
+    );
+    let refund = |reference: &'static str| {
+        let url = host.url(&format!(
+            "/apps/probe/refund/{id}?amount=50000&reference={reference}"
+        ));
+        async move { client().post(url).send().await.unwrap().status() }
+    };
+
+    // The provider has the refund and has not answered yet.
+    assert_eq!(refund("r-held").await, 200);
+    assert!(arrival(&mut arrived).await.contains("r-held"));
+    let refused = paid_by_hand(&host, &id, json!({ "reference": "r-held" })).await;
+    assert_eq!(refused.status(), 409);
+    let (code, message) = error_of(refused).await;
+    assert_eq!(code, "refund_in_flight", "{message}");
+    // It takes it: the refund is the provider's, never the operator's too.
+    release.add_permits(1);
+    assert!(outbox_empties(&host, Duration::from_secs(20)).await);
+    let taken = paid_by_hand(&host, &id, json!({ "reference": "r-held" })).await;
+    assert_eq!(taken.status(), 409);
+    assert_eq!(error_of(taken).await.0, "refund_already_taken");
+    let intent = host
+        .citadel
+        .store
+        .ledger
+        .intent(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let owed = intent.owed("r-held", false).unwrap().provider.clone();
+    assert!(owed.acknowledged_at.is_some() && owed.settled_by.is_none());
+    assert_eq!(owed.sending_until, None, "the attempt is over");
+
+    // A refund the provider refuses can be paid back by hand once the
+    // attempt has ended, without waiting for the window.
+    assert_eq!(refund("r-refused").await, 200);
+    assert!(arrival(&mut arrived).await.contains("r-refused"));
+    let refused = paid_by_hand(&host, &id, json!({ "reference": "r-refused" })).await;
+    assert_eq!(error_of(refused).await.0, "refund_in_flight");
+    // Every attempt from now on is answered (and refused) at once.
+    release.add_permits(1_000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let settled = paid_by_hand(&host, &id, json!({ "reference": "r-refused" })).await;
+        if settled.status() == 200 {
+            break;
+        }
+        assert_eq!(error_of(settled).await.0, "refund_in_flight");
+        assert!(Instant::now() < deadline, "the refused attempt never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(outbox_empties(&host, Duration::from_secs(20)).await);
+    assert!(
+        citadel_tests::audit(&host, "kind=payment-refund-paid-twice")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        citadel_tests::audit(&host, "kind=payment-refund-settled")
+            .await
+            .len(),
+        1
+    );
+    let report = reconcile(&host).await;
+    assert_eq!(report["clean"], true, "{report}");
+    host.stop().await;
+    server.abort();
+}
+
+/// The body of the next refund the provider receives.
+async fn arrival(arrived: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(20), arrived.recv())
+        .await
+        .expect("the refund reaches the provider")
+        .expect("the provider listens")
+}

@@ -297,6 +297,11 @@ pub const REFUND_SETTLED: Sentence = sentence(
     "Lệnh hoàn {amount} VND ({reference}) của {intent} được ghi nhận là đã hoàn thủ công thay cho {provider}",
     "the refund of {amount} VND ({reference}) of {intent} is recorded as paid back by hand instead of through {provider}",
 );
+pub const REFUND_PAID_TWICE: Sentence = sentence(
+    "payment-refund.paid-twice",
+    "{provider} đã nhận lệnh hoàn {amount} VND ({reference}) của {intent} mà {operator} đã ghi nhận là hoàn thủ công: công dân được hoàn hai lần, cần thu lại một lần",
+    "{provider} took the refund of {amount} VND ({reference}) of {intent} that {operator} recorded as paid back by hand: the citizen was paid back twice, recover one of them",
+);
 pub const REFUND_LOST: Sentence = sentence(
     "payment-refund.lost",
     "Lệnh hoàn {amount} VND ({reference}) của {intent} qua {provider} không còn bản ghi để gửi: hãy hoàn trả thủ công",
@@ -360,6 +365,7 @@ pub const CATALOGUE: &[Sentence] = &[
     HOOK_ABANDONED,
     REFUND_SENT,
     REFUND_SETTLED,
+    REFUND_PAID_TWICE,
     REFUND_LATE,
     REFUND_LOST,
     CITIZEN_DATA_ERASED,

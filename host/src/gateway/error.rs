@@ -311,6 +311,7 @@ impl From<crate::payments::PaymentError> for ApiError {
             P::RefundUnavailable(_) => (StatusCode::CONFLICT, "refund_unavailable"),
             P::NoSuchRefund => (StatusCode::NOT_FOUND, "refund_not_found"),
             P::RefundTaken(_) => (StatusCode::CONFLICT, "refund_already_taken"),
+            P::RefundInFlight(_) => (StatusCode::CONFLICT, "refund_in_flight"),
             P::InsufficientFunds { .. } => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
             P::NotCaptured => (StatusCode::CONFLICT, "not_captured"),
             P::OverRefund { .. } => (StatusCode::CONFLICT, "over_refund"),

@@ -853,8 +853,8 @@ struct SettledRefund {
 /// For a refund its provider will not take (the provider is gone, or
 /// refuses it for good; audited as `payment-refund-late`): once the city has
 /// paid the citizen back itself, the host stops sending it. Recording it
-/// again changes nothing. A refund in flight at that moment may still reach
-/// the provider.
+/// again changes nothing. While a host is sending it to the provider, it
+/// cannot be recorded (409 `refund_in_flight`): the provider may take it.
 #[utoipa::path(
     post,
     path = "/api/v1/operator/payments/{id}/paid-by-hand",
@@ -866,8 +866,9 @@ struct SettledRefund {
         (status = 400, description = "`invalid_json`.", body = ErrorBody),
         (status = 404, description = "`payment_not_found`; `refund_not_found`: the payment \
             has no refund with this reference that a provider owes.", body = ErrorBody),
-        (status = 409, description = "`refund_already_taken`: the provider took it.",
-            body = ErrorBody),
+        (status = 409, description = "`refund_already_taken`: the provider took it; \
+            `refund_in_flight`: a host is sending it to the provider at this moment (ask \
+            again once it has answered, within a minute).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
         (status = 503, description = "`payments_unavailable`.", body = ErrorBody),
     )

@@ -95,6 +95,10 @@ pub enum PaymentError {
     NoSuchRefund,
     #[error("{0} took this refund already: it is not owed")]
     RefundTaken(String),
+    #[error(
+        "this refund is being sent to {0} right now: ask again in a minute, once it has answered"
+    )]
+    RefundInFlight(String),
 }
 
 impl From<StoreError> for PaymentError {
@@ -198,6 +202,9 @@ fn refused(refusal: LedgerRefusal) -> PaymentError {
                 PaymentError::RefundUnavailable(provider.to_string())
             }
             Some(("refund_taken", provider)) => PaymentError::RefundTaken(provider.to_string()),
+            Some(("refund_in_flight", provider)) => {
+                PaymentError::RefundInFlight(provider.to_string())
+            }
             _ => match rule.as_str() {
                 "expired" => PaymentError::Expired,
                 "not_found" => PaymentError::NotFound,
@@ -652,6 +659,7 @@ impl Payments {
                         name: provider.to_string(),
                         acknowledged_at: None,
                         settled_by: None,
+                        sending_until: None,
                     },
                 });
                 let ledger_step = LedgerStep {
@@ -765,6 +773,7 @@ impl Payments {
                             name: provider.to_string(),
                             acknowledged_at: None,
                             settled_by: None,
+                            sending_until: None,
                         }),
                     ),
                     Some(provider) => {
@@ -837,6 +846,11 @@ impl Payments {
             match (&owed.settled_by, owed.acknowledged_at) {
                 (Some(_), _) => Ok((LedgerStep::default(), false)),
                 (None, Some(_)) => Err(LedgerRefusal::Rule(format!("refund_taken:{}", owed.name))),
+                // A host may be telling the provider at this moment: the
+                // provider's answer decides, then the operator may ask again.
+                (None, None) if owed.sending_until > Some(now_ms()) => Err(LedgerRefusal::Rule(
+                    format!("refund_in_flight:{}", owed.name),
+                )),
                 (None, None) => {
                     owed.settled_by = Some(operator.to_string());
                     owed.acknowledged_at = Some(now_ms());

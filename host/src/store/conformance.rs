@@ -2958,6 +2958,7 @@ pub async fn a_provider_refund_is_queued_with_the_apps_event(store: Store) {
             name: "momo".into(),
             acknowledged_at: None,
             settled_by: None,
+            sending_until: None,
         },
     };
     ledger

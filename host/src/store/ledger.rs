@@ -46,6 +46,11 @@ pub struct ProviderRefund {
     /// provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_by: Option<String>,
+    /// Unix milliseconds until which a host may be sending it to the
+    /// provider (set before each attempt, cleared after it): meanwhile it
+    /// cannot be recorded as paid back by hand, which would pay it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_until: Option<u64>,
 }
 
 /// A payment a provider took for an intent that could not take it (the
@@ -279,7 +284,7 @@ impl dyn Ledger {
     /// (whether it changed the intent, say): `step` returns that `T` beside
     /// the ledger step, and the call returns the `T` of the run that was
     /// written (a backend may run `step` more than once).
-    pub async fn step_telling<T: Copy + Default + Send>(
+    pub async fn step_telling<T: Clone + Default + Send>(
         &self,
         id: &str,
         once: Option<&str>,
@@ -294,7 +299,7 @@ impl dyn Ledger {
             Ok(ledger_step)
         };
         let written = self.step(id, once, &untold).await?;
-        let said = *told.lock().unwrap_or_else(|p| p.into_inner());
+        let said = told.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(written.map(|intent| (intent, said)))
     }
 }

@@ -20,7 +20,7 @@ use crate::registry::Registry;
 use crate::runtime::Caller;
 use crate::runtime::Runtime;
 use crate::store::Store;
-use crate::store::{OutboxEntry, OutboxRefund};
+use crate::store::{LedgerRefusal, LedgerStep, OutboxEntry, OutboxRefund};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -125,6 +125,10 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
 }
 
+/// How long an attempt to send a refund holds off an operator recording it
+/// paid back by hand: longer than [`PROVIDER_TIMEOUT`], so the provider
+/// has answered (or never will) before the window ends.
+const SENDING_WINDOW: Duration = Duration::from_secs(60);
 /// How long a provider has to answer a refund.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -281,24 +285,11 @@ async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
 
 /// Send `refund` of `entry`'s intent to the provider that took the
 /// payment; once it answers 2xx, the refund is marked acknowledged in the
-/// ledger. The provider tells a repeat by `refund_id`.
+/// ledger. The provider tells a repeat by `refund_id`. Each attempt is
+/// marked in the intent first (`sending_until`, in the same write that
+/// finds it still owed), so an operator cannot record it paid back by hand
+/// while the provider may be taking it.
 async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund: &OutboxRefund) {
-    let intent = match delivery.store.ledger.intent(&entry.intent).await {
-        Ok(Some(intent)) => intent,
-        Ok(None) => return refund_lost(delivery, &entry, refund).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "a refund waits: its intent could not be read");
-            return retry(delivery, entry).await;
-        }
-    };
-    let payment_ref = match intent.owed(&refund.reference, refund.returns_payment) {
-        None => return refund_lost(delivery, &entry, refund).await,
-        // Taken, or paid back by hand.
-        Some(owed) if owed.provider.acknowledged_at.is_some() => {
-            return forget(delivery, &entry).await
-        }
-        Some(owed) => owed.payment_ref.map(str::to_string),
-    };
     let Some((config, url)) = delivery
         .providers
         .iter()
@@ -310,6 +301,40 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
         tracing::warn!(provider = %refund.provider, "a refund waits: its provider takes no refunds here now");
         return retry(delivery, entry).await;
     };
+    let sending_until = now_ms() + SENDING_WINDOW.as_millis() as u64;
+    let marked = delivery
+        .store
+        .ledger
+        .step_telling(&entry.intent, None, |intent, _| {
+            let Some(owed) = intent.owed_mut(&refund.reference, refund.returns_payment) else {
+                return Ok((LedgerStep::default(), Owing::NoRecord));
+            };
+            if owed.acknowledged_at.is_some() {
+                return Ok((LedgerStep::default(), Owing::Nothing));
+            }
+            owed.sending_until = Some(sending_until);
+            Ok((LedgerStep::default(), Owing::Refund))
+        })
+        .await;
+    let intent = match marked {
+        Ok(Ok((intent, Owing::Refund))) => intent,
+        // Taken, or paid back by hand.
+        Ok(Ok((_, Owing::Nothing))) => return forget(delivery, &entry).await,
+        Ok(Ok((_, Owing::NoRecord))) | Ok(Err(LedgerRefusal::NoSuchIntent)) => {
+            return refund_lost(delivery, &entry, refund).await
+        }
+        Ok(Err(refusal)) => {
+            tracing::warn!(?refusal, "a refund waits: its intent refused the attempt");
+            return retry(delivery, entry).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a refund waits: its intent could not be marked");
+            return retry(delivery, entry).await;
+        }
+    };
+    let payment_ref = intent
+        .owed(&refund.reference, refund.returns_payment)
+        .and_then(|owed| owed.payment_ref.map(str::to_string));
     let body = serde_json::json!({
         "event": "refund",
         "refund_id": refund.refund_id(&intent.id),
@@ -330,33 +355,63 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
         .body(body)
         .send()
         .await;
-    match answer {
-        Ok(answer) if answer.status().is_success() => {}
+    let taken = match answer {
+        Ok(answer) if answer.status().is_success() => true,
         Ok(answer) => {
             tracing::warn!(provider = %refund.provider, status = %answer.status(), "a provider refused a refund; it is sent again");
-            return retry(delivery, entry).await;
+            false
         }
         Err(e) => {
             // Without the address: it may carry the provider's token.
             let e = e.without_url();
             tracing::warn!(provider = %refund.provider, error = %e, "a refund did not reach its provider; it is sent again");
-            return retry(delivery, entry).await;
+            false
         }
-    }
-    let acknowledged = delivery
+    };
+    // The attempt is over: taken, or free to be paid back by hand.
+    let recorded = delivery
         .store
         .ledger
-        .step(&intent.id, None, &|intent, _| {
-            if let Some(owed) = intent.owed_mut(&refund.reference, refund.returns_payment) {
+        .step_telling(&intent.id, None, |intent, _| {
+            let Some(owed) = intent.owed_mut(&refund.reference, refund.returns_payment) else {
+                return Ok((LedgerStep::default(), None));
+            };
+            owed.sending_until = None;
+            if taken {
                 owed.acknowledged_at.get_or_insert_with(now_ms);
             }
-            Ok(crate::store::LedgerStep::default())
+            Ok((LedgerStep::default(), owed.settled_by.clone()))
         })
         .await;
-    if !matches!(acknowledged, Ok(Ok(_))) {
-        // Sent again later: the provider tells the repeat by its id.
-        tracing::warn!(intent = %intent.id, "a refund's acknowledgement could not be recorded");
-        return retry(delivery, entry).await;
+    let settled_by = match recorded {
+        Ok(Ok((_, settled_by))) if taken => settled_by,
+        Ok(Ok(_)) => return retry(delivery, entry).await,
+        _ => {
+            if taken {
+                // Sent again later: the provider tells the repeat by its id.
+                tracing::warn!(intent = %intent.id, "a refund's acknowledgement could not be recorded");
+            }
+            return retry(delivery, entry).await;
+        }
+    };
+    if let Some(operator) = settled_by {
+        // Recorded by hand while this attempt ran past its window (a host
+        // stalled that long): the citizen was paid twice.
+        tracing::error!(intent = %intent.id, "a refund was paid back by hand and taken by its provider");
+        delivery
+            .audit
+            .record(Event {
+                kind: "payment-refund-paid-twice",
+                actor: format!("provider:{}", refund.provider),
+                app: Some(intent.app.clone()),
+                message: Some(
+                    refund_message(&messages::REFUND_PAID_TWICE, &intent.id, refund)
+                        .with("operator", operator),
+                ),
+                ..Event::default()
+            })
+            .await;
+        return forget(delivery, &entry).await;
     }
     delivery
         .audit
@@ -369,6 +424,19 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
         })
         .await;
     forget(delivery, &entry).await;
+}
+
+/// What a refund's intent says is owed for it.
+#[derive(Clone, Copy, Default)]
+enum Owing {
+    /// No record of it is left (a host of an older version wrote the
+    /// intent over).
+    #[default]
+    NoRecord,
+    /// Taken by the provider, or paid back by hand.
+    Nothing,
+    /// The refund, now marked as being sent.
+    Refund,
 }
 
 /// `sentence` said of `refund` of intent `intent`.
@@ -607,6 +675,7 @@ mod tests {
                 name: "momo".into(),
                 acknowledged_at: None,
                 settled_by: None,
+                sending_until: None,
             }),
         });
         ledger.create_intent(&paid, 5).await.unwrap().unwrap();
