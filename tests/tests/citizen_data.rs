@@ -415,6 +415,24 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     );
     assert_eq!(exported["payments"].as_array().unwrap().len(), 1);
     assert_eq!(exported["payments"][0]["status"], "captured");
+    // What the audit log says of her, newest first, each in both languages:
+    // her consent and her payment, by the id the app knows her by.
+    let records = exported["audit"].as_array().unwrap();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"consent"), "{kinds:?}");
+    assert!(kinds.contains(&"payment-captured"), "{kinds:?}");
+    assert!(records
+        .windows(2)
+        .all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
+    for record in records {
+        assert_eq!(record["pairwise_id"], probe["pairwise_id"], "{record}");
+        let code = record["message"]["code"].as_str().unwrap();
+        assert!(exported["audit_texts"][code]["vi"].is_string(), "{code}");
+        assert!(exported["audit_texts"][code]["en"].is_string(), "{code}");
+    }
     let text = exported.to_string();
     assert!(!text.contains("Minh") && !text.contains("c-minh"), "{text}");
 
@@ -510,6 +528,10 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     );
     assert_eq!(after["apps"], serde_json::json!([]));
     assert_eq!(after["payments"].as_array().unwrap().len(), 1);
+    assert!(
+        after["audit"].as_array().unwrap().len() >= records.len(),
+        "the city keeps its log, and still shows her what it says of her"
+    );
     let mine: Value = get(&host, "/apps/probe/mine", Some(&lan))
         .await
         .json()

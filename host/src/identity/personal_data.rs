@@ -2,15 +2,17 @@
 //! gathered into one document (export), and all of it erased that the law
 //! does not make the city keep (erasure: payments and the audit log stay).
 
-use crate::audit::{messages, AuditLog, Event};
+use crate::audit::{messages, AuditLog, AuditRecord, Event};
 use crate::capabilities::notify;
 use crate::citizen::{Citizen, Position};
 use crate::identity::pairwise::Pairwise;
 use crate::identity::sessions::Sessions;
+use crate::localized::Localized;
 use crate::store::{
     ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, Store, StoreError,
 };
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Keys read or erased per listing of a citizen's space in an app.
@@ -21,6 +23,8 @@ const KEYS_PER_PAGE: usize = 500;
 pub const EXPORTS_PER_WINDOW: usize = 10;
 const EXPORT_WINDOW_MS: u64 = 60 * 60 * 1000;
 const _: () = assert!(EXPORT_WINDOW_MS <= crate::store::MAX_RATE_WINDOW_MS);
+/// Audit records an export lists at most (the newest).
+pub const AUDIT_RECORDS_IN_EXPORT: usize = 1_000;
 /// Listings of each app's storage of the citizen an erasure makes at most,
 /// until one comes back empty (a request that began before the sessions
 /// ended may still write a key after the first).
@@ -62,6 +66,15 @@ pub struct PersonalData {
     pub sessions: Vec<SignIn>,
     /// Each app that holds data of the citizen or can reach them.
     pub apps: Vec<AppData>,
+    /// What the city's audit log says of the citizen (by the id each app
+    /// knows them by): consents given and revoked, payments, and host calls
+    /// apps were refused while serving them. Newest first, at most
+    /// [`AUDIT_RECORDS_IN_EXPORT`]; an erasure leaves them, as the city must
+    /// keep its log.
+    pub audit: Vec<AuditRecord>,
+    /// The catalogue's sentence, in Vietnamese and English, of each message
+    /// code in `audit`; fill its `{name}`s from the record's parameters.
+    pub audit_texts: BTreeMap<String, Localized>,
 }
 
 /// One sign-in of the citizen (a device or browser holding a session).
@@ -205,8 +218,15 @@ impl PersonalDataRights {
             return Err(ExportError::TooOften(wait_ms.div_ceil(1000).max(1)));
         }
         let identity = &self.store.identity;
+        let places = self.places(&citizen.id).await?;
+        let pairwise_ids: Vec<String> = places.iter().map(|(_, id)| id.clone()).collect();
+        let audit = self
+            .store
+            .audit
+            .naming(&pairwise_ids, AUDIT_RECORDS_IN_EXPORT)
+            .await?;
         let mut apps = Vec::new();
-        for (app, pairwise_id) in self.places(&citizen.id).await? {
+        for (app, pairwise_id) in places {
             let space = KvSpace::Citizen {
                 app: &app,
                 pairwise_id: &pairwise_id,
@@ -254,6 +274,8 @@ impl PersonalDataRights {
                 })
                 .collect(),
             apps,
+            audit_texts: crate::audit::texts_of(&audit),
+            audit,
         })
     }
 

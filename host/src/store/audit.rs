@@ -102,6 +102,13 @@ pub trait AuditStore: Send + Sync + 'static {
         from: AuditFrom,
         limit: usize,
     ) -> Result<(Vec<AuditRecord>, bool), StoreError>;
+    /// Up to `limit` records that name one of `pairwise_ids` (a citizen, by
+    /// the id each app knows them by), newest first.
+    async fn naming(
+        &self,
+        pairwise_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 #[cfg(test)]

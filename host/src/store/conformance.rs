@@ -97,6 +97,7 @@ macro_rules! store_conformance {
             a_provider_refund_is_queued_with_the_apps_event,
             an_outbox_entry_is_claimed_by_one_taker,
             audit_pages_both_ways_cover_every_record_once,
+            audit_records_naming_a_citizen_come_newest_first,
             rate_limits_allow_the_limit_per_window,
             idle_and_forgotten_rate_limit_windows_go,
             rate_limits_hold_under_concurrent_takers,
@@ -3294,6 +3295,48 @@ pub async fn audit_pages_both_ways_cover_every_record_once(store: Store) {
         .into_iter()
         .collect();
     assert_eq!(read, concurrent);
+}
+
+/// The records naming a citizen (by any of their pairwise ids) come newest
+/// first, at most as many as asked, and none naming anyone else.
+pub async fn audit_records_naming_a_citizen_come_newest_first(store: Store) {
+    let audit = &store.audit;
+    let theirs = ["pw-lan-a".to_string(), "pw-lan-b".to_string()];
+    assert!(audit.naming(&theirs, 10).await.unwrap().is_empty());
+    let mut naming_them = Vec::new();
+    for n in 0..12u64 {
+        let mut record = audit_record("consent", Some(["a", "b"][(n % 2) as usize]), None);
+        record.detail = format!("n{n}");
+        record.pairwise_id = match n % 4 {
+            0 => Some("pw-lan-a".into()),
+            1 => Some("pw-lan-b".into()),
+            // Someone else, whose id starts with theirs; and no one.
+            2 => Some("pw-lan-a2".into()),
+            _ => None,
+        };
+        let named = matches!(n % 4, 0 | 1);
+        record.seq = audit.append(record.clone()).await.unwrap();
+        if named {
+            naming_them.push(record);
+        }
+    }
+    naming_them.reverse();
+    assert_eq!(audit.naming(&theirs, 100).await.unwrap(), naming_them);
+    assert_eq!(audit.naming(&theirs, 4).await.unwrap(), naming_them[..4]);
+    assert_eq!(
+        audit
+            .naming(&["pw-lan-b".to_string()], 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(audit.naming(&[], 100).await.unwrap().is_empty());
+    assert!(audit
+        .naming(&["nobody".to_string()], 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 // ------------------------------------------------------------ rate limits

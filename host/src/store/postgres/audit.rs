@@ -1,6 +1,7 @@
 //! PostgreSQL's [`AuditStore`]: records numbered 1, 2, … in commit order
 //! (appends take turns on the table's lock), each page read through an
-//! index by sequence number — the filter's own index when it has one.
+//! index by sequence number — the filter's own index when it has one; the
+//! records naming a citizen through an index by pairwise id.
 
 use super::{backend, from_json, json, to_db, PgStore};
 use crate::store::{AuditFilter, AuditFrom, AuditRecord, AuditStore, StoreError};
@@ -95,5 +96,33 @@ impl AuditStore for PgStore {
             })
             .collect::<Result<_, _>>()?;
         Ok((records, more))
+    }
+
+    async fn naming(
+        &self,
+        pairwise_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        // Through `audit_by_pairwise` (migration 0012): its expression and
+        // its predicate, as they are written there.
+        let rows = sqlx::query(
+            "SELECT seq, record FROM audit \
+             WHERE record->>'pairwise_id' IS NOT NULL AND record->>'pairwise_id' = ANY($1) \
+             ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(pairwise_ids)
+        .bind(to_db(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seq").map_err(backend)?;
+                from_json(
+                    &format!("audit/{seq}"),
+                    row.try_get("record").map_err(backend)?,
+                )
+            })
+            .collect()
     }
 }

@@ -1,5 +1,6 @@
 //! sled's [`AuditStore`]: records keyed by their big-endian sequence number,
-//! so a page reads a key range forward or backward from its cursor.
+//! so a page reads a key range forward or backward from its cursor (and the
+//! records naming a citizen are found by reading it backward).
 
 use super::{backend, to_json, SledStore};
 use crate::store::{AuditFilter, AuditFrom, AuditRecord, AuditStore, StoreError};
@@ -42,11 +43,7 @@ impl AuditStore for SledStore {
         let mut records = Vec::new();
         for entry in entries {
             let (key, value) = entry.map_err(backend)?;
-            let record: AuditRecord =
-                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
-                    key: format!("audit/{}", hex::encode(&key)),
-                    reason: e.to_string(),
-                })?;
+            let record = decode_record(&key, &value)?;
             if !filter.matches(&record) {
                 continue;
             }
@@ -57,4 +54,38 @@ impl AuditStore for SledStore {
         }
         Ok((records, false))
     }
+
+    async fn naming(
+        &self,
+        pairwise_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        // No index by pairwise id: the log is read newest first until
+        // `limit` are found (a citizen's download, at most a few an hour).
+        let wanted: std::collections::HashSet<&str> =
+            pairwise_ids.iter().map(String::as_str).collect();
+        let mut records = Vec::new();
+        for entry in self.audit.iter().rev() {
+            if records.len() == limit {
+                break;
+            }
+            let (key, value) = entry.map_err(backend)?;
+            let record: AuditRecord = decode_record(&key, &value)?;
+            if record
+                .pairwise_id
+                .as_deref()
+                .is_some_and(|id| wanted.contains(id))
+            {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn decode_record(key: &[u8], value: &[u8]) -> Result<AuditRecord, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        key: format!("audit/{}", hex::encode(key)),
+        reason: e.to_string(),
+    })
 }
