@@ -467,6 +467,13 @@ async fn a_canary_serves_a_stable_share_and_rolls_back_without_recompiling() {
     );
     // Anonymous callers get a bucket cookie and keep their version.
     let response = client().get(host.url("/apps/tour/")).send().await.unwrap();
+    assert!(
+        !response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure"),
+        "plain HTTP here: a Secure cookie would never come back"
+    );
     let cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -991,5 +998,45 @@ async fn a_step_on_a_host_behind_the_store_serves_what_the_store_says() {
         .await
         .unwrap();
     assert_eq!(serving(&other), "1.1.0");
+    host.stop().await;
+}
+
+/// A host its citizens reach over HTTPS (its OpenID redirect address says
+/// so) marks every cookie it sets `Secure`, the canary's bucket cookie too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_bucket_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start_with(dir.path(), |config| {
+        config.install_samples = false;
+        config.oidc = Some(citadel_host::identity::oidc::OidcConfig {
+            // Never reached: nobody signs in here.
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "citadel".into(),
+            client_secret: "a-long-enough-secret".into(),
+            redirect_url: "https://citadel.hue.gov.vn/auth/oidc/callback".into(),
+            scopes: vec!["openid".into()],
+            claims: Default::default(),
+        });
+    })
+    .await;
+    let a = register_publisher(&host, "citadel-tests").await;
+    for (version, percent) in [("1.0.0", 100), ("1.1.0", 50)] {
+        let v = manifest("tour", "notes", r#"["kv"]"#, version);
+        assert_eq!(
+            upload(&host, &a, package(&a, &v, "notes")).await.status(),
+            201
+        );
+        let path = format!("/api/v1/operator/apps/tour/versions/{version}/approve");
+        let approved = operator_post(&host, &path, json!({ "capabilities": ["kv"] })).await;
+        assert_eq!(approved.status(), 200);
+        let rollout = json!({ "version": version, "percent": percent });
+        let rolled = operator_post(&host, "/api/v1/operator/apps/tour/rollout", rollout).await;
+        assert_eq!(rolled.status(), 200);
+    }
+    let response = client().get(host.url("/apps/tour/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("citadel_bucket="), "{cookie}");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
     host.stop().await;
 }

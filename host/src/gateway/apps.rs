@@ -564,7 +564,8 @@ async fn answer(
         .insert(APP_VERSION_HEADER, app.version_header.clone());
     if let Some(value) = new_bucket_cookie {
         let cookie = format!(
-            "{BUCKET_COOKIE}={value}; Path=/apps/; HttpOnly; SameSite=Lax; Max-Age=31536000"
+            "{BUCKET_COOKIE}={value}; Path=/apps/; HttpOnly; SameSite=Lax; Max-Age=31536000{}",
+            super::secure_cookie_attribute(&citadel)
         );
         if let Ok(cookie) = HeaderValue::from_str(&cookie) {
             parts.headers.append(header::SET_COOKIE, cookie);

@@ -192,8 +192,9 @@ async fn login(
         })
         .await;
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        session.expires.saturating_sub(session.created)
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        session.expires.saturating_sub(session.created),
+        super::secure_cookie_attribute(&citadel)
     );
     let mut response = Json(SignedIn {
         token,

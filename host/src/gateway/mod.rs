@@ -118,6 +118,21 @@ pub(crate) fn cookie_within(
         .map(|(_, value)| value.to_string())
 }
 
+/// `"; Secure"` when citizens reach the host over HTTPS (its OpenID
+/// redirect address says so), else nothing: the attribute every cookie the
+/// host sets carries, so none travels over plain HTTP.
+pub(crate) fn secure_cookie_attribute(citadel: &crate::Citadel) -> &'static str {
+    if citadel
+        .oidc
+        .as_ref()
+        .is_some_and(|provider| provider.secure_cookies())
+    {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 /// A page the host draws itself (consent, payment): no framing, so an app
 /// cannot overlay it; scripts only from the host; nothing cached.
 pub(crate) fn host_page(status: axum::http::StatusCode, html: String) -> axum::response::Response {

@@ -54,12 +54,8 @@ fn provider(citadel: &Citadel) -> Result<&Arc<OidcProvider>, ApiError> {
 }
 
 /// `Set-Cookie` for the login cookie: `value` for `max_age` seconds.
-fn login_cookie(provider: &OidcProvider, value: &str, max_age: u64) -> Option<HeaderValue> {
-    let secure = if provider.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
+fn login_cookie(citadel: &Citadel, value: &str, max_age: u64) -> Option<HeaderValue> {
+    let secure = super::secure_cookie_attribute(citadel);
     HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
@@ -99,7 +95,7 @@ async fn login(
         Ok((url, sealed)) => {
             let mut response =
                 (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response();
-            if let Some(cookie) = login_cookie(provider, &sealed, LOGIN_TTL.as_secs()) {
+            if let Some(cookie) = login_cookie(&citadel, &sealed, LOGIN_TTL.as_secs()) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             Ok(response)
@@ -185,11 +181,7 @@ async fn callback(
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
                 session.expires.saturating_sub(session.created),
-                if provider.secure_cookies() {
-                    "; Secure"
-                } else {
-                    ""
-                }
+                super::secure_cookie_attribute(&citadel)
             );
             if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -199,7 +191,7 @@ async fn callback(
         Err(error) => refused(&citadel, provider, error).await,
     };
     // The login cookie is spent either way: a replayed callback has none.
-    if let Some(spent) = login_cookie(provider, "", 0) {
+    if let Some(spent) = login_cookie(&citadel, "", 0) {
         response.headers_mut().append(header::SET_COOKIE, spent);
     }
     Ok(response)
