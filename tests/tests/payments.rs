@@ -712,13 +712,11 @@ async fn refund_address() -> (String, Received, tokio::task::JoinHandle<()>) {
 async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_it() {
     let (url, received, server) = refund_address().await;
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start_with(dir.path(), |config| {
-        config.payments.providers = vec![provider("momo", Some(url)), provider("zalopay", None)];
-    })
+    let (host, lan) = paying_host(
+        dir.path(),
+        vec![provider("momo", Some(url)), provider("zalopay", None)],
+    )
     .await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""))
-        .await;
-    let lan = sign_in(&host, "c-lan").await;
     let pay_through = |provider: &'static str, reference: &'static str, paid_as: &'static str| {
         let (host, lan) = (&host, &lan);
         async move {
@@ -836,14 +834,11 @@ async fn paid_by_hand(host: &TestHost, intent: &str, body: Value) -> reqwest::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start_with(dir.path(), |config| {
-        config.payments.providers =
-            vec![provider("momo", Some("http://127.0.0.1:9/refund".into()))];
-    })
+    let (host, lan) = paying_host(
+        dir.path(),
+        vec![provider("momo", Some("http://127.0.0.1:9/refund".into()))],
+    )
     .await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""))
-        .await;
-    let lan = sign_in(&host, "c-lan").await;
     let id = intent_id(&host, &lan, 250_000, "by-hand").await;
     to_checkout(&host, &lan, &id, "momo").await;
     let report =
@@ -956,13 +951,7 @@ async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
 async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
     let (url, received, server) = refund_address().await;
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start_with(dir.path(), |config| {
-        config.payments.providers = vec![provider("momo", Some(url))];
-    })
-    .await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""))
-        .await;
-    let lan = sign_in(&host, "c-lan").await;
+    let (host, lan) = paying_host(dir.path(), vec![provider("momo", Some(url))]).await;
     let go_to_checkout = |reference: &'static str, amount: u64| {
         let (host, lan) = (&host, &lan);
         async move {
@@ -1114,6 +1103,16 @@ async fn outbox_empties(host: &TestHost, patience: Duration) -> bool {
     false
 }
 
+/// A host that takes payments through `providers`, with the probe app
+/// installed and Lan signed in (her token).
+async fn paying_host(dir: &std::path::Path, providers: Vec<WebhookProvider>) -> (TestHost, String) {
+    let host = TestHost::start_with(dir, |config| config.payments.providers = providers).await;
+    host.install_built("probe", &probe_manifest("probe", &[], ""))
+        .await;
+    let lan = sign_in(&host, "c-lan").await;
+    (host, lan)
+}
+
 /// While a host is sending a refund to its provider, an operator cannot
 /// record it paid back by hand (the provider may be taking it: the citizen
 /// would be paid twice); once the provider has answered, the operator's
@@ -1148,13 +1147,7 @@ async fn a_refund_being_sent_cannot_be_paid_back_by_hand_as_well() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
-    let host = TestHost::start_with(dir.path(), |config| {
-        config.payments.providers = vec![provider("momo", Some(url))];
-    })
-    .await;
-    host.install_built("probe", &probe_manifest("probe", &[], ""))
-        .await;
-    let lan = sign_in(&host, "c-lan").await;
+    let (host, lan) = paying_host(dir.path(), vec![provider("momo", Some(url))]).await;
     let id = intent_id(&host, &lan, 250_000, "in-flight").await;
     to_checkout(&host, &lan, &id, "momo").await;
     let report =

@@ -6,6 +6,7 @@
 use super::{backend, from_json, json, to_db, PgStore};
 use crate::store::{AuditFilter, AuditFrom, AuditRecord, AuditStore, StoreError};
 use async_trait::async_trait;
+use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 #[async_trait]
@@ -82,20 +83,10 @@ impl AuditStore for PgStore {
         for value in values {
             query = query.bind(value);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let mut rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         let more = rows.len() > limit;
-        let records = rows
-            .into_iter()
-            .take(limit)
-            .map(|row| {
-                let seq: i64 = row.try_get("seq").map_err(backend)?;
-                from_json(
-                    &format!("audit/{seq}"),
-                    row.try_get("record").map_err(backend)?,
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((records, more))
+        rows.truncate(limit);
+        Ok((records_of(rows)?, more))
     }
 
     async fn naming(
@@ -115,14 +106,19 @@ impl AuditStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.into_iter()
-            .map(|row| {
-                let seq: i64 = row.try_get("seq").map_err(backend)?;
-                from_json(
-                    &format!("audit/{seq}"),
-                    row.try_get("record").map_err(backend)?,
-                )
-            })
-            .collect()
+        records_of(rows)
     }
+}
+
+/// The records of rows of `seq` and `record`.
+fn records_of(rows: Vec<PgRow>) -> Result<Vec<AuditRecord>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let seq: i64 = row.try_get("seq").map_err(backend)?;
+            from_json(
+                &format!("audit/{seq}"),
+                row.try_get("record").map_err(backend)?,
+            )
+        })
+        .collect()
 }
