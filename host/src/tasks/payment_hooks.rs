@@ -290,17 +290,11 @@ async fn deliver(delivery: &HookDelivery, entry: OutboxEntry) {
 /// finds it still owed), so an operator cannot record it paid back by hand
 /// while the provider may be taking it.
 async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund: &OutboxRefund) {
-    let Some((config, url)) = delivery
+    let provider = delivery
         .providers
         .iter()
         .find(|p| p.name == refund.provider)
-        .and_then(|p| Some((p, p.refund_url.clone()?)))
-    else {
-        // Configured when the refund was made, gone since: it waits for
-        // the provider to come back (and is audited as late).
-        tracing::warn!(provider = %refund.provider, "a refund waits: its provider takes no refunds here now");
-        return retry(delivery, entry).await;
-    };
+        .and_then(|p| Some((p, p.refund_url.clone()?)));
     let sending_until = now_ms() + SENDING_WINDOW.as_millis() as u64;
     let marked = delivery
         .store
@@ -312,7 +306,9 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
             if owed.acknowledged_at.is_some() {
                 return Ok((LedgerStep::default(), Owing::Nothing));
             }
-            owed.sending_until = Some(sending_until);
+            if provider.is_some() {
+                owed.sending_until = Some(sending_until);
+            }
             Ok((LedgerStep::default(), Owing::Refund))
         })
         .await;
@@ -331,6 +327,13 @@ async fn refund_at_provider(delivery: &HookDelivery, entry: OutboxEntry, refund:
             tracing::warn!(error = %e, "a refund waits: its intent could not be marked");
             return retry(delivery, entry).await;
         }
+    };
+    let Some((config, url)) = provider else {
+        // Configured when the refund was made, gone since: it waits for
+        // the provider to come back (audited as late), or to be paid back
+        // by hand.
+        tracing::warn!(provider = %refund.provider, "a refund waits: its provider takes no refunds here now");
+        return retry(delivery, entry).await;
     };
     let payment_ref = intent
         .owed(&refund.reference, refund.returns_payment)
