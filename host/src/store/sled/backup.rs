@@ -338,6 +338,7 @@ mod tests {
             "intents",
             "list",
             "location",
+            "naming",
             "operator",
             "outbox",
             "outbox_due",
