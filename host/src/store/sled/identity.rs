@@ -1,6 +1,6 @@
-//! sled's [`IdentityStore`]: sessions, operators, secrets, consents,
-//! pairwise ids and inboxes as records; frame tokens with a per-citizen
-//! index (oldest first) and locations, both swept at their expiry.
+//! sled's [`IdentityStore`]: operators, secrets, consents, pairwise ids and
+//! inboxes as records; sessions and frame tokens with per-citizen indexes,
+//! and locations, all swept at their expiry.
 
 use super::{backend, composite, to_json, SledStore};
 use crate::store::{
@@ -19,7 +19,75 @@ fn frame_index_key(record: &FrameRecord, token_sha256: &str) -> Vec<u8> {
     key
 }
 
+/// citizen ‖ NUL ‖ token hash: a citizen's sessions.
+fn session_index_key(citizen: &str, token_sha256: &str) -> Vec<u8> {
+    let mut key = composite(&[citizen, ""]);
+    key.extend_from_slice(token_sha256.as_bytes());
+    key
+}
+
 impl SledStore {
+    /// Index every session by its citizen, unless the index already holds
+    /// as many entries as there are sessions (a data dir from before the
+    /// index, or one an older version wrote sessions to, is indexed anew).
+    pub(super) fn rebuild_sessions_by_citizen(&self) -> Result<(), StoreError> {
+        if self.sessions_by_citizen.len() == self.sessions.len() {
+            return Ok(());
+        }
+        self.sessions_by_citizen.clear().map_err(backend)?;
+        let mut batch = sled::Batch::default();
+        for (hash, session) in Self::scan_pairs::<SessionRecord>(self.sessions.iter())? {
+            batch.insert(session_index_key(&session.citizen_id, &hash), &[]);
+        }
+        self.sessions_by_citizen
+            .apply_batch(batch)
+            .map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    /// The token hashes of `citizen`'s sessions, through the index.
+    fn session_hashes_of(&self, citizen: &str) -> Result<Vec<String>, StoreError> {
+        let own = composite(&[citizen, ""]);
+        self.sessions_by_citizen
+            .scan_prefix(&own)
+            .keys()
+            .map(|key| {
+                let key = key.map_err(backend)?;
+                Ok(String::from_utf8_lossy(&key[own.len()..]).into_owned())
+            })
+            .collect()
+    }
+
+    /// Remove session `token_sha256` and its index entry if `still` says
+    /// its record is to go and the record is unchanged when removed; the
+    /// record that went.
+    fn remove_session(
+        &self,
+        token_sha256: &str,
+        still: impl Fn(&SessionRecord) -> bool,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(stored) = self.sessions.get(token_sha256).map_err(backend)? else {
+            return Ok(None);
+        };
+        let record: SessionRecord = Self::json(token_sha256.as_bytes(), &stored)?;
+        if !still(&record) {
+            return Ok(None);
+        }
+        let index = session_index_key(&record.citizen_id, token_sha256);
+        let outcome: Result<bool, TransactionError<StoreError>> =
+            (&self.sessions, &self.sessions_by_citizen).transaction(|(sessions, by_citizen)| {
+                // Replaced or removed since it was read: not this one to remove.
+                if sessions.get(token_sha256.as_bytes())?.as_ref() != Some(&stored) {
+                    return Ok(false);
+                }
+                sessions.remove(token_sha256.as_bytes())?;
+                by_citizen.remove(index.as_slice())?;
+                Ok(true)
+            });
+        Ok(super::settle(outcome)?.then_some(record))
+    }
+
     /// Remove one frame token and its index entry; whether it existed.
     fn close_frame_now(&self, token_sha256: &str) -> Result<bool, StoreError> {
         let Some(record) = Self::get_json::<FrameRecord>(&self.frames, token_sha256)? else {
@@ -49,13 +117,7 @@ struct SignedIn {
 
 impl SledStore {
     fn signed_in(&self, citizen: &str) -> Result<SignedIn, StoreError> {
-        // Sessions have no index by citizen: signing out everywhere and
-        // erasure are rare, a scan will do.
-        let sessions = Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
-            .into_iter()
-            .filter(|(_, session)| session.citizen_id == citizen)
-            .map(|(hash, _)| hash)
-            .collect();
+        let sessions = self.session_hashes_of(citizen)?;
         let frame_index = self
             .frames_by_citizen
             .scan_prefix(composite(&[citizen, ""]))
@@ -126,7 +188,15 @@ impl IdentityStore for SledStore {
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        Self::put_json(&self.sessions, token_sha256, record)?;
+        let stored = to_json(record)?;
+        let index = session_index_key(&record.citizen_id, token_sha256);
+        let outcome: Result<(), TransactionError<StoreError>> =
+            (&self.sessions, &self.sessions_by_citizen).transaction(|(sessions, by_citizen)| {
+                sessions.insert(token_sha256.as_bytes(), stored.as_slice())?;
+                by_citizen.insert(index.as_slice(), &[])?;
+                Ok(())
+            });
+        super::settle(outcome)?;
         self.durable().await
     }
 
@@ -135,25 +205,20 @@ impl IdentityStore for SledStore {
     }
 
     async fn sessions_of(&self, citizen: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        // Sessions have no index by citizen: a download of one's data is
-        // rare (and rate-limited), a scan will do.
-        let mut sessions: Vec<SessionRecord> =
-            Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
-                .into_iter()
-                .map(|(_, session)| session)
-                .filter(|session| session.citizen_id == citizen)
-                .collect();
-        sessions.sort_by_key(|session| session.created);
+        let mut sessions = Vec::new();
+        for hash in self.session_hashes_of(citizen)? {
+            // Ended since the index was read: gone.
+            if let Some(session) = Self::get_json::<SessionRecord>(&self.sessions, &hash)? {
+                sessions.push(session);
+            }
+        }
+        sessions.sort_by_key(|session: &SessionRecord| session.created);
         Ok(sessions)
     }
 
     async fn delete_session(&self, token_sha256: &str) -> Result<bool, StoreError> {
         let _writing = self.writing().await;
-        let existed = self
-            .sessions
-            .remove(token_sha256)
-            .map_err(backend)?
-            .is_some();
+        let existed = self.remove_session(token_sha256, |_| true)?.is_some();
         self.durable().await?;
         if existed {
             self.announce(AppChange::SessionEnded(token_sha256.to_string()));
@@ -395,11 +460,17 @@ impl IdentityStore for SledStore {
             sessions,
             frame_index,
         } = self.signed_in(citizen)?;
-        let trees = (&self.sessions, &self.frames, &self.frames_by_citizen);
+        let trees = (
+            &self.sessions,
+            &self.sessions_by_citizen,
+            &self.frames,
+            &self.frames_by_citizen,
+        );
         let outcome: Result<(), TransactionError<StoreError>> =
-            trees.transaction(|(sessions_t, frames, by_citizen)| {
+            trees.transaction(|(sessions_t, sessions_index, frames, by_citizen)| {
                 for hash in &sessions {
                     sessions_t.remove(hash.as_bytes())?;
+                    sessions_index.remove(session_index_key(citizen, hash))?;
                 }
                 for index in &frame_index {
                     by_citizen.remove(index)?;
@@ -449,6 +520,7 @@ impl IdentityStore for SledStore {
         }
         let trees = (
             &self.sessions,
+            &self.sessions_by_citizen,
             &self.frames,
             &self.frames_by_citizen,
             &self.consents,
@@ -460,6 +532,7 @@ impl IdentityStore for SledStore {
         let outcome: Result<(), TransactionError<StoreError>> = trees.transaction(
             |(
                 sessions_t,
+                sessions_index,
                 frames,
                 by_citizen,
                 consents_t,
@@ -470,6 +543,7 @@ impl IdentityStore for SledStore {
             )| {
                 for hash in &sessions {
                     sessions_t.remove(hash.as_bytes())?;
+                    sessions_index.remove(session_index_key(citizen, hash))?;
                 }
                 for index in &frame_index {
                     by_citizen.remove(index)?;
@@ -549,7 +623,16 @@ impl IdentityStore for SledStore {
         for hash in expired_frames {
             swept += usize::from(self.close_frame_now(&hash)?);
         }
-        swept += Self::remove_expired(&self.sessions, |s: &SessionRecord| s.expires <= now_secs)?;
+        let expired_sessions: Vec<String> =
+            Self::scan_pairs::<SessionRecord>(self.sessions.iter())?
+                .into_iter()
+                .filter(|(_, session)| session.expires <= now_secs)
+                .map(|(hash, _)| hash)
+                .collect();
+        for hash in expired_sessions {
+            let expired = |session: &SessionRecord| session.expires <= now_secs;
+            swept += usize::from(self.remove_session(&hash, expired)?.is_some());
+        }
         swept += Self::remove_expired(&self.locations, |l: &LocationRecord| l.expires <= now_ms)?;
         if swept > 0 {
             self.durable().await?;

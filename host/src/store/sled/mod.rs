@@ -37,6 +37,8 @@ pub struct SledStore {
     operators: sled::Tree,
     secrets: sled::Tree,
     sessions: sled::Tree,
+    /// citizen ‖ NUL ‖ token hash → (): a citizen's sessions.
+    sessions_by_citizen: sled::Tree,
     kv_usage: Arc<kv::KvUsage>,
     consents: sled::Tree,
     inbox: sled::Tree,
@@ -128,6 +130,7 @@ impl SledStore {
             operators: db.open_tree("operators").map_err(backend)?,
             secrets: db.open_tree("secrets").map_err(backend)?,
             sessions: db.open_tree("sessions").map_err(backend)?,
+            sessions_by_citizen: db.open_tree("sessions-by-citizen").map_err(backend)?,
             kv_usage: Arc::default(),
             consents: db.open_tree("consents").map_err(backend)?,
             inbox: db.open_tree("inbox").map_err(backend)?,
@@ -160,6 +163,7 @@ impl SledStore {
         store.rebuild_intent_index()?;
         store.rebuild_citizen_intents()?;
         store.rebuild_outbox_due()?;
+        store.rebuild_sessions_by_citizen()?;
         // Older data dirs stored kv usage; it is derived from the data now.
         store.db.drop_tree("kv-usage").map_err(backend)?;
         Ok(store)
@@ -876,5 +880,56 @@ mod tests {
         // The rebuilt index moves with the entries.
         store.outbox_update("e-50", None).await.unwrap();
         assert_eq!(store.outbox_next_due().await.unwrap(), Some(100));
+    }
+
+    #[tokio::test]
+    async fn the_session_index_is_rebuilt_when_it_misses_sessions() {
+        use crate::store::{IdentityStore, SessionRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let session = |citizen: &str| SessionRecord {
+            citizen_id: citizen.into(),
+            created: 1,
+            expires: u64::MAX / 2,
+            profile: None,
+        };
+        {
+            let store = open_store(dir.path()).await;
+            store
+                .put_session("h-phone", &session("c-lan"))
+                .await
+                .unwrap();
+            // As written by a host that indexed no session.
+            store.sessions_by_citizen.clear().unwrap();
+            SledStore::put_json(&store.sessions, "h-laptop", &session("c-lan")).unwrap();
+            SledStore::put_json(&store.sessions, "h-other", &session("c-lan2")).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = open_store(dir.path()).await;
+        assert_eq!(store.sessions_of("c-lan").await.unwrap().len(), 2);
+        let ended = store.end_sessions_of("c-lan").await.unwrap();
+        assert_eq!(ended.sessions, 2);
+        assert!(store.sessions_of("c-lan").await.unwrap().is_empty());
+        assert_eq!(store.session("h-phone").await.unwrap(), None);
+        assert_eq!(store.session("h-laptop").await.unwrap(), None);
+        assert_eq!(
+            store.session("h-other").await.unwrap(),
+            Some(session("c-lan2"))
+        );
+        assert_eq!(
+            store.sessions_by_citizen.len(),
+            1,
+            "only c-lan2's entry is left"
+        );
+        assert!(store.delete_session("h-other").await.unwrap());
+        assert!(store.sessions_by_citizen.is_empty());
+        // A swept session takes its entry with it.
+        let expired = SessionRecord {
+            expires: 5,
+            ..session("c-minh")
+        };
+        store.put_session("h-old", &expired).await.unwrap();
+        assert_eq!(store.sessions_by_citizen.len(), 1);
+        assert_eq!(store.sweep_expired(10, 0).await.unwrap(), 1);
+        assert!(store.sessions_by_citizen.is_empty());
     }
 }
