@@ -6,7 +6,7 @@
 
 use citadel_host::gateway::error::ApiError;
 use citadel_host::payments::WebhookProvider;
-use citadel_host::store::IntentStatus;
+use citadel_host::store::{IntentRecord, IntentStatus};
 use citadel_tests::{
     client, decide_payment, error_of, get_json, metrics, probe_manifest, sign_in, test_manifest,
     TestHost, OPERATOR_TOKEN,
@@ -442,14 +442,7 @@ async fn a_reference_is_per_citizen_and_pending_intents_are_bounded() {
         assert_eq!(ids, [mine.as_str()]);
     }
     assert_eq!(confirm(&host, &minh, &minhs).await.status(), 200);
-    let lan_intent = host
-        .citadel
-        .store
-        .ledger
-        .intent(&lans)
-        .await
-        .unwrap()
-        .unwrap();
+    let lan_intent = stored_intent(&host, &lans).await;
     assert_eq!(
         lan_intent.status,
         IntentStatus::Pending,
@@ -569,6 +562,11 @@ async fn a_hanging_payment_hook_holds_up_only_its_own_app() {
         .iter()
         .any(|k| k.as_str().unwrap().contains(&fast)));
     host.stop().await;
+}
+
+/// Intent `id` as the ledger holds it.
+async fn stored_intent(host: &TestHost, id: &str) -> IntentRecord {
+    host.citadel.store.ledger.intent(id).await.unwrap().unwrap()
 }
 
 /// Whether the outbox still holds an event of `intent`.
@@ -773,14 +771,7 @@ async fn a_refund_of_a_provider_payment_is_sent_to_the_provider_until_it_takes_i
     // momo refuses the first request; the second (after the backoff) lands.
     let deadline = Instant::now() + Duration::from_secs(20);
     let acknowledged = loop {
-        let intent = host
-            .citadel
-            .store
-            .ledger
-            .intent(&id)
-            .await
-            .unwrap()
-            .unwrap();
+        let intent = stored_intent(&host, &id).await;
         let at = intent.refunds[0].provider.as_ref().unwrap().acknowledged_at;
         if at.is_some() || Instant::now() > deadline {
             break at;
@@ -936,14 +927,7 @@ async fn a_refund_paid_back_by_hand_is_no_longer_sent() {
         outbox_empties(&host, Duration::from_secs(20)).await,
         "no longer sent"
     );
-    let intent = host
-        .citadel
-        .store
-        .ledger
-        .intent(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let intent = stored_intent(&host, &id).await;
     assert_eq!(intent.refunded, 100_000, "the refund itself stands");
     let report = reconcile(&host).await;
     assert_eq!(report["clean"], true, "{report}");
@@ -1023,16 +1007,7 @@ async fn a_payment_the_intent_cannot_take_goes_back_to_its_provider_once() {
     let status = |id: &String| {
         let host = &host;
         let id = id.clone();
-        async move {
-            host.citadel
-                .store
-                .ledger
-                .intent(&id)
-                .await
-                .unwrap()
-                .unwrap()
-                .status
-        }
+        async move { stored_intent(host, &id).await.status }
     };
     assert_eq!(status(&cancelled).await, IntentStatus::Cancelled);
     assert_eq!(
@@ -1185,14 +1160,7 @@ async fn a_refund_being_sent_cannot_be_paid_back_by_hand_as_well() {
     let taken = paid_by_hand(&host, &id, json!({ "reference": "r-held" })).await;
     assert_eq!(taken.status(), 409);
     assert_eq!(error_of(taken).await.0, "refund_already_taken");
-    let intent = host
-        .citadel
-        .store
-        .ledger
-        .intent(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let intent = stored_intent(&host, &id).await;
     let owed = intent.owed("r-held", false).unwrap().provider.clone();
     assert!(owed.acknowledged_at.is_some() && owed.settled_by.is_none());
     assert_eq!(owed.sending_until, None, "the attempt is over");
