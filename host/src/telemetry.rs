@@ -2,7 +2,8 @@
 //! timeouts, out-of-memory kills and denials by capability. Every figure is
 //! counted twice in the same call: into the process's Prometheus recorder,
 //! which `/metrics` renders whole, and into this module's per-app figures,
-//! from which one app's summary is read without rendering every app.
+//! from which one app's summary is read without rendering every app. Also
+//! the host's own backlog: erasures not yet finished.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::{BTreeMap, HashMap};
@@ -165,6 +166,13 @@ impl AppMetrics {
             .latency_nanos
             .fetch_add(nanos, Ordering::Relaxed);
     }
+}
+
+/// Erasures of citizens' data begun and not yet finished, as the host last
+/// counted them (`citadel_erasures_unfinished`): one that stays above zero
+/// for long means the store keeps failing them.
+pub fn unfinished_erasures(count: usize) {
+    metrics::gauge!("citadel_erasures_unfinished").set(count as f64);
 }
 
 /// A guest failed: `kind` is `trap`, `timeout` or `out_of_memory`.

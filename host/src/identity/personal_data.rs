@@ -338,10 +338,13 @@ impl PersonalDataRights {
     /// Finish the erasures that began at least [`FINISH_AFTER`] ago and
     /// have not finished (a failure, or a host that stopped, on any host):
     /// what apps keep of each citizen. Each is audited; returns how many.
+    /// The metric `citadel_erasures_unfinished` follows what is left.
     pub async fn finish_unfinished(&self) -> Result<usize, StoreError> {
         let before = now_ms().saturating_sub(FINISH_AFTER.as_millis() as u64);
+        let unfinished = self.store.identity.unfinished_erasures().await?;
+        crate::telemetry::unfinished_erasures(unfinished.len());
         let mut finished = 0;
-        for (citizen, began) in self.store.identity.unfinished_erasures().await? {
+        for (citizen, began) in unfinished.iter().cloned() {
             if began > before {
                 break;
             }
@@ -360,6 +363,7 @@ impl PersonalDataRights {
                 })
                 .await;
             finished += 1;
+            crate::telemetry::unfinished_erasures(unfinished.len() - finished);
         }
         Ok(finished)
     }
