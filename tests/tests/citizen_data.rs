@@ -663,27 +663,32 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
     );
     let minhs = usage(&host).await;
     assert!(minhs > 0 && minhs < both, "Lan's data went, Minh's stays");
-    let minh_again = sign_in(&host, "c-minh").await;
-    for app in ["probe", "probe-b"] {
-        let mine: Value = get(&host, &format!("/apps/{app}/mine"), Some(&minh_again))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            mine["value"], "bản nháp",
-            "{app} keeps Minh's draft for now"
-        );
-    }
-    let lan_again = sign_in(&host, "c-lan").await;
-    for app in ["probe", "probe-b"] {
-        let mine: Value = get(&host, &format!("/apps/{app}/mine"), Some(&lan_again))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(mine["value"], Value::Null, "{app} kept nothing of Lan");
-    }
+    let drafts = |citizen: &'static str| {
+        let host = &host;
+        async move {
+            let token = sign_in(host, citizen).await;
+            let mut drafts = Vec::new();
+            for app in ["probe", "probe-b"] {
+                let mine: Value = get(host, &format!("/apps/{app}/mine"), Some(&token))
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                drafts.push(mine["value"].clone());
+            }
+            drafts
+        }
+    };
+    assert_eq!(
+        drafts("c-minh").await,
+        ["bản nháp", "bản nháp"],
+        "both apps keep Minh's draft for now"
+    );
+    assert_eq!(
+        drafts("c-lan").await,
+        [Value::Null, Value::Null],
+        "both apps kept nothing of Lan"
+    );
     let records = audit_at_least(&host, "kind=citizen-data-erased", 1).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["actor"], "host");

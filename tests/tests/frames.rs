@@ -2,7 +2,7 @@
 //! one app only, for a while, while its session lasts, and is never a
 //! session itself.
 
-use citadel_tests::{client, sign_in, TestHost};
+use citadel_tests::{client, get, sign_in, TestHost};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -146,12 +146,7 @@ async fn signing_out_everywhere_ends_every_session_and_frame_of_the_citizen() {
     let ended: Value = response.json().await.unwrap();
     assert_eq!(ended, json!({ "sessions": 2, "frames": 1 }));
     for token in [&phone, &laptop] {
-        let me = client()
-            .get(host.url("/api/v1/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let me = get(&host, "/api/v1/me", Some(token)).await;
         assert_eq!(me.status(), 401, "every device is signed out");
     }
     assert_eq!(caller_seen(&host, &phones_frame).await, None);

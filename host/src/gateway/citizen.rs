@@ -239,19 +239,24 @@ async fn logout(
         .close_session(&session.citizen.id, &session.token)
         .await?;
     citadel.positions.forget(&session.citizen.id).await?;
-    let mut response = match provider_end_session(&citadel).await {
+    let response = match provider_end_session(&citadel).await {
         Some(end_session_url) => Json(EndSession { end_session_url }).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     };
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(SIGNED_OUT_COOKIE),
-    );
-    Ok(response)
+    Ok(signed_out(response))
 }
 
 /// The shell's session cookie, cleared.
 const SIGNED_OUT_COOKIE: &str = "citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+
+/// `response` with the session cookie cleared (the citizen signed out).
+fn signed_out(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(SIGNED_OUT_COOKIE),
+    );
+    response
+}
 
 /// The signed-in citizen
 #[utoipa::path(
@@ -330,17 +335,13 @@ async fn sign_out_everywhere(
             ..Event::default()
         })
         .await;
-    let mut response = Json(SignedOutEverywhere {
+    let response = Json(SignedOutEverywhere {
         sessions: ended.sessions,
         frames: ended.frames,
         end_session_url: provider_end_session(&citadel).await,
     })
     .into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(SIGNED_OUT_COOKIE),
-    );
-    Ok(response)
+    Ok(signed_out(response))
 }
 
 /// What signing out everywhere ended.
@@ -661,10 +662,6 @@ async fn erase_data(
     } else {
         StatusCode::ACCEPTED
     };
-    let mut response = (status, Json(erasure)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(SIGNED_OUT_COOKIE),
-    );
-    Ok(response)
+    let response = (status, Json(erasure)).into_response();
+    Ok(signed_out(response))
 }

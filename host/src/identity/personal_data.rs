@@ -319,19 +319,13 @@ impl PersonalDataRights {
                 ..Event::default()
             })
             .await;
-        Ok(match in_apps {
-            Ok(in_apps) => Erasure {
-                records,
-                app_keys: in_apps.keys,
-                apps: in_apps.apps,
-                finished: true,
-            },
-            Err(_) => Erasure {
-                records,
-                app_keys: 0,
-                apps: Vec::new(),
-                finished: false,
-            },
+        let finished = in_apps.is_ok();
+        let in_apps = in_apps.unwrap_or_default();
+        Ok(Erasure {
+            records,
+            app_keys: in_apps.keys,
+            apps: in_apps.apps,
+            finished,
         })
     }
 

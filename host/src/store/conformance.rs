@@ -1326,16 +1326,19 @@ pub async fn publisher_keys_name_their_publisher(store: Store) {
     assert_eq!(apps.publisher_for_key(&k2).await.unwrap(), Some(vnpt));
 }
 
+/// The next change announced on `changes`, within [`PATIENCE`].
+async fn next_change(changes: &mut tokio::sync::broadcast::Receiver<AppChange>) -> AppChange {
+    tokio::time::timeout(PATIENCE, changes.recv())
+        .await
+        .expect("a change is announced")
+        .expect("the feed is open")
+}
+
 /// Registry writes are announced on `changes()` once made.
 pub async fn registry_changes_are_announced(store: Store) {
     let apps = &store.apps;
     let mut changes = apps.changes();
-    async fn next(changes: &mut tokio::sync::broadcast::Receiver<AppChange>) -> AppChange {
-        tokio::time::timeout(PATIENCE, changes.recv())
-            .await
-            .expect("a change is announced")
-            .expect("the feed is open")
-    }
+    let next = next_change;
     apps.commit_app(&app("hello"), &[version("hello", "1.0.0", b"c")], &[b"c"])
         .await
         .unwrap();
@@ -1914,10 +1917,7 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     // Every host hears the sessions ended and the erasure.
     let mut heard = BTreeSet::new();
     while heard.len() < 3 {
-        let change = tokio::time::timeout(PATIENCE, changes.recv())
-            .await
-            .expect("the erasure is announced")
-            .expect("the feed is open");
+        let change = next_change(&mut changes).await;
         heard.insert(format!("{change:?}"));
     }
     assert!(heard.contains(&format!("{:?}", AppChange::SessionEnded(lan_phone.clone()))));
@@ -1998,11 +1998,7 @@ pub async fn signing_out_everywhere_ends_their_sessions_only(store: Store) {
 
     let mut heard = BTreeSet::new();
     while heard.len() < 2 {
-        let change = tokio::time::timeout(PATIENCE, changes.recv())
-            .await
-            .expect("the sessions are announced ended")
-            .expect("the feed is open");
-        if let AppChange::SessionEnded(hash) = change {
+        if let AppChange::SessionEnded(hash) = next_change(&mut changes).await {
             heard.insert(hash);
         }
     }

@@ -8,7 +8,7 @@ use crate::store::{
     InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
-use sled::transaction::TransactionError;
+use sled::transaction::{TransactionError, TransactionalTree, UnabortableTransactionError};
 use sled::Transactional;
 
 /// citizen ‖ NUL ‖ order ‖ hash: a citizen's frame tokens in issue order.
@@ -115,6 +115,30 @@ struct SignedIn {
     frame_index: Vec<sled::IVec>,
 }
 
+impl SignedIn {
+    /// Remove every session and frame token of `citizen` read here, with
+    /// their index entries, inside a transaction over those four trees.
+    fn remove(
+        &self,
+        citizen: &str,
+        sessions: &TransactionalTree,
+        sessions_index: &TransactionalTree,
+        frames: &TransactionalTree,
+        frames_index: &TransactionalTree,
+    ) -> Result<(), UnabortableTransactionError> {
+        let own = composite(&[citizen, ""]);
+        for hash in &self.sessions {
+            sessions.remove(hash.as_bytes())?;
+            sessions_index.remove(session_index_key(citizen, hash))?;
+        }
+        for index in &self.frame_index {
+            frames_index.remove(index)?;
+            frames.remove(&index[own.len() + 8..])?;
+        }
+        Ok(())
+    }
+}
+
 impl SledStore {
     fn signed_in(&self, citizen: &str) -> Result<SignedIn, StoreError> {
         let sessions = self.session_hashes_of(citizen)?;
@@ -128,6 +152,13 @@ impl SledStore {
             sessions,
             frame_index,
         })
+    }
+
+    /// Tell every host that the sessions of `signed_in` ended.
+    fn announce_signed_out(&self, signed_in: &SignedIn) {
+        for hash in &signed_in.sessions {
+            self.announce(AppChange::SessionEnded(hash.clone()));
+        }
     }
 }
 
@@ -455,11 +486,7 @@ impl IdentityStore for SledStore {
 
     async fn end_sessions_of(&self, citizen: &str) -> Result<EndedSessions, StoreError> {
         let _writing = self.writing().await;
-        let own = composite(&[citizen, ""]);
-        let SignedIn {
-            sessions,
-            frame_index,
-        } = self.signed_in(citizen)?;
+        let signed_in = self.signed_in(citizen)?;
         let trees = (
             &self.sessions,
             &self.sessions_by_citizen,
@@ -467,25 +494,16 @@ impl IdentityStore for SledStore {
             &self.frames_by_citizen,
         );
         let outcome: Result<(), TransactionError<StoreError>> =
-            trees.transaction(|(sessions_t, sessions_index, frames, by_citizen)| {
-                for hash in &sessions {
-                    sessions_t.remove(hash.as_bytes())?;
-                    sessions_index.remove(session_index_key(citizen, hash))?;
-                }
-                for index in &frame_index {
-                    by_citizen.remove(index)?;
-                    frames.remove(&index[own.len() + 8..])?;
-                }
+            trees.transaction(|(sessions, sessions_index, frames, frames_index)| {
+                signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;
                 Ok(())
             });
         super::settle(outcome)?;
         self.durable().await?;
-        for hash in &sessions {
-            self.announce(AppChange::SessionEnded(hash.clone()));
-        }
+        self.announce_signed_out(&signed_in);
         Ok(EndedSessions {
-            sessions: sessions.len(),
-            frames: frame_index.len(),
+            sessions: signed_in.sessions.len(),
+            frames: signed_in.frame_index.len(),
         })
     }
 
@@ -504,10 +522,7 @@ impl IdentityStore for SledStore {
                 .map_err(backend)
         };
         let own = composite(&[citizen, ""]);
-        let SignedIn {
-            sessions,
-            frame_index,
-        } = self.signed_in(citizen)?;
+        let signed_in = self.signed_in(citizen)?;
         let consents = keys(&self.consents, &own)?;
         let inbox = keys(&self.inbox, &own)?;
         let location = self.locations.contains_key(citizen).map_err(backend)?;
@@ -531,24 +546,17 @@ impl IdentityStore for SledStore {
         );
         let outcome: Result<(), TransactionError<StoreError>> = trees.transaction(
             |(
-                sessions_t,
+                sessions,
                 sessions_index,
                 frames,
-                by_citizen,
+                frames_index,
                 consents_t,
                 inbox_t,
                 locations,
                 pairwise,
                 unfinished,
             )| {
-                for hash in &sessions {
-                    sessions_t.remove(hash.as_bytes())?;
-                    sessions_index.remove(session_index_key(citizen, hash))?;
-                }
-                for index in &frame_index {
-                    by_citizen.remove(index)?;
-                    frames.remove(&index[own.len() + 8..])?;
-                }
+                signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;
                 for key in &consents {
                     consents_t.remove(key)?;
                 }
@@ -565,13 +573,11 @@ impl IdentityStore for SledStore {
         );
         super::settle(outcome)?;
         self.durable().await?;
-        for hash in &sessions {
-            self.announce(AppChange::SessionEnded(hash.clone()));
-        }
+        self.announce_signed_out(&signed_in);
         self.announce(AppChange::CitizenErased);
         Ok(ErasedRecords {
-            sessions: sessions.len(),
-            frames: frame_index.len(),
+            sessions: signed_in.sessions.len(),
+            frames: signed_in.frame_index.len(),
             consents: consents.len(),
             inbox_messages: inbox.len(),
             locations: usize::from(location),
