@@ -1002,7 +1002,8 @@ async fn a_step_on_a_host_behind_the_store_serves_what_the_store_says() {
 }
 
 /// A host its citizens reach over HTTPS (its OpenID redirect address says
-/// so) marks every cookie it sets `Secure`, the canary's bucket cookie too.
+/// so) marks every cookie it sets `Secure`: the canary's bucket cookie, and
+/// the session cookie it clears too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_https_the_bucket_cookie_is_secure() {
     let dir = tempfile::tempdir().unwrap();
@@ -1038,5 +1039,35 @@ async fn over_https_the_bucket_cookie_is_secure() {
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("citadel_bucket="), "{cookie}");
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+    // The session cookie is cleared with the same attribute.
+    // (A session as the OpenID sign-in opens it, with the provider's profile.)
+    let lan = citadel_host::citizen::Citizen {
+        id: "c-lan".into(),
+        name: "Nguyễn Thị Lan".into(),
+        phone: String::new(),
+        national_id: String::new(),
+        address: String::new(),
+        birth_date: String::new(),
+        locale: "vi".into(),
+        roles: Vec::new(),
+    };
+    let (token, _) = host
+        .citadel
+        .sessions
+        .create_with_profile(&lan)
+        .await
+        .unwrap();
+    let signed_out = client()
+        .delete(host.url("/api/v1/me/sessions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 200);
+    let cleared = signed_out.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"),
+        "{cleared}"
+    );
     host.stop().await;
 }

@@ -243,18 +243,19 @@ async fn logout(
         Some(end_session_url) => Json(EndSession { end_session_url }).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     };
-    Ok(signed_out(response))
+    Ok(signed_out(&citadel, response))
 }
 
-/// The shell's session cookie, cleared.
-const SIGNED_OUT_COOKIE: &str = "citadel_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
-
-/// `response` with the session cookie cleared (the citizen signed out).
-fn signed_out(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(SIGNED_OUT_COOKIE),
+/// `response` with the session cookie cleared (the citizen signed out),
+/// with the same attributes as the cookie it clears.
+fn signed_out(citadel: &Citadel, mut response: Response) -> Response {
+    let cleared = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        super::secure_cookie_attribute(citadel)
     );
+    if let Ok(cleared) = HeaderValue::from_str(&cleared) {
+        response.headers_mut().insert(header::SET_COOKIE, cleared);
+    }
     response
 }
 
@@ -341,7 +342,7 @@ async fn sign_out_everywhere(
         end_session_url: provider_end_session(&citadel).await,
     })
     .into_response();
-    Ok(signed_out(response))
+    Ok(signed_out(&citadel, response))
 }
 
 /// What signing out everywhere ended.
@@ -663,5 +664,5 @@ async fn erase_data(
         StatusCode::ACCEPTED
     };
     let response = (status, Json(erasure)).into_response();
-    Ok(signed_out(response))
+    Ok(signed_out(&citadel, response))
 }
