@@ -393,13 +393,16 @@ async fn run() -> anyhow::Result<()> {
                 header_timeout_secs = config.listener.header_read_timeout.as_secs(),
                 "limits: instances in the pool, the most one app may hold, open connections"
             );
+            // Catch SIGTERM and Ctrl-C before the address is announced, so a
+            // stop sent as soon as the host says it serves is a graceful one.
+            let shutdown = shutdown_signal()?;
             let listener = citadel_host::gateway::bind(listen)?;
             tracing::info!(
                 address = %listener.local_addr()?,
                 apps = citadel.registry.apps().len(),
                 "citadel is serving"
             );
-            gateway::serve(citadel, listener, shutdown_signal()).await?;
+            gateway::serve(citadel, listener, shutdown).await?;
         }
         Command::Admin {
             server,
@@ -441,19 +444,17 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves at the first Ctrl-C or SIGTERM. Both handlers are installed
+/// now, not when the future is first polled.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down; letting in-flight requests finish");
+        tracing::info!("shutting down; letting in-flight requests finish");
+    })
 }
