@@ -161,7 +161,9 @@ struct SignedIn {
             through its identity provider, not here.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not JSON.",
             body = ErrorBody),
-        (status = 503, description = "`storage_unavailable`.", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`; `erasure_unfinished`: an erasure \
+            of the citizen's data began again while the host finished the last one (an \
+            unfinished erasure is finished before the session opens).", body = ErrorBody),
     )
 )]
 async fn login(
@@ -179,7 +181,7 @@ async fn login(
                 ApiError::new(StatusCode::FORBIDDEN, "sign_in_unavailable", e.to_string())
             }
         })?;
-    let (token, session) = citadel.sessions.create(&citizen.id).await?;
+    let (token, session) = citadel.personal_data.open_session(&citizen, false).await?;
     citadel
         .audit
         .record(Event {
@@ -191,10 +193,10 @@ async fn login(
             ..Event::default()
         })
         .await;
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+    let cookie = session_cookie(
+        &citadel,
+        &token,
         session.expires.saturating_sub(session.created),
-        super::secure_cookie_attribute(&citadel)
     );
     let mut response = Json(SignedIn {
         token,
@@ -202,10 +204,24 @@ async fn login(
         citizen,
     })
     .into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+    if let Some(cookie) = cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// The shell's cookie carrying the session `token`, for the `lifetime_secs`
+/// it lives.
+pub(super) fn session_cookie(
+    citadel: &Citadel,
+    token: &str,
+    lifetime_secs: u64,
+) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={lifetime_secs}{}",
+        super::secure_cookie_attribute(citadel)
+    ))
+    .ok()
 }
 
 /// Sign out

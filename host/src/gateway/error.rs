@@ -116,6 +116,12 @@ impl From<StoreError> for ApiError {
             StoreError::ChangedMeanwhile { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "changed_meanwhile", e.to_string())
             }
+            // The erasure began again while the last one was finished.
+            StoreError::ErasureUnfinished => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "erasure_unfinished",
+                "your data is being erased: sign in again in a minute",
+            ),
             e => host_side_failure(&e, "storage failure"),
         }
     }

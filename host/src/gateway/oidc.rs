@@ -10,7 +10,6 @@ use super::routes::{Access, Routes};
 use crate::audit::messages::{SIGNED_IN_OIDC, SIGN_IN_REFUSED};
 use crate::audit::Event;
 use crate::identity::oidc::{Callback, OidcError, OidcProvider, LOGIN_COOKIE, LOGIN_TTL};
-use crate::identity::sessions::SESSION_COOKIE;
 use crate::localized::Text;
 use crate::Citadel;
 use axum::extract::{Query, State};
@@ -136,7 +135,9 @@ async fn login(
         (status = 500, description = "The provider's configuration does not fit.", body = String,
             content_type = "text/html"),
         (status = 503, description = "The provider cannot be reached; or \
-            `storage_unavailable`.", body = String, content_type = "text/html"),
+            `storage_unavailable`; or `erasure_unfinished`: an erasure of the citizen's data \
+            began again while the host finished the last one.", body = String,
+            content_type = "text/html"),
     )
 )]
 async fn callback(
@@ -161,8 +162,8 @@ async fn callback(
     let mut response = match outcome {
         Ok(signed) => {
             let (token, session) = citadel
-                .sessions
-                .create_with_profile(&signed.citizen)
+                .personal_data
+                .open_session(&signed.citizen, true)
                 .await?;
             citadel
                 .audit
@@ -178,12 +179,8 @@ async fn callback(
                 [(header::LOCATION, signed.return_to)],
             )
                 .into_response();
-            let cookie = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                session.expires.saturating_sub(session.created),
-                super::secure_cookie_attribute(&citadel)
-            );
-            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            let lifetime = session.expires.saturating_sub(session.created);
+            if let Some(cookie) = super::citizen::session_cookie(&citadel, &token, lifetime) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response

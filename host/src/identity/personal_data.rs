@@ -9,7 +9,7 @@ use crate::identity::pairwise::Pairwise;
 use crate::identity::sessions::Sessions;
 use crate::localized::Localized;
 use crate::store::{
-    ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, Store, StoreError,
+    ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, SessionRecord, Store, StoreError,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -338,28 +338,64 @@ impl PersonalDataRights {
         let unfinished = self.store.identity.unfinished_erasures().await?;
         crate::telemetry::unfinished_erasures(unfinished.len());
         let mut finished = 0;
-        for (citizen, began) in unfinished.iter().cloned() {
-            if began > before {
+        for (citizen, began) in unfinished.iter() {
+            if *began > before {
                 break;
             }
-            let places = self.places(&citizen).await?;
-            let in_apps = self.erase_from_apps(&citizen, &places, began).await?;
-            self.audit
-                .record(Event {
-                    kind: "citizen-data-erased",
-                    actor: "host".into(),
-                    message: Some(
-                        messages::CITIZEN_DATA_ERASURE_FINISHED
-                            .with("keys", in_apps.keys)
-                            .with("apps", in_apps.apps.len()),
-                    ),
-                    ..Event::default()
-                })
-                .await;
+            self.finish(citizen, *began).await?;
             finished += 1;
             crate::telemetry::unfinished_erasures(unfinished.len() - finished);
         }
         Ok(finished)
+    }
+
+    /// Open a session for `citizen` who just signed in, keeping the
+    /// identity provider's fields of them if `keep_profile`; returns its
+    /// token and record. An erasure of their data that has not finished is
+    /// finished first (no session opens before), so that nothing they do in
+    /// the new session is erased with it.
+    pub async fn open_session(
+        &self,
+        citizen: &Citizen,
+        keep_profile: bool,
+    ) -> Result<(String, SessionRecord), StoreError> {
+        let open = || async {
+            if keep_profile {
+                self.sessions.create_with_profile(citizen).await
+            } else {
+                self.sessions.create(&citizen.id).await
+            }
+        };
+        match open().await {
+            Err(StoreError::ErasureUnfinished) => {
+                let unfinished = self.store.identity.unfinished_erasures().await?;
+                if let Some((_, began)) = unfinished.iter().find(|(id, _)| *id == citizen.id) {
+                    self.finish(&citizen.id, *began).await?;
+                }
+                open().await
+            }
+            opened => opened,
+        }
+    }
+
+    /// Erase what apps keep of `citizen` for the erasure that began at
+    /// `began`, and audit it as finished by the host.
+    async fn finish(&self, citizen: &str, began: u64) -> Result<(), StoreError> {
+        let places = self.places(citizen).await?;
+        let in_apps = self.erase_from_apps(citizen, &places, began).await?;
+        self.audit
+            .record(Event {
+                kind: "citizen-data-erased",
+                actor: "host".into(),
+                message: Some(
+                    messages::CITIZEN_DATA_ERASURE_FINISHED
+                        .with("keys", in_apps.keys)
+                        .with("apps", in_apps.apps.len()),
+                ),
+                ..Event::default()
+            })
+            .await;
+        Ok(())
     }
 
     /// The erasure's second part: the citizen's storage in every app of

@@ -81,6 +81,7 @@ macro_rules! store_conformance {
             frame_tokens_bound_settles_after_concurrent_opens,
             frame_tokens_close_with_their_session,
             erasing_a_citizen_takes_their_records_only,
+            no_session_opens_while_an_erasure_is_unfinished,
             signing_out_everywhere_ends_their_sessions_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
@@ -1953,6 +1954,55 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     id.erasure_finished("c-lan", 2_000).await.unwrap();
     id.erasure_finished("c-lan", 2_000).await.unwrap();
     assert!(id.unfinished_erasures().await.unwrap().is_empty());
+}
+
+/// While a citizen's erasure is unfinished no session of theirs opens
+/// (another citizen's, even one whose id starts with theirs, does); once it
+/// has finished, one does. A session opened as the erasure begins either
+/// ends with it or is refused: racing the two never leaves one open.
+pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
+    let id = &store.identity;
+    let session = |citizen: &str| SessionRecord {
+        citizen_id: citizen.into(),
+        created: 1,
+        expires: u64::MAX / 2,
+        profile: None,
+    };
+    id.erase_citizen("c-lan", &[], 1_000).await.unwrap();
+    let refused = id.put_session(&sha256_hex(b"lan"), &session("c-lan")).await;
+    assert!(
+        matches!(refused, Err(StoreError::ErasureUnfinished)),
+        "{refused:?}"
+    );
+    assert!(id.sessions_of("c-lan").await.unwrap().is_empty());
+    assert_eq!(id.session(&sha256_hex(b"lan")).await.unwrap(), None);
+    id.put_session(&sha256_hex(b"lan2"), &session("c-lan2"))
+        .await
+        .unwrap();
+    id.erasure_finished("c-lan", 1_000).await.unwrap();
+    id.put_session(&sha256_hex(b"lan"), &session("c-lan"))
+        .await
+        .unwrap();
+    assert_eq!(id.sessions_of("c-lan").await.unwrap(), [session("c-lan")]);
+
+    for round in 0..20u64 {
+        let citizen = format!("c-race-{round}");
+        let (hash, record) = (sha256_hex(citizen.as_bytes()), session(&citizen));
+        let (opened, erased) = tokio::join!(
+            id.put_session(&hash, &record),
+            id.erase_citizen(&citizen, &[], 2_000 + round),
+        );
+        erased.unwrap();
+        match opened {
+            Ok(()) | Err(StoreError::ErasureUnfinished) => {}
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        assert_eq!(
+            id.sessions_of(&citizen).await.unwrap(),
+            [],
+            "round {round}: a session outlived the erasure"
+        );
+    }
 }
 
 /// Signing a citizen out everywhere ends, in one write, every session of

@@ -133,7 +133,11 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Delete the host secret called `name`, once nothing needs it again.
     async fn forget_host_secret(&self, name: &str) -> Result<(), StoreError>;
 
-    /// Store a session under the sha256 (hex) of its token.
+    /// Store a session under the sha256 (hex) of its token, unless an
+    /// erasure of its citizen has not finished
+    /// ([`StoreError::ErasureUnfinished`]: nothing is stored). An erasure
+    /// that begins meanwhile ends it, or this waits for the erasure to be
+    /// recorded and is refused.
     async fn put_session(
         &self,
         token_sha256: &str,
@@ -241,9 +245,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// (app, pairwise id) that names them. The same write records the
     /// erasure as unfinished, begun at `began_ms` (replacing an earlier
     /// record of it): what apps keep of the citizen is erased next, by whichever
-    /// host gets to it ([`IdentityStore::erasure_finished`] ends it). A
-    /// session opened while it runs may outlive it (a sign-in after the
-    /// erasure).
+    /// host gets to it ([`IdentityStore::erasure_finished`] ends it). Until
+    /// then no session of the citizen opens.
     async fn erase_citizen(
         &self,
         citizen: &str,

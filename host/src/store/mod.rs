@@ -58,6 +58,10 @@ pub enum StoreError {
          was changed: look at its state and try again"
     )]
     ChangedMeanwhile { app: String },
+    /// A session was not opened: an erasure of the citizen's data has not
+    /// finished, and what they did in the session could be erased with it.
+    #[error("an erasure of this citizen's data has not finished; no session was opened")]
+    ErasureUnfinished,
 }
 
 /// Everything the host persists: one handle per concern, all on one backend.

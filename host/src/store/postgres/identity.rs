@@ -95,6 +95,17 @@ async fn open_frame_in(
     Ok(closed as usize)
 }
 
+/// Take `citizen`'s turn to open a session or to erase them, until `conn`'s
+/// transaction ends: a session opened while an erasure runs would be
+/// missed by it, and outlive it.
+async fn lock_sessions_of(conn: &mut PgConnection, citizen: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('citadel.sessions'), hashtext($1))")
+        .bind(citizen)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl PgStore {
     /// [`IdentityStore::erase_citizen`] in `tx`: what went, and the changes
     /// announced (to be announced here too once committed).
@@ -107,6 +118,7 @@ impl PgStore {
     ) -> Result<(ErasedRecords, Vec<AppChange>), sqlx::Error> {
         let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
         let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
+        lock_sessions_of(tx, citizen).await?;
         let (signed_out, mut ended) = self.end_sessions_in(tx, citizen).await?;
         let mut counts = [0usize; 3];
         let tables = [
@@ -249,15 +261,33 @@ impl IdentityStore for PgStore {
         token_sha256: &str,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (token_sha256, record) VALUES ($1, $2) \
-             ON CONFLICT (token_sha256) DO UPDATE SET record = EXCLUDED.record",
-        )
-        .bind(token_sha256)
-        .bind(json(record).map_err(backend)?)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        let (token_sha256, stored) = (token_sha256.to_string(), json(record).map_err(backend)?);
+        let citizen = record.citizen_id.clone();
+        let opened = self
+            .transaction(move |tx| {
+                let (token_sha256, stored, citizen) =
+                    (token_sha256.clone(), stored.clone(), citizen.clone());
+                async move {
+                    lock_sessions_of(tx, &citizen).await?;
+                    let opened = sqlx::query(
+                        "INSERT INTO sessions (token_sha256, record) \
+                         SELECT $1, $2 WHERE NOT EXISTS \
+                             (SELECT 1 FROM unfinished_erasures WHERE citizen = $3) \
+                         ON CONFLICT (token_sha256) DO UPDATE SET record = EXCLUDED.record",
+                    )
+                    .bind(&token_sha256)
+                    .bind(&stored)
+                    .bind(&citizen)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(opened.rows_affected() == 1)
+                }
+                .boxed()
+            })
+            .await?;
+        if !opened {
+            return Err(StoreError::ErasureUnfinished);
+        }
         Ok(())
     }
 

@@ -8,7 +8,9 @@ use crate::store::{
     InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
-use sled::transaction::{TransactionError, TransactionalTree, UnabortableTransactionError};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
 use sled::Transactional;
 
 /// citizen ‖ NUL ‖ order ‖ hash: a citizen's frame tokens in issue order.
@@ -221,12 +223,24 @@ impl IdentityStore for SledStore {
         let _writing = self.writing().await;
         let stored = to_json(record)?;
         let index = session_index_key(&record.citizen_id, token_sha256);
-        let outcome: Result<(), TransactionError<StoreError>> =
-            (&self.sessions, &self.sessions_by_citizen).transaction(|(sessions, by_citizen)| {
+        let citizen = record.citizen_id.as_bytes();
+        let opening = self.sessions_or_erasure.lock().await;
+        let outcome: Result<(), TransactionError<StoreError>> = (
+            &self.sessions,
+            &self.sessions_by_citizen,
+            &self.unfinished_erasures,
+        )
+            .transaction(|(sessions, by_citizen, unfinished)| {
+                if unfinished.get(citizen)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::ErasureUnfinished,
+                    ));
+                }
                 sessions.insert(token_sha256.as_bytes(), stored.as_slice())?;
                 by_citizen.insert(index.as_slice(), &[])?;
                 Ok(())
             });
+        drop(opening);
         super::settle(outcome)?;
         self.durable().await
     }
@@ -514,7 +528,9 @@ impl IdentityStore for SledStore {
         began_ms: u64,
     ) -> Result<ErasedRecords, StoreError> {
         let _writing = self.writing().await;
-        // sled transactions cannot scan, so what goes is read first.
+        // sled transactions cannot scan, so what goes is read first, with
+        // sessions kept from opening until the erasure is recorded.
+        let erasing = self.sessions_or_erasure.lock().await;
         let keys = |tree: &sled::Tree, prefix: &[u8]| -> Result<Vec<sled::IVec>, StoreError> {
             tree.scan_prefix(prefix)
                 .keys()
@@ -571,6 +587,7 @@ impl IdentityStore for SledStore {
                 Ok(())
             },
         );
+        drop(erasing);
         super::settle(outcome)?;
         self.durable().await?;
         self.announce_signed_out(&signed_in);

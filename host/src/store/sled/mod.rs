@@ -70,6 +70,10 @@ pub struct SledStore {
     audit_order: Arc<std::sync::Mutex<()>>,
     changes: broadcast::Sender<AppChange>,
     outbox_added: Arc<Notify>,
+    /// Held by opening a session and by erasing a citizen: an erasure reads
+    /// the sessions it ends before its transaction, and no session may open
+    /// in between (it would outlive the erasure).
+    sessions_or_erasure: Arc<tokio::sync::Mutex<()>>,
     /// Every write holds this shared while it changes trees; a backup holds
     /// it exclusively while it reads them, so it sees each write whole or
     /// not at all.
@@ -155,6 +159,7 @@ impl SledStore {
             audit_order: Arc::default(),
             changes: broadcast::channel(1024).0,
             outbox_added: Arc::new(Notify::new()),
+            sessions_or_erasure: Arc::default(),
             write_gate: Arc::default(),
             db,
         };
