@@ -41,6 +41,7 @@ pub mod geo;
 pub mod identity;
 pub mod localized;
 pub mod payments;
+pub mod public_url;
 pub mod registry;
 pub mod runtime;
 pub mod store;
@@ -129,6 +130,10 @@ pub struct HostConfig {
     /// Citizens sign in with this OpenID provider; the development
     /// provider's demo citizens are then off, even in development mode.
     pub oidc: Option<identity::oidc::OidcConfig>,
+    /// Where citizens reach the host (`https://app.hue.gov.vn`); without
+    /// it, the origin of the OpenID redirect URL, if any. See
+    /// [`public_url`].
+    pub public_url: Option<public_url::PublicUrl>,
 }
 
 impl HostConfig {
@@ -154,6 +159,7 @@ impl HostConfig {
                 .filter(|dir| !dir.is_empty())
                 .map(PathBuf::from),
             oidc: None,
+            public_url: None,
         }
     }
 }
@@ -316,6 +322,8 @@ pub struct Citadel {
     pub data_dir: std::path::PathBuf,
     /// The OpenID provider citizens sign in with, if one is configured.
     pub oidc: Option<Arc<identity::oidc::OidcProvider>>,
+    /// Where citizens reach the host, if known (see [`HostConfig::public_url`]).
+    pub public_url: Option<public_url::PublicUrl>,
 }
 
 /// The host secret that signs OpenID Connect login cookies.
@@ -350,6 +358,10 @@ impl Citadel {
     /// cached), and install the samples into an empty data dir if asked.
     /// The host is ready (`/readyz`) once this returns.
     pub async fn open(config: &HostConfig) -> anyhow::Result<Arc<Citadel>> {
+        let public_url = public_url::resolve(
+            config.public_url.as_ref(),
+            config.oidc.as_ref().map(|oidc| oidc.redirect_url.as_str()),
+        )?;
         let readiness = Arc::new(Readiness::new());
         // The recorder first: each app registers its metrics once, as it
         // goes live.
@@ -376,6 +388,7 @@ impl Citadel {
             store.clone(),
             audit.clone(),
             payments_config,
+            public_url.clone(),
         ));
         let capabilities = Arc::new(capabilities::Capabilities::new(
             payments.clone(),
@@ -455,6 +468,7 @@ impl Citadel {
             shutdown_grace: config.shutdown_grace,
             data_dir: config.data_dir.clone(),
             oidc,
+            public_url,
             identity,
             payments,
             positions: identity::location::Positions::new(store.clone()),

@@ -191,6 +191,14 @@ struct ServeArgs {
     /// mini-apps may draw under their places.
     #[arg(long, env = "CITADEL_TILE_URL")]
     tile_url: Option<String>,
+    /// Where citizens reach this host, as they type it
+    /// (`https://app.hue.gov.vn`). Over https every cookie the host sets is
+    /// `Secure`; only pages of this origin may act with a citizen's cookie;
+    /// payment providers send citizens back to it; the OpenID redirect URL
+    /// defaults to its `/auth/oidc/callback`. Without it, the OpenID
+    /// redirect URL's origin stands for it, if one is set.
+    #[arg(long, value_name = "URL", env = "CITADEL_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The issuer URL of the OpenID provider citizens sign in with (the
     /// city's SSO or the national e-ID gateway); its discovery document is
     /// `ISSUER/.well-known/openid-configuration`. With it, the development
@@ -325,6 +333,7 @@ async fn run() -> anyhow::Result<()> {
                 city_data,
                 tile_url,
                 // Read into `secrets`.
+                public_url: _,
                 oidc_issuer: _,
                 oidc_client_id: _,
                 oidc_client_secret_file: _,
@@ -360,6 +369,7 @@ async fn run() -> anyhow::Result<()> {
                 tile_url,
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace_secs),
                 oidc: secrets.oidc,
+                public_url: secrets.public_url,
                 ..defaults
             };
             if config.development {
@@ -386,6 +396,15 @@ async fn run() -> anyhow::Result<()> {
             }
             cli::serve::raise_descriptor_limit();
             let citadel = Citadel::open(&config).await?;
+            match &citadel.public_url {
+                Some(public) => tracing::info!(public_url = %public, "citizens reach this host at"),
+                None if !config.development => tracing::warn!(
+                    "no public URL: cookies are not marked Secure, and payment providers are \
+                     given a path, not an address, to send citizens back to; set --public-url \
+                     or CITADEL_PUBLIC_URL to the https address citizens use"
+                ),
+                None => {}
+            }
             tracing::info!(
                 max_instances = config.max_instances,
                 per_app = citadel.runtime.app_share(),

@@ -212,6 +212,45 @@ async fn a_hundred_concurrent_confirms_capture_once() {
     host.stop().await;
 }
 
+/// A provider sends the citizen back to the intent's page: an address on
+/// the host's public URL when it has one (a provider lives on another
+/// origin), else the host's own path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_sends_the_citizen_back_to_the_public_url() {
+    for public in [None, Some("https://citadel.hue.gov.vn")] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = TestHost::start_with(dir.path(), |config| {
+            config.payments.providers = vec![provider("momo", None)];
+            config.public_url =
+                public.map(|url| citadel_host::public_url::PublicUrl::parse(url).unwrap());
+        })
+        .await;
+        host.install_built("probe", &probe_manifest("probe", &[], ""))
+            .await;
+        let lan = sign_in(&host, "c-lan").await;
+        let id = intent_id(&host, &lan, 10_000, "back").await;
+        let redirect: Value = client()
+            .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
+            .bearer_auth(&lan)
+            .json(&json!({ "method": "momo" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let checkout = reqwest::Url::parse(redirect["redirect"].as_str().unwrap()).unwrap();
+        let query: std::collections::HashMap<String, String> =
+            checkout.query_pairs().into_owned().collect();
+        assert_eq!(query["intent"], id);
+        assert_eq!(
+            query["return"],
+            format!("{}/pay/{id}", public.unwrap_or_default())
+        );
+        host.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_cancelled_intents_cannot_be_captured() {
     let dir = tempfile::tempdir().unwrap();

@@ -1001,23 +1001,17 @@ async fn a_step_on_a_host_behind_the_store_serves_what_the_store_says() {
     host.stop().await;
 }
 
-/// A host its citizens reach over HTTPS (its OpenID redirect address says
-/// so) marks every cookie it sets `Secure`: the canary's bucket cookie, and
-/// the session cookie it clears too.
+/// A host its citizens reach over HTTPS (its public URL says so) marks
+/// every cookie it sets `Secure`: the canary's bucket cookie, and the
+/// session cookie it clears too; and only pages of that origin act with a
+/// citizen's cookie.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_https_the_bucket_cookie_is_secure() {
+async fn over_https_cookies_are_secure_and_only_the_public_origin_acts() {
+    const PUBLIC: &str = "https://citadel.hue.gov.vn";
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start_with(dir.path(), |config| {
         config.install_samples = false;
-        config.oidc = Some(citadel_host::identity::oidc::OidcConfig {
-            // Never reached: nobody signs in here.
-            issuer: "http://127.0.0.1:9".into(),
-            client_id: "citadel".into(),
-            client_secret: "a-long-enough-secret".into(),
-            redirect_url: "https://citadel.hue.gov.vn/auth/oidc/callback".into(),
-            scopes: vec!["openid".into()],
-            claims: Default::default(),
-        });
+        config.public_url = Some(citadel_host::public_url::PublicUrl::parse(PUBLIC).unwrap());
     })
     .await;
     let a = register_publisher(&host, "citadel-tests").await;
@@ -1057,6 +1051,23 @@ async fn over_https_the_bucket_cookie_is_secure() {
         .create_with_profile(&lan)
         .await
         .unwrap();
+    // With the cookie, the address the request went to is not the host's
+    // origin: its public URL is (an http page of the same name is not).
+    let with_cookie_from = |origin: &str| {
+        client()
+            .delete(host.url("/api/v1/me/location"))
+            .header("cookie", format!("citadel_session={token}"))
+            .header("origin", origin)
+            .send()
+    };
+    let here = host.url("");
+    for elsewhere in [here.trim_end_matches('/'), "http://citadel.hue.gov.vn"] {
+        let refused = with_cookie_from(elsewhere).await.unwrap();
+        assert_eq!(refused.status(), 403, "{elsewhere}");
+        assert_eq!(error_of(refused).await.0, "cross_origin_request");
+    }
+    let forgotten = with_cookie_from(PUBLIC).await.unwrap();
+    assert!(forgotten.status().is_success(), "{}", forgotten.status());
     let signed_out = client()
         .delete(host.url("/api/v1/me/sessions"))
         .bearer_auth(&token)

@@ -6,8 +6,9 @@
 //! and checks settings only; it never opens the host nor logs a secret.
 
 use crate::{LogFormat, ServeArgs};
-use citadel_host::identity::oidc::{ClaimMapping, OidcConfig};
+use citadel_host::identity::oidc::{ClaimMapping, OidcConfig, CALLBACK_PATH};
 use citadel_host::payments::WebhookProvider;
+use citadel_host::public_url::PublicUrl;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches};
 use serde::Deserialize;
@@ -104,6 +105,7 @@ struct FileValues {
     payment_providers: Option<Vec<String>>,
     city_data: Option<PathBuf>,
     tile_url: Option<String>,
+    public_url: Option<String>,
     log_format: Option<LogFormat>,
     oidc_issuer: Option<String>,
     oidc_client_id: Option<String>,
@@ -303,6 +305,7 @@ pub fn merge(
         payment_providers,
         city_data,
         tile_url,
+        public_url,
         log_format,
         oidc_issuer,
         oidc_client_id,
@@ -349,6 +352,7 @@ pub fn merge(
     );
     fill(&mut args.city_data, city_data.map(Some), at("city_data"));
     fill(&mut args.tile_url, tile_url.map(Some), at("tile_url"));
+    fill(&mut args.public_url, public_url.map(Some), at("public_url"));
     fill(&mut args.log_format, log_format, at("log_format"));
     fill(
         &mut args.oidc_issuer,
@@ -440,6 +444,7 @@ pub struct Secrets {
     pub metrics_token: Option<String>,
     pub providers: Vec<WebhookProvider>,
     pub oidc: Option<OidcConfig>,
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Secrets {
@@ -477,20 +482,30 @@ impl Secrets {
             env("CITADEL_METRICS_TOKEN").as_deref(),
         )?;
         let providers = super::serve::payment_providers(&args.payment_providers, args.dev)?;
+        let public_url = args
+            .public_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .map(PublicUrl::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("`public_url`: {e}"))?;
         Ok(Secrets {
             database_url,
             operator_token,
             metrics_token,
             providers,
-            oidc: oidc_config(args, env)?,
+            oidc: oidc_config(args, public_url.as_ref(), env)?,
+            public_url,
         })
     }
 }
 
 /// The OpenID provider's settings, when an issuer is given: every other
-/// setting it needs must be there too.
+/// setting it needs must be there too (the redirect URL may come from the
+/// public URL: its `/auth/oidc/callback`).
 fn oidc_config(
     args: &ServeArgs,
+    public_url: Option<&PublicUrl>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Option<OidcConfig>> {
     let Some(issuer) = args.oidc_issuer.clone().filter(|i| !i.trim().is_empty()) else {
@@ -521,7 +536,10 @@ fn oidc_config(
         issuer,
         client_id: needed(&args.oidc_client_id, "oidc_client_id")?,
         client_secret,
-        redirect_url: needed(&args.oidc_redirect_url, "oidc_redirect_url")?,
+        redirect_url: match (&args.oidc_redirect_url, public_url) {
+            (None, Some(public)) => public.join(CALLBACK_PATH),
+            (given, _) => needed(given, "oidc_redirect_url` (or `public_url")?,
+        },
         scopes,
         claims: ClaimMapping::parse(&args.oidc_claims)
             .map_err(|e| anyhow::anyhow!("`oidc_claims`: {e}"))?,
@@ -822,6 +840,45 @@ mod tests {
             secrets.operator_token.as_deref(),
             Some("from-the-file-0123456789")
         );
+    }
+
+    #[test]
+    fn the_public_url_is_an_origin_and_gives_the_openid_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("oidc-secret");
+        std::fs::write(&secret, "an-oidc-client-secret\n").unwrap();
+        let file = write(
+            dir.path(),
+            &format!(
+                "public_url = \"https://app.hue.gov.vn\"\n\
+                 oidc_issuer = \"https://sso.hue.gov.vn/realms/hue\"\n\
+                 oidc_client_id = \"citadel\"\n\
+                 oidc_client_secret_file = \"{}\"\n",
+                secret.display()
+            ),
+        );
+        let args = merged(&file, &[]).unwrap();
+        let read = Secrets::read(&args, &|_| None).unwrap();
+        assert_eq!(
+            read.public_url.as_ref().map(PublicUrl::origin),
+            Some("https://app.hue.gov.vn")
+        );
+        assert_eq!(
+            read.oidc.unwrap().redirect_url,
+            "https://app.hue.gov.vn/auth/oidc/callback"
+        );
+        // Neither a public URL nor a redirect URL: the redirect is asked for.
+        let args = merged(&file, &["--public-url", ""]).unwrap();
+        let error = Secrets::read(&args, &|_| None).err().unwrap().to_string();
+        assert!(
+            error.contains("oidc_redirect_url` (or `public_url"),
+            "{error}"
+        );
+        // A path is no public URL; the key is named.
+        let args = merged(&file, &["--public-url", "https://hue.gov.vn/citadel"]).unwrap();
+        let error = Secrets::read(&args, &|_| None).err().unwrap().to_string();
+        assert!(error.starts_with("`public_url`: "), "{error}");
+        assert!(error.contains("must be an origin"), "{error}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::identity::inbox::InboxMessage;
 use crate::identity::location::Position;
 use crate::identity::personal_data::{Erasure, ExportError, PersonalData};
 use crate::identity::sessions::SESSION_COOKIE;
+use crate::public_url::PublicUrl;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -82,13 +83,17 @@ impl CitizenSession {
 }
 
 /// Whether a request comes from the host's own origin, judged by `Origin`
-/// (or `Sec-Fetch-Site` when a browser sends no `Origin`).
-fn from_own_origin(headers: &HeaderMap) -> bool {
+/// (or `Sec-Fetch-Site` when a browser sends no `Origin`): its public URL
+/// when it has one, else the address the request was sent to (`Host`).
+fn from_own_origin(public_url: Option<&PublicUrl>, headers: &HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match header("origin") {
-        Some(origin) => header("host").is_some_and(|host| {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
-        }),
+        Some(origin) => match public_url {
+            Some(public) => origin == public.origin(),
+            None => header("host").is_some_and(|host| {
+                origin == format!("http://{host}") || origin == format!("https://{host}")
+            }),
+        },
         None => header("sec-fetch-site").is_none_or(|site| site == "same-origin" || site == "none"),
     }
 }
@@ -103,7 +108,7 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
         match signed_in(citadel, &parts.headers).await? {
             Some((citizen, token)) => Ok(CitizenSession {
                 same_origin: super::bearer_token(&parts.headers).is_some()
-                    || from_own_origin(&parts.headers),
+                    || from_own_origin(citadel.public_url.as_ref(), &parts.headers),
                 citizen,
                 token,
             }),

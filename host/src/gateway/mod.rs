@@ -118,14 +118,14 @@ pub(crate) fn cookie_within(
         .map(|(_, value)| value.to_string())
 }
 
-/// `"; Secure"` when citizens reach the host over HTTPS (its OpenID
-/// redirect address says so), else nothing: the attribute every cookie the
-/// host sets carries, so none travels over plain HTTP.
+/// `"; Secure"` when citizens reach the host over HTTPS (its public URL
+/// says so), else nothing: the attribute every cookie the host sets
+/// carries, so none travels over plain HTTP.
 pub(crate) fn secure_cookie_attribute(citadel: &crate::Citadel) -> &'static str {
     if citadel
-        .oidc
+        .public_url
         .as_ref()
-        .is_some_and(|provider| provider.secure_cookies())
+        .is_some_and(crate::public_url::PublicUrl::is_https)
     {
         "; Secure"
     } else {

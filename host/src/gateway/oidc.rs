@@ -9,7 +9,9 @@ use super::json::QueryParams;
 use super::routes::{Access, Routes};
 use crate::audit::messages::{SIGNED_IN_OIDC, SIGN_IN_REFUSED};
 use crate::audit::Event;
-use crate::identity::oidc::{Callback, OidcError, OidcProvider, LOGIN_COOKIE, LOGIN_TTL};
+use crate::identity::oidc::{
+    Callback, OidcError, OidcProvider, CALLBACK_PATH, LOGIN_COOKIE, LOGIN_TTL,
+};
 use crate::localized::Text;
 use crate::Citadel;
 use axum::extract::{Query, State};
@@ -22,11 +24,9 @@ use std::sync::Arc;
 pub(super) const LOGIN_PATH: &str = "/auth/oidc/login";
 
 pub(super) fn routes(routes: Routes) -> Routes {
-    routes.get(LOGIN_PATH, Access::Public, login).get(
-        "/auth/oidc/callback",
-        Access::Public,
-        callback,
-    )
+    routes
+        .get(LOGIN_PATH, Access::Public, login)
+        .get(CALLBACK_PATH, Access::Public, callback)
 }
 
 /// The login cookie's longest accepted value.

@@ -174,15 +174,18 @@ impl std::fmt::Debug for OidcConfig {
     }
 }
 
+/// The host's callback path: a provider sends citizens back there.
+pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
+
 impl OidcConfig {
     /// Check what can be checked before the provider is asked anything.
     pub fn check(&self) -> Result<(), String> {
         IssuerUrl::new(self.issuer.clone()).map_err(|e| format!("the issuer URL: {e}"))?;
         let redirect = openidconnect::url::Url::parse(&self.redirect_url)
             .map_err(|e| format!("the redirect URL: {e}"))?;
-        if redirect.path() != "/auth/oidc/callback" {
+        if redirect.path() != CALLBACK_PATH {
             return Err(format!(
-                "the redirect URL's path must be /auth/oidc/callback, not {}",
+                "the redirect URL's path must be {CALLBACK_PATH}, not {}",
                 redirect.path()
             ));
         }
@@ -312,12 +315,6 @@ impl OidcProvider {
 
     pub fn issuer(&self) -> &str {
         &self.config.issuer
-    }
-
-    /// Whether the login cookie must be `Secure` (the host is reached over
-    /// HTTPS).
-    pub fn secure_cookies(&self) -> bool {
-        self.config.redirect_url.starts_with("https://")
     }
 
     /// The provider's client, from the cache unless it is older than

@@ -224,14 +224,24 @@ pub struct Payments {
     store: Store,
     audit: AuditLog,
     config: PaymentsConfig,
+    public_url: Option<crate::public_url::PublicUrl>,
 }
 
 impl Payments {
-    pub fn new(store: Store, audit: AuditLog, config: PaymentsConfig) -> Self {
+    /// Payments over `store`; a provider sends the citizen back to
+    /// `public_url` when it is known (else to the host's own path, which
+    /// only a provider on the same origin can follow).
+    pub fn new(
+        store: Store,
+        audit: AuditLog,
+        config: PaymentsConfig,
+        public_url: Option<crate::public_url::PublicUrl>,
+    ) -> Self {
         Payments {
             store,
             audit,
             config,
+            public_url,
         }
     }
 
@@ -511,7 +521,14 @@ impl Payments {
             .ok_or_else(|| PaymentError::UnknownMethod(method.to_string()))?;
         let intent = self.get_for_citizen(citizen, id).await?;
         match effective_status(&intent, now_ms()) {
-            IntentStatus::Pending => Ok(Confirmed::Redirect(provider.checkout_url(&intent))),
+            IntentStatus::Pending => {
+                let back = format!("/pay/{}", intent.id);
+                let back = match &self.public_url {
+                    Some(public) => public.join(&back),
+                    None => back,
+                };
+                Ok(Confirmed::Redirect(provider.checkout_url(&intent, &back)))
+            }
             IntentStatus::Expired => Err(PaymentError::Expired),
             other => Err(PaymentError::NotPending(status_name(other))),
         }

@@ -15,8 +15,9 @@ pub const WEBHOOK_TOLERANCE_SECS: u64 = 300;
 pub trait PaymentProvider {
     /// Its method name (`momo`, `vnpay`, …).
     fn name(&self) -> &str;
-    /// Where the citizen goes to pay.
-    fn checkout_url(&self, intent: &IntentRecord) -> String;
+    /// Where the citizen goes to pay; the provider sends them back to
+    /// `return_to` (the intent's page on the host) once they have.
+    fn checkout_url(&self, intent: &IntentRecord, return_to: &str) -> String;
     /// Check a webhook's signature and freshness; the body is then trusted.
     fn verify_webhook(&self, timestamp: &str, signature: &str, body: &[u8]) -> Result<(), String>;
 }
@@ -58,11 +59,11 @@ impl PaymentProvider for WebhookProvider {
         &self.name
     }
 
-    fn checkout_url(&self, intent: &IntentRecord) -> String {
+    fn checkout_url(&self, intent: &IntentRecord, return_to: &str) -> String {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("intent", &intent.id)
             .append_pair("amount", &intent.amount.to_string())
-            .append_pair("return", &format!("/pay/{}", intent.id))
+            .append_pair("return", return_to)
             .finish();
         format!("{}?{query}", self.checkout_base)
     }
