@@ -562,16 +562,18 @@ async fn a_citizen_downloads_and_erases_their_own_data_and_nobody_elses() {
     assert_eq!(again["app_keys"], 0);
     assert_eq!(again["records"]["app_links"], 1);
     // Both erasures finished: none is left for the host to finish.
-    assert_eq!(
-        host.citadel
-            .store
-            .identity
-            .unfinished_erasures()
-            .await
-            .unwrap(),
-        []
-    );
+    assert_eq!(unfinished_erasures(&host).await, []);
     host.stop().await;
+}
+
+/// The erasures the host has yet to finish: (citizen, when it began).
+async fn unfinished_erasures(host: &TestHost) -> Vec<(String, u64)> {
+    host.citadel
+        .store
+        .identity
+        .unfinished_erasures()
+        .await
+        .unwrap()
 }
 
 /// The host's ms clock, as the erasure records it.
@@ -630,13 +632,7 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
     let host = TestHost::start(dir.path()).await;
     let mut left = Vec::new();
     for _ in 0..200 {
-        left = host
-            .citadel
-            .store
-            .identity
-            .unfinished_erasures()
-            .await
-            .unwrap();
+        left = unfinished_erasures(&host).await;
         if left.len() < 2 {
             break;
         }
@@ -701,15 +697,7 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
         [Value::Null, Value::Null],
         "his erasure finished before his session opened"
     );
-    assert_eq!(
-        host.citadel
-            .store
-            .identity
-            .unfinished_erasures()
-            .await
-            .unwrap(),
-        []
-    );
+    assert_eq!(unfinished_erasures(&host).await, []);
     assert_eq!(usage(&host).await, 0);
     let records = audit_at_least(&host, "kind=citizen-data-erased", 2).await;
     assert_eq!(records.len(), 2, "{records:?}");

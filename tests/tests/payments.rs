@@ -56,8 +56,9 @@ async fn intent_id(host: &TestHost, token: &str, amount: u64, reference: &str) -
     body["id"].as_str().unwrap().to_string()
 }
 
-/// The citizen picks provider `method` for intent `id`: sent to its checkout.
-async fn to_checkout(host: &TestHost, token: &str, id: &str, method: &str) {
+/// The citizen picks provider `method` for intent `id`: sent to its
+/// checkout, whose address is returned.
+async fn to_checkout(host: &TestHost, token: &str, id: &str, method: &str) -> String {
     let response = client()
         .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
         .bearer_auth(token)
@@ -66,6 +67,11 @@ async fn to_checkout(host: &TestHost, token: &str, id: &str, method: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "sent to {method}'s checkout");
+    let body: Value = response.json().await.unwrap();
+    body["redirect"]
+        .as_str()
+        .expect("a checkout address")
+        .to_string()
 }
 
 async fn confirm(host: &TestHost, token: &str, id: &str) -> reqwest::Response {
@@ -229,17 +235,8 @@ async fn a_provider_sends_the_citizen_back_to_the_public_url() {
             .await;
         let lan = sign_in(&host, "c-lan").await;
         let id = intent_id(&host, &lan, 10_000, "back").await;
-        let redirect: Value = client()
-            .post(host.url(&format!("/api/v1/me/payments/{id}/confirm")))
-            .bearer_auth(&lan)
-            .json(&json!({ "method": "momo" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let checkout = reqwest::Url::parse(redirect["redirect"].as_str().unwrap()).unwrap();
+        let checkout = to_checkout(&host, &lan, &id, "momo").await;
+        let checkout = reqwest::Url::parse(&checkout).unwrap();
         let query: std::collections::HashMap<String, String> =
             checkout.query_pairs().into_owned().collect();
         assert_eq!(query["intent"], id);
@@ -391,19 +388,8 @@ async fn every_refusal_has_its_code_and_moves_nothing() {
     // Webhooks: forged and stale are refused; a good one captures once; a
     // replay is refused. All refusals are audited.
     let via_provider = intent_id(&host, &lan, 250_000, "via-momo").await;
-    let redirect: Value = client()
-        .post(host.url(&format!("/api/v1/me/payments/{via_provider}/confirm")))
-        .bearer_auth(&lan)
-        .json(&json!({ "method": "momo" }))
-        .send()
+    assert!(to_checkout(&host, &lan, &via_provider, "momo")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(redirect["redirect"]
-        .as_str()
-        .unwrap()
         .starts_with("http://127.0.0.1:9/checkout?intent="));
     let report = json!({ "intent": via_provider, "amount": 250_000, "provider_ref": "momo-77", "status": "paid" });
     let before = ledger(&host).await;
