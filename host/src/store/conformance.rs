@@ -280,7 +280,8 @@ async fn assert_ledger_balanced(store: &Store) {
     }
 }
 
-fn audit_record(kind: &str, app: Option<&str>, capability: Option<&str>) -> AuditRecord {
+/// An audit record of `kind`, about `app` and `capability` if given.
+pub fn audit_record(kind: &str, app: Option<&str>, capability: Option<&str>) -> AuditRecord {
     AuditRecord {
         seq: 0,
         at: 1,

@@ -1,10 +1,72 @@
 //! sled's [`AuditStore`]: records keyed by their big-endian sequence number,
-//! so a page reads a key range forward or backward from its cursor (and the
-//! records naming a citizen are found by reading it backward).
+//! so a page reads a key range forward or backward from its cursor; and an
+//! index of the records naming each pairwise id (a citizen's download).
 
-use super::{backend, to_json, SledStore};
+use super::{backend, composite, to_json, SledStore};
 use crate::store::{AuditFilter, AuditFrom, AuditRecord, AuditStore, StoreError};
 use async_trait::async_trait;
+use sled::transaction::TransactionError;
+use sled::Transactional;
+
+/// The key of `audit-by-pairwise` holding the highest audit number indexed
+/// (every index entry's key is longer).
+const INDEXED_THROUGH: &[u8] = b"";
+/// Records indexed per write when the index catches up at open.
+const INDEX_BATCH: usize = 10_000;
+
+/// pairwise id ‖ NUL ‖ audit number (big-endian).
+fn index_key(pairwise_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = composite(&[pairwise_id, ""]);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn audit_number(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            key: format!("audit-by-pairwise/{}", hex::encode(key)),
+            reason: "not an audit number".into(),
+        })
+}
+
+impl SledStore {
+    /// Index the records appended since the index last caught up: every
+    /// record of a data dir from before the index, or those a crash or an
+    /// older host left out (appends index their record as they write it).
+    pub(super) fn index_audit_by_pairwise(&self) -> Result<(), StoreError> {
+        let through = match self
+            .audit_by_pairwise
+            .get(INDEXED_THROUGH)
+            .map_err(backend)?
+        {
+            Some(bytes) => audit_number(INDEXED_THROUGH, &bytes)?,
+            None => 0,
+        };
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in self.audit.range(through.saturating_add(1).to_be_bytes()..) {
+            let (key, value) = entry.map_err(backend)?;
+            let record = decode_record(&key, &value)?;
+            if let Some(pairwise_id) = &record.pairwise_id {
+                batch.insert(index_key(pairwise_id, record.seq), &[]);
+            }
+            batch.insert(INDEXED_THROUGH, &record.seq.to_be_bytes());
+            in_batch += 1;
+            if in_batch == INDEX_BATCH {
+                self.audit_by_pairwise
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(backend)?;
+                in_batch = 0;
+            }
+        }
+        if in_batch > 0 {
+            self.audit_by_pairwise.apply_batch(batch).map_err(backend)?;
+            self.db.flush().map_err(backend)?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl AuditStore for SledStore {
@@ -20,9 +82,21 @@ impl AuditStore for SledStore {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             // generate_id is monotonic across restarts; +1 so that `After(0)` means "from the start".
             record.seq = self.db.generate_id().map_err(backend)? + 1;
-            self.audit
-                .insert(record.seq.to_be_bytes(), to_json(&record)?)
-                .map_err(backend)?;
+            let (number, stored) = (record.seq.to_be_bytes(), to_json(&record)?);
+            let indexed = record
+                .pairwise_id
+                .as_deref()
+                .map(|pairwise_id| index_key(pairwise_id, record.seq));
+            let outcome: Result<(), TransactionError<StoreError>> =
+                (&self.audit, &self.audit_by_pairwise).transaction(|(audit, by_pairwise)| {
+                    audit.insert(&number, stored.as_slice())?;
+                    if let Some(key) = &indexed {
+                        by_pairwise.insert(key.as_slice(), &[])?;
+                    }
+                    by_pairwise.insert(INDEXED_THROUGH, &number)?;
+                    Ok(())
+                });
+            super::settle(outcome)?;
         }
         self.durable().await?;
         Ok(record.seq)
@@ -60,23 +134,29 @@ impl AuditStore for SledStore {
         pairwise_ids: &[String],
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        // No index by pairwise id: the log is read newest first until
-        // `limit` are found (a citizen's download, at most a few an hour).
-        let wanted: std::collections::HashSet<&str> =
-            pairwise_ids.iter().map(String::as_str).collect();
-        let mut records = Vec::new();
-        for entry in self.audit.iter().rev() {
-            if records.len() == limit {
-                break;
-            }
-            let (key, value) = entry.map_err(backend)?;
-            let record: AuditRecord = decode_record(&key, &value)?;
-            if record
-                .pairwise_id
-                .as_deref()
-                .is_some_and(|id| wanted.contains(id))
+        // The newest `limit` numbers of each id, then the newest `limit` of
+        // them all.
+        let mut numbers = Vec::new();
+        for pairwise_id in pairwise_ids {
+            let prefix = composite(&[pairwise_id, ""]);
+            for entry in self
+                .audit_by_pairwise
+                .scan_prefix(&prefix)
+                .rev()
+                .take(limit)
             {
-                records.push(record);
+                let (key, _) = entry.map_err(backend)?;
+                numbers.push(audit_number(&key, &key[prefix.len()..])?);
+            }
+        }
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        numbers.dedup();
+        numbers.truncate(limit);
+        let mut records = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            let key = number.to_be_bytes();
+            if let Some(value) = self.audit.get(key).map_err(backend)? {
+                records.push(decode_record(&key, &value)?);
             }
         }
         Ok(records)

@@ -34,6 +34,9 @@ pub struct SledStore {
     /// sha256 → how many versions (of any app) reference the blob, u64 BE.
     blob_refs: sled::Tree,
     audit: sled::Tree,
+    /// pairwise id ‖ NUL ‖ audit number → (): the records naming each
+    /// pairwise id; under the empty key, the highest number indexed.
+    audit_by_pairwise: sled::Tree,
     operators: sled::Tree,
     secrets: sled::Tree,
     sessions: sled::Tree,
@@ -131,6 +134,7 @@ impl SledStore {
             blobs: db.open_tree("blobs").map_err(backend)?,
             blob_refs: db.open_tree("blob-refs").map_err(backend)?,
             audit: db.open_tree("audit").map_err(backend)?,
+            audit_by_pairwise: db.open_tree("audit-by-pairwise").map_err(backend)?,
             operators: db.open_tree("operators").map_err(backend)?,
             secrets: db.open_tree("secrets").map_err(backend)?,
             sessions: db.open_tree("sessions").map_err(backend)?,
@@ -169,6 +173,7 @@ impl SledStore {
         store.rebuild_citizen_intents()?;
         store.rebuild_outbox_due()?;
         store.rebuild_sessions_by_citizen()?;
+        store.index_audit_by_pairwise()?;
         // Older data dirs stored kv usage; it is derived from the data now.
         store.db.drop_tree("kv-usage").map_err(backend)?;
         Ok(store)
@@ -885,6 +890,51 @@ mod tests {
         // The rebuilt index moves with the entries.
         store.outbox_update("e-50", None).await.unwrap();
         assert_eq!(store.outbox_next_due().await.unwrap(), Some(100));
+    }
+
+    #[tokio::test]
+    async fn the_audit_index_catches_up_with_records_it_misses() {
+        use crate::store::conformance::audit_record;
+        use crate::store::AuditStore;
+        let dir = tempfile::tempdir().unwrap();
+        let naming = |pairwise_id: &str| {
+            let mut record = audit_record("consent", Some("a"), None);
+            record.pairwise_id = Some(pairwise_id.into());
+            record
+        };
+        let mut lans = Vec::new();
+        {
+            let store = open_store(dir.path()).await;
+            for pairwise_id in ["pw-lan", "pw-minh", "pw-lan"] {
+                let mut record = naming(pairwise_id);
+                record.seq = store.append(record.clone()).await.unwrap();
+                if pairwise_id == "pw-lan" {
+                    lans.push(record);
+                }
+            }
+            // An older host appends one more, and indexes nothing.
+            let mut unindexed = naming("pw-lan");
+            unindexed.seq = lans[1].seq + 1;
+            store
+                .audit
+                .insert(unindexed.seq.to_be_bytes(), to_json(&unindexed).unwrap())
+                .unwrap();
+            lans.push(unindexed);
+            store.db.flush().unwrap();
+        }
+        lans.reverse();
+        let lan = ["pw-lan".to_string()];
+        let store = open_store(dir.path()).await;
+        assert_eq!(store.naming(&lan, 10).await.unwrap(), lans);
+        assert_eq!(store.naming(&lan, 2).await.unwrap(), lans[..2]);
+        // A data dir from before the index: all of it is indexed at open.
+        store.audit_by_pairwise.clear().unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        let store = open_store(dir.path()).await;
+        assert_eq!(store.naming(&lan, 10).await.unwrap(), lans);
+        let minh = store.naming(&["pw-minh".to_string()], 10).await.unwrap();
+        assert_eq!(minh.len(), 1);
     }
 
     #[tokio::test]
