@@ -624,6 +624,17 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
         .erase_citizen("c-minh", &places("c-minh"), a_moment_ago)
         .await
         .unwrap();
+    // A request of his that was under way writes a consent after that.
+    let late_consent = citadel_host::store::ConsentRecord {
+        app: "probe".into(),
+        scope: "identity.name".into(),
+        purpose: "Ghi tên".into(),
+        granted_at: 1,
+    };
+    identity
+        .put_consents("c-minh", &[late_consent])
+        .await
+        .unwrap();
     assert_eq!(get(&host, "/api/v1/me", Some(&lan)).await.status(), 401);
     assert_eq!(usage(&host).await, both, "nothing in apps went yet");
     host.stop().await;
@@ -696,6 +707,16 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
         drafts("c-minh").await,
         [Value::Null, Value::Null],
         "his erasure finished before his session opened"
+    );
+    assert!(
+        host.citadel
+            .store
+            .identity
+            .consents("c-minh")
+            .await
+            .unwrap()
+            .is_empty(),
+        "what came in while it ran went too"
     );
     assert_eq!(unfinished_erasures(&host).await, []);
     assert_eq!(usage(&host).await, 0);

@@ -399,9 +399,9 @@ impl PersonalDataRights {
     }
 
     /// The erasure's second part: the citizen's storage in every app of
-    /// `places`, and the host's rate-limit windows of theirs; then the
-    /// erasure that began at `began` is recorded as finished. Each step can
-    /// be repeated.
+    /// `places`, the host's rate-limit windows of theirs, and once more
+    /// their identity records; then the erasure that began at `began` is
+    /// recorded as finished. Each step can be repeated.
     async fn erase_from_apps(
         &self,
         citizen: &str,
@@ -438,6 +438,13 @@ impl PersonalDataRights {
             }
         }
         self.store.kv.sync().await?;
+        // What a request already under way when the sessions ended wrote
+        // since (a consent, a message, a position, an app's link) goes too.
+        self.store
+            .identity
+            .erase_citizen(citizen, places, began)
+            .await?;
+        self.pairwise.forget_remembered();
         self.store.identity.erasure_finished(citizen, began).await?;
         Ok(erased_in_apps)
     }
