@@ -379,10 +379,14 @@ impl PersonalDataRights {
     }
 
     /// Erase what apps keep of `citizen` for the erasure that began at
-    /// `began`, and audit it as finished by the host.
+    /// `began`, and audit it as finished by the host (unless it was found
+    /// finished already).
     async fn finish(&self, citizen: &str, began: u64) -> Result<(), StoreError> {
         let places = self.places(citizen).await?;
         let in_apps = self.erase_from_apps(citizen, &places, began).await?;
+        if in_apps.finished_elsewhere {
+            return Ok(());
+        }
         self.audit
             .record(Event {
                 kind: "citizen-data-erased",
@@ -416,6 +420,17 @@ impl PersonalDataRights {
         self.store.limits.forget(&windows).await?;
         let mut erased_in_apps = ErasedInApps::default();
         for (app, pairwise_id) in places {
+            // Finished meanwhile (by another host, or at a sign-in): a
+            // session may have opened since, and what apps hold now is new.
+            if !self
+                .store
+                .identity
+                .erasure_unfinished(citizen, began)
+                .await?
+            {
+                erased_in_apps.finished_elsewhere = true;
+                return Ok(erased_in_apps);
+            }
             let space = KvSpace::Citizen { app, pairwise_id };
             let mut erased = 0;
             for _ in 0..ERASE_PASSES {
@@ -440,10 +455,15 @@ impl PersonalDataRights {
         self.store.kv.sync().await?;
         // What a request already under way when the sessions ended wrote
         // since (a consent, a message, a position, an app's link) goes too.
-        self.store
+        let again = self
+            .store
             .identity
-            .erase_citizen(citizen, places, began)
+            .erase_citizen_again(citizen, places, began)
             .await?;
+        if again.is_none() {
+            erased_in_apps.finished_elsewhere = true;
+            return Ok(erased_in_apps);
+        }
         self.pairwise.forget_remembered();
         self.store.identity.erasure_finished(citizen, began).await?;
         Ok(erased_in_apps)
@@ -455,4 +475,7 @@ impl PersonalDataRights {
 struct ErasedInApps {
     keys: usize,
     apps: Vec<String>,
+    /// It was found finished (by another host, or at a sign-in) and left
+    /// there.
+    finished_elsewhere: bool,
 }

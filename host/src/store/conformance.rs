@@ -1980,10 +1980,36 @@ pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
     id.put_session(&sha256_hex(b"lan2"), &session("c-lan2"))
         .await
         .unwrap();
+    // Repeated while unfinished, it takes what came in since (a request
+    // under way wrote a consent) and stays unfinished; another begin time
+    // is not this erasure.
+    let late = ConsentRecord {
+        app: "a".into(),
+        scope: "identity.name".into(),
+        purpose: "p".into(),
+        granted_at: 1,
+    };
+    id.put_consents("c-lan", &[late]).await.unwrap();
+    assert!(id.erasure_unfinished("c-lan", 1_000).await.unwrap());
+    assert!(!id.erasure_unfinished("c-lan", 999).await.unwrap());
+    assert_eq!(
+        id.erase_citizen_again("c-lan", &[], 999).await.unwrap(),
+        None
+    );
+    let again = id.erase_citizen_again("c-lan", &[], 1_000).await.unwrap();
+    assert_eq!(again.map(|erased| erased.consents), Some(1));
+    assert!(id.consents("c-lan").await.unwrap().is_empty());
+    assert!(id.erasure_unfinished("c-lan", 1_000).await.unwrap());
     id.erasure_finished("c-lan", 1_000).await.unwrap();
+    assert!(!id.erasure_unfinished("c-lan", 1_000).await.unwrap());
     id.put_session(&sha256_hex(b"lan"), &session("c-lan"))
         .await
         .unwrap();
+    // Finished, it is not repeated: the new session stays.
+    assert_eq!(
+        id.erase_citizen_again("c-lan", &[], 1_000).await.unwrap(),
+        None
+    );
     assert_eq!(id.sessions_of("c-lan").await.unwrap(), [session("c-lan")]);
 
     for round in 0..20u64 {

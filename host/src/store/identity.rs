@@ -253,6 +253,20 @@ pub trait IdentityStore: Send + Sync + 'static {
         meetings: &[(String, String)],
         began_ms: u64,
     ) -> Result<ErasedRecords, StoreError>;
+    /// Erase `citizen`'s records again as [`IdentityStore::erase_citizen`]
+    /// did (what a request under way then wrote since), if their erasure
+    /// that began at `began_ms` is still unfinished; it stays so. Once it
+    /// has finished nothing is erased (`None`): a session may have opened
+    /// since, and what it holds is new. A session opening waits for this.
+    async fn erase_citizen_again(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+        began_ms: u64,
+    ) -> Result<Option<ErasedRecords>, StoreError>;
+    /// Whether the erasure of `citizen` that began at `began_ms` is still
+    /// unfinished.
+    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError>;
     /// Erasures begun and not finished: (citizen, Unix ms it began), the
     /// oldest first.
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError>;

@@ -106,19 +106,40 @@ async fn lock_sessions_of(conn: &mut PgConnection, citizen: &str) -> Result<(), 
     Ok(())
 }
 
+/// Whether the erasure of `citizen` that began at `began_ms` is unfinished.
+async fn erasure_unfinished_in(
+    conn: &mut PgConnection,
+    citizen: &str,
+    began_ms: u64,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM unfinished_erasures WHERE citizen = $1 AND began = $2")
+            .bind(citizen)
+            .bind(to_db(began_ms))
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 impl PgStore {
-    /// [`IdentityStore::erase_citizen`] in `tx`: what went, and the changes
-    /// announced (to be announced here too once committed).
+    /// [`IdentityStore::erase_citizen`] (or, `again`,
+    /// [`IdentityStore::erase_citizen_again`]) in `tx`: what went, and the
+    /// changes announced (to be announced here too once committed); `None`
+    /// when again and the erasure has finished.
     async fn erase_citizen_in(
         &self,
         tx: &mut PgConnection,
         citizen: &str,
         meetings: &[(String, String)],
         began_ms: u64,
-    ) -> Result<(ErasedRecords, Vec<AppChange>), sqlx::Error> {
+        again: bool,
+    ) -> Result<Option<(ErasedRecords, Vec<AppChange>)>, sqlx::Error> {
         let apps: Vec<&str> = meetings.iter().map(|(app, _)| app.as_str()).collect();
         let pairwise: Vec<&str> = meetings.iter().map(|(_, id)| id.as_str()).collect();
         lock_sessions_of(tx, citizen).await?;
+        if again && !erasure_unfinished_in(tx, citizen, began_ms).await? {
+            return Ok(None);
+        }
         let (signed_out, mut ended) = self.end_sessions_in(tx, citizen).await?;
         let mut counts = [0usize; 3];
         let tables = [
@@ -139,14 +160,16 @@ impl PgStore {
         .bind(&pairwise)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO unfinished_erasures (citizen, began) VALUES ($1, $2) \
-             ON CONFLICT (citizen) DO UPDATE SET began = EXCLUDED.began",
-        )
-        .bind(citizen)
-        .bind(to_db(began_ms))
-        .execute(&mut *tx)
-        .await?;
+        if !again {
+            sqlx::query(
+                "INSERT INTO unfinished_erasures (citizen, began) VALUES ($1, $2) \
+                 ON CONFLICT (citizen) DO UPDATE SET began = EXCLUDED.began",
+            )
+            .bind(citizen)
+            .bind(to_db(began_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
         let erased = ErasedRecords {
             sessions: signed_out.sessions,
             frames: signed_out.frames,
@@ -158,7 +181,36 @@ impl PgStore {
         let erased_change = AppChange::CitizenErased;
         self.announce(tx, &erased_change).await?;
         ended.push(erased_change);
-        Ok((erased, ended))
+        Ok(Some((erased, ended)))
+    }
+
+    /// [`IdentityStore::erase_citizen`] or, `again`, its repeat: in one
+    /// transaction, retried whole on a deadlock with the expiry sweep.
+    async fn erase_citizen_now(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+        began_ms: u64,
+        again: bool,
+    ) -> Result<Option<ErasedRecords>, StoreError> {
+        let (store, citizen, meetings) = (self.clone(), citizen.to_string(), meetings.to_vec());
+        let erased = self
+            .transaction(move |tx| {
+                let (store, citizen, meetings) = (store.clone(), citizen.clone(), meetings.clone());
+                async move {
+                    store
+                        .erase_citizen_in(tx, &citizen, &meetings, began_ms, again)
+                        .await
+                }
+                .boxed()
+            })
+            .await?;
+        Ok(erased.map(|(erased, ended)| {
+            for change in ended {
+                self.announce_here(change);
+            }
+            erased
+        }))
     }
 
     /// [`IdentityStore::end_sessions_of`] in `tx`: what ended, and the
@@ -593,23 +645,27 @@ impl IdentityStore for PgStore {
         meetings: &[(String, String)],
         began_ms: u64,
     ) -> Result<ErasedRecords, StoreError> {
-        let (store, citizen, meetings) = (self.clone(), citizen.to_string(), meetings.to_vec());
-        // Retried whole on a deadlock with the expiry sweep.
-        let (erased, ended) = self
-            .transaction(move |tx| {
-                let (store, citizen, meetings) = (store.clone(), citizen.clone(), meetings.clone());
-                async move {
-                    store
-                        .erase_citizen_in(tx, &citizen, &meetings, began_ms)
-                        .await
-                }
-                .boxed()
-            })
+        let erased = self
+            .erase_citizen_now(citizen, meetings, began_ms, false)
             .await?;
-        for change in ended {
-            self.announce_here(change);
-        }
-        Ok(erased)
+        Ok(erased.unwrap_or_default())
+    }
+
+    async fn erase_citizen_again(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+        began_ms: u64,
+    ) -> Result<Option<ErasedRecords>, StoreError> {
+        self.erase_citizen_now(citizen, meetings, began_ms, true)
+            .await
+    }
+
+    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        erasure_unfinished_in(&mut conn, citizen, began_ms)
+            .await
+            .map_err(backend)
     }
 
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {

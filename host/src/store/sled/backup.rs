@@ -328,6 +328,7 @@ mod tests {
             "consents",
             "counted",
             "durable",
+            "erasure_unfinished",
             "frame",
             "frame_count",
             "get",

@@ -90,6 +90,103 @@ impl SledStore {
         Ok(super::settle(outcome)?.then_some(record))
     }
 
+    /// The write of [`IdentityStore::erase_citizen`] or, `again`,
+    /// [`IdentityStore::erase_citizen_again`] (`None` when the erasure has
+    /// finished), made holding the write gate and `sessions_or_erasure`:
+    /// sled transactions cannot scan, so what goes is read first, and no
+    /// session may open in between. Not yet durable nor announced.
+    fn erase_identity_records(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+        began_ms: u64,
+        again: bool,
+    ) -> Result<Option<(ErasedRecords, SignedIn)>, StoreError> {
+        let keys = |tree: &sled::Tree, prefix: &[u8]| -> Result<Vec<sled::IVec>, StoreError> {
+            tree.scan_prefix(prefix)
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(backend)
+        };
+        let own = composite(&[citizen, ""]);
+        let signed_in = self.signed_in(citizen)?;
+        let consents = keys(&self.consents, &own)?;
+        let inbox = keys(&self.inbox, &own)?;
+        let location = self.locations.contains_key(citizen).map_err(backend)?;
+        let mut links = Vec::new();
+        for (app, pairwise) in meetings {
+            let key = composite(&[app, pairwise]);
+            if self.pairwise.get(&key).map_err(backend)?.as_deref() == Some(citizen.as_bytes()) {
+                links.push(key);
+            }
+        }
+        let trees = (
+            &self.sessions,
+            &self.sessions_by_citizen,
+            &self.frames,
+            &self.frames_by_citizen,
+            &self.consents,
+            &self.inbox,
+            &self.locations,
+            &self.pairwise,
+            &self.unfinished_erasures,
+        );
+        let outcome: Result<bool, TransactionError<StoreError>> = trees.transaction(
+            |(
+                sessions,
+                sessions_index,
+                frames,
+                frames_index,
+                consents_t,
+                inbox_t,
+                locations,
+                pairwise,
+                unfinished,
+            )| {
+                let began = began_ms.to_be_bytes();
+                if again && unfinished.get(citizen.as_bytes())?.as_deref() != Some(&began[..]) {
+                    return Ok(false);
+                }
+                signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;
+                for key in &consents {
+                    consents_t.remove(key)?;
+                }
+                for key in &inbox {
+                    inbox_t.remove(key)?;
+                }
+                locations.remove(citizen.as_bytes())?;
+                for key in &links {
+                    pairwise.remove(key.as_slice())?;
+                }
+                if !again {
+                    unfinished.insert(citizen.as_bytes(), &began)?;
+                }
+                Ok(true)
+            },
+        );
+        if !super::settle(outcome)? {
+            return Ok(None);
+        }
+        let erased = ErasedRecords {
+            sessions: signed_in.sessions.len(),
+            frames: signed_in.frame_index.len(),
+            consents: consents.len(),
+            inbox_messages: inbox.len(),
+            locations: usize::from(location),
+            app_links: links.len(),
+        };
+        Ok(Some((erased, signed_in)))
+    }
+
+    /// Tell every host (once the erasure is durable) of the sessions it
+    /// ended and of the citizen erased.
+    fn announce_erased(&self, erased: Option<(ErasedRecords, SignedIn)>) -> Option<ErasedRecords> {
+        let (erased, signed_in) = erased?;
+        self.announce_signed_out(&signed_in);
+        self.announce(AppChange::CitizenErased);
+        Some(erased)
+    }
+
     /// Remove one frame token and its index entry; whether it existed.
     fn close_frame_now(&self, token_sha256: &str) -> Result<bool, StoreError> {
         let Some(record) = Self::get_json::<FrameRecord>(&self.frames, token_sha256)? else {
@@ -528,78 +625,30 @@ impl IdentityStore for SledStore {
         began_ms: u64,
     ) -> Result<ErasedRecords, StoreError> {
         let _writing = self.writing().await;
-        // sled transactions cannot scan, so what goes is read first, with
-        // sessions kept from opening until the erasure is recorded.
         let erasing = self.sessions_or_erasure.lock().await;
-        let keys = |tree: &sled::Tree, prefix: &[u8]| -> Result<Vec<sled::IVec>, StoreError> {
-            tree.scan_prefix(prefix)
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(backend)
-        };
-        let own = composite(&[citizen, ""]);
-        let signed_in = self.signed_in(citizen)?;
-        let consents = keys(&self.consents, &own)?;
-        let inbox = keys(&self.inbox, &own)?;
-        let location = self.locations.contains_key(citizen).map_err(backend)?;
-        let mut links = Vec::new();
-        for (app, pairwise) in meetings {
-            let key = composite(&[app, pairwise]);
-            if self.pairwise.get(&key).map_err(backend)?.as_deref() == Some(citizen.as_bytes()) {
-                links.push(key);
-            }
-        }
-        let trees = (
-            &self.sessions,
-            &self.sessions_by_citizen,
-            &self.frames,
-            &self.frames_by_citizen,
-            &self.consents,
-            &self.inbox,
-            &self.locations,
-            &self.pairwise,
-            &self.unfinished_erasures,
-        );
-        let outcome: Result<(), TransactionError<StoreError>> = trees.transaction(
-            |(
-                sessions,
-                sessions_index,
-                frames,
-                frames_index,
-                consents_t,
-                inbox_t,
-                locations,
-                pairwise,
-                unfinished,
-            )| {
-                signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;
-                for key in &consents {
-                    consents_t.remove(key)?;
-                }
-                for key in &inbox {
-                    inbox_t.remove(key)?;
-                }
-                locations.remove(citizen.as_bytes())?;
-                for key in &links {
-                    pairwise.remove(key.as_slice())?;
-                }
-                unfinished.insert(citizen.as_bytes(), &began_ms.to_be_bytes())?;
-                Ok(())
-            },
-        );
+        let erased = self.erase_identity_records(citizen, meetings, began_ms, false)?;
         drop(erasing);
-        super::settle(outcome)?;
         self.durable().await?;
-        self.announce_signed_out(&signed_in);
-        self.announce(AppChange::CitizenErased);
-        Ok(ErasedRecords {
-            sessions: signed_in.sessions.len(),
-            frames: signed_in.frame_index.len(),
-            consents: consents.len(),
-            inbox_messages: inbox.len(),
-            locations: usize::from(location),
-            app_links: links.len(),
-        })
+        Ok(self.announce_erased(erased).unwrap_or_default())
+    }
+
+    async fn erase_citizen_again(
+        &self,
+        citizen: &str,
+        meetings: &[(String, String)],
+        began_ms: u64,
+    ) -> Result<Option<ErasedRecords>, StoreError> {
+        let _writing = self.writing().await;
+        let erasing = self.sessions_or_erasure.lock().await;
+        let erased = self.erase_identity_records(citizen, meetings, began_ms, true)?;
+        drop(erasing);
+        self.durable().await?;
+        Ok(self.announce_erased(erased))
+    }
+
+    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError> {
+        let began = self.unfinished_erasures.get(citizen).map_err(backend)?;
+        Ok(began.as_deref() == Some(&began_ms.to_be_bytes()[..]))
     }
 
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {
