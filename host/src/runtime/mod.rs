@@ -260,7 +260,8 @@ pub struct AppShare {
     size: u32,
     /// Slices of CPU-bound work the app's requests may run at once.
     cpu: Arc<Semaphore>,
-    /// The app's CPU time per window, charged by every poll of its instances.
+    /// The app's CPU time per window, charged by every poll of its instances;
+    /// binding while another app wants the CPU.
     cpu_budget: Arc<cpu::CpuBudget>,
     /// Its outbound name look-ups at once.
     lookups: Arc<Semaphore>,
@@ -298,6 +299,8 @@ pub struct Runtime {
     /// Instances running now across all apps; a request waits here (up to
     /// its deadline) rather than failing when the pool is momentarily full.
     instance_slots: Arc<Semaphore>,
+    /// The apps wanting the CPU now, against which each app's quota binds.
+    cpu_demand: Arc<cpu::CpuDemand>,
     /// Request bodies held in memory before their instance runs, in KiB.
     body_budget: Arc<Semaphore>,
     /// Instances one app may hold at once.
@@ -388,6 +391,7 @@ impl Runtime {
         let percent = config.app_share_percent.clamp(1, 100);
         Ok(Runtime {
             instance_slots: Arc::new(Semaphore::new(instances as usize)),
+            cpu_demand: Arc::default(),
             body_budget: Arc::new(Semaphore::new(BODY_BUDGET_KIB)),
             app_share: (instances * percent / 100).max(1),
             app_share_percent: percent,
@@ -436,7 +440,7 @@ impl Runtime {
             instances: Arc::new(Semaphore::new(self.app_share as usize)),
             size: self.app_share,
             cpu: Arc::new(Semaphore::new((cores / 2).max(1))),
-            cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine()),
+            cpu_budget: Arc::new(cpu::CpuBudget::half_the_machine(self.cpu_demand.clone())),
             lookups: Arc::new(Semaphore::new(MAX_LOOKUPS_PER_APP)),
         })
     }
@@ -645,7 +649,10 @@ impl Runtime {
         let started = Instant::now();
         self.resident.touch(&app.component, started);
         let deadline = started + limits.timeout;
-        let app_permits = acquire(app, deadline).await?;
+        let app_permits = (
+            acquire(app, deadline).await?,
+            app.share.cpu_budget.wants_cpu(),
+        );
         app.share.cpu_budget.wait_turn(deadline).await;
         if Instant::now() >= deadline {
             return Err(InvokeError::Deadline(limits.timeout));
