@@ -223,10 +223,7 @@ mod tests {
 
     #[test]
     fn an_app_past_its_quota_waits_for_the_next_window_while_another_app_wants_the_cpu() {
-        let demand = Arc::new(CpuDemand::default());
-        let busy = Arc::new(CpuBudget::new(1.0, demand.clone()));
-        let other = Arc::new(CpuBudget::new(1.0, demand.clone()));
-        next_window(&busy);
+        let (busy, other) = two_apps_at_a_window_start();
         let _busy_request = busy.wants_cpu();
         let other_request = other.wants_cpu();
         assert!(busy.over_until().is_none());
@@ -257,10 +254,7 @@ mod tests {
 
     #[test]
     fn an_app_past_its_quota_waits_while_another_app_used_the_cpu_lately() {
-        let demand = Arc::new(CpuDemand::default());
-        let busy = Arc::new(CpuBudget::new(1.0, demand.clone()));
-        let other = Arc::new(CpuBudget::new(1.0, demand.clone()));
-        next_window(&busy);
+        let (busy, other) = two_apps_at_a_window_start();
         let _busy_request = busy.wants_cpu();
         // The other app's client sends one request after another: between
         // them it holds no place, but it used the CPU a moment ago.
@@ -320,6 +314,16 @@ mod tests {
         for app in &apps {
             assert_eq!(app.requests.load(Ordering::Acquire), 0);
         }
+    }
+
+    /// Two apps of one core each on one host, at the start of a window (so
+    /// that a test's few steps fall within it).
+    fn two_apps_at_a_window_start() -> (Arc<CpuBudget>, Arc<CpuBudget>) {
+        let demand = Arc::new(CpuDemand::default());
+        let busy = Arc::new(CpuBudget::new(1.0, demand.clone()));
+        let other = Arc::new(CpuBudget::new(1.0, demand));
+        next_window(&busy);
+        (busy, other)
     }
 
     /// Sleep until `budget`'s next window starts.
