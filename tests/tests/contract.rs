@@ -54,6 +54,42 @@ async fn components_of_1_0_and_1_1_run_side_by_side() {
     host.stop().await;
 }
 
+/// A guest that reads its request's scheme and authority (to build an
+/// absolute link) is told the public URL, whatever `Host` the client sent:
+/// a forged `Host` must not steer an app's links elsewhere. Without a public
+/// URL the `Host` header stands for it, over `http`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_is_told_the_public_url_not_the_clients_host() {
+    for (public, told) in [
+        (
+            Some("https://citadel.hue.gov.vn"),
+            "https://citadel.hue.gov.vn/where",
+        ),
+        (None, "http://evil.example/where"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = TestHost::start_with(dir.path(), |config| {
+            config.public_url =
+                public.map(|url| citadel_host::public_url::PublicUrl::parse(url).unwrap());
+        })
+        .await;
+        host.install_built(
+            "contract_v1_0",
+            &test_manifest("counter-v1", "contract_v1_0", r#"["kv"]"#, ""),
+        )
+        .await;
+        let response = client()
+            .get(host.url("/apps/counter-v1/where"))
+            .header(reqwest::header::HOST, "evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), told);
+        host.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::request_id::{current_request_id, ServedBy};
+use crate::public_url::PublicUrl;
 use crate::registry::Route;
 use crate::runtime::{AppContext, Caller, SignedIn};
 use crate::{telemetry, Citadel};
@@ -469,15 +470,11 @@ async fn answer(
         }
         other => other,
     };
-    let guest_uri = format!(
-        "http://{}/{}{}",
-        authority(request.headers()),
-        rest,
-        request
-            .uri()
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default()
+    let guest_uri = guest_uri(
+        citadel.public_url.as_ref(),
+        request.headers(),
+        &rest,
+        request.uri().query(),
     );
     let request_id = current_request_id().unwrap_or_default();
     let (mut parts, body) = request.into_parts();
@@ -741,20 +738,64 @@ const CONSENT_HEADER: HeaderName = HeaderName::from_static("x-citadel-consent");
 /// The header in which the gateway gives the consent page's URL.
 const CONSENT_URL_HEADER: HeaderName = HeaderName::from_static("x-citadel-consent-url");
 
-/// The authority the guest sees: the citizen's Host header when it is a
-/// valid authority, else `localhost`.
-fn authority(headers: &HeaderMap) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
-        .unwrap_or("localhost")
-        .to_string()
+/// The address the guest is told its request came to: `rest` (its path
+/// below the app's mount) and `query` on the public URL when the host knows
+/// it. Only without one does the client's `Host` header (when it is a valid
+/// authority, else `localhost`) stand for it, over `http`: a client may put
+/// anything there, and an app that builds absolute links from what it is
+/// told must not be steered into linking citizens elsewhere.
+fn guest_uri(
+    public_url: Option<&PublicUrl>,
+    headers: &HeaderMap,
+    rest: &str,
+    query: Option<&str>,
+) -> String {
+    let (query_mark, query) = match query {
+        Some(query) => ("?", query),
+        None => ("", ""),
+    };
+    match public_url {
+        Some(public_url) => format!("{}/{rest}{query_mark}{query}", public_url.origin()),
+        None => {
+            let authority = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| h.parse::<axum::http::uri::Authority>().is_ok())
+                .unwrap_or("localhost");
+            format!("http://{authority}/{rest}{query_mark}{query}")
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_is_told_the_public_url_whatever_host_the_client_names() {
+        let public_url = PublicUrl::parse("https://citadel.hue.gov.vn").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("evil.example"));
+        assert_eq!(
+            guest_uri(Some(&public_url), &headers, "report/7", Some("lang=en")),
+            "https://citadel.hue.gov.vn/report/7?lang=en"
+        );
+        assert_eq!(
+            guest_uri(Some(&public_url), &HeaderMap::new(), "", None),
+            "https://citadel.hue.gov.vn/"
+        );
+        // Without a public URL the Host header stands for it, when valid.
+        assert_eq!(
+            guest_uri(None, &headers, "a", None),
+            "http://evil.example/a"
+        );
+        headers.insert(header::HOST, HeaderValue::from_static("a b/c"));
+        assert_eq!(guest_uri(None, &headers, "a", None), "http://localhost/a");
+        assert_eq!(
+            guest_uri(None, &HeaderMap::new(), "", Some("q")),
+            "http://localhost/?q"
+        );
+    }
 
     #[test]
     fn a_citizens_answer_is_never_kept_by_a_shared_cache() {

@@ -634,6 +634,7 @@ impl Runtime {
         // slow client holds a connection and some buffered bytes, never a
         // share of the pool that other apps need.
         let (parts, body) = request.into_parts();
+        let scheme = scheme_of(&parts.uri);
         let (body, body_permit) = self
             .read_body(&parts.headers, body, limits.max_request_body)
             .await?;
@@ -716,7 +717,7 @@ impl Runtime {
         let data = store.data_mut();
         let wasi_request = data
             .http()
-            .new_incoming_request(Scheme::Http, request)
+            .new_incoming_request(scheme, request)
             .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
         let out = data
             .http()
@@ -953,6 +954,16 @@ async fn acquire(
     Ok([version, share])
 }
 
+/// The scheme the guest is told: the one of the address the gateway gives
+/// (the public URL's when the host has one), else `http`.
+fn scheme_of(uri: &http::Uri) -> Scheme {
+    if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    }
+}
+
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)?
@@ -1001,6 +1012,17 @@ pub async fn collect_body(body: HyperOutgoingBody) -> Result<Bytes, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_is_told_the_scheme_of_the_address_it_is_given() {
+        let scheme = |uri: &str| scheme_of(&uri.parse().unwrap());
+        assert!(matches!(
+            scheme("https://citadel.hue.gov.vn/a"),
+            Scheme::Https
+        ));
+        assert!(matches!(scheme("http://localhost/a"), Scheme::Http));
+        assert!(matches!(scheme("/a"), Scheme::Http));
+    }
 
     #[test]
     fn a_body_keeps_pace_as_it_arrives() {

@@ -1,6 +1,7 @@
 //! `contract-v1-0`: a visit counter built against the frozen 1.0.0 WIT with
 //! bare wit-bindgen (no SDK), proving that components built for 1.0.0 keep
-//! running unchanged on a host that provides a later 1.x contract.
+//! running unchanged on a host that provides a later 1.x contract. At
+//! `/where` it answers the address the host says its request came to.
 
 wit_bindgen::generate!({
     path: "wit",
@@ -11,16 +12,21 @@ wit_bindgen::generate!({
 use citadel::miniapp::kv;
 use exports::wasi::http::incoming_handler::Guest;
 use wasi::http::types::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
 };
 
 struct Counter;
 
 impl Guest for Counter {
-    fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
-        let (status, text) = match count_visit() {
-            Ok(visits) => (200, format!("visits: {visits}")),
-            Err(e) => (500, format!("kv failed: {e:?}")),
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        let (status, text) = if path == "/where" {
+            (200, address(&request, &path))
+        } else {
+            match count_visit() {
+                Ok(visits) => (200, format!("visits: {visits}")),
+                Err(e) => (500, format!("kv failed: {e:?}")),
+            }
         };
         let headers = Fields::from_list(&[(
             "content-type".to_string(),
@@ -36,6 +42,18 @@ impl Guest for Counter {
         }
         let _ = OutgoingBody::finish(body, None);
     }
+}
+
+/// `scheme://authority/path` as the host gives them.
+fn address(request: &IncomingRequest, path: &str) -> String {
+    let scheme = match request.scheme() {
+        Some(Scheme::Http) => "http".to_string(),
+        Some(Scheme::Https) => "https".to_string(),
+        Some(Scheme::Other(other)) => other,
+        None => "none".to_string(),
+    };
+    let authority = request.authority().unwrap_or_default();
+    format!("{scheme}://{authority}{path}")
 }
 
 fn count_visit() -> Result<u64, kv::KvError> {
