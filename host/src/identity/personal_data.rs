@@ -9,7 +9,7 @@ use crate::identity::pairwise::Pairwise;
 use crate::identity::sessions::Sessions;
 use crate::localized::Localized;
 use crate::store::{
-    ConsentRecord, ErasedRecords, InboxMessage, KvSpace, KvWrite, SessionRecord, Store, StoreError,
+    ConsentRecord, ErasedRecords, InboxMessage, KvSpace, SessionRecord, Store, StoreError,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -418,19 +418,9 @@ impl PersonalDataRights {
             .collect();
         windows.push(export_window(citizen));
         self.store.limits.forget(&windows).await?;
+        let identity = &self.store.identity;
         let mut erased_in_apps = ErasedInApps::default();
         for (app, pairwise_id) in places {
-            // Finished meanwhile (by another host, or at a sign-in): a
-            // session may have opened since, and what apps hold now is new.
-            if !self
-                .store
-                .identity
-                .erasure_unfinished(citizen, began)
-                .await?
-            {
-                erased_in_apps.finished_elsewhere = true;
-                return Ok(erased_in_apps);
-            }
             let space = KvSpace::Citizen { app, pairwise_id };
             let mut erased = 0;
             for _ in 0..ERASE_PASSES {
@@ -439,12 +429,16 @@ impl PersonalDataRights {
                     break;
                 }
                 for key in keys {
-                    let removed = self
-                        .store
-                        .kv
-                        .write_deferred(space, &key, KvWrite::Delete, u64::MAX)
-                        .await?;
-                    erased += usize::from(removed == Ok(true));
+                    // Each key only while the erasure is unfinished: once it
+                    // is finished (by another host, or at a sign-in), a
+                    // session may have opened, and what apps hold is new.
+                    match identity.erase_app_key(citizen, began, space, &key).await? {
+                        Some(removed) => erased += usize::from(removed),
+                        None => {
+                            erased_in_apps.finished_elsewhere = true;
+                            return Ok(erased_in_apps);
+                        }
+                    }
                 }
             }
             if erased > 0 {

@@ -25,10 +25,10 @@
 use super::{
     AppChange, AppRecord, AppSnapshot, AuditFilter, AuditFrom, AuditMessage, AuditRecord,
     BalanceReader, ConsentRecord, CounterRefusal, EndedSessions, ErasedRecords, FrameRecord,
-    GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, LedgerRefusal,
-    LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund, ProviderRefund,
-    PublisherRecord, QuotaExceeded, Refused, ReturnedPayment, SessionRecord, SigningKeyRecord,
-    Store, StoreError, VersionRecord, VersionState,
+    GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, KvWrite,
+    LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund,
+    ProviderRefund, PublisherRecord, QuotaExceeded, Refused, ReturnedPayment, SessionRecord,
+    SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,6 +82,7 @@ macro_rules! store_conformance {
             frame_tokens_close_with_their_session,
             erasing_a_citizen_takes_their_records_only,
             no_session_opens_while_an_erasure_is_unfinished,
+            an_erasure_deletes_app_keys_only_while_unfinished,
             signing_out_everywhere_ends_their_sessions_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
@@ -1961,6 +1962,16 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
 /// (another citizen's, even one whose id starts with theirs, does); once it
 /// has finished, one does. A session opened as the erasure begins either
 /// ends with it or is refused: racing the two never leaves one open.
+/// Whether the erasure of `citizen` that began at `began` is unfinished.
+async fn erasure_unfinished(store: &Store, citizen: &str, began: u64) -> bool {
+    store
+        .identity
+        .unfinished_erasures()
+        .await
+        .unwrap()
+        .contains(&(citizen.to_string(), began))
+}
+
 pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
     let id = &store.identity;
     let session = |citizen: &str| SessionRecord {
@@ -1990,8 +2001,8 @@ pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
         granted_at: 1,
     };
     id.put_consents("c-lan", &[late]).await.unwrap();
-    assert!(id.erasure_unfinished("c-lan", 1_000).await.unwrap());
-    assert!(!id.erasure_unfinished("c-lan", 999).await.unwrap());
+    assert!(erasure_unfinished(&store, "c-lan", 1_000).await);
+    assert!(!erasure_unfinished(&store, "c-lan", 999).await);
     assert_eq!(
         id.erase_citizen_again("c-lan", &[], 999).await.unwrap(),
         None
@@ -1999,9 +2010,9 @@ pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
     let again = id.erase_citizen_again("c-lan", &[], 1_000).await.unwrap();
     assert_eq!(again.map(|erased| erased.consents), Some(1));
     assert!(id.consents("c-lan").await.unwrap().is_empty());
-    assert!(id.erasure_unfinished("c-lan", 1_000).await.unwrap());
+    assert!(erasure_unfinished(&store, "c-lan", 1_000).await);
     id.erasure_finished("c-lan", 1_000).await.unwrap();
-    assert!(!id.erasure_unfinished("c-lan", 1_000).await.unwrap());
+    assert!(!erasure_unfinished(&store, "c-lan", 1_000).await);
     id.put_session(&sha256_hex(b"lan"), &session("c-lan"))
         .await
         .unwrap();
@@ -2029,6 +2040,70 @@ pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
             [],
             "round {round}: a session outlived the erasure"
         );
+    }
+}
+
+/// An erasure deletes a key the citizen has in an app only while it is
+/// unfinished, and atomically with that check: once it has finished (on
+/// another host, or at a sign-in) a session may have opened and written the
+/// key anew, and a pass still under way must not take that write.
+pub async fn an_erasure_deletes_app_keys_only_while_unfinished(store: Store) {
+    let (id, kv) = (&store.identity, &store.kv);
+    let lan = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0a0a",
+    };
+    let set = |key: &'static str| kv.write_deferred(lan, key, KvWrite::Set(b"v"), u64::MAX);
+    set("old").await.unwrap().unwrap();
+    set("older").await.unwrap().unwrap();
+    id.erase_citizen("c-lan", &[], 1_000).await.unwrap();
+    assert_eq!(
+        id.erase_app_key("c-lan", 1_000, lan, "old").await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        id.erase_app_key("c-lan", 1_000, lan, "old").await.unwrap(),
+        Some(false)
+    );
+    // Another begin time is not this erasure.
+    assert_eq!(
+        id.erase_app_key("c-lan", 999, lan, "older").await.unwrap(),
+        None
+    );
+    id.erasure_finished("c-lan", 1_000).await.unwrap();
+    set("old").await.unwrap().unwrap();
+    assert_eq!(
+        id.erase_app_key("c-lan", 1_000, lan, "old").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        kv.get(lan, "old").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(
+        kv.get(lan, "older").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+
+    // Racing the erasure's finish, a key is either erased before it
+    // finished or kept.
+    for round in 0..20u64 {
+        let began = 2_000 + round;
+        id.erase_citizen("c-lan", &[], began).await.unwrap();
+        let (erased, finished) = tokio::join!(
+            id.erase_app_key("c-lan", began, lan, "older"),
+            id.erasure_finished("c-lan", began),
+        );
+        finished.unwrap();
+        let kept = kv.get(lan, "older").await.unwrap().is_some();
+        match erased.unwrap() {
+            Some(true) => assert!(!kept, "round {round}"),
+            None => assert!(kept, "round {round}"),
+            Some(false) => panic!("round {round}: the key was there"),
+        }
+        if !kept {
+            set("older").await.unwrap().unwrap();
+        }
     }
 }
 

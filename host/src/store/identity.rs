@@ -2,7 +2,7 @@
 //! secrets, consents, pairwise bookkeeping, inboxes, frame tokens and last
 //! reported locations (both expiring) — and the [`IdentityStore`] trait.
 
-use super::StoreError;
+use super::{KvSpace, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -264,9 +264,18 @@ pub trait IdentityStore: Send + Sync + 'static {
         meetings: &[(String, String)],
         began_ms: u64,
     ) -> Result<Option<ErasedRecords>, StoreError>;
-    /// Whether the erasure of `citizen` that began at `began_ms` is still
-    /// unfinished.
-    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError>;
+    /// Delete `key` from `space` (one of `citizen`'s in an app) for their
+    /// erasure that began at `began_ms`, only while it is unfinished, and
+    /// atomically with that check: once it has finished, a session may have
+    /// opened and written the key anew, and that write stays. `None`: the
+    /// erasure has finished; else whether the key was there.
+    async fn erase_app_key(
+        &self,
+        citizen: &str,
+        began_ms: u64,
+        space: KvSpace<'_>,
+        key: &str,
+    ) -> Result<Option<bool>, StoreError>;
     /// Erasures begun and not finished: (citizen, Unix ms it began), the
     /// oldest first.
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError>;

@@ -5,7 +5,7 @@
 use super::{backend, from_db, from_json, json, to_db, PgStore};
 use crate::store::{
     AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
-    InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    InboxMessage, KvSpace, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -661,11 +661,33 @@ impl IdentityStore for PgStore {
             .await
     }
 
-    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        erasure_unfinished_in(&mut conn, citizen, began_ms)
+    async fn erase_app_key(
+        &self,
+        citizen: &str,
+        began_ms: u64,
+        space: KvSpace<'_>,
+        key: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The erasure's row stays locked to the commit: it cannot finish (nor
+        // a session open after it) in between.
+        let unfinished: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM unfinished_erasures WHERE citizen = $1 AND began = $2 FOR SHARE",
+        )
+        .bind(citizen)
+        .bind(to_db(began_ms))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if unfinished.is_none() {
+            return Ok(None);
+        }
+        let removed = self
+            .kv_delete_in(&mut tx, space, key)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(removed))
     }
 
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {

@@ -94,6 +94,7 @@ impl PgStore {
     /// Write one key in one round trip, durable on return.
     async fn kv_write(
         &self,
+        db: impl sqlx::PgExecutor<'_>,
         space: KvSpace<'_>,
         key: &str,
         op: Op<'_>,
@@ -120,7 +121,7 @@ impl PgStore {
         .bind(value)
         .bind(by.to_string())
         .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
+        .fetch_one(db)
         .await?;
         Ok(match outcome.as_str() {
             "written" => match counter.and_then(|c| c.parse().ok()) {
@@ -133,6 +134,22 @@ impl PgStore {
             "absent" => KvOutcome::Absent,
             _ => KvOutcome::Quota(used.and_then(|u| u64::try_from(u).ok()).unwrap_or(0)),
         })
+    }
+}
+
+impl PgStore {
+    /// Delete `key` of `space` in `conn` (a transaction's); whether it was
+    /// there.
+    pub(super) async fn kv_delete_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        space: KvSpace<'_>,
+        key: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let outcome = self
+            .kv_write(conn, space, key, Op::Delete, u64::MAX)
+            .await?;
+        Ok(matches!(outcome, KvOutcome::Written))
     }
 }
 
@@ -176,7 +193,7 @@ impl KvStore for PgStore {
         };
         Ok(
             match self
-                .kv_write(space, key, op, quota)
+                .kv_write(&self.pool, space, key, op, quota)
                 .await
                 .map_err(backend)?
             {
@@ -199,7 +216,7 @@ impl KvStore for PgStore {
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         Ok(
             match self
-                .kv_write(space, key, Op::Increment(by), quota)
+                .kv_write(&self.pool, space, key, Op::Increment(by), quota)
                 .await
                 .map_err(backend)?
             {

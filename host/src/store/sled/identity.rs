@@ -5,7 +5,7 @@
 use super::{backend, composite, to_json, SledStore};
 use crate::store::{
     AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
-    InboxMessage, LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    InboxMessage, KvSpace, KvWrite, LocationRecord, OperatorRecord, SessionRecord, StoreError,
 };
 use async_trait::async_trait;
 use sled::transaction::{
@@ -646,9 +646,25 @@ impl IdentityStore for SledStore {
         Ok(self.announce_erased(erased))
     }
 
-    async fn erasure_unfinished(&self, citizen: &str, began_ms: u64) -> Result<bool, StoreError> {
+    async fn erase_app_key(
+        &self,
+        citizen: &str,
+        began_ms: u64,
+        space: KvSpace<'_>,
+        key: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let _writing = self.writing().await;
+        let used = self.counted(space.app()).await?;
+        // Held from the check to the delete: the erasure cannot finish (nor
+        // a session open after it) in between.
+        let erasing = self.sessions_or_erasure.lock().await;
         let began = self.unfinished_erasures.get(citizen).map_err(backend)?;
-        Ok(began.as_deref() == Some(&began_ms.to_be_bytes()[..]))
+        if began.as_deref() != Some(&began_ms.to_be_bytes()[..]) {
+            return Ok(None);
+        }
+        let removed = self.kv_write(&used, space, key, KvWrite::Delete, u64::MAX)?;
+        drop(erasing);
+        Ok(Some(removed == Ok(true)))
     }
 
     async fn unfinished_erasures(&self) -> Result<Vec<(String, u64)>, StoreError> {
@@ -670,6 +686,8 @@ impl IdentityStore for SledStore {
 
     async fn erasure_finished(&self, citizen: &str, began_ms: u64) -> Result<(), StoreError> {
         let _writing = self.writing().await;
+        // Not while an app's key is being erased for it (`erase_app_key`).
+        let erasing = self.sessions_or_erasure.lock().await;
         let forgotten = self
             .unfinished_erasures
             .compare_and_swap(
@@ -678,6 +696,7 @@ impl IdentityStore for SledStore {
                 None as Option<&[u8]>,
             )
             .map_err(backend)?;
+        drop(erasing);
         if forgotten.is_ok() {
             self.durable().await?;
         }

@@ -32,7 +32,7 @@ pub(super) struct KvUsage {
 impl SledStore {
     /// The live usage counter of `app`; the first time, its trees are
     /// counted on a blocking thread (a pass over up to its quota of data).
-    async fn counted(&self, app: &str) -> Result<Arc<AtomicU64>, StoreError> {
+    pub(super) async fn counted(&self, app: &str) -> Result<Arc<AtomicU64>, StoreError> {
         if let Some(used) = read(&self.kv_usage.counted).get(app) {
             return Ok(used.clone());
         }
@@ -103,7 +103,7 @@ impl SledStore {
 
     /// Apply one write to one key; false if a swap's expectation failed or
     /// a delete found nothing.
-    fn kv_write(
+    pub(super) fn kv_write(
         &self,
         used: &AtomicU64,
         space: KvSpace<'_>,
