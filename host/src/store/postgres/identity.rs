@@ -106,18 +106,21 @@ async fn lock_sessions_of(conn: &mut PgConnection, citizen: &str) -> Result<(), 
     Ok(())
 }
 
-/// Whether the erasure of `citizen` that began at `began_ms` is unfinished.
+/// Whether the erasure of `citizen` that began at `began_ms` is unfinished;
+/// if so, its row stays locked to the end of `conn`'s transaction, so that
+/// it cannot finish (nor a session open after it) in between.
 async fn erasure_unfinished_in(
     conn: &mut PgConnection,
     citizen: &str,
     began_ms: u64,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM unfinished_erasures WHERE citizen = $1 AND began = $2")
-            .bind(citizen)
-            .bind(to_db(began_ms))
-            .fetch_optional(&mut *conn)
-            .await?;
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM unfinished_erasures WHERE citizen = $1 AND began = $2 FOR SHARE",
+    )
+    .bind(citizen)
+    .bind(to_db(began_ms))
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(found.is_some())
 }
 
@@ -669,17 +672,10 @@ impl IdentityStore for PgStore {
         key: &str,
     ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // The erasure's row stays locked to the commit: it cannot finish (nor
-        // a session open after it) in between.
-        let unfinished: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM unfinished_erasures WHERE citizen = $1 AND began = $2 FOR SHARE",
-        )
-        .bind(citizen)
-        .bind(to_db(began_ms))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if unfinished.is_none() {
+        if !erasure_unfinished_in(&mut tx, citizen, began_ms)
+            .await
+            .map_err(backend)?
+        {
             return Ok(None);
         }
         let removed = self

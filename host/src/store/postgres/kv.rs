@@ -135,9 +135,7 @@ impl PgStore {
             _ => KvOutcome::Quota(used.and_then(|u| u64::try_from(u).ok()).unwrap_or(0)),
         })
     }
-}
 
-impl PgStore {
     /// Delete `key` of `space` in `conn` (a transaction's); whether it was
     /// there.
     pub(super) async fn kv_delete_in(
