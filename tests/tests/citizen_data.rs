@@ -319,7 +319,6 @@ async fn export(host: &TestHost, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
-/// The app `app`'s part of an export, if any.
 /// The citizen of `token` erases their data.
 async fn erase(host: &TestHost, token: &str) -> reqwest::Response {
     client()
@@ -330,6 +329,7 @@ async fn erase(host: &TestHost, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The app `app`'s part of an export, if any.
 fn app_part<'a>(exported: &'a Value, app: &str) -> Option<&'a Value> {
     exported["apps"]
         .as_array()
@@ -738,4 +738,125 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
         "no erasure is left to take it"
     );
     host.stop().await;
+}
+
+/// A partner API on loopback whose `GET /wait` answers only when the test
+/// lets it: a mini-app waiting on it is a request held under way.
+struct HeldUpstream {
+    port: u16,
+    /// Told when a request reached `/wait`.
+    reached: std::sync::Arc<tokio::sync::Notify>,
+    /// Lets it answer.
+    release: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl HeldUpstream {
+    async fn start() -> Self {
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reached = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (reached_in, release_in) = (reached.clone(), release.clone());
+        let app = axum::Router::new().route(
+            "/wait",
+            axum::routing::get(move || {
+                let (reached, release) = (reached_in.clone(), release_in.clone());
+                async move {
+                    reached.notify_one();
+                    release.notified().await;
+                    "go on"
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        HeldUpstream {
+            port,
+            reached,
+            release,
+        }
+    }
+
+    /// PUT `path` (with `bearer`, if any) to the probe app, which waits on
+    /// this upstream before it writes; the citizen of `session` erases
+    /// their data meanwhile. The answer to the PUT.
+    async fn write_across_an_erasure(
+        &self,
+        host: &TestHost,
+        path: &str,
+        bearer: Option<&str>,
+        session: &str,
+    ) -> reqwest::Response {
+        let mut request = client()
+            .put(host.url(path))
+            .query(&[("after", format!("http://localhost:{}/wait", self.port))])
+            .body("late");
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let under_way = tokio::spawn(request.send());
+        self.reached.notified().await;
+        let erased = erase(host, session).await;
+        assert_eq!(erased.status(), 200);
+        let erased: Value = erased.json().await.unwrap();
+        assert_eq!(erased["finished"], true, "{erased}");
+        self.release.notify_one();
+        under_way.await.unwrap().unwrap()
+    }
+}
+
+/// The shell opens `app` for the citizen of `session`: the frame's path.
+async fn open_frame(host: &TestHost, session: &str, app: &str) -> String {
+    let opened: Value = client()
+        .post(host.url("/api/v1/me/frames"))
+        .bearer_auth(session)
+        .json(&serde_json::json!({ "app": app }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    opened["url"].as_str().expect("a frame URL").to_string()
+}
+
+/// A request the citizen made before they erased their data, still under
+/// way when the erasure ran, writes nothing of theirs after it: its session
+/// ended with the erasure, and the app's write for it is refused (the app
+/// is told the citizen is not signed in). In the shell's frame too, whose
+/// writes are made for the session the frame was opened from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_under_way_writes_nothing_after_the_citizen_erased_their_data() {
+    let upstream = HeldUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host =
+        TestHost::start_with(dir.path(), |config| config.allow_loopback_for_tests = true).await;
+    let partner = format!("http:http://localhost:{}", upstream.port);
+    host.install_built("probe", &probe_manifest("probe", &[&partner], ""))
+        .await;
+    let nothing_of_lan_in_probe = |exported: &Value| app_part(exported, "probe").is_none();
+
+    // With the session as a bearer token.
+    let lan = sign_in(&host, "c-lan").await;
+    let refused = upstream
+        .write_across_an_erasure(&host, "/apps/probe/kv/citizen/late", Some(&lan), &lan)
+        .await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(error_of(refused).await.0, "not_signed_in");
+    let exported = export(&host, &sign_in(&host, "c-lan").await).await;
+    assert!(nothing_of_lan_in_probe(&exported), "{exported}");
+
+    // In the shell's frame: a write lands while the session is live, and
+    // not once the erasure ended it.
+    let lan = sign_in(&host, "c-lan").await;
+    let framed = open_frame(&host, &lan, "probe").await;
+    let landed = put(&host, &format!("{framed}kv/citizen/framed"), None, "v").await;
+    assert_eq!(landed.status(), 204);
+    let refused = upstream
+        .write_across_an_erasure(&host, &format!("{framed}kv/citizen/late"), None, &lan)
+        .await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(error_of(refused).await.0, "not_signed_in");
+    let exported = export(&host, &sign_in(&host, "c-lan").await).await;
+    assert!(nothing_of_lan_in_probe(&exported), "{exported}");
 }

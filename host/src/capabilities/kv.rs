@@ -50,8 +50,15 @@ enum Failure {
 }
 
 fn unavailable(e: StoreError) -> Failure {
-    tracing::error!(error = %e, "kv host call failed");
-    Failure::Unavailable
+    match e {
+        // The citizen's session ended (an erasure, a sign-out) while the
+        // request was under way: nothing was written for them.
+        StoreError::SessionEnded => Failure::NotSignedIn,
+        e => {
+            tracing::error!(error = %e, "kv host call failed");
+            Failure::Unavailable
+        }
+    }
 }
 
 const UNAVAILABLE: &str = "the app's storage is unavailable; try again";
@@ -111,17 +118,26 @@ enum Scope {
 impl RequestState {
     /// The space a call may use, after the capability check.
     fn kv_space(&self, scope: Scope) -> Result<KvSpace<'_>, Failure> {
+        self.kv_space_for_writes(scope).map(|(space, _)| space)
+    }
+
+    /// The space a call may use, and the session its writes are made for
+    /// (a citizen's space: theirs, so that nothing lands once it ended).
+    fn kv_space_for_writes(&self, scope: Scope) -> Result<(KvSpace<'_>, Option<&str>), Failure> {
         if !self.app.has_capability(NAME) {
             self.record_denial(NAME, crate::audit::messages::DENIED_NOT_GRANTED.message());
             return Err(Failure::Denied);
         }
         match scope {
-            Scope::App => Ok(KvSpace::App(&self.app.id)),
+            Scope::App => Ok((KvSpace::App(&self.app.id), None)),
             Scope::Citizen => match &self.citizen {
-                Some(signed_in) => Ok(KvSpace::Citizen {
-                    app: &self.app.id,
-                    pairwise_id: &signed_in.pairwise_id,
-                }),
+                Some(signed_in) => Ok((
+                    KvSpace::Citizen {
+                        app: &self.app.id,
+                        pairwise_id: &signed_in.pairwise_id,
+                    },
+                    Some(&signed_in.session),
+                )),
                 None => Err(Failure::NotSignedIn),
             },
         }
@@ -161,7 +177,7 @@ impl RequestState {
         condition: Option<Option<Vec<u8>>>,
         value: Vec<u8>,
     ) -> Result<bool, Failure> {
-        let space = self.kv_space(scope)?;
+        let (space, for_session) = self.kv_space_for_writes(scope)?;
         check_key(&key)?;
         // The value expected by a compare-and-swap is bounded as a value is:
         // nothing larger is stored, and nothing larger goes to the store.
@@ -183,7 +199,13 @@ impl RequestState {
         // Durable before the response: the runtime syncs the request's
         // deferred writes once, so a request's many writes share one commit.
         let outcome = self
-            .deferred_write(self.app.store.kv.write_deferred(space, &key, write, quota))
+            .deferred_write(self.app.store.kv.write_deferred(
+                space,
+                &key,
+                write,
+                quota,
+                for_session,
+            ))
             .await;
         match outcome.map_err(unavailable)? {
             Ok(written) => Ok(written),
@@ -195,11 +217,17 @@ impl RequestState {
 
     /// Add `by` to a counter atomically, in one store step; the new value.
     async fn kv_increment(&mut self, scope: Scope, key: String, by: u64) -> Result<u64, Failure> {
-        let space = self.kv_space(scope)?;
+        let (space, for_session) = self.kv_space_for_writes(scope)?;
         check_key(&key)?;
         let quota = self.app.limits.kv_quota_bytes;
         let outcome = self
-            .deferred_write(self.app.store.kv.increment_deferred(space, &key, by, quota))
+            .deferred_write(self.app.store.kv.increment_deferred(
+                space,
+                &key,
+                by,
+                quota,
+                for_session,
+            ))
             .await
             .map_err(unavailable)?;
         match outcome {
@@ -219,7 +247,7 @@ impl RequestState {
     }
 
     async fn kv_delete(&mut self, scope: Scope, key: String) -> Result<bool, Failure> {
-        let space = self.kv_space(scope)?;
+        let (space, for_session) = self.kv_space_for_writes(scope)?;
         check_key(&key)?;
         let deleted = self
             .deferred_write(self.app.store.kv.write_deferred(
@@ -227,6 +255,7 @@ impl RequestState {
                 &key,
                 KvWrite::Delete,
                 u64::MAX,
+                for_session,
             ))
             .await
             .map_err(unavailable)?;

@@ -280,7 +280,7 @@ pub async fn dispatch(
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
     let citizen = super::citizen::signed_in(&citadel, request.headers())
         .await?
-        .map(|(c, _)| c);
+        .map(|(citizen, token)| (citizen, crate::identity::hash_token(&token)));
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -372,13 +372,15 @@ pub async fn dispatch_frame(
     let Some((token, app_id, rest)) = parsed else {
         return Err(ApiError::not_found("not_found", "no such path"));
     };
-    let Some(session) = citadel.frames.session_for(token, app_id).await? else {
+    let Some((session_hash, session)) = citadel.frames.session_for(token, app_id).await? else {
         return Ok(frame_message(
             &serde_json::json!({ "type": "citadel:expired" }),
             "Phiên đã hết hạn. / This session has expired.",
         ));
     };
-    let citizen = citadel.citizen_of(&session);
+    let citizen = citadel
+        .citizen_of(&session)
+        .map(|citizen| (citizen, session_hash));
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -394,7 +396,7 @@ async fn serve(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
-    citizen: Option<crate::identity::citizens::Citizen>,
+    citizen: Option<(crate::identity::citizens::Citizen, String)>,
 ) -> Result<Response, ApiError> {
     let mut served_by = None;
     let mut response = answer(citadel, request, mount, citizen, &mut served_by)
@@ -410,7 +412,7 @@ async fn answer(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
-    citizen: Option<crate::identity::citizens::Citizen>,
+    citizen: Option<(crate::identity::citizens::Citizen, String)>,
     served_by: &mut Option<Arc<AppContext>>,
 ) -> Result<Response, ApiError> {
     let Mount {
@@ -426,10 +428,11 @@ async fn answer(
         .then(|| request.uri().path_and_query().map(|p| p.to_string()))
         .flatten();
     // The app knows the citizen only by the pairwise id for this app.
-    let citizen = citizen.map(|citizen| SignedIn {
+    let citizen = citizen.map(|(citizen, session)| SignedIn {
         position: None,
         pairwise_id: citadel.pairwise.pairwise_id(app_id, &citizen.id),
         citizen,
+        session,
     });
     // Which version answers: a canary serves a stable share of callers,
     // bucketed by pairwise id, or by a host-set cookie for anonymous callers

@@ -122,6 +122,12 @@ impl From<StoreError> for ApiError {
                 "erasure_unfinished",
                 "your data is being erased: sign in again in a minute",
             ),
+            // Signed out (or erased) while the request was under way.
+            StoreError::SessionEnded => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_ended",
+                "your session ended while this was being done; nothing was changed: sign in again",
+            ),
             e => host_side_failure(&e, "storage failure"),
         }
     }

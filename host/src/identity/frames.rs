@@ -87,13 +87,14 @@ impl Frames {
     }
 
     /// The session behind `token` if it is live, was opened for `app`, and
-    /// its parent session (returned: it says who the citizen is) is still
-    /// signed in. An expired token, or one whose session ended, is removed.
+    /// its parent session (returned with the sha256 of its token: it says
+    /// who the citizen is) is still signed in. An expired token, or one
+    /// whose session ended, is removed.
     pub async fn session_for(
         &self,
         token: &str,
         app: &str,
-    ) -> Result<Option<SessionRecord>, StoreError> {
+    ) -> Result<Option<(String, SessionRecord)>, StoreError> {
         if !looks_like_frame_token(token) {
             return Ok(None);
         }
@@ -117,7 +118,7 @@ impl Frames {
         if parent.is_none() {
             self.store.identity.close_frame(&key).await?;
         }
-        Ok(parent)
+        Ok(parent.map(|session| (frame.parent, session)))
     }
 
     /// Close every token opened from the session whose token is
@@ -172,7 +173,15 @@ mod tests {
                 .session_for(&token, "notes")
                 .await
                 .unwrap()
-                .map(|session| session.citizen_id)
+                .map(|(parent, session)| (parent, session.citizen_id)),
+            Some((hash_token("cit_s_parent"), "c-lan".to_string()))
+        );
+        assert_eq!(
+            frames
+                .session_for(&token, "notes")
+                .await
+                .unwrap()
+                .map(|(_, session)| session.citizen_id)
                 .as_deref(),
             Some("c-lan")
         );

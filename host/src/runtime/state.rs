@@ -76,6 +76,11 @@ pub struct SignedIn {
     pub pairwise_id: String,
     /// Where their device last said it was, if recently.
     pub position: Option<Position>,
+    /// The session the request came with (the sha256 of its token; for an
+    /// app in the shell's frame, the session the frame was opened from).
+    /// What the request writes to the citizen's space lands only while it
+    /// is live.
+    pub session: String,
 }
 
 /// On whose behalf a request runs.

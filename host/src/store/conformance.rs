@@ -83,6 +83,7 @@ macro_rules! store_conformance {
             erasing_a_citizen_takes_their_records_only,
             no_session_opens_while_an_erasure_is_unfinished,
             an_erasure_deletes_app_keys_only_while_unfinished,
+            a_write_for_a_session_lands_only_while_it_is_live,
             signing_out_everywhere_ends_their_sessions_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
@@ -561,7 +562,7 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
             let mut seen = Vec::new();
             for _ in 0..EACH {
                 seen.push(
-                    kv.increment_deferred(space, "n", 1, ROOMY)
+                    kv.increment_deferred(space, "n", 1, ROOMY, None)
                         .await
                         .unwrap()
                         .unwrap(),
@@ -589,7 +590,7 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
     assert_eq!(
         store
             .kv
-            .increment_deferred(space, "n", 10, ROOMY)
+            .increment_deferred(space, "n", 10, ROOMY, None)
             .await
             .unwrap(),
         Ok(TASKS * EACH + 10)
@@ -609,7 +610,7 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
             .unwrap();
         store
             .kv
-            .increment_deferred(space, key, 1, ROOMY)
+            .increment_deferred(space, key, 1, ROOMY, None)
             .await
             .unwrap()
     }
@@ -633,7 +634,7 @@ pub async fn kv_increment_counts_exactly_under_a_race(store: Store) {
     assert!(matches!(
         store
             .kv
-            .increment_deferred(space, "new", 1, used)
+            .increment_deferred(space, "new", 1, used, None)
             .await
             .unwrap(),
         Err(CounterRefusal::Quota(_))
@@ -2053,7 +2054,7 @@ pub async fn an_erasure_deletes_app_keys_only_while_unfinished(store: Store) {
         app: "a",
         pairwise_id: "0a0a",
     };
-    let set = |key: &'static str| kv.write_deferred(lan, key, KvWrite::Set(b"v"), u64::MAX);
+    let set = |key: &'static str| kv.write_deferred(lan, key, KvWrite::Set(b"v"), u64::MAX, None);
     set("old").await.unwrap().unwrap();
     set("older").await.unwrap().unwrap();
     id.erase_citizen("c-lan", &[], 1_000).await.unwrap();
@@ -2105,6 +2106,120 @@ pub async fn an_erasure_deletes_app_keys_only_while_unfinished(store: Store) {
             set("older").await.unwrap().unwrap();
         }
     }
+}
+
+/// A kv write made for a session lands only while the session is live,
+/// checked atomically with its end: once a sign-out or an erasure ended it,
+/// nothing lands; racing an erasure, every write acknowledged is one the
+/// erasure's pass over the apps' storage (which follows) finds, and no
+/// write refused left anything. The host's own writes name no session.
+pub async fn a_write_for_a_session_lands_only_while_it_is_live(store: Store) {
+    let (id, kv) = (&store.identity, &store.kv);
+    let lan = KvSpace::Citizen {
+        app: "a",
+        pairwise_id: "0a0a",
+    };
+    let phone = sha256_hex(b"phone");
+    id.put_session(&phone, &session("c-lan")).await.unwrap();
+    let set = |key: &'static str, for_session: String| async move {
+        kv.write_deferred(lan, key, KvWrite::Set(b"v"), u64::MAX, Some(&for_session))
+            .await
+    };
+    assert_eq!(set("k", phone.clone()).await.unwrap(), Ok(true));
+    assert_eq!(
+        kv.increment_deferred(lan, "n", 2, u64::MAX, Some(&phone))
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    assert!(matches!(
+        set("never", sha256_hex(b"never")).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(kv.get(lan, "never").await.unwrap(), None);
+
+    // Signed out: nothing lands for the session, a set nor a count.
+    assert!(id.delete_session(&phone).await.unwrap());
+    assert!(matches!(
+        set("after", phone.clone()).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert!(matches!(
+        kv.increment_deferred(lan, "n", 1, u64::MAX, Some(&phone))
+            .await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(kv.get(lan, "after").await.unwrap(), None);
+    assert_eq!(kv.get(lan, "n").await.unwrap().as_deref(), Some(&b"2"[..]));
+    // The host's own write names no session and lands.
+    kv.write_deferred(lan, "host", KvWrite::Set(b"v"), u64::MAX, None)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Writes racing an erasure: each lands before the session ends (and
+    // the pass that follows finds it) or not at all. Four writers, each on
+    // a task of its own, write one key after another until refused; the
+    // erasure ends the session meanwhile and lists the keys at once, as
+    // its pass does.
+    for round in 0..5u64 {
+        let hash = sha256_hex(format!("session {round}").as_bytes());
+        id.put_session(&hash, &session("c-lan")).await.unwrap();
+        let first_landed = Arc::new(tokio::sync::Notify::new());
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let (kv, hash, first) = (store.kv.clone(), hash.clone(), first_landed.clone());
+                tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    for n in 0..100_000 {
+                        let key = format!("r{round}-{writer}-{n:06}");
+                        let set = KvWrite::Set(b"v");
+                        match kv
+                            .write_deferred(lan, &key, set, u64::MAX, Some(&hash))
+                            .await
+                        {
+                            Ok(Ok(true)) => acknowledged.push(key),
+                            Err(StoreError::SessionEnded) => return (acknowledged, key),
+                            other => panic!("`{key}`: {other:?}"),
+                        }
+                        first.notify_one();
+                    }
+                    panic!("the session never ended")
+                })
+            })
+            .collect();
+        first_landed.notified().await;
+        let began = 10_000 + round;
+        id.erase_citizen("c-lan", &[], began).await.unwrap();
+        let found = kv
+            .list(lan, &format!("r{round}-"), None, 1_000_000)
+            .await
+            .unwrap()
+            .keys
+            .into_iter()
+            .collect::<BTreeSet<_>>();
+        for writer in writers {
+            let (acknowledged, refused) = writer.await.unwrap();
+            for key in acknowledged {
+                assert!(
+                    found.contains(&key),
+                    "round {round}: `{key}` was acknowledged, and landed after the session ended"
+                );
+            }
+            assert_eq!(
+                kv.get(lan, &refused).await.unwrap(),
+                None,
+                "round {round}: `{refused}` was refused, yet stored"
+            );
+        }
+        assert!(matches!(
+            kv.write_deferred(lan, "late", KvWrite::Set(b"v"), u64::MAX, Some(&hash))
+                .await,
+            Err(StoreError::SessionEnded)
+        ));
+        id.erasure_finished("c-lan", began).await.unwrap();
+    }
+    assert_eq!(kv.get(lan, "late").await.unwrap(), None);
 }
 
 /// Signing a citizen out everywhere ends, in one write, every session of

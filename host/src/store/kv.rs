@@ -83,6 +83,15 @@ pub fn counter_after(current: Option<&[u8]>, by: u64) -> Result<(u64, String), C
 /// write is durable; `write_deferred` says explicitly that it is not yet,
 /// and its caller makes it durable with `sync` before acknowledging
 /// anything that depends on it (one commit for a request's many writes).
+///
+/// A write a request makes for a signed-in citizen names their session
+/// (`for_session`, the sha256 of its token): it is made only while that
+/// session is live, checked atomically with the write, else
+/// [`StoreError::SessionEnded`]. Whatever ends sessions (an erasure of the
+/// citizen's data above all) therefore comes wholly before or wholly after
+/// such a write: an erasure's pass over the apps' storage, which follows the
+/// end of the sessions, sees every write it must erase, and no write of a
+/// request that began before the erasure lands after it.
 #[async_trait]
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key` in `space`.
@@ -99,6 +108,7 @@ pub trait KvStore: Send + Sync + 'static {
         key: &str,
         write: KvWrite<'_>,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError>;
     /// Add `by` to the counter under `key` (absent: 0), stored as its
     /// decimal digits, atomically with the usage count; the new value.
@@ -109,6 +119,7 @@ pub trait KvStore: Send + Sync + 'static {
         key: &str,
         by: u64,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<u64, CounterRefusal>, StoreError>;
     /// Make every write this store returned before the call durable.
     async fn sync(&self) -> Result<(), StoreError>;
@@ -132,7 +143,7 @@ pub trait KvStore: Send + Sync + 'static {
         quota: u64,
     ) -> Result<Result<(), QuotaExceeded>, StoreError> {
         let written = self
-            .write_deferred(space, key, KvWrite::Set(value), quota)
+            .write_deferred(space, key, KvWrite::Set(value), quota, None)
             .await?;
         self.sync().await?;
         Ok(written.map(|_| ()))
@@ -148,7 +159,7 @@ pub trait KvStore: Send + Sync + 'static {
         quota: u64,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let written = self
-            .write_deferred(space, key, KvWrite::Swap { expected, value }, quota)
+            .write_deferred(space, key, KvWrite::Swap { expected, value }, quota, None)
             .await?;
         if written == Ok(true) {
             self.sync().await?;
@@ -158,7 +169,7 @@ pub trait KvStore: Send + Sync + 'static {
     /// Delete; durable on return; true if the key existed.
     async fn delete(&self, space: KvSpace<'_>, key: &str) -> Result<bool, StoreError> {
         let existed = self
-            .write_deferred(space, key, KvWrite::Delete, u64::MAX)
+            .write_deferred(space, key, KvWrite::Delete, u64::MAX, None)
             .await?
             .unwrap_or(false);
         if existed {

@@ -62,6 +62,11 @@ pub enum StoreError {
     /// finished, and what they did in the session could be erased with it.
     #[error("an erasure of this citizen's data has not finished; no session was opened")]
     ErasureUnfinished,
+    /// A write made for a signed-in citizen was not made: the session it
+    /// acts for has ended (signed out, expired and swept, or ended by an
+    /// erasure of their data); nothing was written.
+    #[error("the session this write was made for has ended; nothing was written")]
+    SessionEnded,
 }
 
 /// Everything the host persists: one handle per concern, all on one backend.

@@ -103,9 +103,15 @@ fn citizen_space(req: &Request) -> Result<bool> {
     }
 }
 
-/// `PUT /kv/:space/:key`: store the body under `key` (for durability tests).
+/// `PUT /kv/:space/:key[?after=URL]`: store the body under `key` (for
+/// durability tests); with `after`, only once a GET of that URL answered
+/// (so a test can hold the request under way).
 fn put_key(req: &Request) -> Result<Response> {
     let key = req.param("key").unwrap_or_default();
+    if let Some(url) = req.query("after") {
+        fetch::send(Method::Get, &url, &[], &[])
+            .map_err(|e| Error::bad_request(format!("the GET of ?after= failed: {e}")))?;
+    }
     if citizen_space(req)? {
         kv::citizen::set(key, req.body())?;
     } else {

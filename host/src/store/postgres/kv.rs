@@ -59,10 +59,13 @@ impl<'a> Place<'a> {
     }
 }
 
-/// What `citadel_kv_write` (migrations/0007_kv_quota_turns.sql) did.
+/// What `citadel_kv_write` (migrations/0007_kv_quota_turns.sql) did, or
+/// `citadel_kv_write_for_session` (0013).
 #[derive(Debug)]
 enum KvOutcome {
     Written,
+    /// The session the write was made for has ended: nothing was written.
+    SessionEnded,
     /// A swap found something other than it expected.
     Mismatch,
     /// A delete found nothing.
@@ -91,7 +94,8 @@ enum Op<'a> {
 }
 
 impl PgStore {
-    /// Write one key in one round trip, durable on return.
+    /// Write one key in one round trip, durable on return; with
+    /// `for_session`, only while that session is live.
     async fn kv_write(
         &self,
         db: impl sqlx::PgExecutor<'_>,
@@ -99,6 +103,7 @@ impl PgStore {
         key: &str,
         op: Op<'_>,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<KvOutcome, sqlx::Error> {
         let place = Place::of(space);
         let (name, expected, value, by) = match op {
@@ -107,22 +112,32 @@ impl PgStore {
             Op::Delete => ("delete", None, None, 0),
             Op::Increment(by) => ("increment", None, None, by),
         };
-        let (outcome, used, counter): (String, Option<i64>, Option<String>) = sqlx::query_as(
-            "SELECT outcome, used, counter \
-             FROM citadel_kv_write($1, $2, $3, $4, $5, $6, $7, $8, $9::NUMERIC, $10)",
-        )
-        .bind(place.app)
-        .bind(place.space)
-        .bind(key.as_bytes())
-        .bind(place.shard(key))
-        .bind(place.key_bytes(key))
-        .bind(name)
-        .bind(expected)
-        .bind(value)
-        .bind(by.to_string())
-        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-        .fetch_one(db)
-        .await?;
+        let query = match for_session {
+            None => {
+                "SELECT outcome, used, counter \
+                 FROM citadel_kv_write($1, $2, $3, $4, $5, $6, $7, $8, $9::NUMERIC, $10)"
+            }
+            Some(_) => {
+                "SELECT outcome, used, counter FROM citadel_kv_write_for_session(\
+                 $11, $1, $2, $3, $4, $5, $6, $7, $8, $9::NUMERIC, $10)"
+            }
+        };
+        let mut write = sqlx::query_as(query)
+            .bind(place.app)
+            .bind(place.space)
+            .bind(key.as_bytes())
+            .bind(place.shard(key))
+            .bind(place.key_bytes(key))
+            .bind(name)
+            .bind(expected)
+            .bind(value)
+            .bind(by.to_string())
+            .bind(i64::try_from(quota).unwrap_or(i64::MAX));
+        if let Some(session) = for_session {
+            write = write.bind(session);
+        }
+        let (outcome, used, counter): (String, Option<i64>, Option<String>) =
+            write.fetch_one(db).await?;
         Ok(match outcome.as_str() {
             "written" => match counter.and_then(|c| c.parse().ok()) {
                 Some(next) => KvOutcome::Counted(next),
@@ -132,6 +147,7 @@ impl PgStore {
             "overflow" => KvOutcome::Overflow,
             "mismatch" => KvOutcome::Mismatch,
             "absent" => KvOutcome::Absent,
+            "session-ended" => KvOutcome::SessionEnded,
             _ => KvOutcome::Quota(used.and_then(|u| u64::try_from(u).ok()).unwrap_or(0)),
         })
     }
@@ -145,7 +161,7 @@ impl PgStore {
         key: &str,
     ) -> Result<bool, sqlx::Error> {
         let outcome = self
-            .kv_write(conn, space, key, Op::Delete, u64::MAX)
+            .kv_write(conn, space, key, Op::Delete, u64::MAX, None)
             .await?;
         Ok(matches!(outcome, KvOutcome::Written))
     }
@@ -183,6 +199,7 @@ impl KvStore for PgStore {
         key: &str,
         write: KvWrite<'_>,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let op = match write {
             KvWrite::Set(value) => Op::Set(value),
@@ -191,11 +208,12 @@ impl KvStore for PgStore {
         };
         Ok(
             match self
-                .kv_write(&self.pool, space, key, op, quota)
+                .kv_write(&self.pool, space, key, op, quota, for_session)
                 .await
                 .map_err(backend)?
             {
                 KvOutcome::Written => Ok(true),
+                KvOutcome::SessionEnded => Err(StoreError::SessionEnded)?,
                 KvOutcome::Mismatch | KvOutcome::Absent => Ok(false),
                 KvOutcome::Quota(used) => Err(QuotaExceeded { used, quota }),
                 outcome => Err(StoreError::Backend(format!(
@@ -211,13 +229,22 @@ impl KvStore for PgStore {
         key: &str,
         by: u64,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         Ok(
             match self
-                .kv_write(&self.pool, space, key, Op::Increment(by), quota)
+                .kv_write(
+                    &self.pool,
+                    space,
+                    key,
+                    Op::Increment(by),
+                    quota,
+                    for_session,
+                )
                 .await
                 .map_err(backend)?
             {
+                KvOutcome::SessionEnded => Err(StoreError::SessionEnded)?,
                 KvOutcome::Counted(next) => Ok(next),
                 KvOutcome::NotACounter => Err(CounterRefusal::NotACounter),
                 KvOutcome::Overflow => Err(CounterRefusal::Overflow),

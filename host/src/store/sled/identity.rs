@@ -77,6 +77,7 @@ impl SledStore {
             return Ok(None);
         }
         let index = session_index_key(&record.citizen_id, token_sha256);
+        let _ending = self.ending_sessions();
         let outcome: Result<bool, TransactionError<StoreError>> =
             (&self.sessions, &self.sessions_by_citizen).transaction(|(sessions, by_citizen)| {
                 // Replaced or removed since it was read: not this one to remove.
@@ -131,6 +132,7 @@ impl SledStore {
             &self.pairwise,
             &self.unfinished_erasures,
         );
+        let ending = self.ending_sessions();
         let outcome: Result<bool, TransactionError<StoreError>> = trees.transaction(
             |(
                 sessions,
@@ -164,6 +166,7 @@ impl SledStore {
                 Ok(true)
             },
         );
+        drop(ending);
         if !super::settle(outcome)? {
             return Ok(None);
         }
@@ -604,11 +607,13 @@ impl IdentityStore for SledStore {
             &self.frames,
             &self.frames_by_citizen,
         );
+        let ending = self.ending_sessions();
         let outcome: Result<(), TransactionError<StoreError>> =
             trees.transaction(|(sessions, sessions_index, frames, frames_index)| {
                 signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;
                 Ok(())
             });
+        drop(ending);
         super::settle(outcome)?;
         self.durable().await?;
         self.announce_signed_out(&signed_in);

@@ -203,9 +203,11 @@ impl KvStore for SledStore {
         key: &str,
         write: KvWrite<'_>,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
+        let _session = self.session_held(for_session)?;
         self.kv_write(&used, space, key, write, quota)
     }
 
@@ -215,9 +217,11 @@ impl KvStore for SledStore {
         key: &str,
         by: u64,
         quota: u64,
+        for_session: Option<&str>,
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
+        let _session = self.session_held(for_session)?;
         self.kv_increment(&used, space, key, by, quota)
     }
 

@@ -77,6 +77,10 @@ pub struct SledStore {
     /// the sessions it ends before its transaction, and no session may open
     /// in between (it would outlive the erasure).
     sessions_or_erasure: Arc<tokio::sync::Mutex<()>>,
+    /// Held shared by a write made for a session, from its check that the
+    /// session is live to its change, and exclusively by whatever removes
+    /// sessions: such a write lands wholly before the session ends, or not.
+    session_ends: Arc<std::sync::RwLock<()>>,
     /// Every write holds this shared while it changes trees; a backup holds
     /// it exclusively while it reads them, so it sees each write whole or
     /// not at all.
@@ -164,6 +168,7 @@ impl SledStore {
             changes: broadcast::channel(1024).0,
             outbox_added: Arc::new(Notify::new()),
             sessions_or_erasure: Arc::default(),
+            session_ends: Arc::default(),
             write_gate: Arc::default(),
             db,
         };
@@ -184,6 +189,28 @@ impl SledStore {
     /// so a nested read behind a waiting backup would wait for ever).
     async fn writing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
         self.write_gate.read().await
+    }
+
+    /// Hold session `for_session` (the sha256 of its token) live: while the
+    /// returned guard lives, no session ends. `None` names no session (the
+    /// host's own writes) and holds nothing.
+    fn session_held(
+        &self,
+        for_session: Option<&str>,
+    ) -> Result<Option<std::sync::RwLockReadGuard<'_, ()>>, StoreError> {
+        let Some(hash) = for_session else {
+            return Ok(None);
+        };
+        let held = self.session_ends.read().unwrap_or_else(|p| p.into_inner());
+        if !self.sessions.contains_key(hash).map_err(backend)? {
+            return Err(StoreError::SessionEnded);
+        }
+        Ok(Some(held))
+    }
+
+    /// Held while sessions are removed (see `session_ends`).
+    fn ending_sessions(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.session_ends.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wait until every write made so far is durable (group commit).
