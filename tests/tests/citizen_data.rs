@@ -632,7 +632,7 @@ async fn an_erasure_the_host_stopped_in_the_middle_of_is_finished_at_the_next_st
         granted_at: 1,
     };
     identity
-        .put_consents("c-minh", &[late_consent])
+        .put_consents("c-minh", &[late_consent], None)
         .await
         .unwrap();
     assert_eq!(get(&host, "/api/v1/me", Some(&lan)).await.status(), 401);

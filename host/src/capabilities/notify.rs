@@ -7,7 +7,7 @@ use super::bindings::citadel::miniapp::notify::{self as wit, NotifyError};
 use super::Capability;
 use crate::localized::Text;
 use crate::runtime::RequestState;
-use crate::store::InboxMessage;
+use crate::store::{InboxMessage, StoreError, Through};
 use wasmtime::component::{HasSelf, Linker};
 
 pub const NAME: &str = "notify";
@@ -69,9 +69,23 @@ fn check_message(title: &str, body: &str, link: Option<&str>) -> Result<(), Noti
     Ok(())
 }
 
-fn unavailable(e: crate::store::StoreError) -> NotifyError {
-    tracing::error!(error = %e, "notify host call failed");
-    NotifyError::Unavailable("the inbox is unavailable; try again".into())
+/// What the app is told when the pairwise id it named is not (or no
+/// longer) one of its citizens.
+const NOT_A_CITIZEN: &str =
+    "the recipient is not a citizen of this app (use the pairwise id the app saw them under)";
+
+fn unavailable(e: StoreError) -> NotifyError {
+    match e {
+        // The citizen's session ended, or the app's link to the recipient
+        // went (an erasure), while the request was under way: nothing was
+        // delivered.
+        StoreError::SessionEnded => NotifyError::NotSignedIn,
+        StoreError::LinkEnded => NotifyError::Invalid(NOT_A_CITIZEN.into()),
+        e => {
+            tracing::error!(error = %e, "notify host call failed");
+            NotifyError::Unavailable("the inbox is unavailable; try again".into())
+        }
+    }
 }
 
 impl RequestState {
@@ -89,22 +103,32 @@ impl RequestState {
             return Err(NotifyError::Denied(NAME.into()));
         }
         check_message(&title, &body, link.as_deref())?;
-        let citizen = match recipient {
+        // The message lands only while what named the recipient stands: the
+        // signed-in citizen's session, or the app's link to the citizen.
+        let (citizen, through) = match &recipient {
             // `current` is the signed-in citizen's id, never one the app chose.
             None => match self.citizen.as_ref() {
-                Some(signed_in) => signed_in.citizen.id.clone(),
+                Some(signed_in) => (
+                    signed_in.citizen.id.clone(),
+                    Through::Session(&signed_in.session),
+                ),
                 None => return Err(NotifyError::NotSignedIn),
             },
-            Some(pairwise) => self
-                .app
-                .store
-                .identity.pairwise_citizen(&self.app.id, &pairwise).await
-                .map_err(unavailable)?
-                .ok_or_else(|| {
-                    NotifyError::Invalid(
-                        "the recipient is not a citizen of this app (use the pairwise id the app saw them under)".into(),
-                    )
-                })?,
+            Some(pairwise_id) => {
+                let citizen = self
+                    .app
+                    .store
+                    .identity
+                    .pairwise_citizen(&self.app.id, pairwise_id)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| NotifyError::Invalid(NOT_A_CITIZEN.into()))?;
+                let link = Through::Link {
+                    app: &self.app.id,
+                    pairwise_id,
+                };
+                (citizen, link)
+            }
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -136,6 +160,7 @@ impl RequestState {
                     link,
                     at: now,
                 },
+                Some(through),
             )
             .await
             .map_err(unavailable)?;

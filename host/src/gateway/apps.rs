@@ -457,7 +457,12 @@ async fn answer(
     if let Some(signed_in) = &citizen {
         citadel
             .pairwise
-            .remember(app_id, &signed_in.citizen.id, &signed_in.pairwise_id)
+            .remember(
+                app_id,
+                &signed_in.citizen.id,
+                &signed_in.pairwise_id,
+                Some(&signed_in.session),
+            )
             .await?;
     }
     *served_by = Some(app.context.clone());

@@ -66,6 +66,12 @@ pub struct CitizenSession {
 }
 
 impl CitizenSession {
+    /// The sha256 of the session's token, as the store keeps it: what the
+    /// citizen's writes are made for.
+    pub fn session_sha256(&self) -> String {
+        crate::identity::hash_token(&self.token)
+    }
+
     /// A state-changing call that rides on the cookie must come from the
     /// host's own pages: a cross-site form or an app's sandboxed page (origin
     /// `null`) cannot act for the citizen.
@@ -504,7 +510,13 @@ async fn report_location(
     Ok(Json(
         citadel
             .positions
-            .report(&session.citizen.id, point.lat, point.lon, accuracy_m)
+            .report(
+                &session.citizen.id,
+                point.lat,
+                point.lon,
+                accuracy_m,
+                Some(&session.session_sha256()),
+            )
             .await?,
     ))
 }

@@ -109,7 +109,12 @@ async fn give(
     let app = live_app(&citadel, &body.app)?;
     let records = citadel
         .consents
-        .give(&session.citizen, &app, &body.scopes)
+        .give(
+            &session.citizen,
+            &app,
+            &body.scopes,
+            Some(&session.session_sha256()),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(Given { consents: records })).into_response())
 }

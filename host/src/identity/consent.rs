@@ -6,7 +6,7 @@ use super::citizens::Citizen;
 use super::pairwise::PairwiseKey;
 use crate::audit::{messages, AuditLog, Event};
 use crate::runtime::AppContext;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Through};
 
 pub use crate::store::ConsentRecord;
 
@@ -84,13 +84,16 @@ impl Consents {
     }
 
     /// `citizen` consents to `scopes` of `app` (checked with
-    /// [`check_scopes`]), each with the purpose shown in their locale;
-    /// returns the records kept.
+    /// [`check_scopes`]), each with the purpose shown in their locale, in
+    /// a write that lands only while `session` (the sha256 of the token
+    /// they came with; `None` for the host's own) is live; returns the
+    /// records kept.
     pub async fn give(
         &self,
         citizen: &Citizen,
         app: &AppContext,
         scopes: &[String],
+        session: Option<&str>,
     ) -> Result<Vec<ConsentRecord>, ConsentError> {
         check_scopes(app, scopes)?;
         // A scope named twice is consented to once.
@@ -109,7 +112,7 @@ impl Consents {
         // Every scope asked for, or none.
         self.store
             .identity
-            .put_consents(&citizen.id, &records)
+            .put_consents(&citizen.id, &records, session.map(Through::Session))
             .await?;
         for record in &records {
             self.audit
@@ -246,13 +249,18 @@ mod tests {
             (vec!["kv".to_string()], "NotPersonal"),
             (vec!["identity.name".to_string()], "NotRequested"),
         ] {
-            let e = consents.give(&lan, &app, &scopes).await.unwrap_err();
+            let e = consents.give(&lan, &app, &scopes, None).await.unwrap_err();
             assert!(format!("{e:?}").starts_with(wanted), "{e:?}");
         }
         assert!(consents.list("c-lan").await.unwrap().is_empty());
 
         let given = consents
-            .give(&lan, &app, &["identity.phone".into(), "location".into()])
+            .give(
+                &lan,
+                &app,
+                &["identity.phone".into(), "location".into()],
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(given[0].purpose, "To confirm by phone");
@@ -261,7 +269,7 @@ mod tests {
         // A scope named twice is given once (PostgreSQL refuses a row twice
         // in one statement).
         let twice = consents
-            .give(&lan, &app, &["location".into(), "location".into()])
+            .give(&lan, &app, &["location".into(), "location".into()], None)
             .await
             .unwrap();
         assert_eq!(twice.len(), 1);
@@ -314,7 +322,7 @@ mod tests {
             PairwiseKey::load_or_create(&store).await.unwrap(),
         );
         let e = consents
-            .give(&citizen("vi"), &app, &["identity.roles".into()])
+            .give(&citizen("vi"), &app, &["identity.roles".into()], None)
             .await
             .unwrap_err();
         assert!(matches!(e, ConsentError::NotPersonal(ref s) if s == "identity.roles"));
@@ -328,7 +336,7 @@ mod tests {
         };
         store
             .identity
-            .put_consents("c-lan", std::slice::from_ref(&stale))
+            .put_consents("c-lan", std::slice::from_ref(&stale), None)
             .await
             .unwrap();
         assert!(consents.list("c-lan").await.unwrap().is_empty());

@@ -3,7 +3,7 @@
 //! (so it survives a restart and every host sees it) and reaches an app only
 //! through the consented `location` capability.
 
-use crate::store::{LocationRecord, Store, StoreError};
+use crate::store::{LocationRecord, Store, StoreError, Through};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a reported position stays usable.
@@ -28,13 +28,15 @@ impl Positions {
         Positions { store }
     }
 
-    /// Record a position; the caller checked the coordinates.
+    /// Record a position, only while `session` (the sha256 of the token the
+    /// citizen came with) is live; the caller checked the coordinates.
     pub async fn report(
         &self,
         citizen: &str,
         lat: f64,
         lon: f64,
         accuracy_m: Option<f64>,
+        session: Option<&str>,
     ) -> Result<Position, StoreError> {
         let at = now_ms();
         let record = LocationRecord {
@@ -44,7 +46,10 @@ impl Positions {
             at,
             expires: at + MAX_AGE.as_millis() as u64,
         };
-        self.store.identity.put_location(citizen, &record).await?;
+        self.store
+            .identity
+            .put_location(citizen, &record, session.map(Through::Session))
+            .await?;
         Ok(Position {
             lat,
             lon,

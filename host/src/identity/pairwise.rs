@@ -4,7 +4,7 @@
 //! remembers which citizen each app met under which id (for `notify.send-to`).
 
 use crate::store::AppChange;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Through};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
@@ -107,12 +107,15 @@ impl Pairwise {
 
     /// Remember (once) that app `app` knows citizen `citizen` by
     /// `pairwise_id` — [`Pairwise::pairwise_id`]'s answer — so the app can
-    /// later reach this citizen by it with `notify.send-to`.
+    /// later reach this citizen by it with `notify.send-to`; only while
+    /// `session` (the sha256 of the token of the request that met them) is
+    /// live.
     pub async fn remember(
         &self,
         app: &str,
         citizen: &str,
         pairwise_id: &str,
+        session: Option<&str>,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(pairwise_id, self.key.pairwise_id(app, citizen));
         let meeting = format!("{app}\0{pairwise_id}");
@@ -122,7 +125,7 @@ impl Pairwise {
         let cleared = self.remembered.cleared.load(Ordering::SeqCst);
         self.store
             .identity
-            .remember_pairwise(app, pairwise_id, citizen)
+            .remember_pairwise(app, pairwise_id, citizen, session.map(Through::Session))
             .await?;
         let mut remembered = lock(&self.remembered.meetings);
         if remembered.len() >= REMEMBERED_MAX {
@@ -188,7 +191,7 @@ mod tests {
         let store = Store::sled(dir.path()).unwrap();
         let pairwise = Pairwise::load_or_create(&store).await.unwrap();
         let id = pairwise.pairwise_id("maps", "c-lan");
-        pairwise.remember("maps", "c-lan", &id).await.unwrap();
+        pairwise.remember("maps", "c-lan", &id, None).await.unwrap();
         assert_eq!(
             store.identity.pairwise_citizen("maps", &id).await.unwrap(),
             Some("c-lan".to_string())

@@ -28,7 +28,7 @@ use super::{
     GrantRecord, HistoryCursor, InboxMessage, IntentRecord, IntentStatus, KvSpace, KvWrite,
     LedgerRefusal, LedgerStep, LocationRecord, OperatorRecord, OutboxEntry, OutboxRefund,
     ProviderRefund, PublisherRecord, QuotaExceeded, Refused, ReturnedPayment, SessionRecord,
-    SigningKeyRecord, Store, StoreError, VersionRecord, VersionState,
+    SigningKeyRecord, Store, StoreError, Through, VersionRecord, VersionState,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +84,7 @@ macro_rules! store_conformance {
             no_session_opens_while_an_erasure_is_unfinished,
             an_erasure_deletes_app_keys_only_while_unfinished,
             a_write_for_a_session_lands_only_while_it_is_live,
+            identity_writes_land_only_while_their_session_or_link_is_live,
             signing_out_everywhere_ends_their_sessions_only,
             sweeping_removes_only_what_expired,
             locations_are_kept_replaced_and_forgotten,
@@ -1413,13 +1414,13 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
         purpose: "to deliver".into(),
         granted_at: 3,
     };
-    id.put_consents("c-lan", &[phone.clone(), other_app.clone()])
+    id.put_consents("c-lan", &[phone.clone(), other_app.clone()], None)
         .await
         .unwrap();
-    id.put_consents("c-lan", std::slice::from_ref(&name))
+    id.put_consents("c-lan", std::slice::from_ref(&name), None)
         .await
         .unwrap();
-    id.put_consents("c-lan2", std::slice::from_ref(&phone))
+    id.put_consents("c-lan2", std::slice::from_ref(&phone), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1446,7 +1447,7 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
         granted_at: 9,
         ..phone.clone()
     };
-    id.put_consents("c-lan", std::slice::from_ref(&renewed))
+    id.put_consents("c-lan", std::slice::from_ref(&renewed), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1484,7 +1485,7 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
         app: "ab".into(),
         ..phone.clone()
     };
-    id.put_consents("c-lan", &[phone.clone(), longer, next_app.clone()])
+    id.put_consents("c-lan", &[phone.clone(), longer, next_app.clone()], None)
         .await
         .unwrap();
     assert!(id
@@ -1512,9 +1513,13 @@ pub async fn consents_and_inbox_are_per_citizen(store: Store) {
     };
     // Appended out of time order, and two at the same millisecond.
     for (at, title) in [(20, "b"), (10, "a"), (30, "c"), (20, "b2")] {
-        id.inbox_append("c-lan", &message(at, title)).await.unwrap();
+        id.inbox_append("c-lan", &message(at, title), None)
+            .await
+            .unwrap();
     }
-    id.inbox_append("c-lan2", &message(40, "x")).await.unwrap();
+    id.inbox_append("c-lan2", &message(40, "x"), None)
+        .await
+        .unwrap();
     let since: Vec<(u64, String)> = id
         .inbox_since("c-lan", 20)
         .await
@@ -1654,16 +1659,24 @@ pub async fn a_host_secret_keeps_its_first_value_under_a_race(store: Store) {
 pub async fn a_pairwise_id_is_remembered_once(store: Store) {
     let id = &store.identity;
     assert_eq!(id.pairwise_citizen("a", "0a0a").await.unwrap(), None);
-    id.remember_pairwise("a", "0a0a", "c-lan").await.unwrap();
-    id.remember_pairwise("a", "0a0a", "c-lan").await.unwrap();
-    id.remember_pairwise("a", "0a0a", "c-minh").await.unwrap();
+    id.remember_pairwise("a", "0a0a", "c-lan", None)
+        .await
+        .unwrap();
+    id.remember_pairwise("a", "0a0a", "c-lan", None)
+        .await
+        .unwrap();
+    id.remember_pairwise("a", "0a0a", "c-minh", None)
+        .await
+        .unwrap();
     assert_eq!(
         id.pairwise_citizen("a", "0a0a").await.unwrap().as_deref(),
         Some("c-lan")
     );
     assert_eq!(id.pairwise_citizen("b", "0a0a").await.unwrap(), None);
     assert_eq!(id.pairwise_citizen("a", "0a0").await.unwrap(), None);
-    id.remember_pairwise("b", "0a0a", "c-minh").await.unwrap();
+    id.remember_pairwise("b", "0a0a", "c-minh", None)
+        .await
+        .unwrap();
     assert_eq!(
         id.pairwise_citizen("b", "0a0a").await.unwrap().as_deref(),
         Some("c-minh")
@@ -1845,22 +1858,26 @@ pub async fn erasing_a_citizen_takes_their_records_only(store: Store) {
     .await
     .unwrap();
     for citizen in ["c-lan", "c-lan2"] {
-        id.put_consents(citizen, &[consent("a"), consent("b")])
+        id.put_consents(citizen, &[consent("a"), consent("b")], None)
             .await
             .unwrap();
-        id.inbox_append(citizen, &message("one")).await.unwrap();
-        id.put_location(citizen, &location(1, u64::MAX / 2))
+        id.inbox_append(citizen, &message("one"), None)
+            .await
+            .unwrap();
+        id.put_location(citizen, &location(1, u64::MAX / 2), None)
             .await
             .unwrap();
     }
-    id.inbox_append("c-lan", &message("two")).await.unwrap();
-    id.remember_pairwise("a", "pw-lan-a", "c-lan")
+    id.inbox_append("c-lan", &message("two"), None)
         .await
         .unwrap();
-    id.remember_pairwise("b", "pw-lan-b", "c-lan")
+    id.remember_pairwise("a", "pw-lan-a", "c-lan", None)
         .await
         .unwrap();
-    id.remember_pairwise("a", "pw-other-a", "c-lan2")
+    id.remember_pairwise("b", "pw-lan-b", "c-lan", None)
+        .await
+        .unwrap();
+    id.remember_pairwise("a", "pw-other-a", "c-lan2", None)
         .await
         .unwrap();
 
@@ -2001,7 +2018,7 @@ pub async fn no_session_opens_while_an_erasure_is_unfinished(store: Store) {
         purpose: "p".into(),
         granted_at: 1,
     };
-    id.put_consents("c-lan", &[late]).await.unwrap();
+    id.put_consents("c-lan", &[late], None).await.unwrap();
     assert!(erasure_unfinished(&store, "c-lan", 1_000).await);
     assert!(!erasure_unfinished(&store, "c-lan", 999).await);
     assert_eq!(
@@ -2222,6 +2239,142 @@ pub async fn a_write_for_a_session_lands_only_while_it_is_live(store: Store) {
     assert_eq!(kv.get(lan, "late").await.unwrap(), None);
 }
 
+/// A consent, a position, an inbox message or an app's link written for a
+/// citizen through their session, and a message sent through an app's link
+/// to them, land only while that session or link is live: an erasure ends
+/// both, and nothing written through them lands after it. The host's own
+/// writes name neither.
+pub async fn identity_writes_land_only_while_their_session_or_link_is_live(store: Store) {
+    let id = &store.identity;
+    let phone = sha256_hex(b"phone");
+    id.put_session(&phone, &session("c-lan")).await.unwrap();
+    let by_phone = Some(Through::Session(&phone));
+    let link = Some(Through::Link {
+        app: "a",
+        pairwise_id: "0a0a",
+    });
+    let consent = |scope: &str| ConsentRecord {
+        app: "a".into(),
+        scope: scope.into(),
+        purpose: "to test".into(),
+        granted_at: 1,
+    };
+    let message = |title: &str| InboxMessage {
+        app: "a".into(),
+        title: title.into(),
+        body: String::new(),
+        link: None,
+        at: 1,
+    };
+    let far = now_ms() + 3_600_000;
+
+    id.remember_pairwise("a", "0a0a", "c-lan", by_phone)
+        .await
+        .unwrap();
+    id.put_consents("c-lan", &[consent("identity.phone")], by_phone)
+        .await
+        .unwrap();
+    id.put_location("c-lan", &location(1, far), by_phone)
+        .await
+        .unwrap();
+    id.inbox_append("c-lan", &message("own"), by_phone)
+        .await
+        .unwrap();
+    id.inbox_append("c-lan", &message("to"), link)
+        .await
+        .unwrap();
+    // A link names its own citizen and its own app only.
+    for (citizen, app, pairwise_id) in [("c-minh", "a", "0a0a"), ("c-lan", "b", "0a0a")] {
+        let other = Some(Through::Link { app, pairwise_id });
+        assert!(matches!(
+            id.inbox_append(citizen, &message("astray"), other).await,
+            Err(StoreError::LinkEnded)
+        ));
+    }
+    assert_eq!(id.inbox_since("c-minh", 0).await.unwrap(), []);
+    assert_eq!(id.inbox_since("c-lan", 0).await.unwrap().len(), 2);
+
+    let meetings = [("a".to_string(), "0a0a".to_string())];
+    id.erase_citizen("c-lan", &meetings, 5_000).await.unwrap();
+    let ended = |outcome: Result<(), StoreError>| {
+        matches!(
+            outcome,
+            Err(StoreError::SessionEnded | StoreError::LinkEnded)
+        )
+    };
+    assert!(ended(
+        id.remember_pairwise("a", "0a0a", "c-lan", by_phone).await
+    ));
+    assert!(ended(
+        id.put_consents("c-lan", &[consent("location")], by_phone)
+            .await
+    ));
+    assert!(ended(
+        id.put_location("c-lan", &location(2, far), by_phone).await
+    ));
+    assert!(ended(
+        id.inbox_append("c-lan", &message("late"), by_phone).await
+    ));
+    assert!(matches!(
+        id.inbox_append("c-lan", &message("late"), link).await,
+        Err(StoreError::LinkEnded)
+    ));
+    assert_eq!(id.pairwise_citizen("a", "0a0a").await.unwrap(), None);
+    assert_eq!(id.consents("c-lan").await.unwrap(), []);
+    assert_eq!(id.location("c-lan").await.unwrap(), None);
+    assert_eq!(id.inbox_since("c-lan", 0).await.unwrap(), []);
+    // The host's own write stands on nothing and lands.
+    id.inbox_append("c-lan", &message("host"), None)
+        .await
+        .unwrap();
+    assert_eq!(id.inbox_since("c-lan", 0).await.unwrap().len(), 1);
+    id.erasure_finished("c-lan", 5_000).await.unwrap();
+
+    // Messages through a link racing the erasure that ends it: the
+    // erasure takes every one delivered, and none lands after.
+    for round in 0..5u64 {
+        id.remember_pairwise("a", "0a0a", "c-lan", None)
+            .await
+            .unwrap();
+        let first_landed = Arc::new(tokio::sync::Notify::new());
+        let senders: Vec<_> = (0..4)
+            .map(|sender| {
+                let (identity, first) = (store.identity.clone(), first_landed.clone());
+                tokio::spawn(async move {
+                    let link = Some(Through::Link {
+                        app: "a",
+                        pairwise_id: "0a0a",
+                    });
+                    for n in 0..100_000 {
+                        let message = InboxMessage {
+                            app: "a".into(),
+                            title: format!("{round}-{sender}-{n}"),
+                            body: String::new(),
+                            link: None,
+                            at: 1,
+                        };
+                        match identity.inbox_append("c-lan", &message, link).await {
+                            Ok(()) => first.notify_one(),
+                            Err(StoreError::LinkEnded) => return,
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    panic!("the link never went")
+                })
+            })
+            .collect();
+        first_landed.notified().await;
+        let began = 6_000 + round;
+        id.erase_citizen("c-lan", &meetings, began).await.unwrap();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        let left = id.inbox_since("c-lan", 0).await.unwrap();
+        assert_eq!(left, [], "round {round}: delivered after the erasure");
+        id.erasure_finished("c-lan", began).await.unwrap();
+    }
+}
+
 /// Signing a citizen out everywhere ends, in one write, every session of
 /// theirs (each announced ended) and their frame tokens, and nothing of
 /// another citizen's, even one whose id starts with theirs.
@@ -2243,7 +2396,7 @@ pub async fn signing_out_everywhere_ends_their_sessions_only(store: Store) {
         purpose: "to call you back".into(),
         granted_at: 1,
     };
-    id.put_consents("c-lan", &[consent]).await.unwrap();
+    id.put_consents("c-lan", &[consent], None).await.unwrap();
 
     assert_eq!(
         id.end_sessions_of("c-lan").await.unwrap(),
@@ -2297,10 +2450,10 @@ pub async fn sweeping_removes_only_what_expired(store: Store) {
     id.open_frame("old", &old, 2).await.unwrap();
     id.open_frame("live", &live, 2).await.unwrap();
     id.open_frame("minh-old", &minh_old, 2).await.unwrap();
-    id.put_location("c-lan", &location(1, 100_000))
+    id.put_location("c-lan", &location(1, 100_000), None)
         .await
         .unwrap();
-    id.put_location("c-minh", &location(1, 300_000))
+    id.put_location("c-minh", &location(1, 300_000), None)
         .await
         .unwrap();
     let session = |expires| SessionRecord {
@@ -2351,7 +2504,9 @@ pub async fn sweeping_removes_only_what_expired(store: Store) {
 pub async fn locations_are_kept_replaced_and_forgotten(store: Store) {
     let id = &store.identity;
     assert_eq!(id.location("c-lan").await.unwrap(), None);
-    id.put_location("c-lan", &location(1, 10)).await.unwrap();
+    id.put_location("c-lan", &location(1, 10), None)
+        .await
+        .unwrap();
     let newer = LocationRecord {
         lat: 10.7769,
         lon: 106.7009,
@@ -2359,8 +2514,10 @@ pub async fn locations_are_kept_replaced_and_forgotten(store: Store) {
         at: 5,
         expires: 50,
     };
-    id.put_location("c-lan", &newer).await.unwrap();
-    id.put_location("c-minh", &location(2, 20)).await.unwrap();
+    id.put_location("c-lan", &newer, None).await.unwrap();
+    id.put_location("c-minh", &location(2, 20), None)
+        .await
+        .unwrap();
     assert_eq!(id.location("c-lan").await.unwrap(), Some(newer));
     assert_eq!(id.location("c-la").await.unwrap(), None);
     assert!(id.delete_location("c-lan").await.unwrap());

@@ -6,6 +6,21 @@ use super::{KvSpace, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+/// What a write made for a citizen stands on. It lands only while that is
+/// live, checked atomically with the write; else nothing is written and the
+/// write answers [`StoreError::SessionEnded`] or [`StoreError::LinkEnded`].
+/// Whatever ends it (an erasure of the citizen's data above all, which ends
+/// both) therefore comes wholly before or wholly after the write: no write
+/// of a request under way when their data was erased lands after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Through<'a> {
+    /// The session the request came with: the sha256 of its token.
+    Session(&'a str),
+    /// An app's link to the citizen: the app, and the pairwise id it named
+    /// them by (the citizen is the write's).
+    Link { app: &'a str, pairwise_id: &'a str },
+}
+
 /// An operator credential, stored under the sha256 of its token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OperatorRecord {
@@ -155,11 +170,12 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn end_sessions_of(&self, citizen: &str) -> Result<EndedSessions, StoreError>;
 
     /// Record (or renew) a citizen's consents, all in one write: every one
-    /// or none is kept.
+    /// or none is kept (none once `through` ended).
     async fn put_consents(
         &self,
         citizen: &str,
         records: &[ConsentRecord],
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError>;
     /// The citizen's consent to `app` for `scope`, if given and not revoked.
     async fn consent(
@@ -179,12 +195,14 @@ pub trait IdentityStore: Send + Sync + 'static {
         scope: Option<&str>,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Remember that `citizen` is known to `app` as `pairwise` (kept once).
+    /// Remember that `citizen` is known to `app` as `pairwise` (kept once;
+    /// not once `through` ended).
     async fn remember_pairwise(
         &self,
         app: &str,
         pairwise: &str,
         citizen: &str,
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError>;
     /// The citizen `app` knows as `pairwise`, if they ever used the app.
     async fn pairwise_citizen(
@@ -193,8 +211,13 @@ pub trait IdentityStore: Send + Sync + 'static {
         pairwise: &str,
     ) -> Result<Option<String>, StoreError>;
 
-    /// Append a message to a citizen's inbox.
-    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError>;
+    /// Append a message to a citizen's inbox (not once `through` ended).
+    async fn inbox_append(
+        &self,
+        citizen: &str,
+        message: &InboxMessage,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError>;
     /// The citizen's messages sent at or after `since_ms`, oldest first.
     async fn inbox_since(
         &self,
@@ -232,8 +255,14 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Frame tokens stored (expired ones not yet swept included).
     async fn frame_count(&self) -> Result<u64, StoreError>;
 
-    /// Keep the citizen's last reported position (replacing the one before).
-    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError>;
+    /// Keep the citizen's last reported position, replacing the one before
+    /// (not once `through` ended).
+    async fn put_location(
+        &self,
+        citizen: &str,
+        record: &LocationRecord,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError>;
     /// The citizen's last position, expired or not.
     async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError>;
     /// Forget the citizen's position; true if one was kept.

@@ -67,6 +67,10 @@ pub enum StoreError {
     /// erasure of their data); nothing was written.
     #[error("the session this write was made for has ended; nothing was written")]
     SessionEnded,
+    /// A write made for a citizen through an app's link to them was not
+    /// made: the link has gone (their data was erased); nothing was written.
+    #[error("the app's link to this citizen has gone; nothing was written")]
+    LinkEnded,
 }
 
 /// Everything the host persists: one handle per concern, all on one backend.

@@ -5,12 +5,49 @@
 use super::{backend, from_db, from_json, json, to_db, PgStore};
 use crate::store::{
     AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
-    InboxMessage, KvSpace, LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    InboxMessage, KvSpace, LocationRecord, OperatorRecord, SessionRecord, StoreError, Through,
 };
 use async_trait::async_trait;
 use futures::FutureExt;
 use serde_json::Value;
 use sqlx::PgConnection;
+
+impl PgStore {
+    /// A transaction holding what a write for `citizen` stands on live to
+    /// its commit: its row is held FOR KEY SHARE, so whatever deletes it (an
+    /// erasure, a sign-out) waits for the write, or the write finds it gone
+    /// and answers that it ended. `None` (the host's own writes) holds
+    /// nothing.
+    async fn begin_through(
+        &self,
+        citizen: &str,
+        through: Option<Through<'_>>,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let live: Option<i32> = match through {
+            None => return Ok(tx),
+            Some(Through::Session(hash)) => {
+                sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_sha256 = $1 FOR KEY SHARE")
+                    .bind(hash)
+            }
+            Some(Through::Link { app, pairwise_id }) => sqlx::query_scalar(
+                "SELECT 1 FROM pairwise_ids \
+                 WHERE app = $1 AND pairwise = $2 AND citizen = $3 FOR KEY SHARE",
+            )
+            .bind(app)
+            .bind(pairwise_id)
+            .bind(citizen),
+        }
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        match (live, through) {
+            (Some(_), _) => Ok(tx),
+            (None, Some(Through::Link { .. })) => Err(StoreError::LinkEnded),
+            (None, _) => Err(StoreError::SessionEnded),
+        }
+    }
+}
 
 /// `usize` counts (bounds, limits) as `BIGINT`.
 fn count_to_db(n: usize) -> i64 {
@@ -143,7 +180,20 @@ impl PgStore {
         if again && !erasure_unfinished_in(tx, citizen, began_ms).await? {
             return Ok(None);
         }
+        // The sessions and the apps' links go first: a write for the citizen
+        // through one of them holds its row to its commit, so these wait
+        // for every such write under way, and the deletes below, each
+        // seeing what committed before it began, take what they wrote.
         let (signed_out, mut ended) = self.end_sessions_in(tx, citizen).await?;
+        let links = sqlx::query(
+            "DELETE FROM pairwise_ids WHERE citizen = $1 \
+             AND (app, pairwise) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
+        )
+        .bind(citizen)
+        .bind(&apps)
+        .bind(&pairwise)
+        .execute(&mut *tx)
+        .await?;
         let mut counts = [0usize; 3];
         let tables = [
             "DELETE FROM consents WHERE citizen = $1",
@@ -154,15 +204,6 @@ impl PgStore {
             let done = sqlx::query(sql).bind(citizen).execute(&mut *tx).await?;
             *count = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
         }
-        let links = sqlx::query(
-            "DELETE FROM pairwise_ids WHERE citizen = $1 \
-             AND (app, pairwise) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))",
-        )
-        .bind(citizen)
-        .bind(&apps)
-        .bind(&pairwise)
-        .execute(&mut *tx)
-        .await?;
         if !again {
             sqlx::query(
                 "INSERT INTO unfinished_erasures (citizen, began) VALUES ($1, $2) \
@@ -391,6 +432,7 @@ impl IdentityStore for PgStore {
         &self,
         citizen: &str,
         records: &[ConsentRecord],
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
         let apps: Vec<&str> = records.iter().map(|r| r.app.as_str()).collect();
         let scopes: Vec<&str> = records.iter().map(|r| r.scope.as_str()).collect();
@@ -399,6 +441,7 @@ impl IdentityStore for PgStore {
             .map(json)
             .collect::<Result<Vec<Value>, _>>()
             .map_err(backend)?;
+        let mut tx = self.begin_through(citizen, through).await?;
         // One statement: every consent or none.
         sqlx::query(
             "INSERT INTO consents (citizen, app, scope, record) \
@@ -410,10 +453,10 @@ impl IdentityStore for PgStore {
         .bind(&apps)
         .bind(&scopes)
         .bind(&values)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn consent(
@@ -469,7 +512,9 @@ impl IdentityStore for PgStore {
         app: &str,
         pairwise: &str,
         citizen: &str,
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin_through(citizen, through).await?;
         sqlx::query(
             "INSERT INTO pairwise_ids (app, pairwise, citizen) VALUES ($1, $2, $3) \
              ON CONFLICT (app, pairwise) DO NOTHING",
@@ -477,10 +522,10 @@ impl IdentityStore for PgStore {
         .bind(app)
         .bind(pairwise)
         .bind(citizen)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn pairwise_citizen(
@@ -496,15 +541,21 @@ impl IdentityStore for PgStore {
             .map_err(backend)
     }
 
-    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+    async fn inbox_append(
+        &self,
+        citizen: &str,
+        message: &InboxMessage,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_through(citizen, through).await?;
         sqlx::query("INSERT INTO inbox (citizen, at, record) VALUES ($1, $2, $3)")
             .bind(citizen)
             .bind(to_db(message.at))
             .bind(json(message).map_err(backend)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn inbox_since(
@@ -594,7 +645,13 @@ impl IdentityStore for PgStore {
         Ok(from_db(count))
     }
 
-    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError> {
+    async fn put_location(
+        &self,
+        citizen: &str,
+        record: &LocationRecord,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_through(citizen, through).await?;
         sqlx::query(
             "INSERT INTO locations (citizen, expires, record) VALUES ($1, $2, $3) \
              ON CONFLICT (citizen) DO UPDATE SET \
@@ -603,10 +660,10 @@ impl IdentityStore for PgStore {
         .bind(citizen)
         .bind(to_db(record.expires))
         .bind(json(record).map_err(backend)?)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError> {

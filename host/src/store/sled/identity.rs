@@ -6,6 +6,7 @@ use super::{backend, composite, to_json, SledStore};
 use crate::store::{
     AppChange, ConsentRecord, EndedSessions, ErasedRecords, FrameRecord, IdentityStore,
     InboxMessage, KvSpace, KvWrite, LocationRecord, OperatorRecord, SessionRecord, StoreError,
+    Through,
 };
 use async_trait::async_trait;
 use sled::transaction::{
@@ -77,7 +78,7 @@ impl SledStore {
             return Ok(None);
         }
         let index = session_index_key(&record.citizen_id, token_sha256);
-        let _ending = self.ending_sessions();
+        let _ending = self.ending_access();
         let outcome: Result<bool, TransactionError<StoreError>> =
             (&self.sessions, &self.sessions_by_citizen).transaction(|(sessions, by_citizen)| {
                 // Replaced or removed since it was read: not this one to remove.
@@ -109,6 +110,9 @@ impl SledStore {
                 .collect::<Result<_, _>>()
                 .map_err(backend)
         };
+        // Held from the reads to the removal: no write for the citizen
+        // through a session or a link lands in between, unseen.
+        let ending = self.ending_access();
         let own = composite(&[citizen, ""]);
         let signed_in = self.signed_in(citizen)?;
         let consents = keys(&self.consents, &own)?;
@@ -132,7 +136,6 @@ impl SledStore {
             &self.pairwise,
             &self.unfinished_erasures,
         );
-        let ending = self.ending_sessions();
         let outcome: Result<bool, TransactionError<StoreError>> = trees.transaction(
             |(
                 sessions,
@@ -375,6 +378,7 @@ impl IdentityStore for SledStore {
         &self,
         citizen: &str,
         records: &[ConsentRecord],
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
         let mut batch = sled::Batch::default();
@@ -384,7 +388,10 @@ impl IdentityStore for SledStore {
                 to_json(record)?,
             );
         }
-        self.consents.apply_batch(batch).map_err(backend)?;
+        {
+            let _held = self.held(citizen, through)?;
+            self.consents.apply_batch(batch).map_err(backend)?;
+        }
         self.durable().await
     }
 
@@ -434,14 +441,17 @@ impl IdentityStore for SledStore {
         app: &str,
         pairwise: &str,
         citizen: &str,
+        through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
         let key = composite(&[app, pairwise]);
-        let fresh = self
-            .pairwise
-            .compare_and_swap(key, None as Option<&[u8]>, Some(citizen.as_bytes()))
-            .map_err(backend)?
-            .is_ok();
+        let fresh = {
+            let _held = self.held(citizen, through)?;
+            self.pairwise
+                .compare_and_swap(key, None as Option<&[u8]>, Some(citizen.as_bytes()))
+                .map_err(backend)?
+                .is_ok()
+        };
         if fresh {
             self.durable().await?;
         }
@@ -460,13 +470,22 @@ impl IdentityStore for SledStore {
             .map(|citizen| String::from_utf8_lossy(&citizen).into_owned()))
     }
 
-    async fn inbox_append(&self, citizen: &str, message: &InboxMessage) -> Result<(), StoreError> {
+    async fn inbox_append(
+        &self,
+        citizen: &str,
+        message: &InboxMessage,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
         // citizen ‖ NUL ‖ time ‖ a unique id: ordered by time, never overwritten.
         let mut key = composite(&[citizen, ""]);
         key.extend_from_slice(&message.at.to_be_bytes());
         key.extend_from_slice(&self.db.generate_id().map_err(backend)?.to_be_bytes());
-        self.inbox.insert(key, to_json(message)?).map_err(backend)?;
+        let stored = to_json(message)?;
+        {
+            let _held = self.held(citizen, through)?;
+            self.inbox.insert(key, stored).map_err(backend)?;
+        }
         self.durable().await
     }
 
@@ -579,9 +598,17 @@ impl IdentityStore for SledStore {
         Ok(self.frames.len() as u64)
     }
 
-    async fn put_location(&self, citizen: &str, record: &LocationRecord) -> Result<(), StoreError> {
+    async fn put_location(
+        &self,
+        citizen: &str,
+        record: &LocationRecord,
+        through: Option<Through<'_>>,
+    ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        Self::put_json(&self.locations, citizen, record)?;
+        {
+            let _held = self.held(citizen, through)?;
+            Self::put_json(&self.locations, citizen, record)?;
+        }
         self.durable().await
     }
 
@@ -607,7 +634,7 @@ impl IdentityStore for SledStore {
             &self.frames,
             &self.frames_by_citizen,
         );
-        let ending = self.ending_sessions();
+        let ending = self.ending_access();
         let outcome: Result<(), TransactionError<StoreError>> =
             trees.transaction(|(sessions, sessions_index, frames, frames_index)| {
                 signed_in.remove(citizen, sessions, sessions_index, frames, frames_index)?;

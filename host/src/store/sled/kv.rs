@@ -6,6 +6,7 @@
 use super::{backend, SledStore};
 use crate::store::{
     counter_after, CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError,
+    Through,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -207,7 +208,7 @@ impl KvStore for SledStore {
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
-        let _session = self.session_held(for_session)?;
+        let _held = self.held("", for_session.map(Through::Session))?;
         self.kv_write(&used, space, key, write, quota)
     }
 
@@ -221,7 +222,7 @@ impl KvStore for SledStore {
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
-        let _session = self.session_held(for_session)?;
+        let _held = self.held("", for_session.map(Through::Session))?;
         self.kv_increment(&used, space, key, by, quota)
     }
 

@@ -14,7 +14,7 @@ mod kv;
 mod ledger;
 mod limits;
 
-use super::{AppChange, IntentRecord, StoreError, VersionRecord};
+use super::{AppChange, IntentRecord, StoreError, Through, VersionRecord};
 use commit::GroupCommit;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
@@ -77,10 +77,11 @@ pub struct SledStore {
     /// the sessions it ends before its transaction, and no session may open
     /// in between (it would outlive the erasure).
     sessions_or_erasure: Arc<tokio::sync::Mutex<()>>,
-    /// Held shared by a write made for a session, from its check that the
-    /// session is live to its change, and exclusively by whatever removes
-    /// sessions: such a write lands wholly before the session ends, or not.
-    session_ends: Arc<std::sync::RwLock<()>>,
+    /// Held shared by a write made for a citizen through a session or an
+    /// app's link, from its check that this is live to its change, and
+    /// exclusively by whatever removes sessions or links: such a write lands
+    /// wholly before they end, or not at all.
+    access_ends: Arc<std::sync::RwLock<()>>,
     /// Every write holds this shared while it changes trees; a backup holds
     /// it exclusively while it reads them, so it sees each write whole or
     /// not at all.
@@ -168,7 +169,7 @@ impl SledStore {
             changes: broadcast::channel(1024).0,
             outbox_added: Arc::new(Notify::new()),
             sessions_or_erasure: Arc::default(),
-            session_ends: Arc::default(),
+            access_ends: Arc::default(),
             write_gate: Arc::default(),
             db,
         };
@@ -191,26 +192,41 @@ impl SledStore {
         self.write_gate.read().await
     }
 
-    /// Hold session `for_session` (the sha256 of its token) live: while the
-    /// returned guard lives, no session ends. `None` names no session (the
-    /// host's own writes) and holds nothing.
-    fn session_held(
+    /// Hold what a write for `citizen` stands on live (see
+    /// [`crate::store::Through`]): while the returned guard lives, no
+    /// session ends and no link goes. `None` (the host's own writes) holds
+    /// nothing.
+    fn held(
         &self,
-        for_session: Option<&str>,
+        citizen: &str,
+        through: Option<Through<'_>>,
     ) -> Result<Option<std::sync::RwLockReadGuard<'_, ()>>, StoreError> {
-        let Some(hash) = for_session else {
+        let Some(through) = through else {
             return Ok(None);
         };
-        let held = self.session_ends.read().unwrap_or_else(|p| p.into_inner());
-        if !self.sessions.contains_key(hash).map_err(backend)? {
-            return Err(StoreError::SessionEnded);
+        let held = self.access_ends.read().unwrap_or_else(|p| p.into_inner());
+        match through {
+            Through::Session(hash) => {
+                if !self.sessions.contains_key(hash).map_err(backend)? {
+                    return Err(StoreError::SessionEnded);
+                }
+            }
+            Through::Link { app, pairwise_id } => {
+                let linked = self
+                    .pairwise
+                    .get(composite(&[app, pairwise_id]))
+                    .map_err(backend)?;
+                if linked.as_deref() != Some(citizen.as_bytes()) {
+                    return Err(StoreError::LinkEnded);
+                }
+            }
         }
         Ok(Some(held))
     }
 
-    /// Held while sessions are removed (see `session_ends`).
-    fn ending_sessions(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
-        self.session_ends.write().unwrap_or_else(|p| p.into_inner())
+    /// Held while sessions or links are removed (see `access_ends`).
+    fn ending_access(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.access_ends.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wait until every write made so far is durable (group commit).
