@@ -26,8 +26,10 @@ const _: () = assert!(EXPORT_WINDOW_MS <= crate::store::MAX_RATE_WINDOW_MS);
 /// Audit records an export lists at most (the newest).
 pub const AUDIT_RECORDS_IN_EXPORT: usize = 1_000;
 /// Listings of each app's storage of the citizen an erasure makes at most,
-/// until one comes back empty (a request that began before the sessions
-/// ended may still write a key after the first).
+/// until one comes back empty. A write for the citizen lands only while
+/// their session is live (`store::Through`), so one pass finds all; the
+/// others are for a host of an earlier release in a rolling upgrade, whose
+/// writes do not check.
 const ERASE_PASSES: usize = 3;
 /// An unfinished erasure is left this long to the request that began it
 /// before [`PersonalDataRights::finish_unfinished`] takes it over.
@@ -447,8 +449,10 @@ impl PersonalDataRights {
             }
         }
         self.store.kv.sync().await?;
-        // What a request already under way when the sessions ended wrote
-        // since (a consent, a message, a position, an app's link) goes too.
+        // Once more the identity records: a write for the citizen lands only
+        // while their session (or an app's link to them) is live, so none
+        // should have come since the sessions ended, but a host of an
+        // earlier release in a rolling upgrade does not check.
         let again = self
             .store
             .identity
