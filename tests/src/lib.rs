@@ -233,6 +233,23 @@ pub async fn sign_in(host: &TestHost, citizen: &str) -> String {
     body["token"].as_str().expect("a token").to_string()
 }
 
+/// The shell opens `app` for the citizen of `session`: the frame's URL
+/// (`/f/{token}/apps/{app}/`).
+pub async fn open_frame(host: &TestHost, session: &str, app: &str) -> String {
+    let response = client()
+        .post(host.url("/api/v1/me/frames"))
+        .bearer_auth(session)
+        .json(&serde_json::json!({ "app": app }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the frame for {app} opens");
+    let body: serde_json::Value = response.json().await.unwrap();
+    let url = body["url"].as_str().expect("a frame URL").to_string();
+    assert!(url.starts_with("/f/cit_f_") && url.ends_with(&format!("/apps/{app}/")));
+    url
+}
+
 /// The citizen (by session token) decides on a payment intent in the
 /// host's own API: `action` is `confirm` (with the demo wallet) or `cancel`.
 /// `intent` is its id or its confirm URL (`/pay/{id}`).

@@ -7,7 +7,7 @@
 
 use citadel_host::gateway::{route_table, Access, RouteSpec};
 use citadel_tests::{
-    client, error_of, get, get_json, sign_in, test_manifest, TestHost, OPERATOR_TOKEN,
+    client, error_of, get, get_json, open_frame, sign_in, test_manifest, TestHost, OPERATOR_TOKEN,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -161,24 +161,8 @@ async fn every_route_answers_every_caller_rightly() {
     let key_b = add_publisher(&host, "vnpt-hue").await;
     // A frame of a-app, from a session that stays signed in throughout.
     let lan = sign_in(&host, "c-lan").await;
-    let frame: Value = client()
-        .post(host.url("/api/v1/me/frames"))
-        .bearer_auth(&lan)
-        .json(&json!({ "app": "a-app" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let frame_token = frame["url"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .nth(2)
-        .unwrap()
-        .to_string();
-    assert!(frame_token.starts_with("cit_f_"), "{frame}");
+    let frame = open_frame(&host, &lan, "a-app").await;
+    let frame_token = frame.split('/').nth(2).unwrap().to_string();
 
     let table = route_table();
     for route in &table {

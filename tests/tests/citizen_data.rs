@@ -5,7 +5,7 @@
 
 use citadel_tests::{
     audit, audit_at_least, client, decide_payment, error_of, get, give_consent, metrics,
-    probe_manifest, sign_in, TestHost,
+    open_frame, probe_manifest, sign_in, TestHost,
 };
 use serde_json::Value;
 
@@ -803,21 +803,6 @@ impl HeldUpstream {
         self.release.notify_one();
         under_way.await.unwrap().unwrap()
     }
-}
-
-/// The shell opens `app` for the citizen of `session`: the frame's path.
-async fn open_frame(host: &TestHost, session: &str, app: &str) -> String {
-    let opened: Value = client()
-        .post(host.url("/api/v1/me/frames"))
-        .bearer_auth(session)
-        .json(&serde_json::json!({ "app": app }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    opened["url"].as_str().expect("a frame URL").to_string()
 }
 
 /// A request the citizen made before they erased their data, still under

@@ -2,25 +2,9 @@
 //! one app only, for a while, while its session lasts, and is never a
 //! session itself.
 
-use citadel_tests::{client, get, sign_in, TestHost};
+use citadel_tests::{client, get, open_frame, sign_in, TestHost};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// The shell opens `app` for the citizen of `session`: the frame's URL.
-async fn open_frame(host: &TestHost, session: &str, app: &str) -> String {
-    let response = client()
-        .post(host.url("/api/v1/me/frames"))
-        .bearer_auth(session)
-        .json(&json!({ "app": app }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "the frame for {app} opens");
-    let body: Value = response.json().await.unwrap();
-    let url = body["url"].as_str().expect("a frame URL").to_string();
-    assert!(url.starts_with("/f/cit_f_") && url.ends_with(&format!("/apps/{app}/")));
-    url
-}
 
 /// The token inside a frame URL.
 fn token_of(url: &str) -> &str {
