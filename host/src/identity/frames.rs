@@ -212,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn a_citizen_holds_a_bounded_number() {
         let (_dir, store) = store_with_session("cit_s_parent", "c-lan").await;
-        let frames = Frames::with_limits(store, FRAME_TTL, 3);
+        let frames = Frames::with_limits(store.clone(), FRAME_TTL, 3);
         let mut first = Vec::new();
         for _ in 0..4 {
             first.push(
@@ -234,6 +234,17 @@ mod tests {
             .await
             .unwrap()
             .is_some());
+        let minhs = SessionRecord {
+            citizen_id: "c-minh".into(),
+            created: now(),
+            expires: now() + 3600,
+            profile: None,
+        };
+        store
+            .identity
+            .put_session(&hash_token("cit_s_other"), &minhs)
+            .await
+            .unwrap();
         frames.open("c-minh", "notes", "cit_s_other").await.unwrap();
         assert_eq!(
             frames.count().await.unwrap(),

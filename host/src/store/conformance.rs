@@ -1694,6 +1694,18 @@ fn frame(citizen: &str, app: &str, parent: &str, issued: u64, expires: u64) -> F
     }
 }
 
+/// Sign in each (citizen, session hash): a frame token opens only from a
+/// live session.
+async fn signed_in(store: &Store, sessions: &[(&str, &str)]) {
+    for (citizen, hash) in sessions {
+        store
+            .identity
+            .put_session(hash, &session(citizen))
+            .await
+            .unwrap();
+    }
+}
+
 /// The frame token stored under `hash`, as it was opened (the order the
 /// store gave it cleared).
 async fn opened(store: &Store, hash: &str) -> Option<FrameRecord> {
@@ -1709,6 +1721,11 @@ async fn opened(store: &Store, hash: &str) -> Option<FrameRecord> {
 /// the bound, and never another citizen's.
 pub async fn frame_tokens_are_bounded_per_citizen(store: Store) {
     let id = &store.identity;
+    signed_in(
+        &store,
+        &[("c-minh", "s-minh"), ("c-lan2", "s-lan2"), ("c-lan", "s")],
+    )
+    .await;
     let minh = frame("c-minh", "a", "s-minh", 1, 1000);
     assert_eq!(id.open_frame("fm", &minh, 2).await.unwrap(), 0);
     let lan2 = frame("c-lan2", "a", "s-lan2", 1, 1000);
@@ -1752,6 +1769,7 @@ pub async fn frame_tokens_are_bounded_per_citizen(store: Store) {
 /// Tokens opened for one citizen at once, then one more: the citizen ends
 /// holding no more than the bound, the last one opened among them.
 pub async fn frame_tokens_bound_settles_after_concurrent_opens(store: Store) {
+    signed_in(&store, &[("c-lan", "s")]).await;
     let mut tasks = Vec::new();
     for n in 0..8 {
         let id = store.identity.clone();
@@ -1781,6 +1799,7 @@ pub async fn frame_tokens_bound_settles_after_concurrent_opens(store: Store) {
 /// only those.
 pub async fn frame_tokens_close_with_their_session(store: Store) {
     let id = &store.identity;
+    signed_in(&store, &[("c-lan", "s1"), ("c-lan", "s2")]).await;
     let from_s1 = frame("c-lan", "a", "s1", 1, 1000);
     let from_s1_too = frame("c-lan", "b", "s1", 2, 1000);
     let from_s2 = frame("c-lan", "a", "s2", 3, 1000);
@@ -2240,10 +2259,10 @@ pub async fn a_write_for_a_session_lands_only_while_it_is_live(store: Store) {
 }
 
 /// A consent, a position, an inbox message or an app's link written for a
-/// citizen through their session, and a message sent through an app's link
-/// to them, land only while that session or link is live: an erasure ends
-/// both, and nothing written through them lands after it. The host's own
-/// writes name neither.
+/// citizen through their session, a frame token opened from it, and a
+/// message sent through an app's link to them, land only while that
+/// session or link is live: an erasure ends both, and nothing written
+/// through them lands after it. The host's own writes name neither.
 pub async fn identity_writes_land_only_while_their_session_or_link_is_live(store: Store) {
     let id = &store.identity;
     let phone = sha256_hex(b"phone");
@@ -2319,6 +2338,13 @@ pub async fn identity_writes_land_only_while_their_session_or_link_is_live(store
         id.inbox_append("c-lan", &message("late"), link).await,
         Err(StoreError::LinkEnded)
     ));
+    // Nor does a frame token open from the ended session.
+    let framed = frame("c-lan", "a", &phone, 1, u64::MAX / 2);
+    assert!(matches!(
+        id.open_frame("late-frame", &framed, 10).await,
+        Err(StoreError::SessionEnded)
+    ));
+    assert_eq!(id.frame("late-frame").await.unwrap(), None);
     assert_eq!(id.pairwise_citizen("a", "0a0a").await.unwrap(), None);
     assert_eq!(id.consents("c-lan").await.unwrap(), []);
     assert_eq!(id.location("c-lan").await.unwrap(), None);
@@ -2444,6 +2470,7 @@ fn location(at: u64, expires: u64) -> LocationRecord {
 /// live; a swept token no longer counts toward the citizen's bound.
 pub async fn sweeping_removes_only_what_expired(store: Store) {
     let id = &store.identity;
+    signed_in(&store, &[("c-lan", "s")]).await;
     let old = frame("c-lan", "a", "s", 1, 100);
     let live = frame("c-lan", "b", "s", 2, 300);
     let minh_old = frame("c-minh", "a", "s", 1, 150);
@@ -2494,7 +2521,8 @@ pub async fn sweeping_removes_only_what_expired(store: Store) {
     assert_eq!(opened(&store, "live").await, Some(live));
     assert_eq!(id.close_frames_of_session("c-lan", "s").await.unwrap(), 2);
 
-    assert_eq!(id.sweep_expired(u64::MAX, u64::MAX).await.unwrap(), 2);
+    // The two sessions (the frames' and `current`) and Minh's position.
+    assert_eq!(id.sweep_expired(u64::MAX, u64::MAX).await.unwrap(), 3);
     assert_eq!(id.session("current").await.unwrap(), None);
     assert_eq!(id.location("c-minh").await.unwrap(), None);
     assert_eq!(id.frame_count().await.unwrap(), 0);

@@ -235,6 +235,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// by the store), and close the citizen's oldest tokens so they hold at
     /// most `per_citizen`; tokens opened at the same instant may leave the
     /// citizen one over until their next open. Returns how many were closed.
+    /// Opened only while its session (`record.parent`) is live, checked
+    /// atomically ([`StoreError::SessionEnded`] else): a token opened as an
+    /// erasure ended the session would outlive it.
     async fn open_frame(
         &self,
         token_sha256: &str,

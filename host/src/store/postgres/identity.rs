@@ -81,12 +81,22 @@ async fn open_frame_in(
     token_sha256: &str,
     record: &FrameRecord,
     bound: usize,
-) -> Result<usize, sqlx::Error> {
+) -> Result<Option<usize>, sqlx::Error> {
     let citizen = record.citizen_id.as_str();
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('citadel.frames'), hashtext($1))")
         .bind(citizen)
         .execute(&mut *conn)
         .await?;
+    // Opened only while its session is (held to the commit: an erasure's
+    // delete of the session waits): it would outlive an erasure.
+    let parent_live: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_sha256 = $1 FOR KEY SHARE")
+            .bind(&record.parent)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if parent_live.is_none() {
+        return Ok(None);
+    }
     let order: i64 = sqlx::query_scalar("SELECT nextval('frame_order')")
         .fetch_one(&mut *conn)
         .await?;
@@ -129,7 +139,7 @@ async fn open_frame_in(
     .bind(json(&record)?)
     .execute(conn)
     .await?;
-    Ok(closed as usize)
+    Ok(Some(closed as usize))
 }
 
 /// Take `citizen`'s turn to open a session or to erase them, until `conn`'s
@@ -602,7 +612,8 @@ impl IdentityStore for PgStore {
             let (token_sha256, record) = (token_sha256.clone(), record.clone());
             async move { open_frame_in(tx, &token_sha256, &record, per_citizen).await }.boxed()
         })
-        .await
+        .await?
+        .ok_or(StoreError::SessionEnded)
     }
 
     async fn frame(&self, token_sha256: &str) -> Result<Option<FrameRecord>, StoreError> {

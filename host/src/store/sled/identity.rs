@@ -542,6 +542,8 @@ impl IdentityStore for SledStore {
             .map(|k| k.map(|k| k.to_vec()))
             .collect::<Result<_, _>>()
             .map_err(backend)?;
+        // Opened only while its session is: it would outlive an erasure.
+        let parent_live = self.held(&record.citizen_id, Some(Through::Session(&record.parent)))?;
         let outcome: Result<usize, TransactionError<StoreError>> =
             (&self.frames, &self.frames_by_citizen).transaction(|(frames, by_citizen)| {
                 let excess = (held.len() + 1).saturating_sub(per_citizen.max(1));
@@ -553,6 +555,7 @@ impl IdentityStore for SledStore {
                 by_citizen.insert(index.as_slice(), &[])?;
                 Ok(excess)
             });
+        drop(parent_live);
         let closed = super::settle(outcome)?;
         self.durable().await?;
         Ok(closed)
