@@ -270,6 +270,32 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
         10,
     )
     .await;
+    // Each host hears of the canary through the change feed, a moment
+    // after host A stored it: wait until each routes by it (only then does
+    // it give an anonymous caller a bucket cookie).
+    for url in [&a.url, &b.url] {
+        let started = std::time::Instant::now();
+        loop {
+            let response = client
+                .get(format!("{url}/apps/probe/whoami"))
+                .send()
+                .await
+                .unwrap();
+            let bucketed = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().is_ok_and(|c| c.starts_with("citadel_bucket=")));
+            if bucketed {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{url} never heard of the canary"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let mut canaries = 0;
     for n in 1..=100 {
         let token = common::sign_in(&a.url, &format!("c-demo-{n}")).await;
