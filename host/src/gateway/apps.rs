@@ -280,7 +280,7 @@ pub async fn dispatch(
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
     let citizen = super::citizen::signed_in(&citadel, request.headers())
         .await?
-        .map(|(citizen, token)| (citizen, crate::identity::hash_token(&token)));
+        .map(|(citizen, session)| (citizen, session.into_string()));
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -372,7 +372,7 @@ pub async fn dispatch_frame(
     let Some((token, app_id, rest)) = parsed else {
         return Err(ApiError::not_found("not_found", "no such path"));
     };
-    let Some((session_hash, session)) = citadel.frames.session_for(token, app_id).await? else {
+    let Some((session_key, session)) = citadel.frames.session_for(token, app_id).await? else {
         return Ok(frame_message(
             &serde_json::json!({ "type": "citadel:expired" }),
             "Phiên đã hết hạn. / This session has expired.",
@@ -380,7 +380,7 @@ pub async fn dispatch_frame(
     };
     let citizen = citadel
         .citizen_of(&session)
-        .map(|citizen| (citizen, session_hash));
+        .map(|citizen| (citizen, session_key.into_string()));
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),

@@ -23,7 +23,12 @@ pub(crate) async fn role_of(
     if citadel.credentials.publisher_for(token).await?.is_some() {
         return Ok(Some("a publisher key"));
     }
-    if citadel.sessions.lookup(token).await?.is_some() {
+    if citadel
+        .sessions
+        .lookup(&crate::identity::sessions::SessionKey::of(token))
+        .await?
+        .is_some()
+    {
         return Ok(Some("a citizen session"));
     }
     Ok(None)

@@ -10,7 +10,7 @@ use crate::identity::citizens::{Citizen, SignInError};
 use crate::identity::inbox::InboxMessage;
 use crate::identity::location::Position;
 use crate::identity::personal_data::{Erasure, ExportError, PersonalData};
-use crate::identity::sessions::SESSION_COOKIE;
+use crate::identity::sessions::{SessionKey, SESSION_COOKIE};
 use crate::public_url::PublicUrl;
 use crate::Citadel;
 use axum::extract::{FromRequestParts, State};
@@ -42,36 +42,34 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     super::bearer_token(headers).or_else(|| super::cookie(headers, SESSION_COOKIE))
 }
 
-/// The signed-in citizen of a request, if its session is valid.
+/// The signed-in citizen of a request, with their session's key, if its
+/// session is valid.
 pub async fn signed_in(
     citadel: &Citadel,
     headers: &HeaderMap,
-) -> Result<Option<(Citizen, String)>, ApiError> {
+) -> Result<Option<(Citizen, SessionKey)>, ApiError> {
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
-    let Some(session) = citadel.sessions.lookup(&token).await? else {
+    let key = SessionKey::of(&token);
+    let Some(session) = citadel.sessions.lookup(&key).await? else {
         return Ok(None);
     };
-    Ok(citadel.citizen_of(&session).map(|citizen| (citizen, token)))
+    Ok(citadel.citizen_of(&session).map(|citizen| (citizen, key)))
 }
 
 /// A signed-in citizen (401 otherwise).
 pub struct CitizenSession {
     pub citizen: Citizen,
-    pub token: String,
+    /// The session the request came with: what the citizen's writes are
+    /// made for.
+    pub session: SessionKey,
     /// Whether the call came with a bearer token or from the host's own
     /// pages; false for a cookie sent by another origin (or an app's page).
     same_origin: bool,
 }
 
 impl CitizenSession {
-    /// The sha256 of the session's token, as the store keeps it: what the
-    /// citizen's writes are made for.
-    pub fn session_sha256(&self) -> String {
-        crate::identity::hash_token(&self.token)
-    }
-
     /// A state-changing call that rides on the cookie must come from the
     /// host's own pages: a cross-site form or an app's sandboxed page (origin
     /// `null`) cannot act for the citizen.
@@ -112,11 +110,11 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
         citadel: &Arc<Citadel>,
     ) -> Result<Self, ApiError> {
         match signed_in(citadel, &parts.headers).await? {
-            Some((citizen, token)) => Ok(CitizenSession {
+            Some((citizen, session)) => Ok(CitizenSession {
                 same_origin: super::bearer_token(&parts.headers).is_some()
                     || from_own_origin(citadel.public_url.as_ref(), &parts.headers),
                 citizen,
-                token,
+                session,
             }),
             None => {
                 let token = session_token(&parts.headers);
@@ -260,10 +258,10 @@ async fn logout(
     session: CitizenSession,
 ) -> Result<Response, ApiError> {
     session.require_same_origin()?;
-    citadel.sessions.revoke(&session.token).await?;
+    citadel.sessions.revoke(&session.session).await?;
     citadel
         .frames
-        .close_session(&session.citizen.id, &session.token)
+        .close_session(&session.citizen.id, &session.session)
         .await?;
     citadel.positions.forget(&session.citizen.id).await?;
     let response = match provider_end_session(&citadel).await {
@@ -515,7 +513,7 @@ async fn report_location(
                 point.lat,
                 point.lon,
                 accuracy_m,
-                Some(&session.session_sha256()),
+                Some(session.session.as_str()),
             )
             .await?,
     ))
@@ -592,7 +590,7 @@ async fn open_frame(
     }
     let (token, expires) = citadel
         .frames
-        .open(&session.citizen.id, &body.app, &session.token)
+        .open(&session.citizen.id, &body.app, &session.session)
         .await?;
     Ok(Json(Frame {
         url: format!("/f/{token}/apps/{}/", body.app),

@@ -113,7 +113,7 @@ async fn give(
             &session.citizen,
             &app,
             &body.scopes,
-            Some(&session.session_sha256()),
+            Some(session.session.as_str()),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(Given { consents: records })).into_response())

@@ -7,6 +7,7 @@
 //! their sha256), so they survive a restart and work on every host.
 
 use super::hash_token;
+use super::sessions::SessionKey;
 use crate::store::{FrameRecord, SessionRecord, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -60,21 +61,21 @@ impl Frames {
         self.ttl_secs.store(ttl.as_secs(), Ordering::Relaxed);
     }
 
-    /// A new token for `citizen_id` in `app`, tied to the session whose
-    /// token is `parent_token`; returns it with its expiry (Unix seconds).
+    /// A new token for `citizen_id` in `app`, tied to the session `parent`;
+    /// returns it with its expiry (Unix seconds).
     /// The citizen's oldest tokens beyond the bound are closed with it.
     pub async fn open(
         &self,
         citizen_id: &str,
         app: &str,
-        parent_token: &str,
+        parent: &SessionKey,
     ) -> Result<(String, u64), StoreError> {
         let token = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
         let issued = now();
         let record = FrameRecord {
             citizen_id: citizen_id.to_string(),
             app: app.to_string(),
-            parent: hash_token(parent_token),
+            parent: parent.as_str().to_string(),
             issued,
             expires: issued + self.ttl_secs.load(Ordering::Relaxed),
             order: 0,
@@ -87,14 +88,14 @@ impl Frames {
     }
 
     /// The session behind `token` if it is live, was opened for `app`, and
-    /// its parent session (returned with the sha256 of its token: it says
-    /// who the citizen is) is still signed in. An expired token, or one
+    /// its parent session (returned with its key: it says who the citizen
+    /// is) is still signed in. An expired token, or one
     /// whose session ended, is removed.
     pub async fn session_for(
         &self,
         token: &str,
         app: &str,
-    ) -> Result<Option<(String, SessionRecord)>, StoreError> {
+    ) -> Result<Option<(SessionKey, SessionRecord)>, StoreError> {
         if !looks_like_frame_token(token) {
             return Ok(None);
         }
@@ -118,19 +119,19 @@ impl Frames {
         if parent.is_none() {
             self.store.identity.close_frame(&key).await?;
         }
-        Ok(parent.map(|session| (frame.parent, session)))
+        Ok(parent.map(|session| (SessionKey::stored(frame.parent), session)))
     }
 
-    /// Close every token opened from the session whose token is
-    /// `parent_token` (sign-out); returns how many.
+    /// Close every token opened from the session `parent` (sign-out);
+    /// returns how many.
     pub async fn close_session(
         &self,
         citizen_id: &str,
-        parent_token: &str,
+        parent: &SessionKey,
     ) -> Result<usize, StoreError> {
         self.store
             .identity
-            .close_frames_of_session(citizen_id, &hash_token(parent_token))
+            .close_frames_of_session(citizen_id, parent.as_str())
             .await
     }
 
@@ -167,14 +168,17 @@ mod tests {
     async fn tokens_are_bound_to_their_app_and_expire() {
         let (_dir, store) = store_with_session("cit_s_parent", "c-lan").await;
         let frames = Frames::new(store.clone());
-        let (token, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
+        let (token, _) = frames
+            .open("c-lan", "notes", &SessionKey::of("cit_s_parent"))
+            .await
+            .unwrap();
         assert_eq!(
             frames
                 .session_for(&token, "notes")
                 .await
                 .unwrap()
                 .map(|(parent, session)| (parent, session.citizen_id)),
-            Some((hash_token("cit_s_parent"), "c-lan".to_string()))
+            Some((SessionKey::of("cit_s_parent"), "c-lan".to_string()))
         );
         assert_eq!(
             frames
@@ -189,7 +193,10 @@ mod tests {
         let forged = format!("cit_f_{}", "0".repeat(64));
         assert_eq!(frames.session_for(&forged, "notes").await.unwrap(), None);
         frames.set_ttl(Duration::ZERO);
-        let (born_expired, _) = frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
+        let (born_expired, _) = frames
+            .open("c-lan", "notes", &SessionKey::of("cit_s_parent"))
+            .await
+            .unwrap();
         assert_eq!(
             frames.session_for(&born_expired, "notes").await.unwrap(),
             None
@@ -200,7 +207,10 @@ mod tests {
             "the expired token was dropped on lookup"
         );
         // The sweep removes whatever expired meanwhile.
-        frames.open("c-lan", "notes", "cit_s_parent").await.unwrap();
+        frames
+            .open("c-lan", "notes", &SessionKey::of("cit_s_parent"))
+            .await
+            .unwrap();
         assert_eq!(store.identity.sweep_expired(now(), 0).await.unwrap(), 1);
         assert_eq!(
             frames.count().await.unwrap(),
@@ -217,7 +227,7 @@ mod tests {
         for _ in 0..4 {
             first.push(
                 frames
-                    .open("c-lan", "notes", "cit_s_parent")
+                    .open("c-lan", "notes", &SessionKey::of("cit_s_parent"))
                     .await
                     .unwrap()
                     .0,
@@ -245,7 +255,10 @@ mod tests {
             .put_session(&hash_token("cit_s_other"), &minhs)
             .await
             .unwrap();
-        frames.open("c-minh", "notes", "cit_s_other").await.unwrap();
+        frames
+            .open("c-minh", "notes", &SessionKey::of("cit_s_other"))
+            .await
+            .unwrap();
         assert_eq!(
             frames.count().await.unwrap(),
             4,
@@ -270,9 +283,21 @@ mod tests {
             )
             .await
             .unwrap();
-        let (one, _) = frames.open("c-lan", "notes", "cit_s_one").await.unwrap();
-        let (two, _) = frames.open("c-lan", "notes", "cit_s_two").await.unwrap();
-        assert_eq!(frames.close_session("c-lan", "cit_s_one").await.unwrap(), 1);
+        let (one, _) = frames
+            .open("c-lan", "notes", &SessionKey::of("cit_s_one"))
+            .await
+            .unwrap();
+        let (two, _) = frames
+            .open("c-lan", "notes", &SessionKey::of("cit_s_two"))
+            .await
+            .unwrap();
+        assert_eq!(
+            frames
+                .close_session("c-lan", &SessionKey::of("cit_s_one"))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(frames.session_for(&one, "notes").await.unwrap(), None);
         assert!(frames.session_for(&two, "notes").await.unwrap().is_some());
         // A session that ended in the store ends its frames on their next use.

@@ -20,6 +20,33 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Sessions kept in the cache before it starts afresh (a bound on memory).
 const CACHED_MAX: usize = 100_000;
 
+/// A session as the store keeps it: the sha256 (hex) of its token. A
+/// request's token is hashed once, where it arrives; what is done for the
+/// session past that point (a write made for it, a frame opened from it, its
+/// end) names it by this key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    /// The key of the session whose token is `token`.
+    pub fn of(token: &str) -> SessionKey {
+        SessionKey(hash_token(token))
+    }
+
+    /// A key as the store gave it (a frame's parent session).
+    pub(crate) fn stored(sha256: String) -> SessionKey {
+        SessionKey(sha256)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Citizen sessions over a store.
 #[derive(Clone)]
 pub struct Sessions {
@@ -103,28 +130,28 @@ impl Sessions {
         Ok((token, record))
     }
 
-    /// The live session behind `token`; an expired one is removed.
-    pub async fn lookup(&self, token: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let key = hash_token(token);
-        if let Some(record) = self.cache.live().get(&key) {
+    /// The live session under `key`; an expired one is removed.
+    pub async fn lookup(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let key = key.as_str();
+        if let Some(record) = self.cache.live().get(key) {
             if record.expires > now() {
                 return Ok(Some(record.clone()));
             }
         }
         let ended_before = self.cache.ended.load(Ordering::SeqCst);
-        match self.store.identity.session(&key).await? {
+        match self.store.identity.session(key).await? {
             Some(record) if record.expires > now() => {
                 let mut live = self.cache.live();
                 if self.cache.ended.load(Ordering::SeqCst) == ended_before {
                     if live.len() >= CACHED_MAX {
                         live.clear();
                     }
-                    live.insert(key, record.clone());
+                    live.insert(key.to_string(), record.clone());
                 }
                 Ok(Some(record))
             }
             Some(_) => {
-                self.store.identity.delete_session(&key).await?;
+                self.store.identity.delete_session(key).await?;
                 Ok(None)
             }
             None => Ok(None),
@@ -149,11 +176,10 @@ impl Sessions {
         Ok(ended)
     }
 
-    /// End the session behind `token`; true if there was one.
-    pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
-        let key = hash_token(token);
-        self.cache.end(Some(&key));
-        let existed = self.store.identity.delete_session(&key).await?;
+    /// End the session under `key`; true if there was one.
+    pub async fn revoke(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.cache.end(Some(key.as_str()));
+        let existed = self.store.identity.delete_session(key.as_str()).await?;
         Ok(existed)
     }
 }
@@ -188,20 +214,28 @@ mod tests {
         let store: Store = Store::sled(dir.path()).unwrap();
         let sessions = Sessions::new(store.clone(), DEFAULT_TTL);
         let (token, record) = sessions.create("c-lan").await.unwrap();
-        assert_eq!(sessions.lookup(&token).await.unwrap(), Some(record));
-        assert_eq!(sessions.lookup("cit_s_forged").await.unwrap(), None);
-        assert!(sessions.revoke(&token).await.unwrap());
-        assert_eq!(sessions.lookup(&token).await.unwrap(), None);
+        let key = SessionKey::of(&token);
+        assert_eq!(sessions.lookup(&key).await.unwrap(), Some(record));
+        assert_eq!(
+            sessions
+                .lookup(&SessionKey::of("cit_s_forged"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(sessions.revoke(&key).await.unwrap());
+        assert_eq!(sessions.lookup(&key).await.unwrap(), None);
 
         // Another host over the same store: it cached the session; a
         // sign-out here ends it there too.
         let (token, _) = sessions.create("c-lan").await.unwrap();
+        let key = SessionKey::of(&token);
         let other = Sessions::new(store.clone(), DEFAULT_TTL);
-        assert!(other.lookup(&token).await.unwrap().is_some());
-        assert!(sessions.revoke(&token).await.unwrap());
+        assert!(other.lookup(&key).await.unwrap().is_some());
+        assert!(sessions.revoke(&key).await.unwrap());
         let mut ended = false;
         for _ in 0..200 {
-            if other.lookup(&token).await.unwrap().is_none() {
+            if other.lookup(&key).await.unwrap().is_none() {
                 ended = true;
                 break;
             }
@@ -211,6 +245,6 @@ mod tests {
 
         let expired = Sessions::new(store, Duration::ZERO);
         let (token, _) = expired.create("c-lan").await.unwrap();
-        assert_eq!(expired.lookup(&token).await.unwrap(), None);
+        assert_eq!(expired.lookup(&SessionKey::of(&token)).await.unwrap(), None);
     }
 }

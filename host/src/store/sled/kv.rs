@@ -6,7 +6,6 @@
 use super::{backend, SledStore};
 use crate::store::{
     counter_after, CounterRefusal, KeyPage, KvSpace, KvStore, KvWrite, QuotaExceeded, StoreError,
-    Through,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -208,7 +207,7 @@ impl KvStore for SledStore {
     ) -> Result<Result<bool, QuotaExceeded>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
-        let _held = self.held("", for_session.map(Through::Session))?;
+        let _held = self.session_held(for_session)?;
         self.kv_write(&used, space, key, write, quota)
     }
 
@@ -222,7 +221,7 @@ impl KvStore for SledStore {
     ) -> Result<Result<u64, CounterRefusal>, StoreError> {
         let _writing = self.writing().await;
         let used = self.counted(space.app()).await?;
-        let _held = self.held("", for_session.map(Through::Session))?;
+        let _held = self.session_held(for_session)?;
         self.kv_increment(&used, space, key, by, quota)
     }
 

@@ -201,17 +201,11 @@ impl SledStore {
         citizen: &str,
         through: Option<Through<'_>>,
     ) -> Result<Option<std::sync::RwLockReadGuard<'_, ()>>, StoreError> {
-        let Some(through) = through else {
-            return Ok(None);
-        };
-        let held = self.access_ends.read().unwrap_or_else(|p| p.into_inner());
         match through {
-            Through::Session(hash) => {
-                if !self.sessions.contains_key(hash).map_err(backend)? {
-                    return Err(StoreError::SessionEnded);
-                }
-            }
-            Through::Link { app, pairwise_id } => {
+            None => Ok(None),
+            Some(Through::Session(session)) => self.session_held(Some(session)),
+            Some(Through::Link { app, pairwise_id }) => {
+                let held = self.access_ends.read().unwrap_or_else(|p| p.into_inner());
                 let linked = self
                     .pairwise
                     .get(composite(&[app, pairwise_id]))
@@ -219,7 +213,23 @@ impl SledStore {
                 if linked.as_deref() != Some(citizen.as_bytes()) {
                     return Err(StoreError::LinkEnded);
                 }
+                Ok(Some(held))
             }
+        }
+    }
+
+    /// [`Self::held`] for a write made for a session (the sha256 of its
+    /// token), whoever's it is.
+    fn session_held(
+        &self,
+        session: Option<&str>,
+    ) -> Result<Option<std::sync::RwLockReadGuard<'_, ()>>, StoreError> {
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let held = self.access_ends.read().unwrap_or_else(|p| p.into_inner());
+        if !self.sessions.contains_key(session).map_err(backend)? {
+            return Err(StoreError::SessionEnded);
         }
         Ok(Some(held))
     }
