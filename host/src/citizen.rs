@@ -1,7 +1,7 @@
 //! A citizen as the host carries them through a request: the identity
-//! provider's profile and the device's last reported position. Plain
-//! records, a leaf of the crate: identity fills them, the runtime carries
-//! them, the capabilities read them.
+//! provider's profile, the session the request came with and the device's
+//! last reported position. Plain records, a leaf of the crate: identity
+//! fills them, the runtime carries them, the capabilities read them.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,4 +34,24 @@ pub struct Position {
     pub accuracy_m: Option<f64>,
     /// Unix milliseconds when the host received it.
     pub at: u64,
+}
+
+/// A citizen's session as the store keeps it: the sha256 (hex) of its
+/// token. A request's token is hashed once, where it arrives
+/// (`SessionKey::of`, in `identity::sessions`); what is done for the session
+/// past that point (a write made for it, a frame opened from it, its end)
+/// names it by this key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    /// A key already hashed: from a token by `SessionKey::of`, or as the
+    /// store gave it (a frame's parent session).
+    pub(crate) fn hashed(sha256: String) -> SessionKey {
+        SessionKey(sha256)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }

@@ -136,7 +136,7 @@ impl RequestState {
                         app: &self.app.id,
                         pairwise_id: &signed_in.pairwise_id,
                     },
-                    Some(&signed_in.session),
+                    Some(signed_in.session.as_str()),
                 )),
                 None => Err(Failure::NotSignedIn),
             },

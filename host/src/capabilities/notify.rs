@@ -110,7 +110,7 @@ impl RequestState {
             None => match self.citizen.as_ref() {
                 Some(signed_in) => (
                     signed_in.citizen.id.clone(),
-                    Through::Session(&signed_in.session),
+                    Through::Session(signed_in.session.as_str()),
                 ),
                 None => return Err(NotifyError::NotSignedIn),
             },

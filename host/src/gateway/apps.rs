@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::request_id::{current_request_id, ServedBy};
+use crate::identity::sessions::SessionKey;
 use crate::public_url::PublicUrl;
 use crate::registry::Route;
 use crate::runtime::{AppContext, Caller, SignedIn};
@@ -278,9 +279,7 @@ pub async fn dispatch(
         .strip_prefix("/apps/")
         .and_then(|p| p.split_once('/'))
         .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
-    let citizen = super::citizen::signed_in(&citadel, request.headers())
-        .await?
-        .map(|(citizen, session)| (citizen, session.into_string()));
+    let citizen = super::citizen::signed_in(&citadel, request.headers()).await?;
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -380,7 +379,7 @@ pub async fn dispatch_frame(
     };
     let citizen = citadel
         .citizen_of(&session)
-        .map(|citizen| (citizen, session_key.into_string()));
+        .map(|citizen| (citizen, session_key));
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -396,7 +395,7 @@ async fn serve(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
-    citizen: Option<(crate::identity::citizens::Citizen, String)>,
+    citizen: Option<(crate::identity::citizens::Citizen, SessionKey)>,
 ) -> Result<Response, ApiError> {
     let mut served_by = None;
     let mut response = answer(citadel, request, mount, citizen, &mut served_by)
@@ -412,7 +411,7 @@ async fn answer(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
-    citizen: Option<(crate::identity::citizens::Citizen, String)>,
+    citizen: Option<(crate::identity::citizens::Citizen, SessionKey)>,
     served_by: &mut Option<Arc<AppContext>>,
 ) -> Result<Response, ApiError> {
     let Mount {

@@ -119,7 +119,7 @@ impl Frames {
         if parent.is_none() {
             self.store.identity.close_frame(&key).await?;
         }
-        Ok(parent.map(|session| (SessionKey::stored(frame.parent), session)))
+        Ok(parent.map(|session| (SessionKey::hashed(frame.parent), session)))
     }
 
     /// Close every token opened from the session `parent` (sign-out);

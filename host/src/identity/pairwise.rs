@@ -3,6 +3,7 @@
 //! different for every app, so two partners cannot join their users. Also
 //! remembers which citizen each app met under which id (for `notify.send-to`).
 
+use super::sessions::SessionKey;
 use crate::store::AppChange;
 use crate::store::{Store, StoreError, Through};
 use hmac::{Hmac, Mac};
@@ -115,7 +116,7 @@ impl Pairwise {
         app: &str,
         citizen: &str,
         pairwise_id: &str,
-        session: Option<&str>,
+        session: Option<&SessionKey>,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(pairwise_id, self.key.pairwise_id(app, citizen));
         let meeting = format!("{app}\0{pairwise_id}");
@@ -125,7 +126,12 @@ impl Pairwise {
         let cleared = self.remembered.cleared.load(Ordering::SeqCst);
         self.store
             .identity
-            .remember_pairwise(app, pairwise_id, citizen, session.map(Through::Session))
+            .remember_pairwise(
+                app,
+                pairwise_id,
+                citizen,
+                session.map(|key| Through::Session(key.as_str())),
+            )
             .await?;
         let mut remembered = lock(&self.remembered.meetings);
         if remembered.len() >= REMEMBERED_MAX {

@@ -20,30 +20,13 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Sessions kept in the cache before it starts afresh (a bound on memory).
 const CACHED_MAX: usize = 100_000;
 
-/// A session as the store keeps it: the sha256 (hex) of its token. A
-/// request's token is hashed once, where it arrives; what is done for the
-/// session past that point (a write made for it, a frame opened from it, its
-/// end) names it by this key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionKey(String);
+pub use crate::citizen::SessionKey;
 
 impl SessionKey {
-    /// The key of the session whose token is `token`.
+    /// The key of the session whose token is `token`: the only place a
+    /// session token becomes a key.
     pub fn of(token: &str) -> SessionKey {
-        SessionKey(hash_token(token))
-    }
-
-    /// A key as the store gave it (a frame's parent session).
-    pub(crate) fn stored(sha256: String) -> SessionKey {
-        SessionKey(sha256)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
+        SessionKey::hashed(hash_token(token))
     }
 }
 

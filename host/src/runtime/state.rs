@@ -5,7 +5,7 @@
 use super::guest_io::GuestOutput;
 use super::limits::{Limits, RequestLimiter};
 use crate::audit::{messages, AuditLog, AuditMessage, Event};
-use crate::citizen::{Citizen, Position};
+use crate::citizen::{Citizen, Position, SessionKey};
 use crate::localized::Localized;
 use crate::store::Store;
 use semver::Version;
@@ -80,7 +80,7 @@ pub struct SignedIn {
     /// app in the shell's frame, the session the frame was opened from).
     /// What the request writes to the citizen's space lands only while it
     /// is live.
-    pub session: String,
+    pub session: SessionKey,
 }
 
 /// On whose behalf a request runs.
