@@ -48,6 +48,31 @@ async function selectScenarios(dir) {
   return selected;
 }
 
+/** `promise`, or `fallback` after `ms` (a frame still loading never answers). */
+function within(ms, promise, fallback) {
+  return Promise.race([promise.catch((e) => `(${e.message.split('\n')[0]})`),
+    new Promise((resolve) => { setTimeout(() => resolve(fallback), ms); })]);
+}
+
+/** What a failed page showed, in words: its frames (address, load state,
+ *  text) and the shell's iframes (address, class, size), so that a failure
+ *  seen once in CI can be read without running it again. */
+async function describe(page) {
+  const lines = [`page ${page.url()}`];
+  const iframes = await within(2000, page.evaluate(() => [...document.querySelectorAll('iframe')].map((f) => ({
+    src: f.getAttribute('src'), class: f.className, connected: f.isConnected,
+    size: `${f.offsetWidth}x${f.offsetHeight}`, display: getComputedStyle(f).display,
+  }))), 'no answer');
+  lines.push(`  iframe elements: ${JSON.stringify(iframes)}`);
+  for (const frame of page.frames()) {
+    const state = await within(2000, frame.evaluate(() => ({
+      ready: document.readyState, text: (document.body?.innerText ?? '').replace(/\s+/g, ' ').slice(0, 300),
+    })), 'no answer (still loading?)');
+    lines.push(`  frame ${frame === page.mainFrame() ? 'main' : frame.url()}: ${JSON.stringify(state)}`);
+  }
+  return lines.join('\n');
+}
+
 async function main() {
   const scenarios = await selectScenarios(scenarioDir);
   await mkdir(artifacts, { recursive: true });
@@ -129,7 +154,10 @@ async function main() {
       console.error(`FAIL ${scenario.name}: ${error.stack ?? error}`);
       // What each open page showed when it failed, and what it printed.
       const pages = contexts.flatMap((context) => context.pages());
-      for (const page of pages) await page.screenshot({ path: `${name('FAILED')}.png`, fullPage: true }).catch(() => null);
+      for (const page of pages) {
+        await page.screenshot({ path: `${name('FAILED')}.png`, fullPage: true }).catch(() => null);
+        console.error(await describe(page));
+      }
       if (consoleErrors.length) console.error(`console errors of ${scenario.name}:\n${consoleErrors.join('\n')}`);
     } finally {
       for (const context of contexts) await context.close();

@@ -11,6 +11,7 @@ mod setup;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const TOKEN: &str = "cit_op_browser_tests_token_0123456789";
 
@@ -31,8 +32,8 @@ async fn the_shell_and_the_console_work_in_chromium() {
     );
 
     let data = tempfile::tempdir().unwrap();
-    let (mut child, address) =
-        common::serve(data.path(), &[], &[("CITADEL_OPERATOR_TOKEN", TOKEN)]);
+    let (mut child, address, host_log) =
+        common::serve_logged(data.path(), &[], &[("CITADEL_OPERATOR_TOKEN", TOKEN)]);
     let base = format!("http://{address}");
     let prepared = setup::prepare(&base, TOKEN).await;
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
@@ -51,11 +52,34 @@ async fn the_shell_and_the_console_work_in_chromium() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "browser scenarios failed (screenshots in {}):\n{stdout}\n{stderr}",
-        artifacts.display()
-    );
+    if !output.status.success() {
+        // What the host said meanwhile: its warnings and its refusals and
+        // failures (a scenario's own 4xx included), the last ones.
+        // (The host is stopped: its lines end when its stdout closes.)
+        let lines = std::iter::from_fn(|| host_log.recv_timeout(Duration::from_secs(5)).ok());
+        let noted: Vec<String> = lines
+            .filter(|line| {
+                line.contains("WARN") || line.contains("ERROR") || status_at_least_400(line)
+            })
+            .collect();
+        let tail = &noted[noted.len().saturating_sub(200)..];
+        panic!(
+            "browser scenarios failed (screenshots in {}):\n{stdout}\n{stderr}\n\
+             the host's warnings and answers >= 400 (last {} of {}):\n{}",
+            artifacts.display(),
+            tail.len(),
+            noted.len(),
+            tail.join("\n")
+        );
+    }
+}
+
+/// Whether an access record (`… status=NNN …`) names a status of 400 or more.
+fn status_at_least_400(line: &str) -> bool {
+    line.split_whitespace()
+        .filter_map(|field| field.strip_prefix("status="))
+        .filter_map(|code| code.parse::<u16>().ok())
+        .any(|code| code >= 400)
 }
 
 /// `browser/run.mjs` fails when it would check nothing: an empty scenario
