@@ -50,7 +50,7 @@ async function selectScenarios(dir) {
 
 /** `promise`, or `fallback` after `ms` (a frame still loading never answers). */
 function within(ms, promise, fallback) {
-  return Promise.race([promise.catch((e) => `(${e.message.split('\n')[0]})`),
+  return Promise.race([promise.catch((e) => `(${String(e?.message ?? e).split('\n')[0]})`),
     new Promise((resolve) => { setTimeout(() => resolve(fallback), ms); })]);
 }
 
@@ -156,7 +156,7 @@ async function main() {
       const pages = contexts.flatMap((context) => context.pages());
       for (const page of pages) {
         await page.screenshot({ path: `${name('FAILED')}.png`, fullPage: true }).catch(() => null);
-        console.error(await describe(page));
+        console.error(await describe(page).catch((e) => `page ${page.url()}: not described (${e})`));
       }
       if (consoleErrors.length) console.error(`console errors of ${scenario.name}:\n${consoleErrors.join('\n')}`);
     } finally {

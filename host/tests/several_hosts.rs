@@ -300,6 +300,8 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
     for n in 1..=100 {
         let token = common::sign_in(&a.url, &format!("c-demo-{n}")).await;
         let mut versions = Vec::new();
+        // Whom each host took the caller for (a pairwise id; null: anonymous).
+        let mut callers = Vec::new();
         for url in [&a.url, &b.url, &lb.url] {
             let response = client
                 .get(format!("{url}/apps/probe/whoami"))
@@ -314,10 +316,12 @@ async fn two_hosts_behind_a_balancer_serve_one_state() {
                     .unwrap()
                     .to_string(),
             );
+            let who: serde_json::Value = response.json().await.unwrap_or_default();
+            callers.push(who["current"]["id"].clone());
         }
         assert!(
             versions.iter().all(|v| *v == versions[0]),
-            "c-demo-{n} got {versions:?}"
+            "c-demo-{n} got {versions:?} from A, B and the balancer, taken for {callers:?}"
         );
         canaries += usize::from(versions[0] == "1.1.0");
     }
