@@ -76,10 +76,9 @@ async fn the_shell_and_the_console_work_in_chromium() {
 
 /// Whether an access record (`… status=NNN …`) names a status of 400 or more.
 fn status_at_least_400(line: &str) -> bool {
-    line.split_whitespace()
-        .filter_map(|field| field.strip_prefix("status="))
-        .filter_map(|code| code.parse::<u16>().ok())
-        .any(|code| code >= 400)
+    common::log_field(line, "status")
+        .and_then(|code| code.parse::<u16>().ok())
+        .is_some_and(|code| code >= 400)
 }
 
 /// `browser/run.mjs` fails when it would check nothing: an empty scenario

@@ -44,15 +44,7 @@ fn line_with(lines: &Receiver<String>, message: &str) -> String {
 
 /// Field `name` of a log line, text (`name=value`) or JSON.
 fn field(line: &str, name: &str) -> String {
-    if line.starts_with('{') {
-        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
-        return record[name].to_string();
-    }
-    line.split(&format!("{name}="))
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no `{name}` in {line}"))
-        .to_string()
+    common::log_field(line, name).unwrap_or_else(|| panic!("no `{name}` in {line}"))
 }
 
 /// Serve with `config` and `extra` flags and `env`: the `limits` log line

@@ -537,3 +537,17 @@ pub async fn assert_nothing_acknowledged_was_lost(url: &str, operator_token: &st
     assert_eq!(status, 200, "{reconciliation}");
     assert_eq!(reconciliation["clean"], true, "{reconciliation}");
 }
+
+/// Field `name` of a log line, text (`name=value`) or JSON; `None` when the
+/// line has none.
+#[allow(dead_code)]
+pub fn log_field(line: &str, name: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        return record.get(name).map(|value| value.to_string());
+    }
+    line.split(&format!("{name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
