@@ -44,7 +44,7 @@
       erased: 'Đã xoá dữ liệu của bạn ({keys} mục trong {apps} ứng dụng) và đăng xuất trên mọi thiết bị.',
       erasing: 'Đã xoá hồ sơ của bạn và đăng xuất trên mọi thiết bị. Dữ liệu của bạn trong các ứng dụng sẽ được hệ thống xoá nốt trong vài phút.',
       eraseFailed: 'Chưa xoá được dữ liệu của bạn vì hệ thống đang bận. Hãy thử lại sau ít phút.',
-      tooManyExports: 'Bạn đã tải dữ liệu 10 lần trong một giờ. Hãy thử lại sau.',
+      requestCode: 'Mã yêu cầu',
       returned: 'Nhà cung cấp thanh toán đã thu thêm {amount} cho khoản này và được yêu cầu hoàn lại cho bạn.',
       status: { pending: 'Chờ xác nhận', captured: 'Đã thanh toán', cancelled: 'Đã hủy', expired: 'Hết hạn', refunded: 'Đã hoàn tiền' },
     },
@@ -83,7 +83,7 @@
       erased: 'Your data is erased ({keys} entries in {apps} apps) and you are signed out on every device.',
       erasing: 'Your records are erased and you are signed out on every device. What apps keep of you is erased by the host within minutes.',
       eraseFailed: 'Your data could not be erased: the host is busy. Try again in a few minutes.',
-      tooManyExports: 'You downloaded your data 10 times within the hour. Try again later.',
+      requestCode: 'Request code',
       returned: 'The payment provider also took {amount} for this and is asked to pay it back to you.',
       status: { pending: 'Waiting', captured: 'Paid', cancelled: 'Cancelled', expired: 'Expired', refunded: 'Refunded' },
     },
@@ -155,6 +155,8 @@
       const error = new Error((body.error && body.error.message) || `HTTP ${response.status}`);
       error.status = response.status;
       error.code = body.error && body.error.code;
+      error.explanation = body.error && body.error.explanation;
+      error.requestId = body.error && body.error.request_id;
       throw error;
     }
     return body;
@@ -181,6 +183,14 @@
     const p = Object.fromEntries(HUE_TIME.formatToParts(new Date(ms)).map((part) => [part.type, part.value]));
     return `${p.day}/${p.month}/${p.year} ${p.hour}:${p.minute}`;
   };
+  /** What the citizen is told of a failed call: the host's explanation in
+   *  their language, with the request code for support; without one (no
+   *  answer, or not the host's), the error's own text. */
+  function explain(error) {
+    if (!error.explanation) return error.status ? `${t('error')} (HTTP ${error.status})` : error.message;
+    const code = error.requestId ? ` ${t('requestCode')}: ${error.requestId}.` : '';
+    return `${name(error.explanation.title)}. ${name(error.explanation.next)}${code}`;
+  }
   function view(title, ...content) {
     main.replaceChildren(el('h1', { text: title }), ...content);
     document.title = `${title} · Citadel Huế`;
@@ -385,7 +395,7 @@
           el('a', { href: url, download: 'citadel-data.json' }).click();
           setTimeout(() => URL.revokeObjectURL(url), 60000);
         } catch (error) {
-          say(error.code === 'too_many_exports' ? t('tooManyExports') : error.message);
+          say(explain(error));
         } finally {
           download.disabled = false;
         }
@@ -402,7 +412,7 @@
         } catch (error) {
           // Refused, or the store failed before anything was erased.
           erase.disabled = !confirm.checked;
-          say(error.status === 503 ? t('eraseFailed') : error.message);
+          say(error.status === 503 ? t('eraseFailed') : explain(error));
           return;
         }
         me = null;
@@ -423,7 +433,7 @@
           out = await api('/api/v1/me/sessions', { method: 'DELETE' });
         } catch (error) {
           everywhere.disabled = false;
-          say(error.message);
+          say(explain(error));
           return;
         }
         me = null;
@@ -482,7 +492,7 @@
         const again = retry && retry.startsWith(`${openApp.base}/`) ? retry : `${openApp.base}/`;
         openApp.frame.src = again;
       } catch (error) {
-        say(`${t('error')}: ${error.message}`);
+        say(explain(error));
       }
     };
   }
@@ -556,7 +566,11 @@
         translateChrome();
         needSignIn();
       } else if (error.offline) needNetwork();
-      else view(t('error'), el('p', { text: error.message }));
+      else if (error.explanation) {
+        view(name(error.explanation.title), el('p', { text: name(error.explanation.next) }),
+          error.requestId ? el('p', { class: 'muted', text: `${t('requestCode')}: ${error.requestId}` }) : null,
+          el('a', { class: 'button', href: '#/', text: t('backToApps') }));
+      } else view(t('error'), el('p', { text: explain(error) }));
     }
   }
   // A view needs to know who is signed in and how one signs in: a hash

@@ -15,7 +15,7 @@ pub struct Localized {
 /// A fixed text in Vietnamese and English, for the host's own catalogues
 /// (capability names and explanations): built at compile time, answered as
 /// `{"vi", "en"}` like [`Localized`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Text {
     pub vi: &'static str,
     pub en: &'static str,

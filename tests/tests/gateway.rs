@@ -2,7 +2,10 @@
 //! ids, body limits, what crosses the sandbox boundary in headers, and who
 //! may read `/metrics`.
 
-use citadel_tests::{client, error_of, get, sign_in, test_manifest, TestHost, OPERATOR_TOKEN};
+use citadel_tests::{
+    client, error_of, get, open_frame, operator_post, sign_in, test_manifest, TestHost,
+    OPERATOR_TOKEN,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_greets_in_vietnamese() {
@@ -43,6 +46,137 @@ async fn unknown_apps_paths_and_routes_are_json_404() {
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
+    host.stop().await;
+}
+
+/// A browser's page load (`Sec-Fetch-Mode: navigate`) of `path`, as
+/// `session` if any: the status, the headers and the page.
+async fn load_page(
+    host: &TestHost,
+    path: &str,
+    session: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = client()
+        .get(host.url(path))
+        .header("sec-fetch-mode", "navigate")
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+    if let Some(session) = session {
+        request = request.bearer_auth(session);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_the_host_refuses_a_page_reads_why_in_both_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+
+    // A link to an app that is gone: a page, not JSON, with a way home.
+    let (status, headers, page) = load_page(&host, "/apps/nope/", None).await;
+    assert_eq!(status, 404);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let request_id = headers["x-request-id"].to_str().unwrap();
+    assert!(page.contains("<html lang=\"vi\">"), "{page}");
+    assert!(page.contains("Không tìm thấy ứng dụng"), "{page}");
+    assert!(page.contains("App not found"), "{page}");
+    assert!(
+        page.contains("app_not_found") && page.contains(request_id),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/\""),
+        "a way back to the start: {page}"
+    );
+
+    // The same address fetched by a script: JSON, with the same
+    // explanation for the shell to show in the citizen's language.
+    let response = client()
+        .get(host.url("/apps/nope/"))
+        .header("sec-fetch-mode", "cors")
+        .header("accept", "text/html,*/*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "app_not_found");
+    assert_eq!(
+        body["error"]["explanation"]["title"]["vi"],
+        "Không tìm thấy ứng dụng"
+    );
+    assert_eq!(body["error"]["explanation"]["title"]["en"], "App not found");
+
+    // An app the city suspends while a citizen has it open in the shell:
+    // the frame shows the city's reason as written (escaped), may be framed
+    // by the shell, and offers no link away inside the frame.
+    let session = sign_in(&host, "c-lan").await;
+    let frame = open_frame(&host, &session, "hello").await;
+    let reason = "bảo trì <b>hệ thống</b>";
+    let response = operator_post(
+        &host,
+        "/api/v1/operator/apps/hello/suspend",
+        serde_json::json!({ "reason": reason }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let (status, headers, page) = load_page(&host, &frame, None).await;
+    assert_eq!(status, 503);
+    assert!(
+        page.contains("Ứng dụng tạm ngừng") && page.contains("App suspended"),
+        "{page}"
+    );
+    assert!(
+        page.contains("bảo trì &lt;b&gt;hệ thống&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>"), "{page}");
+    assert!(
+        !page.contains("href="),
+        "no way out of the shell's frame: {page}"
+    );
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'self'"), "{policy}");
+    assert!(!headers.contains_key("x-frame-options"));
+    // Outside the shell the same app answers a page with a way home.
+    let (status, headers, page) = load_page(&host, "/apps/hello/", None).await;
+    assert_eq!(status, 503);
+    assert!(
+        page.contains("Ứng dụng tạm ngừng") && page.contains("href=\"/\""),
+        "{page}"
+    );
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let response = operator_post(
+        &host,
+        "/api/v1/operator/apps/hello/resume",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    // The host's own pages: a payment that does not exist, and one asked
+    // for without a session (a way to sign in).
+    let (status, _, page) = load_page(&host, "/pay/pi_nope", Some(&session)).await;
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("Không tìm thấy giao dịch") && page.contains("Payment not found"),
+        "{page}"
+    );
+    let (status, headers, page) = load_page(&host, "/pay/pi_nope", None).await;
+    assert_eq!(status, 401);
+    assert!(
+        page.contains("Bạn chưa đăng nhập") && page.contains("href=\"/#/signin\""),
+        "{page}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
     host.stop().await;
 }
 

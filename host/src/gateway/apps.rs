@@ -2,7 +2,7 @@
 //! request for the app's live version — credentials and hop-by-hop headers
 //! stripped, host headers added — and streams the answer back.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{wants_page, ApiError, ErrorBody};
 use super::request_id::{current_request_id, ServedBy};
 use crate::identity::sessions::SessionKey;
 use crate::public_url::PublicUrl;
@@ -234,10 +234,7 @@ struct Mount {
         (status = 504, description = APP_DEADLINE, body = ErrorBody),
     )
 )]
-pub async fn dispatch_root(
-    state: State<Arc<Citadel>>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn dispatch_root(state: State<Arc<Citadel>>, request: Request) -> Response {
     dispatch(state, request).await
 }
 
@@ -270,16 +267,16 @@ pub async fn dispatch_root(
         (status = 504, description = APP_DEADLINE, body = ErrorBody),
     )
 )]
-pub async fn dispatch(
-    State(citadel): State<Arc<Citadel>>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn dispatch(State(citadel): State<Arc<Citadel>>, request: Request) -> Response {
+    let page = wants_page(request.headers());
     let path = request.uri().path().to_string();
-    let (app_id, rest) = path
-        .strip_prefix("/apps/")
-        .and_then(|p| p.split_once('/'))
-        .ok_or_else(|| ApiError::not_found("not_found", "no such path"))?;
-    let citizen = super::citizen::signed_in(&citadel, request.headers()).await?;
+    let Some((app_id, rest)) = path.strip_prefix("/apps/").and_then(|p| p.split_once('/')) else {
+        return ApiError::not_found("not_found", "no such path").answer(page, false);
+    };
+    let citizen = match super::citizen::signed_in(&citadel, request.headers()).await {
+        Ok(citizen) => citizen,
+        Err(e) => return e.answer(page, false),
+    };
     let mount = Mount {
         app_id: app_id.to_string(),
         rest: rest.to_string(),
@@ -322,10 +319,7 @@ const FRAME_ANSWER: &str = "Whatever the app answers, as for `/apps/{app}/…`, 
         (status = 504, description = APP_DEADLINE, body = ErrorBody),
     )
 )]
-pub async fn dispatch_frame_root(
-    state: State<Arc<Citadel>>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn dispatch_frame_root(state: State<Arc<Citadel>>, request: Request) -> Response {
     dispatch_frame(state, request).await
 }
 
@@ -358,10 +352,8 @@ pub async fn dispatch_frame_root(
         (status = 504, description = APP_DEADLINE, body = ErrorBody),
     )
 )]
-pub async fn dispatch_frame(
-    State(citadel): State<Arc<Citadel>>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn dispatch_frame(State(citadel): State<Arc<Citadel>>, request: Request) -> Response {
+    let page = wants_page(request.headers());
     let path = request.uri().path().to_string();
     let parsed = path.strip_prefix("/f/").and_then(|p| {
         let (token, rest) = p.split_once("/apps/")?;
@@ -369,13 +361,17 @@ pub async fn dispatch_frame(
         Some((token, app_id, rest))
     });
     let Some((token, app_id, rest)) = parsed else {
-        return Err(ApiError::not_found("not_found", "no such path"));
+        return ApiError::not_found("not_found", "no such path").answer(page, true);
     };
-    let Some((session_key, session)) = citadel.frames.session_for(token, app_id).await? else {
-        return Ok(frame_message(
+    let session = match citadel.frames.session_for(token, app_id).await {
+        Ok(session) => session,
+        Err(e) => return ApiError::from(e).answer(page, true),
+    };
+    let Some((session_key, session)) = session else {
+        return frame_message(
             &serde_json::json!({ "type": "citadel:expired" }),
             "Phiên đã hết hạn. / This session has expired.",
-        ));
+        );
     };
     let citizen = citadel
         .citizen_of(&session)
@@ -389,22 +385,25 @@ pub async fn dispatch_frame(
     serve(citadel, request, mount, citizen).await
 }
 
-/// Serve `request` with the app's live version; the answer (or refusal)
-/// names that version for the access log.
+/// Serve `request` with the app's live version; the answer (or refusal, a
+/// page when a browser loads one) names that version for the access log.
 async fn serve(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
     citizen: Option<(crate::identity::citizens::Citizen, SessionKey)>,
-) -> Result<Response, ApiError> {
+) -> Response {
+    let page = wants_page(request.headers());
+    let in_frame = mount.frame;
     let mut served_by = None;
-    let mut response = answer(citadel, request, mount, citizen, &mut served_by)
-        .await
-        .into_response();
+    let mut response = match answer(citadel, request, mount, citizen, &mut served_by).await {
+        Ok(response) => response,
+        Err(e) => e.answer(page, in_frame),
+    };
     if let Some(app) = served_by {
         response.extensions_mut().insert(ServedBy(app));
     }
-    Ok(response)
+    response
 }
 
 async fn answer(
@@ -421,7 +420,7 @@ async fn answer(
         frame,
     } = mount;
     let app_id = app_id.as_str();
-    let navigation = is_navigation(request.headers());
+    let navigation = wants_page(request.headers());
     // After consent the shell loads a page again, never resends a form.
     let retry = (request.method() == axum::http::Method::GET)
         .then(|| request.uri().path_and_query().map(|p| p.to_string()))
@@ -448,7 +447,7 @@ async fn answer(
                 format!("there is no app `{app_id}`"),
             ))
         }
-        Route::Suspended(reason) => return Ok(suspended(app_id, &reason, request.headers())),
+        Route::Suspended(reason) => return Ok(suspended(app_id, &reason, navigation, frame)),
     };
     // Remembered only once an app serves them (a made-up app name must not
     // leave a record), so the app can later reach this citizen with
@@ -608,17 +607,6 @@ async fn answer(
 /// host's own pages may frame it.
 const FRAME_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads; frame-ancestors 'self'";
 
-/// Whether the browser is loading a page (not a script's fetch).
-fn is_navigation(headers: &HeaderMap) -> bool {
-    match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
-        Some(mode) => mode == "navigate",
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html")),
-    }
-}
-
 /// What the shell must do for an app answer in its frame: ask for consent
 /// (a 428 naming scopes) or show the host's payment page (a redirect to
 /// `/pay/{id}`, optionally `?then=/path` to reopen in the app afterwards).
@@ -719,25 +707,19 @@ const BASE_PATH_HEADER: HeaderName = HeaderName::from_static("x-citadel-base-pat
 const CITIZEN_HEADER: HeaderName = HeaderName::from_static("x-citadel-citizen");
 const LOCALE_HEADER: HeaderName = HeaderName::from_static("x-citadel-locale");
 
-/// The answer for a suspended app: a page for browsers, JSON for the rest.
-fn suspended(app: &str, reason: &str, headers: &HeaderMap) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
-        let page = format!(
-            "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>{app}</title><h1>Ứng dụng tạm ngừng / <span lang=\"en\">App suspended</span></h1><p>{}</p>",
-            super::html_escape(reason)
-        );
-        return (StatusCode::SERVICE_UNAVAILABLE, axum::response::Html(page)).into_response();
-    }
-    ApiError::new(
+/// The answer for a suspended app: a page naming the city's reason for a
+/// browser loading one, JSON for the rest.
+fn suspended(app: &str, reason: &str, page: bool, in_frame: bool) -> Response {
+    let error = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "app_suspended",
         format!("{app} is suspended by the city: {reason}"),
-    )
-    .into_response()
+    );
+    if page {
+        error.page(Some(reason), in_frame)
+    } else {
+        error.into_response()
+    }
 }
 
 /// The header in which an app's 428 answer names the scopes it needs.

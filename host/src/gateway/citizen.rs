@@ -123,11 +123,7 @@ impl FromRequestParts<Arc<Citadel>> for CitizenSession {
                 Err(if refusal.status == StatusCode::FORBIDDEN {
                     refusal
                 } else {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "not_signed_in",
-                        "sign in first: POST /api/v1/login, then send the session as a bearer token or cookie",
-                    )
+                    ApiError::sign_in_first()
                 })
             }
         }

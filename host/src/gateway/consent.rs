@@ -4,7 +4,7 @@
 //! to `identity::consent`.
 
 use super::citizen::CitizenSession;
-use super::error::{ApiError, ErrorBody};
+use super::error::{wants_page, ApiError, ErrorBody};
 use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::identity::consent::{check_scopes, purpose, ConsentRecord};
@@ -239,6 +239,18 @@ async fn page(
     State(citadel): State<Arc<Citadel>>,
     headers: HeaderMap,
     QueryParams(query): QueryParams<PageQuery>,
+) -> Response {
+    let wants = wants_page(&headers);
+    consent_page(citadel, headers, query)
+        .await
+        .unwrap_or_else(|e| e.answer(wants, false))
+}
+
+/// The consent page, or why there is none.
+async fn consent_page(
+    citadel: Arc<Citadel>,
+    headers: HeaderMap,
+    query: PageQuery,
 ) -> Result<Response, ApiError> {
     let app = live_app(&citadel, &query.app)?;
     let scopes: Vec<String> = query
@@ -251,11 +263,7 @@ async fn page(
     check_scopes(&app, &scopes)?;
     let back = safe_return(&app.id, query.return_to.as_deref());
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
-        const SIGN_IN_FIRST: &str = "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để tiếp tục. / <span lang=\"en\">Sign in to continue.</span></p><p><a href=\"/\">Citadel</a></p>";
-        return Ok(super::host_page(
-            StatusCode::UNAUTHORIZED,
-            SIGN_IN_FIRST.to_string(),
-        ));
+        return Ok(ApiError::sign_in_first().page(None, false));
     };
     let english = citizen.locale == "en";
     let app_name = if english { &app.name.en } else { &app.name.vi };

@@ -1,10 +1,13 @@
 //! The one place host errors become HTTP: `ApiError` carries a status, a
-//! stable code and a message, and renders `{"error":{"code","message","request_id"}}`
-//! ([`ErrorBody`], the error schema of the OpenAPI document).
+//! stable code and a message, and renders `{"error":{"code","message","request_id","explanation"}}`
+//! ([`ErrorBody`], the error schema of the OpenAPI document). Also the one
+//! catalogue of what a citizen is told of a refusal, in both languages
+//! ([`explanation`]), and the page a browser is shown instead of the JSON.
 
 use super::request_id::current_request_id;
 use crate::identity::consent::ConsentError;
 use crate::identity::CredentialError;
+use crate::localized::Text;
 use crate::registry::package::PackageError;
 use crate::registry::{GrantError, InstallError, LifecycleError, PublisherError, UploadError};
 use crate::runtime::InvokeError;
@@ -36,9 +39,18 @@ impl ApiError {
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
+
+    /// A citizen's request without a live session.
+    pub fn sign_in_first() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "not_signed_in",
+            "sign in first: POST /api/v1/login, then send the session as a bearer token or cookie",
+        )
+    }
 }
 
-/// The body of every error answer: `{"error":{"code","message","request_id"}}`.
+/// The body of every error answer: `{"error":{"code","message","request_id","explanation"}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -54,6 +66,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request's id, as in its `x-request-id` header and the host's log.
     pub request_id: Option<String>,
+    /// What a citizen is told, in Vietnamese and English (the shell shows
+    /// it in the citizen's language; `message` is for developers).
+    pub explanation: Explanation,
 }
 
 impl ApiError {
@@ -63,7 +78,299 @@ impl ApiError {
             code: self.code,
             message: self.message.clone(),
             request_id: current_request_id(),
+            explanation: explanation(self.code),
         }
+    }
+
+    /// The answer for a browser loading a page: the host's page with the
+    /// [`explanation`] in both languages, `detail` (an operator's reason)
+    /// as written, and the code and request id for support. In the shell's
+    /// frame (`in_frame`) it offers no link away (the shell has its own way
+    /// back) and the shell may frame it.
+    pub fn page(&self, detail: Option<&str>, in_frame: bool) -> Response {
+        let explanation = explanation(self.code);
+        let links: &[(&str, Text)] = match (in_frame, self.code) {
+            (true, _) => &[],
+            (false, "not_signed_in" | "session_ended") => &[("/#/signin", SIGN_IN), ("/", HOME)],
+            (false, _) => &[("/", HOME)],
+        };
+        ErrorPage {
+            status: self.status,
+            title: explanation.title,
+            paragraphs: &[explanation.next],
+            detail,
+            links,
+            code: self.code,
+            request_id: current_request_id(),
+            framable: in_frame,
+        }
+        .render()
+    }
+
+    /// The page when a browser loads one (`wants_page`), else the JSON.
+    pub fn answer(self, wants_page: bool, in_frame: bool) -> Response {
+        if wants_page {
+            self.page(None, in_frame)
+        } else {
+            self.into_response()
+        }
+    }
+}
+
+/// Whether a browser is loading a page (not a script's fetch): its
+/// `Sec-Fetch-Mode`, or, from a browser that sends none, its `Accept`.
+pub fn wants_page(headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header::ACCEPT;
+    match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        Some(mode) => mode == "navigate",
+        None => headers
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html")),
+    }
+}
+
+/// What a citizen is told of a refusal: what happened, and what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Explanation {
+    /// What happened, e.g. `{"vi": "Hệ thống đang bận", "en": "Too busy right now"}`.
+    #[schema(value_type = crate::localized::Localized)]
+    pub title: Text,
+    /// What to do next.
+    #[schema(value_type = crate::localized::Localized)]
+    pub next: Text,
+}
+
+/// Ways on from an error page.
+pub const HOME: Text = Text::new("Về trang chủ", "Back to the start");
+const SIGN_IN: Text = Text::new("Đăng nhập", "Sign in");
+
+const TRY_AGAIN_SOON: Text = Text::new("Hãy thử lại sau ít phút.", "Try again in a few minutes.");
+const TELL_THE_PROVIDER: Text = Text::new(
+    "Đây là lỗi của ứng dụng, không phải của bạn. Hãy thử lại; nếu lỗi lặp lại, hãy báo cho đơn vị cung cấp ứng dụng, kèm mã yêu cầu bên dưới.",
+    "This is the app's fault, not yours. Try again; if it happens again, tell the app's provider, with the request code below.",
+);
+
+/// What a citizen is told of the refusal `code`: one text for each refusal
+/// a citizen may meet (in an app's page, the shell or the payment page),
+/// and a general one for the rest.
+pub fn explanation(code: &str) -> Explanation {
+    let (title, next) = match code {
+        "app_not_found" => (
+            Text::new("Không tìm thấy ứng dụng", "App not found"),
+            Text::new(
+                "Ứng dụng này không có hoặc đã ngừng phục vụ. Hãy chọn một ứng dụng trong danh sách.",
+                "This app does not exist or no longer serves. Choose an app from the list.",
+            ),
+        ),
+        "not_found" => (
+            Text::new("Không có trang này", "There is no such page"),
+            Text::new(
+                "Hãy kiểm tra lại đường dẫn, hoặc về trang chủ.",
+                "Check the address, or go back to the start.",
+            ),
+        ),
+        "app_suspended" => (
+            Text::new("Ứng dụng tạm ngừng", "App suspended"),
+            Text::new(
+                "Thành phố đã tạm ngừng ứng dụng này. Hãy quay lại sau.",
+                "The city has suspended this app. Come back later.",
+            ),
+        ),
+        "app_busy" | "host_busy" => (
+            Text::new("Hệ thống đang bận", "Too busy right now"),
+            Text::new(
+                "Đang có quá nhiều yêu cầu cùng lúc. Hãy thử lại sau ít giây.",
+                "There are too many requests at once. Try again in a few seconds.",
+            ),
+        ),
+        "deadline_exceeded" => (
+            Text::new("Ứng dụng không trả lời kịp", "The app took too long to answer"),
+            TELL_THE_PROVIDER,
+        ),
+        "guest_trap" | "guest_out_of_memory" | "guest_no_response" | "guest_host_call_budget"
+        | "response_too_large" => (
+            Text::new("Ứng dụng gặp lỗi", "The app failed"),
+            TELL_THE_PROVIDER,
+        ),
+        "app_unavailable" => (
+            Text::new("Ứng dụng chưa sẵn sàng", "The app cannot start now"),
+            TRY_AGAIN_SOON,
+        ),
+        "storage_unavailable" | "payments_unavailable" | "erasure_unfinished" => (
+            Text::new("Hệ thống tạm thời gián đoạn", "Temporarily unavailable"),
+            TRY_AGAIN_SOON,
+        ),
+        "body_too_large" => (
+            Text::new("Nội dung gửi đi quá lớn", "What you sent is too large"),
+            Text::new(
+                "Hãy gửi tệp hoặc nội dung nhỏ hơn.",
+                "Send a smaller file or a shorter text.",
+            ),
+        ),
+        "request_body_timeout" => (
+            Text::new("Gửi dữ liệu quá chậm", "Sending took too long"),
+            Text::new(
+                "Hãy kiểm tra kết nối mạng rồi thử lại.",
+                "Check your network connection and try again.",
+            ),
+        ),
+        "bad_request" | "bad_request_body" | "invalid_json" => (
+            Text::new("Yêu cầu không hợp lệ", "The request is not valid"),
+            Text::new(
+                "Hãy tải lại trang rồi thử lại.",
+                "Reload the page and try again.",
+            ),
+        ),
+        "not_signed_in" => (
+            Text::new("Bạn chưa đăng nhập", "You are not signed in"),
+            Text::new("Hãy đăng nhập để tiếp tục.", "Sign in to continue."),
+        ),
+        "session_ended" => (
+            Text::new("Phiên đăng nhập đã kết thúc", "Your session has ended"),
+            Text::new("Hãy đăng nhập lại.", "Sign in again."),
+        ),
+        "too_many_exports" => (
+            Text::new("Đã đạt giới hạn tải dữ liệu", "Download limit reached"),
+            Text::new(
+                "Bạn đã tải dữ liệu 10 lần trong một giờ. Hãy thử lại sau.",
+                "You downloaded your data 10 times within the hour. Try again later.",
+            ),
+        ),
+        "consent_not_found" => (
+            Text::new("Quyền này đã được thu hồi", "This permission is already revoked"),
+            Text::new(
+                "Danh sách quyền của bạn đã được cập nhật.",
+                "Your list of permissions is up to date.",
+            ),
+        ),
+        "insufficient_funds" => (
+            Text::new("Số dư không đủ", "Not enough funds"),
+            Text::new("Hãy chọn cách thanh toán khác.", "Choose another way to pay."),
+        ),
+        "payment_expired" => (
+            Text::new("Giao dịch đã hết hạn", "The payment has expired"),
+            Text::new(
+                "Hãy quay lại ứng dụng và bắt đầu thanh toán lại.",
+                "Go back to the app and start the payment again.",
+            ),
+        ),
+        "payment_not_pending" => (
+            Text::new("Giao dịch đã được xử lý", "The payment was already handled"),
+            Text::new(
+                "Xem kết quả trong mục Thanh toán.",
+                "See how it ended under Payments.",
+            ),
+        ),
+        "payment_not_found" => (
+            Text::new("Không tìm thấy giao dịch", "Payment not found"),
+            Text::new(
+                "Hãy quay lại ứng dụng và bắt đầu thanh toán lại.",
+                "Go back to the app and start the payment again.",
+            ),
+        ),
+        _ => (
+            Text::new("Chưa thực hiện được yêu cầu", "This could not be done"),
+            Text::new(
+                "Hãy thử lại. Nếu vẫn không được, hãy liên hệ bộ phận hỗ trợ của thành phố, kèm mã yêu cầu.",
+                "Try again. If it still fails, contact the city's support, with the request code.",
+            ),
+        ),
+    };
+    Explanation { title, next }
+}
+
+/// A page of the host's own for a browser: a title and paragraphs in
+/// Vietnamese, then in English, an optional text that is in neither
+/// catalogue (an operator's reason), the ways on, and the code and request
+/// id for support. Every host error page is this one.
+pub(crate) struct ErrorPage<'a> {
+    pub status: StatusCode,
+    pub title: Text,
+    pub paragraphs: &'a [Text],
+    /// A text of someone else's, shown as written (escaped).
+    pub detail: Option<&'a str>,
+    /// Buttons: a local address and its label.
+    pub links: &'a [(&'a str, Text)],
+    pub code: &'a str,
+    pub request_id: Option<String>,
+    /// Shown in the shell's frame (an app's page): the host's own pages may
+    /// frame it. Otherwise no page may.
+    pub framable: bool,
+}
+
+impl ErrorPage<'_> {
+    pub fn render(&self) -> Response {
+        use super::html_escape;
+        let say = |pick: fn(&Text) -> &'static str| {
+            self.paragraphs
+                .iter()
+                .map(|text| html_escape(pick(text)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let detail = self
+            .detail
+            .map(|detail| format!("<p class=\"detail\">{}</p>\n", html_escape(detail)))
+            .unwrap_or_default();
+        let links: String = self
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, (href, label))| {
+                let class = if i == 0 { "button" } else { "button secondary" };
+                format!(
+                    "<a class=\"{class}\" href=\"{}\">{} · {}</a>",
+                    html_escape(href),
+                    label.vi,
+                    label.en
+                )
+            })
+            .collect();
+        let links = if links.is_empty() {
+            links
+        } else {
+            format!("<p>{links}</p>\n")
+        };
+        let request = self
+            .request_id
+            .as_deref()
+            .map(|id| {
+                format!(
+                    " · Mã yêu cầu / <span lang=\"en\">request code</span>: <code>{}</code>",
+                    html_escape(id)
+                )
+            })
+            .unwrap_or_default();
+        let html = format!(
+            r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title_vi}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1d2433}}h1{{font-size:1.4rem}}.en,.code{{color:#5b6474}}.detail{{border-left:3px solid #7a1f2b;padding-left:.75rem}}a.button{{display:inline-block;padding:.6rem 1.2rem;margin:.5rem .5rem 0 0;border-radius:.5rem;background:#7a1f2b;color:#fff;text-decoration:none}}a.secondary{{background:#e8e2d8;color:#1d2433}}code{{font-size:.85rem}}</style></head>
+<body>
+<h1>{title_vi}</h1>
+<p>{says_vi}</p>
+{detail}<p class="en" lang="en"><strong>{title_en}.</strong> {says_en}</p>
+{links}<p class="code"><code>{code}</code>{request}</p>
+</body></html>"#,
+            title_vi = self.title.vi,
+            title_en = self.title.en,
+            says_vi = say(|text| text.vi),
+            says_en = say(|text| text.en),
+            code = html_escape(self.code),
+        );
+        let mut response = super::host_page(self.status, html);
+        if self.framable {
+            let headers = response.headers_mut();
+            headers.remove(axum::http::header::X_FRAME_OPTIONS);
+            headers.insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'self'",
+                ),
+            );
+        }
+        response
     }
 }
 

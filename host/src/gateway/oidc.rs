@@ -4,7 +4,7 @@
 //! the operator and an audit record, and leaves no session. The flow itself
 //! is `identity::oidc`.
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorPage, HOME};
 use super::json::QueryParams;
 use super::routes::{Access, Routes};
 use crate::audit::messages::{SIGNED_IN_OIDC, SIGN_IN_REFUSED};
@@ -222,7 +222,6 @@ fn explanation(error: &OidcError) -> Text {
 
 const TITLE: Text = Text::new("Không đăng nhập được", "Could not sign you in");
 const TRY_AGAIN: Text = Text::new("Đăng nhập lại", "Sign in again");
-const HOME: Text = Text::new("Về trang chủ", "Back to the start");
 
 /// The refusal: a log line and an audit record naming the cause, and the
 /// citizen's page in both languages (no session is made).
@@ -254,28 +253,15 @@ async fn refused(citadel: &Citadel, provider: &OidcProvider, error: OidcError) -
         OidcError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         OidcError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let why = explanation(&error);
-    let html = format!(
-        r#"<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{title_vi}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1d2433}}h1{{font-size:1.4rem}}.en{{color:#5b6474}}a.button{{display:inline-block;padding:.6rem 1.2rem;margin:.5rem .5rem 0 0;border-radius:.5rem;background:#7a1f2b;color:#fff;text-decoration:none}}a.secondary{{background:#e8e2d8;color:#1d2433}}code{{font-size:.85rem}}</style></head>
-<body>
-<h1>{title_vi}</h1>
-<p>{why_vi}</p>
-<p class="en" lang="en"><strong>{title_en}.</strong> {why_en}</p>
-<p><a class="button" href="/auth/oidc/login">{again_vi} · {again_en}</a><a class="button secondary" href="/">{home_vi} · {home_en}</a></p>
-<p class="en"><code>{code}</code></p>
-</body></html>"#,
-        title_vi = TITLE.vi,
-        title_en = TITLE.en,
-        why_vi = why.vi,
-        why_en = why.en,
-        again_vi = TRY_AGAIN.vi,
-        again_en = TRY_AGAIN.en,
-        home_vi = HOME.vi,
-        home_en = HOME.en,
-        code = error.code(),
-    );
-    super::host_page(status, html)
+    ErrorPage {
+        status,
+        title: TITLE,
+        paragraphs: &[explanation(&error)],
+        detail: None,
+        links: &[("/auth/oidc/login", TRY_AGAIN), ("/", HOME)],
+        code: error.code(),
+        request_id: super::request_id::current_request_id(),
+        framable: false,
+    }
+    .render()
 }

@@ -318,6 +318,35 @@ fn describe_access(operation: &mut Operation, access: Access) {
     for refusal in refusals(access) {
         add_refusal(operation, refusal);
     }
+    if matches!(access, Access::App | Access::Frame | Access::CitizenPage) {
+        add_error_pages(operation);
+    }
+}
+
+/// What a browser loading a page gets instead of the JSON error body.
+const ERROR_PAGE: &str = "A browser loading a page (`Sec-Fetch-Mode: navigate`, or \
+    `Accept: text/html` without it) gets the host's page instead (`text/html`): the \
+    explanation in Vietnamese and English, the code and the request id.";
+
+/// Every refusal of `operation` that is JSON is also a page for a browser.
+fn add_error_pages(operation: &mut Operation) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !(status.starts_with('4') || status.starts_with('5'))
+            || !response.content.contains_key("application/json")
+            || response.content.contains_key("text/html")
+        {
+            continue;
+        }
+        response.content.insert(
+            "text/html".to_string(),
+            Content::new(Some(Schema::Object(Object::with_type(Type::String)))),
+        );
+        response.description.push(' ');
+        response.description.push_str(ERROR_PAGE);
+    }
 }
 
 /// An answer of the door: a status and the codes it carries, each with why.

@@ -5,7 +5,7 @@
 
 use super::auth::{Operator, Publisher};
 use super::citizen::CitizenSession;
-use super::error::{ApiError, ErrorBody};
+use super::error::{wants_page, ApiError, ErrorBody};
 use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::payments::reconcile::{Reconciliation, Settlement};
@@ -167,12 +167,22 @@ async fn page(
     headers: HeaderMap,
     PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<PageQuery>,
+) -> Response {
+    let wants = wants_page(&headers);
+    payment_page(citadel, headers, id, query)
+        .await
+        .unwrap_or_else(|e| e.answer(wants, false))
+}
+
+/// The payment page, or why there is none.
+async fn payment_page(
+    citadel: Arc<Citadel>,
+    headers: HeaderMap,
+    id: String,
+    query: PageQuery,
 ) -> Result<Response, ApiError> {
     let Some((citizen, _)) = super::citizen::signed_in(&citadel, &headers).await? else {
-        return Ok(super::host_page(
-            StatusCode::UNAUTHORIZED,
-            "<!doctype html><html lang=\"vi\"><meta charset=utf-8><title>Citadel</title><p>Đăng nhập để thanh toán. / <span lang=\"en\">Sign in to pay.</span></p>".into(),
-        ));
+        return Ok(ApiError::sign_in_first().page(None, false));
     };
     let intent = citadel.payments.get_for_citizen(&citizen.id, &id).await?;
     let view = citizen_view(&citadel, &intent).await;

@@ -1,0 +1,61 @@
+// What a citizen reads when the host refuses: an app the city suspends
+// while it is open shows the host's page in its frame (the reason, in
+// Vietnamese first, framable by the shell), and a refusal of the shell's
+// own calls (the download limit) is said in the citizen's language with the
+// request code for support, not as the API's English message.
+
+import { signIn } from './10-citizen-reports.mjs';
+
+export const name = 'refusals';
+// The suspended app's page and the eleventh download are refusals on purpose.
+export const allowConsole = (text) => /status of (503|429)/.test(text);
+
+const REASON = 'Bảo trì hệ thống đến 17 giờ';
+
+async function operator(t, page, action, body = {}) {
+  const response = await page.request.post(`${t.base}/api/v1/operator/apps/hello/${action}`, {
+    headers: { authorization: `Bearer ${t.operatorToken}` },
+    data: body,
+  });
+  t.check(response.status() === 200, `the operator can ${action} hello: ${response.status()}`);
+}
+
+export async function run(t) {
+  const page = await t.page();
+  await signIn(page, t.base, 'Trần Thị An');
+  await page.goto(`${t.base}/#/app/hello`);
+  const frame = page.frameLocator('iframe.frame');
+  await frame.getByText('Xin chào, Huế!').waitFor();
+
+  await operator(t, page, 'suspend', { reason: REASON });
+  try {
+    const app = page.frames().find((f) => f.url().includes('/apps/hello/'));
+    t.check(Boolean(app), 'the app has its frame');
+    await app.goto(app.url());
+    await frame.getByRole('heading', { name: 'Ứng dụng tạm ngừng' }).waitFor();
+    const says = await frame.locator('body').innerText();
+    t.check(says.includes(REASON), `the frame names the city's reason: ${says}`);
+    t.check(says.includes('App suspended'), 'and says it in English below');
+    t.check(!says.includes('{"error"'), 'no JSON for the citizen');
+    t.check(await frame.getByRole('link').count() === 0, 'no link away inside the shell\'s frame');
+    await t.shot(page, 'suspended-in-frame');
+    await t.axe(page, 'suspended-in-frame');
+  } finally {
+    await operator(t, page, 'resume');
+  }
+
+  // Ten downloads within the hour are allowed; the shell says why the
+  // eleventh is refused, in Vietnamese, with the request code.
+  for (let i = 0; i < 10; i += 1) {
+    const response = await page.request.get(`${t.base}/api/v1/me/data`);
+    t.check(response.status() === 200, `download ${i + 1} is allowed: ${response.status()}`);
+  }
+  await page.goto(`${t.base}/#/data`);
+  await page.getByRole('button', { name: 'Tải về dữ liệu của tôi (JSON)' }).click();
+  const status = page.locator('#status', { hasText: 'Đã đạt giới hạn tải dữ liệu' });
+  await status.waitFor();
+  const said = await status.innerText();
+  t.check(/Mã yêu cầu: [0-9a-f]{16}/.test(said), `the request code for support: ${said}`);
+  t.check(!/download|within the hour/i.test(said), `nothing in English: ${said}`);
+  await t.shot(page, 'download-limit');
+}
