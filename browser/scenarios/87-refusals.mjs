@@ -1,14 +1,16 @@
 // What a citizen reads when the host refuses: an app the city suspends
 // while it is open shows the host's page in its frame (the reason, in
-// Vietnamese first, framable by the shell), and a refusal of the shell's
-// own calls (the download limit) is said in the citizen's language with the
-// request code for support, not as the API's English message.
+// Vietnamese first, framable by the shell); a refusal of the shell's own
+// calls (the download limit) and of the payment page (a payment settled
+// meanwhile) is said in the citizen's language with the request code for
+// support, not as the API's English message.
 
 import { signIn } from './10-citizen-reports.mjs';
 
 export const name = 'refusals';
-// The suspended app's page and the eleventh download are refusals on purpose.
-export const allowConsole = (text) => /status of (503|429)/.test(text);
+// The suspended app's page, the eleventh download and the settled payment
+// are refusals on purpose.
+export const allowConsole = (text) => /status of (503|429|409)/.test(text);
 
 const REASON = 'Bảo trì hệ thống đến 17 giờ';
 
@@ -58,4 +60,25 @@ export async function run(t) {
   t.check(/Mã yêu cầu: [0-9a-f]{16}/.test(said), `the request code for support: ${said}`);
   t.check(!/download|within the hour/i.test(said), `nothing in English: ${said}`);
   await t.shot(page, 'download-limit');
+
+  await paymentSettledMeanwhile(t, page);
+}
+
+/** On the host's payment page, a payment settled meanwhile (cancelled from
+ *  another tab) is refused in Vietnamese, with the request code. */
+export async function paymentSettledMeanwhile(t, page) {
+  await page.goto(`${t.base}/#/app/bills?path=${encodeURIComponent('/?customer=PK0067890')}`);
+  const frame = page.frameLocator('iframe.frame');
+  await frame.getByRole('button', { name: /^Thanh toán 87\.600/ }).click();
+  await page.waitForURL(/\/pay\/[^/?]+\?return=/);
+  const intent = new URL(page.url()).pathname.split('/').pop();
+  const cancelled = await page.request.post(`${t.base}/api/v1/me/payments/${intent}/cancel`, { data: {} });
+  t.check(cancelled.status() === 200, `cancelled from another tab: ${cancelled.status()}`);
+  await page.getByRole('button', { name: 'Thanh toán bằng ví Citadel' }).click();
+  const status = page.getByRole('status').filter({ hasText: 'Giao dịch đã được xử lý' });
+  await status.waitFor();
+  const said = await status.innerText();
+  t.check(/Xem kết quả trong mục Thanh toán\. Mã yêu cầu: [0-9a-f]{16}\./.test(said), `what to do, and the request code: ${said}`);
+  t.check(await page.getByRole('button', { name: 'Thanh toán bằng ví Citadel' }).isEnabled(), 'the buttons work again');
+  await t.shot(page, 'payment-settled-meanwhile');
 }

@@ -155,6 +155,7 @@
       const error = new Error((body.error && body.error.message) || `HTTP ${response.status}`);
       error.status = response.status;
       error.code = body.error && body.error.code;
+      error.body = body.error;
       error.explanation = body.error && body.error.explanation;
       error.requestId = body.error && body.error.request_id;
       throw error;
@@ -187,9 +188,8 @@
    *  their language, with the request code for support; without one (no
    *  answer, or not the host's), the error's own text. */
   function explain(error) {
-    if (!error.explanation) return error.status ? `${t('error')} (HTTP ${error.status})` : error.message;
-    const code = error.requestId ? ` ${t('requestCode')}: ${error.requestId}.` : '';
-    return `${name(error.explanation.title)}. ${name(error.explanation.next)}${code}`;
+    return window.citadelExplain(error.body, lang, t('requestCode'))
+      || (error.status ? `${t('error')} (HTTP ${error.status})` : error.message);
   }
   function view(title, ...content) {
     main.replaceChildren(el('h1', { text: title }), ...content);

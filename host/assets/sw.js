@@ -7,7 +7,7 @@
 const CACHE = 'citadel-shell-v1';
 /** The shell's own files, stored at install. */
 const SHELL = [
-  '/', '/manifest.webmanifest', '/assets/shell.css', '/assets/shell.js', '/assets/local-path.js',
+  '/', '/manifest.webmanifest', '/assets/shell.css', '/assets/shell.js', '/assets/local-path.js', '/assets/explain.js',
   '/assets/icon.svg', '/assets/icon-192.png', '/assets/icon-512.png',
 ];
 

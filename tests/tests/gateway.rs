@@ -170,6 +170,10 @@ async fn a_browser_the_host_refuses_a_page_reads_why_in_both_languages() {
         page.contains("Không tìm thấy giao dịch") && page.contains("Payment not found"),
         "{page}"
     );
+    let (status, _, page) =
+        load_page(&host, "/consent?app=nope&scopes=location", Some(&session)).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("Không tìm thấy ứng dụng"), "{page}");
     let (status, headers, page) = load_page(&host, "/pay/pi_nope", None).await;
     assert_eq!(status, 401);
     assert!(

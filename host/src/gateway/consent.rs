@@ -4,7 +4,7 @@
 //! to `identity::consent`.
 
 use super::citizen::CitizenSession;
-use super::error::{wants_page, ApiError, ErrorBody};
+use super::error::{wants_page, ApiError, ErrorBody, REQUEST_CODE, UNREACHABLE};
 use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::identity::consent::{check_scopes, purpose, ConsentRecord};
@@ -313,13 +313,14 @@ async fn consent_page(
 <ul>{items}</ul>
 <p class="muted">Citadel · {citizen_name}</p>
 </section>
-<div id="consent" class="actions" data-app="{app_id}" data-scopes="{scopes}" data-return="{back}">
+<div id="consent" class="actions" data-app="{app_id}" data-scopes="{scopes}" data-return="{back}" data-lang="{lang}" data-request-code="{request_code}" data-unreachable="{unreachable}">
 <button id="allow" type="button" class="primary">{allow}</button>
 <button id="deny" type="button" class="secondary">{deny}</button>
 </div>
 <p id="status" role="status"></p>
 </main>
 <script src="/assets/local-path.js"></script>
+<script src="/assets/explain.js"></script>
 <script src="/consent.js"></script>
 </body></html>"#,
         lang = if english { "en" } else { "vi" },
@@ -331,6 +332,8 @@ async fn consent_page(
         app_id = super::html_escape(&app.id),
         scopes = super::html_escape(&scopes.join(",")),
         back = super::html_escape(&back),
+        request_code = REQUEST_CODE.in_locale(&citizen.locale),
+        unreachable = UNREACHABLE.in_locale(&citizen.locale),
     );
     Ok(super::host_page(StatusCode::OK, html))
 }
@@ -351,16 +354,23 @@ async fn script() -> Response {
   const go = () => { window.location.assign(window.citadelIsLocalPath(box.dataset.return) ? box.dataset.return : "/"); };
   document.getElementById("deny").addEventListener("click", go);
   document.getElementById("allow").addEventListener("click", async () => {
-    const response = await fetch("/api/v1/me/consents", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ app: box.dataset.app, scopes: box.dataset.scopes.split(",") }),
-    });
+    const say = (text) => { document.getElementById("status").textContent = text; };
+    let response;
+    try {
+      response = await fetch("/api/v1/me/consents", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ app: box.dataset.app, scopes: box.dataset.scopes.split(",") }),
+      });
+    } catch {
+      say(box.dataset.unreachable);
+      return;
+    }
     if (response.ok) { go(); return; }
     const body = await response.json().catch(() => ({}));
-    document.getElementById("status").textContent =
-      (body.error && body.error.message) || ("HTTP " + response.status);
+    say(window.citadelExplain(body.error, box.dataset.lang, box.dataset.requestCode)
+      || `HTTP ${response.status}`);
   });
 })();
 "#;

@@ -145,6 +145,14 @@ pub struct Explanation {
 pub const HOME: Text = Text::new("Về trang chủ", "Back to the start");
 const SIGN_IN: Text = Text::new("Đăng nhập", "Sign in");
 
+/// The words before a refusal's request id, which support asks for.
+pub const REQUEST_CODE: Text = Text::new("Mã yêu cầu", "Request code");
+/// What a page's script says when the host does not answer at all.
+pub const UNREACHABLE: Text = Text::new(
+    "Không kết nối được tới máy chủ. Hãy kiểm tra kết nối mạng rồi thử lại.",
+    "The host could not be reached. Check your network connection and try again.",
+);
+
 const TRY_AGAIN_SOON: Text = Text::new("Hãy thử lại sau ít phút.", "Try again in a few minutes.");
 const TELL_THE_PROVIDER: Text = Text::new(
     "Đây là lỗi của ứng dụng, không phải của bạn. Hãy thử lại; nếu lỗi lặp lại, hãy báo cho đơn vị cung cấp ứng dụng, kèm mã yêu cầu bên dưới.",
@@ -337,7 +345,9 @@ impl ErrorPage<'_> {
             .as_deref()
             .map(|id| {
                 format!(
-                    " · Mã yêu cầu / <span lang=\"en\">request code</span>: <code>{}</code>",
+                    " · {} / <span lang=\"en\">{}</span>: <code>{}</code>",
+                    REQUEST_CODE.vi,
+                    REQUEST_CODE.en,
                     html_escape(id)
                 )
             })

@@ -5,7 +5,7 @@
 
 use super::auth::{Operator, Publisher};
 use super::citizen::CitizenSession;
-use super::error::{wants_page, ApiError, ErrorBody};
+use super::error::{wants_page, ApiError, ErrorBody, REQUEST_CODE, UNREACHABLE};
 use super::json::{JsonBody, PathParams, QueryParams};
 use super::routes::{Access, Routes};
 use crate::payments::reconcile::{Reconciliation, Settlement};
@@ -252,10 +252,11 @@ async fn payment_page(
 {balance}
 </dl>
 </section>
-<div id="pay" class="actions" data-intent="{id}" data-return="{back}" data-lang="{lang}" data-paid="{paid}" data-cancelled="{cancelled}" data-back-now="{back_now}">{methods}<button type="button" class="secondary" data-method="cancel">{cancel}</button></div>
+<div id="pay" class="actions" data-intent="{id}" data-return="{back}" data-lang="{lang}" data-paid="{paid}" data-cancelled="{cancelled}" data-back-now="{back_now}" data-request-code="{request_code}" data-unreachable="{unreachable}">{methods}<button type="button" class="secondary" data-method="cancel">{cancel}</button></div>
 <p id="status" role="status"></p>
 </main>
 <script src="/assets/local-path.js"></script>
+<script src="/assets/explain.js"></script>
 <script src="/pay.js"></script>
 </body></html>"#,
         lang = if english { "en" } else { "vi" },
@@ -276,6 +277,8 @@ async fn payment_page(
         paid = text.paid,
         cancelled = text.cancelled,
         back_now = text.back_now,
+        request_code = REQUEST_CODE.in_locale(&citizen.locale),
+        unreachable = UNREACHABLE.in_locale(&citizen.locale),
         cancel = text.cancel,
     );
     Ok(super::host_page(StatusCode::OK, html))
@@ -399,17 +402,26 @@ async fn script() -> Response {
     if (!method) return;
     const id = box.dataset.intent;
     const path = method === "cancel" ? "cancel" : "confirm";
-    for (const b of box.querySelectorAll("button")) b.disabled = true;
-    const response = await fetch(`/api/v1/me/payments/${id}/${path}`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(method === "cancel" ? {} : { method }),
-    });
+    const enable = (on) => { for (const b of box.querySelectorAll("button")) b.disabled = !on; };
+    enable(false);
+    let response;
+    try {
+      response = await fetch(`/api/v1/me/payments/${id}/${path}`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(method === "cancel" ? {} : { method }),
+      });
+    } catch {
+      enable(true);
+      say(box.dataset.unreachable);
+      return;
+    }
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      for (const b of box.querySelectorAll("button")) b.disabled = false;
-      say((body.error && body.error.message) || ("HTTP " + response.status));
+      enable(true);
+      say(window.citadelExplain(body.error, box.dataset.lang, box.dataset.requestCode)
+        || `HTTP ${response.status}`);
       return;
     }
     if (body.redirect) { window.location.assign(body.redirect); return; }

@@ -45,6 +45,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/local-path.js"),
     ),
     (
+        "explain.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/explain.js"),
+    ),
+    (
         "shell.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/shell.js"),
@@ -142,7 +147,7 @@ async fn admin() -> Response {
     get,
     path = "/assets/{file}",
     tag = "shell",
-    params(("file" = String, Path, description = "`local-path.js`, `shell.js`, \
+    params(("file" = String, Path, description = "`local-path.js`, `explain.js`, `shell.js`, \
         `shell.css`, `admin.js`, `admin.css`, `icon.svg`, `icon-192.png` or `icon-512.png`.")),
     responses(
         (status = 200, description = "The file.", content(
