@@ -283,7 +283,7 @@ pub async fn dispatch(State(citadel): State<Arc<Citadel>>, request: Request) -> 
         base_path: format!("/apps/{app_id}"),
         frame: false,
     };
-    serve(citadel, request, mount, citizen).await
+    serve(citadel, request, mount, citizen, page).await
 }
 
 /// What the OpenAPI document says of a framed app's answer.
@@ -382,21 +382,23 @@ pub async fn dispatch_frame(State(citadel): State<Arc<Citadel>>, request: Reques
         base_path: format!("/f/{token}/apps/{app_id}"),
         frame: true,
     };
-    serve(citadel, request, mount, citizen).await
+    serve(citadel, request, mount, citizen, page).await
 }
 
 /// Serve `request` with the app's live version; the answer (or refusal, a
-/// page when a browser loads one) names that version for the access log.
+/// page when a browser loads one: `page`) names that version for the access
+/// log.
 async fn serve(
     citadel: Arc<Citadel>,
     request: Request,
     mount: Mount,
     citizen: Option<(crate::identity::citizens::Citizen, SessionKey)>,
+    page: bool,
 ) -> Response {
-    let page = wants_page(request.headers());
     let in_frame = mount.frame;
     let mut served_by = None;
-    let mut response = match answer(citadel, request, mount, citizen, &mut served_by).await {
+    let answered = answer(citadel, request, mount, citizen, page, &mut served_by).await;
+    let mut response = match answered {
         Ok(response) => response,
         Err(e) => e.answer(page, in_frame),
     };
@@ -411,6 +413,7 @@ async fn answer(
     request: Request,
     mount: Mount,
     citizen: Option<(crate::identity::citizens::Citizen, SessionKey)>,
+    navigation: bool,
     served_by: &mut Option<Arc<AppContext>>,
 ) -> Result<Response, ApiError> {
     let Mount {
@@ -420,7 +423,6 @@ async fn answer(
         frame,
     } = mount;
     let app_id = app_id.as_str();
-    let navigation = wants_page(request.headers());
     // After consent the shell loads a page again, never resends a form.
     let retry = (request.method() == axum::http::Method::GET)
         .then(|| request.uri().path_and_query().map(|p| p.to_string()))
