@@ -140,7 +140,12 @@ impl CpuBudget {
 
     /// Add `spent` to the app's use in the current window.
     pub fn charge(&self, spent: Duration) {
-        let window = self.current_window(Instant::now());
+        self.charge_at(spent, Instant::now());
+    }
+
+    /// Add `spent` to the app's use in the window of `now`.
+    fn charge_at(&self, spent: Duration, now: Instant) {
+        let window = self.current_window(now);
         if self.window.swap(window, Ordering::AcqRel) != window {
             self.used_ns.store(0, Ordering::Release);
         }
@@ -153,7 +158,11 @@ impl CpuBudget {
     /// start of the next window. Alone, an app may use the whole machine:
     /// the quota shares the CPU among apps, it does not leave it idle.
     pub fn over_until(&self) -> Option<Instant> {
-        let now = Instant::now();
+        self.over_until_at(Instant::now())
+    }
+
+    /// [`Self::over_until`] at `now`.
+    fn over_until_at(&self, now: Instant) -> Option<Instant> {
         let window = self.current_window(now);
         if self.window.load(Ordering::Acquire) != window
             || self.used_ns.load(Ordering::Acquire) < self.quota_ns
@@ -223,58 +232,61 @@ mod tests {
 
     #[test]
     fn an_app_past_its_quota_waits_for_the_next_window_while_another_app_wants_the_cpu() {
-        let (busy, other) = two_apps_at_a_window_start();
+        let (busy, other, window) = two_apps();
+        let now = busy.window_start(window);
         let _busy_request = busy.wants_cpu();
         let other_request = other.wants_cpu();
-        assert!(busy.over_until().is_none());
-        busy.charge(Duration::from_millis(6));
-        assert!(busy.over_until().is_none());
-        busy.charge(Duration::from_millis(6));
-        let until = busy.over_until().expect("past its quota");
-        assert!(until > Instant::now() && until <= Instant::now() + WINDOW);
+        assert!(busy.over_until_at(now).is_none());
+        busy.charge_at(Duration::from_millis(6), now);
+        assert!(busy.over_until_at(now).is_none());
+        busy.charge_at(Duration::from_millis(6), now);
+        let until = busy.over_until_at(now).expect("past its quota");
+        assert_eq!(until, busy.window_start(window + 1));
         assert!(
-            other.over_until().is_none(),
+            other.over_until_at(now).is_none(),
             "the other app is within its own"
         );
 
         drop(other_request);
         assert!(
-            busy.over_until().is_none(),
+            busy.over_until_at(now).is_none(),
             "once nobody else wants the CPU, the busy app goes on"
         );
         let other_again = other.wants_cpu();
         assert!(
-            busy.over_until().is_some(),
+            busy.over_until_at(now).is_some(),
             "and waits again when someone does"
         );
-        std::thread::sleep(until.saturating_duration_since(Instant::now()));
-        assert!(busy.over_until().is_none(), "a new window starts afresh");
+        assert!(
+            busy.over_until_at(until).is_none(),
+            "a new window starts afresh"
+        );
         drop(other_again);
     }
 
     #[test]
     fn an_app_past_its_quota_waits_while_another_app_used_the_cpu_lately() {
-        let (busy, other) = two_apps_at_a_window_start();
+        let (busy, other, window) = two_apps();
+        let now = busy.window_start(window);
         let _busy_request = busy.wants_cpu();
         // The other app's client sends one request after another: between
         // them it holds no place, but it used the CPU a moment ago.
         drop(other.wants_cpu());
-        other.charge(Duration::from_micros(50));
-        busy.charge(Duration::from_millis(12));
+        other.charge_at(Duration::from_micros(50), now);
+        busy.charge_at(Duration::from_millis(12), now);
         let until = busy
-            .over_until()
+            .over_until_at(now)
             .expect("past its quota, with the other app about");
-        std::thread::sleep(until.saturating_duration_since(Instant::now()));
-        busy.charge(Duration::from_millis(12));
+        assert_eq!(until, busy.window_start(window + 1));
+        busy.charge_at(Duration::from_millis(12), until);
         assert!(
-            busy.over_until().is_some(),
+            busy.over_until_at(until).is_some(),
             "the window after the other app's last use still counts"
         );
         // A whole window with the busy app alone: it goes on.
-        next_window(&busy);
-        next_window(&busy);
-        busy.charge(Duration::from_millis(12));
-        assert!(busy.over_until().is_none());
+        let later = busy.window_start(window + 3);
+        busy.charge_at(Duration::from_millis(12), later);
+        assert!(busy.over_until_at(later).is_none());
     }
 
     #[test]
@@ -316,20 +328,13 @@ mod tests {
         }
     }
 
-    /// Two apps of one core each on one host, at the start of a window (so
-    /// that a test's few steps fall within it).
-    fn two_apps_at_a_window_start() -> (Arc<CpuBudget>, Arc<CpuBudget>) {
+    /// Two apps of one core each on one host, and a window the tests run
+    /// in: at given instants, not by sleeping, since a thread that
+    /// oversleeps a whole window on a loaded machine would test another case.
+    fn two_apps() -> (Arc<CpuBudget>, Arc<CpuBudget>, u64) {
         let demand = Arc::new(CpuDemand::default());
         let busy = Arc::new(CpuBudget::new(1.0, demand.clone()));
         let other = Arc::new(CpuBudget::new(1.0, demand));
-        next_window(&busy);
-        (busy, other)
-    }
-
-    /// Sleep until `budget`'s next window starts.
-    fn next_window(budget: &CpuBudget) {
-        let now = Instant::now();
-        let next = budget.window_start(budget.current_window(now) + 1);
-        std::thread::sleep(next.saturating_duration_since(now));
+        (busy, other, 5)
     }
 }
