@@ -258,7 +258,9 @@ enum LogFormat {
 /// request among them) are formatted on the request's thread and written by
 /// a background thread, in batches: a request never waits on the terminal
 /// or the journal. Nothing is dropped (a full queue makes the logger wait);
-/// the returned guard flushes the queue when dropped, at exit.
+/// the returned guard flushes the queue when dropped, at exit. The access
+/// record skips `tracing`'s formatter (`gateway::write_access_records_to`),
+/// unless the lines are coloured for a terminal.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -267,6 +269,10 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
             64 << 10,
             std::io::stdout(),
         ));
+    let ansi = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !ansi {
+        gateway::write_access_records_to(writer.clone(), format == LogFormat::Json);
+    }
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -274,9 +280,7 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         )
         .with_writer(writer);
     match format {
-        LogFormat::Text => subscriber
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init(),
+        LogFormat::Text => subscriber.with_ansi(ansi).init(),
         LogFormat::Json => subscriber
             .with_ansi(false)
             .json()

@@ -22,6 +22,7 @@ mod paging;
 mod payments;
 mod publisher;
 mod request_id;
+pub use request_id::write_access_records_to;
 pub mod routes;
 mod shell;
 
