@@ -335,7 +335,11 @@ async fn consent_page(
         request_code = REQUEST_CODE.in_locale(&citizen.locale),
         unreachable = UNREACHABLE.in_locale(&citizen.locale),
     );
-    Ok(super::host_page(StatusCode::OK, html))
+    Ok(super::host_page(
+        StatusCode::OK,
+        html,
+        super::Framing::Nowhere,
+    ))
 }
 
 /// The consent page's script

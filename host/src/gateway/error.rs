@@ -102,7 +102,11 @@ impl ApiError {
             links,
             code: self.code,
             request_id: current_request_id(),
-            framable: in_frame,
+            framing: if in_frame {
+                super::Framing::HostPagesOnly
+            } else {
+                super::Framing::Nowhere
+            },
         }
         .render()
     }
@@ -302,9 +306,9 @@ pub(crate) struct ErrorPage<'a> {
     pub links: &'a [(&'a str, Text)],
     pub code: &'a str,
     pub request_id: Option<String>,
-    /// Shown in the shell's frame (an app's page): the host's own pages may
-    /// frame it. Otherwise no page may.
-    pub framable: bool,
+    /// Who may frame the page: the host's own pages when it is shown in the
+    /// shell's frame (an app's page), otherwise no one.
+    pub framing: super::Framing,
 }
 
 impl ErrorPage<'_> {
@@ -369,18 +373,7 @@ impl ErrorPage<'_> {
             says_en = say(|text| text.en),
             code = html_escape(self.code),
         );
-        let mut response = super::host_page(self.status, html);
-        if self.framable {
-            let headers = response.headers_mut();
-            headers.remove(axum::http::header::X_FRAME_OPTIONS);
-            headers.insert(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                axum::http::HeaderValue::from_static(
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'self'",
-                ),
-            );
-        }
-        response
+        super::host_page(self.status, html, self.framing)
     }
 }
 

@@ -134,21 +134,49 @@ pub(crate) fn secure_cookie_attribute(citadel: &crate::Citadel) -> &'static str 
     }
 }
 
-/// A page the host draws itself (consent, payment): no framing, so an app
-/// cannot overlay it; scripts only from the host; nothing cached.
-pub(crate) fn host_page(status: axum::http::StatusCode, html: String) -> axum::response::Response {
+/// Who may frame a page the host draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No one (consent, payment, sign-in, refusals outside the shell): an
+    /// app cannot overlay the page.
+    Nowhere,
+    /// Only the host's own pages: a refusal shown in the shell's app frame.
+    /// Such a page runs no script and sends no request.
+    HostPagesOnly,
+}
+
+/// A page the host draws itself (consent, payment, a refusal): framed only
+/// as `framing` allows, so an app cannot overlay it; scripts only from the
+/// host; nothing cached.
+pub(crate) fn host_page(
+    status: axum::http::StatusCode,
+    html: String,
+    framing: Framing,
+) -> axum::response::Response {
+    use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_FRAME_OPTIONS};
+    use axum::http::HeaderValue;
     use axum::response::IntoResponse;
     let mut response = (status, axum::response::Html(html)).into_response();
     let headers = response.headers_mut();
-    for (name, value) in [
-        (
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
-        ),
-        (axum::http::header::X_FRAME_OPTIONS, "DENY"),
-        (axum::http::header::CACHE_CONTROL, "no-store"),
-    ] {
-        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    match framing {
+        Framing::Nowhere => {
+            headers.insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
+                ),
+            );
+            headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
+        Framing::HostPagesOnly => {
+            headers.insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'self'",
+                ),
+            );
+        }
     }
     response
 }

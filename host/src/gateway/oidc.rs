@@ -261,7 +261,7 @@ async fn refused(citadel: &Citadel, provider: &OidcProvider, error: OidcError) -
         links: &[("/auth/oidc/login", TRY_AGAIN), ("/", HOME)],
         code: error.code(),
         request_id: super::request_id::current_request_id(),
-        framable: false,
+        framing: super::Framing::Nowhere,
     }
     .render()
 }

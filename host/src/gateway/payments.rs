@@ -281,7 +281,11 @@ async fn payment_page(
         unreachable = UNREACHABLE.in_locale(&citizen.locale),
         cancel = text.cancel,
     );
-    Ok(super::host_page(StatusCode::OK, html))
+    Ok(super::host_page(
+        StatusCode::OK,
+        html,
+        super::Framing::Nowhere,
+    ))
 }
 
 /// The look of the host's own pages (payment, consent): the shell's colours
