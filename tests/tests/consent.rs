@@ -320,6 +320,33 @@ async fn consent_comes_only_from_the_citizen_through_the_host() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    // A broken link to the page (no `scopes`) is the host's error page for
+    // a browser loading it, and the JSON error for a script.
+    let broken_link = client()
+        .get(host.url("/consent?app=probe-b"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken_link.status(), 400);
+    let policy = broken_link.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let html = broken_link.text().await.unwrap();
+    assert!(html.contains("Đường dẫn không hợp lệ"), "{html}");
+    assert!(html.contains("invalid_query"), "{html}");
+    let from_a_script = client()
+        .get(host.url("/consent?app=probe-b"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_a_script.status(), 400);
+    assert_eq!(error_of(from_a_script).await.0, "invalid_query");
 
     // An app's page (opaque origin, `Origin: null`) or another site cannot
     // use the citizen's cookie to consent.

@@ -234,6 +234,13 @@ pub fn explanation(code: &str) -> Explanation {
                 "Reload the page and try again.",
             ),
         ),
+        "invalid_query" | "invalid_path" => (
+            Text::new("Đường dẫn không hợp lệ", "This link is not valid"),
+            Text::new(
+                "Hãy quay lại ứng dụng rồi thử lại.",
+                "Go back to the app and try again.",
+            ),
+        ),
         "not_signed_in" => (
             Text::new("Bạn chưa đăng nhập", "You are not signed in"),
             Text::new("Hãy đăng nhập để tiếp tục.", "Sign in to continue."),

@@ -1,6 +1,7 @@
-//! Extractors whose rejections are the gateway's JSON errors: a JSON body
-//! (400 `invalid_json`, 415 without a JSON content type), the query (400
-//! `invalid_query`) and the path's parameters (400 `invalid_path`).
+//! Extractors whose rejections are the gateway's errors: a JSON body (400
+//! `invalid_json`, 415 without a JSON content type), the query (400
+//! `invalid_query`) and the path's parameters (400 `invalid_path`), the
+//! last two as the host's error page when a browser loads a page.
 
 use super::error::ApiError;
 use axum::extract::rejection::JsonRejection;
@@ -35,7 +36,9 @@ where
 }
 
 /// An extractor `$name<T>` that is axum's `$inner<T>` with its rejection
-/// answered as a 400 `ApiError` with code `$code`.
+/// answered as a 400 `ApiError` with code `$code`: the error page when a
+/// browser loads a page (the consent and payment pages take queries), else
+/// the JSON.
 macro_rules! rejecting_as_api_error {
     ($(#[$doc:meta])* $name:ident, $inner:ident, $code:literal) => {
         $(#[$doc])*
@@ -46,17 +49,18 @@ macro_rules! rejecting_as_api_error {
             T: serde::de::DeserializeOwned + Send,
             S: Send + Sync,
         {
-            type Rejection = ApiError;
+            type Rejection = axum::response::Response;
 
             async fn from_request_parts(
                 parts: &mut axum::http::request::Parts,
                 state: &S,
-            ) -> Result<Self, ApiError> {
+            ) -> Result<Self, axum::response::Response> {
                 axum::extract::$inner::<T>::from_request_parts(parts, state)
                     .await
                     .map(|axum::extract::$inner(value)| $name(value))
                     .map_err(|rejection| {
                         ApiError::new(StatusCode::BAD_REQUEST, $code, rejection.body_text())
+                            .answer(super::error::wants_page(&parts.headers), false)
                     })
             }
         }
