@@ -65,7 +65,8 @@ export async function run(t) {
 }
 
 /** On the host's payment page, a payment settled meanwhile (cancelled from
- *  another tab) is refused in Vietnamese, with the request code. */
+ *  another tab) is refused in Vietnamese, with the request code; the page
+ *  then says what the payment became and offers only the way back. */
 export async function paymentSettledMeanwhile(t, page) {
   await page.goto(`${t.base}/#/app/bills?path=${encodeURIComponent('/?customer=PK0067890')}`);
   const frame = page.frameLocator('iframe.frame');
@@ -79,6 +80,10 @@ export async function paymentSettledMeanwhile(t, page) {
   await status.waitFor();
   const said = await status.innerText();
   t.check(/Xem kết quả trong mục Thanh toán\. Mã yêu cầu: [0-9a-f]{16}\./.test(said), `what to do, and the request code: ${said}`);
-  t.check(await page.getByRole('button', { name: 'Thanh toán bằng ví Citadel' }).isEnabled(), 'the buttons work again');
+  const state = page.locator('#state', { hasText: 'Đã hủy' });
+  await state.waitFor();
+  t.check(await state.getAttribute('data-status') === 'cancelled', 'the status line says what the payment became');
+  t.check(await page.getByRole('button').count() === 0, 'no button offers to pay what cannot be paid');
+  t.check(await page.getByRole('link', { name: 'Quay lại ngay' }).count() === 1, 'the way back to the app');
   await t.shot(page, 'payment-settled-meanwhile');
 }

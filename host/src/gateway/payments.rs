@@ -247,7 +247,7 @@ async fn payment_page(
 <p class="amount">{amount}</p>
 <p class="for">{description}</p>
 <dl>
-<dt>{status_label}</dt><dd id="state" data-status="{status}">{status_text}</dd>
+<dt>{status_label}</dt><dd id="state" data-status="{status}" data-names="{status_names}">{status_text}</dd>
 <dt>{expires_label}</dt><dd><time data-ms="{expires}">{expires}</time></dd>
 {balance}
 </dl>
@@ -270,6 +270,7 @@ async fn payment_page(
         status_label = text.status,
         status = escape(&status),
         status_text = text.status_name(&status),
+        status_names = escape(&text.status_names_json()),
         expires_label = text.expires,
         expires = intent.expires_at,
         id = escape(&intent.id),
@@ -373,6 +374,16 @@ impl PayTexts {
             .find(|(id, _)| *id == status)
             .map_or("", |(_, name)| name)
     }
+
+    /// Every status's name, for the script to say what a payment became.
+    fn status_names_json(&self) -> String {
+        let names: serde_json::Map<String, serde_json::Value> = self
+            .statuses
+            .iter()
+            .map(|(id, name)| (id.to_string(), (*name).into()))
+            .collect();
+        serde_json::Value::Object(names).to_string()
+    }
 }
 
 /// The payment page's script
@@ -423,29 +434,50 @@ async fn script() -> Response {
     }
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      enable(true);
       say(window.citadelExplain(body.error, box.dataset.lang, box.dataset.requestCode)
         || `HTTP ${response.status}`);
+      const code = body.error && body.error.code;
+      if (code !== "payment_not_pending" && code !== "payment_expired") {
+        enable(true);
+        return;
+      }
+      // Settled meanwhile (in another tab, by the provider, by the clock):
+      // nothing here can pay it now. Show what it became, and the way back.
+      const fresh = await fetch(`/api/v1/me/payments/${id}`, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : null))
+        .catch(() => null);
+      showStatus(fresh ? fresh.status : code === "payment_expired" ? "expired" : "");
+      wayBack(null);
       return;
     }
     if (body.redirect) { window.location.assign(body.redirect); return; }
     const paid = body.payment.status === "captured";
-    const state = document.getElementById("state");
-    state.dataset.status = body.payment.status;
-    state.textContent = (paid ? box.dataset.paid : box.dataset.cancelled).replace(/\.$/, "");
+    showStatus(body.payment.status);
     const balance = document.getElementById("balance");
     if (balance && typeof body.wallet_balance === "number") balance.textContent = vnd(body.wallet_balance);
     say(paid ? box.dataset.paid : box.dataset.cancelled);
-    // Back to where the shell opened this page (a path on this host), after
-    // a moment to read the receipt; or at once.
+    wayBack(paid ? 2000 : 0);
+  });
+  // The status line says `status` in the page's language.
+  function showStatus(status) {
+    if (!status) return;
+    const state = document.getElementById("state");
+    const names = JSON.parse(state.dataset.names);
+    state.dataset.status = status;
+    state.textContent = names[status] || status;
+  }
+  // The buttons give way to a link back to where the shell opened this page
+  // (a path on this host), followed after `delay` ms, or left to the citizen
+  // when `delay` is null.
+  function wayBack(delay) {
     const back = box.dataset.return;
     if (!window.citadelIsLocalPath(back)) return;
     const now = document.createElement("a");
     now.href = back;
     now.textContent = box.dataset.backNow;
     box.replaceChildren(now);
-    setTimeout(() => window.location.assign(back), paid ? 2000 : 0);
-  });
+    if (delay !== null) setTimeout(() => window.location.assign(back), delay);
+  }
 })();
 "#;
     (
