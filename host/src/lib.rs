@@ -34,6 +34,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod audit;
+mod calendar;
 pub mod capabilities;
 pub mod citizen;
 pub mod gateway;

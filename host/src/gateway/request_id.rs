@@ -168,12 +168,9 @@ impl AccessRecord<'_> {
                 quoted(self.path),
             );
             if let Some((app, version)) = self.app {
-                let _ = write!(
-                    line,
-                    ",\"app\":{},\"version\":{}",
-                    quoted(app),
-                    quoted(&version.to_string())
-                );
+                // A version's text is digits, letters, `.`, `-` and `+`:
+                // nothing JSON escapes.
+                let _ = write!(line, ",\"app\":{},\"version\":\"{version}\"", quoted(app));
             }
             let _ = writeln!(
                 line,
@@ -216,7 +213,7 @@ impl std::fmt::Display for Rfc3339Micros {
             .unwrap_or_default();
         let seconds = since_epoch.as_secs();
         let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
-        let (year, month, day) = civil_date(days);
+        let (year, month, day) = crate::calendar::civil_date(days);
         write!(
             f,
             "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -226,26 +223,6 @@ impl std::fmt::Display for Rfc3339Micros {
             since_epoch.subsec_micros()
         )
     }
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for days on or after the epoch).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
