@@ -7,7 +7,6 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
@@ -123,7 +122,7 @@ impl AccessRecord<'_> {
             return;
         }
         match ACCESS_LOG.get() {
-            Some(log) => (log.write_line)(self.line(log.json, SystemTime::now()).as_bytes()),
+            Some(log) => (log.write_line)(&self.line(log.json, SystemTime::now())),
             None => self.trace(),
         }
     }
@@ -154,23 +153,26 @@ impl AccessRecord<'_> {
     }
 
     /// The record as `tracing_subscriber::fmt` writes the event of [`Self::trace`].
-    fn line(&self, json: bool, at: SystemTime) -> String {
-        let mut line = String::with_capacity(256);
+    fn line(&self, json: bool, at: SystemTime) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut line = Vec::with_capacity(256);
         let time = Rfc3339Micros(at);
         if json {
-            let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
             let _ = write!(
                 line,
-                "{{\"timestamp\":\"{time}\",\"level\":\"INFO\",\"message\":\"served\",\
-                 \"request_id\":{},\"method\":{},\"path\":{}",
-                quoted(self.request_id),
-                quoted(self.method),
-                quoted(self.path),
+                "{{\"timestamp\":\"{time}\",\"level\":\"INFO\",\"message\":\"served\",\"request_id\":"
             );
+            json_string(&mut line, self.request_id);
+            line.extend_from_slice(b",\"method\":");
+            json_string(&mut line, self.method);
+            line.extend_from_slice(b",\"path\":");
+            json_string(&mut line, self.path);
             if let Some((app, version)) = self.app {
+                line.extend_from_slice(b",\"app\":");
+                json_string(&mut line, app);
                 // A version's text is digits, letters, `.`, `-` and `+`:
                 // nothing JSON escapes.
-                let _ = write!(line, ",\"app\":{},\"version\":\"{version}\"", quoted(app));
+                let _ = write!(line, ",\"version\":\"{version}\"");
             }
             let _ = writeln!(
                 line,
@@ -199,6 +201,12 @@ impl AccessRecord<'_> {
         }
         line
     }
+}
+
+/// `text` as a JSON string, quoted and escaped as `serde_json` writes it.
+fn json_string(line: &mut Vec<u8>, text: &str) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde::Serialize::serialize(text, &mut serde_json::Serializer::new(line));
 }
 
 /// A time as `tracing_subscriber` writes it: RFC 3339 in UTC, to the
@@ -301,7 +309,10 @@ mod tests {
                     latency_us: 483,
                 };
                 for json in [false, true] {
-                    assert_eq!(record.line(json, at), as_traced(&record, json, at));
+                    assert_eq!(
+                        String::from_utf8(record.line(json, at)).unwrap(),
+                        as_traced(&record, json, at)
+                    );
                 }
             }
         }
