@@ -318,7 +318,9 @@ struct PayTexts {
     paid: &'static str,
     cancelled: &'static str,
     back_now: &'static str,
-    statuses: [(&'static str, &'static str); 5],
+    /// Each status's name, and `settled`: no longer pending, the page
+    /// cannot tell how (its re-read failed after a refusal).
+    statuses: [(&'static str, &'static str); 6],
 }
 
 impl PayTexts {
@@ -342,6 +344,7 @@ impl PayTexts {
                     ("cancelled", "Cancelled"),
                     ("expired", "Expired"),
                     ("refunded", "Refunded"),
+                    ("settled", "Already settled"),
                 ],
             }
         } else {
@@ -363,6 +366,7 @@ impl PayTexts {
                     ("cancelled", "Đã hủy"),
                     ("expired", "Hết hạn"),
                     ("refunded", "Đã hoàn tiền"),
+                    ("settled", "Đã xử lý"),
                 ],
             }
         }
@@ -446,7 +450,8 @@ async fn script() -> Response {
       const fresh = await fetch(`/api/v1/me/payments/${id}`, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : null))
         .catch(() => null);
-      showStatus(fresh ? fresh.status : code === "payment_expired" ? "expired" : "");
+      // Unread, it is at least no longer waiting for the citizen.
+      showStatus(fresh ? fresh.status : code === "payment_expired" ? "expired" : "settled");
       wayBack(null);
       return;
     }
