@@ -13,24 +13,29 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 impl PgStore {
-    /// A transaction holding what a write for `citizen` stands on live to
-    /// its commit: its row is held FOR KEY SHARE, so whatever deletes it (an
-    /// erasure, a sign-out) waits for the write, or the write finds it gone
-    /// and answers that it ended. `None` (the host's own writes) holds
-    /// nothing.
-    async fn begin_through(
+    /// Run `statement`, a write for `citizen`: when it stands on something
+    /// (`through`), in a transaction holding that live to its commit — its
+    /// row held FOR KEY SHARE, so whatever deletes it (an erasure, a
+    /// sign-out) waits for the write, or the write finds it gone and answers
+    /// that it ended. The host's own writes (`None`) stand on nothing and
+    /// take one round trip.
+    async fn execute_through(
         &self,
         citizen: &str,
         through: Option<Through<'_>>,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        statement: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<(), StoreError> {
+        let Some(through) = through else {
+            statement.execute(&self.pool).await.map_err(backend)?;
+            return Ok(());
+        };
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let live: Option<i32> = match through {
-            None => return Ok(tx),
-            Some(Through::Session(hash)) => {
+            Through::Session(hash) => {
                 sqlx::query_scalar("SELECT 1 FROM sessions WHERE token_sha256 = $1 FOR KEY SHARE")
                     .bind(hash)
             }
-            Some(Through::Link { app, pairwise_id }) => sqlx::query_scalar(
+            Through::Link { app, pairwise_id } => sqlx::query_scalar(
                 "SELECT 1 FROM pairwise_ids \
                  WHERE app = $1 AND pairwise = $2 AND citizen = $3 FOR KEY SHARE",
             )
@@ -42,10 +47,12 @@ impl PgStore {
         .await
         .map_err(backend)?;
         match (live, through) {
-            (Some(_), _) => Ok(tx),
-            (None, Some(Through::Link { .. })) => Err(StoreError::LinkEnded),
-            (None, _) => Err(StoreError::SessionEnded),
+            (Some(_), _) => {}
+            (None, Through::Link { .. }) => return Err(StoreError::LinkEnded),
+            (None, Through::Session(_)) => return Err(StoreError::SessionEnded),
         }
+        statement.execute(&mut *tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
     }
 }
 
@@ -451,9 +458,8 @@ impl IdentityStore for PgStore {
             .map(json)
             .collect::<Result<Vec<Value>, _>>()
             .map_err(backend)?;
-        let mut tx = self.begin_through(citizen, through).await?;
         // One statement: every consent or none.
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO consents (citizen, app, scope, record) \
              SELECT $1, app, scope, record FROM UNNEST($2::text[], $3::text[], $4::jsonb[]) \
                  AS given (app, scope, record) \
@@ -462,11 +468,8 @@ impl IdentityStore for PgStore {
         .bind(citizen)
         .bind(&apps)
         .bind(&scopes)
-        .bind(&values)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        .bind(&values);
+        self.execute_through(citizen, through, statement).await
     }
 
     async fn consent(
@@ -524,18 +527,14 @@ impl IdentityStore for PgStore {
         citizen: &str,
         through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_through(citizen, through).await?;
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO pairwise_ids (app, pairwise, citizen) VALUES ($1, $2, $3) \
              ON CONFLICT (app, pairwise) DO NOTHING",
         )
         .bind(app)
         .bind(pairwise)
-        .bind(citizen)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        .bind(citizen);
+        self.execute_through(citizen, through, statement).await
     }
 
     async fn pairwise_citizen(
@@ -557,15 +556,11 @@ impl IdentityStore for PgStore {
         message: &InboxMessage,
         through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_through(citizen, through).await?;
-        sqlx::query("INSERT INTO inbox (citizen, at, record) VALUES ($1, $2, $3)")
+        let statement = sqlx::query("INSERT INTO inbox (citizen, at, record) VALUES ($1, $2, $3)")
             .bind(citizen)
             .bind(to_db(message.at))
-            .bind(json(message).map_err(backend)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+            .bind(json(message).map_err(backend)?);
+        self.execute_through(citizen, through, statement).await
     }
 
     async fn inbox_since(
@@ -662,19 +657,15 @@ impl IdentityStore for PgStore {
         record: &LocationRecord,
         through: Option<Through<'_>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_through(citizen, through).await?;
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO locations (citizen, expires, record) VALUES ($1, $2, $3) \
              ON CONFLICT (citizen) DO UPDATE SET \
              expires = EXCLUDED.expires, record = EXCLUDED.record",
         )
         .bind(citizen)
         .bind(to_db(record.expires))
-        .bind(json(record).map_err(backend)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        .bind(json(record).map_err(backend)?);
+        self.execute_through(citizen, through, statement).await
     }
 
     async fn location(&self, citizen: &str) -> Result<Option<LocationRecord>, StoreError> {
