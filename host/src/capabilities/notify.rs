@@ -108,10 +108,7 @@ impl RequestState {
         let (citizen, through) = match &recipient {
             // `current` is the signed-in citizen's id, never one the app chose.
             None => match self.citizen.as_ref() {
-                Some(signed_in) => (
-                    signed_in.citizen.id.clone(),
-                    Through::Session(signed_in.session.as_str()),
-                ),
+                Some(signed_in) => (signed_in.citizen.id.clone(), signed_in.session.through()),
                 None => return Err(NotifyError::NotSignedIn),
             },
             Some(pairwise_id) => {

@@ -509,7 +509,7 @@ async fn report_location(
                 point.lat,
                 point.lon,
                 accuracy_m,
-                Some(session.session.as_str()),
+                Some(&session.session),
             )
             .await?,
     ))

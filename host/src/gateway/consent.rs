@@ -109,12 +109,7 @@ async fn give(
     let app = live_app(&citadel, &body.app)?;
     let records = citadel
         .consents
-        .give(
-            &session.citizen,
-            &app,
-            &body.scopes,
-            Some(session.session.as_str()),
-        )
+        .give(&session.citizen, &app, &body.scopes, Some(&session.session))
         .await?;
     Ok((StatusCode::CREATED, Json(Given { consents: records })).into_response())
 }

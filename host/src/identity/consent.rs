@@ -4,9 +4,10 @@
 
 use super::citizens::Citizen;
 use super::pairwise::PairwiseKey;
+use super::sessions::SessionKey;
 use crate::audit::{messages, AuditLog, Event};
 use crate::runtime::AppContext;
-use crate::store::{Store, StoreError, Through};
+use crate::store::{Store, StoreError};
 
 pub use crate::store::ConsentRecord;
 
@@ -85,15 +86,15 @@ impl Consents {
 
     /// `citizen` consents to `scopes` of `app` (checked with
     /// [`check_scopes`]), each with the purpose shown in their locale, in
-    /// a write that lands only while `session` (the sha256 of the token
-    /// they came with; `None` for the host's own) is live; returns the
+    /// a write that lands only while `session` (the one they came with;
+    /// `None` for the host's own) is live; returns the
     /// records kept.
     pub async fn give(
         &self,
         citizen: &Citizen,
         app: &AppContext,
         scopes: &[String],
-        session: Option<&str>,
+        session: Option<&SessionKey>,
     ) -> Result<Vec<ConsentRecord>, ConsentError> {
         check_scopes(app, scopes)?;
         // A scope named twice is consented to once.
@@ -112,7 +113,7 @@ impl Consents {
         // Every scope asked for, or none.
         self.store
             .identity
-            .put_consents(&citizen.id, &records, session.map(Through::Session))
+            .put_consents(&citizen.id, &records, session.map(SessionKey::through))
             .await?;
         for record in &records {
             self.audit

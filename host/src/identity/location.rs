@@ -3,7 +3,8 @@
 //! (so it survives a restart and every host sees it) and reaches an app only
 //! through the consented `location` capability.
 
-use crate::store::{LocationRecord, Store, StoreError, Through};
+use super::sessions::SessionKey;
+use crate::store::{LocationRecord, Store, StoreError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a reported position stays usable.
@@ -28,15 +29,15 @@ impl Positions {
         Positions { store }
     }
 
-    /// Record a position, only while `session` (the sha256 of the token the
-    /// citizen came with) is live; the caller checked the coordinates.
+    /// Record a position, only while `session` (the one the citizen came
+    /// with) is live; the caller checked the coordinates.
     pub async fn report(
         &self,
         citizen: &str,
         lat: f64,
         lon: f64,
         accuracy_m: Option<f64>,
-        session: Option<&str>,
+        session: Option<&SessionKey>,
     ) -> Result<Position, StoreError> {
         let at = now_ms();
         let record = LocationRecord {
@@ -48,7 +49,7 @@ impl Positions {
         };
         self.store
             .identity
-            .put_location(citizen, &record, session.map(Through::Session))
+            .put_location(citizen, &record, session.map(SessionKey::through))
             .await?;
         Ok(Position {
             lat,

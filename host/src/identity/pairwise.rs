@@ -5,7 +5,7 @@
 
 use super::sessions::SessionKey;
 use crate::store::AppChange;
-use crate::store::{Store, StoreError, Through};
+use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
@@ -126,12 +126,7 @@ impl Pairwise {
         let cleared = self.remembered.cleared.load(Ordering::SeqCst);
         self.store
             .identity
-            .remember_pairwise(
-                app,
-                pairwise_id,
-                citizen,
-                session.map(|key| Through::Session(key.as_str())),
-            )
+            .remember_pairwise(app, pairwise_id, citizen, session.map(SessionKey::through))
             .await?;
         let mut remembered = lock(&self.remembered.meetings);
         if remembered.len() >= REMEMBERED_MAX {

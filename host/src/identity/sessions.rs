@@ -5,7 +5,7 @@
 
 use super::hash_token;
 use crate::citizen::Citizen;
-use crate::store::{AppChange, EndedSessions, SessionRecord, Store, StoreError};
+use crate::store::{AppChange, EndedSessions, SessionRecord, Store, StoreError, Through};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -27,6 +27,12 @@ impl SessionKey {
     /// session token becomes a key.
     pub fn of(token: &str) -> SessionKey {
         SessionKey::hashed(hash_token(token))
+    }
+
+    /// What a write made for this session stands on: it lands only while
+    /// the session is live.
+    pub fn through(&self) -> Through<'_> {
+        Through::Session(self.as_str())
     }
 }
 
