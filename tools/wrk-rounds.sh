@@ -28,15 +28,17 @@ wait_for() {
 }
 
 # measure URL SECONDS PID: a 1 s warm-up, then `wrk -t1 -c32` for SECONDS;
-# prints "requests/s p99_ms cpu_us_per_request", the last from the user and
-# system time of process PID (/proc/PID/stat).
+# prints "requests/s p99_ms server_cpu_us wrk_cpu_us", the CPU time per
+# request of process PID (user + system, /proc/PID/stat) and of `wrk` itself
+# (which shares the machine's cores with the server).
 measure() {
-  local before after report
+  local before after report wrk_cpu TIMEFORMAT='%U %S'
   wrk -t1 -c32 -d1s "$1" >/dev/null
   before=$(awk '{print $14 + $15}' "/proc/$3/stat")
-  report=$(wrk -t1 -c32 -d"$2s" --latency "$1")
+  report=$( { time wrk -t1 -c32 -d"$2s" --latency "$1"; } 2>"$work/wrk-time")
   after=$(awk '{print $14 + $15}' "/proc/$3/stat")
-  echo "$report" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+  wrk_cpu=$(awk '{print $1 + $2}' "$work/wrk-time")
+  echo "$report" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v wrk="$wrk_cpu" '
     /requests in/ { requests = $1 }
     /Requests\/sec/ { rps = $2 }
     /^ +99%/ { v = $2
@@ -44,5 +46,5 @@ measure() {
       else if (v ~ /ms$/) { sub(/ms/, "", v) }
       else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
       p99 = v }
-    END { printf "%.0f %.2f %.1f\n", rps, p99, ticks / hz * 1e6 / requests }'
+    END { printf "%.0f %.2f %.1f %.1f\n", rps, p99, ticks / hz * 1e6 / requests, wrk * 1e6 / requests }'
 }
