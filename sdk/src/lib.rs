@@ -81,11 +81,11 @@ pub use http::{Method, Request, Response};
 pub use multipart::Part;
 pub use router::Router;
 #[doc(hidden)]
-pub use serve::serve;
+pub use serve::{serve, serve_whole};
 pub use time::jiff;
 
 /// The contract version this SDK was built against.
-pub const CONTRACT_VERSION: &str = "1.4.0";
+pub const CONTRACT_VERSION: &str = "1.5.0";
 
 /// Export a router-building function as the mini-app's HTTP handler.
 ///
@@ -102,6 +102,14 @@ macro_rules! export_app {
                 response_out: $crate::bindings::wasi::http::types::ResponseOutparam,
             ) {
                 $crate::serve(&$router(), request, response_out)
+            }
+        }
+
+        impl $crate::bindings::exports::citadel::miniapp::handler::Guest for CitadelMiniApp {
+            fn handle(
+                request: $crate::bindings::exports::citadel::miniapp::handler::Request,
+            ) -> $crate::bindings::exports::citadel::miniapp::handler::Response {
+                $crate::serve_whole(&$router(), request)
             }
         }
 

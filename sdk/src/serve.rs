@@ -1,6 +1,9 @@
-//! The bridge between wasi:http resources and the SDK's plain `Request` and
-//! `Response`: reads the incoming body in full, writes the response in chunks.
+//! The bridge between the host and the SDK's plain `Request` and `Response`:
+//! through the contract's one-call `handler` (what the host uses), or through
+//! wasi:http resources (under `wasmtime serve`: reads the body in full,
+//! writes the response in chunks).
 
+use crate::bindings::exports::citadel::miniapp::handler;
 use crate::bindings::wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, Method as WasiMethod, OutgoingBody, OutgoingResponse,
     ResponseOutparam,
@@ -23,19 +26,67 @@ pub(crate) fn current_request_id() -> Option<String> {
     REQUEST_ID.with(|id| id.borrow().clone())
 }
 
-/// Serve one request with `router` (called by [`export_app!`](crate::export_app)).
+/// Serve one request handed over whole with `router` (called by
+/// [`export_app!`](crate::export_app) for the contract's `handler`).
+pub fn serve_whole(router: &Router, request: handler::Request) -> handler::Response {
+    let handler::Request {
+        method,
+        path_with_query,
+        headers,
+        body,
+    } = request;
+    let method = method_named(method);
+    let is_head = matches!(method, Method::Head);
+    let mut request = Request::new(method, &path_with_query);
+    for (name, value) in headers {
+        request = request.with_header(&name, value);
+    }
+    let response = dispatch(router, request.with_body(body));
+    let (status, headers, body) = response.into_parts();
+    let status = if (100..=599).contains(&status) {
+        status
+    } else {
+        500
+    };
+    handler::Response {
+        status,
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| (name, value.into_bytes()))
+            .collect(),
+        body: if is_head { Vec::new() } else { body },
+    }
+}
+
+/// Serve one request with `router` through wasi:http (called by
+/// [`export_app!`](crate::export_app)).
 pub fn serve(router: &Router, request: IncomingRequest, response_out: ResponseOutparam) {
     let method = method_of(request.method());
     let is_head = matches!(method, Method::Head);
     let response = match read_request(request, method) {
-        Ok(request) => {
-            let id = request.request_id().map(str::to_string);
-            REQUEST_ID.with(|current| *current.borrow_mut() = id);
-            router.dispatch(request)
-        }
+        Ok(request) => dispatch(router, request),
         Err(error) => error.into_response(),
     };
     write_response(response, is_head, response_out);
+}
+
+fn dispatch(router: &Router, request: Request) -> Response {
+    let id = request.request_id().map(str::to_string);
+    REQUEST_ID.with(|current| *current.borrow_mut() = id);
+    router.dispatch(request)
+}
+
+fn method_named(name: String) -> Method {
+    match name.as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => Method::Other(name),
+    }
 }
 
 fn method_of(method: WasiMethod) -> Method {

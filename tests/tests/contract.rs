@@ -25,7 +25,7 @@ async fn components_of_1_0_and_1_1_run_side_by_side() {
     assert!(!contains(&legacy, "@1.1.0"));
     assert!(contains(
         &component("probe"),
-        "citadel:miniapp/identity@1.4.0"
+        "citadel:miniapp/identity@1.5.0"
     ));
 
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +104,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("`citadel:miniapp/notify@1.4.0` (needs capability `notify`)"),
+        error.contains("`citadel:miniapp/notify@1.5.0` (needs capability `notify`)"),
         "{error}"
     );
     assert!(
@@ -120,7 +120,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
     assert!(host.citadel.registry.live("greedy").is_none());
     // A manifest asking for a newer contract than the host's is refused too.
     let manifest = test_manifest("future", "probe", r#"["kv"]"#, "")
-        .replace("contract = \"^1.0\"", "contract = \"^1.5\"");
+        .replace("contract = \"^1.0\"", "contract = \"^1.6\"");
     let error = host
         .citadel
         .registry
@@ -128,6 +128,6 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.contains("^1.5") && error.contains("1.4.0"), "{error}");
+    assert!(error.contains("^1.6") && error.contains("1.5.0"), "{error}");
     host.stop().await;
 }

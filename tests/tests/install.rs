@@ -32,7 +32,7 @@ async fn refused_installs_say_why_and_store_nothing() {
     let message = err.to_string();
     assert!(matches!(err, InstallError::Prepare(_)), "{message}");
     assert!(
-        message.contains("citadel:miniapp/kv@1.4.0") && message.contains("capability `kv`"),
+        message.contains("citadel:miniapp/kv@1.5.0") && message.contains("capability `kv`"),
         "{message}"
     );
 
@@ -57,7 +57,7 @@ async fn refused_installs_say_why_and_store_nothing() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("^2.0") && err.to_string().contains("1.4.0"),
+        err.to_string().contains("^2.0") && err.to_string().contains("1.5.0"),
         "{err}"
     );
 

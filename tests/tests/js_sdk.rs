@@ -63,7 +63,7 @@ async fn a_js_component_importing_more_than_it_requests_is_refused_as_a_rust_one
         assert_eq!(body["error"]["code"], "imports_not_covered", "{component}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(
-            message.contains("`citadel:miniapp/notify@1.4.0` (needs capability `notify`)"),
+            message.contains("`citadel:miniapp/notify@1.5.0` (needs capability `notify`)"),
             "{component}: {message}"
         );
         assert!(

@@ -255,7 +255,7 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
     )
     .await;
     assert!(
-        message.contains("^2.0") && message.contains("1.4.0"),
+        message.contains("^2.0") && message.contains("1.5.0"),
         "{message}"
     );
 
@@ -270,7 +270,7 @@ async fn every_upload_check_refuses_with_its_code_and_stores_nothing() {
     )
     .await;
     assert!(
-        message.contains("citadel:miniapp/notify@1.4.0"),
+        message.contains("citadel:miniapp/notify@1.5.0"),
         "{message}"
     );
 

@@ -36,7 +36,7 @@ pub const CONTRACT_PACKAGE: &str = "citadel:miniapp";
 
 /// The contract version this host provides (every 1.x up to it is served).
 pub fn contract_version() -> Version {
-    Version::new(1, 4, 0)
+    Version::new(1, 5, 0)
 }
 
 /// One capability a manifest can request.
@@ -345,9 +345,9 @@ mod tests {
             err.to_string().contains("needs capability `notify`"),
             "{err}"
         );
-        let err = check_imports(["citadel:miniapp/kv@1.5.0"], &kv).unwrap_err();
+        let err = check_imports(["citadel:miniapp/kv@1.6.0"], &kv).unwrap_err();
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.4.0"),
+            err.to_string().contains("provides citadel:miniapp@1.5.0"),
             "{err}"
         );
         let err = check_imports(["citadel:miniapp/kv@2.0.0"], &kv).unwrap_err();
@@ -357,7 +357,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains("provides citadel:miniapp@1.4.0"),
+            err.to_string().contains("provides citadel:miniapp@1.5.0"),
             "{err}"
         );
         let err = check_imports(["wasi:http/outgoing-handler@0.2.12"], &[]).unwrap_err();

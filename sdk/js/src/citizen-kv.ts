@@ -1,7 +1,7 @@
 // The signed-in citizen's own keys in this app (capability `kv`): invisible
 // to other citizens; the same calls as the app-wide store in `kv.ts`.
 
-import * as host from 'citadel:miniapp/citizen-kv@1.4.0';
+import * as host from 'citadel:miniapp/citizen-kv@1.5.0';
 import { decodeJson, encodeJson, kvError } from './kv-common.ts';
 
 function call<T>(f: () => T): T {

@@ -2,10 +2,10 @@
 // diacritics, the nearest places to a point, places in a box, reverse
 // geocoding to a ward, the units that handle reports and how a report routes.
 
-import * as host from 'citadel:miniapp/geo@1.4.0';
+import * as host from 'citadel:miniapp/geo@1.5.0';
 import { denied, HttpError, text, variantOf } from './error.ts';
 
-export type { Category, Nearby, Place, Point, Routing, Unit, Ward, WardShape } from 'citadel:miniapp/geo@1.4.0';
+export type { Category, Nearby, Place, Point, Routing, Unit, Ward, WardShape } from 'citadel:miniapp/geo@1.5.0';
 
 function call<T>(f: () => T): T {
   try {

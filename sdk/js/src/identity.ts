@@ -6,10 +6,10 @@
 // grant alone gives them, with no consent prompt, so `isStaff` can decide on
 // any page whether to show a staff link.
 
-import * as host from 'citadel:miniapp/identity@1.4.0';
+import * as host from 'citadel:miniapp/identity@1.5.0';
 import { denied, HttpError, notSignedIn, text, variantOf } from './error.ts';
 
-export type { Citizen, Profile, Scope, StaffRole } from 'citadel:miniapp/identity@1.4.0';
+export type { Citizen, Profile, Scope, StaffRole } from 'citadel:miniapp/identity@1.5.0';
 
 /** The `HttpError` of a failed identity call. */
 export function identityError(thrown: unknown): HttpError {

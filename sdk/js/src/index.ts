@@ -17,4 +17,4 @@ export { Router, type Handler } from './router.ts';
 export { serve } from './serve.ts';
 
 /** The contract version this SDK was built against. */
-export const CONTRACT_VERSION = '1.4.0';
+export const CONTRACT_VERSION = '1.5.0';

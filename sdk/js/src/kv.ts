@@ -2,11 +2,11 @@
 // values bytes, with JSON helpers, compare-and-swap and counters. Each app
 // sees only its own keys. Errors become the Rust SDK's `HttpError`s.
 
-import * as host from 'citadel:miniapp/kv@1.4.0';
+import * as host from 'citadel:miniapp/kv@1.5.0';
 import { HttpError } from './error.ts';
 import { decodeJson, encodeJson, kvError } from './kv-common.ts';
 
-export type { KeyPage } from 'citadel:miniapp/kv@1.4.0';
+export type { KeyPage } from 'citadel:miniapp/kv@1.5.0';
 
 /** Run a host call, turning its error into an `HttpError`. */
 function call<T>(f: () => T): T {

@@ -2,7 +2,7 @@
 // city's grant and the citizen's consent; a missing consent is the 428
 // answer that opens the host's consent page.
 
-import * as host from 'citadel:miniapp/location@1.4.0';
+import * as host from 'citadel:miniapp/location@1.5.0';
 import { denied, HttpError, notSignedIn, text, variantOf } from './error.ts';
 
 /** Where the citizen's device said it was (`at` in Unix milliseconds). */

@@ -2,7 +2,7 @@
 // citizen or to another citizen of the app by pairwise id. The host
 // rate-limits them per app and recipient.
 
-import * as host from 'citadel:miniapp/notify@1.4.0';
+import * as host from 'citadel:miniapp/notify@1.5.0';
 import { denied, HttpError, notSignedIn, text, variantOf } from './error.ts';
 
 function notifyError(thrown: unknown): HttpError {

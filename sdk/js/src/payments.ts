@@ -5,11 +5,11 @@
 // `payment_hook` after each capture or refund, at least once — read it with
 // `hookEvent` and act once per (intent, status), or re-read it with `get`.
 
-import * as host from 'citadel:miniapp/payments@1.4.0';
+import * as host from 'citadel:miniapp/payments@1.5.0';
 import { denied, HttpError, text, variantOf } from './error.ts';
 import type { Request } from './http.ts';
 
-export type { IntentStatus } from 'citadel:miniapp/payments@1.4.0';
+export type { IntentStatus } from 'citadel:miniapp/payments@1.5.0';
 
 /** A payment intent; amounts in VND (đồng), times in Unix milliseconds. */
 export interface Intent {
