@@ -270,6 +270,57 @@ async fn a_response_over_the_limit_is_refused() {
     host.stop().await;
 }
 
+/// An SDK app is served through the contract's one-call `handler`: it sees
+/// the method, path, query, repeated headers and body as sent, and its
+/// answer to HEAD keeps its headers but sends no body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_served_in_one_call_sees_the_request_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hostile", &test_manifest("hostile", "hostile", "[]", ""))
+        .await;
+    let echoed: serde_json::Value = client()
+        .post(host.url("/apps/hostile/echo?a=1&b=x%20y"))
+        .header("x-twice", "one")
+        .header("x-twice", "two")
+        .body(vec![7u8; 300])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/echo");
+    assert_eq!(echoed["query"], "a=1&b=x%20y");
+    assert_eq!(echoed["body_len"], 300);
+    let twice: Vec<&str> = echoed["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|pair| pair[0] == "x-twice")
+        .filter_map(|pair| pair[1].as_str())
+        .collect();
+    assert_eq!(twice, ["one", "two"]);
+
+    let get = client()
+        .get(host.url("/apps/hostile/big?kib=3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.headers()["content-length"], "3072");
+    assert_eq!(get.bytes().await.unwrap().len(), 3072);
+    let head = client()
+        .head(host.url("/apps/hostile/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "application/json");
+    assert!(head.bytes().await.unwrap().is_empty());
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guest_sees_no_credentials_and_cannot_be_handed_forged_host_headers() {
     let dir = tempfile::tempdir().unwrap();

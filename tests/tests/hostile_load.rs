@@ -454,7 +454,15 @@ async fn a_well_behaved_app_keeps_answering_while_hostile_guests_run() {
         },
         Case {
             path: "/big?kib=9000",
-            answers: &[(502, "response_too_large"), (500, "guest_out_of_memory")],
+            // The host copies an answer out of the guest whole before it
+            // can see its size; unoptimised (as tests build the host) that
+            // copy takes ~150 ms for 9 MB, so under this load some run out
+            // of their 700 ms (in a release build it takes ~2 ms).
+            answers: &[
+                (502, "response_too_large"),
+                (500, "guest_out_of_memory"),
+                (504, "deadline_exceeded"),
+            ],
             audit_per_request: 0,
         },
         Case {

@@ -184,7 +184,8 @@ const APP_TOO_LARGE: &str = "`body_too_large`: the body is larger than the app's
 const APP_FAILED: &str = "`guest_trap`, `guest_out_of_memory`, `guest_no_response`, \
     `guest_host_call_budget`: the app failed while handling the request.";
 const APP_RESPONSE_TOO_LARGE: &str =
-    "`response_too_large`: the app's answer is larger than its limit.";
+    "`response_too_large`: the app's answer is larger than its limit; `guest_invalid_answer`: \
+     the app's answer is not valid HTTP (a status outside 100-599, a malformed header).";
 const APP_UNAVAILABLE: &str = "`app_suspended`: the city suspended the app (an HTML page \
     instead when the caller accepts `text/html`); `app_busy`, `host_busy`: too many requests \
     in flight, try again; `app_unavailable`: the app cannot be started; `storage_unavailable`.";

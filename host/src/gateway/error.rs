@@ -200,7 +200,11 @@ pub fn explanation(code: &str) -> Explanation {
             Text::new("Ứng dụng không trả lời kịp", "The app took too long to answer"),
             TELL_THE_PROVIDER,
         ),
-        "guest_trap" | "guest_out_of_memory" | "guest_no_response" | "guest_host_call_budget"
+        "guest_trap"
+        | "guest_out_of_memory"
+        | "guest_no_response"
+        | "guest_host_call_budget"
+        | "guest_invalid_answer"
         | "response_too_large" => (
             Text::new("Ứng dụng gặp lỗi", "The app failed"),
             TELL_THE_PROVIDER,
@@ -672,6 +676,7 @@ impl From<InvokeError> for ApiError {
             }
             InvokeError::Trap(_) => (StatusCode::INTERNAL_SERVER_ERROR, "guest_trap"),
             InvokeError::NoResponse => (StatusCode::INTERNAL_SERVER_ERROR, "guest_no_response"),
+            InvokeError::InvalidAnswer(_) => (StatusCode::BAD_GATEWAY, "guest_invalid_answer"),
             InvokeError::AppBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "app_busy"),
             InvokeError::HostBusy => (StatusCode::SERVICE_UNAVAILABLE, "host_busy"),
             InvokeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "app_unavailable"),
@@ -682,6 +687,10 @@ impl From<InvokeError> for ApiError {
             InvokeError::Trap(detail) => {
                 tracing::warn!(%detail, request_id = current_request_id(), "guest trapped");
                 "the app failed while handling this request".to_string()
+            }
+            InvokeError::InvalidAnswer(detail) => {
+                tracing::warn!(%detail, request_id = current_request_id(), "guest answered with invalid HTTP");
+                "the app's answer could not be passed on".to_string()
             }
             InvokeError::Storage(detail) => {
                 tracing::error!(%detail, request_id = current_request_id(), "an app's writes could not be made durable");

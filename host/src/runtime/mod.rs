@@ -13,6 +13,7 @@ pub mod limits;
 mod resident;
 pub mod shape;
 mod state;
+mod whole;
 
 pub use guest_io::{host_log_lines, one_line};
 pub use resident::LazyComponent;
@@ -198,6 +199,8 @@ pub enum InvokeError {
     Trap(String),
     #[error("the app finished without sending a response")]
     NoResponse,
+    #[error("the app's answer is not valid HTTP: {0}")]
+    InvalidAnswer(String),
     #[error("the app is serving its maximum of {0} concurrent requests")]
     AppBusy(u32),
     #[error("storage could not make the app's writes durable: {0}")]
@@ -214,12 +217,21 @@ impl InvokeError {
         match self {
             InvokeError::Deadline(_) => Some("timeout"),
             InvokeError::OutOfMemory(_) => Some("out_of_memory"),
-            InvokeError::Trap(_) | InvokeError::NoResponse | InvokeError::HostCallBudget(_) => {
-                Some("trap")
-            }
+            InvokeError::Trap(_)
+            | InvokeError::NoResponse
+            | InvokeError::InvalidAnswer(_)
+            | InvokeError::HostCallBudget(_) => Some("trap"),
             _ => None,
         }
     }
+}
+
+/// A component linked and ready to instantiate: served through the
+/// contract's one-call `handler` when it exports it, else through wasi:http.
+#[derive(Clone)]
+pub struct Prepared {
+    proxy: ProxyPre<RequestState>,
+    handler: Option<whole::HandlerIndices>,
 }
 
 /// One app version ready to serve: its context, its component (loaded on
@@ -468,7 +480,7 @@ impl Runtime {
         requested: &[String],
         limits: &LimitsSpec,
         admission: Admission,
-    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+    ) -> Result<Prepared, PrepareError> {
         if admission == Admission::NewVersion {
             if let Some(asked) = limits.max_concurrency.filter(|&c| c > self.app_share) {
                 return Err(PrepareError::ConcurrencyAboveShare {
@@ -493,7 +505,7 @@ impl Runtime {
         sha256: &str,
         requested: &[String],
         memory_bytes: u64,
-    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+    ) -> Result<Prepared, PrepareError> {
         let shape = shape::of_component(bytes).map_err(|e| match e {
             // Bytes that are no component at all are an invalid component.
             shape::ShapeError::Unreadable(why) => PrepareError::Compile(why),
@@ -506,25 +518,23 @@ impl Runtime {
             })
     }
 
-    fn link(
-        &self,
-        component: &Component,
-        requested: &[String],
-    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+    fn link(&self, component: &Component, requested: &[String]) -> Result<Prepared, PrepareError> {
         self.check_imports(component, requested)?;
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(|e| PrepareError::Link(format!("{e:#}")))?;
-        ProxyPre::new(pre).map_err(|e| {
+        let handler = whole::find(component, &pre)?;
+        let proxy = ProxyPre::new(pre).map_err(|e| {
             PrepareError::Link(format!(
                 "the component must export wasi:http/incoming-handler: {e:#}"
             ))
-        })
+        })?;
+        Ok(Prepared { proxy, handler })
     }
 
     /// A component just prepared, counted among those in memory.
-    pub fn resident(&self, sha256: &str, pre: ProxyPre<RequestState>) -> Arc<LazyComponent> {
+    pub fn resident(&self, sha256: &str, pre: Prepared) -> Arc<LazyComponent> {
         let component = Arc::new(LazyComponent::unloaded(sha256.to_string()));
         self.resident.admit(&component, pre);
         component
@@ -542,10 +552,7 @@ impl Runtime {
     /// admitted, and the pool and limiter bound every instance anyway), or,
     /// when there is none (a host upgrade changed the engine), compiled
     /// again from the stored component with every check.
-    pub async fn component(
-        self: &Arc<Self>,
-        app: &LiveApp,
-    ) -> Result<ProxyPre<RequestState>, PrepareError> {
+    pub async fn component(self: &Arc<Self>, app: &LiveApp) -> Result<Prepared, PrepareError> {
         let lazy = &app.component;
         if let Some(pre) = lazy.get() {
             return Ok(pre);
@@ -638,11 +645,6 @@ impl Runtime {
         let (body, body_permit) = self
             .read_body(&parts.headers, body, limits.max_request_body)
             .await?;
-        let request = http::Request::from_parts(
-            parts,
-            http_body_util::Full::new(body)
-                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
-        );
         let pre = self
             .component(app)
             .await
@@ -713,6 +715,47 @@ impl Runtime {
             ))
         });
 
+        let memory_cap = limits.memory_bytes;
+        let timeout = limits.timeout;
+        let charged_to = app.share.cpu_budget.clone();
+        let permits = (app_permits, slot);
+        if let Some(handler) = pre.handler {
+            // The whole request in, the whole answer out: the instance's
+            // writes are durable before the answer exists.
+            let is_head = parts.method == http::Method::HEAD;
+            let request = whole::request(&parts, body);
+            let (task_deferred, task_store) = (deferred, app.context.store.clone());
+            let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
+                async move {
+                    drop(body_permit);
+                    let run = whole::call(pre.proxy.instance_pre(), &handler, &mut store, &request);
+                    let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
+                        Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
+                        Ok(Ok(answer)) => Ok(answer),
+                        Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
+                    };
+                    drop(store);
+                    drop(permits);
+                    task_deferred
+                        .make_durable(&task_store)
+                        .await
+                        .map_err(InvokeError::Storage)?;
+                    outcome
+                },
+                charged_to,
+            )));
+            let answer = instance
+                .finish()
+                .await
+                .unwrap_or(Err(InvokeError::NoResponse))?;
+            return whole::response(answer, is_head, limits.max_response_body);
+        }
+
+        let request = http::Request::from_parts(
+            parts,
+            http_body_util::Full::new(body)
+                .map_err(|never: std::convert::Infallible| -> HttpError { match never {} }),
+        );
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let data = store.data_mut();
         let wasi_request = data
@@ -723,16 +766,12 @@ impl Runtime {
             .http()
             .new_response_outparam(sender)
             .map_err(|e| InvokeError::Trap(format!("{e:#}")))?;
-        let memory_cap = limits.memory_bytes;
-        let timeout = limits.timeout;
-        let charged_to = app.share.cpu_budget.clone();
         let (task_deferred, task_store) = (deferred.clone(), app.context.store.clone());
         let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
             async move {
-                let permits = (app_permits, slot);
                 drop(body_permit);
                 let run = async {
-                    let proxy = pre.instantiate_async(&mut store).await?;
+                    let proxy = pre.proxy.instantiate_async(&mut store).await?;
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, wasi_request, out)
@@ -767,8 +806,8 @@ impl Runtime {
             // The instance dropped its response without setting it.
             Err(_) => {
                 return Err(match instance.finish().await {
-                    Err(error) => error,
-                    Ok(()) => InvokeError::NoResponse,
+                    Some(Err(error)) => error,
+                    _ => InvokeError::NoResponse,
                 })
             }
         };
@@ -816,12 +855,12 @@ impl Runtime {
 /// it then — a body still streaming, a guest still running, or a client
 /// gone — goes on in a task of its own, so it still ends by its deadline
 /// and makes its late writes durable.
-struct Inline<F: Future<Output = Result<(), InvokeError>> + Send + 'static> {
+struct Inline<T: Send + 'static, F: Future<Output = Result<T, InvokeError>> + Send + 'static> {
     running: Option<Pin<Box<F>>>,
-    outcome: Option<Result<(), InvokeError>>,
+    outcome: Option<Result<T, InvokeError>>,
 }
 
-impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Inline<F> {
+impl<T: Send + 'static, F: Future<Output = Result<T, InvokeError>> + Send + 'static> Inline<T, F> {
     fn new(instance: F) -> Self {
         Inline {
             running: Some(Box::pin(instance)),
@@ -830,7 +869,7 @@ impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Inline<F> {
     }
 
     /// Run the instance until `wanted` is ready.
-    async fn until<T>(&mut self, wanted: impl Future<Output = T>) -> T {
+    async fn until<W>(&mut self, wanted: impl Future<Output = W>) -> W {
         tokio::pin!(wanted);
         if let Some(running) = self.running.as_mut() {
             let finished = tokio::select! {
@@ -844,16 +883,18 @@ impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Inline<F> {
         wanted.await
     }
 
-    /// Run the instance to its end; how it ended.
-    async fn finish(&mut self) -> Result<(), InvokeError> {
+    /// Run the instance to its end; how it ended (`None` once told).
+    async fn finish(&mut self) -> Option<Result<T, InvokeError>> {
         if let Some(running) = self.running.take() {
             self.outcome = Some(running.await);
         }
-        self.outcome.take().unwrap_or(Ok(()))
+        self.outcome.take()
     }
 }
 
-impl<F: Future<Output = Result<(), InvokeError>> + Send + 'static> Drop for Inline<F> {
+impl<T: Send + 'static, F: Future<Output = Result<T, InvokeError>> + Send + 'static> Drop
+    for Inline<T, F>
+{
     fn drop(&mut self) {
         let Some(mut running) = self.running.take() else {
             return;

@@ -4,11 +4,10 @@
 //! (wasmtime maps each precompiled file) and the memory they hold stay
 //! bounded however many apps are installed.
 
-use super::RequestState;
+use super::Prepared;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// One version's component: loaded when first needed, dropped when the
 /// resident set is full and it is the least recently used. Requests in
@@ -16,7 +15,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 pub struct LazyComponent {
     /// The component's sha256: its name in the store and the compile cache.
     pub sha256: String,
-    pre: RwLock<Option<ProxyPre<RequestState>>>,
+    pre: RwLock<Option<Prepared>>,
     /// Milliseconds since the resident set's start at the last request.
     last_used: AtomicU64,
     /// Held while loading, so concurrent first requests load once.
@@ -35,7 +34,7 @@ impl LazyComponent {
     }
 
     /// The loaded component, if it is loaded.
-    pub fn get(&self) -> Option<ProxyPre<RequestState>> {
+    pub fn get(&self) -> Option<Prepared> {
         self.pre.read().ok()?.clone()
     }
 
@@ -44,7 +43,7 @@ impl LazyComponent {
         self.pre.read().map(|pre| pre.is_some()).unwrap_or(false)
     }
 
-    fn set(&self, pre: Option<ProxyPre<RequestState>>) {
+    fn set(&self, pre: Option<Prepared>) {
         if let Ok(mut slot) = self.pre.write() {
             *slot = pre;
         }
@@ -83,7 +82,7 @@ impl ResidentSet {
 
     /// `component` is loaded as `pre`: keep it, and drop the least
     /// recently used others past the capacity.
-    pub fn admit(&self, component: &Arc<LazyComponent>, pre: ProxyPre<RequestState>) {
+    pub fn admit(&self, component: &Arc<LazyComponent>, pre: Prepared) {
         component.set(Some(pre));
         self.touch(component, Instant::now());
         self.loads.fetch_add(1, Ordering::Relaxed);
