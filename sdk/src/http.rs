@@ -33,6 +33,20 @@ impl Method {
             Method::Other(name) => name,
         }
     }
+
+    /// The method a wire name names (the inverse of [`Method::as_str`]).
+    pub fn named(name: String) -> Method {
+        match name.as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other(name),
+        }
+    }
 }
 
 /// An incoming request, with its body read in full.

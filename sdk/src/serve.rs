@@ -35,7 +35,7 @@ pub fn serve_whole(router: &Router, request: handler::Request) -> handler::Respo
         headers,
         body,
     } = request;
-    let method = method_named(method);
+    let method = Method::named(method);
     let is_head = matches!(method, Method::Head);
     let mut request = Request::new(method, &path_with_query);
     for (name, value) in headers {
@@ -74,19 +74,6 @@ fn dispatch(router: &Router, request: Request) -> Response {
     let id = request.request_id().map(str::to_string);
     REQUEST_ID.with(|current| *current.borrow_mut() = id);
     router.dispatch(request)
-}
-
-fn method_named(name: String) -> Method {
-    match name.as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
-        "OPTIONS" => Method::Options,
-        _ => Method::Other(name),
-    }
 }
 
 fn method_of(method: WasiMethod) -> Method {

@@ -641,7 +641,6 @@ impl Runtime {
         // slow client holds a connection and some buffered bytes, never a
         // share of the pool that other apps need.
         let (parts, body) = request.into_parts();
-        let scheme = scheme_of(&parts.uri);
         let (body, body_permit) = self
             .read_body(&parts.headers, body, limits.max_request_body)
             .await?;
@@ -751,6 +750,7 @@ impl Runtime {
             return whole::response(answer, is_head, limits.max_response_body);
         }
 
+        let scheme = scheme_of(&parts.uri);
         let request = http::Request::from_parts(
             parts,
             http_body_util::Full::new(body)

@@ -91,15 +91,6 @@ pub fn response(
     if body.len() as u64 > max_body {
         return Err(InvokeError::ResponseTooLarge(max_body));
     }
-    let header_bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.len() + value.len())
-        .sum();
-    if header_bytes > MAX_FIELDS_BYTES {
-        return Err(InvokeError::InvalidAnswer(format!(
-            "its headers take {header_bytes} bytes, more than {MAX_FIELDS_BYTES}"
-        )));
-    }
     let status = http::StatusCode::from_u16(status)
         .ok()
         .filter(|status| status.as_u16() <= 599)
@@ -109,7 +100,14 @@ pub fn response(
         .headers_mut()
         .ok_or_else(|| InvokeError::InvalidAnswer("the response could not be built".into()))?;
     map.reserve(headers.len() + 1);
+    let mut header_bytes = 0;
     for (name, value) in headers {
+        header_bytes += name.len() + value.len();
+        if header_bytes > MAX_FIELDS_BYTES {
+            return Err(InvokeError::InvalidAnswer(format!(
+                "its headers take more than {MAX_FIELDS_BYTES} bytes"
+            )));
+        }
         let header = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| InvokeError::InvalidAnswer(format!("{name:?} is not a header name")))?;
         if header == http::header::CONTENT_LENGTH {
