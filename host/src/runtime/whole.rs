@@ -5,6 +5,7 @@
 use super::{InvokeError, PrepareError, RequestState, MAX_FIELDS_BYTES};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -27,20 +28,30 @@ const HANDLER_EXPORT: &str = "citadel:miniapp/handler@1.5.0";
 
 /// Where `pre`'s component exports `handler`: `None` for a component built
 /// before 1.5.0 (served through wasi:http); refused when it exports the
-/// interface without `handle`. The function's type is checked as each
-/// instance loads it (a mistyped one fails its requests as a trap).
+/// interface without `handle` or with `handle` of another type, so a
+/// mistyped export fails its upload rather than each of its requests.
 pub fn find(
     component: &Component,
     pre: &InstancePre<RequestState>,
 ) -> Result<Option<HandlerIndices>, PrepareError> {
-    if component.get_export_index(None, HANDLER_EXPORT).is_none() {
+    let Some(interface) = component.get_export_index(None, HANDLER_EXPORT) else {
         return Ok(None);
-    }
-    HandlerIndices::new(pre).map(Some).map_err(|e| {
+    };
+    let mismatch = |why: String| {
         PrepareError::Link(format!(
-            "the component's export {HANDLER_EXPORT} does not match the contract: {e:#}"
+            "the component's export {HANDLER_EXPORT} does not match the contract: {why}"
         ))
-    })
+    };
+    match component.get_export(Some(&interface), "handle") {
+        Some((ComponentItem::ComponentFunc(handle), _)) => handle
+            .typecheck::<(Request,), (Response,)>(&pre.instance_type())
+            .map_err(|e| mismatch(format!("`handle` has another type: {e:#}")))?,
+        Some(_) => return Err(mismatch("`handle` is not a function".into())),
+        None => return Err(mismatch("it has no `handle`".into())),
+    }
+    HandlerIndices::new(pre)
+        .map(Some)
+        .map_err(|e| mismatch(format!("{e:#}")))
 }
 
 /// Serve `request` with a fresh instance from `pre` in `store`.
@@ -213,5 +224,61 @@ mod tests {
             .filter(|(name, _)| name == "accept")
             .collect();
         assert_eq!(accepts.len(), 2);
+    }
+
+    /// What `find` makes of a component exporting `handler` as `exports`.
+    fn found(exports: &str) -> Result<Option<HandlerIndices>, PrepareError> {
+        let engine = wasmtime::Engine::default();
+        let wat = format!(
+            r#"(component
+                (core module $m
+                    (func (export "takes-a-number") (param i32))
+                    (func (export "gives-a-number") (result i32) i32.const 0))
+                (core instance $i (instantiate $m))
+                (func $takes-a-number (param "n" u32) (canon lift (core func $i "takes-a-number")))
+                (func $gives-a-number (result u32) (canon lift (core func $i "gives-a-number")))
+                {exports})"#
+        );
+        let component = Component::new(&engine, wat).expect("a component");
+        let pre = wasmtime::component::Linker::<RequestState>::new(&engine)
+            .instantiate_pre(&component)
+            .expect("no imports to link");
+        find(&component, &pre)
+    }
+
+    #[test]
+    fn a_component_without_the_handler_is_served_through_wasi_http() {
+        assert!(found("").expect("no handler is no error").is_none());
+    }
+
+    #[test]
+    fn a_mistyped_handler_is_refused_when_the_component_is_prepared() {
+        let mistyped = [
+            (
+                r#"(instance $h (export "handle" (func $takes-a-number)))"#,
+                "another type",
+            ),
+            (
+                r#"(instance $h (export "handle" (func $gives-a-number)))"#,
+                "another type",
+            ),
+            (
+                r#"(instance $h (export "serve" (func $takes-a-number)))"#,
+                "no `handle`",
+            ),
+            (
+                r#"(instance $empty) (instance $h (export "handle" (instance $empty)))"#,
+                "not a function",
+            ),
+        ];
+        for (instance, why) in mistyped {
+            let exports = format!(r#"{instance} (export "{HANDLER_EXPORT}" (instance $h))"#);
+            match found(&exports) {
+                Err(PrepareError::Link(message)) => {
+                    assert!(message.contains(why), "{instance}: {message}")
+                }
+                other => panic!("{instance}: {:?}", other.map(|found| found.is_some())),
+            }
+        }
     }
 }
