@@ -86,6 +86,13 @@ export async function walkKeyboard(page, frame = page.mainFrame()) {
   const limit = controls.names.length * 2 + 10;
   for (let press = 0; press < limit && seen.size < controls.names.length; press += 1) {
     await page.keyboard.press('Tab');
+    // Focus moving into an app's frame (another renderer process) lands
+    // on the <iframe> only once that process answers: on a busy machine,
+    // later than the press returns. Give it a moment before reading.
+    await frame.waitForFunction(() => {
+      const el = document.activeElement;
+      return el && el !== document.body && !el.hasAttribute('data-kbd-start');
+    }, null, { timeout: 500 }).catch(() => null);
     const focused = await frame.evaluate(() => {
       const el = document.activeElement;
       if (!el || !el.hasAttribute('data-kbd')) return null;
