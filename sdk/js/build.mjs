@@ -20,6 +20,8 @@ const CONTRACT = 'citadel:miniapp';
 const HTTP = 'wasi:http';
 // The WASI version the contract's world exports and imports.
 const WASI_HTTP_VERSION = '0.2.12';
+// The contract version whose `handler` an app may export.
+const CONTRACT_VERSION = '1.5.0';
 
 function fail(message) {
   console.error(`citadel-js-build: ${message}`);
@@ -63,13 +65,16 @@ function generateTypes() {
   ], SDK);
 }
 
-/** The WIT world of this app: the contract interfaces and WASI HTTP imports `imports` names. */
-function writeWorld(imports) {
+/** The WIT world of this app: the contract interfaces and WASI HTTP imports
+ *  `imports` names; it exports wasi:http, and the contract's one-call
+ *  `handler` when the app exports one (`serveWhole`). */
+function writeWorld(imports, exportsHandler) {
   const dir = mkdtempSync(join(tmpdir(), 'citadel-world-'));
   mkdirSync(join(dir, 'deps', 'citadel-miniapp'), { recursive: true });
   cpSync(join(WIT, 'citadel.wit'), join(dir, 'deps', 'citadel-miniapp', 'citadel.wit'));
   cpSync(join(WIT, 'deps'), join(dir, 'deps'), { recursive: true });
   const lines = imports.map((name) => `  import ${name};`);
+  if (exportsHandler) lines.push(`  export ${CONTRACT}/handler@${CONTRACT_VERSION};`);
   writeFileSync(
     join(dir, 'app.wit'),
     `package citadel:app;\n\nworld app {\n${lines.join('\n')}\n  export ${HTTP}/incoming-handler@${WASI_HTTP_VERSION};\n}\n`,
@@ -113,7 +118,9 @@ async function main() {
       logLevel: 'error',
     });
     const used = new Set();
+    let exportsHandler = false;
     for (const output of Object.values(result.metafile.outputs)) {
+      exportsHandler ||= output.exports.includes('handler');
       for (const imported of output.imports) {
         if (imported.external) used.add(imported.path);
       }
@@ -122,7 +129,7 @@ async function main() {
     const imports = [...used].filter((name) => name.startsWith(`${CONTRACT}/`) || name.startsWith(`${HTTP}/outgoing-handler`)).sort();
     const unknown = [...used].filter((name) => !name.startsWith(`${CONTRACT}/`) && !name.startsWith('wasi:'));
     if (unknown.length > 0) fail(`the app imports modules no component provides: ${unknown.join(', ')}`);
-    const world = writeWorld(imports);
+    const world = writeWorld(imports, exportsHandler);
     try {
       const { component: bytes } = await componentize({
         sourcePath: bundle,

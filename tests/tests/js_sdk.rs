@@ -48,6 +48,76 @@ async fn the_js_hello_is_served_like_the_rust_one() {
     host.stop().await;
 }
 
+/// The names a built component exports at its top level.
+fn exports_of(component: &str) -> Vec<String> {
+    let bytes = std::fs::read(citadel_host::samples::built_component(component)).unwrap();
+    let mut depth = 0;
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap() {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentExportSection(exports) if depth == 1 => names.extend(
+                exports
+                    .into_iter()
+                    .map(|export| export.unwrap().name.name.to_string()),
+            ),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// A TypeScript app that exports `serveWhole` is served in one call, as a
+/// Rust one is, and answers as the wasi:http path does: HEAD without a body,
+/// a posted body read whole, errors as JSON. The probe keeps wasi:http only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_js_app_exporting_the_handler_is_served_in_one_call() {
+    let handler = "citadel:miniapp/handler@1.5.0";
+    let wasi = "wasi:http/incoming-handler@0.2.12";
+    for app in ["hello", "hello-js", "parking"] {
+        let exports = exports_of(app);
+        assert!(
+            exports.iter().any(|name| name == handler),
+            "{app}: {exports:?}"
+        );
+        assert!(
+            exports.iter().any(|name| name == wasi),
+            "{app}: {exports:?}"
+        );
+    }
+    assert!(!exports_of("probe-js").iter().any(|name| name == handler));
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hello-js", &test_manifest("hello-js", "hello-js", "[]", ""))
+        .await;
+    let head = client()
+        .head(host.url("/apps/hello-js/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(head.bytes().await.unwrap().is_empty());
+    let posted = client()
+        .post(host.url("/apps/hello-js/?x=1"))
+        .header("x-citadel-request-id", "forged")
+        .body(vec![b'a'; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 405);
+    let body: serde_json::Value = posted.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let request_id = body["error"]["request_id"].as_str().unwrap();
+    assert!(
+        !request_id.is_empty() && request_id != "forged",
+        "{request_id}"
+    );
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_component_importing_more_than_it_requests_is_refused_as_a_rust_one_is() {
     let dir = tempfile::tempdir().unwrap();

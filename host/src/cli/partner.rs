@@ -346,7 +346,7 @@ fn new_js_app(name: &str, dir: &Path, sdk: &Path, lang: Lang) -> anyhow::Result<
         format!(
             r#"// {name}: a Citadel mini-app.
 
-import {{ Response, Router, serve }} from '@citadel/sdk';
+import {{ Response, Router, serve, serveWhole }} from '@citadel/sdk';
 import * as kv from '@citadel/sdk/kv';
 
 function home() {{
@@ -361,6 +361,8 @@ function countVisit() {{
 
 const router = new Router().get('/', home).post('/visits', countVisit);
 
+// The host's one-call path, and wasi:http for hosts before contract 1.5.
+export const handler = serveWhole(router);
 export const incomingHandler = serve(router);
 "#
         ),

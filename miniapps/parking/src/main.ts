@@ -4,7 +4,7 @@
 // consent), and paying for a parking session. Every route answers a page to
 // a browser and JSON to anyone else; Vietnamese first, English second.
 
-import { Form, type Request, Response, Router, serve } from '@citadel/sdk';
+import { Form, type Request, Response, Router, serve, serveWhole } from '@citadel/sdk';
 import { escape, page, t, vnd } from '@citadel/sdk/html';
 import * as identity from '@citadel/sdk/identity';
 import * as location from '@citadel/sdk/location';
@@ -136,4 +136,6 @@ const router = new Router()
   .get('/staff', staff)
   .post('/payments/hook', paymentHook);
 
+// The host's one-call path, and wasi:http for hosts before contract 1.5.
+export const handler = serveWhole(router);
 export const incomingHandler = serve(router);

@@ -1,6 +1,8 @@
 // `probe-js`: a test-only TypeScript mini-app that calls the JS SDK's host
 // wrappers one route each (kv, citizen-kv, identity, notify, outbound fetch)
 // and its request helpers, so the tests see what a partner's code would.
+// It exports only wasi:http (as apps built before contract 1.5 do), so the
+// tests cover the SDK's `serve`; `hello-js` and `parking` take `serveWhole`.
 
 import { Form, HttpError, Request, Response, Router, serve } from '@citadel/sdk';
 import * as citizenKv from '@citadel/sdk/citizen-kv';

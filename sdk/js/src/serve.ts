@@ -1,6 +1,7 @@
-// The bridge between the wasi:http resources and the SDK's plain `Request`
-// and `Response`: reads the incoming body in full, writes the response in
-// chunks with its length — the Rust SDK's `serve.rs`, for componentize-js.
+// The bridge between the host and the SDK's plain `Request` and `Response`:
+// the contract's one-call `handler` (`serveWhole`), and wasi:http resources
+// (`serve`: the body read in full, the answer written in chunks with its
+// length) — the Rust SDK's `serve.rs`, for componentize-js.
 
 import {
   Fields,
@@ -12,6 +13,7 @@ import {
   type Method as WasiMethod,
 } from 'wasi:http/types@0.2.12';
 import type { InputStream } from 'wasi:io/streams@0.2.12';
+import type * as whole from 'citadel:miniapp/handler@1.5.0';
 import { HttpError, variantOf } from './error.ts';
 import { Request, type Response } from './http.ts';
 import { errorResponse } from './respond.ts';
@@ -41,6 +43,40 @@ export function serve(router: Router): {
         response = errorResponse(thrown, requestId);
       }
       writeResponse(response, isHead, responseOut);
+    },
+  };
+}
+
+/**
+ * The `handler` export of a mini-app serving `router`: the host hands over
+ * the whole request and takes back the whole answer in one call (contract
+ * 1.5.0), cheaper than wasi:http's dozen resource calls. Export it beside
+ * `incomingHandler`, which hosts before 1.5 and `wasmtime serve` use.
+ */
+export function serveWhole(router: Router): { handle(request: whole.Request): whole.Response } {
+  return {
+    handle({ method, pathWithQuery, headers, body }: whole.Request): whole.Response {
+      let response: Response;
+      let requestId: string | undefined;
+      try {
+        const request = new Request(method, pathWithQuery);
+        for (const [name, value] of headers) request.withHeader(name, value);
+        request.withBody(body);
+        requestId = request.requestId;
+        response = router.dispatch(request);
+      } catch (thrown) {
+        response = errorResponse(thrown, requestId);
+      }
+      // The host sets the length; a status outside 100..=599 is the app's
+      // bug, answered 500 as `serve` answers it.
+      const status = response.status >= 100 && response.status <= 599 ? response.status : 500;
+      return {
+        status,
+        headers: response.headers
+          .filter(([name]) => name !== 'content-length')
+          .map(([name, value]) => [name, encoder.encode(value)]),
+        body: method.toUpperCase() === 'HEAD' ? new Uint8Array(0) : response.body,
+      };
     },
   };
 }
