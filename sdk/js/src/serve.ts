@@ -33,16 +33,7 @@ export function serve(router: Router): {
   return {
     handle(incoming: IncomingRequest, responseOut: ResponseOutparam): void {
       const isHead = incoming.method().tag === 'head';
-      let response: Response;
-      let requestId: string | undefined;
-      try {
-        const request = readRequest(incoming);
-        requestId = request.requestId;
-        response = router.dispatch(request);
-      } catch (thrown) {
-        response = errorResponse(thrown, requestId);
-      }
-      writeResponse(response, isHead, responseOut);
+      writeResponse(answer(router, () => readRequest(incoming)), isHead, responseOut);
     },
   };
 }
@@ -56,17 +47,11 @@ export function serve(router: Router): {
 export function serveWhole(router: Router): { handle(request: whole.Request): whole.Response } {
   return {
     handle({ method, pathWithQuery, headers, body }: whole.Request): whole.Response {
-      let response: Response;
-      let requestId: string | undefined;
-      try {
+      const response = answer(router, () => {
         const request = new Request(method, pathWithQuery);
         for (const [name, value] of headers) request.withHeader(name, value);
-        request.withBody(body);
-        requestId = request.requestId;
-        response = router.dispatch(request);
-      } catch (thrown) {
-        response = errorResponse(thrown, requestId);
-      }
+        return request.withBody(body);
+      });
       // The host sets the length; a status outside 100..=599 is the app's
       // bug, answered 500 as `serve` answers it.
       const status = response.status >= 100 && response.status <= 599 ? response.status : 500;
@@ -79,6 +64,19 @@ export function serveWhole(router: Router): { handle(request: whole.Request): wh
       };
     },
   };
+}
+
+/** What `router` answers to the request `read` gives; what either throws
+ *  becomes the JSON error answer (with the request id once it is known). */
+function answer(router: Router, read: () => Request): Response {
+  let requestId: string | undefined;
+  try {
+    const request = read();
+    requestId = request.requestId;
+    return router.dispatch(request);
+  } catch (thrown) {
+    return errorResponse(thrown, requestId);
+  }
 }
 
 /** The wire name of a wasi:http method. */
