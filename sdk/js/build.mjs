@@ -20,8 +20,6 @@ const CONTRACT = 'citadel:miniapp';
 const HTTP = 'wasi:http';
 // The WASI version the contract's world exports and imports.
 const WASI_HTTP_VERSION = '0.2.12';
-// The contract version whose `handler` an app may export.
-const CONTRACT_VERSION = '1.5.0';
 
 function fail(message) {
   console.error(`citadel-js-build: ${message}`);
@@ -65,6 +63,12 @@ function generateTypes() {
   ], SDK);
 }
 
+/** The contract's version, as its WIT package line says it. */
+function contractVersion() {
+  const match = /^package\s+citadel:miniapp@([^;\s]+);/m.exec(readFileSync(join(WIT, 'citadel.wit'), 'utf8'));
+  return match ? match[1] : fail(`${join(WIT, 'citadel.wit')} has no \`package ${CONTRACT}@…;\` line`);
+}
+
 /** The WIT world of this app: the contract interfaces and WASI HTTP imports
  *  `imports` names; it exports wasi:http, and the contract's one-call
  *  `handler` when the app exports one (`serveWhole`). */
@@ -74,7 +78,7 @@ function writeWorld(imports, exportsHandler) {
   cpSync(join(WIT, 'citadel.wit'), join(dir, 'deps', 'citadel-miniapp', 'citadel.wit'));
   cpSync(join(WIT, 'deps'), join(dir, 'deps'), { recursive: true });
   const lines = imports.map((name) => `  import ${name};`);
-  if (exportsHandler) lines.push(`  export ${CONTRACT}/handler@${CONTRACT_VERSION};`);
+  if (exportsHandler) lines.push(`  export ${CONTRACT}/handler@${contractVersion()};`);
   writeFileSync(
     join(dir, 'app.wit'),
     `package citadel:app;\n\nworld app {\n${lines.join('\n')}\n  export ${HTTP}/incoming-handler@${WASI_HTTP_VERSION};\n}\n`,
