@@ -1,7 +1,7 @@
 // Runs the browser scenarios (browser/scenarios/*.mjs) against a running
 // Citadel host with Debian's chromium, headless, saving a screenshot of each
 // step and each axe-core report under $CITADEL_ARTIFACTS. Started by
-// host/tests/browser.rs, which starts the real binary; exits non-zero if a
+// host/tests/suite/browser.rs, which starts the real binary; exits non-zero if a
 // scenario failed or none ran.
 //
 // Environment: CITADEL_BASE (http://127.0.0.1:PORT), CITADEL_OPERATOR_TOKEN,
@@ -24,7 +24,7 @@ const setup = JSON.parse(process.env.CITADEL_SETUP ?? '{}');
 const only = (process.env.CITADEL_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const scenarioDir = process.env.CITADEL_SCENARIO_DIR ?? path.join(here, 'scenarios');
 if (!base) {
-  console.error('CITADEL_BASE is not set; run through `cargo test --test browser`');
+  console.error("CITADEL_BASE is not set; run through `tools/test -E 'test(/^browser::/)'`");
   process.exit(2);
 }
 

@@ -4,7 +4,7 @@
 // audit log shows each step with its actor. Then every console view at 390 px
 // and at desktop width: screenshots, no horizontal overflow on the phone.
 //
-// Needs `t.setup.review` from host/tests/browser/setup.rs: a version of a
+// Needs `t.setup.review` from host/tests/suite/browser/setup.rs: a version of a
 // sample app waiting in review that requests one capability more than the
 // live version ({ app, version, live, added }).
 

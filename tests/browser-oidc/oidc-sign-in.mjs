@@ -1,7 +1,7 @@
 // Issue 17 in Chromium: a citizen signs in on the city's OpenID provider's
 // own page (tools/oidc-provider), lands in the shell signed in, opens public
 // services, consents to their name and sees the provider's name in the app,
-// then signs out of Citadel and of the provider. Run by tests/tests/oidc.rs
+// then signs out of Citadel and of the provider. Run by tests/tests/suite/oidc.rs
 // through browser/run.mjs (CITADEL_SCENARIO_DIR), with the provider's
 // issuer in CITADEL_SETUP.
 

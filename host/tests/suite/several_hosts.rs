@@ -3,7 +3,7 @@
 //! their consents, kv data and money are the same, and a grant revoked
 //! through one host holds on the other within a second.
 
-mod common;
+use crate::common;
 
 use citadel_host::store::postgres_testing::{self, TestDatabase};
 use common::{status_and_json, KillableHost as Host};

@@ -3,7 +3,7 @@
 //! empty PostgreSQL database; a host on that database serves the same
 //! answers; a second migration into it is refused and changes nothing.
 
-mod common;
+use crate::common;
 
 use common::status_and_json;
 

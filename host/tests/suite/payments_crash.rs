@@ -3,7 +3,7 @@
 //! times, restarting on the same data dir. Afterwards reconciliation is
 //! clean and every payment acknowledged as captured is there, captured once.
 
-mod common;
+use crate::common;
 
 use citadel_host::registry::package;
 use serde_json::{json, Value};

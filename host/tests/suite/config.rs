@@ -4,7 +4,7 @@
 //! accepts a good file and names the unknown key of a bad one, as `serve`
 //! refuses it before starting.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

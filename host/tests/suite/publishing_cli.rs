@@ -9,7 +9,7 @@
 //! live, a changed package of the same version, a retired version, a wrong
 //! credential.
 
-mod common;
+use crate::common;
 
 use citadel_host::registry::manifest::Manifest;
 

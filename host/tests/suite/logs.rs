@@ -3,7 +3,7 @@
 //! record of a request carries its id, app, status and latency as fields.
 //! A format the host does not know is refused before it starts.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::{Child, Command};

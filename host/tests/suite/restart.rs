@@ -3,7 +3,7 @@
 //! all hold after the real binary is killed with SIGKILL and started again
 //! on the same data dir.
 
-mod common;
+use crate::common;
 
 use common::status_and_json;
 

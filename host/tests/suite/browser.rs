@@ -5,8 +5,7 @@
 //! `target/tmp/browser-artifacts/`.
 //! Needs `chromium` and `npm ci --prefix browser` (see the README).
 
-mod common;
-#[path = "browser/setup.rs"]
+use crate::common;
 mod setup;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! the samples and serves hello; SIGTERM stops it cleanly; a second start on
 //! the same data dir serves the same apps.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 
@@ -133,7 +133,7 @@ async fn citadel_serve_without_dev_has_no_demo_citizens_or_wallet() {
 /// `--dev`, a provider that cannot be reached is a clear page, the client
 /// secret never reaches the log; a redirect URL with the wrong path stops
 /// the host before it starts. (The flow itself, against a real provider,
-/// is `tests/tests/oidc.rs`.)
+/// is `tests/tests/suite/oidc.rs`.)
 #[tokio::test]
 async fn citadel_serve_signs_citizens_in_with_the_configured_openid_provider() {
     const SECRET: &str = "oidc-client-secret-never-logged-0123";

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const MANIFEST: &str = include_str!("../../manifests/bills.toml");
+const MANIFEST: &str = include_str!("../../../manifests/bills.toml");
 
 /// A seeded customer and the bills the seed gives them.
 const CUSTOMER: &str = "PK0012345";

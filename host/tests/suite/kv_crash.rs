@@ -12,7 +12,7 @@
 //! 1 MiB pad values until a write is refused, compares the N it reports with
 //! what the read-back data (and the pads) add up to, and empties the pads.
 
-mod common;
+use crate::common;
 
 use common::KillableHost as Host;
 use serde_json::Value;

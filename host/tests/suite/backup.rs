@@ -5,7 +5,7 @@
 //! overwrite nothing. A damaged file or an occupied dir restores nothing; a
 //! host on PostgreSQL refuses to back up.
 
-mod common;
+use crate::common;
 
 use citadel_host::store::postgres_testing::TestDatabase;
 use common::KillableHost as Host;
