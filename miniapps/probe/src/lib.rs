@@ -1,7 +1,7 @@
 //! `probe`: a test mini-app that calls every contract 1.1 host call on
-//! demand — identity, per-citizen and app-wide kv, notify, outbound HTTP —
-//! and reports what it got, so tests can show what the host allows and
-//! refuses. Never installed by `citadel serve`.
+//! demand — identity, per-citizen and app-wide kv, notify, outbound HTTP,
+//! its own stdout and stderr — and reports what it got, so tests can show
+//! what the host allows and refuses. Never installed by `citadel serve`.
 
 use citadel_sdk::fetch::{self, FetchError};
 use citadel_sdk::{
@@ -250,6 +250,16 @@ fn echo(req: &Request) -> Result<Response> {
     Response::json(&json!({ "headers": headers }))
 }
 
+/// Print `?line=` to stdout and to stderr, as an app's own logging does.
+fn print(req: &Request) -> Result<Response> {
+    let line = req
+        .query("line")
+        .ok_or_else(|| Error::bad_request("give ?line="))?;
+    println!("stdout: {line}");
+    eprintln!("stderr: {line}");
+    Ok(Response::text("printed"))
+}
+
 fn router() -> Router {
     Router::new()
         .get("/whoami", whoami)
@@ -267,6 +277,7 @@ fn router() -> Router {
         .post("/notify-to", send_notice_to)
         .get("/fetch", fetch_url)
         .get("/echo", echo)
+        .get("/print", print)
         .post("/pay", pay)
         .get("/intent/:id", intent)
         .post("/refund/:id", refund)

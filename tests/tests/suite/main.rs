@@ -14,6 +14,7 @@ mod field_reports;
 mod frames;
 mod gateway;
 mod grants;
+mod guest_output;
 mod hostile;
 mod install;
 mod js_sdk;
