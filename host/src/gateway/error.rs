@@ -124,8 +124,9 @@ impl ApiError {
 /// Whether a browser is loading a page (not a script's fetch): its
 /// `Sec-Fetch-Mode`, or, from a browser that sends none, its `Accept`.
 pub fn wants_page(headers: &axum::http::HeaderMap) -> bool {
-    use axum::http::header::ACCEPT;
-    match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+    use axum::http::header::{HeaderName, ACCEPT};
+    const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+    match headers.get(SEC_FETCH_MODE).and_then(|v| v.to_str().ok()) {
         Some(mode) => mode == "navigate",
         None => headers
             .get(ACCEPT)

@@ -275,7 +275,9 @@ pub struct RequestState {
     pub(crate) log_lines: u32,
     denials: DenialRecorder,
     host_calls: HostCalls,
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: most requests to an app that
+    /// exports the one-call `handler` make none.
+    wasi: Option<WasiCtx>,
     http: WasiHttpCtx,
     hooks: Box<dyn WasiHttpHooks>,
     table: ResourceTable,
@@ -292,16 +294,6 @@ impl RequestState {
             request_id,
             citizen,
         } = caller;
-        let output = |stream| GuestOutput::new(&app.id, &request_id, stream);
-        // Locked down: no preopened directory, no network, empty environment
-        // and arguments; stdout and stderr go to the host's logs.
-        let wasi = WasiCtx::builder()
-            .stdout(output("stdout"))
-            .stderr(output("stderr"))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let denials = DenialRecorder::new(
             app.clone(),
             request_id.clone(),
@@ -318,7 +310,7 @@ impl RequestState {
             citizen,
             capabilities,
             denials,
-            wasi,
+            wasi: None,
             http: {
                 let mut http = WasiHttpCtx::new();
                 http.set_field_size_limit(MAX_FIELDS_BYTES);
@@ -377,10 +369,26 @@ impl RequestState {
     }
 }
 
+/// The guest's WASI, locked down: no preopened directory, no network, empty
+/// environment and arguments; stdout and stderr go to the host's logs.
+fn locked_down_wasi(app: &str, request_id: &str) -> WasiCtx {
+    let output = |stream| GuestOutput::new(app, request_id, stream);
+    WasiCtx::builder()
+        .stdout(output("stdout"))
+        .stderr(output("stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for RequestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| locked_down_wasi(&self.app.id, &self.request_id));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: wasi,
             table: &mut self.table,
         }
     }
