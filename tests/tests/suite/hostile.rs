@@ -18,7 +18,8 @@ async fn hostile_guests_fail_alone() {
     // The same component twice: in the storm the memory bomb runs as its
     // own app, since an app's busy guests share that app's CPU (the loop
     // may rightly hold the memory bomb past its deadline when both are one app).
-    for id in ["hostile", "hostile-memory"] {
+    // Ids no other test uses: the metrics counted below are the process's.
+    for id in ["storm", "storm-memory"] {
         host.install_built(
             "hostile",
             &test_manifest(id, "hostile", "[]", "memory_mib = 16\ntimeout_ms = 700"),
@@ -27,11 +28,11 @@ async fn hostile_guests_fail_alone() {
     }
 
     let cases = [
-        ("/apps/hostile/loop", 504, "deadline_exceeded"),
-        ("/apps/hostile/sleep?ms=5000", 504, "deadline_exceeded"),
-        ("/apps/hostile/grow", 500, "guest_out_of_memory"),
-        ("/apps/hostile/recurse", 500, "guest_trap"),
-        ("/apps/hostile/panic", 500, "guest_trap"),
+        ("/apps/storm/loop", 504, "deadline_exceeded"),
+        ("/apps/storm/sleep?ms=5000", 504, "deadline_exceeded"),
+        ("/apps/storm/grow", 500, "guest_out_of_memory"),
+        ("/apps/storm/recurse", 500, "guest_trap"),
+        ("/apps/storm/panic", 500, "guest_trap"),
     ];
     for (path, status, code) in cases {
         let started = Instant::now();
@@ -57,7 +58,7 @@ async fn hostile_guests_fail_alone() {
 
     // All at once, with well-behaved traffic in between: the host stays up.
     let storm_cases = cases.map(|(path, status, code)| match path {
-        "/apps/hostile/grow" => ("/apps/hostile-memory/grow", status, code),
+        "/apps/storm/grow" => ("/apps/storm-memory/grow", status, code),
         other => (other, status, code),
     });
     let storm: Vec<_> = storm_cases
@@ -74,7 +75,7 @@ async fn hostile_guests_fail_alone() {
         assert_eq!(request.await.unwrap(), status, "{path} in the storm");
     }
     let ok = client()
-        .get(host.url("/apps/hostile/ok"))
+        .get(host.url("/apps/storm/ok"))
         .send()
         .await
         .unwrap();
@@ -89,12 +90,12 @@ async fn hostile_guests_fail_alone() {
     assert_eq!(metrics.status(), 200);
     let metrics = metrics.text().await.unwrap();
     for line in [
-        r#"citadel_app_guest_failures_total{app="hostile",kind="timeout"} 4"#,
-        r#"citadel_app_guest_failures_total{app="hostile",kind="out_of_memory"} 1"#,
-        r#"citadel_app_guest_failures_total{app="hostile-memory",kind="out_of_memory"} 1"#,
-        r#"citadel_app_guest_failures_total{app="hostile",kind="trap"} 4"#,
-        r#"citadel_app_requests_total{app="hostile",status="5xx"} 9"#,
-        r#"citadel_app_requests_total{app="hostile-memory",status="5xx"} 1"#,
+        r#"citadel_app_guest_failures_total{app="storm",kind="timeout"} 4"#,
+        r#"citadel_app_guest_failures_total{app="storm",kind="out_of_memory"} 1"#,
+        r#"citadel_app_guest_failures_total{app="storm-memory",kind="out_of_memory"} 1"#,
+        r#"citadel_app_guest_failures_total{app="storm",kind="trap"} 4"#,
+        r#"citadel_app_requests_total{app="storm",status="5xx"} 9"#,
+        r#"citadel_app_requests_total{app="storm-memory",status="5xx"} 1"#,
     ] {
         assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
     }

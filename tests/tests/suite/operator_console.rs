@@ -4,8 +4,8 @@
 //! only.
 
 use citadel_tests::{
-    app_ids, client, equip_publisher, get_json, package_bytes, put_grants, status_and_code, upload,
-    TestHost, OPERATOR_TOKEN,
+    app_ids, client, equip_publisher, get_json, package_bytes, put_grants, status_and_code,
+    test_manifest, upload, TestHost, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -277,53 +277,58 @@ fn requests_by_class(summary: &Value) -> std::collections::BTreeMap<String, f64>
 async fn one_apps_metrics_hold_none_of_another_apps() {
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
-    // Only this test asks `hello` and `tourism` anything in this process.
+    // Metrics are the process's: two apps that no other test names, one
+    // asked four things, the other nothing.
+    for id in ["counted", "never-asked"] {
+        host.install_built("hello", &test_manifest(id, "hello", "[]", ""))
+            .await;
+    }
     for path in [
-        "/apps/hello/",
-        "/apps/hello/",
-        "/apps/hello/",
-        "/apps/hello/missing",
+        "/apps/counted/",
+        "/apps/counted/",
+        "/apps/counted/",
+        "/apps/counted/missing",
     ] {
         client().get(host.url(path)).send().await.unwrap();
     }
-    let hello = get_json(
+    let counted = get_json(
         &host,
-        "/api/v1/operator/apps/hello/metrics",
+        "/api/v1/operator/apps/counted/metrics",
         Some(OPERATOR_TOKEN),
     )
     .await;
-    assert_eq!(hello["app"], "hello");
-    let by_class = requests_by_class(&hello);
-    assert_eq!(by_class.get("2xx"), Some(&3.0), "{hello}");
-    assert_eq!(by_class.get("4xx"), Some(&1.0), "{hello}");
-    let count = hello["series"]
+    assert_eq!(counted["app"], "counted");
+    let by_class = requests_by_class(&counted);
+    assert_eq!(by_class.get("2xx"), Some(&3.0), "{counted}");
+    assert_eq!(by_class.get("4xx"), Some(&1.0), "{counted}");
+    let count = counted["series"]
         .as_array()
         .expect("series")
         .iter()
         .find(|s| s["metric"] == "citadel_app_request_duration_seconds_count")
         .and_then(|s| s["value"].as_f64());
-    assert_eq!(count, Some(4.0), "{hello}");
+    assert_eq!(count, Some(4.0), "{counted}");
 
-    // Another app's summary: its own series, none of `hello`'s requests.
-    let tourism = get_json(
+    // Another app's summary: its own series, none of the first app's requests.
+    let never_asked = get_json(
         &host,
-        "/api/v1/operator/apps/tourism/metrics",
+        "/api/v1/operator/apps/never-asked/metrics",
         Some(OPERATOR_TOKEN),
     )
     .await;
-    assert_eq!(tourism["app"], "tourism");
+    assert_eq!(never_asked["app"], "never-asked");
     assert!(
-        requests_by_class(&tourism).values().all(|n| *n == 0.0),
-        "{tourism}"
+        requests_by_class(&never_asked).values().all(|n| *n == 0.0),
+        "{never_asked}"
     );
     assert!(
-        tourism["series"]
+        never_asked["series"]
             .as_array()
             .expect("series")
             .iter()
             .all(|s| s["labels"].get("app").is_none()
                 && s["value"].as_f64().is_some_and(|v| v == 0.0)),
-        "{tourism}"
+        "{never_asked}"
     );
     host.stop().await;
 }
