@@ -1,9 +1,11 @@
 //! # citadel-sdk — write a Citadel mini-app in a few dozen lines
 //!
 //! A Citadel mini-app is a WebAssembly component (target `wasm32-wasip2`)
-//! that serves HTTP through the standard `wasi:http/incoming-handler` export
-//! and reaches the city's platform only through capability-checked host calls
-//! (the WIT contract lives in `sdk/wit/`, package `citadel:miniapp`).
+//! that serves HTTP through the contract's one-call `handler` export (and,
+//! unless built with `export_app!(router, citadel_only)`, the standard
+//! `wasi:http/incoming-handler` too) and reaches the city's platform only
+//! through capability-checked host calls (the WIT contract lives in
+//! `sdk/wit/`, package `citadel:miniapp`).
 //!
 //! This crate wraps the generated bindings in a small, idiomatic API:
 //!
@@ -62,16 +64,41 @@ mod router;
 mod serve;
 pub mod time;
 
-/// The raw bindings generated from the WIT contract. Prefer the wrappers.
+/// The raw bindings generated from the WIT contract (its `citadel-only`
+/// world). Prefer the wrappers.
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "citadel:miniapp/miniapp",
+        world: "citadel:miniapp/citadel-only",
         pub_export_macro: true,
-        export_macro_name: "__export_miniapp",
+        export_macro_name: "__export_citadel_only",
         default_bindings_module: "citadel_sdk::bindings",
         generate_all,
+    });
+}
+
+/// The `wasi:http/incoming-handler` export, which the contract's `miniapp`
+/// world adds to `citadel-only`: generated apart so that an app exporting
+/// `handler` alone does not carry it. Its types are those of [`bindings`].
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all)]
+pub mod wasi_http_export {
+    wit_bindgen::generate!({
+        path: "wit",
+        inline: "package citadel:sdk;
+                 world wasi-http-export { export wasi:http/incoming-handler@0.2.12; }",
+        world: "citadel:sdk/wasi-http-export",
+        pub_export_macro: true,
+        export_macro_name: "__export_wasi_http",
+        default_bindings_module: "citadel_sdk::wasi_http_export",
+        with: {
+            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+        },
     });
 }
 
@@ -91,12 +118,21 @@ pub const CONTRACT_VERSION: &str = "1.5.0";
 ///
 /// `$router` is a function `fn() -> Router`; it is called once per request,
 /// since every request gets a fresh instance.
+///
+/// `export_app!(router)` exports the contract's `handler` and the standard
+/// `wasi:http/incoming-handler`, so the component also runs under
+/// `wasmtime serve` (world `miniapp`). `export_app!(router, citadel_only)`
+/// exports `handler` alone (world `citadel-only`): the component leaves out
+/// the wasi:http calls that export needs, and each request's instance starts
+/// faster on a Citadel host, which is then the only place it runs.
 #[macro_export]
 macro_rules! export_app {
     ($router:path) => {
-        struct CitadelMiniApp;
+        $crate::export_app!($router, citadel_only);
 
-        impl $crate::bindings::exports::wasi::http::incoming_handler::Guest for CitadelMiniApp {
+        impl $crate::wasi_http_export::exports::wasi::http::incoming_handler::Guest
+            for CitadelMiniApp
+        {
             fn handle(
                 request: $crate::bindings::wasi::http::types::IncomingRequest,
                 response_out: $crate::bindings::wasi::http::types::ResponseOutparam,
@@ -104,6 +140,13 @@ macro_rules! export_app {
                 $crate::serve(&$router(), request, response_out)
             }
         }
+
+        $crate::wasi_http_export::__export_wasi_http!(
+            CitadelMiniApp with_types_in $crate::wasi_http_export
+        );
+    };
+    ($router:path, citadel_only) => {
+        struct CitadelMiniApp;
 
         impl $crate::bindings::exports::citadel::miniapp::handler::Guest for CitadelMiniApp {
             fn handle(
@@ -113,6 +156,6 @@ macro_rules! export_app {
             }
         }
 
-        $crate::bindings::__export_miniapp!(CitadelMiniApp with_types_in $crate::bindings);
+        $crate::bindings::__export_citadel_only!(CitadelMiniApp with_types_in $crate::bindings);
     };
 }

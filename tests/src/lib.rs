@@ -557,3 +557,41 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+/// What a built sample component imports and exports at its top level.
+pub struct TopLevelNames {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+/// The interfaces the built sample `component` imports and exports.
+pub fn top_level_names(component: &str) -> TopLevelNames {
+    let bytes = std::fs::read(citadel_host::samples::built_component(component)).unwrap();
+    let mut depth = 0;
+    let mut names = TopLevelNames {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap() {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentImportSection(imports) if depth == 1 => {
+                names.imports.extend(
+                    imports
+                        .into_iter()
+                        .map(|import| import.unwrap().name.name.to_string()),
+                )
+            }
+            wasmparser::Payload::ComponentExportSection(exports) if depth == 1 => {
+                names.exports.extend(
+                    exports
+                        .into_iter()
+                        .map(|export| export.unwrap().name.name.to_string()),
+                )
+            }
+            _ => {}
+        }
+    }
+    names
+}

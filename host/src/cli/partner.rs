@@ -313,6 +313,10 @@ fn count_visit(_req: &Request) -> Result<Response> {{
     Response::json(&serde_json::json!({{ "visits": visits }}))
 }}
 
+// Exports the contract's one-call `handler` and `wasi:http/incoming-handler`,
+// so the component also runs under `wasmtime serve`. On a Citadel host alone,
+// `citadel_sdk::export_app!(router, citadel_only)` exports `handler` only:
+// a smaller component whose every request's instance starts faster.
 citadel_sdk::export_app!(router);
 "#
         ),

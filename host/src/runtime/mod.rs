@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -229,9 +229,12 @@ impl InvokeError {
 /// A component linked and ready to instantiate: served through the
 /// contract's one-call `handler` when it exports it, else through wasi:http.
 #[derive(Clone)]
-pub struct Prepared {
-    proxy: ProxyPre<RequestState>,
-    handler: Option<whole::HandlerIndices>,
+pub enum Prepared {
+    /// The one-call `handler` (contract 1.5.0 and later).
+    Whole(InstancePre<RequestState>, whole::HandlerIndices),
+    /// `wasi:http/incoming-handler`, for a component without `handler` (built
+    /// before 1.5.0, or a TypeScript app that exports only `incomingHandler`).
+    WasiHttp(ProxyPre<RequestState>),
 }
 
 /// One app version ready to serve: its context, its component (loaded on
@@ -524,13 +527,16 @@ impl Runtime {
             .linker
             .instantiate_pre(component)
             .map_err(|e| PrepareError::Link(format!("{e:#}")))?;
-        let handler = whole::find(component, &pre)?;
+        if let Some(handler) = whole::find(component, &pre)? {
+            return Ok(Prepared::Whole(pre, handler));
+        }
         let proxy = ProxyPre::new(pre).map_err(|e| {
             PrepareError::Link(format!(
-                "the component must export wasi:http/incoming-handler: {e:#}"
+                "the component must export {} or wasi:http/incoming-handler: {e:#}",
+                whole::HANDLER_EXPORT
             ))
         })?;
-        Ok(Prepared { proxy, handler })
+        Ok(Prepared::WasiHttp(proxy))
     }
 
     /// A component just prepared, counted among those in memory.
@@ -718,37 +724,42 @@ impl Runtime {
         let timeout = limits.timeout;
         let charged_to = app.share.cpu_budget.clone();
         let permits = (app_permits, slot);
-        if let Some(handler) = pre.handler {
-            // The whole request in, the whole answer out: the instance's
-            // writes are durable before the answer exists.
-            let is_head = parts.method == http::Method::HEAD;
-            let request = whole::request(&parts, body);
-            let (task_deferred, task_store) = (deferred, app.context.store.clone());
-            let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
-                async move {
-                    drop(body_permit);
-                    let run = whole::call(pre.proxy.instance_pre(), &handler, &mut store, &request);
-                    let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
-                        Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
-                        Ok(Ok(answer)) => Ok(answer),
-                        Ok(Err(error)) => Err(classify(&error, store.data(), memory_cap, timeout)),
-                    };
-                    drop(store);
-                    drop(permits);
-                    task_deferred
-                        .make_durable(&task_store)
-                        .await
-                        .map_err(InvokeError::Storage)?;
-                    outcome
-                },
-                charged_to,
-            )));
-            let answer = instance
-                .finish()
-                .await
-                .unwrap_or(Err(InvokeError::NoResponse))?;
-            return whole::response(answer, is_head, limits.max_response_body);
-        }
+        let proxy = match pre {
+            Prepared::WasiHttp(proxy) => proxy,
+            Prepared::Whole(pre, handler) => {
+                // The whole request in, the whole answer out: the instance's
+                // writes are durable before the answer exists.
+                let is_head = parts.method == http::Method::HEAD;
+                let request = whole::request(&parts, body);
+                let (task_deferred, task_store) = (deferred, app.context.store.clone());
+                let mut instance = Inline::new(self.instances.track_future(cpu::Charged::new(
+                    async move {
+                        drop(body_permit);
+                        let run = whole::call(&pre, &handler, &mut store, &request);
+                        let outcome = match tokio::time::timeout_at(deadline.into(), run).await {
+                            Err(_elapsed) => Err(InvokeError::Deadline(timeout)),
+                            Ok(Ok(answer)) => Ok(answer),
+                            Ok(Err(error)) => {
+                                Err(classify(&error, store.data(), memory_cap, timeout))
+                            }
+                        };
+                        drop(store);
+                        drop(permits);
+                        task_deferred
+                            .make_durable(&task_store)
+                            .await
+                            .map_err(InvokeError::Storage)?;
+                        outcome
+                    },
+                    charged_to,
+                )));
+                let answer = instance
+                    .finish()
+                    .await
+                    .unwrap_or(Err(InvokeError::NoResponse))?;
+                return whole::response(answer, is_head, limits.max_response_body);
+            }
+        };
 
         let scheme = scheme_of(&parts.uri);
         let request = http::Request::from_parts(
@@ -771,7 +782,7 @@ impl Runtime {
             async move {
                 drop(body_permit);
                 let run = async {
-                    let proxy = pre.proxy.instantiate_async(&mut store).await?;
+                    let proxy = proxy.instantiate_async(&mut store).await?;
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, wasi_request, out)

@@ -24,7 +24,7 @@ pub use bindings::exports::citadel::miniapp::handler::{GuestIndices as HandlerIn
 
 /// The export's name; a component built against a later 1.x matches it too
 /// (wasmtime looks export names up semver-compatibly).
-const HANDLER_EXPORT: &str = "citadel:miniapp/handler@1.5.0";
+pub const HANDLER_EXPORT: &str = "citadel:miniapp/handler@1.5.0";
 
 /// Where `pre`'s component exports `handler`: `None` for a component built
 /// before 1.5.0 (served through wasi:http); refused when it exports the

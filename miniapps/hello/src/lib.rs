@@ -10,4 +10,4 @@ fn router() -> Router {
     Router::new().get("/", greet)
 }
 
-citadel_sdk::export_app!(router);
+citadel_sdk::export_app!(router, citadel_only);

@@ -1,8 +1,11 @@
 //! The contract's semver promise: a component built against the frozen
 //! 1.0.0 WIT and one built against the current 1.x run side by side; an upload whose
-//! imports need capabilities it does not request is refused, naming them.
+//! imports need capabilities it does not request is refused, naming them; so
+//! is one that exports no entry point the host serves.
 
-use citadel_tests::{client, get_json, probe_manifest, sign_in, test_manifest, TestHost};
+use citadel_tests::{
+    client, get_json, probe_manifest, sign_in, test_manifest, top_level_names, TestHost,
+};
 use serde_json::Value;
 
 fn component(name: &str) -> Vec<u8> {
@@ -129,5 +132,60 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("^1.6") && error.contains("1.5.0"), "{error}");
+    host.stop().await;
+}
+
+/// The host serves a component through the contract's `handler` or through
+/// `wasi:http/incoming-handler`. One built for the `citadel-only` world
+/// (`hello`) exports `handler` alone, imports nothing of wasi:http, and is
+/// served; one that exports neither is refused at upload, naming both, and
+/// nothing of it is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_is_served_through_handler_alone_and_refused_with_neither() {
+    let hello = top_level_names("hello");
+    assert_eq!(hello.exports, ["citadel:miniapp/handler@1.5.0"]);
+    assert!(
+        !hello
+            .imports
+            .iter()
+            .any(|name| name.starts_with("wasi:http/")),
+        "{:?}",
+        hello.imports
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let host = TestHost::start(dir.path()).await;
+    host.install_built("hello", &test_manifest("greeting", "hello", "[]", ""))
+        .await;
+    for _ in 0..2 {
+        let response = client()
+            .get(host.url("/apps/greeting/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "Xin chào, Huế!");
+    }
+
+    let serves_nothing = wat::parse_str("(component)").unwrap();
+    let error = host
+        .citadel
+        .registry
+        .install(
+            "mute.toml",
+            &test_manifest("mute", "hello", "[]", ""),
+            &serves_nothing,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("citadel:miniapp/handler@1.5.0")
+            && error.contains("wasi:http/incoming-handler"),
+        "{error}"
+    );
+    assert!(host.citadel.registry.live("mute").is_none());
+    let missing = client().get(host.url("/apps/mute/")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
     host.stop().await;
 }

@@ -5,7 +5,7 @@
 
 use citadel_tests::{
     client, error_of, give_consent, package, register_publisher, sign_in, status_and_code,
-    test_manifest, upload, TestHost,
+    test_manifest, top_level_names, upload, TestHost,
 };
 use serde_json::json;
 
@@ -48,26 +48,6 @@ async fn the_js_hello_is_served_like_the_rust_one() {
     host.stop().await;
 }
 
-/// The names a built component exports at its top level.
-fn exports_of(component: &str) -> Vec<String> {
-    let bytes = std::fs::read(citadel_host::samples::built_component(component)).unwrap();
-    let mut depth = 0;
-    let mut names = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
-        match payload.unwrap() {
-            wasmparser::Payload::Version { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth -= 1,
-            wasmparser::Payload::ComponentExportSection(exports) if depth == 1 => names.extend(
-                exports
-                    .into_iter()
-                    .map(|export| export.unwrap().name.name.to_string()),
-            ),
-            _ => {}
-        }
-    }
-    names
-}
-
 /// A TypeScript app that exports `serveWhole` is served in one call, as a
 /// Rust one is, and answers as the wasi:http path does: HEAD without a body,
 /// a posted body read whole, errors as JSON. The probe keeps wasi:http only.
@@ -75,8 +55,8 @@ fn exports_of(component: &str) -> Vec<String> {
 async fn a_js_app_exporting_the_handler_is_served_in_one_call() {
     let handler = "citadel:miniapp/handler@1.5.0";
     let wasi = "wasi:http/incoming-handler@0.2.12";
-    for app in ["hello", "hello-js", "parking"] {
-        let exports = exports_of(app);
+    for app in ["hello-js", "parking"] {
+        let exports = top_level_names(app).exports;
         assert!(
             exports.iter().any(|name| name == handler),
             "{app}: {exports:?}"
@@ -86,7 +66,12 @@ async fn a_js_app_exporting_the_handler_is_served_in_one_call() {
             "{app}: {exports:?}"
         );
     }
-    assert!(!exports_of("probe-js").iter().any(|name| name == handler));
+    // The Rust hello is built for the `citadel-only` world: `handler` alone.
+    assert_eq!(top_level_names("hello").exports, [handler]);
+    assert!(!top_level_names("probe-js")
+        .exports
+        .iter()
+        .any(|name| name == handler));
 
     let dir = tempfile::tempdir().unwrap();
     let host = TestHost::start(dir.path()).await;
