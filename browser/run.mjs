@@ -104,7 +104,6 @@ async function main() {
       async page(viewport = WIDTHS.mobile, options = {}) {
         const context = await browser.newContext({ viewport, locale: 'vi-VN', ...options });
         contexts.push(context);
-        const page = await context.newPage();
         const watch = (p) => {
           // A failed load names the page, not the resource: say which.
           p.on('console', (m) => {
@@ -114,8 +113,10 @@ async function main() {
           });
           p.on('pageerror', (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
         };
-        watch(page);
-        return page;
+        // Every page of the context is watched: this one, and any other a
+        // scenario or an app opens in it later.
+        context.on('page', watch);
+        return context.newPage();
       },
       /** Save a screenshot of `page` named after this scenario and step. */
       async shot(page, label) {
