@@ -12,6 +12,16 @@ fn component(name: &str) -> Vec<u8> {
     std::fs::read(citadel_host::samples::built_component(name)).unwrap()
 }
 
+/// What the registry says when it refuses to install `component`.
+async fn refusal(host: &TestHost, file: &str, manifest: &str, component: &[u8]) -> String {
+    host.citadel
+        .registry
+        .install(file, manifest, component)
+        .await
+        .expect_err("the install is refused")
+        .to_string()
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -99,13 +109,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
     let host = TestHost::start(dir.path()).await;
     let manifest = test_manifest("greedy", "probe", r#"["kv"]"#, "")
         .replace("contract = \"^1.0\"", "contract = \"^1.1\"");
-    let error = host
-        .citadel
-        .registry
-        .install("greedy.toml", &manifest, &component("probe"))
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&host, "greedy.toml", &manifest, &component("probe")).await;
     assert!(
         error.contains("`citadel:miniapp/notify@1.5.0` (needs capability `notify`)"),
         "{error}"
@@ -124,13 +128,7 @@ async fn imports_beyond_the_requested_capabilities_are_refused_by_name() {
     // A manifest asking for a newer contract than the host's is refused too.
     let manifest = test_manifest("future", "probe", r#"["kv"]"#, "")
         .replace("contract = \"^1.0\"", "contract = \"^1.6\"");
-    let error = host
-        .citadel
-        .registry
-        .install("future.toml", &manifest, &component("probe"))
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&host, "future.toml", &manifest, &component("probe")).await;
     assert!(error.contains("^1.6") && error.contains("1.5.0"), "{error}");
     host.stop().await;
 }
@@ -168,17 +166,13 @@ async fn a_component_is_served_through_handler_alone_and_refused_with_neither() 
     }
 
     let serves_nothing = wat::parse_str("(component)").unwrap();
-    let error = host
-        .citadel
-        .registry
-        .install(
-            "mute.toml",
-            &test_manifest("mute", "hello", "[]", ""),
-            &serves_nothing,
-        )
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(
+        &host,
+        "mute.toml",
+        &test_manifest("mute", "hello", "[]", ""),
+        &serves_nothing,
+    )
+    .await;
     assert!(
         error.contains("citadel:miniapp/handler@1.5.0")
             && error.contains("wasi:http/incoming-handler"),
